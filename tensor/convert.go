@@ -1,0 +1,211 @@
+package tensor
+
+import (
+	"fmt"
+	"math"
+)
+
+// ToF32 returns the elements of t as float32 in C order. For an F32 contiguous tensor
+// it returns the data itself (no copy); otherwise a new slice. Integers convert exactly
+// where float32 can hold them; bool becomes 0 or 1.
+func (t *Tensor) ToF32() []float32 {
+	c := t.Contiguous()
+	if c.DType == F32 {
+		return c.F32()
+	}
+	out := make([]float32, c.Numel())
+	switch c.DType {
+	case F64:
+		for i, v := range c.F64() {
+			out[i] = float32(v)
+		}
+	case F16:
+		for i, v := range c.U16() {
+			out[i] = F16ToF32(v)
+		}
+	case BF16:
+		for i, v := range c.U16() {
+			out[i] = BF16ToF32(v)
+		}
+	case F8E4M3:
+		for i, v := range c.U8() {
+			out[i] = e4m3.decode[v]
+		}
+	case F8E5M2:
+		for i, v := range c.U8() {
+			out[i] = e5m2.decode[v]
+		}
+	case I64:
+		for i, v := range c.I64() {
+			out[i] = float32(v)
+		}
+	case I32:
+		for i, v := range c.I32() {
+			out[i] = float32(v)
+		}
+	case I16:
+		for i, v := range c.I16() {
+			out[i] = float32(v)
+		}
+	case I8:
+		for i, v := range c.I8() {
+			out[i] = float32(v)
+		}
+	case U8, Bool:
+		for i, v := range c.U8() {
+			out[i] = float32(v)
+		}
+	default:
+		panic(fmt.Sprintf("tensor: ToF32 of %v", c.DType))
+	}
+	return out
+}
+
+// To converts t to dtype dt and returns a new contiguous tensor (t itself when the dtype
+// already matches and t is contiguous). Float targets round to nearest even; integer
+// targets round half to even and saturate to the type's range, NaN becoming 0.
+func (t *Tensor) To(dt DType) (*Tensor, error) {
+	if !dt.Valid() {
+		return nil, fmt.Errorf("tensor: invalid target dtype %v", dt)
+	}
+	if t.DType == dt {
+		return t.Contiguous(), nil
+	}
+	if t.DType == F64 || t.DType == I64 || t.DType == I32 {
+		// Integers and doubles keep their precision on the way to integer targets.
+		return fromF64(dt, t.Shape, t.ToF64()), nil
+	}
+	return FromF32To(dt, t.Shape, t.ToF32()), nil
+}
+
+// FromF32To builds a tensor of dtype dt from float32 values.
+func FromF32To(dt DType, shape []int, v []float32) *Tensor {
+	out := New(dt, shape...)
+	switch dt {
+	case F32:
+		copy(out.F32(), v)
+	case F64:
+		d := out.F64()
+		for i, x := range v {
+			d[i] = float64(x)
+		}
+	case F16:
+		d := out.U16()
+		for i, x := range v {
+			d[i] = F32ToF16(x)
+		}
+	case BF16:
+		d := out.U16()
+		for i, x := range v {
+			d[i] = F32ToBF16(x)
+		}
+	case F8E4M3:
+		d := out.U8()
+		for i, x := range v {
+			d[i] = e4m3.encode(x)
+		}
+	case F8E5M2:
+		d := out.U8()
+		for i, x := range v {
+			d[i] = e5m2.encode(x)
+		}
+	default:
+		w := make([]float64, len(v))
+		for i, x := range v {
+			w[i] = float64(x)
+		}
+		return fromF64(dt, shape, w)
+	}
+	return out
+}
+
+func fromF64(dt DType, shape []int, v []float64) *Tensor {
+	out := New(dt, shape...)
+	switch dt {
+	case F64:
+		copy(out.F64(), v)
+	case F32:
+		d := out.F32()
+		for i, x := range v {
+			d[i] = float32(x)
+		}
+	case F16, BF16, F8E4M3, F8E5M2:
+		// torch narrows double to half and bfloat16 through float as well.
+		f := make([]float32, len(v))
+		for i, x := range v {
+			f[i] = float32(x)
+		}
+		return FromF32To(dt, shape, f)
+	case I64:
+		d := out.I64()
+		for i, x := range v {
+			d[i] = int64(satRound(x, math.MinInt64, math.Nextafter(math.MaxInt64, 0)))
+		}
+	case I32:
+		d := out.I32()
+		for i, x := range v {
+			d[i] = int32(satRound(x, math.MinInt32, math.MaxInt32))
+		}
+	case I16:
+		d := out.I16()
+		for i, x := range v {
+			d[i] = int16(satRound(x, math.MinInt16, math.MaxInt16))
+		}
+	case I8:
+		d := out.I8()
+		for i, x := range v {
+			d[i] = int8(satRound(x, math.MinInt8, math.MaxInt8))
+		}
+	case U8:
+		d := out.U8()
+		for i, x := range v {
+			d[i] = uint8(satRound(x, 0, math.MaxUint8))
+		}
+	case Bool:
+		d := out.U8()
+		for i, x := range v {
+			if x != 0 {
+				d[i] = 1
+			}
+		}
+	}
+	return out
+}
+
+func satRound(x, lo, hi float64) float64 {
+	if math.IsNaN(x) {
+		return 0
+	}
+	r := math.RoundToEven(x)
+	if r < lo {
+		return lo
+	}
+	if r > hi {
+		return hi
+	}
+	return r
+}
+
+// ToF64 returns the elements of t as float64 in C order (always a new slice). Unlike
+// ToF32 it keeps int32 and large int64 values exact up to 2^53.
+func (t *Tensor) ToF64() []float64 {
+	c := t.Contiguous()
+	out := make([]float64, c.Numel())
+	switch c.DType {
+	case F64:
+		copy(out, c.F64())
+	case I64:
+		for i, v := range c.I64() {
+			out[i] = float64(v)
+		}
+	case I32:
+		for i, v := range c.I32() {
+			out[i] = float64(v)
+		}
+	default:
+		for i, v := range c.ToF32() {
+			out[i] = float64(v)
+		}
+	}
+	return out
+}
