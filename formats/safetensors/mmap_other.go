@@ -1,0 +1,12 @@
+//go:build !unix
+
+package safetensors
+
+import (
+	"errors"
+	"os"
+)
+
+func mmapFile(*os.File, int64) ([]byte, error) { return nil, errors.ErrUnsupported }
+
+func munmap([]byte) error { return nil }
