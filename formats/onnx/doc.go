@@ -1,0 +1,9 @@
+// Package onnx reads and writes ONNX model files (.onnx): the ModelProto itself, its
+// initializers (raw_data, the typed data fields, and external data files), opset imports
+// and metadata. A *File also serves the initializers through the common read-only model
+// view (formats.Model), so weight-only recipes can load an ONNX model like a checkpoint.
+//
+// Every byte read is treated as hostile: the file size is capped, dims and element counts
+// are overflow-checked, data lengths must match numel × element size, and external data
+// must stay inside the model's folder and inside the data file.
+package onnx
