@@ -1,0 +1,269 @@
+package graph
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// kernel computes a node's outputs from its inputs (nil for omitted optional inputs). Inputs are
+// contiguous and must never be modified; outputs must be contiguous and may share data with an
+// input (Reshape, Identity).
+type kernel func(ins []*tensor.Tensor) ([]*tensor.Tensor, error)
+
+// opDef builds the kernel of one op type: it validates attributes and input types, records the
+// output types and shapes it can infer in b.out, and returns the kernel.
+type opDef func(b *builder) (kernel, error)
+
+// ops is the registry of supported ai.onnx ops; the op files fill it in their init functions.
+var ops = map[string]opDef{}
+
+// SupportedOps lists the op types the executor implements, sorted.
+func SupportedOps() []string {
+	names := make([]string, 0, len(ops))
+	for name := range ops {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// constEvalLimit bounds the elements of a node's inputs for evaluating it at load time, which
+// only serves shape inference (shape arithmetic of exported graphs), never the weights.
+const constEvalLimit = 1 << 14
+
+func compileNode(g *Graph, n *Node, consts map[string]*tensor.Tensor, declared map[string]ValueInfo) error {
+	if n.Domain != "" && n.Domain != "ai.onnx" {
+		return &UnsupportedError{OpType: n.OpType, Node: n.Name, Opset: g.opset, Reason: fmt.Sprintf("domain %q (only ai.onnx is supported)", n.Domain)}
+	}
+	def, ok := ops[n.OpType]
+	if !ok {
+		return &UnsupportedError{OpType: n.OpType, Node: n.Name, Opset: g.opset, Reason: "op not implemented"}
+	}
+	b := &builder{n: n, opset: g.opset, used: map[string]bool{}, out: make([]ValueInfo, len(n.Outputs))}
+	for _, name := range n.Inputs {
+		var info ValueInfo
+		var c *tensor.Tensor
+		if name != "" {
+			info = g.infos[name]
+			c = consts[name]
+		}
+		b.ins = append(b.ins, info)
+		b.consts = append(b.consts, c)
+	}
+	run, err := def(b)
+	if err != nil {
+		return err
+	}
+	for name := range n.Attrs {
+		if !b.used[name] {
+			return b.unsupported("attribute %q", name)
+		}
+	}
+	n.run = run
+
+	// Evaluate nodes whose inputs are all small constants, so that shape arithmetic (Shape,
+	// Gather, Concat feeding Reshape) yields known shapes for the nodes downstream.
+	allConst, size := true, 0
+	for i, name := range n.Inputs {
+		if name == "" {
+			continue
+		}
+		if b.consts[i] == nil {
+			allConst = false
+			break
+		}
+		size += b.consts[i].Numel()
+	}
+	if allConst && size <= constEvalLimit {
+		outs, err := safeRun(n, b.consts)
+		if err != nil {
+			return err
+		}
+		for i, t := range outs {
+			if i < len(b.out) && t != nil && t.Numel() <= constEvalLimit {
+				b.outConst(i, t)
+			}
+		}
+	}
+	for i, name := range n.Outputs {
+		if name == "" {
+			continue
+		}
+		info := b.out[i]
+		info.Name = name
+		if d, ok := declared[name]; ok {
+			if info.DType == tensor.Invalid {
+				info.DType = d.DType
+			}
+			if info.Shape == nil {
+				info.Shape, info.DimParams = d.Shape, d.DimParams
+			}
+		}
+		g.infos[name] = info
+		if b.constOuts != nil && b.constOuts[i] != nil {
+			consts[name] = b.constOuts[i]
+		}
+	}
+	return nil
+}
+
+// safeRun runs a node's kernel and turns a panic (a kernel bug on unexpected input) into an error.
+func safeRun(n *Node, ins []*tensor.Tensor) (outs []*tensor.Tensor, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("graph: node %q (%s): internal error: %v", n.Name, n.OpType, r)
+		}
+	}()
+	outs, err = n.run(ins)
+	if err != nil {
+		return nil, fmt.Errorf("graph: node %q (%s): %w", n.Name, n.OpType, err)
+	}
+	if len(outs) < len(n.Outputs) {
+		return nil, fmt.Errorf("graph: node %q (%s): produced %d outputs, the node names %d", n.Name, n.OpType, len(outs), len(n.Outputs))
+	}
+	return outs, nil
+}
+
+// builder is what an opDef sees of the node being compiled.
+type builder struct {
+	n         *Node
+	opset     int
+	ins       []ValueInfo
+	consts    []*tensor.Tensor // known values of inputs (initializers, constant-folded), else nil
+	used      map[string]bool
+	out       []ValueInfo
+	constOuts []*tensor.Tensor
+}
+
+func (b *builder) unsupported(format string, args ...any) error {
+	return &UnsupportedError{OpType: b.n.OpType, Node: b.n.Name, Opset: b.opset, Reason: fmt.Sprintf(format, args...)}
+}
+
+func (b *builder) errorf(format string, args ...any) error {
+	return fmt.Errorf("graph: node %q (%s): %s", b.n.Name, b.n.OpType, fmt.Sprintf(format, args...))
+}
+
+// has reports whether optional input i is present.
+func (b *builder) has(i int) bool { return i < len(b.n.Inputs) && b.n.Inputs[i] != "" }
+
+func (b *builder) in(i int) ValueInfo {
+	if !b.has(i) {
+		return ValueInfo{}
+	}
+	return b.ins[i]
+}
+
+func (b *builder) constIn(i int) *tensor.Tensor {
+	if !b.has(i) {
+		return nil
+	}
+	return b.consts[i]
+}
+
+// arity checks the number of inputs and outputs.
+func (b *builder) arity(minIn, maxIn, minOut, maxOut int) error {
+	if len(b.n.Inputs) < minIn || len(b.n.Inputs) > maxIn {
+		return b.errorf("has %d inputs, want %d to %d", len(b.n.Inputs), minIn, maxIn)
+	}
+	for i := 0; i < minIn; i++ {
+		if b.n.Inputs[i] == "" {
+			return b.errorf("required input %d is empty", i)
+		}
+	}
+	if len(b.n.Outputs) < minOut || len(b.n.Outputs) > maxOut {
+		return b.errorf("has %d outputs, want %d to %d", len(b.n.Outputs), minOut, maxOut)
+	}
+	return nil
+}
+
+// dtypes checks that input i (if its type is known) has one of the allowed dtypes.
+func (b *builder) dtypes(i int, allowed ...tensor.DType) error {
+	dt := b.in(i).DType
+	if dt == tensor.Invalid {
+		return nil
+	}
+	for _, a := range allowed {
+		if dt == a {
+			return nil
+		}
+	}
+	return b.unsupported("input %d (%q) has dtype %v; supported: %v", i, b.n.Inputs[i], dt, allowed)
+}
+
+// sameDTypes checks that the given inputs share a dtype, when known.
+func (b *builder) sameDTypes(idx ...int) error {
+	var want tensor.DType
+	for _, i := range idx {
+		dt := b.in(i).DType
+		if dt == tensor.Invalid {
+			continue
+		}
+		if want == tensor.Invalid {
+			want = dt
+		} else if dt != want {
+			return b.errorf("input %d has dtype %v, expected %v like the other inputs", i, dt, want)
+		}
+	}
+	return nil
+}
+
+func (b *builder) attr(name string, typ ...any) (Attr, bool) {
+	b.used[name] = true
+	a, ok := b.n.Attrs[name]
+	return a, ok
+}
+
+func (b *builder) attrInt(name string, def int64) int64 {
+	if a, ok := b.attr(name); ok {
+		return a.Int
+	}
+	return def
+}
+
+func (b *builder) attrFloat(name string, def float32) float32 {
+	if a, ok := b.attr(name); ok {
+		return a.Float
+	}
+	return def
+}
+
+func (b *builder) attrString(name, def string) string {
+	if a, ok := b.attr(name); ok {
+		return a.String
+	}
+	return def
+}
+
+func (b *builder) attrInts(name string) ([]int64, bool) {
+	a, ok := b.attr(name)
+	return a.Ints, ok
+}
+
+// ignoreAttrs marks attributes whose value cannot change the result in inference.
+func (b *builder) ignoreAttrs(names ...string) {
+	for _, n := range names {
+		b.used[n] = true
+	}
+}
+
+func (b *builder) setOut(i int, dt tensor.DType, shape []int) {
+	if i < len(b.out) {
+		b.out[i].DType = dt
+		if shape != nil {
+			b.out[i].Shape = append([]int{}, shape...)
+		} else {
+			b.out[i].Shape = nil
+		}
+	}
+}
+
+func (b *builder) outConst(i int, t *tensor.Tensor) {
+	if b.constOuts == nil {
+		b.constOuts = make([]*tensor.Tensor, len(b.out))
+	}
+	b.constOuts[i] = t
+	b.out[i].DType = t.DType
+	b.out[i].Shape = append([]int{}, t.Shape...)
+}

@@ -1,0 +1,422 @@
+package graph
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// Supported range of the default-domain (ai.onnx) opset. Kernels implement the semantics of
+// every version in this range for the ops they claim; where an op changed (Softmax at 13, Split
+// at 18, ...) both forms are handled.
+const (
+	MinOpset = 7
+	MaxOpset = 21
+)
+
+// ErrUnsupported is wrapped by every error about an op, attribute or dtype the executor does not
+// implement. Test with errors.Is; errors.As with *UnsupportedError gives the node.
+var ErrUnsupported = errors.New("graph: unsupported")
+
+// UnsupportedError names the node Load refused, with the op type, the node name and the opset.
+type UnsupportedError struct {
+	OpType string
+	Node   string
+	Opset  int
+	Reason string
+}
+
+func (e *UnsupportedError) Error() string {
+	return fmt.Sprintf("graph: unsupported: node %q (op %s, opset %d): %s", e.Node, e.OpType, e.Opset, e.Reason)
+}
+
+// Unwrap makes errors.Is(err, ErrUnsupported) true.
+func (e *UnsupportedError) Unwrap() error { return ErrUnsupported }
+
+// ValueInfo describes a value of the graph: a graph input or output, an initializer or an
+// intermediate result, as far as Load could infer it.
+type ValueInfo struct {
+	Name  string
+	DType tensor.DType // Invalid when unknown
+	// Shape holds the dimensions, -1 for a dimension unknown at load time (a dynamic batch, say).
+	// A nil Shape means even the rank is unknown; a scalar has an empty, non-nil Shape.
+	Shape []int
+	// DimParams holds the symbolic names of dynamic dimensions ("batch"), "" elsewhere; nil
+	// when the model declares none.
+	DimParams []string
+}
+
+// Attr is one decoded node attribute. Only the field that matches Type is set.
+type Attr struct {
+	Name    string
+	Type    onnxpb.AttributeProto_AttributeType
+	Float   float32
+	Int     int64
+	String  string
+	Tensor  *tensor.Tensor
+	Floats  []float32
+	Ints    []int64
+	Strings []string
+}
+
+// Node is one operator of the graph in topological order. Its fields are read-only.
+type Node struct {
+	Index   int // position in Graph.Nodes()
+	Name    string
+	OpType  string
+	Domain  string
+	Inputs  []string // "" marks an omitted optional input
+	Outputs []string // "" marks an unused optional output
+	Attrs   map[string]Attr
+	run     kernel
+}
+
+// Options configures Load.
+type Options struct {
+	// External resolves initializers stored in external data files. Nil rejects such models.
+	External ExternalDataResolver
+}
+
+// Graph is a loaded, validated and compiled ONNX graph. It is immutable: Run may be called
+// concurrently from several goroutines.
+type Graph struct {
+	opset        int
+	nodes        []*Node
+	inputs       []ValueInfo
+	outputs      []ValueInfo
+	initializers map[string]*tensor.Tensor
+	initOrder    []string
+	infos        map[string]ValueInfo
+	// freeAfter[i] lists the values whose last consumer is node i (or that node i produces and
+	// nobody reads); Run drops them after node i unless they are outputs or kept by the hooks.
+	freeAfter [][]string
+	isOutput  map[string]bool
+}
+
+// Opset returns the default-domain opset the model imports.
+func (g *Graph) Opset() int { return g.opset }
+
+// Nodes returns the nodes in the order Run executes them.
+func (g *Graph) Nodes() []*Node { return g.nodes }
+
+// Inputs returns the graph inputs a caller must feed (initializers excluded).
+func (g *Graph) Inputs() []ValueInfo { return g.inputs }
+
+// Outputs returns the graph outputs, with the types and shapes Load inferred or the model declared.
+func (g *Graph) Outputs() []ValueInfo { return g.outputs }
+
+// Initializer returns the constant tensor of an initializer. Callers must not modify it.
+func (g *Graph) Initializer(name string) (*tensor.Tensor, bool) {
+	t, ok := g.initializers[name]
+	return t, ok
+}
+
+// Initializers lists the initializer names in model order.
+func (g *Graph) Initializers() []string { return g.initOrder }
+
+// ValueInfo returns what Load knows of any named value (input, initializer, node output).
+func (g *Graph) ValueInfo(name string) (ValueInfo, bool) {
+	v, ok := g.infos[name]
+	return v, ok
+}
+
+// Load validates and compiles the main graph of m. Every node must use an op, attributes and
+// dtypes the executor supports; otherwise Load returns an *UnsupportedError naming the first
+// offending node, before any computation.
+func Load(m *onnxpb.ModelProto, opts Options) (*Graph, error) {
+	if m == nil || m.GetGraph() == nil {
+		return nil, errors.New("graph: model has no graph")
+	}
+	opset := -1
+	for _, imp := range m.GetOpsetImport() {
+		if d := imp.GetDomain(); d == "" || d == "ai.onnx" {
+			opset = int(imp.GetVersion())
+		}
+	}
+	if opset < 0 {
+		return nil, errors.New("graph: model imports no ai.onnx opset")
+	}
+	if opset < MinOpset || opset > MaxOpset {
+		return nil, fmt.Errorf("%w: ai.onnx opset %d (supported: %d to %d)", ErrUnsupported, opset, MinOpset, MaxOpset)
+	}
+	return loadGraph(m.GetGraph(), opset, opts)
+}
+
+func loadGraph(gp *onnxpb.GraphProto, opset int, opts Options) (*Graph, error) {
+	g := &Graph{
+		opset:        opset,
+		initializers: map[string]*tensor.Tensor{},
+		infos:        map[string]ValueInfo{},
+		isOutput:     map[string]bool{},
+	}
+	for _, tp := range gp.GetInitializer() {
+		name := tp.GetName()
+		if name == "" {
+			return nil, errors.New("graph: initializer without a name")
+		}
+		if _, dup := g.initializers[name]; dup {
+			return nil, fmt.Errorf("graph: initializer %q appears twice", name)
+		}
+		t, err := TensorFromProto(tp, opts.External)
+		if err != nil {
+			return nil, err
+		}
+		g.initializers[name] = t
+		g.initOrder = append(g.initOrder, name)
+		g.infos[name] = ValueInfo{Name: name, DType: t.DType, Shape: append([]int{}, t.Shape...)}
+	}
+	if len(gp.GetSparseInitializer()) > 0 {
+		return nil, fmt.Errorf("%w: sparse initializers", ErrUnsupported)
+	}
+	for _, vi := range gp.GetInput() {
+		if _, isInit := g.initializers[vi.GetName()]; isInit {
+			continue
+		}
+		info, err := valueInfoFromProto(vi)
+		if err != nil {
+			return nil, err
+		}
+		g.inputs = append(g.inputs, info)
+		g.infos[info.Name] = info
+	}
+	declared := map[string]ValueInfo{}
+	for _, vi := range gp.GetValueInfo() {
+		if info, err := valueInfoFromProto(vi); err == nil {
+			declared[info.Name] = info
+		}
+	}
+	var outDecl []ValueInfo
+	for _, vi := range gp.GetOutput() {
+		info, err := valueInfoFromProto(vi)
+		if err != nil {
+			return nil, err
+		}
+		outDecl = append(outDecl, info)
+		g.isOutput[info.Name] = true
+	}
+
+	order, err := topoSort(gp.GetNode(), g)
+	if err != nil {
+		return nil, err
+	}
+	consts := map[string]*tensor.Tensor{}
+	for name, t := range g.initializers {
+		consts[name] = t
+	}
+	for i, np := range order {
+		n, err := newNode(np, i, opts)
+		if err != nil {
+			return nil, err
+		}
+		if err := compileNode(g, n, consts, declared); err != nil {
+			return nil, err
+		}
+		g.nodes = append(g.nodes, n)
+	}
+	for _, d := range outDecl {
+		info, ok := g.infos[d.Name]
+		if !ok {
+			return nil, fmt.Errorf("graph: output %q is produced by no node, input or initializer", d.Name)
+		}
+		if info.DType == tensor.Invalid {
+			info.DType = d.DType
+		} else if d.DType != tensor.Invalid && d.DType != info.DType {
+			return nil, fmt.Errorf("graph: output %q is declared %v but computes %v", d.Name, d.DType, info.DType)
+		}
+		if info.Shape == nil {
+			info.Shape, info.DimParams = d.Shape, d.DimParams
+		}
+		g.outputs = append(g.outputs, info)
+	}
+	g.planFrees()
+	return g, nil
+}
+
+// valueInfoFromProto reads a tensor-typed ValueInfoProto.
+func valueInfoFromProto(vi *onnxpb.ValueInfoProto) (ValueInfo, error) {
+	info := ValueInfo{Name: vi.GetName()}
+	tt := vi.GetType().GetTensorType()
+	if tt == nil {
+		if vi.GetType() == nil {
+			return info, nil
+		}
+		return info, fmt.Errorf("%w: value %q is not a tensor (sequence, map and optional values are not supported)", ErrUnsupported, vi.GetName())
+	}
+	if et := tt.GetElemType(); et != 0 {
+		dt, ok := DTypeFromONNX(et)
+		if !ok {
+			return info, fmt.Errorf("%w: value %q has element type %s", ErrUnsupported, vi.GetName(), onnxTypeName(et))
+		}
+		info.DType = dt
+	}
+	if sp := tt.GetShape(); sp != nil {
+		info.Shape = make([]int, len(sp.GetDim()))
+		hasParam := false
+		params := make([]string, len(sp.GetDim()))
+		for i, d := range sp.GetDim() {
+			info.Shape[i] = -1
+			if v, ok := d.GetValue().(*onnxpb.TensorShapeProto_Dimension_DimValue); ok && v.DimValue >= 0 {
+				info.Shape[i] = int(v.DimValue)
+			}
+			if p := d.GetDimParam(); p != "" {
+				params[i] = p
+				hasParam = true
+			}
+		}
+		if hasParam {
+			info.DimParams = params
+		}
+	}
+	return info, nil
+}
+
+// topoSort orders nodes so that each runs after the producers of its inputs, keeping the model
+// order among ready nodes, and reports inputs nobody produces and cycles.
+func topoSort(nodes []*onnxpb.NodeProto, g *Graph) ([]*onnxpb.NodeProto, error) {
+	producer := map[string]int{}
+	for i, n := range nodes {
+		for _, o := range n.GetOutput() {
+			if o == "" {
+				continue
+			}
+			if _, dup := producer[o]; dup {
+				return nil, fmt.Errorf("graph: value %q is produced by two nodes", o)
+			}
+			if _, isIn := g.infos[o]; isIn {
+				return nil, fmt.Errorf("graph: node %q overwrites input or initializer %q", n.GetName(), o)
+			}
+			producer[o] = i
+		}
+	}
+	pending := make([]int, len(nodes))
+	users := make([][]int, len(nodes))
+	for i, n := range nodes {
+		for _, in := range n.GetInput() {
+			if in == "" {
+				continue
+			}
+			if p, ok := producer[in]; ok {
+				pending[i]++
+				users[p] = append(users[p], i)
+				continue
+			}
+			if _, ok := g.infos[in]; !ok {
+				return nil, fmt.Errorf("graph: input %q of node %q (%s) is produced by no node, graph input or initializer", in, n.GetName(), n.GetOpType())
+			}
+		}
+	}
+	// ready is kept sorted by model index so the order is deterministic and close to the file's.
+	var ready []int
+	for i := range nodes {
+		if pending[i] == 0 {
+			ready = append(ready, i)
+		}
+	}
+	order := make([]*onnxpb.NodeProto, 0, len(nodes))
+	for len(ready) > 0 {
+		i := ready[0]
+		ready = ready[1:]
+		order = append(order, nodes[i])
+		added := false
+		for _, u := range users[i] {
+			pending[u]--
+			if pending[u] == 0 {
+				ready = append(ready, u)
+				added = true
+			}
+		}
+		if added {
+			sort.Ints(ready)
+		}
+	}
+	if len(order) != len(nodes) {
+		var stuck []string
+		for i, n := range nodes {
+			if pending[i] > 0 && len(stuck) < 5 {
+				stuck = append(stuck, fmt.Sprintf("%q (%s)", n.GetName(), n.GetOpType()))
+			}
+		}
+		return nil, fmt.Errorf("graph: the graph has a cycle through nodes %s", strings.Join(stuck, ", "))
+	}
+	return order, nil
+}
+
+func newNode(np *onnxpb.NodeProto, index int, opts Options) (*Node, error) {
+	n := &Node{
+		Index:   index,
+		Name:    np.GetName(),
+		OpType:  np.GetOpType(),
+		Domain:  np.GetDomain(),
+		Inputs:  append([]string{}, np.GetInput()...),
+		Outputs: append([]string{}, np.GetOutput()...),
+		Attrs:   map[string]Attr{},
+	}
+	if n.Name == "" {
+		n.Name = fmt.Sprintf("%s_%d", n.OpType, index)
+	}
+	for _, ap := range np.GetAttribute() {
+		a := Attr{Name: ap.GetName(), Type: ap.GetType()}
+		switch a.Type {
+		case onnxpb.AttributeProto_FLOAT:
+			a.Float = ap.GetF()
+		case onnxpb.AttributeProto_INT:
+			a.Int = ap.GetI()
+		case onnxpb.AttributeProto_STRING:
+			a.String = string(ap.GetS())
+		case onnxpb.AttributeProto_FLOATS:
+			a.Floats = ap.GetFloats()
+		case onnxpb.AttributeProto_INTS:
+			a.Ints = ap.GetInts()
+		case onnxpb.AttributeProto_STRINGS:
+			for _, s := range ap.GetStrings() {
+				a.Strings = append(a.Strings, string(s))
+			}
+		case onnxpb.AttributeProto_TENSOR:
+			t, err := TensorFromProto(ap.GetT(), opts.External)
+			if err != nil {
+				return nil, fmt.Errorf("node %q attribute %q: %w", n.Name, a.Name, err)
+			}
+			a.Tensor = t
+		default:
+			return nil, &UnsupportedError{OpType: n.OpType, Node: n.Name, Reason: fmt.Sprintf("attribute %q of type %v", a.Name, a.Type)}
+		}
+		n.Attrs[a.Name] = a
+	}
+	return n, nil
+}
+
+// planFrees computes, for each node, the values that are dead once it has run.
+func (g *Graph) planFrees() {
+	last := map[string]int{}
+	for i, n := range g.nodes {
+		for _, in := range n.Inputs {
+			if in != "" {
+				last[in] = i
+			}
+		}
+		for _, o := range n.Outputs {
+			if o != "" {
+				if _, seen := last[o]; !seen {
+					last[o] = i
+				}
+			}
+		}
+	}
+	g.freeAfter = make([][]string, len(g.nodes))
+	for name, i := range last {
+		if g.isOutput[name] {
+			continue
+		}
+		if _, isInit := g.initializers[name]; isInit {
+			continue
+		}
+		g.freeAfter[i] = append(g.freeAfter[i], name)
+	}
+	for _, f := range g.freeAfter {
+		sort.Strings(f)
+	}
+}

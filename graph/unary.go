@@ -1,0 +1,356 @@
+package graph
+
+import (
+	"math"
+
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// unaryMath lists the float ops that map each element through one function (computed in
+// float64 and rounded back, which is at least as accurate as ONNX Runtime's float32 code).
+var unaryMath = map[string]func(float64) float64{
+	"Sigmoid": func(x float64) float64 {
+		if x >= 0 {
+			return 1 / (1 + math.Exp(-x))
+		}
+		e := math.Exp(x)
+		return e / (1 + e)
+	},
+	"Tanh":       math.Tanh,
+	"Erf":        math.Erf,
+	"Exp":        math.Exp,
+	"Log":        math.Log,
+	"Sqrt":       math.Sqrt,
+	"Reciprocal": func(x float64) float64 { return 1 / x },
+	"Floor":      math.Floor,
+	"Ceil":       math.Ceil,
+	"Round":      math.RoundToEven,
+	"Sin":        math.Sin,
+	"Cos":        math.Cos,
+	"Tan":        math.Tan,
+	"Asin":       math.Asin,
+	"Acos":       math.Acos,
+	"Atan":       math.Atan,
+	"Sinh":       math.Sinh,
+	"Cosh":       math.Cosh,
+	"Asinh":      math.Asinh,
+	"Acosh":      math.Acosh,
+	"Atanh":      math.Atanh,
+	"Softsign":   func(x float64) float64 { return x / (1 + math.Abs(x)) },
+	"Softplus": func(x float64) float64 {
+		if x > 30 {
+			return x
+		}
+		return math.Log1p(math.Exp(x))
+	},
+}
+
+// unaryParam builds the element function of an activation from its attributes.
+var unaryParam = map[string]func(b *builder) func(float64) float64{
+	"LeakyRelu": func(b *builder) func(float64) float64 {
+		alpha := float64(b.attrFloat("alpha", 0.01))
+		return func(x float64) float64 {
+			if x < 0 {
+				return alpha * x
+			}
+			return x
+		}
+	},
+	"HardSigmoid": func(b *builder) func(float64) float64 {
+		alpha, beta := float64(b.attrFloat("alpha", 0.2)), float64(b.attrFloat("beta", 0.5))
+		return func(x float64) float64 { return math.Max(0, math.Min(1, alpha*x+beta)) }
+	},
+	"HardSwish": func(b *builder) func(float64) float64 {
+		return func(x float64) float64 { return x * math.Max(0, math.Min(1, x/6+0.5)) }
+	},
+	"Elu": func(b *builder) func(float64) float64 {
+		alpha := float64(b.attrFloat("alpha", 1))
+		return func(x float64) float64 {
+			if x < 0 {
+				return alpha * (math.Exp(x) - 1)
+			}
+			return x
+		}
+	},
+	"Celu": func(b *builder) func(float64) float64 {
+		alpha := float64(b.attrFloat("alpha", 1))
+		return func(x float64) float64 { return math.Max(0, x) + math.Min(0, alpha*(math.Exp(x/alpha)-1)) }
+	},
+	"Selu": func(b *builder) func(float64) float64 {
+		alpha := float64(b.attrFloat("alpha", 1.67326319217681884765625))
+		gamma := float64(b.attrFloat("gamma", 1.05070102214813232421875))
+		return func(x float64) float64 {
+			if x <= 0 {
+				return gamma * (alpha*math.Exp(x) - alpha)
+			}
+			return gamma * x
+		}
+	},
+	"ThresholdedRelu": func(b *builder) func(float64) float64 {
+		alpha := float64(b.attrFloat("alpha", 1))
+		return func(x float64) float64 {
+			if x > alpha {
+				return x
+			}
+			return 0
+		}
+	},
+	"Shrink": func(b *builder) func(float64) float64 {
+		bias, lambd := float64(b.attrFloat("bias", 0)), float64(b.attrFloat("lambd", 0.5))
+		return func(x float64) float64 {
+			switch {
+			case x < -lambd:
+				return x + bias
+			case x > lambd:
+				return x - bias
+			}
+			return 0
+		}
+	},
+}
+
+func init() {
+	for name, f := range unaryMath {
+		ops[name] = unaryFloatOp(func(*builder) (func(float64) float64, error) { return f, nil })
+	}
+	for name, mk := range unaryParam {
+		ops[name] = unaryFloatOp(func(b *builder) (func(float64) float64, error) { return mk(b), nil })
+	}
+	ops["Gelu"] = unaryFloatOp(buildGelu)
+	ops["Relu"] = buildRelu
+	ops["Neg"] = signedOp("Neg")
+	ops["Abs"] = signedOp("Abs")
+	ops["Sign"] = signedOp("Sign")
+	ops["Clip"] = buildClip
+	ops["IsNaN"] = buildIsNaN
+	ops["IsInf"] = buildIsInf
+}
+
+func buildGelu(b *builder) (func(float64) float64, error) {
+	switch approx := b.attrString("approximate", "none"); approx {
+	case "none":
+		return func(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }, nil
+	case "tanh":
+		c := math.Sqrt(2 / math.Pi)
+		return func(x float64) float64 { return 0.5 * x * (1 + math.Tanh(c*(x+0.044715*x*x*x))) }, nil
+	default:
+		return nil, b.unsupported("approximate=%q", approx)
+	}
+}
+
+func unaryFloatOp(mk func(b *builder) (func(float64) float64, error)) opDef {
+	return func(b *builder) (kernel, error) {
+		if err := b.arity(1, 1, 1, 1); err != nil {
+			return nil, err
+		}
+		if err := b.dtypes(0, floatTypes...); err != nil {
+			return nil, err
+		}
+		f, err := mk(b)
+		if err != nil {
+			return nil, err
+		}
+		b.setOut(0, b.in(0).DType, b.in(0).Shape)
+		return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			return []*tensor.Tensor{mapFloat(ins[0], f)}, nil
+		}, nil
+	}
+}
+
+func mapFloat(x *tensor.Tensor, f func(float64) float64) *tensor.Tensor {
+	if x.DType == tensor.F64 {
+		out, d := newTensor[float64](tensor.F64, x.Shape)
+		for i, v := range elems[float64](x) {
+			d[i] = f(v)
+		}
+		return out
+	}
+	out, d := newTensor[float32](tensor.F32, x.Shape)
+	for i, v := range elems[float32](x) {
+		d[i] = float32(f(float64(v)))
+	}
+	return out
+}
+
+func buildRelu(b *builder) (kernel, error) {
+	if err := b.arity(1, 1, 1, 1); err != nil {
+		return nil, err
+	}
+	if err := b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32, tensor.I8); err != nil {
+		return nil, err
+	}
+	b.setOut(0, b.in(0).DType, b.in(0).Shape)
+	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		return []*tensor.Tensor{mapSigned(ins[0], "Relu")}, nil
+	}, nil
+}
+
+func signedOp(op string) opDef {
+	return func(b *builder) (kernel, error) {
+		if err := b.arity(1, 1, 1, 1); err != nil {
+			return nil, err
+		}
+		if err := b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32, tensor.I16, tensor.I8); err != nil {
+			return nil, err
+		}
+		b.setOut(0, b.in(0).DType, b.in(0).Shape)
+		return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			return []*tensor.Tensor{mapSigned(ins[0], op)}, nil
+		}, nil
+	}
+}
+
+func mapSigned(x *tensor.Tensor, op string) *tensor.Tensor {
+	switch x.DType {
+	case tensor.F32:
+		return mapSignedT[float32](x, op)
+	case tensor.F64:
+		return mapSignedT[float64](x, op)
+	case tensor.I64:
+		return mapSignedT[int64](x, op)
+	case tensor.I32:
+		return mapSignedT[int32](x, op)
+	case tensor.I16:
+		return mapSignedT[int16](x, op)
+	default:
+		return mapSignedT[int8](x, op)
+	}
+}
+
+func mapSignedT[T float32 | float64 | int64 | int32 | int16 | int8](x *tensor.Tensor, op string) *tensor.Tensor {
+	out, d := newTensor[T](x.DType, x.Shape)
+	src := elems[T](x)
+	src = src[:len(d)]
+	switch op {
+	case "Relu":
+		for i, v := range src {
+			if v > 0 {
+				d[i] = v
+			}
+		}
+	case "Neg":
+		for i, v := range src {
+			d[i] = -v
+		}
+	case "Abs":
+		for i, v := range src {
+			if v < 0 {
+				v = -v
+			}
+			d[i] = v
+		}
+	case "Sign":
+		for i, v := range src {
+			switch {
+			case v > 0:
+				d[i] = 1
+			case v < 0:
+				d[i] = 0
+				d[i]--
+			case v != v:
+				d[i] = v
+			}
+		}
+	}
+	return out
+}
+
+// buildClip handles both forms: min/max attributes (opset < 11) and optional inputs (11+).
+func buildClip(b *builder) (kernel, error) {
+	if err := b.arity(1, 3, 1, 1); err != nil {
+		return nil, err
+	}
+	if err := b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32, tensor.I8, tensor.U8); err != nil {
+		return nil, err
+	}
+	if err := b.sameDTypes(0, 1, 2); err != nil {
+		return nil, err
+	}
+	attrMin, hasMin := b.attr("min")
+	attrMax, hasMax := b.attr("max")
+	b.setOut(0, b.in(0).DType, b.in(0).Shape)
+	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		lo, hi := math.Inf(-1), math.Inf(1)
+		if hasMin {
+			lo = float64(attrMin.Float)
+		}
+		if hasMax {
+			hi = float64(attrMax.Float)
+		}
+		if len(ins) > 1 && ins[1] != nil {
+			lo = ins[1].ToF64()[0]
+		}
+		if len(ins) > 2 && ins[2] != nil {
+			hi = ins[2].ToF64()[0]
+		}
+		x := ins[0]
+		switch x.DType {
+		case tensor.F32:
+			return []*tensor.Tensor{clipT[float32](x, lo, hi)}, nil
+		case tensor.F64:
+			return []*tensor.Tensor{clipT[float64](x, lo, hi)}, nil
+		case tensor.I64:
+			return []*tensor.Tensor{clipT[int64](x, lo, hi)}, nil
+		case tensor.I32:
+			return []*tensor.Tensor{clipT[int32](x, lo, hi)}, nil
+		case tensor.I8:
+			return []*tensor.Tensor{clipT[int8](x, lo, hi)}, nil
+		default:
+			return []*tensor.Tensor{clipT[uint8](x, lo, hi)}, nil
+		}
+	}, nil
+}
+
+func clipT[T number](x *tensor.Tensor, lo, hi float64) *tensor.Tensor {
+	out, d := newTensor[T](x.DType, x.Shape)
+	for i, v := range elems[T](x) {
+		f := float64(v)
+		switch {
+		case f < lo:
+			v = T(lo)
+		case f > hi:
+			v = T(hi)
+		}
+		d[i] = v
+	}
+	return out
+}
+
+func buildIsNaN(b *builder) (kernel, error) {
+	if err := b.arity(1, 1, 1, 1); err != nil {
+		return nil, err
+	}
+	if err := b.dtypes(0, floatTypes...); err != nil {
+		return nil, err
+	}
+	b.setOut(0, tensor.Bool, b.in(0).Shape)
+	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		out, d := newTensor[uint8](tensor.Bool, ins[0].Shape)
+		for i, v := range ins[0].ToF64() {
+			if math.IsNaN(v) {
+				d[i] = 1
+			}
+		}
+		return []*tensor.Tensor{out}, nil
+	}, nil
+}
+
+func buildIsInf(b *builder) (kernel, error) {
+	if err := b.arity(1, 1, 1, 1); err != nil {
+		return nil, err
+	}
+	if err := b.dtypes(0, floatTypes...); err != nil {
+		return nil, err
+	}
+	neg, pos := b.attrInt("detect_negative", 1) != 0, b.attrInt("detect_positive", 1) != 0
+	b.setOut(0, tensor.Bool, b.in(0).Shape)
+	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		out, d := newTensor[uint8](tensor.Bool, ins[0].Shape)
+		for i, v := range ins[0].ToF64() {
+			if (pos && math.IsInf(v, 1)) || (neg && math.IsInf(v, -1)) {
+				d[i] = 1
+			}
+		}
+		return []*tensor.Tensor{out}, nil
+	}, nil
+}

@@ -1,0 +1,206 @@
+package graph
+
+import (
+	"fmt"
+	"unsafe"
+
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// number is every element type a kernel may compute in; bool tensors are viewed as uint8.
+type number interface {
+	~float32 | ~float64 | ~int64 | ~int32 | ~int16 | ~int8 | ~uint8
+}
+
+// word is an element of a given byte size, for kernels that only move elements around.
+type word interface {
+	~uint8 | ~uint16 | ~uint32 | ~uint64
+}
+
+// elems views the data of a contiguous tensor as a slice of T without copying.
+func elems[T any](t *tensor.Tensor) []T {
+	var zero T
+	n := t.Numel()
+	if n == 0 {
+		return nil
+	}
+	if need := n * int(unsafe.Sizeof(zero)); len(t.Data)-t.Offset*t.DType.Size() < need || !t.IsContiguous() {
+		panic(fmt.Sprintf("graph: tensor %v %v does not hold %d contiguous elements", t.DType, t.Shape, n))
+	}
+	return unsafe.Slice((*T)(unsafe.Pointer(&t.Data[0])), n)
+}
+
+// newTensor allocates a zeroed contiguous tensor and returns its typed elements.
+func newTensor[T any](dt tensor.DType, shape []int) (*tensor.Tensor, []T) {
+	t := tensor.New(dt, shape...)
+	return t, elems[T](t)
+}
+
+// normAxis maps a possibly negative axis into [0, rank).
+func normAxis(axis int64, rank int) (int, error) {
+	a := int(axis)
+	if a < -rank || a >= rank {
+		return 0, fmt.Errorf("axis %d out of range for rank %d", axis, rank)
+	}
+	if a < 0 {
+		a += rank
+	}
+	return a, nil
+}
+
+// toInts reads an integer tensor (int64 or int32) as ints.
+func toInts(t *tensor.Tensor) ([]int64, error) {
+	switch t.DType {
+	case tensor.I64:
+		return append([]int64{}, elems[int64](t)...), nil
+	case tensor.I32:
+		v := elems[int32](t)
+		out := make([]int64, len(v))
+		for i, x := range v {
+			out[i] = int64(x)
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("expected an int64 or int32 tensor, got %v", t.DType)
+}
+
+func intsTensor(v []int64) *tensor.Tensor {
+	t, d := newTensor[int64](tensor.I64, []int{len(v)})
+	copy(d, v)
+	return t
+}
+
+// reshaped returns a tensor sharing t's data with another shape.
+func reshaped(t *tensor.Tensor, shape []int) *tensor.Tensor {
+	return &tensor.Tensor{DType: t.DType, Shape: append([]int{}, shape...), Data: t.Data}
+}
+
+func product(s []int) int {
+	p := 1
+	for _, d := range s {
+		p *= d
+	}
+	return p
+}
+
+func sameShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// broadcastShapes returns the numpy-broadcast shape of its arguments.
+func broadcastShapes(shapes ...[]int) ([]int, error) {
+	rank := 0
+	for _, s := range shapes {
+		rank = max(rank, len(s))
+	}
+	out := make([]int, rank)
+	for i := range out {
+		out[i] = 1
+	}
+	for _, s := range shapes {
+		off := rank - len(s)
+		for i, d := range s {
+			switch {
+			case d == out[off+i] || d == 1:
+			case out[off+i] == 1:
+				out[off+i] = d
+			default:
+				return nil, fmt.Errorf("shapes %v cannot be broadcast together", shapes)
+			}
+		}
+	}
+	return out, nil
+}
+
+// inferBroadcast broadcasts shapes known at load time; -1 dims stay unknown. It returns nil
+// (unknown) when a rank is unknown and an error when known dims conflict.
+func inferBroadcast(shapes ...[]int) ([]int, error) {
+	rank := 0
+	for _, s := range shapes {
+		if s == nil {
+			return nil, nil
+		}
+		rank = max(rank, len(s))
+	}
+	out := make([]int, rank)
+	for i := range out {
+		out[i] = 1
+	}
+	for _, s := range shapes {
+		off := rank - len(s)
+		for i, d := range s {
+			o := out[off+i]
+			switch {
+			case d == 1 || d == o:
+			case o == 1:
+				out[off+i] = d
+			case d == -1:
+				if o == 1 {
+					out[off+i] = -1
+				}
+			case o == -1:
+				out[off+i] = d
+			default:
+				return nil, fmt.Errorf("shapes %v cannot be broadcast together", shapes)
+			}
+		}
+	}
+	return out, nil
+}
+
+// broadcastStrides gives the element strides of shape s seen as the broadcast shape out
+// (0 along broadcast dimensions).
+func broadcastStrides(s, out []int) []int {
+	st := make([]int, len(out))
+	off := len(out) - len(s)
+	acc := 1
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] != 1 {
+			st[off+i] = acc
+		}
+		acc *= s[i]
+	}
+	return st
+}
+
+// forEachRow walks a broadcast iteration over out: for every index of all but the last
+// dimension it calls row with the starting offsets of each operand; the caller loops over the
+// last dimension with the operand's last stride.
+func forEachRow(out []int, strides [][]int, row func(dstOff int, offs []int)) {
+	rank := len(out)
+	if rank == 0 {
+		row(0, make([]int, len(strides)))
+		return
+	}
+	inner := out[rank-1]
+	outer := product(out[:rank-1])
+	if inner == 0 || outer == 0 {
+		return
+	}
+	idx := make([]int, rank-1)
+	offs := make([]int, len(strides))
+	for r := 0; r < outer; r++ {
+		row(r*inner, offs)
+		for d := rank - 2; d >= 0; d-- {
+			idx[d]++
+			for k := range offs {
+				offs[k] += strides[k][d]
+			}
+			if idx[d] < out[d] {
+				break
+			}
+			for k := range offs {
+				offs[k] -= strides[k][d] * out[d]
+			}
+			idx[d] = 0
+		}
+	}
+}
