@@ -148,7 +148,7 @@ func (f *File) Load(name string) (*tensor.Tensor, error) {
 	} else {
 		// The length was validated against the file size, so this allocation is bounded.
 		data = make([]byte, end-start)
-		if _, err := f.r.ReadAt(data, start); err != nil {
+		if n, err := f.r.ReadAt(data, start); n != len(data) {
 			return nil, f.pathError(fmt.Errorf("tensor %q: %w", name, err))
 		}
 	}

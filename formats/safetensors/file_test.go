@@ -309,3 +309,15 @@ func assertEmpty(t *testing.T, dir string) {
 		t.Fatalf("folder not empty after a failed write: %v", entries)
 	}
 }
+
+func TestEmptyTensorLastFromReaderAt(t *testing.T) {
+	b := stFile(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"z":{"dtype":"I64","shape":[0,2],"data_offsets":[4,4]}}`, make([]byte, 4))
+	f, err := Open(bytes.NewReader(b), int64(len(b)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, err := f.Load("z")
+	if err != nil || len(z.Data) != 0 || !slices.Equal(z.Shape, []int{0, 2}) {
+		t.Fatalf("Load(z) = %v, %v", z, err)
+	}
+}
