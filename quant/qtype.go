@@ -102,23 +102,25 @@ func (s Scheme) Range() (qmin, qmax int32) {
 	return q.Min, q.Max
 }
 
-// ortRange is onnxruntime's get_qmin_qmax_for_qType: reduce_range wins over symmetric.
+// ortRange is onnxruntime's get_qmin_qmax_for_qType (quant_utils.py): reduce_range wins
+// over symmetric, and only int8, uint8 and int16 have a restricted symmetric range (int4 and
+// uint4 keep their full range when symmetric).
 func ortRange(q QType, symmetric, reduce bool) (int32, int32) {
 	switch {
-	case reduce && q.Signed && q.Bits == 8:
+	case reduce && q.Bits == 8 && q.Signed:
 		return -64, 64
-	case reduce && !q.Signed && q.Bits == 8:
+	case reduce && q.Bits == 8:
 		return 0, 127
+	case reduce && q.Bits == 16 && q.Signed:
+		return -16384, 16384
 	case reduce && q.Bits == 4 && q.Signed:
 		return -4, 3
 	case reduce && q.Bits == 4:
 		return 0, 7
-	case symmetric && q.Signed:
+	case symmetric && q.Signed && (q.Bits == 8 || q.Bits == 16):
 		return -q.Max, q.Max
 	case symmetric && q.Bits == 8:
 		return 0, 254
-	case symmetric && q.Bits == 16 && !q.Signed:
-		return 0, 65534
 	}
 	return q.Min, q.Max
 }

@@ -1,0 +1,169 @@
+package quant
+
+import (
+	"fmt"
+
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// The cast kernels give exactly the bits of the tensor package's scalar converters
+// (tensor.F32ToF16, tensor.F32ToBF16, tensor.F32ToF8E4M3, ...), which round to nearest
+// even as torch's .half(), .bfloat16() and float8 casts do; cast_test.go proves the fast
+// paths equal over a dense sample of all float32 bit patterns. NaN and ±Inf are carried
+// through (fp8 e4m3fn, which has no infinity, saturates to ±448): casting is not
+// quantizing, so non-finite values are not an error here. One known difference from
+// torch: for NaN inputs torch 1.13 writes canonical NaNs (0x7e00 for half; 0xffff for
+// bfloat16 on its AVX2 path), while these keep the sign and the top payload bits.
+
+// F32ToF16To rounds each element to IEEE half, ties to even:
+//
+//	for i, x := range src { dst[i] = tensor.F32ToF16(x) }
+func F32ToF16To(dst []uint16, src []float32) error {
+	return castTo(dst, src, "F32ToF16To", func(d []uint16, s []float32) {
+		done := f32ToF16Prefix(d, s)
+		for i, x := range s[done:] {
+			d[done+i] = tensor.F32ToF16(x)
+		}
+	})
+}
+
+// F16ToF32To widens IEEE half bits to float32 (exact):
+//
+//	for i, h := range src { dst[i] = tensor.F16ToF32(h) }
+func F16ToF32To(dst []float32, src []uint16) error {
+	return castTo(dst, src, "F16ToF32To", func(d []float32, s []uint16) {
+		done := f16ToF32Prefix(d, s)
+		for i, h := range s[done:] {
+			d[done+i] = tensor.F16ToF32(h)
+		}
+	})
+}
+
+// F32ToBF16To rounds each element to bfloat16, ties to even:
+//
+//	for i, x := range src { dst[i] = tensor.F32ToBF16(x) }
+func F32ToBF16To(dst []uint16, src []float32) error {
+	return castTo(dst, src, "F32ToBF16To", func(d []uint16, s []float32) {
+		done := f32ToBF16Prefix(d, s)
+		for i, x := range s[done:] {
+			d[done+i] = tensor.F32ToBF16(x)
+		}
+	})
+}
+
+// BF16ToF32To widens bfloat16 bits to float32 (exact):
+//
+//	for i, b := range src { dst[i] = tensor.BF16ToF32(b) }
+func BF16ToF32To(dst []float32, src []uint16) error {
+	return castTo(dst, src, "BF16ToF32To", func(d []float32, s []uint16) {
+		for i, b := range s {
+			d[i] = tensor.BF16ToF32(b)
+		}
+	})
+}
+
+// F32ToF8E4M3To encodes float8 e4m3fn, rounding to nearest even and saturating at ±448:
+//
+//	for i, x := range src { dst[i] = tensor.F32ToF8E4M3(x) }
+func F32ToF8E4M3To(dst []uint8, src []float32) error {
+	return castTo(dst, src, "F32ToF8E4M3To", func(d []uint8, s []float32) {
+		for i, x := range s {
+			d[i] = tensor.F32ToF8E4M3(x)
+		}
+	})
+}
+
+// F8E4M3ToF32To decodes float8 e4m3fn.
+func F8E4M3ToF32To(dst []float32, src []uint8) error {
+	return castTo(dst, src, "F8E4M3ToF32To", func(d []float32, s []uint8) {
+		for i, c := range s {
+			d[i] = tensor.F8E4M3ToF32(c)
+		}
+	})
+}
+
+// F32ToF8E5M2To encodes float8 e5m2, rounding to nearest even and saturating at ±57344:
+//
+//	for i, x := range src { dst[i] = tensor.F32ToF8E5M2(x) }
+func F32ToF8E5M2To(dst []uint8, src []float32) error {
+	return castTo(dst, src, "F32ToF8E5M2To", func(d []uint8, s []float32) {
+		for i, x := range s {
+			d[i] = tensor.F32ToF8E5M2(x)
+		}
+	})
+}
+
+// F8E5M2ToF32To decodes float8 e5m2.
+func F8E5M2ToF32To(dst []float32, src []uint8) error {
+	return castTo(dst, src, "F8E5M2ToF32To", func(d []float32, s []uint8) {
+		for i, c := range s {
+			d[i] = tensor.F8E5M2ToF32(c)
+		}
+	})
+}
+
+// castTo checks lengths once and runs kernel over disjoint blocks in parallel.
+func castTo[D, S any](dst []D, src []S, name string, kernel func([]D, []S)) error {
+	if len(dst) != len(src) {
+		return fmt.Errorf("quant: %s: %d outputs for %d inputs", name, len(dst), len(src))
+	}
+	return parallelFor(len(src)/blockElems+1, 4*len(src), func(b0, b1 int) error {
+		lo, hi := min(b0*blockElems, len(src)), min(b1*blockElems, len(src))
+		kernel(dst[lo:hi], src[lo:hi])
+		return nil
+	})
+}
+
+// Cast converts a floating-point tensor to F32, F16, BF16, F8E4M3 or F8E5M2 and returns a
+// new contiguous tensor. Integer tensors are refused: SPEC §4 casts only float tensors,
+// and the caller decides to leave integer tensors alone.
+func Cast(t *tensor.Tensor, dt tensor.DType) (*tensor.Tensor, error) {
+	if !t.DType.IsFloat() {
+		return nil, fmt.Errorf("quant: cannot cast %v tensor to %v: not a float tensor", t.DType, dt)
+	}
+	if t.DType == dt {
+		return t.Clone(), nil
+	}
+	x := t.ToF32()
+	out := tensor.New(dt, t.Shape...)
+	var err error
+	switch dt {
+	case tensor.F32:
+		copy(out.F32(), x)
+	case tensor.F16:
+		err = F32ToF16To(out.U16(), x)
+	case tensor.BF16:
+		err = F32ToBF16To(out.U16(), x)
+	case tensor.F8E4M3:
+		err = F32ToF8E4M3To(out.U8(), x)
+	case tensor.F8E5M2:
+		err = F32ToF8E5M2To(out.U8(), x)
+	default:
+		return nil, fmt.Errorf("quant: cannot cast to %v (want F32, F16, BF16, F8_E4M3 or F8_E5M2)", dt)
+	}
+	return out, err
+}
+
+// CastRoundTrip casts t to dt and back to F32: the float32 values a dt model would hold,
+// for error metrics and "fake" layouts.
+func CastRoundTrip(t *tensor.Tensor, dt tensor.DType) (*tensor.Tensor, error) {
+	c, err := Cast(t, dt)
+	if err != nil {
+		return nil, err
+	}
+	out := tensor.New(tensor.F32, t.Shape...)
+	y := out.F32()
+	switch dt {
+	case tensor.F32:
+		copy(y, c.F32())
+	case tensor.F16:
+		err = F16ToF32To(y, c.U16())
+	case tensor.BF16:
+		err = BF16ToF32To(y, c.U16())
+	case tensor.F8E4M3:
+		err = F8E4M3ToF32To(y, c.U8())
+	case tensor.F8E5M2:
+		err = F8E5M2ToF32To(y, c.U8())
+	}
+	return out, err
+}

@@ -1,0 +1,109 @@
+//go:build amd64 && !purego
+
+package quant
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/cpu"
+)
+
+// The assembly kernels need AVX2 (and F16C for half floats); without them the pure-Go
+// loops run. Tests flip these to compare both paths.
+var (
+	haveAVX2 = cpu.X86.HasAVX2
+	haveF16C = cpu.X86.HasAVX2 && cpu.X86.HasF16C
+)
+
+//go:noescape
+func minMaxAVX2(src *float32, n int, out *[16]float32) (nan bool)
+
+//go:noescape
+func quantizeI8MulAVX2(dst *int8, src *float32, n int, mul, lo, hi, zp float32) (bad bool)
+
+//go:noescape
+func quantizeU8MulAVX2(dst *uint8, src *float32, n int, mul, lo, hi, zp float32) (bad bool)
+
+//go:noescape
+func quantizeI8DivAVX2(dst *int8, src *float32, n int, mul, lo, hi, zp float32) (bad bool)
+
+//go:noescape
+func quantizeU8DivAVX2(dst *uint8, src *float32, n int, mul, lo, hi, zp float32) (bad bool)
+
+//go:noescape
+func f32ToF16F16C(dst *uint16, src *float32, n int)
+
+//go:noescape
+func f16ToF32F16C(dst *float32, src *uint16, n int)
+
+//go:noescape
+func f32ToBF16AVX2(dst *uint16, src *float32, n int)
+
+// minMaxPrefix reduces the longest prefix of x whose length is a multiple of 32 and
+// returns how many elements it covered (0 when it did nothing).
+func minMaxPrefix(x []float32) (lo, hi float32, done int, nan bool) {
+	n := len(x) &^ 31
+	if !haveAVX2 || n == 0 {
+		return 0, 0, 0, false
+	}
+	var lanes [16]float32
+	nan = minMaxAVX2(&x[0], n, &lanes)
+	lo, hi = lanes[0], lanes[8]
+	for i := 1; i < 8; i++ {
+		lo = min(lo, lanes[i])
+		hi = max(hi, lanes[8+i])
+	}
+	return lo, hi, n, nan
+}
+
+// quantizeBytesPrefix quantizes the longest prefix of src whose length is a multiple of
+// 32 into dst ([]int8 or []uint8 with len(dst) >= len(src)); other code types return 0.
+func quantizeBytesPrefix[T Code](dst []T, src []float32, a *affine) (done int, bad bool) {
+	n := len(src) &^ 31
+	if !haveAVX2 || n == 0 {
+		return 0, false
+	}
+	var zero T
+	switch any(zero).(type) {
+	case int8:
+		d := (*int8)(unsafe.Pointer(&dst[0]))
+		if a.div {
+			return n, quantizeI8DivAVX2(d, &src[0], n, a.mul, a.lo, a.hi, a.zp)
+		}
+		return n, quantizeI8MulAVX2(d, &src[0], n, a.mul, a.lo, a.hi, a.zp)
+	case uint8:
+		d := (*uint8)(unsafe.Pointer(&dst[0]))
+		if a.div {
+			return n, quantizeU8DivAVX2(d, &src[0], n, a.mul, a.lo, a.hi, a.zp)
+		}
+		return n, quantizeU8MulAVX2(d, &src[0], n, a.mul, a.lo, a.hi, a.zp)
+	}
+	return 0, false
+}
+
+func f32ToF16Prefix(dst []uint16, src []float32) int {
+	n := len(src) &^ 31
+	if !haveF16C || n == 0 {
+		return 0
+	}
+	f32ToF16F16C(&dst[0], &src[0], n)
+	return n
+}
+
+func f16ToF32Prefix(dst []float32, src []uint16) int {
+	n := len(src) &^ 31
+	if !haveF16C || n == 0 {
+		return 0
+	}
+	f16ToF32F16C(&dst[0], &src[0], n)
+	return n
+}
+
+func f32ToBF16Prefix(dst []uint16, src []float32) int {
+	n := len(src) &^ 31
+	if !haveAVX2 || n == 0 {
+		return 0
+	}
+	f32ToBF16AVX2(&dst[0], &src[0], n)
+	return n
+}

@@ -1,0 +1,264 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// AVX2 and F16C kernels. Each processes n elements, n a positive multiple of 32; the Go
+// wrappers in kernels_amd64.go run the tail with the pure-Go reference loops, and
+// kernels_amd64_test.go proves both equal on every case they test.
+
+DATA posInf<>+0(SB)/4, $0x7f800000
+GLOBL posInf<>(SB), RODATA|NOPTR, $4
+DATA negInf<>+0(SB)/4, $0xff800000
+GLOBL negInf<>(SB), RODATA|NOPTR, $4
+DATA one32<>+0(SB)/4, $1
+GLOBL one32<>(SB), RODATA|NOPTR, $4
+DATA bf16Bias<>+0(SB)/4, $0x7fff
+GLOBL bf16Bias<>(SB), RODATA|NOPTR, $4
+DATA bf16Quiet<>+0(SB)/4, $0x40
+GLOBL bf16Quiet<>(SB), RODATA|NOPTR, $4
+
+// VPACKSS/US work within 128-bit lanes; this VPERMD index puts the four 4-byte groups of
+// each lane back in source order.
+DATA packOrder<>+0(SB)/4, $0
+DATA packOrder<>+4(SB)/4, $4
+DATA packOrder<>+8(SB)/4, $1
+DATA packOrder<>+12(SB)/4, $5
+DATA packOrder<>+16(SB)/4, $2
+DATA packOrder<>+20(SB)/4, $6
+DATA packOrder<>+24(SB)/4, $3
+DATA packOrder<>+28(SB)/4, $7
+GLOBL packOrder<>(SB), RODATA|NOPTR, $32
+
+// QUANT32 quantizes 32 floats at SI into 32 bytes at DI:
+// clamp(x OP Y15, Y14, Y13), round half even, + Y12, to int32, packed to bytes with PACKB.
+// Y11 accumulates x-x, which is non-zero (NaN) only for NaN and ±Inf.
+#define QUANT32(OP, PACKB) \
+	VMOVUPS 0(SI), Y0; \
+	VMOVUPS 32(SI), Y1; \
+	VMOVUPS 64(SI), Y2; \
+	VMOVUPS 96(SI), Y3; \
+	VSUBPS Y0, Y0, Y4; \
+	VSUBPS Y1, Y1, Y5; \
+	VSUBPS Y2, Y2, Y6; \
+	VSUBPS Y3, Y3, Y7; \
+	VORPS Y4, Y5, Y4; \
+	VORPS Y6, Y7, Y6; \
+	VORPS Y4, Y11, Y11; \
+	VORPS Y6, Y11, Y11; \
+	OP Y15, Y0, Y0; \
+	OP Y15, Y1, Y1; \
+	OP Y15, Y2, Y2; \
+	OP Y15, Y3, Y3; \
+	VMAXPS Y14, Y0, Y0; \
+	VMAXPS Y14, Y1, Y1; \
+	VMAXPS Y14, Y2, Y2; \
+	VMAXPS Y14, Y3, Y3; \
+	VMINPS Y13, Y0, Y0; \
+	VMINPS Y13, Y1, Y1; \
+	VMINPS Y13, Y2, Y2; \
+	VMINPS Y13, Y3, Y3; \
+	VROUNDPS $8, Y0, Y0; \
+	VROUNDPS $8, Y1, Y1; \
+	VROUNDPS $8, Y2, Y2; \
+	VROUNDPS $8, Y3, Y3; \
+	VADDPS Y12, Y0, Y0; \
+	VADDPS Y12, Y1, Y1; \
+	VADDPS Y12, Y2, Y2; \
+	VADDPS Y12, Y3, Y3; \
+	VCVTPS2DQ Y0, Y0; \
+	VCVTPS2DQ Y1, Y1; \
+	VCVTPS2DQ Y2, Y2; \
+	VCVTPS2DQ Y3, Y3; \
+	VPACKSSDW Y1, Y0, Y0; \
+	VPACKSSDW Y3, Y2, Y2; \
+	PACKB Y2, Y0, Y0; \
+	VPERMD Y0, Y10, Y0; \
+	VMOVDQU Y0, 0(DI); \
+	ADDQ $128, SI; \
+	ADDQ $32, DI
+
+#define QUANT_PROLOGUE \
+	MOVQ dst+0(FP), DI; \
+	MOVQ src+8(FP), SI; \
+	MOVQ n+16(FP), CX; \
+	VBROADCASTSS mul+24(FP), Y15; \
+	VBROADCASTSS lo+28(FP), Y14; \
+	VBROADCASTSS hi+32(FP), Y13; \
+	VBROADCASTSS zp+36(FP), Y12; \
+	VMOVDQU packOrder<>(SB), Y10; \
+	VXORPS Y11, Y11, Y11
+
+#define QUANT_EPILOGUE \
+	VPTEST Y11, Y11; \
+	SETNE bad+40(FP); \
+	VZEROUPPER; \
+	RET
+
+// BF16ROUND turns the float32 bits in A into bfloat16 bits in the low half of each lane:
+// (u + 0x7fff + ((u>>16)&1)) >> 16, or (u>>16) | 0x40 for NaN (tensor.F32ToBF16).
+#define BF16ROUND(A) \
+	VPSRLD    $16, A, Y4; \
+	VPAND     Y15, Y4, Y5; \
+	VPADDD    Y14, Y5, Y5; \
+	VPADDD    A, Y5, Y5; \
+	VPSRLD    $16, Y5, Y5; \
+	VPOR      Y13, Y4, Y4; \
+	VCMPPS    $3, A, A, Y6; \
+	VPBLENDVB Y6, Y4, Y5, A
+
+// func minMaxAVX2(src *float32, n int, out *[16]float32) (nan bool)
+// out[0:8] receives lane minimums, out[8:16] lane maximums.
+TEXT ·minMaxAVX2(SB), NOSPLIT, $0-25
+	MOVQ src+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ out+16(FP), DI
+	VBROADCASTSS posInf<>(SB), Y4
+	VMOVAPS Y4, Y5
+	VBROADCASTSS negInf<>(SB), Y6
+	VMOVAPS Y6, Y7
+	VXORPS Y8, Y8, Y8
+
+minmaxLoop:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VMINPS Y0, Y4, Y4
+	VMINPS Y1, Y5, Y5
+	VMAXPS Y0, Y6, Y6
+	VMAXPS Y1, Y7, Y7
+	VMINPS Y2, Y4, Y4
+	VMINPS Y3, Y5, Y5
+	VMAXPS Y2, Y6, Y6
+	VMAXPS Y3, Y7, Y7
+	VCMPPS $3, Y1, Y0, Y9   // unordered: either is NaN
+	VCMPPS $3, Y3, Y2, Y10
+	VORPS  Y9, Y8, Y8
+	VORPS  Y10, Y8, Y8
+	ADDQ   $128, SI
+	SUBQ   $32, CX
+	JNZ    minmaxLoop
+
+	VMINPS  Y5, Y4, Y4
+	VMAXPS  Y7, Y6, Y6
+	VMOVUPS Y4, 0(DI)
+	VMOVUPS Y6, 32(DI)
+	VPTEST  Y8, Y8
+	SETNE   nan+24(FP)
+	VZEROUPPER
+	RET
+
+// func quantizeI8MulAVX2(dst *int8, src *float32, n int, mul, lo, hi, zp float32) (bad bool)
+TEXT ·quantizeI8MulAVX2(SB), NOSPLIT, $0-41
+	QUANT_PROLOGUE
+qi8mul:
+	QUANT32(VMULPS, VPACKSSWB)
+	SUBQ $32, CX
+	JNZ  qi8mul
+	QUANT_EPILOGUE
+
+// func quantizeU8MulAVX2(dst *uint8, src *float32, n int, mul, lo, hi, zp float32) (bad bool)
+TEXT ·quantizeU8MulAVX2(SB), NOSPLIT, $0-41
+	QUANT_PROLOGUE
+qu8mul:
+	QUANT32(VMULPS, VPACKUSWB)
+	SUBQ $32, CX
+	JNZ  qu8mul
+	QUANT_EPILOGUE
+
+// func quantizeI8DivAVX2(dst *int8, src *float32, n int, mul, lo, hi, zp float32) (bad bool)
+TEXT ·quantizeI8DivAVX2(SB), NOSPLIT, $0-41
+	QUANT_PROLOGUE
+qi8div:
+	QUANT32(VDIVPS, VPACKSSWB)
+	SUBQ $32, CX
+	JNZ  qi8div
+	QUANT_EPILOGUE
+
+// func quantizeU8DivAVX2(dst *uint8, src *float32, n int, mul, lo, hi, zp float32) (bad bool)
+TEXT ·quantizeU8DivAVX2(SB), NOSPLIT, $0-41
+	QUANT_PROLOGUE
+qu8div:
+	QUANT32(VDIVPS, VPACKUSWB)
+	SUBQ $32, CX
+	JNZ  qu8div
+	QUANT_EPILOGUE
+
+// func f32ToF16F16C(dst *uint16, src *float32, n int)
+TEXT ·f32ToF16F16C(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+f16loop:
+	VMOVUPS   0(SI), Y0
+	VMOVUPS   32(SI), Y1
+	VMOVUPS   64(SI), Y2
+	VMOVUPS   96(SI), Y3
+	VCVTPS2PH $0, Y0, X0   // imm 0: round to nearest even
+	VCVTPS2PH $0, Y1, X1
+	VCVTPS2PH $0, Y2, X2
+	VCVTPS2PH $0, Y3, X3
+	VMOVDQU   X0, 0(DI)
+	VMOVDQU   X1, 16(DI)
+	VMOVDQU   X2, 32(DI)
+	VMOVDQU   X3, 48(DI)
+	ADDQ      $128, SI
+	ADDQ      $64, DI
+	SUBQ      $32, CX
+	JNZ       f16loop
+	VZEROUPPER
+	RET
+
+// func f16ToF32F16C(dst *float32, src *uint16, n int)
+TEXT ·f16ToF32F16C(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+f16wide:
+	VCVTPH2PS 0(SI), Y0
+	VCVTPH2PS 16(SI), Y1
+	VCVTPH2PS 32(SI), Y2
+	VCVTPH2PS 48(SI), Y3
+	VMOVUPS   Y0, 0(DI)
+	VMOVUPS   Y1, 32(DI)
+	VMOVUPS   Y2, 64(DI)
+	VMOVUPS   Y3, 96(DI)
+	ADDQ      $64, SI
+	ADDQ      $128, DI
+	SUBQ      $32, CX
+	JNZ       f16wide
+	VZEROUPPER
+	RET
+
+// func f32ToBF16AVX2(dst *uint16, src *float32, n int)
+TEXT ·f32ToBF16AVX2(SB), NOSPLIT, $0-24
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VPBROADCASTD one32<>(SB), Y15
+	VPBROADCASTD bf16Bias<>(SB), Y14
+	VPBROADCASTD bf16Quiet<>(SB), Y13
+
+bf16loop:
+	VMOVDQU   0(SI), Y0
+	VMOVDQU   32(SI), Y1
+	VMOVDQU   64(SI), Y2
+	VMOVDQU   96(SI), Y3
+	BF16ROUND(Y0)
+	BF16ROUND(Y1)
+	BF16ROUND(Y2)
+	BF16ROUND(Y3)
+	VPACKUSDW Y1, Y0, Y0
+	VPACKUSDW Y3, Y2, Y2
+	VPERMQ    $0xD8, Y0, Y0
+	VPERMQ    $0xD8, Y2, Y2
+	VMOVDQU   Y0, 0(DI)
+	VMOVDQU   Y2, 32(DI)
+	ADDQ      $128, SI
+	ADDQ      $64, DI
+	SUBQ      $32, CX
+	JNZ       bf16loop
+	VZEROUPPER
+	RET

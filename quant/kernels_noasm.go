@@ -1,0 +1,17 @@
+//go:build !amd64 || purego
+
+package quant
+
+// Without the amd64 assembly the pure-Go loops do all the work.
+
+var haveAVX2, haveF16C = false, false
+
+func minMaxPrefix(x []float32) (lo, hi float32, done int, nan bool) { return 0, 0, 0, false }
+
+func quantizeBytesPrefix[T Code](dst []T, src []float32, a *affine) (done int, bad bool) {
+	return 0, false
+}
+
+func f32ToF16Prefix(dst []uint16, src []float32) int  { return 0 }
+func f16ToF32Prefix(dst []float32, src []uint16) int  { return 0 }
+func f32ToBF16Prefix(dst []uint16, src []float32) int { return 0 }

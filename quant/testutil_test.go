@@ -1,0 +1,5 @@
+package quant
+
+import "errors"
+
+func asNonFinite(err error, target **NonFiniteError) bool { return errors.As(err, target) }
