@@ -22,9 +22,10 @@ type torchHistFixture struct {
 		}
 		Min, Max  uint32
 		Hist      []uint32
-		SearchMin uint32 `json:"search_min"`
-		SearchMax uint32 `json:"search_max"`
-		HistSum   uint32 `json:"hist_sum"`
+		SearchMin uint32      `json:"search_min"`
+		SearchMax uint32      `json:"search_max"`
+		HistSum   uint32      `json:"hist_sum"`
+		Errors    [][3]uint64 // start_bin, end_bin, float64 bits of the error
 		Schemes   []struct {
 			DType       string
 			ReduceRange bool `json:"reduce_range"`
@@ -80,6 +81,7 @@ func TestHistogramMatchesTorch(t *testing.T) {
 				}
 				if si == 0 {
 					checkHistogramState(t, h, c.Min, c.Max, c.Hist, c.HistSum)
+					checkErrorModel(t, h, c.Errors)
 					lo, hi := h.SearchRange()
 					if math.Float32bits(lo) != c.SearchMin || math.Float32bits(hi) != c.SearchMax {
 						t.Errorf("search range [%s, %s], torch [%s, %s]", f32hex(lo), f32hex(hi),
@@ -124,5 +126,17 @@ func checkHistogramState(t *testing.T, h *Histogram, wantMin, wantMax uint32, wa
 	}
 	if got := torchSumF32(h.hist); math.Float32bits(got) != wantSum {
 		t.Errorf("torch.sum emulation %s, torch %s", f32hex(got), f32hex(math.Float32frombits(wantSum)))
+	}
+}
+
+// checkErrorModel compares _compute_quantization_error at the bins torch evaluated.
+func checkErrorModel(t *testing.T, h *Histogram, calls [][3]uint64) {
+	t.Helper()
+	scratch := make([]float32, h.bins)
+	for _, c := range calls {
+		got := h.quantizationError(int(c[0]), int(c[1]), scratch)
+		if math.Float64bits(got) != c[2] {
+			t.Errorf("error model at bins [%d, %d] = %g, torch %g", c[0], c[1], got, math.Float64frombits(c[2]))
+		}
 	}
 }
