@@ -45,7 +45,7 @@ func openArchive(r io.ReaderAt, size int64) (*archive, error) {
 	}
 	zr, err := zip.NewReader(r, size)
 	if err != nil && !errors.Is(err, zip.ErrInsecurePath) {
-		return nil, fmt.Errorf("%w: zip: %v", ErrFormat, err)
+		return nil, fmt.Errorf("%w: %v", ErrFormat, err)
 	}
 	if len(zr.File) == 0 {
 		return nil, fmt.Errorf("%w: the zip archive is empty", ErrFormat)
@@ -150,7 +150,7 @@ func (a *archive) readSmall(rel string, limit int64) ([]byte, error) {
 	defer rc.Close()
 	b, err := io.ReadAll(io.LimitReader(rc, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrFormat, f.Name, err)
+		return nil, fmt.Errorf("%w: %s declares %d bytes; reading it failed after %d bytes: %v", ErrFormat, f.Name, f.UncompressedSize64, len(b), err)
 	}
 	if int64(len(b)) > limit {
 		return nil, fmt.Errorf("%w: %s inflates past %d bytes", ErrFormat, f.Name, limit)
@@ -163,21 +163,22 @@ func (a *archive) readSmall(rel string, limit int64) ([]byte, error) {
 func (a *archive) storage(key string) (storageSpan, error) {
 	f, ok := a.files["data/"+key]
 	if !ok {
-		return storageSpan{}, fmt.Errorf("%w: storage %sdata/%s is missing", ErrFormat, a.prefix, key)
+		return storageSpan{}, fmt.Errorf("%w: storage data/%s is missing from the archive", ErrFormat, key)
 	}
+	name := "data/" + key
 	if f.Method != zip.Store {
-		return storageSpan{}, fmt.Errorf("%w: storage %s is compressed (method %d); torch writes storages uncompressed", ErrFormat, f.Name, f.Method)
+		return storageSpan{}, fmt.Errorf("%w: storage %s is compressed (method %d); torch writes storages uncompressed", ErrFormat, name, f.Method)
 	}
 	if f.CompressedSize64 != f.UncompressedSize64 {
-		return storageSpan{}, fmt.Errorf("%w: storage %s is stored but declares %d bytes compressed and %d uncompressed", ErrFormat, f.Name, f.CompressedSize64, f.UncompressedSize64)
+		return storageSpan{}, fmt.Errorf("%w: storage %s is stored but declares %d bytes compressed and %d uncompressed", ErrFormat, name, f.CompressedSize64, f.UncompressedSize64)
 	}
 	off, err := f.DataOffset()
 	if err != nil {
-		return storageSpan{}, fmt.Errorf("%w: storage %s: %v", ErrFormat, f.Name, err)
+		return storageSpan{}, fmt.Errorf("%w: storage %s: %v", ErrFormat, name, err)
 	}
 	n := f.UncompressedSize64
 	if off < 0 || uint64(off) > uint64(a.size) || n > uint64(a.size)-uint64(off) {
-		return storageSpan{}, fmt.Errorf("%w: storage %s declares %d bytes at offset %d, past the end of the file (%d bytes)", ErrFormat, f.Name, n, off, a.size)
+		return storageSpan{}, fmt.Errorf("%w: storage %s declares %d bytes at offset %d, past the end of the file (%d bytes)", ErrFormat, name, n, off, a.size)
 	}
 	return storageSpan{key: key, offset: off, size: int64(n), crc: f.CRC32}, nil
 }
