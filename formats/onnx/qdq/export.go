@@ -1,0 +1,643 @@
+package qdq
+
+import (
+	"fmt"
+	"math"
+	"sort"
+	"strings"
+
+	"github.com/qscript-dev/qscript/formats/onnx"
+	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
+	"github.com/qscript-dev/qscript/quant"
+	"github.com/qscript-dev/qscript/tensor"
+	"google.golang.org/protobuf/proto"
+)
+
+// MinOpset is the lowest default-domain opset Export accepts: per-channel
+// DequantizeLinear (the axis attribute) arrived in opset 13.
+const MinOpset = 13
+
+// Export returns a QDQ copy of m; m itself is not modified, and unchanged tensors and
+// nodes are shared with it.
+//
+// For each quantized node (NodePlan.Skip false):
+//   - the weight W (input 1, a float initializer) becomes W_quantized, W_scale and
+//     W_zero_point feeding DequantizeLinear node W_DequantizeLinear, whose output
+//     W_DequantizeLinear_Output replaces W in the node (axis attribute when per channel);
+//   - the bias B of Conv and Gemm (input 2, a float initializer) becomes int32 B_quantized
+//     with scale input_scale × weight_scale × beta and zero point 0 (B_quantized_scale,
+//     B_quantized_zero_point), dequantized by B_DequantizeLinear (axis 0 when per
+//     channel) into B itself, or into B_DequantizeLinear_Output when B also feeds other
+//     nodes. A per-channel weight's bias is quantized only when it is 1-D with one value per
+//     channel (Gemm's C may be 2-D); otherwise it stays float;
+//   - every other input T (an activation) passes QuantizeLinear T_QuantizeLinear (output
+//     T_QuantizeLinear_Output) and DequantizeLinear T_DequantizeLinear (output
+//     T_DequantizeLinear_Output) with initializers T_scale and T_zero_point. Each
+//     activation is quantized once and the pair is shared by all quantized consumers.
+//
+// Only quantized nodes are rewired: skipped nodes, other float consumers and graph
+// outputs keep reading the float tensors, so graph inputs and outputs keep their names
+// and meaning. Float initializers that no node reads any more are dropped.
+// The default-domain opset must be at least 13.
+func Export(m *onnxpb.ModelProto, plan *Plan) (*onnxpb.ModelProto, error) {
+	out, err := export(m, plan)
+	if err != nil {
+		return nil, fmt.Errorf("qdq: %w", err)
+	}
+	return out, nil
+}
+
+func export(m *onnxpb.ModelProto, plan *Plan) (*onnxpb.ModelProto, error) {
+	if m.GetGraph() == nil {
+		return nil, fmt.Errorf("model has no graph")
+	}
+	if v := onnx.OpsetVersion(m, ""); v < MinOpset {
+		return nil, fmt.Errorf("the model imports opset %d; QDQ export needs opset %d or later (per-channel DequantizeLinear): re-export it with torch.onnx.export(..., opset_version=13) or later", v, MinOpset)
+	}
+	e := newExporter(m.Graph, plan)
+	if err := e.checkPlan(); err != nil {
+		return nil, err
+	}
+	for _, n := range m.Graph.Node {
+		if !Quantizable(n) || plan.Nodes[n.GetName()].Skip {
+			e.nodes = append(e.nodes, n)
+			continue
+		}
+		q, err := e.quantizeNode(n, plan.Nodes[n.GetName()])
+		if err != nil {
+			return nil, fmt.Errorf("node %q (%s): %w", n.GetName(), n.GetOpType(), err)
+		}
+		e.nodes = append(e.nodes, q)
+	}
+	g := m.Graph
+	graph := &onnxpb.GraphProto{
+		Node: e.nodes, Name: g.Name, Initializer: e.initializers(), SparseInitializer: g.SparseInitializer,
+		DocString: g.DocString, Input: e.inputs(), Output: g.Output, ValueInfo: g.ValueInfo,
+		QuantizationAnnotation: g.QuantizationAnnotation,
+	}
+	return &onnxpb.ModelProto{
+		IrVersion: m.IrVersion, OpsetImport: m.OpsetImport, ProducerName: m.ProducerName,
+		ProducerVersion: m.ProducerVersion, Domain: m.Domain, ModelVersion: m.ModelVersion,
+		DocString: m.DocString, Graph: graph, MetadataProps: mergeMetadata(m.MetadataProps, plan),
+		TrainingInfo: m.TrainingInfo, Functions: m.Functions,
+	}, nil
+}
+
+// exporter holds the state of one Export call.
+type exporter struct {
+	g         *onnxpb.GraphProto
+	plan      *Plan
+	inits     map[string]*onnxpb.TensorProto
+	elemType  map[string]int32 // declared element types of graph inputs, outputs and value_info
+	consumers map[string]int   // how many node inputs (subgraphs included) read each name
+	outputs   map[string]bool  // graph outputs
+	names     map[string]bool  // every tensor name in use, to refuse collisions
+	nodeNames map[string]bool
+
+	nodes     []*onnxpb.NodeProto
+	added     []*onnxpb.TensorProto
+	removed   map[string]bool // float initializers replaced by a DequantizeLinear output of the same name
+	weights   map[string]*weightDone
+	biases    map[string]*biasDone
+	acts      map[string]*quant.QParams
+	biasReads map[string]int // quantized-bias reads per bias name, to see if B feeds anything else
+}
+
+type weightDone struct {
+	params *quant.QParams
+	codes  []byte
+	output string
+}
+
+type biasDone struct {
+	scale  []float32
+	output string
+}
+
+func newExporter(g *onnxpb.GraphProto, plan *Plan) *exporter {
+	e := &exporter{
+		g: g, plan: plan, inits: map[string]*onnxpb.TensorProto{}, elemType: map[string]int32{},
+		consumers: map[string]int{}, outputs: map[string]bool{}, names: map[string]bool{},
+		nodeNames: map[string]bool{}, removed: map[string]bool{}, weights: map[string]*weightDone{},
+		biases: map[string]*biasDone{}, acts: map[string]*quant.QParams{}, biasReads: map[string]int{},
+	}
+	for _, t := range g.Initializer {
+		e.inits[t.GetName()] = t
+		e.names[t.GetName()] = true
+	}
+	for _, lists := range [][]*onnxpb.ValueInfoProto{g.Input, g.Output, g.ValueInfo} {
+		for _, vi := range lists {
+			e.names[vi.GetName()] = true
+			if tt := vi.GetType().GetTensorType(); tt != nil && tt.ElemType != nil {
+				e.elemType[vi.GetName()] = tt.GetElemType()
+			}
+		}
+	}
+	for _, o := range g.Output {
+		e.outputs[o.GetName()] = true
+	}
+	countReads(g, e.consumers, e.names, e.nodeNames)
+	return e
+}
+
+// countReads counts every name read by a node of g or of its subgraphs, whose nodes may
+// read outer tensors by name.
+func countReads(g *onnxpb.GraphProto, reads map[string]int, names, nodeNames map[string]bool) {
+	for _, n := range g.Node {
+		for _, in := range n.Input {
+			reads[in]++
+		}
+		for _, o := range n.Output {
+			names[o] = true
+		}
+		nodeNames[n.GetName()] = true
+		for _, a := range n.Attribute {
+			if a.G != nil {
+				countReads(a.G, reads, names, nodeNames)
+			}
+			for _, sg := range a.Graphs {
+				countReads(sg, reads, names, nodeNames)
+			}
+		}
+	}
+}
+
+// checkPlan requires a plan entry for every quantizable node and a quantizable node for
+// every plan entry.
+func (e *exporter) checkPlan() error {
+	if e.plan == nil {
+		return fmt.Errorf("no plan")
+	}
+	byName := map[string]*onnxpb.NodeProto{}
+	var quantizable, missing []string
+	for i, n := range e.g.Node {
+		byName[n.GetName()] = n
+		if !Quantizable(n) {
+			continue
+		}
+		if n.GetName() == "" {
+			return fmt.Errorf("%s node %d has no name; name it so the plan can refer to it", n.GetOpType(), i)
+		}
+		quantizable = append(quantizable, n.GetName())
+		if _, ok := e.plan.Nodes[n.GetName()]; !ok {
+			missing = append(missing, fmt.Sprintf("%q (%s)", n.GetName(), n.GetOpType()))
+		}
+	}
+	var names []string
+	for name := range e.plan.Nodes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		n, ok := byName[name]
+		if !ok {
+			return fmt.Errorf("the plan names node %q, which is not in the graph (closest: %s)", name, strings.Join(closest(name, quantizable), ", "))
+		}
+		if !Quantizable(n) {
+			return fmt.Errorf("the plan names node %q, a %s; only Conv, Gemm and MatMul are quantized", name, n.GetOpType())
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("the plan has no entry (quantize or skip) for %s", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+// quantizeNode returns a copy of n that reads dequantized inputs, after emitting the
+// DequantizeLinear and QuantizeLinear nodes those come from.
+func (e *exporter) quantizeNode(n *onnxpb.NodeProto, np NodePlan) (*onnxpb.NodeProto, error) {
+	if len(n.Input) < 2 {
+		return nil, fmt.Errorf("has %d inputs, want at least 2", len(n.Input))
+	}
+	inputs := append([]string(nil), n.Input...)
+	for i, in := range n.Input[:2] {
+		if in == "" {
+			return nil, fmt.Errorf("input %d is empty", i)
+		}
+	}
+	if _, isInit := e.inits[n.Input[0]]; isInit {
+		return nil, fmt.Errorf("input 0 %q is an initializer; only activations are supported there", n.Input[0])
+	}
+	act, err := e.activation(n.Input[0])
+	if err != nil {
+		return nil, err
+	}
+	inputs[0] = act
+
+	var wdone *weightDone
+	if w, isInit := e.inits[n.Input[1]]; isInit {
+		if wdone, err = e.weight(n, np, w); err != nil {
+			return nil, err
+		}
+		inputs[1] = wdone.output
+	} else {
+		if np.Weight != nil || np.Codes != nil {
+			return nil, fmt.Errorf("input 1 %q is an activation, not an initializer, but the plan gives weight qparams", n.Input[1])
+		}
+		if inputs[1], err = e.activation(n.Input[1]); err != nil {
+			return nil, err
+		}
+	}
+
+	if len(n.Input) > 2 && n.Input[2] != "" && n.GetOpType() != "MatMul" && wdone != nil {
+		if b, isInit := e.inits[n.Input[2]]; isInit {
+			out, err := e.bias(n, b, e.acts[n.Input[0]].Scale[0], wdone.params)
+			if err != nil {
+				return nil, err
+			}
+			inputs[2] = out
+		}
+	}
+	return &onnxpb.NodeProto{
+		Input: inputs, Output: n.Output, Name: n.Name, OpType: n.OpType, Domain: n.Domain,
+		Attribute: n.Attribute, DocString: n.DocString,
+	}, nil
+}
+
+// activation emits T's QuantizeLinear/DequantizeLinear pair once and returns the
+// dequantized name.
+func (e *exporter) activation(t string) (string, error) {
+	if _, done := e.acts[t]; done {
+		return dequantOutput(t), nil
+	}
+	p := e.plan.Activations[t]
+	if p == nil {
+		return "", fmt.Errorf("no activation qparams for input %q", t)
+	}
+	if et, ok := e.elemType[t]; ok && et != int32(onnxpb.TensorProto_FLOAT) {
+		return "", fmt.Errorf("activation %q is %s; only float activations are quantized", t, onnxpb.TensorProto_DataType(et))
+	}
+	if p.Axis >= 0 {
+		return "", fmt.Errorf("activation %q: per-channel activation qparams are not supported", t)
+	}
+	if err := checkParams(p, 1); err != nil {
+		return "", fmt.Errorf("activation %q: %w", t, err)
+	}
+	zpType, _, err := codeType(p.Scheme.QType)
+	if err != nil {
+		return "", fmt.Errorf("activation %q: %w", t, err)
+	}
+	scale, zp := scaleName(t), zeroPointName(t)
+	if err := e.claim([]string{scale, zp, quantOutput(t), dequantOutput(t)}, []string{quantNodeName(t), dequantNodeName(t)}); err != nil {
+		return "", err
+	}
+	e.added = append(e.added,
+		floatTensor(scale, nil, p.Scale),
+		codesTensor(zp, nil, zpType, []int32{zeroPoint(p, 0)}))
+	e.nodes = append(e.nodes,
+		qdqNode("QuantizeLinear", quantNodeName(t), []string{t, scale, zp}, quantOutput(t), -1),
+		qdqNode("DequantizeLinear", dequantNodeName(t), []string{quantOutput(t), scale, zp}, dequantOutput(t), -1))
+	e.acts[t] = p
+	return dequantOutput(t), nil
+}
+
+// weight emits W's quantized initializers and DequantizeLinear node once per weight.
+func (e *exporter) weight(n *onnxpb.NodeProto, np NodePlan, w *onnxpb.TensorProto) (*weightDone, error) {
+	name := w.GetName()
+	p := np.Weight
+	if p == nil {
+		return nil, fmt.Errorf("no qparams for weight %q", name)
+	}
+	if w.GetDataType() != int32(onnxpb.TensorProto_FLOAT) {
+		return nil, fmt.Errorf("weight %q is %s; only float32 weights are quantized", name, onnxpb.TensorProto_DataType(w.GetDataType()))
+	}
+	shape := make([]int, len(w.Dims))
+	for i, d := range w.Dims {
+		if d < 0 || d > math.MaxInt32 {
+			return nil, fmt.Errorf("weight %q has dims %v", name, w.Dims)
+		}
+		shape[i] = int(d)
+	}
+	channels := 1
+	if p.Axis >= 0 {
+		want, err := WeightAxis(n, len(shape))
+		if err != nil {
+			return nil, err
+		}
+		if p.Axis != want {
+			return nil, fmt.Errorf("weight %q: per-channel axis %d, but the output channels of a %s weight %v are on axis %d", name, p.Axis, n.GetOpType(), shape, want)
+		}
+		channels = shape[p.Axis]
+	}
+	if err := checkParams(p, channels); err != nil {
+		return nil, fmt.Errorf("weight %q: %w", name, err)
+	}
+	codeDType, dt, err := codeType(p.Scheme.QType)
+	if err != nil {
+		return nil, fmt.Errorf("weight %q: %w", name, err)
+	}
+	codes, err := e.weightCodes(w, shape, np, dt)
+	if err != nil {
+		return nil, fmt.Errorf("weight %q: %w", name, err)
+	}
+	if done := e.weights[name]; done != nil {
+		if !sameParams(done.params, p) || string(done.codes) != string(codes) {
+			return nil, fmt.Errorf("weight %q is shared with another quantized node whose plan quantizes it differently", name)
+		}
+		return done, nil
+	}
+	q, scale, zp, out := quantizedName(name), scaleName(name), zeroPointName(name), dequantOutput(name)
+	if err := e.claim([]string{q, scale, zp, out}, []string{dequantNodeName(name)}); err != nil {
+		return nil, err
+	}
+	var paramDims []int64
+	if p.Axis >= 0 {
+		paramDims = []int64{int64(channels)}
+	}
+	zps := make([]int32, len(p.Scale))
+	for i := range zps {
+		zps[i] = zeroPoint(p, i)
+	}
+	e.added = append(e.added,
+		&onnxpb.TensorProto{Name: proto.String(q), Dims: w.Dims, DataType: proto.Int32(codeDType), RawData: codes},
+		floatTensor(scale, paramDims, p.Scale),
+		codesTensor(zp, paramDims, codeDType, zps))
+	e.nodes = append(e.nodes, qdqNode("DequantizeLinear", dequantNodeName(name), []string{q, scale, zp}, out, p.Axis))
+	done := &weightDone{params: p, codes: codes, output: out}
+	e.weights[name] = done
+	return done, nil
+}
+
+// weightCodes returns the caller's codes, checked, or quantizes the float weight.
+func (e *exporter) weightCodes(w *onnxpb.TensorProto, shape []int, np NodePlan, dt tensor.DType) ([]byte, error) {
+	if np.Codes != nil {
+		c := np.Codes.Contiguous()
+		if c.DType != dt || !equalShape(c.Shape, shape) {
+			return nil, fmt.Errorf("codes are %v %v, want %v %v", c.DType, c.Shape, dt, shape)
+		}
+		return c.Data, nil
+	}
+	t, err := onnx.TensorFromProto(w, e.plan.Dir)
+	if err != nil {
+		return nil, err
+	}
+	return quantizeWeight(t.Contiguous(), np.Weight, dt)
+}
+
+// quantizeWeight quantizes w channel by channel along p.Axis with QuantizeLinear's
+// arithmetic (division, round half to even, saturation).
+func quantizeWeight(w *tensor.Tensor, p *quant.QParams, dt tensor.DType) ([]byte, error) {
+	x := w.F32()
+	outer, channels, inner := 1, 1, len(x)
+	if p.Axis >= 0 {
+		channels = w.Shape[p.Axis]
+		for _, d := range w.Shape[:p.Axis] {
+			outer *= d
+		}
+		inner = 1
+		for _, d := range w.Shape[p.Axis+1:] {
+			inner *= d
+		}
+	}
+	s := quant.Scheme{QType: p.Scheme.QType, Numerics: quant.ORT}
+	i8 := make([]int8, len(x))
+	u8 := make([]uint8, len(x))
+	for o := 0; o < outer; o++ {
+		for c := 0; c < channels; c++ {
+			lo := (o*channels + c) * inner
+			var err error
+			if dt == tensor.I8 {
+				err = quant.QuantizeTo(i8[lo:lo+inner], x[lo:lo+inner], p.Scale[c], zeroPoint(p, c), s)
+			} else {
+				err = quant.QuantizeTo(u8[lo:lo+inner], x[lo:lo+inner], p.Scale[c], zeroPoint(p, c), s)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("channel %d: %w", c, err)
+			}
+		}
+	}
+	if dt == tensor.I8 {
+		return tensor.Bytes(i8), nil
+	}
+	return u8, nil
+}
+
+// bias emits B's int32 initializers and DequantizeLinear node, or returns B unchanged
+// when it cannot be quantized with the weight's channels.
+func (e *exporter) bias(n *onnxpb.NodeProto, b *onnxpb.TensorProto, inScale float32, wp *quant.QParams) (string, error) {
+	name := b.GetName()
+	if b.GetDataType() != int32(onnxpb.TensorProto_FLOAT) {
+		return name, nil
+	}
+	beta := float32(1)
+	if n.GetOpType() == "Gemm" {
+		beta = floatAttr(n, "beta", 1)
+	}
+	scale := make([]float32, len(wp.Scale))
+	for i, ws := range wp.Scale {
+		scale[i] = inScale * ws * beta // float32, as ORT's numpy arrays compute it
+		if !(scale[i] > 0) || math.IsInf(float64(scale[i]), 0) {
+			return "", fmt.Errorf("bias %q: scale input_scale×weight_scale×beta = %v is not positive and finite", name, scale[i])
+		}
+	}
+	if wp.Axis >= 0 && !(len(b.Dims) == 1 && b.Dims[0] == int64(len(scale))) {
+		return name, nil // e.g. a [1, N] Gemm C: opset-13 DequantizeLinear cannot scale it per channel
+	}
+	if done := e.biases[name]; done != nil {
+		if !equalFloats(done.scale, scale) {
+			return "", fmt.Errorf("bias %q is shared with another quantized node with a different input or weight scale", name)
+		}
+		e.biasReads[name]++
+		return done.output, nil
+	}
+	t, err := onnx.TensorFromProto(b, e.plan.Dir)
+	if err != nil {
+		return "", err
+	}
+	vals := t.Contiguous().F32()
+	codes := make([]int32, len(vals))
+	for i, v := range vals {
+		s := scale[0]
+		if len(scale) > 1 {
+			s = scale[i]
+		}
+		codes[i] = quantizeBias(v, s)
+	}
+
+	q := quantizedName(name)
+	out := name
+	// B is replaced by its DequantizeLinear output only when nothing else reads the float B.
+	if e.outputs[name] || e.consumers[name] > e.countBiasUses(name) {
+		out = dequantOutput(name)
+	}
+	newNames := []string{q, scaleName(q), zeroPointName(q)}
+	if out != name {
+		newNames = append(newNames, out)
+	}
+	if err := e.claim(newNames, []string{dequantNodeName(name)}); err != nil {
+		return "", err
+	}
+	var paramDims []int64
+	axis := -1
+	if wp.Axis >= 0 {
+		paramDims, axis = []int64{int64(len(scale))}, 0
+	}
+	e.added = append(e.added,
+		&onnxpb.TensorProto{Name: proto.String(q), Dims: b.Dims, DataType: proto.Int32(int32(onnxpb.TensorProto_INT32)), RawData: tensor.Bytes(codes)},
+		floatTensor(scaleName(q), paramDims, scale),
+		codesTensor(zeroPointName(q), paramDims, int32(onnxpb.TensorProto_INT32), make([]int32, len(scale))))
+	e.nodes = append(e.nodes, qdqNode("DequantizeLinear", dequantNodeName(name), []string{q, scaleName(q), zeroPointName(q)}, out, axis))
+	if out == name {
+		e.removed[name] = true
+	}
+	e.biases[name] = &biasDone{scale: scale, output: out}
+	e.biasReads[name]++
+	return out, nil
+}
+
+// countBiasUses counts the quantized nodes of the plan that read name as their bias
+// next to an initializer weight: those reads all move to the DequantizeLinear output.
+func (e *exporter) countBiasUses(name string) int {
+	uses := 0
+	for _, n := range e.g.Node {
+		if !Quantizable(n) || n.GetOpType() == "MatMul" || e.plan.Nodes[n.GetName()].Skip || len(n.Input) < 3 || n.Input[2] != name {
+			continue
+		}
+		if _, isInit := e.inits[n.Input[1]]; isInit {
+			uses++
+		}
+	}
+	return uses
+}
+
+// quantizeBias is ORT's quantize_bias_static_impl: float64 division, round half to even,
+// clipped to int32.
+func quantizeBias(v, scale float32) int32 {
+	q := math.RoundToEven(float64(v) / float64(scale))
+	return int32(min(max(q, math.MinInt32), math.MaxInt32))
+}
+
+// claim reserves new tensor and node names, refusing any the graph already uses (a model
+// that was quantized before, say).
+func (e *exporter) claim(tensors, nodes []string) error {
+	for _, t := range tensors {
+		if e.names[t] {
+			return fmt.Errorf("tensor name %q is already used in the graph (already quantized?)", t)
+		}
+	}
+	for _, n := range nodes {
+		if e.nodeNames[n] {
+			return fmt.Errorf("node name %q is already used in the graph (already quantized?)", n)
+		}
+	}
+	for _, t := range tensors {
+		e.names[t] = true
+	}
+	for _, n := range nodes {
+		e.nodeNames[n] = true
+	}
+	return nil
+}
+
+// initializers keeps the original initializers still read by some node or graph output,
+// in their order, then the new ones.
+func (e *exporter) initializers() []*onnxpb.TensorProto {
+	reads := map[string]int{}
+	countReads(&onnxpb.GraphProto{Node: e.nodes}, reads, map[string]bool{}, map[string]bool{})
+	var out []*onnxpb.TensorProto
+	for _, t := range e.g.Initializer {
+		name := t.GetName()
+		replaced := e.weights[name] != nil || e.biases[name] != nil
+		if e.removed[name] || (replaced && reads[name] == 0 && !e.outputs[name]) {
+			e.removed[name] = true
+			continue
+		}
+		out = append(out, t)
+	}
+	return append(out, e.added...)
+}
+
+// inputs drops dropped initializers from the graph inputs (IR < 4 models list them there).
+func (e *exporter) inputs() []*onnxpb.ValueInfoProto {
+	var out []*onnxpb.ValueInfoProto
+	for _, in := range e.g.Input {
+		if !e.removed[in.GetName()] {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+func mergeMetadata(props []*onnxpb.StringStringEntryProto, plan *Plan) []*onnxpb.StringStringEntryProto {
+	set := map[string]string{}
+	for k, v := range plan.Metadata {
+		set[k] = v
+	}
+	if plan.Record != "" {
+		set["quantization"] = plan.Record
+	}
+	var out []*onnxpb.StringStringEntryProto
+	for _, p := range props {
+		if v, ok := set[p.GetKey()]; ok {
+			out = append(out, &onnxpb.StringStringEntryProto{Key: p.Key, Value: proto.String(v)})
+			delete(set, p.GetKey())
+			continue
+		}
+		out = append(out, p)
+	}
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		out = append(out, &onnxpb.StringStringEntryProto{Key: proto.String(k), Value: proto.String(set[k])})
+	}
+	return out
+}
+
+func qdqNode(op, name string, inputs []string, output string, axis int) *onnxpb.NodeProto {
+	n := &onnxpb.NodeProto{Input: inputs, Output: []string{output}, Name: proto.String(name), OpType: proto.String(op)}
+	if axis >= 0 {
+		n.Attribute = []*onnxpb.AttributeProto{{
+			Name: proto.String("axis"), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(int64(axis)),
+		}}
+	}
+	return n
+}
+
+func floatTensor(name string, dims []int64, v []float32) *onnxpb.TensorProto {
+	return &onnxpb.TensorProto{
+		Name: proto.String(name), Dims: dims, DataType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)),
+		RawData: append([]byte(nil), tensor.Bytes(v)...),
+	}
+}
+
+// codesTensor stores zero points (or other small integers) in the code type's raw layout.
+func codesTensor(name string, dims []int64, dataType int32, v []int32) *onnxpb.TensorProto {
+	var raw []byte
+	switch dataType {
+	case int32(onnxpb.TensorProto_INT8), int32(onnxpb.TensorProto_UINT8):
+		raw = make([]byte, len(v))
+		for i, z := range v {
+			raw[i] = byte(z)
+		}
+	default:
+		raw = append([]byte(nil), tensor.Bytes(v)...)
+	}
+	return &onnxpb.TensorProto{Name: proto.String(name), Dims: dims, DataType: proto.Int32(dataType), RawData: raw}
+}
+
+func equalShape(a, b []int) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func equalFloats(a, b []float32) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,190 @@
+package qdq
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
+	"github.com/qscript-dev/qscript/quant"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// Plan says how Export quantizes a model.
+type Plan struct {
+	// Nodes has one entry for every Conv, Gemm and MatMul node of the model (default
+	// domain), by node name: quantize it, or skip it. Entries that name other nodes, and
+	// quantizable nodes without an entry, are errors, so a typo never silently does nothing.
+	Nodes map[string]NodePlan
+	// Activations holds the qparams of activation tensors by name: per tensor (one scale,
+	// one zero point), quant.QUInt8 or quant.QInt8. Every float input of a quantized node
+	// other than its weight and bias needs one; extra entries are ignored.
+	Activations map[string]*quant.QParams
+	// Record is the JSON quantization record, stored as metadata_props["quantization"]
+	// when not empty.
+	Record string
+	// Metadata adds or replaces other metadata_props entries.
+	Metadata map[string]string
+	// Dir is the folder the model's external data is read from (onnx.File.Dir), needed
+	// when a weight to quantize is stored externally and Codes are not given.
+	Dir string
+}
+
+// NodePlan is the plan for one Conv, Gemm or MatMul node.
+type NodePlan struct {
+	// Skip leaves the node, its weight and its bias in float.
+	Skip bool
+	// Weight holds the qparams of the node's weight (input 1) when it is an initializer:
+	// per tensor (Axis -1, one scale) or per channel along the output axis (WeightAxis),
+	// quant.QInt8 or quant.QUInt8. Must be nil when input 1 is an activation (a MatMul of
+	// two activations); then Activations needs an entry for it.
+	Weight *quant.QParams
+	// Codes, when not nil, are the already quantized weight (I8 for QInt8, U8 for QUInt8,
+	// the weight's shape). When nil, Export quantizes the float weight with Weight the way
+	// QuantizeLinear does: saturate(round_half_even(w / scale) + zero_point).
+	Codes *tensor.Tensor
+}
+
+// WeightAxis returns the output-channel axis of a quantizable node's weight: 0 for Conv,
+// 0 for Gemm with transB=1 and 1 with transB=0, and the last axis for MatMul (1 for a
+// [in, out] matrix). Per-channel weight qparams must use it.
+func WeightAxis(node *onnxpb.NodeProto, weightRank int) (int, error) {
+	switch node.GetOpType() {
+	case "Conv":
+		return 0, nil
+	case "Gemm":
+		if intAttr(node, "transB", 0) != 0 {
+			return 0, nil
+		}
+		return 1, nil
+	case "MatMul":
+		if weightRank < 2 {
+			return 0, fmt.Errorf("qdq: MatMul %q: a %d-D weight has no output axis", node.GetName(), weightRank)
+		}
+		return weightRank - 1, nil
+	}
+	return 0, fmt.Errorf("qdq: node %q: %s is not a quantizable op (Conv, Gemm, MatMul)", node.GetName(), node.GetOpType())
+}
+
+// Quantizable reports whether Export quantizes nodes of this op type and domain.
+func Quantizable(node *onnxpb.NodeProto) bool {
+	if d := node.GetDomain(); d != "" && d != "ai.onnx" {
+		return false
+	}
+	switch node.GetOpType() {
+	case "Conv", "Gemm", "MatMul":
+		return true
+	}
+	return false
+}
+
+func intAttr(n *onnxpb.NodeProto, name string, def int64) int64 {
+	for _, a := range n.Attribute {
+		if a.GetName() == name {
+			return a.GetI()
+		}
+	}
+	return def
+}
+
+func floatAttr(n *onnxpb.NodeProto, name string, def float32) float32 {
+	for _, a := range n.Attribute {
+		if a.GetName() == name {
+			return a.GetF()
+		}
+	}
+	return def
+}
+
+// codeType returns the ONNX data type of 8-bit codes and checks the zero point range.
+func codeType(q quant.QType) (int32, tensor.DType, error) {
+	switch {
+	case q.Bits == 8 && q.Signed:
+		return int32(onnxpb.TensorProto_INT8), tensor.I8, nil
+	case q.Bits == 8 && !q.Signed:
+		return int32(onnxpb.TensorProto_UINT8), tensor.U8, nil
+	}
+	return 0, tensor.Invalid, fmt.Errorf("%s codes are not supported (QDQ export writes 8-bit codes at opset 13)", q.Name)
+}
+
+// checkParams validates scales and zero points against the code type.
+func checkParams(p *quant.QParams, channels int) error {
+	if p.GroupSize > 0 {
+		return fmt.Errorf("group-wise qparams cannot be expressed by opset-13 DequantizeLinear")
+	}
+	if p.Axis < 0 && len(p.Scale) != 1 {
+		return fmt.Errorf("per-tensor qparams need one scale, have %d", len(p.Scale))
+	}
+	if p.Axis >= 0 && len(p.Scale) != channels {
+		return fmt.Errorf("per-channel qparams along axis %d need %d scales, have %d", p.Axis, channels, len(p.Scale))
+	}
+	if p.ZeroPoint != nil && len(p.ZeroPoint) != len(p.Scale) {
+		return fmt.Errorf("%d zero points for %d scales", len(p.ZeroPoint), len(p.Scale))
+	}
+	q := p.Scheme.QType
+	for i, s := range p.Scale {
+		if !(s > 0) || s > 3.4e38 {
+			return fmt.Errorf("scale[%d] = %v must be positive and finite", i, s)
+		}
+		if z := zeroPoint(p, i); z < q.Min || z > q.Max {
+			return fmt.Errorf("zero point[%d] = %d is outside %s's range %d..%d", i, z, q.Name, q.Min, q.Max)
+		}
+	}
+	return nil
+}
+
+func zeroPoint(p *quant.QParams, i int) int32 {
+	if p.ZeroPoint == nil {
+		return 0
+	}
+	return p.ZeroPoint[i]
+}
+
+func sameParams(a, b *quant.QParams) bool {
+	if a.Axis != b.Axis || a.Scheme.QType != b.Scheme.QType || len(a.Scale) != len(b.Scale) {
+		return false
+	}
+	for i := range a.Scale {
+		if a.Scale[i] != b.Scale[i] || zeroPoint(a, i) != zeroPoint(b, i) {
+			return false
+		}
+	}
+	return true
+}
+
+// closest suggests up to three known names nearest to name (edit distance).
+func closest(name string, known []string) []string {
+	type cand struct {
+		s string
+		d int
+	}
+	var c []cand
+	for _, k := range known {
+		c = append(c, cand{k, editDistance(name, k)})
+	}
+	sort.Slice(c, func(i, j int) bool { return c[i].d < c[j].d || (c[i].d == c[j].d && c[i].s < c[j].s) })
+	var out []string
+	for i := 0; i < len(c) && i < 3; i++ {
+		out = append(out, c[i].s)
+	}
+	return out
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
