@@ -183,9 +183,9 @@ func DequantizeTo[T Code](dst []float32, src []T, scale float32, zp int32) error
 	})
 }
 
-// MinMax returns the smallest and largest element of x, or a *NonFiniteError for the
+// MinMaxOf returns the smallest and largest element of x, or a *NonFiniteError for the
 // first NaN or ±Inf. An empty x gives (+Inf, -Inf), the never-observed range.
-func MinMax(x []float32) (lo, hi float32, err error) {
+func MinMaxOf(x []float32) (lo, hi float32, err error) {
 	los := make([]float32, len(x)/blockElems+1)
 	his := make([]float32, len(los))
 	err = parallelFor(len(los), 4*len(x), func(b0, b1 int) error {

@@ -138,7 +138,7 @@ func TestQuantizeNonFinite(t *testing.T) {
 			if !asNonFinite(err, &nf) || nf.Index != n-3 {
 				t.Fatalf("n=%d %v: err %v", n, bad, err)
 			}
-			if _, _, err := MinMax(x); !asNonFinite(err, &nf) || nf.Index != n-3 {
+			if _, _, err := MinMaxOf(x); !asNonFinite(err, &nf) || nf.Index != n-3 {
 				t.Fatalf("MinMax n=%d %v: err %v", n, bad, err)
 			}
 		}

@@ -86,7 +86,7 @@ func rangesOf(x []float32, b blocking) (lo, hi []float32, err error) {
 			return nil
 		})
 	case b.channels == 1:
-		lo[0], hi[0], err = MinMax(x)
+		lo[0], hi[0], err = MinMaxOf(x)
 		return lo, hi, err
 	default:
 		err = parallelFor(b.channels, 4*len(x), func(c0, c1 int) error {

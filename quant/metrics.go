@@ -1,0 +1,122 @@
+package quant
+
+import (
+	"fmt"
+	"math"
+)
+
+// Errors summarizes how far an approximation y is from a reference x, all accumulated in
+// float64:
+//
+//	MSE    = Σ(x-y)² / n
+//	MaxAbs = max |x-y|
+//	SQNR   = 10·log10(Σx² / Σ(x-y)²) dB; +Inf when y equals x (no noise), -Inf when x is
+//	         all zeros and y is not
+//	Cosine = Σxy / (√Σx² · √Σy²); 1 when both are all zeros, 0 when only one is
+//
+// Non-finite inputs give NaN or infinite results; empty inputs give MSE 0, SQNR +Inf,
+// Cosine 1.
+type Errors struct {
+	MSE, MaxAbs, SQNR, Cosine float64
+}
+
+// Compare computes every metric in one pass over x and y, which must have equal length.
+func Compare(x, y []float32) (Errors, error) {
+	if len(x) != len(y) {
+		return Errors{}, fmt.Errorf("quant: comparing %d values with %d", len(x), len(y))
+	}
+	chunks := len(x)/blockElems + 1
+	parts := make([]sums, chunks)
+	_ = parallelFor(chunks, 8*len(x), func(c0, c1 int) error {
+		for c := c0; c < c1; c++ {
+			lo, hi := min(c*blockElems, len(x)), min((c+1)*blockElems, len(x))
+			parts[c] = sumsOf(x[lo:hi], y[lo:hi])
+		}
+		return nil
+	})
+	var s sums
+	for _, p := range parts { // fixed order: the result does not depend on scheduling
+		s.add(p)
+	}
+	return s.errors(len(x)), nil
+}
+
+type sums struct {
+	xx, yy, xy, noise, maxAbs float64
+}
+
+func sumsOf(x, y []float32) sums {
+	var s sums
+	y = y[:len(x)]
+	for i, a := range x {
+		fa, fb := float64(a), float64(y[i])
+		d := fa - fb
+		s.xx += fa * fa
+		s.yy += fb * fb
+		s.xy += fa * fb
+		s.noise += d * d
+		if ad := math.Abs(d); ad > s.maxAbs || ad != ad {
+			s.maxAbs = ad
+		}
+	}
+	return s
+}
+
+func (s *sums) add(p sums) {
+	s.xx += p.xx
+	s.yy += p.yy
+	s.xy += p.xy
+	s.noise += p.noise
+	if p.maxAbs > s.maxAbs || p.maxAbs != p.maxAbs {
+		s.maxAbs = p.maxAbs
+	}
+}
+
+func (s sums) errors(n int) Errors {
+	e := Errors{MaxAbs: s.maxAbs, SQNR: sqnr(s.xx, s.noise), Cosine: cosine(s.xy, s.xx, s.yy)}
+	if n > 0 {
+		e.MSE = s.noise / float64(n)
+	}
+	return e
+}
+
+func sqnr(signal, noise float64) float64 {
+	if noise == 0 {
+		return math.Inf(1)
+	}
+	return 10 * math.Log10(signal/noise)
+}
+
+func cosine(xy, xx, yy float64) float64 {
+	switch {
+	case xx == 0 && yy == 0:
+		return 1
+	case xx == 0 || yy == 0:
+		return 0
+	}
+	return xy / (math.Sqrt(xx) * math.Sqrt(yy))
+}
+
+// MeanSquaredError is the mean squared error Σ(x-y)²/n (see Errors).
+func MeanSquaredError(x, y []float32) (float64, error) {
+	e, err := Compare(x, y)
+	return e.MSE, err
+}
+
+// MaxAbsError is max |x-y| (see Errors).
+func MaxAbsError(x, y []float32) (float64, error) {
+	e, err := Compare(x, y)
+	return e.MaxAbs, err
+}
+
+// SQNR is 10·log10(Σx²/Σ(x-y)²) in dB, +Inf when y equals x (see Errors).
+func SQNR(x, y []float32) (float64, error) {
+	e, err := Compare(x, y)
+	return e.SQNR, err
+}
+
+// CosineSimilarity is Σxy/(|x||y|) (see Errors).
+func CosineSimilarity(x, y []float32) (float64, error) {
+	e, err := Compare(x, y)
+	return e.Cosine, err
+}
