@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -37,6 +38,9 @@ type Options struct {
 	Unsafe bool
 	// Quiet asks modules to leave out progress bars and informational notes.
 	Quiet bool
+	// RunTimeout, when positive, stops every run (RunFile, RunString, each run of Watch)
+	// that takes longer; its error wraps context.DeadlineExceeded.
+	RunTimeout time.Duration
 	// Version is passed to modules for the metadata they write. Default: DefaultVersion.
 	Version string
 	// Modules are registered after the default modules (bindings.Modules()); a module with

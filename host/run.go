@@ -114,6 +114,11 @@ func (r *run) record(c *chunk) {
 // runChunk compiles and runs a recipe in a fresh Lua state. The caller holds runMu.
 func (h *Host) runChunk(ctx context.Context, c *chunk, args map[string]string, changed []string) (res Result, err error) {
 	res = Result{Recipe: c.name, Started: time.Now(), Run: 1, Changed: changed}
+	if h.opts.RunTimeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, h.opts.RunTimeout)
+		defer cancel()
+	}
 	r := h.newRun(ctx, c)
 	defer func() {
 		res.Duration = time.Since(res.Started)

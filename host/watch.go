@@ -28,6 +28,26 @@ const debounce = 100 * time.Millisecond
 // fn is called from the goroutine that called Watch with every finished run (and every
 // syntax error), never with a run that a newer save cancelled. Result.Run numbers the calls.
 func (h *Host) Watch(ctx context.Context, path string, args map[string]string, fn func(Result)) error {
+	return h.WatchRuns(ctx, path, args, WatchCallbacks{Finished: fn})
+}
+
+// WatchCallbacks receive the runs of WatchRuns, always from the goroutine that called it.
+type WatchCallbacks struct {
+	// Started, if set, is called just before a run begins, with Recipe, Run, Started and
+	// Changed filled in; whatever the run prints comes after it.
+	Started func(Result)
+	// Finished is called with every finished run and every syntax error found in a saved
+	// file (a syntax error has a Run number of its own, and no Started call).
+	Finished func(Result)
+}
+
+// WatchRuns is Watch with a callback before each run as well, for printing a separator
+// between runs.
+func (h *Host) WatchRuns(ctx context.Context, path string, args map[string]string, cb WatchCallbacks) error {
+	fn := cb.Finished
+	if fn == nil {
+		fn = func(Result) {}
+	}
 	recipe, err := h.watchTarget(path)
 	if err != nil {
 		return err
@@ -38,7 +58,7 @@ func (h *Host) Watch(ctx context.Context, path string, args map[string]string, f
 	}
 	defer w.Close()
 	s := &watchSession{
-		h: h, ctx: ctx, recipe: recipe, args: args, fn: fn, w: w,
+		h: h, ctx: ctx, recipe: recipe, args: args, fn: fn, started: cb.Started, w: w,
 		watched:   map[string]bool{},
 		relevant:  map[string]bool{recipe: true},
 		timers:    map[string]*time.Timer{},
@@ -71,12 +91,13 @@ func (h *Host) watchTarget(path string) (string, error) {
 }
 
 type watchSession struct {
-	h      *Host
-	ctx    context.Context
-	recipe string
-	args   map[string]string
-	fn     func(Result)
-	w      *fsnotify.Watcher
+	h       *Host
+	ctx     context.Context
+	recipe  string
+	args    map[string]string
+	fn      func(Result)
+	started func(Result)
+	w       *fsnotify.Watcher
 
 	watched    map[string]bool // folders added to the watcher
 	relevant   map[string]bool // files whose change triggers a run: the recipe and its modules
@@ -183,6 +204,9 @@ func (s *watchSession) start(changed []string) {
 	ctx, cancel := context.WithCancel(s.ctx)
 	done := make(chan Result, 1)
 	s.cancelRun, s.done = cancel, done
+	if s.started != nil {
+		s.started(Result{Recipe: s.h.displayName(s.recipe), Started: time.Now(), Run: n, Changed: changed})
+	}
 	go func() {
 		s.h.runMu.Lock()
 		defer s.h.runMu.Unlock()

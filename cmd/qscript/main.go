@@ -1,0 +1,185 @@
+// Command qscript quantizes neural-network checkpoints with Lua recipes: it runs a recipe,
+// runs it again on every save (watch), lists and copies the built-in recipes, and inspects
+// model files. It is the only part of qscript that prints to the terminal or exits.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=1.2.3".
+var version = "0.1.0-dev"
+
+// Exit codes (SPEC §7).
+const (
+	exitOK          = 0
+	exitRecipeError = 1
+	exitUsage       = 2
+	exitInterrupted = 130
+)
+
+func main() {
+	ctx, stop := interruptContext()
+	code := cli(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// interruptContext is cancelled by the first SIGINT or SIGTERM, which stops the recipe at its
+// next instruction; a second signal kills the process the usual way.
+func interruptContext() (context.Context, func()) {
+	ctx, cancel := context.WithCancel(context.Background())
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-signals:
+			signal.Reset(os.Interrupt, syscall.SIGTERM)
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, func() {
+		signal.Stop(signals)
+		cancel()
+	}
+}
+
+// command is one subcommand of qscript.
+type command struct {
+	name    string
+	summary string // one line, for the command list
+	help    string // the full help: usage line first
+	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) int
+}
+
+// commands lists the subcommands in the order help shows them.
+func commands() []command {
+	return []command{
+		{"run", "runs a recipe", runHelp, runRecipe},
+		{"watch", "runs a recipe again on every save", watchHelp, runWatch},
+		{"inspect", "prints the tensors, dtypes, shapes and metadata of a model file", inspectHelp, runInspect},
+		{"recipes", "lists the built-in recipes", recipesHelp, runRecipes},
+		{"new", "copies a built-in recipe to ./recipes/NAME.lua for editing", newHelp, runNew},
+		{"version", "prints the version", versionHelp, runVersion},
+		{"help", "shows help for a command", helpHelp, runHelpCommand},
+	}
+}
+
+func findCommand(name string) (command, bool) {
+	for _, c := range commands() {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// cli runs qscript with args (without the program name) and returns the exit code.
+func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, mainHelp())
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "--help", "-help":
+		fmt.Fprint(stdout, mainHelp())
+		return exitOK
+	case "--version", "-version":
+		return runVersion(ctx, nil, stdout, stderr)
+	}
+	cmd, ok := findCommand(args[0])
+	if ok {
+		args = args[1:]
+	} else {
+		cmd, _ = findCommand("run") // qscript RECIPE.lua [key=value ...]
+	}
+	if wantsHelp(args) {
+		fmt.Fprint(stdout, cmd.help)
+		return exitOK
+	}
+	return cmd.run(ctx, args, stdout, stderr)
+}
+
+// wantsHelp reports whether -h or --help appears before a "--".
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "--help", "-help":
+			return true
+		}
+	}
+	return false
+}
+
+func mainHelp() string {
+	var b strings.Builder
+	b.WriteString(`qscript quantizes neural-network checkpoints with small Lua recipes.
+
+Usage:
+  qscript RECIPE.lua [key=value ...]   run a recipe (same as "qscript run")
+  qscript COMMAND [arguments]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
+	}
+	b.WriteString(`
+Run "qscript help COMMAND" (or "qscript COMMAND --help") for details.
+Exit codes: 0 ok, 1 recipe error, 2 usage error, 130 interrupted.
+`)
+	return b.String()
+}
+
+const helpHelp = `Usage: qscript help [COMMAND]
+
+Shows the help of COMMAND, or the list of commands.
+`
+
+func runHelpCommand(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	switch len(args) {
+	case 0:
+		fmt.Fprint(stdout, mainHelp())
+		return exitOK
+	case 1:
+		if c, ok := findCommand(args[0]); ok {
+			fmt.Fprint(stdout, c.help)
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "qscript help: unknown command %q\n\n%s", args[0], mainHelp())
+		return exitUsage
+	}
+	fmt.Fprint(stderr, helpHelp)
+	return exitUsage
+}
+
+const versionHelp = `Usage: qscript version
+
+Prints qscript's version, and the Go version and platform it was built with.
+`
+
+func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		fmt.Fprint(stderr, versionHelp)
+		return exitUsage
+	}
+	fmt.Fprintf(stdout, "qscript %s (%s %s/%s)\n", version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return exitOK
+}
+
+const inspectHelp = `Usage: qscript inspect FILE
+
+Prints the tensors of a model or data file (.safetensors, .safetensors.index.json, .pt/.pth/.bin,
+.onnx, .npy, .npz): names, dtypes, shapes and sizes, the file's metadata, and how it is
+quantized.
+`
