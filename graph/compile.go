@@ -19,6 +19,14 @@ type opDef func(b *builder) (kernel, error)
 // ops is the registry of supported ai.onnx ops; the op files fill it in their init functions.
 var ops = map[string]opDef{}
 
+// opSince gives, for ops whose early versions had other semantics (explicit broadcast
+// attributes, string-typed Cast targets), the first opset whose form the kernel implements.
+var opSince = map[string]int{
+	"Add": 7, "Sub": 7, "Mul": 7, "Div": 7, "Pow": 7, "Equal": 7, "Less": 7, "Greater": 7,
+	"And": 7, "Or": 7, "Xor": 7, "PRelu": 7, "Gemm": 7, "BatchNormalization": 7, "Dropout": 7,
+	"Max": 8, "Min": 8, "Sum": 8, "Mean": 8, "Cast": 6, "Split": 2, "Concat": 4, "Pad": 2,
+}
+
 // SupportedOps lists the op types the executor implements, sorted.
 func SupportedOps() []string {
 	names := make([]string, 0, len(ops))
@@ -40,6 +48,9 @@ func compileNode(g *Graph, n *Node, consts map[string]*tensor.Tensor, declared m
 	def, ok := ops[n.OpType]
 	if !ok {
 		return &UnsupportedError{OpType: n.OpType, Node: n.Name, Opset: g.opset, Reason: "op not implemented"}
+	}
+	if since := opSince[n.OpType]; g.opset < since {
+		return &UnsupportedError{OpType: n.OpType, Node: n.Name, Opset: g.opset, Reason: fmt.Sprintf("the opset %d form of the op (supported from opset %d)", g.opset, since)}
 	}
 	b := &builder{n: n, opset: g.opset, used: map[string]bool{}, out: make([]ValueInfo, len(n.Outputs))}
 	for _, name := range n.Inputs {

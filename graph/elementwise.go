@@ -173,7 +173,7 @@ func logicFn(op string) func(x, y uint8) uint8 {
 	return func(x, y uint8) uint8 { return (x ^ y) & 1 }
 }
 
-// binaryApply computes dst[i] = f(a[i'], b[i'']) over the broadcast shape of a and b.
+// binaryApply computes dst[i] = f(a[i'], b[i”]) over the broadcast shape of a and b.
 func binaryApply[T, R any](a, b *tensor.Tensor, outDT tensor.DType, f func(T, T) R) (*tensor.Tensor, error) {
 	shape, err := broadcastShapes(a.Shape, b.Shape)
 	if err != nil {

@@ -12,9 +12,10 @@ import (
 
 // Supported range of the default-domain (ai.onnx) opset. Kernels implement the semantics of
 // every version in this range for the ops they claim; where an op changed (Softmax at 13, Split
-// at 18, ...) both forms are handled.
+// at 18, ...) both forms are handled, and ops whose oldest forms differ (broadcast attributes
+// before opset 7, say) name the first opset they support in opSince.
 const (
-	MinOpset = 7
+	MinOpset = 1
 	MaxOpset = 21
 )
 

@@ -91,7 +91,7 @@ func TensorFromProto(tp *onnxpb.TensorProto, resolve ExternalDataResolver) (*ten
 	}
 	dt, ok := DTypeFromONNX(tp.GetDataType())
 	if !ok {
-		return nil, fmt.Errorf("graph: tensor %q: unsupported data type %s", tp.GetName(), onnxTypeName(tp.GetDataType()))
+		return nil, fmt.Errorf("%w: tensor %q: data type %s", ErrUnsupported, tp.GetName(), onnxTypeName(tp.GetDataType()))
 	}
 	if len(tp.GetDims()) > maxTensorDims {
 		return nil, fmt.Errorf("graph: tensor %q: %d dims (max %d)", tp.GetName(), len(tp.GetDims()), maxTensorDims)

@@ -1,0 +1,271 @@
+package graph
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+func init() {
+	ops["BatchNormalization"] = buildBatchNorm
+	ops["InstanceNormalization"] = buildInstanceNorm
+	ops["LayerNormalization"] = buildLayerNorm
+	ops["Softmax"] = softmaxOp("Softmax")
+	ops["LogSoftmax"] = softmaxOp("LogSoftmax")
+	ops["Hardmax"] = softmaxOp("Hardmax")
+}
+
+func buildBatchNorm(b *builder) (kernel, error) {
+	if err := b.arity(5, 5, 1, 5); err != nil {
+		return nil, err
+	}
+	for i := 0; i < 5; i++ {
+		if err := b.dtypes(i, tensor.F32); err != nil {
+			return nil, err
+		}
+	}
+	if b.attrInt("training_mode", 0) != 0 || len(b.n.Outputs) > 1 {
+		return nil, b.unsupported("training mode (only inference is supported)")
+	}
+	if b.attrInt("spatial", 1) != 1 {
+		return nil, b.unsupported("spatial=0")
+	}
+	b.ignoreAttrs("momentum", "is_test", "consumed_inputs")
+	eps := float64(b.attrFloat("epsilon", 1e-5))
+	b.setOut(0, tensor.F32, b.in(0).Shape)
+	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		x := ins[0]
+		if len(x.Shape) < 2 {
+			return nil, fmt.Errorf("input %v has no channel dim", x.Shape)
+		}
+		c := x.Shape[1]
+		for i := 1; i < 5; i++ {
+			if ins[i].Numel() != c {
+				return nil, fmt.Errorf("input %d has shape %v for %d channels", i, ins[i].Shape, c)
+			}
+		}
+		scale, bias, mean, variance := elems[float32](ins[1]), elems[float32](ins[2]), elems[float32](ins[3]), elems[float32](ins[4])
+		out, d := newTensor[float32](tensor.F32, x.Shape)
+		xv := elems[float32](x)
+		plane := product(x.Shape[2:])
+		for i := 0; i < x.Shape[0]*c; i++ {
+			ch := i % c
+			k := float32(float64(scale[ch]) / math.Sqrt(float64(variance[ch])+eps))
+			off := bias[ch] - mean[ch]*k
+			src, dst := xv[i*plane:(i+1)*plane], d[i*plane:(i+1)*plane]
+			for j, v := range src {
+				dst[j] = v*k + off
+			}
+		}
+		return []*tensor.Tensor{out}, nil
+	}, nil
+}
+
+func buildInstanceNorm(b *builder) (kernel, error) {
+	if err := b.arity(3, 3, 1, 1); err != nil {
+		return nil, err
+	}
+	for i := 0; i < 3; i++ {
+		if err := b.dtypes(i, tensor.F32); err != nil {
+			return nil, err
+		}
+	}
+	eps := float64(b.attrFloat("epsilon", 1e-5))
+	b.setOut(0, tensor.F32, b.in(0).Shape)
+	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		x := ins[0]
+		if len(x.Shape) < 3 {
+			return nil, fmt.Errorf("input %v has no spatial dims", x.Shape)
+		}
+		c := x.Shape[1]
+		scale, bias := elems[float32](ins[1]), elems[float32](ins[2])
+		if len(scale) != c || len(bias) != c {
+			return nil, fmt.Errorf("scale %v and bias %v for %d channels", ins[1].Shape, ins[2].Shape, c)
+		}
+		out, d := newTensor[float32](tensor.F32, x.Shape)
+		xv := elems[float32](x)
+		plane := product(x.Shape[2:])
+		for i := 0; i < x.Shape[0]*c; i++ {
+			normalizeRow(d[i*plane:(i+1)*plane], xv[i*plane:(i+1)*plane], eps, func(j int) (float32, float32) {
+				return scale[i%c], bias[i%c]
+			})
+		}
+		return []*tensor.Tensor{out}, nil
+	}, nil
+}
+
+// normalizeRow writes (x-mean)/sqrt(var+eps)*scale+bias and returns mean and 1/stddev; the
+// statistics are computed in float64.
+func normalizeRow(dst, x []float32, eps float64, affine func(j int) (float32, float32)) (float64, float64) {
+	var sum float64
+	for _, v := range x {
+		sum += float64(v)
+	}
+	mean := sum / float64(len(x))
+	var sq float64
+	for _, v := range x {
+		dv := float64(v) - mean
+		sq += dv * dv
+	}
+	inv := 1 / math.Sqrt(sq/float64(len(x))+eps)
+	for j, v := range x {
+		s, b := affine(j)
+		dst[j] = float32((float64(v)-mean)*inv)*s + b
+	}
+	return mean, inv
+}
+
+func buildLayerNorm(b *builder) (kernel, error) {
+	if err := b.arity(2, 3, 1, 3); err != nil {
+		return nil, err
+	}
+	for i := 0; i < 3; i++ {
+		if err := b.dtypes(i, tensor.F32); err != nil {
+			return nil, err
+		}
+	}
+	axis := b.attrInt("axis", -1)
+	eps := float64(b.attrFloat("epsilon", 1e-5))
+	if st := b.attrInt("stash_type", 1); st != 1 {
+		return nil, b.unsupported("stash_type=%d", st)
+	}
+	statShape := func(s []int, ax int) []int {
+		o := append([]int{}, s...)
+		for i := ax; i < len(o); i++ {
+			o[i] = 1
+		}
+		return o
+	}
+	b.setOut(0, tensor.F32, b.in(0).Shape)
+	if s := b.in(0).Shape; s != nil {
+		ax, err := normAxis(axis, len(s))
+		if err != nil {
+			return nil, b.errorf("%v", err)
+		}
+		b.setOut(1, tensor.F32, statShape(s, ax))
+		b.setOut(2, tensor.F32, statShape(s, ax))
+	} else {
+		b.setOut(1, tensor.F32, nil)
+		b.setOut(2, tensor.F32, nil)
+	}
+	nOut := len(b.n.Outputs)
+	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		x := ins[0]
+		ax, err := normAxis(axis, len(x.Shape))
+		if err != nil {
+			return nil, err
+		}
+		inner := product(x.Shape[ax:])
+		rows := product(x.Shape[:ax])
+		norm := x.Shape[ax:]
+		bshape := func(t *tensor.Tensor, what string) (*tensor.Tensor, error) {
+			s, err := broadcastShapes(t.Shape, norm)
+			if err != nil || !sameShape(s, norm) {
+				return nil, fmt.Errorf("%s %v does not broadcast to %v", what, t.Shape, norm)
+			}
+			return broadcastTo(t, norm), nil
+		}
+		scaleT, err := bshape(ins[1], "scale")
+		if err != nil {
+			return nil, err
+		}
+		scale := elems[float32](scaleT)
+		var bias []float32
+		if len(ins) > 2 && ins[2] != nil {
+			bt, err := bshape(ins[2], "bias")
+			if err != nil {
+				return nil, err
+			}
+			bias = elems[float32](bt)
+		}
+		out, d := newTensor[float32](tensor.F32, x.Shape)
+		meanT, mean := newTensor[float32](tensor.F32, statShape(x.Shape, ax))
+		invT, inv := newTensor[float32](tensor.F32, statShape(x.Shape, ax))
+		xv := elems[float32](x)
+		for r := 0; r < rows; r++ {
+			m, s := normalizeRow(d[r*inner:(r+1)*inner], xv[r*inner:(r+1)*inner], eps, func(j int) (float32, float32) {
+				if bias == nil {
+					return scale[j], 0
+				}
+				return scale[j], bias[j]
+			})
+			mean[r], inv[r] = float32(m), float32(s)
+		}
+		return []*tensor.Tensor{out, meanT, invT}[:max(nOut, 1)], nil
+	}, nil
+}
+
+func softmaxOp(op string) opDef {
+	return func(b *builder) (kernel, error) {
+		if err := b.arity(1, 1, 1, 1); err != nil {
+			return nil, err
+		}
+		if err := b.dtypes(0, tensor.F32); err != nil {
+			return nil, err
+		}
+		// Before opset 13 the input is flattened to 2-D at axis (default 1); from 13 on the op
+		// runs along one axis (default -1).
+		legacy := b.opset < 13
+		def := int64(-1)
+		if legacy {
+			def = 1
+		}
+		axis := b.attrInt("axis", def)
+		b.setOut(0, tensor.F32, b.in(0).Shape)
+		return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			x := ins[0]
+			rank := len(x.Shape)
+			if rank == 0 {
+				x = reshaped(x, []int{1})
+				rank = 1
+			}
+			ax, err := normAxis(axis, rank)
+			if err != nil {
+				return nil, err
+			}
+			var outer, n, inner int
+			if legacy {
+				outer, n, inner = product(x.Shape[:ax]), product(x.Shape[ax:]), 1
+			} else {
+				outer, n, inner = product(x.Shape[:ax]), x.Shape[ax], product(x.Shape[ax+1:])
+			}
+			out, d := newTensor[float32](tensor.F32, ins[0].Shape)
+			xv := elems[float32](x)
+			buf := make([]float64, n)
+			for o := 0; o < outer; o++ {
+				for in := 0; in < inner; in++ {
+					base := o*n*inner + in
+					mx := math.Inf(-1)
+					arg := 0
+					for j := 0; j < n; j++ {
+						v := float64(xv[base+j*inner])
+						buf[j] = v
+						if v > mx {
+							mx, arg = v, j
+						}
+					}
+					if op == "Hardmax" {
+						for j := 0; j < n; j++ {
+							d[base+j*inner] = 0
+						}
+						d[base+arg*inner] = 1
+						continue
+					}
+					var sum float64
+					for j := range buf {
+						sum += math.Exp(buf[j] - mx)
+					}
+					for j := range buf {
+						if op == "LogSoftmax" {
+							d[base+j*inner] = float32(buf[j] - mx - math.Log(sum))
+						} else {
+							d[base+j*inner] = float32(math.Exp(buf[j]-mx) / sum)
+						}
+					}
+				}
+			}
+			return []*tensor.Tensor{out}, nil
+		}, nil
+	}
+}

@@ -1,0 +1,189 @@
+package graph
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+func init() {
+	ops["MaxPool"] = poolOp(true)
+	ops["AveragePool"] = poolOp(false)
+	ops["GlobalAveragePool"] = globalPoolOp(false)
+	ops["GlobalMaxPool"] = globalPoolOp(true)
+}
+
+func poolOp(isMax bool) opDef {
+	return func(b *builder) (kernel, error) {
+		if len(b.n.Outputs) > 1 {
+			return nil, b.unsupported("the Indices output")
+		}
+		if err := b.arity(1, 1, 1, 1); err != nil {
+			return nil, err
+		}
+		if err := b.dtypes(0, tensor.F32); err != nil {
+			return nil, err
+		}
+		autoPad := b.attrString("auto_pad", "NOTSET")
+		switch autoPad {
+		case "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER":
+		default:
+			return nil, b.unsupported("auto_pad=%q", autoPad)
+		}
+		ceil := b.attrInt("ceil_mode", 0) != 0
+		k64, ok := b.attrInts("kernel_shape")
+		if !ok {
+			return nil, b.errorf("missing kernel_shape")
+		}
+		kernel := make([]int, len(k64))
+		for i, v := range k64 {
+			kernel[i] = int(v)
+		}
+		strides, _ := b.attrInts("strides")
+		dilations, _ := b.attrInts("dilations")
+		pads, _ := b.attrInts("pads")
+		includePad := false
+		if isMax {
+			if b.attrInt("storage_order", 0) != 0 {
+				return nil, b.unsupported("storage_order=1")
+			}
+		} else {
+			includePad = b.attrInt("count_include_pad", 0) != 0
+		}
+		resolve := func(x []int) (convParams, error) {
+			if len(x) != len(kernel)+2 {
+				return convParams{}, fmt.Errorf("input %v for kernel %v", x, kernel)
+			}
+			return spatialParams(x[2:], kernel, strides, dilations, pads, autoPad, ceil)
+		}
+		b.setOut(0, tensor.F32, nil)
+		if x := b.in(0).Shape; x != nil && !containsNeg(x[2:]) {
+			p, err := resolve(x)
+			if err != nil {
+				return nil, b.errorf("%v", err)
+			}
+			b.setOut(0, tensor.F32, append([]int{x[0], x[1]}, p.out...))
+		}
+		return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			p, err := resolve(ins[0].Shape)
+			if err != nil {
+				return nil, err
+			}
+			return []*tensor.Tensor{pool(ins[0], p, isMax, includePad)}, nil
+		}, nil
+	}
+}
+
+// pool computes max or average pooling over any number of spatial dims. Windows are clipped
+// to the input; an average divides by the clipped window, or with includePad by the window
+// clipped to the padded input, as ONNX Runtime does.
+func pool(x *tensor.Tensor, p convParams, isMax, includePad bool) *tensor.Tensor {
+	spatial := x.Shape[2:]
+	nd := len(spatial)
+	out, d := newTensor[float32](tensor.F32, append([]int{x.Shape[0], x.Shape[1]}, p.out...))
+	xv := elems[float32](x)
+	inPlane, outPlane := product(spatial), product(p.out)
+	inStr := tensor.ContiguousStrides(spatial)
+	lo, hi := make([]int, nd), make([]int, nd)
+	for plane := 0; plane < x.Shape[0]*x.Shape[1]; plane++ {
+		src := xv[plane*inPlane : (plane+1)*inPlane]
+		dst := d[plane*outPlane : (plane+1)*outPlane]
+		forEachIndex(p.out, func(o int, oi []int) {
+			padCount := 1
+			for i := range oi {
+				start := oi[i]*p.strides[i] - p.padBegin[i]
+				lo[i], hi[i] = start, start+(p.kernel[i]-1)*p.dilations[i]+1
+				padHi := min(hi[i], spatial[i]+p.padEnd[i])
+				padCount *= (padHi - start + p.dilations[i] - 1) / p.dilations[i]
+			}
+			acc := float32(0)
+			if isMax {
+				acc = float32(math.Inf(-1))
+			}
+			count := 0
+			var walk func(dim, off int)
+			walk = func(dim, off int) {
+				if dim == nd {
+					v := src[off]
+					if isMax {
+						if v > acc || v != v {
+							acc = v
+						}
+					} else {
+						acc += v
+					}
+					count++
+					return
+				}
+				for pos := lo[dim]; pos < hi[dim]; pos += p.dilations[dim] {
+					if pos >= 0 && pos < spatial[dim] {
+						walk(dim+1, off+pos*inStr[dim])
+					}
+				}
+			}
+			walk(0, 0)
+			if !isMax {
+				if includePad {
+					count = padCount
+				}
+				if count > 0 {
+					acc /= float32(count)
+				}
+			}
+			dst[o] = acc
+		})
+	}
+	return out
+}
+
+func globalPoolOp(isMax bool) opDef {
+	return func(b *builder) (kernel, error) {
+		if err := b.arity(1, 1, 1, 1); err != nil {
+			return nil, err
+		}
+		if err := b.dtypes(0, tensor.F32); err != nil {
+			return nil, err
+		}
+		b.setOut(0, tensor.F32, nil)
+		if x := b.in(0).Shape; len(x) >= 2 {
+			s := append([]int{}, x...)
+			for i := 2; i < len(s); i++ {
+				s[i] = 1
+			}
+			b.setOut(0, tensor.F32, s)
+		}
+		return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			x := ins[0]
+			if len(x.Shape) < 2 {
+				return nil, fmt.Errorf("input %v has no spatial dims", x.Shape)
+			}
+			s := append([]int{}, x.Shape...)
+			for i := 2; i < len(s); i++ {
+				s[i] = 1
+			}
+			out, d := newTensor[float32](tensor.F32, s)
+			xv := elems[float32](x)
+			plane := product(x.Shape[2:])
+			for i := range d {
+				row := xv[i*plane : (i+1)*plane]
+				if isMax {
+					m := float32(math.Inf(-1))
+					for _, v := range row {
+						if v > m {
+							m = v
+						}
+					}
+					d[i] = m
+					continue
+				}
+				var sum float64
+				for _, v := range row {
+					sum += float64(v)
+				}
+				d[i] = float32(sum / float64(plane))
+			}
+			return []*tensor.Tensor{out}, nil
+		}, nil
+	}
+}

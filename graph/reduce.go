@@ -1,0 +1,230 @@
+package graph
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+func init() {
+	for _, op := range []string{"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd",
+		"ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare"} {
+		ops[op] = reduceOp(op)
+	}
+	ops["ArgMax"] = argOp(true)
+	ops["ArgMin"] = argOp(false)
+}
+
+// axesAsInput reports whether op takes its axes as an input at this opset (ReduceSum from 13,
+// the other reductions from 18) rather than as an attribute.
+func axesAsInput(op string, opset int) bool {
+	if op == "ReduceSum" {
+		return opset >= 13
+	}
+	return opset >= 18
+}
+
+func reduceOp(op string) opDef {
+	return func(b *builder) (kernel, error) {
+		if err := b.arity(1, 2, 1, 1); err != nil {
+			return nil, err
+		}
+		if err := b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32); err != nil {
+			return nil, err
+		}
+		if len(b.n.Inputs) > 1 && !axesAsInput(op, b.opset) {
+			return nil, b.errorf("axes input before opset %d", map[bool]int{true: 13, false: 18}[op == "ReduceSum"])
+		}
+		attrAxes, _ := b.attrInts("axes")
+		keep := b.attrInt("keepdims", 1) != 0
+		noop := b.attrInt("noop_with_empty_axes", 0) != 0
+		b.setOut(0, b.in(0).DType, nil)
+		if s := b.in(0).Shape; s != nil && (!b.has(1) || b.constIn(1) != nil) {
+			axes := attrAxes
+			if c := b.constIn(1); c != nil {
+				axes, _ = toInts(c)
+			}
+			mask, err := reduceMask(len(s), axes, noop)
+			if err != nil {
+				return nil, b.errorf("%v", err)
+			}
+			b.setOut(0, b.in(0).DType, reducedShape(s, mask, keep))
+		}
+		return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			axes, err := axesFrom(ins, 1, attrAxes)
+			if err != nil {
+				return nil, err
+			}
+			x := ins[0]
+			mask, err := reduceMask(len(x.Shape), axes, noop)
+			if err != nil {
+				return nil, err
+			}
+			return single(reduce(op, x, mask, keep))
+		}, nil
+	}
+}
+
+// reduceMask marks the reduced dims; empty axes reduce all dims unless noop is set.
+func reduceMask(rank int, axes []int64, noop bool) ([]bool, error) {
+	mask := make([]bool, rank)
+	if len(axes) == 0 {
+		if !noop {
+			for i := range mask {
+				mask[i] = true
+			}
+		}
+		return mask, nil
+	}
+	for _, a := range axes {
+		ax, err := normAxis(a, rank)
+		if err != nil {
+			return nil, err
+		}
+		mask[ax] = true
+	}
+	return mask, nil
+}
+
+func reducedShape(s []int, mask []bool, keep bool) []int {
+	out := []int{}
+	for i, d := range s {
+		switch {
+		case !mask[i]:
+			out = append(out, d)
+		case keep:
+			out = append(out, 1)
+		}
+	}
+	return out
+}
+
+// reduce accumulates in float64 over the masked dims and converts back to x's dtype.
+func reduce(op string, x *tensor.Tensor, mask []bool, keep bool) (*tensor.Tensor, error) {
+	keptShape := reducedShape(x.Shape, mask, true)
+	n := product(keptShape)
+	acc := make([]float64, n)
+	init := 0.0
+	switch op {
+	case "ReduceMax":
+		init = math.Inf(-1)
+	case "ReduceMin":
+		init = math.Inf(1)
+	case "ReduceProd":
+		init = 1
+	}
+	for i := range acc {
+		acc[i] = init
+	}
+	xs := x.ToF64()
+	if len(xs) > 0 {
+		ost := broadcastStrides(keptShape, x.Shape)
+		for i, m := range mask {
+			if m {
+				ost[i] = 0
+			}
+		}
+		inner, ls := 1, 0
+		if r := len(x.Shape); r > 0 {
+			inner, ls = x.Shape[r-1], ost[r-1]
+		}
+		forEachRow(x.Shape, [][]int{ost}, func(o int, offs []int) {
+			a := offs[0]
+			for _, v := range xs[o : o+inner] {
+				switch op {
+				case "ReduceMax":
+					if v > acc[a] || v != v {
+						acc[a] = v
+					}
+				case "ReduceMin":
+					if v < acc[a] || v != v {
+						acc[a] = v
+					}
+				case "ReduceProd":
+					acc[a] *= v
+				case "ReduceL1":
+					acc[a] += math.Abs(v)
+				case "ReduceL2", "ReduceSumSquare":
+					acc[a] += v * v
+				case "ReduceLogSumExp":
+					acc[a] += math.Exp(v)
+				default:
+					acc[a] += v
+				}
+				a += ls
+			}
+		})
+	}
+	count := 1
+	for i, m := range mask {
+		if m {
+			count *= x.Shape[i]
+		}
+	}
+	for i, v := range acc {
+		switch op {
+		case "ReduceMean":
+			acc[i] = v / float64(count)
+		case "ReduceL2":
+			acc[i] = math.Sqrt(v)
+		case "ReduceLogSum", "ReduceLogSumExp":
+			acc[i] = math.Log(v)
+		}
+	}
+	out := &tensor.Tensor{DType: tensor.F64, Shape: reducedShape(x.Shape, mask, keep), Data: tensor.Bytes(acc)}
+	if x.DType == tensor.F64 {
+		return out, nil
+	}
+	if x.DType.IsFloat() {
+		return out.To(x.DType)
+	}
+	return castTo(out, x.DType)
+}
+
+func argOp(isMax bool) opDef {
+	return func(b *builder) (kernel, error) {
+		if err := b.arity(1, 1, 1, 1); err != nil {
+			return nil, err
+		}
+		if err := b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32); err != nil {
+			return nil, err
+		}
+		axis := b.attrInt("axis", 0)
+		keep := b.attrInt("keepdims", 1) != 0
+		last := b.attrInt("select_last_index", 0) != 0
+		b.setOut(0, tensor.I64, nil)
+		return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			x := ins[0]
+			ax, err := normAxis(axis, len(x.Shape))
+			if err != nil {
+				return nil, err
+			}
+			mask := make([]bool, len(x.Shape))
+			mask[ax] = true
+			outer, n, inner := product(x.Shape[:ax]), x.Shape[ax], product(x.Shape[ax+1:])
+			if n == 0 {
+				return nil, fmt.Errorf("arg over an empty axis")
+			}
+			out, d := newTensor[int64](tensor.I64, reducedShape(x.Shape, mask, keep))
+			xs := x.ToF64()
+			for o := 0; o < outer; o++ {
+				for in := 0; in < inner; in++ {
+					best, bi := xs[o*n*inner+in], 0
+					for j := 1; j < n; j++ {
+						v := xs[(o*n+j)*inner+in]
+						better := v > best || (last && v == best)
+						if !isMax {
+							better = v < best || (last && v == best)
+						}
+						if better {
+							best, bi = v, j
+						}
+					}
+					d[o*inner+in] = int64(bi)
+				}
+			}
+			return []*tensor.Tensor{out}, nil
+		}, nil
+	}
+}
