@@ -1,0 +1,144 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// Number formats shared by the table, the HTML page and Diff, so that the same value
+// reads the same everywhere.
+
+// formatNumber gives 4 significant digits, in scientific notation below 1e-3 or from 1e5.
+func formatNumber(v float64) string {
+	if s, ok := nonFinite(v); ok {
+		return s
+	}
+	if v == 0 {
+		return "0"
+	}
+	if a := math.Abs(v); a < 1e-3 || a >= 1e5 {
+		return strconv.FormatFloat(v, 'e', 3, 64)
+	}
+	return strconv.FormatFloat(v, 'g', 4, 64)
+}
+
+// formatDB gives decibels with two decimals; +Inf (an exact copy) reads "inf".
+func formatDB(v float64) string {
+	if s, ok := nonFinite(v); ok {
+		return s
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
+}
+
+// formatCosine keeps six decimals: quantized weights sit at 0.99xxxx, where %.4g would
+// show every layer as 1.
+func formatCosine(v float64) string {
+	if s, ok := nonFinite(v); ok {
+		return s
+	}
+	return strconv.FormatFloat(v, 'f', 6, 64)
+}
+
+func formatPercent(fraction float64) string {
+	if s, ok := nonFinite(fraction); ok {
+		return s
+	}
+	return strconv.FormatFloat(100*fraction, 'f', 2, 64) + "%"
+}
+
+func nonFinite(v float64) (string, bool) {
+	switch {
+	case math.IsNaN(v):
+		return "nan", true
+	case math.IsInf(v, 1):
+		return "inf", true
+	case math.IsInf(v, -1):
+		return "-inf", true
+	}
+	return "", false
+}
+
+// formatBytes uses decimal units (1 KB = 1000 bytes), as file managers and `ls -h --si` do.
+func formatBytes(n int64) string {
+	const unit = 1000
+	if n < unit && n > -unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	suffixes := []string{"KB", "MB", "GB", "TB"}
+	v := float64(n) / unit
+	i := 0
+	for math.Abs(v) >= unit && i < len(suffixes)-1 {
+		v /= unit
+		i++
+	}
+	return strconv.FormatFloat(v, 'f', 1, 64) + " " + suffixes[i]
+}
+
+func formatRatio(r float64) string {
+	if r == 0 {
+		return "n/a"
+	}
+	return strconv.FormatFloat(r, 'f', 2, 64) + "×"
+}
+
+func formatShape(shape []int) string {
+	parts := make([]string, len(shape))
+	for i, d := range shape {
+		parts[i] = strconv.Itoa(d)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// conversion reads "F32 → int8" for a quantized layer and "F32" for one left in float.
+func (l *Layer) conversion() string {
+	if !l.Quantized || l.QDType == "" {
+		return l.DType
+	}
+	return l.DType + " → " + l.QDType
+}
+
+// skipNote reads "skipped: first_conv".
+func (l *Layer) skipNote() string {
+	if l.Reason == "" {
+		return "skipped"
+	}
+	return "skipped: " + l.Reason
+}
+
+// floatNote reads "kept in float: first_conv", for the page, where "skipped" would
+// leave open what happened to the layer.
+func (l *Layer) floatNote() string {
+	if l.Reason == "" {
+		return "kept in float"
+	}
+	return "kept in float: " + l.Reason
+}
+
+func (t Totals) bytesLine() string {
+	return fmt.Sprintf("%s → %s (%s)", formatBytes(t.BytesBefore), formatBytes(t.BytesAfter), formatRatio(t.Ratio))
+}
+
+func (t Totals) countLine() string {
+	noun := "layers"
+	if t.Layers == 1 {
+		noun = "layer"
+	}
+	return fmt.Sprintf("%d %s: %d quantized, %d skipped", t.Layers, noun, t.Quantized, t.Skipped)
+}
+
+// scaleRange gives the scale columns, or dashes for a cast, which has no scale.
+func (l *Layer) scaleRange() (lo, hi string) {
+	if l.ScaleMin == 0 && l.ScaleMax == 0 {
+		return "-", "-"
+	}
+	return formatNumber(l.ScaleMin), formatNumber(l.ScaleMax)
+}
+
+func (r *Report) title() string {
+	if r.Title == "" {
+		return "qscript report"
+	}
+	return r.Title
+}

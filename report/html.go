@@ -1,0 +1,117 @@
+package report
+
+import (
+	"bufio"
+	_ "embed"
+	"fmt"
+	"html/template"
+	"io"
+	"strconv"
+)
+
+//go:embed report.html.tmpl
+var pageSource string
+
+var page = template.Must(template.New("report").Funcs(template.FuncMap{
+	"px":  func(v float64) string { return strconv.FormatFloat(v, 'f', 1, 64) },
+	"add": func(a, b float64) float64 { return a + b },
+}).Parse(pageSource))
+
+// WriteHTML writes the report as one self-contained HTML page: inline CSS and SVG, no
+// script, nothing fetched from the network. It shows the totals, a bar chart of the
+// weight SQNR per layer, the layer table with a histogram of each layer's weights, the
+// activations and the evaluation. Every name is HTML-escaped.
+func (r *Report) WriteHTML(w io.Writer) error {
+	bw := bufio.NewWriter(w)
+	if err := page.Execute(bw, r.htmlView()); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return bw.Flush()
+}
+
+type htmlView struct {
+	Title, Input, Output, Scheme string
+	Cards                        []card
+	Chart                        *sqnrChart
+	Layers                       []htmlLayer
+	Histograms                   bool // some layer has a weight histogram
+	Activations                  []htmlActivation
+	Eval                         []card
+	Warnings                     []string
+}
+
+type card struct{ Label, Value, Note string }
+
+type htmlLayer struct {
+	Name, Type, Shape, DType     string
+	Quantized                    bool
+	Conversion, Granularity      string
+	ScaleMin, ScaleMax, SQNR     string
+	MSE, MaxAbsErr, Cosine, Size string
+	Note                         string
+	Outlier                      bool
+	Hist                         *sparkline
+}
+
+type htmlActivation struct {
+	Name, Observer, QDType     string
+	Min, Max, Scale, ZeroPoint string
+	Hist                       *sparkline
+}
+
+func (r *Report) htmlView() *htmlView {
+	v := &htmlView{Title: r.title(), Input: r.Input, Output: r.Output, Scheme: r.Scheme, Warnings: r.Warnings}
+	t := r.Totals
+	v.Cards = []card{
+		{"layers quantized", fmt.Sprintf("%d of %d", t.Quantized, t.Layers), fmt.Sprintf("%d kept in float", t.Skipped)},
+		{"size", formatBytes(t.BytesAfter), "from " + formatBytes(t.BytesBefore)},
+		{"compression", formatRatio(t.Ratio), "bytes before / after"},
+	}
+	v.Chart = newSQNRChart(r.Layers)
+	if v.Chart != nil && v.Chart.HasMedian {
+		v.Cards = append(v.Cards, card{"median weight SQNR", formatDB(v.Chart.Median) + " dB", "over quantized layers"})
+	}
+	if e := r.Eval; e != nil {
+		v.Eval = []card{
+			{"output SQNR", formatDB(e.OutputSQNR) + " dB", fmt.Sprintf("on %d samples", e.Samples)},
+			{"top-1 agreement", formatPercent(e.Top1Agreement), "quantized vs float"},
+		}
+		if e.FloatAccuracy != nil {
+			v.Eval = append(v.Eval, card{"float accuracy", formatPercent(*e.FloatAccuracy), ""})
+		}
+		if e.QuantAccuracy != nil {
+			note := ""
+			if e.FloatAccuracy != nil {
+				note = fmt.Sprintf("%+.2f points", 100*(*e.QuantAccuracy-*e.FloatAccuracy))
+			}
+			v.Eval = append(v.Eval, card{"quantized accuracy", formatPercent(*e.QuantAccuracy), note})
+		}
+	}
+	for i := range r.Layers {
+		l := &r.Layers[i]
+		hl := htmlLayer{
+			Name: l.Name, Type: l.Type, Shape: formatShape(l.Shape), DType: l.DType,
+			Quantized: l.Quantized, Conversion: l.conversion(), Granularity: l.Granularity,
+			Size: formatBytes(l.BytesBefore) + " → " + formatBytes(l.BytesAfter),
+			Hist: newSparkline(l.Histogram),
+		}
+		if l.Quantized {
+			hl.ScaleMin, hl.ScaleMax = l.scaleRange()
+			hl.SQNR, hl.MSE = formatDB(l.SQNR), formatNumber(l.MSE)
+			hl.MaxAbsErr, hl.Cosine = formatNumber(l.MaxAbsErr), formatCosine(l.Cosine)
+			hl.Outlier = v.Chart.Rows[i].Class == "bar outlier"
+		} else {
+			hl.Note = l.floatNote()
+		}
+		v.Histograms = v.Histograms || hl.Hist != nil
+		v.Layers = append(v.Layers, hl)
+	}
+	for _, a := range r.Activations {
+		v.Activations = append(v.Activations, htmlActivation{
+			Name: a.Name, Observer: a.Observer, QDType: a.QDType,
+			Min: formatNumber(a.Min), Max: formatNumber(a.Max), Scale: formatNumber(a.Scale),
+			ZeroPoint: strconv.Itoa(int(a.ZeroPoint)), Hist: newSparkline(a.Histogram),
+		})
+	}
+	return v
+}

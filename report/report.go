@@ -1,0 +1,112 @@
+package report
+
+// Report describes one quantization run. The zero value is an empty report; fill it, then
+// call Finish before rendering so that Totals agree with Layers.
+type Report struct {
+	Title  string `json:"title"`            // e.g. "int8_dynamic: digits_cnn.pt"
+	Input  string `json:"input"`            // input model path
+	Output string `json:"output,omitempty"` // output path, once saved
+	Scheme string `json:"scheme"`           // e.g. "int8 per-channel symmetric weights (torch numerics)"
+
+	Layers      []Layer      `json:"layers"`
+	Activations []Activation `json:"activations,omitempty"` // static quantization only
+
+	// OtherBytes counts the tensors that belong to no listed layer (biases of layers that
+	// are not listed, counters such as num_batches_tracked). They are written unchanged,
+	// so Finish adds them to both byte totals.
+	OtherBytes int64 `json:"other_bytes,omitempty"`
+
+	Totals   Totals   `json:"totals"`
+	Eval     *Eval    `json:"eval,omitempty"` // static quantization with evaluation data only
+	Warnings []string `json:"warnings,omitempty"`
+}
+
+// Layer is one layer of the model: its weight and what quantization did to it. A layer
+// left in float has Quantized false and a Reason, and its error metrics are zero.
+type Layer struct {
+	Name   string `json:"name"`
+	Type   string `json:"type"` // "Linear", "Conv2d", "Conv", "Embedding", ...
+	Shape  []int  `json:"shape"`
+	DType  string `json:"dtype"`            // stored dtype of the weight in the input, e.g. "F32"
+	QDType string `json:"qdtype,omitempty"` // e.g. "int8", "int4", "fp16"; empty when skipped
+
+	// Granularity is "per_tensor", "per_channel(axis=0)", "per_group(128)" or "cast".
+	Granularity string `json:"granularity,omitempty"`
+
+	Quantized bool   `json:"quantized"`
+	Reason    string `json:"reason,omitempty"` // why the layer was skipped: "skip list", "1-D tensor", "first_conv", ...
+
+	// ScaleMin and ScaleMax are the smallest and largest scale over the channels or
+	// groups (equal for per-tensor; zero for casts).
+	ScaleMin float64 `json:"scale_min"`
+	ScaleMax float64 `json:"scale_max"`
+
+	// Error of the dequantized weight x̂ against the original x, over all elements.
+	// SQNR is in dB and is +Inf when the weight is reproduced exactly.
+	SQNR      float64 `json:"sqnr_db"`
+	MSE       float64 `json:"mse"`
+	MaxAbsErr float64 `json:"max_abs_err"`
+	Cosine    float64 `json:"cosine"`
+
+	// BytesBefore and BytesAfter count every tensor of the layer (weight, bias, scales,
+	// zero points) as stored in the input and in the output.
+	BytesBefore int64 `json:"bytes_before"`
+	BytesAfter  int64 `json:"bytes_after"`
+
+	Histogram *Histogram `json:"histogram,omitempty"` // of the float weight values
+}
+
+// Activation is one activation tensor observed during calibration (static quantization).
+type Activation struct {
+	Name      string     `json:"name"`
+	Observer  string     `json:"observer"` // "minmax", "histogram(l2)", ...
+	Min       float64    `json:"min"`      // observed range, widened to include 0
+	Max       float64    `json:"max"`
+	Scale     float64    `json:"scale"`
+	ZeroPoint int32      `json:"zero_point"`
+	QDType    string     `json:"qdtype"` // "uint8", "int8"
+	Histogram *Histogram `json:"histogram,omitempty"`
+}
+
+// Totals summarise the layers; Finish computes them.
+type Totals struct {
+	Layers      int     `json:"layers"`
+	Quantized   int     `json:"quantized"`
+	Skipped     int     `json:"skipped"`
+	BytesBefore int64   `json:"bytes_before"`
+	BytesAfter  int64   `json:"bytes_after"`
+	Ratio       float64 `json:"ratio"` // BytesBefore / BytesAfter; 0 when BytesAfter is 0
+}
+
+// Eval compares the quantized model with the float model on held-out data.
+type Eval struct {
+	Samples int `json:"samples"`
+	// OutputSQNR is the SQNR in dB of the quantized model's outputs against the float
+	// model's, over all samples.
+	OutputSQNR float64 `json:"output_sqnr_db"`
+	// Top1Agreement is the fraction (0..1) of samples whose arg-max output class is the
+	// same for both models.
+	Top1Agreement float64 `json:"top1_agreement"`
+	// Accuracies (0..1) against the labels, when the data has labels.
+	FloatAccuracy *float64 `json:"float_accuracy,omitempty"`
+	QuantAccuracy *float64 `json:"quant_accuracy,omitempty"`
+}
+
+// Finish computes Totals from Layers and OtherBytes. Call it after the last change to
+// Layers; the renderings use Totals as they are.
+func (r *Report) Finish() {
+	t := Totals{Layers: len(r.Layers), BytesBefore: r.OtherBytes, BytesAfter: r.OtherBytes}
+	for _, l := range r.Layers {
+		if l.Quantized {
+			t.Quantized++
+		} else {
+			t.Skipped++
+		}
+		t.BytesBefore += l.BytesBefore
+		t.BytesAfter += l.BytesAfter
+	}
+	if t.BytesAfter > 0 {
+		t.Ratio = float64(t.BytesBefore) / float64(t.BytesAfter)
+	}
+	r.Totals = t
+}

@@ -1,0 +1,63 @@
+package report
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("%s differs from the output; got:\n%s", path, got)
+	}
+}
+
+func TestTableGolden(t *testing.T) {
+	checkGolden(t, "sample.table.golden", sampleReport().String())
+
+	minimal := &Report{Title: "fp16: m.safetensors", Input: "m.safetensors", Layers: []Layer{
+		{Name: "w", Type: "Linear", Shape: []int{4, 4}, DType: "F32", QDType: "fp16", Granularity: "cast",
+			Quantized: true, SQNR: 71.5, MSE: 3e-12, Cosine: 1, BytesBefore: 64, BytesAfter: 32},
+	}}
+	minimal.Finish()
+	checkGolden(t, "minimal.table.golden", minimal.String())
+}
+
+func TestTableColumnsAlign(t *testing.T) {
+	lines := strings.Split(sampleReport().String(), "\n")
+	var header, rule string
+	for i, l := range lines {
+		if strings.HasPrefix(l, "layer ") {
+			header, rule = l, lines[i+1]
+			break
+		}
+	}
+	if header == "" {
+		t.Fatal("no layer table header")
+	}
+	// Every column title lies over its rule segment, whichever side it is aligned to.
+	for _, col := range []string{"type", "shape", "dtype", "granularity", "scale min", "SQNR dB", "cosine"} {
+		at := strings.Index(header, col)
+		if at <= 0 || strings.Trim(rule[at:at+len(col)], "-") != "" {
+			t.Errorf("column %q at %d is not over a rule segment:\n%s\n%s", col, at, header, rule)
+		}
+	}
+	if strings.Contains(sampleReport().String(), "\x1b") {
+		t.Error("table contains a terminal escape")
+	}
+}
