@@ -138,7 +138,12 @@ func checkDisjoint(spans map[string]storageSpan) error {
 			list = append(list, s)
 		}
 	}
-	sort.Slice(list, func(i, j int) bool { return list[i].offset < list[j].offset })
+	sort.Slice(list, func(i, j int) bool {
+		if list[i].offset != list[j].offset {
+			return list[i].offset < list[j].offset
+		}
+		return list[i].key < list[j].key
+	})
 	for i := 1; i < len(list); i++ {
 		prev := list[i-1]
 		if prev.offset+prev.size > list[i].offset {
