@@ -23,10 +23,7 @@ func Diff(prev, cur *Report) string {
 		d.linef("scheme: %s → %s", orNone(prev.Scheme), orNone(cur.Scheme))
 	}
 	d.layers(prev.Layers, cur.Layers)
-	if prev.Totals != cur.Totals {
-		d.linef("totals: %s → %s; %s → %s", prev.Totals.countLine(), cur.Totals.countLine(),
-			prev.Totals.bytesLine(), cur.Totals.bytesLine())
-	}
+	d.totals(prev.Totals, cur.Totals)
 	d.eval(prev.Eval, cur.Eval)
 	return d.String()
 }
@@ -80,6 +77,19 @@ func (d *differ) layer(p, c *Layer) {
 	}
 	if sqnrChanged(p.SQNR, c.SQNR) {
 		d.linef("%s: SQNR %s → %s dB%s", c.Name, formatDB(p.SQNR), formatDB(c.SQNR), dbDelta(p.SQNR, c.SQNR))
+	}
+}
+
+func (d *differ) totals(p, c Totals) {
+	if p.Layers != c.Layers || p.Quantized != c.Quantized || p.Skipped != c.Skipped {
+		d.linef("layers: %d quantized, %d skipped → %d quantized, %d skipped", p.Quantized, p.Skipped, c.Quantized, c.Skipped)
+	}
+	switch {
+	case p.BytesBefore != c.BytesBefore:
+		d.linef("size: was %s, now %s", p.bytesLine(), c.bytesLine())
+	case p.BytesAfter != c.BytesAfter:
+		d.linef("output size: %s → %s (%s → %s)", formatBytes(p.BytesAfter), formatBytes(c.BytesAfter),
+			formatRatio(p.Ratio), formatRatio(c.Ratio))
 	}
 }
 
