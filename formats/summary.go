@@ -1,9 +1,11 @@
 package formats
 
 import (
+	"cmp"
 	"encoding/json"
 	"math/bits"
 	"slices"
+	"strings"
 )
 
 // Summary describes a checkpoint without reading tensor data: what `qscript inspect`
@@ -41,8 +43,8 @@ type DTypeTotal struct {
 // QuantizationKeys are the metadata keys whose values are JSON quantization records.
 var QuantizationKeys = []string{"quantization", "quantization_config"}
 
-// Summarize lists f's tensors, totals by dtype (in order of first appearance) and
-// metadata. It reads no tensor data.
+// Summarize lists f's tensors, totals by dtype (largest first) and metadata. It reads no
+// tensor data.
 func Summarize(f *File) Summary {
 	s := Summary{File: f.Path, Format: f.Format, Metadata: f.Metadata(), Tensors: []TensorSummary{}, Totals: []DTypeTotal{}}
 	if s.Metadata == nil {
@@ -74,6 +76,9 @@ func Summarize(f *File) Summary {
 		s.TotalTensors++
 		s.TotalBytes += n
 	}
+	slices.SortStableFunc(s.Totals, func(a, b DTypeTotal) int {
+		return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), strings.Compare(a.DType, b.DType))
+	})
 	s.Quantization = jsonRecord(s.Metadata, "quantization")
 	s.QuantizationConfig = jsonRecord(s.Metadata, "quantization_config")
 	return s

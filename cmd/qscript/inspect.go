@@ -2,12 +2,167 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"unicode"
+
+	"github.com/qscript-dev/qscript/formats"
 )
 
-// runInspect is `qscript inspect FILE`.
+// runInspect is `qscript inspect FILE [--json]`. It opens the file through formats.Open,
+// which reads headers only, and prints formats.Summarize as a table or as JSON.
 func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	fmt.Fprintln(stderr, "qscript inspect: not available yet")
-	return exitUsage
+	path, asJSON, err := parseInspectArgs(args)
+	if err != nil {
+		fmt.Fprintf(stderr, "qscript inspect: %v\n%s", err, inspectUsage)
+		return exitUsage
+	}
+	f, err := formats.Open(path)
+	if err != nil {
+		fmt.Fprintf(stderr, "qscript inspect: %v\n", err)
+		return exitRecipeError
+	}
+	defer f.Close()
+	s := formats.Summarize(f)
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(s); err != nil {
+			fmt.Fprintf(stderr, "qscript inspect: %s: %v\n", path, err)
+			return exitRecipeError
+		}
+		return exitOK
+	}
+	printSummary(stdout, s)
+	return exitOK
+}
+
+const inspectUsage = "Usage: qscript inspect FILE [--json]\n"
+
+// parseInspectArgs accepts the flag before or after the file name.
+func parseInspectArgs(args []string) (path string, asJSON bool, err error) {
+	onlyFiles := false
+	for _, a := range args {
+		switch {
+		case !onlyFiles && a == "--":
+			onlyFiles = true
+		case !onlyFiles && (a == "--json" || a == "-json"):
+			asJSON = true
+		case !onlyFiles && strings.HasPrefix(a, "-") && a != "-":
+			return "", false, fmt.Errorf("unknown flag %s", a)
+		case path != "":
+			return "", false, fmt.Errorf("one FILE expected, got %q and %q", path, a)
+		default:
+			path = a
+		}
+	}
+	if path == "" {
+		return "", false, fmt.Errorf("no FILE given")
+	}
+	return path, asJSON, nil
+}
+
+// printSummary writes the human-readable report: the tensor table, totals by dtype, the
+// metadata and the quantization records.
+func printSummary(w io.Writer, s formats.Summary) {
+	fmt.Fprintf(w, "%s  (%s, %d tensors, %s)\n\n", printable(s.File), s.Format, s.TotalTensors, humanBytes(s.TotalBytes))
+
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tDTYPE\tSHAPE\tSIZE")
+	for _, t := range s.Tensors {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(t.Name), t.DType, formatShape(t.Shape), humanBytes(t.Bytes))
+	}
+	tw.Flush()
+
+	fmt.Fprintln(w)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DTYPE\tTENSORS\tSIZE")
+	for _, t := range s.Totals {
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", t.DType, t.Tensors, humanBytes(t.Bytes))
+	}
+	fmt.Fprintf(tw, "total\t%d\t%s\n", s.TotalTensors, humanBytes(s.TotalBytes))
+	tw.Flush()
+
+	var keys []string
+	for k := range s.Metadata {
+		if !slices.Contains(formats.QuantizationKeys, k) {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	if len(keys) > 0 {
+		fmt.Fprintln(w, "\nMetadata")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, k := range keys {
+			fmt.Fprintf(tw, "  %s\t%s\n", printable(k), shorten(printable(s.Metadata[k]), 120))
+		}
+		tw.Flush()
+	}
+	for _, rec := range []struct {
+		title string
+		raw   json.RawMessage
+	}{{"Quantization", s.Quantization}, {"Quantization config", s.QuantizationConfig}} {
+		if rec.raw == nil {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s\n", rec.title)
+		pretty, err := json.MarshalIndent(rec.raw, "  ", "  ")
+		if err != nil {
+			pretty = rec.raw
+		}
+		fmt.Fprintf(w, "  %s\n", pretty)
+	}
+}
+
+func formatShape(shape []int) string {
+	parts := make([]string, len(shape))
+	for i, d := range shape {
+		parts[i] = strconv.Itoa(d)
+	}
+	return "[" + strings.Join(parts, ", ") + "]"
+}
+
+// humanBytes prints exact bytes below 1 KiB and three significant figures above.
+func humanBytes(n uint64) string {
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	v := float64(n)
+	for _, unit := range []string{"KiB", "MiB", "GiB", "TiB", "PiB"} {
+		v /= 1024
+		if v < 1024 || unit == "PiB" {
+			switch {
+			case v < 10:
+				return fmt.Sprintf("%.2f %s", v, unit)
+			case v < 100:
+				return fmt.Sprintf("%.1f %s", v, unit)
+			}
+			return fmt.Sprintf("%.0f %s", v, unit)
+		}
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// printable quotes a string from the file when it holds control characters, so a hostile
+// tensor name cannot move the cursor or recolour the terminal.
+func printable(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+func shorten(s string, max int) string {
+	r := []rune(s)
+	if len(r) <= max {
+		return s
+	}
+	return string(r[:max]) + fmt.Sprintf("… (%d bytes; --json shows all)", len(s))
 }
