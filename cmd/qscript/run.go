@@ -190,7 +190,7 @@ func (p *watchPrinter) finished(r host.Result) {
 	switch {
 	case r.Err == nil:
 		if !p.opts.quiet {
-			fmt.Fprintf(p.stdout, "ok in %s; watching for changes (Ctrl-C to stop)\n", r.Duration.Round(time.Millisecond))
+			fmt.Fprintf(p.stdout, "ok in %s; watching for changes (Ctrl-C to stop)\n", roughDuration(r.Duration))
 		}
 	case errors.As(r.Err, &e) && e.Syntax:
 		fmt.Fprintf(p.stderr, "qscript: %v\n(not run: the file does not compile; watching for the fix)\n", r.Err)
@@ -227,4 +227,15 @@ func relativeName(p string) string {
 		return rel
 	}
 	return p
+}
+
+// roughDuration shows a run's duration to a useful precision: "0.4ms", "12ms", "1.25s".
+func roughDuration(d time.Duration) string {
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+	case d < time.Second:
+		return d.Round(time.Millisecond).String()
+	}
+	return d.Round(10 * time.Millisecond).String()
 }
