@@ -17,7 +17,7 @@ import (
 // about one of our bins. Batches that stay inside the range give ORT's histogram.
 type ortGrid struct {
 	counts []int64
-	merged []int64 // scratch for doubleSigned
+	merged []int64   // scratch for doubleSigned
 	edges  []float32 // len(counts)+1, numpy.linspace(first, last, bins+1) as float32
 	// first and last are numpy's outer edges. widened marks an empty range that numpy
 	// widened by ±0.5 in float64; otherwise they hold float32 values.
