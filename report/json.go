@@ -87,20 +87,22 @@ func optFloat(p *float64) *jsonFloat { return (*jsonFloat)(p) }
 
 // Each type with float fields marshals through a shadow struct: the embedded plain copy
 // supplies every field, and the outer jsonFloat fields, being shallower, replace the
-// float fields of the same JSON name.
+// float fields of the same JSON name. Outer fields come after the embedded ones in the
+// output, so a few non-float fields are repeated to keep the keys in a readable order.
 
 func (l Layer) MarshalJSON() ([]byte, error) {
 	type plain Layer
 	return json.Marshal(struct {
 		plain
-		ScaleMin  jsonFloat `json:"scale_min"`
-		ScaleMax  jsonFloat `json:"scale_max"`
-		SQNR      jsonFloat `json:"sqnr_db"`
-		MSE       jsonFloat `json:"mse"`
-		MaxAbsErr jsonFloat `json:"max_abs_err"`
-		Cosine    jsonFloat `json:"cosine"`
+		ScaleMin  jsonFloat  `json:"scale_min"`
+		ScaleMax  jsonFloat  `json:"scale_max"`
+		SQNR      jsonFloat  `json:"sqnr_db"`
+		MSE       jsonFloat  `json:"mse"`
+		MaxAbsErr jsonFloat  `json:"max_abs_err"`
+		Cosine    jsonFloat  `json:"cosine"`
+		Histogram *Histogram `json:"histogram,omitempty"` // last: the long part
 	}{plain(l), jsonFloat(l.ScaleMin), jsonFloat(l.ScaleMax), jsonFloat(l.SQNR),
-		jsonFloat(l.MSE), jsonFloat(l.MaxAbsErr), jsonFloat(l.Cosine)})
+		jsonFloat(l.MSE), jsonFloat(l.MaxAbsErr), jsonFloat(l.Cosine), l.Histogram})
 }
 
 func (l *Layer) UnmarshalJSON(b []byte) error {
@@ -125,7 +127,12 @@ func (a Activation) MarshalJSON() ([]byte, error) {
 		Min   jsonFloat `json:"min"`
 		Max   jsonFloat `json:"max"`
 		Scale jsonFloat `json:"scale"`
-	}{plain(a), jsonFloat(a.Min), jsonFloat(a.Max), jsonFloat(a.Scale)})
+		// ZeroPoint and QDType are repeated to keep them after the floats they qualify,
+		// and Histogram to keep it last.
+		ZeroPoint int32      `json:"zero_point"`
+		QDType    string     `json:"qdtype"`
+		Histogram *Histogram `json:"histogram,omitempty"`
+	}{plain(a), jsonFloat(a.Min), jsonFloat(a.Max), jsonFloat(a.Scale), a.ZeroPoint, a.QDType, a.Histogram})
 }
 
 func (a *Activation) UnmarshalJSON(b []byte) error {
@@ -189,9 +196,11 @@ func (h Histogram) MarshalJSON() ([]byte, error) {
 	type plain Histogram
 	return json.Marshal(struct {
 		plain
-		Min jsonFloat `json:"min"`
-		Max jsonFloat `json:"max"`
-	}{plain(h), jsonFloat(h.Min), jsonFloat(h.Max)})
+		Min       jsonFloat `json:"min"`
+		Max       jsonFloat `json:"max"`
+		NonFinite int64     `json:"non_finite,omitempty"`
+		Counts    []int64   `json:"counts"`
+	}{plain(h), jsonFloat(h.Min), jsonFloat(h.Max), h.NonFinite, h.Counts})
 }
 
 func (h *Histogram) UnmarshalJSON(b []byte) error {
