@@ -37,6 +37,16 @@ func SupportedOps() []string {
 	return names
 }
 
+// shapeArithmetic lists the ops Load evaluates on constant inputs: those exporters use to
+// compute shapes, whose outputs are never much larger than their inputs (unlike
+// ConstantOfShape, Expand, Tile or Range, which a hostile model could make huge).
+var shapeArithmetic = map[string]bool{
+	"Shape": true, "Gather": true, "Unsqueeze": true, "Squeeze": true, "Concat": true, "Slice": true,
+	"Cast": true, "Reshape": true, "Add": true, "Sub": true, "Mul": true, "Div": true, "Equal": true,
+	"Where": true, "Constant": true, "Identity": true, "Neg": true, "ReduceProd": true, "Floor": true,
+	"Ceil": true, "Sqrt": true, "Less": true, "Greater": true, "Not": true, "Max": true, "Min": true,
+}
+
 // constEvalLimit bounds the elements of a node's inputs for evaluating it at load time, which
 // only serves shape inference (shape arithmetic of exported graphs), never the weights.
 const constEvalLimit = 1 << 14
@@ -87,7 +97,7 @@ func compileNode(g *Graph, n *Node, consts map[string]*tensor.Tensor, declared m
 		}
 		size += b.consts[i].Numel()
 	}
-	if allConst && size <= constEvalLimit {
+	if allConst && size <= constEvalLimit && shapeArithmetic[n.OpType] {
 		outs, err := safeRun(n, b.consts)
 		if err != nil {
 			return err
