@@ -185,6 +185,10 @@ func newEntry(ref *tensorRef, span storageSpan) (*entry, error) {
 	if numel == 0 {
 		return e, nil // no element is read, so the offset need not point anywhere
 	}
+	if h, nbytes := bits.Mul64(numel, es); h != 0 || (nbytes > uint64(span.size) && nbytes > MaxBroadcastSize) {
+		return nil, fmt.Errorf("%w: size %v stride %v repeats the %d bytes of storage data/%s into more than %d bytes",
+			ErrFormat, ref.shape, ref.stride, span.size, st.key, uint64(MaxBroadcastSize))
+	}
 	if last >= uint64(st.numel) {
 		return nil, fmt.Errorf("%w: size %v stride %v offset %d reaches element %d of storage data/%s, which holds %d %v elements",
 			ErrFormat, ref.shape, ref.stride, ref.offset, last, st.key, st.numel, st.dtype)
@@ -195,6 +199,11 @@ func newEntry(ref *tensorRef, span storageSpan) (*entry, error) {
 }
 
 const maxInt = int(^uint(0) >> 1)
+
+// MaxBroadcastSize caps the size of a tensor that is larger than its storage: a view made
+// by expand() has stride 0 and repeats elements, and Load must materialize it. Without a
+// cap, a tiny file could declare an expanded view of terabytes.
+const MaxBroadcastSize = 1 << 30
 
 // Tensors lists the tensors in the order the checkpoint stores them.
 func (f *File) Tensors() []tensor.Info {

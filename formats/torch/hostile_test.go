@@ -14,6 +14,7 @@ func TestHostileArchives(t *testing.T) {
 		file string
 		want string // the error after "testdata/hostile/FILE.pt: "
 	}{
+		{"broadcast-too-large", `tensor "w": torch: invalid checkpoint: size [1048576 1048576] stride [0 0] repeats the 16 bytes of storage data/0 into more than 1073741824 bytes`},
 		{"big-endian", `torch: invalid checkpoint: the checkpoint was written on a big-endian machine; load and re-save it on a little-endian one`},
 		{"compressed-storage", `tensor "w": torch: invalid checkpoint: storage data/0 is compressed (method 8); torch writes storages uncompressed`},
 		{"deep-nesting", `torch: invalid checkpoint: "a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a" is nested more than 64 levels deep`},
