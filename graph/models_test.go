@@ -230,4 +230,3 @@ func TestInputChecks(t *testing.T) {
 		t.Fatal("unknown input accepted")
 	}
 }
-
