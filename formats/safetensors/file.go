@@ -201,3 +201,16 @@ func (f *File) Close() error {
 	}
 	return nil
 }
+
+// Release tells the operating system that the caller is done with a tensor returned by
+// Load, so the memory-mapped pages it occupies stop counting as resident memory. A
+// pipeline that streams a model larger than RAM tensor by tensor calls it after each one.
+// Afterwards the tensor's Data reads the file again: changes made to it are lost. Release
+// does nothing for a file that is not memory-mapped.
+func (f *File) Release(name string) error {
+	e, err := f.lookup(name)
+	if err != nil || f.mapping == nil {
+		return err
+	}
+	return release(f.mapping, f.dataStart+int64(e.begin), f.dataStart+int64(e.end))
+}

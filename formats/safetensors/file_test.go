@@ -321,3 +321,21 @@ func TestEmptyTensorLastFromReaderAt(t *testing.T) {
 		t.Fatalf("Load(z) = %v, %v", z, err)
 	}
 }
+
+func TestReleaseKeepsDataReadable(t *testing.T) {
+	f, err := OpenFile("testdata/real/all-dtypes.safetensors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	want := readExpected(t, "testdata/real/all-dtypes.expected.json")
+	for _, info := range f.Tensors() {
+		if err := f.Release(info.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	checkAgainstExpected(t, f, want)
+	if err := f.Release("nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Release of a missing tensor: %v", err)
+	}
+}

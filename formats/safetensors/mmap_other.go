@@ -10,3 +10,5 @@ import (
 func mmapFile(*os.File, int64) ([]byte, error) { return nil, errors.ErrUnsupported }
 
 func munmap([]byte) error { return nil }
+
+func release([]byte, int64, int64) error { return nil }

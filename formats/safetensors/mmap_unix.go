@@ -24,3 +24,16 @@ func munmap(b []byte) error {
 	}
 	return unix.Munmap(b)
 }
+
+// release tells the kernel it may drop the mapped pages that lie wholly inside b. Pages
+// shared with a neighbouring tensor are kept, so a caller's copy-on-write changes to that
+// neighbour survive.
+func release(mapping []byte, start, end int64) error {
+	page := int64(os.Getpagesize())
+	first := (start + page - 1) / page * page
+	last := end / page * page
+	if mapping == nil || first >= last {
+		return nil
+	}
+	return unix.Madvise(mapping[first:last], unix.MADV_DONTNEED)
+}
