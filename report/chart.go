@@ -18,6 +18,7 @@ const (
 	chartCharW    = 7.3  // advance of one character of the 12px monospace labels
 	chartMaxLabel = 44   // characters; longer names are shortened in the middle
 	chartValueW   = 150.0
+	chartMaxDB    = 400.0 // float64 rounding error alone stays above 300 dB
 
 	// outlierDB: a layer this far below the median SQNR of the quantized layers is drawn
 	// in the warning colour. Relative, because what is normal depends on the scheme
@@ -81,9 +82,14 @@ func newSQNRChart(layers []Layer) *sqnrChart {
 	for _, v := range finite {
 		top = max(top, v)
 	}
+	// Past chartMaxDB the axis stops growing and longer bars are cut at its end; their
+	// labels still give the value.
+	top = min(top, chartMaxDB)
 	step := niceStep(top / 6)
-	top = math.Ceil(top/step) * step
-	for v := 0.0; v <= top+step/2; v += step {
+	ticks := int(math.Ceil(top / step))
+	top = float64(ticks) * step
+	for i := range ticks + 1 {
+		v := float64(i) * step
 		c.Ticks = append(c.Ticks, chartTick{X: c.PlotX + v/top*c.PlotW, Label: formatNumber(v)})
 	}
 	if len(finite) > 0 {
@@ -192,7 +198,7 @@ func newSparkline(h *Histogram) *sparkline {
 		bh := math.Max(1, float64(n)/float64(peak)*(sparkHeight-1))
 		s.Bars = append(s.Bars, sparkBar{X: float64(i) * w, Y: sparkHeight - bh, W: math.Max(w-0.5, 0.5), H: bh})
 	}
-	if h.Min < 0 && h.Max > 0 {
+	if h.Min < 0 && h.Max > 0 && !math.IsInf(h.Min, 0) && !math.IsInf(h.Max, 0) {
 		s.HasZero = true
 		s.ZeroX = -h.Min / (h.Max - h.Min) * sparkWidth
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"html"
 	"io"
+	"math"
 	"strings"
 	"testing"
 )
@@ -112,5 +113,21 @@ func TestHTMLEdgeCases(t *testing.T) {
 	if !strings.Contains(page, ">"+long+"<") || !strings.Contains(page, ">"+shortenMiddle(long, chartMaxLabel)+"<") ||
 		!strings.HasSuffix(shortenMiddle(long, chartMaxLabel), "31.q_proj") {
 		t.Error("long name not shown in full in the table and shortened in the chart")
+	}
+}
+
+func TestHTMLExtremeValues(t *testing.T) {
+	r := &Report{Layers: []Layer{
+		{Name: "huge", Quantized: true, SQNR: math.MaxFloat64,
+			Histogram: &Histogram{Min: math.Inf(-1), Max: math.Inf(1), Counts: []int64{1, math.MaxInt64}}},
+		{Name: "tiny", Quantized: true, SQNR: -math.MaxFloat64},
+	}}
+	r.Finish()
+	page := renderHTML(t, r)
+	checkWellFormed(t, page)
+	for _, bad := range []string{"NaN", "Inf"} {
+		if strings.Contains(page, bad) {
+			t.Errorf("page contains %q", bad)
+		}
 	}
 }

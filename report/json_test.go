@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"math"
 	"reflect"
 	"regexp"
@@ -156,4 +157,41 @@ func TestReadJSONIgnoresUnknownKeys(t *testing.T) {
 	if r.Title != "t" || len(r.Layers) != 1 || r.Layers[0].SQNR != 12.5 {
 		t.Errorf("got %+v", r)
 	}
+}
+
+func TestJSONGolden(t *testing.T) {
+	var buf bytes.Buffer
+	if err := sampleReport().WriteJSON(&buf); err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "sample.json.golden", buf.String())
+}
+
+func FuzzReadJSON(f *testing.F) {
+	var buf bytes.Buffer
+	sampleReport().WriteJSON(&buf)
+	f.Add(buf.Bytes())
+	f.Add([]byte(`{"layers": [{"sqnr_db": "inf", "histogram": {"min": "nan", "counts": []}}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r, err := ReadJSON(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		var out bytes.Buffer
+		if err := r.WriteJSON(&out); err != nil {
+			t.Fatalf("a report that read cannot be written: %v", err)
+		}
+		// Whatever was read renders without failing.
+		if err := r.WriteHTML(io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		_ = r.String()
+		again, err := ReadJSON(&out)
+		if err != nil {
+			t.Fatalf("WriteJSON output does not read back: %v", err)
+		}
+		if again.String() != r.String() {
+			t.Fatal("round trip changed the report")
+		}
+	})
 }
