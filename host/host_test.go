@@ -162,6 +162,25 @@ func TestErrorsWithoutPosition(t *testing.T) {
 	}
 }
 
+// error's level counts as in the reference Lua: 2 blames the caller, which is what library
+// code (and the strict module) relies on.
+func TestErrorLevels(t *testing.T) {
+	h, _, _ := newHost(t, t.TempDir(), host.Options{})
+	cases := []struct{ src, want string }{
+		{"local function f()\n  error('x')\nend\nf()", "e.lua:2: x"},
+		{"local function f()\n  error('x', 2)\nend\nf()", "e.lua:4: x"},
+		{"local function g() error('deep', 3) end\nlocal function f()\n  g()\nend\nf()", "e.lua:5: deep"},
+		{"require 'strict'\nlocal model = 1\nprint(modle)", "e.lua:3: undeclared global 'modle'"},
+		{"local t = {}\nfor i = 1, 1e5 do t[i] = i end\nerror(select('#', unpack(t)))", "e.lua:3: 100000"},
+	}
+	for _, c := range cases {
+		_, err := h.RunString(context.Background(), "e.lua", c.src, nil)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%q: err = %v, want %q", c.src, err, c.want)
+		}
+	}
+}
+
 func TestSyntaxErrors(t *testing.T) {
 	h, _, _ := newHost(t, "testdata", host.Options{})
 	_, err := h.RunFile(context.Background(), "recipes/syntax.lua", nil)

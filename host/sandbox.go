@@ -1,6 +1,7 @@
 package host
 
 import (
+	"fmt"
 	"io"
 	"strings"
 
@@ -10,11 +11,13 @@ import (
 )
 
 // Lua state sizes: the registry may grow to hold large unpack() results and deep
-// recursion, up to a bound that keeps a runaway recipe from eating the machine.
+// recursion, up to a bound that keeps a runaway recipe from eating the machine. It grows in
+// large steps because every step copies it.
 const (
-	callStackSize   = 1024
-	registrySize    = 1024 * 20
-	registryMaxSize = 1024 * 1024
+	callStackSize    = 1024
+	registrySize     = 1024 * 20
+	registryMaxSize  = 1024 * 1024
+	registryGrowStep = 1024 * 16
 )
 
 // sandboxedOS lists the os functions a sandboxed recipe keeps (SPEC §7).
@@ -32,10 +35,11 @@ var sandboxedBase = []struct{ name, hint string }{
 // and require bound to this run, the registered modules in package.preload, and `arg`.
 func (r *run) newState(mods []modules.Module, args map[string]string) *lua.LState {
 	L := lua.NewState(lua.Options{
-		SkipOpenLibs:    true,
-		CallStackSize:   callStackSize,
-		RegistrySize:    registrySize,
-		RegistryMaxSize: registryMaxSize,
+		SkipOpenLibs:     true,
+		CallStackSize:    callStackSize,
+		RegistrySize:     registrySize,
+		RegistryMaxSize:  registryMaxSize,
+		RegistryGrowStep: registryGrowStep,
 	})
 	if r.env.Unsafe {
 		L.OpenLibs()
@@ -43,6 +47,7 @@ func (r *run) newState(mods []modules.Module, args map[string]string) *lua.LStat
 		openSandboxedLibs(L, r.env.Stdout)
 	}
 	L.SetGlobal("print", L.NewFunction(r.print))
+	L.SetGlobal("error", L.NewFunction(luaError))
 	L.SetGlobal("require", L.NewFunction(r.require))
 	if os, ok := L.GetGlobal("os").(*lua.LTable); ok {
 		os.RawSetString("exit", L.NewFunction(disabled("os.exit", "return from the recipe, or raise an error with error()")))
@@ -142,5 +147,23 @@ func writeArgs(L *lua.LState, w io.Writer) int {
 		b.WriteString(L.CheckString(i))
 	}
 	_, _ = io.WriteString(w, b.String())
+	return 0
+}
+
+// luaError is Lua's error(message [, level]) with the level counted as in the reference
+// implementation: 1 (the default) is the function that called error, 2 its caller, and so
+// on. gopher-lua's own error is off by one level, so a library function that blames its
+// caller with level 2 would point at itself.
+func luaError(L *lua.LState) int {
+	obj := L.CheckAny(1)
+	level := L.OptInt(2, 1)
+	if msg, ok := obj.(lua.LString); ok && level > 0 {
+		if dbg, ok := L.GetStack(level); ok {
+			if _, err := L.GetInfo("Sl", dbg, lua.LNil); err == nil && dbg.CurrentLine > 0 {
+				obj = lua.LString(fmt.Sprintf("%s:%d: %s", dbg.Source, dbg.CurrentLine, string(msg)))
+			}
+		}
+	}
+	L.Error(obj, 0)
 	return 0
 }
