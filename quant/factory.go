@@ -10,9 +10,13 @@ import (
 type ObserverOption func(*observerConfig)
 
 type observerConfig struct {
-	axis      int
-	averaging float64
+	axis       int
+	averaging  float64
+	percentile float64
 }
+
+// WithPercentile sets the percentile of a percentile observer (default 99.999).
+func WithPercentile(p float64) ObserverOption { return func(c *observerConfig) { c.percentile = p } }
 
 // WithAxis sets the channel axis of a per-channel observer (default 0).
 func WithAxis(axis int) ObserverOption { return func(c *observerConfig) { c.axis = axis } }
@@ -34,9 +38,18 @@ var observerKinds = map[string]func(Scheme, observerConfig) (Observer, error){
 		return NewPerChannelMinMax(s, c.axis), nil
 	},
 	"histogram": func(s Scheme, _ observerConfig) (Observer, error) { return NewHistogram(s), nil },
+	"percentile": func(s Scheme, c observerConfig) (Observer, error) {
+		if !(c.percentile > 0 && c.percentile <= 100) {
+			return nil, fmt.Errorf("quant: percentile %v must be in (0, 100]", c.percentile)
+		}
+		return NewPercentile(s, c.percentile), nil
+	},
+	"entropy": func(s Scheme, _ observerConfig) (Observer, error) { return NewEntropy(s), nil },
+	"mse":     func(s Scheme, _ observerConfig) (Observer, error) { return NewMSE(s), nil },
 }
 
 var observerAliases = map[string]string{
+	"kl":                     "entropy",
 	"min_max":                "minmax",
 	"moving_average_minmax":  "moving_average",
 	"moving_average_min_max": "moving_average",
@@ -54,14 +67,14 @@ func ObserverKinds() []string {
 	return kinds
 }
 
-// NewObserver makes an observer by name: "minmax", "moving_average", "per_channel",
-// "histogram" (see ObserverKinds for the full list), for scheme s. An unknown name is an
+// NewObserver makes an observer by name for scheme s: "minmax", "moving_average",
+// "per_channel", "histogram", "percentile", "entropy" or "mse" (ObserverKinds lists them). An unknown name is an
 // error that lists the known ones.
 func NewObserver(kind string, s Scheme, opts ...ObserverOption) (Observer, error) {
 	if err := s.Validate(); err != nil {
 		return nil, err
 	}
-	cfg := observerConfig{averaging: DefaultAveragingConstant}
+	cfg := observerConfig{averaging: DefaultAveragingConstant, percentile: DefaultPercentile}
 	for _, o := range opts {
 		o(&cfg)
 	}
