@@ -2,6 +2,7 @@ package torch
 
 import (
 	"archive/zip"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -182,14 +183,18 @@ func (w *Writer) Abort() error {
 }
 
 // Write streams the named tensors into a new checkpoint at path, asking load for one
-// tensor at a time, so that peak memory is one tensor, not the model.
-func Write(path string, names []string, load func(name string) (*tensor.Tensor, error)) error {
+// tensor at a time, so that peak memory is one tensor, not the model. When ctx is
+// cancelled, or on any error, no file is left behind.
+func Write(ctx context.Context, path string, names []string, load func(name string) (*tensor.Tensor, error)) error {
 	w, err := Create(path)
 	if err != nil {
 		return err
 	}
 	defer w.Abort()
 	for _, name := range names {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("torch: writing %s: %w", path, err)
+		}
 		t, err := load(name)
 		if err != nil {
 			return fmt.Errorf("torch: tensor %q: %w", name, err)

@@ -3,6 +3,7 @@ package torch
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -26,7 +27,7 @@ func TestRewriteFixtures(t *testing.T) {
 			names = append(names, info.Name)
 		}
 		out := filepath.Join(dir, name+".pt")
-		if err := Write(out, names, src.Load); err != nil {
+		if err := Write(context.Background(), out, names, src.Load); err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
 		src.Close()
@@ -103,7 +104,7 @@ func TestWriterMaterializesStridedTensors(t *testing.T) {
 	src := &tensor.Tensor{DType: tensor.I16, Shape: []int{2, 3}, Strides: []int{1, 2},
 		Data: tensor.Bytes([]int16{0, 1, 2, 3, 4, 5})}
 	path := filepath.Join(t.TempDir(), "strided.pt")
-	if err := Write(path, []string{"x"}, func(string) (*tensor.Tensor, error) { return src, nil }); err != nil {
+	if err := Write(context.Background(), path, []string{"x"}, func(string) (*tensor.Tensor, error) { return src, nil }); err != nil {
 		t.Fatal(err)
 	}
 	f, err := Open(path)
@@ -138,7 +139,7 @@ func TestWriterErrorsLeaveNoFile(t *testing.T) {
 			`torch: tensor "\xff": name is not valid UTF-8 or longer than 4 GiB`},
 	}
 	for _, c := range cases {
-		err := Write(path, c.names, c.load)
+		err := Write(context.Background(), path, c.names, c.load)
 		if err == nil || err.Error() != c.want {
 			t.Errorf("got %v, want %s", err, c.want)
 		}
@@ -162,5 +163,20 @@ func TestWriterAbort(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Fatalf("Abort left %v behind", entries)
+	}
+}
+
+func TestWriteCancelled(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancel(context.Background())
+	err := Write(ctx, filepath.Join(dir, "c.pt"), []string{"a", "b"}, func(name string) (*tensor.Tensor, error) {
+		cancel() // cancelled while the first tensor is being produced
+		return tensor.New(tensor.F32, 2), nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
+	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+		t.Fatalf("a cancelled write left %v behind", entries)
 	}
 }

@@ -59,7 +59,7 @@ func writePT(in, out string) error {
 			names = append(names, info.Name+".T")
 		}
 	}
-	return torch.Write(out, names, func(name string) (*tensor.Tensor, error) {
+	return torch.Write(context.Background(), out, names, func(name string) (*tensor.Tensor, error) {
 		if base, ok := strings.CutSuffix(name, ".T"); ok {
 			t, err := src.Load(base)
 			if err != nil {
