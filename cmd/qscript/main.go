@@ -177,9 +177,12 @@ func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) int 
 	return exitOK
 }
 
-const inspectHelp = `Usage: qscript inspect FILE
+const inspectHelp = `Usage: qscript inspect FILE [--json]
 
 Prints the tensors of a model or data file (.safetensors, .safetensors.index.json, .pt/.pth/.bin,
 .onnx, .npy, .npz): names, dtypes, shapes and sizes, the file's metadata, and how it is
-quantized.
+quantized. Only headers are read.
+
+Flags:
+  --json   print the same information as JSON
 `
