@@ -245,16 +245,19 @@ func observedFloats(t *tensor.Tensor) ([]float32, error) {
 }
 
 // finiteMinMax returns the extremes of x (torch.aminmax), with ok false when x holds a
-// NaN or an infinity.
+// NaN or an infinity. Plain comparisons are several times faster than the min and max
+// builtins, whose NaN handling the separate v-v check (NaN for NaN and ±Inf) replaces.
 func finiteMinMax(x []float32) (lo, hi float32, ok bool) {
 	lo, hi = x[0], x[0]
+	var bad float32
 	for _, v := range x {
-		lo = min(lo, v)
-		hi = max(hi, v)
+		if v < lo {
+			lo = v
+		}
+		if v > hi {
+			hi = v
+		}
+		bad += v - v
 	}
-	// min/max propagate NaN, so one check of each end catches NaN anywhere.
-	if lo != lo || hi != hi || math.IsInf(float64(lo), 0) || math.IsInf(float64(hi), 0) {
-		return 0, 0, false
-	}
-	return lo, hi, true
+	return lo, hi, bad == 0
 }

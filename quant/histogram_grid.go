@@ -59,7 +59,7 @@ func (g *ortGrid) observe(x []float32) error {
 	if g.signed {
 		g.observeSigned(x, lo, hi)
 	} else {
-		g.observeAbs(x)
+		g.observeAbs(x, max(-lo, hi))
 	}
 	g.min, g.max = min(g.min, lo), max(g.max, hi)
 	g.seen = true
@@ -91,19 +91,16 @@ func (g *ortGrid) observeSigned(x []float32, lo, hi float32) {
 // observeAbs is collect_absolute_value: a histogram of |x| starting at the first
 // batch's min|x|. Later |x| below that edge are dropped, as numpy.histogram drops them
 // from ORT's fixed edges.
-func (g *ortGrid) observeAbs(x []float32) {
+func (g *ortGrid) observeAbs(x []float32, absMax float32) {
 	if !g.seen {
-		absMin, absMax := float32(math.Inf(1)), float32(0)
+		absMin := absMax
 		for _, v := range x {
-			a := abs32(v)
-			absMin, absMax = min(absMin, a), max(absMax, a)
+			if a := abs32(v); a < absMin {
+				absMin = a
+			}
 		}
 		g.setRange(absMin, absMax)
 	} else {
-		var absMax float32
-		for _, v := range x {
-			absMax = max(absMax, abs32(v))
-		}
 		for absMax > g.edges[len(g.counts)] {
 			g.doubleAbs()
 		}
