@@ -91,3 +91,16 @@ func TestCorruptStorageFailsCRC(t *testing.T) {
 		t.Fatalf("got %v, want %s…", err, want)
 	}
 }
+
+// The bombs must stay bombs: small files whose data.pkl inflates past MaxPickleSize.
+func TestZipBombsAreSmall(t *testing.T) {
+	for _, name := range []string{"zip-bomb-declared", "zip-bomb-lying"} {
+		st, err := os.Stat(filepath.Join("testdata", "hostile", name+".pt"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st.Size() > 64<<10 {
+			t.Errorf("%s is %d bytes; a zip bomb should be tiny next to the %d bytes it inflates to", name, st.Size(), MaxPickleSize)
+		}
+	}
+}
