@@ -1,5 +1,20 @@
 // Package quant is qscript's quantization math: quantization parameters (scale and zero
 // point) computed exactly as PyTorch's observers or ONNX Runtime's quantizer compute them,
-// the observers that collect ranges as data streams by, the quantize, dequantize and
-// packing kernels, and the error metrics of the report.
+// the observers that collect ranges as data streams by, the quantize, dequantize, cast and
+// int4 packing kernels, and the error metrics of the report.
+//
+// A Scheme (QType, Symmetric, ReduceRange, Numerics) says how a range becomes qparams; a
+// Granularity (per tensor, per channel on any axis, per group along the last dimension)
+// says how many. ChooseQParams, Quantize, Dequantize, ChooseAndQuantize and
+// ChooseAndPackInt4 work on tensors; the XxxTo kernels work on slices. Torch numerics
+// (the default) match torch 1.13 bit for bit, ORT numerics match onnxruntime's
+// compute_scale_zp and QuantizeLinear; testdata and interop/30-quant-ort.sh prove both.
+//
+// NaN and ±Inf are refused wherever data is quantized or observed, with a
+// *NonFiniteError (errors.Is(err, ErrNonFinite)) that callers wrap with the tensor name;
+// casts to fp16/bf16/fp8 carry them through.
+//
+// On amd64 with AVX2 (and F16C) the hot loops run in assembly (kernels_amd64.s); the
+// pure-Go loops are the reference and run elsewhere or with -tags purego. Above 1 MB of
+// input the kernels split disjoint rows, channels or groups across GOMAXPROCS workers.
 package quant
