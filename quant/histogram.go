@@ -49,8 +49,6 @@ const (
 // would allocate when merging; beyond it the range grew by an absurd factor.
 const maxTorchGridCells = 1 << 50
 
-var errNonFinite = errors.New("quant: observer input contains NaN or Inf")
-
 // NewHistogram returns torch's HistogramObserver with 2048 bins and upsample rate 128.
 func NewHistogram(s Scheme) *Histogram {
 	h, err := NewHistogramBins(s, DefaultHistogramBins, DefaultUpsampleRate)
@@ -97,7 +95,7 @@ func (h *Histogram) Observe(t *tensor.Tensor) error {
 	lo, hi, ok := finiteMinMax(x)
 	if !ok {
 		// torch fails here too: int(nan) and int(inf) raise in forward.
-		return errNonFinite
+		return findNonFinite(x, 0)
 	}
 	uninitialized := math.IsInf(float64(h.min), 1) && math.IsInf(float64(h.max), -1)
 	if uninitialized || h.min == h.max {

@@ -54,7 +54,7 @@ func (g *ortGrid) observe(x []float32) error {
 	}
 	lo, hi, ok := finiteMinMax(x)
 	if !ok {
-		return errNonFinite
+		return findNonFinite(x, 0)
 	}
 	if g.signed {
 		g.observeSigned(x, lo, hi)

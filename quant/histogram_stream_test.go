@@ -129,7 +129,7 @@ func TestHistogramFamilyRejectsBadInput(t *testing.T) {
 		before, _ := o.QParams()
 		for _, bad := range [][]float32{{1, nan, 3}, {inf, 0}, {-inf, 1}} {
 			err := o.Observe(tensor.FromF32([]int{len(bad)}, bad))
-			if !errors.Is(err, errNonFinite) {
+			if !errors.Is(err, ErrNonFinite) {
 				t.Errorf("%s: Observe(%v) = %v, want the non-finite error", name, bad, err)
 			}
 		}
