@@ -5,11 +5,22 @@ import (
 	"sync"
 )
 
-// Register block of the micro-kernel: gemmMR rows of A times gemmNR columns of B accumulate in
-// local variables, which the compiler keeps in registers.
+// microKernel adds the mr×nr product of a packed A panel (kc×mr) and a packed B panel (kc×nr)
+// to c, whose rows are ldc apart.
+type microKernel struct {
+	mr, nr int
+	run    func(kc int, a, b, c []float32, ldc int)
+}
+
+// goKernel is the portable 4×4 kernel: its 16 accumulators are local variables that the
+// compiler keeps in registers.
+var goKernel = microKernel{mr: 4, nr: 4, run: kernel4x4}
+
+// gemmKernel is the kernel sgemmTo uses: goKernel, or an assembly kernel chosen at init when
+// the CPU has it (sgemm_amd64.go).
+var gemmKernel = goKernel
+
 const (
-	gemmMR = 4
-	gemmNR = 4
 	// gemmKC is the depth of one packed block: an MR×KC panel of A and a KC×NR panel of B stay in
 	// L1 while the micro-kernel sweeps them.
 	gemmKC = 256
@@ -49,13 +60,18 @@ func (x matrix) at(i, j int) float32 {
 // B is packed once into NR-wide column panels shared by all workers; the work is split into
 // MC×NC tiles of dst, and each worker packs its own A panels per tile.
 func sgemmTo(dst []float32, ldc int, a, b matrix, m, n, k int) {
+	sgemmWith(gemmKernel, dst, ldc, a, b, m, n, k)
+}
+
+func sgemmWith(mk microKernel, dst []float32, ldc int, a, b matrix, m, n, k int) {
 	if m == 0 || n == 0 || k == 0 {
 		return
 	}
-	nPanels := (n + gemmNR - 1) / gemmNR
-	bp := getBuf(nPanels * gemmNR * k)
-	packB(bp, b, n, k)
-	tilesM := (m + gemmMC - 1) / gemmMC
+	nPanels := (n + mk.nr - 1) / mk.nr
+	bp := getBuf(nPanels * mk.nr * k)
+	packB(bp, b, n, k, mk.nr)
+	mc := max(mk.mr, gemmMC/mk.mr*mk.mr) // whole panels per tile
+	tilesM := (m + mc - 1) / mc
 	tilesN := (n + gemmNC - 1) / gemmNC
 	tiles := tilesM * tilesN
 	workers := min(runtime.GOMAXPROCS(0), tiles)
@@ -63,11 +79,11 @@ func sgemmTo(dst []float32, ldc int, a, b matrix, m, n, k int) {
 		workers = 1
 	}
 	run := func(t int, ap []float32) {
-		i0, j0 := (t/tilesN)*gemmMC, (t%tilesN)*gemmNC
-		gemmTile(dst, ldc, a, bp, i0, min(i0+gemmMC, m), j0, min(j0+gemmNC, n), k, ap)
+		i0, j0 := (t/tilesN)*mc, (t%tilesN)*gemmNC
+		gemmTile(mk, dst, ldc, a, bp, i0, min(i0+mc, m), j0, min(j0+gemmNC, n), k, ap)
 	}
 	if workers <= 1 {
-		ap := getBuf(gemmMC * gemmKC)
+		ap := getBuf((gemmMC + mk.mr) * gemmKC)
 		for t := 0; t < tiles; t++ {
 			run(t, ap)
 		}
@@ -82,7 +98,7 @@ func sgemmTo(dst []float32, ldc int, a, b matrix, m, n, k int) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ap := getBuf(gemmMC * gemmKC)
+			ap := getBuf((gemmMC + mk.mr) * gemmKC)
 			defer putBuf(ap)
 			for {
 				mu.Lock()
@@ -100,21 +116,21 @@ func sgemmTo(dst []float32, ldc int, a, b matrix, m, n, k int) {
 	putBuf(bp)
 }
 
-// packB lays B out as panels of NR columns: panel p holds, for each row kk, B[kk][p*NR : p*NR+NR]
+// packB lays B out as panels of nr columns: panel p holds, for each row kk, B[kk][p*nr : p*nr+nr]
 // (zero-padded past n).
-func packB(bp []float32, b matrix, n, k int) {
-	for p := 0; p*gemmNR < n; p++ {
-		j0 := p * gemmNR
-		panel := bp[p*gemmNR*k : (p+1)*gemmNR*k]
-		cols := min(gemmNR, n-j0)
-		if !b.trans && cols == gemmNR {
+func packB(bp []float32, b matrix, n, k, nr int) {
+	for p := 0; p*nr < n; p++ {
+		j0 := p * nr
+		panel := bp[p*nr*k : (p+1)*nr*k]
+		cols := min(nr, n-j0)
+		if !b.trans && cols == nr {
 			for kk := 0; kk < k; kk++ {
-				copy(panel[kk*gemmNR:kk*gemmNR+gemmNR], b.data[kk*b.ld+j0:kk*b.ld+j0+gemmNR])
+				copy(panel[kk*nr:kk*nr+nr], b.data[kk*b.ld+j0:kk*b.ld+j0+nr])
 			}
 			continue
 		}
 		for kk := 0; kk < k; kk++ {
-			row := panel[kk*gemmNR : kk*gemmNR+gemmNR]
+			row := panel[kk*nr : kk*nr+nr]
 			for jj := range row {
 				if jj < cols {
 					row[jj] = b.at(kk, j0+jj)
@@ -126,57 +142,59 @@ func packB(bp []float32, b matrix, n, k int) {
 	}
 }
 
-// packA lays rows i0..i1 and depth k0..k1 of A out as panels of MR rows: for each kk, MR values.
-func packA(ap []float32, a matrix, i0, i1, k0, k1 int) {
+// packA lays rows i0..i1 and depth k0..k1 of A out as panels of mr rows: for each kk, mr values.
+func packA(ap []float32, a matrix, i0, i1, k0, k1, mr int) {
 	kc := k1 - k0
-	for pi := 0; i0+pi*gemmMR < i1; pi++ {
-		r0 := i0 + pi*gemmMR
-		rows := min(gemmMR, i1-r0)
-		panel := ap[pi*gemmMR*kc : (pi+1)*gemmMR*kc]
-		for r := 0; r < gemmMR; r++ {
+	for pi := 0; i0+pi*mr < i1; pi++ {
+		r0 := i0 + pi*mr
+		rows := min(mr, i1-r0)
+		panel := ap[pi*mr*kc : (pi+1)*mr*kc]
+		for r := 0; r < mr; r++ {
 			if r >= rows {
 				for kk := 0; kk < kc; kk++ {
-					panel[kk*gemmMR+r] = 0
+					panel[kk*mr+r] = 0
 				}
 				continue
 			}
 			if a.trans {
 				for kk := 0; kk < kc; kk++ {
-					panel[kk*gemmMR+r] = a.data[(k0+kk)*a.ld+r0+r]
+					panel[kk*mr+r] = a.data[(k0+kk)*a.ld+r0+r]
 				}
 				continue
 			}
 			src := a.data[(r0+r)*a.ld+k0 : (r0+r)*a.ld+k1]
 			for kk, v := range src {
-				panel[kk*gemmMR+r] = v
+				panel[kk*mr+r] = v
 			}
 		}
 	}
 }
 
 // gemmTile computes the dst tile rows i0..i1, cols j0..j1 over the whole depth k.
-func gemmTile(dst []float32, ldc int, a matrix, bp []float32, i0, i1, j0, j1, k int, ap []float32) {
-	var edge [gemmMR * gemmNR]float32
+func gemmTile(mk microKernel, dst []float32, ldc int, a matrix, bp []float32, i0, i1, j0, j1, k int, ap []float32) {
+	mr, nr := mk.mr, mk.nr
+	var edgeBuf [16 * 16]float32
+	edge := edgeBuf[:mr*nr]
 	for k0 := 0; k0 < k; k0 += gemmKC {
 		k1 := min(k0+gemmKC, k)
 		kc := k1 - k0
-		packA(ap, a, i0, i1, k0, k1)
-		for j := j0; j < j1; j += gemmNR {
-			p := j / gemmNR
-			bpanel := bp[p*gemmNR*k+k0*gemmNR : p*gemmNR*k+k1*gemmNR]
-			cols := min(gemmNR, j1-j)
-			for i := i0; i < i1; i += gemmMR {
-				apanel := ap[(i-i0)*kc : (i-i0)*kc+gemmMR*kc]
-				rows := min(gemmMR, i1-i)
-				if rows == gemmMR && cols == gemmNR {
-					kernel4x4(kc, apanel, bpanel, dst[i*ldc+j:], ldc)
+		packA(ap, a, i0, i1, k0, k1, mr)
+		for j := j0; j < j1; j += nr {
+			p := j / nr
+			bpanel := bp[p*nr*k+k0*nr : p*nr*k+k1*nr]
+			cols := min(nr, j1-j)
+			for i := i0; i < i1; i += mr {
+				apanel := ap[(i-i0)*kc : (i-i0)*kc+mr*kc]
+				rows := min(mr, i1-i)
+				if rows == mr && cols == nr {
+					mk.run(kc, apanel, bpanel, dst[i*ldc+j:], ldc)
 					continue
 				}
-				edge = [gemmMR * gemmNR]float32{}
-				kernel4x4(kc, apanel, bpanel, edge[:], gemmNR)
+				clear(edge)
+				mk.run(kc, apanel, bpanel, edge, nr)
 				for r := 0; r < rows; r++ {
 					for c := 0; c < cols; c++ {
-						dst[(i+r)*ldc+j+c] += edge[r*gemmNR+c]
+						dst[(i+r)*ldc+j+c] += edge[r*nr+c]
 					}
 				}
 			}

@@ -27,7 +27,23 @@ func randSlice(r *rand.Rand, n int) []float32 {
 	return v
 }
 
+// kernelsUnderTest lists the portable kernel and, when the CPU selected another one, that one
+// too, so both paths are checked against the same float64 reference.
+func kernelsUnderTest() map[string]microKernel {
+	ks := map[string]microKernel{"go": goKernel}
+	if gemmKernel.mr != goKernel.mr || gemmKernel.nr != goKernel.nr {
+		ks["asm"] = gemmKernel
+	}
+	return ks
+}
+
 func TestSgemmMatchesNaive(t *testing.T) {
+	for name, mk := range kernelsUnderTest() {
+		t.Run(name, func(t *testing.T) { testSgemm(t, mk) })
+	}
+}
+
+func testSgemm(t *testing.T, mk microKernel) {
 	r := rand.New(rand.NewPCG(1, 2))
 	for _, sz := range [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 4, 4}, {17, 33, 300}, {65, 257, 513}, {128, 3, 9}, {1, 1000, 64}} {
 		m, n, k := sz[0], sz[1], sz[2]
@@ -44,7 +60,7 @@ func TestSgemmMatchesNaive(t *testing.T) {
 				}
 				got := randSlice(r, m*n)
 				want := append([]float32{}, got...)
-				sgemmTo(got, n, a, b, m, n, k)
+				sgemmWith(mk, got, n, a, b, m, n, k)
 				naiveGemm(want, a, b, m, n, k)
 				for i := range got {
 					if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*math.Sqrt(float64(k))+1e-5 {
@@ -56,11 +72,40 @@ func TestSgemmMatchesNaive(t *testing.T) {
 	}
 }
 
-// BenchmarkSgemm reports GFLOP/s (2·m·n·k per op) for square and conv-like shapes.
+// TestKernelsAgree runs every kernel on the same operands: results must agree to float32
+// rounding (the FMA kernel rounds once per multiply-add, the Go kernel twice).
+func TestKernelsAgree(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	m, n, k := 37, 45, 700
+	a := matrix{data: randSlice(r, m*k), ld: k}
+	b := matrix{data: randSlice(r, k*n), ld: n}
+	ref := make([]float32, m*n)
+	sgemmWith(goKernel, ref, n, a, b, m, n, k)
+	for name, mk := range kernelsUnderTest() {
+		got := make([]float32, m*n)
+		sgemmWith(mk, got, n, a, b, m, n, k)
+		for i := range got {
+			if d := math.Abs(float64(got[i] - ref[i])); d > 2e-5*math.Sqrt(float64(k)) {
+				t.Fatalf("%s: [%d] %v vs go kernel %v", name, i, got[i], ref[i])
+			}
+		}
+	}
+}
+
+// BenchmarkSgemm reports GFLOP/s (2·m·n·k per op) for square and conv-like shapes, for each
+// kernel, on all GOMAXPROCS cores.
 func BenchmarkSgemm(b *testing.B) {
-	for _, sz := range [][3]int{{256, 256, 256}, {512, 512, 512}, {64, 3136, 576}, {128, 768, 768}} {
+	for name, mk := range kernelsUnderTest() {
+		for _, sz := range [][3]int{{256, 256, 256}, {512, 512, 512}, {64, 3136, 576}, {128, 768, 768}} {
+			benchSgemm(b, name, mk, sz)
+		}
+	}
+}
+
+func benchSgemm(b *testing.B, name string, mk microKernel, sz [3]int) {
+	{
 		m, n, k := sz[0], sz[1], sz[2]
-		b.Run(fmt.Sprintf("%dx%dx%d", m, n, k), func(b *testing.B) {
+		b.Run(fmt.Sprintf("%s/%dx%dx%d", name, m, n, k), func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 2))
 			a := matrix{data: randSlice(r, m*k), ld: k}
 			bm := matrix{data: randSlice(r, k*n), ld: n}
@@ -68,7 +113,7 @@ func BenchmarkSgemm(b *testing.B) {
 			b.SetBytes(int64(4 * (m*k + k*n + m*n)))
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				sgemmTo(dst, n, a, bm, m, n, k)
+				sgemmWith(mk, dst, n, a, bm, m, n, k)
 			}
 			b.ReportMetric(float64(2*m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})

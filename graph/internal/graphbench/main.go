@@ -1,0 +1,87 @@
+// Command graphbench measures graph.Run throughput on one model for bench/30-graph.sh:
+//
+//	graphbench -model model.onnx -batch 32 -iters 20 [-parallel 2]
+//
+// It feeds a deterministic input of shape [batch, rest of the model's input shape] and prints
+// {"samples_per_s": ...} after one warm-up run. -parallel runs that many Runs at once on the
+// same *graph.Graph, as calibration does.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
+	"github.com/qscript-dev/qscript/graph"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+func main() {
+	path := flag.String("model", "", "ONNX model")
+	batch := flag.Int("batch", 1, "batch size")
+	iters := flag.Int("iters", 20, "runs per worker")
+	parallel := flag.Int("parallel", 1, "concurrent runs")
+	flag.Parse()
+	if err := run(*path, *batch, *iters, *parallel); err != nil {
+		fmt.Fprintln(os.Stderr, "graphbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(path string, batch, iters, parallel int) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var m onnxpb.ModelProto
+	if err := proto.Unmarshal(b, &m); err != nil {
+		return err
+	}
+	g, err := graph.Load(&m, graph.Options{})
+	if err != nil {
+		return err
+	}
+	in := g.Inputs()[0]
+	shape := append([]int{batch}, in.Shape[1:]...)
+	for _, d := range shape {
+		if d < 0 {
+			return fmt.Errorf("input %q has a dynamic dim besides the batch: %v", in.Name, in.Shape)
+		}
+	}
+	x := tensor.New(tensor.F32, shape...)
+	for i := range x.F32() {
+		x.F32()[i] = float32(math.Sin(float64(i) * 0.37))
+	}
+	inputs := map[string]*tensor.Tensor{in.Name: x}
+	if _, err := g.Run(context.Background(), inputs, nil); err != nil {
+		return err
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, parallel)
+	for w := 0; w < parallel; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < iters && errs[w] == nil; i++ {
+				_, errs[w] = g.Run(context.Background(), inputs, nil)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	s := time.Since(start).Seconds()
+	return json.NewEncoder(os.Stdout).Encode(map[string]float64{"samples_per_s": float64(batch*iters*parallel) / s})
+}
