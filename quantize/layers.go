@@ -1,0 +1,242 @@
+package quantize
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/qscript-dev/qscript/formats"
+	"github.com/qscript-dev/qscript/formats/onnx"
+	"github.com/qscript-dev/qscript/formats/onnx/qdq"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// Layer types. State dicts give Linear, Conv1d/2d/3d, Embedding and Norm (inferred from
+// the weight's shape and name); ONNX models give their op types Conv, Gemm and MatMul.
+const (
+	TypeLinear    = "Linear"
+	TypeConv      = "Conv"
+	TypeConv1d    = "Conv1d"
+	TypeConv2d    = "Conv2d"
+	TypeConv3d    = "Conv3d"
+	TypeEmbedding = "Embedding"
+	TypeNorm      = "Norm"
+	TypeGemm      = "Gemm"
+	TypeMatMul    = "MatMul"
+)
+
+// LayerTypes lists every layer type Layers can give and selections accept.
+var LayerTypes = []string{TypeLinear, TypeConv, TypeConv1d, TypeConv2d, TypeConv3d, TypeEmbedding, TypeNorm, TypeGemm, TypeMatMul}
+
+// Layer is one weight-bearing layer of a model.
+type Layer struct {
+	Name   string       // "fc1" (the weight's prefix), or the ONNX node name
+	Type   string       // one of LayerTypes
+	Weight string       // the weight tensor's name, "fc1.weight"
+	Bias   string       // the bias tensor's name, "" when the layer has none
+	Shape  []int        // the weight's shape
+	DType  tensor.DType // the weight's stored dtype
+	Index  int          // position in the model's layer order, from 0
+	// Axis is the output-channel axis of the weight: 0 for state dicts (PyTorch stores
+	// Linear and Conv weights as [out, in, ...]); for ONNX, qdq.WeightAxis (1 for a
+	// MatMul weight [in, out]).
+	Axis int
+}
+
+// Layers lists the layers of m in model order.
+//
+// In a state dict (safetensors, .pt) a layer is a floating-point tensor named
+// "<prefix>.weight": 2-D is Linear, 3-D Conv1d, 4-D Conv2d, 5-D Conv3d, 1-D Norm (and so
+// never quantized by default), and a 2-D weight whose prefix contains "embed", "wte" or
+// "wpe" is an Embedding. "<prefix>.bias" is its bias. In an ONNX model (a *onnx.File,
+// possibly inside a *formats.File) the layers are the Conv, Gemm and MatMul nodes whose
+// weight input is an initializer, typed by op type and named by node name.
+//
+// overrides maps a layer name (or its weight tensor's name) to a type from LayerTypes,
+// replacing the inferred one. An override for a name that is not a layer, or with an
+// unknown type, is an error that suggests the closest names.
+func Layers(m formats.Model, overrides map[string]string) ([]Layer, error) {
+	var layers []Layer
+	if f, ok := onnxFile(m); ok {
+		var err error
+		if layers, err = onnxLayers(f); err != nil {
+			return nil, err
+		}
+	} else {
+		layers = stateDictLayers(m.Tensors())
+	}
+	if err := applyOverrides(layers, overrides); err != nil {
+		return nil, err
+	}
+	return layers, nil
+}
+
+// onnxFile finds the ONNX reader behind m.
+func onnxFile(m formats.Model) (*onnx.File, bool) {
+	if f, ok := m.(*formats.File); ok {
+		m = f.Model
+	}
+	f, ok := m.(*onnx.File)
+	return f, ok
+}
+
+func stateDictLayers(infos []tensor.Info) []Layer {
+	byName := make(map[string]tensor.Info, len(infos))
+	for _, info := range infos {
+		byName[info.Name] = info
+	}
+	var layers []Layer
+	for _, info := range infos {
+		prefix, ok := strings.CutSuffix(info.Name, ".weight")
+		if !ok || prefix == "" || !info.DType.IsFloat() {
+			continue
+		}
+		typ := inferType(prefix, len(info.Shape))
+		if typ == "" {
+			continue
+		}
+		l := Layer{Name: prefix, Type: typ, Weight: info.Name, Shape: slices.Clone(info.Shape),
+			DType: info.DType, Index: len(layers)}
+		if b, ok := byName[prefix+".bias"]; ok && b.DType.IsFloat() {
+			l.Bias = b.Name
+		}
+		layers = append(layers, l)
+	}
+	return layers
+}
+
+// inferType gives a state-dict layer's type from its name and weight rank ("" for none).
+func inferType(prefix string, rank int) string {
+	switch rank {
+	case 1:
+		return TypeNorm
+	case 2:
+		lower := strings.ToLower(prefix)
+		for _, hint := range []string{"embed", "wte", "wpe"} {
+			if strings.Contains(lower, hint) {
+				return TypeEmbedding
+			}
+		}
+		return TypeLinear
+	case 3:
+		return TypeConv1d
+	case 4:
+		return TypeConv2d
+	case 5:
+		return TypeConv3d
+	}
+	return ""
+}
+
+func onnxLayers(f *onnx.File) ([]Layer, error) {
+	infos := map[string]tensor.Info{}
+	for _, info := range f.Tensors() {
+		infos[info.Name] = info
+	}
+	seen := map[string]bool{}
+	var layers []Layer
+	for i, node := range f.Proto().GetGraph().GetNode() {
+		op := node.GetOpType()
+		if node.GetDomain() != "" || (op != TypeConv && op != TypeGemm && op != TypeMatMul) || len(node.GetInput()) < 2 {
+			continue
+		}
+		w, ok := infos[node.GetInput()[1]]
+		if !ok || seen[w.Name] || !w.DType.IsFloat() || len(w.Shape) < 2 {
+			continue
+		}
+		axis, err := qdq.WeightAxis(node, len(w.Shape))
+		if err != nil {
+			continue // a node ORT would not quantize either (e.g. Gemm with transB of a 1-D B)
+		}
+		seen[w.Name] = true
+		name := node.GetName()
+		if name == "" {
+			name = fmt.Sprintf("%s_%d", op, i)
+		}
+		l := Layer{Name: name, Type: op, Weight: w.Name, Shape: slices.Clone(w.Shape), DType: w.DType,
+			Index: len(layers), Axis: axis}
+		if op != TypeMatMul && len(node.GetInput()) > 2 {
+			if b, ok := infos[node.GetInput()[2]]; ok && b.DType.IsFloat() {
+				l.Bias = b.Name
+			}
+		}
+		layers = append(layers, l)
+	}
+	return layers, nil
+}
+
+func applyOverrides(layers []Layer, overrides map[string]string) error {
+	for _, name := range sortedKeys(overrides) {
+		typ := overrides[name]
+		canon, ok := canonicalType(typ)
+		if !ok {
+			return fmt.Errorf("layer_types[%q]: unknown layer type %q%s; valid types: %s",
+				name, typ, didYouMean(typ, LayerTypes), strings.Join(LayerTypes, ", "))
+		}
+		i := slices.IndexFunc(layers, func(l Layer) bool { return l.Name == name || l.Weight == name })
+		if i < 0 {
+			return unknownName("layer_types", name, false, layers)
+		}
+		layers[i].Type = canon
+	}
+	return nil
+}
+
+// canonicalType accepts a layer type in any letter case and returns its canonical spelling.
+func canonicalType(s string) (string, bool) {
+	for _, t := range LayerTypes {
+		if strings.EqualFold(s, t) {
+			return t, true
+		}
+	}
+	return "", false
+}
+
+// TypeMatches reports whether a layer of type layerType is selected by want: an exact
+// (case-insensitive) match, or a family: "Conv" takes Conv1d, Conv2d, Conv3d and ONNX
+// Conv; "Linear" takes ONNX Gemm and MatMul.
+func TypeMatches(layerType, want string) bool {
+	if strings.EqualFold(layerType, want) {
+		return true
+	}
+	switch {
+	case strings.EqualFold(want, TypeConv):
+		return layerType == TypeConv1d || layerType == TypeConv2d || layerType == TypeConv3d
+	case strings.EqualFold(want, TypeLinear):
+		return layerType == TypeGemm || layerType == TypeMatMul
+	}
+	return false
+}
+
+// OfType returns the layers whose type matches typ (see TypeMatches), in model order.
+func OfType(layers []Layer, typ string) []Layer {
+	var out []Layer
+	for _, l := range layers {
+		if TypeMatches(l.Type, typ) {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// FirstOfType returns the first layer whose type matches typ ("first_conv" is
+// FirstOfType(layers, "Conv")).
+func FirstOfType(layers []Layer, typ string) (Layer, bool) {
+	for _, l := range layers {
+		if TypeMatches(l.Type, typ) {
+			return l, true
+		}
+	}
+	return Layer{}, false
+}
+
+// LastOfType returns the last layer whose type matches typ ("last_linear" is
+// LastOfType(layers, "Linear")).
+func LastOfType(layers []Layer, typ string) (Layer, bool) {
+	for i := len(layers) - 1; i >= 0; i-- {
+		if TypeMatches(layers[i].Type, typ) {
+			return layers[i], true
+		}
+	}
+	return Layer{}, false
+}

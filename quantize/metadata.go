@@ -1,0 +1,194 @@
+package quantize
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/qscript-dev/qscript/quant"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// Metadata keys Save writes into safetensors' __metadata__. User metadata may not use
+// them.
+const (
+	MetaQuantization       = "quantization"
+	MetaQuantizationConfig = "quantization_config"
+	MetaFormat             = "format"
+)
+
+// Record is the "quantization" JSON record of the output's metadata.
+type Record struct {
+	Tool               string          `json:"tool"`    // "qscript"
+	Version            string          `json:"version"` // Version
+	Scheme             string          `json:"scheme"`  // Model.Scheme
+	DType              string          `json:"dtype"`   // "int8", "uint4", "fp16", ...
+	Granularity        string          `json:"granularity"`
+	Symmetric          *bool           `json:"symmetric,omitempty"` // integer dtypes only
+	Observer           string          `json:"observer"`
+	Numerics           string          `json:"numerics"` // "torch" | "onnxruntime"
+	Layout             string          `json:"layout"`   // "compressed" | "fake"
+	CalibrationSamples int             `json:"calibration_samples"`
+	Activations        *ActivationInfo `json:"activations,omitempty"` // static quantization
+	LayersQuantized    []string        `json:"layers_quantized"`
+	LayersSkipped      []SkippedLayer  `json:"layers_skipped"`
+}
+
+// ActivationInfo summarizes static activation quantization in the record.
+type ActivationInfo struct {
+	DType     string `json:"dtype"` // "uint8" or "int8" as calibrated
+	Symmetric bool   `json:"symmetric"`
+	Layers    int    `json:"layers"` // layers with input qparams
+}
+
+// SkippedLayer is a layer left in float, with why.
+type SkippedLayer struct {
+	Name   string `json:"name"`
+	Reason string `json:"reason"`
+}
+
+// Record returns the quantization record Save writes for layout.
+func (q *Model) Record(layout string) Record {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.record(layout)
+}
+
+func (q *Model) record(layout string) Record {
+	r := Record{Tool: "qscript", Version: Version, Scheme: q.ws.String(), DType: q.ws.dtype,
+		Observer: q.ws.observer(), Numerics: q.opts.Numerics.String(), Layout: layout,
+		CalibrationSamples: q.samples, LayersQuantized: []string{}, LayersSkipped: []SkippedLayer{}}
+	r.Granularity = q.ws.granularityLabel(Layer{})
+	if q.ws.kind == kindInt {
+		sym := q.ws.scheme.Symmetric
+		r.Symmetric = &sym
+	}
+	for _, d := range q.decisions {
+		if d.Selected {
+			r.LayersQuantized = append(r.LayersQuantized, d.Layer.Name)
+		} else {
+			r.LayersSkipped = append(r.LayersSkipped, SkippedLayer{d.Layer.Name, d.Reason})
+		}
+	}
+	for _, name := range sortedKeys(q.inputQ) {
+		p := q.inputQ[name]
+		if r.Activations == nil {
+			r.Activations = &ActivationInfo{DType: qtypeName(p), Symmetric: p.Scheme.Symmetric}
+		}
+		r.Activations.Layers++
+	}
+	return r
+}
+
+// CompressedConfig is compressed-tensors' quantization_config.
+type CompressedConfig struct {
+	QuantMethod        string                 `json:"quant_method"` // "compressed-tensors"
+	Format             string                 `json:"format"`       // int-quantized | pack-quantized | float-quantized
+	QuantizationStatus string                 `json:"quantization_status"`
+	Ignore             []string               `json:"ignore"`
+	ConfigGroups       map[string]ConfigGroup `json:"config_groups"`
+	KVCacheScheme      *json.RawMessage       `json:"kv_cache_scheme"`
+}
+
+// ConfigGroup is one config_groups entry.
+type ConfigGroup struct {
+	Targets          []string          `json:"targets"`
+	Weights          *QuantizationArgs `json:"weights"`
+	InputActivations *QuantizationArgs `json:"input_activations"`
+}
+
+// QuantizationArgs describes the quantization of weights or activations.
+type QuantizationArgs struct {
+	NumBits   int    `json:"num_bits"`
+	Type      string `json:"type"` // "int" | "float"
+	Symmetric bool   `json:"symmetric"`
+	Strategy  string `json:"strategy"` // "tensor" | "channel" | "group"
+	GroupSize *int   `json:"group_size"`
+	Dynamic   bool   `json:"dynamic"`
+	Observer  string `json:"observer"`
+}
+
+// CompressedConfig returns the compressed-tensors quantization_config of the compressed
+// layout, or nil with the reason when the scheme has none: fp16/bf16 casts are plain
+// float checkpoints, and compressed-tensors has no fp8 e5m2.
+func (q *Model) CompressedConfig() (*CompressedConfig, string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.compressedConfig()
+}
+
+func (q *Model) compressedConfig() (*CompressedConfig, string) {
+	ws := q.ws
+	w := &QuantizationArgs{NumBits: ws.bits(), Type: "int", Strategy: "tensor", Observer: "minmax"}
+	format := "int-quantized"
+	switch ws.kind {
+	case kindCast:
+		return nil, ws.dtype + " is a plain float checkpoint"
+	case kindFP8:
+		if ws.target != tensor.F8E4M3 {
+			return nil, "compressed-tensors has no fp8 e5m2 format"
+		}
+		w.Type, w.Symmetric, format = "float", true, "float-quantized"
+	case kindInt:
+		w.Symmetric = !ws.storesZeroPoint()
+		if ws.scheme.QType.Bits == 4 {
+			format = "pack-quantized"
+		}
+	}
+	switch {
+	case ws.kind == kindInt && ws.groupSize > 0:
+		g := ws.groupSize
+		w.Strategy, w.GroupSize = "group", &g
+	case ws.perChannel:
+		w.Strategy = "channel"
+	}
+	cfg := &CompressedConfig{QuantMethod: "compressed-tensors", Format: format, QuantizationStatus: "compressed",
+		Ignore: []string{}, ConfigGroups: map[string]ConfigGroup{}}
+	var targets []string
+	for _, d := range q.decisions {
+		if t := targetOf(d.Layer.Type); d.Selected && !slices.Contains(targets, t) {
+			targets = append(targets, t)
+		}
+	}
+	for _, d := range q.decisions {
+		if !d.Selected && slices.Contains(targets, targetOf(d.Layer.Type)) {
+			cfg.Ignore = append(cfg.Ignore, d.Layer.Name)
+		}
+	}
+	g := ConfigGroup{Targets: targets, Weights: w}
+	if targets == nil {
+		g.Targets = []string{}
+	}
+	for _, name := range sortedKeys(q.inputQ) {
+		p := q.inputQ[name]
+		g.InputActivations = &QuantizationArgs{NumBits: 8, Type: "int", Symmetric: !inputStoresZeroPoint(p),
+			Strategy: "tensor", Observer: "minmax"}
+		break
+	}
+	cfg.ConfigGroups["group_0"] = g
+	return cfg, ""
+}
+
+// targetOf maps a layer type to the module class compressed-tensors targets: ONNX Gemm
+// and MatMul are Linear layers.
+func targetOf(typ string) string {
+	if typ == TypeGemm || typ == TypeMatMul {
+		return TypeLinear
+	}
+	return typ
+}
+
+// qtypeName is the user-facing dtype name of activation qparams: "int8", "uint8".
+func qtypeName(p *quant.QParams) string {
+	return strings.TrimPrefix(p.Scheme.QType.Name, "q")
+}
+
+// jsonString encodes a record for the metadata.
+func jsonString(v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", fmt.Errorf("quantize: encoding %T: %w", v, err)
+	}
+	return string(b), nil
+}

@@ -1,0 +1,137 @@
+package quantize
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	"github.com/qscript-dev/qscript/report"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// HistogramBins is the number of bins of each layer's weight histogram in the report.
+const HistogramBins = report.DefaultBins
+
+// Report measures what quantization does to every quantized weight, in one streaming
+// pass over the selected weights (each read, quantized, compared and dropped), and
+// returns the filled report: one row per layer, quantized or left in float with the
+// reason; bytes before and after in the compressed layout; the totals; warnings. The
+// result is cached: later calls return it without reading the model again, until
+// SetInputQParams changes the plan. The caller may modify the returned report (set
+// Title, Input); the cache keeps its own copy.
+func (q *Model) Report(ctx context.Context) (*report.Report, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.report == nil {
+		r, err := q.buildReport(ctx)
+		if err != nil {
+			return nil, err
+		}
+		q.report = r
+	}
+	return cloneReport(q.report), nil
+}
+
+func (q *Model) buildReport(ctx context.Context) (*report.Report, error) {
+	r := &report.Report{Scheme: q.ws.String(), Output: q.output, Warnings: slices.Clone(q.warnings)}
+	if q.srcPath != "" {
+		r.Input = q.srcPath
+	}
+	infos := map[string]tensor.Info{}
+	for _, info := range q.infos {
+		infos[info.Name] = info
+	}
+	w := newWorkspace(q.src)
+	for _, d := range q.decisions {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		l := d.Layer
+		row := report.Layer{Name: l.Name, Type: l.Type, Shape: slices.Clone(l.Shape), DType: l.DType.String(),
+			Quantized: d.Selected, Reason: d.Reason}
+		for _, name := range []string{l.Weight, l.Bias} {
+			if info, ok := infos[name]; ok && name != "" {
+				row.BytesBefore += bytesOf(info)
+				for _, o := range q.outputInfos(info, LayoutCompressed) {
+					row.BytesAfter += bytesOf(o)
+				}
+			}
+		}
+		if d.Selected {
+			if err := q.measure(w, &row, infos[l.Weight]); err != nil {
+				return nil, err
+			}
+		}
+		r.Layers = append(r.Layers, row)
+	}
+	var otherAfter int64
+	for _, info := range q.infos {
+		if q.byTensor[info.Name] != nil {
+			continue
+		}
+		r.OtherBytes += bytesOf(info)
+		for _, o := range q.outputInfos(info, LayoutCompressed) {
+			otherAfter += bytesOf(o)
+		}
+	}
+	r.Finish()
+	if otherAfter != r.OtherBytes {
+		// Finish counts the other tensors as unchanged; fp16/bf16 casts change them too.
+		r.Totals.BytesAfter += otherAfter - r.OtherBytes
+		r.Totals.Ratio = 0
+		if r.Totals.BytesAfter > 0 {
+			r.Totals.Ratio = float64(r.Totals.BytesBefore) / float64(r.Totals.BytesAfter)
+		}
+	}
+	return r, nil
+}
+
+// measure quantizes one selected weight and fills its row's error metrics, scale range
+// and histogram.
+func (q *Model) measure(w *workspace, row *report.Layer, info tensor.Info) error {
+	t, err := w.read(info)
+	if err != nil {
+		return err
+	}
+	lw, err := w.quantizeLayer(q.ws, q.byTensor[info.Name].decision.Layer, t)
+	if err != nil {
+		return fmt.Errorf("tensor %q: %w", info.Name, err)
+	}
+	e := lw.compare()
+	row.SQNR, row.MSE, row.MaxAbsErr, row.Cosine = e.SQNR, e.MSE, e.MaxAbs, e.Cosine
+	row.ScaleMin, row.ScaleMax = lw.scaleRange()
+	row.QDType = q.ws.dtype
+	row.Granularity = q.ws.granularityLabel(lw.layer)
+	row.Histogram = report.NewHistogram(lw.x, HistogramBins)
+	return nil
+}
+
+func bytesOf(info tensor.Info) int64 {
+	n, err := tensor.Numel(info.Shape)
+	if err != nil {
+		return 0
+	}
+	return int64(n) * int64(info.DType.Size())
+}
+
+// cloneReport copies a report deeply enough that the caller's edits do not reach the
+// cache.
+func cloneReport(r *report.Report) *report.Report {
+	c := *r
+	c.Layers = slices.Clone(r.Layers)
+	for i := range c.Layers {
+		c.Layers[i].Shape = slices.Clone(c.Layers[i].Shape)
+		if h := c.Layers[i].Histogram; h != nil {
+			hc := *h
+			hc.Counts = slices.Clone(h.Counts)
+			c.Layers[i].Histogram = &hc
+		}
+	}
+	c.Activations = slices.Clone(r.Activations)
+	c.Warnings = slices.Clone(r.Warnings)
+	if r.Eval != nil {
+		e := *r.Eval
+		c.Eval = &e
+	}
+	return &c
+}

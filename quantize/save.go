@@ -1,0 +1,292 @@
+package quantize
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/qscript-dev/qscript/formats/atomicfile"
+	"github.com/qscript-dev/qscript/formats/safetensors"
+	"github.com/qscript-dev/qscript/formats/torch"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// Output formats of Save.
+const (
+	FormatSafetensors = "safetensors"
+	FormatTorch       = "pt"
+)
+
+// maxConfigSize bounds the config.json Save reads and extends.
+const maxConfigSize = 16 << 20
+
+// SaveOptions configures Save.
+type SaveOptions struct {
+	// Format is "safetensors" or "pt"; "" chooses by the path's extension (.safetensors;
+	// .pt, .pth, .bin).
+	Format string
+	// Layout is "compressed" (default) or "fake".
+	Layout string
+	// Metadata are the user's own string keys for safetensors' __metadata__. The keys
+	// "quantization" and "quantization_config" are reserved; "format" defaults to "pt"
+	// (what transformers expects) and may be replaced.
+	Metadata map[string]string
+	// Config is a config.json to copy beside the output with quantization_config added.
+	// "" uses the config.json beside the input when there is one (and the input's path
+	// is known: a *formats.File). Only the compressed layout of an integer or fp8 e4m3
+	// scheme writes it.
+	Config string
+}
+
+// Save writes the quantized model to path, streaming it tensor by tensor: each source
+// tensor is read, quantized and written before the next is read. The file is written
+// atomically (temporary file in the same folder, fsync, rename): an error or a cancelled
+// ctx leaves no file behind and any previous file at path untouched. path may not be the
+// input.
+//
+// safetensors output carries __metadata__: "format": "pt", the JSON "quantization"
+// Record, the JSON "quantization_config" (compressed layout, see CompressedConfig) and
+// the user's keys. A .pt output holds the same tensors, loadable with
+// torch.load(weights_only=True) as a flat state dict, but no metadata: a string entry
+// would break load_state_dict(strict=True); the record is in config.json when one is
+// written. fp8 cannot be written to .pt (torch 1.x has no fp8 storage).
+//
+// With a config.json (see SaveOptions.Config), config.json beside the output is the
+// input's with "quantization_config" set. When it would overwrite the input's own
+// config.json, it is not written and a warning says so.
+func (q *Model) Save(ctx context.Context, path string, so SaveOptions) error {
+	format, err := saveFormat(path, so.Format)
+	if err != nil {
+		return err
+	}
+	layout := so.Layout
+	if layout == "" {
+		layout = LayoutCompressed
+	}
+	if !slices.Contains(Layouts, layout) {
+		return fmt.Errorf("save: unknown layout %q%s; valid layouts: %s", layout, didYouMean(layout, Layouts), strings.Join(Layouts, ", "))
+	}
+	if err := q.checkNotInput(path); err != nil {
+		return err
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	var infos []tensor.Info
+	for _, info := range q.infos {
+		infos = append(infos, q.outputInfos(info, layout)...)
+	}
+	if format == FormatTorch {
+		for _, info := range infos {
+			if info.DType == tensor.F8E4M3 || info.DType == tensor.F8E5M2 {
+				return fmt.Errorf("save %s: tensor %q is %v, which torch 1.x .pt files cannot hold; save as .safetensors", path, info.Name, info.DType)
+			}
+		}
+	}
+	cfg, cfgWhy := q.compressedConfig()
+	if layout != LayoutCompressed {
+		cfg, cfgWhy = nil, "the fake layout is a float checkpoint"
+	}
+	meta, err := q.metadata(layout, cfg, so.Metadata)
+	if err != nil {
+		return err
+	}
+	configOut, configData, err := q.configJSON(path, so.Config, cfg, cfgWhy)
+	if err != nil {
+		return err
+	}
+	var pending *atomicfile.File
+	if configOut != "" {
+		// Staged before the model is written so that a failure here leaves nothing.
+		if pending, err = atomicfile.Create(configOut); err != nil {
+			return err
+		}
+		defer pending.Abort()
+		if _, err := pending.Write(configData); err != nil {
+			return fmt.Errorf("%s: %w", configOut, err)
+		}
+	}
+	if format == FormatTorch {
+		err = q.saveTorch(ctx, path, layout)
+	} else {
+		err = q.saveSafetensors(ctx, path, layout, infos, meta)
+	}
+	if err != nil {
+		return err
+	}
+	if pending != nil {
+		if err := pending.Commit(); err != nil {
+			return fmt.Errorf("%s written, but %s: %w", path, configOut, err)
+		}
+	}
+	q.output = path
+	if q.report != nil {
+		q.report.Output = path
+	}
+	return nil
+}
+
+// saveFormat picks the output format from the option or the extension.
+func saveFormat(path, format string) (string, error) {
+	switch strings.ToLower(format) {
+	case FormatSafetensors:
+		return FormatSafetensors, nil
+	case FormatTorch, "pth", "bin", "torch":
+		return FormatTorch, nil
+	case "":
+	default:
+		return "", fmt.Errorf("save: unknown format %q; valid formats: safetensors, pt", format)
+	}
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".safetensors":
+		return FormatSafetensors, nil
+	case ".pt", ".pth", ".bin":
+		return FormatTorch, nil
+	}
+	return "", fmt.Errorf("save %s: cannot tell the format from the extension; use .safetensors, .pt, .pth or .bin, or set format", path)
+}
+
+// checkNotInput refuses to write over the source file.
+func (q *Model) checkNotInput(path string) error {
+	if q.srcPath == "" {
+		return nil
+	}
+	out, err := os.Stat(path)
+	if err != nil {
+		return nil // nothing there yet
+	}
+	in, err := os.Stat(q.srcPath)
+	if err == nil && os.SameFile(in, out) {
+		return fmt.Errorf("save %s: that is the input model; write to another path", path)
+	}
+	return nil
+}
+
+func (q *Model) metadata(layout string, cfg *CompressedConfig, user map[string]string) (map[string]string, error) {
+	meta := map[string]string{MetaFormat: "pt"}
+	for _, k := range slices.Sorted(maps.Keys(user)) {
+		if k == MetaQuantization || k == MetaQuantizationConfig {
+			return nil, fmt.Errorf("save: metadata key %q is reserved for qscript's own record", k)
+		}
+		meta[k] = user[k]
+	}
+	rec, err := jsonString(q.record(layout))
+	if err != nil {
+		return nil, err
+	}
+	meta[MetaQuantization] = rec
+	if cfg != nil {
+		if meta[MetaQuantizationConfig], err = jsonString(cfg); err != nil {
+			return nil, err
+		}
+	}
+	return meta, nil
+}
+
+// configJSON decides where config.json goes and returns its new content ("" when none is
+// written).
+func (q *Model) configJSON(path, from string, cfg *CompressedConfig, why string) (string, []byte, error) {
+	if from == "" {
+		if q.srcPath == "" {
+			return "", nil, nil
+		}
+		from = filepath.Join(filepath.Dir(q.srcPath), "config.json")
+		if _, err := os.Stat(from); err != nil {
+			return "", nil, nil
+		}
+	}
+	if cfg == nil {
+		q.warn("config.json not written: %s", why)
+		return "", nil, nil
+	}
+	out := filepath.Join(filepath.Dir(path), "config.json")
+	if in, err := os.Stat(from); err == nil {
+		if o, err := os.Stat(out); err == nil && os.SameFile(in, o) {
+			q.warn("config.json not written: the output's folder holds the input's config.json (%s), which is never overwritten", from)
+			return "", nil, nil
+		}
+	}
+	f, err := os.Open(from)
+	if err != nil {
+		return "", nil, fmt.Errorf("config %s: %w", from, err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxConfigSize+1))
+	if err != nil {
+		return "", nil, fmt.Errorf("config %s: %w", from, err)
+	}
+	if len(data) > maxConfigSize {
+		return "", nil, fmt.Errorf("config %s: larger than %d bytes", from, maxConfigSize)
+	}
+	// Keys are kept as raw JSON so nothing else in the file changes meaning.
+	var obj map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	if err := dec.Decode(&obj); err != nil {
+		return "", nil, fmt.Errorf("config %s: not a JSON object: %w", from, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return "", nil, fmt.Errorf("config %s: data after the JSON object", from)
+	}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return "", nil, err
+	}
+	obj[MetaQuantizationConfig] = raw
+	outData, err := json.MarshalIndent(obj, "", "  ")
+	if err != nil {
+		return "", nil, fmt.Errorf("config %s: %w", from, err)
+	}
+	return out, append(outData, '\n'), nil
+}
+
+func (q *Model) saveSafetensors(ctx context.Context, path, layout string, infos []tensor.Info, meta map[string]string) error {
+	w, err := safetensors.Create(path, infos, meta)
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	if err := q.stream(ctx, layout, w.Write); err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
+	return w.Close()
+}
+
+func (q *Model) saveTorch(ctx context.Context, path, layout string) error {
+	w, err := torch.Create(path)
+	if err != nil {
+		return err
+	}
+	defer w.Abort()
+	if err := q.stream(ctx, layout, w.Add); err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
+	return w.Close()
+}
+
+// stream produces every output tensor in source order and hands it to put.
+func (q *Model) stream(ctx context.Context, layout string, put func(string, *tensor.Tensor) error) error {
+	w := newWorkspace(q.src)
+	for _, info := range q.infos {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		out, _, err := q.produce(w, info, layout)
+		if err != nil {
+			return err
+		}
+		for _, o := range out {
+			if err := put(o.name, o.t); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,347 @@
+package quantize
+
+import (
+	"fmt"
+	"math"
+	"unsafe"
+
+	"github.com/qscript-dev/qscript/quant"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// chunkElems is the block size of per-tensor work and of the statistics pass: large
+// enough to amortize a call, small enough to stay in cache.
+const chunkElems = 1 << 16
+
+// layerWork is one selected weight after quantization: what the compressed layout stores
+// and what the statistics and the fake layout need. Its slices live in the workspace.
+type layerWork struct {
+	ws    weightScheme
+	layer Layer
+	x     []float32 // the source values, C order
+	idx   paramIndex
+
+	p     *quant.QParams // kindInt: scales as stored, zero points before the shift
+	codes []int8         // kindInt: stored codes (unsigned types shifted to signed)
+
+	scales []float32 // kindFP8: scales as stored
+	fp8    []uint8   // kindFP8: stored fp8 codes
+	cast   []uint16  // kindCast: F16 or BF16 bits
+}
+
+// paramIndex maps a flat element index to its scale's index.
+type paramIndex struct {
+	mode      int // 0 per tensor, 1 per channel, 2 per group
+	inner     int // per channel: elements after the axis; per group: row length
+	channels  int // per channel: length of the axis
+	groupSize int
+	groups    int // per group: groups per row
+}
+
+func (p paramIndex) at(i int) int {
+	switch p.mode {
+	case 1:
+		return (i / p.inner) % p.channels
+	case 2:
+		return (i/p.inner)*p.groups + (i%p.inner)/p.groupSize
+	}
+	return 0
+}
+
+// count is the number of scales.
+func (p paramIndex) count(n int) int {
+	switch p.mode {
+	case 1:
+		return p.channels
+	case 2:
+		return n / p.inner * p.groups
+	}
+	return 1
+}
+
+// blocks cuts n elements into runs that share one scale: whole channels (axis 0), groups,
+// or chunks of a per-tensor weight. ok is false when channels are interleaved (axis > 0).
+func (p paramIndex) blocks(n int) (count int, at func(b int) (lo, hi, param int), ok bool) {
+	switch {
+	case p.mode == 0:
+		c := (n + chunkElems - 1) / chunkElems
+		return c, func(b int) (int, int, int) { return b * chunkElems, min((b+1)*chunkElems, n), 0 }, true
+	case p.mode == 1 && p.inner*p.channels == n:
+		return p.channels, func(b int) (int, int, int) { return b * p.inner, (b + 1) * p.inner, b }, true
+	case p.mode == 2:
+		c := n / p.inner * p.groups
+		return c, func(b int) (int, int, int) {
+			r, g := b/p.groups, b%p.groups
+			lo := r*p.inner + g*p.groupSize
+			return lo, min(lo+p.groupSize, (r+1)*p.inner), b
+		}, true
+	}
+	return 0, nil, false
+}
+
+func newParamIndex(ws weightScheme, l Layer, n int) paramIndex {
+	g := ws.granularity(l)
+	switch {
+	case g.GroupSize > 0:
+		cols := n / l.Shape[0]
+		return paramIndex{mode: 2, inner: cols, groupSize: g.GroupSize, groups: (cols + g.GroupSize - 1) / g.GroupSize}
+	case g.PerChannel:
+		inner := 1
+		for _, d := range l.Shape[l.Axis+1:] {
+			inner *= d
+		}
+		return paramIndex{mode: 1, inner: inner, channels: l.Shape[l.Axis]}
+	}
+	return paramIndex{}
+}
+
+// quantizeLayer quantizes one selected weight t of layer l into the workspace buffers.
+func (w *workspace) quantizeLayer(ws weightScheme, l Layer, t *tensor.Tensor) (*layerWork, error) {
+	x, err := w.floats(t)
+	if err != nil {
+		return nil, err
+	}
+	lw := &layerWork{ws: ws, layer: l, x: x, idx: newParamIndex(ws, l, len(x))}
+	switch ws.kind {
+	case kindInt:
+		err = w.quantizeInt(lw)
+	case kindFP8:
+		err = w.quantizeFP8(lw)
+	case kindCast:
+		err = w.castWeight(lw)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return lw, nil
+}
+
+func (w *workspace) quantizeInt(lw *layerWork) error {
+	l, ws, x := lw.layer, lw.ws, lw.x
+	view := l.Shape
+	if l.Axis == 0 {
+		view = []int{l.Shape[0], len(x) / l.Shape[0]}
+	}
+	tv := tensor.FromF32(view, x)
+	p, err := quant.ChooseQParams(tv, ws.scheme, ws.granularity(Layer{Axis: l.Axis}))
+	if err != nil {
+		return err
+	}
+	if sdt := scaleDType(l.DType); sdt != tensor.F32 {
+		// The scales are stored in the weight's dtype; quantize with the stored values
+		// so that codes and scales agree exactly.
+		for i, s := range p.Scale {
+			if p.Scale[i] = roundScale(s, sdt); p.Scale[i] == 0 || math.IsInf(float64(p.Scale[i]), 0) {
+				return fmt.Errorf("scale %g of block %d does not fit %v", s, i, sdt)
+			}
+		}
+	}
+	lw.p = p
+	w.codes = grow(w.codes, len(x))
+	lw.codes = w.codes
+	count, at, ok := lw.idx.blocks(len(x))
+	if !ok {
+		// Channels interleaved (an ONNX MatMul weight [in, out]): the general kernel.
+		ct, err := quant.Quantize(tv, p)
+		if err != nil {
+			return err
+		}
+		if ws.scheme.QType.Signed {
+			copy(lw.codes, ct.I8())
+		} else {
+			shiftCodes(lw.codes, ct.U8(), ws.shift)
+		}
+		return nil
+	}
+	return parallelFor(count, len(x), func(b, _ int) error {
+		lo, hi, k := at(b)
+		if ws.scheme.QType.Signed {
+			return quant.QuantizeTo(lw.codes[lo:hi], x[lo:hi], p.Scale[k], p.ZeroPoint[k], ws.scheme)
+		}
+		u := unsafe.Slice((*uint8)(unsafe.Pointer(unsafe.SliceData(lw.codes[lo:hi]))), hi-lo)
+		if err := quant.QuantizeTo(u, x[lo:hi], p.Scale[k], p.ZeroPoint[k], ws.scheme); err != nil {
+			return err
+		}
+		shiftCodes(lw.codes[lo:hi], u, ws.shift)
+		return nil
+	})
+}
+
+// shiftCodes stores unsigned codes as signed ones: dst[i] = src[i] - shift (128 for
+// uint8, 8 for uint4), the convention of compressed-tensors, which has no unsigned
+// integer types. dst may alias src.
+func shiftCodes(dst []int8, src []uint8, shift int32) {
+	for i, u := range src {
+		dst[i] = int8(int32(u) - shift)
+	}
+}
+
+func (w *workspace) quantizeFP8(lw *layerWork) error {
+	x, ws := lw.x, lw.ws
+	if err := checkFinite(x); err != nil {
+		return err
+	}
+	amax := make([]float32, lw.idx.count(len(x)))
+	for i, v := range x {
+		k := lw.idx.at(i)
+		amax[k] = max(amax[k], float32(math.Abs(float64(v))))
+	}
+	sdt := scaleDType(lw.layer.DType)
+	for k, a := range amax {
+		// compressed-tensors: scale = absmax / ((max - min)/2), at least float32 eps.
+		amax[k] = roundScale(max(a/ws.fp8Max, quant.Eps), sdt)
+	}
+	lw.scales = amax
+	w.out = grow(w.out, len(x))
+	lw.fp8 = w.out[:len(x)]
+	encode := tensor.F32ToF8E4M3
+	if ws.target == tensor.F8E5M2 {
+		encode = tensor.F32ToF8E5M2
+	}
+	for i, v := range x {
+		q := v / lw.scales[lw.idx.at(i)]
+		lw.fp8[i] = encode(min(max(q, -ws.fp8Max), ws.fp8Max))
+	}
+	return nil
+}
+
+func (w *workspace) castWeight(lw *layerWork) error {
+	if err := checkFinite(lw.x); err != nil {
+		return err
+	}
+	var err error
+	lw.cast, err = w.castBits(lw.x, lw.ws.target)
+	return err
+}
+
+// castBits casts float32 values to F16 or BF16 bits in the reused out buffer.
+func (w *workspace) castBits(x []float32, dt tensor.DType) ([]uint16, error) {
+	w.out = grow(w.out, 2*len(x))
+	bits := unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(w.out))), len(x))
+	if dt == tensor.F16 {
+		return bits, quant.F32ToF16To(bits, x)
+	}
+	return bits, quant.F32ToBF16To(bits, x)
+}
+
+// dequantizeTo writes the dequantized values of elements [lo, lo+len(dst)) into dst:
+// (code - zero point) * scale for integers, fp8 * scale, or the cast value.
+func (lw *layerWork) dequantizeTo(dst []float32, lo int) {
+	switch lw.ws.kind {
+	case kindInt:
+		for i := range dst {
+			k := lw.idx.at(lo + i)
+			dst[i] = float32(int32(lw.codes[lo+i])-(lw.p.ZeroPoint[k]-lw.ws.shift)) * lw.p.Scale[k]
+		}
+	case kindFP8:
+		decode := tensor.F8E4M3ToF32
+		if lw.ws.target == tensor.F8E5M2 {
+			decode = tensor.F8E5M2ToF32
+		}
+		for i := range dst {
+			dst[i] = decode(lw.fp8[lo+i]) * lw.scales[lw.idx.at(lo+i)]
+		}
+	case kindCast:
+		decode := tensor.F16ToF32
+		if lw.ws.target == tensor.BF16 {
+			decode = tensor.BF16ToF32
+		}
+		for i := range dst {
+			dst[i] = decode(lw.cast[lo+i])
+		}
+	}
+}
+
+// errorSums accumulates the sums behind quant.Errors over blocks, in float64.
+type errorSums struct {
+	n                  int
+	sx2, se2, sxy, sy2 float64
+	maxAbs             float64
+}
+
+func (s *errorSums) add(x, y []float32) {
+	for i, xv := range x {
+		a, b := float64(xv), float64(y[i])
+		e := a - b
+		s.sx2 += a * a
+		s.se2 += e * e
+		s.sxy += a * b
+		s.sy2 += b * b
+		s.maxAbs = max(s.maxAbs, math.Abs(e))
+	}
+	s.n += len(x)
+}
+
+func (s *errorSums) merge(o errorSums) {
+	s.n += o.n
+	s.sx2 += o.sx2
+	s.se2 += o.se2
+	s.sxy += o.sxy
+	s.sy2 += o.sy2
+	s.maxAbs = max(s.maxAbs, o.maxAbs)
+}
+
+// errors turns the sums into quant.Errors with the conventions documented there.
+func (s errorSums) errors() quant.Errors {
+	e := quant.Errors{MaxAbs: s.maxAbs, SQNR: math.Inf(1), Cosine: 1}
+	if s.n == 0 {
+		return e
+	}
+	e.MSE = s.se2 / float64(s.n)
+	if s.se2 > 0 {
+		e.SQNR = 10 * math.Log10(s.sx2/s.se2)
+	}
+	switch {
+	case s.sx2 == 0 && s.sy2 == 0:
+		e.Cosine = 1
+	case s.sx2 == 0 || s.sy2 == 0:
+		e.Cosine = 0
+	default:
+		e.Cosine = s.sxy / (math.Sqrt(s.sx2) * math.Sqrt(s.sy2))
+	}
+	return e
+}
+
+// compare measures the dequantized weight against the source, block by block, without
+// materializing the dequantized tensor. Blocks are summed in order, so the result does
+// not depend on scheduling.
+func (lw *layerWork) compare() quant.Errors {
+	n := len(lw.x)
+	blocks := (n + chunkElems - 1) / chunkElems
+	sums := make([]errorSums, blocks)
+	scratch := make([][]float32, workers())
+	parallelFor(blocks, n, func(b, worker int) error {
+		if scratch[worker] == nil {
+			scratch[worker] = make([]float32, chunkElems)
+		}
+		lo, hi := b*chunkElems, min((b+1)*chunkElems, n)
+		y := scratch[worker][:hi-lo]
+		lw.dequantizeTo(y, lo)
+		sums[b].add(lw.x[lo:hi], y)
+		return nil
+	})
+	var total errorSums
+	for _, s := range sums {
+		total.merge(s)
+	}
+	return total.errors()
+}
+
+// scaleRange is the smallest and largest stored scale (zero for casts).
+func (lw *layerWork) scaleRange() (lo, hi float64) {
+	var s []float32
+	switch lw.ws.kind {
+	case kindInt:
+		s = lw.p.Scale
+	case kindFP8:
+		s = lw.scales
+	}
+	if len(s) == 0 {
+		return 0, 0
+	}
+	lo, hi = math.Inf(1), math.Inf(-1)
+	for _, v := range s {
+		lo, hi = min(lo, float64(v)), max(hi, float64(v))
+	}
+	return lo, hi
+}
