@@ -1,9 +1,11 @@
 package quant
 
 import (
+	"compress/gzip"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"testing"
@@ -11,7 +13,7 @@ import (
 	"github.com/qscript-dev/qscript/tensor"
 )
 
-// torchHistFixture is quant/testdata/hist_torch.json, written by
+// torchHistFixture is quant/testdata/hist_torch.json.gz, written by
 // scripts/fixtures/quant_hist_torch.py from torch 1.13's HistogramObserver.
 type torchHistFixture struct {
 	Cases []struct {
@@ -38,7 +40,7 @@ type torchHistFixture struct {
 
 func loadTorchHistFixture(t *testing.T) (*torchHistFixture, []float32) {
 	t.Helper()
-	raw, err := os.ReadFile("testdata/hist_torch.json")
+	raw, err := readGzip("testdata/hist_torch.json.gz")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,6 +57,19 @@ func loadTorchHistFixture(t *testing.T) (*torchHistFixture, []float32) {
 		data[i] = math.Float32frombits(binary.LittleEndian.Uint32(blob[4*i:]))
 	}
 	return &fx, data
+}
+
+func readGzip(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	zr, err := gzip.NewReader(f)
+	if err != nil {
+		return nil, err
+	}
+	return io.ReadAll(zr)
 }
 
 func f32hex(v float32) string { return fmt.Sprintf("%g (%#08x)", v, math.Float32bits(v)) }
