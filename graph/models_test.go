@@ -56,7 +56,7 @@ type modelCase struct {
 	want  *tensor.Tensor
 }
 
-func loadModelCases(t *testing.T) []modelCase {
+func loadModelCases(t testing.TB) []modelCase {
 	dirs, err := filepath.Glob(filepath.Join("testdata", "models", "*"))
 	if err != nil || len(dirs) == 0 {
 		t.Fatalf("no models in testdata/models: %v", err)

@@ -232,40 +232,52 @@ func softmaxOp(op string) opDef {
 			}
 			out, d := newTensor[float32](tensor.F32, ins[0].Shape)
 			xv := elems[float32](x)
-			buf := make([]float64, n)
-			for o := 0; o < outer; o++ {
-				for in := 0; in < inner; in++ {
-					base := o*n*inner + in
-					mx := math.Inf(-1)
-					arg := 0
-					for j := 0; j < n; j++ {
-						v := float64(xv[base+j*inner])
-						buf[j] = v
-						if v > mx {
-							mx, arg = v, j
-						}
-					}
-					if op == "Hardmax" {
-						for j := 0; j < n; j++ {
-							d[base+j*inner] = 0
-						}
-						d[base+arg*inner] = 1
-						continue
-					}
-					var sum float64
-					for j := range buf {
-						sum += math.Exp(buf[j] - mx)
-					}
-					for j := range buf {
-						if op == "LogSoftmax" {
-							d[base+j*inner] = float32(buf[j] - mx - math.Log(sum))
-						} else {
-							d[base+j*inner] = float32(math.Exp(buf[j]-mx) / sum)
-						}
+			parallelFor(outer, outer*n*inner*8, func(lo, hi int) {
+				buf := make([]float64, n)
+				for o := lo; o < hi; o++ {
+					for in := 0; in < inner; in++ {
+						softmaxLine(op, d, xv, buf, o*n*inner+in, inner)
 					}
 				}
-			}
+			})
 			return []*tensor.Tensor{out}, nil
 		}, nil
+	}
+}
+
+// softmaxLine computes one softmax (or log-softmax, hardmax) over len(buf) elements starting at
+// base, step apart, in float64.
+func softmaxLine(op string, d, xv []float32, buf []float64, base, step int) {
+	n := len(buf)
+	mx := math.Inf(-1)
+	arg := 0
+	for j := 0; j < n; j++ {
+		v := float64(xv[base+j*step])
+		buf[j] = v
+		if v > mx {
+			mx, arg = v, j
+		}
+	}
+	if op == "Hardmax" {
+		for j := 0; j < n; j++ {
+			d[base+j*step] = 0
+		}
+		d[base+arg*step] = 1
+		return
+	}
+	var sum float64
+	for j := range buf {
+		buf[j] = math.Exp(buf[j] - mx)
+		sum += buf[j]
+	}
+	if op == "LogSoftmax" {
+		ls := math.Log(sum)
+		for j := range buf {
+			d[base+j*step] = float32(float64(xv[base+j*step]) - mx - ls)
+		}
+		return
+	}
+	for j := range buf {
+		d[base+j*step] = float32(buf[j] / sum)
 	}
 }

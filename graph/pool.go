@@ -79,6 +79,9 @@ func poolOp(isMax bool) opDef {
 // to the input; an average divides by the clipped window, or with includePad by the window
 // clipped to the padded input, as ONNX Runtime does.
 func pool(x *tensor.Tensor, p convParams, isMax, includePad bool) *tensor.Tensor {
+	if len(p.kernel) == 2 {
+		return pool2d(x, p, isMax, includePad)
+	}
 	spatial := x.Shape[2:]
 	nd := len(spatial)
 	out, d := newTensor[float32](tensor.F32, append([]int{x.Shape[0], x.Shape[1]}, p.out...))
@@ -186,4 +189,66 @@ func globalPoolOp(isMax bool) opDef {
 			return []*tensor.Tensor{out}, nil
 		}, nil
 	}
+}
+
+// pool2d is pool for two spatial dims with the window loops unrolled by dimension; planes
+// (batch × channel) are split across workers.
+func pool2d(x *tensor.Tensor, p convParams, isMax, includePad bool) *tensor.Tensor {
+	h, w := x.Shape[2], x.Shape[3]
+	oh, ow := p.out[0], p.out[1]
+	out, d := newTensor[float32](tensor.F32, []int{x.Shape[0], x.Shape[1], oh, ow})
+	xv := elems[float32](x)
+	kh, kw, sh, sw := p.kernel[0], p.kernel[1], p.strides[0], p.strides[1]
+	dh, dw, pt, pl := p.dilations[0], p.dilations[1], p.padBegin[0], p.padBegin[1]
+	planes := x.Shape[0] * x.Shape[1]
+	parallelFor(planes, planes*oh*ow*kh*kw, func(lo, hi int) {
+		for plane := lo; plane < hi; plane++ {
+			src := xv[plane*h*w : (plane+1)*h*w]
+			dst := d[plane*oh*ow : (plane+1)*oh*ow]
+			for oy := 0; oy < oh; oy++ {
+				y0 := oy*sh - pt
+				y1 := y0 + (kh-1)*dh + 1
+				padRows := (min(y1, h+p.padEnd[0]) - y0 + dh - 1) / dh
+				for ox := 0; ox < ow; ox++ {
+					x0 := ox*sw - pl
+					x1 := x0 + (kw-1)*dw + 1
+					acc := float32(0)
+					if isMax {
+						acc = float32(math.Inf(-1))
+					}
+					count := 0
+					for yy := y0; yy < y1; yy += dh {
+						if yy < 0 || yy >= h {
+							continue
+						}
+						row := src[yy*w : (yy+1)*w]
+						for xx := x0; xx < x1; xx += dw {
+							if xx < 0 || xx >= w {
+								continue
+							}
+							v := row[xx]
+							if isMax {
+								if v > acc || v != v {
+									acc = v
+								}
+							} else {
+								acc += v
+							}
+							count++
+						}
+					}
+					if !isMax {
+						if includePad {
+							count = padRows * ((min(x1, w+p.padEnd[1]) - x0 + dw - 1) / dw)
+						}
+						if count > 0 {
+							acc /= float32(count)
+						}
+					}
+					dst[oy*ow+ox] = acc
+				}
+			}
+		}
+	})
+	return out
 }

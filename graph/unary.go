@@ -157,18 +157,27 @@ func unaryFloatOp(mk func(b *builder) (func(float64) float64, error)) opDef {
 	}
 }
 
+// mapFloat applies f to every element, split over workers for large tensors (f costs tens of
+// nanoseconds for Erf or Exp).
 func mapFloat(x *tensor.Tensor, f func(float64) float64) *tensor.Tensor {
+	n := x.Numel()
 	if x.DType == tensor.F64 {
 		out, d := newTensor[float64](tensor.F64, x.Shape)
-		for i, v := range elems[float64](x) {
-			d[i] = f(v)
-		}
+		src := elems[float64](x)
+		parallelFor(n, 8*n, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				d[i] = f(src[i])
+			}
+		})
 		return out
 	}
 	out, d := newTensor[float32](tensor.F32, x.Shape)
-	for i, v := range elems[float32](x) {
-		d[i] = float32(f(float64(v)))
-	}
+	src := elems[float32](x)
+	parallelFor(n, 8*n, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			d[i] = float32(f(float64(src[i])))
+		}
+	})
 	return out
 }
 

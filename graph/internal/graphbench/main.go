@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"runtime/pprof"
 	"sync"
 	"time"
 
@@ -29,9 +30,18 @@ func main() {
 	batch := flag.Int("batch", 1, "batch size")
 	iters := flag.Int("iters", 20, "runs per worker")
 	parallel := flag.Int("parallel", 1, "concurrent runs")
+	profile := flag.String("cpuprofile", "", "write a CPU profile here")
 	flag.Parse()
+	if *profile != "" {
+		f, err := os.Create(*profile)
+		if err == nil {
+			_ = pprof.StartCPUProfile(f)
+			defer pprof.StopCPUProfile()
+		}
+	}
 	if err := run(*path, *batch, *iters, *parallel); err != nil {
 		fmt.Fprintln(os.Stderr, "graphbench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
