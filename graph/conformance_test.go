@@ -29,27 +29,29 @@ type caseResult struct {
 }
 
 // TestONNXNodeConformance runs every official ONNX node test copied into testdata (see
-// generate.go) and fails on any case of a claimed op that neither passes nor is skipped with a
+// generate.go), plus the extra cases of scripts/fixtures/graph_extra_tests.py, and fails on any case of a claimed op that neither passes nor is skipped with a
 // written reason (an unsupported dtype or training mode, reported by Load or by the tensor
 // reader).
 func TestONNXNodeConformance(t *testing.T) {
-	root := filepath.Join("testdata", "onnx-node-tests")
-	entries, err := os.ReadDir(root)
-	if err != nil {
-		t.Fatal(err)
-	}
 	var results []caseResult
-	for _, e := range entries {
-		if !e.IsDir() {
-			continue
-		}
-		res, err := runNodeCase(filepath.Join(root, e.Name()))
-		res.name = e.Name()
+	for _, suite := range []string{"onnx-node-tests", "extra-node-tests"} {
+		root := filepath.Join("testdata", suite)
+		entries, err := os.ReadDir(root)
 		if err != nil {
-			t.Errorf("%s (%s): %v", e.Name(), res.op, err)
-			res.skip = "FAILED"
+			t.Fatal(err)
 		}
-		results = append(results, res)
+		for _, e := range entries {
+			if !e.IsDir() {
+				continue
+			}
+			res, err := runNodeCase(filepath.Join(root, e.Name()))
+			res.name = e.Name()
+			if err != nil {
+				t.Errorf("%s/%s (%s): %v", suite, e.Name(), res.op, err)
+				res.skip = "FAILED"
+			}
+			results = append(results, res)
+		}
 	}
 	t.Log("\n" + conformanceTable(results))
 }
