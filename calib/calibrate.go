@@ -1,0 +1,344 @@
+package calib
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sync"
+	"sync/atomic"
+
+	"github.com/qscript-dev/qscript/data"
+	"github.com/qscript-dev/qscript/graph"
+	"github.com/qscript-dev/qscript/quant"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// Calibrate runs up to opts.Samples samples of src through g and returns the range and
+// qparams of every target activation. The graph was checked when it was loaded (an
+// unsupported op is a graph.Load error, before any calibration); Calibrate checks the
+// data against the model's inputs before running anything.
+func Calibrate(ctx context.Context, g *graph.Graph, src data.Source, opts Options) (*Result, error) {
+	o, err := opts.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	targets := o.Targets
+	if targets == nil {
+		targets = DefaultTargets(g)
+	}
+	if len(targets) == 0 {
+		return nil, errors.New("calib: the model has no activation to calibrate (no Conv, Gemm or MatMul reads one)")
+	}
+	if err := checkTargets(g, targets); err != nil {
+		return nil, err
+	}
+	bind, err := data.Bind(src, g.Inputs(), "calibration data")
+	if err != nil {
+		return nil, err
+	}
+	batch := batchSize(o, src, bind)
+	workers := o.Workers
+	if workers == 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	total := src.Len()
+	if o.Samples > 0 && (total < 0 || total > o.Samples) {
+		total = o.Samples
+	}
+
+	obs := make([]*targetObserver, len(targets))
+	for i, t := range targets {
+		if obs[i], err = newTargetObserver(t, o); err != nil {
+			return nil, err
+		}
+	}
+	c := &calibration{g: g, src: src, bind: bind, opts: o, targets: targets, obs: obs, batch: batch, workers: workers}
+	bar := newProgress(o.Progress, o.ProgressMode, total)
+	c.onBatch = bar.update
+	samples, err := c.run(ctx)
+	bar.finish(err == nil)
+	if err != nil {
+		return nil, err
+	}
+	if samples == 0 {
+		return nil, fmt.Errorf("calibration data %q: %w", src.Name(), data.ErrEmpty)
+	}
+
+	res := &Result{Observer: o.Observer, Scheme: o.Scheme, Samples: samples, Asked: o.Samples,
+		BatchSize: batch, Source: src.Name(), index: make(map[string]int, len(targets))}
+	if o.Samples > 0 && samples < o.Samples {
+		msg := fmt.Sprintf("calibration used %d samples, fewer than the %d asked for: data %q has only %d", samples, o.Samples, src.Name(), samples)
+		res.Warnings = append(res.Warnings, msg)
+		if o.Warn != nil {
+			o.Warn(msg)
+		}
+	}
+	cons := consumers(g, targets)
+	for i, ob := range obs {
+		a, err := ob.finish()
+		if err != nil {
+			return nil, err
+		}
+		a.Consumers = cons[a.Name]
+		res.index[a.Name] = i
+		res.Activations = append(res.Activations, a)
+	}
+	return res, nil
+}
+
+// batchSize picks the batch: the model's fixed one, else the option, the source's
+// preference or the default, never more than the samples asked for.
+func batchSize(o Options, src data.Source, bind *data.Binding) int {
+	if b := bind.FixedBatch(); b > 0 {
+		return b
+	}
+	b := o.BatchSize
+	if b == 0 {
+		b = data.PreferredBatchSize(src)
+	}
+	if b == 0 {
+		b = DefaultBatchSize
+	}
+	if o.Samples > 0 && o.Samples < b {
+		b = o.Samples
+	}
+	return b
+}
+
+// calibration is one Calibrate call's pipeline:
+//
+//	reader (this goroutine's producer) → workers (graph.Run, in parallel) → consumer (observers, in order)
+//
+// The producer hands each batch to the workers and, in the same order, to the
+// consumer's queue; the consumer waits for each batch's activations in turn. The queue
+// holds at most `workers` batches, so at most workers+2 batches are alive at once.
+type calibration struct {
+	g       *graph.Graph
+	src     data.Source
+	bind    *data.Binding
+	opts    Options
+	targets []string
+	obs     []*targetObserver
+	batch   int
+	workers int
+	onBatch func(samples int)
+}
+
+type job struct {
+	feed map[string]*tensor.Tensor
+	n    int
+	done chan jobResult // buffered: the worker never blocks on it
+}
+
+type jobResult struct {
+	acts []*tensor.Tensor // one per target
+	err  error
+}
+
+func (c *calibration) run(ctx context.Context) (int, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rd, err := c.src.Open(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer rd.Close()
+
+	work := make(chan *job)
+	queue := make(chan *job, c.workers)
+	var wg sync.WaitGroup
+	for range c.workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range work {
+				j.done <- c.forward(ctx, j)
+			}
+		}()
+	}
+	var produceErr error
+	go func() {
+		defer close(queue)
+		defer close(work)
+		produceErr = c.produce(ctx, rd, work, queue)
+	}()
+
+	samples, consumeErr := c.consume(queue)
+	if consumeErr != nil {
+		cancel()
+		for j := range queue { // let the producer and workers finish
+			<-j.done
+		}
+	}
+	wg.Wait()
+	if consumeErr != nil {
+		return 0, consumeErr
+	}
+	if produceErr != nil {
+		return 0, produceErr
+	}
+	return samples, ctx.Err()
+}
+
+// produce reads batches until the samples asked for are read or the data ends.
+func (c *calibration) produce(ctx context.Context, rd data.Reader, work, queue chan<- *job) error {
+	read := 0
+	for c.opts.Samples < 0 || read < c.opts.Samples {
+		want := c.batch
+		if c.opts.Samples > 0 {
+			want = min(want, c.opts.Samples-read)
+		}
+		b, err := rd.Next(want)
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if fixed := c.bind.FixedBatch(); fixed > 0 && b.Len != fixed {
+			msg := fmt.Sprintf("calibration data %q: the model's batch size is fixed at %d; the last %d samples are left out", c.src.Name(), fixed, b.Len)
+			if c.opts.Warn != nil {
+				c.opts.Warn(msg)
+			}
+			return nil
+		}
+		feed, err := c.bind.Feed(b)
+		if err != nil {
+			return err
+		}
+		read += b.Len
+		j := &job{feed: feed, n: b.Len, done: make(chan jobResult, 1)}
+		select {
+		case queue <- j:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		select {
+		case work <- j:
+		case <-ctx.Done():
+			j.done <- jobResult{err: ctx.Err()}
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// forward runs one batch and returns the target activations.
+func (c *calibration) forward(ctx context.Context, j *job) jobResult {
+	out, err := c.g.Run(ctx, j.feed, &graph.Hooks{Keep: c.targets})
+	if err != nil {
+		return jobResult{err: fmt.Errorf("calib: %w", err)}
+	}
+	acts := make([]*tensor.Tensor, len(c.targets))
+	for i, t := range c.targets {
+		if acts[i] = out[t]; acts[i] == nil {
+			if acts[i] = j.feed[t]; acts[i] == nil {
+				return jobResult{err: fmt.Errorf("calib: the run produced no value for %q", t)}
+			}
+		}
+	}
+	return jobResult{acts: acts}
+}
+
+// consume feeds every batch's activations to the observers in sample order. Targets
+// are observed in parallel, each observer by one goroutine at a time.
+func (c *calibration) consume(queue <-chan *job) (int, error) {
+	samples := 0
+	for j := range queue {
+		r := <-j.done
+		if r.err != nil {
+			return 0, r.err
+		}
+		if err := c.observe(r.acts); err != nil {
+			return 0, err
+		}
+		samples += j.n
+		if c.onBatch != nil {
+			c.onBatch(samples)
+		}
+	}
+	return samples, nil
+}
+
+func (c *calibration) observe(acts []*tensor.Tensor) error {
+	var next atomic.Int64
+	errs := make([]error, len(acts))
+	var wg sync.WaitGroup
+	for range min(c.workers, len(acts)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(acts) {
+					return
+				}
+				errs[i] = c.obs[i].observe(acts[i])
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// targetObserver is the observer of one activation and its report histogram.
+type targetObserver struct {
+	name     string
+	observer quant.Observer
+	hist     displayHistogram
+}
+
+func newTargetObserver(name string, o Options) (*targetObserver, error) {
+	var opts []quant.ObserverOption
+	if o.Observer == "percentile" && o.Percentile > 0 {
+		opts = append(opts, quant.WithPercentile(o.Percentile))
+	}
+	ob, err := quant.NewObserver(o.Observer, o.Scheme, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("calib: %w", err)
+	}
+	return &targetObserver{name: name, observer: ob}, nil
+}
+
+func (t *targetObserver) observe(x *tensor.Tensor) error {
+	if !x.DType.IsFloat() {
+		return fmt.Errorf("calib: activation %q is %v; only float activations are quantized", t.name, x.DType)
+	}
+	if x.DType != tensor.F32 {
+		var err error
+		if x, err = x.To(tensor.F32); err != nil {
+			return fmt.Errorf("calib: activation %q: %w", t.name, err)
+		}
+	}
+	if err := t.observer.Observe(x); err != nil {
+		return fmt.Errorf("calib: activation %q: %w", t.name, err)
+	}
+	t.hist.add(x.ToF32())
+	return nil
+}
+
+func (t *targetObserver) finish() (Activation, error) {
+	p, err := t.observer.QParams()
+	if err != nil {
+		return Activation{}, fmt.Errorf("calib: activation %q: %w", t.name, err)
+	}
+	lo, hi := t.observer.Range()
+	a := Activation{Name: t.name, Min: lo[0], Max: hi[0], ClipMin: lo[0], ClipMax: hi[0], QParams: p, Histogram: t.hist.report()}
+	switch ob := t.observer.(type) {
+	case *quant.Histogram:
+		a.ClipMin, a.ClipMax = ob.SearchRange()
+	case *quant.Entropy:
+		a.ClipMin, a.ClipMax = ob.ClippedRange()
+	case *quant.Percentile:
+		if a.ClipMin, a.ClipMax, err = ob.ClippedRange(); err != nil {
+			return Activation{}, fmt.Errorf("calib: activation %q: %w", t.name, err)
+		}
+	case *quant.MSE:
+		if a.ClipMin, a.ClipMax, err = ob.ClippedRange(); err != nil {
+			return Activation{}, fmt.Errorf("calib: activation %q: %w", t.name, err)
+		}
+	}
+	return a, nil
+}

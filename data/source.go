@@ -1,0 +1,182 @@
+package data
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// Source is a data set of samples. Each sample holds one tensor per model input and,
+// optionally, a target (a class label, say). A Source is immutable and may be read by
+// several passes, one after the other or at the same time.
+type Source interface {
+	// Name names the data in errors and reports: the file or folder, or "tensors".
+	Name() string
+	// Len is the number of samples, or -1 when it is not known before reading.
+	Len() int
+	// Inputs describes one sample of each input: dtype and shape without the batch axis.
+	// A source with a single anonymous array (an .npy file, say) has one entry named "":
+	// it feeds a model's only input whatever that input is called.
+	Inputs() []tensor.Info
+	// HasTarget reports whether batches carry targets.
+	HasTarget() bool
+	// Open starts a pass over the samples, in order.
+	Open(ctx context.Context) (Reader, error)
+}
+
+// Reader is one pass over a Source. It is used by one goroutine.
+type Reader interface {
+	// Next returns the next batch of at most max samples (max >= 1), or io.EOF after the
+	// last sample. Batches are independent of the reader: they stay valid after Close
+	// and are never written by it.
+	Next(max int) (*Batch, error)
+	Close() error
+}
+
+// Batch is a run of consecutive samples.
+type Batch struct {
+	// Inputs holds one tensor per input name (see Source.Inputs), each shaped
+	// [Len, sample shape...].
+	Inputs map[string]*tensor.Tensor
+	// Target is [Len, ...] when the source has targets, nil otherwise.
+	Target *tensor.Tensor
+	// Len is the number of samples in the batch.
+	Len int
+}
+
+// Sample is one sample built in memory: tensors without the batch axis.
+type Sample struct {
+	Inputs map[string]*tensor.Tensor
+	Target *tensor.Tensor
+}
+
+// BatchSizer is implemented by sources that prefer a batch size (see Batched).
+type BatchSizer interface {
+	BatchSize() int
+}
+
+// ErrEmpty is returned for a data set without samples.
+var ErrEmpty = errors.New("data: no samples")
+
+// targetKeys are the array names that npz and safetensors sources take as targets, in
+// order of preference.
+var targetKeys = []string{"label", "labels", "target", "targets", "y"}
+
+func isTargetKey(name string) bool {
+	for _, k := range targetKeys {
+		if name == k {
+			return true
+		}
+	}
+	return false
+}
+
+// Limit returns a source of at most n samples of src (n < 0: all of them).
+func Limit(src Source, n int) Source {
+	if n < 0 {
+		return src
+	}
+	return &limited{Source: src, n: n}
+}
+
+type limited struct {
+	Source
+	n int
+}
+
+func (l *limited) Len() int {
+	if m := l.Source.Len(); m >= 0 && m < l.n {
+		return m
+	}
+	if l.Source.Len() < 0 {
+		return -1
+	}
+	return l.n
+}
+
+func (l *limited) BatchSize() int { return preferredBatch(l.Source) }
+
+func (l *limited) Open(ctx context.Context) (Reader, error) {
+	r, err := l.Source.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &limitedReader{Reader: r, left: l.n}, nil
+}
+
+type limitedReader struct {
+	Reader
+	left int
+}
+
+func (r *limitedReader) Next(max int) (*Batch, error) {
+	if r.left <= 0 {
+		return nil, io.EOF
+	}
+	b, err := r.Reader.Next(min(max, r.left))
+	if err != nil {
+		return nil, err
+	}
+	r.left -= b.Len
+	return b, nil
+}
+
+// Batched returns src with a preferred batch size of n samples: calibration and
+// evaluation read it n samples at a time unless told otherwise.
+func Batched(src Source, n int) (Source, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("data: batch size %d: must be at least 1", n)
+	}
+	return &batched{Source: src, n: n}, nil
+}
+
+type batched struct {
+	Source
+	n int
+}
+
+func (b *batched) BatchSize() int { return b.n }
+
+func preferredBatch(src Source) int {
+	if s, ok := src.(BatchSizer); ok {
+		return s.BatchSize()
+	}
+	return 0
+}
+
+// PreferredBatchSize returns the batch size src asks for through Batched, or 0.
+func PreferredBatchSize(src Source) int { return preferredBatch(src) }
+
+// sliceRows returns rows [lo, hi) of a contiguous tensor whose first axis is the sample
+// axis. The result shares t's data.
+func sliceRows(t *tensor.Tensor, lo, hi int) *tensor.Tensor {
+	rowBytes := t.DType.Size()
+	for _, d := range t.Shape[1:] {
+		rowBytes *= d
+	}
+	shape := append([]int{hi - lo}, t.Shape[1:]...)
+	return &tensor.Tensor{DType: t.DType, Shape: shape, Data: t.Data[lo*rowBytes : hi*rowBytes]}
+}
+
+// copyRows is sliceRows into a new buffer, for data that must not outlive its reader
+// (a memory map, say).
+func copyRows(t *tensor.Tensor, lo, hi int) *tensor.Tensor {
+	s := sliceRows(t, lo, hi)
+	s.Data = append([]byte(nil), s.Data...)
+	return s
+}
+
+// ShapeString formats a shape as [1,8,8].
+func ShapeString(shape []int) string {
+	s := "["
+	for i, d := range shape {
+		if i > 0 {
+			s += ","
+		}
+		s += fmt.Sprint(d)
+	}
+	return s + "]"
+}
