@@ -96,7 +96,21 @@ type Graph struct {
 	// nobody reads); Run drops them after node i unless they are outputs or kept by the hooks.
 	freeAfter [][]string
 	isOutput  map[string]bool
+	producer  map[string]*Node
+	consumers map[string][]*Node
 }
+
+// Producer returns the node that computes a value (false for inputs and initializers).
+func (g *Graph) Producer(name string) (*Node, bool) {
+	n, ok := g.producer[name]
+	return n, ok
+}
+
+// Consumers returns the nodes that read a value, in execution order.
+func (g *Graph) Consumers(name string) []*Node { return g.consumers[name] }
+
+// IsOutput reports whether name is a graph output.
+func (g *Graph) IsOutput(name string) bool { return g.isOutput[name] }
 
 // Opset returns the default-domain opset the model imports.
 func (g *Graph) Opset() int { return g.opset }
@@ -153,6 +167,8 @@ func loadGraph(gp *onnxpb.GraphProto, opset int, opts Options) (*Graph, error) {
 		initializers: map[string]*tensor.Tensor{},
 		infos:        map[string]ValueInfo{},
 		isOutput:     map[string]bool{},
+		producer:     map[string]*Node{},
+		consumers:    map[string][]*Node{},
 	}
 	for _, tp := range gp.GetInitializer() {
 		name := tp.GetName()
@@ -217,6 +233,16 @@ func loadGraph(gp *onnxpb.GraphProto, opset int, opts Options) (*Graph, error) {
 			return nil, err
 		}
 		g.nodes = append(g.nodes, n)
+		for _, in := range n.Inputs {
+			if in != "" && (len(g.consumers[in]) == 0 || g.consumers[in][len(g.consumers[in])-1] != n) {
+				g.consumers[in] = append(g.consumers[in], n)
+			}
+		}
+		for _, o := range n.Outputs {
+			if o != "" {
+				g.producer[o] = n
+			}
+		}
 	}
 	for _, d := range outDecl {
 		info, ok := g.infos[d.Name]

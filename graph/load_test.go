@@ -104,4 +104,13 @@ func TestLoadSortsNodes(t *testing.T) {
 	if out, _ := g.ValueInfo("h"); !sameShape(out.Shape, []int{2, 3}) {
 		t.Fatalf("inferred %+v", out)
 	}
+	if p, ok := g.Producer("h"); !ok || p.Name != "first" {
+		t.Fatalf("producer of h: %v", p)
+	}
+	if c := g.Consumers("h"); len(c) != 1 || c[0].Name != "second" {
+		t.Fatalf("consumers of h: %v", c)
+	}
+	if _, ok := g.Producer("x"); ok || !g.IsOutput("y") || g.IsOutput("h") {
+		t.Fatal("Producer/IsOutput disagree with the graph")
+	}
 }

@@ -159,14 +159,22 @@ func buildFlatten(b *builder) (kernel, error) {
 		}
 		return []int{product(s[:a]), product(s[a:])}, nil
 	}
-	if s := b.in(0).Shape; s != nil && !containsNeg(s) {
-		o, err := flat(s)
-		if err != nil {
-			return nil, b.errorf("%v", err)
+	b.setOut(0, b.in(0).DType, []int{-1, -1})
+	if s := b.in(0).Shape; s != nil {
+		a := int(axis)
+		if a < 0 {
+			a += len(s)
 		}
-		b.setOut(0, b.in(0).DType, o)
-	} else {
-		b.setOut(0, b.in(0).DType, []int{-1, -1})
+		if a < 0 || a > len(s) {
+			return nil, b.errorf("axis %d out of range for rank %d", axis, len(s))
+		}
+		part := func(dims []int) int {
+			if containsNeg(dims) {
+				return -1
+			}
+			return product(dims)
+		}
+		b.setOut(0, b.in(0).DType, []int{part(s[:a]), part(s[a:])})
 	}
 	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		o, err := flat(ins[0].Shape)
