@@ -119,7 +119,7 @@ func pad(x *tensor.Tensor, pads []int64, mode string, fill *tensor.Tensor) (*ten
 		}
 		maps[d] = m
 	}
-	if _, err := tensor.Numel(shape); err != nil {
+	if err := checkOutputSize(shape); err != nil {
 		return nil, err
 	}
 	out := tensor.New(x.DType, shape...)

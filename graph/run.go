@@ -38,9 +38,11 @@ func (g *Graph) Run(ctx context.Context, inputs map[string]*tensor.Tensor, hooks
 		}
 		values[in.Name] = t.Contiguous()
 	}
-	for name := range inputs {
-		if _, ok := g.infos[name]; !ok {
-			return nil, fmt.Errorf("graph: %q is not an input of the graph", name)
+	if len(inputs) != len(g.inputs) {
+		for name := range inputs {
+			if !g.isInput(name) {
+				return nil, fmt.Errorf("graph: %q is not an input of the graph", name)
+			}
 		}
 	}
 	var keep map[string]bool
@@ -134,4 +136,13 @@ func shapeString(s []int) string {
 		}
 	}
 	return out + "]"
+}
+
+func (g *Graph) isInput(name string) bool {
+	for _, in := range g.inputs {
+		if in.Name == name {
+			return true
+		}
+	}
+	return false
 }

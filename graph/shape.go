@@ -906,7 +906,7 @@ func buildConstantOfShape(b *builder) (kernel, error) {
 			}
 			shape[i] = int(d)
 		}
-		if _, err := tensor.Numel(shape); err != nil {
+		if err := checkOutputSize(shape); err != nil {
 			return nil, err
 		}
 		out := tensor.New(value.DType, shape...)
@@ -1024,6 +1024,9 @@ func buildExpand(b *builder) (kernel, error) {
 		if err != nil {
 			return nil, err
 		}
+		if err := checkOutputSize(target); err != nil {
+			return nil, err
+		}
 		return []*tensor.Tensor{broadcastTo(ins[0], target)}, nil
 	}, nil
 }
@@ -1072,7 +1075,7 @@ func buildTile(b *builder) (kernel, error) {
 			src = append(src, 1, x.Shape[i])
 			out[i] = int(r) * x.Shape[i]
 		}
-		if _, err := tensor.Numel(out); err != nil {
+		if err := checkOutputSize(out); err != nil {
 			return nil, err
 		}
 		t := broadcastTo(reshaped(x, src), inter)
@@ -1097,8 +1100,8 @@ func buildRange(b *builder) (kernel, error) {
 			return nil, fmt.Errorf("delta is 0")
 		}
 		n := int(max(math.Ceil((limit-start)/delta), 0))
-		if n > 1<<31 {
-			return nil, fmt.Errorf("range of %d elements", n)
+		if err := checkOutputSize([]int{n}); err != nil {
+			return nil, err
 		}
 		switch ins[0].DType {
 		case tensor.F32:

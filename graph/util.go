@@ -204,3 +204,19 @@ func forEachRow(out []int, strides [][]int, row func(dstOff int, offs []int)) {
 		}
 	}
 }
+
+// maxOutputElements caps the tensors that ops sizing their output from data (ConstantOfShape,
+// Expand, Tile, Range, Pad) may create, so a hostile model fails with an error instead of
+// exhausting memory.
+const maxOutputElements = 1 << 30
+
+func checkOutputSize(shape []int) error {
+	n, err := tensor.Numel(shape)
+	if err != nil {
+		return err
+	}
+	if n > maxOutputElements {
+		return fmt.Errorf("output shape %v has %d elements (limit %d)", shape, n, maxOutputElements)
+	}
+	return nil
+}
