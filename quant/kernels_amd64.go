@@ -31,6 +31,9 @@ func quantizeI8DivAVX2(dst *int8, src *float32, n int, mul, lo, hi, zp float32) 
 func quantizeU8DivAVX2(dst *uint8, src *float32, n int, mul, lo, hi, zp float32) (bad bool)
 
 //go:noescape
+func packInt4AVX2(dst *int32, src *int8, n int) (ok bool)
+
+//go:noescape
 func f32ToF16F16C(dst *uint16, src *float32, n int)
 
 //go:noescape
@@ -106,4 +109,14 @@ func f32ToBF16Prefix(dst []uint16, src []float32) int {
 	}
 	f32ToBF16AVX2(&dst[0], &src[0], n)
 	return n
+}
+
+// packInt4Prefix packs the longest prefix of src whose length is a multiple of 32 into
+// dst and returns its length and whether every code was in -8..7.
+func packInt4Prefix(dst []int32, src []int8) (done int, ok bool) {
+	n := len(src) &^ 31
+	if !haveAVX2 || n == 0 {
+		return 0, true
+	}
+	return n, packInt4AVX2(&dst[0], &src[0], n)
 }

@@ -262,3 +262,42 @@ bf16loop:
 	JNZ       bf16loop
 	VZEROUPPER
 	RET
+
+DATA int4Offset<>+0(SB)/1, $8
+GLOBL int4Offset<>(SB), RODATA|NOPTR, $1
+DATA int4High<>+0(SB)/1, $0xf0
+GLOBL int4High<>(SB), RODATA|NOPTR, $1
+DATA nibbleWeights<>+0(SB)/2, $0x1001
+GLOBL nibbleWeights<>(SB), RODATA|NOPTR, $2
+
+// func packInt4AVX2(dst *int32, src *int8, n int) (ok bool)
+// Packs n int4 codes (n a multiple of 32) into n/8 compressed-tensors words: u = q+8;
+// VPMADDUBSW with weights (1, 16) makes each byte pair u[2i] + 16*u[2i+1], VPACKUSWB
+// narrows the pairs to bytes, and four consecutive bytes are the little-endian word
+// u0 | u1<<4 | ... | u7<<28. ok is false when some q+8 is outside 0..15.
+TEXT ·packInt4AVX2(SB), NOSPLIT, $0-25
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	VPBROADCASTB int4Offset<>(SB), Y15
+	VPBROADCASTW nibbleWeights<>(SB), Y14
+	VPBROADCASTB int4High<>(SB), Y13
+	VPXOR        Y12, Y12, Y12
+
+packLoop:
+	VMOVDQU    0(SI), Y0
+	VPADDB     Y15, Y0, Y0
+	VPOR       Y0, Y12, Y12
+	VPMADDUBSW Y14, Y0, Y0
+	VPACKUSWB  Y0, Y0, Y0
+	VPERMQ     $0x08, Y0, Y0
+	VMOVDQU    X0, 0(DI)
+	ADDQ       $32, SI
+	ADDQ       $16, DI
+	SUBQ       $32, CX
+	JNZ        packLoop
+
+	VPTEST Y13, Y12
+	SETEQ  ok+24(FP)
+	VZEROUPPER
+	RET

@@ -163,3 +163,31 @@ func TestMinMaxAsmMatchesGo(t *testing.T) {
 	}
 	_ = tensor.F32
 }
+
+func TestPackAsmMatchesGo(t *testing.T) {
+	r := rand.New(rand.NewPCG(8, 8))
+	for _, n := range []int{8, 32, 64, 100, 128, 4096, 4100} {
+		codes := make([]int8, n)
+		for i := range codes {
+			codes[i] = int8(r.IntN(16) - 8)
+		}
+		got := make([]int32, (n+7)/8)
+		want := make([]int32, len(got))
+		if !packRowWords(got, codes) || !packRowWordsGo(want, codes) {
+			t.Fatal("valid codes refused")
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("n=%d word %d: asm %#08x, Go %#08x", n, i, uint32(got[i]), uint32(want[i]))
+			}
+		}
+		codes[r.IntN(n)] = 8
+		if packRowWords(got, codes) {
+			t.Fatalf("n=%d: code 8 accepted", n)
+		}
+		codes[r.IntN(n)] = -9
+		if packRowWords(got, codes) {
+			t.Fatalf("n=%d: code -9 accepted", n)
+		}
+	}
+}

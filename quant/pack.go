@@ -51,6 +51,12 @@ func wordLayout(n, cols int) (rows, wordsPerRow int, err error) {
 
 // packRowWords packs one row and reports whether every code was in -8..7.
 func packRowWords(dst []int32, src []int8) bool {
+	done, ok := packInt4Prefix(dst, src)
+	return packRowWordsGo(dst[done/8:], src[done:]) && ok
+}
+
+// packRowWordsGo is the reference loop of packRowWords.
+func packRowWordsGo(dst []int32, src []int8) bool {
 	var bad uint8
 	full := len(src) / 8
 	dst = dst[:(len(src)+7)/8]
