@@ -373,6 +373,10 @@ func conv2d(x, w *tensor.Tensor, bias []float32, p convParams, group int) *tenso
 	}
 	out, d := newTensor[float32](tensor.F32, outShape)
 	xv, wv := elems[float32](x), elems[float32](w)
+	if cg == 1 && mg == 1 {
+		depthwiseConv2d(d, xv, wv, bias, n, c, h, wd, p)
+		return out
+	}
 	direct := kh == 1 && kw == 1 && p.strides[0] == 1 && p.strides[1] == 1 &&
 		p.padBegin[0]+p.padBegin[1]+p.padEnd[0]+p.padEnd[1] == 0
 	var col []float32
@@ -406,41 +410,107 @@ func conv2d(x, w *tensor.Tensor, bias []float32, p convParams, group int) *tenso
 }
 
 // im2col writes col[(ci*kh+ki)*kw+kj][oy*ow+ox] = x[ci][oy*sh-pt+ki*dh][ox*sw-pl+kj*dw], zero
-// outside the input.
+// outside the input. Channels are split across workers for large inputs.
 func im2col(col, x []float32, c, h, w int, p convParams) {
 	kh, kw := p.kernel[0], p.kernel[1]
 	oh, ow := p.out[0], p.out[1]
 	sh, sw := p.strides[0], p.strides[1]
 	dh, dw := p.dilations[0], p.dilations[1]
 	pt, pl := p.padBegin[0], p.padBegin[1]
-	for ci := 0; ci < c; ci++ {
-		img := x[ci*h*w : (ci+1)*h*w]
-		for ki := 0; ki < kh; ki++ {
-			for kj := 0; kj < kw; kj++ {
-				row := col[((ci*kh+ki)*kw+kj)*oh*ow : ((ci*kh+ki)*kw+kj+1)*oh*ow]
-				for oy := 0; oy < oh; oy++ {
-					iy := oy*sh - pt + ki*dh
-					dst := row[oy*ow : (oy+1)*ow]
-					if iy < 0 || iy >= h {
-						clear(dst)
-						continue
-					}
-					src := img[iy*w : (iy+1)*w]
-					ix := kj*dw - pl
-					if sw == 1 && ix >= 0 && ix+ow <= w {
-						copy(dst, src[ix:ix+ow])
-						continue
-					}
-					for ox := range dst {
-						if ix >= 0 && ix < w {
-							dst[ox] = src[ix]
-						} else {
-							dst[ox] = 0
+	parallelFor(c, c*kh*kw*oh*ow, func(c0, c1 int) {
+		for ci := c0; ci < c1; ci++ {
+			img := x[ci*h*w : (ci+1)*h*w]
+			for ki := 0; ki < kh; ki++ {
+				for kj := 0; kj < kw; kj++ {
+					row := col[((ci*kh+ki)*kw+kj)*oh*ow : ((ci*kh+ki)*kw+kj+1)*oh*ow]
+					// Output columns whose input column lies inside the image: [lo, hi).
+					ix0 := kj*dw - pl
+					lo, hi := validRange(ix0, sw, w, ow)
+					for oy := 0; oy < oh; oy++ {
+						iy := oy*sh - pt + ki*dh
+						dst := row[oy*ow : (oy+1)*ow]
+						if iy < 0 || iy >= h {
+							clear(dst)
+							continue
 						}
-						ix += sw
+						src := img[iy*w : (iy+1)*w]
+						clear(dst[:lo])
+						clear(dst[hi:])
+						if sw == 1 {
+							copy(dst[lo:hi], src[ix0+lo:ix0+hi])
+							continue
+						}
+						ix := ix0 + lo*sw
+						for ox := lo; ox < hi; ox++ {
+							dst[ox] = src[ix]
+							ix += sw
+						}
 					}
 				}
 			}
 		}
+	})
+}
+
+// validRange returns the outputs [lo, hi) of n whose input position start+o*step lies in
+// [0, size).
+func validRange(start, step, size, n int) (int, int) {
+	lo := 0
+	if start < 0 {
+		lo = (-start + step - 1) / step
 	}
+	hi := 0
+	if start < size {
+		hi = (size-1-start)/step + 1
+	}
+	lo, hi = min(lo, n), min(hi, n)
+	if hi < lo {
+		hi = lo
+	}
+	return lo, hi
+}
+
+// depthwiseConv2d computes a convolution with one input and one output channel per group
+// directly, which im2col + GEMM would do as many tiny one-row products.
+func depthwiseConv2d(d, xv, wv, bias []float32, n, c, h, w int, p convParams) {
+	kh, kw := p.kernel[0], p.kernel[1]
+	oh, ow := p.out[0], p.out[1]
+	sh, sw := p.strides[0], p.strides[1]
+	dh, dw := p.dilations[0], p.dilations[1]
+	pt, pl := p.padBegin[0], p.padBegin[1]
+	parallelFor(n*c, n*c*kh*kw*oh*ow, func(p0, p1 int) {
+		for plane := p0; plane < p1; plane++ {
+			ch := plane % c
+			img := xv[plane*h*w : (plane+1)*h*w]
+			dst := d[plane*oh*ow : (plane+1)*oh*ow]
+			b := float32(0)
+			if bias != nil {
+				b = bias[ch]
+			}
+			for i := range dst {
+				dst[i] = b
+			}
+			kern := wv[ch*kh*kw : (ch+1)*kh*kw]
+			for ki := 0; ki < kh; ki++ {
+				for kj := 0; kj < kw; kj++ {
+					wt := kern[ki*kw+kj]
+					ix0 := kj*dw - pl
+					lo, hi := validRange(ix0, sw, w, ow)
+					for oy := 0; oy < oh; oy++ {
+						iy := oy*sh - pt + ki*dh
+						if iy < 0 || iy >= h {
+							continue
+						}
+						src := img[iy*w : (iy+1)*w]
+						row := dst[oy*ow : (oy+1)*ow]
+						ix := ix0 + lo*sw
+						for ox := lo; ox < hi; ox++ {
+							row[ox] += wt * src[ix]
+							ix += sw
+						}
+					}
+				}
+			}
+		}
+	})
 }

@@ -212,6 +212,20 @@ func pool2d(x *tensor.Tensor, p convParams, isMax, includePad bool) *tensor.Tens
 				for ox := 0; ox < ow; ox++ {
 					x0 := ox*sw - pl
 					x1 := x0 + (kw-1)*dw + 1
+					if isMax && y0 >= 0 && y1 <= h && x0 >= 0 && x1 <= w {
+						// Window inside the image: no bounds tests.
+						acc := src[y0*w+x0]
+						for yy := y0; yy < y1; yy += dh {
+							row := src[yy*w+x0 : yy*w+x1]
+							for xx := 0; xx < len(row); xx += dw {
+								if v := row[xx]; v > acc || v != v {
+									acc = v
+								}
+							}
+						}
+						dst[oy*ow+ox] = acc
+						continue
+					}
 					acc := float32(0)
 					if isMax {
 						acc = float32(math.Inf(-1))
