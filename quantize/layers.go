@@ -1,6 +1,7 @@
 package quantize
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"strings"
@@ -102,7 +103,46 @@ func stateDictLayers(infos []tensor.Info) []Layer {
 		}
 		layers = append(layers, l)
 	}
+	if slices.IsSortedFunc(infos, func(a, b tensor.Info) int { return strings.Compare(a.Name, b.Name) }) {
+		// Readers that sort by name (safetensors) lose the model's order; numbers compared
+		// by value ("layers.2" before "layers.10") come closer to it.
+		slices.SortStableFunc(layers, func(a, b Layer) int { return naturalCompare(a.Name, b.Name) })
+		for i := range layers {
+			layers[i].Index = i
+		}
+	}
 	return layers
+}
+
+// naturalCompare orders strings with runs of digits compared by value.
+func naturalCompare(a, b string) int {
+	for a != "" && b != "" {
+		da, db := digitRun(a), digitRun(b)
+		if da > 0 && db > 0 {
+			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
+			if c := cmp.Compare(len(na), len(nb)); c != 0 {
+				return c
+			}
+			if c := strings.Compare(na, nb); c != 0 {
+				return c
+			}
+			a, b = a[da:], b[db:]
+			continue
+		}
+		if a[0] != b[0] {
+			return cmp.Compare(a[0], b[0])
+		}
+		a, b = a[1:], b[1:]
+	}
+	return cmp.Compare(len(a), len(b))
+}
+
+func digitRun(s string) int {
+	n := 0
+	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+		n++
+	}
+	return n
 }
 
 // inferType gives a state-dict layer's type from its name and weight rank ("" for none).

@@ -396,7 +396,7 @@ func stringMapOf(key string, v any) (map[string]string, error) {
 		for k, e := range x {
 			s, ok := e.(string)
 			if !ok {
-				return nil, typeError(fmt.Sprintf("%s[%q]", key, k), "string", e)
+				return nil, fmt.Errorf("option %q: layer %q: type name expected, got %s", key, k, typeName(e))
 			}
 			out[k] = s
 		}

@@ -55,15 +55,18 @@ func inputBase(l Layer) string {
 	return l.Weight + "_input"
 }
 
-// scaleShape is the shape of a layer's weight_scale: [out, groups] per group, the
-// weight's rank with 1 everywhere but the channel axis per channel ([out, 1] for
-// Linear), [1] per tensor.
+// scaleShape is the shape of a layer's weight_scale: [out, groups] per group; per
+// channel the weight's rank with 1 everywhere but the channel axis ([out, 1] for Linear,
+// [out, 1, 1, 1] for Conv2d) or, for int4, [out, 1]; [1] per tensor.
 func (q *Model) scaleShape(l Layer) []int {
 	idx := newParamIndex(q.ws, l, numel(l.Shape))
 	switch idx.mode {
 	case 2:
 		return []int{l.Shape[0], idx.groups}
 	case 1:
+		if q.ws.kind == kindInt && q.ws.scheme.QType.Bits == 4 {
+			return []int{l.Shape[0], 1} // int4 works on the [out, in] view it packs
+		}
 		s := make([]int, len(l.Shape))
 		for i := range s {
 			s[i] = 1

@@ -1,0 +1,130 @@
+package quantize
+
+import (
+	"errors"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/qscript-dev/qscript/quant"
+)
+
+func asError[T error](err error, target *T) bool { return errors.As(err, target) }
+
+func TestParseOptions(t *testing.T) {
+	pred := func(l Layer) bool { return l.Name == "fc2" }
+	o, err := ParseOptions(map[string]any{
+		"weights":     map[string]any{"dtype": "int4", "symmetric": false, "group_size": float64(64), "per_channel": false},
+		"layers":      []any{"Linear"},
+		"skip":        []any{"conv1", "fc*", pred},
+		"include":     "fc1",
+		"layer_types": map[string]any{"fc2": "Embedding"},
+		"numerics":    "onnxruntime",
+		"activations": map[string]any{"dtype": "uint8", "samples": float64(150)},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Weights != (WeightOptions{DType: "int4", Symmetric: false, GroupSize: 64, PerChannel: false}) {
+		t.Errorf("weights %+v", o.Weights)
+	}
+	if !slices.Equal(o.Types, []string{"Linear"}) || len(o.Skip) != 3 || o.Skip[0].Pattern != "conv1" || o.Skip[1].Pattern != "fc*" ||
+		o.Skip[2].Func == nil || len(o.Include) != 1 || o.Include[0].Pattern != "fc1" {
+		t.Errorf("selection %+v", o.Selection)
+	}
+	if o.LayerTypes["fc2"] != "Embedding" || o.Numerics != quant.ORT || o.Activations["dtype"] != "uint8" {
+		t.Errorf("options %+v", o)
+	}
+	d := DefaultOptions()
+	if d.Weights != (WeightOptions{DType: "int8", PerChannel: true, Symmetric: true}) || !slices.Equal(d.Types, []string{"Linear", "Conv"}) || d.Numerics != quant.Torch {
+		t.Errorf("defaults %+v", d)
+	}
+}
+
+func TestOptionErrors(t *testing.T) {
+	cases := []struct {
+		m   map[string]any
+		err string
+	}{
+		{map[string]any{"weights": map[string]any{"per_chanel": true}},
+			`unknown option "per_chanel" in weights (did you mean "per_channel"?); valid options: dtype, group_size, per_channel, symmetric`},
+		{map[string]any{"skp": "conv1"},
+			`unknown option "skp" (did you mean "skip"?); valid options: activations, include, layer_types, layers, numerics, skip, weights`},
+		{map[string]any{"colour": "red"},
+			`unknown option "colour"; valid options: activations, include, layer_types, layers, numerics, skip, weights`},
+		{map[string]any{"weights": map[string]any{"dtype": "int3"}},
+			`option "weights.dtype": unknown dtype "int3" (did you mean "int8"?); valid dtypes: int8, uint8, int4, uint4, fp16, bf16, fp8_e4m3, fp8_e5m2`},
+		{map[string]any{"weights": map[string]any{"per_channel": "yes"}}, `option "weights.per_channel": boolean expected, got string`},
+		{map[string]any{"weights": map[string]any{"group_size": 1.5}}, `option "weights.group_size": integer expected, got 1.5`},
+		{map[string]any{"weights": map[string]any{"group_size": -2}}, `option "weights.group_size": -2; want a positive size, 0 (default) or -1 (no groups)`},
+		{map[string]any{"weights": map[string]any{"dtype": "fp16", "group_size": 32}}, `option "weights.group_size": dtype fp16 has no groups (it is per tensor or per channel)`},
+		{map[string]any{"weights": "int8"}, `option "weights": table expected, got string`},
+		{map[string]any{"layers": []any{"Linear", 3.0}}, `option "layers[2]": string expected, got number`},
+		{map[string]any{"layers": []any{"Convv"}}, `option "layers": unknown layer type "Convv" (did you mean "Conv"?); valid types: Linear, Conv, Conv1d, Conv2d, Conv3d, Embedding, Norm, Gemm, MatMul`},
+		{map[string]any{"skip": []any{"conv1", true}}, `option "skip[2]": layer name, glob or function expected, got boolean`},
+		{map[string]any{"skip": 7.0}, `option "skip": layer name, glob or function expected, got number`},
+		{map[string]any{"layer_types": map[string]any{"fc1": 1.0}}, `option "layer_types": layer "fc1": type name expected, got number`},
+		{map[string]any{"layer_types": map[string]any{"fc1": "Dense"}}, `option "layer_types": layer "fc1": unknown layer type "Dense"; valid types: Linear, Conv, Conv1d, Conv2d, Conv3d, Embedding, Norm, Gemm, MatMul`},
+		{map[string]any{"numerics": "tensorrt"}, `option "numerics": quant: unknown numerics "tensorrt" (want torch or onnxruntime)`},
+	}
+	for _, c := range cases {
+		_, err := ParseOptions(c.m)
+		if err == nil || err.Error() != c.err {
+			t.Errorf("ParseOptions(%v):\n got %v\nwant %s", c.m, err, c.err)
+		}
+	}
+	var uoe *UnknownOptionError
+	_, err := ParseOptions(map[string]any{"weights": map[string]any{"symetric": true}})
+	if !asError(err, &uoe) || uoe.Table != "weights" || uoe.Key != "symetric" || uoe.Suggestion != "symmetric" {
+		t.Errorf("%#v", err)
+	}
+}
+
+func TestOptionPriority(t *testing.T) {
+	defaults := DefaultOptions()
+	config := map[string]any{"weights": map[string]any{"dtype": "int4", "symmetric": false}, "skip": []any{"conv1"}, "numerics": "onnxruntime"}
+	call := map[string]any{"weights": map[string]any{"symmetric": true}, "skip": []any{"fc2"}}
+
+	// Apply in order: config, then the call.
+	o := defaults
+	if err := o.Apply(config); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.Apply(call); err != nil {
+		t.Fatal(err)
+	}
+	want := WeightOptions{DType: "int4", Symmetric: true, PerChannel: true}
+	if o.Weights != want || len(o.Skip) != 1 || o.Skip[0].Pattern != "fc2" || o.Numerics != quant.ORT {
+		t.Errorf("after Apply: %+v", o)
+	}
+	// The same through MergeOptionMaps.
+	merged := MergeOptionMaps(call, config)
+	o2, err := ParseOptions(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(o2.Weights, o.Weights) || o2.Skip[0].Pattern != "fc2" || o2.Numerics != quant.ORT {
+		t.Errorf("merged: %+v", o2)
+	}
+	if config["weights"].(map[string]any)["symmetric"] != false {
+		t.Error("MergeOptionMaps modified its input")
+	}
+	// A failed Apply leaves the options as they were.
+	before := o
+	if err := o.Apply(map[string]any{"weights": map[string]any{"dtype": "int8"}, "layers": []any{"Bogus"}}); err == nil {
+		t.Fatal("no error")
+	}
+	if o.Weights != before.Weights || !slices.Equal(o.Types, before.Types) {
+		t.Errorf("failed Apply changed the options: %+v", o)
+	}
+}
+
+func TestCheckKeys(t *testing.T) {
+	if err := CheckKeys("save", []string{"layout", "format"}, []string{"format", "layout", "metadata"}); err != nil {
+		t.Error(err)
+	}
+	err := CheckKeys("save", []string{"metdata", "layout"}, []string{"metadata", "format", "layout"})
+	if err == nil || err.Error() != `unknown option "metdata" in save (did you mean "metadata"?); valid options: format, layout, metadata` {
+		t.Errorf("%v", err)
+	}
+}

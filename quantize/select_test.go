@@ -1,0 +1,159 @@
+package quantize
+
+import (
+	"slices"
+	"strings"
+	"testing"
+)
+
+func selected(ds []Decision) []string {
+	var out []string
+	for _, d := range ds {
+		if d.Selected {
+			out = append(out, d.Layer.Name)
+		}
+	}
+	return out
+}
+
+func TestSelect(t *testing.T) {
+	layers, err := Layers(openModel(t, examplePT), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _ := FirstOfType(layers, "Conv")
+	cases := []struct {
+		name string
+		sel  Selection
+		want []string
+	}{
+		{"default", Selection{}, []string{"conv1", "conv2", "conv3", "fc1", "fc2"}},
+		{"skip first conv", Selection{Skip: Names(first.Name)}, []string{"conv2", "conv3", "fc1", "fc2"}},
+		{"skip by weight name", Selection{Skip: Names("fc2.weight")}, []string{"conv1", "conv2", "conv3", "fc1"}},
+		{"linear only", Selection{Types: []string{"Linear"}}, []string{"fc1", "fc2"}},
+		{"conv2d", Selection{Types: []string{"conv2d"}}, []string{"conv1", "conv2", "conv3"}},
+		{"norm too", Selection{Types: []string{"Norm", "Linear"}}, []string{"bn1", "fc1", "fc2"}},
+		{"glob star", Selection{Skip: Names("conv*")}, []string{"fc1", "fc2"}},
+		{"glob class", Selection{Skip: Names("conv[12]")}, []string{"conv3", "fc1", "fc2"}},
+		{"glob question", Selection{Include: Names("fc?")}, []string{"fc1", "fc2"}},
+		{"glob double star", Selection{Include: Names("**2")}, []string{"conv2", "fc2"}},
+		{"include and skip", Selection{Include: Names("fc*", "conv3"), Skip: Names("fc1")}, []string{"conv3", "fc2"}},
+		{"predicate", Selection{Skip: []Matcher{Predicate("small", func(l Layer) bool { return l.Shape[0] < 32 })}},
+			[]string{"conv2", "conv3", "fc1"}},
+		{"include predicate", Selection{Include: []Matcher{{Func: func(l Layer) bool { return l.Index >= 4 }}}},
+			[]string{"fc1", "fc2"}},
+	}
+	for _, c := range cases {
+		ds, err := Select(layers, c.sel)
+		if err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		if got := selected(ds); !slices.Equal(got, c.want) {
+			t.Errorf("%s: selected %v, want %v", c.name, got, c.want)
+		}
+	}
+	ds, _ := Select(layers, Selection{Skip: append(Names("conv1"), Predicate("big", func(l Layer) bool { return l.Name == "fc1" })),
+		Include: Names("conv*", "fc1")})
+	reasons := map[string]string{}
+	for _, d := range ds {
+		reasons[d.Layer.Name] = d.Reason
+	}
+	want := map[string]string{"conv1": "skip: conv1", "bn1": "type Norm not selected", "conv2": "", "conv3": "",
+		"fc1": "skip: predicate big", "fc2": "not in include"}
+	for k, v := range want {
+		if reasons[k] != v {
+			t.Errorf("reason of %s = %q, want %q", k, reasons[k], v)
+		}
+	}
+}
+
+func TestSelectErrors(t *testing.T) {
+	layers, err := Layers(openModel(t, examplePT), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		sel Selection
+		err string
+	}{
+		{Selection{Skip: Names("conv4")}, `skip: no layer named "conv4" (similar layers: conv1, conv2, conv3)`},
+		{Selection{Skip: Names("fc_1")}, `skip: no layer named "fc_1" (similar layers: fc1, fc2)`},
+		{Selection{Include: Names("conv")}, `include: no layer named "conv" (similar layers: conv1, conv2, conv3)`},
+		{Selection{Skip: Names("decoder.layers.0")}, `skip: no layer named "decoder.layers.0" (the model's layers: conv1, bn1, conv2, conv3, fc1, fc2)`},
+		{Selection{Skip: Names("encoder.*")}, `skip: pattern "encoder.*" matches no layer (the model's layers: conv1, bn1, conv2, conv3, fc1, fc2)`},
+		{Selection{Skip: Names("")}, `skip: empty layer name`},
+		{Selection{Skip: Names("conv[1")}, `skip: pattern "conv[1": malformed glob: unterminated [`},
+		{Selection{Types: []string{"Lineer"}}, `layers: unknown layer type "Lineer" (did you mean "Linear"?); valid types: Linear, Conv, Conv1d, Conv2d, Conv3d, Embedding, Norm, Gemm, MatMul`},
+		{Selection{Include: Names("bn1")}, `include: layer "bn1" is a Norm, which is not in layers {Linear, Conv}; add "Norm" to layers`},
+	}
+	for _, c := range cases {
+		_, err := Select(layers, c.sel)
+		if err == nil || err.Error() != c.err {
+			t.Errorf("Select(%+v):\n got %v\nwant %s", c.sel, err, c.err)
+		}
+	}
+	var une *UnknownNameError
+	_, err = Select(layers, Selection{Skip: Names("fc3")})
+	if !asError(err, &une) || une.Name != "fc3" || !slices.Equal(une.Similar, []string{"fc1", "fc2"}) {
+		t.Errorf("error %#v", err)
+	}
+}
+
+func TestGlobMatch(t *testing.T) {
+	cases := []struct {
+		pattern, name string
+		want          bool
+	}{
+		{"*", "a.b.c", true},
+		{"encoder.*.attn", "encoder.layer.3.attn", true},
+		{"encoder.*.attn", "encoder.layer.3.attn.out", false},
+		{"encoder.**.attn*", "encoder.layer.3.attn.out", true},
+		{"a?c", "abc", true},
+		{"a?c", "ac", false},
+		{"[!a]b", "cb", true},
+		{"[^a]b", "ab", false},
+		{"l[0-9]", "l7", true},
+		{"l[0-9]", "lx", false},
+		{"[]]", "]", true},
+		{"*.weight", "fc1.weight", true},
+		{"", "", true},
+		{"a*b*c", "aXbYbZc", true},
+		{"a*b*c", "aXbYbZ", false},
+	}
+	for _, c := range cases {
+		got, err := globMatch(c.pattern, c.name)
+		if err != nil || got != c.want {
+			t.Errorf("globMatch(%q, %q) = %v, %v", c.pattern, c.name, got, err)
+		}
+	}
+	if _, err := globMatch("a[b", "x"); err == nil {
+		t.Error("unterminated class accepted")
+	}
+}
+
+func TestSimilar(t *testing.T) {
+	names := []string{"model.layers.0.mlp.down_proj", "model.layers.0.mlp.up_proj", "model.layers.0.self_attn.q_proj", "lm_head"}
+	if got := Similar("model.layers.0.mlp.dwn_proj", names); len(got) == 0 || got[0] != names[0] {
+		t.Errorf("Similar = %v", got)
+	}
+	if got := Similar("LM_HEAD", names); !slices.Equal(got, []string{"lm_head"}) {
+		t.Errorf("Similar = %v", got)
+	}
+	if got := Similar("q_proj", names); !slices.Equal(got, []string{"model.layers.0.self_attn.q_proj"}) {
+		t.Errorf("Similar = %v", got)
+	}
+	if got := Similar("zzz", names); len(got) != 0 {
+		t.Errorf("Similar = %v", got)
+	}
+	many := make([]string, 20)
+	for i := range many {
+		many[i] = "layer" + strings.Repeat("x", i%3) + string(rune('a'+i))
+	}
+	if got := Similar("layer", many); len(got) != maxSuggestions {
+		t.Errorf("%d suggestions", len(got))
+	}
+	if d := editDistance("kitten", "sitting"); d != 3 {
+		t.Errorf("editDistance = %d", d)
+	}
+}
