@@ -122,7 +122,7 @@ func TestInferTypes(t *testing.T) {
 		{Name: "transformer.wte.weight", DType: tensor.F16, Shape: []int{100, 8}},
 		{Name: "conv.weight", DType: tensor.F32, Shape: []int{4, 2, 3}},
 		{Name: "conv3d.weight", DType: tensor.F32, Shape: []int{4, 2, 3, 3, 3}},
-		{Name: "q.weight", DType: tensor.I8, Shape: []int{4, 4}},    // already integer: not a layer
+		{Name: "q.weight", DType: tensor.I8, Shape: []int{4, 4}}, // already integer: not a layer
 		{Name: "weird.weight", DType: tensor.F32, Shape: []int{1, 1, 1, 1, 1, 1}},
 		{Name: "scalar", DType: tensor.F32, Shape: []int{}},
 		{Name: "lm_head.weight", DType: tensor.F32, Shape: []int{100, 8}},
