@@ -1,0 +1,188 @@
+package static
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/qscript-dev/qscript/formats/onnx"
+	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
+	"github.com/qscript-dev/qscript/formats/onnx/qdq"
+	"github.com/qscript-dev/qscript/graph"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// Layer is one quantizable node (Conv, Gemm, MatMul) of an ONNX model. Its name is the
+// node name, the name the quantize package gives ONNX layers.
+type Layer struct {
+	Name string
+	Type string // op type: "Conv", "Gemm", "MatMul"
+	// Input is the activation the node reads (input 0).
+	Input string
+	// Weight is input 1: an initializer, or an activation in a MatMul of two activations
+	// (WeightIsActivation).
+	Weight             string
+	WeightIsActivation bool
+	Bias               string // "" when none
+	Shape              []int  // the weight's shape; nil for an activation
+	DType              tensor.DType
+	Index              int // position among the quantizable nodes, in model order
+}
+
+// Prefix is the weight initializer's name without ".weight" ("conv2" for "conv2.weight"),
+// the state-dict layer name, which Options.Skip also accepts; "" when the weight is not
+// so named.
+func (l Layer) Prefix() string {
+	if p, ok := strings.CutSuffix(l.Weight, ".weight"); ok && !l.WeightIsActivation {
+		return p
+	}
+	return ""
+}
+
+// Layers lists the quantizable nodes of f in model order.
+func Layers(f *onnx.File) []Layer {
+	m := f.Proto()
+	inits := map[string]*onnxpb.TensorProto{}
+	for _, t := range m.GetGraph().GetInitializer() {
+		inits[t.GetName()] = t
+	}
+	var out []Layer
+	for _, n := range m.GetGraph().GetNode() {
+		if !qdq.Quantizable(n) || len(n.GetInput()) < 2 {
+			continue
+		}
+		l := Layer{Name: n.GetName(), Type: n.GetOpType(), Input: n.GetInput()[0], Weight: n.GetInput()[1], Index: len(out)}
+		if w, ok := inits[l.Weight]; ok {
+			l.Shape = make([]int, len(w.GetDims()))
+			for i, d := range w.GetDims() {
+				l.Shape[i] = int(d)
+			}
+			l.DType, _ = graph.DTypeFromONNX(w.GetDataType())
+		} else {
+			l.WeightIsActivation = true
+		}
+		if len(n.GetInput()) > 2 && n.GetOpType() != "MatMul" {
+			l.Bias = n.GetInput()[2]
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// skipped resolves Options.Skip against the layers: the names to skip, each with the
+// entry that selected it.
+func skipped(layers []Layer, skip []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, entry := range skip {
+		matched := false
+		for _, l := range layers {
+			if matches(entry, l) {
+				matched = true
+				if _, done := out[l.Name]; !done {
+					out[l.Name] = entry
+				}
+			}
+		}
+		if !matched {
+			return nil, fmt.Errorf("static: skip %q matches no Conv, Gemm or MatMul node (closest: %s)", entry, strings.Join(closest(entry, layers), ", "))
+		}
+	}
+	return out, nil
+}
+
+func matches(entry string, l Layer) bool {
+	names := []string{l.Name}
+	if p := l.Prefix(); p != "" {
+		names = append(names, p, l.Weight)
+	}
+	for _, n := range names {
+		if strings.Contains(entry, "*") {
+			if glob(entry, n) {
+				return true
+			}
+		} else if entry == n {
+			return true
+		}
+	}
+	return false
+}
+
+// glob matches name against a pattern where * matches any run of characters, dots and
+// slashes included (node names look like "/encoder/layer.0/attn/MatMul").
+func glob(pattern, name string) bool {
+	parts := strings.Split(pattern, "*")
+	if !strings.HasPrefix(name, parts[0]) {
+		return false
+	}
+	name = name[len(parts[0]):]
+	for i, p := range parts[1:] {
+		if i == len(parts)-2 {
+			return strings.HasSuffix(name, p)
+		}
+		j := strings.Index(name, p)
+		if j < 0 {
+			return false
+		}
+		name = name[j+len(p):]
+	}
+	return true
+}
+
+// closest returns up to three layer names (or prefixes) nearest to name by edit distance.
+func closest(name string, layers []Layer) []string {
+	type cand struct {
+		s string
+		d int
+	}
+	var cs []cand
+	for _, l := range layers {
+		cs = append(cs, cand{fmt.Sprintf("%q", l.Name), editDistance(name, l.Name)})
+		if p := l.Prefix(); p != "" {
+			cs = append(cs, cand{fmt.Sprintf("%q", p), editDistance(name, p)})
+		}
+	}
+	sort.SliceStable(cs, func(i, j int) bool { return cs[i].d < cs[j].d })
+	var out []string
+	for i := 0; i < len(cs) && i < 3; i++ {
+		out = append(out, cs[i].s)
+	}
+	if len(out) == 0 {
+		return []string{"the model has none"}
+	}
+	return out
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// LoadGraph loads f into the executor, reading external data from f's folder.
+func LoadGraph(f *onnx.File) (*graph.Graph, error) {
+	return graph.Load(f.Proto(), graph.Options{External: resolver(f.Dir())})
+}
+
+func resolver(dir string) graph.ExternalDataResolver {
+	return func(tp *onnxpb.TensorProto) ([]byte, error) {
+		t, err := onnx.TensorFromProto(tp, dir)
+		if err != nil {
+			return nil, err
+		}
+		return t.Contiguous().Data, nil
+	}
+}

@@ -1,0 +1,65 @@
+package static
+
+import (
+	"fmt"
+
+	"github.com/qscript-dev/qscript/quant"
+)
+
+// Options configures Quantize. Start from DefaultOptions.
+type Options struct {
+	Weights WeightOptions
+	// Numerics computes the weight qparams and codes the way torch (default) or ONNX
+	// Runtime does. Either way the file holds codes and scales that ONNX Runtime's
+	// DequantizeLinear turns back into the same float weights. The activations' numerics
+	// are the calibration's (calib.Options.Scheme).
+	Numerics quant.Numerics
+	// Skip leaves nodes in float. An entry is a node name ("/conv2/Conv"), the prefix of
+	// a node's weight initializer ("conv2" for "conv2.weight"), or a glob over either
+	// where * matches any run of characters ("/fc*/Gemm"). An entry that matches no node
+	// is an error that lists the closest names.
+	Skip []string
+	// Version is the qscript version written into the quantization record.
+	Version string
+	// Metadata adds metadata_props entries to the output (strings only).
+	Metadata map[string]string
+	// Input names the input model in the report.
+	Input string
+}
+
+// WeightOptions says how weights are quantized.
+type WeightOptions struct {
+	// DType is "int8" (default) or "uint8".
+	DType string
+	// PerChannel gives each output channel its own scale (axis from qdq.WeightAxis).
+	PerChannel bool
+	// Symmetric uses zero point 0 (int8) or 128 (uint8), as torch's per-channel
+	// symmetric weight observer does.
+	Symmetric bool
+}
+
+// DefaultOptions: int8 symmetric per-channel weights with torch numerics, the weight
+// half of torch's default static qconfig for x86/onednn.
+func DefaultOptions() Options {
+	return Options{Weights: WeightOptions{DType: "int8", PerChannel: true, Symmetric: true}, Numerics: quant.Torch}
+}
+
+func (w WeightOptions) scheme(n quant.Numerics) (quant.Scheme, error) {
+	s := quant.Scheme{Symmetric: w.Symmetric, Numerics: n}
+	switch w.DType {
+	case "", "int8", "qint8":
+		s.QType = quant.QInt8
+	case "uint8", "quint8":
+		s.QType = quant.QUInt8
+	default:
+		return s, fmt.Errorf("static: weight dtype %q: QDQ weights are \"int8\" or \"uint8\"", w.DType)
+	}
+	return s, s.Validate()
+}
+
+func (w WeightOptions) granularity() string {
+	if w.PerChannel {
+		return "per_channel"
+	}
+	return "per_tensor"
+}

@@ -1,0 +1,382 @@
+package static
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/qscript-dev/qscript/calib"
+	"github.com/qscript-dev/qscript/formats/onnx"
+	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
+	"github.com/qscript-dev/qscript/formats/onnx/qdq"
+	"github.com/qscript-dev/qscript/graph"
+	"github.com/qscript-dev/qscript/quant"
+	"github.com/qscript-dev/qscript/report"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// Model is a planned static quantization of an ONNX model: the weight codes and qparams
+// of every quantized node and the calibrated activation qparams. It is immutable and
+// safe for concurrent use; the source file must stay open while it is used.
+type Model struct {
+	src    *onnx.File
+	cal    *calib.Result
+	opts   Options
+	scheme quant.Scheme // weights
+	plan   *qdq.Plan
+	layers []plannedLayer
+	other  int64 // bytes of initializers outside every layer
+
+	once  sync.Once
+	proto *onnxpb.ModelProto
+	err   error
+}
+
+type plannedLayer struct {
+	Layer
+	quantized bool
+	reason    string
+	report    report.Layer
+	input     *quant.QParams
+}
+
+// Quantize plans the static quantization of f with the activation qparams of cal.
+// Every Conv, Gemm and MatMul node is quantized unless opts.Skip names it or it cannot be
+// (its input 0 is a constant, or its weight is not float32); each node's activations
+// must have been calibrated.
+func Quantize(ctx context.Context, f *onnx.File, cal *calib.Result, opts Options) (*Model, error) {
+	if cal == nil {
+		return nil, fmt.Errorf("static: no calibration")
+	}
+	s, err := opts.Weights.scheme(opts.Numerics)
+	if err != nil {
+		return nil, err
+	}
+	if v := onnx.OpsetVersion(f.Proto(), ""); v < qdq.MinOpset {
+		return nil, fmt.Errorf("static: the model imports opset %d; QDQ export needs at least %d (re-export with torch.onnx.export(..., opset_version=13))", v, qdq.MinOpset)
+	}
+	layers := Layers(f)
+	skip, err := skipped(layers, opts.Skip)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{src: f, cal: cal, opts: opts, scheme: s,
+		plan: &qdq.Plan{Nodes: map[string]qdq.NodePlan{}, Activations: cal.QParams(), Dir: f.Dir()}}
+	nodes := map[string]*onnxpb.NodeProto{}
+	for _, n := range f.Proto().GetGraph().GetNode() {
+		nodes[n.GetName()] = n
+	}
+	owned := map[string]bool{}
+	for _, l := range layers {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		pl, err := m.planLayer(l, nodes[l.Name], skip)
+		if err != nil {
+			return nil, fmt.Errorf("static: node %q (%s): %w", l.Name, l.Type, err)
+		}
+		m.layers = append(m.layers, pl)
+		owned[l.Weight], owned[l.Bias] = true, true
+	}
+	for _, info := range f.Tensors() {
+		if !owned[info.Name] {
+			n, _ := tensor.Numel(info.Shape)
+			m.other += int64(n * info.DType.Size())
+		}
+	}
+	m.plan.Record, err = m.record()
+	if err != nil {
+		return nil, err
+	}
+	m.plan.Metadata = opts.Metadata
+	return m, nil
+}
+
+func (m *Model) planLayer(l Layer, node *onnxpb.NodeProto, skip map[string]string) (plannedLayer, error) {
+	pl := plannedLayer{Layer: l}
+	pl.report = report.Layer{Name: l.Name, Type: l.Type, Shape: l.Shape, DType: l.DType.String()}
+	if l.WeightIsActivation {
+		pl.report.DType = "activation"
+	}
+	inputIsConst := m.bytesOf(l.Input) > 0 || m.isInitializer(l.Input)
+	switch {
+	case skip[l.Name] != "":
+		pl.reason = "skip list (" + skip[l.Name] + ")"
+	case inputIsConst:
+		pl.reason = "input 0 is a constant"
+	case !l.WeightIsActivation && l.DType != tensor.F32:
+		pl.reason = fmt.Sprintf("weight is %v, not F32", l.DType)
+	}
+	w, err := m.loadWeight(l)
+	if err != nil {
+		return pl, err
+	}
+	pl.report.BytesBefore = m.bytesOf(l.Weight) + m.bytesOf(l.Bias)
+	if w != nil {
+		pl.report.Histogram = report.NewHistogram(w.ToF32(), report.DefaultBins)
+	}
+	if pl.reason != "" {
+		pl.report.Reason = pl.reason
+		pl.report.BytesAfter = pl.report.BytesBefore
+		m.plan.Nodes[l.Name] = qdq.NodePlan{Skip: true}
+		return pl, nil
+	}
+	for _, act := range []string{l.Input, l.Weight} {
+		if act == l.Weight && !l.WeightIsActivation {
+			continue
+		}
+		if _, ok := m.cal.Activation(act); !ok {
+			return pl, fmt.Errorf("activation %q was not calibrated; calibrate it (calib.Options.Targets) or skip the node", act)
+		}
+	}
+	in, _ := m.cal.Activation(l.Input)
+	pl.input = in.QParams
+	pl.quantized = true
+	pl.report.Quantized = true
+	pl.report.QDType = m.opts.Weights.DType
+	if pl.report.QDType == "" {
+		pl.report.QDType = "int8"
+	}
+	if w == nil { // a MatMul of two activations: nothing stored
+		pl.report.Granularity = "per_tensor"
+		pl.report.QDType = qdtype(m.cal.Scheme.QType)
+		m.plan.Nodes[l.Name] = qdq.NodePlan{}
+		return pl, nil
+	}
+	gran := quant.PerTensor()
+	if m.opts.Weights.PerChannel {
+		axis, err := qdq.WeightAxis(node, len(l.Shape))
+		if err != nil {
+			return pl, err
+		}
+		gran = quant.PerChannel(axis)
+	}
+	codes, qp, err := quant.ChooseAndQuantize(w, m.scheme, gran)
+	if err != nil {
+		return pl, fmt.Errorf("weight %q: %w", l.Weight, err)
+	}
+	deq, err := quant.Dequantize(codes, qp)
+	if err != nil {
+		return pl, fmt.Errorf("weight %q: %w", l.Weight, err)
+	}
+	e, err := quant.Compare(w.ToF32(), deq.ToF32())
+	if err != nil {
+		return pl, err
+	}
+	pl.report.Granularity = granularityLabel(gran)
+	pl.report.SQNR, pl.report.MSE, pl.report.MaxAbsErr, pl.report.Cosine = e.SQNR, e.MSE, e.MaxAbs, e.Cosine
+	pl.report.ScaleMin, pl.report.ScaleMax = float64(qp.Scale[0]), float64(qp.Scale[0])
+	for _, sc := range qp.Scale {
+		pl.report.ScaleMin, pl.report.ScaleMax = min(pl.report.ScaleMin, float64(sc)), max(pl.report.ScaleMax, float64(sc))
+	}
+	// What Export writes: 1-byte codes, a float32 scale and a 1-byte zero point per
+	// channel; an int32 bias (the float bias's size) with float32 scales and int32 zero
+	// points per channel.
+	channels := int64(len(qp.Scale))
+	pl.report.BytesAfter = int64(codes.Numel()) + 5*channels
+	if l.Bias != "" {
+		pl.report.BytesAfter += m.bytesOf(l.Bias) + 8*channels
+	}
+	m.plan.Nodes[l.Name] = qdq.NodePlan{Weight: qp, Codes: codes}
+	return pl, nil
+}
+
+func (m *Model) loadWeight(l Layer) (*tensor.Tensor, error) {
+	if l.WeightIsActivation || l.DType != tensor.F32 {
+		return nil, nil
+	}
+	w, err := m.src.Load(l.Weight)
+	if err != nil {
+		return nil, fmt.Errorf("weight %q: %w", l.Weight, err)
+	}
+	return w.Contiguous(), nil
+}
+
+func (m *Model) bytesOf(name string) int64 {
+	if name == "" {
+		return 0
+	}
+	for _, t := range m.src.Tensors() {
+		if t.Name == name {
+			n, _ := tensor.Numel(t.Shape)
+			return int64(n * t.DType.Size())
+		}
+	}
+	return 0
+}
+
+func (m *Model) isInitializer(name string) bool {
+	for _, t := range m.src.Proto().GetGraph().GetInitializer() {
+		if t.GetName() == name {
+			return true
+		}
+	}
+	return false
+}
+
+func granularityLabel(g quant.Granularity) string {
+	if g.PerChannel {
+		return fmt.Sprintf("per_channel(axis=%d)", g.Axis)
+	}
+	return "per_tensor"
+}
+
+func qdtype(q quant.QType) string {
+	if q.Signed {
+		return "int8"
+	}
+	return "uint8"
+}
+
+// Record is the JSON quantization record stored in metadata_props["quantization"].
+type Record struct {
+	Format      string            `json:"format"` // "onnx-qdq"
+	Scheme      string            `json:"scheme"`
+	DType       string            `json:"dtype"`
+	Granularity string            `json:"granularity"`
+	Symmetric   bool              `json:"symmetric"`
+	Activations RecordActivations `json:"activations"`
+	Observer    string            `json:"observer"`
+	Samples     int               `json:"calibration_samples"`
+	Numerics    string            `json:"numerics"`
+	Quantized   []string          `json:"layers_quantized"`
+	Skipped     []string          `json:"layers_skipped"`
+	Version     string            `json:"qscript_version"`
+}
+
+// RecordActivations describes the activation quantization in the record.
+type RecordActivations struct {
+	DType     string `json:"dtype"`
+	Symmetric bool   `json:"symmetric"`
+	Observer  string `json:"observer"`
+	Numerics  string `json:"numerics"`
+}
+
+func (m *Model) record() (string, error) {
+	r := Record{Format: "onnx-qdq", Scheme: m.SchemeString(), DType: qdtype(m.scheme.QType),
+		Granularity: m.opts.Weights.granularity(), Symmetric: m.scheme.Symmetric,
+		Activations: RecordActivations{DType: qdtype(m.cal.Scheme.QType), Symmetric: m.cal.Scheme.Symmetric,
+			Observer: m.cal.Observer, Numerics: m.cal.Scheme.Numerics.String()},
+		Observer: m.cal.Observer, Samples: m.cal.Samples, Numerics: m.scheme.Numerics.String(),
+		Quantized: []string{}, Skipped: []string{}, Version: m.opts.Version}
+	if r.Version == "" {
+		r.Version = "dev"
+	}
+	for _, l := range m.layers {
+		if l.quantized {
+			r.Quantized = append(r.Quantized, l.Name)
+		} else {
+			r.Skipped = append(r.Skipped, l.Name)
+		}
+	}
+	b, err := json.Marshal(r)
+	return string(b), err
+}
+
+// SchemeString describes the scheme for reports: "int8 per_channel symmetric weights,
+// uint8 affine activations (histogram, 150 samples, torch numerics)".
+func (m *Model) SchemeString() string {
+	sym := "affine"
+	if m.scheme.Symmetric {
+		sym = "symmetric"
+	}
+	asym := "affine"
+	if m.cal.Scheme.Symmetric {
+		asym = "symmetric"
+	}
+	return fmt.Sprintf("static %s %s %s weights, %s %s activations (%s, %d samples, %s numerics)",
+		qdtype(m.scheme.QType), m.opts.Weights.granularity(), sym, qdtype(m.cal.Scheme.QType), asym,
+		m.cal.Observer, m.cal.Samples, m.scheme.Numerics)
+}
+
+// Plan returns the QDQ plan (shared: do not modify).
+func (m *Model) Plan() *qdq.Plan { return m.plan }
+
+// Calibration returns the calibration the model was planned with.
+func (m *Model) Calibration() *calib.Result { return m.cal }
+
+// Quantized lists the quantized layers, in model order.
+func (m *Model) Quantized() []Layer { return m.filter(true) }
+
+// Skipped lists the layers left in float, in model order.
+func (m *Model) Skipped() []Layer { return m.filter(false) }
+
+func (m *Model) filter(q bool) []Layer {
+	var out []Layer
+	for _, l := range m.layers {
+		if l.quantized == q {
+			out = append(out, l.Layer)
+		}
+	}
+	return out
+}
+
+// InputQParams returns the qparams of each quantized layer's input activation by layer
+// name: the compressed-tensors input_scale (and zero point) of a static safetensors
+// export (quantize.Model.SetInputQParams takes them).
+func (m *Model) InputQParams() map[string]*quant.QParams {
+	out := map[string]*quant.QParams{}
+	for _, l := range m.layers {
+		if l.quantized {
+			out[l.Name] = l.input
+		}
+	}
+	return out
+}
+
+// Proto returns the QDQ model (built once, shared: do not modify).
+func (m *Model) Proto() (*onnxpb.ModelProto, error) {
+	m.once.Do(func() {
+		m.proto, m.err = qdq.Export(m.src.Proto(), m.plan)
+		if m.err != nil {
+			m.err = fmt.Errorf("static: %w", m.err)
+		}
+	})
+	return m.proto, m.err
+}
+
+// Graph loads the QDQ model into the executor, for Evaluate.
+func (m *Model) Graph() (*graph.Graph, error) {
+	p, err := m.Proto()
+	if err != nil {
+		return nil, err
+	}
+	return graph.Load(p, graph.Options{External: resolver(m.src.Dir())})
+}
+
+// Save writes the QDQ model to path (.onnx), atomically; external data of the source
+// is copied, never referenced.
+func (m *Model) Save(ctx context.Context, path string) error {
+	p, err := m.Proto()
+	if err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	wo := onnx.DefaultWriteOptions()
+	wo.SourceDir = m.src.Dir()
+	if err := onnx.Write(path, p, &wo); err != nil {
+		return fmt.Errorf("static: %w", err)
+	}
+	return nil
+}
+
+// Report returns a new report: per-layer weight errors, per-activation ranges and
+// qparams, and the calibration's warnings. Set Output and Eval on it as they become
+// known.
+func (m *Model) Report() *report.Report {
+	r := &report.Report{Title: "int8_static", Input: m.opts.Input, Scheme: m.SchemeString(), OtherBytes: m.other,
+		Activations: m.cal.ReportActivations(), Warnings: append([]string(nil), m.cal.Warnings...)}
+	if m.opts.Input != "" {
+		r.Title += ": " + m.opts.Input
+	}
+	for _, l := range m.layers {
+		rl := l.report
+		rl.Shape = append([]int(nil), rl.Shape...)
+		r.Layers = append(r.Layers, rl)
+	}
+	r.Finish()
+	return r
+}
