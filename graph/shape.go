@@ -204,7 +204,7 @@ func buildDropout(b *builder) (kernel, error) {
 	if b.has(2) {
 		c := b.constIn(2)
 		if c == nil {
-			return nil, b.unsupported("training_mode is not a constant")
+			return nil, b.unsupported("training_mode that is not a constant (only inference is supported)")
 		}
 		if c.Numel() != 1 || c.DType != tensor.Bool {
 			return nil, b.errorf("training_mode must be one bool")
