@@ -1,0 +1,119 @@
+// Command int8scale is the Go side of bench/40-int8-dynamic-scale.sh:
+//
+//	int8scale gen OUT.safetensors GIB    a Linear-only f32 checkpoint with 7B-like shapes
+//	int8scale quantize IN OUT            int8 per-channel symmetric weights (quantize API)
+//
+// gen streams: one tensor is in memory at a time, filled from a fixed-seed generator, so
+// the file is the same on every run.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/qscript-dev/qscript/formats"
+	"github.com/qscript-dev/qscript/formats/safetensors"
+	"github.com/qscript-dev/qscript/quantize"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+const (
+	hidden       = 4096
+	intermediate = 11008
+)
+
+func main() {
+	var err error
+	switch {
+	case len(os.Args) == 4 && os.Args[1] == "gen":
+		var gb float64
+		if gb, err = strconv.ParseFloat(os.Args[3], 64); err == nil {
+			err = gen(os.Args[2], int64(gb*(1<<30)))
+		}
+	case len(os.Args) == 4 && os.Args[1] == "quantize":
+		err = run(os.Args[2], os.Args[3])
+	default:
+		fmt.Fprintln(os.Stderr, "usage: int8scale gen OUT GIB | int8scale quantize IN OUT")
+		os.Exit(2)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "int8scale:", err)
+		os.Exit(1)
+	}
+}
+
+// layout lists the Linear weights of decoder blocks (attention q/k/v/o 4096×4096, MLP
+// gate/up 11008×4096 and down 4096×11008) until size bytes are reached.
+func layout(size int64) []tensor.Info {
+	var infos []tensor.Info
+	var total int64
+	for block := 0; ; block++ {
+		for _, l := range []struct {
+			name    string
+			out, in int
+		}{
+			{"self_attn.q_proj", hidden, hidden}, {"self_attn.k_proj", hidden, hidden},
+			{"self_attn.v_proj", hidden, hidden}, {"self_attn.o_proj", hidden, hidden},
+			{"mlp.gate_proj", intermediate, hidden}, {"mlp.up_proj", intermediate, hidden},
+			{"mlp.down_proj", hidden, intermediate},
+		} {
+			bytes := int64(l.out) * int64(l.in) * 4
+			if total+bytes > size {
+				return infos
+			}
+			total += bytes
+			infos = append(infos, tensor.Info{Name: fmt.Sprintf("model.layers.%d.%s.weight", block, l.name),
+				DType: tensor.F32, Shape: []int{l.out, l.in}})
+		}
+	}
+}
+
+func gen(path string, size int64) error {
+	infos := layout(size)
+	var buf []float32
+	state := uint64(0x9E3779B97F4A7C15)
+	return safetensors.WriteFile(context.Background(), path, infos, map[string]string{"format": "pt"},
+		func(name string) (*tensor.Tensor, error) {
+			info := infos[0]
+			for _, i := range infos {
+				if i.Name == name {
+					info = i
+				}
+			}
+			n := info.Shape[0] * info.Shape[1]
+			if cap(buf) < n {
+				buf = make([]float32, n)
+			}
+			buf = buf[:n]
+			// Roughly N(0, 0.02) by summing two uniforms (triangular), with a few outliers
+			// per row as real LLM weights have; xorshift keeps it fast and reproducible.
+			for i := range buf {
+				state ^= state << 13
+				state ^= state >> 7
+				state ^= state << 17
+				a := float32(state&0xFFFFFF) / (1 << 24)
+				b := float32((state>>24)&0xFFFFFF) / (1 << 24)
+				buf[i] = (a + b - 1) * 0.035
+				if state>>58 == 0 {
+					buf[i] *= 8
+				}
+			}
+			return tensor.FromF32(info.Shape, buf), nil
+		})
+}
+
+func run(in, out string) error {
+	ctx := context.Background()
+	m, err := formats.Open(in)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	q, err := quantize.Quantize(ctx, m, quantize.DefaultOptions())
+	if err != nil {
+		return err
+	}
+	return q.Save(ctx, out, quantize.SaveOptions{})
+}
