@@ -59,7 +59,7 @@ func (s *npySource) Open(ctx context.Context) (Reader, error) {
 			return nil, err
 		}
 		defer f.Close()
-		t, err := f.Load("")
+		t, err := f.Load(f.Tensors()[0].Name)
 		if err != nil {
 			return nil, fmt.Errorf("data %q: %w", s.name, err)
 		}
