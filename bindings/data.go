@@ -1,0 +1,407 @@
+package bindings
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/qscript-dev/qscript/data"
+	"github.com/qscript-dev/qscript/host/modules"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// DataTypeName is the metatable name of data sources; their Value is a *Data.
+const DataTypeName = "qs.Data"
+
+// Data is a calibration or evaluation data set made from Lua. Key names its content for
+// caches (file identities and the options that shape the samples); it is empty for data
+// built in memory, which is never cached.
+type Data struct {
+	data.Source
+	Key string
+}
+
+// DataModule is `require "qs.data"`, also reachable as qs.data.
+var DataModule modules.Module = modules.New("qs.data", dataLoader)
+
+// PreloadData makes the data module available to a bare Lua state:
+//
+//	local datasets = require "qs.data"
+//	local calib = datasets.npy("examples/models/calib.npy")
+func PreloadData(L *lua.LState, env *modules.Env) {
+	L.PreloadModule("qs.data", dataLoader(env))
+}
+
+func dataLoader(env *modules.Env) lua.LGFunction {
+	return func(L *lua.LState) int {
+		setEnv(L, env)
+		registerTensorType(L)
+		registerDataType(L)
+		L.Push(L.SetFuncs(L.NewTable(), dataAPI))
+		return 1
+	}
+}
+
+var dataAPI = map[string]lua.LGFunction{
+	"npy":         dataFile("npy", data.NPY),
+	"npz":         dataFile("npz", data.NPZ),
+	"safetensors": dataFile("safetensors", data.Safetensors),
+	"images":      dataImages,
+	"tensors":     dataTensors,
+}
+
+var dataMethods map[string]lua.LGFunction
+
+func init() {
+	dataMethods = map[string]lua.LGFunction{
+		"len":    dataLen,
+		"inputs": dataInputs,
+		"limit":  dataLimit,
+	}
+}
+
+func registerDataType(L *lua.LState) {
+	if _, ok := L.GetField(L.Get(lua.RegistryIndex), DataTypeName).(*lua.LTable); ok {
+		return
+	}
+	mt := L.NewTypeMetatable(DataTypeName)
+	methods := L.SetFuncs(L.NewTable(), dataMethods)
+	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+		d := CheckData(L, 1)
+		switch key := L.CheckString(2); key {
+		case "name":
+			L.Push(lua.LString(d.Name()))
+		case "has_target":
+			L.Push(lua.LBool(d.HasTarget()))
+		default:
+			L.Push(methods.RawGetString(key))
+		}
+		return 1
+	}))
+	mt.RawSetString("__len", L.NewFunction(dataLen))
+	mt.RawSetString("__tostring", L.NewFunction(func(L *lua.LState) int {
+		d := CheckData(L, 1)
+		var parts []string
+		for _, in := range d.Inputs() {
+			name := in.Name
+			if name == "" {
+				name = "input"
+			}
+			parts = append(parts, fmt.Sprintf("%s %s%s", name, in.DType, data.ShapeString(in.Shape)))
+		}
+		n := "unknown"
+		if d.Len() >= 0 {
+			n = fmt.Sprint(d.Len())
+		}
+		target := ""
+		if d.HasTarget() {
+			target = ", with targets"
+		}
+		L.Push(lua.LString(fmt.Sprintf("data(%s: %s samples of %s%s)", d.Name(), n, strings.Join(parts, ", "), target)))
+		return 1
+	}))
+	mt.RawSetString("__name", lua.LString(DataTypeName))
+}
+
+// CheckData returns the data source at argument n.
+func CheckData(L *lua.LState, n int) *Data {
+	if ud, ok := L.Get(n).(*lua.LUserData); ok {
+		if d, ok := ud.Value.(*Data); ok {
+			return d
+		}
+	}
+	L.ArgError(n, fmt.Sprintf("%s expected, got %s", DataTypeName, typeOf(L.Get(n))))
+	return nil
+}
+
+// LVData wraps d as a Lua value of type qs.Data.
+func LVData(L *lua.LState, d *Data) lua.LValue {
+	registerDataType(L)
+	ud := L.NewUserData()
+	ud.Value = d
+	L.SetMetatable(ud, L.GetTypeMetatable(DataTypeName))
+	return ud
+}
+
+// fileKey names the current version of a file for cache keys.
+func fileKey(L *lua.LState, abs string) string {
+	if c := envOf(L).Cache; c != nil {
+		if k, err := c.FileKey(abs); err == nil {
+			return k
+		}
+	}
+	return ""
+}
+
+// checkExisting resolves a path and raises "no such file" naming it as the recipe gave it.
+func checkExisting(L *lua.LState, n int, path string) string {
+	abs := resolve(L, n, path)
+	if fileKey(L, abs) == "" {
+		L.ArgError(n, fmt.Sprintf("no such file: %s", path))
+	}
+	return abs
+}
+
+// dataFile makes qs.data.npy, npz and safetensors: (path [, {input=, label=, batch=}]).
+func dataFile(kind string, open func(string) (data.Source, error)) lua.LGFunction {
+	return func(L *lua.LState) int {
+		path := L.CheckString(1)
+		keys := []string{"batch"}
+		if kind != "npy" {
+			keys = append(keys, "input", "label")
+		}
+		opts := checkOptions(L, 2, keys)
+		abs := checkExisting(L, 1, path)
+		src, err := open(abs)
+		if err != nil {
+			raise(L, err)
+		}
+		input := optString(L, 2, opts, "input", "")
+		label := optString(L, 2, opts, "label", "")
+		key := kind + ":" + fileKey(L, abs)
+		if input != "" || label != "" {
+			if src, err = selectArrays(src, input, label); err != nil {
+				L.ArgError(2, err.Error())
+			}
+			key += fmt.Sprintf(":input=%q:label=%q", input, label)
+		}
+		L.Push(LVData(L, batched(L, 2, opts, &Data{Source: src, Key: key})))
+		return 1
+	}
+}
+
+// batched applies the batch option.
+func batched(L *lua.LState, n int, opts *lua.LTable, d *Data) *Data {
+	b := optInt(L, n, opts, "batch", 0)
+	if b == 0 {
+		return d
+	}
+	src, err := data.Batched(d.Source, b)
+	if err != nil {
+		L.ArgError(n, err.Error())
+	}
+	return &Data{Source: src, Key: d.Key + fmt.Sprintf(":batch=%d", b)}
+}
+
+// qs.data.images(dir, {size=, crop=, mean=, std=, layout="NCHW", gray=false, batch=})
+func dataImages(L *lua.LState) int {
+	dir := L.CheckString(1)
+	opts := checkOptions(L, 2, []string{"batch", "crop", "gray", "layout", "mean", "size", "std"})
+	abs := checkExisting(L, 1, dir)
+	o := data.ImageOptions{
+		Size:   optInt(L, 2, opts, "size", 0),
+		Crop:   optInt(L, 2, opts, "crop", 0),
+		Mean:   optFloats(L, 2, opts, "mean"),
+		Std:    optFloats(L, 2, opts, "std"),
+		Layout: optChoice(L, 2, opts, "layout", "NCHW", []string{"NCHW", "NHWC"}),
+		Gray:   optBool(L, 2, opts, "gray", false),
+	}
+	if o.Size <= 0 {
+		L.ArgError(2, "option 'size' (the length the shorter side is resized to) is required and must be positive")
+	}
+	src, err := data.Images(abs, o)
+	if err != nil {
+		raise(L, err)
+	}
+	key := fmt.Sprintf("images:%s:%+v", fileKey(L, abs), o)
+	L.Push(LVData(L, batched(L, 2, opts, &Data{Source: src, Key: key})))
+	return 1
+}
+
+// optFloats reads a number or a list of numbers.
+func optFloats(L *lua.LState, n int, t *lua.LTable, key string) []float32 {
+	switch v := t.RawGetString(key).(type) {
+	case *lua.LNilType:
+		return nil
+	case lua.LNumber:
+		return []float32{float32(v)}
+	case *lua.LTable:
+		out := make([]float32, 0, v.Len())
+		for i := 1; i <= v.Len(); i++ {
+			x, ok := v.RawGetInt(i).(lua.LNumber)
+			if !ok {
+				L.ArgError(n, fmt.Sprintf("option '%s'[%d]: number expected, got %s", key, i, v.RawGetInt(i).Type()))
+			}
+			out = append(out, float32(x))
+		}
+		return out
+	default:
+		L.ArgError(n, fmt.Sprintf("option '%s': number or list of numbers expected, got %s", key, v.Type()))
+	}
+	return nil
+}
+
+// qs.data.tensors(inputs [, {target=}]): data held in tensors whose first axis is the
+// sample axis; inputs is a tensor (a model's only input) or a table of input name =
+// tensor.
+func dataTensors(L *lua.LState) int {
+	opts := checkOptions(L, 2, []string{"batch", "target"})
+	var target *tensor.Tensor
+	if opts.RawGetString("target") != lua.LNil {
+		L.Push(opts.RawGetString("target"))
+		target = CheckTensor(L, L.GetTop())
+		L.Pop(1)
+	}
+	src, err := sourceOf(L, 1, L.Get(1), target)
+	if err != nil {
+		L.ArgError(1, err.Error())
+	}
+	L.Push(LVData(L, batched(L, 2, opts, &Data{Source: src})))
+	return 1
+}
+
+// sourceOf turns a Lua value into a data source: a qs.Data, a tensor (first axis =
+// samples), a table of input name = tensor, or a list of per-sample tensors.
+func sourceOf(L *lua.LState, n int, v lua.LValue, target *tensor.Tensor) (data.Source, error) {
+	switch x := v.(type) {
+	case *lua.LUserData:
+		switch val := x.Value.(type) {
+		case *Data:
+			return val.Source, nil
+		case *tensor.Tensor:
+			return data.Tensors(map[string]*tensor.Tensor{"": val}, target)
+		}
+	case *lua.LTable:
+		if x.Len() > 0 {
+			samples := make([]data.Sample, 0, x.Len())
+			for i := 1; i <= x.Len(); i++ {
+				ud, ok := x.RawGetInt(i).(*lua.LUserData)
+				t, tok := (*tensor.Tensor)(nil), false
+				if ok {
+					t, tok = ud.Value.(*tensor.Tensor)
+				}
+				if !tok {
+					return nil, fmt.Errorf("sample %d: %s expected, got %s", i, TensorTypeName, typeOf(x.RawGetInt(i)))
+				}
+				samples = append(samples, data.Sample{Inputs: map[string]*tensor.Tensor{"": t}})
+			}
+			if target != nil {
+				return nil, fmt.Errorf("a target goes with tensors whose first axis is the sample axis, not with a list of samples")
+			}
+			return data.Samples(samples)
+		}
+		inputs := map[string]*tensor.Tensor{}
+		var bad error
+		x.ForEach(func(k, val lua.LValue) {
+			ud, ok := val.(*lua.LUserData)
+			t, tok := (*tensor.Tensor)(nil), false
+			if ok {
+				t, tok = ud.Value.(*tensor.Tensor)
+			}
+			if !tok && bad == nil {
+				bad = fmt.Errorf("input %s: %s expected, got %s", k.String(), TensorTypeName, typeOf(val))
+			}
+			inputs[keyText(k)] = t
+		})
+		if bad != nil {
+			return nil, bad
+		}
+		if len(inputs) == 0 {
+			return nil, fmt.Errorf("no tensors given")
+		}
+		return data.Tensors(inputs, target)
+	}
+	return nil, fmt.Errorf("data expected (qs.data.npy(...), a tensor, or a table of tensors), got %s", typeOf(v))
+}
+
+func dataLen(L *lua.LState) int {
+	L.Push(lua.LNumber(CheckData(L, 1).Len()))
+	return 1
+}
+
+func dataInputs(L *lua.LState) int {
+	d := CheckData(L, 1)
+	infos := d.Inputs()
+	out := L.CreateTable(len(infos), 0)
+	for _, info := range infos {
+		out.Append(tensorInfoTable(L, info))
+	}
+	L.Push(out)
+	return 1
+}
+
+// d:limit(n): the first n samples.
+func dataLimit(L *lua.LState) int {
+	d := CheckData(L, 1)
+	n := L.CheckInt(2)
+	if n < 0 {
+		L.ArgError(2, "sample count must not be negative")
+	}
+	key := ""
+	if d.Key != "" {
+		key = d.Key + fmt.Sprintf(":limit=%d", n)
+	}
+	L.Push(LVData(L, &Data{Source: data.Limit(d.Source, n), Key: key}))
+	return 1
+}
+
+// selectArrays keeps one named array of a multi-array source as the input, and makes
+// another the target; the package's own rule (an array named label, target, y, ...) is
+// the default.
+func selectArrays(src data.Source, input, label string) (data.Source, error) {
+	var names []string
+	for _, in := range src.Inputs() {
+		names = append(names, in.Name)
+	}
+	for _, want := range []string{input, label} {
+		if want != "" && !slices.Contains(names, want) && !(want == label && src.HasTarget()) {
+			return nil, fmt.Errorf("%s", unknownNameMessage("array", want, names, "arrays: "+strings.Join(names, ", ")))
+		}
+	}
+	return &selected{Source: src, input: input, label: label}, nil
+}
+
+// selected is a source restricted to one input array, with an optional array moved to
+// the target.
+type selected struct {
+	data.Source
+	input, label string
+}
+
+func (s *selected) Inputs() []tensor.Info {
+	var out []tensor.Info
+	for _, in := range s.Source.Inputs() {
+		if in.Name == s.label || (s.input != "" && in.Name != s.input) {
+			continue
+		}
+		out = append(out, in)
+	}
+	return out
+}
+
+func (s *selected) HasTarget() bool {
+	return s.Source.HasTarget() || s.label != ""
+}
+
+func (s *selected) Open(ctx context.Context) (data.Reader, error) {
+	r, err := s.Source.Open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &selectedReader{Reader: r, s: s}, nil
+}
+
+type selectedReader struct {
+	data.Reader
+	s *selected
+}
+
+func (r *selectedReader) Next(max int) (*data.Batch, error) {
+	b, err := r.Reader.Next(max)
+	if err != nil {
+		return nil, err
+	}
+	out := &data.Batch{Inputs: map[string]*tensor.Tensor{}, Target: b.Target, Len: b.Len}
+	for name, t := range b.Inputs {
+		switch {
+		case name == r.s.label:
+			out.Target = t
+		case r.s.input == "" || name == r.s.input:
+			out.Inputs[name] = t
+		}
+	}
+	return out, nil
+}

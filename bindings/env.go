@@ -1,0 +1,276 @@
+package bindings
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"sort"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/qscript-dev/qscript/host/modules"
+	"github.com/qscript-dev/qscript/quantize"
+)
+
+// envKey is the registry field that holds the run's *modules.Env. Every module's loader
+// stores it there, so functions in static api tables find the run they belong to.
+const envKey = "qs.env"
+
+// setEnv records env in L's registry; loaders call it before anything else.
+func setEnv(L *lua.LState, env *modules.Env) {
+	ud := L.NewUserData()
+	ud.Value = env
+	L.SetField(L.Get(lua.RegistryIndex), envKey, ud)
+}
+
+// envOf returns the run's environment. A state built outside a host (a bare Preload in a
+// Go test) gets a default Env whose relative paths resolve against the process's folder.
+func envOf(L *lua.LState) *modules.Env {
+	if ud, ok := L.GetField(L.Get(lua.RegistryIndex), envKey).(*lua.LUserData); ok {
+		if env, ok := ud.Value.(*modules.Env); ok {
+			return env
+		}
+	}
+	env := (&modules.Env{Cache: modules.NewCache(0)}).WithContext(context.Background())
+	setEnv(L, env)
+	return env
+}
+
+// ctxOf is the run's context: the host's (through L.SetContext) when there is one.
+func ctxOf(L *lua.LState) context.Context {
+	if ctx := L.Context(); ctx != nil {
+		return ctx
+	}
+	return envOf(L).Context()
+}
+
+// resolve turns a path given by a recipe into an absolute one, raising an argument error
+// (for argument n) when the sandbox refuses it.
+func resolve(L *lua.LState, n int, path string) string {
+	abs, err := envOf(L).Resolve(path)
+	if err != nil {
+		L.ArgError(n, err.Error())
+	}
+	return abs
+}
+
+// raise raises err as a Lua error at the recipe's line. A run stopped by its context keeps
+// that cause, so the host reports "interrupted" rather than a module's wording of it.
+func raise(L *lua.LState, err error) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		L.RaiseError("stopped: %v", err)
+	}
+	L.RaiseError("%s", err.Error())
+}
+
+// checkOptions returns the option table at argument n (an empty table when it is absent)
+// after checking that its keys are all in valid; an unknown key raises an argument error
+// that suggests the closest valid key and lists them all.
+func checkOptions(L *lua.LState, n int, valid []string) *lua.LTable {
+	opts := L.OptTable(n, L.NewTable())
+	checkKeys(L, n, opts, "", valid)
+	return opts
+}
+
+// checkKeys raises an argument error for the first key of t that is not in valid. table
+// names t inside the argument ("weights") or is empty for the argument itself.
+func checkKeys(L *lua.LState, n int, t *lua.LTable, table string, valid []string) {
+	var keys []string
+	var bad lua.LValue = lua.LNil
+	t.ForEach(func(k, _ lua.LValue) {
+		if s, ok := k.(lua.LString); ok {
+			keys = append(keys, string(s))
+		} else if bad == lua.LNil {
+			bad = k
+		}
+	})
+	if bad != lua.LNil {
+		L.ArgError(n, fmt.Sprintf("option keys must be names, got %s %s", bad.Type(), bad.String()))
+	}
+	if err := quantize.CheckKeys(table, keys, valid); err != nil {
+		L.ArgError(n, err.Error())
+	}
+}
+
+// optField returns field key of option table t, checked against the Lua type want (nil
+// when absent). A wrong type raises an argument error for argument n naming the option.
+func optField(L *lua.LState, n int, t *lua.LTable, key string, want lua.LValueType) lua.LValue {
+	v := t.RawGetString(key)
+	if v == lua.LNil {
+		return v
+	}
+	if v.Type() != want {
+		L.ArgError(n, fmt.Sprintf("option '%s': %s expected, got %s", key, want, v.Type()))
+	}
+	return v
+}
+
+func optString(L *lua.LState, n int, t *lua.LTable, key, def string) string {
+	if v := optField(L, n, t, key, lua.LTString); v != lua.LNil {
+		return string(v.(lua.LString))
+	}
+	return def
+}
+
+func optBool(L *lua.LState, n int, t *lua.LTable, key string, def bool) bool {
+	if v := optField(L, n, t, key, lua.LTBool); v != lua.LNil {
+		return bool(v.(lua.LBool))
+	}
+	return def
+}
+
+func optNumber(L *lua.LState, n int, t *lua.LTable, key string, def float64) float64 {
+	if v := optField(L, n, t, key, lua.LTNumber); v != lua.LNil {
+		return float64(v.(lua.LNumber))
+	}
+	return def
+}
+
+func optInt(L *lua.LState, n int, t *lua.LTable, key string, def int) int {
+	v := optField(L, n, t, key, lua.LTNumber)
+	if v == lua.LNil {
+		return def
+	}
+	f := float64(v.(lua.LNumber))
+	if f != math.Trunc(f) || math.Abs(f) > 1<<31 {
+		L.ArgError(n, fmt.Sprintf("option '%s': integer expected, got %v", key, f))
+	}
+	return int(f)
+}
+
+// optChoice returns a string option that must be one of choices; a value that is not
+// raises an argument error suggesting the closest.
+func optChoice(L *lua.LState, n int, t *lua.LTable, key, def string, choices []string) string {
+	s := optString(L, n, t, key, def)
+	if !slices.Contains(choices, s) {
+		L.ArgError(n, fmt.Sprintf("option '%s': unknown value %q%s; valid values: %s", key, s, didYouMean(s, choices), strings.Join(choices, ", ")))
+	}
+	return s
+}
+
+func didYouMean(s string, candidates []string) string {
+	if sim := quantize.Similar(s, candidates); len(sim) > 0 {
+		return fmt.Sprintf(" (did you mean %q?)", sim[0])
+	}
+	return ""
+}
+
+// luaIntList reads a table of integers (a shape, an index list).
+func luaIntList(L *lua.LState, n int, t *lua.LTable, what string) []int {
+	size := t.Len()
+	out := make([]int, 0, size)
+	for i := 1; i <= size; i++ {
+		v, ok := t.RawGetInt(i).(lua.LNumber)
+		f := float64(v)
+		if !ok || f != math.Trunc(f) || f < 0 || f > math.MaxInt32 {
+			L.ArgError(n, fmt.Sprintf("%s[%d]: non-negative integer expected, got %s", what, i, t.RawGetInt(i).String()))
+		}
+		out = append(out, int(f))
+	}
+	return out
+}
+
+// stringList returns a Lua list of strings.
+func stringList(L *lua.LState, xs []string) *lua.LTable {
+	t := L.CreateTable(len(xs), 0)
+	for _, x := range xs {
+		t.Append(lua.LString(x))
+	}
+	return t
+}
+
+func intList(L *lua.LState, xs []int) *lua.LTable {
+	t := L.CreateTable(len(xs), 0)
+	for _, x := range xs {
+		t.Append(lua.LNumber(x))
+	}
+	return t
+}
+
+func floatList[T float32 | float64](L *lua.LState, xs []T) *lua.LTable {
+	t := L.CreateTable(len(xs), 0)
+	for _, x := range xs {
+		t.Append(lua.LNumber(x))
+	}
+	return t
+}
+
+// stringMap turns a Go map into a Lua table.
+func stringMap(L *lua.LState, m map[string]string) *lua.LTable {
+	t := L.CreateTable(0, len(m))
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		t.RawSetString(k, lua.LString(m[k]))
+	}
+	return t
+}
+
+// goValue converts a Lua option value to the Go values the packages' option parsers take:
+// strings, bools, float64, []any for sequences, map[string]any for other tables (an empty
+// table is an empty map), userdata as their Value, and functions through fn (nil drops
+// them). Cyclic tables raise an error.
+func goValue(L *lua.LState, v lua.LValue, fn func(*lua.LFunction) any) any {
+	return goValueSeen(L, v, fn, map[*lua.LTable]bool{})
+}
+
+func goValueSeen(L *lua.LState, v lua.LValue, fn func(*lua.LFunction) any, seen map[*lua.LTable]bool) any {
+	switch v := v.(type) {
+	case lua.LBool:
+		return bool(v)
+	case lua.LString:
+		return string(v)
+	case lua.LNumber:
+		return float64(v)
+	case *lua.LUserData:
+		return v.Value
+	case *lua.LFunction:
+		if fn != nil {
+			return fn(v)
+		}
+		return nil
+	case *lua.LTable:
+		if seen[v] {
+			L.RaiseError("option table contains itself")
+		}
+		seen[v] = true
+		defer delete(seen, v)
+		n := v.Len()
+		count := 0
+		v.ForEach(func(lua.LValue, lua.LValue) { count++ })
+		if n > 0 && n == count {
+			list := make([]any, n)
+			for i := range list {
+				list[i] = goValueSeen(L, v.RawGetInt(i+1), fn, seen)
+			}
+			return list
+		}
+		m := make(map[string]any, count)
+		v.ForEach(func(k, val lua.LValue) {
+			m[keyText(k)] = goValueSeen(L, val, fn, seen)
+		})
+		return m
+	}
+	return nil
+}
+
+func keyText(k lua.LValue) string {
+	if s, ok := k.(lua.LString); ok {
+		return string(s)
+	}
+	return k.String()
+}
+
+// sortedKeys returns the string keys of a Lua table, sorted.
+func sortedKeys(t *lua.LTable) []string {
+	var out []string
+	t.ForEach(func(k, _ lua.LValue) {
+		if s, ok := k.(lua.LString); ok {
+			out = append(out, string(s))
+		}
+	})
+	sort.Strings(out)
+	return out
+}

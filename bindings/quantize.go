@@ -1,0 +1,331 @@
+package bindings
+
+import (
+	"fmt"
+	"path"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/qscript-dev/qscript/host/modules"
+	"github.com/qscript-dev/qscript/quantize"
+	"github.com/qscript-dev/qscript/report"
+)
+
+// QuantizedTypeName is the metatable name of quantized models; their Value is a
+// *Quantized.
+const QuantizedTypeName = "qs.Quantized"
+
+// Quantized is the result of qs.quantize: a planned quantization of a loaded model.
+// Weight-only plans are a *quantize.Model; static ONNX plans add activation ranges.
+type Quantized struct {
+	Source *Model
+	Plan   *quantize.Model
+	// Static, when not nil, is a static (calibrated) plan of an ONNX model; it saves
+	// .onnx QDQ files and reports activation ranges.
+	Static *StaticPlan
+	title  string
+}
+
+// ReportOf returns the plan's report with the recipe's title and input filled in.
+func (q *Quantized) reportOf(L *lua.LState) (*report.Report, error) {
+	var r *report.Report
+	var err error
+	if q.Static != nil {
+		r, err = q.Static.Report(ctxOf(L))
+	} else {
+		r, err = q.Plan.Report(ctxOf(L))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.Title == "" {
+		r.Title = q.title
+	}
+	r.Input = q.Source.Path
+	return r, nil
+}
+
+// QuantizeModule is `require "qs.quantize"`: qs.config and qs.quantize.
+var QuantizeModule modules.Module = modules.New("qs.quantize", quantizeLoader)
+
+// PreloadQuantize makes the quantize module available to a bare Lua state:
+//
+//	local qs = require "qs.quantize"
+//	local q = qs.quantize(model, {weights = {dtype = "int8"}})
+func PreloadQuantize(L *lua.LState, env *modules.Env) {
+	L.PreloadModule("qs.quantize", quantizeLoader(env))
+}
+
+func quantizeLoader(env *modules.Env) lua.LGFunction {
+	return func(L *lua.LState) int {
+		setEnv(L, env)
+		registerModelType(L)
+		registerReportType(L)
+		registerQuantizedType(L)
+		registerCalibrationType(L)
+		registerDataType(L)
+		L.Push(L.SetFuncs(L.NewTable(), quantizeAPI))
+		return 1
+	}
+}
+
+var quantizeAPI = map[string]lua.LGFunction{
+	"config":    config,
+	"quantize":  quantizeModel,
+	"calibrate": calibrateAPI,
+}
+
+var quantizedMethods map[string]lua.LGFunction
+
+func init() {
+	quantizedMethods = map[string]lua.LGFunction{
+		"report":   quantizedReport,
+		"layers":   quantizedLayers,
+		"scheme":   quantizedScheme,
+		"warnings": quantizedWarnings,
+		"evaluate": quantizedEvaluate,
+	}
+}
+
+func registerQuantizedType(L *lua.LState) {
+	if _, ok := L.GetField(L.Get(lua.RegistryIndex), QuantizedTypeName).(*lua.LTable); ok {
+		return
+	}
+	mt := L.NewTypeMetatable(QuantizedTypeName)
+	methods := L.SetFuncs(L.NewTable(), quantizedMethods)
+	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+		q := CheckQuantized(L, 1)
+		switch key := L.CheckString(2); key {
+		case "source":
+			L.Push(LVModel(L, q.Source))
+		case "path":
+			L.Push(lua.LString(q.Source.Path))
+		default:
+			L.Push(methods.RawGetString(key))
+		}
+		return 1
+	}))
+	mt.RawSetString("__tostring", L.NewFunction(func(L *lua.LState) int {
+		q := CheckQuantized(L, 1)
+		L.Push(lua.LString(fmt.Sprintf("quantized(%s: %s, %d of %d layers)", q.Source.Path, q.scheme(),
+			len(q.Plan.Quantized()), len(q.Plan.Decisions()))))
+		return 1
+	}))
+	mt.RawSetString("__name", lua.LString(QuantizedTypeName))
+}
+
+func (q *Quantized) scheme() string {
+	if q.Static != nil {
+		return q.Static.Scheme()
+	}
+	return q.Plan.Scheme()
+}
+
+// CheckQuantized returns the quantized model at argument n.
+func CheckQuantized(L *lua.LState, n int) *Quantized {
+	if ud, ok := L.Get(n).(*lua.LUserData); ok {
+		if q, ok := ud.Value.(*Quantized); ok {
+			return q
+		}
+	}
+	L.ArgError(n, fmt.Sprintf("%s expected, got %s", QuantizedTypeName, typeOf(L.Get(n))))
+	return nil
+}
+
+// LVQuantized wraps q as a Lua value of type qs.Quantized.
+func LVQuantized(L *lua.LState, q *Quantized) lua.LValue {
+	registerQuantizedType(L)
+	ud := L.NewUserData()
+	ud.Value = q
+	L.SetMetatable(ud, L.GetTypeMetatable(QuantizedTypeName))
+	return ud
+}
+
+// configKey is the registry field holding the run's qs.config options (a Go map).
+const configKey = "qs.config"
+
+// configOf returns the options set by qs.config in this run (nil when none).
+func configOf(L *lua.LState) map[string]any {
+	if ud, ok := L.GetField(L.Get(lua.RegistryIndex), configKey).(*lua.LUserData); ok {
+		if m, ok := ud.Value.(map[string]any); ok {
+			return m
+		}
+	}
+	return nil
+}
+
+// qs.config{...}: recipe-level defaults for qs.quantize, below the call's own options.
+// Later calls override earlier ones key by key. It returns the merged configuration.
+func config(L *lua.LState) int {
+	t := L.CheckTable(1)
+	m := quantizeOptionMap(L, 1, t)
+	merged := quantize.MergeOptionMaps(m, configOf(L))
+	if _, err := quantize.ParseOptions(merged); err != nil {
+		L.ArgError(1, err.Error())
+	}
+	ud := L.NewUserData()
+	ud.Value = merged
+	L.SetField(L.Get(lua.RegistryIndex), configKey, ud)
+	return 0
+}
+
+// listOptions are the option keys whose value is a list, so that an empty table there is
+// an empty list rather than an empty map.
+var listOptions = []string{"include", "layers", "skip"}
+
+// quantizeOptionMap converts the option table at argument n to the Go map that quantize's
+// option parser takes; Lua functions in skip and include become predicates that call
+// back into this Lua state.
+func quantizeOptionMap(L *lua.LState, n int, t *lua.LTable) map[string]any {
+	checkKeys(L, n, t, "", quantize.OptionKeys)
+	predicateErr := predicateErrors(L)
+	m := goValue(L, t, func(fn *lua.LFunction) any { return luaPredicate(L, fn, predicateErr) }).(map[string]any)
+	for _, k := range listOptions {
+		if e, ok := m[k].(map[string]any); ok && len(e) == 0 {
+			m[k] = []any{}
+		}
+	}
+	return m
+}
+
+// predicateErrorKey holds the first error raised by a Lua predicate during this call.
+const predicateErrorKey = "qs.predicate-error"
+
+type predicateError struct{ err error }
+
+func predicateErrors(L *lua.LState) *predicateError {
+	if ud, ok := L.GetField(L.Get(lua.RegistryIndex), predicateErrorKey).(*lua.LUserData); ok {
+		if p, ok := ud.Value.(*predicateError); ok {
+			return p
+		}
+	}
+	p := &predicateError{}
+	ud := L.NewUserData()
+	ud.Value = p
+	L.SetField(L.Get(lua.RegistryIndex), predicateErrorKey, ud)
+	return p
+}
+
+// luaPredicate wraps a Lua function as a layer predicate. quantize calls predicates while
+// it plans, on the goroutine that called it, which is this Lua state's. An error inside
+// the function is kept (the layer counts as not matched) and raised once planning
+// returns, with the function's own file:line.
+func luaPredicate(L *lua.LState, fn *lua.LFunction, perr *predicateError) func(quantize.Layer) bool {
+	return func(l quantize.Layer) bool {
+		if perr.err != nil {
+			return false
+		}
+		if err := L.CallByParam(lua.P{Fn: fn, NRet: 1, Protect: true}, layerTable(L, l)); err != nil {
+			perr.err = err
+			return false
+		}
+		v := L.Get(-1)
+		L.Pop(1)
+		return lua.LVAsBool(v)
+	}
+}
+
+// raisePredicateError raises the error a Lua predicate hit, if any, and clears it.
+func raisePredicateError(L *lua.LState) {
+	p := predicateErrors(L)
+	if p.err == nil {
+		return
+	}
+	err := p.err
+	p.err = nil
+	if api, ok := err.(*lua.ApiError); ok {
+		L.Error(api.Object, 0)
+	}
+	raise(L, err)
+}
+
+// qs.quantize(model, opts): plans the quantization of a loaded model; see
+// docs/lua-api.md for the options. Nothing is read or written until q:report() or
+// qs.save.
+func quantizeModel(L *lua.LState) int {
+	m := CheckModel(L, 1)
+	t := L.OptTable(2, L.NewTable())
+	call := quantizeOptionMap(L, 2, t)
+	merged := quantize.MergeOptionMaps(call, configOf(L))
+	if _, ok := merged["layer_types"]; !ok && len(m.Types) > 0 {
+		lt := map[string]any{}
+		for k, v := range m.Types {
+			lt[k] = v
+		}
+		merged["layer_types"] = lt
+	}
+	opts, err := quantize.ParseOptions(merged)
+	if err != nil {
+		L.ArgError(2, err.Error())
+	}
+	q := &Quantized{Source: m, title: titleFor(L, m)}
+	if calib, ok := opts.Activations["calibrate"]; ok {
+		q.Static = planStatic(L, m, opts, calib)
+		q.Plan = q.Static.Weights
+		L.Push(LVQuantized(L, q))
+		return 1
+	}
+	if len(opts.Activations) > 0 {
+		L.ArgError(2, "option 'activations' needs calibrate = data (static quantization of an ONNX model); "+
+			"leave it out for weight-only quantization")
+	}
+	plan, err := quantize.Quantize(ctxOf(L), m.File, opts)
+	raisePredicateError(L)
+	if err != nil {
+		L.ArgError(2, err.Error())
+	}
+	q.Plan = plan
+	L.Push(LVQuantized(L, q))
+	return 1
+}
+
+// titleFor is the report title: the recipe's name and the model's path.
+func titleFor(L *lua.LState, m *Model) string {
+	name := strings.TrimPrefix(recipeName(L), "builtin:")
+	name = strings.TrimSuffix(path.Base(name), ".lua")
+	if name == "" || name == "." {
+		return m.Path
+	}
+	return name + ": " + m.Path
+}
+
+// q:report(): measures every quantized layer (one streaming pass, cached) and returns the
+// report. In a rerun of the same recipe in the same host (watch mode) the report also
+// says what changed since the last run.
+func quantizedReport(L *lua.LState) int {
+	q := CheckQuantized(L, 1)
+	r, err := q.reportOf(L)
+	if err != nil {
+		raise(L, err)
+	}
+	L.Push(LVReport(L, newReport(L, r)))
+	return 1
+}
+
+// q:layers(): every layer with whether it is quantized and, if not, why.
+func quantizedLayers(L *lua.LState) int {
+	q := CheckQuantized(L, 1)
+	ds := q.Plan.Decisions()
+	out := L.CreateTable(len(ds), 0)
+	for _, d := range ds {
+		t := layerTable(L, d.Layer)
+		t.RawSetString("quantized", lua.LBool(d.Selected))
+		if d.Reason != "" {
+			t.RawSetString("reason", lua.LString(d.Reason))
+		}
+		out.Append(t)
+	}
+	L.Push(out)
+	return 1
+}
+
+func quantizedScheme(L *lua.LState) int {
+	L.Push(lua.LString(CheckQuantized(L, 1).scheme()))
+	return 1
+}
+
+func quantizedWarnings(L *lua.LState) int {
+	L.Push(stringList(L, CheckQuantized(L, 1).Plan.Warnings()))
+	return 1
+}

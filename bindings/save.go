@@ -1,0 +1,189 @@
+package bindings
+
+import (
+	"fmt"
+	"maps"
+	"path/filepath"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/qscript-dev/qscript/formats/safetensors"
+	"github.com/qscript-dev/qscript/formats/torch"
+	"github.com/qscript-dev/qscript/host/modules"
+	"github.com/qscript-dev/qscript/quantize"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// IOModule is `require "qs.io"`: qs.save, the only way recipes write models.
+var IOModule modules.Module = modules.New("qs.io", ioLoader)
+
+// PreloadIO makes the io module available to a bare Lua state:
+//
+//	local qsio = require "qs.io"
+//	qsio.save(q, "out/model.int8.safetensors")
+func PreloadIO(L *lua.LState, env *modules.Env) {
+	L.PreloadModule("qs.io", ioLoader(env))
+}
+
+func ioLoader(env *modules.Env) lua.LGFunction {
+	return func(L *lua.LState) int {
+		setEnv(L, env)
+		L.Push(L.SetFuncs(L.NewTable(), ioAPI))
+		return 1
+	}
+}
+
+var ioAPI = map[string]lua.LGFunction{
+	"save": save,
+}
+
+// saveKeys are the options of qs.save.
+var saveKeys = []string{"config", "format", "layout", "metadata"}
+
+// saveFormats are the values of the format option.
+var saveFormats = []string{"safetensors", "pt", "onnx"}
+
+// qs.save(model, path [, {format=, layout=, metadata=, config=}]): writes a quantized
+// model (or a loaded one: a format conversion) atomically. Returns path.
+func save(L *lua.LState) int {
+	path := L.CheckString(2)
+	opts := checkOptions(L, 3, saveKeys)
+	so := quantize.SaveOptions{
+		Layout:   optChoice(L, 3, opts, "layout", quantize.LayoutCompressed, quantize.Layouts),
+		Metadata: checkMetadata(L, 3, opts),
+	}
+	format := optString(L, 3, opts, "format", "")
+	if format != "" {
+		format = optChoice(L, 3, opts, "format", "", saveFormats)
+	} else {
+		format = formatOf(L, path)
+	}
+	so.Format = format
+	if c := optString(L, 3, opts, "config", ""); c != "" {
+		so.Config = checkExisting(L, 3, c)
+	}
+	abs := resolve(L, 2, path)
+	ctx := ctxOf(L)
+	var err error
+	switch obj := L.Get(1).(type) {
+	case *lua.LUserData:
+		switch v := obj.Value.(type) {
+		case *Quantized:
+			err = saveQuantized(L, v, abs, format, so)
+		case *Model:
+			if abs == v.File.Path {
+				L.ArgError(2, "refusing to overwrite the input model "+path)
+			}
+			err = convert(L, v, abs, format, so)
+		default:
+			L.ArgError(1, fmt.Sprintf("%s or %s expected, got %s", QuantizedTypeName, ModelTypeName, typeOf(obj)))
+		}
+	default:
+		L.ArgError(1, fmt.Sprintf("%s or %s expected, got %s", QuantizedTypeName, ModelTypeName, typeOf(obj)))
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			raise(L, ctx.Err())
+		}
+		raise(L, err)
+	}
+	L.Push(lua.LString(path))
+	return 1
+}
+
+// formatOf chooses the output format from the path's extension.
+func formatOf(L *lua.LState, path string) string {
+	lower := strings.ToLower(path)
+	switch {
+	case strings.HasSuffix(lower, ".safetensors"):
+		return "safetensors"
+	case strings.HasSuffix(lower, ".pt"), strings.HasSuffix(lower, ".pth"), strings.HasSuffix(lower, ".bin"):
+		return "pt"
+	case strings.HasSuffix(lower, ".onnx"):
+		return "onnx"
+	}
+	L.ArgError(2, fmt.Sprintf("cannot tell the format of %q from its extension (.safetensors, .pt, .pth, .bin, .onnx); pass {format = \"safetensors\"}", filepath.Base(path)))
+	return ""
+}
+
+// checkMetadata reads the metadata option: a table of string keys and string values.
+func checkMetadata(L *lua.LState, n int, opts *lua.LTable) map[string]string {
+	v := optField(L, n, opts, "metadata", lua.LTTable)
+	if v == lua.LNil {
+		return nil
+	}
+	out := map[string]string{}
+	v.(*lua.LTable).ForEach(func(k, val lua.LValue) {
+		ks, ok := k.(lua.LString)
+		if !ok {
+			L.ArgError(n, fmt.Sprintf("option 'metadata': keys must be strings, got %s %s", k.Type(), k.String()))
+		}
+		vs, ok := val.(lua.LString)
+		if !ok {
+			L.ArgError(n, fmt.Sprintf("option 'metadata': value of %q must be a string, got %s (use tostring)", string(ks), val.Type()))
+		}
+		out[string(ks)] = string(vs)
+	})
+	for _, reserved := range []string{"quantization", "quantization_config"} {
+		if _, ok := out[reserved]; ok {
+			L.ArgError(n, fmt.Sprintf("option 'metadata': key %q is reserved for qscript's own record", reserved))
+		}
+	}
+	return out
+}
+
+// saveQuantized writes a quantization plan: weight-only plans to safetensors or .pt,
+// static plans also to .onnx (QDQ).
+func saveQuantized(L *lua.LState, q *Quantized, abs, format string, so quantize.SaveOptions) error {
+	ctx := ctxOf(L)
+	if format == "onnx" {
+		if q.Static == nil {
+			return fmt.Errorf("save %s: ONNX output is the QDQ model of static quantization (activations = {calibrate = data} on an ONNX model); save weight-only quantization as .safetensors or .pt", filepath.Base(abs))
+		}
+		if so.Layout != quantize.LayoutCompressed {
+			return fmt.Errorf("save %s: layout %q applies to safetensors and .pt outputs, not to ONNX QDQ", filepath.Base(abs), so.Layout)
+		}
+		if abs == q.Source.File.Path {
+			return fmt.Errorf("save %s: refusing to overwrite the input model", filepath.Base(abs))
+		}
+		return q.Static.Save(ctx, abs, so.Metadata)
+	}
+	return q.Plan.Save(ctx, abs, so)
+}
+
+// convert writes a loaded model unchanged in another format (safetensors or .pt),
+// streaming tensor by tensor; safetensors output keeps the source's metadata, with the
+// recipe's keys on top.
+func convert(L *lua.LState, m *Model, abs, format string, so quantize.SaveOptions) error {
+	if so.Layout != quantize.LayoutCompressed {
+		return fmt.Errorf("save: layout %q applies to quantized models; this model was not quantized", so.Layout)
+	}
+	ctx := ctxOf(L)
+	infos := m.File.Tensors()
+	switch format {
+	case "safetensors":
+		meta := maps.Clone(m.File.Metadata())
+		if meta == nil {
+			meta = map[string]string{}
+		}
+		maps.Copy(meta, so.Metadata)
+		if _, ok := meta["format"]; !ok {
+			meta["format"] = "pt"
+		}
+		return safetensors.WriteFile(ctx, abs, infos, meta, m.File.Load)
+	case "pt":
+		if len(so.Metadata) > 0 {
+			return fmt.Errorf("save %s: .pt files hold no metadata; save as .safetensors to keep it", filepath.Base(abs))
+		}
+		names := make([]string, 0, len(infos))
+		for _, info := range infos {
+			if info.DType == tensor.F8E4M3 || info.DType == tensor.F8E5M2 {
+				return fmt.Errorf("save %s: tensor %q is %v, which torch 1.x .pt files cannot hold; save as .safetensors", filepath.Base(abs), info.Name, info.DType)
+			}
+			names = append(names, info.Name)
+		}
+		return torch.Write(ctx, abs, names, m.File.Load)
+	}
+	return fmt.Errorf("save %s: a loaded model converts to safetensors or .pt; ONNX output comes from static quantization", filepath.Base(abs))
+}

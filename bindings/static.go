@@ -1,0 +1,417 @@
+package bindings
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/qscript-dev/qscript/calib"
+	"github.com/qscript-dev/qscript/data"
+	"github.com/qscript-dev/qscript/formats/onnx"
+	"github.com/qscript-dev/qscript/graph"
+	"github.com/qscript-dev/qscript/quant"
+	"github.com/qscript-dev/qscript/quantize"
+	"github.com/qscript-dev/qscript/report"
+	"github.com/qscript-dev/qscript/static"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// CalibrationTypeName is the metatable name of calibrations; their Value is a
+// *calib.Result.
+const CalibrationTypeName = "qs.Calibration"
+
+// StaticPlan is the static quantization of an ONNX model: the QDQ plan from package
+// static, the same layers as a weight plan (for safetensors output with input_scale),
+// and the evaluation once q:evaluate has run.
+type StaticPlan struct {
+	File    *onnx.File
+	Model   *static.Model
+	Options static.Options
+	Weights *quantize.Model
+	Eval    *report.Eval
+}
+
+// Report is the static report, with the evaluation when there is one.
+func (p *StaticPlan) Report(ctx context.Context) (*report.Report, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	r := p.Model.Report()
+	if p.Eval != nil {
+		e := *p.Eval
+		r.Eval = &e
+	}
+	return r, nil
+}
+
+// Scheme describes the plan in the report's words.
+func (p *StaticPlan) Scheme() string { return p.Model.SchemeString() }
+
+// Save writes the QDQ model; metadata is added to metadata_props.
+func (p *StaticPlan) Save(ctx context.Context, path string, metadata map[string]string) error {
+	m := p.Model
+	if len(metadata) > 0 {
+		opts := p.Options
+		opts.Metadata = maps.Clone(metadata)
+		var err error
+		if m, err = static.Quantize(ctx, p.File, p.Model.Calibration(), opts); err != nil {
+			return err
+		}
+	}
+	return m.Save(ctx, path)
+}
+
+// activationKeys are the options of activations = {...} and of qs.calibrate.
+var activationKeys = []string{"batch_size", "calibrate", "dtype", "observer", "percentile", "progress", "reduce_range", "samples", "symmetric"}
+
+// onnxFileOf returns the ONNX file of a loaded model, raising an argument error naming
+// what needs it otherwise.
+func onnxFileOf(L *lua.LState, n int, m *Model, what string) *onnx.File {
+	if f, ok := m.File.Model.(*onnx.File); ok {
+		return f
+	}
+	L.ArgError(n, fmt.Sprintf("%s needs an ONNX model (it runs the graph); %s is %s", what, m.Path, m.File.Format))
+	return nil
+}
+
+// loadGraph loads the model's graph through the host's cache (graphs are immutable).
+func loadGraph(L *lua.LState, m *Model, f *onnx.File) *graph.Graph {
+	key := fileKey(L, m.File.Path)
+	load := func() (any, error) { return static.LoadGraph(f) }
+	var v any
+	var err error
+	if key != "" {
+		v, err = envOf(L).Cache.Value("qs.graph|"+key, load)
+	} else {
+		v, err = load()
+	}
+	if err != nil {
+		raise(L, err)
+	}
+	return v.(*graph.Graph)
+}
+
+// calibOptions reads the calibration options from a Lua option table (argument n):
+// samples, observer, dtype, symmetric, reduce_range, percentile, batch_size, progress.
+func calibOptions(L *lua.LState, n int, t map[string]any, numerics quant.Numerics) calib.Options {
+	tbl := L.NewTable()
+	for k, v := range t {
+		if k == "calibrate" {
+			continue
+		}
+		switch x := v.(type) {
+		case string:
+			tbl.RawSetString(k, lua.LString(x))
+		case bool:
+			tbl.RawSetString(k, lua.LBool(x))
+		case float64:
+			tbl.RawSetString(k, lua.LNumber(x))
+		default:
+			L.ArgError(n, fmt.Sprintf("option 'activations.%s': a string, number or boolean expected, got %T", k, v))
+		}
+	}
+	return calibOptionsTable(L, n, tbl, numerics)
+}
+
+func calibOptionsTable(L *lua.LState, n int, tbl *lua.LTable, numerics quant.Numerics) calib.Options {
+	env := envOf(L)
+	o := calib.Options{
+		Samples:    optInt(L, n, tbl, "samples", calib.DefaultSamples),
+		Observer:   optChoice(L, n, tbl, "observer", calib.DefaultObserver, calib.Observers),
+		Percentile: optNumber(L, n, tbl, "percentile", 0),
+		BatchSize:  optInt(L, n, tbl, "batch_size", 0),
+		Progress:   env.Stderr,
+	}
+	dtype := optChoice(L, n, tbl, "dtype", "uint8", []string{"uint8", "int8"})
+	qt, _ := quant.ParseQType(dtype)
+	o.Scheme = quant.Scheme{
+		QType:       qt,
+		Symmetric:   optBool(L, n, tbl, "symmetric", false),
+		ReduceRange: optBool(L, n, tbl, "reduce_range", false),
+		Numerics:    numerics,
+	}
+	switch v := tbl.RawGetString("progress").(type) {
+	case lua.LBool:
+		o.ProgressMode = calib.ProgressOff
+		if v {
+			o.ProgressMode = calib.ProgressOn
+		}
+	case *lua.LNilType:
+		o.ProgressMode = calib.ProgressAuto
+	default:
+		L.ArgError(n, fmt.Sprintf("option 'progress': boolean expected, got %s", v.Type()))
+	}
+	if env.Quiet || env.Stderr == nil {
+		o.ProgressMode = calib.ProgressOff
+	}
+	if env.Stderr != nil && !env.Quiet {
+		w := env.Stderr
+		o.Warn = func(s string) { fmt.Fprintf(w, "warning: %s\n", s) }
+	}
+	return o
+}
+
+// calibrate runs (or finds in the host's cache) the calibration of m on d.
+func calibrate(L *lua.LState, m *Model, f *onnx.File, d data.Source, dataKey string, o calib.Options) *calib.Result {
+	g := loadGraph(L, m, f)
+	run := func() (any, error) { return calib.Calibrate(ctxOf(L), g, d, o) }
+	var v any
+	var err error
+	if modelKey := fileKey(L, m.File.Path); modelKey != "" && dataKey != "" {
+		v, err = envOf(L).Cache.Value(calib.Key(modelKey, dataKey, o), run)
+	} else {
+		v, err = run()
+	}
+	if err != nil {
+		raise(L, err)
+	}
+	return v.(*calib.Result)
+}
+
+// dataArg turns the value given as calibration or evaluation data into a source and its
+// cache key ("" when it is not cacheable).
+func dataArg(L *lua.LState, n int, v lua.LValue) (data.Source, string) {
+	if ud, ok := v.(*lua.LUserData); ok {
+		if d, ok := ud.Value.(*Data); ok {
+			return d.Source, d.Key
+		}
+	}
+	src, err := sourceOf(L, n, v, nil)
+	if err != nil {
+		L.ArgError(n, err.Error())
+	}
+	return src, ""
+}
+
+// qs.calibrate(model, data [, {samples=150, observer="histogram", dtype="uint8",
+// symmetric=false, reduce_range=false, percentile=, batch_size=, progress=}]): runs the
+// ONNX model over the data and returns the activation ranges (a qs.Calibration, usable
+// as activations.calibrate in qs.quantize).
+func calibrateAPI(L *lua.LState) int {
+	m := CheckModel(L, 1)
+	f := onnxFileOf(L, 1, m, "calibration")
+	opts := checkOptions(L, 3, slices.DeleteFunc(slices.Clone(activationKeys), func(k string) bool { return k == "calibrate" }))
+	src, key := dataArg(L, 2, L.Get(2))
+	res := calibrate(L, m, f, src, key, calibOptionsTable(L, 3, opts, quant.Torch))
+	L.Push(LVCalibration(L, res))
+	return 1
+}
+
+// planStatic plans static quantization from qs.quantize's options (activations holds
+// calibrate = data or a qs.Calibration).
+func planStatic(L *lua.LState, m *Model, opts quantize.Options, calibrateWith any) *StaticPlan {
+	f := onnxFileOf(L, 1, m, "static quantization (activations.calibrate)")
+	acts := opts.Activations
+	if err := quantize.CheckKeys("activations", slices.Collect(maps.Keys(acts)), activationKeys); err != nil {
+		L.ArgError(2, err.Error())
+	}
+	var res *calib.Result
+	if r, ok := calibrateWith.(*calib.Result); ok {
+		res = r
+	} else {
+		var src data.Source
+		var key string
+		switch v := calibrateWith.(type) {
+		case *Data:
+			src, key = v.Source, v.Key
+		default:
+			var err error
+			if src, err = sourceFromGo(v); err != nil {
+				L.ArgError(2, "option 'activations.calibrate': "+err.Error())
+			}
+		}
+		res = calibrate(L, m, f, src, key, calibOptions(L, 2, acts, opts.Numerics))
+	}
+	w := opts.Weights
+	if w.DType != quantize.DTypeInt8 && w.DType != quantize.DTypeUInt8 {
+		L.ArgError(2, fmt.Sprintf("option 'weights.dtype': static ONNX quantization writes int8 or uint8 weights, not %s", w.DType))
+	}
+	if w.GroupSize > 0 {
+		L.ArgError(2, "option 'weights.group_size': static ONNX quantization is per channel or per tensor")
+	}
+	skip := staticSkips(L, m, opts)
+	so := static.DefaultOptions()
+	so.Weights = static.WeightOptions{DType: w.DType, PerChannel: w.PerChannel, Symmetric: w.Symmetric}
+	so.Numerics = opts.Numerics
+	so.Skip = skip
+	so.Version = envOf(L).Version
+	so.Input = m.Path
+	sm, err := static.Quantize(ctxOf(L), f, res, so)
+	if err != nil {
+		L.ArgError(2, err.Error())
+	}
+	weights, err := quantize.Quantize(ctxOf(L), m.File, opts)
+	raisePredicateError(L)
+	if err != nil {
+		L.ArgError(2, err.Error())
+	}
+	for layer, p := range sm.InputQParams() {
+		if err := weights.SetInputQParams(layer, p); err != nil {
+			raise(L, err)
+		}
+	}
+	weights.SetCalibrationSamples(res.Samples)
+	return &StaticPlan{File: f, Model: sm, Options: so, Weights: weights}
+}
+
+// staticSkips resolves skip, include and layers (names, globs, predicates, types) with
+// quantize's selection rules into the node names static quantization leaves in float.
+func staticSkips(L *lua.LState, m *Model, opts quantize.Options) []string {
+	layers, err := quantize.Layers(m.File, opts.LayerTypes)
+	if err != nil {
+		L.ArgError(2, err.Error())
+	}
+	ds, err := quantize.Select(layers, opts.Selection)
+	raisePredicateError(L)
+	if err != nil {
+		L.ArgError(2, err.Error())
+	}
+	var skip []string
+	for _, d := range ds {
+		if !d.Selected {
+			skip = append(skip, d.Layer.Name)
+		}
+	}
+	return skip
+}
+
+// sourceFromGo turns converted option values into data: a tensor (first axis =
+// samples), a list of per-sample tensors, or a table of input name = tensor.
+func sourceFromGo(v any) (data.Source, error) {
+	switch x := v.(type) {
+	case *tensor.Tensor:
+		return data.Tensors(map[string]*tensor.Tensor{"": x}, nil)
+	case []any:
+		samples := make([]data.Sample, len(x))
+		for i, e := range x {
+			t, ok := e.(*tensor.Tensor)
+			if !ok {
+				return nil, fmt.Errorf("sample %d: tensor expected, got %s", i+1, goTypeName(e))
+			}
+			samples[i] = data.Sample{Inputs: map[string]*tensor.Tensor{"": t}}
+		}
+		return data.Samples(samples)
+	case map[string]any:
+		inputs := map[string]*tensor.Tensor{}
+		for k, e := range x {
+			t, ok := e.(*tensor.Tensor)
+			if !ok {
+				return nil, fmt.Errorf("input %q: tensor expected, got %s", k, goTypeName(e))
+			}
+			inputs[k] = t
+		}
+		return data.Tensors(inputs, nil)
+	}
+	return nil, fmt.Errorf("data expected (qs.data.npy(...), a tensor, or a table of tensors), got %s", goTypeName(v))
+}
+
+func goTypeName(v any) string {
+	switch v.(type) {
+	case nil:
+		return "nil"
+	case string:
+		return "string"
+	case float64:
+		return "number"
+	case bool:
+		return "boolean"
+	case []any, map[string]any:
+		return "table"
+	}
+	return strings.TrimPrefix(fmt.Sprintf("%T", v), "*")
+}
+
+// q:evaluate(data [, {samples=, batch_size=}]): runs the float and the quantized model
+// on held-out data; the figures go into the report (eval) and are returned as a table.
+func quantizedEvaluate(L *lua.LState) int {
+	q := CheckQuantized(L, 1)
+	opts := checkOptions(L, 3, []string{"batch_size", "samples"})
+	if q.Static == nil {
+		L.RaiseError("evaluate runs the quantized graph: it needs static quantization of an ONNX model (activations = {calibrate = data})")
+	}
+	src, _ := dataArg(L, 2, L.Get(2))
+	f := q.Static.File
+	fg := loadGraph(L, q.Source, f)
+	qg, err := q.Static.Model.Graph()
+	if err != nil {
+		raise(L, err)
+	}
+	e, err := static.Evaluate(ctxOf(L), fg, qg, src, static.EvalOptions{
+		Samples:   optInt(L, 3, opts, "samples", 0),
+		BatchSize: optInt(L, 3, opts, "batch_size", 0),
+	})
+	if err != nil {
+		raise(L, err)
+	}
+	q.Static.Eval = e
+	L.Push(evalTable(L, *e))
+	return 1
+}
+
+func registerCalibrationType(L *lua.LState) {
+	if _, ok := L.GetField(L.Get(lua.RegistryIndex), CalibrationTypeName).(*lua.LTable); ok {
+		return
+	}
+	mt := L.NewTypeMetatable(CalibrationTypeName)
+	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+		r := CheckCalibration(L, 1)
+		switch L.CheckString(2) {
+		case "samples":
+			L.Push(lua.LNumber(r.Samples))
+		case "observer":
+			L.Push(lua.LString(r.Observer))
+		case "source":
+			L.Push(lua.LString(r.Source))
+		case "warnings":
+			L.Push(stringList(L, r.Warnings))
+		case "activations":
+			out := L.CreateTable(len(r.Activations), 0)
+			for _, a := range r.Activations {
+				t := L.NewTable()
+				t.RawSetString("name", lua.LString(a.Name))
+				t.RawSetString("min", lua.LNumber(a.Min))
+				t.RawSetString("max", lua.LNumber(a.Max))
+				t.RawSetString("clip_min", lua.LNumber(a.ClipMin))
+				t.RawSetString("clip_max", lua.LNumber(a.ClipMax))
+				t.RawSetString("scale", lua.LNumber(a.QParams.Scale[0]))
+				t.RawSetString("zero_point", lua.LNumber(a.QParams.ZeroPoint[0]))
+				t.RawSetString("consumers", stringList(L, a.Consumers))
+				out.Append(t)
+			}
+			L.Push(out)
+		default:
+			L.Push(lua.LNil)
+		}
+		return 1
+	}))
+	mt.RawSetString("__tostring", L.NewFunction(func(L *lua.LState) int {
+		r := CheckCalibration(L, 1)
+		L.Push(lua.LString(fmt.Sprintf("calibration(%s, %d samples of %s, %d activations)", calib.ObserverLabel(r.Observer), r.Samples, r.Source, len(r.Activations))))
+		return 1
+	}))
+	mt.RawSetString("__name", lua.LString(CalibrationTypeName))
+}
+
+// CheckCalibration returns the calibration at argument n.
+func CheckCalibration(L *lua.LState, n int) *calib.Result {
+	if ud, ok := L.Get(n).(*lua.LUserData); ok {
+		if r, ok := ud.Value.(*calib.Result); ok {
+			return r
+		}
+	}
+	L.ArgError(n, fmt.Sprintf("%s expected, got %s", CalibrationTypeName, typeOf(L.Get(n))))
+	return nil
+}
+
+// LVCalibration wraps r as a Lua value of type qs.Calibration.
+func LVCalibration(L *lua.LState, r *calib.Result) lua.LValue {
+	registerCalibrationType(L)
+	ud := L.NewUserData()
+	ud.Value = r
+	L.SetMetatable(ud, L.GetTypeMetatable(CalibrationTypeName))
+	return ud
+}
