@@ -105,36 +105,38 @@ func calibOptions(L *lua.LState, n int, t map[string]any, numerics quant.Numeric
 		}
 		switch x := v.(type) {
 		case string:
-			tbl.RawSetString(k, lua.LString(x))
+			tbl.RawSetString("activations."+k, lua.LString(x))
 		case bool:
-			tbl.RawSetString(k, lua.LBool(x))
+			tbl.RawSetString("activations."+k, lua.LBool(x))
 		case float64:
-			tbl.RawSetString(k, lua.LNumber(x))
+			tbl.RawSetString("activations."+k, lua.LNumber(x))
 		default:
 			L.ArgError(n, fmt.Sprintf("option 'activations.%s': a string, number or boolean expected, got %T", k, v))
 		}
 	}
-	return calibOptionsTable(L, n, tbl, numerics)
+	return calibOptionsTable(L, n, tbl, "activations.", numerics)
 }
 
-func calibOptionsTable(L *lua.LState, n int, tbl *lua.LTable, numerics quant.Numerics) calib.Options {
+// calibOptionsTable reads the calibration options; prefix is how their keys are spelled in
+// tbl and in messages ("activations." inside qs.quantize's options).
+func calibOptionsTable(L *lua.LState, n int, tbl *lua.LTable, prefix string, numerics quant.Numerics) calib.Options {
 	env := envOf(L)
 	o := calib.Options{
-		Samples:    optInt(L, n, tbl, "samples", calib.DefaultSamples),
-		Observer:   optChoice(L, n, tbl, "observer", calib.DefaultObserver, calib.Observers),
-		Percentile: optNumber(L, n, tbl, "percentile", 0),
-		BatchSize:  optInt(L, n, tbl, "batch_size", 0),
+		Samples:    optInt(L, n, tbl, prefix+"samples", calib.DefaultSamples),
+		Observer:   optChoice(L, n, tbl, prefix+"observer", calib.DefaultObserver, calib.Observers),
+		Percentile: optNumber(L, n, tbl, prefix+"percentile", 0),
+		BatchSize:  optInt(L, n, tbl, prefix+"batch_size", 0),
 		Progress:   env.Stderr,
 	}
-	dtype := optChoice(L, n, tbl, "dtype", "uint8", []string{"uint8", "int8"})
+	dtype := optChoice(L, n, tbl, prefix+"dtype", "uint8", []string{"uint8", "int8"})
 	qt, _ := quant.ParseQType(dtype)
 	o.Scheme = quant.Scheme{
 		QType:       qt,
-		Symmetric:   optBool(L, n, tbl, "symmetric", false),
-		ReduceRange: optBool(L, n, tbl, "reduce_range", false),
+		Symmetric:   optBool(L, n, tbl, prefix+"symmetric", false),
+		ReduceRange: optBool(L, n, tbl, prefix+"reduce_range", false),
 		Numerics:    numerics,
 	}
-	switch v := tbl.RawGetString("progress").(type) {
+	switch v := tbl.RawGetString(prefix + "progress").(type) {
 	case lua.LBool:
 		o.ProgressMode = calib.ProgressOff
 		if v {
@@ -143,7 +145,7 @@ func calibOptionsTable(L *lua.LState, n int, tbl *lua.LTable, numerics quant.Num
 	case *lua.LNilType:
 		o.ProgressMode = calib.ProgressAuto
 	default:
-		L.ArgError(n, fmt.Sprintf("option 'progress': boolean expected, got %s", v.Type()))
+		L.ArgError(n, fmt.Sprintf("option '%sprogress': boolean expected, got %s", prefix, v.Type()))
 	}
 	if env.Quiet || env.Stderr == nil {
 		o.ProgressMode = calib.ProgressOff
@@ -196,7 +198,7 @@ func calibrateAPI(L *lua.LState) int {
 	f := onnxFileOf(L, 1, m, "calibration")
 	opts := checkOptions(L, 3, slices.DeleteFunc(slices.Clone(activationKeys), func(k string) bool { return k == "calibrate" }))
 	src, key := dataArg(L, 2, L.Get(2))
-	res := calibrate(L, m, f, src, key, calibOptionsTable(L, 3, opts, quant.Torch))
+	res := calibrate(L, m, f, src, key, calibOptionsTable(L, 3, opts, "", quant.Torch))
 	L.Push(LVCalibration(L, res))
 	return 1
 }

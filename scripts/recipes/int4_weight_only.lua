@@ -1,0 +1,67 @@
+-- Quantizes Linear weights to int4 in groups of 128 input elements (weight-only, the W4A16 scheme of GPTQ and compressed-tensors).
+--
+--   qscript recipes/int4_weight_only.lua [model=PATH] [out=PATH] [group_size=128] [symmetric=true]
+--                                        [layers=Linear] [skip=LIST] [layout=compressed|fake]
+--                                        [format=safetensors|pt] [report=PATH]
+--
+-- Arguments:
+--   model=       the checkpoint: .safetensors, .safetensors.index.json, .pt/.pth/.bin
+--                (default examples/models/digits_cnn.pt, relative to the repository root)
+--   out=         the output file (default <model name>.int4.safetensors, or .pt with format=pt,
+--                in the current folder)
+--   group_size=  input elements per scale (default 128; -1 for one scale per output channel)
+--   symmetric=   true (default, int4 codes -8..7, no zero point) or false (uint4 with zero points)
+--   layers=      layer types to quantize, comma-separated (default Linear; Conv weights are 4-D
+--                and stay in float unless you add Conv)
+--   skip=        layers left in float: names, globs, first_conv, last_linear, ... (default: none)
+--   layout=      compressed (default): weight_packed I32 (8 codes per word), weight_scale
+--                [out, ceil(in/group)], weight_shape; fake: dequantized float weights
+--   format=      safetensors or pt (default: from out's extension, else safetensors)
+--   report=      also write the report as HTML or JSON
+--
+-- A row whose length is not a multiple of the group size ends with a shorter group (the
+-- example CNN's fc2 has 64 inputs: one group of 64), which gives exactly the codes of
+-- padding the row with zeros to a whole group, as compressed-tensors does. The report
+-- says so for every such layer.
+local qs = require "qs"
+local util = require "recipeutil"
+
+util.check_args(arg, { "model", "out", "group_size", "symmetric", "layers", "skip", "layout", "format", "report" })
+local model, model_path = util.load(arg.model, "examples/models/digits_cnn.pt", "model")
+
+local group = arg.group_size or 128
+if type(group) ~= "number" or (group < 1 and group ~= -1) or group % 1 ~= 0 then
+  error(("argument group_size: a positive integer or -1 expected, got %s"):format(tostring(arg.group_size)))
+end
+local symmetric = util.bool(arg.symmetric, true, "symmetric")
+local types = {}
+for t in tostring(arg.layers or "Linear"):gmatch("[^,]+") do types[#types + 1] = t end
+
+local format = arg.format
+local out = arg.out or (util.stem(model_path) .. ".int4." .. (format == "pt" and "pt" or "safetensors"))
+
+local q = qs.quantize(model, {
+  weights = { dtype = symmetric and "int4" or "uint4", group_size = group, symmetric = symmetric },
+  layers = types,
+  skip = util.skip_list(model, arg.skip),
+})
+
+local report = q:report()
+qs.save(q, out, { layout = arg.layout, format = format })
+print(report)
+if group > 0 then
+  local partial = {}
+  for _, l in ipairs(report.layers) do
+    local cols = l.shape[#l.shape]
+    if l.quantized and cols % group ~= 0 then
+      partial[#partial + 1] = ("%s (%d inputs: last group of %d)"):format(l.name, cols, cols % group)
+    end
+  end
+  if #partial > 0 then
+    print(("note: group size %d does not divide every row; shorter last groups in %s"):format(group, table.concat(partial, ", ")))
+  end
+end
+print("wrote " .. out)
+util.save_report(report, arg.report)
+
+return { output = out, quantized = report.totals.quantized, skipped = report.totals.skipped, ratio = report.totals.ratio }

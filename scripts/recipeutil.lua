@@ -1,0 +1,179 @@
+-- recipeutil: helpers the built-in recipes share: checking key=value arguments, loading
+-- the model with a useful error, turning skip=first_conv,fc* into layer names, and output
+-- paths.
+--
+--   local util = require "recipeutil"
+--   util.check_args(arg, {"model", "out", "skip"})       -- a typo is an error, never ignored
+--   local model, model_path = util.load(arg.model, "examples/models/digits_cnn.pt", "model")
+--   local skip = util.skip_list(model, arg.skip)          -- {"conv1", "fc*"}
+local qs = require "qs"
+
+local util = {}
+
+-- Levenshtein distance, for "did you mean" suggestions.
+local function distance(a, b)
+  local prev = {}
+  for j = 0, #b do prev[j] = j end
+  for i = 1, #a do
+    local cur = { [0] = i }
+    for j = 1, #b do
+      local cost = (a:sub(i, i) == b:sub(j, j)) and 0 or 1
+      cur[j] = math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+    end
+    prev = cur
+  end
+  return prev[#b]
+end
+
+-- closest returns the candidate nearest to name, or nil when none is close.
+function util.closest(name, candidates)
+  local best, best_d
+  for _, c in ipairs(candidates) do
+    local d = distance(name:lower(), c:lower())
+    if d <= math.max(2, math.floor(#name / 3)) and (best_d == nil or d < best_d) then
+      best, best_d = c, d
+    end
+  end
+  return best
+end
+
+-- check_args raises an error for an argument the recipe does not take, suggesting the
+-- closest one and listing them all.
+function util.check_args(args, valid)
+  local known = {}
+  for _, k in ipairs(valid) do known[k] = true end
+  local names = {}
+  for k in pairs(args) do names[#names + 1] = tostring(k) end
+  table.sort(names)
+  for _, k in ipairs(names) do
+    if not known[k] then
+      local hint = util.closest(k, valid)
+      local sorted = {}
+      for i, v in ipairs(valid) do sorted[i] = v end
+      table.sort(sorted)
+      error(("unknown argument '%s'%s; this recipe takes: %s"):format(k,
+        hint and (" (did you mean '" .. hint .. "'?)") or "", table.concat(sorted, ", ")), 2)
+    end
+  end
+end
+
+-- message strips the position and the "bad argument" wrapping from an error raised by a
+-- qs function, keeping what it says about the file.
+function util.message(err)
+  local msg = tostring(err):gsub("^[^\n]-:%d+: ", "")
+  return msg:match("^bad argument #%d+ to %S+ %((.*)%)$") or msg
+end
+
+-- load opens the model given in argument `name` (or the default). When the default is
+-- missing, the error says which argument to pass.
+function util.load(path, default, name)
+  local given = path ~= nil
+  path = path or default
+  if type(path) ~= "string" then
+    error(("argument %s: a file path expected, got %s"):format(name, tostring(path)), 2)
+  end
+  local ok, result = pcall(qs.load, path)
+  if not ok then
+    local msg = util.message(result)
+    if not given then
+      error(("%s (the default %s=%s is relative to the qscript repository root; run from there, or pass %s=PATH)")
+        :format(msg, name, default, name), 2)
+    end
+    error(("argument %s=%s: %s"):format(name, path, msg), 2)
+  end
+  return result, path
+end
+
+-- data opens calibration or evaluation data by extension (.npy, .npz, .safetensors, or a
+-- folder of images with opts.size).
+function util.data(path, default, name, opts)
+  local given = path ~= nil
+  path = path or default
+  local open
+  if path:match("%.npy$") then
+    open = qs.data.npy
+  elseif path:match("%.npz$") then
+    open = qs.data.npz
+  elseif path:match("%.safetensors$") then
+    open = qs.data.safetensors
+  else
+    open = function(p) return qs.data.images(p, opts) end
+  end
+  local ok, result = pcall(open, path)
+  if not ok then
+    local msg = util.message(result)
+    if not given then
+      error(("%s (the default %s=%s is relative to the qscript repository root; run from there, or pass %s=PATH)")
+        :format(msg, name, default, name), 2)
+    end
+    error(("argument %s=%s: %s"):format(name, path, msg), 2)
+  end
+  return result, path
+end
+
+-- Shortcuts accepted in skip lists, and the layer they name.
+local shortcuts = {
+  first_conv = function(m) return m:layers("Conv")[1] end,
+  last_conv = function(m) local l = m:layers("Conv"); return l[#l] end,
+  first_linear = function(m) return m:layers("Linear")[1] end,
+  last_linear = function(m) local l = m:layers("Linear"); return l[#l] end,
+}
+
+-- skip_list turns "first_conv,fc*,encoder.0.attn" into a list of layer names and globs.
+-- "none" or nil gives an empty list.
+function util.skip_list(model, spec)
+  local out = {}
+  if spec == nil or spec == "none" or spec == "" then return out end
+  if type(spec) ~= "string" then
+    error(("argument skip: layer names, globs or first_conv/last_linear expected, got %s"):format(tostring(spec)), 2)
+  end
+  for item in spec:gmatch("[^,]+") do
+    item = item:match("^%s*(.-)%s*$")
+    local shortcut = shortcuts[item]
+    if shortcut then
+      local layer = shortcut(model)
+      if layer == nil then
+        error(("argument skip: %s: the model has no such layer"):format(item), 2)
+      end
+      out[#out + 1] = layer.name
+    elseif item ~= "" then
+      out[#out + 1] = item
+    end
+  end
+  return out
+end
+
+-- stem is the file name without folders and extension: "digits_cnn" for
+-- "examples/models/digits_cnn.pt".
+function util.stem(path)
+  local base = path:match("([^/\\]+)$") or path
+  base = base:gsub("%.safetensors%.index%.json$", "")
+  return (base:gsub("%.[^.]+$", ""))
+end
+
+-- save_report writes the report as .html or .json when a path is given.
+function util.save_report(report, path)
+  if path == nil then return end
+  if type(path) ~= "string" then
+    error(("argument report: a .html or .json path expected, got %s"):format(tostring(path)), 2)
+  end
+  if path:match("%.html?$") then
+    report:html(path)
+  elseif path:match("%.json$") then
+    report:json(path)
+  else
+    error(("argument report=%s: the report is written as .html or .json"):format(path), 2)
+  end
+  print("report written to " .. path)
+end
+
+-- bool reads a true/false argument (key=value arguments arrive converted).
+function util.bool(value, default, name)
+  if value == nil then return default end
+  if type(value) ~= "boolean" then
+    error(("argument %s: true or false expected, got %s"):format(name, tostring(value)), 2)
+  end
+  return value
+end
+
+return util
