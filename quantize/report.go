@@ -42,6 +42,14 @@ func (q *Model) buildReport(ctx context.Context) (*report.Report, error) {
 		infos[info.Name] = info
 	}
 	w := newWorkspace(q.src)
+	var selected []tensor.Info
+	for _, d := range q.decisions {
+		if d.Selected {
+			selected = append(selected, infos[d.Layer.Weight])
+		}
+	}
+	w.reserve(selected, q.ws.kind == kindInt)
+	defer w.release()
 	for _, d := range q.decisions {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -97,12 +105,12 @@ func (q *Model) measure(w *workspace, row *report.Layer, info tensor.Info) error
 	if err != nil {
 		return fmt.Errorf("tensor %q: %w", info.Name, err)
 	}
-	e := lw.compare()
+	e, lo, hi := lw.compare()
 	row.SQNR, row.MSE, row.MaxAbsErr, row.Cosine = e.SQNR, e.MSE, e.MaxAbs, e.Cosine
 	row.ScaleMin, row.ScaleMax = lw.scaleRange()
 	row.QDType = q.ws.dtype
 	row.Granularity = q.ws.granularityLabel(lw.layer)
-	row.Histogram = report.NewHistogram(lw.x, HistogramBins)
+	row.Histogram = lw.histogram(lo, hi, HistogramBins)
 	return nil
 }
 

@@ -274,6 +274,8 @@ func (q *Model) saveTorch(ctx context.Context, path, layout string) error {
 // stream produces every output tensor in source order and hands it to put.
 func (q *Model) stream(ctx context.Context, layout string, put func(string, *tensor.Tensor) error) error {
 	w := newWorkspace(q.src)
+	w.reserve(q.infos, q.ws.kind == kindInt)
+	defer w.release()
 	for _, info := range q.infos {
 		if err := ctx.Err(); err != nil {
 			return err

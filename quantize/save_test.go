@@ -809,7 +809,7 @@ func TestInputUnchanged(t *testing.T) {
 }
 
 // writeSafetensors writes a small checkpoint for tests.
-func writeSafetensors(t *testing.T, path string, tensors map[string]*tensor.Tensor) {
+func writeSafetensors(t testing.TB, path string, tensors map[string]*tensor.Tensor) {
 	t.Helper()
 	var infos []tensor.Info
 	for n, x := range tensors {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime/debug"
 
 	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/quant"
@@ -30,6 +31,10 @@ type workspace struct {
 	scratch  []float32     // dequantized values of one block, for statistics
 }
 
+// releaseMinBytes is the buffer size above which a finished pass hands its memory back to
+// the OS at once, so that a Save right after a Report does not hold both passes' buffers.
+const releaseMinBytes = 64 << 20
+
 func newWorkspace(src formats.Model) *workspace {
 	ws := &workspace{src: src}
 	inner := src
@@ -40,6 +45,35 @@ func newWorkspace(src formats.Model) *workspace {
 		ws.sections = s
 	}
 	return ws
+}
+
+// reserve sizes the buffers for the largest tensor of a pass up front: growing them tensor
+// by tensor would leave each smaller buffer as garbage beside the larger one.
+func (w *workspace) reserve(infos []tensor.Info, codes bool) {
+	var maxBytes, maxElems int
+	for _, info := range infos {
+		n, err := tensor.Numel(info.Shape)
+		if err != nil {
+			continue
+		}
+		maxElems = max(maxElems, n)
+		maxBytes = max(maxBytes, n*info.DType.Size())
+	}
+	if w.sections != nil {
+		w.raw = make([]byte, 0, maxBytes)
+	}
+	if codes {
+		w.codes = make([]int8, 0, maxElems)
+	}
+}
+
+// release drops the buffers and, when they were large, returns the memory to the OS.
+func (w *workspace) release() {
+	size := cap(w.raw) + 4*cap(w.f32) + cap(w.codes) + cap(w.out)
+	w.raw, w.f32, w.codes, w.out = nil, nil, nil, nil
+	if size >= releaseMinBytes {
+		debug.FreeOSMemory()
+	}
 }
 
 // grow returns buf resized to n elements, reallocating only when it is too small.
@@ -128,10 +162,14 @@ func (w *workspace) floats(t *tensor.Tensor) ([]float32, error) {
 
 // checkFinite reports the first NaN or ±Inf of x as a *quant.NonFiniteError.
 func checkFinite(x []float32) error {
-	for i, v := range x {
-		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return &quant.NonFiniteError{Index: i, Value: v}
-		}
+	// v - v is 0 for finite v and NaN otherwise: one OR per element, no branches.
+	var bad uint32
+	for _, v := range x {
+		bad |= math.Float32bits(v - v)
 	}
-	return nil
+	if bad == 0 {
+		return nil
+	}
+	_, _, err := quant.MinMaxOf(x)
+	return err
 }

@@ -6,6 +6,7 @@ import (
 	"unsafe"
 
 	"github.com/qscript-dev/qscript/quant"
+	"github.com/qscript-dev/qscript/report"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -181,28 +182,62 @@ func (w *workspace) quantizeFP8(lw *layerWork) error {
 	if err := checkFinite(x); err != nil {
 		return err
 	}
-	amax := make([]float32, lw.idx.count(len(x)))
-	for i, v := range x {
-		k := lw.idx.at(i)
-		amax[k] = max(amax[k], float32(math.Abs(float64(v))))
+	scales := make([]float32, lw.idx.count(len(x)))
+	count, at, ok := lw.idx.blocks(len(x))
+	if ok {
+		// Per-tensor chunks share scale 0: their maxima are combined after the loop.
+		amax := make([]float32, count)
+		parallelFor(count, len(x), func(b, _ int) error {
+			lo, hi, _ := at(b)
+			amax[b] = absMax(x[lo:hi])
+			return nil
+		})
+		for b, a := range amax {
+			_, _, k := at(b)
+			scales[k] = max(scales[k], a)
+		}
+	} else {
+		for i, v := range x {
+			k := lw.idx.at(i)
+			scales[k] = max(scales[k], float32(math.Abs(float64(v))))
+		}
 	}
 	sdt := scaleDType(lw.layer.DType)
-	for k, a := range amax {
+	for k, a := range scales {
 		// compressed-tensors: scale = absmax / ((max - min)/2), at least float32 eps.
-		amax[k] = roundScale(max(a/ws.fp8Max, quant.Eps), sdt)
+		scales[k] = roundScale(max(a/ws.fp8Max, quant.Eps), sdt)
 	}
-	lw.scales = amax
+	lw.scales = scales
 	w.out = grow(w.out, len(x))
 	lw.fp8 = w.out[:len(x)]
 	encode := tensor.F32ToF8E4M3
 	if ws.target == tensor.F8E5M2 {
 		encode = tensor.F32ToF8E5M2
 	}
-	for i, v := range x {
-		q := v / lw.scales[lw.idx.at(i)]
-		lw.fp8[i] = encode(min(max(q, -ws.fp8Max), ws.fp8Max))
+	lo, hi := -ws.fp8Max, ws.fp8Max
+	blocks := (len(x) + chunkElems - 1) / chunkElems
+	return parallelFor(blocks, len(x), func(b, _ int) error {
+		lw.forRuns(b*chunkElems, min(chunkElems, len(x)-b*chunkElems), func(a, z, k int) {
+			s := scales[k]
+			for i, v := range x[a:z] {
+				lw.fp8[a+i] = encode(min(max(v/s, lo), hi))
+			}
+		})
+		return nil
+	})
+}
+
+func absMax(x []float32) float32 {
+	var m float32
+	for _, v := range x {
+		if v < 0 {
+			v = -v
+		}
+		if v > m {
+			m = v
+		}
 	}
-	return nil
+	return m
 }
 
 func (w *workspace) castWeight(lw *layerWork) error {
@@ -229,18 +264,25 @@ func (w *workspace) castBits(x []float32, dt tensor.DType) ([]uint16, error) {
 func (lw *layerWork) dequantizeTo(dst []float32, lo int) {
 	switch lw.ws.kind {
 	case kindInt:
-		for i := range dst {
-			k := lw.idx.at(lo + i)
-			dst[i] = float32(int32(lw.codes[lo+i])-(lw.p.ZeroPoint[k]-lw.ws.shift)) * lw.p.Scale[k]
-		}
+		lw.forRuns(lo, len(dst), func(a, b, k int) {
+			zp, s := lw.p.ZeroPoint[k]-lw.ws.shift, lw.p.Scale[k]
+			out := dst[a-lo : b-lo]
+			for i, c := range lw.codes[a:b] {
+				out[i] = float32(int32(c)-zp) * s
+			}
+		})
 	case kindFP8:
 		decode := tensor.F8E4M3ToF32
 		if lw.ws.target == tensor.F8E5M2 {
 			decode = tensor.F8E5M2ToF32
 		}
-		for i := range dst {
-			dst[i] = decode(lw.fp8[lo+i]) * lw.scales[lw.idx.at(lo+i)]
-		}
+		lw.forRuns(lo, len(dst), func(a, b, k int) {
+			s := lw.scales[k]
+			out := dst[a-lo : b-lo]
+			for i, c := range lw.fp8[a:b] {
+				out[i] = decode(c) * s
+			}
+		})
 	case kindCast:
 		decode := tensor.F16ToF32
 		if lw.ws.target == tensor.BF16 {
@@ -252,6 +294,28 @@ func (lw *layerWork) dequantizeTo(dst []float32, lo int) {
 	}
 }
 
+// forRuns calls fn(a, b, k) for the runs of elements [a, b) within [lo, lo+n) that share
+// scale k.
+func (lw *layerWork) forRuns(lo, n int, fn func(a, b, k int)) {
+	p := lw.idx
+	end := lo + n
+	for a := lo; a < end; {
+		k := p.at(a)
+		b := end
+		switch {
+		case p.mode == 1 && p.inner > 1:
+			b = min(end, (a/p.inner+1)*p.inner)
+		case p.mode == 1:
+			b = a + 1
+		case p.mode == 2:
+			row, col := a/p.inner, a%p.inner
+			b = min(end, row*p.inner+min(p.inner, (col/p.groupSize+1)*p.groupSize))
+		}
+		fn(a, b, k)
+		a = b
+	}
+}
+
 // errorSums accumulates the sums behind quant.Errors over blocks, in float64.
 type errorSums struct {
 	n                  int
@@ -260,15 +324,23 @@ type errorSums struct {
 }
 
 func (s *errorSums) add(x, y []float32) {
+	y = y[:len(x)]
+	sx2, se2, sxy, sy2, m := s.sx2, s.se2, s.sxy, s.sy2, s.maxAbs
 	for i, xv := range x {
 		a, b := float64(xv), float64(y[i])
 		e := a - b
-		s.sx2 += a * a
-		s.se2 += e * e
-		s.sxy += a * b
-		s.sy2 += b * b
-		s.maxAbs = max(s.maxAbs, math.Abs(e))
+		sx2 += a * a
+		se2 += e * e
+		sxy += a * b
+		sy2 += b * b
+		if e < 0 {
+			e = -e
+		}
+		if e > m {
+			m = e
+		}
 	}
+	s.sx2, s.se2, s.sxy, s.sy2, s.maxAbs = sx2, se2, sxy, sy2, m
 	s.n += len(x)
 }
 
@@ -303,28 +375,70 @@ func (s errorSums) errors() quant.Errors {
 }
 
 // compare measures the dequantized weight against the source, block by block, without
-// materializing the dequantized tensor. Blocks are summed in order, so the result does
-// not depend on scheduling.
-func (lw *layerWork) compare() quant.Errors {
+// materializing the dequantized tensor, and returns the source's range too. Blocks are
+// summed in order, so the result does not depend on scheduling.
+func (lw *layerWork) compare() (e quant.Errors, lo, hi float32) {
 	n := len(lw.x)
 	blocks := (n + chunkElems - 1) / chunkElems
 	sums := make([]errorSums, blocks)
+	los, his := make([]float32, blocks), make([]float32, blocks)
 	scratch := make([][]float32, workers())
 	parallelFor(blocks, n, func(b, worker int) error {
 		if scratch[worker] == nil {
 			scratch[worker] = make([]float32, chunkElems)
 		}
-		lo, hi := b*chunkElems, min((b+1)*chunkElems, n)
-		y := scratch[worker][:hi-lo]
-		lw.dequantizeTo(y, lo)
-		sums[b].add(lw.x[lo:hi], y)
+		a, z := b*chunkElems, min((b+1)*chunkElems, n)
+		y := scratch[worker][:z-a]
+		lw.dequantizeTo(y, a)
+		sums[b].add(lw.x[a:z], y)
+		los[b], his[b] = minMax(lw.x[a:z])
 		return nil
 	})
 	var total errorSums
-	for _, s := range sums {
+	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
+	for b, s := range sums {
 		total.merge(s)
+		lo, hi = min(lo, los[b]), max(hi, his[b])
 	}
-	return total.errors()
+	return total.errors(), lo, hi
+}
+
+// minMax is the range of finite x (the weights were checked before quantizing).
+func minMax(x []float32) (lo, hi float32) {
+	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
+	for _, v := range x {
+		if v < lo {
+			lo = v
+		}
+		if v > hi {
+			hi = v
+		}
+	}
+	return lo, hi
+}
+
+// histogram bins the source values over [lo, hi] exactly as report.NewHistogram does,
+// in parallel blocks whose counts are summed.
+func (lw *layerWork) histogram(lo, hi float32, bins int) *report.Histogram {
+	n := len(lw.x)
+	if n == 0 || lo > hi {
+		return report.NewHistogram(lw.x, bins)
+	}
+	blocks := (n + chunkElems - 1) / chunkElems
+	parts := make([]*report.Histogram, blocks)
+	parallelFor(blocks, n, func(b, _ int) error {
+		parts[b] = &report.Histogram{Min: float64(lo), Max: float64(hi), Counts: make([]int64, bins)}
+		parts[b].Add(lw.x[b*chunkElems : min((b+1)*chunkElems, n)])
+		return nil
+	})
+	h := &report.Histogram{Min: float64(lo), Max: float64(hi), Counts: make([]int64, bins)}
+	for _, p := range parts {
+		for i, c := range p.Counts {
+			h.Counts[i] += c
+		}
+		h.NonFinite += p.NonFinite
+	}
+	return h
 }
 
 // scaleRange is the smallest and largest stored scale (zero for casts).

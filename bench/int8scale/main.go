@@ -1,7 +1,9 @@
 // Command int8scale is the Go side of bench/40-int8-dynamic-scale.sh:
 //
 //	int8scale gen OUT.safetensors GIB    a Linear-only f32 checkpoint with 7B-like shapes
-//	int8scale quantize IN OUT            int8 per-channel symmetric weights (quantize API)
+//	int8scale quantize IN OUT [report]   int8 per-channel symmetric weights (quantize API),
+//	                                     with the report pass first (as a recipe that prints
+//	                                     the report before saving does)
 //
 // gen streams: one tensor is in memory at a time, filled from a fixed-seed generator, so
 // the file is the same on every run.
@@ -32,10 +34,10 @@ func main() {
 		if gb, err = strconv.ParseFloat(os.Args[3], 64); err == nil {
 			err = gen(os.Args[2], int64(gb*(1<<30)))
 		}
-	case len(os.Args) == 4 && os.Args[1] == "quantize":
-		err = run(os.Args[2], os.Args[3])
+	case (len(os.Args) == 4 || len(os.Args) == 5 && os.Args[4] == "report") && os.Args[1] == "quantize":
+		err = run(os.Args[2], os.Args[3], len(os.Args) == 5)
 	default:
-		fmt.Fprintln(os.Stderr, "usage: int8scale gen OUT GIB | int8scale quantize IN OUT")
+		fmt.Fprintln(os.Stderr, "usage: int8scale gen OUT GIB | int8scale quantize IN OUT [report]")
 		os.Exit(2)
 	}
 	if err != nil {
@@ -104,7 +106,7 @@ func gen(path string, size int64) error {
 		})
 }
 
-func run(in, out string) error {
+func run(in, out string, withReport bool) error {
 	ctx := context.Background()
 	m, err := formats.Open(in)
 	if err != nil {
@@ -114,6 +116,13 @@ func run(in, out string) error {
 	q, err := quantize.Quantize(ctx, m, quantize.DefaultOptions())
 	if err != nil {
 		return err
+	}
+	if withReport {
+		r, err := q.Report(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("%d layers, weight SQNR of the first %.2f dB\n", r.Totals.Layers, r.Layers[0].SQNR)
 	}
 	return q.Save(ctx, out, quantize.SaveOptions{})
 }
