@@ -46,8 +46,13 @@ type Options struct {
 // WeightOptions configures weight quantization.
 type WeightOptions struct {
 	// DType is one of WeightDTypes (default "int8"). fp16 and bf16 cast every floating
-	// tensor (SPEC §4); fp8 quantizes the selected weights with a scale; the integer
-	// dtypes quantize the selected weights.
+	// tensor, integer tensors untouched (SPEC §4): Selection.Types does not apply to
+	// casts, but Skip and Include still keep chosen layers' weight and bias in their
+	// dtype. fp8 stores the selected weights as fp8 with a scale (absmax/448 for e4m3,
+	// absmax/57344 for e5m2, as compressed-tensors' float-quantized); other tensors are
+	// unchanged. The integer dtypes quantize the selected weights; uint8 and uint4 codes
+	// and zero points are stored shifted to int8 (q-128, q-8), the compressed-tensors
+	// convention, which dequantizes to the same values.
 	DType string
 	// PerChannel gives one scale per output channel (default true); false gives one per
 	// tensor. Used by the 8-bit integer and fp8 dtypes, and by int4/uint4 when GroupSize
