@@ -936,3 +936,45 @@ func TestInputQParams(t *testing.T) {
 		t.Errorf("config %s", meta["quantization_config"])
 	}
 }
+
+func TestShardedInput(t *testing.T) {
+	src, _ := loadAll(t, exampleSafetensors)
+	dir := t.TempDir()
+	shards := map[string]map[string]*tensor.Tensor{"a.safetensors": {}, "b.safetensors": {}}
+	weightMap := map[string]string{}
+	for n, x := range src {
+		shard := "a.safetensors"
+		if strings.HasPrefix(n, "fc") {
+			shard = "b.safetensors"
+		}
+		shards[shard][n] = x
+		weightMap[n] = shard
+	}
+	for name, tensors := range shards {
+		writeSafetensors(t, filepath.Join(dir, name), tensors)
+	}
+	index, _ := json.Marshal(map[string]any{"metadata": map[string]any{}, "weight_map": weightMap})
+	indexPath := filepath.Join(dir, "model.safetensors.index.json")
+	if err := os.WriteFile(indexPath, index, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m := openModel(t, indexPath)
+	if _, ok := newWorkspace(m).sections.(*safetensors.Sharded); !ok {
+		t.Fatal("sharded checkpoints are not read through positioned reads")
+	}
+	opts := DefaultOptions()
+	opts.Skip = Names("conv1")
+	out := t.TempDir()
+	quantizeAndSave(t, indexPath, opts, filepath.Join(out, "sharded.safetensors"), SaveOptions{})
+	quantizeAndSave(t, exampleSafetensors, opts, filepath.Join(out, "single.safetensors"), SaveOptions{})
+	a, _ := loadAll(t, filepath.Join(out, "sharded.safetensors"))
+	b, _ := loadAll(t, filepath.Join(out, "single.safetensors"))
+	if len(a) != len(b) {
+		t.Fatalf("%d tensors, want %d", len(a), len(b))
+	}
+	for n, x := range b {
+		if y := a[n]; y == nil || infoOf(x) != infoOf(y) || !bytes.Equal(x.Data, y.Data) {
+			t.Errorf("%s differs", n)
+		}
+	}
+}

@@ -228,6 +228,20 @@ func (s *Sharded) Load(name string) (*tensor.Tensor, error) {
 	return f.Load(name)
 }
 
+// Section returns a reader over one tensor's raw bytes in its shard, through positioned
+// reads that leave the shard's memory map untouched (see File.Section).
+func (s *Sharded) Section(name string) (*io.SectionReader, error) {
+	shard, ok := s.owner[name]
+	if !ok {
+		return nil, fmt.Errorf("%s: tensor %q: %w", s.path, name, ErrNotFound)
+	}
+	f := s.shards[shard]
+	if f == nil {
+		return nil, fmt.Errorf("%s: %w", s.path, ErrClosed)
+	}
+	return f.Section(name)
+}
+
 // Close closes every shard.
 func (s *Sharded) Close() error {
 	var first error
