@@ -2,6 +2,7 @@ package bindings
 
 import (
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 
@@ -74,6 +75,24 @@ func reportLoader(env *modules.Env) lua.LGFunction {
 
 var reportAPI = map[string]lua.LGFunction{
 	"diff": reportDiff,
+	"read": reportRead,
+}
+
+// qs.report.read(path): a report written by r:json(path), for comparisons across runs.
+func reportRead(L *lua.LState) int {
+	path := L.CheckString(1)
+	abs := checkExisting(L, 1, path)
+	f, err := os.Open(abs)
+	if err != nil {
+		raise(L, err)
+	}
+	defer f.Close()
+	r, err := report.ReadJSON(f)
+	if err != nil {
+		raise(L, fmt.Errorf("%s: %w", path, err))
+	}
+	L.Push(LVReport(L, &Report{Report: r}))
+	return 1
 }
 
 var reportMethods map[string]lua.LGFunction
