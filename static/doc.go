@@ -8,7 +8,7 @@
 // The usual flow:
 //
 //	f, _ := onnx.Open("model.onnx")
-//	g, _ := graph.Load(f.Proto(), graph.Options{})      // names an unsupported op now
+//	g, _ := static.LoadGraph(f)                         // names an unsupported op now
 //	src, _ := data.NPY("calib.npy")
 //	cal, _ := calib.Calibrate(ctx, g, src, calib.Options{})
 //	q, _ := static.Quantize(ctx, f, cal, static.DefaultOptions())
