@@ -1,0 +1,94 @@
+-- Static quantization of the example ONNX CNN: data sources, qs.calibrate, activations =
+-- {calibrate = ...}, evaluation, QDQ and compressed-tensors outputs.
+local qs = require "qs"
+
+local onnx = "examples/models/digits_cnn.onnx"
+
+function TestData(t)
+  local calib = qs.data.npy("examples/models/calib.npy")
+  t:eq(calib:len(), 150)
+  t:eq(#calib, 150)
+  t:eq(calib:inputs()[1].shape[1], 1)
+  t:eq(calib.has_target, false)
+  local test = qs.data.npz("examples/models/test.npz")
+  t:eq(test:len(), 360)
+  t:eq(test.has_target, true, "the label array is the target")
+  t:eq(#test:inputs(), 1)
+  t:eq(test:limit(10):len(), 10)
+  local sel = qs.data.npz("examples/models/test.npz", {input = "input", label = "label"})
+  t:eq(sel.has_target, true)
+  t:raises(function() qs.data.npz("examples/models/test.npz", {input = "inputs"}) end, "no array named \"inputs\" (similar: input)")
+  t:raises(function() qs.data.npy("examples/models/nothere.npy") end, "no such file: examples/models/nothere.npy")
+  t:raises(function() qs.data.images("examples/models", {size = 0}) end, "option 'size'")
+  t:raises(function() qs.data.npy("examples/models/calib.npy", {input = "x"}) end, "unknown option \"input\"")
+  local mem = qs.data.tensors(qs.zeros{4, 1, 8, 8}, {target = qs.tensor{1, 2, 3, 4}})
+  t:eq(mem:len(), 4)
+  t:eq(mem.has_target, true)
+end
+
+function TestCalibrateAndQuantize(t)
+  local m = qs.load(onnx)
+  local cal = qs.calibrate(m, qs.data.npy("examples/models/calib.npy"), {samples = 40, observer = "minmax"})
+  t:eq(cal.samples, 40)
+  t:eq(cal.observer, "minmax")
+  t:eq(#cal.activations, 5)
+  t:eq(cal.activations[1].name, "input")
+  t:eq(cal.activations[1].min, 0)
+  local q = qs.quantize(m, {activations = {calibrate = cal}, skip = {m:layers("Conv")[1].name}})
+  local r = q:report()
+  t:eq(r.totals.quantized, 4)
+  t:eq(#r.activations, 5)
+  t:eq(r.activations[2].observer, "minmax")
+  local e = q:evaluate(qs.data.npz("examples/models/test.npz"), {samples = 100})
+  t:eq(e.samples, 100)
+  t:eq(e.top1_agreement > 0.95, true)
+  t:eq(e.quant_accuracy > 0.9, true)
+  t:eq(q:report().eval.samples, 100, "the evaluation goes into the report")
+  local out = t.tmp .. "/cnn.int8.onnx"
+  qs.save(q, out, {metadata = {dataset = "digits"}})
+  local s = qs.load(out)
+  t:eq(s.format, "ONNX")
+  t:eq(s:info().metadata.dataset, "digits")
+  t:eq(s:info().quantization ~= nil, true)
+  local st = t.tmp .. "/cnn.int8.safetensors"
+  qs.save(q, st)
+  local names = {}
+  for _, info in ipairs(qs.load(st):tensors()) do names[info.name] = info.dtype end
+  t:eq(names["fc1.weight"], "I8")
+  t:eq(names["fc1.input_scale"], "F32", "input_scale of a static layer")
+  t:eq(names["fc1.input_zero_point"], "I8", "uint8 activations are affine: a zero point")
+  t:eq(names["onnx::Conv_29"], "F32", "the skipped first conv (folded with bn1, under its ONNX initializer name) stays float")
+end
+
+function TestQuantizeWithData(t)
+  local m = qs.load(onnx)
+  local x = qs.load("examples/models/test.npz"):get("input")
+  local q = qs.quantize(m, {
+    weights = {per_channel = false},
+    activations = {calibrate = x, samples = 20, observer = "percentile", dtype = "int8"},
+    layers = {"Conv"},
+  })
+  local r = q:report()
+  t:eq(r.totals.quantized, 3, "only Conv layers")
+  t:eq(r.activations[1].qdtype, "int8")
+  t:eq(r.scheme:find("per_tensor", 1, true) ~= nil, true, r.scheme)
+end
+
+function TestStaticErrors(t)
+  local m = qs.load(onnx)
+  local calib = qs.data.npy("examples/models/calib.npy")
+  t:raises(function() qs.quantize(m, {activations = {calibrate = calib, sample = 10}}) end,
+    "unknown option \"sample\" in activations (did you mean \"samples\"?)")
+  t:raises(function() qs.quantize(m, {activations = {calibrate = calib, observer = "minmx"}}) end,
+    "option 'activations.observer': unknown value \"minmx\" (did you mean \"minmax\"?)")
+  t:raises(function() qs.quantize(m, {weights = {dtype = "int4"}, activations = {calibrate = calib}}) end,
+    "static ONNX quantization writes int8 or uint8 weights")
+  t:raises(function() qs.quantize(m, {activations = {calibrate = "calib.npy"}}) end, "data expected")
+  t:raises(function() qs.quantize(m, {activations = {calibrate = calib}, skip = {"/conv9/Conv"}}) end,
+    "no layer named \"/conv9/Conv\"")
+  -- data that does not fit the model's input names both shapes
+  t:raises(function() qs.calibrate(m, qs.zeros{4, 3, 8, 8}) end, "[N,1,8,8]")
+  t:raises(function() qs.calibrate(qs.load("examples/models/digits_cnn.pt"), calib) end, "needs an ONNX model")
+  local w = qs.quantize(m)
+  t:raises(function() w:evaluate(calib) end, "needs static quantization")
+end
