@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -276,7 +277,7 @@ func valueInfoFromProto(vi *onnxpb.ValueInfoProto) (ValueInfo, error) {
 	if et := tt.GetElemType(); et != 0 {
 		dt, ok := DTypeFromONNX(et)
 		if !ok {
-			return info, fmt.Errorf("%w: value %q has element type %s", ErrUnsupported, vi.GetName(), onnxTypeName(et))
+			return info, fmt.Errorf("%w: value %q has element type %s", ErrUnsupported, vi.GetName(), onnx.DataTypeName(et))
 		}
 		info.DType = dt
 	}

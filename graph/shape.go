@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -16,8 +17,8 @@ func init() {
 	ops["Split"] = buildSplit
 	ops["Slice"] = buildSlice
 	ops["Gather"] = buildGather
-	ops["Squeeze"] = buildSqueeze
-	ops["Unsqueeze"] = buildUnsqueeze
+	ops["Squeeze"] = axesReshapeOp(squeezeShape, true)
+	ops["Unsqueeze"] = axesReshapeOp(unsqueezeShape, false)
 	ops["Shape"] = buildShape
 	ops["Size"] = buildSize
 	ops["Constant"] = buildConstant
@@ -664,123 +665,98 @@ func buildGather(b *builder) (kernel, error) {
 	}, nil
 }
 
-func buildSqueeze(b *builder) (kernel, error) {
-	if err := b.arity(1, 2, 1, 1); err != nil {
-		return nil, err
-	}
-	attrAxes, _ := b.attrInts("axes")
-	squeeze := func(s []int, axes []int64) ([]int, error) {
-		drop := make([]bool, len(s))
-		if len(axes) == 0 {
-			for i, d := range s {
-				drop[i] = d == 1
-			}
-		}
-		for _, a := range axes {
-			ax, err := normAxis(a, len(s))
-			if err != nil {
-				return nil, err
-			}
-			if s[ax] != 1 && s[ax] != -1 {
-				return nil, fmt.Errorf("cannot squeeze dim %d of shape %v", ax, s)
-			}
-			drop[ax] = true
-		}
-		var out []int
+// squeezeShape drops the given dims of s (every dim of size 1 when axes is empty).
+func squeezeShape(s []int, axes []int64) ([]int, error) {
+	drop := make([]bool, len(s))
+	if len(axes) == 0 {
 		for i, d := range s {
-			if !drop[i] {
-				out = append(out, d)
-			}
-		}
-		if out == nil {
-			out = []int{}
-		}
-		return out, nil
-	}
-	b.setOut(0, b.in(0).DType, nil)
-	axes := attrAxes
-	if b.has(1) {
-		axes = nil
-		if c := b.constIn(1); c != nil {
-			axes, _ = toInts(c)
+			drop[i] = d == 1
 		}
 	}
-	if s := b.in(0).Shape; s != nil && (axes != nil || !containsNeg(s)) && (!b.has(1) || b.constIn(1) != nil) {
-		o, err := squeeze(s, axes)
-		if err != nil {
-			return nil, b.errorf("%v", err)
-		}
-		b.setOut(0, b.in(0).DType, o)
-	}
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		axes, err := axesFrom(ins, 1, attrAxes)
+	for _, a := range axes {
+		ax, err := normAxis(a, len(s))
 		if err != nil {
 			return nil, err
 		}
-		s, err := squeeze(ins[0].Shape, axes)
-		if err != nil {
-			return nil, err
+		if s[ax] != 1 && s[ax] != -1 {
+			return nil, fmt.Errorf("cannot squeeze dim %d of shape %v", ax, s)
 		}
-		return []*tensor.Tensor{reshaped(ins[0], s)}, nil
-	}, nil
+		drop[ax] = true
+	}
+	out := []int{}
+	for i, d := range s {
+		if !drop[i] {
+			out = append(out, d)
+		}
+	}
+	return out, nil
 }
 
-func buildUnsqueeze(b *builder) (kernel, error) {
-	if err := b.arity(1, 2, 1, 1); err != nil {
-		return nil, err
+// unsqueezeShape inserts dims of size 1 at the given axes of the output.
+func unsqueezeShape(s []int, axes []int64) ([]int, error) {
+	rank := len(s) + len(axes)
+	ins := make([]bool, rank)
+	for _, a := range axes {
+		ax, err := normAxis(a, rank)
+		if err != nil {
+			return nil, err
+		}
+		if ins[ax] {
+			return nil, fmt.Errorf("axis %d repeated", a)
+		}
+		ins[ax] = true
 	}
-	attrAxes, _ := b.attrInts("axes")
-	unsqueeze := func(s []int, axes []int64) ([]int, error) {
-		rank := len(s) + len(axes)
-		ins := make([]bool, rank)
-		for _, a := range axes {
-			ax, err := normAxis(a, rank)
+	out := make([]int, rank)
+	j := 0
+	for i := range out {
+		if ins[i] {
+			out[i] = 1
+		} else {
+			out[i] = s[j]
+			j++
+		}
+	}
+	return out, nil
+}
+
+// axesReshapeOp builds Squeeze and Unsqueeze: views whose shape follows from the input shape
+// and axes (an attribute before opset 13, an optional input from 13 on). axesOptional says
+// that no axes at all has a meaning (Squeeze then drops every dim of size 1, which needs
+// every dim known at load time).
+func axesReshapeOp(newShape func(s []int, axes []int64) ([]int, error), axesOptional bool) opDef {
+	return func(b *builder) (kernel, error) {
+		if err := b.arity(1, 2, 1, 1); err != nil {
+			return nil, err
+		}
+		attrAxes, _ := b.attrInts("axes")
+		b.setOut(0, b.in(0).DType, nil)
+		axes := attrAxes
+		if b.has(1) {
+			axes = nil
+			if c := b.constIn(1); c != nil {
+				axes, _ = toInts(c)
+			}
+		}
+		known := !b.has(1) || b.constIn(1) != nil
+		if s := b.in(0).Shape; s != nil && known && (axes != nil || axesOptional && !containsNeg(s)) {
+			o, err := newShape(s, axes)
+			if err != nil {
+				return nil, b.errorf("%v", err)
+			}
+			b.setOut(0, b.in(0).DType, o)
+		}
+		return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			axes, err := axesFrom(ins, 1, attrAxes)
 			if err != nil {
 				return nil, err
 			}
-			if ins[ax] {
-				return nil, fmt.Errorf("axis %d repeated", a)
+			s, err := newShape(ins[0].Shape, axes)
+			if err != nil {
+				return nil, err
 			}
-			ins[ax] = true
-		}
-		out := make([]int, rank)
-		j := 0
-		for i := range out {
-			if ins[i] {
-				out[i] = 1
-			} else {
-				out[i] = s[j]
-				j++
-			}
-		}
-		return out, nil
+			return []*tensor.Tensor{reshaped(ins[0], s)}, nil
+		}, nil
 	}
-	b.setOut(0, b.in(0).DType, nil)
-	axes := attrAxes
-	if b.has(1) {
-		axes = nil
-		if c := b.constIn(1); c != nil {
-			axes, _ = toInts(c)
-		}
-	}
-	if s := b.in(0).Shape; s != nil && axes != nil {
-		o, err := unsqueeze(s, axes)
-		if err != nil {
-			return nil, b.errorf("%v", err)
-		}
-		b.setOut(0, b.in(0).DType, o)
-	}
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		axes, err := axesFrom(ins, 1, attrAxes)
-		if err != nil {
-			return nil, err
-		}
-		s, err := unsqueeze(ins[0].Shape, axes)
-		if err != nil {
-			return nil, err
-		}
-		return []*tensor.Tensor{reshaped(ins[0], s)}, nil
-	}, nil
 }
 
 func buildShape(b *builder) (kernel, error) {
@@ -929,7 +905,7 @@ func buildCast(b *builder) (kernel, error) {
 	to := b.attrInt("to", 0)
 	dt, ok := DTypeFromONNX(int32(to))
 	if !ok {
-		return nil, b.unsupported("cast to %s", onnxTypeName(int32(to)))
+		return nil, b.unsupported("cast to %s", onnx.DataTypeName(int32(to)))
 	}
 	b.setOut(0, dt, b.in(0).Shape)
 	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {

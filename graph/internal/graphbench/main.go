@@ -1,6 +1,6 @@
 // Command graphbench measures graph.Run throughput on one model for bench/30-graph.sh:
 //
-//	graphbench -model model.onnx -batch 32 -iters 20 [-parallel 2]
+//	graphbench -model model.onnx -batch 32 -iters 20 [-parallel 2] [-ops]
 //
 // It feeds a deterministic input of shape [batch, rest of the model's input shape] and prints
 // {"samples_per_s": ...} after one warm-up run. -parallel runs that many Runs at once on the
@@ -15,6 +15,7 @@ import (
 	"math"
 	"os"
 	"runtime/pprof"
+	"sort"
 	"sync"
 	"time"
 
@@ -31,6 +32,7 @@ func main() {
 	iters := flag.Int("iters", 20, "runs per worker")
 	parallel := flag.Int("parallel", 1, "concurrent runs")
 	profile := flag.String("cpuprofile", "", "write a CPU profile here")
+	perOp := flag.Bool("ops", false, "print the time spent per op type (one worker) to stderr")
 	flag.Parse()
 	if *profile != "" {
 		f, err := os.Create(*profile)
@@ -39,14 +41,14 @@ func main() {
 			defer pprof.StopCPUProfile()
 		}
 	}
-	if err := run(*path, *batch, *iters, *parallel); err != nil {
+	if err := run(*path, *batch, *iters, *parallel, *perOp); err != nil {
 		fmt.Fprintln(os.Stderr, "graphbench:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
-func run(path string, batch, iters, parallel int) error {
+func run(path string, batch, iters, parallel int, perOp bool) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
@@ -74,6 +76,9 @@ func run(path string, batch, iters, parallel int) error {
 	if _, err := g.Run(context.Background(), inputs, nil); err != nil {
 		return err
 	}
+	if perOp {
+		return printOpTimes(g, inputs, iters)
+	}
 	start := time.Now()
 	var wg sync.WaitGroup
 	errs := make([]error, parallel)
@@ -94,4 +99,36 @@ func run(path string, batch, iters, parallel int) error {
 	}
 	s := time.Since(start).Seconds()
 	return json.NewEncoder(os.Stdout).Encode(map[string]float64{"samples_per_s": float64(batch*iters*parallel) / s})
+}
+
+// printOpTimes runs the graph iters times on one goroutine and prints the wall time spent in
+// each op type (the time between consecutive AfterNode hooks), largest first.
+func printOpTimes(g *graph.Graph, inputs map[string]*tensor.Tensor, iters int) error {
+	spent := map[string]time.Duration{}
+	var last time.Time
+	hooks := &graph.Hooks{AfterNode: func(n *graph.Node, _, _ []*tensor.Tensor) error {
+		now := time.Now()
+		spent[n.OpType] += now.Sub(last)
+		last = now
+		return nil
+	}}
+	var total time.Duration
+	for i := 0; i < iters; i++ {
+		last = time.Now()
+		start := last
+		if _, err := g.Run(context.Background(), inputs, hooks); err != nil {
+			return err
+		}
+		total += time.Since(start)
+	}
+	ops := make([]string, 0, len(spent))
+	for op := range spent {
+		ops = append(ops, op)
+	}
+	sort.Slice(ops, func(i, j int) bool { return spent[ops[i]] > spent[ops[j]] })
+	for _, op := range ops {
+		fmt.Fprintf(os.Stderr, "%-20s %9.1f us/run %5.1f%%\n", op, float64(spent[op].Microseconds())/float64(iters), 100*float64(spent[op])/float64(total))
+	}
+	fmt.Fprintf(os.Stderr, "%-20s %9.1f us/run\n", "total", float64(total.Microseconds())/float64(iters))
+	return nil
 }
