@@ -297,7 +297,7 @@ func TestUsageHelpAndExitCodes(t *testing.T) {
 		{[]string{"missing.lua"}, 2, "", "recipe not found"},
 		{[]string{"watch", "missing.lua"}, 2, "", "recipe not found"},
 		{[]string{"watch", "hello"}, 1, "", "qscript new hello"},
-		{[]string{"recipes"}, 0, "recipes/hello.lua  Prints a greeting", ""},
+		{[]string{"recipes"}, 0, "Prints a greeting: the smallest recipe", ""},
 		{[]string{"version"}, 0, "qscript 0.1.0-dev", ""},
 		{[]string{"inspect"}, 2, "", "qscript inspect"},
 		{[]string{"--timeout", "-1s", "hello"}, 2, "", "must not be negative"},
