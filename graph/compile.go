@@ -62,7 +62,7 @@ func compileNode(g *Graph, n *Node, consts map[string]*tensor.Tensor, declared m
 	if since := opSince[n.OpType]; g.opset < since {
 		return &UnsupportedError{OpType: n.OpType, Node: n.Name, Opset: g.opset, Reason: fmt.Sprintf("the opset %d form of the op (supported from opset %d)", g.opset, since)}
 	}
-	b := &builder{n: n, opset: g.opset, used: map[string]bool{}, out: make([]ValueInfo, len(n.Outputs))}
+	b := &builder{g: g, n: n, opset: g.opset, used: map[string]bool{}, out: make([]ValueInfo, len(n.Outputs))}
 	for _, name := range n.Inputs {
 		var info ValueInfo
 		var c *tensor.Tensor
@@ -149,6 +149,7 @@ func safeRun(n *Node, ins []*tensor.Tensor) (outs []*tensor.Tensor, err error) {
 
 // builder is what an opDef sees of the node being compiled.
 type builder struct {
+	g         *Graph
 	n         *Node
 	opset     int
 	ins       []ValueInfo
@@ -287,4 +288,18 @@ func (b *builder) outConst(i int, t *tensor.Tensor) {
 	b.constOuts[i] = t
 	b.out[i].DType = t.DType
 	b.out[i].Shape = append([]int{}, t.Shape...)
+}
+
+// prepackBudget bounds the bytes of weight panels Load packs in advance (prepackable), so
+// that a large model does not hold its weights twice.
+const prepackBudget = 512 << 20
+
+// prepackable reports whether a constant of numel float32 elements may be packed in advance,
+// and counts it against the graph's budget.
+func (b *builder) prepackable(numel int) bool {
+	if b.g == nil || b.g.prepackedBytes+4*int64(numel) > prepackBudget {
+		return false
+	}
+	b.g.prepackedBytes += 4 * int64(numel)
+	return true
 }

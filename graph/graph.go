@@ -99,6 +99,8 @@ type Graph struct {
 	isOutput  map[string]bool
 	producer  map[string]*Node
 	consumers map[string][]*Node
+	// prepackedBytes counts the weight panels packed at load (builder.prepackable).
+	prepackedBytes int64
 }
 
 // Producer returns the node that computes a value (false for inputs and initializers).

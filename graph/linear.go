@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"runtime"
 
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -42,6 +43,7 @@ func buildGemm(b *builder) (kernel, error) {
 		}
 		b.setOut(0, tensor.F32, []int{m, n})
 	}
+	constB, packedB := b.prepackB(1, transB)
 	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		a, bt := ins[0], ins[1]
 		if len(a.Shape) != 2 || len(bt.Shape) != 2 {
@@ -69,15 +71,19 @@ func buildGemm(b *builder) (kernel, error) {
 			}
 			c = broadcastTo(ins[2], []int{m, n})
 		}
+		ops := gemmOperands{a: am, b: bm}
+		if bt == constB {
+			ops.packedB = packedB
+		}
 		if alpha == 1 && c != nil {
 			cv := elems[float32](c)
 			for i := range d {
 				d[i] = beta * cv[i]
 			}
-			sgemmTo(d, n, am, bm, m, n, k)
+			sgemm(gemmKernel, d, n, ops, m, n, k, 0)
 			return []*tensor.Tensor{out}, nil
 		}
-		sgemmTo(d, n, am, bm, m, n, k)
+		sgemm(gemmKernel, d, n, ops, m, n, k, 0)
 		if alpha != 1 {
 			for i := range d {
 				d[i] *= alpha
@@ -110,9 +116,29 @@ func buildMatMul(b *builder) (kernel, error) {
 		}
 		b.setOut(0, tensor.F32, s)
 	}
+	constB, packedB := b.prepackB(1, false)
 	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		return single(matmul(ins[0], ins[1]))
+		var pb []float32
+		if ins[1] == constB {
+			pb = packedB
+		}
+		return single(matmul(ins[0], ins[1], pb))
 	}, nil
+}
+
+// prepackB packs input i when it is a constant float32 matrix (read transposed with trans),
+// for a GEMM's B operand; it returns the constant, which the kernel compares with its input
+// to use the panels, and the panels.
+func (b *builder) prepackB(i int, trans bool) (*tensor.Tensor, []float32) {
+	c := b.constIn(i)
+	if c == nil || c.DType != tensor.F32 || len(c.Shape) != 2 || !b.prepackable(c.Numel()) {
+		return nil, nil
+	}
+	k, n := c.Shape[0], c.Shape[1]
+	if trans {
+		k, n = n, k
+	}
+	return c, prepackB(matrix{data: elems[float32](c), ld: c.Shape[1], trans: trans}, n, k)
 }
 
 // matmulShape applies numpy matmul rules (1-D operands promoted, batch dims broadcast); -1
@@ -146,7 +172,9 @@ func matmulShape(sa, sb []int) ([]int, error) {
 	return out, nil
 }
 
-func matmul(x, y *tensor.Tensor) (*tensor.Tensor, error) {
+// matmul multiplies x and y with numpy broadcasting; packedY, when not nil, holds y (a
+// matrix) packed in advance.
+func matmul(x, y *tensor.Tensor, packedY []float32) (*tensor.Tensor, error) {
 	if x.DType != tensor.F32 || y.DType != tensor.F32 {
 		return nil, fmt.Errorf("MatMul of %v and %v (float32 expected)", x.DType, y.DType)
 	}
@@ -169,25 +197,38 @@ func matmul(x, y *tensor.Tensor) (*tensor.Tensor, error) {
 	out, d := newTensor[float32](tensor.F32, outShape)
 	av, bv := elems[float32](x), elems[float32](y)
 	nb := product(batch)
-	// A batch of one A matrix against many B's: fold the batch into the rows of one GEMM.
-	if product(sa[:len(sa)-2]) == 1 && product(sb[:len(sb)-2]) == 1 {
-		sgemmTo(d, n, matrix{data: av, ld: k}, matrix{data: bv, ld: n}, m, n, k)
-		return out, nil
-	}
-	if product(sb[:len(sb)-2]) == 1 && len(sa) >= len(sb) {
-		sgemmTo(d, n, matrix{data: av, ld: k}, matrix{data: bv, ld: n}, nb*m, n, k)
+	// One B matrix: fold A's batch into the rows of one GEMM.
+	if product(sb[:len(sb)-2]) == 1 && (len(sa) >= len(sb) || product(sa[:len(sa)-2]) == 1) {
+		ops := gemmOperands{a: matrix{data: av, ld: k}, b: matrix{data: bv, ld: n}}
+		if len(y.Shape) == 2 {
+			ops.packedB = packedY
+		}
+		sgemm(gemmKernel, d, n, ops, product(sa[:len(sa)-2])*m, n, k, 0)
 		return out, nil
 	}
 	strideA := broadcastStrides(sa[:len(sa)-2], batch)
 	strideB := broadcastStrides(sb[:len(sb)-2], batch)
+	offA, offB := make([]int, nb), make([]int, nb)
 	forEachIndex(batch, func(bi int, idx []int) {
-		oa, ob := 0, 0
 		for i, v := range idx {
-			oa += v * strideA[i]
-			ob += v * strideB[i]
+			offA[bi] += v * strideA[i]
+			offB[bi] += v * strideB[i]
 		}
-		sgemmTo(d[bi*m*n:(bi+1)*m*n], n, matrix{data: av[oa*m*k : (oa+1)*m*k], ld: k},
-			matrix{data: bv[ob*k*n : (ob+1)*k*n], ld: n}, m, n, k)
+	})
+	// Many small products (attention heads) run one per goroutine; fewer products than
+	// cores run one after the other, each split over the cores.
+	perProduct := 0
+	if nb >= runtime.GOMAXPROCS(0) {
+		perProduct = 1
+	}
+	parallelFor(nb, nb*m*n*k*perProduct, func(lo, hi int) {
+		for bi := lo; bi < hi; bi++ {
+			oa, ob := offA[bi], offB[bi]
+			sgemm(gemmKernel, d[bi*m*n:(bi+1)*m*n], n, gemmOperands{
+				a: matrix{data: av[oa*m*k : (oa+1)*m*k], ld: k},
+				b: matrix{data: bv[ob*k*n : (ob+1)*k*n], ld: n},
+			}, m, n, k, perProduct)
+		}
 	})
 	return out, nil
 }
@@ -335,6 +376,7 @@ func buildConv(b *builder) (kernel, error) {
 			b.setOut(0, tensor.F32, append([]int{x[0], w[0]}, p.out...))
 		}
 	}
+	constW, packedW := b.prepackConvWeights(group)
 	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x, w := ins[0], ins[1]
 		p, err := resolve(x.Shape, w.Shape)
@@ -348,13 +390,39 @@ func buildConv(b *builder) (kernel, error) {
 			}
 			bias = elems[float32](ins[2])
 		}
-		return []*tensor.Tensor{conv2d(x, w, bias, p, group)}, nil
+		var pw [][]float32
+		if w == constW {
+			pw = packedW
+		}
+		return []*tensor.Tensor{conv2d(x, w, bias, p, group, pw)}, nil
 	}, nil
 }
 
-// conv2d computes a grouped convolution through im2col and sgemm; 1-D convolutions run as 2-D
-// with a height of one.
-func conv2d(x, w *tensor.Tensor, bias []float32, p convParams, group int) *tensor.Tensor {
+// prepackConvWeights packs a constant Conv weight as the A operand of each group's GEMM
+// (mg rows of C/group·kh·kw); depthwise weights, which skip the GEMM, are left alone.
+func (b *builder) prepackConvWeights(group int) (*tensor.Tensor, [][]float32) {
+	w := b.constIn(1)
+	if w == nil || w.DType != tensor.F32 || len(w.Shape) < 3 || w.Shape[0]%group != 0 {
+		return nil, nil
+	}
+	mg, kdim := w.Shape[0]/group, product(w.Shape[1:])
+	if (mg == 1 && w.Shape[1] == 1) || !b.prepackable(w.Numel()) {
+		return nil, nil
+	}
+	wv := elems[float32](w)
+	packed := make([][]float32, group)
+	for g := range packed {
+		packed[g] = prepackA(matrix{data: wv[g*mg*kdim : (g+1)*mg*kdim], ld: kdim}, mg, kdim)
+	}
+	return w, packed
+}
+
+// conv2d computes a grouped convolution through im2col and sgemm (1×1 stride-1 unpadded
+// convolutions read the input as B directly); 1-D convolutions run as 2-D with a height of
+// one. packedW, when not nil, holds each group's weights packed as sgemm's A. With a batch of
+// at least one image per core, images are split across workers, each running its GEMMs on
+// one goroutine; otherwise each GEMM is split.
+func conv2d(x, w *tensor.Tensor, bias []float32, p convParams, group int, packedW [][]float32) *tensor.Tensor {
 	if len(p.kernel) == 1 {
 		one := func(v []int, fill int) []int { return []int{fill, v[0]} }
 		p = convParams{kernel: one(p.kernel, 1), strides: one(p.strides, 1), dilations: one(p.dilations, 1),
@@ -379,13 +447,8 @@ func conv2d(x, w *tensor.Tensor, bias []float32, p convParams, group int) *tenso
 	}
 	direct := kh == 1 && kw == 1 && p.strides[0] == 1 && p.strides[1] == 1 &&
 		p.padBegin[0]+p.padBegin[1]+p.padEnd[0]+p.padEnd[1] == 0
-	var col []float32
-	if !direct {
-		col = getBuf(kdim * oh * ow)
-		defer putBuf(col)
-	}
 	plane := oh * ow
-	for b := 0; b < n; b++ {
+	image := func(b int, col []float32, workers int) {
 		for g := 0; g < group; g++ {
 			src := xv[(b*c+g*cg)*h*wd : (b*c+(g+1)*cg)*h*wd]
 			dst := d[(b*m+g*mg)*plane : (b*m+(g+1)*mg)*plane]
@@ -398,26 +461,54 @@ func conv2d(x, w *tensor.Tensor, bias []float32, p convParams, group int) *tenso
 					}
 				}
 			}
-			bm := matrix{data: src, ld: plane}
-			if !direct {
-				im2col(col, src, cg, h, wd, p)
-				bm = matrix{data: col, ld: plane}
+			ops := gemmOperands{a: matrix{data: wv[g*mg*kdim : (g+1)*mg*kdim], ld: kdim}, b: matrix{data: src, ld: plane}}
+			if packedW != nil {
+				ops.packedA = packedW[g]
 			}
-			sgemmTo(dst, plane, matrix{data: wv[g*mg*kdim : (g+1)*mg*kdim], ld: kdim}, bm, mg, plane, kdim)
+			if !direct {
+				im2col(col, src, cg, h, wd, p, workers)
+				ops.b = matrix{data: col, ld: plane}
+			}
+			sgemm(gemmKernel, dst, plane, ops, mg, plane, kdim, workers)
 		}
 	}
+	colSize := kdim * plane
+	if direct {
+		colSize = 0
+	}
+	if workers := runtime.GOMAXPROCS(0); n >= workers && 2*n*m*plane*kdim >= gemmParallelFlops {
+		parallelRange(n, workers, func(b0, b1 int) {
+			col := getBuf(colSize)
+			for b := b0; b < b1; b++ {
+				image(b, col, 1)
+			}
+			putBuf(col)
+		})
+		return out
+	}
+	col := getBuf(colSize)
+	for b := 0; b < n; b++ {
+		image(b, col, 0)
+	}
+	putBuf(col)
 	return out
 }
 
 // im2col writes col[(ci*kh+ki)*kw+kj][oy*ow+ox] = x[ci][oy*sh-pt+ki*dh][ox*sw-pl+kj*dw], zero
-// outside the input. Channels are split across workers for large inputs.
-func im2col(col, x []float32, c, h, w int, p convParams) {
+// outside the input. Channels are split across workers for large inputs unless workers is 1.
+func im2col(col, x []float32, c, h, w int, p convParams, workers int) {
 	kh, kw := p.kernel[0], p.kernel[1]
 	oh, ow := p.out[0], p.out[1]
 	sh, sw := p.strides[0], p.strides[1]
 	dh, dw := p.dilations[0], p.dilations[1]
 	pt, pl := p.padBegin[0], p.padBegin[1]
-	parallelFor(c, c*kh*kw*oh*ow, func(c0, c1 int) {
+	if workers != 1 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	if c*kh*kw*oh*ow < parallelWorkLimit {
+		workers = 1
+	}
+	parallelRange(c, workers, func(c0, c1 int) {
 		for ci := c0; ci < c1; ci++ {
 			img := x[ci*h*w : (ci+1)*h*w]
 			for ki := 0; ki < kh; ki++ {

@@ -3,6 +3,7 @@ package graph
 import (
 	"runtime"
 	"sync"
+	"sync/atomic"
 )
 
 // microKernel adds the mr×nr product of a packed A panel (kc×mr) and a packed B panel (kc×nr)
@@ -57,134 +58,180 @@ func (x matrix) at(i, j int) float32 {
 //		}
 //	}
 //
-// B is packed once into NR-wide column panels shared by all workers; the work is split into
-// MC×NC tiles of dst, and each worker packs its own A panels per tile.
+// A is packed into MR-tall row panels per KC-deep block and B into NR-wide column panels
+// (both once, shared by all workers); the work is then split into MC×NC tiles of dst.
 func sgemmTo(dst []float32, ldc int, a, b matrix, m, n, k int) {
-	sgemmWith(gemmKernel, dst, ldc, a, b, m, n, k)
+	sgemm(gemmKernel, dst, ldc, gemmOperands{a: a, b: b}, m, n, k, 0)
 }
 
 func sgemmWith(mk microKernel, dst []float32, ldc int, a, b matrix, m, n, k int) {
+	sgemm(mk, dst, ldc, gemmOperands{a: a, b: b}, m, n, k, 0)
+}
+
+// gemmOperands holds A and B, each either as a matrix to pack during the product or as
+// panels packed in advance (packA/packB layouts for the kernel in use), which Load prepares
+// for constant weights.
+type gemmOperands struct {
+	a, b    matrix
+	packedA []float32
+	packedB []float32
+}
+
+// packedASize and packedBSize are the lengths of the packed layouts.
+func packedASize(m, k, mr int) int { return (m + mr - 1) / mr * mr * k }
+func packedBSize(n, k, nr int) int { return (n + nr - 1) / nr * nr * k }
+
+// sgemm computes dst += A·B on at most maxWorkers goroutines (0: GOMAXPROCS), or on the
+// calling goroutine when the product is small.
+func sgemm(mk microKernel, dst []float32, ldc int, ops gemmOperands, m, n, k, maxWorkers int) {
 	if m == 0 || n == 0 || k == 0 {
 		return
 	}
-	nPanels := (n + mk.nr - 1) / mk.nr
-	bp := getBuf(nPanels * mk.nr * k)
-	packB(bp, b, n, k, mk.nr)
 	mc := max(mk.mr, gemmMC/mk.mr*mk.mr) // whole panels per tile
 	tilesM := (m + mc - 1) / mc
 	tilesN := (n + gemmNC - 1) / gemmNC
 	tiles := tilesM * tilesN
-	workers := min(runtime.GOMAXPROCS(0), tiles)
+	workers := runtime.GOMAXPROCS(0)
+	if maxWorkers > 0 {
+		workers = min(workers, maxWorkers)
+	}
 	if 2*m*n*k < gemmParallelFlops {
 		workers = 1
 	}
-	run := func(t int, ap []float32) {
+	workers = min(workers, tiles)
+	ap, bp := ops.packedA, ops.packedB
+	if ap == nil {
+		buf := getBuf(packedASize(m, k, mk.mr))
+		defer putBuf(buf)
+		panels := (m + mk.mr - 1) / mk.mr
+		parallelRange(panels, workers, func(p0, p1 int) { packA(buf, ops.a, m, k, mk.mr, p0, p1) })
+		ap = buf
+	}
+	if bp == nil {
+		buf := getBuf(packedBSize(n, k, mk.nr))
+		defer putBuf(buf)
+		panels := (n + mk.nr - 1) / mk.nr
+		parallelRange(panels, workers, func(p0, p1 int) { packB(buf, ops.b, n, k, mk.nr, p0, p1) })
+		bp = buf
+	}
+	run := func(t int) {
 		i0, j0 := (t/tilesN)*mc, (t%tilesN)*gemmNC
-		gemmTile(mk, dst, ldc, a, bp, i0, min(i0+mc, m), j0, min(j0+gemmNC, n), k, ap)
+		gemmTile(mk, dst, ldc, ap, bp, m, k, i0, min(i0+mc, m), j0, min(j0+gemmNC, n))
 	}
 	if workers <= 1 {
-		ap := getBuf((gemmMC + mk.mr) * gemmKC)
 		for t := 0; t < tiles; t++ {
-			run(t, ap)
+			run(t)
 		}
-		putBuf(ap)
-		putBuf(bp)
 		return
 	}
+	// Workers take tiles from a shared counter, so a worker slowed by the machine does less.
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	next := 0
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			ap := getBuf((gemmMC + mk.mr) * gemmKC)
-			defer putBuf(ap)
-			for {
-				mu.Lock()
-				t := next
-				next++
-				mu.Unlock()
-				if t >= tiles {
-					return
-				}
-				run(t, ap)
+			for t := int(next.Add(1) - 1); t < tiles; t = int(next.Add(1) - 1) {
+				run(t)
 			}
 		}()
 	}
 	wg.Wait()
-	putBuf(bp)
 }
 
-// packB lays B out as panels of nr columns: panel p holds, for each row kk, B[kk][p*nr : p*nr+nr]
-// (zero-padded past n).
-func packB(bp []float32, b matrix, n, k, nr int) {
-	for p := 0; p*nr < n; p++ {
+// prepackA packs a constant A (m×k) for gemmKernel, for sgemm's packedA.
+func prepackA(a matrix, m, k int) []float32 {
+	ap := make([]float32, packedASize(m, k, gemmKernel.mr))
+	packA(ap, a, m, k, gemmKernel.mr, 0, (m+gemmKernel.mr-1)/gemmKernel.mr)
+	return ap
+}
+
+// prepackB packs a constant B (k×n) for gemmKernel, for sgemm's packedB.
+func prepackB(b matrix, n, k int) []float32 {
+	bp := make([]float32, packedBSize(n, k, gemmKernel.nr))
+	packB(bp, b, n, k, gemmKernel.nr, 0, (n+gemmKernel.nr-1)/gemmKernel.nr)
+	return bp
+}
+
+// packB lays column panels p0..p1 of B out as panels of nr columns: panel p holds, for each
+// row kk, B[kk][p*nr : p*nr+nr] (zero-padded past n).
+func packB(bp []float32, b matrix, n, k, nr, p0, p1 int) {
+	for p := p0; p < p1; p++ {
 		j0 := p * nr
 		panel := bp[p*nr*k : (p+1)*nr*k]
 		cols := min(nr, n-j0)
-		if !b.trans && cols == nr {
+		switch {
+		case !b.trans && cols == nr:
 			for kk := 0; kk < k; kk++ {
 				copy(panel[kk*nr:kk*nr+nr], b.data[kk*b.ld+j0:kk*b.ld+j0+nr])
 			}
-			continue
-		}
-		for kk := 0; kk < k; kk++ {
-			row := panel[kk*nr : kk*nr+nr]
-			for jj := range row {
-				if jj < cols {
-					row[jj] = b.at(kk, j0+jj)
-				} else {
-					row[jj] = 0
+		case !b.trans:
+			for kk := 0; kk < k; kk++ {
+				row := panel[kk*nr : kk*nr+nr]
+				copy(row, b.data[kk*b.ld+j0:kk*b.ld+j0+cols])
+				clear(row[cols:])
+			}
+		default:
+			clear(panel)
+			for jj := 0; jj < cols; jj++ {
+				src := b.data[(j0+jj)*b.ld : (j0+jj)*b.ld+k]
+				for kk, v := range src {
+					panel[kk*nr+jj] = v
 				}
 			}
 		}
 	}
 }
 
-// packA lays rows i0..i1 and depth k0..k1 of A out as panels of mr rows: for each kk, mr values.
-func packA(ap []float32, a matrix, i0, i1, k0, k1, mr int) {
-	kc := k1 - k0
-	for pi := 0; i0+pi*mr < i1; pi++ {
-		r0 := i0 + pi*mr
-		rows := min(mr, i1-r0)
-		panel := ap[pi*mr*kc : (pi+1)*mr*kc]
-		for r := 0; r < mr; r++ {
-			if r >= rows {
-				for kk := 0; kk < kc; kk++ {
-					panel[kk*mr+r] = 0
-				}
-				continue
-			}
+// packA lays row panels p0..p1 of A (mr rows each, zero-padded past m) out for every
+// KC-deep block: block k0 starts at mPad*k0 and holds its panels one after the other, each
+// as kc steps of mr values.
+func packA(ap []float32, a matrix, m, k, mr, p0, p1 int) {
+	mPad := (m + mr - 1) / mr * mr
+	for k0 := 0; k0 < k; k0 += gemmKC {
+		kc := min(gemmKC, k-k0)
+		block := ap[mPad*k0 : mPad*k0+mPad*kc]
+		for p := p0; p < p1; p++ {
+			r0 := p * mr
+			rows := min(mr, m-r0)
+			panel := block[p*mr*kc : (p+1)*mr*kc]
 			if a.trans {
 				for kk := 0; kk < kc; kk++ {
-					panel[kk*mr+r] = a.data[(k0+kk)*a.ld+r0+r]
+					dst := panel[kk*mr : kk*mr+mr]
+					copy(dst, a.data[(k0+kk)*a.ld+r0:(k0+kk)*a.ld+r0+rows])
+					clear(dst[rows:])
 				}
 				continue
 			}
-			src := a.data[(r0+r)*a.ld+k0 : (r0+r)*a.ld+k1]
-			for kk, v := range src {
-				panel[kk*mr+r] = v
+			if rows < mr {
+				clear(panel)
+			}
+			for r := 0; r < rows; r++ {
+				src := a.data[(r0+r)*a.ld+k0 : (r0+r)*a.ld+k0+kc]
+				for kk, v := range src {
+					panel[kk*mr+r] = v
+				}
 			}
 		}
 	}
 }
 
-// gemmTile computes the dst tile rows i0..i1, cols j0..j1 over the whole depth k.
-func gemmTile(mk microKernel, dst []float32, ldc int, a matrix, bp []float32, i0, i1, j0, j1, k int, ap []float32) {
+// gemmTile computes the dst tile rows i0..i1, cols j0..j1 over the whole depth k from the
+// packed operands.
+func gemmTile(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, k, i0, i1, j0, j1 int) {
 	mr, nr := mk.mr, mk.nr
-	var edgeBuf [16 * 16]float32
+	mPad := (m + mr - 1) / mr * mr
+	var edgeBuf [maxKernelTile]float32
 	edge := edgeBuf[:mr*nr]
 	for k0 := 0; k0 < k; k0 += gemmKC {
-		k1 := min(k0+gemmKC, k)
-		kc := k1 - k0
-		packA(ap, a, i0, i1, k0, k1, mr)
+		kc := min(gemmKC, k-k0)
+		block := ap[mPad*k0 : mPad*k0+mPad*kc]
 		for j := j0; j < j1; j += nr {
 			p := j / nr
-			bpanel := bp[p*nr*k+k0*nr : p*nr*k+k1*nr]
+			bpanel := bp[p*nr*k+k0*nr : p*nr*k+(k0+kc)*nr]
 			cols := min(nr, j1-j)
 			for i := i0; i < i1; i += mr {
-				apanel := ap[(i-i0)*kc : (i-i0)*kc+mr*kc]
+				apanel := block[(i/mr)*mr*kc : (i/mr+1)*mr*kc]
 				rows := min(mr, i1-i)
 				if rows == mr && cols == nr {
 					mk.run(kc, apanel, bpanel, dst[i*ldc+j:], ldc)
@@ -193,14 +240,18 @@ func gemmTile(mk microKernel, dst []float32, ldc int, a matrix, bp []float32, i0
 				clear(edge)
 				mk.run(kc, apanel, bpanel, edge, nr)
 				for r := 0; r < rows; r++ {
-					for c := 0; c < cols; c++ {
-						dst[(i+r)*ldc+j+c] += edge[r*nr+c]
+					out := dst[(i+r)*ldc+j : (i+r)*ldc+j+cols]
+					for c, v := range edge[r*nr : r*nr+cols] {
+						out[c] += v
 					}
 				}
 			}
 		}
 	}
 }
+
+// maxKernelTile bounds mr×nr of every micro-kernel (the edge buffer of gemmTile).
+const maxKernelTile = 16 * 32
 
 // kernel4x4 adds the 4×4 product of a packed A panel (kc×4) and B panel (kc×4) to c.
 func kernel4x4(kc int, a, b, c []float32, ldc int) {

@@ -72,6 +72,34 @@ func testSgemm(t *testing.T, mk microKernel) {
 	}
 }
 
+// TestSgemmPrepacked checks that operands packed in advance (Load's weight panels) give
+// bit for bit the product of the same operands packed during the call, on one goroutine and
+// on several.
+func TestSgemmPrepacked(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for _, sz := range [][3]int{{1, 1, 1}, {7, 33, 300}, {65, 257, 513}, {130, 40, 9}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		for _, trans := range []bool{false, true} {
+			a := matrix{data: randSlice(r, m*k), ld: k, trans: trans}
+			b := matrix{data: randSlice(r, k*n), ld: n, trans: trans}
+			if trans {
+				a.ld, b.ld = m, k
+			}
+			want := make([]float32, m*n)
+			sgemmTo(want, n, a, b, m, n, k)
+			for _, workers := range []int{1, 0} {
+				got := make([]float32, m*n)
+				sgemm(gemmKernel, got, n, gemmOperands{packedA: prepackA(a, m, k), packedB: prepackB(b, n, k)}, m, n, k, workers)
+				for i := range got {
+					if got[i] != want[i] {
+						t.Fatalf("%dx%dx%d trans=%v workers=%d: [%d] %v, packed during the call %v", m, n, k, trans, workers, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}
+
 // TestKernelsAgree runs every kernel on the same operands: results must agree to float32
 // rounding (the FMA kernel rounds once per multiply-add, the Go kernel twice).
 func TestKernelsAgree(t *testing.T) {
