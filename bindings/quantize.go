@@ -180,13 +180,24 @@ var listOptions = []string{"include", "layers", "skip"}
 func quantizeOptionMap(L *lua.LState, n int, t *lua.LTable) map[string]any {
 	checkKeys(L, n, t, "", quantize.OptionKeys)
 	predicateErr := predicateErrors(L)
-	m := goValue(L, t, func(fn *lua.LFunction) any { return luaPredicate(L, fn, predicateErr) }).(map[string]any)
+	m := goValue(L, t, func(fn *lua.LFunction) any {
+		return quantize.Predicate(functionLabel(fn), luaPredicate(L, fn, predicateErr))
+	}).(map[string]any)
 	for _, k := range listOptions {
 		if e, ok := m[k].(map[string]any); ok && len(e) == 0 {
 			m[k] = []any{}
 		}
 	}
 	return m
+}
+
+// functionLabel names a Lua predicate in the report's reasons: "function at
+// recipes/x.lua:12".
+func functionLabel(fn *lua.LFunction) string {
+	if fn.Proto == nil {
+		return "function"
+	}
+	return fmt.Sprintf("function at %s:%d", fn.Proto.SourceName, fn.Proto.LineDefined)
 }
 
 // predicateErrorKey holds the first error raised by a Lua predicate during this call.

@@ -282,3 +282,28 @@ print(qs.quantize(m, {skip = {arg.skip}}):report())`
 		t.Errorf("an unchanged rerun should say none:\n%s", out.String())
 	}
 }
+
+// TestExamples runs the example recipes in examples/ from the repository root.
+func TestExamples(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join(repoRoot, "examples", "*.lua"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no examples: %v", err)
+	}
+	for _, f := range files {
+		name := filepath.Base(f)
+		t.Run(strings.TrimSuffix(name, ".lua"), func(t *testing.T) {
+			tmp := t.TempDir()
+			args := map[string]string{"out": filepath.Join(tmp, "out.safetensors"), "report": filepath.Join(tmp, "r.html")}
+			if name != "custom_int8.lua" {
+				args = nil
+			}
+			res, printed, err := runRecipe(t, repoRoot, "examples/"+name, args)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, printed)
+			}
+			if res.Value() == nil {
+				t.Errorf("%s returned nothing; output:\n%s", name, printed)
+			}
+		})
+	}
+}
