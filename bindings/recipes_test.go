@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qscript-dev/qscript/bindings"
+	"github.com/qscript-dev/qscript/calib"
 	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/host"
 	"github.com/qscript-dev/qscript/tensor"
@@ -305,5 +307,44 @@ func TestExamples(t *testing.T) {
 				t.Errorf("%s returned nothing; output:\n%s", name, printed)
 			}
 		})
+	}
+}
+
+// TestCachesSurviveReruns checks what watch mode relies on: a rerun in the same host
+// reuses the loaded model and the calibration, and a changed option calibrates again.
+func TestCachesSurviveReruns(t *testing.T) {
+	h, err := host.New(host.Options{Dir: repoRoot, Quiet: true, Stdout: &bytes.Buffer{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	src := `local qs = require "qs"
+local m = qs.load("examples/models/digits_cnn.onnx")
+local cal = qs.calibrate(m, qs.data.npy("examples/models/calib.npy"), {samples = arg.samples})
+local q = qs.quantize(m, {activations = {calibrate = qs.data.npy("examples/models/calib.npy"), samples = arg.samples}, skip = {arg.skip}})
+return m, cal, q:report().totals.skipped`
+	run := func(args map[string]string) []any {
+		t.Helper()
+		res, err := h.RunString(context.Background(), "cached.lua", src, args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Values
+	}
+	a := run(map[string]string{"samples": "30", "skip": "/conv1/Conv"})
+	b := run(map[string]string{"samples": "30", "skip": "/fc2/Gemm"})
+	c := run(map[string]string{"samples": "31", "skip": "/fc2/Gemm"})
+	ma, mb := a[0].(*bindings.Model), b[0].(*bindings.Model)
+	if ma.File != mb.File {
+		t.Error("the rerun opened the model again")
+	}
+	if a[1] != b[1] {
+		t.Error("a rerun that changed only the skip list calibrated again")
+	}
+	if b[1] == c[1] {
+		t.Error("a rerun with another sample count reused the old calibration")
+	}
+	if got := c[1].(*calib.Result).Samples; got != 31 {
+		t.Errorf("calibrated %d samples, want 31", got)
 	}
 }
