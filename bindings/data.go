@@ -2,7 +2,10 @@ package bindings
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"maps"
 	"slices"
 	"strings"
 
@@ -60,6 +63,7 @@ func init() {
 		"len":    dataLen,
 		"inputs": dataInputs,
 		"limit":  dataLimit,
+		"take":   dataTake,
 	}
 }
 
@@ -336,6 +340,46 @@ func dataLimit(L *lua.LState) int {
 	}
 	L.Push(LVData(L, &Data{Source: data.Limit(d.Source, n), Key: key}))
 	return 1
+}
+
+// d:take(n): reads the first n samples (at most) as tensors with the sample axis first:
+// the input (a tensor for a source with one input, else a table of input name = tensor)
+// and the target (nil when the source has none).
+func dataTake(L *lua.LState) int {
+	d := CheckData(L, 1)
+	n := L.CheckInt(2)
+	if n < 1 {
+		L.ArgError(2, "sample count must be positive")
+	}
+	r, err := d.Open(ctxOf(L))
+	if err != nil {
+		raise(L, err)
+	}
+	defer r.Close()
+	b, err := r.Next(n)
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			L.RaiseError("take: %s has no samples", d.Name())
+		}
+		raise(L, err)
+	}
+	if len(b.Inputs) == 1 {
+		for _, t := range b.Inputs {
+			L.Push(LVTensor(L, t))
+		}
+	} else {
+		tbl := L.NewTable()
+		for _, name := range slices.Sorted(maps.Keys(b.Inputs)) {
+			tbl.RawSetString(name, LVTensor(L, b.Inputs[name]))
+		}
+		L.Push(tbl)
+	}
+	if b.Target != nil {
+		L.Push(LVTensor(L, b.Target))
+	} else {
+		L.Push(lua.LNil)
+	}
+	return 2
 }
 
 // selectArrays keeps one named array of a multi-array source as the input, and makes

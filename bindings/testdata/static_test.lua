@@ -92,3 +92,36 @@ function TestStaticErrors(t)
   local w = qs.quantize(m)
   t:raises(function() w:evaluate(calib) end, "needs static quantization")
 end
+
+function TestDataTake(t)
+  local x, y = qs.data.npz("examples/models/test.npz"):take(5)
+  t:eq(x:shape()[1], 5)
+  t:eq(y:dtype(), "I64")
+  t:eq(y:numel(), 5)
+  local whole = qs.load("examples/models/test.npz"):get("input")
+  t:eq(x:get(3, 1, 4, 5), whole:get(3, 1, 4, 5))
+  local c, none = qs.data.npy("examples/models/calib.npy"):limit(2):take(10)
+  t:eq(c:shape()[1], 2, "take stops at the end of the data")
+  t:eq(none, nil)
+end
+
+function TestImages(t)
+  -- torchvision's Resize(12) + ToTensor of data/testdata/images, computed by PIL/torchvision
+  -- (data/testdata/images_ref.npz, made by scripts/fixtures/data_images.py); the data
+  -- package checks every pixel, here: the options reach it.
+  local ref = qs.load("data/testdata/images_ref.npz")
+  local full = qs.data.images("data/testdata/images", {size = 12})
+  t:eq(full:len(), 4)
+  local x = full:take(1)
+  local want = ref:get("full")
+  t:eq(#x:shape(), 4)
+  t:eq(x:shape()[2], want:shape()[2])
+  local s1 = qs.sqnr(want[1], x[1])
+  t:eq(s1 > 50, true, "first image matches torchvision: SQNR " .. s1)
+  local gray = qs.data.images("data/testdata/images", {size = 6, gray = true, mean = 0.5, std = 0.25, layout = "NHWC"})
+  local g = gray:take(4)
+  t:eq(g:shape()[4], 1, "NHWC with one channel")
+  local s2 = qs.sqnr(ref:get("gray"), g)
+  t:eq(s2 > 30, true, "gray images match PIL's (JPEG decoders differ by a level or two): SQNR " .. s2)
+  t:raises(function() qs.data.images("data/testdata/images", {size = 6, layout = "NCWH"}) end, "did you mean \"NCHW\"?")
+end
