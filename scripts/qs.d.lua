@@ -351,6 +351,11 @@ function Data:inputs() end
 ---@param n integer
 ---@return qs.Data
 function Data:limit(n) end
+---Reads up to n samples: the input (a table of name = tensor for several inputs) and the target.
+---@param n integer
+---@return qs.Tensor|table<string, qs.Tensor> input
+---@return qs.Tensor|nil target
+function Data:take(n) end
 
 ---@class qs.data
 qs.data = {}
