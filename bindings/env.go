@@ -7,7 +7,6 @@ import (
 	"maps"
 	"math"
 	"slices"
-	"sort"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -261,16 +260,4 @@ func keyText(k lua.LValue) string {
 		return string(s)
 	}
 	return k.String()
-}
-
-// sortedKeys returns the string keys of a Lua table, sorted.
-func sortedKeys(t *lua.LTable) []string {
-	var out []string
-	t.ForEach(func(k, _ lua.LValue) {
-		if s, ok := k.(lua.LString); ok {
-			out = append(out, string(s))
-		}
-	})
-	sort.Strings(out)
-	return out
 }

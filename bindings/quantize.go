@@ -27,7 +27,7 @@ type Quantized struct {
 	title  string
 }
 
-// ReportOf returns the plan's report with the recipe's title and input filled in.
+// reportOf returns the plan's report with the recipe's title and input filled in.
 func (q *Quantized) reportOf(L *lua.LState) (*report.Report, error) {
 	var r *report.Report
 	var err error
@@ -39,9 +39,7 @@ func (q *Quantized) reportOf(L *lua.LState) (*report.Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	if r.Title == "" {
-		r.Title = q.title
-	}
+	r.Title = q.title
 	r.Input = q.Source.Path
 	return r, nil
 }
