@@ -268,6 +268,7 @@ func quantizeModel(L *lua.LState) int {
 	if err != nil {
 		L.ArgError(2, err.Error())
 	}
+	opts.Version = envOf(L).Version
 	q := &Quantized{Source: m, title: titleFor(L, m)}
 	if calib, ok := opts.Activations["calibrate"]; ok {
 		q.Static = planStatic(L, m, opts, calib)

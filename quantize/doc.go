@@ -35,7 +35,3 @@
 // multiple of the largest tensor: each tensor is read into a reused buffer, quantized,
 // written and dropped before the next one.
 package quantize
-
-// Version is the qscript version written into the "quantization" metadata record. The
-// CLI sets it at start-up from its own version; embedders may set it to theirs.
-var Version = "dev"

@@ -1,6 +1,7 @@
 package quantize
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -56,7 +57,7 @@ func (q *Model) Record(layout string) Record {
 }
 
 func (q *Model) record(layout string) Record {
-	r := Record{Tool: "qscript", Version: Version, Scheme: q.ws.String(), DType: q.ws.dtype,
+	r := Record{Tool: "qscript", Version: cmp.Or(q.opts.Version, "dev"), Scheme: q.ws.String(), DType: q.ws.dtype,
 		Observer: q.ws.observer(), Numerics: q.opts.Numerics.String(), Layout: layout,
 		CalibrationSamples: q.samples, LayersQuantized: []string{}, LayersSkipped: []SkippedLayer{}}
 	r.Granularity = q.ws.granularityLabel(Layer{})

@@ -41,6 +41,9 @@ type Options struct {
 	// Activations holds the "activations" option table as given, uninterpreted: static
 	// quantization (the calibration package) reads it. Weight-only quantization ignores it.
 	Activations map[string]any
+	// Version is the qscript version written into the "quantization" record ("dev" when
+	// empty). It is set by the host, not by an option key.
+	Version string
 }
 
 // WeightOptions configures weight quantization.

@@ -586,9 +586,7 @@ func TestSaveMetadata(t *testing.T) {
 	opts := DefaultOptions()
 	opts.Skip = Names("conv1")
 	out := filepath.Join(t.TempDir(), "q.safetensors")
-	old := Version
-	Version = "1.2.3-test"
-	defer func() { Version = old }()
+	opts.Version = "1.2.3-test"
 	q, err := Quantize(context.Background(), openModel(t, examplePT), opts)
 	if err != nil {
 		t.Fatal(err)
