@@ -2,17 +2,14 @@ package bindings
 
 import (
 	"fmt"
-	"maps"
 	"path/filepath"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 
-	"github.com/qscript-dev/qscript/formats/safetensors"
-	"github.com/qscript-dev/qscript/formats/torch"
+	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/host/modules"
 	"github.com/qscript-dev/qscript/quantize"
-	"github.com/qscript-dev/qscript/tensor"
 )
 
 // IOModule is `require "qs.io"`: qs.save, the only way recipes write models.
@@ -152,38 +149,16 @@ func saveQuantized(L *lua.LState, q *Quantized, abs, format string, so quantize.
 	return q.Plan.Save(ctx, abs, so)
 }
 
-// convert writes a loaded model unchanged in another format (safetensors or .pt),
-// streaming tensor by tensor; safetensors output keeps the source's metadata, with the
-// recipe's keys on top.
+// convert writes a loaded model unchanged in another format (safetensors or .pt).
 func convert(L *lua.LState, m *Model, abs, format string, so quantize.SaveOptions) error {
 	if so.Layout != quantize.LayoutCompressed {
 		return fmt.Errorf("save: layout %q applies to quantized models; this model was not quantized", so.Layout)
 	}
-	ctx := ctxOf(L)
-	infos := m.File.Tensors()
-	switch format {
-	case "safetensors":
-		meta := maps.Clone(m.File.Metadata())
-		if meta == nil {
-			meta = map[string]string{}
-		}
-		maps.Copy(meta, so.Metadata)
-		if _, ok := meta["format"]; !ok {
-			meta["format"] = "pt"
-		}
-		return safetensors.WriteFile(ctx, abs, infos, meta, m.File.Load)
-	case "pt":
-		if len(so.Metadata) > 0 {
-			return fmt.Errorf("save %s: .pt files hold no metadata; save as .safetensors to keep it", filepath.Base(abs))
-		}
-		names := make([]string, 0, len(infos))
-		for _, info := range infos {
-			if info.DType == tensor.F8E4M3 || info.DType == tensor.F8E5M2 {
-				return fmt.Errorf("save %s: tensor %q is %v, which torch 1.x .pt files cannot hold; save as .safetensors", filepath.Base(abs), info.Name, info.DType)
-			}
-			names = append(names, info.Name)
-		}
-		return torch.Write(ctx, abs, names, m.File.Load)
+	if format == "onnx" {
+		return fmt.Errorf("save %s: a loaded model converts to safetensors or .pt; ONNX output comes from static quantization", filepath.Base(abs))
 	}
-	return fmt.Errorf("save %s: a loaded model converts to safetensors or .pt; ONNX output comes from static quantization", filepath.Base(abs))
+	if err := formats.Convert(ctxOf(L), abs, format, m.File, so.Metadata); err != nil {
+		return fmt.Errorf("save %w", err)
+	}
+	return nil
 }
