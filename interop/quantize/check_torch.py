@@ -4,9 +4,10 @@ acceptance 1-3). Called by interop/70-quantize-torch.sh with the folder of outpu
 
     check_torch.py DIR
 
-DIR holds int8.safetensors (compressed, conv1 skipped), int8.pt (same, .pt), fake.safetensors
-(layout=fake), fp16.safetensors, bf16.safetensors and fp16.pt. Prints one line per check and
-exits 1 on any mismatch.
+DIR holds the outputs of the built-in recipes: int8.safetensors (int8_dynamic.lua, compressed,
+skip=first_conv), int8.pt (same, .pt), fake.safetensors (layout=fake), fp16.safetensors and
+fp16.pt (fp16.lua), bf16.safetensors (bf16.lua), and int8.inspect.json (`qscript inspect --json`
+of int8.safetensors). Prints one line per check and exits 1 on any mismatch.
 """
 import json
 import os
@@ -30,6 +31,16 @@ failures = []
 def fail(msg):
     failures.append(msg)
     print("  FAIL", msg)
+
+
+section_start = 0
+
+
+def done(summary):
+    """Prints a section's summary line, marked FAIL when the section recorded a failure."""
+    global section_start
+    print(("  ok  " if len(failures) == section_start else "  FAIL") + " " + summary)
+    section_start = len(failures)
 
 
 def torch_of(t):
@@ -73,7 +84,35 @@ cfg = json.loads(meta["quantization_config"])
 rec = json.loads(meta["quantization"])
 if cfg["format"] != "int-quantized" or cfg["ignore"] != ["conv1"] or rec["layers_quantized"] != QUANTIZED:
     fail(f"metadata: {meta}")
-print(f"  (a) int8 codes and weight_scale of {', '.join(QUANTIZED)} equal torch's PerChannelMinMaxObserver + quantize_per_channel bit for bit; conv1 float")
+done(f"(a) int8 codes and weight_scale of {', '.join(QUANTIZED)} equal torch's PerChannelMinMaxObserver + quantize_per_channel bit for bit; conv1 float")
+
+# (e) `qscript inspect --json` shows the compressed-tensors layout and the metadata.
+with open(os.path.join(sys.argv[1], "int8.inspect.json")) as fh:
+    shown = json.load(fh)
+dtypes = {t["name"]: (t["dtype"], t["shape"]) for t in shown["tensors"]}
+for name in QUANTIZED:
+    w = list(src[name + ".weight"].shape)
+    if dtypes.get(name + ".weight") != ("I8", w):
+        fail(f"inspect: {name}.weight is {dtypes.get(name + '.weight')}, want I8 {w}")
+    want_scale = [w[0]] + [1] * (len(w) - 1)
+    if dtypes.get(name + ".weight_scale") != ("F32", want_scale):
+        fail(f"inspect: {name}.weight_scale is {dtypes.get(name + '.weight_scale')}, want F32 {want_scale}")
+if dtypes.get("conv1.weight") != ("F32", list(src["conv1.weight"].shape)):
+    fail(f"inspect: conv1.weight is {dtypes.get('conv1.weight')}, want F32")
+shown_rec, shown_cfg = shown.get("quantization") or {}, shown.get("quantization_config") or {}
+skipped = [s["name"] for s in shown_rec.get("layers_skipped", [])]
+if shown_rec.get("layers_quantized") != QUANTIZED or "conv1" not in skipped or shown_rec.get("layout") != "compressed":
+    fail(f"inspect: quantization record {shown_rec}")
+if shown_cfg.get("quant_method") != "compressed-tensors" or shown_cfg.get("format") != "int-quantized" \
+        or "conv1" not in shown_cfg.get("ignore", []):
+    fail(f"inspect: quantization_config {shown_cfg}")
+weights = shown_cfg.get("config_groups", {}).get("group_0", {}).get("weights", {})
+if weights.get("num_bits") != 8 or weights.get("strategy") != "channel" or weights.get("symmetric") is not True:
+    fail(f"inspect: quantization_config weights {weights}")
+if json.loads(shown["metadata"]["quantization_config"]) != cfg:
+    fail("inspect: quantization_config differs from the file's metadata")
+done(f"(e) qscript inspect --json: {', '.join(QUANTIZED)} weight I8 + weight_scale F32 [out, 1...], conv1.weight F32; "
+     f"quantization record skips {skipped}; quantization_config {shown_cfg['format']}, ignore {shown_cfg['ignore']}")
 
 # (d) the .pt output loads with weights_only=True and equals the safetensors output.
 pt = torch.load(os.path.join(sys.argv[1], "int8.pt"), map_location="cpu", weights_only=True)
@@ -87,7 +126,7 @@ _, st16 = read(os.path.join(sys.argv[1], "fp16.safetensors"))
 for k, v in st16.items():
     if pt16[k].dtype != v.dtype or not torch.equal(pt16[k], v):
         fail(f"fp16 .pt tensor {k} differs")
-print(f"  (d) int8.pt and fp16.pt load with torch.load(weights_only=True) and equal the safetensors outputs ({len(pt)} and {len(pt16)} tensors)")
+done(f"(d) int8.pt and fp16.pt load with torch.load(weights_only=True) and equal the safetensors outputs ({len(pt)} and {len(pt16)} tensors)")
 
 # (c) fp16 / bf16 casts equal tensor.half() / tensor.bfloat16().
 for kind, cast in (("fp16", torch.Tensor.half), ("bf16", torch.Tensor.bfloat16)):
@@ -98,7 +137,7 @@ for kind, cast in (("fp16", torch.Tensor.half), ("bf16", torch.Tensor.bfloat16))
             fail(f"{kind}: {k} differs from torch's cast")
     model = DigitsCNN()
     model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in c.items()}, strict=True)
-print("  (c) fp16 and bf16 outputs equal tensor.half() / tensor.bfloat16() for every float tensor; integer tensors untouched")
+done("(c) fp16 and bf16 outputs equal tensor.half() / tensor.bfloat16() for every float tensor; integer tensors untouched")
 
 # (b) the fake layout loads strictly into the original module; accuracy within 0.5 points.
 def accuracy(path):
@@ -114,6 +153,6 @@ for k, v in src.items():
 acc_float, acc_fake = accuracy(SRC), accuracy(fake)
 if abs(acc_float - acc_fake) > 0.005:
     fail(f"fake accuracy {acc_fake:.4f} vs float {acc_float:.4f}")
-print(f"  (b) layout=fake loads with load_state_dict(strict=True): accuracy {acc_fake:.4f} vs float {acc_float:.4f}")
+done(f"(b) layout=fake loads with load_state_dict(strict=True): accuracy {acc_fake:.4f} vs float {acc_float:.4f}")
 
 sys.exit(1 if failures else 0)
