@@ -9,8 +9,8 @@ import (
 
 // kernel computes a node's outputs from its inputs (nil for omitted optional inputs). Inputs are
 // contiguous and must never be modified; outputs must be contiguous and may share data with an
-// input (Reshape, Identity).
-type kernel func(ins []*tensor.Tensor) ([]*tensor.Tensor, error)
+// input (Reshape, Identity). Outputs may be allocated from mem (nil at load time).
+type kernel func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error)
 
 // opDef builds the kernel of one op type: it validates attributes and input types, records the
 // output types and shapes it can infer in b.out, and returns the kernel.
@@ -98,7 +98,7 @@ func compileNode(g *Graph, n *Node, consts map[string]*tensor.Tensor, declared m
 		size += b.consts[i].Numel()
 	}
 	if allConst && size <= constEvalLimit && shapeArithmetic[n.OpType] {
-		outs, err := safeRun(n, b.consts)
+		outs, err := safeRun(n, nil, b.consts)
 		if err != nil {
 			return err
 		}
@@ -131,13 +131,13 @@ func compileNode(g *Graph, n *Node, consts map[string]*tensor.Tensor, declared m
 }
 
 // safeRun runs a node's kernel and turns a panic (a kernel bug on unexpected input) into an error.
-func safeRun(n *Node, ins []*tensor.Tensor) (outs []*tensor.Tensor, err error) {
+func safeRun(n *Node, mem *arena, ins []*tensor.Tensor) (outs []*tensor.Tensor, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("graph: node %q (%s): internal error: %v", n.Name, n.OpType, r)
 		}
 	}()
-	outs, err = n.run(ins)
+	outs, err = n.run(mem, ins)
 	if err != nil {
 		return nil, fmt.Errorf("graph: node %q (%s): %w", n.Name, n.OpType, err)
 	}

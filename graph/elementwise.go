@@ -55,14 +55,14 @@ func binaryOp(op string, types []tensor.DType, boolOut bool) opDef {
 			outDT = tensor.Bool
 		}
 		b.setOut(0, outDT, shape)
-		return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-			out, err := binaryOf(op, ins[0], ins[1])
+		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			out, err := binaryOf(mem, op, ins[0], ins[1])
 			return []*tensor.Tensor{out}, err
 		}, nil
 	}
 }
 
-func binaryOf(op string, a, b *tensor.Tensor) (*tensor.Tensor, error) {
+func binaryOf(mem *arena, op string, a, b *tensor.Tensor) (*tensor.Tensor, error) {
 	if a.DType != b.DType {
 		return nil, fmt.Errorf("%s of %v and %v", op, a.DType, b.DType)
 	}
@@ -70,44 +70,44 @@ func binaryOf(op string, a, b *tensor.Tensor) (*tensor.Tensor, error) {
 	case "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual":
 		switch a.DType {
 		case tensor.F32:
-			return binaryApply(a, b, tensor.Bool, compareFn[float32](op))
+			return binaryApply(mem, a, b, tensor.Bool, compareFn[float32](op))
 		case tensor.F64:
-			return binaryApply(a, b, tensor.Bool, compareFn[float64](op))
+			return binaryApply(mem, a, b, tensor.Bool, compareFn[float64](op))
 		case tensor.I64:
-			return binaryApply(a, b, tensor.Bool, compareFn[int64](op))
+			return binaryApply(mem, a, b, tensor.Bool, compareFn[int64](op))
 		case tensor.I32:
-			return binaryApply(a, b, tensor.Bool, compareFn[int32](op))
+			return binaryApply(mem, a, b, tensor.Bool, compareFn[int32](op))
 		case tensor.I16:
-			return binaryApply(a, b, tensor.Bool, compareFn[int16](op))
+			return binaryApply(mem, a, b, tensor.Bool, compareFn[int16](op))
 		case tensor.I8:
-			return binaryApply(a, b, tensor.Bool, compareFn[int8](op))
+			return binaryApply(mem, a, b, tensor.Bool, compareFn[int8](op))
 		case tensor.U8, tensor.Bool:
-			return binaryApply(a, b, tensor.Bool, compareFn[uint8](op))
+			return binaryApply(mem, a, b, tensor.Bool, compareFn[uint8](op))
 		}
 	case "And", "Or", "Xor":
 		if a.DType != tensor.Bool {
 			return nil, fmt.Errorf("%s of %v (bool expected)", op, a.DType)
 		}
-		return binaryApply(a, b, tensor.Bool, logicFn(op))
+		return binaryApply(mem, a, b, tensor.Bool, logicFn(op))
 	default:
 		switch a.DType {
 		case tensor.F32:
 			if f := f32RowFn(op); f != nil {
-				return binaryRows(a, b, f)
+				return binaryRows(mem, a, b, f)
 			}
-			return binaryApply(a, b, a.DType, arithFn[float32](op))
+			return binaryApply(mem, a, b, a.DType, arithFn[float32](op))
 		case tensor.F64:
-			return binaryApply(a, b, a.DType, arithFn[float64](op))
+			return binaryApply(mem, a, b, a.DType, arithFn[float64](op))
 		case tensor.I64:
-			return binaryApply(a, b, a.DType, arithFn[int64](op))
+			return binaryApply(mem, a, b, a.DType, arithFn[int64](op))
 		case tensor.I32:
-			return binaryApply(a, b, a.DType, arithFn[int32](op))
+			return binaryApply(mem, a, b, a.DType, arithFn[int32](op))
 		case tensor.I16:
-			return binaryApply(a, b, a.DType, arithFn[int16](op))
+			return binaryApply(mem, a, b, a.DType, arithFn[int16](op))
 		case tensor.I8:
-			return binaryApply(a, b, a.DType, arithFn[int8](op))
+			return binaryApply(mem, a, b, a.DType, arithFn[int8](op))
 		case tensor.U8:
-			return binaryApply(a, b, a.DType, arithFn[uint8](op))
+			return binaryApply(mem, a, b, a.DType, arithFn[uint8](op))
 		}
 	}
 	return nil, fmt.Errorf("%s of %v tensors is not supported", op, a.DType)
@@ -174,27 +174,18 @@ func logicFn(op string) func(x, y uint8) uint8 {
 }
 
 // binaryApply computes dst[i] = f(a[i'], b[i”]) over the broadcast shape of a and b.
-func binaryApply[T, R any](a, b *tensor.Tensor, outDT tensor.DType, f func(T, T) R) (*tensor.Tensor, error) {
+func binaryApply[T, R any](mem *arena, a, b *tensor.Tensor, outDT tensor.DType, f func(T, T) R) (*tensor.Tensor, error) {
 	shape, err := broadcastShapes(a.Shape, b.Shape)
 	if err != nil {
 		return nil, err
 	}
-	out, d := newTensor[R](outDT, shape)
+	out, d := newTensorIn[R](mem, outDT, shape, false)
 	av, bv := elems[T](a), elems[T](b)
-	if sameShape(a.Shape, b.Shape) {
-		for i := range d {
-			d[i] = f(av[i], bv[i])
-		}
-		return out, nil
-	}
-	sa, sb := broadcastStrides(a.Shape, shape), broadcastStrides(b.Shape, shape)
-	inner, la, lb := 1, 0, 0
-	if r := len(shape); r > 0 {
-		inner, la, lb = shape[r-1], sa[r-1], sb[r-1]
-	}
-	forEachRow(shape, [][]int{sa, sb}, func(o int, offs []int) {
+	p := planRows(shape, [][]int{broadcastStrides(a.Shape, shape), broadcastStrides(b.Shape, shape)})
+	la, lb := p.last[0], p.last[1]
+	p.each(0, p.rows, func(o int, offs []int) {
 		ia, ib := offs[0], offs[1]
-		row := d[o : o+inner]
+		row := d[o : o+p.inner]
 		for j := range row {
 			row[j] = f(av[ia], bv[ib])
 			ia += la
@@ -204,92 +195,128 @@ func binaryApply[T, R any](a, b *tensor.Tensor, outDT tensor.DType, f func(T, T)
 	return out, nil
 }
 
-// f32Row computes one broadcast row of a float32 arithmetic op; sa and sb are 0 or 1.
+// f32Row computes one broadcast row of a float32 arithmetic op, d[i] = a[i*sa] op b[i*sb],
+// with sa and sb 0 (a broadcast scalar) or 1.
 type f32Row func(d, a, b []float32, sa, sb int)
 
 func f32RowFn(op string) f32Row {
 	switch op {
 	case "Add":
-		return func(d, a, b []float32, sa, sb int) {
-			switch {
-			case sa == 1 && sb == 1:
-				a, b = a[:len(d)], b[:len(d)]
-				for i := range d {
-					d[i] = a[i] + b[i]
-				}
-			case sa == 1:
-				a, y := a[:len(d)], b[0]
-				for i := range d {
-					d[i] = a[i] + y
-				}
-			case sb == 1:
-				x, b := a[0], b[:len(d)]
-				for i := range d {
-					d[i] = x + b[i]
-				}
-			default:
-				for i := range d {
-					d[i] = a[0] + b[0]
-				}
-			}
-		}
+		return addRow
 	case "Sub":
-		return func(d, a, b []float32, sa, sb int) {
-			for i := range d {
-				d[i] = a[i*sa] - b[i*sb]
-			}
-		}
+		return subRow
 	case "Mul":
-		return func(d, a, b []float32, sa, sb int) {
-			switch {
-			case sa == 1 && sb == 1:
-				a, b = a[:len(d)], b[:len(d)]
-				for i := range d {
-					d[i] = a[i] * b[i]
-				}
-			case sa == 1:
-				a, y := a[:len(d)], b[0]
-				for i := range d {
-					d[i] = a[i] * y
-				}
-			default:
-				for i := range d {
-					d[i] = a[i*sa] * b[i*sb]
-				}
-			}
-		}
+		return mulRow
 	case "Div":
-		return func(d, a, b []float32, sa, sb int) {
-			for i := range d {
-				d[i] = a[i*sa] / b[i*sb]
-			}
-		}
+		return divRow
 	}
 	return nil
 }
 
-// binaryRows is binaryApply for float32 with a whole-row kernel.
-func binaryRows(a, b *tensor.Tensor, f f32Row) (*tensor.Tensor, error) {
+// The row kernels below spell each operand pattern out (vector·vector, vector·scalar,
+// scalar·vector) so that the loops carry no index arithmetic.
+
+func addRow(d, a, b []float32, sa, sb int) {
+	switch {
+	case sa == 1 && sb == 1:
+		a, b = a[:len(d)], b[:len(d)]
+		for i := range d {
+			d[i] = a[i] + b[i]
+		}
+	case sa == 1:
+		a, y := a[:len(d)], b[0]
+		for i := range d {
+			d[i] = a[i] + y
+		}
+	case sb == 1:
+		addRow(d, b, a, 1, 0) // addition commutes bit for bit
+	default:
+		fillRow(d, a[0]+b[0])
+	}
+}
+
+func mulRow(d, a, b []float32, sa, sb int) {
+	switch {
+	case sa == 1 && sb == 1:
+		a, b = a[:len(d)], b[:len(d)]
+		for i := range d {
+			d[i] = a[i] * b[i]
+		}
+	case sa == 1:
+		a, y := a[:len(d)], b[0]
+		for i := range d {
+			d[i] = a[i] * y
+		}
+	case sb == 1:
+		mulRow(d, b, a, 1, 0) // multiplication commutes bit for bit
+	default:
+		fillRow(d, a[0]*b[0])
+	}
+}
+
+func subRow(d, a, b []float32, sa, sb int) {
+	switch {
+	case sa == 1 && sb == 1:
+		a, b = a[:len(d)], b[:len(d)]
+		for i := range d {
+			d[i] = a[i] - b[i]
+		}
+	case sa == 1:
+		a, y := a[:len(d)], b[0]
+		for i := range d {
+			d[i] = a[i] - y
+		}
+	case sb == 1:
+		x, b := a[0], b[:len(d)]
+		for i := range d {
+			d[i] = x - b[i]
+		}
+	default:
+		fillRow(d, a[0]-b[0])
+	}
+}
+
+func divRow(d, a, b []float32, sa, sb int) {
+	switch {
+	case sa == 1 && sb == 1:
+		a, b = a[:len(d)], b[:len(d)]
+		for i := range d {
+			d[i] = a[i] / b[i]
+		}
+	case sa == 1:
+		a, y := a[:len(d)], b[0]
+		for i := range d {
+			d[i] = a[i] / y
+		}
+	case sb == 1:
+		x, b := a[0], b[:len(d)]
+		for i := range d {
+			d[i] = x / b[i]
+		}
+	default:
+		fillRow(d, a[0]/b[0])
+	}
+}
+
+func fillRow(d []float32, v float32) {
+	for i := range d {
+		d[i] = v
+	}
+}
+
+// binaryRows is binaryApply for float32 with a whole-row kernel; rows are split across
+// workers for large outputs.
+func binaryRows(mem *arena, a, b *tensor.Tensor, f f32Row) (*tensor.Tensor, error) {
 	shape, err := broadcastShapes(a.Shape, b.Shape)
 	if err != nil {
 		return nil, err
 	}
-	out, d := newTensor[float32](tensor.F32, shape)
+	out, d := newTensorIn[float32](mem, tensor.F32, shape, false)
 	av, bv := elems[float32](a), elems[float32](b)
-	if len(d) == 0 {
-		return out, nil
-	}
-	if sameShape(a.Shape, b.Shape) {
-		f(d, av, bv, 1, 1)
-		return out, nil
-	}
-	sa, sb := broadcastStrides(a.Shape, shape), broadcastStrides(b.Shape, shape)
-	inner, la, lb := 1, 0, 0
-	if r := len(shape); r > 0 {
-		inner, la, lb = shape[r-1], sa[r-1], sb[r-1]
-	}
-	forEachRow(shape, [][]int{sa, sb}, func(o int, offs []int) {
-		f(d[o:o+inner], av[offs[0]:], bv[offs[1]:], la, lb)
+	p := planRows(shape, [][]int{broadcastStrides(a.Shape, shape), broadcastStrides(b.Shape, shape)})
+	la, lb := p.last[0], p.last[1]
+	p.parallel(func(o int, offs []int) {
+		f(d[o:o+p.inner], av[offs[0]:], bv[offs[1]:], la, lb)
 	})
 	return out, nil
 }
@@ -325,11 +352,11 @@ func variadicOp(op string) opDef {
 		if op == "Sum" || op == "Mean" {
 			pairOp = "Add"
 		}
-		return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			acc := ins[0]
 			for _, t := range ins[1:] {
 				var err error
-				if acc, err = binaryOf(pairOp, acc, t); err != nil {
+				if acc, err = binaryOf(mem, pairOp, acc, t); err != nil {
 					return nil, err
 				}
 			}
@@ -341,7 +368,7 @@ func variadicOp(op string) opDef {
 					elems[float64](n)[0] = float64(len(ins))
 				}
 				var err error
-				if acc, err = binaryOf("Div", acc, n); err != nil {
+				if acc, err = binaryOf(mem, "Div", acc, n); err != nil {
 					return nil, err
 				}
 			}
@@ -365,10 +392,10 @@ func buildPow(b *builder) (kernel, error) {
 		return nil, b.errorf("%v", err)
 	}
 	b.setOut(0, b.in(0).DType, shape)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x, y := ins[0], ins[1]
 		if x.DType == tensor.F32 && y.DType == tensor.F32 {
-			out, err := binaryApply(x, y, tensor.F32, func(a, e float32) float32 {
+			out, err := binaryApply(mem, x, y, tensor.F32, func(a, e float32) float32 {
 				if e == 2 {
 					return a * a
 				}
@@ -379,7 +406,7 @@ func buildPow(b *builder) (kernel, error) {
 		// Mixed types: compute in float64 and convert to the base's type, as ONNX specifies.
 		xf := &tensor.Tensor{DType: tensor.F64, Shape: x.Shape, Data: tensor.Bytes(x.ToF64())}
 		yf := &tensor.Tensor{DType: tensor.F64, Shape: y.Shape, Data: tensor.Bytes(y.ToF64())}
-		out, err := binaryApply(xf, yf, tensor.F64, math.Pow)
+		out, err := binaryApply(mem, xf, yf, tensor.F64, math.Pow)
 		if err != nil {
 			return nil, err
 		}
@@ -403,7 +430,7 @@ func buildWhere(b *builder) (kernel, error) {
 		return nil, b.errorf("%v", err)
 	}
 	b.setOut(0, b.in(1).DType, shape)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		c, x, y := ins[0], ins[1], ins[2]
 		if x.DType != y.DType || c.DType != tensor.Bool {
 			return nil, fmt.Errorf("Where(%v, %v, %v)", c.DType, x.DType, y.DType)
@@ -412,33 +439,30 @@ func buildWhere(b *builder) (kernel, error) {
 		var err error
 		switch x.DType.Size() {
 		case 1:
-			out, err = where[uint8](c, x, y)
+			out, err = where[uint8](mem, c, x, y)
 		case 2:
-			out, err = where[uint16](c, x, y)
+			out, err = where[uint16](mem, c, x, y)
 		case 4:
-			out, err = where[uint32](c, x, y)
+			out, err = where[uint32](mem, c, x, y)
 		default:
-			out, err = where[uint64](c, x, y)
+			out, err = where[uint64](mem, c, x, y)
 		}
 		return []*tensor.Tensor{out}, err
 	}, nil
 }
 
-func where[W word](c, x, y *tensor.Tensor) (*tensor.Tensor, error) {
+func where[W word](mem *arena, c, x, y *tensor.Tensor) (*tensor.Tensor, error) {
 	shape, err := broadcastShapes(c.Shape, x.Shape, y.Shape)
 	if err != nil {
 		return nil, err
 	}
-	out, d := newTensor[W](x.DType, shape)
+	out, d := newTensorIn[W](mem, x.DType, shape, false)
 	cv, xv, yv := elems[uint8](c), elems[W](x), elems[W](y)
-	sc, sx, sy := broadcastStrides(c.Shape, shape), broadcastStrides(x.Shape, shape), broadcastStrides(y.Shape, shape)
-	inner, lc, lx, ly := 1, 0, 0, 0
-	if r := len(shape); r > 0 {
-		inner, lc, lx, ly = shape[r-1], sc[r-1], sx[r-1], sy[r-1]
-	}
-	forEachRow(shape, [][]int{sc, sx, sy}, func(o int, offs []int) {
+	p := planRows(shape, [][]int{broadcastStrides(c.Shape, shape), broadcastStrides(x.Shape, shape), broadcastStrides(y.Shape, shape)})
+	lc, lx, ly := p.last[0], p.last[1], p.last[2]
+	p.each(0, p.rows, func(o int, offs []int) {
 		ic, ix, iy := offs[0], offs[1], offs[2]
-		for j := 0; j < inner; j++ {
+		for j := range d[o : o+p.inner] {
 			if cv[ic] != 0 {
 				d[o+j] = xv[ix]
 			} else {
@@ -467,8 +491,8 @@ func buildPRelu(b *builder) (kernel, error) {
 		return nil, b.errorf("%v", err)
 	}
 	b.setOut(0, tensor.F32, shape)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		out, err := binaryApply(ins[0], ins[1], tensor.F32, func(x, s float32) float32 {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		out, err := binaryApply(mem, ins[0], ins[1], tensor.F32, func(x, s float32) float32 {
 			if x < 0 {
 				return x * s
 			}
@@ -486,7 +510,7 @@ func buildNot(b *builder) (kernel, error) {
 		return nil, err
 	}
 	b.setOut(0, tensor.Bool, b.in(0).Shape)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		out, d := newTensor[uint8](tensor.Bool, ins[0].Shape)
 		for i, v := range elems[uint8](ins[0]) {
 			d[i] = 1 - v&1

@@ -101,6 +101,8 @@ type Graph struct {
 	consumers map[string][]*Node
 	// prepackedBytes counts the weight panels packed at load (builder.prepackable).
 	prepackedBytes int64
+	// arenas keeps the intermediate buffers of finished Runs for the next ones.
+	arenas arenas
 }
 
 // Producer returns the node that computes a value (false for inputs and initializers).

@@ -44,7 +44,7 @@ func buildGemm(b *builder) (kernel, error) {
 		b.setOut(0, tensor.F32, []int{m, n})
 	}
 	constB, packedB := b.prepackB(1, transB)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		a, bt := ins[0], ins[1]
 		if len(a.Shape) != 2 || len(bt.Shape) != 2 {
 			return nil, fmt.Errorf("A %v and B %v must be matrices", a.Shape, bt.Shape)
@@ -62,7 +62,7 @@ func buildGemm(b *builder) (kernel, error) {
 		if k != k2 {
 			return nil, fmt.Errorf("A %v (transA=%v) and B %v (transB=%v) do not multiply", a.Shape, transA, bt.Shape, transB)
 		}
-		out, d := newTensor[float32](tensor.F32, []int{m, n})
+		out, d := newTensorIn[float32](mem, tensor.F32, []int{m, n}, true)
 		var c *tensor.Tensor
 		if len(ins) > 2 && ins[2] != nil && beta != 0 {
 			shape, err := broadcastShapes(ins[2].Shape, []int{m, n})
@@ -117,12 +117,12 @@ func buildMatMul(b *builder) (kernel, error) {
 		b.setOut(0, tensor.F32, s)
 	}
 	constB, packedB := b.prepackB(1, false)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		var pb []float32
 		if ins[1] == constB {
 			pb = packedB
 		}
-		return single(matmul(ins[0], ins[1], pb))
+		return single(matmul(mem, ins[0], ins[1], pb))
 	}, nil
 }
 
@@ -174,7 +174,7 @@ func matmulShape(sa, sb []int) ([]int, error) {
 
 // matmul multiplies x and y with numpy broadcasting; packedY, when not nil, holds y (a
 // matrix) packed in advance.
-func matmul(x, y *tensor.Tensor, packedY []float32) (*tensor.Tensor, error) {
+func matmul(mem *arena, x, y *tensor.Tensor, packedY []float32) (*tensor.Tensor, error) {
 	if x.DType != tensor.F32 || y.DType != tensor.F32 {
 		return nil, fmt.Errorf("MatMul of %v and %v (float32 expected)", x.DType, y.DType)
 	}
@@ -194,7 +194,7 @@ func matmul(x, y *tensor.Tensor, packedY []float32) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, d := newTensor[float32](tensor.F32, outShape)
+	out, d := newTensorIn[float32](mem, tensor.F32, outShape, true)
 	av, bv := elems[float32](x), elems[float32](y)
 	nb := product(batch)
 	// One B matrix: fold A's batch into the rows of one GEMM.
@@ -377,7 +377,7 @@ func buildConv(b *builder) (kernel, error) {
 		}
 	}
 	constW, packedW := b.prepackConvWeights(group)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x, w := ins[0], ins[1]
 		p, err := resolve(x.Shape, w.Shape)
 		if err != nil {
@@ -394,7 +394,7 @@ func buildConv(b *builder) (kernel, error) {
 		if w == constW {
 			pw = packedW
 		}
-		return []*tensor.Tensor{conv2d(x, w, bias, p, group, pw)}, nil
+		return []*tensor.Tensor{conv2d(mem, x, w, bias, p, group, pw)}, nil
 	}, nil
 }
 
@@ -422,7 +422,7 @@ func (b *builder) prepackConvWeights(group int) (*tensor.Tensor, [][]float32) {
 // one. packedW, when not nil, holds each group's weights packed as sgemm's A. With a batch of
 // at least one image per core, images are split across workers, each running its GEMMs on
 // one goroutine; otherwise each GEMM is split.
-func conv2d(x, w *tensor.Tensor, bias []float32, p convParams, group int, packedW [][]float32) *tensor.Tensor {
+func conv2d(mem *arena, x, w *tensor.Tensor, bias []float32, p convParams, group int, packedW [][]float32) *tensor.Tensor {
 	if len(p.kernel) == 1 {
 		one := func(v []int, fill int) []int { return []int{fill, v[0]} }
 		p = convParams{kernel: one(p.kernel, 1), strides: one(p.strides, 1), dilations: one(p.dilations, 1),
@@ -439,7 +439,7 @@ func conv2d(x, w *tensor.Tensor, bias []float32, p convParams, group int, packed
 	if len(outShape) == 4 && len(w.Shape) == 3 {
 		outShape = []int{n, m, ow}
 	}
-	out, d := newTensor[float32](tensor.F32, outShape)
+	out, d := newTensorIn[float32](mem, tensor.F32, outShape, bias == nil)
 	xv, wv := elems[float32](x), elems[float32](w)
 	if cg == 1 && mg == 1 {
 		depthwiseConv2d(d, xv, wv, bias, n, c, h, wd, p)

@@ -34,7 +34,7 @@ func buildBatchNorm(b *builder) (kernel, error) {
 	b.ignoreAttrs("momentum", "is_test", "consumed_inputs")
 	eps := float64(b.attrFloat("epsilon", 1e-5))
 	b.setOut(0, tensor.F32, b.in(0).Shape)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x := ins[0]
 		if len(x.Shape) < 2 {
 			return nil, fmt.Errorf("input %v has no channel dim", x.Shape)
@@ -46,7 +46,7 @@ func buildBatchNorm(b *builder) (kernel, error) {
 			}
 		}
 		scale, bias, mean, variance := elems[float32](ins[1]), elems[float32](ins[2]), elems[float32](ins[3]), elems[float32](ins[4])
-		out, d := newTensor[float32](tensor.F32, x.Shape)
+		out, d := newTensorIn[float32](mem, tensor.F32, x.Shape, false)
 		xv := elems[float32](x)
 		plane := product(x.Shape[2:])
 		for i := 0; i < x.Shape[0]*c; i++ {
@@ -73,7 +73,7 @@ func buildInstanceNorm(b *builder) (kernel, error) {
 	}
 	eps := float64(b.attrFloat("epsilon", 1e-5))
 	b.setOut(0, tensor.F32, b.in(0).Shape)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x := ins[0]
 		if len(x.Shape) < 3 {
 			return nil, fmt.Errorf("input %v has no spatial dims", x.Shape)
@@ -150,7 +150,7 @@ func buildLayerNorm(b *builder) (kernel, error) {
 		b.setOut(2, tensor.F32, nil)
 	}
 	nOut := len(b.n.Outputs)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x := ins[0]
 		ax, err := normAxis(axis, len(x.Shape))
 		if err != nil {
@@ -179,7 +179,7 @@ func buildLayerNorm(b *builder) (kernel, error) {
 			}
 			bias = elems[float32](bt)
 		}
-		out, d := newTensor[float32](tensor.F32, x.Shape)
+		out, d := newTensorIn[float32](mem, tensor.F32, x.Shape, false)
 		meanT, mean := newTensor[float32](tensor.F32, statShape(x.Shape, ax))
 		invT, inv := newTensor[float32](tensor.F32, statShape(x.Shape, ax))
 		xv := elems[float32](x)
@@ -213,7 +213,7 @@ func softmaxOp(op string) opDef {
 		}
 		axis := b.attrInt("axis", def)
 		b.setOut(0, tensor.F32, b.in(0).Shape)
-		return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			x := ins[0]
 			rank := len(x.Shape)
 			if rank == 0 {
@@ -230,7 +230,7 @@ func softmaxOp(op string) opDef {
 			} else {
 				outer, n, inner = product(x.Shape[:ax]), x.Shape[ax], product(x.Shape[ax+1:])
 			}
-			out, d := newTensor[float32](tensor.F32, ins[0].Shape)
+			out, d := newTensorIn[float32](mem, tensor.F32, ins[0].Shape, false)
 			xv := elems[float32](x)
 			parallelFor(outer, outer*n*inner*8, func(lo, hi int) {
 				buf := make([]float64, n)

@@ -39,7 +39,7 @@ func buildPad(b *builder) (kernel, error) {
 		}
 		b.setOut(0, b.in(0).DType, unknown)
 	}
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x := ins[0]
 		rank := len(x.Shape)
 		pads := attrPads

@@ -65,12 +65,12 @@ func poolOp(isMax bool) opDef {
 			}
 			b.setOut(0, tensor.F32, append([]int{x[0], x[1]}, p.out...))
 		}
-		return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			p, err := resolve(ins[0].Shape)
 			if err != nil {
 				return nil, err
 			}
-			return []*tensor.Tensor{pool(ins[0], p, isMax, includePad)}, nil
+			return []*tensor.Tensor{pool(mem, ins[0], p, isMax, includePad)}, nil
 		}, nil
 	}
 }
@@ -78,9 +78,9 @@ func poolOp(isMax bool) opDef {
 // pool computes max or average pooling over any number of spatial dims. Windows are clipped
 // to the input; an average divides by the clipped window, or with includePad by the window
 // clipped to the padded input, as ONNX Runtime does.
-func pool(x *tensor.Tensor, p convParams, isMax, includePad bool) *tensor.Tensor {
+func pool(mem *arena, x *tensor.Tensor, p convParams, isMax, includePad bool) *tensor.Tensor {
 	if len(p.kernel) == 2 {
-		return pool2d(x, p, isMax, includePad)
+		return pool2d(mem, x, p, isMax, includePad)
 	}
 	spatial := x.Shape[2:]
 	nd := len(spatial)
@@ -156,7 +156,7 @@ func globalPoolOp(isMax bool) opDef {
 			}
 			b.setOut(0, tensor.F32, s)
 		}
-		return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			x := ins[0]
 			if len(x.Shape) < 2 {
 				return nil, fmt.Errorf("input %v has no spatial dims", x.Shape)
@@ -165,7 +165,7 @@ func globalPoolOp(isMax bool) opDef {
 			for i := 2; i < len(s); i++ {
 				s[i] = 1
 			}
-			out, d := newTensor[float32](tensor.F32, s)
+			out, d := newTensorIn[float32](mem, tensor.F32, s, false)
 			xv := elems[float32](x)
 			plane := product(x.Shape[2:])
 			for i := range d {
@@ -193,10 +193,10 @@ func globalPoolOp(isMax bool) opDef {
 
 // pool2d is pool for two spatial dims with the window loops unrolled by dimension; planes
 // (batch × channel) are split across workers.
-func pool2d(x *tensor.Tensor, p convParams, isMax, includePad bool) *tensor.Tensor {
+func pool2d(mem *arena, x *tensor.Tensor, p convParams, isMax, includePad bool) *tensor.Tensor {
 	h, w := x.Shape[2], x.Shape[3]
 	oh, ow := p.out[0], p.out[1]
-	out, d := newTensor[float32](tensor.F32, []int{x.Shape[0], x.Shape[1], oh, ow})
+	out, d := newTensorIn[float32](mem, tensor.F32, []int{x.Shape[0], x.Shape[1], oh, ow}, false)
 	xv := elems[float32](x)
 	kh, kw, sh, sw := p.kernel[0], p.kernel[1], p.strides[0], p.strides[1]
 	dh, dw, pt, pl := p.dilations[0], p.dilations[1], p.padBegin[0], p.padBegin[1]

@@ -51,7 +51,7 @@ func buildQuantize(b *builder) (kernel, error) {
 		outDT = b.in(2).DType
 	}
 	b.setOut(0, outDT, b.in(0).Shape)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x, scale := ins[0], ins[1]
 		zp := tensor.New(tensor.U8, scale.Shape...)
 		if len(ins) > 2 && ins[2] != nil {
@@ -105,7 +105,7 @@ func buildDequantize(b *builder) (kernel, error) {
 	}
 	axis := b.attrInt("axis", 1)
 	b.setOut(0, tensor.F32, b.in(0).Shape)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x, scale := ins[0], ins[1]
 		var zps []float64
 		if len(ins) > 2 && ins[2] != nil {

@@ -51,7 +51,7 @@ func reduceOp(op string) opDef {
 			}
 			b.setOut(0, b.in(0).DType, reducedShape(s, mask, keep))
 		}
-		return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			axes, err := axesFrom(ins, 1, attrAxes)
 			if err != nil {
 				return nil, err
@@ -125,11 +125,9 @@ func reduce(op string, x *tensor.Tensor, mask []bool, keep bool) (*tensor.Tensor
 				ost[i] = 0
 			}
 		}
-		inner, ls := 1, 0
-		if r := len(x.Shape); r > 0 {
-			inner, ls = x.Shape[r-1], ost[r-1]
-		}
-		forEachRow(x.Shape, [][]int{ost}, func(o int, offs []int) {
+		p := planRows(x.Shape, [][]int{ost})
+		inner, ls := p.inner, p.last[0]
+		p.each(0, p.rows, func(o int, offs []int) {
 			a := offs[0]
 			for _, v := range xs[o : o+inner] {
 				switch op {
@@ -194,7 +192,7 @@ func argOp(isMax bool) opDef {
 		keep := b.attrInt("keepdims", 1) != 0
 		last := b.attrInt("select_last_index", 0) != 0
 		b.setOut(0, tensor.I64, nil)
-		return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			x := ins[0]
 			ax, err := normAxis(axis, len(x.Shape))
 			if err != nil {

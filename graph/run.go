@@ -21,7 +21,8 @@ type Hooks struct {
 
 // Run executes the graph on inputs (by graph-input name) and returns the graph outputs, plus
 // the values named in hooks.Keep. hooks may be nil. Each intermediate value is dropped as soon as
-// its last consumer has run. ctx is checked between nodes. Run never modifies its inputs or the
+// its last consumer has run, and its memory serves later nodes and later Runs (so a hook must
+// copy, not keep, the tensors it sees). ctx is checked between nodes. Run never modifies its inputs or the
 // graph, so several Runs may share a *Graph concurrently.
 func (g *Graph) Run(ctx context.Context, inputs map[string]*tensor.Tensor, hooks *Hooks) (map[string]*tensor.Tensor, error) {
 	values := make(map[string]*tensor.Tensor, len(g.inputs)+len(g.initializers))
@@ -55,6 +56,7 @@ func (g *Graph) Run(ctx context.Context, inputs map[string]*tensor.Tensor, hooks
 			keep[k] = true
 		}
 	}
+	mem := g.arenas.get()
 	ins := make([]*tensor.Tensor, 0, 8)
 	for i, n := range g.nodes {
 		if err := ctx.Err(); err != nil {
@@ -72,13 +74,14 @@ func (g *Graph) Run(ctx context.Context, inputs map[string]*tensor.Tensor, hooks
 			}
 			ins = append(ins, t)
 		}
-		outs, err := safeRun(n, ins)
+		outs, err := safeRun(n, mem, ins)
 		if err != nil {
 			return nil, err
 		}
 		for j, name := range n.Outputs {
 			if name != "" {
 				values[name] = outs[j]
+				mem.retain(outs[j])
 			}
 		}
 		if hooks != nil && hooks.AfterNode != nil {
@@ -88,10 +91,12 @@ func (g *Graph) Run(ctx context.Context, inputs map[string]*tensor.Tensor, hooks
 		}
 		for _, name := range g.freeAfter[i] {
 			if !keep[name] {
+				mem.release(values[name])
 				delete(values, name)
 			}
 		}
 	}
+	g.arenas.put(mem)
 	result := make(map[string]*tensor.Tensor, len(g.outputs)+len(keep))
 	for _, o := range g.outputs {
 		result[o.Name] = values[o.Name]

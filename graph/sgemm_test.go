@@ -124,7 +124,7 @@ func TestKernelsAgree(t *testing.T) {
 // kernel, on all GOMAXPROCS cores.
 func BenchmarkSgemm(b *testing.B) {
 	for name, mk := range kernelsUnderTest() {
-		for _, sz := range [][3]int{{256, 256, 256}, {512, 512, 512}, {64, 3136, 576}, {128, 768, 768}} {
+		for _, sz := range [][3]int{{256, 256, 256}, {512, 512, 512}, {64, 3136, 576}, {128, 768, 768}, {1024, 512, 128}, {1024, 128, 512}, {32, 32, 32}} {
 			benchSgemm(b, name, mk, sz)
 		}
 	}

@@ -82,7 +82,7 @@ func buildReshape(b *builder) (kernel, error) {
 	} else {
 		b.setOut(0, b.in(0).DType, nil)
 	}
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		spec := attrShape
 		if len(ins) > 1 && ins[1] != nil {
 			var err error
@@ -177,7 +177,7 @@ func buildFlatten(b *builder) (kernel, error) {
 		}
 		b.setOut(0, b.in(0).DType, []int{part(s[:a]), part(s[a:])})
 	}
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		o, err := flat(ins[0].Shape)
 		if err != nil {
 			return nil, err
@@ -191,7 +191,7 @@ func buildIdentity(b *builder) (kernel, error) {
 		return nil, err
 	}
 	b.setOut(0, b.in(0).DType, b.in(0).Shape)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		return []*tensor.Tensor{ins[0]}, nil
 	}, nil
 }
@@ -217,7 +217,7 @@ func buildDropout(b *builder) (kernel, error) {
 	b.setOut(0, b.in(0).DType, b.in(0).Shape)
 	b.setOut(1, tensor.Bool, b.in(0).Shape)
 	mask := len(b.n.Outputs) > 1 && b.n.Outputs[1] != ""
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if !mask {
 			return []*tensor.Tensor{ins[0]}, nil
 		}
@@ -265,37 +265,37 @@ func buildTranspose(b *builder) (kernel, error) {
 	} else {
 		b.setOut(0, b.in(0).DType, nil)
 	}
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		p, err := permFor(len(ins[0].Shape))
 		if err != nil {
 			return nil, err
 		}
-		return []*tensor.Tensor{transpose(ins[0], p)}, nil
+		return []*tensor.Tensor{transpose(mem, ins[0], p)}, nil
 	}, nil
 }
 
 // transpose returns a contiguous copy of x with dimension i of the result being x's perm[i].
-func transpose(x *tensor.Tensor, perm []int) *tensor.Tensor {
+func transpose(mem *arena, x *tensor.Tensor, perm []int) *tensor.Tensor {
 	switch x.DType.Size() {
 	case 1:
-		return transposeT[uint8](x, perm)
+		return transposeT[uint8](mem, x, perm)
 	case 2:
-		return transposeT[uint16](x, perm)
+		return transposeT[uint16](mem, x, perm)
 	case 4:
-		return transposeT[uint32](x, perm)
+		return transposeT[uint32](mem, x, perm)
 	default:
-		return transposeT[uint64](x, perm)
+		return transposeT[uint64](mem, x, perm)
 	}
 }
 
-func transposeT[W word](x *tensor.Tensor, perm []int) *tensor.Tensor {
+func transposeT[W word](mem *arena, x *tensor.Tensor, perm []int) *tensor.Tensor {
 	in := tensor.ContiguousStrides(x.Shape)
 	shape := make([]int, len(perm))
 	strides := make([]int, len(perm))
 	for i, a := range perm {
 		shape[i], strides[i] = x.Shape[a], in[a]
 	}
-	out, d := newTensor[W](x.DType, shape)
+	out, d := newTensorIn[W](mem, x.DType, shape, false)
 	gatherStrided(d, elems[W](x), shape, strides, 0)
 	return out
 }
@@ -305,11 +305,9 @@ func gatherStrided[W any](d, src []W, shape, strides []int, base int) {
 	if len(d) == 0 {
 		return
 	}
-	inner, ls := 1, 0
-	if r := len(shape); r > 0 {
-		inner, ls = shape[r-1], strides[r-1]
-	}
-	forEachRow(shape, [][]int{strides}, func(o int, offs []int) {
+	p := planRows(shape, [][]int{strides})
+	inner, ls := p.inner, p.last[0]
+	p.each(0, p.rows, func(o int, offs []int) {
 		s := base + offs[0]
 		row := d[o : o+inner]
 		if ls == 1 {
@@ -364,12 +362,12 @@ func buildConcat(b *builder) (kernel, error) {
 		}
 	}
 	b.setOut(0, b.in(0).DType, outShape)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		return single(concat(ins, axis))
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		return single(concat(mem, ins, axis))
 	}, nil
 }
 
-func concat(ins []*tensor.Tensor, axis int64) (*tensor.Tensor, error) {
+func concat(mem *arena, ins []*tensor.Tensor, axis int64) (*tensor.Tensor, error) {
 	first := ins[0]
 	ax, err := normAxis(axis, len(first.Shape))
 	if err != nil {
@@ -388,7 +386,7 @@ func concat(ins []*tensor.Tensor, axis int64) (*tensor.Tensor, error) {
 		}
 		shape[ax] += t.Shape[ax]
 	}
-	out := tensor.New(first.DType, shape...)
+	out, _ := newTensorIn[byte](mem, first.DType, shape, false)
 	es := first.DType.Size()
 	outer := product(shape[:ax])
 	rowOut := product(shape[ax:]) * es
@@ -457,7 +455,7 @@ func buildSplit(b *builder) (kernel, error) {
 		}
 		return out, nil
 	}
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x := ins[0]
 		ax, err := normAxis(axis, len(x.Shape))
 		if err != nil {
@@ -476,7 +474,7 @@ func buildSplit(b *builder) (kernel, error) {
 		for i, p := range parts {
 			shape := append([]int{}, x.Shape...)
 			shape[ax] = p
-			o := tensor.New(x.DType, shape...)
+			o, _ := newTensorIn[byte](mem, x.DType, shape, false)
 			chunk := p * inner
 			for r := 0; r < outer; r++ {
 				copy(o.Data[r*chunk:(r+1)*chunk], x.Data[r*rowIn+pos:r*rowIn+pos+chunk])
@@ -510,7 +508,7 @@ func buildSlice(b *builder) (kernel, error) {
 			b.out[0].Shape[i] = -1
 		}
 	}
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		starts, ends, axes, steps := attrStarts, attrEnds, attrAxes, []int64(nil)
 		var err error
 		if len(ins) > 1 {
@@ -527,11 +525,11 @@ func buildSlice(b *builder) (kernel, error) {
 				return nil, err
 			}
 		}
-		return single(slice(ins[0], starts, ends, axes, steps))
+		return single(slice(mem, ins[0], starts, ends, axes, steps))
 	}, nil
 }
 
-func slice(x *tensor.Tensor, starts, ends, axes, steps []int64) (*tensor.Tensor, error) {
+func slice(mem *arena, x *tensor.Tensor, starts, ends, axes, steps []int64) (*tensor.Tensor, error) {
 	rank := len(x.Shape)
 	if len(starts) != len(ends) || (axes != nil && len(axes) != len(starts)) || (steps != nil && len(steps) != len(starts)) {
 		return nil, fmt.Errorf("starts %v, ends %v, axes %v, steps %v differ in length", starts, ends, axes, steps)
@@ -593,18 +591,18 @@ func slice(x *tensor.Tensor, starts, ends, axes, steps []int64) (*tensor.Tensor,
 	}
 	switch x.DType.Size() {
 	case 1:
-		return sliceT[uint8](x, shape, strides, base), nil
+		return sliceT[uint8](mem, x, shape, strides, base), nil
 	case 2:
-		return sliceT[uint16](x, shape, strides, base), nil
+		return sliceT[uint16](mem, x, shape, strides, base), nil
 	case 4:
-		return sliceT[uint32](x, shape, strides, base), nil
+		return sliceT[uint32](mem, x, shape, strides, base), nil
 	default:
-		return sliceT[uint64](x, shape, strides, base), nil
+		return sliceT[uint64](mem, x, shape, strides, base), nil
 	}
 }
 
-func sliceT[W word](x *tensor.Tensor, shape, strides []int, base int) *tensor.Tensor {
-	out, d := newTensor[W](x.DType, shape)
+func sliceT[W word](mem *arena, x *tensor.Tensor, shape, strides []int, base int) *tensor.Tensor {
+	out, d := newTensorIn[W](mem, x.DType, shape, false)
 	gatherStrided(d, elems[W](x), shape, strides, base)
 	return out
 }
@@ -631,7 +629,7 @@ func buildGather(b *builder) (kernel, error) {
 	} else {
 		b.setOut(0, b.in(0).DType, nil)
 	}
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x := ins[0]
 		ax, err := normAxis(axis, len(x.Shape))
 		if err != nil {
@@ -745,7 +743,7 @@ func axesReshapeOp(newShape func(s []int, axes []int64) ([]int, error), axesOpti
 			}
 			b.setOut(0, b.in(0).DType, o)
 		}
-		return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			axes, err := axesFrom(ins, 1, attrAxes)
 			if err != nil {
 				return nil, err
@@ -787,7 +785,7 @@ func buildShape(b *builder) (kernel, error) {
 			b.outConst(0, intsTensor(v))
 		}
 	}
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		s := ins[0].Shape
 		lo, hi := bounds(len(s))
 		v := make([]int64, hi-lo)
@@ -803,7 +801,7 @@ func buildSize(b *builder) (kernel, error) {
 		return nil, err
 	}
 	b.setOut(0, tensor.I64, []int{})
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		t, d := newTensor[int64](tensor.I64, []int{})
 		d[0] = int64(ins[0].Numel())
 		return []*tensor.Tensor{t}, nil
@@ -842,7 +840,7 @@ func buildConstant(b *builder) (kernel, error) {
 		return nil, b.errorf("needs exactly one value attribute")
 	}
 	b.outConst(0, value)
-	return func([]*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(*arena, []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		return []*tensor.Tensor{value}, nil
 	}, nil
 }
@@ -870,7 +868,7 @@ func buildConstantOfShape(b *builder) (kernel, error) {
 		}
 		b.setOut(0, value.DType, shape)
 	}
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		s, err := toInts(ins[0])
 		if err != nil {
 			return nil, err
@@ -908,7 +906,7 @@ func buildCast(b *builder) (kernel, error) {
 		return nil, b.unsupported("cast to %s", onnx.DataTypeName(int32(to)))
 	}
 	b.setOut(0, dt, b.in(0).Shape)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		return single(castTo(ins[0], dt))
 	}, nil
 }
@@ -987,7 +985,7 @@ func buildExpand(b *builder) (kernel, error) {
 		}
 		b.setOut(0, b.in(0).DType, o)
 	}
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		s, err := toInts(ins[1])
 		if err != nil {
 			return nil, err
@@ -1012,13 +1010,13 @@ func broadcastTo(x *tensor.Tensor, shape []int) *tensor.Tensor {
 	st := broadcastStrides(x.Shape, shape)
 	switch x.DType.Size() {
 	case 1:
-		return sliceT[uint8](x, shape, st, 0)
+		return sliceT[uint8](nil, x, shape, st, 0)
 	case 2:
-		return sliceT[uint16](x, shape, st, 0)
+		return sliceT[uint16](nil, x, shape, st, 0)
 	case 4:
-		return sliceT[uint32](x, shape, st, 0)
+		return sliceT[uint32](nil, x, shape, st, 0)
 	default:
-		return sliceT[uint64](x, shape, st, 0)
+		return sliceT[uint64](nil, x, shape, st, 0)
 	}
 }
 
@@ -1030,7 +1028,7 @@ func buildTile(b *builder) (kernel, error) {
 		return nil, err
 	}
 	b.setOut(0, b.in(0).DType, nil)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x := ins[0]
 		reps, err := toInts(ins[1])
 		if err != nil {
@@ -1070,7 +1068,7 @@ func buildRange(b *builder) (kernel, error) {
 		return nil, err
 	}
 	b.setOut(0, b.in(0).DType, []int{-1})
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		start, limit, delta := ins[0].ToF64()[0], ins[1].ToF64()[0], ins[2].ToF64()[0]
 		if delta == 0 {
 			return nil, fmt.Errorf("delta is 0")

@@ -29,7 +29,7 @@ func buildTopK(b *builder) (kernel, error) {
 	b.ignoreAttrs("sorted")
 	b.setOut(0, b.in(0).DType, nil)
 	b.setOut(1, tensor.I64, nil)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x := ins[0]
 		ks, err := toInts(ins[1])
 		if err != nil || len(ks) != 1 {

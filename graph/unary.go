@@ -151,18 +151,18 @@ func unaryFloatOp(mk func(b *builder) (func(float64) float64, error)) opDef {
 			return nil, err
 		}
 		b.setOut(0, b.in(0).DType, b.in(0).Shape)
-		return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-			return []*tensor.Tensor{mapFloat(ins[0], f)}, nil
+		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			return []*tensor.Tensor{mapFloat(mem, ins[0], f)}, nil
 		}, nil
 	}
 }
 
 // mapFloat applies f to every element, split over workers for large tensors (f costs tens of
 // nanoseconds for Erf or Exp).
-func mapFloat(x *tensor.Tensor, f func(float64) float64) *tensor.Tensor {
+func mapFloat(mem *arena, x *tensor.Tensor, f func(float64) float64) *tensor.Tensor {
 	n := x.Numel()
 	if x.DType == tensor.F64 {
-		out, d := newTensor[float64](tensor.F64, x.Shape)
+		out, d := newTensorIn[float64](mem, tensor.F64, x.Shape, false)
 		src := elems[float64](x)
 		parallelFor(n, 8*n, func(lo, hi int) {
 			for i := lo; i < hi; i++ {
@@ -171,7 +171,7 @@ func mapFloat(x *tensor.Tensor, f func(float64) float64) *tensor.Tensor {
 		})
 		return out
 	}
-	out, d := newTensor[float32](tensor.F32, x.Shape)
+	out, d := newTensorIn[float32](mem, tensor.F32, x.Shape, false)
 	src := elems[float32](x)
 	parallelFor(n, 8*n, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -189,8 +189,8 @@ func buildRelu(b *builder) (kernel, error) {
 		return nil, err
 	}
 	b.setOut(0, b.in(0).DType, b.in(0).Shape)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		return []*tensor.Tensor{mapSigned(ins[0], "Relu")}, nil
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		return []*tensor.Tensor{mapSigned(mem, ins[0], "Relu")}, nil
 	}, nil
 }
 
@@ -203,64 +203,71 @@ func signedOp(op string) opDef {
 			return nil, err
 		}
 		b.setOut(0, b.in(0).DType, b.in(0).Shape)
-		return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-			return []*tensor.Tensor{mapSigned(ins[0], op)}, nil
+		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			return []*tensor.Tensor{mapSigned(mem, ins[0], op)}, nil
 		}, nil
 	}
 }
 
-func mapSigned(x *tensor.Tensor, op string) *tensor.Tensor {
+func mapSigned(mem *arena, x *tensor.Tensor, op string) *tensor.Tensor {
 	switch x.DType {
 	case tensor.F32:
-		return mapSignedT[float32](x, op)
+		return mapSignedT[float32](mem, x, op)
 	case tensor.F64:
-		return mapSignedT[float64](x, op)
+		return mapSignedT[float64](mem, x, op)
 	case tensor.I64:
-		return mapSignedT[int64](x, op)
+		return mapSignedT[int64](mem, x, op)
 	case tensor.I32:
-		return mapSignedT[int32](x, op)
+		return mapSignedT[int32](mem, x, op)
 	case tensor.I16:
-		return mapSignedT[int16](x, op)
+		return mapSignedT[int16](mem, x, op)
 	default:
-		return mapSignedT[int8](x, op)
+		return mapSignedT[int8](mem, x, op)
 	}
 }
 
-func mapSignedT[T float32 | float64 | int64 | int32 | int16 | int8](x *tensor.Tensor, op string) *tensor.Tensor {
-	out, d := newTensor[T](x.DType, x.Shape)
-	src := elems[T](x)
-	src = src[:len(d)]
-	switch op {
-	case "Relu":
-		for i, v := range src {
-			if v > 0 {
+// mapSignedT computes Relu, Neg, Abs or Sign of every element, split across workers for
+// large tensors.
+func mapSignedT[T float32 | float64 | int64 | int32 | int16 | int8](mem *arena, x *tensor.Tensor, op string) *tensor.Tensor {
+	out, dst := newTensorIn[T](mem, x.DType, x.Shape, false)
+	all := elems[T](x)
+	parallelFor(len(dst), len(dst), func(lo, hi int) {
+		d, src := dst[lo:hi], all[lo:hi]
+		switch op {
+		case "Relu":
+			for i, v := range src {
+				if !(v > 0) {
+					v = 0 // NaN too, as max(0, x) in ONNX Runtime
+				}
 				d[i] = v
 			}
-		}
-	case "Neg":
-		for i, v := range src {
-			d[i] = -v
-		}
-	case "Abs":
-		for i, v := range src {
-			if v < 0 {
-				v = -v
+		case "Neg":
+			for i, v := range src {
+				d[i] = -v
 			}
-			d[i] = v
-		}
-	case "Sign":
-		for i, v := range src {
-			switch {
-			case v > 0:
-				d[i] = 1
-			case v < 0:
-				d[i] = 0
-				d[i]--
-			case v != v:
+		case "Abs":
+			for i, v := range src {
+				if v < 0 {
+					v = -v
+				}
 				d[i] = v
 			}
+		case "Sign":
+			for i, v := range src {
+				switch {
+				case v > 0:
+					d[i] = 1
+				case v < 0:
+					d[i] = 0
+					d[i]--
+				case v != v:
+					d[i] = v
+				default:
+					d[i] = 0
+				}
+			}
 		}
-	}
+	})
 	return out
 }
 
@@ -278,7 +285,7 @@ func buildClip(b *builder) (kernel, error) {
 	attrMin, hasMin := b.attr("min")
 	attrMax, hasMax := b.attr("max")
 	b.setOut(0, b.in(0).DType, b.in(0).Shape)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		lo, hi := math.Inf(-1), math.Inf(1)
 		if hasMin {
 			lo = float64(attrMin.Float)
@@ -333,7 +340,7 @@ func buildIsNaN(b *builder) (kernel, error) {
 		return nil, err
 	}
 	b.setOut(0, tensor.Bool, b.in(0).Shape)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		out, d := newTensor[uint8](tensor.Bool, ins[0].Shape)
 		for i, v := range ins[0].ToF64() {
 			if math.IsNaN(v) {
@@ -353,7 +360,7 @@ func buildIsInf(b *builder) (kernel, error) {
 	}
 	neg, pos := b.attrInt("detect_negative", 1) != 0, b.attrInt("detect_positive", 1) != 0
 	b.setOut(0, tensor.Bool, b.in(0).Shape)
-	return func(ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		out, d := newTensor[uint8](tensor.Bool, ins[0].Shape)
 		for i, v := range ins[0].ToF64() {
 			if (pos && math.IsInf(v, 1)) || (neg && math.IsInf(v, -1)) {

@@ -171,38 +171,99 @@ func broadcastStrides(s, out []int) []int {
 	return st
 }
 
-// forEachRow walks a broadcast iteration over out: for every index of all but the last
-// dimension it calls row with the starting offsets of each operand; the caller loops over the
-// last dimension with the operand's last stride.
-func forEachRow(out []int, strides [][]int, row func(dstOff int, offs []int)) {
-	rank := len(out)
-	if rank == 0 {
-		row(0, make([]int, len(strides)))
+// rowPlan is a broadcast iteration over a shape, as rows of its last dimension, with each
+// operand's element strides. Dims of size one are dropped and neighbouring dims merged where
+// every operand steps through them as through one dim, so rows are as long as they can be.
+type rowPlan struct {
+	dims    []int   // merged dims, the last one being the row length
+	strides [][]int // per operand, per merged dim
+	inner   int     // row length
+	rows    int     // number of rows
+	last    []int   // per operand, the stride along a row
+}
+
+func planRows(shape []int, strides [][]int) rowPlan {
+	p := rowPlan{strides: make([][]int, len(strides)), last: make([]int, len(strides))}
+	for i, d := range shape {
+		if d == 1 {
+			continue
+		}
+		if n := len(p.dims); n > 0 && mergeable(p.strides, strides, i, d) {
+			p.dims[n-1] *= d
+			for k := range strides {
+				p.strides[k][n-1] = strides[k][i]
+			}
+			continue
+		}
+		p.dims = append(p.dims, d)
+		for k := range strides {
+			p.strides[k] = append(p.strides[k], strides[k][i])
+		}
+	}
+	p.inner, p.rows = 1, 1
+	if n := len(p.dims); n > 0 {
+		p.inner = p.dims[n-1]
+		p.rows = product(p.dims[:n-1])
+		for k := range strides {
+			p.last[k] = p.strides[k][n-1]
+		}
+	}
+	if product(shape) == 0 {
+		p.rows = 0
+	}
+	return p
+}
+
+// mergeable reports whether dim i (size d) continues the previous merged dim for every
+// operand: the merged dim's stride is dim i's stride times d.
+func mergeable(merged, strides [][]int, i, d int) bool {
+	for k := range strides {
+		if merged[k][len(merged[k])-1] != strides[k][i]*d {
+			return false
+		}
+	}
+	return true
+}
+
+// each calls row for rows lo..hi with the row's flat offset in the iterated shape and each
+// operand's offset; offs is reused between calls.
+func (p rowPlan) each(lo, hi int, row func(dstOff int, offs []int)) {
+	if lo >= hi {
 		return
 	}
-	inner := out[rank-1]
-	outer := product(out[:rank-1])
-	if inner == 0 || outer == 0 {
-		return
+	outer := p.dims[:max(len(p.dims)-1, 0)]
+	idx := make([]int, len(outer))
+	offs := make([]int, len(p.strides))
+	rest := lo
+	for d := len(outer) - 1; d >= 0; d-- {
+		idx[d] = rest % outer[d]
+		rest /= outer[d]
+		for k := range offs {
+			offs[k] += idx[d] * p.strides[k][d]
+		}
 	}
-	idx := make([]int, rank-1)
-	offs := make([]int, len(strides))
-	for r := 0; r < outer; r++ {
-		row(r*inner, offs)
-		for d := rank - 2; d >= 0; d-- {
+	for r := lo; r < hi; r++ {
+		row(r*p.inner, offs)
+		for d := len(outer) - 1; d >= 0; d-- {
 			idx[d]++
 			for k := range offs {
-				offs[k] += strides[k][d]
+				offs[k] += p.strides[k][d]
 			}
-			if idx[d] < out[d] {
+			if idx[d] < outer[d] {
 				break
 			}
 			for k := range offs {
-				offs[k] -= strides[k][d] * out[d]
+				offs[k] -= p.strides[k][d] * outer[d]
 			}
 			idx[d] = 0
 		}
 	}
+}
+
+// parallel runs each over all rows, split across workers when there are more than
+// parallelWorkLimit elements; row must only write its own row.
+func (p rowPlan) parallel(row func(dstOff int, offs []int)) {
+	parallelFor(p.rows, p.rows*p.inner, func(lo, hi int) { p.each(lo, hi, row) })
 }
 
 // maxOutputElements caps the tensors that ops sizing their output from data (ConstantOfShape,
