@@ -314,11 +314,13 @@ func (m *Model) filter(q bool) []Layer {
 
 // InputQParams returns the qparams of each quantized layer's input activation by layer
 // name: the compressed-tensors input_scale (and zero point) of a static safetensors
-// export (quantize.Model.SetInputQParams takes them).
+// export (quantize.Model.SetInputQParams takes them). A MatMul of two activations (an
+// attention score) is left out: it has no weight tensor, so no layer of the
+// compressed-tensors checkpoint carries its input scale.
 func (m *Model) InputQParams() map[string]*quant.QParams {
 	out := map[string]*quant.QParams{}
 	for _, l := range m.layers {
-		if l.quantized {
+		if l.quantized && !l.WeightIsActivation {
 			out[l.Name] = l.input
 		}
 	}

@@ -254,6 +254,12 @@ func TestEncoderBlocks(t *testing.T) {
 		if len(q.Quantized()) != 6 || actMatMul != 2 {
 			t.Fatalf("%s: %d quantized layers, %d MatMuls of activations; want 6 and 2", model, len(q.Quantized()), actMatMul)
 		}
+		inq := q.InputQParams()
+		for _, l := range q.Quantized() {
+			if _, ok := inq[l.Name]; ok == l.WeightIsActivation {
+				t.Errorf("%s: InputQParams has %q: %v; want exactly the layers with a weight tensor", model, l.Name, ok)
+			}
+		}
 		src, _ := data.NPY(models + "encoder_calib.npy")
 		ev := evaluate(t, fx, q, data.Limit(src, 40), 0)
 		t.Logf("%s: output SQNR %.2f dB over %d samples", model, ev.SQNR, ev.N)
