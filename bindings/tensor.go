@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -355,7 +356,7 @@ func metric(pick func(quant.Errors) float64) lua.LGFunction {
 	return func(L *lua.LState) int {
 		a, x := checkFloats(L, 1)
 		b, y := checkFloats(L, 2)
-		if !sameShape(a.Shape, b.Shape) {
+		if !slices.Equal(a.Shape, b.Shape) {
 			L.ArgError(2, fmt.Sprintf("shape %s does not match the reference's %s", shapeText(b.Shape), shapeText(a.Shape)))
 		}
 		e, err := quant.Compare(x, y)
@@ -365,18 +366,6 @@ func metric(pick func(quant.Errors) float64) lua.LGFunction {
 		L.Push(lua.LNumber(pick(e)))
 		return 1
 	}
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func tensorShape(L *lua.LState) int {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 
 	"github.com/qscript-dev/qscript/tensor"
@@ -86,7 +87,7 @@ func stack(parts []*tensor.Tensor, what string) (*tensor.Tensor, error) {
 	out := tensor.New(first.DType, append([]int{len(parts)}, first.Shape...)...)
 	size := first.Nbytes()
 	for i, p := range parts {
-		if p.DType != first.DType || !equalShape(p.Shape, first.Shape) {
+		if p.DType != first.DType || !slices.Equal(p.Shape, first.Shape) {
 			return nil, fmt.Errorf("data: sample %d: %s is %v %s, sample 1's is %v %s", i+1, what, p.DType, ShapeString(p.Shape), first.DType, ShapeString(first.Shape))
 		}
 		copy(out.Data[i*size:(i+1)*size], p.Contiguous().Data[:size])
@@ -188,16 +189,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-func equalShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"math"
 	"runtime/debug"
+	"slices"
 
 	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/quant"
@@ -92,7 +93,7 @@ func (w *workspace) read(info tensor.Info) (*tensor.Tensor, error) {
 		if err != nil {
 			return nil, err
 		}
-		if t.DType != info.DType || !equalShape(t.Shape, info.Shape) {
+		if t.DType != info.DType || !slices.Equal(t.Shape, info.Shape) {
 			return nil, fmt.Errorf("tensor %q: loaded as %v %v, listed as %v %v", info.Name, t.DType, t.Shape, info.DType, info.Shape)
 		}
 		return t.Contiguous(), nil
@@ -114,18 +115,6 @@ func (w *workspace) read(info tensor.Info) (*tensor.Tensor, error) {
 		return nil, fmt.Errorf("tensor %q: %w", info.Name, err)
 	}
 	return tensor.FromBytes(info.DType, info.Shape, w.raw)
-}
-
-func equalShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // floats returns t's elements as float32: F32 data itself, other float dtypes widened

@@ -6,6 +6,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/qscript-dev/qscript/internal/suggest"
 )
 
 // maxSuggestions bounds how many similar names an error lists.
@@ -45,27 +47,6 @@ func (e *UnknownNameError) Error() string {
 	return b.String()
 }
 
-// editDistance is the Levenshtein distance between a and b, counted in bytes.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
-}
-
 // Similar returns the candidates closest to name, best first: those within an edit
 // distance of max(2, len(name)/3), and those that contain name or are contained in it.
 // Comparisons ignore letter case.
@@ -79,7 +60,7 @@ func Similar(name string, candidates []string) []string {
 	var found []scored
 	for _, c := range candidates {
 		lc := strings.ToLower(c)
-		d := editDistance(lname, lc)
+		d := suggest.Distance(lname, lc)
 		switch {
 		case d <= limit:
 		case lname != "" && (strings.Contains(lc, lname) || strings.Contains(lname, lc)):

@@ -9,6 +9,7 @@ import (
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 	"github.com/qscript-dev/qscript/formats/onnx/qdq"
 	"github.com/qscript-dev/qscript/graph"
+	"github.com/qscript-dev/qscript/internal/suggest"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -136,9 +137,9 @@ func closest(name string, layers []Layer) []string {
 	}
 	var cs []cand
 	for _, l := range layers {
-		cs = append(cs, cand{fmt.Sprintf("%q", l.Name), editDistance(name, l.Name)})
+		cs = append(cs, cand{fmt.Sprintf("%q", l.Name), suggest.Distance(name, l.Name)})
 		if p := l.Prefix(); p != "" {
-			cs = append(cs, cand{fmt.Sprintf("%q", p), editDistance(name, p)})
+			cs = append(cs, cand{fmt.Sprintf("%q", p), suggest.Distance(name, p)})
 		}
 	}
 	sort.SliceStable(cs, func(i, j int) bool { return cs[i].d < cs[j].d })
@@ -150,26 +151,6 @@ func closest(name string, layers []Layer) []string {
 		return []string{"the model has none"}
 	}
 	return out
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // LoadGraph loads f into the executor, reading external data from f's folder.

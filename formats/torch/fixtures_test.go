@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -67,7 +68,7 @@ func TestFixturesMatchTorch(t *testing.T) {
 			}
 			for i, info := range f.Tensors() {
 				w := want.Tensors[i]
-				if info.DType.String() != w.DType || !sameShape(info.Shape, w.Shape) {
+				if info.DType.String() != w.DType || !slices.Equal(info.Shape, w.Shape) {
 					t.Errorf("%s: info %v %v, want %s %v", w.Name, info.DType, info.Shape, w.DType, w.Shape)
 				}
 				got, err := f.Load(w.Name)
@@ -78,7 +79,7 @@ func TestFixturesMatchTorch(t *testing.T) {
 				if exp == nil {
 					t.Fatalf("%s: missing from the expected npz", w.Name)
 				}
-				if !sameShape(got.Shape, exp.shape) || !sameShape(got.Shape, w.Shape) {
+				if !slices.Equal(got.Shape, exp.shape) || !slices.Equal(got.Shape, w.Shape) {
 					t.Errorf("%s: loaded shape %v, torch %v", w.Name, got.Shape, exp.shape)
 				}
 				if got.Strides != nil || got.Offset != 0 {
@@ -151,10 +152,6 @@ func TestRefusedFiles(t *testing.T) {
 			t.Errorf("%s:\n got %v\nwant %s", c.file, err, c.want)
 		}
 	}
-}
-
-func sameShape(a, b []int) bool {
-	return len(a) == len(b) && (len(a) == 0 || reflect.DeepEqual(a, b))
 }
 
 func head(b []byte) []byte { return b[:min(len(b), 32)] }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -39,7 +40,7 @@ func TestRewriteFixtures(t *testing.T) {
 		expected := readNpz(t, filepath.Join("testdata", name+".expected.npz"))
 		for i, info := range back.Tensors() {
 			w := want.Tensors[i]
-			if info.Name != w.Name || info.DType.String() != w.DType || !sameShape(info.Shape, w.Shape) {
+			if info.Name != w.Name || info.DType.String() != w.DType || !slices.Equal(info.Shape, w.Shape) {
 				t.Errorf("%s: tensor %d is %v, want %+v", name, i, info, w)
 			}
 			got, err := back.Load(info.Name)
@@ -116,7 +117,7 @@ func TestWriterMaterializesStridedTensors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := x.I16(); !sameShape(x.Shape, []int{2, 3}) || len(got) != 6 || got[1] != 2 || got[3] != 1 || got[5] != 5 {
+	if got := x.I16(); !slices.Equal(x.Shape, []int{2, 3}) || len(got) != 6 || got[1] != 2 || got[3] != 1 || got[5] != 5 {
 		t.Fatalf("x = %v %v, want [[0 2 4] [1 3 5]]", x.Shape, got)
 	}
 }

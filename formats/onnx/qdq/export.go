@@ -3,14 +3,16 @@ package qdq
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
+
+	"google.golang.org/protobuf/proto"
 
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
-	"google.golang.org/protobuf/proto"
 )
 
 // MinOpset is the lowest default-domain opset Export accepts: per-channel
@@ -362,7 +364,7 @@ func (e *exporter) weight(n *onnxpb.NodeProto, np NodePlan, w *onnxpb.TensorProt
 func (e *exporter) weightCodes(w *onnxpb.TensorProto, shape []int, np NodePlan, dt tensor.DType) ([]byte, error) {
 	if np.Codes != nil {
 		c := np.Codes.Contiguous()
-		if c.DType != dt || !equalShape(c.Shape, shape) {
+		if c.DType != dt || !slices.Equal(c.Shape, shape) {
 			return nil, fmt.Errorf("codes are %v %v, want %v %v", c.DType, c.Shape, dt, shape)
 		}
 		return c.Data, nil
@@ -434,7 +436,7 @@ func (e *exporter) bias(n *onnxpb.NodeProto, b *onnxpb.TensorProto, inScale floa
 		return name, nil // e.g. a [1, N] Gemm C: opset-13 DequantizeLinear cannot scale it per channel
 	}
 	if done := e.biases[name]; done != nil {
-		if !equalFloats(done.scale, scale) {
+		if !slices.Equal(done.scale, scale) {
 			return "", fmt.Errorf("bias %q is shared with another quantized node with a different input or weight scale", name)
 		}
 		e.biasReads[name]++
@@ -616,28 +618,4 @@ func codesTensor(name string, dims []int64, dataType int32, v []int32) *onnxpb.T
 		raw = append([]byte(nil), tensor.Bytes(v)...)
 	}
 	return &onnxpb.TensorProto{Name: proto.String(name), Dims: dims, DataType: proto.Int32(dataType), RawData: raw}
-}
-
-func equalShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func equalFloats(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

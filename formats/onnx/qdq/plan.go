@@ -2,9 +2,10 @@ package qdq
 
 import (
 	"fmt"
-	"sort"
+	"slices"
 
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
+	"github.com/qscript-dev/qscript/internal/suggest"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -151,40 +152,7 @@ func sameParams(a, b *quant.QParams) bool {
 	return true
 }
 
-// closest suggests up to three known names nearest to name (edit distance).
+// closest suggests up to three known names nearest to name (edit distance; ties in name order).
 func closest(name string, known []string) []string {
-	type cand struct {
-		s string
-		d int
-	}
-	var c []cand
-	for _, k := range known {
-		c = append(c, cand{k, editDistance(name, k)})
-	}
-	sort.Slice(c, func(i, j int) bool { return c[i].d < c[j].d || (c[i].d == c[j].d && c[i].s < c[j].s) })
-	var out []string
-	for i := 0; i < len(c) && i < 3; i++ {
-		out = append(out, c[i].s)
-	}
-	return out
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggest.Closest(name, slices.Sorted(slices.Values(known)), 3)
 }
