@@ -4,8 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
-	"sort"
 
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -19,7 +19,7 @@ func Tensors(inputs map[string]*tensor.Tensor, target *tensor.Tensor) (Source, e
 		return nil, fmt.Errorf("data: tensors: no input tensors")
 	}
 	src := &memorySource{name: "tensors", inputs: make(map[string]*tensor.Tensor, len(inputs)), n: -1}
-	for _, name := range sortedKeys(inputs) {
+	for _, name := range slices.Sorted(maps.Keys(inputs)) {
 		if err := src.add(name, inputs[name]); err != nil {
 			return nil, err
 		}
@@ -44,12 +44,12 @@ func Samples(samples []Sample) (Source, error) {
 		return nil, fmt.Errorf("data: sample 1: no input tensors")
 	}
 	stacked := make(map[string]*tensor.Tensor, len(first.Inputs))
-	for _, name := range sortedKeys(first.Inputs) {
+	for _, name := range slices.Sorted(maps.Keys(first.Inputs)) {
 		parts := make([]*tensor.Tensor, len(samples))
 		for i, s := range samples {
 			t, ok := s.Inputs[name]
 			if !ok || len(s.Inputs) != len(first.Inputs) {
-				return nil, fmt.Errorf("data: sample %d: inputs %v differ from sample 1's %v", i+1, sortedKeys(s.Inputs), sortedKeys(first.Inputs))
+				return nil, fmt.Errorf("data: sample %d: inputs %v differ from sample 1's %v", i+1, slices.Sorted(maps.Keys(s.Inputs)), slices.Sorted(maps.Keys(first.Inputs)))
 			}
 			parts[i] = t
 		}
@@ -132,7 +132,7 @@ func (s *memorySource) HasTarget() bool { return s.target != nil }
 
 func (s *memorySource) Inputs() []tensor.Info {
 	infos := make([]tensor.Info, 0, len(s.inputs))
-	for _, name := range sortedKeys(s.inputs) {
+	for _, name := range slices.Sorted(maps.Keys(s.inputs)) {
 		t := s.inputs[name]
 		infos = append(infos, tensor.Info{Name: name, DType: t.DType, Shape: append([]int{}, t.Shape[1:]...)})
 	}
@@ -180,13 +180,4 @@ func (r *memoryReader) Close() error {
 		return err
 	}
 	return nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

@@ -2,6 +2,7 @@ package qdq
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -577,12 +578,7 @@ func mergeMetadata(props []*onnxpb.StringStringEntryProto, plan *Plan) []*onnxpb
 		}
 		out = append(out, p)
 	}
-	keys := make([]string, 0, len(set))
-	for k := range set {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range slices.Sorted(maps.Keys(set)) {
 		out = append(out, &onnxpb.StringStringEntryProto{Key: proto.String(k), Value: proto.String(set[k])})
 	}
 	return out
