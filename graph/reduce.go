@@ -61,7 +61,7 @@ func reduceOp(op string) opDef {
 			if err != nil {
 				return nil, err
 			}
-			return single(reduce(op, x, mask, keep))
+			return single(reduce(mem, op, x, mask, keep))
 		}, nil
 	}
 }
@@ -101,7 +101,7 @@ func reducedShape(s []int, mask []bool, keep bool) []int {
 }
 
 // reduce accumulates in float64 over the masked dims and converts back to x's dtype.
-func reduce(op string, x *tensor.Tensor, mask []bool, keep bool) (*tensor.Tensor, error) {
+func reduce(mem *arena, op string, x *tensor.Tensor, mask []bool, keep bool) (*tensor.Tensor, error) {
 	keptShape := reducedShape(x.Shape, mask, true)
 	n := product(keptShape)
 	acc := make([]float64, n)
