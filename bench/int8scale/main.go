@@ -1,12 +1,10 @@
-// Command int8scale is the Go side of bench/40-int8-dynamic-scale.sh:
+// Command int8scale writes the checkpoint of bench/40-int8-dynamic-scale.sh:
 //
-//	int8scale gen OUT.safetensors GIB    a Linear-only f32 checkpoint with 7B-like shapes
-//	int8scale quantize IN OUT [report]   int8 per-channel symmetric weights (quantize API),
-//	                                     with the report pass first (as a recipe that prints
-//	                                     the report before saving does)
+//	int8scale OUT.safetensors GIB    a Linear-only f32 checkpoint with 7B-like shapes
 //
-// gen streams: one tensor is in memory at a time, filled from a fixed-seed generator, so
-// the file is the same on every run.
+// which the built-in recipe int8_dynamic.lua then quantizes through the CLI. It streams:
+// one tensor is in memory at a time, filled from a fixed-seed generator, so the file is
+// the same on every run.
 package main
 
 import (
@@ -15,9 +13,7 @@ import (
 	"os"
 	"strconv"
 
-	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/formats/safetensors"
-	"github.com/qscript-dev/qscript/quantize"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -27,20 +23,16 @@ const (
 )
 
 func main() {
-	var err error
-	switch {
-	case len(os.Args) == 4 && os.Args[1] == "gen":
-		var gb float64
-		if gb, err = strconv.ParseFloat(os.Args[3], 64); err == nil {
-			err = gen(os.Args[2], int64(gb*(1<<30)))
-		}
-	case (len(os.Args) == 4 || len(os.Args) == 5 && os.Args[4] == "report") && os.Args[1] == "quantize":
-		err = run(os.Args[2], os.Args[3], len(os.Args) == 5)
-	default:
-		fmt.Fprintln(os.Stderr, "usage: int8scale gen OUT GIB | int8scale quantize IN OUT [report]")
+	if len(os.Args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: int8scale OUT.safetensors GIB")
 		os.Exit(2)
 	}
-	if err != nil {
+	gib, err := strconv.ParseFloat(os.Args[2], 64)
+	if err != nil || gib <= 0 {
+		fmt.Fprintf(os.Stderr, "int8scale: GIB must be a positive number, got %q\n", os.Args[2])
+		os.Exit(2)
+	}
+	if err := gen(os.Args[1], int64(gib*(1<<30))); err != nil {
 		fmt.Fprintln(os.Stderr, "int8scale:", err)
 		os.Exit(1)
 	}
@@ -104,25 +96,4 @@ func gen(path string, size int64) error {
 			}
 			return tensor.FromF32(info.Shape, buf), nil
 		})
-}
-
-func run(in, out string, withReport bool) error {
-	ctx := context.Background()
-	m, err := formats.Open(in)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	q, err := quantize.Quantize(ctx, m, quantize.DefaultOptions())
-	if err != nil {
-		return err
-	}
-	if withReport {
-		r, err := q.Report(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Printf("%d layers, weight SQNR of the first %.2f dB\n", r.Totals.Layers, r.Layers[0].SQNR)
-	}
-	return q.Save(ctx, out, quantize.SaveOptions{})
 }
