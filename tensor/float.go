@@ -29,9 +29,9 @@ func F32ToBF16(f float32) uint16 {
 // fp8 describes a float8 format with expBits exponent and manBits mantissa bits.
 type fp8 struct {
 	expBits, manBits, bias int
-	maxFinite            float64
-	nan                  uint8 // canonical NaN code without the sign
-	decode               [256]float32
+	maxFinite              float64
+	nan                    uint8 // canonical NaN code without the sign
+	decode                 [256]float32
 }
 
 // FP8 formats. Both round to nearest even and saturate: a finite value or an infinity

@@ -47,10 +47,12 @@ func New(dt DType, shape ...int) *Tensor {
 	if err != nil {
 		panic(err)
 	}
-	return &Tensor{DType: dt, Shape: append([]int{}, shape...), Data: make([]byte, n*dt.Size())}
+	return &Tensor{DType: dt, Shape: append([]int{}, shape...), Data: alignedBytes(n * dt.Size())}
 }
 
-// FromBytes wraps data (not copied) as a contiguous tensor after checking its length.
+// FromBytes wraps data as a contiguous tensor after checking its length. The tensor shares
+// data, unless data is not aligned for the element type (a slice of a memory-mapped file
+// can be misaligned): then it holds an aligned copy, so typed views never copy.
 func FromBytes(dt DType, shape []int, data []byte) (*Tensor, error) {
 	if !dt.Valid() {
 		return nil, fmt.Errorf("tensor: invalid dtype %v", dt)
@@ -62,6 +64,11 @@ func FromBytes(dt DType, shape []int, data []byte) (*Tensor, error) {
 	hi, want := bits.Mul64(uint64(n), uint64(dt.Size()))
 	if hi != 0 || want != uint64(len(data)) {
 		return nil, fmt.Errorf("tensor: %v %v needs %d bytes, have %d", dt, shape, n*dt.Size(), len(data))
+	}
+	if !isAligned(data, uintptr(dt.Size())) {
+		aligned := alignedBytes(len(data))
+		copy(aligned, data)
+		data = aligned
 	}
 	return &Tensor{DType: dt, Shape: append([]int{}, shape...), Data: data}, nil
 }

@@ -5,9 +5,15 @@ import (
 	"unsafe"
 )
 
-// Typed views reinterpret contiguous Data without copying. They panic when the dtype does not
-// match; call Contiguous first for strided tensors. Data that is not aligned for the element
-// type (possible in a memory-mapped file) is copied into an aligned buffer first.
+// Typed views reinterpret contiguous Data without copying, so writes through a view change
+// the tensor. They panic when the dtype does not match, when the tensor is strided (call
+// Contiguous first) or when Data is shorter than the shape needs.
+//
+// Data that is not aligned for the element type gives a copy instead, and writes to that
+// copy do not reach the tensor. Tensors from New, FromBytes and the format readers are always
+// aligned, so this happens only for hand-built tensors over a misaligned byte slice. The
+// tensor itself is never modified by a view: models are cached and read by several
+// goroutines at once.
 
 // F32 returns the elements of an F32 tensor.
 func (t *Tensor) F32() []float32 { return view[float32](t, F32) }
@@ -59,16 +65,32 @@ func viewAny[T any](t *Tensor) []T {
 	var zero T
 	size := int(unsafe.Sizeof(zero))
 	n := t.Numel()
+	if len(t.Data)/size < n {
+		panic(fmt.Sprintf("tensor: %v %v needs %d elements, Data holds %d bytes", t.DType, t.Shape, n, len(t.Data)))
+	}
 	if n == 0 {
 		return []T{}
 	}
-	if uintptr(unsafe.Pointer(&t.Data[0]))%uintptr(unsafe.Alignof(zero)) != 0 {
-		aligned := make([]T, n)
-		copy(unsafe.Slice((*byte)(unsafe.Pointer(&aligned[0])), n*size), t.Data)
-		t.Data = unsafe.Slice((*byte)(unsafe.Pointer(&aligned[0])), n*size)
-		return aligned
+	if !isAligned(t.Data, unsafe.Alignof(zero)) {
+		out := make([]T, n)
+		copy(bytesOf(out), t.Data)
+		return out
 	}
 	return unsafe.Slice((*T)(unsafe.Pointer(&t.Data[0])), n)
+}
+
+func isAligned(b []byte, align uintptr) bool {
+	return len(b) == 0 || uintptr(unsafe.Pointer(&b[0]))%align == 0
+}
+
+// alignedBytes allocates n zeroed bytes aligned for every element type (8 bytes): the Go
+// allocator only promises a []byte byte alignment.
+func alignedBytes(n int) []byte {
+	if n == 0 {
+		return []byte{}
+	}
+	words := make([]uint64, (n+7)/8)
+	return unsafe.Slice((*byte)(unsafe.Pointer(&words[0])), n)
 }
 
 // bytesOf reinterprets a slice of fixed-size values as bytes, without copying.
