@@ -15,4 +15,6 @@ var (
 	ErrTorchScript = errors.New("torch: TorchScript archive, not a checkpoint; save the weights instead: torch.save(model.state_dict(), f)")
 	// ErrNotFound is wrapped by Load for a name the checkpoint does not hold.
 	ErrNotFound = errors.New("torch: no such tensor")
+	// ErrClosed is wrapped by Load after Close.
+	ErrClosed = errors.New("torch: file is closed")
 )

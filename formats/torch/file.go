@@ -28,6 +28,7 @@ type File struct {
 
 	mu       sync.Mutex
 	verified map[string]bool // storage keys whose CRC-32 has been checked
+	closed   bool
 }
 
 // entry is one tensor: its layout in elements and the bytes of its storage it spans.
@@ -222,6 +223,13 @@ func (f *File) Metadata() map[string]string { return maps.Clone(f.metadata) }
 // file shares the mapping; a strided one is copied into C order. The storage's CRC-32 is
 // checked the first time it is read.
 func (f *File) Load(name string) (*tensor.Tensor, error) {
+	f.mu.Lock()
+	closed := f.closed
+	f.mu.Unlock()
+	if closed {
+		// The reader may be a view of the unmapped file: reading it would fault.
+		return nil, fmt.Errorf("%s: tensor %q: %w", f.name, name, ErrClosed)
+	}
 	e, ok := f.entries[name]
 	if !ok {
 		return nil, fmt.Errorf("%s: tensor %q: %w", f.name, name, ErrNotFound)
@@ -234,12 +242,9 @@ func (f *File) Load(name string) (*tensor.Tensor, error) {
 		return nil, fmt.Errorf("%s: tensor %q: %w", f.name, name, err)
 	}
 	t := &tensor.Tensor{DType: e.dtype, Shape: append([]int{}, e.shape...), Strides: append([]int{}, e.strides...), Data: data}
-	if len(e.shape) == 0 || t.Numel() == 0 {
+	if t.Numel() == 0 || t.IsContiguous() && len(data) == t.Nbytes() {
+		// FromBytes also copies a storage that torch's writer did not align in the file.
 		return tensor.FromBytes(e.dtype, t.Shape, data[:t.Nbytes()])
-	}
-	if t.IsContiguous() && len(data) == t.Nbytes() {
-		t.Strides = nil
-		return t, nil
 	}
 	return t.Contiguous(), nil
 }
@@ -273,8 +278,9 @@ func (f *File) bytes(off, n int64) ([]byte, error) {
 		return f.mapping[off : off+n : off+n], nil
 	}
 	buf := make([]byte, n)
-	if _, err := f.r.ReadAt(buf, off); err != nil {
-		if errors.Is(err, io.EOF) {
+	// A ReaderAt may return io.EOF with a full read that ends at the end of its input.
+	if got, err := f.r.ReadAt(buf, off); got < len(buf) {
+		if err == nil || errors.Is(err, io.EOF) {
 			err = io.ErrUnexpectedEOF
 		}
 		return nil, fmt.Errorf("%w: reading %d bytes at %d: %v", ErrFormat, n, off, err)
@@ -282,14 +288,18 @@ func (f *File) bytes(off, n int64) ([]byte, error) {
 	return buf, nil
 }
 
-// Close releases the memory map and the file opened by Open. It does nothing for a
-// File from OpenReader.
+// Close releases the memory map and the file opened by Open; a File from OpenReader
+// leaves its reader open. Load fails afterwards. Close must not run while a Load does.
 func (f *File) Close() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	f.mapping = nil
 	if f.closer == nil {
 		return nil
 	}
-	c := f.closer
-	f.closer = nil
-	f.mapping = nil
-	return c()
+	return f.closer()
 }

@@ -223,3 +223,22 @@ func parseNpy(b []byte) (*npyArray, error) {
 	}
 	return a, nil
 }
+
+// TestLoadAfterClose: the mapping is gone after Close, so Load must refuse rather than read it.
+func TestLoadAfterClose(t *testing.T) {
+	f, err := Open(filepath.Join("testdata", "plain.pt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := f.Tensors()[0].Name
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Load(name)
+	if want := `testdata/plain.pt: tensor "` + name + `": torch: file is closed`; err == nil || err.Error() != want {
+		t.Errorf("Load after Close: %v, want %s", err, want)
+	}
+	if err := f.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
