@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 	"github.com/qscript-dev/qscript/tensor"
@@ -39,6 +40,7 @@ type File struct {
 	infos    []tensor.Info
 	layouts  map[string]initLayout
 	external map[string]*os.File // location → open data file
+	closed   atomic.Bool
 }
 
 type initLayout struct {
@@ -230,6 +232,9 @@ func (f *File) Tensors() []tensor.Info {
 // Load reads one initializer. Inline data is shared with the decoded proto; external data
 // is read from the data file now.
 func (f *File) Load(name string) (*tensor.Tensor, error) {
+	if f.closed.Load() {
+		return nil, f.errorf("tensor %q: %v", name, os.ErrClosed)
+	}
 	il, ok := f.layouts[name]
 	if !ok {
 		return nil, f.errorf("no initializer named %q", name)
@@ -311,14 +316,16 @@ func OpsetVersion(m *onnxpb.ModelProto, domain string) int64 {
 	return 0
 }
 
-// Close closes the external data files.
+// Close closes the external data files; Load fails afterwards.
 func (f *File) Close() error {
+	if f.closed.Swap(true) {
+		return nil
+	}
 	var first error
-	for loc, file := range f.external {
+	for _, file := range f.external {
 		if err := file.Close(); err != nil && first == nil {
 			first = err
 		}
-		delete(f.external, loc)
 	}
 	return first
 }

@@ -185,3 +185,22 @@ func TestTensorProtoRoundTrip(t *testing.T) {
 		t.Fatalf("f8: %v %v", tp, err)
 	}
 }
+
+// TestLoadAfterClose: the external data file is closed, so Load must fail, not panic.
+func TestLoadAfterClose(t *testing.T) {
+	f, err := Open(filepath.Join("testdata", "external.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	name := f.Tensors()[0].Name
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Load(name)
+	if want := `testdata/external.onnx: tensor "` + name + `": file already closed`; err == nil || err.Error() != want {
+		t.Errorf("Load after Close: %v, want %s", err, want)
+	}
+	if err := f.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
+}
