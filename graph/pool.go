@@ -201,6 +201,14 @@ func pool2d(mem *arena, x *tensor.Tensor, p convParams, isMax, includePad bool) 
 	kh, kw, sh, sw := p.kernel[0], p.kernel[1], p.strides[0], p.strides[1]
 	dh, dw, pt, pl := p.dilations[0], p.dilations[1], p.padBegin[0], p.padBegin[1]
 	planes := x.Shape[0] * x.Shape[1]
+	if dh == 1 && dw == 1 {
+		parallelFor(planes, planes*oh*ow*kh*kw, func(lo, hi int) {
+			for plane := lo; plane < hi; plane++ {
+				pool2dPlane(d[plane*oh*ow:(plane+1)*oh*ow], xv[plane*h*w:(plane+1)*h*w], h, w, p, isMax, includePad)
+			}
+		})
+		return out
+	}
 	parallelFor(planes, planes*oh*ow*kh*kw, func(lo, hi int) {
 		for plane := lo; plane < hi; plane++ {
 			src := xv[plane*h*w : (plane+1)*h*w]
@@ -265,4 +273,58 @@ func pool2d(mem *arena, x *tensor.Tensor, p convParams, isMax, includePad bool) 
 		}
 	})
 	return out
+}
+
+// pool2dPlane pools one plane without dilation: each window is clipped to the image once,
+// then read row by row with no bounds tests. Max uses the builtin max, which keeps a NaN
+// like the general loop (it may return +0 where that loop returns the -0 met first).
+func pool2dPlane(dst, src []float32, h, w int, p convParams, isMax, includePad bool) {
+	kh, kw, sh, sw := p.kernel[0], p.kernel[1], p.strides[0], p.strides[1]
+	pt, pl := p.padBegin[0], p.padBegin[1]
+	oh, ow := p.out[0], p.out[1]
+	dst = dst[:oh*ow]
+	for oy := 0; oy < oh; oy++ {
+		y0 := oy*sh - pt
+		ya, yb := max(y0, 0), min(y0+kh, h)
+		padRows := min(y0+kh, h+p.padEnd[0]) - y0
+		row := dst[oy*ow : (oy+1)*ow]
+		for ox := range row {
+			x0 := ox*sw - pl
+			xa, xb := max(x0, 0), min(x0+kw, w)
+			if isMax && kw == 2 && xb-xa == 2 {
+				// The common 2×2 window: a loop of two costs more than the comparisons.
+				acc := float32(math.Inf(-1))
+				for yy := ya; yy < yb; yy++ {
+					r := src[yy*w+xa : yy*w+xa+2]
+					acc = max(acc, r[0], r[1])
+				}
+				row[ox] = acc
+				continue
+			}
+			if isMax {
+				acc := float32(math.Inf(-1))
+				for yy := ya; yy < yb; yy++ {
+					for _, v := range src[yy*w+xa : yy*w+xb] {
+						acc = max(acc, v)
+					}
+				}
+				row[ox] = acc
+				continue
+			}
+			acc := float32(0)
+			for yy := ya; yy < yb; yy++ {
+				for _, v := range src[yy*w+xa : yy*w+xb] {
+					acc += v
+				}
+			}
+			count := max(yb-ya, 0) * max(xb-xa, 0)
+			if includePad {
+				count = padRows * (min(x0+kw, w+p.padEnd[1]) - x0)
+			}
+			if count > 0 {
+				acc /= float32(count)
+			}
+			row[ox] = acc
+		}
+	}
 }

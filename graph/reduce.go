@@ -102,6 +102,9 @@ func reducedShape(s []int, mask []bool, keep bool) []int {
 
 // reduce accumulates in float64 over the masked dims and converts back to x's dtype.
 func reduce(mem *arena, op string, x *tensor.Tensor, mask []bool, keep bool) (*tensor.Tensor, error) {
+	if out := sumTrailing(mem, op, x, mask, keep); out != nil {
+		return out, nil
+	}
 	keptShape := reducedShape(x.Shape, mask, true)
 	n := product(keptShape)
 	acc := make([]float64, n)
@@ -225,4 +228,42 @@ func argOp(isMax bool) opDef {
 			return []*tensor.Tensor{out}, nil
 		}, nil
 	}
+}
+
+// sumTrailing is reduce for ReduceSum and ReduceMean of float32 over trailing dims (LayerNorm
+// decomposed by exporters): each output sums one contiguous row in float64, in the order
+// reduce's general loop would, so the results are the same bits. It returns nil for any
+// other reduction.
+func sumTrailing(mem *arena, op string, x *tensor.Tensor, mask []bool, keep bool) *tensor.Tensor {
+	if x.DType != tensor.F32 || (op != "ReduceSum" && op != "ReduceMean") {
+		return nil
+	}
+	r0 := len(mask)
+	for r0 > 0 && (mask[r0-1] || x.Shape[r0-1] == 1) {
+		r0--
+	}
+	for i := 0; i < r0; i++ {
+		if mask[i] && x.Shape[i] != 1 {
+			return nil
+		}
+	}
+	inner := product(x.Shape[r0:])
+	if inner == 0 || product(x.Shape) == 0 {
+		return nil // empty reductions keep the general path's 0 and NaN
+	}
+	out, d := newTensorIn[float32](mem, tensor.F32, reducedShape(x.Shape, mask, keep), false)
+	xv := elems[float32](x)
+	parallelFor(len(d), len(xv), func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			var sum float64
+			for _, v := range xv[r*inner : (r+1)*inner] {
+				sum += float64(v)
+			}
+			if op == "ReduceMean" {
+				sum /= float64(inner)
+			}
+			d[r] = float32(sum)
+		}
+	})
+	return out
 }
