@@ -363,15 +363,21 @@ func TestUnsafeLiftsSandbox(t *testing.T) {
 	write(t, filepath.Join(dir, "shared", "lib.lua"), `return "shared"`)
 	write(t, filepath.Join(dir, "recipes", "r.lua"), `
 		local ok = os.execute("exit 0")
-		local f = assert(io.open("written.txt", "w")); f:write("x"); f:close()
+		local f = assert(io.open(arg.out, "w")); f:write("x"); f:close()
 		return ok, require "../shared/lib"`)
 	h, _, _ := newHost(t, dir, host.Options{Unsafe: true})
-	res, err := h.RunFile(context.Background(), "recipes/r.lua", nil)
+	// io.open resolves relative paths against the process's folder, not Options.Dir: pass
+	// an absolute one so the test never writes into the source tree.
+	out := filepath.Join(dir, "written.txt")
+	res, err := h.RunFile(context.Background(), "recipes/r.lua", map[string]string{"out": out})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if want := []any{0, "shared"}; !reflect.DeepEqual(res.Values, want) {
 		t.Errorf("values = %#v, want %#v", res.Values, want)
+	}
+	if got, err := os.ReadFile(out); err != nil || string(got) != "x" {
+		t.Errorf("io.open under Unsafe wrote %q, %v", got, err)
 	}
 }
 
