@@ -112,6 +112,7 @@ func (f *File) open(size int64) error {
 	}
 	f.metadata = ckpt.metadata
 	spans := map[string]storageSpan{}
+	var expanded uint64 // bytes Load must materialize beyond what the storages hold
 	for _, t := range ckpt.tensors {
 		span, ok := spans[t.ref.storage.key]
 		if !ok {
@@ -123,6 +124,12 @@ func (f *File) open(size int64) error {
 		e, err := newEntry(t.ref, span)
 		if err != nil {
 			return fmt.Errorf("tensor %q: %w", t.name, err)
+		}
+		if n := uint64(e.nbytes()); n > uint64(span.size) {
+			if expanded += n; expanded > MaxBroadcastSize {
+				return fmt.Errorf("tensor %q: %w: views larger than their storages (expand()) would materialize more than %d bytes in all",
+					t.name, ErrFormat, uint64(MaxBroadcastSize))
+			}
 		}
 		f.entries[t.name] = e
 		f.infos = append(f.infos, tensor.Info{Name: t.name, DType: e.dtype, Shape: e.shape})
@@ -201,9 +208,16 @@ func newEntry(ref *tensorRef, span storageSpan) (*entry, error) {
 
 const maxInt = int(^uint(0) >> 1)
 
-// MaxBroadcastSize caps the size of a tensor that is larger than its storage: a view made
-// by expand() has stride 0 and repeats elements, and Load must materialize it. Without a
-// cap, a tiny file could declare an expanded view of terabytes.
+// nbytes is the size of the tensor once materialized in C order; newEntry checked that it
+// does not overflow.
+func (e *entry) nbytes() int {
+	n, _ := tensor.Numel(e.shape)
+	return n * e.dtype.Size()
+}
+
+// MaxBroadcastSize caps the total size of the tensors that are larger than their storage:
+// a view made by expand() has stride 0 and repeats elements, and Load must materialize it.
+// Without a cap, a tiny file could declare expanded views of terabytes, one or many.
 const MaxBroadcastSize = 1 << 30
 
 // Tensors lists the tensors in the order the checkpoint stores them.

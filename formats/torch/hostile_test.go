@@ -15,6 +15,7 @@ func TestHostileArchives(t *testing.T) {
 		want string // the error after "testdata/hostile/FILE.pt: "
 	}{
 		{"broadcast-too-large", `tensor "w": torch: invalid checkpoint: size [1048576 1048576] stride [0 0] repeats the 16 bytes of storage data/0 into more than 1073741824 bytes`},
+		{"broadcast-total-too-large", `tensor "b": torch: invalid checkpoint: views larger than their storages (expand()) would materialize more than 1073741824 bytes in all`},
 		{"big-endian", `torch: invalid checkpoint: the checkpoint was written on a big-endian machine; load and re-save it on a little-endian one`},
 		{"compressed-storage", `tensor "w": torch: invalid checkpoint: storage data/0 is compressed (method 8); torch writes storages uncompressed`},
 		{"deep-nesting", `torch: invalid checkpoint: "a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a.a" is nested more than 64 levels deep`},
