@@ -10,6 +10,19 @@
 // (the default) match torch 1.13 bit for bit, ORT numerics match onnxruntime's
 // compute_scale_zp and QuantizeLinear; testdata and interop/30-quant-ort.sh prove both.
 //
+// The observers (NewObserver makes them by name) stream: each keeps a fixed-size state
+// whatever the number of batches, and widens it when later data widen the range.
+//
+//   - MinMax, MovingAverageMinMax and PerChannelMinMax are torch 1.13's observers of the
+//     same names, bit for bit.
+//   - Histogram is torch 1.13's HistogramObserver: a 2048-bin histogram merged by
+//     upsampling, and the L2 non-linear search for the range.
+//   - Percentile and Entropy are ONNX Runtime's percentile (99.999 of |x| by default) and
+//     KL-divergence calibrators; MSE grid-searches shrunken ranges for the least expected
+//     squared error. These three share a fixed 2048-bin histogram that doubles its bin
+//     width when the data outgrow it (ORT appends bins instead), so they differ from ORT
+//     only after a batch widens the range.
+//
 // NaN and ±Inf are refused wherever data is quantized or observed, with a
 // *NonFiniteError (errors.Is(err, ErrNonFinite)) that callers wrap with the tensor name;
 // casts to fp16/bf16/fp8 carry them through.
