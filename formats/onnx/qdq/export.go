@@ -38,9 +38,19 @@ const MinOpset = 13
 //     T_DequantizeLinear_Output) with initializers T_scale and T_zero_point. Each
 //     activation is quantized once and the pair is shared by all quantized consumers.
 //
-// Only quantized nodes are rewired: skipped nodes, other float consumers and graph
-// outputs keep reading the float tensors, so graph inputs and outputs keep their names
-// and meaning. Float initializers that no node reads any more are dropped.
+// Each activation's pair is then repeated upstream, with the same scale and zero point
+// initializers, across the ops that only move or select values (Flatten, Reshape,
+// Transpose, Squeeze, Unsqueeze, MaxPool) while the op is the sole reader of its input:
+// a Conv → Relu → Flatten → Gemm chain becomes Conv → Relu → Q → DQ → Flatten → Q → DQ →
+// Gemm, so ONNX Runtime's graph optimizer fuses the Conv (and its Relu) into QLinearConv
+// and drops the pair around Flatten, as it does for ONNX Runtime's own quantizer's output
+// (QDQDirect8BitOp, QDQMaxPool). Quantization is monotone, so it commutes with these ops:
+// the model computes exactly what it did with the one pair.
+//
+// Only quantized nodes and the ops the pairs were repeated across are rewired: skipped
+// nodes, other float consumers and graph outputs keep reading the float tensors, so graph
+// inputs and outputs keep their names and meaning. Float initializers that no node reads
+// any more are dropped.
 // The default-domain opset must be at least 13.
 func Export(m *onnxpb.ModelProto, plan *Plan) (*onnxpb.ModelProto, error) {
 	out, err := export(m, plan)
@@ -71,6 +81,9 @@ func export(m *onnxpb.ModelProto, plan *Plan) (*onnxpb.ModelProto, error) {
 			return nil, fmt.Errorf("node %q (%s): %w", n.GetName(), n.GetOpType(), err)
 		}
 		e.nodes = append(e.nodes, q)
+	}
+	if err := e.propagate(); err != nil {
+		return nil, err
 	}
 	g := m.Graph
 	graph := &onnxpb.GraphProto{
@@ -292,6 +305,84 @@ func (e *exporter) activation(t string) (string, error) {
 		qdqNode("DequantizeLinear", dequantNodeName(t), []string{quantOutput(t), scale, zp}, dequantOutput(t), -1))
 	e.acts[t] = p
 	return dequantOutput(t), nil
+}
+
+// valueMovers are the default-domain ops whose output holds only values of their input 0:
+// a QuantizeLinear after them gives the same codes before them.
+var valueMovers = map[string]bool{
+	"Flatten": true, "Reshape": true, "Transpose": true, "Squeeze": true, "Unsqueeze": true, "MaxPool": true,
+}
+
+// propagate repeats each activation's QuantizeLinear/DequantizeLinear pair upstream across
+// value movers (see Export), inserting each new pair just before the op it feeds.
+func (e *exporter) propagate() error {
+	producer := map[string]int{} // tensor → index in e.nodes of the node writing it
+	for i, n := range e.nodes {
+		for _, o := range n.Output {
+			producer[o] = i
+		}
+	}
+	for _, t := range e.activationOrder() {
+		for x := t; ; {
+			i, ok := producer[x]
+			if !ok {
+				break
+			}
+			mover := e.nodes[i]
+			in, ok := e.movableInput(mover)
+			if !ok {
+				break
+			}
+			if err := e.claim([]string{quantOutput(in), dequantOutput(in)}, []string{quantNodeName(in), dequantNodeName(in)}); err != nil {
+				return err
+			}
+			scale, zp := scaleName(t), zeroPointName(t)
+			rewired := proto.Clone(mover).(*onnxpb.NodeProto)
+			rewired.Input[0] = dequantOutput(in)
+			pair := []*onnxpb.NodeProto{
+				qdqNode("QuantizeLinear", quantNodeName(in), []string{in, scale, zp}, quantOutput(in), -1),
+				qdqNode("DequantizeLinear", dequantNodeName(in), []string{quantOutput(in), scale, zp}, dequantOutput(in), -1),
+			}
+			e.nodes = slices.Insert(e.nodes, i, pair...)
+			e.nodes[i+len(pair)] = rewired
+			for name, j := range producer {
+				if j >= i {
+					producer[name] = j + len(pair)
+				}
+			}
+			e.acts[in] = e.acts[t]
+			x = in
+		}
+	}
+	return nil
+}
+
+// activationOrder lists the activations that have a pair, in graph order.
+func (e *exporter) activationOrder() []string {
+	var out []string
+	for _, n := range e.nodes {
+		if n.GetOpType() == "QuantizeLinear" && len(n.Input) > 0 && e.acts[n.Input[0]] != nil {
+			out = append(out, n.Input[0])
+		}
+	}
+	return out
+}
+
+// movableInput returns the input 0 of n when a pair may be repeated before n: n is a
+// value mover with one output, and its input 0 is a float activation read by n alone,
+// not a graph output and not yet quantized.
+func (e *exporter) movableInput(n *onnxpb.NodeProto) (string, bool) {
+	if d := n.GetDomain(); (d != "" && d != "ai.onnx") || !valueMovers[n.GetOpType()] || len(n.Output) != 1 || len(n.Input) == 0 {
+		return "", false
+	}
+	in := n.Input[0]
+	if _, isInit := e.inits[in]; isInit || in == "" || e.consumers[in] != 1 || e.outputs[in] || e.acts[in] != nil {
+		return "", false
+	}
+	if et, ok := e.elemType[in]; ok && et != int32(onnxpb.TensorProto_FLOAT) {
+		return "", false
+	}
+	return in, true
 }
 
 // weight emits W's quantized initializers and DequantizeLinear node once per weight.

@@ -146,7 +146,10 @@ func TestExportMatchesNumpy(t *testing.T) {
 		"DequantizeLinear conv.bias_DequantizeLinear [conv.bias_quantized conv.bias_quantized_scale conv.bias_quantized_zero_point] -> [conv.bias] axis=0",
 		"Conv /conv/Conv [input_DequantizeLinear_Output conv.weight_DequantizeLinear_Output conv.bias] -> [/conv/Conv_output_0]",
 		"Relu /Relu [/conv/Conv_output_0] -> [/Relu_output_0]",
-		"Flatten /Flatten [/Relu_output_0] -> [/Flatten_output_0]",
+		// Flatten's pair, repeated before it so that ORT fuses the Conv and drops this pair.
+		"QuantizeLinear /Relu_output_0_QuantizeLinear [/Relu_output_0 /Flatten_output_0_scale /Flatten_output_0_zero_point] -> [/Relu_output_0_QuantizeLinear_Output]",
+		"DequantizeLinear /Relu_output_0_DequantizeLinear [/Relu_output_0_QuantizeLinear_Output /Flatten_output_0_scale /Flatten_output_0_zero_point] -> [/Relu_output_0_DequantizeLinear_Output]",
+		"Flatten /Flatten [/Relu_output_0_DequantizeLinear_Output] -> [/Flatten_output_0]",
 		"QuantizeLinear /Flatten_output_0_QuantizeLinear [/Flatten_output_0 /Flatten_output_0_scale /Flatten_output_0_zero_point] -> [/Flatten_output_0_QuantizeLinear_Output]",
 		"DequantizeLinear /Flatten_output_0_DequantizeLinear [/Flatten_output_0_QuantizeLinear_Output /Flatten_output_0_scale /Flatten_output_0_zero_point] -> [/Flatten_output_0_DequantizeLinear_Output]",
 		"DequantizeLinear fc.weight_DequantizeLinear [fc.weight_quantized fc.weight_scale fc.weight_zero_point] -> [fc.weight_DequantizeLinear_Output] axis=0",
