@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 
@@ -143,8 +145,10 @@ func fileKey(L *lua.LState, abs string) string {
 // checkExisting resolves a path and raises "no such file" naming it as the recipe gave it.
 func checkExisting(L *lua.LState, n int, path string) string {
 	abs := resolve(L, n, path)
-	if fileKey(L, abs) == "" {
-		L.ArgError(n, fmt.Sprintf("no such file: %s", path))
+	if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
+		L.ArgError(n, "no such file: "+path)
+	} else if err != nil {
+		L.ArgError(n, err.Error())
 	}
 	return abs
 }

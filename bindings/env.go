@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"math"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 
@@ -55,6 +58,32 @@ func resolve(L *lua.LState, n int, path string) string {
 		L.ArgError(n, err.Error())
 	}
 	return abs
+}
+
+// writeOutput runs write, which writes the file abs (given as path in argument n), after
+// creating the folders it needs as `mkdir -p` does: recipes cannot create folders
+// themselves. When write fails, the folders created here are removed again, so that a
+// failed save leaves nothing behind.
+func writeOutput(L *lua.LState, n int, abs, path string, write func() error) error {
+	var created []string // deepest first
+	for dir := filepath.Dir(abs); ; dir = filepath.Dir(dir) {
+		if _, err := os.Stat(dir); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		created = append(created, dir)
+	}
+	if len(created) > 0 {
+		if err := os.MkdirAll(filepath.Dir(abs), 0o755); err != nil {
+			L.ArgError(n, fmt.Sprintf("cannot create the folder of %s: %v", path, err))
+		}
+	}
+	err := write()
+	if err != nil {
+		for _, dir := range created {
+			_ = os.Remove(dir) // only empty folders go; a failure here leaves an empty folder
+		}
+	}
+	return err
 }
 
 // raise raises err as a Lua error at the recipe's line. A run stopped by its context keeps

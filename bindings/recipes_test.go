@@ -242,6 +242,38 @@ qs.save(qs.quantize(m), "out.safetensors", {metadata = {epochs = 40}})`,
 	}
 }
 
+// TestSaveCreatesFolders checks that qs.save and r:json create the output's missing
+// folders (recipes cannot create them), and that a save that fails removes them again.
+func TestSaveCreatesFolders(t *testing.T) {
+	dir := t.TempDir()
+	model, _ := filepath.Abs(filepath.Join(repoRoot, "examples/models/digits_cnn.pt"))
+	src := `local qs = require "qs"
+local q = qs.quantize(qs.load(arg.model))
+qs.save(q, "out/int8/model.safetensors")
+q:report():json("reports/r.json")
+local f8 = qs.quantize(qs.load(arg.model), {weights = {dtype = "fp8_e4m3"}})
+local ok, err = pcall(qs.save, f8, "failed/sub/f8.pt")
+return ok, err`
+	if err := os.WriteFile(filepath.Join(dir, "recipe.lua"), []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, printed, err := runRecipe(t, dir, "recipe.lua", map[string]string{"model": model})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, printed)
+	}
+	if ok, _ := res.Values[0].(bool); ok || !strings.Contains(res.Values[1].(string), "cannot hold") {
+		t.Errorf("fp8 saved as .pt: %v", res.Values)
+	}
+	for _, p := range []string{"out/int8/model.safetensors", "reports/r.json"} {
+		if fi, err := os.Stat(filepath.Join(dir, p)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: %v", p, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "failed")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a failed save left its folder behind: %v", err)
+	}
+}
+
 // TestRerunPrintsChanges is watch mode's "what changed since the last run": the same host
 // runs a recipe twice with a different skip list.
 func TestRerunPrintsChanges(t *testing.T) {

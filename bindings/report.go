@@ -154,7 +154,7 @@ func reportSave(save func(*report.Report, string) error) lua.LGFunction {
 		r := CheckReport(L, 1)
 		path := L.CheckString(2)
 		abs := resolve(L, 2, path)
-		if err := save(r.Report, abs); err != nil {
+		if err := writeOutput(L, 2, abs, path, func() error { return save(r.Report, abs) }); err != nil {
 			raise(L, err)
 		}
 		L.Push(L.Get(1))

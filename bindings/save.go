@@ -61,26 +61,24 @@ func save(L *lua.LState) int {
 		so.Config = checkExisting(L, 3, c)
 	}
 	abs := resolve(L, 2, path)
-	ctx := ctxOf(L)
-	var err error
-	switch obj := L.Get(1).(type) {
-	case *lua.LUserData:
-		switch v := obj.Value.(type) {
-		case *Quantized:
-			err = saveQuantized(L, v, abs, format, so)
-		case *Model:
-			if abs == v.File.Path {
-				L.ArgError(2, "refusing to overwrite the input model "+path)
-			}
-			err = convert(L, v, abs, format, so)
-		default:
-			L.ArgError(1, fmt.Sprintf("%s or %s expected, got %s", QuantizedTypeName, ModelTypeName, typeOf(obj)))
-		}
-	default:
-		L.ArgError(1, fmt.Sprintf("%s or %s expected, got %s", QuantizedTypeName, ModelTypeName, typeOf(obj)))
+	var obj any
+	if ud, ok := L.Get(1).(*lua.LUserData); ok {
+		obj = ud.Value
 	}
-	if err != nil {
-		if ctx.Err() != nil {
+	var write func() error
+	switch v := obj.(type) {
+	case *Quantized:
+		write = func() error { return saveQuantized(L, v, abs, format, so) }
+	case *Model:
+		if abs == v.File.Path {
+			L.ArgError(2, "refusing to overwrite the input model "+path)
+		}
+		write = func() error { return convert(L, v, abs, format, so) }
+	default:
+		L.ArgError(1, fmt.Sprintf("%s or %s expected, got %s", QuantizedTypeName, ModelTypeName, typeOf(L.Get(1))))
+	}
+	if err := writeOutput(L, 2, abs, path, write); err != nil {
+		if ctx := ctxOf(L); ctx.Err() != nil {
 			raise(L, ctx.Err())
 		}
 		raise(L, err)
