@@ -46,15 +46,13 @@ func binaryOp(op string, types []tensor.DType, boolOut bool) opDef {
 		if err := b.sameDTypes(0, 1); err != nil {
 			return nil, err
 		}
-		shape, err := inferBroadcast(b.in(0).Shape, b.in(1).Shape)
-		if err != nil {
-			return nil, b.errorf("%v", err)
-		}
 		outDT := b.in(0).DType
 		if boolOut {
 			outDT = tensor.Bool
 		}
-		b.setOut(0, outDT, shape)
+		if err := b.broadcastOut(outDT, 0, 1); err != nil {
+			return nil, err
+		}
 		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			out, err := binaryOf(mem, op, ins[0], ins[1])
 			return []*tensor.Tensor{out}, err
@@ -387,11 +385,9 @@ func buildPow(b *builder) (kernel, error) {
 	if err := b.dtypes(1, tensor.F32, tensor.F64, tensor.I64, tensor.I32); err != nil {
 		return nil, err
 	}
-	shape, err := inferBroadcast(b.in(0).Shape, b.in(1).Shape)
-	if err != nil {
-		return nil, b.errorf("%v", err)
+	if err := b.broadcastOut(b.in(0).DType, 0, 1); err != nil {
+		return nil, err
 	}
-	b.setOut(0, b.in(0).DType, shape)
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x, y := ins[0], ins[1]
 		if x.DType == tensor.F32 && y.DType == tensor.F32 {
@@ -425,11 +421,9 @@ func buildWhere(b *builder) (kernel, error) {
 	if err := b.sameDTypes(1, 2); err != nil {
 		return nil, err
 	}
-	shape, err := inferBroadcast(b.in(0).Shape, b.in(1).Shape, b.in(2).Shape)
-	if err != nil {
-		return nil, b.errorf("%v", err)
+	if err := b.broadcastOut(b.in(1).DType, 0, 1, 2); err != nil {
+		return nil, err
 	}
-	b.setOut(0, b.in(1).DType, shape)
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		c, x, y := ins[0], ins[1], ins[2]
 		if x.DType != y.DType || c.DType != tensor.Bool {
@@ -486,11 +480,9 @@ func buildPRelu(b *builder) (kernel, error) {
 	if err := b.sameDTypes(0, 1); err != nil {
 		return nil, err
 	}
-	shape, err := inferBroadcast(b.in(0).Shape, b.in(1).Shape)
-	if err != nil {
-		return nil, b.errorf("%v", err)
+	if err := b.broadcastOut(tensor.F32, 0, 1); err != nil {
+		return nil, err
 	}
-	b.setOut(0, tensor.F32, shape)
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		out, err := binaryApply(mem, ins[0], ins[1], tensor.F32, func(x, s float32) float32 {
 			if x < 0 {
@@ -517,4 +509,19 @@ func buildNot(b *builder) (kernel, error) {
 		}
 		return []*tensor.Tensor{out}, nil
 	}, nil
+}
+
+// broadcastOut records output 0 as dt with the broadcast of the given inputs' shapes, as far
+// as they are known at load time.
+func (b *builder) broadcastOut(dt tensor.DType, inputs ...int) error {
+	shapes := make([][]int, len(inputs))
+	for i, in := range inputs {
+		shapes[i] = b.in(in).Shape
+	}
+	shape, err := inferBroadcast(shapes...)
+	if err != nil {
+		return b.errorf("%v", err)
+	}
+	b.setOut(0, dt, shape)
+	return nil
 }
