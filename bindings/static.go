@@ -211,6 +211,15 @@ func planStatic(L *lua.LState, m *Model, opts quantize.Options, calibrateWith an
 	if err := quantize.CheckKeys("activations", slices.Collect(maps.Keys(acts)), activationKeys); err != nil {
 		L.ArgError(2, err.Error())
 	}
+	// Every option is checked before calibration, which is the slow part.
+	w := opts.Weights
+	if w.DType != quantize.DTypeInt8 && w.DType != quantize.DTypeUInt8 {
+		L.ArgError(2, fmt.Sprintf("option 'weights.dtype': static ONNX quantization writes int8 or uint8 weights, not %s", w.DType))
+	}
+	if w.GroupSize > 0 {
+		L.ArgError(2, "option 'weights.group_size': static ONNX quantization is per channel or per tensor")
+	}
+	skip := staticSkips(L, m, opts)
 	var res *calib.Result
 	if r, ok := calibrateWith.(*calib.Result); ok {
 		res = r
@@ -228,14 +237,6 @@ func planStatic(L *lua.LState, m *Model, opts quantize.Options, calibrateWith an
 		}
 		res = calibrate(L, m, f, src, key, calibOptions(L, 2, acts, opts.Numerics))
 	}
-	w := opts.Weights
-	if w.DType != quantize.DTypeInt8 && w.DType != quantize.DTypeUInt8 {
-		L.ArgError(2, fmt.Sprintf("option 'weights.dtype': static ONNX quantization writes int8 or uint8 weights, not %s", w.DType))
-	}
-	if w.GroupSize > 0 {
-		L.ArgError(2, "option 'weights.group_size': static ONNX quantization is per channel or per tensor")
-	}
-	skip := staticSkips(L, m, opts)
 	so := static.DefaultOptions()
 	so.Weights = static.WeightOptions{DType: w.DType, PerChannel: w.PerChannel, Symmetric: w.Symmetric}
 	so.Numerics = opts.Numerics

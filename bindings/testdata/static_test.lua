@@ -86,6 +86,12 @@ function TestStaticErrors(t)
   t:raises(function() qs.quantize(m, {activations = {calibrate = "calib.npy"}}) end, "data expected")
   t:raises(function() qs.quantize(m, {activations = {calibrate = calib}, skip = {"/conv9/Conv"}}) end,
     "no layer named \"/conv9/Conv\"")
+  -- options are checked before calibration: data that cannot calibrate is never read
+  local misfit = qs.zeros{4, 3, 8, 8}
+  t:raises(function() qs.quantize(m, {activations = {calibrate = misfit}, skip = {"/conv9/Conv"}}) end,
+    "no layer named \"/conv9/Conv\"")
+  t:raises(function() qs.quantize(m, {weights = {dtype = "int4"}, activations = {calibrate = misfit}}) end,
+    "static ONNX quantization writes int8 or uint8 weights")
   -- data that does not fit the model's input names both shapes
   t:raises(function() qs.calibrate(m, qs.zeros{4, 3, 8, 8}) end, "[N,1,8,8]")
   t:raises(function() qs.calibrate(qs.load("examples/models/digits_cnn.pt"), calib) end, "needs an ONNX model")
