@@ -125,7 +125,7 @@ func readTensorFile(path string) (*tensor.Tensor, error) {
 	if err := proto.Unmarshal(b, &tp); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return TensorFromProto(&tp, nil)
+	return tensorFromProto(&tp, nil)
 }
 
 func runNodeCase(dir string) (caseResult, error) {

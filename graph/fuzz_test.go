@@ -26,7 +26,7 @@ func FuzzLoad(f *testing.F) {
 			return
 		}
 		for _, tp := range m.GetGraph().GetInitializer() {
-			_, _ = TensorFromProto(tp, nil)
+			_, _ = tensorFromProto(tp, nil)
 		}
 		_, _ = Load(&m, Options{})
 	})

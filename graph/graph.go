@@ -183,7 +183,7 @@ func loadGraph(gp *onnxpb.GraphProto, opset int, opts Options) (*Graph, error) {
 		if _, dup := g.initializers[name]; dup {
 			return nil, fmt.Errorf("graph: initializer %q appears twice", name)
 		}
-		t, err := TensorFromProto(tp, opts.External)
+		t, err := tensorFromProto(tp, opts.External)
 		if err != nil {
 			return nil, err
 		}
@@ -279,7 +279,7 @@ func valueInfoFromProto(vi *onnxpb.ValueInfoProto) (ValueInfo, error) {
 		return info, fmt.Errorf("%w: value %q is not a tensor (sequence, map and optional values are not supported)", ErrUnsupported, vi.GetName())
 	}
 	if et := tt.GetElemType(); et != 0 {
-		dt, ok := DTypeFromONNX(et)
+		dt, ok := computeDType(et)
 		if !ok {
 			return info, fmt.Errorf("%w: value %q has element type %s", ErrUnsupported, vi.GetName(), onnx.DataTypeName(et))
 		}
@@ -408,7 +408,7 @@ func newNode(np *onnxpb.NodeProto, index int, opts Options) (*Node, error) {
 				a.Strings = append(a.Strings, string(s))
 			}
 		case onnxpb.AttributeProto_TENSOR:
-			t, err := TensorFromProto(ap.GetT(), opts.External)
+			t, err := tensorFromProto(ap.GetT(), opts.External)
 			if err != nil {
 				return nil, fmt.Errorf("node %q attribute %q: %w", n.Name, a.Name, err)
 			}

@@ -901,7 +901,7 @@ func buildCast(b *builder) (kernel, error) {
 	}
 	b.ignoreAttrs("saturate")
 	to := b.attrInt("to", 0)
-	dt, ok := DTypeFromONNX(int32(to))
+	dt, ok := computeDType(int32(to))
 	if !ok {
 		return nil, b.unsupported("cast to %s", onnx.DataTypeName(int32(to)))
 	}

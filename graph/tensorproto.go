@@ -17,9 +17,9 @@ import (
 // Options.External is nil.
 type ExternalDataResolver func(tp *onnxpb.TensorProto) ([]byte, error)
 
-// DTypeFromONNX maps an ONNX TensorProto.DataType to a tensor dtype the executor computes in.
+// computeDType maps an ONNX TensorProto.DataType to a tensor dtype the executor computes in.
 // It reports false for types it cannot (string, uint16/32/64, complex, float8).
-func DTypeFromONNX(dt int32) (tensor.DType, bool) {
+func computeDType(dt int32) (tensor.DType, bool) {
 	t, ok := onnx.DTypeOf(dt)
 	if !ok || t == tensor.F8E4M3 || t == tensor.F8E5M2 {
 		return tensor.Invalid, false
@@ -27,23 +27,14 @@ func DTypeFromONNX(dt int32) (tensor.DType, bool) {
 	return t, true
 }
 
-// DTypeToONNX is the inverse of DTypeFromONNX (0, UNDEFINED, for the dtypes it rejects).
-func DTypeToONNX(dt tensor.DType) int32 {
-	v, err := onnx.DataType(dt)
-	if err != nil || dt == tensor.F8E4M3 || dt == tensor.F8E5M2 {
-		return 0
-	}
-	return v
-}
-
-// TensorFromProto converts a TensorProto into a contiguous tensor through onnx.TensorFromProtoVia,
+// tensorFromProto converts a TensorProto into a contiguous tensor through onnx.TensorFromProtoVia,
 // reading external data through resolve. Raw data is shared with tp. Data types the executor
 // does not compute in are reported as ErrUnsupported.
-func TensorFromProto(tp *onnxpb.TensorProto, resolve ExternalDataResolver) (*tensor.Tensor, error) {
+func tensorFromProto(tp *onnxpb.TensorProto, resolve ExternalDataResolver) (*tensor.Tensor, error) {
 	if tp == nil {
 		return nil, errors.New("graph: nil tensor")
 	}
-	if _, ok := DTypeFromONNX(tp.GetDataType()); !ok {
+	if _, ok := computeDType(tp.GetDataType()); !ok {
 		return nil, fmt.Errorf("%w: tensor %q: data type %s", ErrUnsupported, tp.GetName(), onnx.DataTypeName(tp.GetDataType()))
 	}
 	t, err := onnx.TensorFromProtoVia(tp, onnx.ExternalData(resolve))
@@ -51,16 +42,4 @@ func TensorFromProto(tp *onnxpb.TensorProto, resolve ExternalDataResolver) (*ten
 		return nil, fmt.Errorf("graph: %w", err)
 	}
 	return t, nil
-}
-
-// TensorToProto converts t into a TensorProto with raw_data that shares t's data when t is
-// contiguous, or returns nil for a tensor onnx.TensorToProto rejects.
-//
-// Deprecated: call onnx.TensorToProto, which reports why.
-func TensorToProto(name string, t *tensor.Tensor) *onnxpb.TensorProto {
-	tp, err := onnx.TensorToProto(name, t)
-	if err != nil {
-		return nil
-	}
-	return tp
 }

@@ -58,7 +58,7 @@ func Layers(f *onnx.File) []Layer {
 			for i, d := range w.GetDims() {
 				l.Shape[i] = int(d)
 			}
-			l.DType, _ = graph.DTypeFromONNX(w.GetDataType())
+			l.DType, _ = onnx.DTypeOf(w.GetDataType())
 		} else {
 			l.WeightIsActivation = true
 		}
