@@ -62,8 +62,10 @@ func (t *Tensor) ToF32() []float32 {
 }
 
 // To converts t to dtype dt and returns a new contiguous tensor (t itself when the dtype
-// already matches and t is contiguous). Float targets round to nearest even; integer
-// targets round half to even and saturate to the type's range, NaN becoming 0.
+// already matches and t is contiguous). Float targets round to nearest even, once, from
+// the source value, and fp8 saturates (see F32ToF8E4M3); integer targets round half to
+// even and saturate to the type's range, NaN becoming 0; BOOL is true for any non-zero
+// value, NaN included.
 func (t *Tensor) To(dt DType) (*Tensor, error) {
 	if !dt.Valid() {
 		return nil, fmt.Errorf("tensor: invalid target dtype %v", dt)
@@ -71,11 +73,13 @@ func (t *Tensor) To(dt DType) (*Tensor, error) {
 	if t.DType == dt {
 		return t.Contiguous(), nil
 	}
-	if t.DType == F64 || t.DType == I64 || t.DType == I32 {
-		// Integers and doubles keep their precision on the way to integer targets.
-		return fromF64(dt, t.Shape, t.ToF64()), nil
+	if dt.IsFloat() && dt != F64 {
+		// One rounding from the source, as torch's casts do: int64 through float64 would
+		// round twice. (torch narrows double to half and bfloat16 through float as well.)
+		return FromF32To(dt, t.Shape, t.ToF32()), nil
 	}
-	return FromF32To(dt, t.Shape, t.ToF32()), nil
+	// F64 and integer targets: float64 holds every value of the narrower sources exactly.
+	return fromF64(dt, t.Shape, t.ToF64()), nil
 }
 
 // FromF32To builds a tensor of dtype dt from float32 values.
