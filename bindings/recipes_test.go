@@ -187,6 +187,12 @@ func TestRecipeErrors(t *testing.T) {
 			[]string{"option 'activations.observer': unknown value \"histo\" (did you mean \"histogram\"?)"}},
 		{"recipes/int8_static.lua", map[string]string{"model": "examples/models/digits_cnn.pt"},
 			[]string{"needs an ONNX model"}},
+		{"recipes/int8_dynamic.lua", map[string]string{"report": "r.txt"},
+			[]string{"builtin:recipes/int8_dynamic.lua:", "argument report=r.txt: the report is written as .html or .json"}},
+		{"recipes/int8_static.lua", map[string]string{"calib": "5"},
+			[]string{"builtin:recipes/int8_static.lua:", "argument calib: a file path expected, got 5"}},
+		{"recipes/int8_static.lua", map[string]string{"eval": "nothere.npz"},
+			[]string{"builtin:recipes/int8_static.lua:", "argument eval=nothere.npz: no such file: nothere.npz"}},
 	}
 	for _, c := range cases {
 		args := map[string]string{"out": out}

@@ -64,51 +64,41 @@ function util.message(err)
   return msg:match("^bad argument #%d+ to %S+ %((.*)%)$") or msg
 end
 
--- load opens the model given in argument `name` (or the default). When the default is
--- missing, the error says which argument to pass.
-function util.load(path, default, name)
+-- open calls open(path) for the file given in argument `name` (or the default). A failure
+-- names the argument; when the default was used, it also says which argument to pass.
+local function open_arg(open, path, default, name)
   local given = path ~= nil
   path = path or default
   if type(path) ~= "string" then
-    error(("argument %s: a file path expected, got %s"):format(name, tostring(path)), 2)
-  end
-  local ok, result = pcall(qs.load, path)
-  if not ok then
-    local msg = util.message(result)
-    if not given then
-      error(("%s (the default %s=%s is relative to the qscript repository root; run from there, or pass %s=PATH)")
-        :format(msg, name, default, name), 2)
-    end
-    error(("argument %s=%s: %s"):format(name, path, msg), 2)
-  end
-  return result, path
-end
-
--- data opens calibration or evaluation data by extension (.npy, .npz, .safetensors, or a
--- folder of images with opts.size).
-function util.data(path, default, name, opts)
-  local given = path ~= nil
-  path = path or default
-  local open
-  if path:match("%.npy$") then
-    open = qs.data.npy
-  elseif path:match("%.npz$") then
-    open = qs.data.npz
-  elseif path:match("%.safetensors$") then
-    open = qs.data.safetensors
-  else
-    open = function(p) return qs.data.images(p, opts) end
+    error(("argument %s: a file path expected, got %s"):format(name, tostring(path)), 3)
   end
   local ok, result = pcall(open, path)
   if not ok then
     local msg = util.message(result)
     if not given then
       error(("%s (the default %s=%s is relative to the qscript repository root; run from there, or pass %s=PATH)")
-        :format(msg, name, default, name), 2)
+        :format(msg, name, default, name), 3)
     end
-    error(("argument %s=%s: %s"):format(name, path, msg), 2)
+    error(("argument %s=%s: %s"):format(name, path, msg), 3)
   end
   return result, path
+end
+
+-- load opens the model given in argument `name` (or the default). When the default is
+-- missing, the error says which argument to pass.
+function util.load(path, default, name)
+  return open_arg(qs.load, path, default, name)
+end
+
+-- data opens calibration or evaluation data by extension (.npy, .npz, .safetensors, or a
+-- folder of images with opts.size).
+function util.data(path, default, name, opts)
+  return open_arg(function(p)
+    if p:match("%.npy$") then return qs.data.npy(p) end
+    if p:match("%.npz$") then return qs.data.npz(p) end
+    if p:match("%.safetensors$") then return qs.data.safetensors(p) end
+    return qs.data.images(p, opts)
+  end, path, default, name)
 end
 
 -- Shortcuts accepted in skip lists, and the layer they name.
@@ -151,18 +141,23 @@ function util.stem(path)
   return (base:gsub("%.[^.]+$", ""))
 end
 
--- save_report writes the report as .html or .json when a path is given.
+-- report_path checks a report= argument before any work is done: nil, or a path ending in
+-- .html or .json.
+function util.report_path(path)
+  if path ~= nil and (type(path) ~= "string" or not (path:match("%.html?$") or path:match("%.json$"))) then
+    error(("argument report=%s: the report is written as .html or .json"):format(tostring(path)), 2)
+  end
+  return path
+end
+
+-- save_report writes the report as .html or .json when a path is given (checked first with
+-- report_path).
 function util.save_report(report, path)
   if path == nil then return end
-  if type(path) ~= "string" then
-    error(("argument report: a .html or .json path expected, got %s"):format(tostring(path)), 2)
-  end
-  if path:match("%.html?$") then
-    report:html(path)
-  elseif path:match("%.json$") then
+  if path:match("%.json$") then
     report:json(path)
   else
-    error(("argument report=%s: the report is written as .html or .json"):format(path), 2)
+    report:html(path)
   end
   print("report written to " .. path)
 end

@@ -18,6 +18,7 @@ local qs = require "qs"
 local util = require "recipeutil"
 
 util.check_args(arg, { "model", "out", "skip", "format", "report" })
+local report_path = util.report_path(arg.report)
 local model, model_path = util.load(arg.model, "examples/models/digits_cnn.pt", "model")
 
 local format = arg.format
@@ -28,10 +29,10 @@ local q = qs.quantize(model, {
   skip = util.skip_list(model, arg.skip),
 })
 
-local report = q:report()
 qs.save(q, out, { format = format })
+local report = q:report()
 print(report)
 print("wrote " .. out)
-util.save_report(report, arg.report)
+util.save_report(report, report_path)
 
 return { output = out, quantized = report.totals.quantized, skipped = report.totals.skipped, ratio = report.totals.ratio }

@@ -22,6 +22,7 @@ local qs = require "qs"
 local util = require "recipeutil"
 
 util.check_args(arg, { "model", "out", "skip", "layout", "format", "report" })
+local report_path = util.report_path(arg.report)
 local model, model_path = util.load(arg.model, "examples/models/digits_cnn.pt", "model")
 
 local format = arg.format
@@ -33,10 +34,10 @@ local q = qs.quantize(model, {
   skip = util.skip_list(model, arg.skip),
 })
 
-local report = q:report()
 qs.save(q, out, { layout = arg.layout, format = format })
+local report = q:report()
 print(report)
 print("wrote " .. out)
-util.save_report(report, arg.report)
+util.save_report(report, report_path)
 
 return { output = out, quantized = report.totals.quantized, skipped = report.totals.skipped, ratio = report.totals.ratio }

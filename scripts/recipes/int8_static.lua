@@ -31,10 +31,13 @@ local util = require "recipeutil"
 util.check_args(arg, { "model", "calib", "out", "samples", "observer", "skip", "per_channel", "activations", "eval", "report" })
 local model, model_path = util.load(arg.model, "examples/models/digits_cnn.onnx", "model")
 local calib = util.data(arg.calib, "examples/models/calib.npy", "calib")
+local report_path = util.report_path(arg.report)
 
-local eval_path = arg.eval
-if eval_path == nil and arg.model == nil and arg.calib == nil then
-  eval_path = "examples/models/test.npz"
+local eval_data
+if arg.eval ~= nil then
+  eval_data = util.data(arg.eval, nil, "eval")
+elseif arg.model == nil and arg.calib == nil then
+  eval_data = util.data(nil, "examples/models/test.npz", "eval")
 end
 
 local out = arg.out or (util.stem(model_path) .. ".int8.onnx")
@@ -54,17 +57,17 @@ local q = qs.quantize(model, {
   skip = util.skip_list(model, arg.skip or "first_conv"),
 })
 
-if eval_path then
-  q:evaluate((util.data(eval_path, nil, "eval")))
+qs.save(q, out)
+if eval_data then
+  q:evaluate(eval_data)
 end
 
 local report = q:report()
-qs.save(q, out)
 print(report)
 print("wrote " .. out)
-util.save_report(report, arg.report)
+util.save_report(report, report_path)
 
-local result = { output = out, quantized = report.totals.quantized, skipped = report.totals.skipped }
+local result = { output = out, quantized = report.totals.quantized, skipped = report.totals.skipped, ratio = report.totals.ratio }
 if report.eval then
   result.output_sqnr_db = report.eval.output_sqnr_db
   result.float_accuracy = report.eval.float_accuracy
