@@ -9,6 +9,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -44,7 +45,15 @@ func Open(r io.ReaderAt, size int64) (*File, error) {
 	if n > uint64(size-8) {
 		return nil, fmt.Errorf("%w: header of %d bytes in a file of %d", ErrHeaderBeyondFile, n, size)
 	}
-	h, err := parseHeader(io.NewSectionReader(r, 8, int64(n)), int64(n))
+	header := make([]byte, n) // bounded by MaxHeaderSize and by the file size
+	if _, err := io.ReadFull(io.NewSectionReader(r, 8, int64(n)), header); err != nil {
+		return nil, fmt.Errorf("%w: reading %d bytes: %v", ErrInvalidHeader, n, err)
+	}
+	// encoding/json would turn invalid UTF-8 into U+FFFD, renaming tensors silently.
+	if !utf8.Valid(header) {
+		return nil, fmt.Errorf("%w: the JSON is not valid UTF-8", ErrInvalidHeader)
+	}
+	h, err := parseHeader(bytes.NewReader(header), int64(n))
 	if err != nil {
 		return nil, err
 	}

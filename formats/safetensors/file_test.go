@@ -300,6 +300,14 @@ func TestWriterErrorsLeaveNoFile(t *testing.T) {
 		err.Error() != out+`: tensor "a": safetensors: cannot write: safetensors: duplicate tensor name` {
 		t.Errorf("duplicate infos: %v", err)
 	}
+	if _, err := Create(out, []tensor.Info{{Name: "a\xff", DType: tensor.F32, Shape: []int{1}}}, nil); err == nil ||
+		err.Error() != out+`: tensor "a\xff": safetensors: cannot write: the name is not valid UTF-8` {
+		t.Errorf("name not UTF-8: %v", err)
+	}
+	if _, err := Create(out, infos, map[string]string{"k": "v\xff"}); err == nil ||
+		err.Error() != out+`: safetensors: cannot write: metadata "k": key or value is not valid UTF-8` {
+		t.Errorf("metadata not UTF-8: %v", err)
+	}
 	assertEmpty(t, dir)
 }
 

@@ -43,6 +43,8 @@ var hostile = []struct {
 		`tensor "a": safetensors: invalid header: invalid character 'F' looking for beginning of value`},
 	{"trailing-json.safetensors", stFile(`{} {}`, nil),
 		"safetensors: invalid header: data after the JSON object"},
+	{"header-not-utf8.safetensors", stFile("{\"a\xff\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", make([]byte, 4)),
+		"safetensors: invalid header: the JSON is not valid UTF-8"},
 	{"header-not-object.safetensors", stFile(`[1,2]`, nil),
 		`safetensors: invalid header: found [ where "{" belongs`},
 	{"unknown-dtype.safetensors", stFile(`{"a":{"dtype":"F33","shape":[1],"data_offsets":[0,4]}}`, make([]byte, 4)),

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/qscript-dev/qscript/formats/atomicfile"
 	"github.com/qscript-dev/qscript/tensor"
@@ -35,6 +36,10 @@ func layout(infos []tensor.Info, meta map[string]string) ([]byte, []*slot, error
 		if i > 0 && sorted[i-1].Name == info.Name {
 			return nil, nil, fmt.Errorf("tensor %q: %w: %w", info.Name, ErrWrite, ErrDuplicateName)
 		}
+		if !utf8.ValidString(info.Name) {
+			// JSON would write U+FFFD in place of the bad bytes: the file would hold another name.
+			return nil, nil, fmt.Errorf("tensor %q: %w: the name is not valid UTF-8", info.Name, ErrWrite)
+		}
 		if info.Name == metadataKey {
 			return nil, nil, fmt.Errorf("tensor %q: %w: the name is reserved for metadata", info.Name, ErrWrite)
 		}
@@ -52,6 +57,11 @@ func layout(infos []tensor.Info, meta map[string]string) ([]byte, []*slot, error
 		}
 		slots[i] = &slot{info: tensor.Info{Name: info.Name, DType: info.DType, Shape: slices.Clone(info.Shape)}, begin: offset, end: end}
 		offset = end
+	}
+	for k, v := range meta {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return nil, nil, fmt.Errorf("%w: metadata %q: key or value is not valid UTF-8", ErrWrite, k)
+		}
 	}
 	var buf bytes.Buffer
 	buf.WriteByte('{')
