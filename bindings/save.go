@@ -57,6 +57,9 @@ func save(L *lua.LState) int {
 		format = formatOf(L, path)
 	}
 	so.Format = format
+	if format == "pt" && len(so.Metadata) > 0 {
+		L.ArgError(3, "option 'metadata': a .pt file has no place for metadata (a string entry would break load_state_dict); save as .safetensors or .onnx to keep it, or leave metadata out")
+	}
 	if c := optString(L, 3, opts, "config", ""); c != "" {
 		so.Config = checkExisting(L, 3, c)
 	}
