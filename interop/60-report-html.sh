@@ -36,7 +36,7 @@ done
 if [[ ${#layers[@]} -gt 0 ]]; then
   # The totals cards (layers quantized, size before and after, compression), the evaluation
   # and the calibrated activations of a static report.
-  for text in 'layers quantized' '4 of 5' 'compression' 'from 190.1 KB' 'output SQNR' 'quantized accuracy' '/relu1/Relu_output_0'; do
+  for text in 'layers quantized' '4 of 5' 'compression' 'from 186 KiB' 'output SQNR' 'quantized accuracy' '/relu1/Relu_output_0'; do
     grep -qF "$text" "$page" || fail "$page does not show \"$text\""
   done
   grep -qE '[0-9]+\.[0-9]+×' "$page" || fail "$page shows no compression ratio"

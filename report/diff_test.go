@@ -24,11 +24,11 @@ func TestDiff(t *testing.T) {
 			r.Finish()
 		}, "fc1: now skipped: skip list (was quantized int8, SQNR 29.95 dB)\n" +
 			"layers: 4 quantized, 2 skipped → 3 quantized, 3 skipped\n" +
-			"output size: 49.2 KB → 147.3 KB (3.87× → 1.29×)\n"},
+			"output size: 48.1 KiB → 144 KiB (3.87× → 1.29×)\n"},
 		{"another model", func(r *Report) {
 			r.OtherBytes += 2_000_000
 			r.Finish()
-		}, "size: was 190.4 KB → 49.2 KB (3.87×), now 2.2 MB → 2.0 MB (1.07×)\n"},
+		}, "size: was 186 KiB → 48.1 KiB (3.87×), now 2.09 MiB → 1.95 MiB (1.07×)\n"},
 		{"newly quantized", func(r *Report) {
 			l := &r.Layers[0]
 			l.Quantized, l.Reason, l.QDType, l.Granularity, l.SQNR = true, "", "int8", "per_channel(axis=0)", 38.5

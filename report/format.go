@@ -60,20 +60,28 @@ func nonFinite(v float64) (string, bool) {
 	return "", false
 }
 
-// formatBytes uses decimal units (1 KB = 1000 bytes), as file managers and `ls -h --si` do.
+// formatBytes uses binary units (1 KiB = 1024 bytes), as `qscript inspect` does: exact
+// bytes below 1 KiB, three significant figures above.
 func formatBytes(n int64) string {
-	const unit = 1000
+	const unit = 1024
 	if n < unit && n > -unit {
 		return fmt.Sprintf("%d B", n)
 	}
-	suffixes := []string{"KB", "MB", "GB", "TB"}
+	suffixes := []string{"KiB", "MiB", "GiB", "TiB", "PiB"}
 	v := float64(n) / unit
 	i := 0
 	for math.Abs(v) >= unit && i < len(suffixes)-1 {
 		v /= unit
 		i++
 	}
-	return strconv.FormatFloat(v, 'f', 1, 64) + " " + suffixes[i]
+	decimals := 0
+	switch a := math.Abs(v); {
+	case a < 10:
+		decimals = 2
+	case a < 100:
+		decimals = 1
+	}
+	return strconv.FormatFloat(v, 'f', decimals, 64) + " " + suffixes[i]
 }
 
 func formatRatio(r float64) string {

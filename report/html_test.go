@@ -60,7 +60,7 @@ func TestHTMLSelfContained(t *testing.T) {
 			t.Errorf("activation %q missing", a.Name)
 		}
 	}
-	for _, want := range []string{"190.4 KB", "49.2 KB", "3.87×", "kept in float: first_conv",
+	for _, want := range []string{"186 KiB", "48.1 KiB", "3.87×", "kept in float: first_conv",
 		"41.27 dB", "inf (exact)", "31.42 dB", "99.72%", "calibration used 150 samples"} {
 		if !strings.Contains(page, want) {
 			t.Errorf("page lacks %q", want)

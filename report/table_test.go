@@ -61,3 +61,18 @@ func TestTableColumnsAlign(t *testing.T) {
 		t.Error("table contains a terminal escape")
 	}
 }
+
+func TestFormatBytes(t *testing.T) {
+	for _, c := range []struct {
+		n    int64
+		want string
+	}{
+		{0, "0 B"}, {1023, "1023 B"}, {1024, "1.00 KiB"}, {1536, "1.50 KiB"},
+		{10 * 1024, "10.0 KiB"}, {190_400, "186 KiB"}, {1 << 20, "1.00 MiB"},
+		{5 << 30, "5.00 GiB"}, {-2048, "-2.00 KiB"}, {1 << 62, "4096 PiB"},
+	} {
+		if got := formatBytes(c.n); got != c.want {
+			t.Errorf("formatBytes(%d) = %q, want %q", c.n, got, c.want)
+		}
+	}
+}
