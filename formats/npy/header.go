@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
+	"math"
 	"math/bits"
 	"strconv"
 
@@ -147,7 +148,7 @@ func (h *Header) parseDict(text []byte) error {
 
 // EncodeHeader returns the magic, version, length and dict for an array, padded with
 // spaces and a newline so the data starts 64-byte aligned, as numpy writes it. Version
-// 1.0 is used unless the dict needs more than 65535 bytes.
+// 1.0 is used unless the padded dict needs more than 65535 bytes.
 func EncodeHeader(dt tensor.DType, shape []int) ([]byte, error) {
 	descr, ok := descrOf[dt]
 	if !ok {
@@ -168,8 +169,9 @@ func EncodeHeader(dt tensor.DType, shape []int) ([]byte, error) {
 		dict.WriteByte(',')
 	}
 	dict.WriteString("), }")
+	// Version 1.0 stores the padded length in 16 bits; padding can push it over.
 	prefix := 10
-	if dict.Len()+1+prefix > 65535+10 {
+	if padded := (prefix+dict.Len()+1+63)/64*64 - prefix; padded > math.MaxUint16 {
 		prefix = 12
 	}
 	for (prefix+dict.Len()+1)%64 != 0 {

@@ -3,6 +3,7 @@ package npy
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -205,5 +206,35 @@ func TestWriteErrors(t *testing.T) {
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 0 {
 		t.Errorf("files left behind: %v", entries)
+	}
+}
+
+// TestHeaderLengthFitsItsField: near 64 KiB the padding decides between version 1.0, whose
+// length field has 16 bits, and 2.0. Every header must state its own length.
+func TestHeaderLengthFitsItsField(t *testing.T) {
+	versions := map[byte]bool{}
+	for dims := 21820; dims < 21860; dims++ {
+		shape := make([]int, dims)
+		for i := range shape {
+			shape[i] = 1
+		}
+		h, err := EncodeHeader(tensor.F32, shape)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var stated, prefix int
+		switch h[6] {
+		case 1:
+			stated, prefix = int(binary.LittleEndian.Uint16(h[8:])), 10
+		case 2:
+			stated, prefix = int(binary.LittleEndian.Uint32(h[8:])), 12
+		}
+		versions[h[6]] = true
+		if stated != len(h)-prefix || len(h)%64 != 0 {
+			t.Fatalf("%d dims: version %d header of %d bytes states %d", dims, h[6], len(h), stated)
+		}
+	}
+	if !versions[1] || !versions[2] {
+		t.Errorf("the shapes tried give versions %v; move the range to the 1.0/2.0 boundary", versions)
 	}
 }
