@@ -60,11 +60,15 @@ func (h *Histogram) Add(values []float32) {
 }
 
 func (h *Histogram) bin(v, width float64) int {
-	if !(width > 0) || v <= h.Min {
+	last := len(h.Counts) - 1
+	switch {
+	case !(width > 0) || v <= h.Min:
 		return 0
+	case v >= h.Max:
+		// Far outside a narrow range the quotient below would overflow int.
+		return last
 	}
-	i := int((v - h.Min) / width)
-	return min(i, len(h.Counts)-1)
+	return min(int((v-h.Min)/width), last)
 }
 
 // Total is the number of binned values.

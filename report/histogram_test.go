@@ -50,6 +50,12 @@ func TestHistogramAddClampsOutOfRange(t *testing.T) {
 	if want := []int64{1, 1, 0, 1}; !reflect.DeepEqual(h.Counts, want) {
 		t.Errorf("got %v, want %v", h.Counts, want)
 	}
+	// Far outside a tiny range, (v-Min)/width exceeds every int.
+	h = &Histogram{Min: 0, Max: 1e-40, Counts: make([]int64, 64)}
+	h.Add([]float32{3e38, -3e38, 5e-41})
+	if h.Counts[0] != 1 || h.Counts[63] != 1 || h.Total() != 3 {
+		t.Errorf("tiny range: counts %v", h.Counts)
+	}
 }
 
 func TestRebin(t *testing.T) {
