@@ -112,10 +112,13 @@ func ReadHead(path string) ([]byte, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s is a folder, not a checkpoint file (a sharded safetensors checkpoint opens through its .safetensors.index.json)", path)
+	}
 	head := make([]byte, HeadSize)
 	n, err := io.ReadFull(f, head)
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err // an *os.PathError, which names the path
 	}
 	return head[:n], nil
 }

@@ -112,6 +112,11 @@ func TestOpenErrorsNamePathOnce(t *testing.T) {
 	if _, err := Open("missing.safetensors"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("missing file: %v", err)
 	}
+	dir := t.TempDir()
+	want = dir + " is a folder, not a checkpoint file (a sharded safetensors checkpoint opens through its .safetensors.index.json)"
+	if _, err := Open(dir); err == nil || err.Error() != want {
+		t.Errorf("folder: got %v\nwant %s", err, want)
+	}
 }
 
 func TestDescribeUnknownBytes(t *testing.T) {
