@@ -54,7 +54,11 @@ func Calibrate(ctx context.Context, g *graph.Graph, src data.Source, opts Option
 			return nil, err
 		}
 	}
-	c := &calibration{g: g, src: src, bind: bind, opts: o, targets: targets, obs: obs, batch: batch, workers: workers}
+	c := &calibration{g: g, src: src, bind: bind, opts: o, targets: targets, obs: obs, batch: batch, workers: workers,
+		index: make(map[string]int, len(targets)), spare: make(chan []*tensor.Tensor, workers+2)}
+	for i, t := range targets {
+		c.index[t] = i
+	}
 	bar := newProgress(o.Progress, o.ProgressMode, total)
 	c.onBatch = bar.update
 	samples, err := c.run(ctx)
@@ -114,16 +118,23 @@ func batchSize(o Options, src data.Source, bind *data.Binding) int {
 // The producer hands each batch to the workers and, in the same order, to the
 // consumer's queue; the consumer waits for each batch's activations in turn. The queue
 // holds at most `workers` batches, so at most workers+2 batches are alive at once.
+//
+// Workers copy the target activations out of the run as each node finishes, into buffers
+// the consumer hands back once it has observed them (spare), rather than asking Run to
+// keep them: kept values leave the graph's buffer arena, and a fresh set of activations
+// per batch was most of the garbage a long calibration made.
 type calibration struct {
 	g       *graph.Graph
 	src     data.Source
 	bind    *data.Binding
 	opts    Options
 	targets []string
+	index   map[string]int // target → position in targets
 	obs     []*targetObserver
 	batch   int
 	workers int
 	onBatch func(samples int)
+	spare   chan []*tensor.Tensor // activation buffers, one per target, ready for reuse
 }
 
 type job struct {
@@ -134,6 +145,7 @@ type job struct {
 
 type jobResult struct {
 	acts []*tensor.Tensor // one per target
+	bufs []*tensor.Tensor // the buffers behind acts, for c.spare once observed
 	err  error
 }
 
@@ -225,21 +237,49 @@ func (c *calibration) produce(ctx context.Context, rd data.Reader, work, queue c
 	return nil
 }
 
-// forward runs one batch and returns the target activations.
+// forward runs one batch and returns the target activations: copies of the values the
+// nodes computed, and the fed tensors themselves for targets that are graph inputs.
 func (c *calibration) forward(ctx context.Context, j *job) jobResult {
-	out, err := c.g.Run(ctx, j.feed, &graph.Hooks{Keep: c.targets})
-	if err != nil {
-		return jobResult{err: fmt.Errorf("calib: %w", err)}
+	var bufs []*tensor.Tensor
+	select {
+	case bufs = <-c.spare:
+	default:
+		bufs = make([]*tensor.Tensor, len(c.targets))
 	}
 	acts := make([]*tensor.Tensor, len(c.targets))
+	copyTargets := func(n *graph.Node, _, outs []*tensor.Tensor) error {
+		for k, name := range n.Outputs {
+			if i, ok := c.index[name]; ok && outs[k] != nil {
+				bufs[i] = copyInto(bufs[i], outs[k])
+				acts[i] = bufs[i]
+			}
+		}
+		return nil
+	}
+	if _, err := c.g.Run(ctx, j.feed, &graph.Hooks{AfterNode: copyTargets}); err != nil {
+		return jobResult{err: fmt.Errorf("calib: %w", err)}
+	}
 	for i, t := range c.targets {
-		if acts[i] = out[t]; acts[i] == nil {
+		if acts[i] == nil {
 			if acts[i] = j.feed[t]; acts[i] == nil {
 				return jobResult{err: fmt.Errorf("calib: the run produced no value for %q", t)}
 			}
 		}
 	}
-	return jobResult{acts: acts}
+	return jobResult{acts: acts, bufs: bufs}
+}
+
+// copyInto copies src into dst's buffer, replacing the buffer when it is too small, and
+// returns dst (a new tensor when dst is nil).
+func copyInto(dst, src *tensor.Tensor) *tensor.Tensor {
+	src = src.Contiguous()
+	if dst == nil || cap(dst.Data) < len(src.Data) {
+		dst = tensor.New(src.DType, src.Shape...)
+	}
+	dst.DType, dst.Shape, dst.Strides, dst.Offset = src.DType, append(dst.Shape[:0], src.Shape...), nil, 0
+	dst.Data = dst.Data[:len(src.Data)]
+	copy(dst.Data, src.Data)
+	return dst
 }
 
 // consume feeds every batch's activations to the observers in sample order. Targets
@@ -253,6 +293,10 @@ func (c *calibration) consume(queue <-chan *job) (int, error) {
 		}
 		if err := c.observe(r.acts); err != nil {
 			return 0, err
+		}
+		select {
+		case c.spare <- r.bufs:
+		default:
 		}
 		samples += j.n
 		if c.onBatch != nil {
