@@ -104,3 +104,15 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+// TestPreloadWithoutEnv checks that a bare Lua state given no Env still works, with paths
+// relative to the process's folder.
+func TestPreloadWithoutEnv(t *testing.T) {
+	L := lua.NewState()
+	defer L.Close()
+	PreloadQS(L, nil)
+	if err := L.DoString(`local qs = require "qs"
+assert(#qs.load("../examples/models/digits_cnn.pt"):layers() == 6)`); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -30,10 +30,11 @@ func setEnv(L *lua.LState, env *modules.Env) {
 }
 
 // envOf returns the run's environment. A state built outside a host (a bare Preload in a
-// Go test) gets a default Env whose relative paths resolve against the process's folder.
+// Go test, or one given a nil Env) gets a default Env whose relative paths resolve against
+// the process's folder.
 func envOf(L *lua.LState) *modules.Env {
 	if ud, ok := L.GetField(L.Get(lua.RegistryIndex), envKey).(*lua.LUserData); ok {
-		if env, ok := ud.Value.(*modules.Env); ok {
+		if env, ok := ud.Value.(*modules.Env); ok && env != nil {
 			return env
 		}
 	}
