@@ -30,8 +30,10 @@ func Diff(prev, cur *Report) string {
 
 type differ struct{ strings.Builder }
 
+// linef adds one line; a line holding a control character (from a hostile layer name)
+// is quoted, as the table's cells are.
 func (d *differ) linef(format string, args ...any) {
-	fmt.Fprintf(d, format, args...)
+	d.WriteString(printable(fmt.Sprintf(format, args...)))
 	d.WriteByte('\n')
 }
 

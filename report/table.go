@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -21,7 +23,7 @@ func (r *Report) String() string {
 // no colours or other terminal escapes.
 func (r *Report) WriteTable(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintln(bw, r.title())
+	fmt.Fprintln(bw, printable(r.title()))
 	header := newTable(left, left)
 	header.add("input", r.Input)
 	header.add("output", r.Output)
@@ -57,7 +59,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintln(bw)
 		fmt.Fprintln(bw, "warnings")
 		for _, msg := range r.Warnings {
-			fmt.Fprintf(bw, "  - %s\n", msg)
+			fmt.Fprintf(bw, "  - %s\n", printable(msg))
 		}
 	}
 	return bw.Flush()
@@ -130,9 +132,30 @@ func newTable(aligns ...align) *table { return &table{aligns: aligns} }
 
 func (t *table) header(cells ...string) { t.head = cells }
 
-func (t *table) add(cells ...string) { t.rows = append(t.rows, row{cells, -1}) }
+func (t *table) add(cells ...string) { t.rows = append(t.rows, row{printables(cells), -1}) }
 
-func (t *table) addSpan(from int, cells ...string) { t.rows = append(t.rows, row{cells, from}) }
+func (t *table) addSpan(from int, cells ...string) {
+	t.rows = append(t.rows, row{printables(cells), from})
+}
+
+// printable quotes a string that holds control characters: layer and tensor names come
+// from the model file, and a hostile one must not move the cursor or recolour the
+// terminal.
+func printable(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+func printables(cells []string) []string {
+	for i, c := range cells {
+		cells[i] = printable(c)
+	}
+	return cells
+}
 
 // dropEmpty removes the rows whose column col is empty.
 func (t *table) dropEmpty(col int) {

@@ -76,3 +76,24 @@ func TestFormatBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestTableQuotesControlCharacters: names come from the model file; an escape sequence in
+// one must reach the terminal quoted, never raw.
+func TestTableQuotesControlCharacters(t *testing.T) {
+	r := &Report{Title: "t\x1b[2J", Layers: []Layer{
+		{Name: "fc\x1b[31m", Type: "Linear", Shape: []int{2, 2}, DType: "F32", Quantized: true, QDType: "int8"},
+		{Name: "ok", Type: "Linear", Shape: []int{2, 2}, DType: "F32", Reason: "skip: a\rb"},
+	}, Warnings: []string{"layer x\x07 stays in float"}}
+	r.Finish()
+	out := r.String()
+	prev := &Report{Layers: []Layer{{Name: "fc\x1b[31m", Quantized: true, QDType: "int4"}}}
+	out += Diff(prev, r)
+	if strings.ContainsAny(out, "\x1b\r\x07") {
+		t.Fatalf("control characters reached the output:\n%q", out)
+	}
+	for _, want := range []string{`"fc\x1b[31m"`, `"t\x1b[2J"`, `"skipped: skip: a\rb"`, `"layer x\a stays in float"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %s:\n%s", want, out)
+		}
+	}
+}
