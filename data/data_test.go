@@ -1,8 +1,13 @@
 package data
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
+	"hash/crc32"
+	"image"
+	"image/png"
 	"io"
 	"math"
 	"os"
@@ -349,4 +354,56 @@ func FuzzNPY(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestImagesBounded: a small file that declares, or resizes to, more than MaxImagePixels
+// is refused before the pixels are allocated.
+func TestImagesBounded(t *testing.T) {
+	dir := t.TempDir()
+	// A PNG header declaring 100000×100000 8-bit gray pixels (its IDAT never comes).
+	header := pngHeader(100000, 100000)
+	if err := os.WriteFile(filepath.Join(dir, "bomb.png"), header, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, dir, ImageOptions{Size: 4}, `bomb.png: 100000×100000 pixels: outside 1..67108864`)
+
+	// 1×40000 pixels decode fine (40 KB) but resize to 224×8960000.
+	dir = t.TempDir()
+	tall := image.NewGray(image.Rect(0, 0, 1, 40000))
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, tall); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "tall.png"), buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, dir, ImageOptions{Size: 224, Gray: true}, `tall.png: 1×40000 pixels resize to 224×8960000, more than 67108864`)
+}
+
+func wantErr(t *testing.T, dir string, opts ImageOptions, suffix string) {
+	t.Helper()
+	src, err := Images(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := src.Open(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if _, err := r.Next(1); err == nil || !strings.HasSuffix(err.Error(), suffix) {
+		t.Errorf("got %v, want an error ending in %q", err, suffix)
+	}
+}
+
+// pngHeader returns the signature and IHDR chunk of an 8-bit grayscale PNG.
+func pngHeader(w, h uint32) []byte {
+	ihdr := binary.BigEndian.AppendUint32(nil, w)
+	ihdr = binary.BigEndian.AppendUint32(ihdr, h)
+	ihdr = append(ihdr, 8, 0, 0, 0, 0) // depth 8, gray, deflate, no filter, no interlace
+	chunk := append([]byte("IHDR"), ihdr...)
+	out := []byte("\x89PNG\r\n\x1a\n")
+	out = binary.BigEndian.AppendUint32(out, uint32(len(ihdr)))
+	out = append(out, chunk...)
+	return binary.BigEndian.AppendUint32(out, crc32.ChecksumIEEE(chunk))
 }

@@ -36,8 +36,11 @@ type ImageOptions struct {
 	Gray bool
 }
 
-// MaxImagePixels caps the decoded size of one image, against decompression bombs.
-const MaxImagePixels = 1 << 28
+// MaxImagePixels caps the size of one image, decoded and resized, against decompression
+// bombs: a PNG of a few KB can declare 2^31 pixels, and one a single pixel wide resizes to
+// Size × its height. 64 Mpx (8192×8192) is a little under PIL's own limit; decoding one
+// takes at most ~1 GB (16-bit RGBA, its 8-bit copy and the channel planes).
+const MaxImagePixels = 1 << 26
 
 // Images is a source over the PNG and JPEG files directly inside dir (.png, .jpg,
 // .jpeg, any case), in sorted name order, without targets. Each image is decoded when
@@ -176,10 +179,13 @@ func (s *imageSource) load(dst []float32, path string) error {
 	if err != nil {
 		return fmt.Errorf("data: images %q: %w", s.name, err)
 	}
-	planes := toPlanes(img, s.opts.Gray)
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	rw, rh := resizedSize(w, h, s.opts.Size)
+	if int64(rw)*int64(rh) > MaxImagePixels {
+		return fmt.Errorf("data: images %q: %s: %d×%d pixels resize to %d×%d, more than %d", s.name, filepath.Base(path), w, h, rw, rh, MaxImagePixels)
+	}
+	planes := toPlanes(img, s.opts.Gray)
 	if rw != w || rh != h {
 		planes = resize(planes, rw, rh)
 	}
@@ -240,16 +246,17 @@ func resizedSize(w, h, size int) (int, int) {
 // colours not premultiplied by alpha, as PIL's convert("RGB") / convert("L") keep them.
 func toPlanes(img image.Image, gray bool) []*image.Gray {
 	b := img.Bounds()
-	rgba := image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-	draw.Draw(rgba, rgba.Bounds(), img, b.Min, draw.Src)
+	r := image.Rect(0, 0, b.Dx(), b.Dy())
+	if g, ok := img.(*image.Gray); ok && gray {
+		p := image.NewGray(r)
+		draw.Draw(p, r, g, b.Min, draw.Src)
+		return []*image.Gray{p}
+	}
+	rgba := image.NewNRGBA(r)
+	draw.Draw(rgba, r, img, b.Min, draw.Src)
 	n := b.Dx() * b.Dy()
 	if gray {
-		if g, ok := img.(*image.Gray); ok {
-			p := image.NewGray(rgba.Bounds())
-			draw.Draw(p, p.Bounds(), g, b.Min, draw.Src)
-			return []*image.Gray{p}
-		}
-		p := image.NewGray(rgba.Bounds())
+		p := image.NewGray(r)
 		for i := 0; i < n; i++ {
 			r, g, bl := uint32(rgba.Pix[4*i]), uint32(rgba.Pix[4*i+1]), uint32(rgba.Pix[4*i+2])
 			p.Pix[i] = uint8((r*19595 + g*38470 + bl*7471 + 0x8000) >> 16)
@@ -258,7 +265,7 @@ func toPlanes(img image.Image, gray bool) []*image.Gray {
 	}
 	planes := make([]*image.Gray, 3)
 	for ch := range planes {
-		p := image.NewGray(rgba.Bounds())
+		p := image.NewGray(r)
 		for i := 0; i < n; i++ {
 			p.Pix[i] = rgba.Pix[4*i+ch]
 		}
