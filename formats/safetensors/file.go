@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/qscript-dev/qscript/formats/internal/mapfile"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -24,7 +24,7 @@ type File struct {
 	entries   map[string]entry
 	infos     []tensor.Info // sorted by name
 	metadata  map[string]string
-	closer    func() error
+	mapped    *mapfile.File // the file OpenFile opened, which Close closes
 	closed    bool
 }
 
@@ -77,39 +77,16 @@ func Open(r io.ReaderAt, size int64) (*File, error) {
 // The mapping is private copy-on-write: writing into a loaded tensor's Data never changes
 // the file. As with any memory map, truncating the file while it is open crashes the reader.
 func OpenFile(path string) (*File, error) {
-	osf, err := os.Open(path)
+	mf, err := mapfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	st, err := osf.Stat()
+	f, err := Open(mf.ReaderAt(), mf.Size())
 	if err != nil {
-		osf.Close()
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		osf.Close()
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	size := st.Size()
-	mapping, _ := mmapFile(osf, size) // nil on failure: positioned reads still work
-	var headerReader io.ReaderAt = osf
-	if mapping != nil {
-		headerReader = bytes.NewReader(mapping)
-	}
-	f, err := Open(headerReader, size)
-	if err != nil {
-		munmap(mapping)
-		osf.Close()
+		mf.Close()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	f.path, f.r, f.mapping = path, osf, mapping
-	f.closer = func() error {
-		err := munmap(mapping)
-		if cerr := osf.Close(); err == nil {
-			err = cerr
-		}
-		return err
-	}
+	f.path, f.r, f.mapping, f.mapped = path, mf.File(), mf.Mapping(), mf
 	return f, nil
 }
 
@@ -205,8 +182,8 @@ func (f *File) Close() error {
 	}
 	f.closed = true
 	f.mapping = nil
-	if f.closer != nil {
-		return f.closer()
+	if f.mapped != nil {
+		return f.mapped.Close()
 	}
 	return nil
 }
@@ -218,8 +195,8 @@ func (f *File) Close() error {
 // does nothing for a file that is not memory-mapped.
 func (f *File) Release(name string) error {
 	e, err := f.lookup(name)
-	if err != nil || f.mapping == nil {
+	if err != nil || f.mapped == nil {
 		return err
 	}
-	return release(f.mapping, f.dataStart+int64(e.begin), f.dataStart+int64(e.end))
+	return f.mapped.Release(f.dataStart+int64(e.begin), f.dataStart+int64(e.end))
 }

@@ -1,17 +1,16 @@
 package torch
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
 	"maps"
 	"math/bits"
-	"os"
 	"sort"
 	"sync"
 
+	"github.com/qscript-dev/qscript/formats/internal/mapfile"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -45,38 +44,16 @@ type entry struct {
 // positioned reads otherwise). Errors name the path. Tensors returned by Load may share
 // the mapping (private, copy-on-write) until Close.
 func Open(path string) (*File, error) {
-	osf, err := os.Open(path)
+	mf, err := mapfile.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	st, err := osf.Stat()
+	f, err := OpenReader(mf.ReaderAt(), mf.Size(), path)
 	if err != nil {
-		osf.Close()
+		mf.Close()
 		return nil, err
 	}
-	if !st.Mode().IsRegular() {
-		osf.Close()
-		return nil, fmt.Errorf("%s: not a regular file", path)
-	}
-	mapping, _ := mmapFile(osf, st.Size()) // nil on failure: positioned reads still work
-	var r io.ReaderAt = osf
-	if mapping != nil {
-		r = bytes.NewReader(mapping)
-	}
-	f, err := OpenReader(r, st.Size(), path)
-	if err != nil {
-		munmap(mapping)
-		osf.Close()
-		return nil, err
-	}
-	f.mapping = mapping
-	f.closer = func() error {
-		err := munmap(mapping)
-		if cerr := osf.Close(); err == nil {
-			err = cerr
-		}
-		return err
-	}
+	f.mapping, f.closer = mf.Mapping(), mf.Close
 	return f, nil
 }
 
