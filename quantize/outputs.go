@@ -46,8 +46,8 @@ func (q *Model) roleOf(info tensor.Info) (role, *Decision) {
 	return roleCast, nil
 }
 
-// weightBase is the prefix of a layer's compressed tensor names: "fc1.weight" gives
-// "fc1.weight_scale", "fc1.weight_packed", ...
+// inputBase is the prefix of a layer's static activation tensors: "fc1.weight" gives
+// "fc1.input", for "fc1.input_scale" and "fc1.input_zero_point".
 func inputBase(l Layer) string {
 	if p, ok := strings.CutSuffix(l.Weight, ".weight"); ok {
 		return p + ".input"
@@ -58,6 +58,12 @@ func inputBase(l Layer) string {
 // scaleShape is the shape of a layer's weight_scale: [out, groups] per group; per
 // channel the weight's rank with 1 everywhere but the channel axis ([out, 1] for Linear,
 // [out, 1, 1, 1] for Conv2d) or, for int4, [out, 1]; [1] per tensor.
+//
+// A Conv2d scale is [out, 1, 1, 1], not [out, 1], because that is what compressed-tensors
+// needs: its dequantize is a plain broadcast, (w - zero_point) * scale, which an
+// [out, 1] scale would align with the kernel dimensions, and llm-compressor's observers
+// reduce every dimension but the first with keepdim, giving the same shape. (Its
+// [out, 1] placeholder, and vLLM's loader, exist for Linear layers only.)
 func (q *Model) scaleShape(l Layer) []int {
 	idx := newParamIndex(q.ws, l, numel(l.Shape))
 	switch idx.mode {

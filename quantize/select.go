@@ -119,7 +119,7 @@ func Select(layers []Layer, sel Selection) ([]Decision, error) {
 		switch {
 		case !typeOK:
 			if inc != nil && !inc.isGlob() && inc.Func == nil {
-				return nil, fmt.Errorf("include: layer %q is a %s, which is not in layers {%s}; add %q to layers",
+				return nil, fmt.Errorf("include: layer %q has type %s, which is not in layers {%s}; add %q to layers",
 					l.Name, l.Type, strings.Join(types, ", "), l.Type)
 			}
 			d.Selected, d.Reason = false, fmt.Sprintf("type %s not selected", l.Type)

@@ -85,7 +85,7 @@ func TestSelectErrors(t *testing.T) {
 		{Selection{Skip: Names("")}, `skip: empty layer name`},
 		{Selection{Skip: Names("conv[1")}, `skip: pattern "conv[1": malformed glob: unterminated [`},
 		{Selection{Types: []string{"Lineer"}}, `layers: unknown layer type "Lineer" (did you mean "Linear"?); valid types: Linear, Conv, Conv1d, Conv2d, Conv3d, Embedding, Norm, Gemm, MatMul`},
-		{Selection{Include: Names("bn1")}, `include: layer "bn1" is a Norm, which is not in layers {Linear, Conv}; add "Norm" to layers`},
+		{Selection{Include: Names("bn1")}, `include: layer "bn1" has type Norm, which is not in layers {Linear, Conv}; add "Norm" to layers`},
 	}
 	for _, c := range cases {
 		_, err := Select(layers, c.sel)
