@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/qscript-dev/qscript/internal/suggest"
 	"github.com/qscript-dev/qscript/scripts"
 )
 
@@ -82,6 +83,20 @@ func builtinName(p string) (string, bool) {
 		return "", false
 	}
 	return p, true
+}
+
+// nearestBuiltin returns the path of the built-in recipe whose name name is a plausible
+// misspelling of ("int8_statc" → "recipes/int8_static.lua"), or "".
+func (h *Host) nearestBuiltin(name string) string {
+	var names []string
+	for _, b := range listBuiltins(h.library) {
+		names = append(names, b.Name)
+	}
+	near := suggest.Closest(name, names, 1)
+	if len(near) == 0 || suggest.Distance(name, near[0]) > max(1, len(name)/3) {
+		return ""
+	}
+	return path.Join(builtinDir, near[0]+".lua")
 }
 
 // builtinChunk loads a built-in recipe from the host's library.

@@ -168,12 +168,16 @@ func (h *Host) loadRecipe(p string) (*chunk, error) {
 	case !os.IsNotExist(err):
 		return nil, fmt.Errorf("recipe %s: %w", p, err)
 	}
+	hint := ""
 	if name, ok := builtinName(p); ok {
 		if c, err := h.builtinChunk(name); err == nil {
 			return c, nil
 		}
+		if near := h.nearestBuiltin(name); near != "" {
+			hint = fmt.Sprintf("; did you mean %s?", near)
+		}
 	}
-	return nil, fmt.Errorf("%w: %s is not a file, nor the name of a built-in recipe (list them with `qscript recipes`)", ErrRecipeNotFound, p)
+	return nil, fmt.Errorf("%w: %s is not a file, nor the name of a built-in recipe%s (list them with `qscript recipes`)", ErrRecipeNotFound, p, hint)
 }
 
 // diskChunk reads a Lua file from disk.

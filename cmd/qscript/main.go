@@ -12,6 +12,9 @@ import (
 	"runtime"
 	"strings"
 	"syscall"
+
+	"github.com/qscript-dev/qscript/host"
+	"github.com/qscript-dev/qscript/internal/suggest"
 )
 
 // version is set at build time with -ldflags "-X main.version=1.2.3".
@@ -82,6 +85,40 @@ func findCommand(name string) (command, bool) {
 	return command{}, false
 }
 
+func commandNames() []string {
+	var names []string
+	for _, c := range commands() {
+		names = append(names, c.name)
+	}
+	return names
+}
+
+// isCommandTypo reports whether arg, which names no command, looks like a misspelt command
+// rather than a recipe: a bare word that is no file and no built-in recipe, close to a
+// command's name ("inpsect", "recipe").
+func isCommandTypo(arg string) bool {
+	if strings.ContainsAny(arg, `./\-`) {
+		return false
+	}
+	if _, err := os.Stat(arg); err == nil {
+		return false
+	}
+	if _, err := host.BuiltinSource(arg); err == nil {
+		return false
+	}
+	_, ok := closeTo(arg, commandNames())
+	return ok
+}
+
+// closeTo returns the name in known nearest to s, when s is a plausible misspelling of it.
+func closeTo(s string, known []string) (string, bool) {
+	c := suggest.Closest(s, known, 1)
+	if len(c) == 0 || suggest.Distance(s, c[0]) > max(1, len(s)/3) {
+		return "", false
+	}
+	return c[0], true
+}
+
 // cli runs qscript with args (without the program name) and returns the exit code.
 func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
@@ -96,9 +133,14 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return runVersion(ctx, nil, stdout, stderr)
 	}
 	cmd, ok := findCommand(args[0])
-	if ok {
+	switch {
+	case ok:
 		args = args[1:]
-	} else {
+	case isCommandTypo(args[0]):
+		name, _ := closeTo(args[0], commandNames())
+		fmt.Fprintf(stderr, "qscript: unknown command %q (did you mean %q?); \"qscript help\" lists the commands\n", args[0], name)
+		return exitUsage
+	default:
 		cmd, _ = findCommand("run") // qscript RECIPE.lua [key=value ...]
 	}
 	if wantsHelp(args) {

@@ -51,7 +51,15 @@ func runNew(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	name := strings.TrimSuffix(strings.TrimPrefix(filepath.ToSlash(args[0]), "recipes/"), ".lua")
 	src, err := host.BuiltinSource(name)
 	if err != nil || strings.ContainsAny(name, "/.") {
-		fmt.Fprintf(stderr, "qscript new: there is no built-in recipe %q; \"qscript recipes\" lists them\n", args[0])
+		var names []string
+		for _, b := range host.Builtins() {
+			names = append(names, b.Name)
+		}
+		hint := ""
+		if near, ok := closeTo(name, names); ok {
+			hint = fmt.Sprintf(" (did you mean %q?)", near)
+		}
+		fmt.Fprintf(stderr, "qscript new: there is no built-in recipe %q%s; \"qscript recipes\" lists them\n", args[0], hint)
 		return exitUsage
 	}
 	dest := filepath.Join("recipes", name+".lua")

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -85,6 +86,9 @@ func parseRunArgs(name string, args []string, stderr io.Writer) (opts runOptions
 		return usageError("missing the recipe to run")
 	}
 	opts.recipe = positional[0]
+	if isModelFile(opts.recipe) {
+		return usageError("%s is a model or data file, not a Lua recipe: look inside it with \"qscript inspect %[1]s\", or quantize it with a recipe, such as \"qscript recipes/int8_dynamic.lua model=%[1]s\"", opts.recipe)
+	}
 	opts.args = map[string]string{}
 	for _, kv := range positional[1:] {
 		key, value, found := strings.Cut(kv, "=")
@@ -94,6 +98,16 @@ func parseRunArgs(name string, args []string, stderr io.Writer) (opts runOptions
 		opts.args[key] = value
 	}
 	return opts, true
+}
+
+// modelExtensions end the names of the files qscript reads as models or data.
+var modelExtensions = []string{".safetensors", ".json", ".pt", ".pth", ".bin", ".onnx", ".npy", ".npz"}
+
+// isModelFile reports whether path names a model or data file rather than a recipe, a
+// common slip when one means `qscript inspect` or a recipe's model= argument.
+func isModelFile(path string) bool {
+	ext := strings.ToLower(filepath.Ext(path))
+	return slices.Contains(modelExtensions, ext)
 }
 
 func newHost(opts runOptions, stdout, stderr io.Writer) (*host.Host, error) {
