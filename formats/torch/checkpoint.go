@@ -21,6 +21,10 @@ const (
 	// maxFlattenVisits bounds the walk: shared references through the memo can make a small
 	// pickle describe an exponentially large tree.
 	maxFlattenVisits = 1 << 20
+	// maxFlattenNameBytes bounds the dotted names the walk builds, in total: a long key
+	// shared through the memo at every level would otherwise give each of the visits a
+	// name of many megabytes. Real state dicts use a few MB.
+	maxFlattenNameBytes = 64 << 20
 )
 
 type namedTensor struct {
@@ -29,10 +33,11 @@ type namedTensor struct {
 }
 
 type checkpoint struct {
-	tensors  []namedTensor
-	metadata map[string]string
-	seen     map[string]bool
-	visits   int
+	tensors   []namedTensor
+	metadata  map[string]string
+	seen      map[string]bool
+	visits    int
+	nameBytes int
 }
 
 func flattenCheckpoint(root any) (*checkpoint, error) {
@@ -96,6 +101,9 @@ func (c *checkpoint) walk(v any, name string, depth int) error {
 	c.visits++
 	if c.visits > maxFlattenVisits {
 		return fmt.Errorf("%w: the checkpoint holds more than %d objects", ErrFormat, maxFlattenVisits)
+	}
+	if c.nameBytes += len(name); c.nameBytes > maxFlattenNameBytes {
+		return fmt.Errorf("%w: the checkpoint's names total more than %d bytes", ErrFormat, maxFlattenNameBytes)
 	}
 	if depth > maxNestingDepth {
 		return fmt.Errorf("%w: %q is nested more than %d levels deep", ErrFormat, name, maxNestingDepth)

@@ -70,3 +70,29 @@ func TestLegacyTarIsNamed(t *testing.T) {
 		t.Fatalf("got %v, want ErrLegacyFormat", err)
 	}
 }
+
+// TestLongSharedKeysAreBounded: two 1 MB keys memoized once and used at every level of a
+// 30-deep tree make each leaf's dotted name 30 MB from a 2 MB pickle. The walk must stop at
+// its name budget instead of building a million such names.
+func TestLongSharedKeysAreBounded(t *testing.T) {
+	var p bytes.Buffer
+	p.WriteString("\x80\x02")
+	for i, c := range []byte{'k', 'j'} {
+		p.WriteString("X\x00\x00\x10\x00") // BINUNICODE of 1 MiB
+		p.Write(bytes.Repeat([]byte{c}, 1<<20))
+		p.Write([]byte{'q', byte(i), '0'}) // BINPUT i, POP
+	}
+	p.WriteString("}(h\x00K\x01h\x01K\x01uq\x020") // memo 2 = {K: 1, J: 1}
+	for i := byte(2); i < 32; i++ {
+		p.Write([]byte{'}', '(', 'h', 0, 'h', i, 'h', 1, 'h', i, 'u', 'q', i + 1, '0'}) // {K: d, J: d}
+	}
+	p.WriteString("h\x20.")
+	root, err := unpickle(p.Bytes(), loadPersistentID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = flattenCheckpoint(root)
+	if want := "torch: invalid checkpoint: the checkpoint's names total more than 67108864 bytes"; err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+}
