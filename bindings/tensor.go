@@ -196,6 +196,10 @@ func b2f(b bool) float64 {
 	return 0
 }
 
+// maxNesting bounds the dimensions of a tensor built from nested tables, so that a table
+// that contains itself ({t} with t[1] = t) is an error rather than an endless descent.
+const maxNesting = 64
+
 // nestedValues flattens a nested table of numbers in C order and returns its shape. Every
 // row of a level must have the same length.
 func nestedValues(t *lua.LTable) ([]int, []float64, error) {
@@ -204,6 +208,9 @@ func nestedValues(t *lua.LTable) ([]int, []float64, error) {
 		tt, ok := v.(*lua.LTable)
 		if !ok {
 			break
+		}
+		if len(shape) == maxNesting {
+			return nil, nil, fmt.Errorf("data nested deeper than %d levels (does a table contain itself?)", maxNesting)
 		}
 		shape = append(shape, tt.Len())
 		if tt.Len() == 0 {

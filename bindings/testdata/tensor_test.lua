@@ -19,6 +19,8 @@ end
 
 function TestBadConstruct(t)
   t:raises(function() qs.tensor{{1, 2}, {3}} end, "ragged data")
+  local loop = {}; loop[1] = loop
+  t:raises(function() qs.tensor(loop) end, "nested deeper than 64 levels")
   t:raises(function() qs.tensor({1, 2, 3}, {shape = {2, 2}}) end, "holds 4 elements, the data has 3")
   t:raises(function() qs.tensor({1}, {dtyp = "F32"}) end, "did you mean \"dtype\"?")
   t:raises(function() qs.tensor({1}, {dtype = "float33"}) end, "unknown dtype \"float33\"")
