@@ -24,7 +24,7 @@ const (
 	// maxFlattenNameBytes bounds the dotted names the walk builds, in total: a long key
 	// shared through the memo at every level would otherwise give each of the visits a
 	// name of many megabytes. Real state dicts use a few MB.
-	maxFlattenNameBytes = 64 << 20
+	maxFlattenNameBytes = 128 << 20
 )
 
 type namedTensor struct {

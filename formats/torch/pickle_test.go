@@ -92,7 +92,7 @@ func TestLongSharedKeysAreBounded(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = flattenCheckpoint(root)
-	if want := "torch: invalid checkpoint: the checkpoint's names total more than 67108864 bytes"; err == nil || err.Error() != want {
+	if want := "torch: invalid checkpoint: the checkpoint's names total more than 134217728 bytes"; err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
 	}
 }
