@@ -65,15 +65,6 @@ var ErrEmpty = errors.New("data: no samples")
 // order of preference.
 var targetKeys = []string{"label", "labels", "target", "targets", "y"}
 
-func isTargetKey(name string) bool {
-	for _, k := range targetKeys {
-		if name == k {
-			return true
-		}
-	}
-	return false
-}
-
 // Limit returns a source of at most n samples of src (n < 0: all of them).
 func Limit(src Source, n int) Source {
 	if n < 0 {
