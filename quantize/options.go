@@ -118,6 +118,10 @@ func CheckKeys(table string, given []string, valid []string) error {
 		e := &UnknownOptionError{Table: table, Key: k, Valid: slices.Sorted(slices.Values(valid))}
 		if s := Similar(k, valid); len(s) > 0 {
 			e.Suggestion = s[0]
+		} else if slices.Contains(valid, "weights") && slices.Contains(WeightOptionKeys, k) {
+			// {dtype = "int8"} is how a tensor's quantize takes it; a model's takes
+			// weights = {dtype = "int8"}.
+			e.Suggestion = "weights." + k
 		}
 		return e
 	}
@@ -196,9 +200,8 @@ func (o *Options) Apply(m map[string]any) error {
 		case "numerics":
 			var s string
 			if s, err = stringOf(k, v); err == nil {
-				n.Numerics, err = quant.ParseNumerics(s)
-				if err != nil {
-					err = fmt.Errorf("option %q: %w", k, err)
+				if n.Numerics, err = quant.ParseNumerics(s); err != nil {
+					err = fmt.Errorf("option %q: unknown numerics %q; valid numerics: torch, onnxruntime", k, s)
 				}
 			}
 		case "activations":

@@ -65,7 +65,9 @@ func TestOptionErrors(t *testing.T) {
 		{map[string]any{"skip": 7.0}, `option "skip": layer name, glob or function expected, got number`},
 		{map[string]any{"layer_types": map[string]any{"fc1": 1.0}}, `option "layer_types": layer "fc1": type name expected, got number`},
 		{map[string]any{"layer_types": map[string]any{"fc1": "Dense"}}, `option "layer_types": layer "fc1": unknown layer type "Dense"; valid types: Linear, Conv, Conv1d, Conv2d, Conv3d, Embedding, Norm, Gemm, MatMul`},
-		{map[string]any{"numerics": "tensorrt"}, `option "numerics": quant: unknown numerics "tensorrt" (want torch or onnxruntime)`},
+		{map[string]any{"numerics": "tensorrt"}, `option "numerics": unknown numerics "tensorrt"; valid numerics: torch, onnxruntime`},
+		{map[string]any{"dtype": "int4"},
+			`unknown option "dtype" (did you mean "weights.dtype"?); valid options: activations, include, layer_types, layers, numerics, skip, weights`},
 	}
 	for _, c := range cases {
 		_, err := ParseOptions(c.m)
