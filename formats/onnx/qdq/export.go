@@ -322,8 +322,13 @@ func (e *exporter) propagate() error {
 			producer[o] = i
 		}
 	}
+	// reads counts the readers of each tensor in the new graph. A pair is repeated before
+	// the op that writes x only when x's own QuantizeLinear is its sole reader: a float
+	// consumer or a graph output must keep seeing the values it saw.
+	reads := map[string]int{}
+	countReads(&onnxpb.GraphProto{Node: e.nodes}, reads, map[string]bool{}, map[string]bool{})
 	for _, t := range e.activationOrder() {
-		for x := t; ; {
+		for x := t; reads[x] == 1 && !e.outputs[x]; {
 			i, ok := producer[x]
 			if !ok {
 				break

@@ -276,3 +276,23 @@ func TestExportErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestPairsStayBeforeFloatReaders: a pair is not repeated upstream of an op whose output a
+// float reader (here a graph output) also takes, since that reader would see quantized values.
+func TestPairsStayBeforeFloatReaders(t *testing.T) {
+	f, want := openTiny(t)
+	m := proto.Clone(f.Proto()).(*onnxpb.ModelProto)
+	m.Graph.Output = append(m.Graph.Output, &onnxpb.ValueInfoProto{Name: proto.String("/Flatten_output_0")})
+	q, err := Export(m, tinyPlan(t, want))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range q.Graph.Node {
+		if n.GetName() == "/Relu_output_0_QuantizeLinear" {
+			t.Fatal("pair repeated before Flatten, whose output is a graph output")
+		}
+		if n.GetName() == "/Flatten" && n.Input[0] != "/Relu_output_0" {
+			t.Errorf("Flatten reads %v", n.Input)
+		}
+	}
+}
