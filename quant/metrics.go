@@ -26,43 +26,51 @@ func Compare(x, y []float32) (Errors, error) {
 		return Errors{}, fmt.Errorf("quant: comparing %d values with %d", len(x), len(y))
 	}
 	chunks := len(x)/blockElems + 1
-	parts := make([]sums, chunks)
+	parts := make([]ErrorSums, chunks)
 	_ = parallelFor(chunks, 8*len(x), func(c0, c1 int) error {
 		for c := c0; c < c1; c++ {
 			lo, hi := min(c*blockElems, len(x)), min((c+1)*blockElems, len(x))
-			parts[c] = sumsOf(x[lo:hi], y[lo:hi])
+			parts[c].Add(x[lo:hi], y[lo:hi])
 		}
 		return nil
 	})
-	var s sums
+	var s ErrorSums
 	for _, p := range parts { // fixed order: the result does not depend on scheduling
-		s.add(p)
+		s.Merge(p)
 	}
-	return s.errors(len(x)), nil
+	return s.Errors(), nil
 }
 
-type sums struct {
+// ErrorSums accumulates, in float64, the sums behind Errors, so that an approximation
+// produced block by block can be measured without materializing it. Merging the blocks
+// in a fixed order gives a result that does not depend on scheduling.
+type ErrorSums struct {
+	n                         int
 	xx, yy, xy, noise, maxAbs float64
 }
 
-func sumsOf(x, y []float32) sums {
-	var s sums
+// Add folds the pairs (x[i], y[i]) in; y must be at least as long as x.
+func (s *ErrorSums) Add(x, y []float32) {
 	y = y[:len(x)]
+	xx, yy, xy, noise, maxAbs := s.xx, s.yy, s.xy, s.noise, s.maxAbs
 	for i, a := range x {
 		fa, fb := float64(a), float64(y[i])
 		d := fa - fb
-		s.xx += fa * fa
-		s.yy += fb * fb
-		s.xy += fa * fb
-		s.noise += d * d
-		if ad := math.Abs(d); ad > s.maxAbs || ad != ad {
-			s.maxAbs = ad
+		xx += fa * fa
+		yy += fb * fb
+		xy += fa * fb
+		noise += d * d
+		if ad := math.Abs(d); ad > maxAbs || ad != ad {
+			maxAbs = ad
 		}
 	}
-	return s
+	s.xx, s.yy, s.xy, s.noise, s.maxAbs = xx, yy, xy, noise, maxAbs
+	s.n += len(x)
 }
 
-func (s *sums) add(p sums) {
+// Merge adds the sums of another block.
+func (s *ErrorSums) Merge(p ErrorSums) {
+	s.n += p.n
 	s.xx += p.xx
 	s.yy += p.yy
 	s.xy += p.xy
@@ -72,10 +80,11 @@ func (s *sums) add(p sums) {
 	}
 }
 
-func (s sums) errors(n int) Errors {
+// Errors turns the sums into the metrics, with the conventions documented on Errors.
+func (s ErrorSums) Errors() Errors {
 	e := Errors{MaxAbs: s.maxAbs, SQNR: sqnr(s.xx, s.noise), Cosine: cosine(s.xy, s.xx, s.yy)}
-	if n > 0 {
-		e.MSE = s.noise / float64(n)
+	if s.n > 0 {
+		e.MSE = s.noise / float64(s.n)
 	}
 	return e
 }

@@ -29,7 +29,6 @@ type workspace struct {
 	f32      []float32     // source values widened to float32
 	codes    []int8        // stored integer codes
 	out      []byte        // output data (packed words, casts, fp8, fake weights)
-	scratch  []float32     // dequantized values of one block, for statistics
 }
 
 // releaseMinBytes is the buffer size above which a finished pass hands its memory back to

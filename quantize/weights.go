@@ -316,71 +316,13 @@ func (lw *layerWork) forRuns(lo, n int, fn func(a, b, k int)) {
 	}
 }
 
-// errorSums accumulates the sums behind quant.Errors over blocks, in float64.
-type errorSums struct {
-	n                  int
-	sx2, se2, sxy, sy2 float64
-	maxAbs             float64
-}
-
-func (s *errorSums) add(x, y []float32) {
-	y = y[:len(x)]
-	sx2, se2, sxy, sy2, m := s.sx2, s.se2, s.sxy, s.sy2, s.maxAbs
-	for i, xv := range x {
-		a, b := float64(xv), float64(y[i])
-		e := a - b
-		sx2 += a * a
-		se2 += e * e
-		sxy += a * b
-		sy2 += b * b
-		if e < 0 {
-			e = -e
-		}
-		if e > m {
-			m = e
-		}
-	}
-	s.sx2, s.se2, s.sxy, s.sy2, s.maxAbs = sx2, se2, sxy, sy2, m
-	s.n += len(x)
-}
-
-func (s *errorSums) merge(o errorSums) {
-	s.n += o.n
-	s.sx2 += o.sx2
-	s.se2 += o.se2
-	s.sxy += o.sxy
-	s.sy2 += o.sy2
-	s.maxAbs = max(s.maxAbs, o.maxAbs)
-}
-
-// errors turns the sums into quant.Errors with the conventions documented there.
-func (s errorSums) errors() quant.Errors {
-	e := quant.Errors{MaxAbs: s.maxAbs, SQNR: math.Inf(1), Cosine: 1}
-	if s.n == 0 {
-		return e
-	}
-	e.MSE = s.se2 / float64(s.n)
-	if s.se2 > 0 {
-		e.SQNR = 10 * math.Log10(s.sx2/s.se2)
-	}
-	switch {
-	case s.sx2 == 0 && s.sy2 == 0:
-		e.Cosine = 1
-	case s.sx2 == 0 || s.sy2 == 0:
-		e.Cosine = 0
-	default:
-		e.Cosine = s.sxy / (math.Sqrt(s.sx2) * math.Sqrt(s.sy2))
-	}
-	return e
-}
-
 // compare measures the dequantized weight against the source, block by block, without
 // materializing the dequantized tensor, and returns the source's range too. Blocks are
 // summed in order, so the result does not depend on scheduling.
 func (lw *layerWork) compare() (e quant.Errors, lo, hi float32) {
 	n := len(lw.x)
 	blocks := (n + chunkElems - 1) / chunkElems
-	sums := make([]errorSums, blocks)
+	sums := make([]quant.ErrorSums, blocks)
 	los, his := make([]float32, blocks), make([]float32, blocks)
 	scratch := make([][]float32, workers())
 	parallelFor(blocks, n, func(b, worker int) error {
@@ -390,17 +332,17 @@ func (lw *layerWork) compare() (e quant.Errors, lo, hi float32) {
 		a, z := b*chunkElems, min((b+1)*chunkElems, n)
 		y := scratch[worker][:z-a]
 		lw.dequantizeTo(y, a)
-		sums[b].add(lw.x[a:z], y)
+		sums[b].Add(lw.x[a:z], y)
 		los[b], his[b] = minMax(lw.x[a:z])
 		return nil
 	})
-	var total errorSums
+	var total quant.ErrorSums
 	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
 	for b, s := range sums {
-		total.merge(s)
+		total.Merge(s)
 		lo, hi = min(lo, los[b]), max(hi, his[b])
 	}
-	return total.errors(), lo, hi
+	return total.Errors(), lo, hi
 }
 
 // minMax is the range of finite x (the weights were checked before quantizing).
