@@ -323,6 +323,7 @@ func TestSandbox(t *testing.T) {
 		{`require "../outside"`, `s.lua:1: require "../outside": a module name is a dotted name`},
 		{`require "/etc/passwd"`, `s.lua:1: require "/etc/passwd": a module name is a dotted name`},
 		{`require "debug"`, `s.lua:1: module "debug" not found`},
+		{`package.path = "../?.lua"; return package.loaders[2]("outside")`, "s.lua:1: package.loaders is not available in the sandbox"},
 	}
 	for _, c := range cases {
 		_, err := h.RunString(context.Background(), "s.lua", c.src, nil)

@@ -85,6 +85,11 @@ func openSandboxedLibs(L *lua.LState, stdout io.Writer) {
 	if pkg, ok := L.GetGlobal(lua.LoadLibName).(*lua.LTable); ok {
 		pkg.RawSetString("path", lua.LString(""))
 		pkg.RawSetString("cpath", lua.LString(""))
+		// Our require never uses package.loaders, but gopher-lua's file loader in it would
+		// compile any .lua file on package.path, which a recipe may set: remove them.
+		pkg.RawSetString("loaders", lua.LNil)
+		pkg.RawSetString("loadlib", lua.LNil)
+		L.SetMetatable(pkg, disabledFields(L, "package", "load modules with require"))
 	}
 
 	fullOS := L.GetGlobal(lua.OsLibName).(*lua.LTable)
