@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"math/bits"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -114,13 +115,15 @@ func sgemm(mk microKernel, dst []float32, ldc int, ops gemmOperands, m, n, k, ma
 		parallelRange(panels, workers, func(p0, p1 int) { packB(buf, ops.b, n, k, mk.nr, p0, p1) })
 		bp = buf
 	}
-	run := func(t int) {
+	run := func(t int, edge []float32) {
 		i0, j0 := (t/tilesN)*mc, (t%tilesN)*gemmNC
-		gemmTile(mk, dst, ldc, ap, bp, m, k, i0, min(i0+mc, m), j0, min(j0+gemmNC, n))
+		gemmTile(mk, dst, ldc, ap, bp, m, k, i0, min(i0+mc, m), j0, min(j0+gemmNC, n), edge)
 	}
 	if workers <= 1 {
+		edge := getBuf(maxKernelTile)
+		defer putBuf(edge)
 		for t := 0; t < tiles; t++ {
-			run(t)
+			run(t, edge)
 		}
 		return
 	}
@@ -131,8 +134,10 @@ func sgemm(mk microKernel, dst []float32, ldc int, ops gemmOperands, m, n, k, ma
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			edge := getBuf(maxKernelTile)
+			defer putBuf(edge)
 			for t := int(next.Add(1) - 1); t < tiles; t = int(next.Add(1) - 1) {
-				run(t)
+				run(t, edge)
 			}
 		}()
 	}
@@ -217,12 +222,11 @@ func packA(ap []float32, a matrix, m, k, mr, p0, p1 int) {
 }
 
 // gemmTile computes the dst tile rows i0..i1, cols j0..j1 over the whole depth k from the
-// packed operands.
-func gemmTile(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, k, i0, i1, j0, j1 int) {
+// packed operands. edge (at least maxKernelTile long) is scratch for partial edge tiles.
+func gemmTile(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, k, i0, i1, j0, j1 int, edge []float32) {
 	mr, nr := mk.mr, mk.nr
 	mPad := (m + mr - 1) / mr * mr
-	var edgeBuf [maxKernelTile]float32
-	edge := edgeBuf[:mr*nr]
+	edge = edge[:mr*nr]
 	for k0 := 0; k0 < k; k0 += gemmKC {
 		kc := min(gemmKC, k-k0)
 		block := ap[mPad*k0 : mPad*k0+mPad*kc]
@@ -302,16 +306,23 @@ func kernel4x4(kc int, a, b, c []float32, ldc int) {
 	r[3] += c33
 }
 
-// bufPool recycles packing buffers across calls and goroutines.
-var bufPool sync.Pool
+// bufPools recycle scratch buffers (packed panels, im2col columns, edge tiles) across calls
+// and goroutines, one pool per power-of-two capacity, so that buffers of different sizes do
+// not evict each other and a steady stream of products allocates nothing.
+var bufPools [64]sync.Pool
 
 func getBuf(n int) []float32 {
-	if p, ok := bufPool.Get().(*[]float32); ok && cap(*p) >= n {
+	class := bits.Len(uint(max(n, 1) - 1))
+	if p, ok := bufPools[class].Get().(*[]float32); ok {
 		return (*p)[:n]
 	}
-	return make([]float32, n)
+	return make([]float32, n, 1<<class)
 }
 
 func putBuf(b []float32) {
-	bufPool.Put(&b)
+	class := bits.Len(uint(max(cap(b), 1) - 1))
+	if cap(b) != 1<<class {
+		return // not from getBuf
+	}
+	bufPools[class].Put(&b)
 }
