@@ -16,6 +16,9 @@
 package bindings
 
 import (
+	"slices"
+	"strings"
+
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/qscript-dev/qscript/host/modules"
@@ -68,14 +71,32 @@ func qsLoader(env *modules.Env) lua.LGFunction {
 				L.RaiseError("module %s did not return a table", p.module.Name())
 			}
 			if p.field != "" {
+				L.SetMetatable(tbl, unknownField(L, "qs."+p.field, tbl))
 				qs.RawSetString(p.field, tbl)
 				continue
 			}
 			tbl.ForEach(func(k, v lua.LValue) { qs.RawSet(k, v) })
 		}
+		L.SetMetatable(qs, unknownField(L, "qs", qs))
 		L.Push(qs)
 		return 1
 	}
+}
+
+// unknownField returns a metatable whose __index raises an error for a name that module
+// (named name) does not have, suggesting the closest: `qs.laod(...)` says "did you mean
+// load?" instead of gopher-lua's "attempt to call a non-function object".
+func unknownField(L *lua.LState, name string, module *lua.LTable) *lua.LTable {
+	mt := L.NewTable()
+	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+		key := L.Get(2)
+		var names []string
+		module.ForEach(func(k, _ lua.LValue) { names = append(names, k.String()) })
+		slices.Sort(names)
+		L.RaiseError("%s has no field %q%s; it has: %s", name, key.String(), didYouMean(key.String(), names), strings.Join(names, ", "))
+		return 0
+	}))
+	return mt
 }
 
 // Modules returns the default modules in registration order. The list is explicit and

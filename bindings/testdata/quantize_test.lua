@@ -187,6 +187,8 @@ function TestOptionErrors(t)
   t:raises(function() qs.quantize(m, {weights = {per_chanel = true}}) end,
     "unknown option \"per_chanel\" in weights (did you mean \"per_channel\"?); valid options: dtype, group_size, per_channel, symmetric")
   t:raises(function() qs.quantize(m, {skp = {"conv1"}}) end, "(did you mean \"skip\"?)")
+  t:raises(function() return qs.quantise end, "qs has no field \"quantise\" (did you mean \"quantize\"?)")
+  t:raises(function() return qs.observer.histgram end, "qs.observer has no field \"histgram\" (did you mean \"histogram\"?)")
   t:raises(function() qs.quantize(m, {weights = {dtype = "int9"}}) end, "unknown dtype \"int9\"")
   t:raises(function() qs.quantize(m, {weights = {per_channel = "yes"}}) end, "boolean expected, got string")
   t:raises(function() qs.quantize(m, "int8") end, "bad argument #2 to quantize (table expected, got string)")
