@@ -143,6 +143,9 @@ func TestSimilar(t *testing.T) {
 	if got := Similar("q_proj", names); !slices.Equal(got, []string{"model.layers.0.self_attn.q_proj"}) {
 		t.Errorf("Similar = %v", got)
 	}
+	if got := Similar("model.layers.0.q_proj", names); len(got) == 0 || got[0] != "model.layers.0.self_attn.q_proj" {
+		t.Errorf("a level left out: Similar = %v", got)
+	}
 	if got := Similar("zzz", names); len(got) != 0 {
 		t.Errorf("Similar = %v", got)
 	}

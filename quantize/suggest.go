@@ -47,9 +47,11 @@ func (e *UnknownNameError) Error() string {
 	return b.String()
 }
 
-// Similar returns the candidates closest to name, best first: those within an edit
-// distance of max(2, len(name)/3), and those that contain name or are contained in it.
-// Comparisons ignore letter case.
+// Similar returns the candidates closest to name, best first: those that hold every
+// dotted part of name in order ("model.layers.3.q_proj" finds
+// "model.layers.3.self_attn.q_proj"), those within an edit distance of
+// max(2, len(name)/3), then those that contain name or are contained in it. Comparisons
+// ignore letter case.
 func Similar(name string, candidates []string) []string {
 	type scored struct {
 		s string
@@ -62,6 +64,8 @@ func Similar(name string, candidates []string) []string {
 		lc := strings.ToLower(c)
 		d := suggest.Distance(lname, lc)
 		switch {
+		case hasParts(lc, lname):
+			d = min(d, 1) // surely the layer meant, however far in characters
 		case d <= limit:
 		case lname != "" && (strings.Contains(lc, lname) || strings.Contains(lname, lc)):
 			d = limit + 1 + abs(len(lc)-len(lname))
@@ -81,6 +85,23 @@ func Similar(name string, candidates []string) []string {
 		}
 	}
 	return out
+}
+
+// hasParts reports whether the dotted parts of name, two or more, appear in candidate
+// in the same order as whole parts: name left out a level of the module path.
+func hasParts(candidate, name string) bool {
+	want := strings.Split(name, ".")
+	if len(want) < 2 {
+		return false
+	}
+	for _, part := range strings.Split(candidate, ".") {
+		if part == want[0] {
+			if want = want[1:]; len(want) == 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func abs(x int) int {
