@@ -154,7 +154,7 @@ func configOf(L *lua.LState) map[string]any {
 }
 
 // qs.config{...}: recipe-level defaults for qs.quantize, below the call's own options.
-// Later calls override earlier ones key by key. It returns the merged configuration.
+// Later calls override earlier ones key by key; the merged options are checked at once.
 func config(L *lua.LState) int {
 	t := L.CheckTable(1)
 	m := quantizeOptionMap(L, 1, t)

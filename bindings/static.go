@@ -219,7 +219,19 @@ func planStatic(L *lua.LState, m *Model, opts quantize.Options, calibrateWith an
 	if w.GroupSize > 0 {
 		L.ArgError(2, "option 'weights.group_size': static ONNX quantization is per channel or per tensor")
 	}
-	skip := staticSkips(L, m, opts)
+	// The weight plan applies skip, include, layers and predicates (once per layer); the
+	// nodes it leaves in float stay float in the QDQ model too.
+	weights, err := quantize.Quantize(ctxOf(L), m.File, opts)
+	raisePredicateError(L)
+	if err != nil {
+		L.ArgError(2, err.Error())
+	}
+	var skip []string
+	for _, d := range weights.Decisions() {
+		if !d.Selected {
+			skip = append(skip, d.Layer.Name)
+		}
+	}
 	var res *calib.Result
 	if r, ok := calibrateWith.(*calib.Result); ok {
 		res = r
@@ -247,11 +259,6 @@ func planStatic(L *lua.LState, m *Model, opts quantize.Options, calibrateWith an
 	if err != nil {
 		L.ArgError(2, err.Error())
 	}
-	weights, err := quantize.Quantize(ctxOf(L), m.File, opts)
-	raisePredicateError(L)
-	if err != nil {
-		L.ArgError(2, err.Error())
-	}
 	for layer, p := range sm.InputQParams() {
 		if err := weights.SetInputQParams(layer, p); err != nil {
 			raise(L, err)
@@ -259,27 +266,6 @@ func planStatic(L *lua.LState, m *Model, opts quantize.Options, calibrateWith an
 	}
 	weights.SetCalibrationSamples(res.Samples)
 	return &StaticPlan{File: f, Model: sm, Options: so, Weights: weights}
-}
-
-// staticSkips resolves skip, include and layers (names, globs, predicates, types) with
-// quantize's selection rules into the node names static quantization leaves in float.
-func staticSkips(L *lua.LState, m *Model, opts quantize.Options) []string {
-	layers, err := quantize.Layers(m.File, opts.LayerTypes)
-	if err != nil {
-		L.ArgError(2, err.Error())
-	}
-	ds, err := quantize.Select(layers, opts.Selection)
-	raisePredicateError(L)
-	if err != nil {
-		L.ArgError(2, err.Error())
-	}
-	var skip []string
-	for _, d := range ds {
-		if !d.Selected {
-			skip = append(skip, d.Layer.Name)
-		}
-	}
-	return skip
 }
 
 // sourceFromGo turns converted option values into data: a tensor (first axis =

@@ -74,6 +74,21 @@ function TestQuantizeWithData(t)
   t:eq(r.scheme:find("per_tensor", 1, true) ~= nil, true, r.scheme)
 end
 
+function TestStaticPredicates(t)
+  local m = qs.load(onnx)
+  local calls = 0
+  local q = qs.quantize(m, {
+    activations = {calibrate = qs.data.npy("examples/models/calib.npy"), samples = 20},
+    skip = {function(l) calls = calls + 1; return l.type == "Gemm" end},
+  })
+  t:eq(calls, #m:layers(), "the predicate runs once per layer")
+  local r = q:report()
+  t:eq(r.totals.quantized, 3, "the Gemm nodes stay float")
+  for _, l in ipairs(r.layers) do
+    t:eq(l.quantized, l.type ~= "Gemm", l.name)
+  end
+end
+
 function TestStaticErrors(t)
   local m = qs.load(onnx)
   local calib = qs.data.npy("examples/models/calib.npy")
