@@ -34,7 +34,7 @@ type Layer struct {
 	Granularity string `json:"granularity,omitempty"`
 
 	Quantized bool   `json:"quantized"`
-	Reason    string `json:"reason,omitempty"` // why the layer was skipped: "skip list", "1-D tensor", "first_conv", ...
+	Reason    string `json:"reason,omitempty"` // why the layer was skipped: "skip: conv1", "type Norm not selected", ...
 
 	// ScaleMin and ScaleMax are the smallest and largest scale over the channels or
 	// groups (equal for per-tensor; zero for casts).
