@@ -10,8 +10,10 @@ import (
 // (tensor.F32ToF16, tensor.F32ToBF16, tensor.F32ToF8E4M3, ...), which round to nearest
 // even as torch's .half(), .bfloat16() and float8 casts do; cast_test.go proves the fast
 // paths equal over a dense sample of all float32 bit patterns. NaN and ±Inf are carried
-// through (fp8 e4m3fn, which has no infinity, saturates to ±448): casting is not
-// quantizing, so non-finite values are not an error here. One known difference from
+// through, except that the fp8 casts saturate ±Inf to their largest finite value (±448
+// for e4m3fn, which has no infinity; ±57344 for e5m2), as compressed-tensors' clamp
+// before its fp8 cast does: casting is not quantizing, so non-finite values are not an
+// error here. One known difference from
 // torch: for NaN inputs torch 1.13 writes canonical NaNs (0x7e00 for half; 0xffff for
 // bfloat16 on its AVX2 path), while these keep the sign and the top payload bits.
 

@@ -25,8 +25,8 @@
 //
 // NaN and ±Inf are refused wherever data is quantized or observed, with a
 // *NonFiniteError (errors.Is(err, ErrNonFinite)) that callers wrap with the tensor name.
-// Casts carry them through instead (e4m3fn, which has no infinity, saturates ±Inf to
-// ±448).
+// Casts carry them through instead (the fp8 casts saturate ±Inf to their largest finite
+// value).
 //
 // On amd64 with AVX2 (and F16C) the hot loops run in assembly (kernels_amd64.s); the
 // pure-Go loops are the reference and run elsewhere or with -tags purego. Above 1 MB of
