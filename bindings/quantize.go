@@ -272,7 +272,7 @@ func quantizeModel(L *lua.LState) int {
 	q := &Quantized{Source: m, title: titleFor(L, m)}
 	if calib, ok := opts.Activations["calibrate"]; ok {
 		q.Static = planStatic(L, m, opts, calib)
-		q.Plan = q.Static.Weights
+		q.Plan = q.Static.Model.Weights()
 		L.Push(LVQuantized(L, q))
 		return 1
 	}

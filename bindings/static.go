@@ -24,15 +24,13 @@ import (
 // *calib.Result.
 const CalibrationTypeName = "qs.Calibration"
 
-// StaticPlan is the static quantization of an ONNX model: the QDQ plan from package
-// static, the same layers as a weight plan (for safetensors output with input_scale),
-// and the evaluation once q:evaluate has run.
+// StaticPlan is the static quantization of an ONNX model: package static's Model (the
+// QDQ plan, whose Weights are the same layers as a weight plan for safetensors output
+// with input_scale) and the evaluation once q:evaluate has run.
 type StaticPlan struct {
-	File    *onnx.File
-	Model   *static.Model
-	Options static.Options
-	Weights *quantize.Model
-	Eval    *report.Eval
+	File  *onnx.File
+	Model *static.Model
+	Eval  *report.Eval
 }
 
 // Report is the static report, with the evaluation when there is one.
@@ -53,16 +51,7 @@ func (p *StaticPlan) Scheme() string { return p.Model.SchemeString() }
 
 // Save writes the QDQ model; metadata is added to metadata_props.
 func (p *StaticPlan) Save(ctx context.Context, path string, metadata map[string]string) error {
-	m := p.Model
-	if len(metadata) > 0 {
-		opts := p.Options
-		opts.Metadata = maps.Clone(metadata)
-		var err error
-		if m, err = static.Quantize(ctx, p.File, p.Model.Calibration(), opts); err != nil {
-			return err
-		}
-	}
-	return m.Save(ctx, path)
+	return p.Model.SaveWith(ctx, path, metadata)
 }
 
 // activationKeys are the options of activations = {...} and of qs.calibrate.
@@ -204,34 +193,21 @@ func calibrateAPI(L *lua.LState) int {
 }
 
 // planStatic plans static quantization from qs.quantize's options (activations holds
-// calibrate = data or a qs.Calibration).
+// calibrate = data or a qs.Calibration); package static does the work.
 func planStatic(L *lua.LState, m *Model, opts quantize.Options, calibrateWith any) *StaticPlan {
 	f := onnxFileOf(L, 1, m, "static quantization (activations.calibrate)")
 	acts := opts.Activations
 	if err := quantize.CheckKeys("activations", slices.Collect(maps.Keys(acts)), activationKeys); err != nil {
 		L.ArgError(2, err.Error())
 	}
-	// Every option is checked before calibration, which is the slow part.
-	w := opts.Weights
-	if w.DType != quantize.DTypeInt8 && w.DType != quantize.DTypeUInt8 {
-		L.ArgError(2, fmt.Sprintf("option 'weights.dtype': static ONNX quantization writes int8 or uint8 weights, not %s", w.DType))
-	}
-	if w.GroupSize > 0 {
-		L.ArgError(2, "option 'weights.group_size': static ONNX quantization is per channel or per tensor")
-	}
-	// The weight plan applies skip, include, layers and predicates (once per layer); the
-	// nodes it leaves in float stay float in the QDQ model too.
-	weights, err := quantize.Quantize(ctxOf(L), m.File, opts)
+	// Every option is checked, and the layer predicates run, before calibration, which
+	// is the slow part.
+	prep, err := static.Prepare(ctxOf(L), m.File, opts)
 	raisePredicateError(L)
 	if err != nil {
 		L.ArgError(2, err.Error())
 	}
-	var skip []string
-	for _, d := range weights.Decisions() {
-		if !d.Selected {
-			skip = append(skip, d.Layer.Name)
-		}
-	}
+	prep.Options.Input = m.Path
 	var res *calib.Result
 	if r, ok := calibrateWith.(*calib.Result); ok {
 		res = r
@@ -249,23 +225,11 @@ func planStatic(L *lua.LState, m *Model, opts quantize.Options, calibrateWith an
 		}
 		res = calibrate(L, m, f, src, key, calibOptions(L, 2, acts, opts.Numerics))
 	}
-	so := static.DefaultOptions()
-	so.Weights = static.WeightOptions{DType: w.DType, PerChannel: w.PerChannel, Symmetric: w.Symmetric}
-	so.Numerics = opts.Numerics
-	so.Skip = skip
-	so.Version = envOf(L).Version
-	so.Input = m.Path
-	sm, err := static.Quantize(ctxOf(L), f, res, so)
+	sm, err := prep.Quantize(ctxOf(L), res)
 	if err != nil {
 		L.ArgError(2, err.Error())
 	}
-	for layer, p := range sm.InputQParams() {
-		if err := weights.SetInputQParams(layer, p); err != nil {
-			raise(L, err)
-		}
-	}
-	weights.SetCalibrationSamples(res.Samples)
-	return &StaticPlan{File: f, Model: sm, Options: so, Weights: weights}
+	return &StaticPlan{File: f, Model: sm}
 }
 
 // sourceFromGo turns converted option values into data: a tensor (first axis =

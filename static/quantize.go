@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"sync"
 
 	"github.com/qscript-dev/qscript/calib"
@@ -12,6 +13,7 @@ import (
 	"github.com/qscript-dev/qscript/formats/onnx/qdq"
 	"github.com/qscript-dev/qscript/graph"
 	"github.com/qscript-dev/qscript/quant"
+	"github.com/qscript-dev/qscript/quantize"
 	"github.com/qscript-dev/qscript/report"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -27,6 +29,8 @@ type Model struct {
 	plan   *qdq.Plan
 	layers []plannedLayer
 	other  int64 // bytes of initializers outside every layer
+	// weights is the compressed-tensors form of the same plan (Prepared.Quantize), or nil.
+	weights *quantize.Model
 
 	once  sync.Once
 	proto *onnxpb.ModelProto
@@ -347,6 +351,12 @@ func (m *Model) Graph() (*graph.Graph, error) {
 	return graph.Load(p, graph.Options{External: resolver(m.src.Dir())})
 }
 
+// Weights returns the same quantization as a weight plan of package quantize, whose
+// Save writes the compressed-tensors safetensors or .pt checkpoint with each layer's
+// input_scale: set for a Model made by Prepared.Quantize or QuantizeModel, nil for one
+// made by Quantize. The plan is shared: do not call its SetInputQParams.
+func (m *Model) Weights() *quantize.Model { return m.weights }
+
 // Save writes the QDQ model to path (.onnx), atomically; external data of the source
 // is copied, never referenced.
 func (m *Model) Save(ctx context.Context, path string) error {
@@ -354,6 +364,34 @@ func (m *Model) Save(ctx context.Context, path string) error {
 	if err != nil {
 		return err
 	}
+	return m.write(ctx, path, p)
+}
+
+// SaveWith is Save with extra metadata_props entries: metadata is added to
+// Options.Metadata, replacing entries of the same key ("quantization" stays the
+// record). The weights are not planned again; only the ONNX model is rebuilt around
+// the new metadata.
+func (m *Model) SaveWith(ctx context.Context, path string, metadata map[string]string) error {
+	if len(metadata) == 0 {
+		return m.Save(ctx, path)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	plan := *m.plan
+	plan.Metadata = maps.Clone(m.opts.Metadata)
+	if plan.Metadata == nil {
+		plan.Metadata = map[string]string{}
+	}
+	maps.Copy(plan.Metadata, metadata)
+	p, err := qdq.Export(m.src.Proto(), &plan)
+	if err != nil {
+		return fmt.Errorf("static: %w", err)
+	}
+	return m.write(ctx, path, p)
+}
+
+func (m *Model) write(ctx context.Context, path string, p *onnxpb.ModelProto) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}

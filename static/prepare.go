@@ -1,0 +1,140 @@
+package static
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/qscript-dev/qscript/calib"
+	"github.com/qscript-dev/qscript/formats"
+	"github.com/qscript-dev/qscript/formats/onnx"
+	"github.com/qscript-dev/qscript/quantize"
+)
+
+// ErrNotONNX is returned by Prepare for a model that is not an ONNX file: static
+// quantization runs the model's graph.
+var ErrNotONNX = errors.New("static: static quantization needs an ONNX model (it runs the graph)")
+
+// Prepared is static quantization set up from package quantize's options, before
+// calibration: the weight plan (which layers are quantized, and how) and the static
+// Options derived from it. Prepared.Quantize finishes the job once the activations are
+// calibrated. Prepare and Quantize are split so that every option is checked, and every
+// layer predicate has run, before the calibration, which is the slow part.
+type Prepared struct {
+	file    *onnx.File
+	weights *quantize.Model
+
+	// Options are what Quantize passes to the QDQ planner: weights and numerics from
+	// quantize's options, Skip listing the layers the weight plan leaves in float, and
+	// Version. Set Input (the model's name in the report) and Metadata here before
+	// calling Quantize.
+	Options Options
+
+	mu   sync.Mutex
+	done bool
+}
+
+// Prepare checks quantize's options for static quantization of src (an *onnx.File, or
+// a *formats.File holding one) and plans its weights with quantize.Quantize: layers,
+// include and skip choose the layers (predicates run here, once per layer), and the
+// weights must be 8-bit integers per channel or per tensor (weights.dtype "int8" or
+// "uint8", no group_size). opts.Activations is not read: calibration options are
+// calib.Options. No tensor data is read and no graph is run.
+func Prepare(ctx context.Context, src formats.Model, opts quantize.Options) (*Prepared, error) {
+	f, ok := onnxFile(src)
+	if !ok {
+		return nil, ErrNotONNX
+	}
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	if err := checkStaticWeights(opts.Weights); err != nil {
+		return nil, err
+	}
+	weights, err := quantize.Quantize(ctx, src, opts)
+	if err != nil {
+		return nil, err
+	}
+	// The nodes the weight plan leaves in float stay float in the QDQ model too, so the
+	// selection (and its predicates) is decided once, by package quantize.
+	var skip []string
+	for _, d := range weights.Decisions() {
+		if !d.Selected {
+			skip = append(skip, d.Layer.Name)
+		}
+	}
+	so := DefaultOptions()
+	so.Weights = WeightOptions{DType: opts.Weights.DType, PerChannel: opts.Weights.PerChannel, Symmetric: opts.Weights.Symmetric}
+	so.Numerics = opts.Numerics
+	so.Skip = skip
+	so.Version = opts.Version
+	return &Prepared{file: f, weights: weights, Options: so}, nil
+}
+
+// checkStaticWeights refuses weight options that QDQ cannot hold. The messages name the
+// option keys of quantize.ParseOptions, as its own errors do.
+func checkStaticWeights(w quantize.WeightOptions) error {
+	if w.DType != quantize.DTypeInt8 && w.DType != quantize.DTypeUInt8 {
+		return fmt.Errorf("option 'weights.dtype': static ONNX quantization writes int8 or uint8 weights, not %s", w.DType)
+	}
+	if w.GroupSize > 0 {
+		return fmt.Errorf("option 'weights.group_size': static ONNX quantization is per channel or per tensor")
+	}
+	return nil
+}
+
+func onnxFile(src formats.Model) (*onnx.File, bool) {
+	switch f := src.(type) {
+	case *onnx.File:
+		return f, true
+	case *formats.File:
+		o, ok := f.Model.(*onnx.File)
+		return o, ok
+	}
+	return nil, false
+}
+
+// File returns the ONNX file being quantized.
+func (p *Prepared) File() *onnx.File { return p.file }
+
+// Weights returns the weight plan. Quantize completes it with the input qparams.
+func (p *Prepared) Weights() *quantize.Model { return p.weights }
+
+// Quantize plans the QDQ model of the prepared layers with cal's activation qparams
+// (Quantize(ctx, p.File(), cal, p.Options)) and completes the weight plan with each
+// quantized layer's input qparams and the calibration's sample count, so that
+// Model.Weights().Save writes a compressed-tensors checkpoint with input_scale. It may be
+// called once: the weight plan it completes is shared with the returned Model.
+func (p *Prepared) Quantize(ctx context.Context, cal *calib.Result) (*Model, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.done {
+		return nil, fmt.Errorf("static: Prepared.Quantize called twice; Prepare again for another calibration")
+	}
+	m, err := Quantize(ctx, p.file, cal, p.Options)
+	if err != nil {
+		return nil, err
+	}
+	for layer, q := range m.InputQParams() {
+		if err := p.weights.SetInputQParams(layer, q); err != nil {
+			return nil, err
+		}
+	}
+	p.weights.SetCalibrationSamples(cal.Samples)
+	p.done = true
+	m.weights = p.weights
+	return m, nil
+}
+
+// QuantizeModel is Prepare followed by Prepared.Quantize, for a calibration already
+// made: the static quantization of src chosen by quantize's options, whose Model saves
+// the QDQ .onnx (Save, SaveWith) and whose Weights save the compressed-tensors
+// safetensors or .pt with input_scale (quantize.Model.Save).
+func QuantizeModel(ctx context.Context, src formats.Model, cal *calib.Result, opts quantize.Options) (*Model, error) {
+	p, err := Prepare(ctx, src, opts)
+	if err != nil {
+		return nil, err
+	}
+	return p.Quantize(ctx, cal)
+}

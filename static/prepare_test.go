@@ -1,0 +1,157 @@
+package static
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"github.com/qscript-dev/qscript/calib"
+	"github.com/qscript-dev/qscript/formats"
+	"github.com/qscript-dev/qscript/formats/onnx"
+	"github.com/qscript-dev/qscript/formats/safetensors"
+	"github.com/qscript-dev/qscript/quantize"
+)
+
+func openModel(t *testing.T, name string) *formats.File {
+	t.Helper()
+	f, err := formats.Open(models + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+func parseOptions(t *testing.T, m map[string]any) quantize.Options {
+	t.Helper()
+	o, err := quantize.ParseOptions(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o
+}
+
+// TestPrepareErrors: the options static quantization cannot take are refused by Prepare,
+// before any calibration.
+func TestPrepareErrors(t *testing.T) {
+	cnn := openModel(t, "digits_cnn.onnx")
+	for _, c := range []struct {
+		opts map[string]any
+		want string
+	}{
+		{map[string]any{"weights": map[string]any{"dtype": "int4"}}, "option 'weights.dtype': static ONNX quantization writes int8 or uint8 weights, not int4"},
+		{map[string]any{"weights": map[string]any{"dtype": "fp16"}}, "option 'weights.dtype': static ONNX quantization writes int8 or uint8 weights, not fp16"},
+		{map[string]any{"weights": map[string]any{"group_size": 32.0}}, "option 'weights.group_size': static ONNX quantization is per channel or per tensor"},
+	} {
+		_, err := Prepare(context.Background(), cnn, parseOptions(t, c.opts))
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%v: %v, want %q", c.opts, err, c.want)
+		}
+	}
+	if _, err := Prepare(context.Background(), openModel(t, "digits_cnn.safetensors"), quantize.DefaultOptions()); !errors.Is(err, ErrNotONNX) {
+		t.Errorf("safetensors model: %v, want ErrNotONNX", err)
+	}
+	o := quantize.DefaultOptions()
+	o.Weights.DType = ""
+	if _, err := Prepare(context.Background(), cnn, o); err == nil {
+		t.Error("empty weight dtype accepted")
+	}
+}
+
+// TestQuantizeModelBothOutputs: one plan from quantize's options gives the QDQ model and
+// the compressed-tensors checkpoint, with the same layers, and input_scale equal to the
+// calibrated qparams of each layer's input.
+func TestQuantizeModelBothOutputs(t *testing.T) {
+	fx := open(t, "digits_cnn.onnx", "calib.npy", calib.Options{Samples: 20, Observer: "minmax"})
+	src := openModel(t, "digits_cnn.onnx")
+	opts := parseOptions(t, map[string]any{"skip": []any{"/conv1/Conv"}})
+	opts.Version = "test"
+	p, err := Prepare(context.Background(), src, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(p.Options.Skip, []string{"/conv1/Conv"}) || p.Options.Version != "test" || !p.Options.Weights.PerChannel {
+		t.Fatalf("derived options %+v", p.Options)
+	}
+	q, err := p.Quantize(context.Background(), fx.cal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Quantize(context.Background(), fx.cal); err == nil {
+		t.Error("a second Quantize of one Prepared succeeded")
+	}
+	if sk := q.Skipped(); len(sk) != 1 || sk[0].Name != "/conv1/Conv" || len(q.Quantized()) != 4 {
+		t.Fatalf("skipped %v, %d quantized", sk, len(q.Quantized()))
+	}
+	w := q.Weights()
+	if w == nil || !reflect.DeepEqual(weightLayerNames(w.Quantized()), staticLayerNames(q.Quantized())) {
+		t.Fatalf("weight plan layers %v, QDQ layers %v", w.Quantized(), q.Quantized())
+	}
+	rec := w.Record(quantize.LayoutCompressed)
+	if rec.CalibrationSamples != 20 || rec.Activations == nil || rec.Activations.Layers != 4 {
+		t.Fatalf("record %+v", rec)
+	}
+
+	dir := t.TempDir()
+	st := filepath.Join(dir, "cnn.int8.safetensors")
+	if err := w.Save(context.Background(), st, quantize.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := safetensors.OpenFile(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer out.Close()
+	for _, l := range q.Quantized() {
+		act, _ := fx.cal.Activation(l.Input)
+		base := l.Weight[:len(l.Weight)-len(".weight")]
+		s, err := out.Load(base + ".input_scale")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := s.F32()[0]; got != act.QParams.Scale[0] {
+			t.Errorf("%s.input_scale %g, calibrated %g", base, got, act.QParams.Scale[0])
+		}
+	}
+
+	plain := filepath.Join(dir, "plain.onnx")
+	with := filepath.Join(dir, "with.onnx")
+	if err := q.Save(context.Background(), plain); err != nil {
+		t.Fatal(err)
+	}
+	if err := q.SaveWith(context.Background(), with, map[string]string{"dataset": "digits", "quantization": "not the record"}); err != nil {
+		t.Fatal(err)
+	}
+	a, b := metadataOf(t, plain), metadataOf(t, with)
+	if b["dataset"] != "digits" || b["quantization"] != a["quantization"] || a["dataset"] != "" || a["quantization"] == "" {
+		t.Fatalf("Save metadata %v\nSaveWith metadata %v", a, b)
+	}
+}
+
+func weightLayerNames(ls []quantize.Layer) []string {
+	var out []string
+	for _, l := range ls {
+		out = append(out, l.Name)
+	}
+	return out
+}
+
+func staticLayerNames(ls []Layer) []string {
+	var out []string
+	for _, l := range ls {
+		out = append(out, l.Name)
+	}
+	return out
+}
+
+func metadataOf(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := onnx.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	return f.Metadata()
+}
