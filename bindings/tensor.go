@@ -395,8 +395,7 @@ func tensorDim(L *lua.LState) int {
 	return 1
 }
 
-// Statistics accumulate in float64. Like torch, a NaN anywhere makes min, max and the
-// moments NaN, and std is the unbiased (n-1) estimate.
+// stat names one field of tensor.Stats, for the Lua methods t:min(), t:max(), ...
 type stat int
 
 const (
@@ -408,58 +407,19 @@ const (
 	statSum
 )
 
+func (s stat) of(st tensor.Stats) float64 {
+	return [...]float64{st.Min, st.Max, st.AbsMax, st.Mean, st.Std, st.Sum}[s]
+}
+
 func tensorStat(s stat) lua.LGFunction {
 	return func(L *lua.LState) int {
 		t := CheckTensor(L, 1)
 		if t.Numel() == 0 && s != statSum {
 			L.RaiseError("%s of an empty tensor", [...]string{"min", "max", "absmax", "mean", "std"}[s])
 		}
-		L.Push(lua.LNumber(computeStat(t.ToF64(), s)))
+		L.Push(lua.LNumber(s.of(t.Stats())))
 		return 1
 	}
-}
-
-func computeStat(x []float64, s stat) float64 {
-	switch s {
-	case statMin, statMax, statAbsMax:
-		best := x[0]
-		if s == statAbsMax {
-			best = math.Abs(best)
-		}
-		for _, v := range x {
-			if math.IsNaN(v) {
-				return math.NaN()
-			}
-			switch s {
-			case statMin:
-				best = math.Min(best, v)
-			case statMax:
-				best = math.Max(best, v)
-			default:
-				best = math.Max(best, math.Abs(v))
-			}
-		}
-		return best
-	}
-	sum := 0.0
-	for _, v := range x {
-		sum += v
-	}
-	if s == statSum {
-		return sum
-	}
-	mean := sum / float64(len(x))
-	if s == statMean {
-		return mean
-	}
-	if len(x) < 2 {
-		return math.NaN()
-	}
-	ss := 0.0
-	for _, v := range x {
-		ss += (v - mean) * (v - mean)
-	}
-	return math.Sqrt(ss / float64(len(x)-1))
 }
 
 // t:to(dtype): a converted copy (floats round to nearest even, integers saturate).
@@ -590,7 +550,8 @@ func formatTensor(t *tensor.Tensor) string {
 	}
 	values := t.ToF64()
 	if n > maxPrinted {
-		fmt.Fprintf(&b, " min=%s max=%s mean=%s", num(computeStat(values, statMin)), num(computeStat(values, statMax)), num(computeStat(values, statMean)))
+		st := tensor.StatsOf(values)
+		fmt.Fprintf(&b, " min=%s max=%s mean=%s", num(st.Min), num(st.Max), num(st.Mean))
 		return b.String()
 	}
 	b.WriteByte(' ')
