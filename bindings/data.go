@@ -1,7 +1,6 @@
 package bindings
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -387,69 +386,12 @@ func dataTake(L *lua.LState) int {
 }
 
 // selectArrays keeps one named array of a multi-array source as the input, and makes
-// another the target; the package's own rule (an array named label, target, y, ...) is
-// the default.
+// another the target (data.Select); an unknown name suggests the closest arrays.
 func selectArrays(src data.Source, input, label string) (data.Source, error) {
-	var names []string
-	for _, in := range src.Inputs() {
-		names = append(names, in.Name)
+	sel, err := data.Select(src, input, label)
+	var unknown *data.UnknownArrayError
+	if errors.As(err, &unknown) {
+		return nil, fmt.Errorf("%s", unknownNameMessage("array", unknown.Name, unknown.Arrays, "arrays: "+strings.Join(unknown.Arrays, ", ")))
 	}
-	for _, want := range []string{input, label} {
-		if want != "" && !slices.Contains(names, want) && !(want == label && src.HasTarget()) {
-			return nil, fmt.Errorf("%s", unknownNameMessage("array", want, names, "arrays: "+strings.Join(names, ", ")))
-		}
-	}
-	return &selected{Source: src, input: input, label: label}, nil
-}
-
-// selected is a source restricted to one input array, with an optional array moved to
-// the target.
-type selected struct {
-	data.Source
-	input, label string
-}
-
-func (s *selected) Inputs() []tensor.Info {
-	var out []tensor.Info
-	for _, in := range s.Source.Inputs() {
-		if in.Name == s.label || (s.input != "" && in.Name != s.input) {
-			continue
-		}
-		out = append(out, in)
-	}
-	return out
-}
-
-func (s *selected) HasTarget() bool {
-	return s.Source.HasTarget() || s.label != ""
-}
-
-func (s *selected) Open(ctx context.Context) (data.Reader, error) {
-	r, err := s.Source.Open(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return &selectedReader{Reader: r, s: s}, nil
-}
-
-type selectedReader struct {
-	data.Reader
-	s *selected
-}
-
-func (r *selectedReader) Next(max int) (*data.Batch, error) {
-	b, err := r.Reader.Next(max)
-	if err != nil {
-		return nil, err
-	}
-	out := &data.Batch{Inputs: map[string]*tensor.Tensor{}, Target: b.Target, Len: b.Len}
-	for name, t := range b.Inputs {
-		switch {
-		case name == r.s.label:
-			out.Target = t
-		case r.s.input == "" || name == r.s.input:
-			out.Inputs[name] = t
-		}
-	}
-	return out, nil
+	return sel, err
 }
