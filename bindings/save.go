@@ -90,19 +90,17 @@ func save(L *lua.LState) int {
 	return 1
 }
 
-// formatOf chooses the output format from the path's extension.
+// formatOf chooses the output format from the path's extension: .onnx (static
+// quantization's QDQ model) here, the rest by quantize.SaveFormat.
 func formatOf(L *lua.LState, path string) string {
-	lower := strings.ToLower(path)
-	switch {
-	case strings.HasSuffix(lower, ".safetensors"):
-		return "safetensors"
-	case strings.HasSuffix(lower, ".pt"), strings.HasSuffix(lower, ".pth"), strings.HasSuffix(lower, ".bin"):
-		return "pt"
-	case strings.HasSuffix(lower, ".onnx"):
+	if strings.EqualFold(filepath.Ext(path), ".onnx") {
 		return "onnx"
 	}
-	L.ArgError(2, fmt.Sprintf("cannot tell the format of %q from its extension (.safetensors, .pt, .pth, .bin, .onnx); pass {format = \"safetensors\"}", filepath.Base(path)))
-	return ""
+	format, err := quantize.SaveFormat(path, "")
+	if err != nil {
+		L.ArgError(2, fmt.Sprintf("cannot tell the format of %q from its extension (.safetensors, .pt, .pth, .bin, .onnx); pass {format = \"safetensors\"}", filepath.Base(path)))
+	}
+	return format
 }
 
 // checkMetadata reads the metadata option: a table of string keys and string values.
