@@ -55,7 +55,8 @@ func Calibrate(ctx context.Context, g *graph.Graph, src data.Source, opts Option
 		}
 	}
 	c := &calibration{g: g, src: src, bind: bind, opts: o, targets: targets, obs: obs, batch: batch, workers: workers,
-		index: make(map[string]int, len(targets)), spare: make(chan []*tensor.Tensor, workers+2)}
+		index: make(map[string]int, len(targets)), maxJobs: workers + 2, idle: make(chan *job, workers+2),
+		observeErrs: make([]error, len(targets))}
 	for i, t := range targets {
 		c.index[t] = i
 	}
@@ -113,16 +114,20 @@ func batchSize(o Options, src data.Source, bind *data.Binding) int {
 
 // calibration is one Calibrate call's pipeline:
 //
-//	reader (this goroutine's producer) → workers (graph.Run, in parallel) → consumer (observers, in order)
+//	reader (this goroutine's producer) → workers (graph runs, in parallel) → consumer (observers, in order)
 //
 // The producer hands each batch to the workers and, in the same order, to the
 // consumer's queue; the consumer waits for each batch's activations in turn. The queue
 // holds at most `workers` batches, so at most workers+2 batches are alive at once.
 //
-// Workers copy the target activations out of the run as each node finishes, into buffers
-// the consumer hands back once it has observed them (spare), rather than asking Run to
-// keep them: kept values leave the graph's buffer arena, and a fresh set of activations
-// per batch was most of the garbage a long calibration made.
+// Nothing is allocated per batch in steady state, so that a long calibration makes no
+// garbage for the collector to let pile up (the heap of a 10,000-sample run then stays
+// that of a 150-sample one). A batch travels in a job, and the workers+2 jobs circulate:
+// each holds the batch (handed back to the reader, when it recycles batches, once the
+// consumer is done with it), the model's feed map and the target activations. Workers
+// copy the activations out of the run as each node finishes, into the job's buffers,
+// rather than asking Run to keep them; each worker runs the graph through its own
+// graph.Runner, which reuses its buffers from batch to batch.
 type calibration struct {
 	g       *graph.Graph
 	src     data.Source
@@ -134,19 +139,27 @@ type calibration struct {
 	batch   int
 	workers int
 	onBatch func(samples int)
-	spare   chan []*tensor.Tensor // activation buffers, one per target, ready for reuse
+
+	maxJobs int
+	made    int       // jobs made so far (producer only)
+	idle    chan *job // jobs the consumer is done with
+
+	// The consumer's state for observing one batch's activations in parallel.
+	observeActs []*tensor.Tensor
+	observeErrs []error
+	observeNext atomic.Int64
+	observeWG   sync.WaitGroup
 }
 
+// job is one batch on its way through the pipeline, and the memory reused for the next.
 type job struct {
-	feed map[string]*tensor.Tensor
-	n    int
-	done chan jobResult // buffered: the worker never blocks on it
-}
-
-type jobResult struct {
-	acts []*tensor.Tensor // one per target
-	bufs []*tensor.Tensor // the buffers behind acts, for c.spare once observed
-	err  error
+	batch *data.Batch
+	feed  map[string]*tensor.Tensor
+	n     int
+	acts  []*tensor.Tensor // one per target: the batch's activations
+	bufs  []*tensor.Tensor // the buffers copied activations live in, kept for the next batch
+	err   error
+	done  chan struct{} // buffered: the worker never blocks on it
 }
 
 func (c *calibration) run(ctx context.Context) (int, error) {
@@ -162,11 +175,14 @@ func (c *calibration) run(ctx context.Context) (int, error) {
 	queue := make(chan *job, c.workers)
 	var wg sync.WaitGroup
 	for range c.workers {
+		w := &worker{c: c, runner: c.g.NewRunner()}
+		w.hooks.AfterNode = w.copyTargets
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for j := range work {
-				j.done <- c.forward(ctx, j)
+				j.err = w.forward(ctx, j)
+				j.done <- struct{}{}
 			}
 		}()
 	}
@@ -202,6 +218,10 @@ func (c *calibration) produce(ctx context.Context, rd data.Reader, work, queue c
 		if c.opts.Samples > 0 {
 			want = min(want, c.opts.Samples-read)
 		}
+		j, err := c.takeJob(ctx, rd)
+		if err != nil {
+			return err
+		}
 		b, err := rd.Next(want)
 		if err == io.EOF {
 			return nil
@@ -216,12 +236,11 @@ func (c *calibration) produce(ctx context.Context, rd data.Reader, work, queue c
 			}
 			return nil
 		}
-		feed, err := c.bind.Feed(b)
-		if err != nil {
+		if err := c.bind.FeedInto(j.feed, b); err != nil {
 			return err
 		}
 		read += b.Len
-		j := &job{feed: feed, n: b.Len, done: make(chan jobResult, 1)}
+		j.batch, j.n = b, b.Len
 		select {
 		case queue <- j:
 		case <-ctx.Done():
@@ -230,43 +249,77 @@ func (c *calibration) produce(ctx context.Context, rd data.Reader, work, queue c
 		select {
 		case work <- j:
 		case <-ctx.Done():
-			j.done <- jobResult{err: ctx.Err()}
+			j.err = ctx.Err()
+			j.done <- struct{}{}
 			return ctx.Err()
 		}
 	}
 	return nil
 }
 
-// forward runs one batch and returns the target activations: copies of the values the
-// nodes computed, and the fed tensors themselves for targets that are graph inputs.
-func (c *calibration) forward(ctx context.Context, j *job) jobResult {
-	var bufs []*tensor.Tensor
+// takeJob returns a job for the next batch: one the consumer is done with (its batch
+// handed back to the reader), a new one while fewer than maxJobs exist, or else the next
+// the consumer finishes.
+func (c *calibration) takeJob(ctx context.Context, rd data.Reader) (*job, error) {
+	var j *job
 	select {
-	case bufs = <-c.spare:
+	case j = <-c.idle:
 	default:
-		bufs = make([]*tensor.Tensor, len(c.targets))
-	}
-	acts := make([]*tensor.Tensor, len(c.targets))
-	copyTargets := func(n *graph.Node, _, outs []*tensor.Tensor) error {
-		for k, name := range n.Outputs {
-			if i, ok := c.index[name]; ok && outs[k] != nil {
-				bufs[i] = copyInto(bufs[i], outs[k])
-				acts[i] = bufs[i]
-			}
+		if c.made < c.maxJobs {
+			c.made++
+			return &job{feed: make(map[string]*tensor.Tensor, len(c.g.Inputs())), acts: make([]*tensor.Tensor, len(c.targets)),
+				bufs: make([]*tensor.Tensor, len(c.targets)), done: make(chan struct{}, 1)}, nil
 		}
-		return nil
-	}
-	if _, err := c.g.Run(ctx, j.feed, &graph.Hooks{AfterNode: copyTargets}); err != nil {
-		return jobResult{err: fmt.Errorf("calib: %w", err)}
-	}
-	for i, t := range c.targets {
-		if acts[i] == nil {
-			if acts[i] = j.feed[t]; acts[i] == nil {
-				return jobResult{err: fmt.Errorf("calib: the run produced no value for %q", t)}
-			}
+		select {
+		case j = <-c.idle:
+		case <-ctx.Done():
+			return nil, ctx.Err()
 		}
 	}
-	return jobResult{acts: acts, bufs: bufs}
+	data.Recycle(rd, j.batch)
+	j.batch = nil
+	return j, nil
+}
+
+// worker runs batches through its own Runner.
+type worker struct {
+	c      *calibration
+	runner *graph.Runner
+	hooks  graph.Hooks
+	cur    *job // the job being run, for copyTargets
+}
+
+// forward runs one batch and sets the job's activations: copies of the values the nodes
+// computed, and the fed tensors themselves for targets that are graph inputs.
+func (w *worker) forward(ctx context.Context, j *job) error {
+	clear(j.acts)
+	w.cur = j
+	_, err := w.runner.Run(ctx, j.feed, &w.hooks)
+	w.cur = nil
+	if err != nil {
+		return fmt.Errorf("calib: %w", err)
+	}
+	for i, t := range w.c.targets {
+		if j.acts[i] == nil {
+			if j.acts[i] = j.feed[t]; j.acts[i] == nil {
+				return fmt.Errorf("calib: the run produced no value for %q", t)
+			}
+		}
+	}
+	return nil
+}
+
+// copyTargets is the worker's graph.Hooks.AfterNode: it copies the node's target outputs
+// into the job's buffers.
+func (w *worker) copyTargets(n *graph.Node, _, outs []*tensor.Tensor) error {
+	j := w.cur
+	for k, name := range n.Outputs {
+		if i, ok := w.c.index[name]; ok && outs[k] != nil {
+			j.bufs[i] = copyInto(j.bufs[i], outs[k])
+			j.acts[i] = j.bufs[i]
+		}
+	}
+	return nil
 }
 
 // copyInto copies src into dst's buffer, replacing the buffer when it is too small, and
@@ -282,23 +335,21 @@ func copyInto(dst, src *tensor.Tensor) *tensor.Tensor {
 	return dst
 }
 
-// consume feeds every batch's activations to the observers in sample order. Targets
-// are observed in parallel, each observer by one goroutine at a time.
+// consume feeds every batch's activations to the observers in sample order, and hands
+// each job back to the producer.
 func (c *calibration) consume(queue <-chan *job) (int, error) {
 	samples := 0
 	for j := range queue {
-		r := <-j.done
-		if r.err != nil {
-			return 0, r.err
+		<-j.done
+		if j.err != nil {
+			return 0, j.err
 		}
-		if err := c.observe(r.acts); err != nil {
+		if err := c.observe(j.acts); err != nil {
 			return 0, err
 		}
-		select {
-		case c.spare <- r.bufs:
-		default:
-		}
 		samples += j.n
+		clear(j.acts)
+		c.idle <- j // never blocks: idle holds every job there is
 		if c.onBatch != nil {
 			c.onBatch(samples)
 		}
@@ -306,25 +357,35 @@ func (c *calibration) consume(queue <-chan *job) (int, error) {
 	return samples, nil
 }
 
+// observe feeds one batch's activations to their observers. Targets are observed in
+// parallel, each observer by one goroutine at a time: this one and up to workers-1 more.
 func (c *calibration) observe(acts []*tensor.Tensor) error {
-	var next atomic.Int64
-	errs := make([]error, len(acts))
-	var wg sync.WaitGroup
-	for range min(c.workers, len(acts)) {
-		wg.Add(1)
+	c.observeActs = acts
+	c.observeNext.Store(0)
+	clear(c.observeErrs)
+	helpers := min(c.workers, len(acts)) - 1
+	c.observeWG.Add(helpers)
+	for range helpers {
 		go func() {
-			defer wg.Done()
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(acts) {
-					return
-				}
-				errs[i] = c.obs[i].observe(acts[i])
-			}
+			defer c.observeWG.Done()
+			c.observeSome()
 		}()
 	}
-	wg.Wait()
-	return errors.Join(errs...)
+	c.observeSome()
+	c.observeWG.Wait()
+	c.observeActs = nil
+	return errors.Join(c.observeErrs...)
+}
+
+// observeSome observes targets until none is left.
+func (c *calibration) observeSome() {
+	for {
+		i := int(c.observeNext.Add(1) - 1)
+		if i >= len(c.observeActs) {
+			return
+		}
+		c.observeErrs[i] = c.obs[i].observe(c.observeActs[i])
+	}
 }
 
 // targetObserver is the observer of one activation and its report histogram.

@@ -124,21 +124,31 @@ func (b *Binding) FixedBatch() int { return b.batch }
 // Feed turns a batch into the model's inputs, converting dtypes where they differ.
 func (b *Binding) Feed(batch *Batch) (map[string]*tensor.Tensor, error) {
 	feed := make(map[string]*tensor.Tensor, len(b.inputs))
+	if err := b.FeedInto(feed, batch); err != nil {
+		return nil, err
+	}
+	return feed, nil
+}
+
+// FeedInto is Feed into dst, which it empties first, so that a caller feeding many batches
+// reuses one map. The tensors are the batch's own unless a dtype is converted.
+func (b *Binding) FeedInto(dst map[string]*tensor.Tensor, batch *Batch) error {
+	clear(dst)
 	for _, in := range b.inputs {
 		t, ok := batch.Inputs[b.byModel[in.Name]]
 		if !ok {
-			return nil, fmt.Errorf("%s %q: batch has no array %q", b.role, b.source, b.byModel[in.Name])
+			return fmt.Errorf("%s %q: batch has no array %q", b.role, b.source, b.byModel[in.Name])
 		}
 		if len(t.Shape) == 0 || t.Shape[0] != batch.Len {
-			return nil, fmt.Errorf("%s %q: array %q has shape %s for a batch of %d", b.role, b.source, b.byModel[in.Name], ShapeString(t.Shape), batch.Len)
+			return fmt.Errorf("%s %q: array %q has shape %s for a batch of %d", b.role, b.source, b.byModel[in.Name], ShapeString(t.Shape), batch.Len)
 		}
 		if in.DType != tensor.Invalid && t.DType != in.DType {
 			var err error
 			if t, err = t.To(in.DType); err != nil {
-				return nil, fmt.Errorf("%s %q: input %q: %w", b.role, b.source, in.Name, err)
+				return fmt.Errorf("%s %q: input %q: %w", b.role, b.source, in.Name, err)
 			}
 		}
-		feed[in.Name] = t
+		dst[in.Name] = t
 	}
-	return feed, nil
+	return nil
 }

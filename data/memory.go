@@ -148,6 +148,7 @@ type memoryReader struct {
 	next int
 	// release runs at Close (unmapping a file, say).
 	release func() error
+	spare   spareBatches
 }
 
 func (r *memoryReader) Next(max int) (*Batch, error) {
@@ -159,19 +160,50 @@ func (r *memoryReader) Next(max int) (*Batch, error) {
 	}
 	lo, hi := r.next, min(r.next+max, r.src.n)
 	r.next = hi
-	rows := sliceRows
-	if r.src.copy {
-		rows = copyRows
+	b := r.spare.take()
+	if b == nil || len(b.Inputs) != len(r.src.inputs) {
+		b = &Batch{Inputs: make(map[string]*tensor.Tensor, len(r.src.inputs))}
 	}
-	b := &Batch{Inputs: make(map[string]*tensor.Tensor, len(r.src.inputs)), Len: hi - lo}
 	for name, t := range r.src.inputs {
-		b.Inputs[name] = rows(t, lo, hi)
+		b.Inputs[name] = r.rows(b.Inputs[name], t, lo, hi)
 	}
+	b.Len = hi - lo
 	if r.src.target != nil {
-		b.Target = rows(r.src.target, lo, hi)
+		b.Target = r.rows(b.Target, r.src.target, lo, hi)
+	} else {
+		b.Target = nil
 	}
 	return b, nil
 }
+
+// rows returns rows [lo, hi) of t, whose first axis is the sample axis: a view of t, or a
+// copy when the source asks for one (see memorySource.copy). It reuses dst, a recycled
+// batch's tensor, when there is one.
+func (r *memoryReader) rows(dst, t *tensor.Tensor, lo, hi int) *tensor.Tensor {
+	rowBytes := t.DType.Size()
+	for _, d := range t.Shape[1:] {
+		rowBytes *= d
+	}
+	data := t.Data[lo*rowBytes : hi*rowBytes]
+	if dst == nil {
+		dst = &tensor.Tensor{}
+	}
+	dst.DType, dst.Strides, dst.Offset = t.DType, nil, 0
+	dst.Shape = append(append(dst.Shape[:0], hi-lo), t.Shape[1:]...)
+	if !r.src.copy {
+		dst.Data = data
+		return dst
+	}
+	if cap(dst.Data) < len(data) {
+		dst.Data = tensor.New(tensor.U8, len(data)).Data
+	}
+	dst.Data = dst.Data[:len(data)]
+	copy(dst.Data, data)
+	return dst
+}
+
+// Recycle keeps b's tensors (and, for copied rows, their buffers) for a later batch.
+func (r *memoryReader) Recycle(b *Batch) { r.spare.put(b) }
 
 func (r *memoryReader) Close() error {
 	if r.release != nil {

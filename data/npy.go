@@ -73,9 +73,11 @@ func (s *npySource) Open(ctx context.Context) (Reader, error) {
 }
 
 type npyReader struct {
-	src  *npySource
-	file *os.File
-	next int
+	src   *npySource
+	file  *os.File
+	next  int
+	spare spareBatches
+	shape []int // scratch for a batch's shape
 }
 
 func (r *npyReader) Next(max int) (*Batch, error) {
@@ -90,16 +92,22 @@ func (r *npyReader) Next(max int) (*Batch, error) {
 	lo, hi := r.next, min(r.next+max, n)
 	// DataSize was overflow-checked by ReadHeader and n >= 1, so a row fits in int64.
 	rowBytes := h.DataSize / int64(n)
-	buf := make([]byte, int64(hi-lo)*rowBytes)
-	if _, err := r.file.ReadAt(buf, h.DataOffset+int64(lo)*rowBytes); err != nil {
+	r.shape = append(append(r.shape[:0], hi-lo), h.Shape[1:]...)
+	b := r.spare.take()
+	if b == nil {
+		b = &Batch{Inputs: make(map[string]*tensor.Tensor, 1)}
+	}
+	t := reuseTensor(b.Inputs[""], h.DType, r.shape, int(int64(hi-lo)*rowBytes))
+	clear(b.Inputs)
+	b.Inputs[""], b.Target, b.Len = t, nil, hi-lo
+	if _, err := r.file.ReadAt(t.Data, h.DataOffset+int64(lo)*rowBytes); err != nil {
 		return nil, fmt.Errorf("data %q: samples %d..%d: %w", r.src.name, lo, hi-1, err)
 	}
-	t, err := tensor.FromBytes(h.DType, append([]int{hi - lo}, h.Shape[1:]...), buf)
-	if err != nil {
-		return nil, fmt.Errorf("data %q: %w", r.src.name, err)
-	}
 	r.next = hi
-	return &Batch{Inputs: map[string]*tensor.Tensor{"": t}, Len: hi - lo}, nil
+	return b, nil
 }
+
+// Recycle keeps b's buffer for a later batch.
+func (r *npyReader) Recycle(b *Batch) { r.spare.put(b) }
 
 func (r *npyReader) Close() error { return r.file.Close() }

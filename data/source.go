@@ -36,6 +36,55 @@ type Reader interface {
 	Close() error
 }
 
+// Recycler is implemented by readers that can reuse the memory of the batches they
+// returned. A caller that reads many batches and is done with each (calibration) hands
+// them back, and the reader then allocates nothing per batch in steady state.
+type Recycler interface {
+	// Recycle hands back a batch this reader's Next returned. The caller no longer uses
+	// the batch or its tensors; a later Next may overwrite and return them.
+	Recycle(b *Batch)
+}
+
+// Recycle hands b back to rd when rd is a Recycler, and does nothing otherwise.
+func Recycle(rd Reader, b *Batch) {
+	if r, ok := rd.(Recycler); ok && b != nil {
+		r.Recycle(b)
+	}
+}
+
+// maxSpareBatches bounds the batches a reader keeps for reuse.
+const maxSpareBatches = 4
+
+// spareBatches is a reader's stock of recycled batches.
+type spareBatches []*Batch
+
+func (s *spareBatches) put(b *Batch) {
+	if len(*s) < maxSpareBatches {
+		*s = append(*s, b)
+	}
+}
+
+// take returns a recycled batch, or nil.
+func (s *spareBatches) take() *Batch {
+	if len(*s) == 0 {
+		return nil
+	}
+	b := (*s)[len(*s)-1]
+	(*s)[len(*s)-1] = nil
+	*s = (*s)[:len(*s)-1]
+	return b
+}
+
+// reuseTensor returns t reshaped to dt and shape over n bytes when its buffer holds them
+// (keeping its buffer), or a new tensor.
+func reuseTensor(t *tensor.Tensor, dt tensor.DType, shape []int, n int) *tensor.Tensor {
+	if t == nil || cap(t.Data) < n {
+		return &tensor.Tensor{DType: dt, Shape: append([]int{}, shape...), Data: tensor.New(tensor.U8, n).Data}
+	}
+	t.DType, t.Shape, t.Strides, t.Offset, t.Data = dt, append(t.Shape[:0], shape...), nil, 0, t.Data[:n]
+	return t
+}
+
 // Batch is a run of consecutive samples.
 type Batch struct {
 	// Inputs holds one tensor per input name (see Source.Inputs), each shaped
@@ -115,6 +164,8 @@ func (r *limitedReader) Next(max int) (*Batch, error) {
 	return b, nil
 }
 
+func (r *limitedReader) Recycle(b *Batch) { Recycle(r.Reader, b) }
+
 // Batched returns src with a preferred batch size of n samples: calibration and
 // evaluation read it n samples at a time unless told otherwise.
 func Batched(src Source, n int) (Source, error) {
@@ -140,25 +191,6 @@ func preferredBatch(src Source) int {
 
 // PreferredBatchSize returns the batch size src asks for through Batched, or 0.
 func PreferredBatchSize(src Source) int { return preferredBatch(src) }
-
-// sliceRows returns rows [lo, hi) of a contiguous tensor whose first axis is the sample
-// axis. The result shares t's data.
-func sliceRows(t *tensor.Tensor, lo, hi int) *tensor.Tensor {
-	rowBytes := t.DType.Size()
-	for _, d := range t.Shape[1:] {
-		rowBytes *= d
-	}
-	shape := append([]int{hi - lo}, t.Shape[1:]...)
-	return &tensor.Tensor{DType: t.DType, Shape: shape, Data: t.Data[lo*rowBytes : hi*rowBytes]}
-}
-
-// copyRows is sliceRows into a new buffer, for data that must not outlive its reader
-// (a memory map, say).
-func copyRows(t *tensor.Tensor, lo, hi int) *tensor.Tensor {
-	s := sliceRows(t, lo, hi)
-	s.Data = append([]byte(nil), s.Data...)
-	return s
-}
 
 // ShapeString formats a shape as [1,8,8].
 func ShapeString(shape []int) string {

@@ -7,18 +7,21 @@ import (
 	"github.com/qscript-dev/qscript/tensor"
 )
 
-// arena recycles the buffers of intermediate values within a Run and across Runs of one
-// Graph. Kernels allocate their outputs from it; Run counts, per buffer, the live values that
-// reference it (views such as Reshape share their input's buffer) and hands a buffer back
-// once none does. Values Run returns (outputs, Keep) are never released, so their buffers
-// leave the arena with them.
+// arena recycles the buffers of intermediate values within a Run and across the Runs of one
+// Runner, and the scratch space kernels need. Kernels allocate their outputs from it; Run
+// counts, per buffer, the live values that reference it (views such as Reshape share their
+// input's buffer) and hands a buffer back once none does. Values that Graph.Run returns
+// (outputs, Keep) leave the arena with their buffers; a Runner's stay until its next Run.
 //
-// An arena belongs to one Run and is used only from the goroutine that calls Run; kernels'
-// worker goroutines take their scratch space from getBuf instead. A nil *arena allocates from
-// the heap (Load's constant evaluation).
+// Output buffers are used only from the goroutine that calls Run; scratch buffers
+// (getScratch) may be taken and returned by a kernel's worker goroutines too. A nil *arena
+// allocates from the heap (Load's constant evaluation).
 type arena struct {
 	owned []ownedBuf // buffers handed out during this Run and still referenced or recyclable
 	free  [][]byte   // buffers no live value references
+
+	scratchMu sync.Mutex
+	scratch   [][]float32 // scratch buffers not in use
 }
 
 // ownedBuf is a buffer the arena handed out and the number of live values that use it.
@@ -31,8 +34,12 @@ type ownedBuf struct {
 // cheap to allocate and not worth the bookkeeping.
 const arenaMinBytes = 4096
 
-// arenaMaxFree bounds the free buffers an arena keeps between Runs.
-const arenaMaxFree = 64
+// arenaMaxFree and arenaMaxScratch bound the free buffers an arena keeps between Runs, so
+// that a run of unusual sizes cannot make it hoard.
+const (
+	arenaMaxFree    = 64
+	arenaMaxScratch = 32
+)
 
 // alloc returns n bytes, zeroed when zero is set (a kernel that writes every element asks
 // for uninitialized memory).
@@ -40,17 +47,11 @@ func (a *arena) alloc(n int, zero bool) []byte {
 	if a == nil || n < arenaMinBytes {
 		return make([]byte, n)
 	}
-	best := -1
-	for i, b := range a.free {
-		// The smallest free buffer that fits and wastes at most half of itself.
-		if cap(b) >= n && cap(b) <= 2*n && (best < 0 || cap(b) < cap(a.free[best])) {
-			best = i
-		}
-	}
 	var buf []byte
-	if best >= 0 {
+	if best := bestFit(a.free, n); best >= 0 {
 		buf = a.free[best][:n]
 		a.free[best] = a.free[len(a.free)-1]
+		a.free[len(a.free)-1] = nil
 		a.free = a.free[:len(a.free)-1]
 		if zero {
 			clear(buf)
@@ -60,6 +61,51 @@ func (a *arena) alloc(n int, zero bool) []byte {
 	}
 	a.owned = append(a.owned, ownedBuf{buf: buf})
 	return buf
+}
+
+// bestFit returns the index of the smallest buffer of free that holds n elements and
+// wastes at most half of itself, or -1.
+func bestFit[T any](free [][]T, n int) int {
+	best := -1
+	for i, b := range free {
+		if cap(b) >= n && cap(b) <= 2*n && (best < 0 || cap(b) < cap(free[best])) {
+			best = i
+		}
+	}
+	return best
+}
+
+// getScratch returns n float32s of uninitialized scratch space, to give back with
+// putScratch. It may be called from any goroutine.
+func (a *arena) getScratch(n int) []float32 {
+	if n == 0 {
+		return nil
+	}
+	if a != nil {
+		a.scratchMu.Lock()
+		if best := bestFit(a.scratch, n); best >= 0 {
+			buf := a.scratch[best][:n]
+			last := len(a.scratch) - 1
+			a.scratch[best], a.scratch[last] = a.scratch[last], nil
+			a.scratch = a.scratch[:last]
+			a.scratchMu.Unlock()
+			return buf
+		}
+		a.scratchMu.Unlock()
+	}
+	return make([]float32, n)
+}
+
+// putScratch gives back a buffer from getScratch.
+func (a *arena) putScratch(b []float32) {
+	if a == nil || cap(b) == 0 {
+		return
+	}
+	a.scratchMu.Lock()
+	if len(a.scratch) < arenaMaxScratch {
+		a.scratch = append(a.scratch, b[:cap(b)])
+	}
+	a.scratchMu.Unlock()
 }
 
 // find returns the index of the owned buffer that holds t's data, or -1.
@@ -96,40 +142,31 @@ func (a *arena) release(t *tensor.Tensor) {
 		return
 	}
 	a.free = append(a.free, a.owned[i].buf[:cap(a.owned[i].buf)])
-	a.owned[i] = a.owned[len(a.owned)-1]
-	a.owned = a.owned[:len(a.owned)-1]
+	last := len(a.owned) - 1
+	a.owned[i], a.owned[last] = a.owned[last], ownedBuf{}
+	a.owned = a.owned[:last]
 }
 
 // finish ends a successful Run: buffers no value references (kernel temporaries, unnamed
-// outputs) become free, buffers of returned values are forgotten, and the free list is
-// trimmed for the next Run.
-func (a *arena) finish() {
+// outputs) become free, and the free list is trimmed for the next Run. Buffers still
+// referenced are the returned values': detach forgets them (they belong to the caller now),
+// otherwise they stay owned until the Runner's next Run releases them.
+func (a *arena) finish(detach bool) {
+	kept := a.owned[:0]
 	for _, o := range a.owned {
-		if o.refs == 0 {
+		switch {
+		case o.refs == 0:
 			a.free = append(a.free, o.buf[:cap(o.buf)])
+		case !detach:
+			kept = append(kept, o)
 		}
 	}
-	clear(a.owned)
-	a.owned = a.owned[:0]
+	clear(a.owned[len(kept):])
+	a.owned = kept
 	if len(a.free) > arenaMaxFree {
 		clear(a.free[arenaMaxFree:])
 		a.free = a.free[:arenaMaxFree]
 	}
-}
-
-// arenas is a Graph's pool of arenas left by finished Runs.
-type arenas struct{ pool sync.Pool }
-
-func (p *arenas) get() *arena {
-	if a, ok := p.pool.Get().(*arena); ok {
-		return a
-	}
-	return &arena{}
-}
-
-func (p *arenas) put(a *arena) {
-	a.finish()
-	p.pool.Put(a)
 }
 
 // newTensorIn allocates a contiguous tensor from the arena and returns its typed elements,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
@@ -75,6 +76,8 @@ type Node struct {
 	Outputs []string // "" marks an unused optional output
 	Attrs   map[string]Attr
 	run     kernel
+	// inSlots and outSlots are the Run slots of Inputs and Outputs (-1 for "").
+	inSlots, outSlots []int
 }
 
 // Options configures Load.
@@ -99,10 +102,19 @@ type Graph struct {
 	isOutput  map[string]bool
 	producer  map[string]*Node
 	consumers map[string][]*Node
+	// slots numbers every value (input, initializer, node output): a Run keeps its values in a
+	// slice indexed by slot rather than a map by name.
+	slots map[string]int
+	// produced marks the slots of node outputs, the values whose buffers a Run's arena owns.
+	produced []bool
+	// inputSlots, outputSlots and initSlots are the slots of g.inputs, g.outputs and
+	// g.initOrder; freeSlots[i] are the slots of freeAfter[i].
+	inputSlots, outputSlots, initSlots []int
+	freeSlots                          [][]int
 	// prepackedBytes counts the weight panels packed at load (builder.prepackable).
 	prepackedBytes int64
-	// arenas keeps the intermediate buffers of finished Runs for the next ones.
-	arenas arenas
+	// runners keeps the Runners of finished Runs (their buffers) for the next ones.
+	runners sync.Pool
 }
 
 // Producer returns the node that computes a value (false for inputs and initializers).
@@ -265,6 +277,7 @@ func loadGraph(gp *onnxpb.GraphProto, opset int, opts Options) (*Graph, error) {
 		g.outputs = append(g.outputs, info)
 	}
 	g.planFrees()
+	g.planSlots()
 	return g, nil
 }
 
@@ -450,5 +463,54 @@ func (g *Graph) planFrees() {
 	}
 	for _, f := range g.freeAfter {
 		sort.Strings(f)
+	}
+}
+
+// planSlots numbers the values for Run: initializers, then inputs, then node outputs in order.
+func (g *Graph) planSlots() {
+	g.slots = make(map[string]int, len(g.initializers)+len(g.inputs)+len(g.nodes))
+	slot := func(name string) int {
+		if name == "" {
+			return -1
+		}
+		s, ok := g.slots[name]
+		if !ok {
+			s = len(g.slots)
+			g.slots[name] = s
+		}
+		return s
+	}
+	for _, name := range g.initOrder {
+		g.initSlots = append(g.initSlots, slot(name))
+	}
+	for _, in := range g.inputs {
+		g.inputSlots = append(g.inputSlots, slot(in.Name))
+	}
+	for _, n := range g.nodes {
+		n.inSlots = make([]int, len(n.Inputs))
+		for i, name := range n.Inputs {
+			n.inSlots[i] = slot(name)
+		}
+		n.outSlots = make([]int, len(n.Outputs))
+		for i, name := range n.Outputs {
+			n.outSlots[i] = slot(name)
+		}
+	}
+	g.produced = make([]bool, len(g.slots))
+	for _, n := range g.nodes {
+		for _, s := range n.outSlots {
+			if s >= 0 {
+				g.produced[s] = true
+			}
+		}
+	}
+	for _, o := range g.outputs {
+		g.outputSlots = append(g.outputSlots, slot(o.Name))
+	}
+	g.freeSlots = make([][]int, len(g.freeAfter))
+	for i, names := range g.freeAfter {
+		for _, name := range names {
+			g.freeSlots[i] = append(g.freeSlots[i], slot(name))
+		}
 	}
 }

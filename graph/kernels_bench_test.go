@@ -23,7 +23,7 @@ func benchKernel(b *testing.B, bytes int, f func(mem *arena)) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		f(mem)
-		mem.finish()
+		mem.finish(true)
 	}
 }
 

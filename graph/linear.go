@@ -62,40 +62,90 @@ func buildGemm(b *builder) (kernel, error) {
 		if k != k2 {
 			return nil, fmt.Errorf("A %v (transA=%v) and B %v (transB=%v) do not multiply", a.Shape, transA, bt.Shape, transB)
 		}
-		out, d := newTensorIn[float32](mem, tensor.F32, []int{m, n}, true)
 		var c *tensor.Tensor
 		if len(ins) > 2 && ins[2] != nil && beta != 0 {
-			shape, err := broadcastShapes(ins[2].Shape, []int{m, n})
-			if err != nil || !sameShape(shape, []int{m, n}) {
-				return nil, fmt.Errorf("C %v does not broadcast to [%d %d]", ins[2].Shape, m, n)
+			c = ins[2]
+			if !broadcastsToMatrix(c.Shape, m, n) {
+				return nil, fmt.Errorf("C %v does not broadcast to [%d %d]", c.Shape, m, n)
 			}
-			c = broadcastTo(ins[2], []int{m, n})
 		}
+		out, d := newTensorIn[float32](mem, tensor.F32, []int{m, n}, c == nil || alpha != 1)
 		ops := gemmOperands{a: am, b: bm}
 		if bt == constB {
 			ops.packedB = packedB
 		}
 		if alpha == 1 && c != nil {
-			cv := elems[float32](c)
-			for i := range d {
-				d[i] = beta * cv[i]
-			}
-			sgemm(gemmKernel, d, n, ops, m, n, k, 0)
+			addBroadcast(d, elems[float32](c), c.Shape, m, n, beta, false)
+			sgemm(mem, gemmKernel, d, n, ops, m, n, k, 0)
 			return []*tensor.Tensor{out}, nil
 		}
-		sgemm(gemmKernel, d, n, ops, m, n, k, 0)
+		sgemm(mem, gemmKernel, d, n, ops, m, n, k, 0)
 		if alpha != 1 {
 			for i := range d {
 				d[i] *= alpha
 			}
 		}
 		if c != nil {
-			for i, v := range elems[float32](c) {
-				d[i] += beta * v
-			}
+			addBroadcast(d, elems[float32](c), c.Shape, m, n, beta, true)
 		}
 		return []*tensor.Tensor{out}, nil
 	}, nil
+}
+
+// broadcastsToMatrix reports whether shape broadcasts to [m n] (Gemm's C).
+func broadcastsToMatrix(shape []int, m, n int) bool {
+	switch len(shape) {
+	case 0:
+		return true
+	case 1:
+		return shape[0] == 1 || shape[0] == n
+	case 2:
+		return (shape[0] == 1 || shape[0] == m) && (shape[1] == 1 || shape[1] == n)
+	}
+	return false
+}
+
+// addBroadcast sets the m×n matrix d to beta·c, or adds beta·c to it when add is set, with
+// c (of the given shape) broadcast to [m n] without being materialized.
+func addBroadcast(d, c []float32, shape []int, m, n int, beta float32, add bool) {
+	rowStride, colStride := 0, 0 // c's strides along d's rows and columns
+	switch len(shape) {
+	case 1:
+		if shape[0] != 1 {
+			colStride = 1
+		}
+	case 2:
+		if shape[0] != 1 {
+			rowStride = shape[1]
+		}
+		if shape[1] != 1 {
+			colStride = 1
+		}
+	}
+	for i := 0; i < m; i++ {
+		row := d[i*n : (i+1)*n]
+		src := c[i*rowStride:]
+		switch {
+		case colStride == 1 && add:
+			for j, v := range src[:n] {
+				row[j] += beta * v
+			}
+		case colStride == 1:
+			for j, v := range src[:n] {
+				row[j] = beta * v
+			}
+		case add:
+			v := beta * src[0]
+			for j := range row {
+				row[j] += v
+			}
+		default:
+			v := beta * src[0]
+			for j := range row {
+				row[j] = v
+			}
+		}
+	}
 }
 
 func buildMatMul(b *builder) (kernel, error) {
@@ -203,7 +253,7 @@ func matmul(mem *arena, x, y *tensor.Tensor, packedY []float32) (*tensor.Tensor,
 		if len(y.Shape) == 2 {
 			ops.packedB = packedY
 		}
-		sgemm(gemmKernel, d, n, ops, product(sa[:len(sa)-2])*m, n, k, 0)
+		sgemm(mem, gemmKernel, d, n, ops, product(sa[:len(sa)-2])*m, n, k, 0)
 		return out, nil
 	}
 	strideA := broadcastStrides(sa[:len(sa)-2], batch)
@@ -224,7 +274,7 @@ func matmul(mem *arena, x, y *tensor.Tensor, packedY []float32) (*tensor.Tensor,
 	parallelFor(nb, nb*m*n*k*perProduct, func(lo, hi int) {
 		for bi := lo; bi < hi; bi++ {
 			oa, ob := offA[bi], offB[bi]
-			sgemm(gemmKernel, d[bi*m*n:(bi+1)*m*n], n, gemmOperands{
+			sgemm(mem, gemmKernel, d[bi*m*n:(bi+1)*m*n], n, gemmOperands{
 				a: matrix{data: av[oa*m*k : (oa+1)*m*k], ld: k},
 				b: matrix{data: bv[ob*k*n : (ob+1)*k*n], ld: n},
 			}, m, n, k, perProduct)
@@ -469,7 +519,7 @@ func conv2d(mem *arena, x, w *tensor.Tensor, bias []float32, p convParams, group
 				im2col(col, src, cg, h, wd, p, workers)
 				ops.b = matrix{data: col, ld: plane}
 			}
-			sgemm(gemmKernel, dst, plane, ops, mg, plane, kdim, workers)
+			sgemm(mem, gemmKernel, dst, plane, ops, mg, plane, kdim, workers)
 		}
 	}
 	colSize := kdim * plane
@@ -478,19 +528,19 @@ func conv2d(mem *arena, x, w *tensor.Tensor, bias []float32, p convParams, group
 	}
 	if workers := runtime.GOMAXPROCS(0); n >= workers && 2*n*m*plane*kdim >= gemmParallelFlops {
 		parallelRange(n, workers, func(b0, b1 int) {
-			col := getBuf(colSize)
+			col := mem.getScratch(colSize)
 			for b := b0; b < b1; b++ {
 				image(b, col, 1)
 			}
-			putBuf(col)
+			mem.putScratch(col)
 		})
 		return out
 	}
-	col := getBuf(colSize)
+	col := mem.getScratch(colSize)
 	for b := 0; b < n; b++ {
 		image(b, col, 0)
 	}
-	putBuf(col)
+	mem.putScratch(col)
 	return out
 }
 
@@ -499,48 +549,58 @@ func conv2d(mem *arena, x, w *tensor.Tensor, bias []float32, p convParams, group
 func im2col(col, x []float32, c, h, w int, p convParams, workers int) {
 	kh, kw := p.kernel[0], p.kernel[1]
 	oh, ow := p.out[0], p.out[1]
-	sh, sw := p.strides[0], p.strides[1]
-	dh, dw := p.dilations[0], p.dilations[1]
-	pt, pl := p.padBegin[0], p.padBegin[1]
 	if workers != 1 {
 		workers = runtime.GOMAXPROCS(0)
 	}
 	if c*kh*kw*oh*ow < parallelWorkLimit {
 		workers = 1
 	}
-	parallelRange(c, workers, func(c0, c1 int) {
-		for ci := c0; ci < c1; ci++ {
-			img := x[ci*h*w : (ci+1)*h*w]
-			for ki := 0; ki < kh; ki++ {
-				for kj := 0; kj < kw; kj++ {
-					row := col[((ci*kh+ki)*kw+kj)*oh*ow : ((ci*kh+ki)*kw+kj+1)*oh*ow]
-					// Output columns whose input column lies inside the image: [lo, hi).
-					ix0 := kj*dw - pl
-					lo, hi := validRange(ix0, sw, w, ow)
-					for oy := 0; oy < oh; oy++ {
-						iy := oy*sh - pt + ki*dh
-						dst := row[oy*ow : (oy+1)*ow]
-						if iy < 0 || iy >= h {
-							clear(dst)
-							continue
-						}
-						src := img[iy*w : (iy+1)*w]
-						clear(dst[:lo])
-						clear(dst[hi:])
-						if sw == 1 {
-							copy(dst[lo:hi], src[ix0+lo:ix0+hi])
-							continue
-						}
-						ix := ix0 + lo*sw
-						for ox := lo; ox < hi; ox++ {
-							dst[ox] = src[ix]
-							ix += sw
-						}
+	if workers <= 1 {
+		im2colChannels(col, x, h, w, p, 0, c)
+		return
+	}
+	q := p // captured by the workers: a copy, so that p itself stays off the heap
+	parallelRange(c, workers, func(c0, c1 int) { im2colChannels(col, x, h, w, q, c0, c1) })
+}
+
+// im2colChannels is im2col for input channels c0..c1.
+func im2colChannels(col, x []float32, h, w int, p convParams, c0, c1 int) {
+	kh, kw := p.kernel[0], p.kernel[1]
+	oh, ow := p.out[0], p.out[1]
+	sh, sw := p.strides[0], p.strides[1]
+	dh, dw := p.dilations[0], p.dilations[1]
+	pt, pl := p.padBegin[0], p.padBegin[1]
+	for ci := c0; ci < c1; ci++ {
+		img := x[ci*h*w : (ci+1)*h*w]
+		for ki := 0; ki < kh; ki++ {
+			for kj := 0; kj < kw; kj++ {
+				row := col[((ci*kh+ki)*kw+kj)*oh*ow : ((ci*kh+ki)*kw+kj+1)*oh*ow]
+				// Output columns whose input column lies inside the image: [lo, hi).
+				ix0 := kj*dw - pl
+				lo, hi := validRange(ix0, sw, w, ow)
+				for oy := 0; oy < oh; oy++ {
+					iy := oy*sh - pt + ki*dh
+					dst := row[oy*ow : (oy+1)*ow]
+					if iy < 0 || iy >= h {
+						clear(dst)
+						continue
+					}
+					src := img[iy*w : (iy+1)*w]
+					clear(dst[:lo])
+					clear(dst[hi:])
+					if sw == 1 {
+						copy(dst[lo:hi], src[ix0+lo:ix0+hi])
+						continue
+					}
+					ix := ix0 + lo*sw
+					for ox := lo; ox < hi; ox++ {
+						dst[ox] = src[ix]
+						ix += sw
 					}
 				}
 			}
 		}
-	})
+	}
 }
 
 // validRange returns the outputs [lo, hi) of n whose input position start+o*step lies in

@@ -164,6 +164,9 @@ func buildLayerNorm(b *builder) (kernel, error) {
 			if err != nil || !sameShape(s, norm) {
 				return nil, fmt.Errorf("%s %v does not broadcast to %v", what, t.Shape, norm)
 			}
+			if t.Numel() == product(norm) {
+				return t, nil // at most leading ones added: the elements are already in place
+			}
 			return broadcastTo(t, norm), nil
 		}
 		scaleT, err := bshape(ins[1], "scale")
@@ -180,8 +183,12 @@ func buildLayerNorm(b *builder) (kernel, error) {
 			bias = elems[float32](bt)
 		}
 		out, d := newTensorIn[float32](mem, tensor.F32, x.Shape, false)
-		meanT, mean := newTensor[float32](tensor.F32, statShape(x.Shape, ax))
-		invT, inv := newTensor[float32](tensor.F32, statShape(x.Shape, ax))
+		var meanT, invT *tensor.Tensor
+		var mean, inv []float32
+		if nOut > 1 {
+			meanT, mean = newTensorIn[float32](mem, tensor.F32, statShape(x.Shape, ax), false)
+			invT, inv = newTensorIn[float32](mem, tensor.F32, statShape(x.Shape, ax), false)
+		}
 		xv := elems[float32](x)
 		for r := 0; r < rows; r++ {
 			m, s := normalizeRow(d[r*inner:(r+1)*inner], xv[r*inner:(r+1)*inner], eps, func(j int) (float32, float32) {
@@ -190,9 +197,14 @@ func buildLayerNorm(b *builder) (kernel, error) {
 				}
 				return scale[j], bias[j]
 			})
-			mean[r], inv[r] = float32(m), float32(s)
+			if mean != nil {
+				mean[r], inv[r] = float32(m), float32(s)
+			}
 		}
-		return []*tensor.Tensor{out, meanT, invT}[:max(nOut, 1)], nil
+		if nOut <= 1 {
+			return []*tensor.Tensor{out}, nil
+		}
+		return []*tensor.Tensor{out, meanT, invT}[:nOut], nil
 	}, nil
 }
 

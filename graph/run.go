@@ -23,13 +23,71 @@ type Hooks struct {
 // the values named in hooks.Keep. hooks may be nil. Each intermediate value is dropped as soon as
 // its last consumer has run, and its memory serves later nodes and later Runs (so a hook must
 // copy, not keep, the tensors it sees). ctx is checked between nodes. Run never modifies its inputs or the
-// graph, so several Runs may share a *Graph concurrently.
+// graph, so several Runs may share a *Graph concurrently. The values returned belong to the
+// caller; a caller that runs the graph many times and is done with each result before the next
+// should use a Runner, which allocates next to nothing per run.
 func (g *Graph) Run(ctx context.Context, inputs map[string]*tensor.Tensor, hooks *Hooks) (map[string]*tensor.Tensor, error) {
-	values := make(map[string]*tensor.Tensor, len(g.inputs)+len(g.initializers))
-	for name, t := range g.initializers {
-		values[name] = t
+	r, ok := g.runners.Get().(*Runner)
+	if !ok {
+		r = g.NewRunner()
 	}
-	for _, in := range g.inputs {
+	out, err := r.run(ctx, inputs, hooks, true)
+	if err == nil {
+		g.runners.Put(r)
+	}
+	return out, err
+}
+
+// Runner runs one Graph again and again, reusing everything a run needs between runs: the
+// value slots, the buffers of intermediate values, the kernels' scratch space and the result
+// map. Once its buffers have grown to the largest batch it has seen, a Runner allocates next
+// to nothing per run, so a long loop of runs (calibration) creates no garbage for the
+// collector to let pile up. A Runner is used by one goroutine at a time; give each worker
+// its own.
+type Runner struct {
+	g      *Graph
+	mem    *arena
+	values []*tensor.Tensor // by slot
+	keep   []bool           // by slot: named in the current Run's Hooks.Keep
+	kept   []int            // the slots set in keep
+	ins    []*tensor.Tensor // one node's inputs
+	result map[string]*tensor.Tensor
+	// held are the produced values the last Run returned: their buffers stay owned by the
+	// arena, and are released at the end of the next Run (so they may be fed back to it).
+	held []*tensor.Tensor
+	next []*tensor.Tensor // held values of the Run in progress
+}
+
+// NewRunner returns a Runner of g.
+func (g *Graph) NewRunner() *Runner {
+	r := &Runner{g: g, mem: &arena{}, values: make([]*tensor.Tensor, len(g.slots)), keep: make([]bool, len(g.slots)),
+		result: make(map[string]*tensor.Tensor, len(g.outputs))}
+	for i, s := range g.initSlots {
+		r.values[s] = g.initializers[g.initOrder[i]]
+	}
+	return r
+}
+
+// Run is Graph.Run, except that the map and the tensors it returns belong to the Runner:
+// they stay valid until the next Run of this Runner returns, and that Run reuses them (it
+// may take them as inputs).
+func (r *Runner) Run(ctx context.Context, inputs map[string]*tensor.Tensor, hooks *Hooks) (map[string]*tensor.Tensor, error) {
+	return r.run(ctx, inputs, hooks, false)
+}
+
+// run executes the graph. detach hands the returned values over to the caller (Graph.Run):
+// the arena forgets their buffers and the result map is new.
+func (r *Runner) run(ctx context.Context, inputs map[string]*tensor.Tensor, hooks *Hooks, detach bool) (map[string]*tensor.Tensor, error) {
+	out, err := r.execute(ctx, inputs, hooks, detach)
+	if err != nil {
+		r.reset()
+	}
+	return out, err
+}
+
+func (r *Runner) execute(ctx context.Context, inputs map[string]*tensor.Tensor, hooks *Hooks, detach bool) (map[string]*tensor.Tensor, error) {
+	g := r.g
+	for i, in := range g.inputs {
 		t, ok := inputs[in.Name]
 		if !ok || t == nil {
 			return nil, fmt.Errorf("graph: missing input %q (%v %s)", in.Name, in.DType, shapeString(in.Shape))
@@ -37,7 +95,7 @@ func (g *Graph) Run(ctx context.Context, inputs map[string]*tensor.Tensor, hooks
 		if err := checkInput(in, t); err != nil {
 			return nil, err
 		}
-		values[in.Name] = t.Contiguous()
+		r.values[g.inputSlots[i]] = t.Contiguous()
 	}
 	if len(inputs) != len(g.inputs) {
 		for name := range inputs {
@@ -46,41 +104,43 @@ func (g *Graph) Run(ctx context.Context, inputs map[string]*tensor.Tensor, hooks
 			}
 		}
 	}
-	var keep map[string]bool
-	if hooks != nil && len(hooks.Keep) > 0 {
-		keep = make(map[string]bool, len(hooks.Keep))
+	if hooks != nil {
 		for _, k := range hooks.Keep {
-			if _, ok := g.infos[k]; !ok {
+			s, ok := g.slots[k]
+			if !ok {
 				return nil, fmt.Errorf("graph: Keep names %q, which is no value of the graph", k)
 			}
-			keep[k] = true
+			if !r.keep[s] {
+				r.keep[s] = true
+				r.kept = append(r.kept, s)
+			}
 		}
 	}
-	mem := g.arenas.get()
-	ins := make([]*tensor.Tensor, 0, 8)
+	mem := r.mem
 	for i, n := range g.nodes {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		ins = ins[:0]
-		for _, name := range n.Inputs {
-			if name == "" {
+		ins := r.ins[:0]
+		for k, s := range n.inSlots {
+			if s < 0 {
 				ins = append(ins, nil)
 				continue
 			}
-			t, ok := values[name]
-			if !ok {
-				return nil, fmt.Errorf("graph: node %q (%s): input %q has no value", n.Name, n.OpType, name)
+			t := r.values[s]
+			if t == nil {
+				return nil, fmt.Errorf("graph: node %q (%s): input %q has no value", n.Name, n.OpType, n.Inputs[k])
 			}
 			ins = append(ins, t)
 		}
+		r.ins = ins
 		outs, err := safeRun(n, mem, ins)
 		if err != nil {
 			return nil, err
 		}
-		for j, name := range n.Outputs {
-			if name != "" {
-				values[name] = outs[j]
+		for j, s := range n.outSlots {
+			if s >= 0 {
+				r.values[s] = outs[j]
 				mem.retain(outs[j])
 			}
 		}
@@ -89,22 +149,88 @@ func (g *Graph) Run(ctx context.Context, inputs map[string]*tensor.Tensor, hooks
 				return nil, fmt.Errorf("graph: hook after node %q (%s): %w", n.Name, n.OpType, err)
 			}
 		}
-		for _, name := range g.freeAfter[i] {
-			if !keep[name] {
-				mem.release(values[name])
-				delete(values, name)
+		for _, s := range g.freeSlots[i] {
+			if r.keep[s] {
+				continue
+			}
+			if g.produced[s] {
+				mem.release(r.values[s])
+			}
+			r.values[s] = nil
+		}
+	}
+	clear(r.ins)
+
+	result := r.result
+	if detach {
+		result = make(map[string]*tensor.Tensor, len(g.outputs)+len(r.kept))
+	} else {
+		clear(result)
+	}
+	r.next = r.next[:0]
+	hold := func(s int, name string) {
+		t := r.values[s]
+		if _, dup := result[name]; !dup && g.produced[s] && t != nil {
+			r.next = append(r.next, t)
+		}
+		result[name] = t
+	}
+	for i, o := range g.outputs {
+		hold(g.outputSlots[i], o.Name)
+	}
+	for _, name := range hooks.keepNames() {
+		hold(g.slots[name], name)
+	}
+	// The previous Run's values are released only now, so that they could be this Run's inputs.
+	for _, t := range r.held {
+		mem.release(t)
+	}
+	clear(r.held)
+	r.held, r.next = r.next, r.held[:0]
+	r.clearValues()
+	if detach {
+		clear(r.held)
+		r.held = r.held[:0]
+	}
+	mem.finish(detach)
+	return result, nil
+}
+
+// keepNames is hooks.Keep, for a possibly nil hooks.
+func (h *Hooks) keepNames() []string {
+	if h == nil {
+		return nil
+	}
+	return h.Keep
+}
+
+// clearValues empties every slot but the initializers' and forgets the kept names.
+func (r *Runner) clearValues() {
+	for _, s := range r.g.inputSlots {
+		r.values[s] = nil
+	}
+	for _, n := range r.g.nodes {
+		for _, s := range n.outSlots {
+			if s >= 0 {
+				r.values[s] = nil
 			}
 		}
 	}
-	g.arenas.put(mem)
-	result := make(map[string]*tensor.Tensor, len(g.outputs)+len(keep))
-	for _, o := range g.outputs {
-		result[o.Name] = values[o.Name]
+	for _, s := range r.kept {
+		r.keep[s] = false
 	}
-	for k := range keep {
-		result[k] = values[k]
-	}
-	return result, nil
+	r.kept = r.kept[:0]
+}
+
+// reset drops a failed Run's state; the Runner starts over with an empty arena.
+func (r *Runner) reset() {
+	r.clearValues()
+	clear(r.ins)
+	clear(r.held)
+	r.held = r.held[:0]
+	clear(r.next)
+	r.next = r.next[:0]
+	r.mem = &arena{}
 }
 
 // checkInput compares a fed tensor with the declared input type and static dimensions.

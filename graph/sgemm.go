@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"math/bits"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -62,11 +61,11 @@ func (x matrix) at(i, j int) float32 {
 // A is packed into MR-tall row panels per KC-deep block and B into NR-wide column panels
 // (both once, shared by all workers); the work is then split into MC×NC tiles of dst.
 func sgemmTo(dst []float32, ldc int, a, b matrix, m, n, k int) {
-	sgemm(gemmKernel, dst, ldc, gemmOperands{a: a, b: b}, m, n, k, 0)
+	sgemm(nil, gemmKernel, dst, ldc, gemmOperands{a: a, b: b}, m, n, k, 0)
 }
 
 func sgemmWith(mk microKernel, dst []float32, ldc int, a, b matrix, m, n, k int) {
-	sgemm(mk, dst, ldc, gemmOperands{a: a, b: b}, m, n, k, 0)
+	sgemm(nil, mk, dst, ldc, gemmOperands{a: a, b: b}, m, n, k, 0)
 }
 
 // gemmOperands holds A and B, each either as a matrix to pack during the product or as
@@ -83,8 +82,9 @@ func packedASize(m, k, mr int) int { return (m + mr - 1) / mr * mr * k }
 func packedBSize(n, k, nr int) int { return (n + nr - 1) / nr * nr * k }
 
 // sgemm computes dst += A·B on at most maxWorkers goroutines (0: GOMAXPROCS), or on the
-// calling goroutine when the product is small.
-func sgemm(mk microKernel, dst []float32, ldc int, ops gemmOperands, m, n, k, maxWorkers int) {
+// calling goroutine when the product is small. Its scratch space (packed panels, edge tiles)
+// comes from mem.
+func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands, m, n, k, maxWorkers int) {
 	if m == 0 || n == 0 || k == 0 {
 		return
 	}
@@ -102,46 +102,58 @@ func sgemm(mk microKernel, dst []float32, ldc int, ops gemmOperands, m, n, k, ma
 	workers = min(workers, tiles)
 	ap, bp := ops.packedA, ops.packedB
 	if ap == nil {
-		buf := getBuf(packedASize(m, k, mk.mr))
-		defer putBuf(buf)
+		buf := mem.getScratch(packedASize(m, k, mk.mr))
+		defer mem.putScratch(buf)
 		panels := (m + mk.mr - 1) / mk.mr
-		parallelRange(panels, workers, func(p0, p1 int) { packA(buf, ops.a, m, k, mk.mr, p0, p1) })
+		if workers > 1 {
+			parallelRange(panels, workers, func(p0, p1 int) { packA(buf, ops.a, m, k, mk.mr, p0, p1) })
+		} else {
+			packA(buf, ops.a, m, k, mk.mr, 0, panels)
+		}
 		ap = buf
 	}
 	if bp == nil {
-		buf := getBuf(packedBSize(n, k, mk.nr))
-		defer putBuf(buf)
+		buf := mem.getScratch(packedBSize(n, k, mk.nr))
+		defer mem.putScratch(buf)
 		panels := (n + mk.nr - 1) / mk.nr
-		parallelRange(panels, workers, func(p0, p1 int) { packB(buf, ops.b, n, k, mk.nr, p0, p1) })
+		if workers > 1 {
+			parallelRange(panels, workers, func(p0, p1 int) { packB(buf, ops.b, n, k, mk.nr, p0, p1) })
+		} else {
+			packB(buf, ops.b, n, k, mk.nr, 0, panels)
+		}
 		bp = buf
 	}
-	run := func(t int, edge []float32) {
-		i0, j0 := (t/tilesN)*mc, (t%tilesN)*gemmNC
-		gemmTile(mk, dst, ldc, ap, bp, m, k, i0, min(i0+mc, m), j0, min(j0+gemmNC, n), edge)
-	}
+	edges := mem.getScratch(workers * maxKernelTile)
+	defer mem.putScratch(edges)
 	if workers <= 1 {
-		edge := getBuf(maxKernelTile)
-		defer putBuf(edge)
 		for t := 0; t < tiles; t++ {
-			run(t, edge)
+			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edges)
 		}
 		return
 	}
 	// Workers take tiles from a shared counter, so a worker slowed by the machine does less.
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			edge := getBuf(maxKernelTile)
-			defer putBuf(edge)
-			for t := int(next.Add(1) - 1); t < tiles; t = int(next.Add(1) - 1) {
-				run(t, edge)
-			}
-		}()
+	work := func(edge []float32) {
+		for t := int(next.Add(1) - 1); t < tiles; t = int(next.Add(1) - 1) {
+			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edge)
+		}
 	}
+	wg.Add(workers - 1)
+	for w := 1; w < workers; w++ {
+		go func(edge []float32) {
+			defer wg.Done()
+			work(edge)
+		}(edges[w*maxKernelTile : (w+1)*maxKernelTile])
+	}
+	work(edges[:maxKernelTile])
 	wg.Wait()
+}
+
+// gemmTileAt computes tile t of sgemm's product: mc×gemmNC tiles, tilesN per row of tiles.
+func gemmTileAt(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, n, k, mc, tilesN, t int, edge []float32) {
+	i0, j0 := (t/tilesN)*mc, (t%tilesN)*gemmNC
+	gemmTile(mk, dst, ldc, ap, bp, m, k, i0, min(i0+mc, m), j0, min(j0+gemmNC, n), edge)
 }
 
 // prepackA packs a constant A (m×k) for gemmKernel, for sgemm's packedA.
@@ -304,25 +316,4 @@ func kernel4x4(kc int, a, b, c []float32, ldc int) {
 	r[1] += c31
 	r[2] += c32
 	r[3] += c33
-}
-
-// bufPools recycle scratch buffers (packed panels, im2col columns, edge tiles) across calls
-// and goroutines, one pool per power-of-two capacity, so that buffers of different sizes do
-// not evict each other and a steady stream of products allocates nothing.
-var bufPools [64]sync.Pool
-
-func getBuf(n int) []float32 {
-	class := bits.Len(uint(max(n, 1) - 1))
-	if p, ok := bufPools[class].Get().(*[]float32); ok {
-		return (*p)[:n]
-	}
-	return make([]float32, n, 1<<class)
-}
-
-func putBuf(b []float32) {
-	class := bits.Len(uint(max(cap(b), 1) - 1))
-	if cap(b) != 1<<class {
-		return // not from getBuf
-	}
-	bufPools[class].Put(&b)
 }

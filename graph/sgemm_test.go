@@ -89,7 +89,7 @@ func TestSgemmPrepacked(t *testing.T) {
 			sgemmTo(want, n, a, b, m, n, k)
 			for _, workers := range []int{1, 0} {
 				got := make([]float32, m*n)
-				sgemm(gemmKernel, got, n, gemmOperands{packedA: prepackA(a, m, k), packedB: prepackB(b, n, k)}, m, n, k, workers)
+				sgemm(nil, gemmKernel, got, n, gemmOperands{packedA: prepackA(a, m, k), packedB: prepackB(b, n, k)}, m, n, k, workers)
 				for i := range got {
 					if got[i] != want[i] {
 						t.Fatalf("%dx%dx%d trans=%v workers=%d: [%d] %v, packed during the call %v", m, n, k, trans, workers, i, got[i], want[i])
