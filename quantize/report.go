@@ -12,18 +12,20 @@ import (
 // HistogramBins is the number of bins of each layer's weight histogram in the report.
 const HistogramBins = report.DefaultBins
 
-// Report measures what quantization does to every quantized weight, in one streaming
-// pass over the selected weights (each read, quantized, compared and dropped), and
-// returns the filled report: one row per layer, quantized or left in float with the
-// reason; bytes before and after in the compressed layout; the totals; warnings. The
-// result is cached: later calls return it without reading the model again, until
-// SetInputQParams changes the plan. The caller may modify the returned report (set
+// Report measures what quantization does to every quantized weight and returns the
+// filled report: one row per layer, quantized or left in float with the reason; bytes
+// before and after in the compressed layout; the totals; warnings; the output path once
+// saved. After a Save the statistics are already known (Save measures the weights it
+// writes) and nothing is read; before any Save, Report makes one streaming pass over the
+// selected weights (each read, quantized, measured and dropped). Both give the same
+// figures. The result is cached: later calls return it without reading the model again,
+// until SetInputQParams changes the plan. The caller may modify the returned report (set
 // Title, Input); the cache keeps its own copy.
 func (q *Model) Report(ctx context.Context) (*report.Report, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.report == nil {
-		r, err := q.buildReport(ctx)
+		r, err := q.buildReport(ctx, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -32,7 +34,10 @@ func (q *Model) Report(ctx context.Context) (*report.Report, error) {
 	return cloneReport(q.report), nil
 }
 
-func (q *Model) buildReport(ctx context.Context) (*report.Report, error) {
+// buildReport fills the report. A selected weight whose statistics are in measured (a
+// Save that produced them on its way) is not read again; the others are read, quantized
+// and measured here, one at a time.
+func (q *Model) buildReport(ctx context.Context, measured map[string]*weightStats) (*report.Report, error) {
 	r := &report.Report{Scheme: q.ws.String(), Output: q.output, Warnings: slices.Clone(q.warnings)}
 	if q.srcPath != "" {
 		r.Input = q.srcPath
@@ -41,19 +46,19 @@ func (q *Model) buildReport(ctx context.Context) (*report.Report, error) {
 	for _, info := range q.infos {
 		infos[info.Name] = info
 	}
-	w := newWorkspace(q.src)
-	var selected []tensor.Info
+	var missing []tensor.Info
 	for _, d := range q.decisions {
-		if d.Selected {
-			selected = append(selected, infos[d.Layer.Weight])
+		if d.Selected && measured[d.Layer.Weight] == nil {
+			missing = append(missing, infos[d.Layer.Weight])
 		}
 	}
-	w.reserve(selected, q.ws.kind == kindInt)
-	defer w.release()
+	var w *workspace
+	if len(missing) > 0 {
+		w = newWorkspace(q.src)
+		w.reserve(missing, q.ws.kind == kindInt)
+		defer w.release()
+	}
 	for _, d := range q.decisions {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
 		l := d.Layer
 		row := report.Layer{Name: l.Name, Type: l.Type, Shape: slices.Clone(l.Shape), DType: l.DType.String(),
 			Quantized: d.Selected, Reason: d.Reason}
@@ -66,9 +71,19 @@ func (q *Model) buildReport(ctx context.Context) (*report.Report, error) {
 			}
 		}
 		if d.Selected {
-			if err := q.measure(w, &row, infos[l.Weight]); err != nil {
-				return nil, err
+			s := measured[l.Weight]
+			if s == nil {
+				if err := ctx.Err(); err != nil {
+					return nil, err
+				}
+				var err error
+				if s, err = q.measure(w, infos[l.Weight]); err != nil {
+					return nil, err
+				}
 			}
+			s.fill(&row)
+			row.QDType = q.ws.dtype
+			row.Granularity = q.ws.granularityLabel(l)
 		}
 		r.Layers = append(r.Layers, row)
 	}
@@ -94,24 +109,17 @@ func (q *Model) buildReport(ctx context.Context) (*report.Report, error) {
 	return r, nil
 }
 
-// measure quantizes one selected weight and fills its row's error metrics, scale range
-// and histogram.
-func (q *Model) measure(w *workspace, row *report.Layer, info tensor.Info) error {
+// measure reads and quantizes one selected weight and returns its statistics.
+func (q *Model) measure(w *workspace, info tensor.Info) (*weightStats, error) {
 	t, err := w.read(info)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	lw, err := w.quantizeLayer(q.ws, q.byTensor[info.Name].decision.Layer, t)
 	if err != nil {
-		return fmt.Errorf("tensor %q: %w", info.Name, err)
+		return nil, fmt.Errorf("tensor %q: %w", info.Name, err)
 	}
-	e, lo, hi := lw.compare()
-	row.SQNR, row.MSE, row.MaxAbsErr, row.Cosine = e.SQNR, e.MSE, e.MaxAbs, e.Cosine
-	row.ScaleMin, row.ScaleMax = lw.scaleRange()
-	row.QDType = q.ws.dtype
-	row.Granularity = q.ws.granularityLabel(lw.layer)
-	row.Histogram = lw.histogram(lo, hi, HistogramBins)
-	return nil
+	return lw.stats(HistogramBins), nil
 }
 
 func bytesOf(info tensor.Info) int64 {

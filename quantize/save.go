@@ -166,10 +166,16 @@ func (q *Model) Save(ctx context.Context, path string, so SaveOptions) error {
 			return fmt.Errorf("%s: %w", configOut, err)
 		}
 	}
+	// The report's statistics come from the values and codes the save holds anyway,
+	// unless a report already has them.
+	var measured map[string]*weightStats
+	if q.report == nil {
+		measured = map[string]*weightStats{}
+	}
 	if format == FormatTorch {
-		err = q.saveTorch(ctx, path, layout)
+		err = q.saveTorch(ctx, path, layout, measured)
 	} else {
-		err = q.saveSafetensors(ctx, path, layout, infos, meta)
+		err = q.saveSafetensors(ctx, path, layout, infos, meta, measured)
 	}
 	if err != nil {
 		return err
@@ -182,7 +188,15 @@ func (q *Model) Save(ctx context.Context, path string, so SaveOptions) error {
 	q.output = path
 	if q.report != nil {
 		q.report.Output = path
+		return nil
 	}
+	// Every selected weight was measured on its way out (except a weight the save wrote
+	// unchanged, e.g. one already in fp16 under fp16, which buildReport measures).
+	r, err := q.buildReport(ctx, measured)
+	if err != nil {
+		return fmt.Errorf("%s written, but its report: %w", path, err)
+	}
+	q.report = r
 	return nil
 }
 
@@ -300,32 +314,33 @@ func (q *Model) configJSON(path, from string, cfg *CompressedConfig, why string)
 	return out, append(outData, '\n'), nil
 }
 
-func (q *Model) saveSafetensors(ctx context.Context, path, layout string, infos []tensor.Info, meta map[string]string) error {
+func (q *Model) saveSafetensors(ctx context.Context, path, layout string, infos []tensor.Info, meta map[string]string, measured map[string]*weightStats) error {
 	w, err := safetensors.Create(path, infos, meta)
 	if err != nil {
 		return err
 	}
 	defer w.Abort()
-	if err := q.stream(ctx, layout, w.Write); err != nil {
+	if err := q.stream(ctx, layout, w.Write, measured); err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
 	return w.Close()
 }
 
-func (q *Model) saveTorch(ctx context.Context, path, layout string) error {
+func (q *Model) saveTorch(ctx context.Context, path, layout string, measured map[string]*weightStats) error {
 	w, err := torch.Create(path)
 	if err != nil {
 		return err
 	}
 	defer w.Abort()
-	if err := q.stream(ctx, layout, w.Add); err != nil {
+	if err := q.stream(ctx, layout, w.Add, measured); err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
 	return w.Close()
 }
 
-// stream produces every output tensor in source order and hands it to put.
-func (q *Model) stream(ctx context.Context, layout string, put func(string, *tensor.Tensor) error) error {
+// stream produces every output tensor in source order and hands it to put. With measured
+// not nil, it also records the statistics of every quantized weight there.
+func (q *Model) stream(ctx context.Context, layout string, put func(string, *tensor.Tensor) error, measured map[string]*weightStats) error {
 	w := newWorkspace(q.src)
 	w.reserve(q.infos, q.ws.kind == kindInt)
 	defer w.release()
@@ -333,9 +348,12 @@ func (q *Model) stream(ctx context.Context, layout string, put func(string, *ten
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		out, _, err := q.produce(w, info, layout)
+		out, lw, err := q.produce(w, info, layout)
 		if err != nil {
 			return err
+		}
+		if lw != nil && measured != nil {
+			measured[info.Name] = lw.stats(HistogramBins)
 		}
 		for _, o := range out {
 			if err := put(o.name, o.t); err != nil {
