@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Issue 4, acceptance 5: llama-quantize's Q8_0 and Q4_0 against qscript's int8 per-channel and
+# int4 group-128 kernels, same machine, same session, on 4096x4096 and 11008x4096 float32
+# weights, in GB/s of float32 input (1e9 bytes).
+#
+# llama-quantize itself is not installable here, so the peer is the function it calls for each
+# chunk of rows, ggml_quantize_chunk, from the prebuilt llama.cpp libraries of the npm package
+# @node-llama-cpp/linux-x64 (libggml-base.so; Q8_0 and Q4_0 need nothing from the CPU backend).
+# bench/ggml/quantize_peer.c loads it, checks its Q8_0 and Q4_0 blocks against NUMERICS.md by
+# hand decoding, and times it split over THREADS threads in row chunks as llama-quantize does,
+# best of REPS. qscript's figures are its Go benchmarks in ./quant (GOMAXPROCS=THREADS), best
+# of COUNT runs of BENCHTIME each.
+#
+# The work differs in its grouping, and the table says so: Q8_0 has one fp16 scale per 32
+# elements where qscript's int8 has one float32 scale per row (after a whole-row min/max
+# pass), and Q4_0 groups 32 where qscript groups 128 and packs into int32 words.
+#
+# The tarball: $GGML_NPM_TGZ, else /tmp/llamanpm/node-llama-cpp-linux-x64-3.22.1.tgz, else
+# `npm pack` from the npm registry into a temporary folder. Nothing is installed or kept.
+# Exits 2 when the library cannot be fetched, built against or loaded, 1 when a check fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads=${THREADS:-2}
+reps=${REPS:-5}
+count=${COUNT:-5}
+benchtime=${BENCHTIME:-10x}
+package=@node-llama-cpp/linux-x64@3.22.1
+
+die() { echo "25-ggml-peer: $*" >&2; exit 2; }
+
+[ "$(uname -s)/$(uname -m)" = Linux/x86_64 ] || die "the npm package ships linux-x64 libraries; this is $(uname -s)/$(uname -m)"
+cc=${CC:-gcc}
+command -v "$cc" >/dev/null || die "no C compiler ($cc) to build bench/ggml/quantize_peer.c"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/qscript-ggml.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+tgz=${GGML_NPM_TGZ:-/tmp/llamanpm/node-llama-cpp-linux-x64-3.22.1.tgz}
+if [ ! -f "$tgz" ]; then
+  command -v npm >/dev/null || die "$tgz is absent and there is no npm to fetch $package"
+  (cd "$tmp" && npm pack --silent "$package" >/dev/null 2>"$tmp/npm.err") ||
+    die "npm pack $package failed: $(tail -n 3 "$tmp/npm.err")"
+  tgz=$(ls "$tmp"/node-llama-cpp-linux-x64-*.tgz 2>/dev/null | head -n 1)
+  [ -n "$tgz" ] || die "npm pack $package wrote no tarball"
+fi
+tar -xzf "$tgz" -C "$tmp" package/bins/linux-x64 || die "cannot unpack the libraries from $tgz"
+lib="$tmp/package/bins/linux-x64/libggml-base.so"
+[ -f "$lib" ] || die "$tgz has no bins/linux-x64/libggml-base.so"
+
+"$cc" -O2 -std=c11 -Wall -o "$tmp/quantize_peer" bench/ggml/quantize_peer.c -ldl -lpthread -lm ||
+  die "cannot compile bench/ggml/quantize_peer.c"
+# The harness exits 2 (cannot load) or 1 (a check failed) with its own message; keep its status.
+status=0
+ggml_out=$("$tmp/quantize_peer" "$lib" "$threads" "$reps") || status=$?
+if [ "$status" -ne 0 ]; then
+  echo "$ggml_out"
+  echo "25-ggml-peer: the ggml peer failed (exit $status); no figures" >&2
+  exit "$status"
+fi
+
+go_out=$(GOMAXPROCS=$threads go test -run '^$' -benchtime "$benchtime" -count "$count" \
+  -bench 'BenchmarkInt8PerChannel$|BenchmarkInt8PerChannelObserverThenQuantize$|BenchmarkInt4Group128Packed$' ./quant)
+
+qscript_gbs() { # benchmark name, shape -> best GB/s over the runs
+  echo "$go_out" | awk -v n="Benchmark$1/$2" '
+    $1 ~ "^"n"(-[0-9]+)?$" { for (i = 1; i < NF; i++) if ($(i+1) == "MB/s" && $i > best) best = $i }
+    END { if (best > 0) printf "%.3f", best / 1000 }'
+}
+ggml_gbs() { # type, shape, column (4: quantize_chunk alone, 5: with ggml_validate_row_data)
+  echo "$ggml_out" | awk -v t="$1" -v s="$2" -v c="$3" '$1 == "ggml" && $2 == t && $3 == s { print $c }'
+}
+
+echo "$ggml_out" | sed -n '1,2p'
+printf '%-36s %-11s %-5s %9s %9s %9s %8s\n' work shape ggml "ggml GB/s" "+validate" "qscript" "q/ggml"
+row() { # label, go benchmark, ggml type, shape
+  local g v q
+  g=$(ggml_gbs "$3" "$4" 4); v=$(ggml_gbs "$3" "$4" 5); q=$(qscript_gbs "$2" "$4")
+  [ -n "$g" ] && [ -n "$q" ] || { echo "25-ggml-peer: no figure for $1 $4 (ggml '$g', qscript '$q')" >&2; exit 1; }
+  printf '%-36s %-11s %-5s %9s %9s %9s %7.2fx\n' "$1" "$4" "$3" "$g" "$v" "$q" "$(echo "$q / $g" | bc -l)"
+}
+for shape in 4096x4096 11008x4096; do
+  row "int8 per-channel, observer+quantize" Int8PerChannel Q8_0 "$shape"
+  row "  (two passes: observe, quantize)" Int8PerChannelObserverThenQuantize Q8_0 "$shape"
+  row "int4 group-128 + packing" Int4Group128Packed Q4_0 "$shape"
+done
+echo "threads: $threads (ggml row chunks of >= 32*512 elements from a shared counter; GOMAXPROCS);" \
+  "ggml best of $reps, qscript best of $count x $benchtime; +validate adds ggml_validate_row_data per chunk as llama-quantize does;" \
+  "ratio against ggml without validation. Grouping differs: Q8_0 32/fp16 scale vs per-row float32; Q4_0 32 vs 128 packed"
