@@ -22,6 +22,14 @@ type arena struct {
 
 	scratchMu sync.Mutex
 	scratch   [][]float32 // scratch buffers not in use
+
+	// Tensor headers (struct and shape) newTensorIn handed out: in this Run, in the Run
+	// before (whose returned values a Runner holds until the end of this one), and free.
+	headers, lastHeaders, spareHeaders []*tensor.Tensor
+	// out1 backs the one-output slice of result.
+	out1 [1]*tensor.Tensor
+	// temp is the node's temporary ints (ints): emptied after every node.
+	temp []int
 }
 
 // ownedBuf is a buffer the arena handed out and the number of live values that use it.
@@ -30,21 +38,77 @@ type ownedBuf struct {
 	refs int
 }
 
-// arenaMinBytes is the size below which tensors come from the heap: small shape tensors are
-// cheap to allocate and not worth the bookkeeping.
-const arenaMinBytes = 4096
-
-// arenaMaxFree and arenaMaxScratch bound the free buffers an arena keeps between Runs, so
-// that a run of unusual sizes cannot make it hoard.
+// arenaMaxFree, arenaMaxScratch and arenaMaxHeaders bound what an arena keeps between Runs,
+// so that a run of unusual sizes or a huge graph cannot make it hoard. Every value counts,
+// down to the few bytes of a shape tensor: whatever a Run allocates afresh is garbage once
+// it ends, and a long loop of Runs would let it pile up to the collector's goal.
 const (
-	arenaMaxFree    = 64
+	arenaMaxFree    = 256
 	arenaMaxScratch = 32
+	arenaMaxHeaders = 4096
 )
+
+// tensor returns a tensor header to fill in: a recycled one, or a new one.
+func (a *arena) tensor() *tensor.Tensor {
+	var t *tensor.Tensor
+	if n := len(a.spareHeaders); n > 0 {
+		t = a.spareHeaders[n-1]
+		a.spareHeaders[n-1] = nil
+		a.spareHeaders = a.spareHeaders[:n-1]
+	} else {
+		t = &tensor.Tensor{}
+	}
+	a.headers = append(a.headers, t)
+	return t
+}
+
+// ints returns n zeroed ints of temporary space (shapes, strides, indices) for the node
+// being run: Run reclaims them once the node is done, so they must not end up in an output
+// (newTensorIn and view copy the shapes they are given). Only the Run goroutine may call it.
+func (a *arena) ints(n int) []int {
+	if a == nil {
+		return make([]int, n)
+	}
+	used := len(a.temp)
+	if used+n > cap(a.temp) {
+		// The slices handed out earlier keep the old block; the new one serves from now on.
+		a.temp = make([]int, 0, max(2*cap(a.temp), n, 256))
+		used = 0
+	}
+	a.temp = a.temp[:used+n]
+	s := a.temp[used : used+n : used+n]
+	clear(s)
+	return s
+}
+
+// endNode reclaims the node's temporary ints.
+func (a *arena) endNode() { a.temp = a.temp[:0] }
+
+// view returns a tensor sharing t's data with another shape (Reshape, Flatten, Squeeze),
+// its header from the arena.
+func (a *arena) view(t *tensor.Tensor, shape []int) *tensor.Tensor {
+	if a == nil {
+		return reshaped(t, shape)
+	}
+	v := a.tensor()
+	v.DType, v.Shape, v.Strides, v.Offset, v.Data = t.DType, append(v.Shape[:0], shape...), nil, 0, t.Data
+	return v
+}
+
+// result returns t as a kernel's one-element output slice. The slice is the arena's own,
+// reused by the next kernel: Run reads a kernel's outputs before it runs another.
+func (a *arena) result(t *tensor.Tensor) []*tensor.Tensor {
+	if a == nil {
+		return []*tensor.Tensor{t}
+	}
+	a.out1[0] = t
+	return a.out1[:]
+}
 
 // alloc returns n bytes, zeroed when zero is set (a kernel that writes every element asks
 // for uninitialized memory).
 func (a *arena) alloc(n int, zero bool) []byte {
-	if a == nil || n < arenaMinBytes {
+	if a == nil {
 		return make([]byte, n)
 	}
 	var buf []byte
@@ -167,6 +231,23 @@ func (a *arena) finish(detach bool) {
 		clear(a.free[arenaMaxFree:])
 		a.free = a.free[:arenaMaxFree]
 	}
+	// Headers are recycled once no returned value can use them: Graph.Run hands the caller
+	// copies, a Runner's values stay valid until its next Run has finished.
+	a.spareHeaders = append(a.spareHeaders, a.lastHeaders...)
+	clear(a.lastHeaders)
+	a.lastHeaders = a.lastHeaders[:0]
+	if detach {
+		a.spareHeaders = append(a.spareHeaders, a.headers...)
+		clear(a.headers)
+		a.headers = a.headers[:0]
+	} else {
+		a.lastHeaders, a.headers = a.headers, a.lastHeaders
+	}
+	a.out1[0] = nil
+	if len(a.spareHeaders) > arenaMaxHeaders {
+		clear(a.spareHeaders[arenaMaxHeaders:])
+		a.spareHeaders = a.spareHeaders[:arenaMaxHeaders]
+	}
 }
 
 // newTensorIn allocates a contiguous tensor from the arena and returns its typed elements,
@@ -176,6 +257,8 @@ func newTensorIn[T any](a *arena, dt tensor.DType, shape []int, zero bool) (*ten
 	if err != nil || a == nil {
 		return newTensor[T](dt, shape)
 	}
-	t := &tensor.Tensor{DType: dt, Shape: append([]int{}, shape...), Data: a.alloc(n*dt.Size(), zero)}
+	t := a.tensor()
+	t.DType, t.Shape, t.Strides, t.Offset = dt, append(t.Shape[:0], shape...), nil, 0
+	t.Data = a.alloc(n*dt.Size(), zero)
 	return t, elems[T](t)
 }

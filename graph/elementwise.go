@@ -55,7 +55,7 @@ func binaryOp(op string, types []tensor.DType, boolOut bool) opDef {
 		}
 		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			out, err := binaryOf(mem, op, ins[0], ins[1])
-			return []*tensor.Tensor{out}, err
+			return mem.single(out, err)
 		}, nil
 	}
 }
@@ -179,11 +179,11 @@ func binaryApply[T, R any](mem *arena, a, b *tensor.Tensor, outDT tensor.DType, 
 	}
 	out, d := newTensorIn[R](mem, outDT, shape, false)
 	av, bv := elems[T](a), elems[T](b)
-	p := planRows(shape, [][]int{broadcastStrides(a.Shape, shape), broadcastStrides(b.Shape, shape)})
-	la, lb := p.last[0], p.last[1]
-	p.each(0, p.rows, func(o int, offs []int) {
+	p := planRows(mem, shape, broadcastStridesIn(mem, a.Shape, shape), broadcastStridesIn(mem, b.Shape, shape))
+	la, lb, inner := p.last[0], p.last[1], p.inner
+	p.serial(mem, func(o int, offs []int) {
 		ia, ib := offs[0], offs[1]
-		row := d[o : o+p.inner]
+		row := d[o : o+inner]
 		for j := range row {
 			row[j] = f(av[ia], bv[ib])
 			ia += la
@@ -311,10 +311,10 @@ func binaryRows(mem *arena, a, b *tensor.Tensor, f f32Row) (*tensor.Tensor, erro
 	}
 	out, d := newTensorIn[float32](mem, tensor.F32, shape, false)
 	av, bv := elems[float32](a), elems[float32](b)
-	p := planRows(shape, [][]int{broadcastStrides(a.Shape, shape), broadcastStrides(b.Shape, shape)})
-	la, lb := p.last[0], p.last[1]
-	p.parallel(func(o int, offs []int) {
-		f(d[o:o+p.inner], av[offs[0]:], bv[offs[1]:], la, lb)
+	p := planRows(mem, shape, broadcastStridesIn(mem, a.Shape, shape), broadcastStridesIn(mem, b.Shape, shape))
+	la, lb, inner := p.last[0], p.last[1], p.inner
+	p.parallel(mem, func(o int, offs []int) {
+		f(d[o:o+inner], av[offs[0]:], bv[offs[1]:], la, lb)
 	})
 	return out, nil
 }
@@ -370,7 +370,7 @@ func variadicOp(op string) opDef {
 					return nil, err
 				}
 			}
-			return []*tensor.Tensor{acc}, nil
+			return mem.result(acc), nil
 		}, nil
 	}
 }
@@ -397,7 +397,7 @@ func buildPow(b *builder) (kernel, error) {
 				}
 				return float32(math.Pow(float64(a), float64(e)))
 			})
-			return []*tensor.Tensor{out}, err
+			return mem.single(out, err)
 		}
 		// Mixed types: compute in float64 and convert to the base's type, as ONNX specifies.
 		xf := &tensor.Tensor{DType: tensor.F64, Shape: x.Shape, Data: tensor.Bytes(x.ToF64())}
@@ -407,7 +407,7 @@ func buildPow(b *builder) (kernel, error) {
 			return nil, err
 		}
 		res, err := out.To(x.DType)
-		return []*tensor.Tensor{res}, err
+		return mem.single(res, err)
 	}, nil
 }
 
@@ -441,7 +441,7 @@ func buildWhere(b *builder) (kernel, error) {
 		default:
 			out, err = where[uint64](mem, c, x, y)
 		}
-		return []*tensor.Tensor{out}, err
+		return mem.single(out, err)
 	}, nil
 }
 
@@ -452,11 +452,11 @@ func where[W word](mem *arena, c, x, y *tensor.Tensor) (*tensor.Tensor, error) {
 	}
 	out, d := newTensorIn[W](mem, x.DType, shape, false)
 	cv, xv, yv := elems[uint8](c), elems[W](x), elems[W](y)
-	p := planRows(shape, [][]int{broadcastStrides(c.Shape, shape), broadcastStrides(x.Shape, shape), broadcastStrides(y.Shape, shape)})
-	lc, lx, ly := p.last[0], p.last[1], p.last[2]
-	p.each(0, p.rows, func(o int, offs []int) {
+	p := planRows(mem, shape, broadcastStridesIn(mem, c.Shape, shape), broadcastStridesIn(mem, x.Shape, shape), broadcastStridesIn(mem, y.Shape, shape))
+	lc, lx, ly, inner := p.last[0], p.last[1], p.last[2], p.inner
+	p.serial(mem, func(o int, offs []int) {
 		ic, ix, iy := offs[0], offs[1], offs[2]
-		for j := range d[o : o+p.inner] {
+		for j := range d[o : o+inner] {
 			if cv[ic] != 0 {
 				d[o+j] = xv[ix]
 			} else {
@@ -490,7 +490,7 @@ func buildPRelu(b *builder) (kernel, error) {
 			}
 			return x
 		})
-		return []*tensor.Tensor{out}, err
+		return mem.single(out, err)
 	}, nil
 }
 
@@ -507,7 +507,7 @@ func buildNot(b *builder) (kernel, error) {
 		for i, v := range elems[uint8](ins[0]) {
 			d[i] = 1 - v&1
 		}
-		return []*tensor.Tensor{out}, nil
+		return mem.result(out), nil
 	}, nil
 }
 

@@ -77,7 +77,7 @@ func buildGemm(b *builder) (kernel, error) {
 		if alpha == 1 && c != nil {
 			addBroadcast(d, elems[float32](c), c.Shape, m, n, beta, false)
 			sgemm(mem, gemmKernel, d, n, ops, m, n, k, 0)
-			return []*tensor.Tensor{out}, nil
+			return mem.result(out), nil
 		}
 		sgemm(mem, gemmKernel, d, n, ops, m, n, k, 0)
 		if alpha != 1 {
@@ -88,7 +88,7 @@ func buildGemm(b *builder) (kernel, error) {
 		if c != nil {
 			addBroadcast(d, elems[float32](c), c.Shape, m, n, beta, true)
 		}
-		return []*tensor.Tensor{out}, nil
+		return mem.result(out), nil
 	}, nil
 }
 
@@ -172,7 +172,7 @@ func buildMatMul(b *builder) (kernel, error) {
 		if ins[1] == constB {
 			pb = packedB
 		}
-		return single(matmul(mem, ins[0], ins[1], pb))
+		return mem.single(matmul(mem, ins[0], ins[1], pb))
 	}, nil
 }
 
@@ -258,7 +258,7 @@ func matmul(mem *arena, x, y *tensor.Tensor, packedY []float32) (*tensor.Tensor,
 	}
 	strideA := broadcastStrides(sa[:len(sa)-2], batch)
 	strideB := broadcastStrides(sb[:len(sb)-2], batch)
-	offA, offB := make([]int, nb), make([]int, nb)
+	offA, offB := mem.ints(nb), mem.ints(nb)
 	forEachIndex(batch, func(bi int, idx []int) {
 		for i, v := range idx {
 			offA[bi] += v * strideA[i]
@@ -444,7 +444,7 @@ func buildConv(b *builder) (kernel, error) {
 		if w == constW {
 			pw = packedW
 		}
-		return []*tensor.Tensor{conv2d(mem, x, w, bias, p, group, pw)}, nil
+		return mem.result(conv2d(mem, x, w, bias, p, group, pw)), nil
 	}, nil
 }
 

@@ -58,7 +58,7 @@ func buildBatchNorm(b *builder) (kernel, error) {
 				dst[j] = v*k + off
 			}
 		}
-		return []*tensor.Tensor{out}, nil
+		return mem.result(out), nil
 	}, nil
 }
 
@@ -91,7 +91,7 @@ func buildInstanceNorm(b *builder) (kernel, error) {
 				return scale[i%c], bias[i%c]
 			})
 		}
-		return []*tensor.Tensor{out}, nil
+		return mem.result(out), nil
 	}, nil
 }
 
@@ -202,7 +202,7 @@ func buildLayerNorm(b *builder) (kernel, error) {
 			}
 		}
 		if nOut <= 1 {
-			return []*tensor.Tensor{out}, nil
+			return mem.result(out), nil
 		}
 		return []*tensor.Tensor{out, meanT, invT}[:nOut], nil
 	}, nil
@@ -252,7 +252,7 @@ func softmaxOp(op string) opDef {
 					}
 				}
 			})
-			return []*tensor.Tensor{out}, nil
+			return mem.result(out), nil
 		}, nil
 	}
 }

@@ -78,7 +78,7 @@ func buildPad(b *builder) (kernel, error) {
 			}
 			fill = ins[2]
 		}
-		return single(pad(x, pads, mode, fill))
+		return mem.single(pad(x, pads, mode, fill))
 	}, nil
 }
 

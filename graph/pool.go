@@ -70,7 +70,7 @@ func poolOp(isMax bool) opDef {
 			if err != nil {
 				return nil, err
 			}
-			return []*tensor.Tensor{pool(mem, ins[0], p, isMax, includePad)}, nil
+			return mem.result(pool(mem, ins[0], p, isMax, includePad)), nil
 		}, nil
 	}
 }
@@ -186,7 +186,7 @@ func globalPoolOp(isMax bool) opDef {
 				}
 				d[i] = float32(sum / float64(plane))
 			}
-			return []*tensor.Tensor{out}, nil
+			return mem.result(out), nil
 		}, nil
 	}
 }

@@ -86,7 +86,7 @@ func buildQuantize(b *builder) (kernel, error) {
 				q[i] = byte(int(r))
 			}
 		}
-		return []*tensor.Tensor{out}, nil
+		return mem.result(out), nil
 	}, nil
 }
 
@@ -127,6 +127,6 @@ func buildDequantize(b *builder) (kernel, error) {
 			}
 			d[i] = float32(v) * sc[c]
 		}
-		return []*tensor.Tensor{out}, nil
+		return mem.result(out), nil
 	}, nil
 }

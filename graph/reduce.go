@@ -61,7 +61,7 @@ func reduceOp(op string) opDef {
 			if err != nil {
 				return nil, err
 			}
-			return single(reduce(mem, op, x, mask, keep))
+			return mem.single(reduce(mem, op, x, mask, keep))
 		}, nil
 	}
 }
@@ -128,9 +128,9 @@ func reduce(mem *arena, op string, x *tensor.Tensor, mask []bool, keep bool) (*t
 				ost[i] = 0
 			}
 		}
-		p := planRows(x.Shape, [][]int{ost})
+		p := planRows(mem, x.Shape, ost)
 		inner, ls := p.inner, p.last[0]
-		p.each(0, p.rows, func(o int, offs []int) {
+		p.serial(mem, func(o int, offs []int) {
 			a := offs[0]
 			for _, v := range xs[o : o+inner] {
 				switch op {
@@ -225,7 +225,7 @@ func argOp(isMax bool) opDef {
 					d[o*inner+in] = int64(bi)
 				}
 			}
-			return []*tensor.Tensor{out}, nil
+			return mem.result(out), nil
 		}, nil
 	}
 }

@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -135,6 +136,7 @@ func (r *Runner) execute(ctx context.Context, inputs map[string]*tensor.Tensor, 
 		}
 		r.ins = ins
 		outs, err := safeRun(n, mem, ins)
+		mem.endNode()
 		if err != nil {
 			return nil, err
 		}
@@ -170,8 +172,15 @@ func (r *Runner) execute(ctx context.Context, inputs map[string]*tensor.Tensor, 
 	r.next = r.next[:0]
 	hold := func(s int, name string) {
 		t := r.values[s]
-		if _, dup := result[name]; !dup && g.produced[s] && t != nil {
+		if _, dup := result[name]; dup {
+			return
+		}
+		if g.produced[s] && t != nil {
 			r.next = append(r.next, t)
+			if detach {
+				// The arena recycles its tensor headers; the caller gets headers of its own.
+				t = &tensor.Tensor{DType: t.DType, Shape: slices.Clone(t.Shape), Strides: slices.Clone(t.Strides), Offset: t.Offset, Data: t.Data}
+			}
 		}
 		result[name] = t
 	}

@@ -31,11 +31,12 @@ func init() {
 	ops["Tile"] = buildTile
 }
 
-func single(t *tensor.Tensor, err error) ([]*tensor.Tensor, error) {
+// single turns a one-output kernel's (tensor, error) into a kernel's results.
+func (a *arena) single(t *tensor.Tensor, err error) ([]*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return []*tensor.Tensor{t}, nil
+	return a.result(t), nil
 }
 
 // axesFrom reads axes from input i (newer opsets) or attribute name (older ones).
@@ -94,7 +95,7 @@ func buildReshape(b *builder) (kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []*tensor.Tensor{reshaped(ins[0], s)}, nil
+		return mem.result(mem.view(ins[0], s)), nil
 	}, nil
 }
 
@@ -182,7 +183,7 @@ func buildFlatten(b *builder) (kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []*tensor.Tensor{reshaped(ins[0], o)}, nil
+		return mem.result(mem.view(ins[0], o)), nil
 	}, nil
 }
 
@@ -192,7 +193,7 @@ func buildIdentity(b *builder) (kernel, error) {
 	}
 	b.setOut(0, b.in(0).DType, b.in(0).Shape)
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		return []*tensor.Tensor{ins[0]}, nil
+		return mem.result(ins[0]), nil
 	}, nil
 }
 
@@ -219,7 +220,7 @@ func buildDropout(b *builder) (kernel, error) {
 	mask := len(b.n.Outputs) > 1 && b.n.Outputs[1] != ""
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		if !mask {
-			return []*tensor.Tensor{ins[0]}, nil
+			return mem.result(ins[0]), nil
 		}
 		m, d := newTensor[uint8](tensor.Bool, ins[0].Shape)
 		for i := range d {
@@ -270,7 +271,7 @@ func buildTranspose(b *builder) (kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []*tensor.Tensor{transpose(mem, ins[0], p)}, nil
+		return mem.result(transpose(mem, ins[0], p)), nil
 	}, nil
 }
 
@@ -289,25 +290,25 @@ func transpose(mem *arena, x *tensor.Tensor, perm []int) *tensor.Tensor {
 }
 
 func transposeT[W word](mem *arena, x *tensor.Tensor, perm []int) *tensor.Tensor {
-	in := tensor.ContiguousStrides(x.Shape)
-	shape := make([]int, len(perm))
-	strides := make([]int, len(perm))
+	in := contiguousStridesIn(mem, x.Shape)
+	shape := mem.ints(len(perm))
+	strides := mem.ints(len(perm))
 	for i, a := range perm {
 		shape[i], strides[i] = x.Shape[a], in[a]
 	}
 	out, d := newTensorIn[W](mem, x.DType, shape, false)
-	gatherStrided(d, elems[W](x), shape, strides, 0)
+	gatherStrided(mem, d, elems[W](x), shape, strides, 0)
 	return out
 }
 
 // gatherStrided fills d (C order over shape) from src read at base + sum(idx*strides).
-func gatherStrided[W any](d, src []W, shape, strides []int, base int) {
+func gatherStrided[W any](mem *arena, d, src []W, shape, strides []int, base int) {
 	if len(d) == 0 {
 		return
 	}
-	p := planRows(shape, [][]int{strides})
+	p := planRows(mem, shape, strides)
 	inner, ls := p.inner, p.last[0]
-	p.each(0, p.rows, func(o int, offs []int) {
+	p.serial(mem, func(o int, offs []int) {
 		s := base + offs[0]
 		row := d[o : o+inner]
 		if ls == 1 {
@@ -363,7 +364,7 @@ func buildConcat(b *builder) (kernel, error) {
 	}
 	b.setOut(0, b.in(0).DType, outShape)
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		return single(concat(mem, ins, axis))
+		return mem.single(concat(mem, ins, axis))
 	}, nil
 }
 
@@ -525,7 +526,7 @@ func buildSlice(b *builder) (kernel, error) {
 				return nil, err
 			}
 		}
-		return single(slice(mem, ins[0], starts, ends, axes, steps))
+		return mem.single(slice(mem, ins[0], starts, ends, axes, steps))
 	}, nil
 }
 
@@ -603,7 +604,7 @@ func slice(mem *arena, x *tensor.Tensor, starts, ends, axes, steps []int64) (*te
 
 func sliceT[W word](mem *arena, x *tensor.Tensor, shape, strides []int, base int) *tensor.Tensor {
 	out, d := newTensorIn[W](mem, x.DType, shape, false)
-	gatherStrided(d, elems[W](x), shape, strides, base)
+	gatherStrided(mem, d, elems[W](x), shape, strides, base)
 	return out
 }
 
@@ -659,7 +660,7 @@ func buildGather(b *builder) (kernel, error) {
 				pos += inner
 			}
 		}
-		return []*tensor.Tensor{out}, nil
+		return mem.result(out), nil
 	}, nil
 }
 
@@ -752,7 +753,7 @@ func axesReshapeOp(newShape func(s []int, axes []int64) ([]int, error), axesOpti
 			if err != nil {
 				return nil, err
 			}
-			return []*tensor.Tensor{reshaped(ins[0], s)}, nil
+			return mem.result(mem.view(ins[0], s)), nil
 		}, nil
 	}
 }
@@ -792,7 +793,7 @@ func buildShape(b *builder) (kernel, error) {
 		for i, d := range s[lo:hi] {
 			v[i] = int64(d)
 		}
-		return []*tensor.Tensor{intsTensor(v)}, nil
+		return mem.result(intsTensor(v)), nil
 	}, nil
 }
 
@@ -804,7 +805,7 @@ func buildSize(b *builder) (kernel, error) {
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		t, d := newTensor[int64](tensor.I64, []int{})
 		d[0] = int64(ins[0].Numel())
-		return []*tensor.Tensor{t}, nil
+		return mem.result(t), nil
 	}, nil
 }
 
@@ -840,8 +841,8 @@ func buildConstant(b *builder) (kernel, error) {
 		return nil, b.errorf("needs exactly one value attribute")
 	}
 	b.outConst(0, value)
-	return func(*arena, []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		return []*tensor.Tensor{value}, nil
+	return func(mem *arena, _ []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		return mem.result(value), nil
 	}, nil
 }
 
@@ -888,7 +889,7 @@ func buildConstantOfShape(b *builder) (kernel, error) {
 		for i := 0; i < len(out.Data); i += es {
 			copy(out.Data[i:i+es], value.Data[:es])
 		}
-		return []*tensor.Tensor{out}, nil
+		return mem.result(out), nil
 	}, nil
 }
 
@@ -907,7 +908,7 @@ func buildCast(b *builder) (kernel, error) {
 	}
 	b.setOut(0, dt, b.in(0).Shape)
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		return single(castTo(ins[0], dt))
+		return mem.single(castTo(ins[0], dt))
 	}, nil
 }
 
@@ -1001,7 +1002,7 @@ func buildExpand(b *builder) (kernel, error) {
 		if err := checkOutputSize(target); err != nil {
 			return nil, err
 		}
-		return []*tensor.Tensor{broadcastTo(ins[0], target)}, nil
+		return mem.result(broadcastTo(ins[0], target)), nil
 	}, nil
 }
 
@@ -1053,7 +1054,7 @@ func buildTile(b *builder) (kernel, error) {
 			return nil, err
 		}
 		t := broadcastTo(reshaped(x, src), inter)
-		return []*tensor.Tensor{reshaped(t, out)}, nil
+		return mem.result(reshaped(t, out)), nil
 	}, nil
 }
 
@@ -1084,20 +1085,20 @@ func buildRange(b *builder) (kernel, error) {
 			for i := range d {
 				d[i] = s + float32(i)*dl
 			}
-			return []*tensor.Tensor{out}, nil
+			return mem.result(out), nil
 		case tensor.I64:
 			out, d := newTensor[int64](tensor.I64, []int{n})
 			s, dl := elems[int64](ins[0])[0], elems[int64](ins[2])[0]
 			for i := range d {
 				d[i] = s + int64(i)*dl
 			}
-			return []*tensor.Tensor{out}, nil
+			return mem.result(out), nil
 		}
 		v := make([]float64, n)
 		for i := range v {
 			v[i] = start + float64(i)*delta
 		}
 		out := &tensor.Tensor{DType: tensor.F64, Shape: []int{n}, Data: tensor.Bytes(v)}
-		return single(out.To(ins[0].DType))
+		return mem.single(out.To(ins[0].DType))
 	}, nil
 }

@@ -152,7 +152,7 @@ func unaryFloatOp(mk func(b *builder) (func(float64) float64, error)) opDef {
 		}
 		b.setOut(0, b.in(0).DType, b.in(0).Shape)
 		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-			return []*tensor.Tensor{mapFloat(mem, ins[0], f)}, nil
+			return mem.result(mapFloat(mem, ins[0], f)), nil
 		}, nil
 	}
 }
@@ -218,7 +218,7 @@ func buildRelu(b *builder) (kernel, error) {
 	}
 	b.setOut(0, b.in(0).DType, b.in(0).Shape)
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		return []*tensor.Tensor{mapSigned(mem, ins[0], "Relu")}, nil
+		return mem.result(mapSigned(mem, ins[0], "Relu")), nil
 	}, nil
 }
 
@@ -232,7 +232,7 @@ func signedOp(op string) opDef {
 		}
 		b.setOut(0, b.in(0).DType, b.in(0).Shape)
 		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-			return []*tensor.Tensor{mapSigned(mem, ins[0], op)}, nil
+			return mem.result(mapSigned(mem, ins[0], op)), nil
 		}, nil
 	}
 }
@@ -330,17 +330,17 @@ func buildClip(b *builder) (kernel, error) {
 		x := ins[0]
 		switch x.DType {
 		case tensor.F32:
-			return []*tensor.Tensor{clipT[float32](x, lo, hi)}, nil
+			return mem.result(clipT[float32](x, lo, hi)), nil
 		case tensor.F64:
-			return []*tensor.Tensor{clipT[float64](x, lo, hi)}, nil
+			return mem.result(clipT[float64](x, lo, hi)), nil
 		case tensor.I64:
-			return []*tensor.Tensor{clipT[int64](x, lo, hi)}, nil
+			return mem.result(clipT[int64](x, lo, hi)), nil
 		case tensor.I32:
-			return []*tensor.Tensor{clipT[int32](x, lo, hi)}, nil
+			return mem.result(clipT[int32](x, lo, hi)), nil
 		case tensor.I8:
-			return []*tensor.Tensor{clipT[int8](x, lo, hi)}, nil
+			return mem.result(clipT[int8](x, lo, hi)), nil
 		default:
-			return []*tensor.Tensor{clipT[uint8](x, lo, hi)}, nil
+			return mem.result(clipT[uint8](x, lo, hi)), nil
 		}
 	}, nil
 }
@@ -375,7 +375,7 @@ func buildIsNaN(b *builder) (kernel, error) {
 				d[i] = 1
 			}
 		}
-		return []*tensor.Tensor{out}, nil
+		return mem.result(out), nil
 	}, nil
 }
 
@@ -395,6 +395,6 @@ func buildIsInf(b *builder) (kernel, error) {
 				d[i] = 1
 			}
 		}
-		return []*tensor.Tensor{out}, nil
+		return mem.result(out), nil
 	}, nil
 }

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"runtime"
 	"unsafe"
 
 	"github.com/qscript-dev/qscript/tensor"
@@ -175,20 +176,33 @@ func broadcastStrides(s, out []int) []int {
 // operand's element strides. Dims of size one are dropped and neighbouring dims merged where
 // every operand steps through them as through one dim, so rows are as long as they can be.
 type rowPlan struct {
-	dims    []int   // merged dims, the last one being the row length
-	strides [][]int // per operand, per merged dim
-	inner   int     // row length
-	rows    int     // number of rows
-	last    []int   // per operand, the stride along a row
+	dims    []int            // merged dims, the last one being the row length
+	strides [maxRowOps][]int // per operand, per merged dim
+	ops     int              // number of operands
+	inner   int              // row length
+	rows    int              // number of rows
+	last    [maxRowOps]int   // per operand, the stride along a row
 }
 
-func planRows(shape []int, strides [][]int) rowPlan {
-	p := rowPlan{strides: make([][]int, len(strides)), last: make([]int, len(strides))}
+// maxRowOps is the most operands a rowPlan iterates (Where's three).
+const maxRowOps = 3
+
+// planRows plans the iteration; its slices are mem's temporary ints.
+func planRows(mem *arena, shape []int, strides ...[]int) rowPlan {
+	if len(strides) > maxRowOps {
+		panic(fmt.Sprintf("graph: planRows of %d operands (at most %d)", len(strides), maxRowOps))
+	}
+	r := len(shape)
+	buf := mem.ints((len(strides) + 1) * r)
+	p := rowPlan{dims: buf[:0:r], ops: len(strides)}
+	for k := range strides {
+		p.strides[k] = buf[(k+1)*r : (k+1)*r : (k+2)*r]
+	}
 	for i, d := range shape {
 		if d == 1 {
 			continue
 		}
-		if n := len(p.dims); n > 0 && mergeable(p.strides, strides, i, d) {
+		if n := len(p.dims); n > 0 && mergeable(p.strides[:p.ops], strides, i, d) {
 			p.dims[n-1] *= d
 			for k := range strides {
 				p.strides[k][n-1] = strides[k][i]
@@ -225,15 +239,23 @@ func mergeable(merged, strides [][]int, i, d int) bool {
 	return true
 }
 
+// scratchLen is the length of the scratch each needs.
+func (p *rowPlan) scratchLen() int { return max(len(p.dims)-1, 0) + p.ops }
+
 // each calls row for rows lo..hi with the row's flat offset in the iterated shape and each
-// operand's offset; offs is reused between calls.
-func (p rowPlan) each(lo, hi int, row func(dstOff int, offs []int)) {
+// operand's offset. scratch (scratchLen long; nil: allocated) holds the running index and the
+// offsets passed to row.
+func (p *rowPlan) each(lo, hi int, scratch []int, row func(dstOff int, offs []int)) {
 	if lo >= hi {
 		return
 	}
 	outer := p.dims[:max(len(p.dims)-1, 0)]
-	idx := make([]int, len(outer))
-	offs := make([]int, len(p.strides))
+	if scratch == nil {
+		scratch = make([]int, p.scratchLen())
+	}
+	idx, offs := scratch[:len(outer)], scratch[len(outer):len(outer)+p.ops]
+	clear(idx)
+	clear(offs)
 	rest := lo
 	for d := len(outer) - 1; d >= 0; d-- {
 		idx[d] = rest % outer[d]
@@ -260,10 +282,53 @@ func (p rowPlan) each(lo, hi int, row func(dstOff int, offs []int)) {
 	}
 }
 
+// serial runs each over all rows on the calling goroutine, its scratch from mem.
+func (p *rowPlan) serial(mem *arena, row func(dstOff int, offs []int)) {
+	p.each(0, p.rows, mem.ints(p.scratchLen()), row)
+}
+
 // parallel runs each over all rows, split across workers when there are more than
-// parallelWorkLimit elements; row must only write its own row.
-func (p rowPlan) parallel(row func(dstOff int, offs []int)) {
-	parallelFor(p.rows, p.rows*p.inner, func(lo, hi int) { p.each(lo, hi, row) })
+// parallelWorkLimit elements; row must only write its own row. Each worker's scratch comes
+// from mem, taken here on the Run goroutine.
+func (p *rowPlan) parallel(mem *arena, row func(dstOff int, offs []int)) {
+	workers := min(runtime.GOMAXPROCS(0), p.rows)
+	if workers <= 1 || p.rows*p.inner < parallelWorkLimit {
+		p.serial(mem, row)
+		return
+	}
+	per := p.scratchLen()
+	scratch := mem.ints(workers * per)
+	chunk := (p.rows + workers - 1) / workers // parallelRange's split
+	q := *p
+	parallelRange(p.rows, workers, func(lo, hi int) {
+		k := lo / chunk
+		q.each(lo, hi, scratch[k*per:(k+1)*per], row)
+	})
+}
+
+// contiguousStridesIn is tensor.ContiguousStrides into mem's temporary ints.
+func contiguousStridesIn(mem *arena, shape []int) []int {
+	st := mem.ints(len(shape))
+	acc := 1
+	for i := len(shape) - 1; i >= 0; i-- {
+		st[i] = acc
+		acc *= shape[i]
+	}
+	return st
+}
+
+// broadcastStridesIn is broadcastStrides into mem's temporary ints.
+func broadcastStridesIn(mem *arena, s, out []int) []int {
+	st := mem.ints(len(out))
+	off := len(out) - len(s)
+	acc := 1
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] != 1 {
+			st[off+i] = acc
+		}
+		acc *= s[i]
+	}
+	return st
 }
 
 // maxOutputElements caps the tensors that ops sizing their output from data (ConstantOfShape,
