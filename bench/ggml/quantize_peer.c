@@ -9,8 +9,9 @@
 // producing a speed for the wrong work.
 //
 // Usage: quantize_peer LIBGGML_BASE_SO [THREADS [REPS]]
-// Output: one "ggml TYPE SHAPE GBPS VALIDATED_GBPS" line per type and shape on stdout, where
-// GB/s count float32 input bytes (1e9). Exit status 2 when the library cannot be loaded or
+// Output: one "ggml TYPE SHAPE GBPS VALIDATED_GBPS CPU_SHARE" line per type and shape on
+// stdout, where GB/s count float32 input bytes (1e9) and CPU_SHARE is the fraction of THREADS
+// cores the fastest run got (see quantize_threaded). Exit status 2 when the library cannot be loaded or
 // lacks a symbol, 1 when a check fails.
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 // enum ggml_type values from llama.cpp's ggml/include/ggml.h ("always add types at the end
@@ -357,9 +359,17 @@ static double now(void) {
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-// quantize_threaded quantizes the whole matrix with threads workers and returns the seconds.
+static double cpu_seconds(void) { // user + system time of the whole process
+    struct rusage u;
+    getrusage(RUSAGE_SELF, &u);
+    return u.ru_utime.tv_sec + u.ru_utime.tv_usec * 1e-6 + u.ru_stime.tv_sec + u.ru_stime.tv_usec * 1e-6;
+}
+
+// quantize_threaded quantizes the whole matrix with threads workers and returns the wall
+// seconds, and in *share the CPU time it got as a fraction of threads × wall time: well below 1
+// means another process took the cores meanwhile, and the speed is the machine's, not ggml's.
 static double quantize_threaded(int type, const float *src, uint8_t *dst, int64_t rows, int64_t cols,
-                                int threads, bool validate) {
+                                int threads, bool validate, double *share) {
     const int64_t chunk_elements =
         cols >= MIN_CHUNK_ELEMENTS ? cols : cols * ((MIN_CHUNK_ELEMENTS + cols - 1) / cols);
     struct job j = {.type = type, .src = src, .dst = dst, .rows = rows, .cols = cols, .validate = validate};
@@ -368,7 +378,7 @@ static double quantize_threaded(int type, const float *src, uint8_t *dst, int64_
     atomic_init(&j.next_chunk, 0);
     atomic_init(&j.valid, true);
     pthread_t ids[64];
-    const double start = now();
+    const double start = now(), cpu_start = cpu_seconds();
     for (int t = 1; t < threads; t++) {
         if (pthread_create(&ids[t], NULL, worker, &j) != 0) {
             fprintf(stderr, "ggml peer: pthread_create failed\n");
@@ -380,6 +390,9 @@ static double quantize_threaded(int type, const float *src, uint8_t *dst, int64_
         pthread_join(ids[t], NULL);
     }
     const double seconds = now() - start;
+    if (share != NULL) {
+        *share = (cpu_seconds() - cpu_start) / (seconds * threads);
+    }
     if (!atomic_load(&j.valid)) {
         fprintf(stderr, "ggml peer: ggml_validate_row_data rejected the quantized data\n");
         exit(1);
@@ -427,21 +440,24 @@ int main(int argc, char **argv) {
             // One call over the whole matrix: the reference the threaded split must reproduce.
             // It also faults in the output pages, as llama-quantize's reused buffer would be.
             ggml.quantize_chunk(type, x, single, 0, rows, cols, NULL);
-            quantize_threaded(type, x, dst, rows, cols, threads, false); // warm-up
+            quantize_threaded(type, x, dst, rows, cols, threads, false, NULL); // warm-up
             if (memcmp(dst, single, bytes) != 0) {
                 fprintf(stderr, "ggml peer: %s %s: the threaded split differs from one call\n",
                         types[t].name, shapes[s].name);
                 return 1;
             }
-            double best = INFINITY, best_validated = INFINITY;
+            double best = INFINITY, best_share = 0, best_validated = INFINITY, share;
             for (int r = 0; r < reps; r++) {
-                double sec = quantize_threaded(type, x, dst, rows, cols, threads, false);
-                best = sec < best ? sec : best;
-                sec = quantize_threaded(type, x, dst, rows, cols, threads, true);
+                double sec = quantize_threaded(type, x, dst, rows, cols, threads, false, &share);
+                if (sec < best) {
+                    best = sec;
+                    best_share = share;
+                }
+                sec = quantize_threaded(type, x, dst, rows, cols, threads, true, NULL);
                 best_validated = sec < best_validated ? sec : best_validated;
             }
-            printf("ggml %s %s %.3f %.3f\n", types[t].name, shapes[s].name, gigabytes / best,
-                   gigabytes / best_validated);
+            printf("ggml %s %s %.3f %.3f %.2f\n", types[t].name, shapes[s].name, gigabytes / best,
+                   gigabytes / best_validated, best_share);
             fflush(stdout);
             free(dst);
             free(single);
