@@ -140,35 +140,42 @@ func bestFit[T any](free [][]T, n int) int {
 }
 
 // getScratch returns n float32s of uninitialized scratch space, to give back with
-// putScratch. It may be called from any goroutine.
+// putScratch. It may be called from any goroutine. Only a buffer of exactly n is reused:
+// the same requests come back run after run, and a buffer taken for a smaller request
+// (concurrent workers interleave differently each time) would leave the next request of
+// its own size to allocate.
 func (a *arena) getScratch(n int) []float32 {
 	if n == 0 {
 		return nil
 	}
 	if a != nil {
 		a.scratchMu.Lock()
-		if best := bestFit(a.scratch, n); best >= 0 {
-			buf := a.scratch[best][:n]
-			last := len(a.scratch) - 1
-			a.scratch[best], a.scratch[last] = a.scratch[last], nil
-			a.scratch = a.scratch[:last]
-			a.scratchMu.Unlock()
-			return buf
+		for i := len(a.scratch) - 1; i >= 0; i-- {
+			if b := a.scratch[i]; cap(b) == n {
+				copy(a.scratch[i:], a.scratch[i+1:])
+				a.scratch[len(a.scratch)-1] = nil
+				a.scratch = a.scratch[:len(a.scratch)-1]
+				a.scratchMu.Unlock()
+				return b[:n]
+			}
 		}
 		a.scratchMu.Unlock()
 	}
 	return make([]float32, n)
 }
 
-// putScratch gives back a buffer from getScratch.
+// putScratch gives back a buffer from getScratch. When the arena holds arenaMaxScratch
+// buffers, the one given back longest ago goes, so sizes no longer asked for age out.
 func (a *arena) putScratch(b []float32) {
 	if a == nil || cap(b) == 0 {
 		return
 	}
 	a.scratchMu.Lock()
-	if len(a.scratch) < arenaMaxScratch {
-		a.scratch = append(a.scratch, b[:cap(b)])
+	if len(a.scratch) == arenaMaxScratch {
+		copy(a.scratch, a.scratch[1:])
+		a.scratch = a.scratch[:len(a.scratch)-1]
 	}
+	a.scratch = append(a.scratch, b[:cap(b)])
 	a.scratchMu.Unlock()
 }
 

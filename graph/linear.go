@@ -308,7 +308,8 @@ type convParams struct {
 // convolution (auto_pad included). ceil selects ceil_mode output sizes.
 func spatialParams(in, kernel []int, strides, dilations, pads []int64, autoPad string, ceil bool) (convParams, error) {
 	nd := len(in)
-	p := convParams{kernel: kernel, strides: make([]int, nd), dilations: make([]int, nd), padBegin: make([]int, nd), padEnd: make([]int, nd), out: make([]int, nd)}
+	v := make([]int, 5*nd) // one allocation for the five per-dim lists
+	p := convParams{kernel: kernel, strides: v[:nd:nd], dilations: v[nd : 2*nd : 2*nd], padBegin: v[2*nd : 3*nd : 3*nd], padEnd: v[3*nd : 4*nd : 4*nd], out: v[4*nd:]}
 	if len(kernel) != nd {
 		return p, fmt.Errorf("kernel %v for %d spatial dims", kernel, nd)
 	}

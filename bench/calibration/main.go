@@ -15,7 +15,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"runtime/metrics"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/qscript-dev/qscript/calib"
@@ -62,10 +65,31 @@ func run(model, calibPath string, samples int, observer string, batch int) error
 	sec := time.Since(start).Seconds()
 	close(stop)
 	live := <-peak
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
 	b, _ := json.Marshal(map[string]any{"peak_live_heap_bytes": live, "samples": res.Samples, "seconds": sec, "samples_per_s": float64(res.Samples) / sec,
-		"batch": res.BatchSize, "activations": len(res.Activations)})
+		"batch": res.BatchSize, "activations": len(res.Activations), "gc_cycles": ms.NumGC, "heap_sys_bytes": ms.HeapSys,
+		"heap_inuse_bytes": ms.HeapInuse, "stack_sys_bytes": ms.StackSys, "other_sys_bytes": ms.MSpanSys + ms.MCacheSys + ms.BuckHashSys + ms.GCSys + ms.OtherSys,
+		"threads": threads()})
 	fmt.Println(string(b))
 	return nil
+}
+
+// threads returns the process's OS threads (Linux), or -1.
+func threads() int {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "Threads:"); ok {
+			n, err := strconv.Atoi(strings.TrimSpace(v))
+			if err == nil {
+				return n
+			}
+		}
+	}
+	return -1
 }
 
 func samplePeakLive(stop <-chan struct{}, peak chan<- uint64) {
