@@ -54,7 +54,7 @@ run_ggml() {
   local out status=0
   out=$("$tmp/quantize_peer" "$lib" "$threads" "$reps") || status=$?
   if [ "$status" -ne 0 ]; then
-    echo "$out"
+    echo "$out" >&2
     echo "25-ggml-peer: the ggml peer failed (exit $status); no figures" >&2
     exit "$status"
   fi
@@ -66,7 +66,8 @@ load_before=$(cut -d' ' -f1 /proc/loadavg)
 ggml_out=$(run_ggml)
 go_out=$(GOMAXPROCS=$threads go test -run '^$' -benchtime "$benchtime" -count "$count" \
   -bench 'BenchmarkInt8PerChannel$|BenchmarkInt8PerChannelObserverThenQuantize$|BenchmarkInt4Group128Packed$' ./quant)
-ggml_out=$(printf '%s\n%s\n' "$ggml_out" "$(run_ggml)")
+ggml_after=$(run_ggml)
+ggml_out=$(printf '%s\n%s\n' "$ggml_out" "$ggml_after")
 
 qscript_gbs() { # benchmark name, shape -> best GB/s over the runs
   echo "$go_out" | awk -v n="Benchmark$1/$2" '
@@ -91,7 +92,7 @@ row() { # label, go benchmark, ggml type, shape
   local g v c q
   g=$(ggml_gbs "$3" "$4" 4); v=$(ggml_gbs "$3" "$4" 5); c=$(ggml_share "$3" "$4"); q=$(qscript_gbs "$2" "$4")
   [ -n "$g" ] && [ -n "$q" ] || { echo "25-ggml-peer: no figure for $1 $4 (ggml '$g', qscript '$q')" >&2; exit 1; }
-  if [ "$(echo "$c < 0.9" | bc -l)" = 1 ]; then contended="$contended $3/$4"; fi
+  if [ "$(echo "$c < 0.9" | bc -l)" = 1 ] && [[ $contended != *" $3/$4"* ]]; then contended="$contended $3/$4"; fi
   printf '%-36s %-11s %-5s %9s %6s %9s %9s %7.2fx\n' "$1" "$4" "$3" "$g" "$c" "$v" "$q" "$(echo "$q / $g" | bc -l)"
 }
 for shape in 4096x4096 11008x4096; do
