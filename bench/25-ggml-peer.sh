@@ -8,8 +8,13 @@
 # @node-llama-cpp/linux-x64 (libggml-base.so; Q8_0 and Q4_0 need nothing from the CPU backend).
 # bench/ggml/quantize_peer.c loads it, checks its Q8_0 and Q4_0 blocks against NUMERICS.md by
 # hand decoding, and times it split over THREADS threads in row chunks as llama-quantize does,
-# best of REPS, once before and once after qscript's benchmarks. qscript's figures are its Go benchmarks in ./quant (GOMAXPROCS=THREADS), best
-# of COUNT runs of BENCHTIME each.
+# best of REPS, once before and once after qscript's benchmarks. qscript's figures are its Go
+# benchmarks in ./quant (GOMAXPROCS=THREADS), best of COUNT runs of BENCHTIME each.
+#
+# This is the kernel alone, the peer's best case: a whole llama-quantize run also converts
+# f16/bf16 weights to float32 and writes the GGUF file. The npm libraries are a portable build
+# (libggml-base.so for baseline x86-64: Q8_0 calls roundf per element, Q4_0 is SSE2), as
+# llama.cpp's release binaries are; a -march=native build of ggml may be faster.
 #
 # The work differs in its grouping, and the table says so: Q8_0 has one fp16 scale per 32
 # elements where qscript's int8 has one float32 scale per row (after a whole-row min/max
