@@ -12,9 +12,10 @@
 # benchmarks in ./quant (GOMAXPROCS=THREADS), best of COUNT runs of BENCHTIME each.
 #
 # This is the kernel alone, the peer's best case: a whole llama-quantize run also converts
-# f16/bf16 weights to float32 and writes the GGUF file. The npm libraries are a portable build
-# (libggml-base.so for baseline x86-64: Q8_0 calls roundf per element, Q4_0 is SSE2), as
-# llama.cpp's release binaries are; a -march=native build of ggml may be faster.
+# f16/bf16 weights to float32 and writes the GGUF file. The npm libraries are built like
+# llama.cpp's own CPU Docker image (GGML_NATIVE=OFF, CPU variants chosen at run time), so
+# libggml-base.so, where the quantizers live, targets baseline x86-64: Q8_0 calls roundf per
+# element, Q4_0 is SSE2. A -march=native build of ggml may be faster.
 #
 # The work differs in its grouping, and the table says so: Q8_0 has one fp16 scale per 32
 # elements where qscript's int8 has one float32 scale per row (after a whole-row min/max
