@@ -9,8 +9,8 @@
 # bench/ggml/quantize_peer.c loads it, checks its Q8_0 and Q4_0 blocks against NUMERICS.md by
 # hand decoding, and times it split over THREADS threads in row chunks as llama-quantize does,
 # best of REPS (more, up to 4 x REPS, while the fastest run got under 0.95 of the cores), once
-# before and once after qscript's benchmarks. qscript's figures are its Go
-# benchmarks in ./quant (GOMAXPROCS=THREADS), best of COUNT runs of BENCHTIME each.
+# before and once after qscript's benchmarks. qscript's figures are its Go benchmarks in
+# ./quant (GOMAXPROCS=THREADS), best of COUNT runs of BENCHTIME each.
 #
 # This is the kernel alone, the peer's best case: a whole llama-quantize run also converts
 # f16/bf16 weights to float32 and writes the GGUF file. The npm libraries are built like
