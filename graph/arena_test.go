@@ -71,3 +71,53 @@ func TestRunRecyclesMemory(t *testing.T) {
 		}
 	}
 }
+
+// TestRunnerMatchesRun checks that a Runner, which recycles its buffers and tensor headers
+// from run to run, computes what Graph.Run computes, that the values it returns stay intact
+// until its next Run, and that Keep works through it.
+func TestRunnerMatchesRun(t *testing.T) {
+	for _, c := range loadModelCases(t) {
+		in := c.g.Inputs()[0].Name
+		big := repeatBatch(c.input, 8)
+		other := &tensor.Tensor{DType: big.DType, Shape: big.Shape, Data: bytes.Repeat([]byte{0x3e, 0x80, 0, 0}, len(big.Data)/4)}
+		var keep []string
+		for _, n := range c.g.Nodes() {
+			if o := n.Outputs[0]; o != "" && !c.g.IsOutput(o) && len(keep) < 3 {
+				keep = append(keep, o)
+			}
+		}
+		r := c.g.NewRunner()
+		var last map[string][]byte
+		var lastOut map[string]*tensor.Tensor
+		for i := 0; i < 6; i++ {
+			x := big
+			if i%2 == 1 {
+				x = other
+			}
+			want, err := c.g.Run(context.Background(), map[string]*tensor.Tensor{in: x}, &Hooks{Keep: keep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for name, v := range lastOut {
+				if !bytes.Equal(v.Data, last[name]) {
+					t.Fatalf("%s run %d: value %q the Runner returned changed before its next Run", c.name, i, name)
+				}
+			}
+			got, err := r.Run(context.Background(), map[string]*tensor.Tensor{in: x}, &Hooks{Keep: keep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%s run %d: Runner returned %d values, Graph.Run %d", c.name, i, len(got), len(want))
+			}
+			last, lastOut = map[string][]byte{}, got
+			for name, w := range want {
+				g := got[name]
+				if g == nil || !bytes.Equal(g.Data, w.Data) || !sameShape(g.Shape, w.Shape) {
+					t.Fatalf("%s run %d: Runner's %q differs from Graph.Run's", c.name, i, name)
+				}
+				last[name] = append([]byte{}, g.Data...)
+			}
+		}
+	}
+}
