@@ -8,9 +8,9 @@
 # @node-llama-cpp/linux-x64 (libggml-base.so; Q8_0 and Q4_0 need nothing from the CPU backend).
 # bench/ggml/quantize_peer.c loads it, checks its Q8_0 and Q4_0 blocks against NUMERICS.md by
 # hand decoding, and times it split over THREADS threads in row chunks as llama-quantize does,
-# best of REPS (more, up to 4 x REPS, while the fastest run got under 0.95 of the cores), once
-# before and once after qscript's benchmarks. qscript's figures are its Go benchmarks in
-# ./quant (GOMAXPROCS=THREADS), best of COUNT runs of BENCHTIME each.
+# best of REPS (more, up to 4 x REPS, while the fastest run got under 0.95 of the cores).
+# qscript's figures are its Go benchmarks in ./quant (GOMAXPROCS=THREADS), best of COUNT runs
+# of BENCHTIME each. The two alternate twice, and each keeps its best.
 #
 # This is the kernel alone, the peer's best case: a whole llama-quantize run also converts
 # f16/bf16 weights to float32 and writes the GGUF file. The npm libraries are built like
@@ -67,14 +67,19 @@ run_ggml() {
   fi
   echo "$out"
 }
-# One ggml batch before the Go benchmarks and one after, best of both: on a shared 2-core
-# machine a noisy spell then cannot slow the peer alone.
+run_go() {
+  GOMAXPROCS=$threads go test -run '^$' -benchtime "$benchtime" -count "$count" \
+    -bench 'BenchmarkInt8PerChannel$|BenchmarkInt8PerChannelObserverThenQuantize$|BenchmarkInt4Group128Packed$' ./quant
+}
+# Two rounds, ggml then qscript each time, best of both: on a shared 2-core machine a noisy
+# spell then cannot slow one side alone.
 load_before=$(cut -d' ' -f1 /proc/loadavg)
 ggml_out=$(run_ggml)
-go_out=$(GOMAXPROCS=$threads go test -run '^$' -benchtime "$benchtime" -count "$count" \
-  -bench 'BenchmarkInt8PerChannel$|BenchmarkInt8PerChannelObserverThenQuantize$|BenchmarkInt4Group128Packed$' ./quant)
-ggml_after=$(run_ggml)
-ggml_out=$(printf '%s\n%s\n' "$ggml_out" "$ggml_after")
+go_out=$(run_go)
+ggml_round2=$(run_ggml)
+go_round2=$(run_go)
+ggml_out=$(printf '%s\n%s\n' "$ggml_out" "$ggml_round2")
+go_out=$(printf '%s\n%s\n' "$go_out" "$go_round2")
 
 qscript_gbs() { # benchmark name, shape -> best GB/s over the runs
   echo "$go_out" | awk -v n="Benchmark$1/$2" '
@@ -108,7 +113,7 @@ for shape in 4096x4096 11008x4096; do
   row "int4 group-128 + packing" Int4Group128Packed Q4_0 "$shape"
 done
 echo "threads: $threads (ggml: row chunks of >= 32*512 elements from a shared counter; qscript: GOMAXPROCS)." \
-  "ggml best of 2x$reps (before and after qscript's), qscript best of $count x $benchtime. +validate: with" \
+  "Two alternating rounds: ggml best of 2x$reps runs (or more while contended), qscript best of 2x$count runs of $benchtime. +validate: with" \
   "ggml_validate_row_data per chunk, as llama-quantize runs it; the ratio is against ggml without it." \
   "Grouping differs: Q8_0 has an fp16 scale per 32, qscript int8 a float32 scale per row; Q4_0 groups 32, qscript 128, packed." \
   "cores: the CPU time ggml's fastest run got, as a share of $threads cores." \
