@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/qscript-dev/qscript/quant"
+	"github.com/qscript-dev/qscript/report"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -54,4 +56,73 @@ func BenchmarkSave(b *testing.B) {
 			benchmarkModel(b, dtype, func(q *Model) error { return q.Save(context.Background(), out, SaveOptions{}) })
 		})
 	}
+}
+
+// BenchmarkStats measures the report's statistics of one quantized 4096×4096 weight
+// (dequantize, error sums, range and histogram), the work Save adds for the report; the
+// bytes are the f32 source's.
+func BenchmarkStats(b *testing.B) {
+	const rows, cols = 4096, 4096
+	x := make([]float32, rows*cols)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)*0.37)) * 0.02
+	}
+	l := Layer{Name: "layer", Type: "Linear", Weight: "layer.weight", Shape: []int{rows, cols}, DType: tensor.F32}
+	for _, dtype := range []string{"int8", "int4", "fp8_e4m3", "fp16"} {
+		b.Run(dtype, func(b *testing.B) {
+			opts := DefaultOptions()
+			opts.Weights.DType = dtype
+			ws, err := newWeightScheme(opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			lw, err := (&workspace{}).quantizeLayer(ws, l, tensor.FromF32(l.Shape, x))
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(rows * cols * 4)
+			for b.Loop() {
+				lw.stats(HistogramBins)
+			}
+		})
+	}
+}
+
+// BenchmarkStatsKernel measures the fused statistics kernels alone on one cached chunk of
+// chunkElems values (one goroutine): dequantize, error sums and histogram counts.
+func BenchmarkStatsKernel(b *testing.B) {
+	x := make([]float32, chunkElems)
+	codes := make([]int8, chunkElems)
+	y := make([]float32, chunkElems)
+	const scale = 0.02 / 127
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i)*0.37)) * 0.02
+		codes[i] = int8(math.RoundToEven(float64(x[i] / scale)))
+		y[i] = float32(codes[i]) * scale
+	}
+	h := &report.Histogram{Min: -0.02, Max: 0.02, Counts: make([]int64, HistogramBins)}
+	binning := h.Binning()
+	counts := make([]int64, HistogramBins+1)
+	b.Run("codes", func(b *testing.B) {
+		b.SetBytes(chunkElems * 4)
+		for b.Loop() {
+			var acc f32Sums64
+			acc.addCodes(counts, x, codes, scale, 0, binning)
+		}
+	})
+	b.Run("floats", func(b *testing.B) {
+		b.SetBytes(chunkElems * 4)
+		for b.Loop() {
+			var acc f32Sums64
+			acc.addFloats(counts, x, y, binning)
+		}
+	})
+	b.Run("float64-reference", func(b *testing.B) {
+		b.SetBytes(chunkElems * 4)
+		for b.Loop() {
+			var s quant.ErrorSums
+			s.Add(x, y)
+			h.Add(x)
+		}
+	})
 }

@@ -6,7 +6,6 @@ import (
 	"unsafe"
 
 	"github.com/qscript-dev/qscript/quant"
-	"github.com/qscript-dev/qscript/report"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -262,8 +261,16 @@ func (w *workspace) castBits(x []float32, dt tensor.DType) ([]uint16, error) {
 // dequantizeTo writes the dequantized values of elements [lo, lo+len(dst)) into dst:
 // (code - zero point) * scale for integers, fp8 * scale, or the cast value.
 func (lw *layerWork) dequantizeTo(dst []float32, lo int) {
-	switch lw.ws.kind {
-	case kindInt:
+	switch {
+	case lw.ws.kind == kindInt && lw.idx.mode == 1 && lw.idx.inner == 1:
+		// Channels interleaved element by element (an ONNX MatMul weight [in, out]):
+		// runs of one would cost a call per element.
+		channels, shift := lw.idx.channels, lw.ws.shift
+		for i := range dst {
+			k := (lo + i) % channels
+			dst[i] = float32(int32(lw.codes[lo+i])-(lw.p.ZeroPoint[k]-shift)) * lw.p.Scale[k]
+		}
+	case lw.ws.kind == kindInt:
 		lw.forRuns(lo, len(dst), func(a, b, k int) {
 			zp, s := lw.p.ZeroPoint[k]-lw.ws.shift, lw.p.Scale[k]
 			out := dst[a-lo : b-lo]
@@ -271,27 +278,37 @@ func (lw *layerWork) dequantizeTo(dst []float32, lo int) {
 				out[i] = float32(int32(c)-zp) * s
 			}
 		})
-	case kindFP8:
-		decode := tensor.F8E4M3ToF32
+	case lw.ws.kind == kindFP8:
+		table := fp8E4M3Values
 		if lw.ws.target == tensor.F8E5M2 {
-			decode = tensor.F8E5M2ToF32
+			table = fp8E5M2Values
 		}
 		lw.forRuns(lo, len(dst), func(a, b, k int) {
 			s := lw.scales[k]
 			out := dst[a-lo : b-lo]
 			for i, c := range lw.fp8[a:b] {
-				out[i] = decode(c) * s
+				out[i] = table[c] * s
 			}
 		})
-	case kindCast:
-		decode := tensor.F16ToF32
+	case lw.ws.kind == kindCast:
+		// F16C / AVX2 conversions where the CPU has them, exact either way.
 		if lw.ws.target == tensor.BF16 {
-			decode = tensor.BF16ToF32
-		}
-		for i := range dst {
-			dst[i] = decode(lw.cast[lo+i])
+			quant.BF16ToF32To(dst, lw.cast[lo:lo+len(dst)])
+		} else {
+			quant.F16ToF32To(dst, lw.cast[lo:lo+len(dst)])
 		}
 	}
+}
+
+// fp8E4M3Values and fp8E5M2Values decode every fp8 code by lookup.
+var fp8E4M3Values, fp8E5M2Values = fp8Table(tensor.F8E4M3ToF32), fp8Table(tensor.F8E5M2ToF32)
+
+func fp8Table(decode func(uint8) float32) *[256]float32 {
+	var t [256]float32
+	for c := range t {
+		t[c] = decode(uint8(c))
+	}
+	return &t
 }
 
 // forRuns calls fn(a, b, k) for the runs of elements [a, b) within [lo, lo+n) that share
@@ -314,73 +331,6 @@ func (lw *layerWork) forRuns(lo, n int, fn func(a, b, k int)) {
 		fn(a, b, k)
 		a = b
 	}
-}
-
-// compare measures the dequantized weight against the source, block by block, without
-// materializing the dequantized tensor, and returns the source's range too. Blocks are
-// summed in order, so the result does not depend on scheduling.
-func (lw *layerWork) compare() (e quant.Errors, lo, hi float32) {
-	n := len(lw.x)
-	blocks := (n + chunkElems - 1) / chunkElems
-	sums := make([]quant.ErrorSums, blocks)
-	los, his := make([]float32, blocks), make([]float32, blocks)
-	scratch := make([][]float32, workers())
-	parallelFor(blocks, n, func(b, worker int) error {
-		if scratch[worker] == nil {
-			scratch[worker] = make([]float32, chunkElems)
-		}
-		a, z := b*chunkElems, min((b+1)*chunkElems, n)
-		y := scratch[worker][:z-a]
-		lw.dequantizeTo(y, a)
-		sums[b].Add(lw.x[a:z], y)
-		los[b], his[b] = minMax(lw.x[a:z])
-		return nil
-	})
-	var total quant.ErrorSums
-	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
-	for b, s := range sums {
-		total.Merge(s)
-		lo, hi = min(lo, los[b]), max(hi, his[b])
-	}
-	return total.Errors(), lo, hi
-}
-
-// minMax is the range of finite x (the weights were checked before quantizing).
-func minMax(x []float32) (lo, hi float32) {
-	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
-	for _, v := range x {
-		if v < lo {
-			lo = v
-		}
-		if v > hi {
-			hi = v
-		}
-	}
-	return lo, hi
-}
-
-// histogram bins the source values over [lo, hi] exactly as report.NewHistogram does,
-// in parallel blocks whose counts are summed.
-func (lw *layerWork) histogram(lo, hi float32, bins int) *report.Histogram {
-	n := len(lw.x)
-	if n == 0 || lo > hi {
-		return report.NewHistogram(lw.x, bins)
-	}
-	blocks := (n + chunkElems - 1) / chunkElems
-	parts := make([]*report.Histogram, blocks)
-	parallelFor(blocks, n, func(b, _ int) error {
-		parts[b] = &report.Histogram{Min: float64(lo), Max: float64(hi), Counts: make([]int64, bins)}
-		parts[b].Add(lw.x[b*chunkElems : min((b+1)*chunkElems, n)])
-		return nil
-	})
-	h := &report.Histogram{Min: float64(lo), Max: float64(hi), Counts: make([]int64, bins)}
-	for _, p := range parts {
-		for i, c := range p.Counts {
-			h.Counts[i] += c
-		}
-		h.NonFinite += p.NonFinite
-	}
-	return h
 }
 
 // scaleRange is the smallest and largest stored scale (zero for casts).

@@ -5,10 +5,11 @@ import "math"
 // DefaultBins is the number of bins NewHistogram uses when asked for fewer than one.
 const DefaultBins = 64
 
-// Histogram counts values in equal-width bins over [Min, Max]: bin i holds the values v
-// with Min + i·w <= v < Min + (i+1)·w, where w = (Max-Min)/len(Counts), and the last bin
-// also holds v == Max. When every value is equal, Min == Max and they are all in Counts[0].
-// NaN and ±Inf are not binned; NonFinite counts them.
+// Histogram counts values in equal-width bins over [Min, Max]: bin i holds, up to the
+// rounding of Binning, the values v with Min + i·w <= v < Min + (i+1)·w, where
+// w = (Max-Min)/len(Counts), and the last bin also holds v == Max. When every value is
+// equal, Min == Max and they are all in Counts[0]. NaN and ±Inf are not binned;
+// NonFinite counts them.
 type Histogram struct {
 	Min       float64 `json:"min"`
 	Max       float64 `json:"max"`
@@ -40,35 +41,94 @@ func NewHistogram(values []float32, bins int) *Histogram {
 	return h
 }
 
-// Add counts more values into the existing bins. Values outside [Min, Max] go to the
-// first or last bin, so a histogram built from a range known in advance (an observer's)
-// can be filled in one pass.
+// Add counts more values into the existing bins, as Binning assigns them. Values outside
+// [Min, Max] go to the first or last bin, so a histogram built from a range known in
+// advance (an observer's) can be filled in one pass.
 func (h *Histogram) Add(values []float32) {
-	n := len(h.Counts)
-	if n == 0 {
+	if len(h.Counts) == 0 {
 		return
 	}
-	width := (h.Max - h.Min) / float64(n)
+	b := h.Binning()
 	for _, v := range values {
-		f := float64(v)
-		if math.IsNaN(f) || math.IsInf(f, 0) {
+		if v-v != 0 { // NaN or ±Inf
 			h.NonFinite++
 			continue
 		}
-		h.Counts[h.bin(f, width)]++
+		h.Counts[b.Bin(v)]++
 	}
 }
 
-func (h *Histogram) bin(v, width float64) int {
-	last := len(h.Counts) - 1
-	switch {
-	case !(width > 0) || v <= h.Min:
-		return 0
-	case v >= h.Max:
-		// Far outside a narrow range the quotient below would overflow int.
-		return last
+// Binning is how a histogram assigns a value to a bin. Add uses it; a kernel that counts
+// values in the same pass as other work (quantize's statistics) uses the same fields and
+// so gets the same counts.
+//
+// In the float32 form (F32 true), the one every histogram of finite float32 data with a
+// representable width uses, the bin of v is
+//
+//	f := (v - Lo) * Inv      // float32 arithmetic; Lo = float32(Min), Inv = float32(n / float32(Max-Min))
+//	bin = 0 if !(f > 0), Last if f >= Last, else int(f)
+//
+// one subtraction and one multiplication instead of a float64 division. Near a bin edge
+// the rounding may put v in the neighbouring bin, never further; for v in [Min, Max],
+// f >= 0 and the bin is min(int(f), Last). When Min == Max, Inv is 0 and every value is
+// in bin 0. When the float32 form cannot hold the range (Max-Min or its inverse
+// overflows float32, or Min or Max is not a finite float32), F32 is false and the bin is
+// ⌊(v-Min)/w⌋ in float64, clamped the same way.
+type Binning struct {
+	Lo, Inv float32
+	Last    int
+	F32     bool
+	lastF   float32
+	min     float64
+	max     float64
+	width   float64
+}
+
+// Binning returns the histogram's bin assignment.
+func (h *Histogram) Binning() Binning {
+	n := len(h.Counts)
+	b := Binning{Last: n - 1, lastF: float32(n - 1), min: h.Min, max: h.Max, width: (h.Max - h.Min) / float64(n)}
+	lo, hi := float32(h.Min), float32(h.Max)
+	d := hi - lo
+	if n == 0 || lo-lo != 0 || hi-hi != 0 || d-d != 0 || !(d >= 0) {
+		return b
 	}
-	return min(int((v-h.Min)/width), last)
+	b.Lo, b.F32 = lo, true
+	if d > 0 {
+		inv := float32(float64(n) / float64(d))
+		if inv-inv != 0 || inv < smallestNormal32 {
+			return Binning{Last: b.Last, lastF: b.lastF, min: b.min, max: b.max, width: b.width}
+		}
+		b.Inv = inv
+	}
+	return b
+}
+
+// smallestNormal32 is the smallest normal float32, 2^-126; a subnormal Inv would lose
+// precision.
+const smallestNormal32 = 0x1p-126
+
+// Bin returns the bin of a finite value.
+func (b Binning) Bin(v float32) int {
+	if b.F32 {
+		f := (v - b.Lo) * b.Inv
+		switch {
+		case !(f > 0):
+			return 0
+		case f >= b.lastF:
+			return b.Last
+		}
+		return int(f)
+	}
+	x := float64(v)
+	switch {
+	case !(b.width > 0) || x <= b.min:
+		return 0
+	case x >= b.max:
+		// Far outside a narrow range the quotient below would overflow int.
+		return b.Last
+	}
+	return min(int((x-b.min)/b.width), b.Last)
 }
 
 // Total is the number of binned values.

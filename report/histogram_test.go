@@ -2,6 +2,7 @@ package report
 
 import (
 	"math"
+	"math/rand/v2"
 	"reflect"
 	"testing"
 )
@@ -72,5 +73,80 @@ func TestRebin(t *testing.T) {
 	same.Counts[0] = 99
 	if h.Counts[0] != 1 {
 		t.Error("Rebin shares the receiver's counts")
+	}
+}
+
+// float64Bin is the bin of v by the float64 division ⌊(v-Min)/w⌋.
+func float64Bin(h *Histogram, v float32) int {
+	w := (h.Max - h.Min) / float64(len(h.Counts))
+	return max(0, min(int((float64(v)-h.Min)/w), len(h.Counts)-1))
+}
+
+func TestBinning(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	differAll := 0
+	for _, r := range []struct{ lo, hi float64 }{{-1, 1}, {-0.0213, 0.0187}, {0.5, 3}, {-7e-5, 2e-5}, {100, 100.001}} {
+		const bins = 64
+		h := &Histogram{Min: float64(float32(r.lo)), Max: float64(float32(r.hi)), Counts: make([]int64, bins)}
+		b := h.Binning()
+		if !b.F32 || b.Lo != float32(r.lo) || b.Last != bins-1 {
+			t.Fatalf("%v: %+v", r, b)
+		}
+		// Random values, every bin edge Min + i·w and its float32 neighbours, Min and Max.
+		var values []float32
+		for range 100000 {
+			values = append(values, float32(h.Min+rng.Float64()*(h.Max-h.Min)))
+		}
+		for i := 0; i <= bins; i++ {
+			e := float32(h.Min + float64(i)*(h.Max-h.Min)/bins)
+			values = append(values, e, math.Nextafter32(e, -math.MaxFloat32), math.Nextafter32(e, math.MaxFloat32))
+		}
+		values = append(values, float32(h.Min), float32(h.Max))
+		differ := 0
+		for _, v := range values {
+			got := b.Bin(v)
+			// The documented float32 form, written out.
+			f := (v - float32(h.Min)) * b.Inv
+			want := 0
+			if f > 0 {
+				want = min(int(f), bins-1)
+			}
+			if got != want {
+				t.Fatalf("%v: Bin(%v) = %d, the float32 form gives %d", r, v, got, want)
+			}
+			if v >= float32(h.Min) && v <= float32(h.Max) && min(int(f), bins-1) != got {
+				t.Fatalf("%v: in range, Bin(%v) = %d is not min(int(f), last) = %d", r, v, got, min(int(f), bins-1))
+			}
+			// Never more than one bin from the float64 division.
+			if d := got - float64Bin(h, v); d != 0 {
+				differ++
+				if d < -1 || d > 1 {
+					t.Fatalf("%v: Bin(%v) = %d, float64 division %d", r, v, got, float64Bin(h, v))
+				}
+			}
+		}
+		if v := float32(h.Max); b.Bin(v) != bins-1 {
+			t.Errorf("%v: Max in bin %d", r, b.Bin(v))
+		}
+		t.Logf("%v: %d of %d values binned one off the float64 division", r, differ, len(values))
+		differAll += differ
+	}
+	if differAll == 0 {
+		// Were the two forms always equal, a kernel could keep the float64 division.
+		t.Error("the float32 form never differs from the float64 division on this data")
+	}
+	// The forms the float32 arithmetic cannot hold fall back to float64.
+	for _, h := range []*Histogram{
+		{Min: -math.MaxFloat32, Max: math.MaxFloat32, Counts: make([]int64, 2)}, // width overflows
+		{Min: 0, Max: 1e-40, Counts: make([]int64, 64)},                         // inverse overflows
+		{Min: math.Inf(-1), Max: 0, Counts: make([]int64, 4)},
+		{Min: 1, Max: 0, Counts: make([]int64, 4)},
+	} {
+		if h.Binning().F32 {
+			t.Errorf("[%g, %g]: float32 form", h.Min, h.Max)
+		}
+	}
+	if b := (&Histogram{Min: 2, Max: 2, Counts: make([]int64, 8)}).Binning(); !b.F32 || b.Inv != 0 || b.Bin(1e30) != 0 || b.Bin(-1e30) != 0 {
+		t.Errorf("constant range: %+v", b)
 	}
 }
