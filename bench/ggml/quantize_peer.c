@@ -8,12 +8,12 @@
 // decoding the blocks by hand, so a wrong library or a wrong enum value fails loudly instead of
 // producing a speed for the wrong work.
 //
-// Usage: quantize_peer LIBGGML_BASE_SO [THREADS [REPS]] (best of REPS runs, more while the
-// fastest got less than 0.95 of the THREADS cores, up to 4 × REPS)
+// Usage: quantize_peer LIBGGML_BASE_SO [THREADS [REPS]]: best of REPS runs, more (up to
+// 4 × REPS) while the fastest got less than 0.95 of the THREADS cores.
 // Output: one "ggml TYPE SHAPE GBPS VALIDATED_GBPS CPU_SHARE" line per type and shape on
 // stdout, where GB/s count float32 input bytes (1e9) and CPU_SHARE is the fraction of THREADS
-// cores the fastest run got (see quantize_threaded). Exit status 2 when the library cannot be loaded or
-// lacks a symbol, 1 when a check fails.
+// cores the fastest run got (see quantize_threaded). Exit status 2 when the library cannot be
+// loaded or lacks a symbol, 1 when a check fails.
 #define _GNU_SOURCE
 #include <dlfcn.h>
 #include <math.h>
