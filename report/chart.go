@@ -74,7 +74,7 @@ func newSQNRChart(layers []Layer) *sqnrChart {
 
 	var finite []float64
 	for _, l := range layers {
-		if l.Quantized && !math.IsNaN(l.SQNR) && !math.IsInf(l.SQNR, 0) {
+		if l.HasWeightStats() && !math.IsNaN(l.SQNR) && !math.IsInf(l.SQNR, 0) {
 			finite = append(finite, l.SQNR)
 		}
 	}
@@ -106,6 +106,8 @@ func newSQNRChart(layers []Layer) *sqnrChart {
 		case !l.Quantized:
 			r.Skipped, r.Class, r.Note = true, "skipped", l.floatNote()
 			c.HasSkipped = true
+		case l.NoWeight:
+			r.Class, r.Value = "bar", notAvailable+" (no stored weight)"
 		case math.IsNaN(l.SQNR):
 			r.Class, r.Value = "bar", "nan"
 		case math.IsInf(l.SQNR, 1):

@@ -77,7 +77,11 @@ func (d *differ) layer(p, c *Layer) {
 	if p.QDType != c.QDType || p.Granularity != c.Granularity {
 		d.linef("%s: %s %s → %s %s", c.Name, p.conversion(), p.Granularity, c.conversion(), c.Granularity)
 	}
-	if sqnrChanged(p.SQNR, c.SQNR) {
+	if p.NoWeight != c.NoWeight {
+		d.linef("%s: now %s (was %s)", c.Name, layerState(c), layerState(p))
+		return
+	}
+	if c.HasWeightStats() && sqnrChanged(p.SQNR, c.SQNR) {
 		d.linef("%s: SQNR %s → %s dB%s", c.Name, formatDB(p.SQNR), formatDB(c.SQNR), dbDelta(p.SQNR, c.SQNR))
 	}
 }
@@ -122,6 +126,9 @@ func (d *differ) eval(p, c *Eval) {
 func layerState(l *Layer) string {
 	if !l.Quantized {
 		return l.skipNote()
+	}
+	if l.NoWeight {
+		return fmt.Sprintf("quantized %s, no stored weight", l.QDType)
 	}
 	return fmt.Sprintf("quantized %s, SQNR %s dB", l.QDType, formatDB(l.SQNR))
 }

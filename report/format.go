@@ -10,6 +10,10 @@ import (
 // Number formats shared by the table, the HTML page and Diff, so that the same value
 // reads the same everywhere.
 
+// notAvailable stands for a figure that does not exist, such as the weight SQNR of a layer
+// that stores no weight (Layer.NoWeight).
+const notAvailable = "—"
+
 // formatNumber gives 4 significant digits, in scientific notation below 1e-3 or from 1e5.
 func formatNumber(v float64) string {
 	if s, ok := nonFinite(v); ok {

@@ -44,7 +44,7 @@ type card struct{ Label, Value, Note string }
 
 type htmlLayer struct {
 	Name, Type, Shape, DType     string
-	Quantized                    bool
+	Quantized, NoWeight          bool
 	Conversion, Granularity      string
 	ScaleMin, ScaleMax, SQNR     string
 	MSE, MaxAbsErr, Cosine, Size string
@@ -91,16 +91,19 @@ func (r *Report) htmlView() *htmlView {
 		l := &r.Layers[i]
 		hl := htmlLayer{
 			Name: l.Name, Type: l.Type, Shape: formatShape(l.Shape), DType: l.DType,
-			Quantized: l.Quantized, Conversion: l.conversion(), Granularity: l.Granularity,
+			Quantized: l.Quantized, NoWeight: l.NoWeight, Conversion: l.conversion(), Granularity: l.Granularity,
 			Size: formatBytes(l.BytesBefore) + " → " + formatBytes(l.BytesAfter),
 			Hist: newSparkline(l.Histogram),
 		}
-		if l.Quantized {
+		switch {
+		case l.NoWeight && l.Quantized:
+			hl.SQNR, hl.MSE, hl.MaxAbsErr, hl.Cosine = notAvailable, notAvailable, notAvailable, notAvailable
+		case l.Quantized:
 			hl.ScaleMin, hl.ScaleMax = l.scaleRange()
 			hl.SQNR, hl.MSE = formatDB(l.SQNR), formatNumber(l.MSE)
 			hl.MaxAbsErr, hl.Cosine = formatNumber(l.MaxAbsErr), formatCosine(l.Cosine)
 			hl.Outlier = v.Chart.Rows[i].Class == "bar outlier"
-		} else {
+		default:
 			hl.Note = l.floatNote()
 		}
 		v.Histograms = v.Histograms || hl.Hist != nil

@@ -90,19 +90,26 @@ func optFloat(p *float64) *jsonFloat { return (*jsonFloat)(p) }
 // float fields of the same JSON name. Outer fields come after the embedded ones in the
 // output, so a few non-float fields are repeated to keep the keys in a readable order.
 
+// A layer without weight statistics (NoWeight) has null for each of them.
 func (l Layer) MarshalJSON() ([]byte, error) {
 	type plain Layer
+	stat := func(v float64) *jsonFloat {
+		if l.NoWeight {
+			return nil
+		}
+		return (*jsonFloat)(&v)
+	}
 	return json.Marshal(struct {
 		plain
-		ScaleMin  jsonFloat  `json:"scale_min"`
-		ScaleMax  jsonFloat  `json:"scale_max"`
-		SQNR      jsonFloat  `json:"sqnr_db"`
-		MSE       jsonFloat  `json:"mse"`
-		MaxAbsErr jsonFloat  `json:"max_abs_err"`
-		Cosine    jsonFloat  `json:"cosine"`
+		ScaleMin  *jsonFloat `json:"scale_min"`
+		ScaleMax  *jsonFloat `json:"scale_max"`
+		SQNR      *jsonFloat `json:"sqnr_db"`
+		MSE       *jsonFloat `json:"mse"`
+		MaxAbsErr *jsonFloat `json:"max_abs_err"`
+		Cosine    *jsonFloat `json:"cosine"`
 		Histogram *Histogram `json:"histogram,omitempty"` // last: the long part
-	}{plain(l), jsonFloat(l.ScaleMin), jsonFloat(l.ScaleMax), jsonFloat(l.SQNR),
-		jsonFloat(l.MSE), jsonFloat(l.MaxAbsErr), jsonFloat(l.Cosine), l.Histogram})
+	}{plain(l), stat(l.ScaleMin), stat(l.ScaleMax), stat(l.SQNR),
+		stat(l.MSE), stat(l.MaxAbsErr), stat(l.Cosine), l.Histogram})
 }
 
 func (l *Layer) UnmarshalJSON(b []byte) error {

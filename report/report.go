@@ -36,6 +36,13 @@ type Layer struct {
 	Quantized bool   `json:"quantized"`
 	Reason    string `json:"reason,omitempty"` // why the layer was skipped: "skip: conv1", "type Norm not selected", ...
 
+	// NoWeight marks a quantized layer that stores no weight, such as an ONNX MatMul of
+	// two activations (static quantization quantizes both inputs at run time). It has no
+	// weight statistics: the scale range, SQNR, MSE, max error and cosine are zero and
+	// mean nothing, the table and the page show "—" for them, JSON has null, and the
+	// SQNR chart draws no bar.
+	NoWeight bool `json:"no_weight,omitempty"`
+
 	// ScaleMin and ScaleMax are the smallest and largest scale over the channels or
 	// groups (equal for per-tensor; zero for casts).
 	ScaleMin float64 `json:"scale_min"`
@@ -55,6 +62,10 @@ type Layer struct {
 
 	Histogram *Histogram `json:"histogram,omitempty"` // of the float weight values
 }
+
+// HasWeightStats reports whether the layer's weight statistics (scales, SQNR, MSE, max
+// error, cosine) were measured: it is quantized and stores a weight.
+func (l *Layer) HasWeightStats() bool { return l.Quantized && !l.NoWeight }
 
 // Activation is one activation tensor observed during calibration (static quantization).
 type Activation struct {

@@ -75,6 +75,11 @@ func (r *Report) layerTable() *table {
 			t.addSpan(4, l.Name, l.Type, formatShape(l.Shape), l.conversion(), l.skipNote())
 			continue
 		}
+		if l.NoWeight {
+			t.add(l.Name, l.Type, formatShape(l.Shape), l.conversion(), l.Granularity,
+				notAvailable, notAvailable, notAvailable, notAvailable, notAvailable)
+			continue
+		}
 		scaleMin, scaleMax := l.scaleRange()
 		t.add(l.Name, l.Type, formatShape(l.Shape), l.conversion(), l.Granularity,
 			scaleMin, scaleMax, formatDB(l.SQNR),
