@@ -12,8 +12,8 @@
 //	opts := quantize.DefaultOptions()
 //	opts.Skip = quantize.Names("conv1")
 //	q, err := quantize.Quantize(ctx, m, opts)      // plans; reads no tensor data
-//	rep, err := q.Report(ctx)                      // one streaming pass, cached
-//	err = q.Save(ctx, "out.safetensors", quantize.SaveOptions{})
+//	err = q.Save(ctx, "out.safetensors", quantize.SaveOptions{}) // measures the report too
+//	rep, err := q.Report(ctx)                      // after Save: reads nothing; before: one pass
 //
 // Layouts written by Save (compressed, the default; L is a layer's weight name, such as
 // "fc1.weight"; scales are F32, or the weight's dtype for f16/bf16 weights):

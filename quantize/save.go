@@ -100,7 +100,10 @@ func metadataOf(v any) (map[string]string, error) {
 }
 
 // Save writes the quantized model to path, streaming it tensor by tensor: each source
-// tensor is read, quantized and written before the next is read. The file is written
+// tensor is read, quantized and written before the next is read. Unless a report is
+// already cached, Save also measures the report's statistics of each quantized weight
+// from the values and codes it holds (see Report), so that a report asked for afterwards
+// reads nothing. The file is written
 // atomically (temporary file in the same folder, fsync, rename): an error or a cancelled
 // ctx leaves no file behind and any previous file at path untouched. path may not be the
 // input.
