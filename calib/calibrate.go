@@ -174,8 +174,11 @@ func (c *calibration) run(ctx context.Context) (int, error) {
 	work := make(chan *job)
 	queue := make(chan *job, c.workers)
 	var wg sync.WaitGroup
+	// The workers already keep the cores busy with whole batches: a Runner that split each op
+	// over the cores again would only add goroutines, and their garbage, to every batch.
+	perRunner := max(1, runtime.GOMAXPROCS(0)/c.workers)
 	for range c.workers {
-		w := &worker{c: c, runner: c.g.NewRunner()}
+		w := &worker{c: c, runner: c.g.NewRunnerWorkers(perRunner)}
 		w.hooks.AfterNode = w.copyTargets
 		wg.Add(1)
 		go func() {

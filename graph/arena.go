@@ -30,6 +30,8 @@ type arena struct {
 	out1 [1]*tensor.Tensor
 	// temp is the node's temporary ints (ints): emptied after every node.
 	temp []int
+	// workers is the number of goroutines one kernel may use (0: GOMAXPROCS); see maxWorkers.
+	workers int
 }
 
 // ownedBuf is a buffer the arena handed out and the number of live values that use it.
@@ -162,6 +164,15 @@ func (a *arena) getScratch(n int) []float32 {
 		a.scratchMu.Unlock()
 	}
 	return make([]float32, n)
+}
+
+// float64s views a scratch buffer of 2n float32s as n float64s. The buffer comes from make
+// (getScratch), whose blocks of 8 bytes or more are 8-byte aligned.
+func float64s(b []float32) []float64 {
+	if len(b) < 2 {
+		return nil
+	}
+	return unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/2)
 }
 
 // putScratch gives back a buffer from getScratch. When the arena holds arenaMaxScratch

@@ -86,38 +86,47 @@ func TestRunnerMatchesRun(t *testing.T) {
 				keep = append(keep, o)
 			}
 		}
-		r := c.g.NewRunner()
-		var last map[string][]byte
-		var lastOut map[string]*tensor.Tensor
-		for i := 0; i < 6; i++ {
-			x := big
-			if i%2 == 1 {
-				x = other
+		for _, workers := range []int{0, 1} {
+			runnerMatchesRun(t, c.name, c.g, in, big, other, keep, c.g.NewRunnerWorkers(workers))
+		}
+	}
+}
+
+// runnerMatchesRun runs r and Graph.Run on big and other in turn and compares their
+// results, bit for bit: a serial Runner splits no op, and no split changes any element's
+// arithmetic.
+func runnerMatchesRun(t *testing.T, model string, g *Graph, in string, big, other *tensor.Tensor, keep []string, r *Runner) {
+	t.Helper()
+	var last map[string][]byte
+	var lastOut map[string]*tensor.Tensor
+	for i := 0; i < 6; i++ {
+		x := big
+		if i%2 == 1 {
+			x = other
+		}
+		want, err := g.Run(context.Background(), map[string]*tensor.Tensor{in: x}, &Hooks{Keep: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for name, v := range lastOut {
+			if !bytes.Equal(v.Data, last[name]) {
+				t.Fatalf("%s run %d: value %q the Runner returned changed before its next Run", model, i, name)
 			}
-			want, err := c.g.Run(context.Background(), map[string]*tensor.Tensor{in: x}, &Hooks{Keep: keep})
-			if err != nil {
-				t.Fatal(err)
+		}
+		got, err := r.Run(context.Background(), map[string]*tensor.Tensor{in: x}, &Hooks{Keep: keep})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s run %d: Runner returned %d values, Graph.Run %d", model, i, len(got), len(want))
+		}
+		last, lastOut = map[string][]byte{}, got
+		for name, w := range want {
+			g := got[name]
+			if g == nil || !bytes.Equal(g.Data, w.Data) || !sameShape(g.Shape, w.Shape) {
+				t.Fatalf("%s run %d: Runner's %q differs from Graph.Run's", model, i, name)
 			}
-			for name, v := range lastOut {
-				if !bytes.Equal(v.Data, last[name]) {
-					t.Fatalf("%s run %d: value %q the Runner returned changed before its next Run", c.name, i, name)
-				}
-			}
-			got, err := r.Run(context.Background(), map[string]*tensor.Tensor{in: x}, &Hooks{Keep: keep})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(got) != len(want) {
-				t.Fatalf("%s run %d: Runner returned %d values, Graph.Run %d", c.name, i, len(got), len(want))
-			}
-			last, lastOut = map[string][]byte{}, got
-			for name, w := range want {
-				g := got[name]
-				if g == nil || !bytes.Equal(g.Data, w.Data) || !sameShape(g.Shape, w.Shape) {
-					t.Fatalf("%s run %d: Runner's %q differs from Graph.Run's", c.name, i, name)
-				}
-				last[name] = append([]byte{}, g.Data...)
-			}
+			last[name] = append([]byte{}, g.Data...)
 		}
 	}
 }

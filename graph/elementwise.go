@@ -312,11 +312,31 @@ func binaryRows(mem *arena, a, b *tensor.Tensor, f f32Row) (*tensor.Tensor, erro
 	out, d := newTensorIn[float32](mem, tensor.F32, shape, false)
 	av, bv := elems[float32](a), elems[float32](b)
 	p := planRows(mem, shape, broadcastStridesIn(mem, a.Shape, shape), broadcastStridesIn(mem, b.Shape, shape))
-	la, lb, inner := p.last[0], p.last[1], p.inner
-	p.parallel(mem, func(o int, offs []int) {
-		f(d[o:o+inner], av[offs[0]:], bv[offs[1]:], la, lb)
-	})
+	workers := mem.workersFor(p.rows, p.rows*p.inner)
+	args := binaryRowsArgs{p: p, d: d, av: av, bv: bv, f: f, per: p.scratchLen(), chunk: max(1, (p.rows+workers-1)/workers)}
+	args.scratch = mem.ints(workers * args.per) // taken here: only the Run goroutine may
+	runRange(workers, p.rows, args, binaryRowsArgs.run)
 	return out, nil
+}
+
+// binaryRowsArgs is binaryRows' work, run over a range of rows. The rows are split as
+// runRange splits them, chunk to a worker, so the k-th worker's iteration scratch is the
+// k-th per ints of scratch.
+type binaryRowsArgs struct {
+	p          rowPlan
+	d, av, bv  []float32
+	f          f32Row
+	scratch    []int
+	per, chunk int
+}
+
+func (a binaryRowsArgs) run(lo, hi int) {
+	k := lo / a.chunk
+	a.p.each(lo, hi, a.scratch[k*a.per:(k+1)*a.per], a.row)
+}
+
+func (a *binaryRowsArgs) row(o int, offs []int) {
+	a.f(a.d[o:o+a.p.inner], a.av[offs[0]:], a.bv[offs[1]:], a.p.last[0], a.p.last[1])
 }
 
 // variadicOp builds Max, Min, Sum and Mean over one or more broadcast inputs.

@@ -48,7 +48,7 @@ func BenchmarkErf(b *testing.B) {
 
 func BenchmarkMaxPool2x2(b *testing.B) {
 	x := benchTensor(32, 32, 32, 32)
-	p, err := spatialParams([]int{32, 32}, []int{2, 2}, []int64{2, 2}, nil, nil, "NOTSET", false)
+	p, err := spatialParams(nil, []int{32, 32}, []int{2, 2}, []int64{2, 2}, nil, nil, "NOTSET", false)
 	if err != nil {
 		b.Fatal(err)
 	}

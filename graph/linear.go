@@ -2,7 +2,6 @@ package graph
 
 import (
 	"fmt"
-	"runtime"
 
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -268,19 +267,31 @@ func matmul(mem *arena, x, y *tensor.Tensor, packedY []float32) (*tensor.Tensor,
 	// Many small products (attention heads) run one per goroutine; fewer products than
 	// cores run one after the other, each split over the cores.
 	perProduct := 0
-	if nb >= runtime.GOMAXPROCS(0) {
+	if nb >= mem.maxWorkers() {
 		perProduct = 1
 	}
-	parallelFor(nb, nb*m*n*k*perProduct, func(lo, hi int) {
-		for bi := lo; bi < hi; bi++ {
-			oa, ob := offA[bi], offB[bi]
-			sgemm(mem, gemmKernel, d[bi*m*n:(bi+1)*m*n], n, gemmOperands{
-				a: matrix{data: av[oa*m*k : (oa+1)*m*k], ld: k},
-				b: matrix{data: bv[ob*k*n : (ob+1)*k*n], ld: n},
-			}, m, n, k, perProduct)
-		}
-	})
+	forRange(mem, nb, nb*m*n*k*perProduct, batchedProducts{mem: mem, d: d, av: av, bv: bv, offA: offA, offB: offB,
+		m: m, n: n, k: k, perProduct: perProduct}, batchedProducts.run)
 	return out, nil
+}
+
+// batchedProducts is matmul's broadcast batch of products, run over a range of the batch.
+type batchedProducts struct {
+	mem                 *arena
+	d, av, bv           []float32
+	offA, offB          []int // per product: the A and B matrix it reads
+	m, n, k, perProduct int
+}
+
+func (p batchedProducts) run(lo, hi int) {
+	m, n, k := p.m, p.n, p.k
+	for bi := lo; bi < hi; bi++ {
+		oa, ob := p.offA[bi], p.offB[bi]
+		sgemm(p.mem, gemmKernel, p.d[bi*m*n:(bi+1)*m*n], n, gemmOperands{
+			a: matrix{data: p.av[oa*m*k : (oa+1)*m*k], ld: k},
+			b: matrix{data: p.bv[ob*k*n : (ob+1)*k*n], ld: n},
+		}, m, n, k, p.perProduct)
+	}
 }
 
 // forEachIndex calls f with the flat position and the multi-index of every element of shape.
@@ -306,9 +317,9 @@ type convParams struct {
 
 // spatialParams resolves kernel, strides, dilations, pads and output size for pooling and
 // convolution (auto_pad included). ceil selects ceil_mode output sizes.
-func spatialParams(in, kernel []int, strides, dilations, pads []int64, autoPad string, ceil bool) (convParams, error) {
+func spatialParams(mem *arena, in, kernel []int, strides, dilations, pads []int64, autoPad string, ceil bool) (convParams, error) {
 	nd := len(in)
-	v := make([]int, 5*nd) // one allocation for the five per-dim lists
+	v := mem.ints(5 * nd) // the five per-dim lists: the node's temporary ints in a Run
 	p := convParams{kernel: kernel, strides: v[:nd:nd], dilations: v[nd : 2*nd : 2*nd], padBegin: v[2*nd : 3*nd : 3*nd], padEnd: v[3*nd : 4*nd : 4*nd], out: v[4*nd:]}
 	if len(kernel) != nd {
 		return p, fmt.Errorf("kernel %v for %d spatial dims", kernel, nd)
@@ -388,7 +399,7 @@ func buildConv(b *builder) (kernel, error) {
 	strides, _ := b.attrInts("strides")
 	dilations, _ := b.attrInts("dilations")
 	pads, _ := b.attrInts("pads")
-	resolve := func(x, w []int) (convParams, error) {
+	resolve := func(mem *arena, x, w []int) (convParams, error) {
 		if len(x) < 3 || len(w) != len(x) {
 			return convParams{}, fmt.Errorf("input %v and weight %v: need [N C spatial...] and [M C/group k...]", x, w)
 		}
@@ -412,7 +423,7 @@ func buildConv(b *builder) (kernel, error) {
 				}
 			}
 		}
-		return spatialParams(x[2:], k, strides, dilations, pads, autoPad, false)
+		return spatialParams(mem, x[2:], k, strides, dilations, pads, autoPad, false)
 	}
 	b.setOut(0, tensor.F32, nil)
 	if x, w := b.in(0).Shape, b.in(1).Shape; x != nil && w != nil {
@@ -420,7 +431,7 @@ func buildConv(b *builder) (kernel, error) {
 			return nil, b.unsupported("%d-D convolution (1-D and 2-D are supported)", len(x)-2)
 		}
 		if !containsNeg(w) && !containsNeg(x[1:]) {
-			p, err := resolve(x, w)
+			p, err := resolve(nil, x, w)
 			if err != nil {
 				return nil, b.errorf("%v", err)
 			}
@@ -430,7 +441,7 @@ func buildConv(b *builder) (kernel, error) {
 	constW, packedW := b.prepackConvWeights(group)
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x, w := ins[0], ins[1]
-		p, err := resolve(x.Shape, w.Shape)
+		p, err := resolve(mem, x.Shape, w.Shape)
 		if err != nil {
 			return nil, err
 		}
@@ -493,76 +504,92 @@ func conv2d(mem *arena, x, w *tensor.Tensor, bias []float32, p convParams, group
 	out, d := newTensorIn[float32](mem, tensor.F32, outShape, bias == nil)
 	xv, wv := elems[float32](x), elems[float32](w)
 	if cg == 1 && mg == 1 {
-		depthwiseConv2d(d, xv, wv, bias, n, c, h, wd, p)
+		depthwiseConv2d(mem, d, xv, wv, bias, n, c, h, wd, p)
 		return out
 	}
-	direct := kh == 1 && kw == 1 && p.strides[0] == 1 && p.strides[1] == 1 &&
+	c2 := convImages{mem: mem, xv: xv, wv: wv, d: d, bias: bias, packedW: packedW, p: p, group: group,
+		c: c, h: h, wd: wd, m: m, cg: cg, mg: mg, kdim: kdim, plane: oh * ow}
+	c2.direct = kh == 1 && kw == 1 && p.strides[0] == 1 && p.strides[1] == 1 &&
 		p.padBegin[0]+p.padBegin[1]+p.padEnd[0]+p.padEnd[1] == 0
-	plane := oh * ow
-	image := func(b int, col []float32, workers int) {
-		for g := 0; g < group; g++ {
-			src := xv[(b*c+g*cg)*h*wd : (b*c+(g+1)*cg)*h*wd]
-			dst := d[(b*m+g*mg)*plane : (b*m+(g+1)*mg)*plane]
-			if bias != nil {
-				for oc := 0; oc < mg; oc++ {
-					v := bias[g*mg+oc]
-					row := dst[oc*plane : (oc+1)*plane]
-					for i := range row {
-						row[i] = v
-					}
-				}
-			}
-			ops := gemmOperands{a: matrix{data: wv[g*mg*kdim : (g+1)*mg*kdim], ld: kdim}, b: matrix{data: src, ld: plane}}
-			if packedW != nil {
-				ops.packedA = packedW[g]
-			}
-			if !direct {
-				im2col(col, src, cg, h, wd, p, workers)
-				ops.b = matrix{data: col, ld: plane}
-			}
-			sgemm(mem, gemmKernel, dst, plane, ops, mg, plane, kdim, workers)
-		}
-	}
-	colSize := kdim * plane
-	if direct {
-		colSize = 0
-	}
-	if workers := runtime.GOMAXPROCS(0); n >= workers && 2*n*m*plane*kdim >= gemmParallelFlops {
-		parallelRange(n, workers, func(b0, b1 int) {
-			col := mem.getScratch(colSize)
-			for b := b0; b < b1; b++ {
-				image(b, col, 1)
-			}
-			mem.putScratch(col)
-		})
+	if workers := mem.maxWorkers(); workers > 1 && n >= workers && 2*n*m*c2.plane*kdim >= gemmParallelFlops {
+		c2.gemmWorkers = 1
+		runRange(workers, n, c2, convImages.run)
 		return out
 	}
-	col := mem.getScratch(colSize)
-	for b := 0; b < n; b++ {
-		image(b, col, 0)
-	}
-	mem.putScratch(col)
+	c2.run(0, n)
 	return out
 }
 
-// im2col writes col[(ci*kh+ki)*kw+kj][oy*ow+ox] = x[ci][oy*sh-pt+ki*dh][ox*sw-pl+kj*dw], zero
-// outside the input. Channels are split across workers for large inputs unless workers is 1.
-func im2col(col, x []float32, c, h, w int, p convParams, workers int) {
-	kh, kw := p.kernel[0], p.kernel[1]
-	oh, ow := p.out[0], p.out[1]
-	if workers != 1 {
-		workers = runtime.GOMAXPROCS(0)
-	}
-	if c*kh*kw*oh*ow < parallelWorkLimit {
-		workers = 1
-	}
-	if workers <= 1 {
-		im2colChannels(col, x, h, w, p, 0, c)
-		return
-	}
-	q := p // captured by the workers: a copy, so that p itself stays off the heap
-	parallelRange(c, workers, func(c0, c1 int) { im2colChannels(col, x, h, w, q, c0, c1) })
+// convImages is conv2d's work, run over a range of the batch's images: each image's GEMMs
+// use at most gemmWorkers goroutines (0: as many as the Run allows).
+type convImages struct {
+	mem                                     *arena
+	xv, wv, d, bias                         []float32
+	packedW                                 [][]float32
+	p                                       convParams
+	group, c, h, wd, m, cg, mg, kdim, plane int
+	direct                                  bool
+	gemmWorkers                             int
 }
+
+func (ci convImages) run(b0, b1 int) {
+	colSize := ci.kdim * ci.plane
+	if ci.direct {
+		colSize = 0
+	}
+	col := ci.mem.getScratch(colSize)
+	for b := b0; b < b1; b++ {
+		ci.image(b, col)
+	}
+	ci.mem.putScratch(col)
+}
+
+// image convolves image b, its im2col matrix in col.
+func (ci *convImages) image(b int, col []float32) {
+	c, h, wd, m, cg, mg, kdim, plane := ci.c, ci.h, ci.wd, ci.m, ci.cg, ci.mg, ci.kdim, ci.plane
+	for g := 0; g < ci.group; g++ {
+		src := ci.xv[(b*c+g*cg)*h*wd : (b*c+(g+1)*cg)*h*wd]
+		dst := ci.d[(b*m+g*mg)*plane : (b*m+(g+1)*mg)*plane]
+		if ci.bias != nil {
+			for oc := 0; oc < mg; oc++ {
+				v := ci.bias[g*mg+oc]
+				row := dst[oc*plane : (oc+1)*plane]
+				for i := range row {
+					row[i] = v
+				}
+			}
+		}
+		ops := gemmOperands{a: matrix{data: ci.wv[g*mg*kdim : (g+1)*mg*kdim], ld: kdim}, b: matrix{data: src, ld: plane}}
+		if ci.packedW != nil {
+			ops.packedA = ci.packedW[g]
+		}
+		if !ci.direct {
+			im2col(ci.mem, col, src, cg, h, wd, ci.p, ci.gemmWorkers)
+			ops.b = matrix{data: col, ld: plane}
+		}
+		sgemm(ci.mem, gemmKernel, dst, plane, ops, mg, plane, kdim, ci.gemmWorkers)
+	}
+}
+
+// im2col writes col[(ci*kh+ki)*kw+kj][oy*ow+ox] = x[ci][oy*sh-pt+ki*dh][ox*sw-pl+kj*dw], zero
+// outside the input. Channels are split across at most maxWorkers workers (0: as many as
+// the Run allows) for large inputs.
+func im2col(mem *arena, col, x []float32, c, h, w int, p convParams, maxWorkers int) {
+	workers := mem.workersFor(c, c*p.kernel[0]*p.kernel[1]*p.out[0]*p.out[1])
+	if maxWorkers > 0 {
+		workers = min(workers, maxWorkers)
+	}
+	runRange(workers, c, im2colArgs{col: col, x: x, h: h, w: w, p: p}, im2colArgs.run)
+}
+
+// im2colArgs is im2col's work, run over a range of channels.
+type im2colArgs struct {
+	col, x []float32
+	h, w   int
+	p      convParams
+}
+
+func (a im2colArgs) run(c0, c1 int) { im2colChannels(a.col, a.x, a.h, a.w, a.p, c0, c1) }
 
 // im2colChannels is im2col for input channels c0..c1.
 func im2colChannels(col, x []float32, h, w int, p convParams, c0, c1 int) {
@@ -624,45 +651,56 @@ func validRange(start, step, size, n int) (int, int) {
 
 // depthwiseConv2d computes a convolution with one input and one output channel per group
 // directly, which im2col + GEMM would do as many tiny one-row products.
-func depthwiseConv2d(d, xv, wv, bias []float32, n, c, h, w int, p convParams) {
+func depthwiseConv2d(mem *arena, d, xv, wv, bias []float32, n, c, h, w int, p convParams) {
+	work := n * c * p.kernel[0] * p.kernel[1] * p.out[0] * p.out[1]
+	forRange(mem, n*c, work, depthwiseArgs{d: d, xv: xv, wv: wv, bias: bias, c: c, h: h, w: w, p: p}, depthwiseArgs.run)
+}
+
+// depthwiseArgs is depthwiseConv2d's work, run over a range of planes (image × channel).
+type depthwiseArgs struct {
+	d, xv, wv, bias []float32
+	c, h, w         int
+	p               convParams
+}
+
+func (a depthwiseArgs) run(p0, p1 int) {
+	d, xv, wv, bias, c, h, w, p := a.d, a.xv, a.wv, a.bias, a.c, a.h, a.w, a.p
 	kh, kw := p.kernel[0], p.kernel[1]
 	oh, ow := p.out[0], p.out[1]
 	sh, sw := p.strides[0], p.strides[1]
 	dh, dw := p.dilations[0], p.dilations[1]
 	pt, pl := p.padBegin[0], p.padBegin[1]
-	parallelFor(n*c, n*c*kh*kw*oh*ow, func(p0, p1 int) {
-		for plane := p0; plane < p1; plane++ {
-			ch := plane % c
-			img := xv[plane*h*w : (plane+1)*h*w]
-			dst := d[plane*oh*ow : (plane+1)*oh*ow]
-			b := float32(0)
-			if bias != nil {
-				b = bias[ch]
-			}
-			for i := range dst {
-				dst[i] = b
-			}
-			kern := wv[ch*kh*kw : (ch+1)*kh*kw]
-			for ki := 0; ki < kh; ki++ {
-				for kj := 0; kj < kw; kj++ {
-					wt := kern[ki*kw+kj]
-					ix0 := kj*dw - pl
-					lo, hi := validRange(ix0, sw, w, ow)
-					for oy := 0; oy < oh; oy++ {
-						iy := oy*sh - pt + ki*dh
-						if iy < 0 || iy >= h {
-							continue
-						}
-						src := img[iy*w : (iy+1)*w]
-						row := dst[oy*ow : (oy+1)*ow]
-						ix := ix0 + lo*sw
-						for ox := lo; ox < hi; ox++ {
-							row[ox] += wt * src[ix]
-							ix += sw
-						}
+	for plane := p0; plane < p1; plane++ {
+		ch := plane % c
+		img := xv[plane*h*w : (plane+1)*h*w]
+		dst := d[plane*oh*ow : (plane+1)*oh*ow]
+		b := float32(0)
+		if bias != nil {
+			b = bias[ch]
+		}
+		for i := range dst {
+			dst[i] = b
+		}
+		kern := wv[ch*kh*kw : (ch+1)*kh*kw]
+		for ki := 0; ki < kh; ki++ {
+			for kj := 0; kj < kw; kj++ {
+				wt := kern[ki*kw+kj]
+				ix0 := kj*dw - pl
+				lo, hi := validRange(ix0, sw, w, ow)
+				for oy := 0; oy < oh; oy++ {
+					iy := oy*sh - pt + ki*dh
+					if iy < 0 || iy >= h {
+						continue
+					}
+					src := img[iy*w : (iy+1)*w]
+					row := dst[oy*ow : (oy+1)*ow]
+					ix := ix0 + lo*sw
+					for ox := lo; ox < hi; ox++ {
+						row[ox] += wt * src[ix]
+						ix += sw
 					}
 				}
 			}
 		}
-	})
+	}
 }

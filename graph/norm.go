@@ -244,17 +244,29 @@ func softmaxOp(op string) opDef {
 			}
 			out, d := newTensorIn[float32](mem, tensor.F32, ins[0].Shape, false)
 			xv := elems[float32](x)
-			parallelFor(outer, outer*n*inner*8, func(lo, hi int) {
-				buf := make([]float64, n)
-				for o := lo; o < hi; o++ {
-					for in := 0; in < inner; in++ {
-						softmaxLine(op, d, xv, buf, o*n*inner+in, inner)
-					}
-				}
-			})
+			forRange(mem, outer, outer*n*inner*8, softmaxArgs{mem: mem, op: op, d: d, xv: xv, n: n, inner: inner}, softmaxArgs.run)
 			return mem.result(out), nil
 		}, nil
 	}
+}
+
+// softmaxArgs is a softmax kernel's work, run over a range of its outer index.
+type softmaxArgs struct {
+	mem      *arena
+	op       string
+	d, xv    []float32
+	n, inner int
+}
+
+func (a softmaxArgs) run(lo, hi int) {
+	line := a.mem.getScratch(2 * a.n)
+	buf := float64s(line)
+	for o := lo; o < hi; o++ {
+		for in := 0; in < a.inner; in++ {
+			softmaxLine(a.op, a.d, a.xv, buf, o*a.n*a.inner+in, a.inner)
+		}
+	}
+	a.mem.putScratch(line)
 }
 
 // softmaxLine computes one softmax (or log-softmax, hardmax) over len(buf) elements starting at

@@ -9,19 +9,50 @@ import (
 // runs on one goroutine.
 const parallelWorkLimit = 1 << 15
 
-// parallelFor splits [0, n) into contiguous ranges, one per worker (at most GOMAXPROCS), when
-// work is large enough; each range is disjoint, so workers write disjoint outputs.
-func parallelFor(n, work int, body func(lo, hi int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if workers <= 1 || work < parallelWorkLimit {
-		body(0, n)
+// maxWorkers is the number of goroutines one kernel of the Run may use: the Runner's worker
+// count (NewRunnerWorkers), at most GOMAXPROCS.
+func (a *arena) maxWorkers() int {
+	procs := runtime.GOMAXPROCS(0)
+	if a == nil || a.workers <= 0 {
+		return procs
+	}
+	return min(a.workers, procs)
+}
+
+// workersFor is the number of goroutines to split n items of the given total work over
+// (roughly inner-loop iterations): one below parallelWorkLimit.
+func (a *arena) workersFor(n, work int) int {
+	if work < parallelWorkLimit {
+		return 1
+	}
+	return max(1, min(a.maxWorkers(), n))
+}
+
+// forRange calls body(args, lo, hi) over [0, n), split into contiguous ranges over the
+// workers workersFor(n, work) allows; each range is disjoint, so workers write disjoint
+// outputs. A kernel passes its state in args and a body that captures nothing, rather than
+// a closure: a closure handed to goroutines escapes to the heap even when the work then runs
+// on the calling goroutine, and a Runner that runs every op serially (calibration's) must
+// make no garbage per Run.
+func forRange[A any](mem *arena, n, work int, args A, body func(args A, lo, hi int)) {
+	runRange(mem.workersFor(n, work), n, args, body)
+}
+
+// runRange is forRange with the worker count given: workers <= 1 runs body(args, 0, n) on
+// the calling goroutine without allocating.
+func runRange[A any](workers, n int, args A, body func(args A, lo, hi int)) {
+	if min(workers, n) <= 1 {
+		body(args, 0, n)
 		return
 	}
-	parallelRange(n, workers, body)
+	shared := new(A) // on the heap only here: args itself is never captured
+	*shared = args
+	parallelRange(n, workers, func(lo, hi int) { body(*shared, lo, hi) })
 }
 
 // parallelRange splits [0, n) into at most workers contiguous ranges run on their own
 // goroutines (the calling one does the first); workers <= 1 runs body(0, n) directly.
+// body escapes: a kernel that may run serially calls it through runRange.
 func parallelRange(n, workers int, body func(lo, hi int)) {
 	workers = min(workers, n)
 	if workers <= 1 {

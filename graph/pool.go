@@ -51,22 +51,22 @@ func poolOp(isMax bool) opDef {
 		} else {
 			includePad = b.attrInt("count_include_pad", 0) != 0
 		}
-		resolve := func(x []int) (convParams, error) {
+		resolve := func(mem *arena, x []int) (convParams, error) {
 			if len(x) != len(kernel)+2 {
 				return convParams{}, fmt.Errorf("input %v for kernel %v", x, kernel)
 			}
-			return spatialParams(x[2:], kernel, strides, dilations, pads, autoPad, ceil)
+			return spatialParams(mem, x[2:], kernel, strides, dilations, pads, autoPad, ceil)
 		}
 		b.setOut(0, tensor.F32, nil)
 		if x := b.in(0).Shape; x != nil && !containsNeg(x[2:]) {
-			p, err := resolve(x)
+			p, err := resolve(nil, x)
 			if err != nil {
 				return nil, b.errorf("%v", err)
 			}
 			b.setOut(0, tensor.F32, append([]int{x[0], x[1]}, p.out...))
 		}
 		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-			p, err := resolve(ins[0].Shape)
+			p, err := resolve(mem, ins[0].Shape)
 			if err != nil {
 				return nil, err
 			}
@@ -198,81 +198,92 @@ func pool2d(mem *arena, x *tensor.Tensor, p convParams, isMax, includePad bool) 
 	oh, ow := p.out[0], p.out[1]
 	out, d := newTensorIn[float32](mem, tensor.F32, []int{x.Shape[0], x.Shape[1], oh, ow}, false)
 	xv := elems[float32](x)
+	planes := x.Shape[0] * x.Shape[1]
+	work := planes * oh * ow * p.kernel[0] * p.kernel[1]
+	forRange(mem, planes, work, pool2dArgs{d: d, xv: xv, h: h, w: w, p: p, isMax: isMax, includePad: includePad}, pool2dArgs.run)
+	return out
+}
+
+// pool2dArgs is pool2d's work, run over a range of planes.
+type pool2dArgs struct {
+	d, xv             []float32
+	h, w              int
+	p                 convParams
+	isMax, includePad bool
+}
+
+func (a pool2dArgs) run(lo, hi int) {
+	d, xv, h, w, p, isMax, includePad := a.d, a.xv, a.h, a.w, a.p, a.isMax, a.includePad
+	oh, ow := p.out[0], p.out[1]
 	kh, kw, sh, sw := p.kernel[0], p.kernel[1], p.strides[0], p.strides[1]
 	dh, dw, pt, pl := p.dilations[0], p.dilations[1], p.padBegin[0], p.padBegin[1]
-	planes := x.Shape[0] * x.Shape[1]
 	if dh == 1 && dw == 1 {
-		parallelFor(planes, planes*oh*ow*kh*kw, func(lo, hi int) {
-			for plane := lo; plane < hi; plane++ {
-				pool2dPlane(d[plane*oh*ow:(plane+1)*oh*ow], xv[plane*h*w:(plane+1)*h*w], h, w, p, isMax, includePad)
-			}
-		})
-		return out
-	}
-	parallelFor(planes, planes*oh*ow*kh*kw, func(lo, hi int) {
 		for plane := lo; plane < hi; plane++ {
-			src := xv[plane*h*w : (plane+1)*h*w]
-			dst := d[plane*oh*ow : (plane+1)*oh*ow]
-			for oy := 0; oy < oh; oy++ {
-				y0 := oy*sh - pt
-				y1 := y0 + (kh-1)*dh + 1
-				padRows := (min(y1, h+p.padEnd[0]) - y0 + dh - 1) / dh
-				for ox := 0; ox < ow; ox++ {
-					x0 := ox*sw - pl
-					x1 := x0 + (kw-1)*dw + 1
-					if isMax && y0 >= 0 && y1 <= h && x0 >= 0 && x1 <= w {
-						// Window inside the image: no bounds tests.
-						acc := src[y0*w+x0]
-						for yy := y0; yy < y1; yy += dh {
-							row := src[yy*w+x0 : yy*w+x1]
-							for xx := 0; xx < len(row); xx += dw {
-								if v := row[xx]; v > acc || v != v {
-									acc = v
-								}
-							}
-						}
-						dst[oy*ow+ox] = acc
-						continue
-					}
-					acc := float32(0)
-					if isMax {
-						acc = float32(math.Inf(-1))
-					}
-					count := 0
+			pool2dPlane(d[plane*oh*ow:(plane+1)*oh*ow], xv[plane*h*w:(plane+1)*h*w], h, w, p, isMax, includePad)
+		}
+		return
+	}
+	for plane := lo; plane < hi; plane++ {
+		src := xv[plane*h*w : (plane+1)*h*w]
+		dst := d[plane*oh*ow : (plane+1)*oh*ow]
+		for oy := 0; oy < oh; oy++ {
+			y0 := oy*sh - pt
+			y1 := y0 + (kh-1)*dh + 1
+			padRows := (min(y1, h+p.padEnd[0]) - y0 + dh - 1) / dh
+			for ox := 0; ox < ow; ox++ {
+				x0 := ox*sw - pl
+				x1 := x0 + (kw-1)*dw + 1
+				if isMax && y0 >= 0 && y1 <= h && x0 >= 0 && x1 <= w {
+					// Window inside the image: no bounds tests.
+					acc := src[y0*w+x0]
 					for yy := y0; yy < y1; yy += dh {
-						if yy < 0 || yy >= h {
-							continue
-						}
-						row := src[yy*w : (yy+1)*w]
-						for xx := x0; xx < x1; xx += dw {
-							if xx < 0 || xx >= w {
-								continue
+						row := src[yy*w+x0 : yy*w+x1]
+						for xx := 0; xx < len(row); xx += dw {
+							if v := row[xx]; v > acc || v != v {
+								acc = v
 							}
-							v := row[xx]
-							if isMax {
-								if v > acc || v != v {
-									acc = v
-								}
-							} else {
-								acc += v
-							}
-							count++
-						}
-					}
-					if !isMax {
-						if includePad {
-							count = padRows * ((min(x1, w+p.padEnd[1]) - x0 + dw - 1) / dw)
-						}
-						if count > 0 {
-							acc /= float32(count)
 						}
 					}
 					dst[oy*ow+ox] = acc
+					continue
 				}
+				acc := float32(0)
+				if isMax {
+					acc = float32(math.Inf(-1))
+				}
+				count := 0
+				for yy := y0; yy < y1; yy += dh {
+					if yy < 0 || yy >= h {
+						continue
+					}
+					row := src[yy*w : (yy+1)*w]
+					for xx := x0; xx < x1; xx += dw {
+						if xx < 0 || xx >= w {
+							continue
+						}
+						v := row[xx]
+						if isMax {
+							if v > acc || v != v {
+								acc = v
+							}
+						} else {
+							acc += v
+						}
+						count++
+					}
+				}
+				if !isMax {
+					if includePad {
+						count = padRows * ((min(x1, w+p.padEnd[1]) - x0 + dw - 1) / dw)
+					}
+					if count > 0 {
+						acc /= float32(count)
+					}
+				}
+				dst[oy*ow+ox] = acc
 			}
 		}
-	})
-	return out
+	}
 }
 
 // pool2dPlane pools one plane without dilation: each window is clipped to the image once,

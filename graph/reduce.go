@@ -253,17 +253,26 @@ func sumTrailing(mem *arena, op string, x *tensor.Tensor, mask []bool, keep bool
 	}
 	out, d := newTensorIn[float32](mem, tensor.F32, reducedShape(x.Shape, mask, keep), false)
 	xv := elems[float32](x)
-	parallelFor(len(d), len(xv), func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			var sum float64
-			for _, v := range xv[r*inner : (r+1)*inner] {
-				sum += float64(v)
-			}
-			if op == "ReduceMean" {
-				sum /= float64(inner)
-			}
-			d[r] = float32(sum)
-		}
-	})
+	forRange(mem, len(d), len(xv), sumRowsArgs{d: d, xv: xv, inner: inner, mean: op == "ReduceMean"}, sumRowsArgs.run)
 	return out
+}
+
+// sumRowsArgs is sumTrailing's work, run over a range of rows.
+type sumRowsArgs struct {
+	d, xv []float32
+	inner int
+	mean  bool
+}
+
+func (a sumRowsArgs) run(lo, hi int) {
+	for r := lo; r < hi; r++ {
+		var sum float64
+		for _, v := range a.xv[r*a.inner : (r+1)*a.inner] {
+			sum += float64(v)
+		}
+		if a.mean {
+			sum /= float64(a.inner)
+		}
+		a.d[r] = float32(sum)
+	}
 }

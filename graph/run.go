@@ -59,9 +59,16 @@ type Runner struct {
 	next []*tensor.Tensor // held values of the Run in progress
 }
 
-// NewRunner returns a Runner of g.
-func (g *Graph) NewRunner() *Runner {
-	r := &Runner{g: g, mem: &arena{}, values: make([]*tensor.Tensor, len(g.slots)), keep: make([]bool, len(g.slots)),
+// NewRunner returns a Runner of g whose kernels split large ops over GOMAXPROCS goroutines.
+func (g *Graph) NewRunner() *Runner { return g.NewRunnerWorkers(0) }
+
+// NewRunnerWorkers returns a Runner of g whose kernels use at most workers goroutines each
+// (0 or less: GOMAXPROCS). With workers = 1 every op runs on the goroutine that called Run
+// and a warm Runner allocates nothing at all: the choice of a caller that already runs one
+// Runner per core (calibration), where splitting each op again would only add goroutines
+// and their garbage.
+func (g *Graph) NewRunnerWorkers(workers int) *Runner {
+	r := &Runner{g: g, mem: &arena{workers: workers}, values: make([]*tensor.Tensor, len(g.slots)), keep: make([]bool, len(g.slots)),
 		result: make(map[string]*tensor.Tensor, len(g.outputs))}
 	for i, s := range g.initSlots {
 		r.values[s] = g.initializers[g.initOrder[i]]
@@ -239,7 +246,7 @@ func (r *Runner) reset() {
 	r.held = r.held[:0]
 	clear(r.next)
 	r.next = r.next[:0]
-	r.mem = &arena{}
+	r.mem = &arena{workers: r.mem.workers}
 }
 
 // checkInput compares a fed tensor with the declared input type and static dimensions.

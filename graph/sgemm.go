@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -81,7 +80,7 @@ type gemmOperands struct {
 func packedASize(m, k, mr int) int { return (m + mr - 1) / mr * mr * k }
 func packedBSize(n, k, nr int) int { return (n + nr - 1) / nr * nr * k }
 
-// sgemm computes dst += A·B on at most maxWorkers goroutines (0: GOMAXPROCS), or on the
+// sgemm computes dst += A·B on at most maxWorkers goroutines (0: as many as mem's Run allows), or on the
 // calling goroutine when the product is small. Its scratch space (packed panels, edge tiles)
 // comes from mem.
 func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands, m, n, k, maxWorkers int) {
@@ -92,7 +91,7 @@ func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands,
 	tilesM := (m + mc - 1) / mc
 	tilesN := (n + gemmNC - 1) / gemmNC
 	tiles := tilesM * tilesN
-	workers := runtime.GOMAXPROCS(0)
+	workers := mem.maxWorkers()
 	if maxWorkers > 0 {
 		workers = min(workers, maxWorkers)
 	}

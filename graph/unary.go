@@ -163,27 +163,42 @@ func mapFloat(mem *arena, x *tensor.Tensor, f func(float64) float64) *tensor.Ten
 	n := x.Numel()
 	if x.DType == tensor.F64 {
 		out, d := newTensorIn[float64](mem, tensor.F64, x.Shape, false)
-		src := elems[float64](x)
-		parallelFor(n, 8*n, func(lo, hi int) {
-			for i := lo; i < hi; i++ {
-				d[i] = f(src[i])
-			}
-		})
+		forRange(mem, n, 8*n, mapArgs{d: d, src: elems[float64](x), f: f}, mapArgs.run)
 		return out
 	}
 	out, d := newTensorIn[float32](mem, tensor.F32, x.Shape, false)
-	src := elems[float32](x)
-	parallelFor(n, 8*n, func(lo, hi int) {
-		var buf [widenChunk]float64
-		for c := lo; c < hi; c += widenChunk {
-			w := widen(buf[:], src[c:min(c+widenChunk, hi)])
-			for i, v := range w {
-				w[i] = f(v)
-			}
-			narrowTo(d[c:c+len(w)], w)
-		}
-	})
+	forRange(mem, n, 8*n, map32Args{d: d, src: elems[float32](x), f: f}, map32Args.run)
 	return out
+}
+
+// mapArgs is mapFloat's work on float64s, run over a range of elements.
+type mapArgs struct {
+	d, src []float64
+	f      func(float64) float64
+}
+
+func (a mapArgs) run(lo, hi int) {
+	for i := lo; i < hi; i++ {
+		a.d[i] = a.f(a.src[i])
+	}
+}
+
+// map32Args is mapFloat's work on float32s, run over a range of elements: widened a chunk at
+// a time (see widen).
+type map32Args struct {
+	d, src []float32
+	f      func(float64) float64
+}
+
+func (a map32Args) run(lo, hi int) {
+	var buf [widenChunk]float64
+	for c := lo; c < hi; c += widenChunk {
+		w := widen(buf[:], a.src[c:min(c+widenChunk, hi)])
+		for i, v := range w {
+			w[i] = a.f(v)
+		}
+		narrowTo(a.d[c:c+len(w)], w)
+	}
 }
 
 // widenChunk is the number of elements float kernels convert to float64 at a time.
@@ -259,44 +274,52 @@ func mapSigned(mem *arena, x *tensor.Tensor, op string) *tensor.Tensor {
 func mapSignedT[T float32 | float64 | int64 | int32 | int16 | int8](mem *arena, x *tensor.Tensor, op string) *tensor.Tensor {
 	out, dst := newTensorIn[T](mem, x.DType, x.Shape, false)
 	all := elems[T](x)
-	parallelFor(len(dst), len(dst), func(lo, hi int) {
-		d, src := dst[lo:hi], all[lo:hi]
-		switch op {
-		case "Relu":
-			for i, v := range src {
-				if !(v > 0) {
-					v = 0 // NaN too, as max(0, x) in ONNX Runtime
-				}
+	forRange(mem, len(dst), len(dst), signedArgs[T]{dst: dst, src: all, op: op}, signedArgs[T].run)
+	return out
+}
+
+// signedArgs is mapSignedT's work, run over a range of elements.
+type signedArgs[T float32 | float64 | int64 | int32 | int16 | int8] struct {
+	dst, src []T
+	op       string
+}
+
+func (a signedArgs[T]) run(lo, hi int) {
+	d, src, op := a.dst[lo:hi], a.src[lo:hi], a.op
+	switch op {
+	case "Relu":
+		for i, v := range src {
+			if !(v > 0) {
+				v = 0 // NaN too, as max(0, x) in ONNX Runtime
+			}
+			d[i] = v
+		}
+	case "Neg":
+		for i, v := range src {
+			d[i] = -v
+		}
+	case "Abs":
+		for i, v := range src {
+			if v < 0 {
+				v = -v
+			}
+			d[i] = v
+		}
+	case "Sign":
+		for i, v := range src {
+			switch {
+			case v > 0:
+				d[i] = 1
+			case v < 0:
+				d[i] = 0
+				d[i]--
+			case v != v:
 				d[i] = v
-			}
-		case "Neg":
-			for i, v := range src {
-				d[i] = -v
-			}
-		case "Abs":
-			for i, v := range src {
-				if v < 0 {
-					v = -v
-				}
-				d[i] = v
-			}
-		case "Sign":
-			for i, v := range src {
-				switch {
-				case v > 0:
-					d[i] = 1
-				case v < 0:
-					d[i] = 0
-					d[i]--
-				case v != v:
-					d[i] = v
-				default:
-					d[i] = 0
-				}
+			default:
+				d[i] = 0
 			}
 		}
-	})
-	return out
+	}
 }
 
 // buildClip handles both forms: min/max attributes (opset < 11) and optional inputs (11+).

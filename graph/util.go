@@ -2,7 +2,6 @@ package graph
 
 import (
 	"fmt"
-	"runtime"
 	"unsafe"
 
 	"github.com/qscript-dev/qscript/tensor"
@@ -285,25 +284,6 @@ func (p *rowPlan) each(lo, hi int, scratch []int, row func(dstOff int, offs []in
 // serial runs each over all rows on the calling goroutine, its scratch from mem.
 func (p *rowPlan) serial(mem *arena, row func(dstOff int, offs []int)) {
 	p.each(0, p.rows, mem.ints(p.scratchLen()), row)
-}
-
-// parallel runs each over all rows, split across workers when there are more than
-// parallelWorkLimit elements; row must only write its own row. Each worker's scratch comes
-// from mem, taken here on the Run goroutine.
-func (p *rowPlan) parallel(mem *arena, row func(dstOff int, offs []int)) {
-	workers := min(runtime.GOMAXPROCS(0), p.rows)
-	if workers <= 1 || p.rows*p.inner < parallelWorkLimit {
-		p.serial(mem, row)
-		return
-	}
-	per := p.scratchLen()
-	scratch := mem.ints(workers * per)
-	chunk := (p.rows + workers - 1) / workers // parallelRange's split
-	q := *p
-	parallelRange(p.rows, workers, func(lo, hi int) {
-		k := lo / chunk
-		q.each(lo, hi, scratch[k*per:(k+1)*per], row)
-	})
 }
 
 // contiguousStridesIn is tensor.ContiguousStrides into mem's temporary ints.
