@@ -119,7 +119,7 @@ func metadataOf(v any) (map[string]string, error) {
 // input's with "quantization_config" set. When it would overwrite the input's own
 // config.json, it is not written and a warning says so.
 func (q *Model) Save(ctx context.Context, path string, so SaveOptions) error {
-	format, err := saveFormat(path, so.Format)
+	format, err := SaveFormat(path, so.Format)
 	if err != nil {
 		return err
 	}
@@ -201,26 +201,6 @@ func (q *Model) Save(ctx context.Context, path string, so SaveOptions) error {
 	}
 	q.report = r
 	return nil
-}
-
-// saveFormat picks the output format from the option or the extension.
-func saveFormat(path, format string) (string, error) {
-	switch strings.ToLower(format) {
-	case FormatSafetensors:
-		return FormatSafetensors, nil
-	case FormatTorch, "pth", "bin", "torch":
-		return FormatTorch, nil
-	case "":
-	default:
-		return "", fmt.Errorf("save: unknown format %q; valid formats: safetensors, pt", format)
-	}
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".safetensors":
-		return FormatSafetensors, nil
-	case ".pt", ".pth", ".bin":
-		return FormatTorch, nil
-	}
-	return "", fmt.Errorf("save %s: cannot tell the format from the extension; use .safetensors, .pt, .pth or .bin, or set format", path)
 }
 
 // checkNotInput refuses to write over the source file.

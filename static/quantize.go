@@ -35,6 +35,9 @@ type Model struct {
 	once  sync.Once
 	proto *onnxpb.ModelProto
 	err   error
+
+	mu     sync.Mutex
+	output string // the last path Save wrote, for the report
 }
 
 type plannedLayer struct {
@@ -143,6 +146,7 @@ func (m *Model) planLayer(l Layer, node *onnxpb.NodeProto, skip map[string]strin
 		pl.report.QDType = "int8"
 	}
 	if w == nil { // a MatMul of two activations: nothing stored
+		pl.report.NoWeight = true
 		pl.report.Granularity = "per_tensor"
 		pl.report.QDType = qdtype(m.cal.Scheme.QType)
 		m.plan.Nodes[l.Name] = qdq.NodePlan{}
@@ -400,18 +404,24 @@ func (m *Model) write(ctx context.Context, path string, p *onnxpb.ModelProto) er
 	if err := onnx.Write(path, p, &wo); err != nil {
 		return fmt.Errorf("static: %w", err)
 	}
+	m.mu.Lock()
+	m.output = path
+	m.mu.Unlock()
 	return nil
 }
 
 // Report returns a new report: per-layer weight errors, per-activation ranges and
-// qparams, and the calibration's warnings. Set Output and Eval on it as they become
-// known.
+// qparams, the calibration's warnings, and the path of the last Save. Set Eval on it
+// when it is known.
 func (m *Model) Report() *report.Report {
 	r := &report.Report{Title: "int8_static", Input: m.opts.Input, Scheme: m.SchemeString(), OtherBytes: m.other,
 		Activations: m.cal.ReportActivations(), Warnings: append([]string(nil), m.cal.Warnings...)}
 	if m.opts.Input != "" {
 		r.Title += ": " + m.opts.Input
 	}
+	m.mu.Lock()
+	r.Output = m.output
+	m.mu.Unlock()
 	for _, l := range m.layers {
 		rl := l.report
 		rl.Shape = append([]int(nil), rl.Shape...)

@@ -254,6 +254,22 @@ func TestEncoderBlocks(t *testing.T) {
 		if len(q.Quantized()) != 6 || actMatMul != 2 {
 			t.Fatalf("%s: %d quantized layers, %d MatMuls of activations; want 6 and 2", model, len(q.Quantized()), actMatMul)
 		}
+		var noWeight int
+		for _, rl := range q.Report().Layers {
+			if rl.NoWeight {
+				noWeight++
+			}
+		}
+		if noWeight != actMatMul {
+			t.Errorf("%s: %d report rows without weight statistics, want %d (the MatMuls of activations)", model, noWeight, actMatMul)
+		}
+		out := filepath.Join(t.TempDir(), "q.onnx")
+		if err := q.Save(context.Background(), out); err != nil {
+			t.Fatal(err)
+		}
+		if got := q.Report().Output; got != out {
+			t.Errorf("%s: report output %q after Save, want %q", model, got, out)
+		}
 		inq := q.InputQParams()
 		for _, l := range q.Quantized() {
 			if _, ok := inq[l.Name]; ok == l.WeightIsActivation {
