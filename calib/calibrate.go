@@ -149,6 +149,7 @@ type calibration struct {
 	observeErrs []error
 	observeNext atomic.Int64
 	observeWG   sync.WaitGroup
+	observeGo   chan struct{} // one token per helper to wake for a batch
 }
 
 // job is one batch on its way through the pipeline, and the memory reused for the next.
@@ -188,6 +189,11 @@ func (c *calibration) run(ctx context.Context) (int, error) {
 				j.done <- struct{}{}
 			}
 		}()
+	}
+	c.observeGo = make(chan struct{}, c.workers)
+	defer close(c.observeGo)
+	for range c.workers - 1 {
+		go c.observeHelper()
 	}
 	var produceErr error
 	go func() {
@@ -369,15 +375,21 @@ func (c *calibration) observe(acts []*tensor.Tensor) error {
 	helpers := min(c.workers, len(acts)) - 1
 	c.observeWG.Add(helpers)
 	for range helpers {
-		go func() {
-			defer c.observeWG.Done()
-			c.observeSome()
-		}()
+		c.observeGo <- struct{}{}
 	}
 	c.observeSome()
 	c.observeWG.Wait()
 	c.observeActs = nil
 	return errors.Join(c.observeErrs...)
+}
+
+// observeHelper is one of the workers-1 goroutines that help observe each batch, for the
+// whole calibration (one started per batch would allocate its closure every batch).
+func (c *calibration) observeHelper() {
+	for range c.observeGo {
+		c.observeSome()
+		c.observeWG.Done()
+	}
 }
 
 // observeSome observes targets until none is left.

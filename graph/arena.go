@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"slices"
 	"sync"
 	"unsafe"
 
@@ -30,6 +31,8 @@ type arena struct {
 	out1 [1]*tensor.Tensor
 	// temp is the node's temporary ints (ints): emptied after every node.
 	temp []int
+	// temp64 is the node's temporary int64s (int64s): emptied after every node.
+	temp64 []int64
 	// workers is the number of goroutines one kernel may use (0: GOMAXPROCS); see maxWorkers.
 	workers int
 }
@@ -83,8 +86,24 @@ func (a *arena) ints(n int) []int {
 	return s
 }
 
+// int64s is ints for int64s (the values of shape tensors).
+func (a *arena) int64s(n int) []int64 {
+	if a == nil {
+		return make([]int64, n)
+	}
+	used := len(a.temp64)
+	if used+n > cap(a.temp64) {
+		a.temp64 = make([]int64, 0, max(2*cap(a.temp64), n, 64))
+		used = 0
+	}
+	a.temp64 = a.temp64[:used+n]
+	s := a.temp64[used : used+n : used+n]
+	clear(s)
+	return s
+}
+
 // endNode reclaims the node's temporary ints.
-func (a *arena) endNode() { a.temp = a.temp[:0] }
+func (a *arena) endNode() { a.temp, a.temp64 = a.temp[:0], a.temp64[:0] }
 
 // view returns a tensor sharing t's data with another shape (Reshape, Flatten, Squeeze),
 // its header from the arena.
@@ -271,12 +290,27 @@ func (a *arena) finish(detach bool) {
 // newTensorIn allocates a contiguous tensor from the arena and returns its typed elements,
 // zeroed unless zero is false (the kernel then writes every element).
 func newTensorIn[T any](a *arena, dt tensor.DType, shape []int, zero bool) (*tensor.Tensor, []T) {
-	n, err := tensor.Numel(shape)
-	if err != nil || a == nil {
-		return newTensor[T](dt, shape)
+	n, ok := numel(shape)
+	if !ok || a == nil {
+		return newTensor[T](dt, slices.Clone(shape)) // a clone keeps shape itself off the heap
 	}
 	t := a.tensor()
 	t.DType, t.Shape, t.Strides, t.Offset = dt, append(t.Shape[:0], shape...), nil, 0
 	t.Data = a.alloc(n*dt.Size(), zero)
 	return t, elems[T](t)
 }
+
+// numel is tensor.Numel without the error, whose message would move every shape passed to
+// newTensorIn to the heap: false for a negative or overflowing size.
+func numel(shape []int) (int, bool) {
+	n := 1
+	for _, d := range shape {
+		if d < 0 || (d > 0 && n > maxNumel/d) {
+			return 0, false
+		}
+		n *= d
+	}
+	return n, true
+}
+
+const maxNumel = int(^uint(0) >> 1)

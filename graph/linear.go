@@ -497,9 +497,12 @@ func conv2d(mem *arena, x, w *tensor.Tensor, bias []float32, p convParams, group
 	oh, ow := p.out[0], p.out[1]
 	cg, mg := c/group, m/group
 	kdim := cg * kh * kw
-	outShape := append([]int{n, m}, p.out...)
-	if len(outShape) == 4 && len(w.Shape) == 3 {
-		outShape = []int{n, m, ow}
+	outShape := mem.ints(2 + len(p.out))
+	outShape[0], outShape[1] = n, m
+	copy(outShape[2:], p.out)
+	if len(outShape) == 4 && len(w.Shape) == 3 { // a 1-D convolution, run as 2-D
+		outShape = outShape[:3]
+		outShape[2] = ow
 	}
 	out, d := newTensorIn[float32](mem, tensor.F32, outShape, bias == nil)
 	xv, wv := elems[float32](x), elems[float32](w)

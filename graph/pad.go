@@ -45,13 +45,13 @@ func buildPad(b *builder) (kernel, error) {
 		pads := attrPads
 		var err error
 		if len(ins) > 1 && ins[1] != nil {
-			if pads, err = toInts(ins[1]); err != nil {
+			if pads, err = toInts(mem, ins[1]); err != nil {
 				return nil, err
 			}
 		}
 		// Opset 18 axes: pads lists begins then ends for the named axes only.
 		if len(ins) > 3 && ins[3] != nil {
-			axes, err := toInts(ins[3])
+			axes, err := toInts(mem, ins[3])
 			if err != nil {
 				return nil, err
 			}

@@ -43,7 +43,7 @@ func reduceOp(op string) opDef {
 		if s := b.in(0).Shape; s != nil && (!b.has(1) || b.constIn(1) != nil) {
 			axes := attrAxes
 			if c := b.constIn(1); c != nil {
-				axes, _ = toInts(c)
+				axes, _ = toInts(nil, c)
 			}
 			mask, err := reduceMask(len(s), axes, noop)
 			if err != nil {
@@ -52,7 +52,7 @@ func reduceOp(op string) opDef {
 			b.setOut(0, b.in(0).DType, reducedShape(s, mask, keep))
 		}
 		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-			axes, err := axesFrom(ins, 1, attrAxes)
+			axes, err := axesFrom(mem, ins, 1, attrAxes)
 			if err != nil {
 				return nil, err
 			}

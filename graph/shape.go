@@ -40,9 +40,9 @@ func (a *arena) single(t *tensor.Tensor, err error) ([]*tensor.Tensor, error) {
 }
 
 // axesFrom reads axes from input i (newer opsets) or attribute name (older ones).
-func axesFrom(ins []*tensor.Tensor, i int, attr []int64) ([]int64, error) {
+func axesFrom(mem *arena, ins []*tensor.Tensor, i int, attr []int64) ([]int64, error) {
 	if i < len(ins) && ins[i] != nil {
-		return toInts(ins[i])
+		return toInts(mem, ins[i])
 	}
 	return attr, nil
 }
@@ -62,7 +62,7 @@ func buildReshape(b *builder) (kernel, error) {
 	if c := b.constIn(1); c != nil || hasAttrShape {
 		spec := attrShape
 		if c != nil {
-			spec, _ = toInts(c)
+			spec, _ = toInts(nil, c)
 		}
 		if in := b.in(0).Shape; in != nil && !containsNeg(in) {
 			s, err := reshapeTarget(in, spec, allowZero)
@@ -87,7 +87,7 @@ func buildReshape(b *builder) (kernel, error) {
 		spec := attrShape
 		if len(ins) > 1 && ins[1] != nil {
 			var err error
-			if spec, err = toInts(ins[1]); err != nil {
+			if spec, err = toInts(mem, ins[1]); err != nil {
 				return nil, err
 			}
 		}
@@ -151,7 +151,7 @@ func buildFlatten(b *builder) (kernel, error) {
 		return nil, err
 	}
 	axis := b.attrInt("axis", 1)
-	flat := func(s []int) ([]int, error) {
+	flat := func(mem *arena, s []int) ([]int, error) {
 		a := int(axis)
 		if a < 0 {
 			a += len(s)
@@ -159,7 +159,9 @@ func buildFlatten(b *builder) (kernel, error) {
 		if a < 0 || a > len(s) {
 			return nil, fmt.Errorf("axis %d out of range for rank %d", axis, len(s))
 		}
-		return []int{product(s[:a]), product(s[a:])}, nil
+		o := mem.ints(2)
+		o[0], o[1] = product(s[:a]), product(s[a:])
+		return o, nil
 	}
 	b.setOut(0, b.in(0).DType, []int{-1, -1})
 	if s := b.in(0).Shape; s != nil {
@@ -179,7 +181,7 @@ func buildFlatten(b *builder) (kernel, error) {
 		b.setOut(0, b.in(0).DType, []int{part(s[:a]), part(s[a:])})
 	}
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		o, err := flat(ins[0].Shape)
+		o, err := flat(mem, ins[0].Shape)
 		if err != nil {
 			return nil, err
 		}
@@ -421,7 +423,7 @@ func buildSplit(b *builder) (kernel, error) {
 		switch {
 		case len(ins) > 1 && ins[1] != nil:
 			var err error
-			if spec, err = toInts(ins[1]); err != nil {
+			if spec, err = toInts(nil, ins[1]); err != nil {
 				return nil, err
 			}
 		case hasAttrSplit:
@@ -513,16 +515,16 @@ func buildSlice(b *builder) (kernel, error) {
 		starts, ends, axes, steps := attrStarts, attrEnds, attrAxes, []int64(nil)
 		var err error
 		if len(ins) > 1 {
-			if starts, err = toInts(ins[1]); err != nil {
+			if starts, err = toInts(mem, ins[1]); err != nil {
 				return nil, err
 			}
-			if ends, err = toInts(ins[2]); err != nil {
+			if ends, err = toInts(mem, ins[2]); err != nil {
 				return nil, err
 			}
-			if axes, err = axesFrom(ins, 3, nil); err != nil {
+			if axes, err = axesFrom(mem, ins, 3, nil); err != nil {
 				return nil, err
 			}
-			if steps, err = axesFrom(ins, 4, nil); err != nil {
+			if steps, err = axesFrom(mem, ins, 4, nil); err != nil {
 				return nil, err
 			}
 		}
@@ -636,7 +638,7 @@ func buildGather(b *builder) (kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		idx, err := toInts(ins[1])
+		idx, err := toInts(mem, ins[1])
 		if err != nil {
 			return nil, err
 		}
@@ -733,7 +735,7 @@ func axesReshapeOp(newShape func(s []int, axes []int64) ([]int, error), axesOpti
 		if b.has(1) {
 			axes = nil
 			if c := b.constIn(1); c != nil {
-				axes, _ = toInts(c)
+				axes, _ = toInts(nil, c)
 			}
 		}
 		known := !b.has(1) || b.constIn(1) != nil
@@ -745,7 +747,7 @@ func axesReshapeOp(newShape func(s []int, axes []int64) ([]int, error), axesOpti
 			b.setOut(0, b.in(0).DType, o)
 		}
 		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-			axes, err := axesFrom(ins, 1, attrAxes)
+			axes, err := axesFrom(mem, ins, 1, attrAxes)
 			if err != nil {
 				return nil, err
 			}
@@ -783,7 +785,7 @@ func buildShape(b *builder) (kernel, error) {
 			for i, d := range s[lo:hi] {
 				v[i] = int64(d)
 			}
-			b.outConst(0, intsTensor(v))
+			b.outConst(0, intsTensor(nil, v))
 		}
 	}
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
@@ -793,7 +795,7 @@ func buildShape(b *builder) (kernel, error) {
 		for i, d := range s[lo:hi] {
 			v[i] = int64(d)
 		}
-		return mem.result(intsTensor(v)), nil
+		return mem.result(intsTensor(mem, v)), nil
 	}, nil
 }
 
@@ -826,10 +828,10 @@ func buildConstant(b *builder) (kernel, error) {
 		case "value_floats":
 			value = tensor.FromF32([]int{len(a.Floats)}, append([]float32{}, a.Floats...))
 		case "value_int":
-			value = intsTensor([]int64{a.Int})
+			value = intsTensor(nil, []int64{a.Int})
 			value.Shape = []int{}
 		case "value_ints":
-			value = intsTensor(a.Ints)
+			value = intsTensor(nil, a.Ints)
 		default:
 			return nil, b.unsupported("attribute %q", name)
 		}
@@ -862,7 +864,7 @@ func buildConstantOfShape(b *builder) (kernel, error) {
 	}
 	b.setOut(0, value.DType, nil)
 	if c := b.constIn(0); c != nil {
-		s, _ := toInts(c)
+		s, _ := toInts(nil, c)
 		shape := make([]int, len(s))
 		for i, d := range s {
 			shape[i] = int(d)
@@ -870,7 +872,7 @@ func buildConstantOfShape(b *builder) (kernel, error) {
 		b.setOut(0, value.DType, shape)
 	}
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		s, err := toInts(ins[0])
+		s, err := toInts(mem, ins[0])
 		if err != nil {
 			return nil, err
 		}
@@ -975,7 +977,7 @@ func buildExpand(b *builder) (kernel, error) {
 	}
 	b.setOut(0, b.in(0).DType, nil)
 	if c := b.constIn(1); c != nil && b.in(0).Shape != nil {
-		s, _ := toInts(c)
+		s, _ := toInts(nil, c)
 		shape := make([]int, len(s))
 		for i, d := range s {
 			shape[i] = int(d)
@@ -987,7 +989,7 @@ func buildExpand(b *builder) (kernel, error) {
 		b.setOut(0, b.in(0).DType, o)
 	}
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		s, err := toInts(ins[1])
+		s, err := toInts(mem, ins[1])
 		if err != nil {
 			return nil, err
 		}
@@ -1031,7 +1033,7 @@ func buildTile(b *builder) (kernel, error) {
 	b.setOut(0, b.in(0).DType, nil)
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x := ins[0]
-		reps, err := toInts(ins[1])
+		reps, err := toInts(mem, ins[1])
 		if err != nil {
 			return nil, err
 		}

@@ -31,7 +31,7 @@ func buildTopK(b *builder) (kernel, error) {
 	b.setOut(1, tensor.I64, nil)
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x := ins[0]
-		ks, err := toInts(ins[1])
+		ks, err := toInts(mem, ins[1])
 		if err != nil || len(ks) != 1 {
 			return nil, fmt.Errorf("K must be one int64, got %v", ins[1].Shape)
 		}

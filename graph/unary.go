@@ -274,7 +274,12 @@ func mapSigned(mem *arena, x *tensor.Tensor, op string) *tensor.Tensor {
 func mapSignedT[T float32 | float64 | int64 | int32 | int16 | int8](mem *arena, x *tensor.Tensor, op string) *tensor.Tensor {
 	out, dst := newTensorIn[T](mem, x.DType, x.Shape, false)
 	all := elems[T](x)
-	forRange(mem, len(dst), len(dst), signedArgs[T]{dst: dst, src: all, op: op}, signedArgs[T].run)
+	a := signedArgs[T]{dst: dst, src: all, op: op}
+	if workers := mem.workersFor(len(dst), len(dst)); workers > 1 {
+		runRange(workers, len(dst), a, signedArgs[T].run)
+	} else {
+		a.run(0, len(dst)) // signedArgs[T].run as a value would allocate (it binds T's dictionary)
+	}
 	return out
 }
 

@@ -48,14 +48,18 @@ func normAxis(axis int64, rank int) (int, error) {
 	return a, nil
 }
 
-// toInts reads an integer tensor (int64 or int32) as ints.
-func toInts(t *tensor.Tensor) ([]int64, error) {
+// toInts reads an integer tensor (int64 or int32) as a copy of its values, in mem's
+// temporary int64s (valid until the node ends; from the heap when mem is nil).
+func toInts(mem *arena, t *tensor.Tensor) ([]int64, error) {
 	switch t.DType {
 	case tensor.I64:
-		return append([]int64{}, elems[int64](t)...), nil
+		v := elems[int64](t)
+		out := mem.int64s(len(v))
+		copy(out, v)
+		return out, nil
 	case tensor.I32:
 		v := elems[int32](t)
-		out := make([]int64, len(v))
+		out := mem.int64s(len(v))
 		for i, x := range v {
 			out[i] = int64(x)
 		}
@@ -64,8 +68,9 @@ func toInts(t *tensor.Tensor) ([]int64, error) {
 	return nil, fmt.Errorf("expected an int64 or int32 tensor, got %v", t.DType)
 }
 
-func intsTensor(v []int64) *tensor.Tensor {
-	t, d := newTensor[int64](tensor.I64, []int{len(v)})
+// intsTensor returns a 1-D int64 tensor of v's values, from mem.
+func intsTensor(mem *arena, v []int64) *tensor.Tensor {
+	t, d := newTensorIn[int64](mem, tensor.I64, []int{len(v)}, false)
 	copy(d, v)
 	return t
 }
