@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue 6 acceptance 4 and 5 (calibration): peak RSS of calibrating the digits CNN (and the
 # encoder block) with the histogram observer on 10,000 samples must be within 10% of the
-# peak on 150 samples; calibration samples/s on the CNN and the encoder block, against
+# peak on 150 samples (the gate); calibration samples/s on the CNN and the encoder block, against
 # onnxruntime-node fp32 inference of the same model on the same data in the same run.
 # The 10,000-sample sets are calib.npy / encoder_calib.npy tiled and perturbed with
 # N(0, 0.01) noise (seed 0), written to a temporary folder.
@@ -9,22 +9,21 @@
 # What the figures show. Calibration's working set (two graph.Runners' buffers, four jobs'
 # activation copies and batches, the observers) is reached within the first batches, so the
 # live heap is the same whatever the sample count (digits CNN ~3 MB, encoder ~6-10 MB). Peak
-# RSS still grows with the garbage made per batch, because Go collects only once the heap
-# doubles (GOGC=100): a long run lets per-batch garbage pile up to that goal, a 150-sample run
-# (5 batches) ends first. Calibration used to allocate 93 KB (CNN) and 635 KB (encoder) per
-# batch of 32 (the executor's per-Run maps, tensors and sync.Pool scratch, which every GC
-# emptied, the batches read, Gemm's broadcast bias): RSS 150→10,000 samples was +55-59% and
-# +65-90%. Now graph.Runner, the recycled jobs and the recycling npy reader leave ~3-6 KB (CNN)
-# and ~10 KB (encoder) per batch (closures and goroutines of parallel kernels; calib's
-# TestSteadyStateAllocations bounds it), and three runs in a row on this 2-core machine,
-# shared with other jobs, gave RSS 150→10,000:
-#   digits_cnn          +12.6%  +9.1%  +10.1%   (11.2-11.4 MB → 12.3-12.6 MB)
-#   encoder_block_op17  +13.5%  +7.4%  +14.8%   (18.2-19.1 MB → 20.5-21.5 MB)
-# The ~1 MB (CNN, one GC in the whole run: the 0.9-1.8 MB of garbage is never collected) and
-# ~2 MB (encoder) left are that remaining garbage. Issue 6's "within 10%" is therefore met in
-# some runs and missed by a few points in others, not reliably, so the gate stays that RSS
-# does not keep growing with the number of samples: 10,000 vs 1,000 samples at most +25%
-# (measured +9-16%). The 150→10,000 figure is printed for the issue note.
+# RSS would still grow with any garbage made per batch, because Go collects only once the
+# heap doubles (GOGC=100): a long run lets it pile up to that goal, a 150-sample run (5
+# batches) ends first. Calibration used to allocate 93 KB (CNN) and 635 KB (encoder) per
+# batch of 32 (RSS 150→10,000 samples +55-90%), then 3-6 KB and 10 KB (closures and
+# goroutines of parallel kernels: +7-15%, not reliably within 10%). Calibration's Runners now
+# run every op on their worker's goroutine (graph.NewRunnerWorkers(1): the workers already
+# fill the cores), whose kernels create no closure, and the shape subgraph's helpers use the
+# Runner's temporary ints: per batch the CNN allocates nothing and the encoder ~3.4 KB
+# (calib's TestSteadyStateAllocations bounds both). Runs in a row on this 2-core machine,
+# shared with other jobs, gave RSS 150→10,000 (six runs):
+#   digits_cnn          +0.0% -2.2% -1.1% -2.3% -1.1% +0.0%  (11.0-11.5 MB both; one GC per run)
+#   encoder_block_op17  +2.0% +2.1% +2.7% +2.8% +2.1% +4.1%  (18.3-18.8 MB → 19.1-19.3 MB)
+# Calibration samples/s did not change (BenchmarkCalibrateLong, alternating old and new
+# builds: CNN 26.1-26.7k before, 26.6-27.1k after; encoder 10.6-10.9k both). The gate is
+# issue 6's: RSS at 10,000 samples at most 10% above RSS at 150.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x /usr/bin/time ] || { echo "50-calibration: needs /usr/bin/time (apt-get install time)"; exit 1; }
@@ -70,8 +69,8 @@ for pair in "digits_cnn:calib" "encoder_block_op17:encoder_calib"; do
        "1000 samples ${rss1k} / ${live1k} KiB / ${gc1k}, 10000 samples ${rss10k} / ${live10k} KiB / ${gc10k}" \
        "(RSS 150→10000: ${growth}%, 1000→10000: $(/usr/bin/python3 -c "print('%.1f' % (100.0 * ($rss10k - $rss1k) / $rss1k))")%)"
   echo "$model: calibration ${rate10k} samples/s (histogram, batch 32, 10000 samples) vs ORT fp32 inference ${ortrate} samples/s: ratio ${ratio}"
-  if /usr/bin/python3 -c "import sys; sys.exit(0 if $rss10k <= 1.25 * $rss1k else 1)"; then :; else
-    echo "50-calibration: $model peak RSS grows with the samples (1000 → 10000: more than 25%)"; fail=1
+  if /usr/bin/python3 -c "import sys; sys.exit(0 if $rss10k <= 1.10 * $rss150 else 1)"; then :; else
+    echo "50-calibration: $model peak RSS grows with the samples (150 → 10000: more than 10%)"; fail=1
   fi
 done
 [ $fail = 0 ] && echo "50-calibration: ok" || { echo "50-calibration: FAIL"; exit 1; }
