@@ -1,9 +1,9 @@
 // Package graph runs ONNX graphs in pure Go, so that qscript can calibrate static quantization
 // without ONNX Runtime. Load checks the whole graph up front (every op, attribute and dtype is
 // either supported or named in an *UnsupportedError), infers types and the shapes it can, and
-// compiles each node into a kernel; Run then executes the nodes in topological order, calls
-// hooks with every node's inputs and outputs, and drops each intermediate value after its last
-// use.
+// compiles each node into a kernel; a run then executes the nodes in topological order, calls
+// hooks with every node's inputs and outputs, and recycles each intermediate value's buffer
+// once its last consumer has run.
 //
 // Use:
 //
@@ -13,10 +13,20 @@
 //		AfterNode: func(n *graph.Node, ins, outs []*tensor.Tensor) error { ... observe ... },
 //	})
 //
-// Concurrency: a *Graph is immutable after Load; Run keeps all of its state on its own stack,
-// so any number of Runs may share one *Graph from different goroutines. A hook runs on the
-// goroutine of the Run that calls it. Kernels (GEMM, pooling, element maps) also split large
-// work over GOMAXPROCS goroutines.
+// Memory: every run allocates its intermediate values, tensor headers, temporary ints and
+// kernel scratch from an arena, which counts the live values using each buffer (views such as
+// Reshape share their input's) and reuses a buffer for later nodes and later runs once none
+// does. The tensors a hook sees are therefore valid only during the hook: it copies what it
+// keeps, or names it in Hooks.Keep. What g.Run returns belongs to the caller for good. A
+// Runner (g.NewRunner, g.NewRunnerWorkers) keeps one arena from run to run, so that a warm
+// Runner allocates next to nothing; what Runner.Run returns stays valid only until that
+// Runner's next Run returns.
+//
+// Concurrency: a *Graph is immutable after Load, and g.Run may be called from any number of
+// goroutines at once: each call takes a Runner of its own from a pool. A Runner serves one
+// goroutine at a time. A hook runs on the goroutine that called Run. Kernels (GEMM, pooling,
+// element maps) split large work into disjoint output blocks over at most GOMAXPROCS
+// goroutines, or the Runner's worker count.
 //
 // Ops are those of the default domain (ai.onnx), opsets 1 to 21 (SupportedOps lists them);
 // the conformance test in this package runs ONNX's own node tests for each of them. Float ops
