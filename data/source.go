@@ -31,7 +31,7 @@ type Source interface {
 type Reader interface {
 	// Next returns the next batch of at most max samples (max >= 1), or io.EOF after the
 	// last sample. Batches are independent of the reader: they stay valid after Close
-	// and are never written by it.
+	// and are never written by it, unless the caller hands one back (see Recycler).
 	Next(max int) (*Batch, error)
 	Close() error
 }
