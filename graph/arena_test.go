@@ -130,3 +130,53 @@ func runnerMatchesRun(t *testing.T, model string, g *Graph, in string, big, othe
 		}
 	}
 }
+
+// TestRunnerTakesItsResultsBack feeds each Runner result back as the next Run's input, as
+// Runner.Run allows: the buffers of the previous results (an output that is a view of an
+// intermediate value, and a kept value) must stay untouched until the new Run has read
+// them. A failed Run must leave the Runner usable.
+func TestRunnerTakesItsResultsBack(t *testing.T) {
+	// y = Flatten(-(x*x)), a view of the Neg output; m = x*x is kept. x is read again after
+	// two Transposes have allocated, so a buffer of x recycled too early shows.
+	g, err := Load(model(13,
+		node("Transpose", "t", []string{"x"}, []string{"t"}),
+		node("Transpose", "u", []string{"t"}, []string{"u"}),
+		node("Mul", "square", []string{"u", "x"}, []string{"m"}),
+		node("Neg", "negate", []string{"m"}, []string{"n"}),
+		node("Flatten", "flatten", []string{"n"}, []string{"y"}),
+	), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.FromF32([]int{2, 3}, []float32{0.5, -1, 1.5, 2, -0.25, 1})
+	for _, workers := range []int{0, 1} {
+		r := g.NewRunnerWorkers(workers)
+		in := x
+		want := x.ToF64()
+		for run := 0; run < 4; run++ {
+			if run == 2 {
+				if _, err := r.Run(context.Background(), map[string]*tensor.Tensor{"x": tensor.New(tensor.F32, 3, 2)}, nil); err == nil {
+					t.Fatal("a wrongly shaped input was accepted")
+				}
+			}
+			out, err := r.Run(context.Background(), map[string]*tensor.Tensor{"x": in}, &Hooks{Keep: []string{"m"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			squares := make([]float64, len(want))
+			for i, v := range want {
+				squares[i] = float64(float32(v) * float32(v))
+				want[i] = -squares[i]
+			}
+			for name, w := range map[string][]float64{"y": want, "m": squares} {
+				got := out[name].ToF64()
+				for i := range w {
+					if got[i] != w[i] {
+						t.Fatalf("workers %d, run %d: %s = %v, want %v", workers, run, name, got, w)
+					}
+				}
+			}
+			in = out["y"]
+		}
+	}
+}
