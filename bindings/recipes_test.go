@@ -163,6 +163,25 @@ func TestInt8StaticWithoutArguments(t *testing.T) {
 	openOutput(t, filepath.Join(dir, "digits_cnn.int8.onnx"))
 }
 
+// TestInt8StaticWithoutConv checks the default skip on a model with no Conv: nothing is
+// left in float, and a note says why (an explicit skip=first_conv is an error, in
+// TestRecipeErrors).
+func TestInt8StaticWithoutConv(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "encoder.int8.onnx")
+	res, printed, err := runRecipe(t, repoRoot, "recipes/int8_static.lua", map[string]string{
+		"model": "examples/models/encoder_block_op17.onnx", "calib": "examples/models/encoder_calib.npy", "out": out})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, printed)
+	}
+	if !strings.Contains(printed, "note: the model has no Conv layer, so every layer is quantized") {
+		t.Errorf("output lacks the note:\n%s", printed)
+	}
+	v := res.Value().(map[string]any)
+	if v["skipped"] != 0 || v["quantized"] != 6 {
+		t.Errorf("returned %v, want 6 quantized and 0 skipped", v)
+	}
+}
+
 // TestRecipeErrors checks that mistakes in arguments and options stop the recipe with an
 // error at the recipe's file:line, naming the cause, and leave no output behind.
 func TestRecipeErrors(t *testing.T) {
@@ -193,6 +212,8 @@ func TestRecipeErrors(t *testing.T) {
 			[]string{"builtin:recipes/int8_static.lua:", "argument calib: a file path expected, got 5"}},
 		{"recipes/int8_static.lua", map[string]string{"eval": "nothere.npz"},
 			[]string{"builtin:recipes/int8_static.lua:", "argument eval=nothere.npz: no such file: nothere.npz"}},
+		{"recipes/int8_static.lua", map[string]string{"model": "examples/models/encoder_block_op17.onnx", "calib": "examples/models/encoder_calib.npy", "skip": "first_conv"},
+			[]string{"builtin:recipes/int8_static.lua:", "argument skip: first_conv: the model has no such layer"}},
 	}
 	for _, c := range cases {
 		args := map[string]string{"out": out}

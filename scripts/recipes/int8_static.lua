@@ -15,7 +15,9 @@
 --   samples=      calibration samples (default 150; fewer available gives a warning)
 --   observer=     histogram (default, torch's), minmax, moving_average, percentile, entropy or mse
 --   skip=         layers left in float, comma-separated: node names (/conv1/Conv), weight
---                 prefixes, globs, first_conv, last_linear, ..., or none (default first_conv)
+--                 prefixes, globs, first_conv, last_linear, ..., or none (default: first_conv
+--                 when the model has a Conv, else none; an explicit skip=first_conv on a model
+--                 without one is an error)
 --   per_channel=  true (default): one weight scale per output channel; false: per tensor
 --   activations=  uint8 (default, affine, torch's) or int8 (ONNX Runtime's S8S8)
 --   eval=         held-out data with labels (.npz with input and label): adds output SQNR,
@@ -40,6 +42,18 @@ elseif arg.model == nil and arg.calib == nil then
   eval_data = util.data(nil, "examples/models/test.npz", "eval")
 end
 
+-- The first conv sees raw pixels and is the layer int8 hurts most, so it stays float by
+-- default; a model without convolutions (a transformer block) has nothing to keep.
+local skip = arg.skip
+if skip == nil then
+  if #model:layers("Conv") > 0 then
+    skip = "first_conv"
+  else
+    print("note: the model has no Conv layer, so every layer is quantized (pass skip= to keep some in float)")
+    skip = "none"
+  end
+end
+
 local out = arg.out or (util.stem(model_path) .. ".int8.onnx")
 local samples = arg.samples or 150
 if type(samples) ~= "number" or samples < 1 or samples % 1 ~= 0 then
@@ -54,7 +68,7 @@ local q = qs.quantize(model, {
     observer = arg.observer or "histogram",
     dtype = arg.activations or "uint8",
   },
-  skip = util.skip_list(model, arg.skip or "first_conv"),
+  skip = util.skip_list(model, skip),
 })
 
 qs.save(q, out)
