@@ -74,16 +74,7 @@ func (a *arena) ints(n int) []int {
 	if a == nil {
 		return make([]int, n)
 	}
-	used := len(a.temp)
-	if used+n > cap(a.temp) {
-		// The slices handed out earlier keep the old block; the new one serves from now on.
-		a.temp = make([]int, 0, max(2*cap(a.temp), n, 256))
-		used = 0
-	}
-	a.temp = a.temp[:used+n]
-	s := a.temp[used : used+n : used+n]
-	clear(s)
-	return s
+	return takeTemp(&a.temp, n, 256)
 }
 
 // int64s is ints for int64s (the values of shape tensors).
@@ -91,13 +82,19 @@ func (a *arena) int64s(n int) []int64 {
 	if a == nil {
 		return make([]int64, n)
 	}
-	used := len(a.temp64)
-	if used+n > cap(a.temp64) {
-		a.temp64 = make([]int64, 0, max(2*cap(a.temp64), n, 64))
+	return takeTemp(&a.temp64, n, 64)
+}
+
+// takeTemp returns the next n zeroed elements of the block *temp, starting a new block of
+// at least minCap when it is full. The slices handed out earlier keep the old block.
+func takeTemp[T int | int64](temp *[]T, n, minCap int) []T {
+	used := len(*temp)
+	if used+n > cap(*temp) {
+		*temp = make([]T, 0, max(2*cap(*temp), n, minCap))
 		used = 0
 	}
-	a.temp64 = a.temp64[:used+n]
-	s := a.temp64[used : used+n : used+n]
+	*temp = (*temp)[:used+n]
+	s := (*temp)[used : used+n : used+n]
 	clear(s)
 	return s
 }

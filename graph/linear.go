@@ -255,8 +255,8 @@ func matmul(mem *arena, x, y *tensor.Tensor, packedY []float32) (*tensor.Tensor,
 		sgemm(mem, gemmKernel, d, n, ops, product(sa[:len(sa)-2])*m, n, k, 0)
 		return out, nil
 	}
-	strideA := broadcastStrides(sa[:len(sa)-2], batch)
-	strideB := broadcastStrides(sb[:len(sb)-2], batch)
+	strideA := broadcastStridesIn(mem, sa[:len(sa)-2], batch)
+	strideB := broadcastStridesIn(mem, sb[:len(sb)-2], batch)
 	offA, offB := mem.ints(nb), mem.ints(nb)
 	forEachIndex(batch, func(bi int, idx []int) {
 		for i, v := range idx {

@@ -122,7 +122,7 @@ func reduce(mem *arena, op string, x *tensor.Tensor, mask []bool, keep bool) (*t
 	}
 	xs := x.ToF64()
 	if len(xs) > 0 {
-		ost := broadcastStrides(keptShape, x.Shape)
+		ost := broadcastStridesIn(nil, keptShape, x.Shape)
 		for i, m := range mask {
 			if m {
 				ost[i] = 0

@@ -1010,7 +1010,7 @@ func buildExpand(b *builder) (kernel, error) {
 
 // broadcastTo materializes x broadcast to shape (shape must be a valid broadcast of x).
 func broadcastTo(x *tensor.Tensor, shape []int) *tensor.Tensor {
-	st := broadcastStrides(x.Shape, shape)
+	st := broadcastStridesIn(nil, x.Shape, shape)
 	switch x.DType.Size() {
 	case 1:
 		return sliceT[uint8](nil, x, shape, st, 0)

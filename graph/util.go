@@ -161,21 +161,6 @@ func inferBroadcast(shapes ...[]int) ([]int, error) {
 	return out, nil
 }
 
-// broadcastStrides gives the element strides of shape s seen as the broadcast shape out
-// (0 along broadcast dimensions).
-func broadcastStrides(s, out []int) []int {
-	st := make([]int, len(out))
-	off := len(out) - len(s)
-	acc := 1
-	for i := len(s) - 1; i >= 0; i-- {
-		if s[i] != 1 {
-			st[off+i] = acc
-		}
-		acc *= s[i]
-	}
-	return st
-}
-
 // rowPlan is a broadcast iteration over a shape, as rows of its last dimension, with each
 // operand's element strides. Dims of size one are dropped and neighbouring dims merged where
 // every operand steps through them as through one dim, so rows are as long as they can be.
@@ -302,7 +287,8 @@ func contiguousStridesIn(mem *arena, shape []int) []int {
 	return st
 }
 
-// broadcastStridesIn is broadcastStrides into mem's temporary ints.
+// broadcastStridesIn gives the element strides of shape s seen as the broadcast shape out
+// (0 along broadcast dimensions), in mem's temporary ints (from the heap when mem is nil).
 func broadcastStridesIn(mem *arena, s, out []int) []int {
 	st := mem.ints(len(out))
 	off := len(out) - len(s)
