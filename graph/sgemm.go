@@ -16,7 +16,7 @@ type microKernel struct {
 // compiler keeps in registers.
 var goKernel = microKernel{mr: 4, nr: 4, run: kernel4x4}
 
-// gemmKernel is the kernel sgemmTo uses: goKernel, or an assembly kernel chosen at init when
+// gemmKernel is the kernel the ops use: goKernel, or an assembly kernel chosen at init when
 // the CPU has it (sgemm_amd64.go).
 var gemmKernel = goKernel
 
@@ -46,27 +46,6 @@ func (x matrix) at(i, j int) float32 {
 	return x.data[i*x.ld+j]
 }
 
-// sgemmTo adds A·B to dst, where A is m×k, B is k×n and dst is m×n row-major with row stride
-// ldc. Callers zero dst, or fill it with a bias, first. Reference loop:
-//
-//	for i := 0; i < m; i++ {
-//		for j := 0; j < n; j++ {
-//			for p := 0; p < k; p++ {
-//				dst[i*ldc+j] += A[i][p] * B[p][j]
-//			}
-//		}
-//	}
-//
-// A is packed into MR-tall row panels per KC-deep block and B into NR-wide column panels
-// (both once, shared by all workers); the work is then split into MC×NC tiles of dst.
-func sgemmTo(dst []float32, ldc int, a, b matrix, m, n, k int) {
-	sgemm(nil, gemmKernel, dst, ldc, gemmOperands{a: a, b: b}, m, n, k, 0)
-}
-
-func sgemmWith(mk microKernel, dst []float32, ldc int, a, b matrix, m, n, k int) {
-	sgemm(nil, mk, dst, ldc, gemmOperands{a: a, b: b}, m, n, k, 0)
-}
-
 // gemmOperands holds A and B, each either as a matrix to pack during the product or as
 // panels packed in advance (packA/packB layouts for the kernel in use), which Load prepares
 // for constant weights.
@@ -80,9 +59,22 @@ type gemmOperands struct {
 func packedASize(m, k, mr int) int { return (m + mr - 1) / mr * mr * k }
 func packedBSize(n, k, nr int) int { return (n + nr - 1) / nr * nr * k }
 
-// sgemm computes dst += A·B on at most maxWorkers goroutines (0: as many as mem's Run allows), or on the
-// calling goroutine when the product is small. Its scratch space (packed panels, edge tiles)
-// comes from mem.
+// sgemm adds A·B to dst, where A is m×k, B is k×n and dst is m×n row-major with row stride
+// ldc. Callers zero dst, or fill it with a bias, first. Reference loop:
+//
+//	for i := 0; i < m; i++ {
+//		for j := 0; j < n; j++ {
+//			for p := 0; p < k; p++ {
+//				dst[i*ldc+j] += A[i][p] * B[p][j]
+//			}
+//		}
+//	}
+//
+// A is packed into MR-tall row panels per KC-deep block and B into NR-wide column panels
+// (both once, shared by all workers, unless ops holds them packed at load); the work is then
+// split into MC×NC tiles of dst, over at most maxWorkers goroutines (0: as many as mem's Run
+// allows), or none but the caller's when the product is small. Its scratch space (packed
+// panels, edge tiles) comes from mem.
 func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands, m, n, k, maxWorkers int) {
 	if m == 0 || n == 0 || k == 0 {
 		return

@@ -7,6 +7,16 @@ import (
 	"testing"
 )
 
+// sgemmTo is sgemm with gemmKernel, operands to pack and no arena.
+func sgemmTo(dst []float32, ldc int, a, b matrix, m, n, k int) {
+	sgemm(nil, gemmKernel, dst, ldc, gemmOperands{a: a, b: b}, m, n, k, 0)
+}
+
+// sgemmWith is sgemmTo with the micro-kernel mk.
+func sgemmWith(mk microKernel, dst []float32, ldc int, a, b matrix, m, n, k int) {
+	sgemm(nil, mk, dst, ldc, gemmOperands{a: a, b: b}, m, n, k, 0)
+}
+
 func naiveGemm(dst []float32, a, b matrix, m, n, k int) {
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
