@@ -224,12 +224,17 @@ func reportLayerTable(L *lua.LState, l report.Layer) *lua.LTable {
 	if l.Reason != "" {
 		t.RawSetString("reason", lua.LString(l.Reason))
 	}
-	t.RawSetString("scale_min", lua.LNumber(l.ScaleMin))
-	t.RawSetString("scale_max", lua.LNumber(l.ScaleMax))
-	t.RawSetString("sqnr_db", lua.LNumber(l.SQNR))
-	t.RawSetString("mse", lua.LNumber(l.MSE))
-	t.RawSetString("max_abs_err", lua.LNumber(l.MaxAbsErr))
-	t.RawSetString("cosine", lua.LNumber(l.Cosine))
+	t.RawSetString("no_weight", lua.LBool(l.NoWeight))
+	// A layer that stores no weight has no weight statistics: nil, as JSON's null, so
+	// that a recipe cannot mistake them for a measured 0.
+	if !l.NoWeight {
+		t.RawSetString("scale_min", lua.LNumber(l.ScaleMin))
+		t.RawSetString("scale_max", lua.LNumber(l.ScaleMax))
+		t.RawSetString("sqnr_db", lua.LNumber(l.SQNR))
+		t.RawSetString("mse", lua.LNumber(l.MSE))
+		t.RawSetString("max_abs_err", lua.LNumber(l.MaxAbsErr))
+		t.RawSetString("cosine", lua.LNumber(l.Cosine))
+	}
 	t.RawSetString("bytes_before", lua.LNumber(l.BytesBefore))
 	t.RawSetString("bytes_after", lua.LNumber(l.BytesAfter))
 	return t

@@ -393,12 +393,13 @@ function qs.data.tensors(inputs, opts) end
 ---@field granularity string
 ---@field quantized boolean
 ---@field reason? string
----@field scale_min number
----@field scale_max number
----@field sqnr_db number
----@field mse number
----@field max_abs_err number
----@field cosine number
+---@field no_weight boolean true for a quantized layer that stores no weight (an ONNX MatMul of two activations); its weight figures are nil
+---@field scale_min? number
+---@field scale_max? number
+---@field sqnr_db? number
+---@field mse? number
+---@field max_abs_err? number
+---@field cosine? number
 ---@field bytes_before integer
 ---@field bytes_after integer
 

@@ -146,3 +146,26 @@ function TestImages(t)
   t:eq(s2 > 30, true, "gray images match PIL's (JPEG decoders differ by a level or two): SQNR " .. s2)
   t:raises(function() qs.data.images("data/testdata/images", {size = 6, layout = "NCWH"}) end, "did you mean \"NCHW\"?")
 end
+
+function TestStaticNoWeight(t)
+  -- The encoder's attention MatMuls multiply two activations: quantized, but no weight.
+  local m = qs.load("examples/models/encoder_block_op17.onnx")
+  local q = qs.quantize(m, {activations = {calibrate = qs.data.npy("examples/models/encoder_calib.npy"), samples = 8}})
+  local r = q:report()
+  local none, weighted = 0, 0
+  for _, l in ipairs(r.layers) do
+    t:eq(l.quantized, true, l.name)
+    if l.no_weight then
+      none = none + 1
+      t:eq(l.sqnr_db, nil, l.name)
+      t:eq(l.scale_min, nil, l.name)
+      t:eq(l.cosine, nil, l.name)
+    else
+      weighted = weighted + 1
+      t:eq(l.no_weight, false, l.name)
+      t:eq(l.sqnr_db > 20, true, l.name)
+    end
+  end
+  t:eq(none, 2, "the two attention MatMuls")
+  t:eq(weighted, 4)
+end
