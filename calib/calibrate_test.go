@@ -24,19 +24,7 @@ import (
 
 const models = "../examples/models/"
 
-func digits(t testing.TB) *graph.Graph {
-	t.Helper()
-	f, err := onnx.Open(models + "digits_cnn.onnx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	g, err := graph.Load(f.Proto(), graph.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return g
-}
+func digits(t testing.TB) *graph.Graph { return loadModel(t, "digits_cnn.onnx") }
 
 func calibNPY(t testing.TB) data.Source {
 	t.Helper()
@@ -229,6 +217,7 @@ func TestUnsupportedOpBeforeCalibration(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer f.Close()
 	m := proto.Clone(f.Proto()).(*onnxpb.ModelProto)
 	for _, n := range m.GetGraph().GetNode() {
 		if n.GetOpType() == "Relu" {
