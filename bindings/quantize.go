@@ -25,9 +25,14 @@ type Quantized struct {
 	// .onnx QDQ files and reports activation ranges.
 	Static *StaticPlan
 	title  string
+	// output is the path the last qs.save of this plan wrote, as the recipe gave it. The
+	// report shows it whichever format was written: a static plan saved as .safetensors
+	// is written by Plan, whose saves Static's report does not see.
+	output string
 }
 
-// reportOf returns the plan's report with the recipe's title and input filled in.
+// reportOf returns the plan's report with the recipe's title, input and output filled
+// in, each as the recipe named it.
 func (q *Quantized) reportOf(L *lua.LState) (*report.Report, error) {
 	var r *report.Report
 	var err error
@@ -41,6 +46,9 @@ func (q *Quantized) reportOf(L *lua.LState) (*report.Report, error) {
 	}
 	r.Title = q.title
 	r.Input = q.Source.Path
+	if q.output != "" {
+		r.Output = q.output
+	}
 	return r, nil
 }
 

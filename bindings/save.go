@@ -71,7 +71,13 @@ func save(L *lua.LState) int {
 	var write func() error
 	switch v := obj.(type) {
 	case *Quantized:
-		write = func() error { return saveQuantized(L, v, abs, format, so) }
+		write = func() error {
+			if err := saveQuantized(L, v, abs, format, so); err != nil {
+				return err
+			}
+			v.output = path
+			return nil
+		}
 	case *Model:
 		if abs == v.File.Path {
 			L.ArgError(2, "refusing to overwrite the input model "+path)

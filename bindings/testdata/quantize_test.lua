@@ -43,6 +43,7 @@ function TestInt8CompressedMatchesTorch(t)
   local q = qs.quantize(m, {skip = {m:layers("Conv")[1].name}})
   local out = t.tmp .. "/cnn.int8.safetensors"
   t:eq(qs.save(q, out, {metadata = {dataset = "digits"}}), out)
+  t:eq(q:report().output, out, "the report names the file as the recipe did")
   local s = qs.load(out)
   local codes = s:get("fc2.weight")
   t:eq(codes:dtype(), "I8")
@@ -179,7 +180,7 @@ function TestPredicates(t)
   t:eq(table.concat(names, ","), "conv3,fc1,fc2")
   t:raises(function()
     qs.quantize(m, {skip = {function(l) return l.nope.x end}})
-  end, "quantize_test.lua:181: attempt to index")
+  end, "quantize_test.lua:182: attempt to index")
 end
 
 function TestOptionErrors(t)

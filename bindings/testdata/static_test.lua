@@ -45,13 +45,16 @@ function TestCalibrateAndQuantize(t)
   t:eq(e.quant_accuracy > 0.9, true)
   t:eq(q:report().eval.samples, 100, "the evaluation goes into the report")
   local out = t.tmp .. "/cnn.int8.onnx"
+  t:eq(q:report().output, "", "not saved yet")
   qs.save(q, out, {metadata = {dataset = "digits"}})
+  t:eq(q:report().output, out)
   local s = qs.load(out)
   t:eq(s.format, "ONNX")
   t:eq(s:info().metadata.dataset, "digits")
   t:eq(s:info().quantization ~= nil, true)
   local st = t.tmp .. "/cnn.int8.safetensors"
   qs.save(q, st)
+  t:eq(q:report().output, st, "the report names the last file saved, in either format")
   local names = {}
   for _, info in ipairs(qs.load(st):tensors()) do names[info.name] = info.dtype end
   t:eq(names["fc1.weight"], "I8")
