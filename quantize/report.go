@@ -31,7 +31,7 @@ func (q *Model) Report(ctx context.Context) (*report.Report, error) {
 		}
 		q.report = r
 	}
-	return cloneReport(q.report), nil
+	return q.report.Clone(), nil
 }
 
 // buildReport fills the report. A selected weight whose statistics are in measured (a
@@ -128,26 +128,4 @@ func bytesOf(info tensor.Info) int64 {
 		return 0
 	}
 	return int64(n) * int64(info.DType.Size())
-}
-
-// cloneReport copies a report deeply enough that the caller's edits do not reach the
-// cache.
-func cloneReport(r *report.Report) *report.Report {
-	c := *r
-	c.Layers = slices.Clone(r.Layers)
-	for i := range c.Layers {
-		c.Layers[i].Shape = slices.Clone(c.Layers[i].Shape)
-		if h := c.Layers[i].Histogram; h != nil {
-			hc := *h
-			hc.Counts = slices.Clone(h.Counts)
-			c.Layers[i].Histogram = &hc
-		}
-	}
-	c.Activations = slices.Clone(r.Activations)
-	c.Warnings = slices.Clone(r.Warnings)
-	if r.Eval != nil {
-		e := *r.Eval
-		c.Eval = &e
-	}
-	return &c
 }

@@ -1,5 +1,7 @@
 package report
 
+import "slices"
+
 // Report describes one quantization run. The zero value is an empty report; fill it, then
 // call Finish before rendering so that Totals agree with Layers.
 type Report struct {
@@ -120,4 +122,40 @@ func (r *Report) Finish() {
 		t.Ratio = float64(t.BytesBefore) / float64(t.BytesAfter)
 	}
 	r.Totals = t
+}
+
+// Clone returns a deep copy of r: edits to the copy (its layers, histograms, warnings,
+// evaluation) do not reach r. Producers that cache a report hand out clones.
+func (r *Report) Clone() *Report {
+	c := *r
+	c.Layers = slices.Clone(r.Layers)
+	for i := range c.Layers {
+		c.Layers[i].Shape = slices.Clone(c.Layers[i].Shape)
+		c.Layers[i].Histogram = c.Layers[i].Histogram.clone()
+	}
+	c.Activations = slices.Clone(r.Activations)
+	for i := range c.Activations {
+		c.Activations[i].Histogram = c.Activations[i].Histogram.clone()
+	}
+	c.Warnings = slices.Clone(r.Warnings)
+	if r.Eval != nil {
+		e := *r.Eval
+		if e.FloatAccuracy != nil {
+			e.FloatAccuracy = new(*e.FloatAccuracy)
+		}
+		if e.QuantAccuracy != nil {
+			e.QuantAccuracy = new(*e.QuantAccuracy)
+		}
+		c.Eval = &e
+	}
+	return &c
+}
+
+func (h *Histogram) clone() *Histogram {
+	if h == nil {
+		return nil
+	}
+	c := *h
+	c.Counts = slices.Clone(h.Counts)
+	return &c
 }

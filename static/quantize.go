@@ -410,9 +410,10 @@ func (m *Model) write(ctx context.Context, path string, p *onnxpb.ModelProto) er
 	return nil
 }
 
-// Report returns a new report: per-layer weight errors, per-activation ranges and
-// qparams, the calibration's warnings, and the path of the last Save. Set Eval on it
-// when it is known.
+// Report returns a new report, the caller's to modify: per-layer weight errors,
+// per-activation ranges and qparams, the calibration's warnings, and the path of the
+// last Save or SaveWith (a checkpoint written through Weights().Save is not one of them).
+// Set Eval on it when it is known.
 func (m *Model) Report() *report.Report {
 	r := &report.Report{Title: "int8_static", Input: m.opts.Input, Scheme: m.SchemeString(), OtherBytes: m.other,
 		Activations: m.cal.ReportActivations(), Warnings: append([]string(nil), m.cal.Warnings...)}
@@ -423,10 +424,8 @@ func (m *Model) Report() *report.Report {
 	r.Output = m.output
 	m.mu.Unlock()
 	for _, l := range m.layers {
-		rl := l.report
-		rl.Shape = append([]int(nil), rl.Shape...)
-		r.Layers = append(r.Layers, rl)
+		r.Layers = append(r.Layers, l.report)
 	}
 	r.Finish()
-	return r
+	return r.Clone() // the rows' shapes and histograms are the plan's own
 }
