@@ -94,40 +94,64 @@ func (r *Runner) run(ctx context.Context, inputs map[string]*tensor.Tensor, hook
 }
 
 func (r *Runner) execute(ctx context.Context, inputs map[string]*tensor.Tensor, hooks *Hooks, detach bool) (map[string]*tensor.Tensor, error) {
+	if err := r.bindInputs(inputs); err != nil {
+		return nil, err
+	}
+	if err := r.markKept(hooks.keepNames()); err != nil {
+		return nil, err
+	}
+	if err := r.runNodes(ctx, hooks); err != nil {
+		return nil, err
+	}
+	return r.collect(hooks.keepNames(), detach), nil
+}
+
+// bindInputs checks the fed tensors against the graph inputs and puts them in their slots.
+func (r *Runner) bindInputs(inputs map[string]*tensor.Tensor) error {
 	g := r.g
 	for i, in := range g.inputs {
 		t, ok := inputs[in.Name]
 		if !ok || t == nil {
-			return nil, fmt.Errorf("graph: missing input %q (%v %s)", in.Name, in.DType, shapeString(in.Shape))
+			return fmt.Errorf("graph: missing input %q (%v %s)", in.Name, in.DType, shapeString(in.Shape))
 		}
 		if err := checkInput(in, t); err != nil {
-			return nil, err
+			return err
 		}
 		r.values[g.inputSlots[i]] = t.Contiguous()
 	}
 	if len(inputs) != len(g.inputs) {
 		for name := range inputs {
 			if !g.isInput(name) {
-				return nil, fmt.Errorf("graph: %q is not an input of the graph", name)
+				return fmt.Errorf("graph: %q is not an input of the graph", name)
 			}
 		}
 	}
-	if hooks != nil {
-		for _, k := range hooks.Keep {
-			s, ok := g.slots[k]
-			if !ok {
-				return nil, fmt.Errorf("graph: Keep names %q, which is no value of the graph", k)
-			}
-			if !r.keep[s] {
-				r.keep[s] = true
-				r.kept = append(r.kept, s)
-			}
+	return nil
+}
+
+// markKept marks the slots of the values Hooks.Keep names, which runNodes must not free.
+func (r *Runner) markKept(names []string) error {
+	for _, k := range names {
+		s, ok := r.g.slots[k]
+		if !ok {
+			return fmt.Errorf("graph: Keep names %q, which is no value of the graph", k)
+		}
+		if !r.keep[s] {
+			r.keep[s] = true
+			r.kept = append(r.kept, s)
 		}
 	}
-	mem := r.mem
+	return nil
+}
+
+// runNodes runs every node, calls the hook after each, and releases each value after its
+// last consumer unless it is kept.
+func (r *Runner) runNodes(ctx context.Context, hooks *Hooks) error {
+	g, mem := r.g, r.mem
+	defer clear(r.ins)
 	for i, n := range g.nodes {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return err
 		}
 		ins := r.ins[:0]
 		for k, s := range n.inSlots {
@@ -137,7 +161,7 @@ func (r *Runner) execute(ctx context.Context, inputs map[string]*tensor.Tensor, 
 			}
 			t := r.values[s]
 			if t == nil {
-				return nil, fmt.Errorf("graph: node %q (%s): input %q has no value", n.Name, n.OpType, n.Inputs[k])
+				return fmt.Errorf("graph: node %q (%s): input %q has no value", n.Name, n.OpType, n.Inputs[k])
 			}
 			ins = append(ins, t)
 		}
@@ -145,7 +169,7 @@ func (r *Runner) execute(ctx context.Context, inputs map[string]*tensor.Tensor, 
 		outs, err := safeRun(n, mem, ins)
 		mem.endNode()
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for j, s := range n.outSlots {
 			if s >= 0 {
@@ -155,7 +179,7 @@ func (r *Runner) execute(ctx context.Context, inputs map[string]*tensor.Tensor, 
 		}
 		if hooks != nil && hooks.AfterNode != nil {
 			if err := hooks.AfterNode(n, ins, outs[:len(n.Outputs)]); err != nil {
-				return nil, fmt.Errorf("graph: hook after node %q (%s): %w", n.Name, n.OpType, err)
+				return fmt.Errorf("graph: hook after node %q (%s): %w", n.Name, n.OpType, err)
 			}
 		}
 		for _, s := range g.freeSlots[i] {
@@ -168,8 +192,15 @@ func (r *Runner) execute(ctx context.Context, inputs map[string]*tensor.Tensor, 
 			r.values[s] = nil
 		}
 	}
-	clear(r.ins)
+	return nil
+}
 
+// collect builds the result map of a finished Run (the outputs, then the kept values) and
+// ends the Run: the previous Run's results are released only now, so that they could be
+// this Run's inputs. With detach the results leave the arena for good (Graph.Run);
+// otherwise the Runner holds them until its next Run.
+func (r *Runner) collect(keep []string, detach bool) map[string]*tensor.Tensor {
+	g := r.g
 	result := r.result
 	if detach {
 		result = make(map[string]*tensor.Tensor, len(g.outputs)+len(r.kept))
@@ -194,12 +225,11 @@ func (r *Runner) execute(ctx context.Context, inputs map[string]*tensor.Tensor, 
 	for i, o := range g.outputs {
 		hold(g.outputSlots[i], o.Name)
 	}
-	for _, name := range hooks.keepNames() {
+	for _, name := range keep {
 		hold(g.slots[name], name)
 	}
-	// The previous Run's values are released only now, so that they could be this Run's inputs.
 	for _, t := range r.held {
-		mem.release(t)
+		r.mem.release(t)
 	}
 	clear(r.held)
 	r.held, r.next = r.next, r.held[:0]
@@ -208,8 +238,8 @@ func (r *Runner) execute(ctx context.Context, inputs map[string]*tensor.Tensor, 
 		clear(r.held)
 		r.held = r.held[:0]
 	}
-	mem.finish(detach)
-	return result, nil
+	r.mem.finish(detach)
+	return result
 }
 
 // keepNames is hooks.Keep, for a possibly nil hooks.
