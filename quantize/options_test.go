@@ -130,23 +130,3 @@ func TestCheckKeys(t *testing.T) {
 		t.Errorf("%v", err)
 	}
 }
-
-func TestParseSaveOptions(t *testing.T) {
-	so, err := ParseSaveOptions(map[string]any{"format": "pt", "layout": "fake", "metadata": map[string]any{"a": "b"}, "config": "c.json"})
-	if err != nil || so.Format != "pt" || so.Layout != "fake" || so.Metadata["a"] != "b" || so.Config != "c.json" {
-		t.Errorf("%+v %v", so, err)
-	}
-	for _, c := range []struct {
-		m   map[string]any
-		err string
-	}{
-		{map[string]any{"metadata": map[string]any{"epoch": 3.0}}, `option "metadata.epoch": string expected, got number`},
-		{map[string]any{"metadata": "x"}, `option "metadata": table of strings expected, got string`},
-		{map[string]any{"layuot": "fake"}, `unknown option "layuot" in save (did you mean "layout"?); valid options: config, format, layout, metadata`},
-		{map[string]any{"format": true}, `option "format": string expected, got boolean`},
-	} {
-		if _, err := ParseSaveOptions(c.m); err == nil || err.Error() != c.err {
-			t.Errorf("%v:\n got %v\nwant %s", c.m, err, c.err)
-		}
-	}
-}

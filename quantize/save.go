@@ -46,67 +46,13 @@ type SaveOptions struct {
 	Config string
 }
 
-// SaveOptionKeys are the keys of the save option table (ParseSaveOptions).
-var SaveOptionKeys = []string{"config", "format", "layout", "metadata"}
-
-// ParseSaveOptions reads a save option table, as the Lua bindings receive it:
-//
-//	{format = "safetensors" | "pt", layout = "compressed" | "fake",
-//	 metadata = {key = "string value", ...}, config = "path/to/config.json"}
-//
-// Unknown keys and values of the wrong type are errors; metadata values must be strings
-// (`option "metadata.epoch": string expected, got number`).
-func ParseSaveOptions(m map[string]any) (SaveOptions, error) {
-	var so SaveOptions
-	if err := CheckKeys("save", slices.Collect(maps.Keys(m)), SaveOptionKeys); err != nil {
-		return so, err
-	}
-	var err error
-	for _, k := range sortedKeys(m) {
-		v := m[k]
-		switch k {
-		case "format":
-			so.Format, err = stringOf(k, v)
-		case "layout":
-			so.Layout, err = stringOf(k, v)
-		case "config":
-			so.Config, err = stringOf(k, v)
-		case "metadata":
-			so.Metadata, err = metadataOf(v)
-		}
-		if err != nil {
-			return SaveOptions{}, err
-		}
-	}
-	return so, nil
-}
-
-func metadataOf(v any) (map[string]string, error) {
-	switch x := v.(type) {
-	case map[string]string:
-		return maps.Clone(x), nil
-	case map[string]any:
-		out := make(map[string]string, len(x))
-		for _, k := range sortedKeys(x) {
-			s, ok := x[k].(string)
-			if !ok {
-				return nil, typeError("metadata."+k, "string", x[k])
-			}
-			out[k] = s
-		}
-		return out, nil
-	}
-	return nil, typeError("metadata", "table of strings", v)
-}
-
 // Save writes the quantized model to path, streaming it tensor by tensor: each source
 // tensor is read, quantized and written before the next is read. Unless a report is
 // already cached, Save also measures the report's statistics of each quantized weight
 // from the values and codes it holds (see Report), so that a report asked for afterwards
-// reads nothing. The file is written
-// atomically (temporary file in the same folder, fsync, rename): an error or a cancelled
-// ctx leaves no file behind and any previous file at path untouched. path may not be the
-// input.
+// reads nothing. The file is written atomically (temporary file in the same folder,
+// fsync, rename): an error or a cancelled ctx leaves no file behind and any previous
+// file at path untouched. path may not be the input.
 //
 // safetensors output carries __metadata__: "format": "pt", the JSON "quantization"
 // Record, the JSON "quantization_config" (compressed layout, see CompressedConfig) and
