@@ -25,7 +25,8 @@ type Hooks struct {
 // its last consumer has run, and its memory serves later nodes and later Runs (so a hook must
 // copy, not keep, the tensors it sees). ctx is checked between nodes. Run never modifies its inputs or the
 // graph, so several Runs may share a *Graph concurrently. The values returned belong to the
-// caller; a caller that runs the graph many times and is done with each result before the next
+// caller, but may share data with its inputs or the graph's initializers (an Identity
+// output, say), so they are not to be modified in place; a caller that runs the graph many times and is done with each result before the next
 // should use a Runner, which allocates next to nothing per run.
 func (g *Graph) Run(ctx context.Context, inputs map[string]*tensor.Tensor, hooks *Hooks) (map[string]*tensor.Tensor, error) {
 	r, ok := g.runners.Get().(*Runner)

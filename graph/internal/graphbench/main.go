@@ -3,8 +3,8 @@
 //	graphbench -model model.onnx -batch 32 -iters 20 [-parallel 2] [-ops]
 //
 // It feeds a deterministic input of shape [batch, rest of the model's input shape] and prints
-// {"samples_per_s": ...} after one warm-up run. -parallel runs that many Runs at once on the
-// same *graph.Graph, as calibration does.
+// {"samples_per_s": ...} after one warm-up run. -parallel runs that many Graph.Runs at once on
+// the same *graph.Graph.
 package main
 
 import (
