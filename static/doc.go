@@ -14,4 +14,10 @@
 //	q, _ := static.Quantize(ctx, f, cal, static.DefaultOptions())
 //	_ = q.Save(ctx, "model.int8.onnx")
 //	fmt.Print(q.Report())
+//
+// From package quantize's options instead (what the Lua qs.quantize does), Prepare
+// checks them and runs the layer selection before the calibration, and
+// Prepared.Quantize (or QuantizeModel, for a calibration already made) returns a Model
+// whose Weights also save the compressed-tensors safetensors or .pt with each layer's
+// input_scale; SaveWith adds metadata to the QDQ model without planning again.
 package static
