@@ -128,6 +128,16 @@ func TestQuantizeModelBothOutputs(t *testing.T) {
 	if b["dataset"] != "digits" || b["quantization"] != a["quantization"] || a["dataset"] != "" || a["quantization"] == "" {
 		t.Fatalf("Save metadata %v\nSaveWith metadata %v", a, b)
 	}
+
+	// QuantizeModel is the two steps in one call: the same plan.
+	one, err := QuantizeModel(context.Background(), src, fx.cal, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(one.Report().Layers, q.Report().Layers) || one.Weights() == nil ||
+		!reflect.DeepEqual(one.Weights().Record(quantize.LayoutCompressed), rec) {
+		t.Error("QuantizeModel planned otherwise than Prepare and Prepared.Quantize")
+	}
 }
 
 func weightLayerNames(ls []quantize.Layer) []string {
