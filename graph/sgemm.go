@@ -92,6 +92,8 @@ func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands,
 	}
 	workers = min(workers, tiles)
 	ap, bp := ops.packedA, ops.packedB
+	// The packing closures escape to the heap once made, so a serial product (every one on
+	// calibration's Runners) calls packA and packB directly instead, making no garbage.
 	if ap == nil {
 		buf := mem.getScratch(packedASize(m, k, mk.mr))
 		defer mem.putScratch(buf)
