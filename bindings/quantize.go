@@ -123,7 +123,7 @@ func registerQuantizedType(L *lua.LState) {
 
 func (q *Quantized) scheme() string {
 	if q.Static != nil {
-		return q.Static.Scheme()
+		return q.Static.Model.SchemeString()
 	}
 	return q.Plan.Scheme()
 }

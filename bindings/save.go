@@ -149,7 +149,7 @@ func saveQuantized(L *lua.LState, q *Quantized, abs, format string, so quantize.
 		if abs == q.Source.File.Path {
 			return fmt.Errorf("save %s: refusing to overwrite the input model", filepath.Base(abs))
 		}
-		return q.Static.Save(ctx, abs, so.Metadata)
+		return q.Static.Model.SaveWith(ctx, abs, so.Metadata)
 	}
 	return q.Plan.Save(ctx, abs, so)
 }

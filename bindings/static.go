@@ -46,14 +46,6 @@ func (p *StaticPlan) Report(ctx context.Context) (*report.Report, error) {
 	return r, nil
 }
 
-// Scheme describes the plan in the report's words.
-func (p *StaticPlan) Scheme() string { return p.Model.SchemeString() }
-
-// Save writes the QDQ model; metadata is added to metadata_props.
-func (p *StaticPlan) Save(ctx context.Context, path string, metadata map[string]string) error {
-	return p.Model.SaveWith(ctx, path, metadata)
-}
-
 // activationKeys are the options of activations = {...} and of qs.calibrate.
 var activationKeys = []string{"batch_size", "calibrate", "dtype", "observer", "percentile", "progress", "reduce_range", "samples", "symmetric"}
 
