@@ -213,7 +213,7 @@ func TestRecipeErrors(t *testing.T) {
 		{"recipes/int8_static.lua", map[string]string{"eval": "nothere.npz"},
 			[]string{"builtin:recipes/int8_static.lua:", "argument eval=nothere.npz: no such file: nothere.npz"}},
 		{"recipes/int8_static.lua", map[string]string{"model": "examples/models/encoder_block_op17.onnx", "calib": "examples/models/encoder_calib.npy", "skip": "first_conv"},
-			[]string{"builtin:recipes/int8_static.lua:", "argument skip: first_conv: the model has no such layer"}},
+			[]string{"builtin:recipes/int8_static.lua:", "argument skip: first_conv: the model has no Conv layer"}},
 	}
 	for _, c := range cases {
 		args := map[string]string{"out": out}

@@ -101,12 +101,12 @@ function util.data(path, default, name, opts)
   end, path, default, name)
 end
 
--- Shortcuts accepted in skip lists, and the layer they name.
+-- Shortcuts accepted in skip lists: the layer type and which of its layers they name.
 local shortcuts = {
-  first_conv = function(m) return m:layers("Conv")[1] end,
-  last_conv = function(m) local l = m:layers("Conv"); return l[#l] end,
-  first_linear = function(m) return m:layers("Linear")[1] end,
-  last_linear = function(m) local l = m:layers("Linear"); return l[#l] end,
+  first_conv = { "Conv", "first" },
+  last_conv = { "Conv", "last" },
+  first_linear = { "Linear", "first" },
+  last_linear = { "Linear", "last" },
 }
 
 -- skip_list turns "first_conv,fc*,encoder.0.attn" into a list of layer names and globs.
@@ -121,11 +121,11 @@ function util.skip_list(model, spec)
     item = item:match("^%s*(.-)%s*$")
     local shortcut = shortcuts[item]
     if shortcut then
-      local layer = shortcut(model)
-      if layer == nil then
-        error(("argument skip: %s: the model has no such layer"):format(item), 2)
+      local layers = model:layers(shortcut[1])
+      if #layers == 0 then
+        error(("argument skip: %s: the model has no %s layer"):format(item, shortcut[1]), 2)
       end
-      out[#out + 1] = layer.name
+      out[#out + 1] = layers[shortcut[2] == "first" and 1 or #layers].name
     elseif item ~= "" then
       out[#out + 1] = item
     end
