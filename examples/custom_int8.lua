@@ -1,7 +1,7 @@
 -- A custom int8 recipe: recipe-level defaults with qs.config, a skip predicate, a
 -- compressed-tensors output with metadata, and an HTML report.
 --
---   qscript examples/custom_int8.lua [model=...] [out=digits_cnn.custom.safetensors] [report=report.html]
+--   qscript examples/custom_int8.lua [model=...] [out=digits_cnn.custom.int8.safetensors] [report=report.html]
 local qs = require "qs"
 
 qs.config{ weights = { dtype = "int8", per_channel = true, symmetric = true }, numerics = "torch" }
@@ -16,6 +16,10 @@ local q = qs.quantize(model, {
   },
 })
 
+-- Saving first reads the model once: the save measures the report on the way.
+local out = arg.out or "digits_cnn.custom.int8.safetensors"
+qs.save(q, out, { metadata = { recipe = "examples/custom_int8.lua", skipped = first_conv.name } })
+
 local report = q:report()
 print(report)
 for _, l in ipairs(report.layers) do
@@ -23,9 +27,6 @@ for _, l in ipairs(report.layers) do
     print(("warning: %s has a low SQNR (%.1f dB)"):format(l.name, l.sqnr_db))
   end
 end
-
-local out = arg.out or "digits_cnn.custom.safetensors"
-qs.save(q, out, { metadata = { recipe = "examples/custom_int8.lua", skipped = first_conv.name } })
 if arg.report then report:html(arg.report) end
 print("wrote " .. out)
 return { output = out, quantized = report.totals.quantized }
