@@ -410,13 +410,14 @@ func (m *Model) write(ctx context.Context, path string, p *onnxpb.ModelProto) er
 	return nil
 }
 
-// Report returns a new report, the caller's to modify: per-layer weight errors,
-// per-activation ranges and qparams, the calibration's warnings, and the path of the
-// last Save or SaveWith (a checkpoint written through Weights().Save is not one of them).
-// Set Eval on it when it is known.
+// Report returns a new report, the caller's to modify: per-layer weight errors, the
+// ranges and qparams of the activations the output quantizes (those read by quantized
+// layers), the calibration's warnings, and the path of the last Save or SaveWith (a
+// checkpoint written through Weights().Save is not one of them). Set Eval on it when it
+// is known.
 func (m *Model) Report() *report.Report {
 	r := &report.Report{Title: "int8_static", Input: m.opts.Input, Scheme: m.SchemeString(), OtherBytes: m.other,
-		Activations: m.cal.ReportActivations(), Warnings: append([]string(nil), m.cal.Warnings...)}
+		Activations: m.quantizedActivations(), Warnings: append([]string(nil), m.cal.Warnings...)}
 	if m.opts.Input != "" {
 		r.Title += ": " + m.opts.Input
 	}
@@ -428,4 +429,25 @@ func (m *Model) Report() *report.Report {
 	}
 	r.Finish()
 	return r.Clone() // the rows' shapes and histograms are the plan's own
+}
+
+// quantizedActivations is the calibration's report rows for the activations that quantized
+// layers read; an activation only skipped layers read stays float in the output.
+func (m *Model) quantizedActivations() []report.Activation {
+	read := map[string]bool{}
+	for _, l := range m.layers {
+		if l.quantized {
+			read[l.Input] = true
+			if l.WeightIsActivation {
+				read[l.Weight] = true
+			}
+		}
+	}
+	var out []report.Activation
+	for _, a := range m.cal.ReportActivations() {
+		if read[a.Name] {
+			out = append(out, a)
+		}
+	}
+	return out
 }
