@@ -70,7 +70,11 @@ func parseInspectArgs(args []string) (path string, asJSON bool, err error) {
 // printSummary writes the human-readable report: the tensor table, totals by dtype, the
 // metadata and the quantization records.
 func printSummary(w io.Writer, s formats.Summary) {
-	fmt.Fprintf(w, "%s  (%s, %d tensors, %s)\n\n", printable(s.File), s.Format, s.TotalTensors, humanBytes(s.TotalBytes))
+	noun := "tensors"
+	if s.TotalTensors == 1 {
+		noun = "tensor"
+	}
+	fmt.Fprintf(w, "%s  (%s, %d %s, %s)\n\n", printable(s.File), s.Format, s.TotalTensors, noun, humanBytes(s.TotalBytes))
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tDTYPE\tSHAPE\tSIZE")

@@ -35,3 +35,42 @@ func FuzzSafetensors(f *testing.F) {
 		}
 	})
 }
+
+// FuzzShardedIndex opens an arbitrary index file beside two valid shards and loads every
+// tensor it admits. It must never panic, and every tensor must come from a shard's checked
+// header.
+func FuzzShardedIndex(f *testing.F) {
+	dir := "testdata/real/sharded"
+	if b, err := os.ReadFile(filepath.Join(dir, "model.safetensors.index.json")); err == nil {
+		f.Add(b)
+	}
+	f.Add([]byte(`{"weight_map": {"a": "../escape.safetensors"}}`))
+	f.Add([]byte(`{"metadata": {"total_size": 1}, "weight_map": {"a": "model-00001-of-00002.safetensors", "a ": "x"}}`))
+	shards, _ := filepath.Glob(filepath.Join(dir, "model-*.safetensors"))
+	f.Fuzz(func(t *testing.T, index []byte) {
+		tmp := t.TempDir()
+		for _, s := range shards {
+			b, err := os.ReadFile(s)
+			if err != nil {
+				t.Skip(err)
+			}
+			if err := os.WriteFile(filepath.Join(tmp, filepath.Base(s)), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		path := filepath.Join(tmp, "model.safetensors.index.json")
+		if err := os.WriteFile(path, index, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sh, err := OpenIndex(path)
+		if err != nil {
+			return
+		}
+		defer sh.Close()
+		for _, info := range sh.Tensors() {
+			if _, err := sh.Load(info.Name); err != nil {
+				t.Fatalf("Load(%q) after a successful OpenIndex: %v", info.Name, err)
+			}
+		}
+	})
+}
