@@ -40,23 +40,34 @@ func Open(r io.ReaderAt, size int64) (*File, error) {
 // OpenFile opens a .npy file by path; its array is named after the file stem. Errors name
 // the path.
 func OpenFile(path string) (*File, error) {
-	osf, err := os.Open(path)
+	f, osf, err := openPath(path, Open)
 	if err != nil {
 		return nil, err
-	}
-	st, err := osf.Stat()
-	if err != nil {
-		osf.Close()
-		return nil, err
-	}
-	f, err := Open(osf, st.Size())
-	if err != nil {
-		osf.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	f.name = strings.TrimSuffix(filepath.Base(path), filepath.Ext(path))
 	f.path, f.closer = path, osf
 	return f, nil
+}
+
+// openPath opens the file at path and hands it, with its size, to open. The file is closed
+// when open fails, and its errors are prefixed with path.
+func openPath[T any](path string, open func(io.ReaderAt, int64) (T, error)) (T, *os.File, error) {
+	var zero T
+	osf, err := os.Open(path)
+	if err != nil {
+		return zero, nil, err
+	}
+	st, err := osf.Stat()
+	if err != nil {
+		osf.Close()
+		return zero, nil, err
+	}
+	v, err := open(osf, st.Size())
+	if err != nil {
+		osf.Close()
+		return zero, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, osf, nil
 }
 
 // Header returns the parsed header.

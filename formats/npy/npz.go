@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"math/bits"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -121,19 +120,9 @@ func openMember(zf *zip.File, archiveSize int64) (*member, error) {
 
 // OpenNPZFile opens a .npz archive by path. Errors name the path.
 func OpenNPZFile(path string) (*Archive, error) {
-	osf, err := os.Open(path)
+	a, osf, err := openPath(path, OpenNPZ)
 	if err != nil {
 		return nil, err
-	}
-	st, err := osf.Stat()
-	if err != nil {
-		osf.Close()
-		return nil, err
-	}
-	a, err := OpenNPZ(osf, st.Size())
-	if err != nil {
-		osf.Close()
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	a.path, a.closer = path, osf
 	return a, nil
