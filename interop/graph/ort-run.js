@@ -4,7 +4,8 @@
 //   node interop/graph/ort-run.js CASE_DIR              # writes ort_output_K.f32 and ort.json
 //   node interop/graph/ort-run.js CASE_DIR BATCH ITERS  # prints {"samples_per_s": ...}
 //
-// CASE_DIR holds model.onnx, input_0.f32 (raw float32) and meta.json ({input, shape, outputs}).
+// CASE_DIR holds model.onnx, input_0.f32 (raw float32; input_0.i64 when meta.dtype is "int64")
+// and meta.json ({input, shape, dtype, outputs}).
 // The timing mode feeds a BATCH x shape[1:] input, one session, one intra-op thread per core.
 
 const fs = require('fs');
@@ -38,9 +39,13 @@ async function main() {
     console.log(JSON.stringify({ samples_per_s: (batch * iters) / s }));
     return;
   }
-  const buf = fs.readFileSync(path.join(dir, 'input_0.f32'));
-  const x = new Float32Array(buf.buffer, buf.byteOffset, buf.length / 4);
-  const result = await session.run({ [meta.input]: new ort.Tensor('float32', Float32Array.from(x), meta.shape) });
+  // meta.dtype "int64" (token ids) reads input_0.i64; float32 (the default) reads input_0.f32.
+  const int64 = meta.dtype === 'int64';
+  const buf = fs.readFileSync(path.join(dir, int64 ? 'input_0.i64' : 'input_0.f32'));
+  const copy = new Uint8Array(buf.length);
+  copy.set(buf);
+  const x = int64 ? new BigInt64Array(copy.buffer) : new Float32Array(copy.buffer);
+  const result = await session.run({ [meta.input]: new ort.Tensor(int64 ? 'int64' : 'float32', x, meta.shape) });
   const outputs = [];
   meta.outputs.forEach((name, k) => {
     const y = result[name];
