@@ -142,6 +142,51 @@ func BenchmarkCastF8E4M3(b *testing.B) {
 	})
 }
 
+func BenchmarkCastF8E5M2(b *testing.B) {
+	benchEach(b, func(b *testing.B, w *tensor.Tensor) {
+		dst := make([]uint8, w.Numel())
+		for i := 0; i < b.N; i++ {
+			if err := F32ToF8E5M2To(dst, w.F32()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkCastF8E4M3ToF32 and BenchmarkCastF8E5M2ToF32 decode; SetBytes counts the
+// float32 output, so the figures compare with the encoders'.
+func BenchmarkCastF8E4M3ToF32(b *testing.B) {
+	benchEach(b, func(b *testing.B, w *tensor.Tensor) {
+		codes := make([]uint8, w.Numel())
+		if err := F32ToF8E4M3To(codes, w.F32()); err != nil {
+			b.Fatal(err)
+		}
+		dst := make([]float32, w.Numel())
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := F8E4M3ToF32To(dst, codes); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+func BenchmarkCastF8E5M2ToF32(b *testing.B) {
+	benchEach(b, func(b *testing.B, w *tensor.Tensor) {
+		codes := make([]uint8, w.Numel())
+		if err := F32ToF8E5M2To(codes, w.F32()); err != nil {
+			b.Fatal(err)
+		}
+		dst := make([]float32, w.Numel())
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := F8E5M2ToF32To(dst, codes); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // BenchmarkInt4Group128Packed is the third target: int4 symmetric, group 128,
 // observed, quantized and packed into compressed-tensors words in one pass.
 func BenchmarkInt4Group128Packed(b *testing.B) {
