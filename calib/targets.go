@@ -24,7 +24,9 @@ func Quantizable(n *graph.Node) bool {
 // DefaultTargets lists the activations QDQ export quantizes, in the order the graph
 // first reads them: inputs 0 and 1 of every Conv, Gemm and MatMul node that are not
 // initializers (input 1 is the weight, an activation only in a MatMul of two
-// activations) and are float or of unknown type.
+// activations) and are float or of unknown type. An output of Identity nodes whose input
+// is an initializer (torch.onnx.export feeds the other readers of a constant it stored
+// once that way) counts as that initializer, as in qdq.InitializerAliases.
 func DefaultTargets(g *graph.Graph) []string {
 	var out []string
 	seen := map[string]bool{}
@@ -36,7 +38,7 @@ func DefaultTargets(g *graph.Graph) []string {
 			if i > 1 || in == "" || seen[in] {
 				continue
 			}
-			if _, isInit := g.Initializer(in); isInit {
+			if isConstant(g, in) {
 				continue
 			}
 			if vi, ok := g.ValueInfo(in); ok && vi.DType != tensor.Invalid && !vi.DType.IsFloat() {
@@ -80,9 +82,28 @@ func checkTargets(g *graph.Graph, targets []string) error {
 		if _, isInit := g.Initializer(t); isInit {
 			return fmt.Errorf("calib: target %q is an initializer (a weight), not an activation", t)
 		}
+		if isConstant(g, t) {
+			return fmt.Errorf("calib: target %q is an Identity of an initializer (a weight), not an activation", t)
+		}
 		if vi.DType != tensor.Invalid && !vi.DType.IsFloat() {
 			return fmt.Errorf("calib: target %q is %v; only float activations are quantized", t, vi.DType)
 		}
 	}
 	return nil
+}
+
+// isConstant reports whether name is an initializer, or the output of a chain of
+// default-domain Identity nodes that starts at one.
+func isConstant(g *graph.Graph, name string) bool {
+	for steps := 0; steps <= len(g.Nodes()); steps++ {
+		if _, isInit := g.Initializer(name); isInit {
+			return true
+		}
+		n, ok := g.Producer(name)
+		if !ok || n.OpType != "Identity" || (n.Domain != "" && n.Domain != "ai.onnx") || len(n.Inputs) != 1 {
+			return false
+		}
+		name = n.Inputs[0]
+	}
+	return false
 }

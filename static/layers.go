@@ -21,13 +21,18 @@ type Layer struct {
 	// Input is the activation the node reads (input 0).
 	Input string
 	// Weight is input 1: an initializer, or an activation in a MatMul of two activations
-	// (WeightIsActivation).
+	// (WeightIsActivation). A node that reads an initializer through Identity nodes
+	// (qdq.InitializerAliases: torch.onnx.export stores identical constants once) has the
+	// initializer's name here, so layers sharing a weight name the same tensor.
 	Weight             string
 	WeightIsActivation bool
-	Bias               string // "" when none
-	Shape              []int  // the weight's shape; nil for an activation
-	DType              tensor.DType
-	Index              int // position among the quantizable nodes, in model order
+	// Bias is input 2 of Conv and Gemm ("" when none), resolved through Identity as Weight.
+	Bias string
+	// InputIsConstant is set when input 0 is an initializer, directly or through Identity.
+	InputIsConstant bool
+	Shape           []int // the weight's shape; nil for an activation
+	DType           tensor.DType
+	Index           int // position among the quantizable nodes, in model order
 }
 
 // Prefix is the weight initializer's name without ".weight" ("conv2" for "conv2.weight"),
@@ -47,12 +52,15 @@ func Layers(f *onnx.File) []Layer {
 	for _, t := range m.GetGraph().GetInitializer() {
 		inits[t.GetName()] = t
 	}
+	aliases := qdq.InitializerAliases(m.GetGraph())
 	var out []Layer
 	for _, n := range m.GetGraph().GetNode() {
 		if !qdq.Quantizable(n) || len(n.GetInput()) < 2 {
 			continue
 		}
-		l := Layer{Name: n.GetName(), Type: n.GetOpType(), Input: n.GetInput()[0], Weight: n.GetInput()[1], Index: len(out)}
+		l := Layer{Name: n.GetName(), Type: n.GetOpType(), Input: n.GetInput()[0],
+			Weight: qdq.Resolve(aliases, n.GetInput()[1]), Index: len(out)}
+		_, l.InputIsConstant = inits[qdq.Resolve(aliases, l.Input)]
 		if w, ok := inits[l.Weight]; ok {
 			l.Shape = make([]int, len(w.GetDims()))
 			for i, d := range w.GetDims() {
@@ -61,9 +69,10 @@ func Layers(f *onnx.File) []Layer {
 			l.DType, _ = onnx.DTypeOf(w.GetDataType())
 		} else {
 			l.WeightIsActivation = true
+			l.Weight = n.GetInput()[1]
 		}
-		if len(n.GetInput()) > 2 && n.GetOpType() != "MatMul" {
-			l.Bias = n.GetInput()[2]
+		if len(n.GetInput()) > 2 && n.GetOpType() != "MatMul" && n.GetInput()[2] != "" {
+			l.Bias = qdq.Resolve(aliases, n.GetInput()[2])
 		}
 		out = append(out, l)
 	}

@@ -31,6 +31,9 @@ type Model struct {
 	other  int64 // bytes of initializers outside every layer
 	// weights is the compressed-tensors form of the same plan (Prepared.Quantize), or nil.
 	weights *quantize.Model
+	// shared holds, while planning, the first quantization of each weight initializer, so
+	// that layers sharing a weight (torch stores it once) quantize it once, identically.
+	shared map[string]sharedWeight
 
 	once  sync.Once
 	proto *onnxpb.ModelProto
@@ -38,6 +41,14 @@ type Model struct {
 
 	mu     sync.Mutex
 	output string // the last path Save wrote, for the report
+}
+
+type sharedWeight struct {
+	layer string
+	gran  quant.Granularity
+	codes *tensor.Tensor
+	qp    *quant.QParams
+	err   quant.Errors
 }
 
 type plannedLayer struct {
@@ -68,7 +79,7 @@ func Quantize(ctx context.Context, f *onnx.File, cal *calib.Result, opts Options
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{src: f, cal: cal, opts: opts, scheme: s,
+	m := &Model{src: f, cal: cal, opts: opts, scheme: s, shared: map[string]sharedWeight{},
 		plan: &qdq.Plan{Nodes: map[string]qdq.NodePlan{}, Activations: cal.QParams(), Dir: f.Dir()}}
 	nodes := map[string]*onnxpb.NodeProto{}
 	for _, n := range f.Proto().GetGraph().GetNode() {
@@ -97,6 +108,7 @@ func Quantize(ctx context.Context, f *onnx.File, cal *calib.Result, opts Options
 		return nil, err
 	}
 	m.plan.Metadata = opts.Metadata
+	m.shared = nil
 	return m, nil
 }
 
@@ -106,11 +118,10 @@ func (m *Model) planLayer(l Layer, node *onnxpb.NodeProto, skip map[string]strin
 	if l.WeightIsActivation {
 		pl.report.DType = "activation"
 	}
-	inputIsConst := m.bytesOf(l.Input) > 0 || m.isInitializer(l.Input)
 	switch {
 	case skip[l.Name] != "":
 		pl.reason = "skip list (" + skip[l.Name] + ")"
-	case inputIsConst:
+	case l.InputIsConstant:
 		pl.reason = "input 0 is a constant"
 	case !l.WeightIsActivation && l.DType != tensor.F32:
 		pl.reason = fmt.Sprintf("weight is %v, not F32", l.DType)
@@ -123,11 +134,14 @@ func (m *Model) planLayer(l Layer, node *onnxpb.NodeProto, skip map[string]strin
 	if w != nil {
 		pl.report.Histogram = report.NewHistogram(w.ToF32(), report.DefaultBins)
 	}
-	if pl.reason != "" {
+	leaveFloat := func() (plannedLayer, error) {
 		pl.report.Reason = pl.reason
 		pl.report.BytesAfter = pl.report.BytesBefore
 		m.plan.Nodes[l.Name] = qdq.NodePlan{Skip: true}
 		return pl, nil
+	}
+	if pl.reason != "" {
+		return leaveFloat()
 	}
 	for _, act := range []string{l.Input, l.Weight} {
 		if act == l.Weight && !l.WeightIsActivation {
@@ -160,18 +174,29 @@ func (m *Model) planLayer(l Layer, node *onnxpb.NodeProto, skip map[string]strin
 		}
 		gran = quant.PerChannel(axis)
 	}
-	codes, qp, err := quant.ChooseAndQuantize(w, m.scheme, gran)
-	if err != nil {
-		return pl, fmt.Errorf("weight %q: %w", l.Weight, err)
+	first, isShared := m.shared[l.Weight]
+	if isShared && first.gran != gran {
+		// One initializer holds one set of codes: a second reader whose output channels
+		// lie on another axis (a Gemm with the other transB, say) stays float.
+		pl.reason = fmt.Sprintf("weight %q is shared with %q, quantized along another axis", l.Weight, first.layer)
+		pl.quantized, pl.input, pl.report.Quantized, pl.report.QDType = false, nil, false, ""
+		return leaveFloat()
 	}
-	deq, err := quant.Dequantize(codes, qp)
-	if err != nil {
-		return pl, fmt.Errorf("weight %q: %w", l.Weight, err)
+	if !isShared {
+		first = sharedWeight{layer: l.Name, gran: gran}
+		if first.codes, first.qp, err = quant.ChooseAndQuantize(w, m.scheme, gran); err != nil {
+			return pl, fmt.Errorf("weight %q: %w", l.Weight, err)
+		}
+		deq, err := quant.Dequantize(first.codes, first.qp)
+		if err != nil {
+			return pl, fmt.Errorf("weight %q: %w", l.Weight, err)
+		}
+		if first.err, err = quant.Compare(w.ToF32(), deq.ToF32()); err != nil {
+			return pl, err
+		}
+		m.shared[l.Weight] = first
 	}
-	e, err := quant.Compare(w.ToF32(), deq.ToF32())
-	if err != nil {
-		return pl, err
-	}
+	codes, qp, e := first.codes, first.qp, first.err
 	pl.report.Granularity = granularityLabel(gran)
 	pl.report.SQNR, pl.report.MSE, pl.report.MaxAbsErr, pl.report.Cosine = e.SQNR, e.MSE, e.MaxAbs, e.Cosine
 	pl.report.ScaleMin, pl.report.ScaleMax = float64(qp.Scale[0]), float64(qp.Scale[0])
@@ -212,15 +237,6 @@ func (m *Model) bytesOf(name string) int64 {
 		}
 	}
 	return 0
-}
-
-func (m *Model) isInitializer(name string) bool {
-	for _, t := range m.src.Proto().GetGraph().GetInitializer() {
-		if t.GetName() == name {
-			return true
-		}
-	}
-	return false
 }
 
 func granularityLabel(g quant.Granularity) string {

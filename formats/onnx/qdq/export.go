@@ -32,7 +32,9 @@ const MinOpset = 13
 //     B_quantized_zero_point), dequantized by B_DequantizeLinear (axis 0 when per
 //     channel) into B itself, or into B_DequantizeLinear_Output when B also feeds other
 //     nodes. A per-channel weight's bias is quantized only when it is 1-D with one value per
-//     channel (Gemm's C may be 2-D); otherwise it stays float;
+//     channel (Gemm's C may be 2-D); otherwise it stays float. A bias shared by quantized
+//     nodes with different scales gets one quantized copy per scale (B0, B1, ..., as ONNX
+//     Runtime names duplicated initializers);
 //   - every other input T (an activation) passes QuantizeLinear T_QuantizeLinear (output
 //     T_QuantizeLinear_Output) and DequantizeLinear T_DequantizeLinear (output
 //     T_DequantizeLinear_Output) with initializers T_scale and T_zero_point. Each
@@ -46,6 +48,11 @@ const MinOpset = 13
 // and drops the pair around Flatten, as it does for ONNX Runtime's own quantizer's output
 // (QDQDirect8BitOp, QDQMaxPool). Quantization is monotone, so it commutes with these ops:
 // the model computes exactly what it did with the one pair.
+//
+// A weight or bias a node reads through Identity nodes whose input is an initializer
+// (InitializerAliases: torch.onnx.export stores identical constants once) is treated as
+// that initializer: quantized once, keyed by the initializer's name. Such Identity nodes
+// are dropped when no node reads their output any more and it is not a graph output.
 //
 // Only quantized nodes and the ops the pairs were repeated across are rewired: skipped
 // nodes, other float consumers and graph outputs keep reading the float tensors, so graph
@@ -85,6 +92,7 @@ func export(m *onnxpb.ModelProto, plan *Plan) (*onnxpb.ModelProto, error) {
 	if err := e.propagate(); err != nil {
 		return nil, err
 	}
+	e.dropDeadAliases()
 	g := m.Graph
 	graph := &onnxpb.GraphProto{
 		Node: e.nodes, Name: g.Name, Initializer: e.initializers(), SparseInitializer: g.SparseInitializer,
@@ -104,19 +112,19 @@ type exporter struct {
 	g         *onnxpb.GraphProto
 	plan      *Plan
 	inits     map[string]*onnxpb.TensorProto
-	elemType  map[string]int32 // declared element types of graph inputs, outputs and value_info
-	consumers map[string]int   // how many node inputs (subgraphs included) read each name
-	outputs   map[string]bool  // graph outputs
-	names     map[string]bool  // every tensor name in use, to refuse collisions
+	aliases   map[string]string // Identity outputs that stand for an initializer (InitializerAliases)
+	elemType  map[string]int32  // declared element types of graph inputs, outputs and value_info
+	consumers map[string]int    // how many node inputs (subgraphs included) read each name
+	outputs   map[string]bool   // graph outputs
+	names     map[string]bool   // every tensor name in use, to refuse collisions
 	nodeNames map[string]bool
 
-	nodes     []*onnxpb.NodeProto
-	added     []*onnxpb.TensorProto
-	removed   map[string]bool // float initializers replaced by a DequantizeLinear output of the same name
-	weights   map[string]*weightDone
-	biases    map[string]*biasDone
-	acts      map[string]*quant.QParams
-	biasReads map[string]int // quantized-bias reads per bias name, to see if B feeds anything else
+	nodes   []*onnxpb.NodeProto
+	added   []*onnxpb.TensorProto
+	removed map[string]bool // float initializers replaced by a DequantizeLinear output of the same name
+	weights map[string]*weightDone
+	biases  map[string][]*biasDone // per bias initializer: one quantized copy per distinct scale
+	acts    map[string]*quant.QParams
 }
 
 type weightDone struct {
@@ -130,12 +138,18 @@ type biasDone struct {
 	output string
 }
 
+// init returns the initializer a node input reads, directly or through Identity nodes.
+func (e *exporter) init(name string) (*onnxpb.TensorProto, bool) {
+	t, ok := e.inits[Resolve(e.aliases, name)]
+	return t, ok
+}
+
 func newExporter(g *onnxpb.GraphProto, plan *Plan) *exporter {
 	e := &exporter{
 		g: g, plan: plan, inits: map[string]*onnxpb.TensorProto{}, elemType: map[string]int32{},
 		consumers: map[string]int{}, outputs: map[string]bool{}, names: map[string]bool{},
 		nodeNames: map[string]bool{}, removed: map[string]bool{}, weights: map[string]*weightDone{},
-		biases: map[string]*biasDone{}, acts: map[string]*quant.QParams{}, biasReads: map[string]int{},
+		biases: map[string][]*biasDone{}, acts: map[string]*quant.QParams{},
 	}
 	for _, t := range g.Initializer {
 		e.inits[t.GetName()] = t
@@ -153,6 +167,7 @@ func newExporter(g *onnxpb.GraphProto, plan *Plan) *exporter {
 		e.outputs[o.GetName()] = true
 	}
 	countReads(g, e.consumers, e.names, e.nodeNames)
+	e.aliases = InitializerAliases(g)
 	return e
 }
 
@@ -231,7 +246,7 @@ func (e *exporter) quantizeNode(n *onnxpb.NodeProto, np NodePlan) (*onnxpb.NodeP
 			return nil, fmt.Errorf("input %d is empty", i)
 		}
 	}
-	if _, isInit := e.inits[n.Input[0]]; isInit {
+	if _, isInit := e.init(n.Input[0]); isInit {
 		return nil, fmt.Errorf("input 0 %q is an initializer; only activations are supported there", n.Input[0])
 	}
 	act, err := e.activation(n.Input[0])
@@ -241,7 +256,7 @@ func (e *exporter) quantizeNode(n *onnxpb.NodeProto, np NodePlan) (*onnxpb.NodeP
 	inputs[0] = act
 
 	var wdone *weightDone
-	if w, isInit := e.inits[n.Input[1]]; isInit {
+	if w, isInit := e.init(n.Input[1]); isInit {
 		if wdone, err = e.weight(n, np, w); err != nil {
 			return nil, err
 		}
@@ -256,7 +271,7 @@ func (e *exporter) quantizeNode(n *onnxpb.NodeProto, np NodePlan) (*onnxpb.NodeP
 	}
 
 	if len(n.Input) > 2 && n.Input[2] != "" && n.GetOpType() != "MatMul" && wdone != nil {
-		if b, isInit := e.inits[n.Input[2]]; isInit {
+		if b, isInit := e.init(n.Input[2]); isInit {
 			out, err := e.bias(n, b, e.acts[n.Input[0]].Scale[0], wdone.params)
 			if err != nil {
 				return nil, err
@@ -381,7 +396,7 @@ func (e *exporter) movableInput(n *onnxpb.NodeProto) (string, bool) {
 		return "", false
 	}
 	in := n.Input[0]
-	if _, isInit := e.inits[in]; isInit || in == "" || e.consumers[in] != 1 || e.outputs[in] || e.acts[in] != nil {
+	if _, isInit := e.init(in); isInit || in == "" || e.consumers[in] != 1 || e.outputs[in] || e.acts[in] != nil {
 		return "", false
 	}
 	if et, ok := e.elemType[in]; ok && et != int32(onnxpb.TensorProto_FLOAT) {
@@ -512,11 +527,16 @@ func quantizeWeight(w *tensor.Tensor, p *quant.QParams, dt tensor.DType) ([]byte
 }
 
 // bias emits B's int32 initializers and DequantizeLinear node, or returns B unchanged
-// when it cannot be quantized with the weight's channels.
+// when it cannot be quantized with the weight's channels. B is the initializer the node
+// reads, maybe through Identity nodes. A bias shared by quantized nodes whose
+// input_scale × weight_scale differ gets one quantized copy per distinct scale: the first
+// is B's own (B_quantized, dequantized into B or B_DequantizeLinear_Output), each further
+// one is named as ONNX Runtime's quantizer names a duplicated initializer, B with the
+// lowest unused number appended (B0, B1, ...: B0_quantized dequantized into B0).
 func (e *exporter) bias(n *onnxpb.NodeProto, b *onnxpb.TensorProto, inScale float32, wp *quant.QParams) (string, error) {
 	name := b.GetName()
 	if b.GetDataType() != int32(onnxpb.TensorProto_FLOAT) {
-		return name, nil
+		return n.Input[2], nil
 	}
 	beta := float32(1)
 	if n.GetOpType() == "Gemm" {
@@ -530,14 +550,12 @@ func (e *exporter) bias(n *onnxpb.NodeProto, b *onnxpb.TensorProto, inScale floa
 		}
 	}
 	if wp.Axis >= 0 && !(len(b.Dims) == 1 && b.Dims[0] == int64(len(scale))) {
-		return name, nil // e.g. a [1, N] Gemm C: opset-13 DequantizeLinear cannot scale it per channel
+		return n.Input[2], nil // e.g. a [1, N] Gemm C: opset-13 DequantizeLinear cannot scale it per channel
 	}
-	if done := e.biases[name]; done != nil {
-		if !slices.Equal(done.scale, scale) {
-			return "", fmt.Errorf("bias %q is shared with another quantized node with a different input or weight scale", name)
+	for _, done := range e.biases[name] {
+		if slices.Equal(done.scale, scale) {
+			return done.output, nil
 		}
-		e.biasReads[name]++
-		return done.output, nil
 	}
 	t, err := onnx.TensorFromProto(b, e.plan.Dir)
 	if err != nil {
@@ -553,17 +571,28 @@ func (e *exporter) bias(n *onnxpb.NodeProto, b *onnxpb.TensorProto, inScale floa
 		codes[i] = quantizeBias(v, s)
 	}
 
-	q := quantizedName(name)
-	out := name
-	// B is replaced by its DequantizeLinear output only when nothing else reads the float B.
-	if e.outputs[name] || e.consumers[name] > e.countBiasUses(name) {
-		out = dequantOutput(name)
+	base, out := name, name
+	if len(e.biases[name]) == 0 {
+		// B is replaced by its DequantizeLinear output only when nothing but quantized
+		// nodes reads the float B (directly or through Identity).
+		if e.floatReads(name) > e.countBiasUses(name) {
+			out = dequantOutput(name)
+		}
+	} else {
+		for k := 0; ; k++ {
+			base = fmt.Sprintf("%s%d", name, k)
+			if !e.names[base] && !e.names[quantizedName(base)] {
+				break
+			}
+		}
+		out = base
 	}
+	q := quantizedName(base)
 	newNames := []string{q, scaleName(q), zeroPointName(q)}
 	if out != name {
 		newNames = append(newNames, out)
 	}
-	if err := e.claim(newNames, []string{dequantNodeName(name)}); err != nil {
+	if err := e.claim(newNames, []string{dequantNodeName(base)}); err != nil {
 		return "", err
 	}
 	var paramDims []int64
@@ -575,28 +604,84 @@ func (e *exporter) bias(n *onnxpb.NodeProto, b *onnxpb.TensorProto, inScale floa
 		&onnxpb.TensorProto{Name: proto.String(q), Dims: b.Dims, DataType: proto.Int32(int32(onnxpb.TensorProto_INT32)), RawData: tensor.Bytes(codes)},
 		floatTensor(scaleName(q), paramDims, scale),
 		codesTensor(zeroPointName(q), paramDims, int32(onnxpb.TensorProto_INT32), make([]int32, len(scale))))
-	e.nodes = append(e.nodes, qdqNode("DequantizeLinear", dequantNodeName(name), []string{q, scaleName(q), zeroPointName(q)}, out, axis))
+	e.nodes = append(e.nodes, qdqNode("DequantizeLinear", dequantNodeName(base), []string{q, scaleName(q), zeroPointName(q)}, out, axis))
 	if out == name {
 		e.removed[name] = true
 	}
-	e.biases[name] = &biasDone{scale: scale, output: out}
-	e.biasReads[name]++
+	e.biases[name] = append(e.biases[name], &biasDone{scale: scale, output: out})
 	return out, nil
 }
 
-// countBiasUses counts the quantized nodes of the plan that read name as their bias
-// next to an initializer weight: those reads all move to the DequantizeLinear output.
+// floatReads counts the reads of initializer name in the source graph, the reads of its
+// Identity aliases included (the alias nodes themselves are not readers), plus one for
+// each graph output among them.
+func (e *exporter) floatReads(name string) int {
+	reads := e.consumers[name]
+	if e.outputs[name] {
+		reads++
+	}
+	for alias, root := range e.aliases {
+		if root != name {
+			continue
+		}
+		reads += e.consumers[alias]
+		if e.outputs[alias] {
+			reads++
+		}
+	}
+	for _, n := range e.g.Node {
+		if n.GetOpType() == "Identity" && len(n.Output) == 1 && Resolve(e.aliases, n.Output[0]) == name && e.aliases[n.Output[0]] != "" {
+			reads-- // the alias node's own read of its input
+		}
+	}
+	return reads
+}
+
+// countBiasUses counts the quantized nodes of the plan that read name (directly or
+// through Identity) as their bias next to an initializer weight: those reads all move to
+// a DequantizeLinear output.
 func (e *exporter) countBiasUses(name string) int {
 	uses := 0
 	for _, n := range e.g.Node {
-		if !Quantizable(n) || n.GetOpType() == "MatMul" || e.plan.Nodes[n.GetName()].Skip || len(n.Input) < 3 || n.Input[2] != name {
+		if !Quantizable(n) || n.GetOpType() == "MatMul" || e.plan.Nodes[n.GetName()].Skip || len(n.Input) < 3 || Resolve(e.aliases, n.Input[2]) != name {
 			continue
 		}
-		if _, isInit := e.inits[n.Input[1]]; isInit {
+		if _, isInit := e.init(n.Input[1]); isInit {
 			uses++
 		}
 	}
 	return uses
+}
+
+// dropDeadAliases removes the Identity nodes of InitializerAliases whose output nothing
+// reads any more (every reader was a quantized node now reading a DequantizeLinear
+// output) and that are not graph outputs; later ones first, so a chain goes whole.
+func (e *exporter) dropDeadAliases() {
+	reads := map[string]int{}
+	countReads(&onnxpb.GraphProto{Node: e.nodes}, reads, map[string]bool{}, map[string]bool{})
+	dead := map[int]bool{}
+	for i := len(e.nodes) - 1; i >= 0; i-- {
+		n := e.nodes[i]
+		if n.GetOpType() != "Identity" || len(n.Output) != 1 || e.aliases[n.Output[0]] == "" {
+			continue
+		}
+		if reads[n.Output[0]] == 0 && !e.outputs[n.Output[0]] {
+			dead[i] = true
+			for _, in := range n.Input {
+				reads[in]--
+			}
+		}
+	}
+	if len(dead) == 0 {
+		return
+	}
+	kept := e.nodes[:0:0]
+	for i, n := range e.nodes {
+		if !dead[i] {
+			kept = append(kept, n)
+		}
+	}
+	e.nodes = kept
 }
 
 // quantizeBias is ORT's quantize_bias_static_impl: float64 division, round half to even,
@@ -636,7 +721,7 @@ func (e *exporter) initializers() []*onnxpb.TensorProto {
 	var out []*onnxpb.TensorProto
 	for _, t := range e.g.Initializer {
 		name := t.GetName()
-		replaced := e.weights[name] != nil || e.biases[name] != nil
+		replaced := e.weights[name] != nil || len(e.biases[name]) > 0
 		if e.removed[name] || (replaced && reads[name] == 0 && !e.outputs[name]) {
 			e.removed[name] = true
 			continue
