@@ -66,9 +66,30 @@ for m in models:
     int64_inputs = {i.name for i in float_model.input if i.type.tensor_type.elem_type == onnx.TensorProto.INT64}
     depthwise = 0
     # Biases torch stored once for several layers (equal zero biases of an untrained net) reach
-    # their other layers through Identity; those stay float (counted, not failed).
+    # their other layers through Identity; they are initializers all the same, so every
+    # quantized Conv/Gemm bias must come from a DequantizeLinear of int32 codes, and every
+    # quantized weight from int8 codes (none quantized as a uint8 activation).
     float_bias = sum(1 for n in q.node if n.op_type in ("Conv", "Gemm") and len(n.input) > 2 and n.input[2]
                      and getattr(producer.get(n.input[2]), "op_type", "") != "DequantizeLinear")
+    if float_bias:
+        ok = False
+        print(f"  FAIL {m}: {float_bias} Conv/Gemm biases stay float")
+    float_producer = {o: n for n in float_model.node for o in n.output}
+    float_inits = {t.name for t in float_model.initializer}
+    for n in q.node:
+        if n.op_type not in ("Conv", "Gemm", "MatMul") or len(n.input) < 2:
+            continue
+        dq = producer.get(n.input[1])
+        qn = producer.get(dq.input[0]) if dq is not None and dq.op_type == "DequantizeLinear" else None
+        if qn is None or qn.op_type != "QuantizeLinear":
+            continue
+        origin = qn.input[0]
+        while origin in float_producer and float_producer[origin].op_type == "Identity":
+            origin = float_producer[origin].input[0]
+        if origin in float_inits:
+            ok = False
+            print(f"  FAIL {m}: {n.name} weight {qn.input[0]} (initializer {origin}) is quantized as an activation")
+    identities = counts["Identity"]
     for n in q.node:
         if n.op_type == "QuantizeLinear" and n.input[0] in int64_inputs:
             ok = False
@@ -87,10 +108,11 @@ for m in models:
     ok &= status == "ok"
     print(f"{m}: {status} | graph/ vs ORT max abs diff {diffs.get(m, float('nan')):.3g} | QDQ in ORT: output SQNR "
           f"{sqnr:.2f} dB (want > {want}) over {len(x)} samples, {totals['quantized']} layers quantized, "
-          f"{counts['QuantizeLinear']} Q / {counts['DequantizeLinear']} DQ, {depthwise} depthwise per-channel, {float_bias} float biases | ops {' '.join(ops)}")
+          f"{counts['QuantizeLinear']} Q / {counts['DequantizeLinear']} DQ, {depthwise} depthwise per-channel, {float_bias} float biases, {identities} Identity left | ops {' '.join(ops)}")
 if not ok:
     print("45-graph-zoo: FAIL")
     sys.exit(1)
 print("45-graph-zoo: ok — resnet18, mobilenet_v2, mobilenet_v3_small, vgg11, BERT-like op13/op17 match ORT "
-      "(atol 1e-4 + rtol 1e-4) and their int8_static QDQ models run in ORT above the SQNR floor")
+      "(atol 1e-4 + rtol 1e-4) and their int8_static QDQ models run in ORT above the SQNR floor, "
+      "with no float bias and no weight quantized as an activation")
 PY
