@@ -71,6 +71,11 @@ func identityModel(t *testing.T) *onnx.File {
 		Input:  []*onnxpb.ValueInfoProto{vi("x", 1, 2, 4, 4)},
 		Output: []*onnxpb.ValueInfoProto{vi("y", 1, 5)},
 	}
+	return decodeGraph(t, g)
+}
+
+func decodeGraph(t *testing.T, g *onnxpb.GraphProto) *onnx.File {
+	t.Helper()
 	m := &onnxpb.ModelProto{IrVersion: proto.Int64(8), Graph: g,
 		OpsetImport: []*onnxpb.OperatorSetIdProto{{Domain: proto.String(""), Version: proto.Int64(13)}}}
 	b, err := proto.Marshal(m)
@@ -246,4 +251,59 @@ func nodeInput(p *onnxpb.ModelProto, name string, i int) string {
 func f32(b []byte) []float32 {
 	t, _ := tensor.FromBytes(tensor.F32, []int{len(b) / 4}, b)
 	return t.F32()
+}
+
+// TestSharedWeightOtherAxis: a weight shared by a Gemm (transB=1, channels on axis 0) and a
+// MatMul (channels on axis 1) holds one set of codes; the second reader stays float.
+func TestSharedWeightOtherAxis(t *testing.T) {
+	ctx := context.Background()
+	v := make([]float32, 16)
+	for i := range v {
+		v[i] = float32(i%5) - 2.5
+	}
+	w := &onnxpb.TensorProto{Name: proto.String("w"), Dims: []int64{4, 4},
+		DataType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), RawData: append([]byte(nil), tensor.Bytes(v)...)}
+	gemm := &onnxpb.NodeProto{OpType: proto.String("Gemm"), Name: proto.String("/gemm"), Input: []string{"x", "w"}, Output: []string{"h"},
+		Attribute: []*onnxpb.AttributeProto{{Name: proto.String("transB"), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(1)}}}
+	f := decodeGraph(t, &onnxpb.GraphProto{
+		Name:        proto.String("shared_axis"),
+		Initializer: []*onnxpb.TensorProto{w},
+		Node: []*onnxpb.NodeProto{
+			gemm,
+			{OpType: proto.String("Identity"), Name: proto.String("/Identity"), Input: []string{"w"}, Output: []string{"w_alias"}},
+			{OpType: proto.String("MatMul"), Name: proto.String("/matmul"), Input: []string{"h", "w_alias"}, Output: []string{"y"}},
+		},
+		Input:  []*onnxpb.ValueInfoProto{{Name: proto.String("x")}},
+		Output: []*onnxpb.ValueInfoProto{{Name: proto.String("y")}},
+	})
+	g, err := LoadGraph(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := make([]float32, 8*4)
+	for i := range x {
+		x[i] = float32(i%7)/3 - 1
+	}
+	src, err := data.Tensors(map[string]*tensor.Tensor{"x": tensor.FromF32([]int{8, 4}, x)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, err := calib.Calibrate(ctx, g, src, calib.Options{Samples: 8, Observer: "minmax"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := Quantize(ctx, f, cal, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := q.Skipped(); len(s) != 1 || s[0].Name != "/matmul" {
+		t.Fatalf("skipped %v, want /matmul", s)
+	}
+	rep := q.Report()
+	if r := rep.Layers[1].Reason; r != `weight "w" is shared with "/gemm", quantized along another axis` {
+		t.Errorf("reason %q", r)
+	}
+	if _, err := q.Proto(); err != nil {
+		t.Fatal(err)
+	}
 }
