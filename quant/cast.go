@@ -68,7 +68,10 @@ func BF16ToF32To(dst []float32, src []uint16) error {
 //
 //	for i, x := range src { dst[i] = tensor.F32ToF8E4M3(x) }
 func F32ToF8E4M3To(dst []uint8, src []float32) error {
-	return castTo(dst, src, "F32ToF8E4M3To", f32ToF8E4M3Block)
+	return castTo(dst, src, "F32ToF8E4M3To", func(d []uint8, s []float32) {
+		done := f32ToF8E4M3Prefix(d, s)
+		f32ToF8E4M3Block(d[done:], s[done:])
+	})
 }
 
 // F8E4M3ToF32To decodes float8 e4m3fn.
@@ -84,7 +87,10 @@ func F8E4M3ToF32To(dst []float32, src []uint8) error {
 //
 //	for i, x := range src { dst[i] = tensor.F32ToF8E5M2(x) }
 func F32ToF8E5M2To(dst []uint8, src []float32) error {
-	return castTo(dst, src, "F32ToF8E5M2To", f32ToF8E5M2Block)
+	return castTo(dst, src, "F32ToF8E5M2To", func(d []uint8, s []float32) {
+		done := f32ToF8E5M2Prefix(d, s)
+		f32ToF8E5M2Block(d[done:], s[done:])
+	})
 }
 
 // F8E5M2ToF32To decodes float8 e5m2.

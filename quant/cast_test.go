@@ -8,9 +8,10 @@ import (
 	"github.com/qscript-dev/qscript/tensor"
 )
 
-// castSample yields float32 bit patterns: every pattern when QSCRIPT_FULL_CAST=1 (2^32,
-// about three minutes with the fp8 test), otherwise one full run of 2^16 patterns in every
-// 61 (a dense 1.6% of all patterns); TestCastKernelsMatchScalar adds every tie.
+// castSample yields float32 bit patterns: every pattern when QSCRIPT_FULL_CAST=1 (2^32;
+// TestFP8MatchesScalar then takes about three minutes for its AVX2 and Go encoders),
+// otherwise one full run of 2^16 patterns in every 61 (a dense 1.6% of all patterns);
+// TestCastKernelsMatchScalar adds every tie, TestFP8Boundaries every fp8 boundary.
 func castSample(yield func(start uint32, n int)) {
 	const block = 1 << 16
 	if os.Getenv("QSCRIPT_FULL_CAST") == "1" {

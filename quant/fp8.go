@@ -18,9 +18,11 @@ import "math"
 //   - NaN (a > 0x7f800000): the canonical NaN code with the sign kept.
 //
 // All three are computed and the right one is selected, which the compiler turns into
-// conditional moves. fp8_test.go checks the result equals tensor.F32ToF8E4M3 /
-// F32ToF8E5M2 (the float64 reference) on a dense sample and, with QSCRIPT_FULL_CAST=1,
-// on every float32 bit pattern.
+// conditional moves (a select whose arm computes something becomes a branch, so every
+// arm is computed before the if). On amd64 with AVX2, f32ToF8AVX2 in kernels_amd64.s
+// does the same arithmetic eight lanes at a time and these loops take the tail.
+// fp8_test.go checks that both give tensor.F32ToF8E4M3 / F32ToF8E5M2 (the float64
+// reference) on a dense sample and, with QSCRIPT_FULL_CAST=1, on every float32 pattern.
 const (
 	e4m3MinNormalBits  = 0x3c800000 // 2^-6, float32 bits
 	e4m3SubnormalMagic = 1 << 14    // ulp 2^-9 = 2^(1-7-3)

@@ -7,7 +7,19 @@ import (
 	"github.com/qscript-dev/qscript/tensor"
 )
 
-func TestFP8MatchesScalar(t *testing.T) {
+// eachFP8Path runs check on the AVX2 encoder (when the CPU has it) and on the pure-Go one.
+func eachFP8Path(t *testing.T, check func(t *testing.T)) {
+	if haveAVX2 {
+		t.Run("avx2", check)
+		defer func() { haveAVX2 = true }()
+		haveAVX2 = false
+	}
+	t.Run("go", check)
+}
+
+func TestFP8MatchesScalar(t *testing.T) { eachFP8Path(t, testFP8MatchesScalar) }
+
+func testFP8MatchesScalar(t *testing.T) {
 	src := make([]float32, 1<<16)
 	e4, e5 := make([]uint8, len(src)), make([]uint8, len(src))
 	check := func() {
@@ -85,7 +97,9 @@ func fp8Boundaries() []float32 {
 	return xs
 }
 
-func TestFP8Boundaries(t *testing.T) {
+func TestFP8Boundaries(t *testing.T) { eachFP8Path(t, testFP8Boundaries) }
+
+func testFP8Boundaries(t *testing.T) {
 	xs := fp8Boundaries()
 	// Cover each pattern at every position of a 32-wide vector and of the 4-wide Go step,
 	// and in the scalar tail: rotate the list by every offset up to 33.

@@ -3,6 +3,7 @@
 package quant
 
 import (
+	"math"
 	"unsafe"
 
 	"golang.org/x/sys/cpu"
@@ -119,4 +120,47 @@ func packInt4Prefix(dst []int32, src []int8) (done int, ok bool) {
 		return 0, true
 	}
 	return n, packInt4AVX2(&dst[0], &src[0], n)
+}
+
+//go:noescape
+func f32ToF8AVX2(dst *uint8, src *float32, n int, c *fp8Consts)
+
+// fp8Consts holds one fp8 format's encoder constants as 8-lane vectors for f32ToF8AVX2
+// (the constants of f8E4M3Magnitude / f8E5M2Magnitude in fp8.go, in that order, and the
+// dropped mantissa bit count last).
+type fp8Consts struct {
+	halfMinus1, maxR, rebias, subnormalMagic, minNormalMinus1, nanCode [8]uint32
+	drop                                                               uint64
+}
+
+func newFP8Consts(drop, rebias, maxCode, subnormalMagic, minNormalBits, nanCode uint32) *fp8Consts {
+	c := &fp8Consts{drop: uint64(drop)}
+	for i := range 8 {
+		c.halfMinus1[i] = 1<<(drop-1) - 1
+		c.maxR[i] = rebias + maxCode
+		c.rebias[i] = rebias
+		c.subnormalMagic[i] = subnormalMagic
+		c.minNormalMinus1[i] = minNormalBits - 1
+		c.nanCode[i] = nanCode
+	}
+	return c
+}
+
+var (
+	fp8E4M3Consts = newFP8Consts(20, e4m3Rebias, e4m3MaxCode, math.Float32bits(e4m3SubnormalMagic), e4m3MinNormalBits, e4m3NaNCode)
+	fp8E5M2Consts = newFP8Consts(21, e5m2Rebias, e5m2MaxCode, math.Float32bits(e5m2SubnormalMagic), e5m2MinNormalBits, e5m2NaNCode)
+)
+
+// f32ToF8E4M3Prefix and f32ToF8E5M2Prefix encode the longest prefix of src whose length
+// is a multiple of 32 and return its length (0 without AVX2).
+func f32ToF8E4M3Prefix(dst []uint8, src []float32) int { return f32ToF8Prefix(dst, src, fp8E4M3Consts) }
+func f32ToF8E5M2Prefix(dst []uint8, src []float32) int { return f32ToF8Prefix(dst, src, fp8E5M2Consts) }
+
+func f32ToF8Prefix(dst []uint8, src []float32, c *fp8Consts) int {
+	n := len(src) &^ 31
+	if !haveAVX2 || n == 0 {
+		return 0
+	}
+	f32ToF8AVX2(&dst[0], &src[0], n, c)
+	return n
 }

@@ -301,3 +301,66 @@ packLoop:
 	SETEQ  ok+24(FP)
 	VZEROUPPER
 	RET
+
+DATA fp8AbsMask<>+0(SB)/4, $0x7fffffff
+GLOBL fp8AbsMask<>(SB), RODATA|NOPTR, $4
+DATA fp8SignByte<>+0(SB)/4, $0x80
+GLOBL fp8SignByte<>(SB), RODATA|NOPTR, $4
+
+// F8ENC encodes the eight float32 lanes in U as fp8 codes in the low byte of R's lanes,
+// the arithmetic of quant/fp8.go (f8E4M3Magnitude) with the format's constants in the
+// fp8Consts vectors at R8: 0 half-1, 32 largest finite r, 64 rebias, 96 subnormal magic,
+// 128 smallest normal's bits - 1, 160 NaN code; X10 holds the dropped bit count d.
+// U, T, S and M are clobbered.
+#define F8ENC(U, R, T, S, M) \
+	VPAND     Y15, U, R; \
+	VPSRLD    X10, R, T; \
+	VPAND     Y14, T, T; \
+	VPADDD    R, T, T; \
+	VPADDD    0(R8), T, T; \
+	VPSRLD    X10, T, T; \
+	VPMINUD   32(R8), T, T; \
+	VPSUBD    64(R8), T, T; \
+	VADDPS    96(R8), R, S; \
+	VPSUBD    96(R8), S, S; \
+	VPCMPGTD  128(R8), R, M; \
+	VPBLENDVB M, T, S, T; \
+	VPCMPGTD  Y13, R, M; \
+	VPBLENDVB M, 160(R8), T, T; \
+	VPSRLD    $24, U, U; \
+	VPAND     Y12, U, U; \
+	VPOR      U, T, R
+
+// func f32ToF8AVX2(dst *uint8, src *float32, n int, c *fp8Consts)
+TEXT ·f32ToF8AVX2(SB), NOSPLIT, $0-32
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVQ         c+24(FP), R8
+	VPBROADCASTD fp8AbsMask<>(SB), Y15
+	VPBROADCASTD one32<>(SB), Y14
+	VPBROADCASTD posInf<>(SB), Y13
+	VPBROADCASTD fp8SignByte<>(SB), Y12
+	VMOVDQU      packOrder<>(SB), Y11
+	VMOVQ        192(R8), X10
+
+f8loop:
+	VMOVDQU   0(SI), Y0
+	VMOVDQU   32(SI), Y5
+	F8ENC(Y0, Y1, Y2, Y3, Y4)
+	F8ENC(Y5, Y6, Y7, Y8, Y9)
+	VPACKSSDW Y6, Y1, Y1
+	VMOVDQU   64(SI), Y0
+	VMOVDQU   96(SI), Y6
+	F8ENC(Y0, Y2, Y3, Y4, Y5)
+	F8ENC(Y6, Y7, Y8, Y9, Y0)
+	VPACKSSDW Y7, Y2, Y2
+	VPACKUSWB Y2, Y1, Y1
+	VPERMD    Y1, Y11, Y1
+	VMOVDQU   Y1, 0(DI)
+	ADDQ      $128, SI
+	ADDQ      $32, DI
+	SUBQ      $32, CX
+	JNZ       f8loop
+	VZEROUPPER
+	RET
