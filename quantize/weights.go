@@ -209,20 +209,27 @@ func (w *workspace) quantizeFP8(lw *layerWork) error {
 	lw.scales = scales
 	w.out = grow(w.out, len(x))
 	lw.fp8 = w.out[:len(x)]
-	encode := tensor.F32ToF8E4M3
+	encode := quant.F32ToF8E4M3To
 	if ws.target == tensor.F8E5M2 {
-		encode = tensor.F32ToF8E5M2
+		encode = quant.F32ToF8E5M2To
 	}
 	lo, hi := -ws.fp8Max, ws.fp8Max
 	blocks := (len(x) + chunkElems - 1) / chunkElems
 	return parallelFor(blocks, len(x), func(b, _ int) error {
-		lw.forRuns(b*chunkElems, min(chunkElems, len(x)-b*chunkElems), func(a, z, k int) {
+		n := min(chunkElems, len(x)-b*chunkElems)
+		scaled := make([]float32, n) // x/s clamped, then encoded by quant's vector kernel
+		var err error
+		lw.forRuns(b*chunkElems, n, func(a, z, k int) {
 			s := scales[k]
+			buf := scaled[a-b*chunkElems : z-b*chunkElems]
 			for i, v := range x[a:z] {
-				lw.fp8[a+i] = encode(min(max(v/s, lo), hi))
+				buf[i] = min(max(v/s, lo), hi)
+			}
+			if e := encode(lw.fp8[a:z], buf); e != nil && err == nil {
+				err = e
 			}
 		})
-		return nil
+		return err
 	})
 }
 
