@@ -10,6 +10,56 @@ import (
 type microKernel struct {
 	mr, nr int
 	run    func(kc int, a, b, c []float32, ldc int)
+	// narrow, when set, is a kernel with a smaller tile that sgemm uses instead when padding
+	// the product to its tile wastes less (forProduct): the attention products of small
+	// encoders (6×8 by 6) and their 16-wide weights fill a fraction of an 8×32 tile.
+	narrow *microKernel
+	// edge, when set, computes a partial tile (rows ≤ mr, cols ≤ nr, at least one less) in
+	// place, touching no element of c outside it; without it gemmTile goes through a buffer.
+	edge func(kc, rows, cols int, a, b, c []float32, ldc int)
+}
+
+// forProduct is the kernel sgemm runs for an m×n product of ops: mk, or mk.narrow when that
+// pads less or n is under two of mk's panels (see forCols). An operand packed in advance fixes the choice, which prepackA made from m alone
+// (forRows) or prepackB from n alone (forCols), so that the kernel matches its layout.
+func (mk microKernel) forProduct(m, n int, ops gemmOperands) microKernel {
+	switch {
+	case ops.packedA != nil:
+		k := mk.forRows(m)
+		if ops.packedB != nil && mk.forCols(n).nr != k.nr {
+			panic("graph: sgemm operands packed in advance for different micro-kernels")
+		}
+		return k
+	case ops.packedB != nil:
+		return mk.forCols(n)
+	}
+	if nk := mk.narrow; nk != nil && (nk.padded(m, n) < mk.padded(m, n) || n < 2*mk.nr) {
+		return *nk
+	}
+	return mk
+}
+
+// forRows is mk, or mk.narrow when padding m rows to its mr wastes fewer rows.
+func (mk microKernel) forRows(m int) microKernel {
+	if nk := mk.narrow; nk != nil && nk.padded(m, 1)/nk.nr < mk.padded(m, 1)/mk.nr {
+		return *nk
+	}
+	return mk
+}
+
+// forCols is mk, or mk.narrow when padding n columns to its nr wastes fewer columns or n
+// is under two of mk's panels: BenchmarkModelRun measured the small encoders' 32-wide
+// products (6×32 by 16) 2% slower through the wide kernel.
+func (mk microKernel) forCols(n int) microKernel {
+	if nk := mk.narrow; nk != nil && (nk.padded(1, n)/nk.mr < mk.padded(1, n)/mk.mr || n < 2*mk.nr) {
+		return *nk
+	}
+	return mk
+}
+
+// padded is the size of an m×n product once padded to whole mr×nr tiles.
+func (mk microKernel) padded(m, n int) int {
+	return (m + mk.mr - 1) / mk.mr * mk.mr * ((n + mk.nr - 1) / mk.nr * mk.nr)
 }
 
 // goKernel is the portable 4×4 kernel: its 16 accumulators are local variables that the
@@ -79,6 +129,7 @@ func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands,
 	if m == 0 || n == 0 || k == 0 {
 		return
 	}
+	mk = mk.forProduct(m, n, ops)
 	mc := max(mk.mr, gemmMC/mk.mr*mk.mr) // whole panels per tile
 	tilesM := (m + mc - 1) / mc
 	tilesN := (n + gemmNC - 1) / gemmNC
@@ -149,17 +200,21 @@ func gemmTileAt(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, n, 
 	gemmTile(mk, dst, ldc, ap, bp, m, k, i0, min(i0+mc, m), j0, min(j0+gemmNC, n), edge)
 }
 
-// prepackA packs a constant A (m×k) for gemmKernel, for sgemm's packedA.
+// prepackA packs a constant A (m×k) for the kernel sgemm picks from gemmKernel when A comes
+// packed (forProduct), for sgemm's packedA.
 func prepackA(a matrix, m, k int) []float32 {
-	ap := make([]float32, packedASize(m, k, gemmKernel.mr))
-	packA(ap, a, m, k, gemmKernel.mr, 0, (m+gemmKernel.mr-1)/gemmKernel.mr)
+	mr := gemmKernel.forRows(m).mr
+	ap := make([]float32, packedASize(m, k, mr))
+	packA(ap, a, m, k, mr, 0, (m+mr-1)/mr)
 	return ap
 }
 
-// prepackB packs a constant B (k×n) for gemmKernel, for sgemm's packedB.
+// prepackB packs a constant B (k×n) for the kernel sgemm picks from gemmKernel when B comes
+// packed (forProduct), for sgemm's packedB.
 func prepackB(b matrix, n, k int) []float32 {
-	bp := make([]float32, packedBSize(n, k, gemmKernel.nr))
-	packB(bp, b, n, k, gemmKernel.nr, 0, (n+gemmKernel.nr-1)/gemmKernel.nr)
+	nr := gemmKernel.forCols(n).nr
+	bp := make([]float32, packedBSize(n, k, nr))
+	packB(bp, b, n, k, nr, 0, (n+nr-1)/nr)
 	return bp
 }
 
@@ -244,6 +299,10 @@ func gemmTile(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, k, i0
 				rows := min(mr, i1-i)
 				if rows == mr && cols == nr {
 					mk.run(kc, apanel, bpanel, dst[i*ldc+j:], ldc)
+					continue
+				}
+				if mk.edge != nil {
+					mk.edge(kc, rows, cols, apanel, bpanel, dst[i*ldc+j:], ldc)
 					continue
 				}
 				clear(edge)

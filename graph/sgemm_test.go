@@ -37,12 +37,12 @@ func randSlice(r *rand.Rand, n int) []float32 {
 	return v
 }
 
-// kernelsUnderTest lists the portable kernel and, when the CPU selected another one, that one
-// too, so both paths are checked against the same float64 reference.
+// kernelsUnderTest lists the portable kernel and every assembly kernel this CPU can run
+// (asmKernels, per architecture), so all are checked against the same float64 reference.
 func kernelsUnderTest() map[string]microKernel {
 	ks := map[string]microKernel{"go": goKernel}
-	if gemmKernel.mr != goKernel.mr || gemmKernel.nr != goKernel.nr {
-		ks["asm"] = gemmKernel
+	for name, mk := range asmKernels() {
+		ks[name] = mk
 	}
 	return ks
 }
@@ -55,7 +55,7 @@ func TestSgemmMatchesNaive(t *testing.T) {
 
 func testSgemm(t *testing.T, mk microKernel) {
 	r := rand.New(rand.NewPCG(1, 2))
-	for _, sz := range [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 4, 4}, {17, 33, 300}, {65, 257, 513}, {128, 3, 9}, {1, 1000, 64}} {
+	for _, sz := range [][3]int{{1, 1, 1}, {3, 5, 7}, {4, 4, 4}, {17, 33, 300}, {65, 257, 513}, {128, 3, 9}, {1, 1000, 64}, {14, 32, 1}, {15, 33, 257}, {28, 64, 256}, {57, 95, 31}, {13, 31, 5}} {
 		m, n, k := sz[0], sz[1], sz[2]
 		for _, ta := range []bool{false, true} {
 			for _, tb := range []bool{false, true} {
@@ -68,10 +68,19 @@ func testSgemm(t *testing.T, mk microKernel) {
 				if tb {
 					b.ld = k
 				}
-				got := randSlice(r, m*n)
+				// dst ends in guard cells the kernels must not write: edge tiles stop at n, m.
+				const guard = 64
+				out := randSlice(r, m*n+guard)
+				got := out[: m*n : m*n]
 				want := append([]float32{}, got...)
+				tail := append([]float32{}, out[m*n:]...)
 				sgemmWith(mk, got, n, a, b, m, n, k)
 				naiveGemm(want, a, b, m, n, k)
+				for i, v := range out[m*n:] {
+					if v != tail[i] {
+						t.Fatalf("%dx%dx%d ta=%v tb=%v: wrote %d past the end of dst", m, n, k, ta, tb, i)
+					}
+				}
 				for i := range got {
 					if d := math.Abs(float64(got[i] - want[i])); d > 1e-4*math.Sqrt(float64(k))+1e-5 {
 						t.Fatalf("%dx%dx%d ta=%v tb=%v: [%d] got %v want %v", m, n, k, ta, tb, i, got[i], want[i])
@@ -82,12 +91,13 @@ func testSgemm(t *testing.T, mk microKernel) {
 	}
 }
 
-// TestSgemmPrepacked checks that operands packed in advance (Load's weight panels) give
-// bit for bit the product of the same operands packed during the call, on one goroutine and
-// on several.
+// TestSgemmPrepacked checks that an operand packed in advance (Load's weight panels, A for
+// Conv and B for Gemm/MatMul) gives bit for bit the product of the same operands packed during
+// the call, on one goroutine and on several. The sizes make gemmKernel's narrow alternative,
+// when it has one, win for some and lose for others.
 func TestSgemmPrepacked(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
-	for _, sz := range [][3]int{{1, 1, 1}, {7, 33, 300}, {65, 257, 513}, {130, 40, 9}} {
+	for _, sz := range [][3]int{{1, 1, 1}, {7, 33, 300}, {65, 257, 513}, {130, 40, 9}, {6, 16, 64}, {192, 48, 16}, {8, 9, 36}, {4, 144, 27}} {
 		m, n, k := sz[0], sz[1], sz[2]
 		for _, trans := range []bool{false, true} {
 			a := matrix{data: randSlice(r, m*k), ld: k, trans: trans}
@@ -97,12 +107,18 @@ func TestSgemmPrepacked(t *testing.T) {
 			}
 			want := make([]float32, m*n)
 			sgemmTo(want, n, a, b, m, n, k)
-			for _, workers := range []int{1, 0} {
-				got := make([]float32, m*n)
-				sgemm(nil, gemmKernel, got, n, gemmOperands{packedA: prepackA(a, m, k), packedB: prepackB(b, n, k)}, m, n, k, workers)
-				for i := range got {
-					if got[i] != want[i] {
-						t.Fatalf("%dx%dx%d trans=%v workers=%d: [%d] %v, packed during the call %v", m, n, k, trans, workers, i, got[i], want[i])
+			packed := map[string]gemmOperands{
+				"A": {packedA: prepackA(a, m, k), b: b},
+				"B": {a: a, packedB: prepackB(b, n, k)},
+			}
+			for side, ops := range packed {
+				for _, workers := range []int{1, 0} {
+					got := make([]float32, m*n)
+					sgemm(nil, gemmKernel, got, n, ops, m, n, k, workers)
+					for i := range got {
+						if got[i] != want[i] {
+							t.Fatalf("%dx%dx%d trans=%v %s packed, workers=%d: [%d] %v, packed during the call %v", m, n, k, trans, side, workers, i, got[i], want[i])
+						}
 					}
 				}
 			}
@@ -114,17 +130,21 @@ func TestSgemmPrepacked(t *testing.T) {
 // rounding (the FMA kernel rounds once per multiply-add, the Go kernel twice).
 func TestKernelsAgree(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
-	m, n, k := 37, 45, 700
-	a := matrix{data: randSlice(r, m*k), ld: k}
-	b := matrix{data: randSlice(r, k*n), ld: n}
-	ref := make([]float32, m*n)
-	sgemmWith(goKernel, ref, n, a, b, m, n, k)
-	for name, mk := range kernelsUnderTest() {
-		got := make([]float32, m*n)
-		sgemmWith(mk, got, n, a, b, m, n, k)
-		for i := range got {
-			if d := math.Abs(float64(got[i] - ref[i])); d > 2e-5*math.Sqrt(float64(k)) {
-				t.Fatalf("%s: [%d] %v vs go kernel %v", name, i, got[i], ref[i])
+	// Sizes straddle every kernel's mr (4, 6, 8, 14) and nr (4, 16, 32) and gemmKC, so full
+	// tiles, edge tiles and partial depth blocks all run.
+	for _, sz := range [][3]int{{37, 45, 700}, {14, 32, 256}, {29, 97, 257}, {8, 31, 3}, {113, 70, 513}, {1, 33, 17}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		a := matrix{data: randSlice(r, m*k), ld: k}
+		b := matrix{data: randSlice(r, k*n), ld: n}
+		ref := make([]float32, m*n)
+		sgemmWith(goKernel, ref, n, a, b, m, n, k)
+		for name, mk := range kernelsUnderTest() {
+			got := make([]float32, m*n)
+			sgemmWith(mk, got, n, a, b, m, n, k)
+			for i := range got {
+				if d := math.Abs(float64(got[i] - ref[i])); d > 2e-5*math.Sqrt(float64(k)) {
+					t.Fatalf("%s %dx%dx%d: [%d] %v vs go kernel %v", name, m, n, k, i, got[i], ref[i])
+				}
 			}
 		}
 	}
@@ -134,7 +154,7 @@ func TestKernelsAgree(t *testing.T) {
 // kernel, on all GOMAXPROCS cores.
 func BenchmarkSgemm(b *testing.B) {
 	for name, mk := range kernelsUnderTest() {
-		for _, sz := range [][3]int{{256, 256, 256}, {512, 512, 512}, {64, 3136, 576}, {128, 768, 768}, {1024, 512, 128}, {1024, 128, 512}, {32, 32, 32}} {
+		for _, sz := range [][3]int{{256, 256, 256}, {512, 512, 512}, {64, 3136, 576}, {128, 768, 768}, {1024, 512, 128}, {1024, 128, 512}, {32, 32, 32}, {8, 196, 72}, {192, 48, 16}, {6, 32, 16}, {192, 32, 16}} {
 			benchSgemm(b, name, mk, sz)
 		}
 	}
