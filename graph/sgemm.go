@@ -20,8 +20,9 @@ type microKernel struct {
 }
 
 // forProduct is the kernel sgemm runs for an m×n product of ops: mk, or mk.narrow when that
-// pads less or n is under two of mk's panels (see forCols). An operand packed in advance fixes the choice, which prepackA made from m alone
-// (forRows) or prepackB from n alone (forCols), so that the kernel matches its layout.
+// pads less or n is under two of mk's panels (see forCols). An operand packed in advance
+// fixes the choice, which prepackA made from m alone (forRows) or prepackB from n alone
+// (forCols), so that the kernel matches its layout. No caller packs both in advance.
 func (mk microKernel) forProduct(m, n int, ops gemmOperands) microKernel {
 	switch {
 	case ops.packedA != nil:
