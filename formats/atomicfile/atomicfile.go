@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/qscript-dev/qscript/internal/paths"
 )
 
 // ErrDone is returned by Commit when the file was already committed or aborted.
@@ -23,13 +25,16 @@ type File struct {
 }
 
 // Create opens a temporary file next to path (same folder, so the final rename stays on
-// one filesystem). Nothing appears at path until Commit.
+// one filesystem). Nothing appears at path until Commit. The temporary file's name carries
+// this process's id (paths.TempPattern); temporary files that a dead process left in the
+// folder are removed first.
 func Create(path string) (*File, error) {
 	dir, base := filepath.Split(path)
 	if dir == "" {
 		dir = "."
 	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	paths.CleanStale(dir)
+	f, err := os.CreateTemp(dir, paths.TempPattern(base))
 	if err != nil {
 		return nil, fmt.Errorf("atomicfile: %w", err)
 	}

@@ -3,15 +3,15 @@ package modules
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
+
+	"github.com/qscript-dev/qscript/internal/paths"
 )
 
 // ErrOutsideRoot is returned by Env.Resolve for a path that leaves the embedder's root folder.
-var ErrOutsideRoot = errors.New("path is outside the allowed folder")
+var ErrOutsideRoot = paths.ErrOutsideRoot
 
 // Env is what a module gets from the host for one run. The host builds a new Env for every
 // run (a watch-mode rerun is a new run); everything in it is read-only for modules, except
@@ -78,60 +78,19 @@ func (e *Env) Resolve(path string) (string, error) {
 		p = filepath.Join(base, p)
 	}
 	p = filepath.Clean(p)
-	if e.Unsafe || e.Root == "" {
-		return p, nil
-	}
-	root := filepath.Clean(e.Root)
-	if !within(root, p) {
-		return "", fmt.Errorf("%q: %w %s", path, ErrOutsideRoot, root)
-	}
-	realRoot, err := filepath.EvalSymlinks(root)
-	if err != nil {
-		return "", fmt.Errorf("root folder: %w", err)
-	}
-	real, err := evalExisting(p)
-	if err != nil {
+	if err := e.Confine(p, path); err != nil {
 		return "", err
-	}
-	if !within(realRoot, real) {
-		return "", fmt.Errorf("%q: %w %s (through a symbolic link)", path, ErrOutsideRoot, root)
 	}
 	return p, nil
 }
 
-// within reports whether p is dir or lies below it; both are clean absolute paths.
-func within(dir, p string) bool {
-	if p == dir {
-		return true
+// Confine checks that the absolute path p, which a module found on its own (a shard named
+// by an index, a file in a folder of images, the config.json beside a model), lies inside
+// Root once symbolic links are followed. name is how errors show it. Unsafe runs and hosts
+// without a Root confine nothing.
+func (e *Env) Confine(p, name string) error {
+	if e.Unsafe || e.Root == "" {
+		return nil
 	}
-	rel, err := filepath.Rel(dir, p)
-	if err != nil {
-		return false
-	}
-	return rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) && !filepath.IsAbs(rel)
-}
-
-// evalExisting follows symbolic links in the longest existing prefix of p, so that a file
-// about to be created is judged by the real folder it will land in.
-func evalExisting(p string) (string, error) {
-	var rest []string
-	cur := p
-	for {
-		real, err := filepath.EvalSymlinks(cur)
-		if err == nil {
-			for i := len(rest) - 1; i >= 0; i-- {
-				real = filepath.Join(real, rest[i])
-			}
-			return real, nil
-		}
-		if !errors.Is(err, os.ErrNotExist) {
-			return "", err
-		}
-		parent := filepath.Dir(cur)
-		if parent == cur {
-			return p, nil
-		}
-		rest = append(rest, filepath.Base(cur))
-		cur = parent
-	}
+	return paths.Confine(p, e.Root, name)
 }
