@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"slices"
 	"sync"
 	"unsafe"
@@ -35,6 +36,9 @@ type arena struct {
 	temp64 []int64
 	// workers is the number of goroutines one kernel may use (0: GOMAXPROCS); see maxWorkers.
 	workers int
+	// ctx and hooks are those of the Run in progress, for the subgraphs of If and Loop.
+	ctx   context.Context
+	hooks *Hooks
 }
 
 // ownedBuf is a buffer the arena handed out and the number of live values that use it.

@@ -53,7 +53,7 @@ const constEvalLimit = 1 << 14
 
 func compileNode(g *Graph, n *Node, consts map[string]*tensor.Tensor, declared map[string]ValueInfo) error {
 	if n.Domain != "" && n.Domain != "ai.onnx" {
-		return &UnsupportedError{OpType: n.OpType, Node: n.Name, Opset: g.opset, Reason: fmt.Sprintf("domain %q (only ai.onnx is supported)", n.Domain)}
+		return &UnsupportedError{OpType: n.OpType, Node: n.Name, Domain: n.Domain, Opset: g.domainOpset(n.Domain), Reason: "only the ai.onnx domain is supported"}
 	}
 	def, ok := ops[n.OpType]
 	if !ok {
@@ -62,7 +62,7 @@ func compileNode(g *Graph, n *Node, consts map[string]*tensor.Tensor, declared m
 	if since := opSince[n.OpType]; g.opset < since {
 		return &UnsupportedError{OpType: n.OpType, Node: n.Name, Opset: g.opset, Reason: fmt.Sprintf("the opset %d form of the op (supported from opset %d)", g.opset, since)}
 	}
-	b := &builder{g: g, n: n, opset: g.opset, used: map[string]bool{}, out: make([]ValueInfo, len(n.Outputs))}
+	b := &builder{g: g, n: n, opset: g.opset, used: map[string]bool{}, out: make([]ValueInfo, len(n.Outputs)), scope: consts}
 	for _, name := range n.Inputs {
 		var info ValueInfo
 		var c *tensor.Tensor
@@ -157,6 +157,8 @@ type builder struct {
 	used      map[string]bool
 	out       []ValueInfo
 	constOuts []*tensor.Tensor
+	// scope holds every constant value visible to the node (for the subgraphs it compiles).
+	scope map[string]*tensor.Tensor
 }
 
 func (b *builder) unsupported(format string, args ...any) error {

@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -25,16 +26,26 @@ const (
 // implement. Test with errors.Is; errors.As with *UnsupportedError gives the node.
 var ErrUnsupported = errors.New("graph: unsupported")
 
-// UnsupportedError names the node Load refused, with the op type, the node name and the opset.
+// UnsupportedError names the node Load refused, with the op type, the node name, the op's
+// domain ("" for ai.onnx) and the opset the model imports for that domain.
 type UnsupportedError struct {
 	OpType string
 	Node   string
+	Domain string
 	Opset  int
 	Reason string
 }
 
 func (e *UnsupportedError) Error() string {
-	return fmt.Sprintf("graph: unsupported: node %q (op %s, opset %d): %s", e.Node, e.OpType, e.Opset, e.Reason)
+	return fmt.Sprintf("graph: unsupported: node %q (%s): %s", e.Node, e.opDesc(), e.Reason)
+}
+
+// opDesc is "op Resize, opset 9", with the domain when it is not ai.onnx.
+func (e *UnsupportedError) opDesc() string {
+	if e.Domain != "" && e.Domain != "ai.onnx" {
+		return fmt.Sprintf("op %s, domain %s, opset %d", e.OpType, e.Domain, e.Opset)
+	}
+	return fmt.Sprintf("op %s, opset %d", e.OpType, e.Opset)
 }
 
 // Unwrap makes errors.Is(err, ErrUnsupported) true.
@@ -64,6 +75,9 @@ type Attr struct {
 	Floats  []float32
 	Ints    []int64
 	Strings []string
+	// Graph is the compiled subgraph of a GRAPH attribute (If's branches, Loop's body).
+	Graph *Graph
+	proto *onnxpb.GraphProto
 }
 
 // Node is one operator of the graph in topological order. Its fields are read-only.
@@ -75,8 +89,13 @@ type Node struct {
 	Inputs  []string // "" marks an omitted optional input
 	Outputs []string // "" marks an unused optional output
 	Attrs   map[string]Attr
-	run     kernel
-	// inSlots and outSlots are the Run slots of Inputs and Outputs (-1 for "").
+	// Parent is the If or Loop node whose subgraph holds this node (nil in the main graph).
+	Parent *Node
+	run    kernel
+	// implicit are the outer-scope values the node's subgraphs read: inputs of the node in
+	// all but name (they order it, keep the values alive and reach its kernel after Inputs).
+	implicit []string
+	// inSlots and outSlots are the Run slots of Inputs (then implicit) and Outputs (-1 for "").
 	inSlots, outSlots []int
 }
 
@@ -90,6 +109,15 @@ type Options struct {
 // concurrently from several goroutines.
 type Graph struct {
 	opset        int
+	opsets       map[string]int // every imported domain's opset, "" for ai.onnx
+	opts         Options
+	// parent is the graph whose scope a subgraph reads (nil for the main graph); parentNode
+	// the If or Loop node that holds it; outer the parent-scope values the subgraph reads,
+	// bound to outerSlots at each run.
+	parent     *Graph
+	parentNode *Node
+	outer      []string
+	outerSlots []int
 	nodes        []*Node
 	inputs       []ValueInfo
 	outputs      []ValueInfo
@@ -156,31 +184,50 @@ func (g *Graph) ValueInfo(name string) (ValueInfo, bool) {
 	return v, ok
 }
 
-// Load validates and compiles the main graph of m. Every node must use an op, attributes and
-// dtypes the executor supports; otherwise Load returns an *UnsupportedError naming the first
-// offending node, before any computation.
+// Load validates and compiles the main graph of m, and the subgraphs of its If and Loop
+// nodes. Every node must use an op, attributes and dtypes the executor supports; otherwise
+// Load returns, before any computation, an *UnsupportedError for a single offending node or
+// an *UnsupportedOpsError that names every one of them.
 func Load(m *onnxpb.ModelProto, opts Options) (*Graph, error) {
 	if m == nil || m.GetGraph() == nil {
 		return nil, errors.New("graph: model has no graph")
 	}
-	opset := -1
+	opsets := map[string]int{}
 	for _, imp := range m.GetOpsetImport() {
-		if d := imp.GetDomain(); d == "" || d == "ai.onnx" {
-			opset = int(imp.GetVersion())
+		d := imp.GetDomain()
+		if d == "ai.onnx" {
+			d = ""
 		}
+		opsets[d] = int(imp.GetVersion())
 	}
-	if opset < 0 {
+	opset, ok := opsets[""]
+	if !ok {
 		return nil, errors.New("graph: model imports no ai.onnx opset")
 	}
 	if opset < MinOpset || opset > MaxOpset {
 		return nil, fmt.Errorf("%w: ai.onnx opset %d (supported: %d to %d)", ErrUnsupported, opset, MinOpset, MaxOpset)
 	}
-	return loadGraph(m.GetGraph(), opset, opts)
+	return loadGraph(m.GetGraph(), scope{opsets: opsets, opts: opts}, map[string]*tensor.Tensor{})
 }
 
-func loadGraph(gp *onnxpb.GraphProto, opset int, opts Options) (*Graph, error) {
+// scope is what a graph being loaded inherits: the model's opsets and Load's options, and for
+// a subgraph the graph and node that hold it.
+type scope struct {
+	opsets     map[string]int
+	opts       Options
+	parent     *Graph
+	parentNode *Node
+}
+
+// loadGraph compiles gp; consts holds the constant values visible from the parent scope.
+func loadGraph(gp *onnxpb.GraphProto, sc scope, consts map[string]*tensor.Tensor) (*Graph, error) {
+	opts := sc.opts
 	g := &Graph{
-		opset:        opset,
+		opset:        sc.opsets[""],
+		opsets:       sc.opsets,
+		opts:         sc.opts,
+		parent:       sc.parent,
+		parentNode:   sc.parentNode,
 		initializers: map[string]*tensor.Tensor{},
 		infos:        map[string]ValueInfo{},
 		isOutput:     map[string]bool{},
@@ -233,36 +280,52 @@ func loadGraph(gp *onnxpb.GraphProto, opset int, opts Options) (*Graph, error) {
 		g.isOutput[info.Name] = true
 	}
 
-	order, err := topoSort(gp.GetNode(), g)
+	implicit := make(map[*onnxpb.NodeProto][]string)
+	for _, np := range gp.GetNode() {
+		if fv := nodeFreeVars(np); len(fv) > 0 {
+			implicit[np] = fv
+		}
+	}
+	order, err := topoSort(gp.GetNode(), implicit, g)
 	if err != nil {
 		return nil, err
 	}
-	consts := map[string]*tensor.Tensor{}
 	for name, t := range g.initializers {
 		consts[name] = t
 	}
+	var unsupported []*UnsupportedError
 	for i, np := range order {
-		n, err := newNode(np, i, opts)
+		n, err := newNode(np, i, g)
+		if err == nil {
+			n.Parent, n.implicit = g.parentNode, implicit[np]
+			err = compileNode(g, n, consts, declared)
+		}
+		if us := unsupportedNodes(err); len(us) > 0 {
+			// Keep going, so that the error names every node the executor cannot run.
+			unsupported = append(unsupported, us...)
+			for _, o := range n.Outputs {
+				if o != "" {
+					g.infos[o] = ValueInfo{Name: o}
+				}
+			}
+			continue
+		}
 		if err != nil {
+			if len(unsupported) > 0 {
+				continue // most likely a consequence of a node above that failed
+			}
 			return nil, err
 		}
-		if err := compileNode(g, n, consts, declared); err != nil {
-			return nil, err
-		}
-		g.nodes = append(g.nodes, n)
-		for _, in := range n.Inputs {
-			if in != "" && (len(g.consumers[in]) == 0 || g.consumers[in][len(g.consumers[in])-1] != n) {
-				g.consumers[in] = append(g.consumers[in], n)
-			}
-		}
-		for _, o := range n.Outputs {
-			if o != "" {
-				g.producer[o] = n
-			}
-		}
+		g.addNode(n)
+	}
+	if err := unsupportedErr(unsupported); err != nil {
+		return nil, err
 	}
 	for _, d := range outDecl {
 		info, ok := g.infos[d.Name]
+		if !ok && g.bindOuter(d.Name) {
+			info, ok = g.infos[d.Name], true
+		}
 		if !ok {
 			return nil, fmt.Errorf("graph: output %q is produced by no node, input or initializer", d.Name)
 		}
@@ -279,6 +342,21 @@ func loadGraph(gp *onnxpb.GraphProto, opset int, opts Options) (*Graph, error) {
 	g.planFrees()
 	g.planSlots()
 	return g, nil
+}
+
+// addNode appends a compiled node and records who produces and who reads its values.
+func (g *Graph) addNode(n *Node) {
+	g.nodes = append(g.nodes, n)
+	for _, in := range append(n.Inputs[:len(n.Inputs):len(n.Inputs)], n.implicit...) {
+		if in != "" && (len(g.consumers[in]) == 0 || g.consumers[in][len(g.consumers[in])-1] != n) {
+			g.consumers[in] = append(g.consumers[in], n)
+		}
+	}
+	for _, o := range n.Outputs {
+		if o != "" {
+			g.producer[o] = n
+		}
+	}
 }
 
 // valueInfoFromProto reads a tensor-typed ValueInfoProto.
@@ -321,7 +399,7 @@ func valueInfoFromProto(vi *onnxpb.ValueInfoProto) (ValueInfo, error) {
 
 // topoSort orders nodes so that each runs after the producers of its inputs, keeping the model
 // order among ready nodes, and reports inputs nobody produces and cycles.
-func topoSort(nodes []*onnxpb.NodeProto, g *Graph) ([]*onnxpb.NodeProto, error) {
+func topoSort(nodes []*onnxpb.NodeProto, implicit map[*onnxpb.NodeProto][]string, g *Graph) ([]*onnxpb.NodeProto, error) {
 	producer := map[string]int{}
 	for i, n := range nodes {
 		for _, o := range n.GetOutput() {
@@ -340,7 +418,7 @@ func topoSort(nodes []*onnxpb.NodeProto, g *Graph) ([]*onnxpb.NodeProto, error) 
 	pending := make([]int, len(nodes))
 	users := make([][]int, len(nodes))
 	for i, n := range nodes {
-		for _, in := range n.GetInput() {
+		for _, in := range append(n.GetInput()[:len(n.GetInput()):len(n.GetInput())], implicit[n]...) {
 			if in == "" {
 				continue
 			}
@@ -349,7 +427,7 @@ func topoSort(nodes []*onnxpb.NodeProto, g *Graph) ([]*onnxpb.NodeProto, error) 
 				users[p] = append(users[p], i)
 				continue
 			}
-			if _, ok := g.infos[in]; !ok {
+			if _, ok := g.infos[in]; !ok && !g.bindOuter(in) {
 				return nil, fmt.Errorf("graph: input %q of node %q (%s) is produced by no node, graph input or initializer", in, n.GetName(), n.GetOpType())
 			}
 		}
@@ -390,7 +468,7 @@ func topoSort(nodes []*onnxpb.NodeProto, g *Graph) ([]*onnxpb.NodeProto, error) 
 	return order, nil
 }
 
-func newNode(np *onnxpb.NodeProto, index int, opts Options) (*Node, error) {
+func newNode(np *onnxpb.NodeProto, index int, g *Graph) (*Node, error) {
 	n := &Node{
 		Index:   index,
 		Name:    np.GetName(),
@@ -421,13 +499,15 @@ func newNode(np *onnxpb.NodeProto, index int, opts Options) (*Node, error) {
 				a.Strings = append(a.Strings, string(s))
 			}
 		case onnxpb.AttributeProto_TENSOR:
-			t, err := tensorFromProto(ap.GetT(), opts.External)
+			t, err := tensorFromProto(ap.GetT(), g.opts.External)
 			if err != nil {
 				return nil, fmt.Errorf("node %q attribute %q: %w", n.Name, a.Name, err)
 			}
 			a.Tensor = t
+		case onnxpb.AttributeProto_GRAPH:
+			a.proto = ap.GetG()
 		default:
-			return nil, &UnsupportedError{OpType: n.OpType, Node: n.Name, Reason: fmt.Sprintf("attribute %q of type %v", a.Name, a.Type)}
+			return nil, &UnsupportedError{OpType: n.OpType, Node: n.Name, Domain: n.Domain, Opset: g.domainOpset(n.Domain), Reason: fmt.Sprintf("attribute %q of type %v", a.Name, a.Type)}
 		}
 		n.Attrs[a.Name] = a
 	}
@@ -438,7 +518,7 @@ func newNode(np *onnxpb.NodeProto, index int, opts Options) (*Node, error) {
 func (g *Graph) planFrees() {
 	last := map[string]int{}
 	for i, n := range g.nodes {
-		for _, in := range n.Inputs {
+		for _, in := range append(n.Inputs[:len(n.Inputs):len(n.Inputs)], n.implicit...) {
 			if in != "" {
 				last[in] = i
 			}
@@ -458,6 +538,9 @@ func (g *Graph) planFrees() {
 		}
 		if _, isInit := g.initializers[name]; isInit {
 			continue
+		}
+		if slices.Contains(g.outer, name) {
+			continue // the parent scope's value
 		}
 		g.freeAfter[i] = append(g.freeAfter[i], name)
 	}
@@ -486,10 +569,13 @@ func (g *Graph) planSlots() {
 	for _, in := range g.inputs {
 		g.inputSlots = append(g.inputSlots, slot(in.Name))
 	}
+	for _, name := range g.outer {
+		g.outerSlots = append(g.outerSlots, slot(name))
+	}
 	for _, n := range g.nodes {
-		n.inSlots = make([]int, len(n.Inputs))
-		for i, name := range n.Inputs {
-			n.inSlots[i] = slot(name)
+		n.inSlots = make([]int, 0, len(n.Inputs)+len(n.implicit))
+		for _, name := range append(n.Inputs[:len(n.Inputs):len(n.Inputs)], n.implicit...) {
+			n.inSlots = append(n.inSlots, slot(name))
 		}
 		n.outSlots = make([]int, len(n.Outputs))
 		for i, name := range n.Outputs {

@@ -47,7 +47,7 @@ func TestLoadErrors(t *testing.T) {
 		{"unknown op", model(13, node("Relu", "r", []string{"x"}, []string{"h"}), node("FancyOp", "fancy_1", []string{"h"}, []string{"y"})),
 			true, `graph: unsupported: node "fancy_1" (op FancyOp, opset 13): op not implemented`},
 		{"other domain", model(13, &onnxpb.NodeProto{OpType: ptr("Gelu"), Name: ptr("g"), Domain: ptr("com.microsoft"), Input: []string{"x"}, Output: []string{"y"}}),
-			true, `graph: unsupported: node "g" (op Gelu, opset 13): domain "com.microsoft" (only ai.onnx is supported)`},
+			true, `graph: unsupported: node "g" (op Gelu, domain com.microsoft, opset 0): only the ai.onnx domain is supported`},
 		{"unknown attribute", model(13, node("Relu", "r", []string{"x"}, []string{"y"}, intAttr("fused", 1))),
 			true, `graph: unsupported: node "r" (op Relu, opset 13): attribute "fused"`},
 		{"bad attribute value", model(13, node("Pad", "p", []string{"x", "x"}, []string{"y"}, &onnxpb.AttributeProto{Name: ptr("mode"), Type: onnxpb.AttributeProto_STRING.Enum(), S: []byte("wrap")})),
@@ -71,6 +71,12 @@ func TestLoadErrors(t *testing.T) {
 	}
 	for _, c := range cases {
 		_, err := Load(c.m, Options{})
+		if c.name == "other domain" {
+			// The domain's opset is the model's import of it.
+			c.m.OpsetImport = append(c.m.OpsetImport, &onnxpb.OperatorSetIdProto{Domain: ptr("com.microsoft"), Version: ptr(int64(1))})
+			_, err = Load(c.m, Options{})
+			c.want = strings.Replace(c.want, "opset 0", "opset 1", 1)
+		}
 		if err == nil {
 			t.Errorf("%s: loaded", c.name)
 			continue
@@ -112,5 +118,31 @@ func TestLoadSortsNodes(t *testing.T) {
 	}
 	if _, ok := g.Producer("x"); ok || !g.IsOutput("y") || g.IsOutput("h") {
 		t.Fatal("Producer/IsOutput disagree with the graph")
+	}
+}
+
+// TestLoadNamesEveryUnsupportedNode: Load goes on past the first unsupported node and names
+// them all, grouped by op, with each domain's own opset.
+func TestLoadNamesEveryUnsupportedNode(t *testing.T) {
+	m := model(9,
+		node("FancyOp", "f1", []string{"x"}, []string{"a"}),
+		node("Relu", "r", []string{"a"}, []string{"b"}),
+		node("FancyOp", "f2", []string{"b"}, []string{"c"}),
+		&onnxpb.NodeProto{OpType: ptr("FusedGelu"), Name: ptr("g"), Domain: ptr("com.microsoft"), Input: []string{"c"}, Output: []string{"y"}})
+	m.OpsetImport = append(m.OpsetImport, &onnxpb.OperatorSetIdProto{Domain: ptr("com.microsoft"), Version: ptr(int64(1))})
+	_, err := Load(m, Options{})
+	want := "graph: unsupported: 3 nodes (2 op types) the executor cannot run:\n" +
+		"  op FancyOp, opset 9: op not implemented: nodes \"f1\", \"f2\"\n" +
+		"  op FusedGelu, domain com.microsoft, opset 1: only the ai.onnx domain is supported: node \"g\""
+	if err == nil || err.Error() != want {
+		t.Fatalf("error\n%v\nwant\n%s", err, want)
+	}
+	var ue *UnsupportedError
+	if !errors.Is(err, ErrUnsupported) || !errors.As(err, &ue) || ue.Node != "f1" {
+		t.Fatalf("errors.Is/As: %v", ue)
+	}
+	var all *UnsupportedOpsError
+	if !errors.As(err, &all) || len(all.Nodes) != 3 || all.Nodes[2].Domain != "com.microsoft" || all.Nodes[2].Opset != 1 {
+		t.Fatalf("UnsupportedOpsError %+v", all)
 	}
 }

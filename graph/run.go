@@ -13,7 +13,9 @@ type Hooks struct {
 	// AfterNode is called after each node has run, in topological order on the goroutine that
 	// called Run, with the node's inputs (nil for omitted optional inputs) and outputs. The
 	// tensors are shared with the run and must not be modified; a hook that keeps one after it
-	// returns must either name it in Keep or copy it. An error stops the run.
+	// returns must either name it in Keep or copy it. An error stops the run. It is also
+	// called for the nodes of If and Loop subgraphs (Node.Parent is the If or Loop), each
+	// time the subgraph runs (every Loop iteration), before the If or Loop node itself.
 	AfterNode func(n *Node, inputs, outputs []*tensor.Tensor) error
 	// Keep names intermediate values that Run returns alongside the graph outputs instead of
 	// dropping them after their last use.
@@ -149,6 +151,8 @@ func (r *Runner) markKept(names []string) error {
 // last consumer unless it is kept.
 func (r *Runner) runNodes(ctx context.Context, hooks *Hooks) error {
 	g, mem := r.g, r.mem
+	mem.ctx, mem.hooks = ctx, hooks // for the subgraphs of If and Loop
+	defer func() { mem.ctx, mem.hooks = nil, nil }()
 	defer clear(r.ins)
 	for i, n := range g.nodes {
 		if err := ctx.Err(); err != nil {
@@ -162,7 +166,7 @@ func (r *Runner) runNodes(ctx context.Context, hooks *Hooks) error {
 			}
 			t := r.values[s]
 			if t == nil {
-				return fmt.Errorf("graph: node %q (%s): input %q has no value", n.Name, n.OpType, n.Inputs[k])
+				return fmt.Errorf("graph: node %q (%s): input %q has no value", n.Name, n.OpType, append(n.Inputs, n.implicit...)[k])
 			}
 			ins = append(ins, t)
 		}
@@ -179,7 +183,7 @@ func (r *Runner) runNodes(ctx context.Context, hooks *Hooks) error {
 			}
 		}
 		if hooks != nil && hooks.AfterNode != nil {
-			if err := hooks.AfterNode(n, ins, outs[:len(n.Outputs)]); err != nil {
+			if err := hooks.AfterNode(n, ins[:len(n.Inputs)], outs[:len(n.Outputs)]); err != nil {
 				return fmt.Errorf("graph: hook after node %q (%s): %w", n.Name, n.OpType, err)
 			}
 		}
@@ -254,6 +258,9 @@ func (h *Hooks) keepNames() []string {
 // clearValues empties every slot but the initializers' and forgets the kept names.
 func (r *Runner) clearValues() {
 	for _, s := range r.g.inputSlots {
+		r.values[s] = nil
+	}
+	for _, s := range r.g.outerSlots {
 		r.values[s] = nil
 	}
 	for _, n := range r.g.nodes {

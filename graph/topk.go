@@ -14,8 +14,12 @@ func init() {
 // buildTopK returns the k largest (or smallest) values along an axis and their int64 indices;
 // equal values keep the lower index first, as ONNX specifies.
 func buildTopK(b *builder) (kernel, error) {
-	if err := b.arity(2, 2, 2, 2); err != nil {
+	attrK, hasK := b.attr("k") // opset < 10: k is an attribute
+	if err := b.arity(1, 2, 2, 2); err != nil {
 		return nil, err
+	}
+	if !hasK && !b.has(1) {
+		return nil, b.errorf("needs K (an input from opset 10, the attribute k before)")
 	}
 	if err := b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32); err != nil {
 		return nil, err
@@ -31,9 +35,12 @@ func buildTopK(b *builder) (kernel, error) {
 	b.setOut(1, tensor.I64, nil)
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x := ins[0]
-		ks, err := toInts(mem, ins[1])
-		if err != nil || len(ks) != 1 {
-			return nil, fmt.Errorf("K must be one int64, got %v", ins[1].Shape)
+		ks := []int64{attrK.Int}
+		if len(ins) > 1 && ins[1] != nil {
+			var err error
+			if ks, err = toInts(mem, ins[1]); err != nil || len(ks) != 1 {
+				return nil, fmt.Errorf("K must be one int64, got %v", ins[1].Shape)
+			}
 		}
 		ax, err := normAxis(axis, len(x.Shape))
 		if err != nil {
