@@ -108,16 +108,16 @@ type Options struct {
 // Graph is a loaded, validated and compiled ONNX graph. It is immutable: Run may be called
 // concurrently from several goroutines.
 type Graph struct {
-	opset        int
-	opsets       map[string]int // every imported domain's opset, "" for ai.onnx
-	opts         Options
+	opset  int
+	opsets map[string]int // every imported domain's opset, "" for ai.onnx
+	opts   Options
 	// parent is the graph whose scope a subgraph reads (nil for the main graph); parentNode
 	// the If or Loop node that holds it; outer the parent-scope values the subgraph reads,
 	// bound to outerSlots at each run.
-	parent     *Graph
-	parentNode *Node
-	outer      []string
-	outerSlots []int
+	parent       *Graph
+	parentNode   *Node
+	outer        []string
+	outerSlots   []int
 	nodes        []*Node
 	inputs       []ValueInfo
 	outputs      []ValueInfo
