@@ -47,3 +47,10 @@ func parallelFor(n, inputBytes int, fn func(lo, hi int) error) error {
 	}
 	return nil
 }
+
+// ParallelFor is parallelFor for the row kernels of other packages (quant/ggml): fn runs
+// over disjoint chunks of [0, n), on up to GOMAXPROCS goroutines once inputBytes reaches
+// 1 MB. Callers whose work per byte is heavier scale inputBytes up accordingly.
+func ParallelFor(n, inputBytes int, fn func(lo, hi int) error) error {
+	return parallelFor(n, inputBytes, fn)
+}

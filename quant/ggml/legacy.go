@@ -1,0 +1,304 @@
+package ggml
+
+import "math"
+
+// The 32-element formats of ggml-quants.c. Each quantizeXxx writes one row: len(x) is a
+// multiple of 32, len(y) the row size. qw, when not nil, is the row's importance weights
+// (ggml's quant_weights), which switch Q4_0..Q5_1 to the weighted scale search of
+// quantize_row_xxx_impl; Q8_0 ignores it, as ggml does.
+
+// quantizeQ8_0 is quantize_row_q8_0_ref: d = amax/127 as fp16, q = roundf(x * (1/d)).
+func quantizeQ8_0(y []byte, x []float32) {
+	for len(x) >= 32 {
+		b, y2 := y[:34], y[34:]
+		xb := x[:32:32]
+		var amax float32
+		for _, v := range xb {
+			if a := absf(v); !(amax > a) {
+				amax = a
+			}
+		}
+		d := amax / 127
+		var id float32
+		if d != 0 {
+			id = 1 / d
+		}
+		putU16(b, fp32ToFP16(d))
+		q := b[2:34:34]
+		for j, v := range xb {
+			q[j] = byte(roundf(v * id))
+		}
+		x, y = x[32:], y2
+	}
+}
+
+func dequantizeQ8_0(y []float32, b []byte) {
+	for len(y) >= 32 {
+		d := fp16ToFP32(getU16(b))
+		q := b[2:34:34]
+		for j := range 32 {
+			y[j] = float32(int8(q[j])) * d
+		}
+		y, b = y[32:], b[34:]
+	}
+}
+
+// absMax returns the element of largest magnitude, sign kept (the first of equals), as
+// the amax/max loops of the Q4_0 and Q5_0 reference quantizers find it.
+func absMax(xb []float32) float32 {
+	var amax, max float32
+	for _, v := range xb {
+		if a := absf(v); amax < a {
+			amax, max = a, v
+		}
+	}
+	return max
+}
+
+// minMax returns the smallest and largest elements, as Q4_1/Q5_1's reference loops do.
+func minMax(xb []float32) (float32, float32) {
+	min, max := float32(math.MaxFloat32), float32(-math.MaxFloat32)
+	for _, v := range xb {
+		if v < min {
+			min = v
+		}
+		if v > max {
+			max = v
+		}
+	}
+	return min, max
+}
+
+// rowSigma2 is the mean square of the row, sum_x2/n_per_row, which weights the imatrix
+// paths of the 32-element types.
+func rowSigma2(x []float32) float32 {
+	var s float32
+	for _, v := range x {
+		s += float32(v * v)
+	}
+	return s / float32(len(x))
+}
+
+// imatrixWeights fills w[j] = qw[j] * sqrtf(sigma2 + x[j]*x[j]), the importance of each
+// element that ggml's weighted searches use.
+func imatrixWeights(w, qw, x []float32, sigma2 float32) {
+	for j := range w {
+		w[j] = qw[j] * sqrtf(sigma2+float32(x[j]*x[j]))
+	}
+}
+
+// quantizeQ4_0 is quantize_q4_0: d = max/-8 (max the element of largest magnitude),
+// q = min(15, (int8)(x/d + 8.5)); with qw, make_qx_quants(32, 8, ...) instead.
+func quantizeQ4_0(y []byte, x, qw []float32) {
+	if qw != nil {
+		quantizeQ4_0Weighted(y, x, qw)
+		return
+	}
+	for len(x) >= 32 {
+		xb, b := x[:32:32], y[:18:18]
+		d := absMax(xb) / -8
+		var id float32
+		if d != 0 {
+			id = 1 / d
+		}
+		putU16(b, fp32ToFP16(d))
+		for j := range 16 {
+			x0 := min(15, int8(cvtt(xb[j]*id+8.5)))
+			x1 := min(15, int8(cvtt(xb[j+16]*id+8.5)))
+			b[2+j] = byte(x0) | byte(x1)<<4
+		}
+		x, y = x[32:], y[18:]
+	}
+}
+
+func quantizeQ4_0Weighted(y []byte, x, qw []float32) {
+	sigma2 := rowSigma2(x)
+	var w [32]float32
+	var L [32]int8
+	for ib := 0; ib < len(x)/32; ib++ {
+		xb, b := x[32*ib:32*ib+32], y[18*ib:18*ib+18]
+		imatrixWeights(w[:], qw[32*ib:32*ib+32], xb, sigma2)
+		d := makeQxQuants(32, 8, xb, L[:], w[:])
+		putU16(b, fp32ToFP16(d))
+		for j := range 16 {
+			b[2+j] = byte(L[j]) | byte(L[j+16])<<4
+		}
+	}
+}
+
+func dequantizeQ4_0(y []float32, b []byte) {
+	for len(y) >= 32 {
+		d := fp16ToFP32(getU16(b))
+		for j := range 16 {
+			y[j] = float32(int32(b[2+j]&0x0f)-8) * d
+			y[j+16] = float32(int32(b[2+j]>>4)-8) * d
+		}
+		y, b = y[32:], b[18:]
+	}
+}
+
+// quantizeQ4_1 is quantize_q4_1: d = (max-min)/15, m = min, q = min(15, (int8)((x-min)/d
+// + 0.5)); with qw, make_qkx3_quants(32, 15, ...) instead.
+func quantizeQ4_1(y []byte, x, qw []float32) {
+	if qw != nil {
+		quantizeQ4_1Weighted(y, x, qw)
+		return
+	}
+	for len(x) >= 32 {
+		xb, b := x[:32:32], y[:20:20]
+		min_, max_ := minMax(xb)
+		d := (max_ - min_) / 15
+		var id float32
+		if d != 0 {
+			id = 1 / d
+		}
+		putU16(b, fp32ToFP16(d))
+		putU16(b[2:], fp32ToFP16(min_))
+		for j := range 16 {
+			x0 := min(15, int8(cvtt(float32((xb[j]-min_)*id)+0.5)))
+			x1 := min(15, int8(cvtt(float32((xb[j+16]-min_)*id)+0.5)))
+			b[4+j] = byte(x0) | byte(x1)<<4
+		}
+		x, y = x[32:], y[20:]
+	}
+}
+
+func quantizeQ4_1Weighted(y []byte, x, qw []float32) {
+	sigma2 := rowSigma2(x)
+	var w [32]float32
+	var L, aux [32]uint8
+	for ib := 0; ib < len(x)/32; ib++ {
+		xb, b := x[32*ib:32*ib+32], y[20*ib:20*ib+20]
+		imatrixWeights(w[:], qw[32*ib:32*ib+32], xb, sigma2)
+		d, m := makeQkx3Quants(15, xb, w[:], L[:], aux[:], -0.9, 0.05, 36)
+		putU16(b, fp32ToFP16(d))
+		putU16(b[2:], fp32ToFP16(-m))
+		for j := range 16 {
+			b[4+j] = L[j] | L[j+16]<<4
+		}
+	}
+}
+
+func dequantizeQ4_1(y []float32, b []byte) {
+	for len(y) >= 32 {
+		d, m := fp16ToFP32(getU16(b)), fp16ToFP32(getU16(b[2:]))
+		for j := range 16 {
+			y[j] = float32(float32(b[4+j]&0x0f)*d) + m
+			y[j+16] = float32(float32(b[4+j]>>4)*d) + m
+		}
+		y, b = y[32:], b[20:]
+	}
+}
+
+// packQ5 stores 32 five-bit codes: low nibbles in qs (element j low, j+16 high), the
+// fifth bits in the little-endian 32-bit qh (bit j for element j).
+func packQ5(qh, qs []byte, L *[32]uint8) {
+	var h uint32
+	for j := range 16 {
+		x0, x1 := L[j], L[j+16]
+		qs[j] = x0&0x0f | (x1&0x0f)<<4
+		h |= uint32(x0&0x10) >> 4 << j
+		h |= uint32(x1&0x10) >> 4 << (j + 16)
+	}
+	qh[0], qh[1], qh[2], qh[3] = byte(h), byte(h>>8), byte(h>>16), byte(h>>24)
+}
+
+// quantizeQ5_0 is quantize_q5_0: d = max/-16, q = min(31, (int8)(x/d + 16.5)); with qw,
+// make_qx_quants(32, 16, ...) instead.
+func quantizeQ5_0(y []byte, x, qw []float32) {
+	var L [32]uint8
+	if qw != nil {
+		sigma2 := rowSigma2(x)
+		var w [32]float32
+		var l8 [32]int8
+		for ib := 0; ib < len(x)/32; ib++ {
+			xb, b := x[32*ib:32*ib+32], y[22*ib:22*ib+22]
+			imatrixWeights(w[:], qw[32*ib:32*ib+32], xb, sigma2)
+			d := makeQxQuants(32, 16, xb, l8[:], w[:])
+			putU16(b, fp32ToFP16(d))
+			for j, l := range l8 {
+				L[j] = uint8(l)
+			}
+			packQ5(b[2:6], b[6:22], &L)
+		}
+		return
+	}
+	for len(x) >= 32 {
+		xb, b := x[:32:32], y[:22:22]
+		d := absMax(xb) / -16
+		var id float32
+		if d != 0 {
+			id = 1 / d
+		}
+		putU16(b, fp32ToFP16(d))
+		for j, v := range xb {
+			L[j] = uint8(min(31, int8(cvtt(v*id+16.5))))
+		}
+		packQ5(b[2:6], b[6:22], &L)
+		x, y = x[32:], y[22:]
+	}
+}
+
+func dequantizeQ5_0(y []float32, b []byte) {
+	for len(y) >= 32 {
+		d := fp16ToFP32(getU16(b))
+		qh := uint32(b[2]) | uint32(b[3])<<8 | uint32(b[4])<<16 | uint32(b[5])<<24
+		for j := range 16 {
+			h0 := byte(qh>>j<<4) & 0x10
+			h1 := byte(qh>>(j+12)) & 0x10
+			y[j] = float32(int32(b[6+j]&0x0f|h0)-16) * d
+			y[j+16] = float32(int32(b[6+j]>>4|h1)-16) * d
+		}
+		y, b = y[32:], b[22:]
+	}
+}
+
+// quantizeQ5_1 is quantize_q5_1: d = (max-min)/31, m = min, q = (uint8)((x-min)/d + 0.5);
+// with qw, make_qkx3_quants(32, 31, ...) instead.
+func quantizeQ5_1(y []byte, x, qw []float32) {
+	var L [32]uint8
+	if qw != nil {
+		sigma2 := rowSigma2(x)
+		var w [32]float32
+		var aux [32]uint8
+		for ib := 0; ib < len(x)/32; ib++ {
+			xb, b := x[32*ib:32*ib+32], y[24*ib:24*ib+24]
+			imatrixWeights(w[:], qw[32*ib:32*ib+32], xb, sigma2)
+			d, m := makeQkx3Quants(31, xb, w[:], L[:], aux[:], -0.9, 0.05, 36)
+			putU16(b, fp32ToFP16(d))
+			putU16(b[2:], fp32ToFP16(-m))
+			packQ5(b[4:8], b[8:24], &L)
+		}
+		return
+	}
+	for len(x) >= 32 {
+		xb, b := x[:32:32], y[:24:24]
+		min_, max_ := minMax(xb)
+		d := (max_ - min_) / 31
+		var id float32
+		if d != 0 {
+			id = 1 / d
+		}
+		putU16(b, fp32ToFP16(d))
+		putU16(b[2:], fp32ToFP16(min_))
+		for j, v := range xb {
+			L[j] = uint8(cvtt(float32((v-min_)*id) + 0.5))
+		}
+		packQ5(b[4:8], b[8:24], &L)
+		x, y = x[32:], y[24:]
+	}
+}
+
+func dequantizeQ5_1(y []float32, b []byte) {
+	for len(y) >= 32 {
+		d, m := fp16ToFP32(getU16(b)), fp16ToFP32(getU16(b[2:]))
+		qh := uint32(b[4]) | uint32(b[5])<<8 | uint32(b[6])<<16 | uint32(b[7])<<24
+		for j := range 16 {
+			h0 := byte(qh>>j<<4) & 0x10
+			h1 := byte(qh>>(j+12)) & 0x10
+			y[j] = float32(float32(b[8+j]&0x0f|h0)*d) + m
+			y[j+16] = float32(float32(b[8+j]>>4|h1)*d) + m
+		}
+		y, b = y[32:], b[24:]
+	}
+}
