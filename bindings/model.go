@@ -151,7 +151,7 @@ func load(L *lua.LState) int {
 			types[string(ks)] = string(ts)
 		})
 	}
-	m := &Model{Path: path, File: openCached(L, 1, path), Types: types}
+	m := &Model{Path: path, File: foldedONNX(L, openCached(L, 1, path)), Types: types}
 	if len(types) > 0 {
 		if _, err := m.Layers(); err != nil {
 			L.ArgError(2, "option 'types': "+err.Error())

@@ -11,6 +11,7 @@ import (
 
 	"github.com/qscript-dev/qscript/calib"
 	"github.com/qscript-dev/qscript/data"
+	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/graph"
 	"github.com/qscript-dev/qscript/quant"
@@ -48,6 +49,35 @@ func (p *StaticPlan) Report(ctx context.Context) (*report.Report, error) {
 
 // activationKeys are the options of activations = {...} and of qs.calibrate.
 var activationKeys = []string{"batch_size", "calibrate", "dtype", "observer", "percentile", "progress", "reduce_range", "samples", "symmetric"}
+
+// foldedONNX returns an ONNX checkpoint with the weights that Constant nodes compute
+// stored as initializers (static.FoldWeights), so that model:layers, the layer selection
+// and static quantization see them as the weights they are; other checkpoints are
+// returned as they are. A model whose constant subgraph graph/ cannot run is returned
+// unchanged: static quantization names the node when it folds again.
+func foldedONNX(L *lua.LState, f *formats.File) *formats.File {
+	o, ok := f.Model.(*onnx.File)
+	if !ok {
+		return f
+	}
+	fold := func() (any, error) {
+		ff, folded, err := static.FoldWeights(ctxOf(L), o)
+		if err != nil || len(folded) == 0 {
+			return f, nil
+		}
+		return &formats.File{Model: ff, Path: f.Path, Format: f.Format}, nil
+	}
+	var v any
+	if key := fileKey(L, f.Path); key != "" {
+		v, _ = envOf(L).Cache.Value("qs.folded|"+key, fold)
+	} else {
+		v, _ = fold()
+	}
+	if v == nil {
+		return f
+	}
+	return v.(*formats.File)
+}
 
 // onnxFileOf returns the ONNX file of a loaded model, raising an argument error naming
 // what needs it otherwise.

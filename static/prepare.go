@@ -40,7 +40,10 @@ type Prepared struct {
 // include and skip choose the layers (predicates run here, once per layer), and the
 // weights must be 8-bit integers per channel or per tensor (weights.dtype "int8" or
 // "uint8", no group_size). opts.Activations is not read: calibration options are
-// calib.Options. No tensor data is read and no graph is run.
+// calib.Options. Weights that Constant nodes compute are folded into initializers first
+// (FoldWeights), and a model below opset 13 is checked to upgrade (every node that cannot
+// is named in the error), so that nothing fails after the calibration. No weight is
+// quantized and no graph is run but the constant subgraphs'.
 func Prepare(ctx context.Context, src formats.Model, opts quantize.Options) (*Prepared, error) {
 	f, ok := onnxFile(src)
 	if !ok {
@@ -52,7 +55,14 @@ func Prepare(ctx context.Context, src formats.Model, opts quantize.Options) (*Pr
 	if err := checkStaticWeights(opts.Weights); err != nil {
 		return nil, err
 	}
-	weights, err := quantize.Quantize(ctx, src, opts)
+	// Constant weights become initializers before the layers are listed, and a model of an
+	// old opset is upgraded now: a node that cannot be is an error before calibration.
+	norm, err := normalize(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	f = norm.file
+	weights, err := quantize.Quantize(ctx, f, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -95,7 +105,8 @@ func onnxFile(src formats.Model) (*onnx.File, bool) {
 	return nil, false
 }
 
-// File returns the ONNX file being quantized.
+// File returns the ONNX file being quantized, its constant weights folded into
+// initializers (FoldWeights): calibrate the graph of this file.
 func (p *Prepared) File() *onnx.File { return p.file }
 
 // Weights returns the weight plan. Quantize completes it with the input qparams.

@@ -22,7 +22,8 @@ import (
 // of every quantized node and the calibrated activation qparams. It is immutable and
 // safe for concurrent use; the source file must stay open while it is used.
 type Model struct {
-	src    *onnx.File
+	src    *onnx.File // with its constant weights folded (FoldWeights)
+	norm   *source
 	cal    *calib.Result
 	opts   Options
 	scheme quant.Scheme // weights
@@ -71,15 +72,17 @@ func Quantize(ctx context.Context, f *onnx.File, cal *calib.Result, opts Options
 	if err != nil {
 		return nil, err
 	}
-	if v := onnx.OpsetVersion(f.Proto(), ""); v < qdq.MinOpset {
-		return nil, fmt.Errorf("static: the model imports opset %d; QDQ export needs at least %d (re-export with torch.onnx.export(..., opset_version=13))", v, qdq.MinOpset)
+	norm, err := normalize(ctx, f)
+	if err != nil {
+		return nil, err
 	}
+	f = norm.file
 	layers := Layers(f)
 	skip, err := skipped(layers, opts.Skip)
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{src: f, cal: cal, opts: opts, scheme: s, shared: map[string]sharedWeight{},
+	m := &Model{src: f, norm: norm, cal: cal, opts: opts, scheme: s, shared: map[string]sharedWeight{},
 		plan: &qdq.Plan{Nodes: map[string]qdq.NodePlan{}, Activations: cal.QParams(), Dir: f.Dir()}}
 	nodes := map[string]*onnxpb.NodeProto{}
 	for _, n := range f.Proto().GetGraph().GetNode() {
@@ -267,6 +270,10 @@ type Record struct {
 	Quantized   []string          `json:"layers_quantized"`
 	Skipped     []string          `json:"layers_skipped"`
 	Version     string            `json:"qscript_version"`
+	// UpgradedFrom is the opset of the source model when it was below 13.
+	UpgradedFrom int64 `json:"upgraded_from_opset,omitempty"`
+	// Folded lists the weights that Constant subgraphs computed (FoldWeights).
+	Folded []string `json:"folded_weights,omitempty"`
 }
 
 // RecordActivations describes the activation quantization in the record.
@@ -283,7 +290,8 @@ func (m *Model) record() (string, error) {
 		Activations: RecordActivations{DType: qdtype(m.cal.Scheme.QType), Symmetric: m.cal.Scheme.Symmetric,
 			Observer: m.cal.Observer, Numerics: m.cal.Scheme.Numerics.String()},
 		Observer: m.cal.Observer, Samples: m.cal.Samples, Numerics: m.scheme.Numerics.String(),
-		Quantized: []string{}, Skipped: []string{}, Version: m.opts.Version}
+		Quantized: []string{}, Skipped: []string{}, Version: m.opts.Version,
+		UpgradedFrom: m.norm.upgraded, Folded: m.norm.folded}
 	if r.Version == "" {
 		r.Version = "dev"
 	}
@@ -354,7 +362,7 @@ func (m *Model) InputQParams() map[string]*quant.QParams {
 // Proto returns the QDQ model (built once, shared: do not modify).
 func (m *Model) Proto() (*onnxpb.ModelProto, error) {
 	m.once.Do(func() {
-		m.proto, m.err = qdq.Export(m.src.Proto(), m.plan)
+		m.proto, m.err = qdq.Export(m.norm.base, m.plan)
 		if m.err != nil {
 			m.err = fmt.Errorf("static: %w", m.err)
 		}
@@ -404,7 +412,7 @@ func (m *Model) SaveWith(ctx context.Context, path string, metadata map[string]s
 		plan.Metadata = map[string]string{}
 	}
 	maps.Copy(plan.Metadata, metadata)
-	p, err := qdq.Export(m.src.Proto(), &plan)
+	p, err := qdq.Export(m.norm.base, &plan)
 	if err != nil {
 		return fmt.Errorf("static: %w", err)
 	}

@@ -88,6 +88,25 @@ func Decode(data []byte, dir string) (*File, error) {
 	return m, nil
 }
 
+// FromProto wraps a model built in memory (a rewritten copy of an opened one, say) as a
+// File: its initializers are validated and external data files opened as Open does. name
+// prefixes errors ("" for none) and dir is the folder of external data ("" refuses it).
+// The File does not copy m; m must not be modified afterwards.
+func FromProto(name string, m *onnxpb.ModelProto, dir string) (*File, error) {
+	if err := checkModel(m); err != nil {
+		return nil, err
+	}
+	f := &File{name: name, dir: dir, model: m, layouts: map[string]initLayout{}, external: map[string]*os.File{}}
+	if err := f.indexInitializers(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// Name is the path the file was opened from ("" for an in-memory model).
+func (f *File) Name() string { return f.name }
+
 func decode(name string, data []byte, dir string) (*File, error) {
 	if err := scanTopLevel(data); err != nil {
 		return nil, err
