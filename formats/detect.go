@@ -80,6 +80,8 @@ func Describe(head []byte) string {
 			return "a zip archive (PyTorch .pt?)"
 		}
 		return "a zip archive"
+	case isGGUF(head):
+		return "a GGUF file (llama.cpp)"
 	case isSafetensors(head):
 		return "a safetensors file"
 	case isJSONObject(head):

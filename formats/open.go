@@ -44,6 +44,7 @@ var registry = []Format{
 		Open: func(p string) (Model, error) { return torch.Open(p) }},
 	{Name: "ONNX", Exts: []string{".onnx"}, Magic: isONNX,
 		Open: func(p string) (Model, error) { return onnx.Open(p) }},
+	{Name: "GGUF", Exts: []string{".gguf"}, Magic: isGGUF, Sniff: true, Open: openGGUF},
 }
 
 // Formats returns the formats Open reads, in matching order.

@@ -96,7 +96,7 @@ func TestOpenWithoutExtension(t *testing.T) {
 	}
 	path = copyAs(t, "safetensors/testdata/real/sharded.expected.json", "blob")
 	_, err = Open(path)
-	want := path + ": formats: unknown file format: the extension is none of .safetensors.index.json .safetensors .npy .npz .pt .pth .bin .onnx, and the content looks like JSON text"
+	want := path + ": formats: unknown file format: the extension is none of .safetensors.index.json .safetensors .npy .npz .pt .pth .bin .onnx .gguf, and the content looks like JSON text"
 	if !errors.Is(err, ErrUnknownFormat) || err.Error() != want {
 		t.Errorf("got %v\nwant %s", err, want)
 	}

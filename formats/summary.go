@@ -51,6 +51,13 @@ func Summarize(f *File) Summary {
 		s.Metadata = map[string]string{}
 	}
 	totals := map[string]int{}
+	if st, ok := f.Model.(storedTensors); ok {
+		for _, ts := range st.StoredTensors() {
+			s.add(totals, ts)
+		}
+		s.sortTotals()
+		return s
+	}
 	for _, info := range f.Tensors() {
 		n := uint64(info.DType.Size())
 		for _, d := range info.Shape {
@@ -60,28 +67,39 @@ func Summarize(f *File) Summary {
 			}
 			n = lo
 		}
-		dt := info.DType.String()
-		s.Tensors = append(s.Tensors, TensorSummary{Name: info.Name, DType: dt, Shape: slices.Clone(info.Shape), Bytes: n})
-		if s.Tensors[len(s.Tensors)-1].Shape == nil {
-			s.Tensors[len(s.Tensors)-1].Shape = []int{}
-		}
-		i, ok := totals[dt]
-		if !ok {
-			i = len(s.Totals)
-			totals[dt] = i
-			s.Totals = append(s.Totals, DTypeTotal{DType: dt})
-		}
-		s.Totals[i].Tensors++
-		s.Totals[i].Bytes += n
-		s.TotalTensors++
-		s.TotalBytes += n
+		s.add(totals, TensorSummary{Name: info.Name, DType: info.DType.String(), Shape: slices.Clone(info.Shape), Bytes: n})
 	}
+	s.sortTotals()
+	return s
+}
+
+// storedTensors is implemented by models whose stored types tensor.DType cannot name
+// (GGUF's block quants): Summarize reports those types and sizes.
+type storedTensors interface{ StoredTensors() []TensorSummary }
+
+func (s *Summary) add(totals map[string]int, t TensorSummary) {
+	if t.Shape == nil {
+		t.Shape = []int{}
+	}
+	s.Tensors = append(s.Tensors, t)
+	i, ok := totals[t.DType]
+	if !ok {
+		i = len(s.Totals)
+		totals[t.DType] = i
+		s.Totals = append(s.Totals, DTypeTotal{DType: t.DType})
+	}
+	s.Totals[i].Tensors++
+	s.Totals[i].Bytes += t.Bytes
+	s.TotalTensors++
+	s.TotalBytes += t.Bytes
+}
+
+func (s *Summary) sortTotals() {
 	slices.SortStableFunc(s.Totals, func(a, b DTypeTotal) int {
 		return cmp.Or(cmp.Compare(b.Bytes, a.Bytes), strings.Compare(a.DType, b.DType))
 	})
 	s.Quantization = jsonRecord(s.Metadata, "quantization")
 	s.QuantizationConfig = jsonRecord(s.Metadata, "quantization_config")
-	return s
 }
 
 func jsonRecord(meta map[string]string, key string) json.RawMessage {

@@ -30,6 +30,7 @@ func TestInspectJSON(t *testing.T) {
 		{"../../formats/torch/testdata/batchnorm.pt", "PyTorch .pt", 7, 284},
 		{"../../formats/npy/testdata/real/arrays.npz", "npz", 6, 12*4 + 4*8 + 6 + 4 + 0 + 24*4},
 		{"../../formats/npy/testdata/real/f64.npy", "npy", 1, 48},
+		{"../../formats/gguf/testdata/real/gguf-py.gguf", "GGUF", 3, 60 + 16 + 136},
 	} {
 		t.Run(c.format, func(t *testing.T) {
 			code, out, errOut := runCLI(t, "inspect", c.path, "--json")

@@ -39,7 +39,11 @@ var hostile = []struct {
 	{"bad-magic.gguf", func() []byte { return []byte("GGML\x03\x00\x00\x00") }, `gguf: not a GGUF file (magic is not "GGUF")`},
 	{"version-2.gguf", func() []byte { r := &raw{}; r.WriteString("GGUF"); return r.u32(2).u64(0).u64(0).Bytes() },
 		"gguf: unsupported GGUF version 2: qscript reads version 3 (llama.cpp dropped v1; re-save a v2 file with a recent llama.cpp)"},
-	{"truncated-header.gguf", func() []byte { r := (&raw{}).head(0, 1).str("general.al").u32(4); r.WriteString("ab"); return r.Bytes() },
+	{"truncated-header.gguf", func() []byte {
+		r := (&raw{}).head(0, 1).str("general.al").u32(4)
+		r.WriteString("ab")
+		return r.Bytes()
+	},
 		`metadata "general.al": gguf: file truncated`},
 	{"tensor-count-huge.gguf", func() []byte { return (&raw{}).head(1<<60, 0).Bytes() },
 		"gguf: count larger than the file can hold: 1152921504606846976 tensors need at least 24 bytes each, 8 bytes are left"},
@@ -66,7 +70,9 @@ var hostile = []struct {
 		"gguf: invalid general.alignment: must be a u32, is a u64"},
 	{"alignment-not-power-of-two.gguf", func() []byte { return (&raw{}).head(0, 1).str(AlignmentKey).u32(4).u32(48).Bytes() },
 		"gguf: invalid general.alignment: 48 is not a power of two"},
-	{"tensor-name-too-long.gguf", func() []byte { return (&raw{}).head(1, 0).tensor(string(bytes.Repeat([]byte("n"), 64)), 0, 0, 1).Bytes() },
+	{"tensor-name-too-long.gguf", func() []byte {
+		return (&raw{}).head(1, 0).tensor(string(bytes.Repeat([]byte("n"), 64)), 0, 0, 1).Bytes()
+	},
 		"tensor 0: gguf: invalid tensor name: 64 bytes, ggml holds at most 63"},
 	{"duplicate-tensor-name.gguf", func() []byte {
 		return (&raw{}).head(2, 0).tensor("w", 0, 0, 8).tensor("w", 0, 32, 8).padTo(32).Write64().Bytes()

@@ -1,0 +1,109 @@
+package formats
+
+import (
+	"fmt"
+	"io"
+	"math"
+
+	"github.com/qscript-dev/qscript/formats/gguf"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// isGGUF: the magic "GGUF" then a version (any; the reader names an unsupported one).
+func isGGUF(head []byte) bool { return len(head) >= 8 && string(head[:4]) == gguf.Magic }
+
+// ggufModel shows a GGUF file as a Model: shapes row-major (ggml's dimensions reversed),
+// metadata values as text, F32/F16/BF16/F64 and integer tensors as themselves.
+// Block-quantized tensors are listed as F32 (what dequantizing them gives) but Load
+// refuses them: requantize a GGUF with qs.gguf.convert, which reads them through ggml.
+type ggufModel struct {
+	f     *gguf.File
+	infos []tensor.Info
+}
+
+var ggufPlain = map[gguf.TensorType]tensor.DType{
+	0: tensor.F32, 1: tensor.F16, 30: tensor.BF16, 28: tensor.F64,
+	24: tensor.I8, 25: tensor.I16, 26: tensor.I32, 27: tensor.I64,
+}
+
+func openGGUF(path string) (Model, error) {
+	f, err := gguf.OpenFile(path)
+	if err != nil {
+		return nil, err
+	}
+	m := &ggufModel{f: f}
+	for _, t := range f.Tensors {
+		dt, ok := ggufPlain[t.Type]
+		if !ok {
+			dt = tensor.F32
+		}
+		m.infos = append(m.infos, tensor.Info{Name: t.Name, DType: dt, Shape: t.Shape()})
+	}
+	return m, nil
+}
+
+func (m *ggufModel) Tensors() []tensor.Info {
+	out := make([]tensor.Info, len(m.infos))
+	for i, info := range m.infos {
+		out[i] = tensor.Info{Name: info.Name, DType: info.DType, Shape: append([]int{}, info.Shape...)}
+	}
+	return out
+}
+
+func (m *ggufModel) Load(name string) (*tensor.Tensor, error) {
+	t, ok := m.f.Tensor(name)
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", gguf.ErrNotFound, name)
+	}
+	dt, plain := ggufPlain[t.Type]
+	if !plain {
+		return nil, fmt.Errorf("tensor %q is %s: qs.load reads plain GGUF tensors (F32, F16, BF16); requantize the file with qs.gguf.convert", name, t.Type)
+	}
+	if t.Size > math.MaxInt {
+		return nil, fmt.Errorf("tensor %q: %d bytes do not fit in memory", name, t.Size)
+	}
+	s, err := m.f.Section(name)
+	if err != nil {
+		return nil, err
+	}
+	data := make([]byte, t.Size) // the reader checked Size against the file
+	if _, err := io.ReadFull(s, data); err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", name, err)
+	}
+	return tensor.FromBytes(dt, t.Shape(), data)
+}
+
+// Metadata gives every key as text: strings as they are, numbers in Go syntax, arrays as
+// their length, element type and first elements.
+func (m *ggufModel) Metadata() map[string]string {
+	out := make(map[string]string, len(m.f.KVs))
+	for _, kv := range m.f.KVs {
+		if s, ok := kv.Value.Text(); ok {
+			out[kv.Key] = s
+			continue
+		}
+		out[kv.Key] = kv.Value.String()
+	}
+	return out
+}
+
+func (m *ggufModel) Close() error { return m.f.Close() }
+
+// StoredTensors reports each tensor with its GGUF type and its size in the file, which
+// Summarize prefers to the dtype that Tensors gives.
+func (m *ggufModel) StoredTensors() []TensorSummary {
+	out := make([]TensorSummary, len(m.f.Tensors))
+	for i, t := range m.f.Tensors {
+		out[i] = TensorSummary{Name: t.Name, DType: t.Type.String(), Shape: t.Shape(), Bytes: t.Size}
+	}
+	return out
+}
+
+// GGUFFile returns the GGUF file under a Model that Open returned, if it is one.
+func GGUFFile(m Model) (*gguf.File, bool) {
+	g, ok := m.(*ggufModel)
+	if !ok {
+		return nil, false
+	}
+	return g.f, true
+}
