@@ -301,7 +301,7 @@ func sourceOf(L *lua.LState, n int, v lua.LValue, target *tensor.Tensor) (data.S
 			if !tok && bad == nil {
 				bad = fmt.Errorf("input %s: %s expected, got %s", k.String(), TensorTypeName, typeOf(val))
 			}
-			inputs[keyText(k)] = t
+			inputs[modules.KeyText(k)] = t
 		})
 		if bad != nil {
 			return nil, bad

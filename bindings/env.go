@@ -237,57 +237,13 @@ func stringMap(L *lua.LState, m map[string]string) *lua.LTable {
 	return t
 }
 
-// goValue converts a Lua option value to the Go values the packages' option parsers take:
-// strings, bools, float64, []any for sequences, map[string]any for other tables (an empty
-// table is an empty map), userdata as their Value, and functions through fn (nil drops
-// them). Cyclic tables raise an error.
+// goValue converts a Lua option value to the Go values the packages' option parsers take
+// (modules.ToGo: numbers as float64, functions through fn, nil dropping them). A cyclic,
+// too deep or too large table raises an error.
 func goValue(L *lua.LState, v lua.LValue, fn func(*lua.LFunction) any) any {
-	return goValueSeen(L, v, fn, map[*lua.LTable]bool{})
-}
-
-func goValueSeen(L *lua.LState, v lua.LValue, fn func(*lua.LFunction) any, seen map[*lua.LTable]bool) any {
-	switch v := v.(type) {
-	case lua.LBool:
-		return bool(v)
-	case lua.LString:
-		return string(v)
-	case lua.LNumber:
-		return float64(v)
-	case *lua.LUserData:
-		return v.Value
-	case *lua.LFunction:
-		if fn != nil {
-			return fn(v)
-		}
-		return nil
-	case *lua.LTable:
-		if seen[v] {
-			L.RaiseError("option table contains itself")
-		}
-		seen[v] = true
-		defer delete(seen, v)
-		n := v.Len()
-		count := 0
-		v.ForEach(func(lua.LValue, lua.LValue) { count++ })
-		if n > 0 && n == count {
-			list := make([]any, n)
-			for i := range list {
-				list[i] = goValueSeen(L, v.RawGetInt(i+1), fn, seen)
-			}
-			return list
-		}
-		m := make(map[string]any, count)
-		v.ForEach(func(k, val lua.LValue) {
-			m[keyText(k)] = goValueSeen(L, val, fn, seen)
-		})
-		return m
+	out, err := modules.ToGo(v, modules.Convert{Func: fn})
+	if err != nil {
+		L.RaiseError("option table: %v", err)
 	}
-	return nil
-}
-
-func keyText(k lua.LValue) string {
-	if s, ok := k.(lua.LString); ok {
-		return string(s)
-	}
-	return k.String()
+	return out
 }

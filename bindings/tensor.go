@@ -10,6 +10,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/qscript-dev/qscript/host/modules"
+	"github.com/qscript-dev/qscript/internal/budget"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -297,7 +298,7 @@ func checkShape(L *lua.LState, n int) ([]int, int) {
 	return shape, n
 }
 
-func filled(value float64) lua.LGFunction {
+func filled(name string, value float64) lua.LGFunction {
 	return func(L *lua.LState) int {
 		shape, next := checkShape(L, 1)
 		opts := checkOptions(L, next, []string{"dtype"})
@@ -306,6 +307,7 @@ func filled(value float64) lua.LGFunction {
 		if err != nil {
 			L.ArgError(1, err.Error())
 		}
+		checkAlloc(L, n, 8+int64(dt.Size()), name, shape)
 		values := make([]float64, n)
 		if value != 0 {
 			for i := range values {
@@ -318,8 +320,8 @@ func filled(value float64) lua.LGFunction {
 }
 
 var (
-	zeros = filled(0)
-	ones  = filled(1)
+	zeros = filled("qs.zeros", 0)
+	ones  = filled("qs.ones", 1)
 )
 
 // qs.randn(shape [, {seed=0, dtype="F32"}]): standard normal values from a seeded PCG, so
@@ -333,6 +335,7 @@ func randn(L *lua.LState) int {
 	if err != nil {
 		L.ArgError(1, err.Error())
 	}
+	checkAlloc(L, n, 8+int64(dt.Size()), "qs.randn", shape)
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x9e3779b97f4a7c15))
 	values := make([]float64, n)
 	for i := range values {
@@ -426,6 +429,7 @@ func tensorStat(s stat) lua.LGFunction {
 func tensorTo(L *lua.LState) int {
 	t := CheckTensor(L, 1)
 	dt := checkDType(L, 2, L.CheckString(2))
+	checkAlloc(L, t.Numel(), int64(dt.Size()), "t:to", t.Shape)
 	out, err := t.To(dt)
 	if err != nil {
 		raise(L, err)
@@ -513,6 +517,7 @@ func tensorItem(L *lua.LState) int {
 // t:table(): the values as nested Lua tables (a number for a 0-d tensor).
 func tensorTable(L *lua.LState) int {
 	t := CheckTensor(L, 1)
+	checkAlloc(L, t.Numel(), 8+tableSlot, "t:table", t.Shape)
 	values := t.ToF64()
 	if len(t.Shape) == 0 {
 		L.Push(lua.LNumber(values[0]))
@@ -536,6 +541,17 @@ func tensorTable(L *lua.LState) int {
 	tbl, _ := build(0, 0)
 	L.Push(tbl)
 	return 1
+}
+
+// tableSlot is what one number in a Lua table costs: the slot and the boxed value.
+const tableSlot = 32
+
+// checkAlloc raises the memory-limit error when n elements of size bytes each (a tensor of
+// shape) do not fit the run's budget.
+func checkAlloc(L *lua.LState, n int, size int64, what string, shape []int) {
+	if err := budget.Check(ctxOf(L), budget.Mul(int64(n), size), fmt.Sprintf("%s: a tensor of shape %s", what, shapeText(shape))); err != nil {
+		L.RaiseError("%v", err)
+	}
 }
 
 // maxPrinted is the largest tensor tostring shows in full; larger ones print a summary.

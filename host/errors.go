@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
+
+	"github.com/qscript-dev/qscript/internal/budget"
 )
 
 // ErrRecipeNotFound is wrapped by the error of a run whose recipe is neither a file nor a
@@ -23,6 +25,7 @@ type Error struct {
 	Line      int    // 0 when unknown
 	Message   string // the message without the file:line prefix
 	Syntax    bool   // the file did not compile
+	Internal  bool   // a bug of qscript or of a module (a Go panic), not of the recipe
 	Traceback string // Lua's stack traceback, for those who want it
 	Err       error  // the cause: context.Canceled, context.DeadlineExceeded, a parse error, or nil
 }
@@ -59,6 +62,7 @@ func runError(ctx context.Context, L *lua.LState, err error, chunks map[string]*
 		e.Message = errorText(L, api.Object)
 		if api.Type == lua.ApiErrorPanic {
 			e.Message = "internal error: " + e.Message
+			e.Internal = true
 		}
 	} else {
 		e.Message = err.Error()
@@ -72,6 +76,13 @@ func runError(ctx context.Context, L *lua.LState, err error, chunks map[string]*
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		e.Err = ctxErr
 		e.Message = stoppedMessage(ctxErr)
+		e.Internal = false
+		if cause := context.Cause(ctx); cause != nil && errors.Is(cause, budget.ErrExceeded) {
+			e.Err = cause
+			e.Message = "stopped: " + cause.Error()
+		}
+	} else if isBudgetMessage(e.Message) {
+		e.Err = budget.ErrExceeded
 	}
 	return e
 }

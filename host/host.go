@@ -51,6 +51,12 @@ type Options struct {
 	// Library is the file system that `require` searches after the recipe's folder, and
 	// where built-in recipes live (recipes/NAME.lua). Default: the embedded scripts.FS.
 	Library fs.FS
+	// MaxMemory bounds the memory of a run, in bytes: tensors, strings and tables a recipe
+	// builds through the API, and the large allocations that modules plan (they check
+	// budget.Check with the run's context), are refused with an error naming what needed
+	// it; a watchdog stops the run when the process's live heap grows over it otherwise.
+	// 0 means the default, a quarter of physical memory; a negative value means no limit.
+	MaxMemory int64
 	// CacheEntries bounds the cache that survives reruns (modules.DefaultCacheEntries
 	// when 0).
 	CacheEntries int

@@ -119,8 +119,15 @@ func (h *Host) runChunk(ctx context.Context, c *chunk, args map[string]string, c
 		ctx, cancel = context.WithTimeout(ctx, h.opts.RunTimeout)
 		defer cancel()
 	}
+	ctx, stopWatch := watchMemory(ctx, h.memoryLimit())
+	defer stopWatch()
 	r := h.newRun(ctx, c)
+	var L *lua.LState
 	defer func() {
+		if p := recover(); p != nil {
+			err = internalError(p, L, r.chunks)
+			res.Values = nil
+		}
 		res.Duration = time.Since(res.Started)
 		res.Files = r.files
 		res.Err = err
@@ -135,7 +142,7 @@ func (h *Host) runChunk(ctx context.Context, c *chunk, args map[string]string, c
 	if err != nil {
 		return res, err
 	}
-	L := r.newState(mods, args)
+	L = r.newState(mods, args)
 	defer L.Close()
 	L.SetContext(ctx)
 	base := L.GetTop()

@@ -55,6 +55,7 @@ func (r *run) newState(mods []modules.Module, args map[string]string) *lua.LStat
 	for _, m := range mods {
 		L.PreloadModule(m.Name(), m.Loader(r.env))
 	}
+	r.installLimits(L)
 	L.SetGlobal("arg", argTable(L, args))
 	return L
 }

@@ -25,6 +25,7 @@ const (
 	exitOK          = 0
 	exitRecipeError = 1
 	exitUsage       = 2
+	exitInternal    = 3
 	exitInterrupted = 130
 )
 
@@ -178,7 +179,7 @@ Commands:
 	}
 	b.WriteString(`
 Run "qscript help COMMAND" (or "qscript COMMAND --help") for details.
-Exit codes: 0 ok, 1 recipe error, 2 usage error, 130 interrupted.
+Exit codes: 0 ok, 1 recipe error, 2 usage error, 3 internal error, 130 interrupted.
 `)
 	return b.String()
 }

@@ -7,15 +7,19 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/qscript-dev/qscript/host"
+	"github.com/qscript-dev/qscript/internal/budget"
 )
 
 const runFlagsHelp = `Flags:
   --timeout DURATION   stop the recipe after DURATION (e.g. 30s, 5m); 0 means no limit
+  --max-memory SIZE    refuse to use more than SIZE (e.g. 4G, 512M); default a quarter of physical
+                       memory, 0 means no limit
   --unsafe             lift the sandbox: io and os in full, require from any path
   -q, --quiet          leave out progress bars and notes
 `
@@ -42,11 +46,12 @@ file:line, and watching goes on. Stop with Ctrl-C. --timeout applies to each run
 
 // runOptions are the parsed flags and arguments of run and watch.
 type runOptions struct {
-	timeout time.Duration
-	unsafe  bool
-	quiet   bool
-	recipe  string
-	args    map[string]string
+	timeout   time.Duration
+	maxMemory int64 // bytes; -1 when unset (the host's default)
+	unsafe    bool
+	quiet     bool
+	recipe    string
+	args      map[string]string
 }
 
 // parseRunArgs parses flags anywhere among the arguments (until "--"), the recipe, and
@@ -55,6 +60,8 @@ func parseRunArgs(name string, args []string, stderr io.Writer) (opts runOptions
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.DurationVar(&opts.timeout, "timeout", 0, "")
+	maxMemory := ""
+	fs.StringVar(&maxMemory, "max-memory", "", "")
 	fs.BoolVar(&opts.unsafe, "unsafe", false, "")
 	fs.BoolVar(&opts.quiet, "q", false, "")
 	fs.BoolVar(&opts.quiet, "quiet", false, "")
@@ -81,6 +88,14 @@ func parseRunArgs(name string, args []string, stderr io.Writer) (opts runOptions
 	}
 	if opts.timeout < 0 {
 		return usageError("--timeout must not be negative")
+	}
+	opts.maxMemory = -1
+	if maxMemory != "" {
+		n, err := budget.ParseSize(maxMemory)
+		if err != nil {
+			return usageError("--max-memory: %v", err)
+		}
+		opts.maxMemory = n
 	}
 	if len(positional) == 0 {
 		return usageError("missing the recipe to run")
@@ -111,7 +126,23 @@ func isModelFile(path string) bool {
 }
 
 func newHost(opts runOptions, stdout, stderr io.Writer) (*host.Host, error) {
+	maxMemory := opts.maxMemory // the host reads 0 as its default and < 0 as none
+	switch maxMemory {
+	case -1:
+		maxMemory = 0
+	case 0:
+		maxMemory = -1
+	}
+	if limit := maxMemory; limit >= 0 {
+		if limit == 0 {
+			limit = budget.Default()
+		}
+		// The collector works harder near the limit, so the live heap the watchdog reads
+		// stays fresh; this is the CLI's process, so it may set it.
+		debug.SetMemoryLimit(limit + limit/4)
+	}
 	return host.New(host.Options{
+		MaxMemory:  maxMemory,
 		Stdout:     stdout,
 		Stderr:     stderr,
 		Unsafe:     opts.unsafe,
@@ -139,9 +170,13 @@ func runRecipe(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 // reportRunError prints a run's error, if any, and returns the exit code.
 func reportRunError(ctx context.Context, err error, opts runOptions, stderr io.Writer) int {
+	var e *host.Error
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &e) && e.Internal:
+		fmt.Fprintf(stderr, "qscript: %v\n(this is a bug in qscript: please report it with the recipe)\n", err)
+		return exitInternal
 	case ctx.Err() != nil:
 		fmt.Fprintf(stderr, "qscript: %v\n", err)
 		return exitInterrupted

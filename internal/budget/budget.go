@@ -1,0 +1,196 @@
+// Package budget carries a run's memory limit in its context, so that any package that
+// plans a large allocation (a tensor from a recipe, per-channel parameters, a graph
+// intermediate, a string a recipe builds) can refuse it with a clear error before the Go
+// runtime would kill the process. The limit is checked against what the allocation needs
+// plus the heap that is live already.
+package budget
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"runtime/metrics"
+	"strconv"
+	"strings"
+	"syscall"
+)
+
+// ErrExceeded is wrapped by every error about the memory limit.
+var ErrExceeded = errors.New("memory limit exceeded")
+
+type key struct{}
+
+// WithLimit returns a context whose runs may use up to limit bytes; limit <= 0 means none.
+func WithLimit(ctx context.Context, limit int64) context.Context {
+	return context.WithValue(ctx, key{}, limit)
+}
+
+// Limit is the context's limit in bytes, or 0 when it has none.
+func Limit(ctx context.Context) int64 {
+	if ctx == nil {
+		return 0
+	}
+	n, _ := ctx.Value(key{}).(int64)
+	return max(n, 0)
+}
+
+// Error is a refused allocation.
+type Error struct {
+	What  string // what needed the memory: "qs.zeros: a tensor of shape [1048576, 1048576]"
+	Need  int64  // bytes asked for; math.MaxInt64 when the size overflows
+	Limit int64
+	Live  int64 // live heap when it was asked for
+}
+
+func (e *Error) Error() string {
+	need := Size(e.Need)
+	if e.Need == math.MaxInt64 {
+		need = "more than 8 EiB"
+	}
+	return fmt.Sprintf("%s needs %s, over the memory limit of %s (%s in use; raise it with --max-memory)",
+		e.What, need, Size(e.Limit), Size(e.Live))
+}
+
+func (e *Error) Unwrap() error { return ErrExceeded }
+
+// Check refuses an allocation of need bytes when it would take the live heap over the
+// context's limit. A negative need stands for a size that overflowed.
+func Check(ctx context.Context, need int64, what string) error {
+	limit := Limit(ctx)
+	if limit == 0 {
+		if need < 0 {
+			return &Error{What: what, Need: math.MaxInt64, Limit: math.MaxInt64}
+		}
+		return nil
+	}
+	if need < 0 {
+		need = math.MaxInt64
+	}
+	live := Live()
+	if need > limit-live {
+		return &Error{What: what, Need: need, Limit: limit, Live: live}
+	}
+	return nil
+}
+
+// Mul returns a*b*c... bytes, or -1 when the product overflows int64 or a factor is
+// negative; Check treats -1 as too large.
+func Mul(factors ...int64) int64 {
+	p := int64(1)
+	for _, f := range factors {
+		if f < 0 {
+			return -1
+		}
+		if f != 0 && p > math.MaxInt64/f {
+			return -1
+		}
+		p *= f
+	}
+	return p
+}
+
+var liveSample = []metrics.Sample{{Name: "/gc/heap/live:bytes"}, {Name: "/memory/classes/heap/objects:bytes"}}
+
+// Live is the heap in use: the live heap as of the last GC, or the bytes in heap objects
+// (which include garbage not collected yet) when no GC has run.
+func Live() int64 {
+	s := make([]metrics.Sample, len(liveSample))
+	copy(s, liveSample)
+	metrics.Read(s)
+	var n uint64
+	if s[0].Value.Kind() == metrics.KindUint64 {
+		n = s[0].Value.Uint64()
+	}
+	if n == 0 && s[1].Value.Kind() == metrics.KindUint64 {
+		n = s[1].Value.Uint64()
+	}
+	return int64(min(n, math.MaxInt64))
+}
+
+// Heap is the bytes in heap objects now, garbage included: what the watchdog compares.
+func Heap() int64 {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	metrics.Read(s)
+	if s[0].Value.Kind() != metrics.KindUint64 {
+		return 0
+	}
+	return int64(min(s[0].Value.Uint64(), math.MaxInt64))
+}
+
+// Physical is the machine's memory in bytes, or 0 when it cannot be read.
+func Physical() int64 {
+	var info syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&info); err != nil {
+		return 0
+	}
+	return int64(info.Totalram) * int64(info.Unit)
+}
+
+// DefaultFraction of physical memory is the default limit of a run.
+const DefaultFraction = 0.25
+
+// Default is the default limit: a quarter of physical memory (8 GiB when it cannot be read).
+func Default() int64 {
+	if p := Physical(); p > 0 {
+		return int64(float64(p) * DefaultFraction)
+	}
+	return 8 << 30
+}
+
+// Size formats bytes with a binary unit: "512 B", "3.5 MiB", "16 GiB".
+func Size(n int64) string {
+	const units = "KMGTPE"
+	if n < 1024 {
+		return fmt.Sprintf("%d B", n)
+	}
+	f := float64(n)
+	i := -1
+	for f >= 1024 && i < len(units)-1 {
+		f /= 1024
+		i++
+	}
+	if f == math.Trunc(f) {
+		return fmt.Sprintf("%.0f %ciB", f, units[i])
+	}
+	return fmt.Sprintf("%.1f %ciB", f, units[i])
+}
+
+// ParseSize reads a size such as "8GiB", "512M", "2g" or "1073741824" (bytes). Units are
+// binary (K = 1024); a trailing "B" or "iB" is optional.
+func ParseSize(s string) (int64, error) {
+	num := s
+	mult := int64(1)
+	for i, u := range []string{"K", "M", "G", "T", "P"} {
+		for _, suffix := range []string{u + "IB", u + "B", u} {
+			if len(num) > len(suffix) && upper(num[len(num)-len(suffix):]) == suffix {
+				num = num[:len(num)-len(suffix)]
+				mult = 1 << (10 * (i + 1))
+				goto parsed
+			}
+		}
+	}
+	if len(num) > 1 && upper(num[len(num)-1:]) == "B" {
+		num = num[:len(num)-1]
+	}
+parsed:
+	f, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+		return 0, fmt.Errorf("size %q: expected a number of bytes with an optional unit (K, M, G, T), such as 8G", s)
+	}
+	v := f * float64(mult)
+	if v >= math.MaxInt64 {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return int64(v), nil
+}
+
+func upper(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'a' <= c && c <= 'z' {
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
