@@ -29,6 +29,10 @@ type Quantized struct {
 	// report shows it whichever format was written: a static plan saved as .safetensors
 	// is written by Plan, whose saves Static's report does not see.
 	output string
+	// onnxReport is the report of the last weight-only ONNX output qs.save wrote: what the
+	// ONNX form holds, which can differ from Plan's (Gemm stays float under dynamic int8,
+	// int4 applies to MatMul).
+	onnxReport *report.Report
 }
 
 // reportOf returns the plan's report with the recipe's title, input and output filled
@@ -36,9 +40,12 @@ type Quantized struct {
 func (q *Quantized) reportOf(L *lua.LState) (*report.Report, error) {
 	var r *report.Report
 	var err error
-	if q.Static != nil {
+	switch {
+	case q.Static != nil:
 		r, err = q.Static.Report(ctxOf(L))
-	} else {
+	case q.onnxReport != nil:
+		r = q.onnxReport.Clone()
+	default:
 		r, err = q.Plan.Report(ctxOf(L))
 	}
 	if err != nil {

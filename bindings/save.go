@@ -36,7 +36,7 @@ var ioAPI = map[string]lua.LGFunction{
 }
 
 // saveKeys are the options of qs.save.
-var saveKeys = []string{"config", "format", "layout", "metadata"}
+var saveKeys = []string{"config", "format", "layout", "metadata", "onnx"}
 
 // saveFormats are the values of the format option.
 var saveFormats = []string{"safetensors", "pt", "onnx"}
@@ -57,6 +57,10 @@ func save(L *lua.LState) int {
 		format = formatOf(L, path)
 	}
 	so.Format = format
+	onnxOpts := checkONNXSave(L, 3, opts)
+	if format != "onnx" && opts.RawGetString("onnx") != lua.LNil {
+		L.ArgError(3, "option 'onnx' applies to .onnx outputs (format \"onnx\")")
+	}
 	if format == "pt" && len(so.Metadata) > 0 {
 		L.ArgError(3, "option 'metadata': a .pt file has no place for metadata (a string entry would break load_state_dict); save as .safetensors or .onnx to keep it, or leave metadata out")
 	}
@@ -72,7 +76,7 @@ func save(L *lua.LState) int {
 	switch v := obj.(type) {
 	case *Quantized:
 		write = func() error {
-			if err := saveQuantized(L, v, abs, format, so); err != nil {
+			if err := saveQuantized(L, v, abs, format, so, onnxOpts); err != nil {
 				return err
 			}
 			v.output = path
@@ -135,13 +139,14 @@ func checkMetadata(L *lua.LState, n int, opts *lua.LTable) map[string]string {
 	return out
 }
 
-// saveQuantized writes a quantization plan: weight-only plans to safetensors or .pt,
-// static plans also to .onnx (QDQ).
-func saveQuantized(L *lua.LState, q *Quantized, abs, format string, so quantize.SaveOptions) error {
+// saveQuantized writes a quantization plan: weight-only plans to safetensors or .pt, or
+// of an ONNX model to .onnx in ONNX Runtime's form (onnxquant); static plans also to .onnx
+// (QDQ).
+func saveQuantized(L *lua.LState, q *Quantized, abs, format string, so quantize.SaveOptions, oo *onnxSave) error {
 	ctx := ctxOf(L)
 	if format == "onnx" {
 		if q.Static == nil {
-			return fmt.Errorf("save %s: ONNX output is the QDQ model of static quantization (activations = {calibrate = data} on an ONNX model); save weight-only quantization as .safetensors or .pt", filepath.Base(abs))
+			return saveWeightOnlyONNX(L, q, abs, so, oo)
 		}
 		if so.Layout != quantize.LayoutCompressed {
 			return fmt.Errorf("save %s: layout %q applies to safetensors and .pt outputs, not to ONNX QDQ", filepath.Base(abs), so.Layout)
@@ -151,6 +156,7 @@ func saveQuantized(L *lua.LState, q *Quantized, abs, format string, so quantize.
 		}
 		return q.Static.Model.SaveWith(ctx, abs, so.Metadata)
 	}
+	q.onnxReport = nil
 	return q.Plan.Save(ctx, abs, so)
 }
 

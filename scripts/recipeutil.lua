@@ -141,6 +141,23 @@ function util.stem(path)
   return (base:gsub("%.[^.]+$", ""))
 end
 
+-- output is the recipe's output path: out when given, else <model stem><suffix> with the
+-- extension of format (safetensors, pt or onnx), which defaults to onnx for an .onnx
+-- model (ONNX in, ONNX out) and to safetensors otherwise.
+function util.output(model_path, out, format, suffix)
+  if out ~= nil then return out end
+  if format == nil then
+    format = model_path:lower():match("%.onnx$") and "onnx" or "safetensors"
+  end
+  return util.stem(model_path) .. suffix .. "." .. format
+end
+
+-- is_onnx reports whether a save to path with format writes an ONNX model.
+function util.is_onnx(path, format)
+  if format ~= nil then return format == "onnx" end
+  return path:lower():match("%.onnx$") ~= nil
+end
+
 -- report_path checks a report= argument before any work is done: nil, or a path ending in
 -- .html or .json.
 function util.report_path(path)

@@ -96,9 +96,9 @@ func dataTypeName(dataType int32) string {
 }
 
 // knownDataType reports whether dataType is a valid ONNX data type (onnx 1.12's enum plus
-// the float8 types added later), whether or not qscript can hold it.
+// the float8 and 4-bit types added later), whether or not qscript can hold it.
 func knownDataType(dataType int32) bool {
-	if dataType >= dataTypeFloat8E4M3FN && dataType <= 20 {
+	if dataType >= dataTypeFloat8E4M3FN && dataType <= 22 { // float8 types, UINT4, INT4
 		return true
 	}
 	_, ok := onnxpb.TensorProto_DataType_name[dataType]

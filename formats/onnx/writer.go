@@ -87,7 +87,7 @@ func write(path string, m *onnxpb.ModelProto, opts *WriteOptions) error {
 	layouts := make([]tensorLayout, len(g.Initializer))
 	var total int64
 	for i, tp := range g.Initializer {
-		lay, err := inspectTensor(tp)
+		lay, err := inspectForWrite(tp)
 		if err != nil {
 			return fmt.Errorf("onnx: tensor %q: %w", tp.GetName(), err)
 		}
@@ -325,4 +325,30 @@ func (s *sourceFiles) close() {
 	for _, f := range s.files {
 		f.Close()
 	}
+}
+
+// The 4-bit element types of IR version 10 (opset 21), two elements a byte.
+const (
+	dataTypeUInt4 = 21
+	dataTypeInt4  = 22
+)
+
+// inspectForWrite is inspectTensor, except that a packed 4-bit tensor (INT4, UINT4), which
+// no tensor dtype holds, is laid out as its ceil(numel/2) raw bytes, so that Write copies
+// it inline or into the data file like any other.
+func inspectForWrite(tp *onnxpb.TensorProto) (tensorLayout, error) {
+	if dt := tp.GetDataType(); dt != dataTypeUInt4 && dt != dataTypeInt4 {
+		return inspectTensor(tp)
+	}
+	c := proto.Clone(tp).(*onnxpb.TensorProto)
+	numel := int64(1)
+	for _, d := range tp.Dims {
+		if d < 0 || (d > 0 && numel > (1<<62)/d) {
+			return tensorLayout{}, fmt.Errorf("dims %v: invalid or too large", tp.Dims)
+		}
+		numel *= d
+	}
+	c.DataType = proto.Int32(int32(onnxpb.TensorProto_UINT8))
+	c.Dims = []int64{(numel + 1) / 2}
+	return inspectTensor(c)
 }

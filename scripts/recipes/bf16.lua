@@ -1,35 +1,48 @@
 -- Casts every floating-point tensor to bf16 (round to nearest even); integer tensors stay as they are.
 --
---   qscript recipes/bf16.lua [model=PATH] [out=PATH] [skip=LIST] [format=safetensors|pt] [report=PATH]
+--   qscript recipes/bf16.lua [model=PATH] [out=PATH] [skip=LIST] [format=safetensors|pt|onnx]
+--                      [keep_io_types=true] [report=PATH]
 --
 -- Arguments:
 --   model=   the checkpoint: .safetensors, .safetensors.index.json, .pt/.pth/.bin or .onnx
 --            (default examples/models/digits_cnn.pt, relative to the repository root)
---   out=     the output file (default <model name>.bf16.safetensors, or .pt with format=pt, in the
---            current folder)
+--   out=     the output file (default <model name>.bf16.onnx for an .onnx model, else
+--            <model name>.bf16.safetensors, or .pt with format=pt, in the current folder)
 --   skip=    layers whose weights stay in their original dtype, comma-separated: names, globs and
 --            first_conv, last_conv, first_linear, last_linear (default: none)
---   format=  safetensors or pt (default: from out's extension, else safetensors)
+--   format=  safetensors, pt or onnx (default: from out's extension, else onnx for an .onnx
+--            model, else safetensors)
+--   keep_io_types=  ONNX output: float32 graph inputs and outputs with Casts at the
+--            boundaries (default true); false makes them bf16
 --   report=  also write the report as HTML or JSON
+--
+-- An .onnx model gives an .onnx model converted as ONNX Runtime's float16 converter does,
+-- with bfloat16 in place of float16 (see docs/onnx-output.md for where it runs).
 --
 -- The values equal torch's tensor.bfloat16(). Norm layers, biases and other float tensors are cast
 -- too (SPEC: a bf16 checkpoint holds no float32 tensor), so the report lists every layer.
 local qs = require "qs"
 local util = require "recipeutil"
 
-util.check_args(arg, { "model", "out", "skip", "format", "report" })
+util.check_args(arg, { "model", "out", "skip", "format", "keep_io_types", "report" })
 local report_path = util.report_path(arg.report)
 local model, model_path = util.load(arg.model, "examples/models/digits_cnn.pt", "model")
 
 local format = arg.format
-local out = arg.out or (util.stem(model_path) .. ".bf16." .. (format == "pt" and "pt" or "safetensors"))
+local out = util.output(model_path, arg.out, format, ".bf16")
 
 local q = qs.quantize(model, {
   weights = { dtype = "bf16" },
   skip = util.skip_list(model, arg.skip),
 })
 
-qs.save(q, out, { format = format })
+local save_opts = { format = format }
+if util.is_onnx(out, format) then
+  save_opts.onnx = { keep_io_types = util.bool(arg.keep_io_types, true, "keep_io_types") }
+elseif arg.keep_io_types ~= nil then
+  error("argument keep_io_types applies to .onnx outputs")
+end
+qs.save(q, out, save_opts)
 local report = q:report()
 print(report)
 print("wrote " .. out)

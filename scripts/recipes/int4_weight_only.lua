@@ -2,13 +2,16 @@
 --
 --   qscript recipes/int4_weight_only.lua [model=PATH] [out=PATH] [group_size=128] [symmetric=true]
 --                                        [layers=Linear] [skip=LIST] [layout=compressed|fake]
---                                        [format=safetensors|pt] [report=PATH]
+--                                        [format=safetensors|pt|onnx] [int4_form=matmulnbits]
+--                                        [accuracy_level=N] [method=rtn|gptq] [calib=PATH]
+--                                        [samples=128] [heldout=0] [percdamp=0.01]
+--                                        [act_order=false] [report=PATH]
 --
 -- Arguments:
---   model=       the checkpoint: .safetensors, .safetensors.index.json, .pt/.pth/.bin
+--   model=       the checkpoint: .safetensors, .safetensors.index.json, .pt/.pth/.bin or .onnx
 --                (default examples/models/digits_cnn.pt, relative to the repository root)
---   out=         the output file (default <model name>.int4.safetensors, or .pt with format=pt,
---                in the current folder)
+--   out=         the output file (default <model name>.int4.onnx for an .onnx model, else
+--                <model name>.int4.safetensors, or .pt with format=pt, in the current folder)
 --   group_size=  input elements per scale (default 128; -1 for one scale per output channel)
 --   symmetric=   true (default, int4 codes -8..7, no zero point) or false (uint4 with zero points)
 --   layers=      layer types to quantize, comma-separated (default Linear; Conv weights are 4-D
@@ -16,8 +19,21 @@
 --   skip=        layers left in float: names, globs, first_conv, last_linear, ... (default: none)
 --   layout=      compressed (default): weight_packed I32 (8 codes per word), weight_scale
 --                [out, ceil(in/group)], weight_shape; fake: dequantized float weights
---   format=      safetensors or pt (default: from out's extension, else safetensors)
+--   format=      safetensors, pt or onnx (default: from out's extension, else onnx for an
+--                .onnx model, else safetensors)
+--   int4_form=   ONNX output: matmulnbits (default, com.microsoft.MatMulNBits) or
+--                dequantizelinear (int4 DequantizeLinear + MatMul, opset 21)
+--   accuracy_level=  ONNX output: MatMulNBits' accuracy_level (0..4; default: not set)
+--   method=      ONNX output: rtn (default) or gptq (needs calib=)
+--   calib=       GPTQ calibration data (.npy, .npz, .safetensors): samples= of it build the
+--                Hessians, the heldout= samples after them measure RTN against GPTQ
+--   percdamp=    GPTQ dampening, a fraction of the mean Hessian diagonal (default 0.01)
+--   act_order=   GPTQ: columns in decreasing Hessian diagonal order (default false)
 --   report=      also write the report as HTML or JSON
+--
+-- An .onnx model gives an .onnx model whose MatMul weights are 4-bit blocks along K
+-- (group_size: 16, 32, 64, 128, ...), packed as ONNX Runtime's matmul_nbits_quantizer packs
+-- them; Gemm and Conv stay float. See docs/onnx-output.md.
 --
 -- A row whose length is not a multiple of the group size ends with a shorter group (the
 -- example CNN's fc2 has 64 inputs: one group of 64), which gives exactly the codes of
@@ -26,7 +42,8 @@
 local qs = require "qs"
 local util = require "recipeutil"
 
-util.check_args(arg, { "model", "out", "group_size", "symmetric", "layers", "skip", "layout", "format", "report" })
+util.check_args(arg, { "model", "out", "group_size", "symmetric", "layers", "skip", "layout", "format", "report",
+  "int4_form", "accuracy_level", "method", "calib", "samples", "heldout", "percdamp", "act_order" })
 local report_path = util.report_path(arg.report)
 local model, model_path = util.load(arg.model, "examples/models/digits_cnn.pt", "model")
 
@@ -39,7 +56,7 @@ local types = {}
 for t in tostring(arg.layers or "Linear"):gmatch("[^,]+") do types[#types + 1] = t end
 
 local format = arg.format
-local out = arg.out or (util.stem(model_path) .. ".int4." .. (format == "pt" and "pt" or "safetensors"))
+local out = util.output(model_path, arg.out, format, ".int4")
 
 local q = qs.quantize(model, {
   weights = { dtype = symmetric and "int4" or "uint4", group_size = group, symmetric = symmetric },
@@ -47,10 +64,26 @@ local q = qs.quantize(model, {
   skip = util.skip_list(model, arg.skip),
 })
 
-qs.save(q, out, { layout = arg.layout, format = format })
+local save_opts = { layout = arg.layout, format = format }
+if util.is_onnx(out, format) then
+  local method = arg.method or "rtn"
+  save_opts.onnx = { int4_form = arg.int4_form, accuracy_level = arg.accuracy_level, method = method }
+  if method == "gptq" then
+    save_opts.onnx.calib = util.data(arg.calib, nil, "calib")
+    save_opts.onnx.samples = arg.samples
+    save_opts.onnx.heldout = arg.heldout
+    save_opts.onnx.percdamp = arg.percdamp
+    save_opts.onnx.act_order = util.bool(arg.act_order, false, "act_order")
+  end
+else
+  for _, k in ipairs({ "int4_form", "accuracy_level", "method", "calib", "samples", "heldout", "percdamp", "act_order" }) do
+    if arg[k] ~= nil then error(("argument %s applies to .onnx outputs"):format(k)) end
+  end
+end
+qs.save(q, out, save_opts)
 local report = q:report()
 print(report)
-if group > 0 then
+if group > 0 and not util.is_onnx(out, format) then
   local partial = {}
   for _, l in ipairs(report.layers) do
     local cols = l.shape[#l.shape]

@@ -1,40 +1,55 @@
 -- Quantizes Linear and Conv weights to int8, per channel and symmetric (weight-only, like torch's dynamic quantization).
 --
 --   qscript recipes/int8_dynamic.lua [model=PATH] [out=PATH] [skip=LIST] [layout=compressed|fake]
---                                    [format=safetensors|pt] [report=PATH.html|PATH.json]
+--                                    [format=safetensors|pt|onnx] [per_channel=true]
+--                                    [reduce_range=false] [report=PATH.html|PATH.json]
 --
 -- Arguments:
 --   model=   the checkpoint to quantize: .safetensors, .safetensors.index.json, .pt/.pth/.bin
 --            or .onnx (default examples/models/digits_cnn.pt, relative to the repository root)
---   out=     the output file (default <model name>.int8.safetensors, or .pt with format=pt,
---            in the current folder)
+--   out=     the output file (default <model name>.int8.onnx for an .onnx model, else
+--            <model name>.int8.safetensors, or .pt with format=pt, in the current folder)
 --   skip=    layers left in float, comma-separated: names, globs (fc*, encoder.*.attn) and the
 --            shortcuts first_conv, last_conv, first_linear, last_linear (default: none)
 --   layout=  compressed (default): int8 codes + weight_scale, the compressed-tensors layout
 --            that vLLM and transformers load; fake: dequantized float weights under the
 --            original names, loadable with load_state_dict
---   format=  safetensors or pt (default: from out's extension, else safetensors)
+--   format=  safetensors, pt or onnx (default: from out's extension, else onnx for an .onnx
+--            model, else safetensors)
+--   per_channel=   one scale per output channel (default true; ONNX output: MatMul per
+--            column, Conv per tensor, as ONNX Runtime's quantize_dynamic with per_channel)
+--   reduce_range=  ONNX output: 7-bit weights (quantize_dynamic's reduce_range, default false)
 --   report=  also write the report as HTML or JSON
+--
+-- An .onnx model gives an .onnx model as ONNX Runtime's quantize_dynamic writes it:
+-- DynamicQuantizeLinear on activations, MatMulInteger/ConvInteger, scale Mul; Gemm layers
+-- stay float (quantize_dynamic has no integer Gemm). See docs/onnx-output.md.
 --
 -- Example:
 --   qscript recipes/int8_dynamic.lua model=cnn.pt out=/tmp/cnn.int8.safetensors skip=first_conv
 local qs = require "qs"
 local util = require "recipeutil"
 
-util.check_args(arg, { "model", "out", "skip", "layout", "format", "report" })
+util.check_args(arg, { "model", "out", "skip", "layout", "format", "per_channel", "reduce_range", "report" })
 local report_path = util.report_path(arg.report)
 local model, model_path = util.load(arg.model, "examples/models/digits_cnn.pt", "model")
 
 local format = arg.format
-local out = arg.out or (util.stem(model_path) .. ".int8." .. (format == "pt" and "pt" or "safetensors"))
+local out = util.output(model_path, arg.out, format, ".int8")
 
 local q = qs.quantize(model, {
-  weights = { dtype = "int8", per_channel = true, symmetric = true },
+  weights = { dtype = "int8", per_channel = util.bool(arg.per_channel, true, "per_channel"), symmetric = true },
   layers = { "Linear", "Conv" },
   skip = util.skip_list(model, arg.skip),
 })
 
-qs.save(q, out, { layout = arg.layout, format = format })
+local save_opts = { layout = arg.layout, format = format }
+if util.is_onnx(out, format) then
+  save_opts.onnx = { reduce_range = util.bool(arg.reduce_range, false, "reduce_range") }
+elseif arg.reduce_range ~= nil then
+  error("argument reduce_range applies to .onnx outputs")
+end
+qs.save(q, out, save_opts)
 local report = q:report()
 print(report)
 print("wrote " .. out)

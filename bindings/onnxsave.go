@@ -1,0 +1,98 @@
+package bindings
+
+import (
+	"fmt"
+	"path/filepath"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/qscript-dev/qscript/formats/onnx"
+	"github.com/qscript-dev/qscript/onnxquant"
+	"github.com/qscript-dev/qscript/quantize"
+)
+
+// onnxSaveKeys are the keys of qs.save's onnx option (weight-only ONNX outputs).
+var onnxSaveKeys = []string{"keep_io_types", "op_block_list", "reduce_range", "int4_form", "accuracy_level",
+	"method", "calib", "samples", "heldout", "percdamp", "act_order", "block_size"}
+
+// onnxSave is the parsed onnx option of qs.save; nil when it was not given.
+type onnxSave struct {
+	opts onnxquant.Options
+}
+
+// checkONNXSave reads qs.save's onnx = {...} option.
+func checkONNXSave(L *lua.LState, n int, opts *lua.LTable) *onnxSave {
+	v := optField(L, n, opts, "onnx", lua.LTTable)
+	o := onnxquant.DefaultOptions()
+	if v == lua.LNil {
+		return &onnxSave{opts: o}
+	}
+	t := v.(*lua.LTable)
+	checkKeys(L, n, t, "onnx", onnxSaveKeys)
+	o.KeepIOTypes = optBool(L, n, t, "keep_io_types", o.KeepIOTypes)
+	if bl := optField(L, n, t, "op_block_list", lua.LTTable); bl != lua.LNil {
+		o.OpBlockList = []string{}
+		for _, s := range stringListArg(L, n, bl.(*lua.LTable), "onnx.op_block_list") {
+			o.OpBlockList = append(o.OpBlockList, s)
+		}
+	}
+	o.ReduceRange = optBool(L, n, t, "reduce_range", o.ReduceRange)
+	o.Int4Form = optChoice(L, n, t, "int4_form", o.Int4Form, onnxquant.Int4Forms)
+	o.AccuracyLevel = optInt(L, n, t, "accuracy_level", o.AccuracyLevel)
+	o.Method = optChoice(L, n, t, "method", o.Method, []string{onnxquant.MethodRTN, onnxquant.MethodGPTQ})
+	if c := t.RawGetString("calib"); c != lua.LNil {
+		o.GPTQ.Calib, _ = dataArg(L, n, c)
+	}
+	o.GPTQ.Samples = optInt(L, n, t, "samples", o.GPTQ.Samples)
+	o.GPTQ.Heldout = optInt(L, n, t, "heldout", o.GPTQ.Heldout)
+	o.GPTQ.PercDamp = optNumber(L, n, t, "percdamp", o.GPTQ.PercDamp)
+	o.GPTQ.ActOrder = optBool(L, n, t, "act_order", o.GPTQ.ActOrder)
+	o.GPTQ.BlockSize = optInt(L, n, t, "block_size", o.GPTQ.BlockSize)
+	if o.Method == onnxquant.MethodGPTQ && o.GPTQ.Calib == nil {
+		L.ArgError(n, "option 'onnx': method \"gptq\" needs calib = data (the samples whose MatMul inputs build each layer's Hessian)")
+	}
+	return &onnxSave{opts: o}
+}
+
+// stringListArg reads a list of strings.
+func stringListArg(L *lua.LState, n int, t *lua.LTable, what string) []string {
+	var out []string
+	for i := 1; i <= t.Len(); i++ {
+		s, ok := t.RawGetInt(i).(lua.LString)
+		if !ok {
+			L.ArgError(n, fmt.Sprintf("%s[%d]: string expected, got %s", what, i, t.RawGetInt(i).Type()))
+		}
+		out = append(out, string(s))
+	}
+	return out
+}
+
+// saveWeightOnlyONNX writes a weight-only plan of an ONNX model as an ONNX model in ONNX
+// Runtime's form for its scheme (package onnxquant), and keeps the report of what it wrote.
+func saveWeightOnlyONNX(L *lua.LState, q *Quantized, abs string, so quantize.SaveOptions, oo *onnxSave) error {
+	base := filepath.Base(abs)
+	src, ok := q.Source.File.Model.(*onnx.File)
+	if !ok {
+		return fmt.Errorf("save %s: ONNX output needs an ONNX input model; %s is %s (qscript does not export graphs from checkpoints): save as .safetensors or .pt", base, q.Source.Path, q.Source.File.Format)
+	}
+	if so.Layout != quantize.LayoutCompressed {
+		return fmt.Errorf("save %s: layout %q applies to safetensors and .pt outputs, not to ONNX", base, so.Layout)
+	}
+	if abs == q.Source.File.Path {
+		return fmt.Errorf("save %s: refusing to overwrite the input model", base)
+	}
+	res, err := onnxquant.Rewrite(ctxOf(L), src, q.Plan.Options(), oo.opts)
+	if err != nil {
+		return fmt.Errorf("save %s: %w", base, err)
+	}
+	m := res.Model
+	onnxquant.SetMetadata(m, so.Metadata)
+	wo := onnx.DefaultWriteOptions()
+	wo.SourceDir = src.Dir()
+	if err := onnx.Write(abs, m, &wo); err != nil {
+		return err
+	}
+	res.Report.Output = abs
+	q.onnxReport = res.Report
+	return nil
+}
