@@ -20,8 +20,8 @@ type convTParams struct {
 }
 
 type convTAttrs struct {
-	group                                            int
-	autoPad                                          string
+	group                                             int
+	autoPad                                           string
 	kattr, strides, dilations, pads, outPad, outShape []int64
 }
 
