@@ -48,7 +48,7 @@ func (p *StaticPlan) Report(ctx context.Context) (*report.Report, error) {
 }
 
 // activationKeys are the options of activations = {...} and of qs.calibrate.
-var activationKeys = []string{"batch_size", "calibrate", "dtype", "observer", "percentile", "progress", "reduce_range", "samples", "symmetric"}
+var activationKeys = []string{"batch_axis", "batch_size", "calibrate", "dtype", "max_memory", "observer", "percentile", "progress", "reduce_range", "samples", "state", "symmetric"}
 
 // foldedONNX returns an ONNX checkpoint with the weights that Constant nodes compute
 // stored as initializers (static.FoldWeights), so that model:layers, the layer selection
@@ -110,8 +110,17 @@ func loadGraph(L *lua.LState, m *Model, f *onnx.File) *graph.Graph {
 // samples, observer, dtype, symmetric, reduce_range, percentile, batch_size, progress.
 func calibOptions(L *lua.LState, n int, t map[string]any, numerics quant.Numerics) calib.Options {
 	tbl := L.NewTable()
+	var axes map[string]int
+	var state []calib.StatePair
 	for k, v := range t {
-		if k == "calibrate" {
+		switch k {
+		case "calibrate":
+			continue
+		case "batch_axis":
+			axes = batchAxes(L, n, v)
+			continue
+		case "state":
+			state = statePairs(L, n, v)
 			continue
 		}
 		switch x := v.(type) {
@@ -125,7 +134,47 @@ func calibOptions(L *lua.LState, n int, t map[string]any, numerics quant.Numeric
 			L.ArgError(n, fmt.Sprintf("option 'activations.%s': a string, number or boolean expected, got %T", k, v))
 		}
 	}
-	return calibOptionsTable(L, n, tbl, "activations.", numerics)
+	o := calibOptionsTable(L, n, tbl, "activations.", numerics)
+	o.BatchAxes, o.State = axes, state
+	return o
+}
+
+// batchAxes reads batch_axis = {input = axis, ...} (-1: fed as it is).
+func batchAxes(L *lua.LState, n int, v any) map[string]int {
+	m, ok := v.(map[string]any)
+	if !ok {
+		L.ArgError(n, fmt.Sprintf("option 'activations.batch_axis': a table of input name = axis expected, got %s", goTypeName(v)))
+	}
+	out := map[string]int{}
+	for name, a := range m {
+		f, ok := a.(float64)
+		if !ok || f != float64(int(f)) || f < -1 {
+			L.ArgError(n, fmt.Sprintf("option 'activations.batch_axis': input %q: an axis (0, 1, ... or -1 for none) expected, got %v", name, a))
+		}
+		out[name] = int(f)
+	}
+	return out
+}
+
+// statePairs reads state = {out = "stateN", into = "state"} or a list of such tables.
+func statePairs(L *lua.LState, n int, v any) []calib.StatePair {
+	one := func(e any) calib.StatePair {
+		m, ok := e.(map[string]any)
+		out, ok1 := m["out"].(string)
+		into, ok2 := m["into"].(string)
+		if !ok || !ok1 || !ok2 || len(m) != 2 {
+			L.ArgError(n, fmt.Sprintf("option 'activations.state': {out = \"output name\", into = \"input name\"} expected, got %v", e))
+		}
+		return calib.StatePair{Out: out, Into: into}
+	}
+	if list, ok := v.([]any); ok {
+		var pairs []calib.StatePair
+		for _, e := range list {
+			pairs = append(pairs, one(e))
+		}
+		return pairs
+	}
+	return []calib.StatePair{one(v)}
 }
 
 // calibOptionsTable reads the calibration options; prefix is how their keys are spelled in
@@ -137,6 +186,7 @@ func calibOptionsTable(L *lua.LState, n int, tbl *lua.LTable, prefix string, num
 		Observer:   optChoice(L, n, tbl, prefix+"observer", calib.DefaultObserver, calib.Observers),
 		Percentile: optNumber(L, n, tbl, prefix+"percentile", 0),
 		BatchSize:  optInt(L, n, tbl, prefix+"batch_size", 0),
+		MaxMemory:  int64(optNumber(L, n, tbl, prefix+"max_memory", 0)),
 		Progress:   env.Stderr,
 	}
 	dtype := optChoice(L, n, tbl, prefix+"dtype", "uint8", []string{"uint8", "int8"})
@@ -209,7 +259,14 @@ func calibrateAPI(L *lua.LState) int {
 	f := onnxFileOf(L, 1, m, "calibration")
 	opts := checkOptions(L, 3, slices.DeleteFunc(slices.Clone(activationKeys), func(k string) bool { return k == "calibrate" }))
 	src, key := dataArg(L, 2, L.Get(2))
-	res := calibrate(L, m, f, src, key, calibOptionsTable(L, 3, opts, "", quant.Torch))
+	o := calibOptionsTable(L, 3, opts, "", quant.Torch)
+	if v := opts.RawGetString("batch_axis"); v != lua.LNil {
+		o.BatchAxes = batchAxes(L, 3, goValue(L, v, nil))
+	}
+	if v := opts.RawGetString("state"); v != lua.LNil {
+		o.State = statePairs(L, 3, goValue(L, v, nil))
+	}
+	res := calibrate(L, m, f, src, key, o)
 	L.Push(LVCalibration(L, res))
 	return 1
 }

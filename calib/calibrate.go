@@ -34,14 +34,27 @@ func Calibrate(ctx context.Context, g *graph.Graph, src data.Source, opts Option
 	if err := checkTargets(g, targets); err != nil {
 		return nil, err
 	}
-	bind, err := data.Bind(src, g.Inputs(), "calibration data")
+	var zeros []string
+	for _, s := range o.State {
+		if err := checkState(g, s); err != nil {
+			return nil, err
+		}
+		zeros = append(zeros, s.Into)
+	}
+	bind, err := data.BindWith(src, g.Inputs(), "calibration data", data.BindOptions{BatchAxes: o.BatchAxes, Zeros: zeros})
 	if err != nil {
 		return nil, err
 	}
-	batch := batchSize(o, src, bind)
 	workers := o.Workers
 	if workers == 0 {
 		workers = runtime.GOMAXPROCS(0)
+	}
+	batch := batchSize(o, src, bind)
+	var budgetNote string
+	if batch == 0 {
+		if batch, budgetNote, err = budgetBatch(ctx, g, src, bind, targets, o, workers); err != nil {
+			return nil, err
+		}
 	}
 	total := src.Len()
 	if o.Samples > 0 && (total < 0 || total > o.Samples) {
@@ -73,6 +86,12 @@ func Calibrate(ctx context.Context, g *graph.Graph, src data.Source, opts Option
 
 	res := &Result{Observer: o.Observer, Scheme: o.Scheme, Samples: samples, Asked: o.Samples,
 		BatchSize: batch, Source: src.Name(), index: make(map[string]int, len(targets))}
+	if budgetNote != "" {
+		res.Warnings = append(res.Warnings, budgetNote)
+		if o.Warn != nil {
+			o.Warn(budgetNote)
+		}
+	}
 	if o.Samples > 0 && samples < o.Samples {
 		msg := fmt.Sprintf("calibration used %d samples, fewer than the %d asked for: data %q has only %d", samples, o.Samples, src.Name(), samples)
 		res.Warnings = append(res.Warnings, msg)
@@ -93,8 +112,8 @@ func Calibrate(ctx context.Context, g *graph.Graph, src data.Source, opts Option
 	return res, nil
 }
 
-// batchSize picks the batch: the model's fixed one, else the option, the source's
-// preference or the default, never more than the samples asked for.
+// batchSize picks the batch: the model's fixed one, else the option or the source's
+// preference, never more than the samples asked for; 0 when the memory budget decides.
 func batchSize(o Options, src data.Source, bind *data.Binding) int {
 	if b := bind.FixedBatch(); b > 0 {
 		return b
@@ -104,7 +123,7 @@ func batchSize(o Options, src data.Source, bind *data.Binding) int {
 		b = data.PreferredBatchSize(src)
 	}
 	if b == 0 {
-		b = DefaultBatchSize
+		return 0
 	}
 	if o.Samples > 0 && o.Samples < b {
 		b = o.Samples
@@ -296,6 +315,9 @@ type worker struct {
 	runner *graph.Runner
 	hooks  graph.Hooks
 	cur    *job // the job being run, for copyTargets
+	// carry holds the recurrent state for the next run (Options.State): one worker runs
+	// the samples one at a time, in order.
+	carry map[string]*tensor.Tensor
 }
 
 // forward runs one batch and sets the job's activations: copies of the values the nodes
@@ -303,10 +325,23 @@ type worker struct {
 func (w *worker) forward(ctx context.Context, j *job) error {
 	clear(j.acts)
 	w.cur = j
-	_, err := w.runner.Run(ctx, j.feed, &w.hooks)
+	for _, s := range w.c.opts.State {
+		if t := w.carry[s.Into]; t != nil {
+			j.feed[s.Into] = t
+		}
+	}
+	outs, err := w.runner.Run(ctx, j.feed, &w.hooks)
 	w.cur = nil
 	if err != nil {
 		return fmt.Errorf("calib: %w", err)
+	}
+	for _, s := range w.c.opts.State {
+		if w.carry == nil {
+			w.carry = map[string]*tensor.Tensor{}
+		}
+		// A new tensor per run: the job's feed, which the consumer may still observe,
+		// holds the previous one.
+		w.carry[s.Into] = copyInto(nil, outs[s.Out])
 	}
 	for i, t := range w.c.targets {
 		if j.acts[i] == nil {

@@ -194,7 +194,7 @@ func TestShapeMismatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = Calibrate(context.Background(), digits(t), src, Options{})
-	want := `calibration data "calib.npy": sample shape [1,9,9] does not fit model input "input" [N,1,8,8]`
+	want := `calibration data "calib.npy": sample shape [1,9,9] does not fit model input "input" [N,1,8,8] (a sample is the input without its batch axis 0; set batch_axis for "input" otherwise)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v, want %q", err, want)
 	}
@@ -204,7 +204,7 @@ func TestShapeMismatch(t *testing.T) {
 	}
 	mem, _ := data.Tensors(map[string]*tensor.Tensor{"x": tensor.New(tensor.F32, 2, 64)}, nil)
 	_, err = Calibrate(context.Background(), digits(t), mem, Options{})
-	want = `calibration data "tensors": sample shape [64] does not fit model input "input" [N,1,8,8]`
+	want = `calibration data "tensors": sample shape [64] does not fit model input "input" [N,1,8,8] (a sample is the input without its batch axis 0; set batch_axis for "input" otherwise)`
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v, want %q", err, want)
 	}

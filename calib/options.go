@@ -20,7 +20,15 @@ const (
 	// observers see one batch at a time, so their result depends on it (as it does in
 	// torch); it is part of Key.
 	DefaultBatchSize = 32
+	// DefaultMaxMemory is the calibration's default memory budget, 1 GiB.
+	DefaultMaxMemory = 1 << 30
 )
+
+// StatePair names a model output that is the next run's value of an input.
+type StatePair struct {
+	Out  string // the model output (the new state)
+	Into string // the model input it feeds
+}
 
 // Observers lists the observer kinds Calibrate accepts for activations: per-tensor
 // observers only, since QDQ activations have one scale and zero point.
@@ -61,6 +69,20 @@ type Options struct {
 	// (data.Batched), else DefaultBatchSize). A model with a fixed batch dimension
 	// imposes its own.
 	BatchSize int
+	// MaxMemory bounds the calibration's memory in bytes (0: DefaultMaxMemory). When
+	// BatchSize is 0 and the source prefers none, the batch size is chosen from it: one
+	// sample is run first to measure the bytes its intermediate values take, and the batch
+	// is the largest (up to DefaultBatchSize) whose runs in flight fit the budget next to
+	// the model's weights.
+	MaxMemory int64
+	// BatchAxes gives an input's batch axis by name, or -1 to feed it as it is
+	// (data.BindOptions.BatchAxes).
+	BatchAxes map[string]int
+	// State carries recurrent state from run to run, as a streaming model runs: the
+	// samples are run one at a time, in order, and each pair's model output feeds the
+	// named input of the next run (the first run reads the data's value, or zeros when the
+	// data has no array for that input).
+	State []StatePair
 	// Workers is the number of graph runs in flight (0: GOMAXPROCS).
 	Workers int
 	// Progress receives the progress bar (nil: none).
@@ -104,6 +126,15 @@ func (o Options) withDefaults() (Options, error) {
 	if o.BatchSize < 0 {
 		return o, fmt.Errorf("calib: batch size %d: must be at least 1", o.BatchSize)
 	}
+	if o.MaxMemory < 0 {
+		return o, fmt.Errorf("calib: max memory %d: must be positive", o.MaxMemory)
+	}
+	if o.MaxMemory == 0 {
+		o.MaxMemory = DefaultMaxMemory
+	}
+	if len(o.State) > 0 {
+		o.Workers, o.BatchSize = 1, 1
+	}
 	if o.Workers < 0 {
 		return o, fmt.Errorf("calib: workers %d: must be at least 1", o.Workers)
 	}
@@ -131,7 +162,7 @@ func Key(modelKey, dataKey string, opts Options) string {
 		sort.Strings(t)
 		targets = strings.Join(t, "\x00")
 	}
-	return fmt.Sprintf("calib|model=%s|data=%s|samples=%d|observer=%s|percentile=%v|qtype=%s|symmetric=%v|reduce=%v|numerics=%s|batch=%d|targets=%s",
+	return fmt.Sprintf("calib|model=%s|data=%s|samples=%d|observer=%s|percentile=%v|qtype=%s|symmetric=%v|reduce=%v|numerics=%s|batch=%d|memory=%d|axes=%v|state=%v|targets=%s",
 		modelKey, dataKey, o.Samples, o.Observer, o.Percentile, o.Scheme.QType.Name, o.Scheme.Symmetric,
-		o.Scheme.ReduceRange, o.Scheme.Numerics, o.BatchSize, targets)
+		o.Scheme.ReduceRange, o.Scheme.Numerics, o.BatchSize, o.MaxMemory, o.BatchAxes, o.State, targets)
 }
