@@ -2,7 +2,6 @@ package bindings
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 
@@ -10,6 +9,8 @@ import (
 
 	"github.com/qscript-dev/qscript/host/modules"
 	"github.com/qscript-dev/qscript/report"
+
+	"github.com/qscript-dev/qscript/internal/paths"
 )
 
 // ReportTypeName is the metatable name of reports; their Value is a *Report.
@@ -82,7 +83,7 @@ var reportAPI = map[string]lua.LGFunction{
 func reportRead(L *lua.LState) int {
 	path := L.CheckString(1)
 	abs := checkExisting(L, 1, path)
-	f, err := os.Open(abs)
+	f, err := paths.Open(abs)
 	if err != nil {
 		raise(L, err)
 	}

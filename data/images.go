@@ -17,6 +17,8 @@ import (
 	xdraw "golang.org/x/image/draw"
 
 	"github.com/qscript-dev/qscript/tensor"
+
+	"github.com/qscript-dev/qscript/internal/paths"
 )
 
 // ImageOptions says how Images turns a picture into a model input.
@@ -211,7 +213,7 @@ func (s *imageSource) load(dst []float32, path string) error {
 }
 
 func decodeImage(path string) (image.Image, error) {
-	f, err := os.Open(path)
+	f, err := paths.Open(path)
 	if err != nil {
 		return nil, err
 	}

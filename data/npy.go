@@ -9,6 +9,8 @@ import (
 
 	"github.com/qscript-dev/qscript/formats/npy"
 	"github.com/qscript-dev/qscript/tensor"
+
+	"github.com/qscript-dev/qscript/internal/paths"
 )
 
 // NPY is a source over one .npy array whose first axis is the sample axis. It has a
@@ -16,7 +18,7 @@ import (
 // from the file with ReadAt, so only one batch is in memory at a time; a Fortran-order
 // array, whose samples are not contiguous in the file, is read whole instead.
 func NPY(path string) (Source, error) {
-	f, err := os.Open(path)
+	f, err := paths.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}
@@ -65,7 +67,7 @@ func (s *npySource) Open(ctx context.Context) (Reader, error) {
 		}
 		return &memoryReader{src: &memorySource{name: s.name, inputs: map[string]*tensor.Tensor{"": t}, n: t.Shape[0]}}, nil
 	}
-	f, err := os.Open(s.path)
+	f, err := paths.Open(s.path)
 	if err != nil {
 		return nil, fmt.Errorf("data: %w", err)
 	}

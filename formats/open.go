@@ -11,6 +11,8 @@ import (
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/safetensors"
 	"github.com/qscript-dev/qscript/formats/torch"
+
+	"github.com/qscript-dev/qscript/internal/paths"
 )
 
 // Format is one checkpoint format that Open reads.
@@ -108,14 +110,15 @@ const HeadSize = 512
 
 // ReadHead returns up to HeadSize bytes from the start of the file.
 func ReadHead(path string) ([]byte, error) {
-	f, err := os.Open(path)
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return nil, fmt.Errorf("%s is a folder, not a checkpoint file (a sharded safetensors checkpoint opens through its .safetensors.index.json)", path)
+	}
+	// paths.Open refuses a FIFO or a device without blocking on it.
+	f, err := paths.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	if st, err := f.Stat(); err == nil && st.IsDir() {
-		return nil, fmt.Errorf("%s is a folder, not a checkpoint file (a sharded safetensors checkpoint opens through its .safetensors.index.json)", path)
-	}
 	head := make([]byte, HeadSize)
 	n, err := io.ReadFull(f, head)
 	if err != nil && err != io.ErrUnexpectedEOF && err != io.EOF {

@@ -2,6 +2,7 @@ package host
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -43,7 +44,7 @@ func newProtoCache() *protoCache {
 
 // compile returns the compiled chunk, from the cache when its content is unchanged. A syntax
 // error comes back as an *Error with the chunk's name and line.
-func (p *protoCache) compile(c *chunk) (*lua.FunctionProto, error) {
+func (p *protoCache) compile(ctx context.Context, c *chunk) (*lua.FunctionProto, error) {
 	sum := sha256.Sum256(c.src)
 	p.mu.Lock()
 	cached, ok := p.protos[c.name]
@@ -51,11 +52,10 @@ func (p *protoCache) compile(c *chunk) (*lua.FunctionProto, error) {
 	if ok && cached.sum == sum {
 		return cached.proto, nil
 	}
-	stmts, err := parse.Parse(bytes.NewReader(c.src), c.name)
-	if err != nil {
-		return nil, syntaxError(c, err)
+	proto, err := compileStoppable(ctx, c.src, c.name)
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return nil, &Error{File: c.name, Message: stoppedMessage(ctxErr), Err: ctxErr}
 	}
-	proto, err := lua.Compile(stmts, c.name)
 	if err != nil {
 		return nil, syntaxError(c, err)
 	}

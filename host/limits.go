@@ -35,6 +35,8 @@ func (r *run) installLimits(L *lua.LState) {
 	L.Options.RegistrySize = threadRegistry
 	L.Options.MinimizeStackMemory = true
 	lim := &limits{}
+	installPatterns(L)
+	installLoad(L)
 	wrapLib(L, lua.StringLibName, "rep", checkedRep)
 	wrapLib(L, lua.StringLibName, "format", checkedFormat)
 	wrapLib(L, lua.TabLibName, "concat", checkedConcat)

@@ -186,7 +186,7 @@ func (r *run) loadPathModule(L *lua.LState, name string, caller *chunk) lua.LVal
 // module's own file:line.
 func (r *run) compileModule(L *lua.LState, c *chunk) lua.LValue {
 	r.record(c)
-	proto, err := r.h.protos.compile(c)
+	proto, err := r.h.protos.compile(r.env.Context(), c)
 	if err != nil {
 		L.Error(lua.LString(err.Error()), 0)
 	}

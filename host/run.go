@@ -138,7 +138,7 @@ func (h *Host) runChunk(ctx context.Context, c *chunk, args map[string]string, c
 	}
 	_ = h.cache.Sweep() // values that left the cache in an earlier run; closing them is best effort
 	r.record(c)
-	proto, err := h.protos.compile(c)
+	proto, err := h.protos.compile(ctx, c)
 	if err != nil {
 		return res, err
 	}

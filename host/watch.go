@@ -115,8 +115,12 @@ type watchSession struct {
 
 func (s *watchSession) loop() error {
 	s.start(nil)
+	rewatch := time.NewTicker(rewatchInterval)
+	defer rewatch.Stop()
 	for {
 		select {
+		case <-rewatch.C:
+			s.rewatch()
 		case <-s.ctx.Done():
 			s.stopRun()
 			for _, t := range s.timers {
@@ -177,7 +181,7 @@ func (s *watchSession) schedule(p string) {
 func (s *watchSession) saved() {
 	changed := s.pendingList()
 	for _, p := range changed {
-		if err := s.h.checkSyntax(p); err != nil {
+		if err := s.h.checkSyntax(s.ctx, p); err != nil {
 			s.runs++
 			s.fn(Result{Recipe: s.h.displayName(s.recipe), Err: err, Started: time.Now(), Run: s.runs, Changed: changed})
 			return
@@ -246,6 +250,30 @@ func (s *watchSession) finish(res Result) {
 	s.fn(res)
 }
 
+// rewatchInterval is how often the watch looks for its folders coming back.
+const rewatchInterval = 500 * time.Millisecond
+
+// rewatch adds again the folders that the watcher dropped because they were deleted (or
+// renamed away), once they exist again, and runs the recipe: a checkout or a sync tool
+// may have replaced the whole folder.
+func (s *watchSession) rewatch() {
+	active := map[string]bool{}
+	for _, d := range s.w.WatchList() {
+		active[filepath.Clean(d)] = true
+	}
+	for dir := range s.watched {
+		if active[dir] {
+			continue
+		}
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			continue
+		}
+		if s.w.Add(dir) == nil {
+			s.schedule(s.recipe)
+		}
+	}
+}
+
 func (s *watchSession) watchDir(dir string) error {
 	if s.watched[dir] {
 		return nil
@@ -259,7 +287,7 @@ func (s *watchSession) watchDir(dir string) error {
 
 // checkSyntax compiles a saved Lua file (warming the compile cache for the run that
 // follows). A file that is gone or unreadable passes: the run reports it.
-func (h *Host) checkSyntax(p string) error {
+func (h *Host) checkSyntax(ctx context.Context, p string) error {
 	if !strings.HasSuffix(p, ".lua") {
 		return nil
 	}
@@ -267,6 +295,6 @@ func (h *Host) checkSyntax(p string) error {
 	if err != nil {
 		return nil
 	}
-	_, err = h.protos.compile(c)
+	_, err = h.protos.compile(ctx, c)
 	return err
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/qscript-dev/qscript/formats/safetensors"
 	"github.com/qscript-dev/qscript/formats/torch"
 	"github.com/qscript-dev/qscript/tensor"
+
+	"github.com/qscript-dev/qscript/internal/paths"
 )
 
 // Output formats of Save.
@@ -209,7 +211,7 @@ func (q *Model) configJSON(path, from string, cfg *CompressedConfig, why string)
 			return "", nil, nil
 		}
 	}
-	f, err := os.Open(from)
+	f, err := paths.Open(from)
 	if err != nil {
 		return "", nil, fmt.Errorf("config %s: %w", from, err)
 	}

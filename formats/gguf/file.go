@@ -8,6 +8,8 @@ import (
 	"os"
 	"slices"
 	"strings"
+
+	"github.com/qscript-dev/qscript/internal/paths"
 )
 
 // Magic and Version are what the reader accepts and the writer writes.
@@ -91,7 +93,7 @@ func Open(r io.ReaderAt, size int64) (*File, error) {
 
 // OpenFile opens a GGUF file by path. Errors name the path; Close closes the file.
 func OpenFile(path string) (*File, error) {
-	file, err := os.Open(path)
+	file, err := paths.Open(path)
 	if err != nil {
 		return nil, err
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/qscript-dev/qscript/formats/safetensors"
 	"github.com/qscript-dev/qscript/formats/torch"
 	"github.com/qscript-dev/qscript/tensor"
+
+	"github.com/qscript-dev/qscript/internal/paths"
 )
 
 // File names transformers gives a model folder's parts.
@@ -118,7 +120,7 @@ func ReadConfig(path string) (map[string]any, error) {
 }
 
 func readLimited(path string, limit int64) ([]byte, error) {
-	fh, err := os.Open(path)
+	fh, err := paths.Open(path)
 	if err != nil {
 		return nil, err
 	}

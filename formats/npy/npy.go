@@ -10,6 +10,8 @@ import (
 
 	"github.com/qscript-dev/qscript/formats/atomicfile"
 	"github.com/qscript-dev/qscript/tensor"
+
+	"github.com/qscript-dev/qscript/internal/paths"
 )
 
 // File is an open .npy file: one array, named after the file's stem ("x" for x.npy) when
@@ -53,7 +55,7 @@ func OpenFile(path string) (*File, error) {
 // when open fails, and its errors are prefixed with path.
 func openPath[T any](path string, open func(io.ReaderAt, int64) (T, error)) (T, *os.File, error) {
 	var zero T
-	osf, err := os.Open(path)
+	osf, err := paths.Open(path)
 	if err != nil {
 		return zero, nil, err
 	}

@@ -14,6 +14,8 @@ import (
 	"github.com/qscript-dev/qscript/tensor"
 	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/qscript-dev/qscript/internal/paths"
 )
 
 // MaxModelSize caps the .onnx file itself. Protobuf messages are limited to 2 GiB, so a
@@ -52,7 +54,7 @@ type initLayout struct {
 // Open reads and validates an ONNX model. External data files are opened (and their
 // bounds checked) now, and read lazily by Load.
 func Open(path string) (*File, error) {
-	f, err := os.Open(path)
+	f, err := paths.Open(path)
 	if err != nil {
 		return nil, err
 	}

@@ -6,12 +6,13 @@ import (
 	"fmt"
 	"io"
 	"maps"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 
 	"github.com/qscript-dev/qscript/tensor"
+
+	"github.com/qscript-dev/qscript/internal/paths"
 )
 
 // MaxIndexSize bounds a *.safetensors.index.json file. Real indexes list one line per
@@ -82,7 +83,7 @@ func OpenIndex(path string) (*Sharded, error) {
 }
 
 func readIndex(path string) (*shardIndex, error) {
-	f, err := os.Open(path)
+	f, err := paths.Open(path)
 	if err != nil {
 		return nil, err
 	}

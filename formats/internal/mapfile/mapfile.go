@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/qscript-dev/qscript/internal/paths"
 )
 
 // File is an open regular file and, when mapping succeeded, its whole content mapped
@@ -22,7 +24,7 @@ type File struct {
 // Open opens path, refuses anything but a regular file and maps it. A file that cannot be
 // mapped (empty, or a platform without mmap) is still opened, for positioned reads.
 func Open(path string) (*File, error) {
-	f, err := os.Open(path)
+	f, err := paths.Open(path)
 	if err != nil {
 		return nil, err
 	}

@@ -44,7 +44,7 @@ func TestOpenMapsAndReads(t *testing.T) {
 
 func TestOpenRefusesFolders(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := Open(dir); err == nil || err.Error() != dir+": not a regular file" {
+	if _, err := Open(dir); err == nil || err.Error() != dir+": not a regular file (a folder)" {
 		t.Errorf("Open(folder) = %v", err)
 	}
 }
