@@ -84,9 +84,10 @@ func quantizeLoader(env *modules.Env) lua.LGFunction {
 }
 
 var quantizeAPI = map[string]lua.LGFunction{
-	"config":    config,
-	"quantize":  quantizeModel,
-	"calibrate": calibrateAPI,
+	"config":          config,
+	"quantize":        quantizeModel,
+	"calibrate":       calibrateAPI,
+	"quantize_folder": quantizeFolder,
 }
 
 var quantizedMethods map[string]lua.LGFunction

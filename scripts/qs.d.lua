@@ -335,6 +335,42 @@ function qs.config(opts) end
 ---@return qs.Calibration
 function qs.calibrate(model, data, opts) end
 
+---@class qs.FolderOverride
+---@field targets string[] exact module names, "re:" regexes or class names
+---@field scheme string a preset (W8A16, W4A16, W4A16_ASYM, W8A8, FP8_DYNAMIC, W8A16_FP8)
+---@field group_size? integer
+
+---@class qs.FolderOptions
+---@field model string a Hugging Face model folder
+---@field out string the compressed-tensors folder to write
+---@field scheme? string preset of the default group (default "W4A16")
+---@field group_size? integer columns per scale for integer weights (-1: per channel)
+---@field targets? string[] default group's targets (default {"Linear"})
+---@field ignore? string[] modules kept in full precision (lm_head of a causal LM is added)
+---@field overrides? qs.FolderOverride[] mixed precision: one config group each
+---@field max_shard_size? string default "5GB"
+---@field overwrite? boolean replace a folder qscript wrote before (only its files)
+---@field numerics? "compressed-tensors"
+---@field progress? boolean bar on a terminal (default true; never under -q)
+
+---@class qs.FolderResult
+---@field output string
+---@field shards string[]
+---@field copied string[]
+---@field ignored string[]
+---@field quantized integer
+---@field formats string[]
+---@field in_bytes integer
+---@field out_bytes integer
+---@field groups table[] {name, scheme, format, layers, mean_sqnr_db, min_sqnr_db}
+---@field worst table[] the 10 layers of lowest SQNR: {layer, scheme, sqnr_db}
+---@field summary string
+
+---Quantizes a Hugging Face model folder into a compressed-tensors folder (vLLM, transformers).
+---@param opts qs.FolderOptions
+---@return qs.FolderResult
+function qs.quantize_folder(opts) end
+
 -------------------------------------------------------------------------------
 -- Data
 -------------------------------------------------------------------------------

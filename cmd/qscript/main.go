@@ -178,15 +178,17 @@ Commands:
 		fmt.Fprintf(&b, "  %-8s %s\n", c.name, c.summary)
 	}
 	b.WriteString(`
-Run "qscript help COMMAND" (or "qscript COMMAND --help") for details.
+Run "qscript help COMMAND" (or "qscript COMMAND --help") for details, and
+"qscript help RECIPE" (such as "qscript help llm") for a built-in recipe's arguments.
 Exit codes: 0 ok, 1 recipe error, 2 usage error, 3 internal error, 130 interrupted.
 `)
 	return b.String()
 }
 
-const helpHelp = `Usage: qscript help [COMMAND]
+const helpHelp = `Usage: qscript help [COMMAND | RECIPE]
 
-Shows the help of COMMAND, or the list of commands.
+Shows the help of COMMAND, the arguments of the built-in recipe RECIPE (as "qscript
+recipes" lists them), or the list of commands.
 `
 
 func runHelpCommand(_ context.Context, args []string, stdout, stderr io.Writer) int {
@@ -197,6 +199,10 @@ func runHelpCommand(_ context.Context, args []string, stdout, stderr io.Writer) 
 	case 1:
 		if c, ok := findCommand(args[0]); ok {
 			fmt.Fprint(stdout, c.help)
+			return exitOK
+		}
+		if text, ok := recipeHelp(args[0]); ok {
+			fmt.Fprint(stdout, text)
 			return exitOK
 		}
 		fmt.Fprintf(stderr, "qscript help: unknown command %q\n\n%s", args[0], mainHelp())

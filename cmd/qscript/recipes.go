@@ -101,3 +101,26 @@ func createNew(path string, data []byte) (err error) {
 	}
 	return os.Link(tmp.Name(), path)
 }
+
+// recipeHelp is `qscript help RECIPE` for a built-in recipe ("llm", "recipes/llm.lua"):
+// its leading comment block, which documents its arguments.
+func recipeHelp(arg string) (string, bool) {
+	name := strings.TrimSuffix(strings.TrimPrefix(filepath.ToSlash(arg), "recipes/"), ".lua")
+	if strings.ContainsAny(name, "/.") {
+		return "", false
+	}
+	src, err := host.BuiltinSource(name)
+	if err != nil {
+		return "", false
+	}
+	var b strings.Builder
+	for _, line := range strings.Split(string(src), "\n") {
+		text, ok := strings.CutPrefix(line, "--")
+		if !ok {
+			break
+		}
+		b.WriteString(strings.TrimPrefix(text, " ") + "\n")
+	}
+	fmt.Fprintf(&b, "\nRun it with: qscript recipes/%s.lua [key=value ...]; copy it with: qscript new %s\n", name, name)
+	return b.String(), true
+}

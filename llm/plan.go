@@ -1,0 +1,261 @@
+package llm
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/qscript-dev/qscript/formats/hf"
+	"github.com/qscript-dev/qscript/quantize"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// Options says what Plan quantizes.
+type Options struct {
+	// Scheme is the preset of the default group (see Presets); "" is W4A16.
+	Scheme string
+	// GroupSize, when not 0, replaces the default scheme's integer grouping (> 0 columns
+	// per group, -1 per output channel).
+	GroupSize int
+	// Targets are the default group's targets; nil is {"Linear"}.
+	Targets []string
+	// Ignore lists modules left in full precision, added to the defaults (lm_head for a
+	// *ForCausalLM model). Every entry must match a module.
+	Ignore []string
+	// Overrides give some modules another scheme; each becomes a config group.
+	Overrides []Override
+}
+
+// Override is one mixed-precision config group.
+type Override struct {
+	Targets   []string
+	Scheme    string
+	GroupSize int
+}
+
+// Group is one config group of the output.
+type Group struct {
+	Name    string // "group_0", ...
+	Scheme  Scheme
+	Targets []string
+	Layers  []string // quantized modules, in model order
+}
+
+// LayerPlan is what happens to one module with a weight.
+type LayerPlan struct {
+	Layer  quantize.Layer
+	Group  *Group // nil: left as it is
+	Reason string // why it is left as it is
+}
+
+// Planned is a planned conversion of one folder. It holds no tensor data.
+type Planned struct {
+	Folder   *hf.Folder
+	Groups   []*Group
+	Layers   []LayerPlan
+	Ignore   []string // quantization_config's ignore list
+	Warnings []string
+	byWeight map[string]*LayerPlan
+}
+
+// spec is a group before it is known to match anything.
+type spec struct {
+	scheme  Scheme
+	targets []string
+}
+
+// Plan decides, without reading tensor data, which scheme each module of the folder gets.
+func Plan(f *hf.Folder, o Options) (*Planned, error) {
+	specs, err := groupSpecs(o)
+	if err != nil {
+		return nil, err
+	}
+	layers, err := quantize.Layers(f, nil)
+	if err != nil {
+		return nil, err
+	}
+	mods := make([]module, 0, len(layers)+1)
+	for _, l := range layers {
+		mods = append(mods, module{name: l.Name, class: l.Type})
+	}
+	tiedHead := f.IsCausalLM() && f.TiedEmbeddings() && !slices.ContainsFunc(layers, func(l quantize.Layer) bool { return l.Name == "lm_head" })
+	if tiedHead {
+		mods = append(mods, module{name: "lm_head", class: quantize.TypeLinear})
+	}
+	targetOf := map[string]int{} // target -> spec, later specs win as in an OrderedDict
+	var targets []matcher
+	for i, s := range specs {
+		for _, t := range s.targets {
+			m, err := newMatcher(t)
+			if err != nil {
+				return nil, err
+			}
+			if _, ok := targetOf[t]; !ok {
+				targets = append(targets, m)
+			}
+			targetOf[t] = i
+		}
+	}
+	ignore, userIgnore, err := ignoreMatchers(f, o.Ignore, targets)
+	if err != nil {
+		return nil, err
+	}
+	p := &Planned{Folder: f, byWeight: map[string]*LayerPlan{}}
+	used := map[string]bool{}
+	groupOf := map[int]*Group{}
+	var quantizedClasses []string
+	for i, mod := range mods {
+		if ig := firstMatch(ignore, mod); ig != "" {
+			used[ig] = true
+			// The ignore entry counts as used even when no target would have matched.
+			if len(prioritized(mod, targets)) > 0 && i < len(layers) {
+				p.Layers = append(p.Layers, LayerPlan{Layer: layers[i], Reason: "ignored (" + ig + ")"})
+			} else if i < len(layers) {
+				p.Layers = append(p.Layers, LayerPlan{Layer: layers[i], Reason: "not a target"})
+			}
+			continue
+		}
+		matched := prioritized(mod, targets)
+		for _, t := range matched {
+			used[t] = true
+		}
+		if i >= len(layers) { // the tied lm_head, which has no weight of its own
+			if len(matched) > 0 {
+				return nil, fmt.Errorf("lm_head shares its weight with the input embedding (tie_word_embeddings), so quantizing it would untie them; leave it out of the targets (it is ignored by default)")
+			}
+			continue
+		}
+		l := layers[i]
+		lp := LayerPlan{Layer: l, Reason: "not a target"}
+		if len(matched) > 0 {
+			g, why, err := p.assign(l, specs, targetOf[matched[0]], groupOf, f)
+			if err != nil {
+				return nil, err
+			}
+			lp.Group, lp.Reason = g, why
+			if g != nil && !slices.Contains(quantizedClasses, mod.class) {
+				quantizedClasses = append(quantizedClasses, mod.class)
+			}
+		}
+		p.Layers = append(p.Layers, lp)
+	}
+	for _, t := range targets {
+		if !used[t.target] {
+			return nil, unmatchedError("target", t.target, mods)
+		}
+	}
+	for _, m := range userIgnore {
+		if !used[m.target] && !slices.ContainsFunc(mods, m.match) {
+			return nil, unmatchedError("ignore entry", m.target, mods)
+		}
+	}
+	if len(p.Groups) == 0 {
+		return nil, fmt.Errorf("%s: no module matches the targets %s; nothing to quantize", f.Dir, strings.Join(specs[0].targets, ", "))
+	}
+	for i, mod := range mods {
+		quantized := i < len(layers) && p.Layers[i].Group != nil
+		if !quantized && slices.Contains(quantizedClasses, mod.class) {
+			p.Ignore = append(p.Ignore, mod.name)
+		}
+	}
+	for i := range p.Layers {
+		lp := &p.Layers[i]
+		if lp.Group != nil {
+			lp.Group.Layers = append(lp.Group.Layers, lp.Layer.Name)
+			p.byWeight[lp.Layer.Weight] = lp
+		}
+	}
+	return p, nil
+}
+
+// assign returns the group of a module matched by spec si, creating it on first use, or
+// nil and why when the module cannot be quantized.
+func (p *Planned) assign(l quantize.Layer, specs []spec, si int, groupOf map[int]*Group, f *hf.Folder) (*Group, string, error) {
+	s := specs[si]
+	switch {
+	case l.Type != quantize.TypeLinear && l.Type != quantize.TypeEmbedding:
+		p.warn("%s (%s) stays as it is: only Linear and Embedding weights are quantized", l.Name, l.Type)
+		return nil, "not a Linear or Embedding layer", nil
+	case len(l.Shape) != 2:
+		return nil, "", fmt.Errorf("module %s: weight %s is %v, want 2-D [out, in]", l.Name, l.Weight, l.Shape)
+	case l.DType != tensor.BF16 && l.DType != tensor.F16 && l.DType != tensor.F32:
+		return nil, "", fmt.Errorf("module %s: weight %s is %v; compressed-tensors numerics need bf16, f16 or f32 weights", l.Name, l.Weight, l.DType)
+	case l.Type == quantize.TypeEmbedding && f.IsCausalLM() && f.TiedEmbeddings():
+		return nil, "", fmt.Errorf("module %s is the input embedding that lm_head shares (tie_word_embeddings); quantizing it would untie them", l.Name)
+	}
+	if _, err := s.scheme.ctArgs().Groups(l.Shape[1]); err != nil {
+		return nil, "", fmt.Errorf("module %s (%s): %v; ignore it (ignore=%s) or choose another group_size", l.Name, s.scheme.Name, err, l.Name)
+	}
+	g := groupOf[si]
+	if g == nil {
+		g = &Group{Name: fmt.Sprintf("group_%d", len(p.Groups)), Scheme: s.scheme, Targets: s.targets}
+		groupOf[si] = g
+		p.Groups = append(p.Groups, g)
+	}
+	return g, "", nil
+}
+
+func (p *Planned) warn(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if !slices.Contains(p.Warnings, msg) {
+		p.Warnings = append(p.Warnings, msg)
+	}
+}
+
+func groupSpecs(o Options) ([]spec, error) {
+	name := o.Scheme
+	if name == "" {
+		name = "W4A16"
+	}
+	s, err := PresetScheme(name, o.GroupSize)
+	if err != nil {
+		return nil, err
+	}
+	targets := o.Targets
+	if len(targets) == 0 {
+		targets = []string{quantize.TypeLinear}
+	}
+	specs := []spec{{s, slices.Clone(targets)}}
+	for i, ov := range o.Overrides {
+		if len(ov.Targets) == 0 {
+			return nil, fmt.Errorf("override %d: no targets", i+1)
+		}
+		s, err := PresetScheme(ov.Scheme, ov.GroupSize)
+		if err != nil {
+			return nil, fmt.Errorf("override %d (%s): %w", i+1, strings.Join(ov.Targets, ", "), err)
+		}
+		specs = append(specs, spec{s, slices.Clone(ov.Targets)})
+	}
+	return specs, nil
+}
+
+// ignoreMatchers returns the ignore list with the defaults (lm_head for causal LMs, unless
+// a target names it; unmatched defaults are not errors) and the user's entries alone.
+func ignoreMatchers(f *hf.Folder, user []string, targets []matcher) (all, mine []matcher, err error) {
+	for _, t := range user {
+		m, err := newMatcher(t)
+		if err != nil {
+			return nil, nil, fmt.Errorf("ignore: %w", err)
+		}
+		mine = append(mine, m)
+	}
+	all = slices.Clone(mine)
+	asked := slices.ContainsFunc(targets, func(m matcher) bool { return m.matchName("lm_head") })
+	if f.IsCausalLM() && !asked && !slices.Contains(user, "lm_head") {
+		m, _ := newMatcher("lm_head")
+		all = append(all, m)
+	}
+	return all, mine, nil
+}
+
+func firstMatch(ms []matcher, mod module) string {
+	for _, m := range ms {
+		if m.match(mod) {
+			return m.target
+		}
+	}
+	return ""
+}
+
+// Quantized returns the number of quantized modules.
+func (p *Planned) Quantized() int { return len(p.byWeight) }
