@@ -154,21 +154,13 @@ func (d *dynamicConv) quantizeWeight(w string, perChannel bool, l *layerReport) 
 	if err != nil {
 		return dynWeight{}, err
 	}
-	t = tensor.FromF32(t.Shape, x)
-	scheme := quant.Scheme{QType: quant.QInt8, Symmetric: true, ReduceRange: d.o.ReduceRange, Numerics: quant.ORT}
-	g := quant.PerTensor()
+	codes, p, err := ortDynamicWeight(tensor.FromF32(t.Shape, x), perChannel, d.o.ReduceRange)
+	if err != nil {
+		return dynWeight{}, fmt.Errorf("weight %q: %w", w, err)
+	}
 	l.Granularity = "per_tensor"
 	if perChannel {
-		g = quant.PerChannel(len(t.Shape) - 1)
 		l.Granularity = fmt.Sprintf("per_channel(axis=%d)", len(t.Shape)-1)
-	}
-	p, err := quant.ChooseQParams(t, scheme, g)
-	if err != nil {
-		return dynWeight{}, fmt.Errorf("weight %q: %w", w, err)
-	}
-	codes, err := quant.Quantize(t, p)
-	if err != nil {
-		return dynWeight{}, fmt.Errorf("weight %q: %w", w, err)
 	}
 	deq, err := quant.Dequantize(codes, p)
 	if err != nil {
@@ -231,4 +223,24 @@ func minMax(v []float32) (float64, float64) {
 		lo, hi = min(lo, x), max(hi, x)
 	}
 	return float64(lo), float64(hi)
+}
+
+// ortDynamicWeight quantizes a float32 weight as quantize_dynamic does for QInt8 weights
+// (quant_utils.quantize_data: symmetric, codes -127..127 or -64..64 with reduce_range, numpy
+// rounding): per tensor, or per channel on the last axis (MatMulInteger's columns).
+func ortDynamicWeight(t *tensor.Tensor, perChannel, reduceRange bool) (*tensor.Tensor, *quant.QParams, error) {
+	scheme := quant.Scheme{QType: quant.QInt8, Symmetric: true, ReduceRange: reduceRange, Numerics: quant.ORT}
+	g := quant.PerTensor()
+	if perChannel {
+		g = quant.PerChannel(len(t.Shape) - 1)
+	}
+	p, err := quant.ChooseQParams(t, scheme, g)
+	if err != nil {
+		return nil, nil, err
+	}
+	codes, err := quant.Quantize(t, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	return codes, p, nil
 }

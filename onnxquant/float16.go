@@ -95,9 +95,10 @@ func (r *rewriter) float16(o Options) error {
 	return r.castReport(qdtype, target, blocked)
 }
 
-// elemTypes returns the element type of every value. graph.Load infers them (as the
-// converter's onnx.shape_inference would); for a model graph/ cannot load, the declared
-// types of inputs, outputs, value_info and initializers are all there is.
+// elemTypes returns the element type of every value, as the converter's
+// onnx.shape_inference would: graph.Load's inference, or for a model graph/ cannot load,
+// the declared types of inputs, outputs, value_info and initializers propagated through
+// the nodes (propagateTypes).
 func (r *rewriter) elemTypes() map[string]int32 {
 	types := map[string]int32{}
 	g := r.m.GetGraph()
@@ -109,10 +110,10 @@ func (r *rewriter) elemTypes() map[string]int32 {
 	for _, t := range g.GetInitializer() {
 		types[t.GetName()] = t.GetDataType()
 	}
+	propagateTypes(g.GetNode(), types)
 	gr, err := graph.Load(r.m, graph.Options{External: externalResolver(r.src)})
 	if err != nil {
-		r.warn("value types from the model's declarations only (graph/ cannot load it: %v); float values without a declared type get no Cast", err)
-		return types
+		return types // graph/ cannot load it: the propagated types are all there is
 	}
 	for _, n := range g.GetNode() {
 		for _, s := range n.GetOutput() {
