@@ -232,6 +232,15 @@ func (s *Sharded) Load(name string) (*tensor.Tensor, error) {
 // Section returns a reader over one tensor's raw bytes in its shard, through positioned
 // reads that leave the shard's memory map untouched (see File.Section).
 func (s *Sharded) Section(name string) (*io.SectionReader, error) {
+	f, err := s.shardOf(name)
+	if err != nil {
+		return nil, err
+	}
+	return f.Section(name)
+}
+
+// shardOf is the open shard that holds a tensor.
+func (s *Sharded) shardOf(name string) (*File, error) {
 	shard, ok := s.owner[name]
 	if !ok {
 		return nil, fmt.Errorf("%s: tensor %q: %w", s.path, name, ErrNotFound)
@@ -240,7 +249,7 @@ func (s *Sharded) Section(name string) (*io.SectionReader, error) {
 	if f == nil {
 		return nil, fmt.Errorf("%s: %w", s.path, ErrClosed)
 	}
-	return f.Section(name)
+	return f, nil
 }
 
 // Close closes every shard.

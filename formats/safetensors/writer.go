@@ -22,6 +22,7 @@ type slot struct {
 	info       tensor.Info
 	begin, end uint64
 	written    bool
+	filled     uint64 // bytes stored by WriteRange
 }
 
 // layout computes the header for infos: tensors sorted by name, packed in that order, the
@@ -154,7 +155,7 @@ func (w *Writer) Write(name string, t *tensor.Tensor) error {
 	if !ok {
 		return fmt.Errorf("%s: tensor %q: %w: not in the header given to Create", w.f.Path(), name, ErrWrite)
 	}
-	if s.written {
+	if s.written || s.filled > 0 {
 		return fmt.Errorf("%s: tensor %q: %w: written twice", w.f.Path(), name, ErrWrite)
 	}
 	if t.DType != s.info.DType || !slices.Equal(t.Shape, s.info.Shape) {
