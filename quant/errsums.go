@@ -1,0 +1,95 @@
+package quant
+
+import "math"
+
+// AddCodes folds the pairs (x[i], y[i]) into s exactly as Add does, where y[i] is the
+// dequantized code float32(int32(codes[i])-zp)*scale of dequantizeRow, and counts every
+// x[i] into counts[int((x[i]-lo)*inv)] in float32 arithmetic (report.Binning's float32
+// form) — the statistics of a quantized weight in one pass over its values and codes.
+// Every x[i] must be finite and lie where that index is within counts (the caller's
+// histogram range, plus one count for the rounding at its top). Reference loop:
+//
+//	for i, v := range x {
+//		y := float32(int32(codes[i])-zp) * scale
+//		fa, fb := float64(v), float64(y)
+//		d := fa - fb
+//		xx += fa*fa; yy += fb*fb; xy += fa*fb; noise += d*d; maxAbs = max(maxAbs, |d|)
+//		counts[int((v-lo)*inv)]++
+//	}
+//
+// The vector kernels keep the float64 sums in several lanes and add them at the end, so
+// the sums differ from the loop's by float64 summation order only (the products of two
+// float32 values are exact in float64); counts and maxAbs are equal.
+func (s *ErrorSums) AddCodes(counts []int64, x []float32, codes []int8, scale float32, zp int32, lo, inv float32) {
+	codes = codes[:len(x)]
+	done := addCodesPrefix(s, counts, x, codes, scale, zp, lo, inv)
+	addCodesGo(s, counts, x[done:], codes[done:], scale, zp, lo, inv)
+}
+
+// AddFloats is AddCodes for values y already dequantized (fp8, casts, interleaved channels).
+func (s *ErrorSums) AddFloats(counts []int64, x, y []float32, lo, inv float32) {
+	y = y[:len(x)]
+	done := addFloatsPrefix(s, counts, x, y, lo, inv)
+	addFloatsGo(s, counts, x[done:], y[done:], lo, inv)
+}
+
+func addCodesGo(s *ErrorSums, counts []int64, x []float32, codes []int8, scale float32, zp int32, lo, inv float32) {
+	codes = codes[:len(x)]
+	xx, yy, xy, noise, maxAbs := s.xx, s.yy, s.xy, s.noise, s.maxAbs
+	for i, v := range x {
+		y := float32(int32(codes[i])-zp) * scale
+		fa, fb := float64(v), float64(y)
+		d := fa - fb
+		xx += fa * fa
+		yy += fb * fb
+		xy += fa * fb
+		noise += d * d
+		maxAbs = max(maxAbs, math.Abs(d))
+		counts[int((v-lo)*inv)]++
+	}
+	s.xx, s.yy, s.xy, s.noise, s.maxAbs = xx, yy, xy, noise, maxAbs
+	s.n += len(x)
+}
+
+func addFloatsGo(s *ErrorSums, counts []int64, x, y []float32, lo, inv float32) {
+	y = y[:len(x)]
+	xx, yy, xy, noise, maxAbs := s.xx, s.yy, s.xy, s.noise, s.maxAbs
+	for i, v := range x {
+		fa, fb := float64(v), float64(y[i])
+		d := fa - fb
+		xx += fa * fa
+		yy += fb * fb
+		xy += fa * fb
+		noise += d * d
+		maxAbs = max(maxAbs, math.Abs(d))
+		counts[int((v-lo)*inv)]++
+	}
+	s.xx, s.yy, s.xy, s.noise, s.maxAbs = xx, yy, xy, noise, maxAbs
+	s.n += len(x)
+}
+
+// statsLanes are a vector kernel's partial sums: four float64 lanes of Σx², Σy², Σxy and
+// Σ(x-y)² for each of two interleaved halves, and the lanes' max|x-y|.
+type statsLanes struct {
+	xx, yy, xy, noise [8]float64
+	maxAbs            [4]float64
+}
+
+// fold adds the lanes into s in a fixed order and counts n more pairs.
+func (l *statsLanes) fold(s *ErrorSums, n int) {
+	var xx, yy, xy, noise float64
+	for i := range 8 {
+		xx += l.xx[i]
+		yy += l.yy[i]
+		xy += l.xy[i]
+		noise += l.noise[i]
+	}
+	s.xx += xx
+	s.yy += yy
+	s.xy += xy
+	s.noise += noise
+	for _, m := range l.maxAbs {
+		s.maxAbs = max(s.maxAbs, m)
+	}
+	s.n += n
+}

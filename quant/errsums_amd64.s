@@ -1,0 +1,123 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Statistics kernels of ErrorSums.AddCodes and AddFloats (errsums.go): n floats at SI, a
+// positive multiple of 8, with their dequantized values (codes at DX dequantized with the
+// constants at R8, or floats at DX). Y0-Y7 hold the float64 lanes of Σx², Σy², Σxy and
+// Σ(x-y)² for the low and high four of each eight values, Y8 the lanes' max|x-y|; the
+// histogram bins are stored to the frame and counted with scalar increments at BX.
+// Constants at R8: scale 0, zp 32, lo 64, inv 96, abs mask 128.
+
+// STATS8 measures the eight values x in Y10 and y in Y9 and advances SI.
+#define STATS8 \
+	VSUBPS      64(R8), Y10, Y11; \
+	VMULPS      96(R8), Y11, Y11; \
+	VCVTTPS2DQ  Y11, Y11; \
+	VMOVDQU     Y11, 0(SP); \
+	VCVTPS2PD   X10, Y12; \
+	VEXTRACTF128 $1, Y10, X13; \
+	VCVTPS2PD   X13, Y13; \
+	VCVTPS2PD   X9, Y14; \
+	VEXTRACTF128 $1, Y9, X15; \
+	VCVTPS2PD   X15, Y15; \
+	VFMADD231PD Y12, Y12, Y0; \
+	VFMADD231PD Y13, Y13, Y1; \
+	VFMADD231PD Y14, Y14, Y2; \
+	VFMADD231PD Y15, Y15, Y3; \
+	VFMADD231PD Y12, Y14, Y4; \
+	VFMADD231PD Y13, Y15, Y5; \
+	VSUBPD      Y14, Y12, Y12; \
+	VSUBPD      Y15, Y13, Y13; \
+	VFMADD231PD Y12, Y12, Y6; \
+	VFMADD231PD Y13, Y13, Y7; \
+	VANDPD      128(R8), Y12, Y12; \
+	VANDPD      128(R8), Y13, Y13; \
+	VMAXPD      Y12, Y8, Y8; \
+	VMAXPD      Y13, Y8, Y8; \
+	MOVL 0(SP), R9; \
+	INCQ (BX)(R9*8); \
+	MOVL 4(SP), R9; \
+	INCQ (BX)(R9*8); \
+	MOVL 8(SP), R9; \
+	INCQ (BX)(R9*8); \
+	MOVL 12(SP), R9; \
+	INCQ (BX)(R9*8); \
+	MOVL 16(SP), R9; \
+	INCQ (BX)(R9*8); \
+	MOVL 20(SP), R9; \
+	INCQ (BX)(R9*8); \
+	MOVL 24(SP), R9; \
+	INCQ (BX)(R9*8); \
+	MOVL 28(SP), R9; \
+	INCQ (BX)(R9*8); \
+	ADDQ $32, SI
+
+#define STATS_ZERO \
+	VXORPD Y0, Y0, Y0; \
+	VXORPD Y1, Y1, Y1; \
+	VXORPD Y2, Y2, Y2; \
+	VXORPD Y3, Y3, Y3; \
+	VXORPD Y4, Y4, Y4; \
+	VXORPD Y5, Y5, Y5; \
+	VXORPD Y6, Y6, Y6; \
+	VXORPD Y7, Y7, Y7; \
+	VXORPD Y8, Y8, Y8
+
+// STATS_STORE writes the lanes to the statsLanes at DI.
+#define STATS_STORE \
+	VMOVUPD Y0, 0(DI); \
+	VMOVUPD Y1, 32(DI); \
+	VMOVUPD Y2, 64(DI); \
+	VMOVUPD Y3, 96(DI); \
+	VMOVUPD Y4, 128(DI); \
+	VMOVUPD Y5, 160(DI); \
+	VMOVUPD Y6, 192(DI); \
+	VMOVUPD Y7, 224(DI); \
+	VMOVUPD Y8, 256(DI); \
+	VZEROUPPER
+
+// func statsCodesAVX2(x *float32, codes *int8, n int, counts *int64, c *statsConsts, l *statsLanes)
+TEXT ·statsCodesAVX2(SB), NOSPLIT, $32-48
+	MOVQ x+0(FP), SI
+	MOVQ codes+8(FP), DX
+	MOVQ n+16(FP), CX
+	MOVQ counts+24(FP), BX
+	MOVQ c+32(FP), R8
+	MOVQ l+40(FP), DI
+	SHRQ $3, CX
+	STATS_ZERO
+
+codesLoop:
+	VPMOVSXBD   (DX), Y9
+	VPSUBD      32(R8), Y9, Y9
+	VCVTDQ2PS   Y9, Y9
+	VMULPS      0(R8), Y9, Y9
+	VMOVUPS     (SI), Y10
+	STATS8
+	ADDQ $8, DX
+	DECQ CX
+	JNZ  codesLoop
+	STATS_STORE
+	RET
+
+// func statsFloatsAVX2(x, y *float32, n int, counts *int64, c *statsConsts, l *statsLanes)
+TEXT ·statsFloatsAVX2(SB), NOSPLIT, $32-48
+	MOVQ x+0(FP), SI
+	MOVQ y+8(FP), DX
+	MOVQ n+16(FP), CX
+	MOVQ counts+24(FP), BX
+	MOVQ c+32(FP), R8
+	MOVQ l+40(FP), DI
+	SHRQ $3, CX
+	STATS_ZERO
+
+floatsLoop:
+	VMOVUPS (DX), Y9
+	VMOVUPS (SI), Y10
+	STATS8
+	ADDQ $32, DX
+	DECQ CX
+	JNZ  floatsLoop
+	STATS_STORE
+	RET

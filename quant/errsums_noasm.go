@@ -1,0 +1,13 @@
+//go:build !amd64 || purego
+
+package quant
+
+// Without the amd64 assembly the reference loops do all the statistics.
+
+func addCodesPrefix(s *ErrorSums, counts []int64, x []float32, codes []int8, scale float32, zp int32, lo, inv float32) int {
+	return 0
+}
+
+func addFloatsPrefix(s *ErrorSums, counts []int64, x, y []float32, lo, inv float32) int {
+	return 0
+}

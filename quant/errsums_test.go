@@ -1,0 +1,83 @@
+package quant
+
+import (
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+)
+
+// TestAddCodesMatchesReference checks the statistics kernels against the reference loop
+// (ErrorSums.Add on the dequantized values, and the float32 bin formula) on lengths that
+// exercise the vector body and the tails. Counts and max|x-y| must be equal. The sums may
+// differ by float64 summation order only: reordering n terms of one sign moves a sum by at
+// most n·2⁻⁵³ of the sum of their magnitudes, so the tolerance is n·2⁻⁵² times Σ|term|
+// (Σxy is compared against Σ|xy|, its terms having either sign).
+func TestAddCodesMatchesReference(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const bins = 64
+	for _, n := range []int{0, 1, 7, 8, 9, 31, 64, 1000, 4099} {
+		x := make([]float32, n)
+		codes := make([]int8, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * 0.05)
+			codes[i] = int8(rng.IntN(256) - 128)
+		}
+		lo, hi := float32(-1), float32(1)
+		if n > 0 {
+			lo, hi = slices.Min(x), slices.Max(x)
+		}
+		var inv float32 // 0 when every value is equal, as report.Binning
+		if hi > lo {
+			inv = float32(float64(bins) / float64(hi-lo))
+		}
+		scale, zp := float32(0.0123), int32(3)
+		y := make([]float32, n)
+		dequantizeRow(y, codes, scale, zp)
+
+		var want ErrorSums
+		want.Add(x, y)
+		wantCounts := make([]int64, bins+1)
+		var absXY float64
+		for i, v := range x {
+			wantCounts[int((v-lo)*inv)]++
+			absXY += math.Abs(float64(v) * float64(y[i]))
+		}
+		for _, vector := range []bool{false, true} {
+			saved := haveAVX2
+			haveAVX2 = haveAVX2 && vector
+			var got, gotF ErrorSums
+			counts, countsF := make([]int64, bins+1), make([]int64, bins+1)
+			got.AddCodes(counts, x, codes, scale, zp, lo, inv)
+			gotF.AddFloats(countsF, x, y, lo, inv)
+			haveAVX2 = saved
+			tol := float64(n) * 0x1p-52
+			for _, g := range []ErrorSums{got, gotF} {
+				if g.n != want.n || g.maxAbs != want.maxAbs ||
+					math.Abs(g.xx-want.xx) > tol*want.xx || math.Abs(g.yy-want.yy) > tol*want.yy ||
+					math.Abs(g.noise-want.noise) > tol*want.noise || math.Abs(g.xy-want.xy) > tol*absXY {
+					t.Errorf("n=%d vector=%v: sums %+v, want %+v", n, vector, g, want)
+				}
+			}
+			if !slices.Equal(counts, wantCounts) || !slices.Equal(countsF, wantCounts) {
+				t.Errorf("n=%d vector=%v: counts %v / %v, want %v", n, vector, counts, countsF, wantCounts)
+			}
+		}
+	}
+}
+
+func BenchmarkAddCodes(b *testing.B) {
+	n := 1 << 16
+	x := make([]float32, n)
+	codes := make([]int8, n)
+	for i := range x {
+		x[i] = float32(math.Sin(float64(i))) * 0.05
+		codes[i] = int8(i)
+	}
+	counts := make([]int64, 65)
+	b.SetBytes(int64(5 * n))
+	for b.Loop() {
+		var s ErrorSums
+		s.AddCodes(counts, x, codes, 0.001, 0, -0.05, 64/0.1)
+	}
+}
