@@ -106,15 +106,15 @@ func BenchmarkStatsKernel(b *testing.B) {
 	b.Run("codes", func(b *testing.B) {
 		b.SetBytes(chunkElems * 4)
 		for b.Loop() {
-			var acc f32Sums64
-			acc.addCodes(counts, x, codes, scale, 0, binning)
+			var s quant.ErrorSums
+			s.AddCodes(counts, x, codes, scale, 0, binning.Lo, binning.Inv)
 		}
 	})
 	b.Run("floats", func(b *testing.B) {
 		b.SetBytes(chunkElems * 4)
 		for b.Loop() {
-			var acc f32Sums64
-			acc.addFloats(counts, x, y, binning)
+			var s quant.ErrorSums
+			s.AddFloats(counts, x, y, binning.Lo, binning.Inv)
 		}
 	})
 	b.Run("float64-reference", func(b *testing.B) {

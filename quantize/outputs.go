@@ -236,44 +236,68 @@ func (w *workspace) fakeWeight(lw *layerWork) (*tensor.Tensor, error) {
 	return tensor.FromF32(lw.layer.Shape, deq).To(lw.layer.DType)
 }
 
-// compressed returns a quantized weight's tensors in the compressed-tensors layout.
+// compressed returns a quantized weight's tensors in the compressed-tensors layout: the
+// codes (or cast values) first, then its parameters.
 func (q *Model) compressed(lw *layerWork) ([]named, error) {
+	codes, err := q.codesOutput(lw)
+	if err != nil {
+		return nil, err
+	}
+	params, err := q.paramOutputs(lw)
+	if err != nil {
+		return nil, err
+	}
+	return append([]named{codes}, params...), nil
+}
+
+// codesOutput is the tensor that holds a weight's codes in the compressed layout: int8
+// codes, int4 codes packed eight to an int32 word along each row, fp8 codes or cast values.
+func (q *Model) codesOutput(lw *layerWork) (named, error) {
+	l := lw.layer
+	var t *tensor.Tensor
+	var err error
+	switch {
+	case q.ws.kind == kindCast:
+		t, err = tensor.FromBytes(q.ws.target, l.Shape, tensor.Bytes(lw.cast))
+	case q.ws.kind == kindFP8:
+		t, err = tensor.FromBytes(q.ws.target, l.Shape, lw.fp8)
+	case q.ws.scheme.QType.Bits == 4:
+		rows := l.Shape[0]
+		cols := len(lw.codes) / rows
+		t = tensor.New(tensor.I32, rows, (cols+7)/8)
+		err = quant.PackInt4WordsTo(t.I32(), lw.codes, cols)
+		return named{l.Weight + "_packed", t}, err
+	default:
+		t, err = tensor.FromBytes(tensor.I8, l.Shape, tensor.Bytes(lw.codes))
+	}
+	return named{l.Weight, t}, err
+}
+
+// paramOutputs are the tensors beside the codes in the compressed layout: weight_scale,
+// weight_shape (int4), weight_zero_point (when stored) and the static input qparams. They
+// need lw's parameters only, not its values or codes.
+func (q *Model) paramOutputs(lw *layerWork) ([]named, error) {
 	l := lw.layer
 	sdt := scaleDType(l.DType)
 	sshape := q.scaleShape(l)
-	var out []named
 	switch q.ws.kind {
 	case kindCast:
-		c, err := tensor.FromBytes(q.ws.target, l.Shape, tensor.Bytes(lw.cast))
-		if err != nil {
-			return nil, err
-		}
-		return []named{{l.Weight, c}}, nil
+		return nil, nil
 	case kindFP8:
-		wt, err := tensor.FromBytes(q.ws.target, l.Shape, lw.fp8)
-		if err != nil {
-			return nil, err
-		}
-		return []named{{l.Weight, wt}, {l.Weight + "_scale", tensor.FromF32To(sdt, sshape, lw.scales)}}, nil
+		return []named{{l.Weight + "_scale", tensor.FromF32To(sdt, sshape, lw.scales)}}, nil
 	}
+	var out []named
 	p := lw.p
 	zp := make([]int8, len(p.ZeroPoint))
 	for i, z := range p.ZeroPoint {
 		zp[i] = int8(z - q.ws.shift)
 	}
 	if q.ws.scheme.QType.Bits == 4 {
-		rows := l.Shape[0]
-		cols := len(lw.codes) / rows
-		packed := tensor.New(tensor.I32, rows, (cols+7)/8)
-		if err := quant.PackInt4WordsTo(packed.I32(), lw.codes, cols); err != nil {
-			return nil, err
-		}
 		shape := tensor.New(tensor.I64, len(l.Shape))
 		for i, d := range l.Shape {
 			shape.I64()[i] = int64(d)
 		}
-		out = append(out, named{l.Weight + "_packed", packed}, named{l.Weight + "_scale", tensor.FromF32To(sdt, sshape, p.Scale)},
-			named{l.Weight + "_shape", shape})
+		out = append(out, named{l.Weight + "_scale", tensor.FromF32To(sdt, sshape, p.Scale)}, named{l.Weight + "_shape", shape})
 		if q.ws.storesZeroPoint() {
 			z, err := packZeroPoints4(zp, sshape)
 			if err != nil {
@@ -282,11 +306,7 @@ func (q *Model) compressed(lw *layerWork) ([]named, error) {
 			out = append(out, named{l.Weight + "_zero_point", z})
 		}
 	} else {
-		codes, err := tensor.FromBytes(tensor.I8, l.Shape, tensor.Bytes(lw.codes))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, named{l.Weight, codes}, named{l.Weight + "_scale", tensor.FromF32To(sdt, sshape, p.Scale)})
+		out = append(out, named{l.Weight + "_scale", tensor.FromF32To(sdt, sshape, p.Scale)})
 		if q.ws.storesZeroPoint() {
 			z, _ := tensor.FromBytes(tensor.I8, sshape, tensor.Bytes(zp))
 			out = append(out, named{l.Weight + "_zero_point", z})

@@ -251,7 +251,12 @@ func (q *Model) saveSafetensors(ctx context.Context, path, layout string, infos 
 		return err
 	}
 	defer w.Abort()
-	if err := q.stream(ctx, layout, w.Write, measured); err != nil {
+	if streamable(q.src) {
+		err = q.streamTo(ctx, w, layout, measured)
+	} else {
+		err = q.stream(ctx, layout, w.Write, measured)
+	}
+	if err != nil {
 		return fmt.Errorf("save %s: %w", path, err)
 	}
 	return w.Close()

@@ -25,29 +25,21 @@ func (s *weightStats) fill(row *report.Layer) {
 	row.Histogram = s.histogram
 }
 
-// foldElems is how many products a float32 partial sum of the statistics kernels holds
-// before it is added to the float64 sums: few enough that each partial sum, and so each
-// total, is within 8·2⁻²⁴ ≈ 4.8e-7 of the float64 reference, relative to the sum of the
-// magnitudes of its terms (all positive for Σx², Σy² and Σ(x-y)², nearly so for Σxy).
-const foldElems = 8
-
-// f32SumsMin and f32SumsMax bound the largest weight magnitude for which the statistics
-// sums run in float32: below 2⁻³² squares of the values that matter would fall into
-// float32's subnormals, above 2³² eight squares could overflow. Outside them (and for an
-// all-zero weight) the float64 reference, quant.ErrorSums.Add, runs instead.
-const (
-	f32SumsMin = 0x1p-32
-	f32SumsMax = 0x1p32
-)
+// minRunElems is the shortest run of one scale that the fused statistics measure straight
+// from the codes; shorter runs (channels interleaved element by element) are dequantized
+// into a block first.
+const minRunElems = 8
 
 // stats measures a quantized weight in one parallel pass over disjoint chunks of
 // chunkElems elements (after a range pass for the histogram): each chunk dequantizes its
 // codes in registers (integer schemes with runs of one scale) or into a per-worker
-// scratch block (fp8, casts, interleaved channels), accumulates the error sums in
-// float32 blocks of foldElems added into float64 (see foldElems for the accuracy), and
-// counts its source values into the worker's histogram with the float32 bin formula of
+// scratch block (fp8, casts, interleaved channels), accumulates the error sums in float64
+// (quant.ErrorSums.AddCodes and AddFloats: the reference loop's figures up to float64
+// summation order), and counts its source values into the worker's histogram with the float32 bin formula of
 // report.Binning, so the counts are those of report.NewHistogram on the same values. The
 // chunks' sums are merged in chunk order, so the result does not depend on scheduling.
+// The streaming save (stream.go) measures the same way chunk by chunk, with the range of
+// the whole tensor from its first pass.
 func (lw *layerWork) stats(bins int) *weightStats {
 	x := lw.x
 	n := len(x)
@@ -63,47 +55,20 @@ func (lw *layerWork) stats(bins int) *weightStats {
 		// The weight was checked before quantizing; measure it the slow way anyway.
 		lo, hi = minMax(x)
 	}
-	absMax := max(-float64(lo), float64(hi))
-	f32Sums := absMax >= f32SumsMin && absMax <= f32SumsMax
-	h := &report.Histogram{Min: float64(lo), Max: float64(hi), Counts: make([]int64, bins)}
-	binning := h.Binning()
-	fused := f32Sums && binning.F32 && lw.ws.kind == kindInt && (lw.idx.mode != 1 || lw.idx.inner >= foldElems)
-
+	sp := lw.planStats(lo, hi, bins)
 	blocks := (n + chunkElems - 1) / chunkElems
 	sums := make([]quant.ErrorSums, blocks)
 	counts := make([][]int64, workers()) // each worker's own, summed at the end
 	scratch := make([][]float32, workers())
 	parallelFor(blocks, n, func(b, worker int) error {
 		if counts[worker] == nil {
-			// One count more than bins: the kernels put v == Max there when the float32
-			// rounding gives int(f) == bins, and the merge moves it to the last bin.
-			counts[worker] = make([]int64, bins+1)
+			counts[worker] = sp.newCounts()
 		}
-		counts := counts[worker]
-		a, z := b*chunkElems, min((b+1)*chunkElems, n)
-		if fused {
-			var acc f32Sums64
-			lw.forRuns(a, z-a, func(r0, r1, k int) {
-				acc.addCodes(counts, x[r0:r1], lw.codes[r0:r1], lw.p.Scale[k], lw.p.ZeroPoint[k]-lw.ws.shift, binning)
-			})
-			sums[b] = acc.sums(z - a)
-			return nil
-		}
-		if scratch[worker] == nil {
+		if scratch[worker] == nil && !sp.fused {
 			scratch[worker] = make([]float32, chunkElems)
 		}
-		y := scratch[worker][:z-a]
-		lw.dequantizeTo(y, a)
-		switch {
-		case f32Sums && binning.F32:
-			var acc f32Sums64
-			acc.addFloats(counts, x[a:z], y, binning)
-			sums[b] = acc.sums(z - a)
-		default:
-			sums[b].Add(x[a:z], y)
-			slow := &report.Histogram{Min: h.Min, Max: h.Max, Counts: counts[:bins]}
-			slow.Add(x[a:z])
-		}
+		a, z := b*chunkElems, min((b+1)*chunkElems, n)
+		sums[b] = lw.blockStats(sp, a, z, counts[worker], scratch[worker])
 		return nil
 	})
 	var total quant.ErrorSums
@@ -112,93 +77,62 @@ func (lw *layerWork) stats(bins int) *weightStats {
 	}
 	s.errors = total.Errors()
 	for _, c := range counts {
-		for i, k := range c {
-			h.Counts[min(i, bins-1)] += k
-		}
+		sp.addCounts(c)
 	}
-	s.histogram = h
+	s.histogram = sp.h
 	return s
 }
 
-// f32Sums64 holds the float64 totals of the float32 partial sums.
-type f32Sums64 struct {
-	xx, yy, xy, noise float64
-	maxAbs            float32
+// statsPlan is how a weight's statistics are measured, fixed by the range of the whole
+// weight: the histogram's bins and which kernels run.
+type statsPlan struct {
+	h       *report.Histogram
+	binning report.Binning
+	fused   bool // codes are dequantized in registers (AddCodes)
 }
 
-func (a *f32Sums64) sums(n int) quant.ErrorSums {
-	return quant.ErrorSumsOf(n, a.xx, a.yy, a.xy, a.noise, float64(a.maxAbs))
+// planStats plans the statistics of a weight whose values lie in [lo, hi].
+func (lw *layerWork) planStats(lo, hi float32, bins int) statsPlan {
+	h := &report.Histogram{Min: float64(lo), Max: float64(hi), Counts: make([]int64, bins)}
+	binning := h.Binning()
+	fused := binning.F32 && lw.ws.kind == kindInt && (lw.idx.mode != 1 || lw.idx.inner >= minRunElems)
+	return statsPlan{h: h, binning: binning, fused: fused}
 }
 
-// addCodes folds the pairs (x[i], y[i]), y[i] = float32(int32(codes[i])-zp)*scale, into
-// the sums, in float32 partial sums of foldElems terms, and counts x[i] into counts with
-// b's float32 form. b.F32 must hold and every x[i] lie in the histogram's range, so that
-// int(f) is in [0, b.Last+1]: counts has b.Last+2 entries, the last one for the values
-// the caller then adds to bin b.Last. Reference loop:
-//
-//	for i, v := range x {
-//		y := float32(int32(codes[i])-zp) * scale
-//		d := v - y
-//		xx += v*v; yy += y*y; xy += v*y; noise += d*d; maxAbs = max(maxAbs, |d|)
-//		counts[int((v-b.Lo)*b.Inv)]++
-//	}
-func (a *f32Sums64) addCodes(counts []int64, x []float32, codes []int8, scale float32, zp int32, b report.Binning) {
-	codes = codes[:len(x)]
-	lo, inv := b.Lo, b.Inv
-	m := a.maxAbs
-	for len(x) > 0 {
-		k := min(len(x), foldElems)
-		xs, cs := x[:k], codes[:k]
-		var xx, yy, xy, nn float32
-		for i, v := range xs {
-			y := float32(int32(cs[i])-zp) * scale
-			d := v - y
-			xx += v * v
-			yy += y * y
-			xy += v * y
-			nn += d * d
-			if d > m || -d > m { // rarely true: no sign branch to mispredict
-				m = max(d, -d)
-			}
-			counts[int((v-lo)*inv)]++
-		}
-		a.xx += float64(xx)
-		a.yy += float64(yy)
-		a.xy += float64(xy)
-		a.noise += float64(nn)
-		x, codes = x[k:], codes[k:]
+// newCounts returns one worker's histogram counts: one more than bins, because the
+// kernels put v == Max there when the float32 rounding gives int(f) == bins, and
+// addCounts moves it to the last bin.
+func (sp statsPlan) newCounts() []int64 { return make([]int64, len(sp.h.Counts)+1) }
+
+// addCounts adds one worker's counts into the histogram.
+func (sp statsPlan) addCounts(c []int64) {
+	last := len(sp.h.Counts) - 1
+	for i, k := range c {
+		sp.h.Counts[min(i, last)] += k
 	}
-	a.maxAbs = m
 }
 
-// addFloats is addCodes for dequantized values y given in a slice.
-func (a *f32Sums64) addFloats(counts []int64, x, y []float32, b report.Binning) {
-	y = y[:len(x)]
-	lo, inv := b.Lo, b.Inv
-	m := a.maxAbs
-	for len(x) > 0 {
-		k := min(len(x), foldElems)
-		xs, ys := x[:k], y[:k]
-		var xx, yy, xy, nn float32
-		for i, v := range xs {
-			w := ys[i]
-			d := v - w
-			xx += v * v
-			yy += w * w
-			xy += v * w
-			nn += d * d
-			if d > m || -d > m { // rarely true: no sign branch to mispredict
-				m = max(d, -d)
-			}
-			counts[int((v-lo)*inv)]++
-		}
-		a.xx += float64(xx)
-		a.yy += float64(yy)
-		a.xy += float64(xy)
-		a.noise += float64(nn)
-		x, y = x[k:], y[k:]
+// blockStats measures elements [a, z) of lw (at most chunkElems) into counts and returns
+// their error sums. scratch holds chunkElems values unless sp.fused.
+func (lw *layerWork) blockStats(sp statsPlan, a, z int, counts []int64, scratch []float32) quant.ErrorSums {
+	x := lw.x
+	var sums quant.ErrorSums
+	if sp.fused {
+		lw.forRuns(a, z-a, func(r0, r1, k int) {
+			sums.AddCodes(counts, x[r0:r1], lw.codes[r0:r1], lw.p.Scale[k], lw.p.ZeroPoint[k]-lw.ws.shift, sp.binning.Lo, sp.binning.Inv)
+		})
+		return sums
 	}
-	a.maxAbs = m
+	y := scratch[:z-a]
+	lw.dequantizeTo(y, a)
+	if sp.binning.F32 {
+		sums.AddFloats(counts, x[a:z], y, sp.binning.Lo, sp.binning.Inv)
+		return sums
+	}
+	sums.Add(x[a:z], y)
+	slow := &report.Histogram{Min: sp.h.Min, Max: sp.h.Max, Counts: counts[:len(sp.h.Counts)]}
+	slow.Add(x[a:z])
+	return sums
 }
 
 // minMax is the range of finite x (the weights were checked before quantizing).

@@ -27,6 +27,14 @@ type layerWork struct {
 	scales []float32 // kindFP8: scales as stored
 	fp8    []uint8   // kindFP8: stored fp8 codes
 	cast   []uint16  // kindCast: F16 or BF16 bits
+
+	// A per-tensor weight quantized piece by piece (the streaming save) takes its scale
+	// from the whole tensor's range: fixedP (kindInt) or fixedFP8 (kindFP8, as stored)
+	// instead of x's. paramBase is the index of x's first scale in the whole weight, for
+	// error messages.
+	fixedP    *quant.QParams
+	fixedFP8  float32
+	paramBase int
 }
 
 // paramIndex maps a flat element index to its scale's index.
@@ -123,17 +131,14 @@ func (w *workspace) quantizeInt(lw *layerWork) error {
 		view = []int{l.Shape[0], len(x) / l.Shape[0]}
 	}
 	tv := tensor.FromF32(view, x)
-	p, err := quant.ChooseQParams(tv, ws.scheme, ws.granularity(Layer{Axis: l.Axis}))
-	if err != nil {
-		return err
-	}
-	if sdt := scaleDType(l.DType); sdt != tensor.F32 {
-		// The scales are stored in the weight's dtype; quantize with the stored values
-		// so that codes and scales agree exactly.
-		for i, s := range p.Scale {
-			if p.Scale[i] = roundScale(s, sdt); p.Scale[i] == 0 || math.IsInf(float64(p.Scale[i]), 0) {
-				return fmt.Errorf("scale %g of block %d does not fit %v", s, i, sdt)
-			}
+	p := lw.fixedP
+	if p == nil {
+		var err error
+		if p, err = quant.ChooseQParams(tv, ws.scheme, ws.granularity(Layer{Axis: l.Axis})); err != nil {
+			return err
+		}
+		if err := roundScales(p, scaleDType(l.DType), lw.paramBase); err != nil {
+			return err
 		}
 	}
 	lw.p = p
@@ -167,6 +172,33 @@ func (w *workspace) quantizeInt(lw *layerWork) error {
 	})
 }
 
+// perTensorQParams are the qparams of a per-tensor weight whose values lie in [lo, hi],
+// as quantizeInt chooses them for the whole weight: the same observer arithmetic on the
+// same range.
+func perTensorQParams(ws weightScheme, lo, hi float32, weight tensor.DType) (*quant.QParams, error) {
+	scale, zp, err := quant.CalculateQParams([]float32{lo}, []float32{hi}, ws.scheme)
+	if err != nil {
+		return nil, err
+	}
+	p := &quant.QParams{Scheme: ws.scheme, Scale: scale, ZeroPoint: zp}
+	return p, roundScales(p, scaleDType(weight), 0)
+}
+
+// roundScales rounds scales to sdt, in which they are stored (the weight's dtype when it
+// is f16 or bf16), so that codes and stored scales agree exactly. base is the index of
+// p's first scale in the whole weight, for the error.
+func roundScales(p *quant.QParams, sdt tensor.DType, base int) error {
+	if sdt == tensor.F32 {
+		return nil
+	}
+	for i, s := range p.Scale {
+		if p.Scale[i] = roundScale(s, sdt); p.Scale[i] == 0 || math.IsInf(float64(p.Scale[i]), 0) {
+			return fmt.Errorf("scale %g of block %d does not fit %v", s, base+i, sdt)
+		}
+	}
+	return nil
+}
+
 // shiftCodes stores unsigned codes as signed ones: dst[i] = src[i] - shift (128 for
 // uint8, 8 for uint4), the convention of compressed-tensors, which has no unsigned
 // integer types. dst may alias src.
@@ -183,28 +215,10 @@ func (w *workspace) quantizeFP8(lw *layerWork) error {
 	}
 	scales := make([]float32, lw.idx.count(len(x)))
 	count, at, ok := lw.idx.blocks(len(x))
-	if ok {
-		// Per-tensor chunks share scale 0: their maxima are combined after the loop.
-		amax := make([]float32, count)
-		parallelFor(count, len(x), func(b, _ int) error {
-			lo, hi, _ := at(b)
-			amax[b] = absMax(x[lo:hi])
-			return nil
-		})
-		for b, a := range amax {
-			_, _, k := at(b)
-			scales[k] = max(scales[k], a)
-		}
+	if lw.fixedFP8 > 0 {
+		scales[0] = lw.fixedFP8
 	} else {
-		for i, v := range x {
-			k := lw.idx.at(i)
-			scales[k] = max(scales[k], float32(math.Abs(float64(v))))
-		}
-	}
-	sdt := scaleDType(lw.layer.DType)
-	for k, a := range scales {
-		// compressed-tensors: scale = absmax / ((max - min)/2), at least float32 eps.
-		scales[k] = roundScale(max(a/ws.fp8Max, quant.Eps), sdt)
+		lw.fp8Scales(scales, count, at, ok)
 	}
 	lw.scales = scales
 	w.out = grow(w.out, len(x))
@@ -231,6 +245,40 @@ func (w *workspace) quantizeFP8(lw *layerWork) error {
 		})
 		return err
 	})
+}
+
+// fp8Scales sets the stored fp8 scale of every block of lw.x: its absolute maximum over
+// the format's largest value (count, at and ok are lw.idx.blocks).
+func (lw *layerWork) fp8Scales(scales []float32, count int, at func(int) (int, int, int), ok bool) {
+	x, ws := lw.x, lw.ws
+	if ok {
+		// Per-tensor chunks share scale 0: their maxima are combined after the loop.
+		amax := make([]float32, count)
+		parallelFor(count, len(x), func(b, _ int) error {
+			lo, hi, _ := at(b)
+			amax[b] = absMax(x[lo:hi])
+			return nil
+		})
+		for b, a := range amax {
+			_, _, k := at(b)
+			scales[k] = max(scales[k], a)
+		}
+	} else {
+		for i, v := range x {
+			k := lw.idx.at(i)
+			scales[k] = max(scales[k], float32(math.Abs(float64(v))))
+		}
+	}
+	sdt := scaleDType(lw.layer.DType)
+	for k, a := range scales {
+		scales[k] = fp8Scale(a, ws, sdt)
+	}
+}
+
+// fp8Scale is the stored scale of an fp8 block whose absolute maximum is a:
+// compressed-tensors' absmax / ((max - min)/2), at least float32 eps.
+func fp8Scale(a float32, ws weightScheme, sdt tensor.DType) float32 {
+	return roundScale(max(a/ws.fp8Max, quant.Eps), sdt)
 }
 
 func absMax(x []float32) float32 {

@@ -1,6 +1,10 @@
-// Command int8scale writes the checkpoint of bench/40-int8-dynamic-scale.sh:
+// Command int8scale writes the checkpoint of bench/40-int8-dynamic-scale.sh and
+// bench/45-weight-only-floor.sh:
 //
 //	int8scale OUT.safetensors GIB    a Linear-only f32 checkpoint with 7B-like shapes
+//
+// Decoder blocks fill GIB less a 32000×4096 lm_head (524 MB, the largest tensor, as in a
+// 7B model), which comes last: GIB=2 gives two blocks and the head, 2.14 GB.
 //
 // which the built-in recipe int8_dynamic.lua then quantizes through the CLI. It streams:
 // one tensor is in memory at a time, filled from a fixed-seed generator, so the file is
@@ -20,6 +24,7 @@ import (
 const (
 	hidden       = 4096
 	intermediate = 11008
+	vocab        = 32000
 )
 
 func main() {
@@ -39,8 +44,15 @@ func main() {
 }
 
 // layout lists the Linear weights of decoder blocks (attention q/k/v/o 4096×4096, MLP
-// gate/up 11008×4096 and down 4096×11008) until size bytes are reached.
+// gate/up 11008×4096 and down 4096×11008) until size bytes less the lm_head are reached,
+// then the lm_head.
 func layout(size int64) []tensor.Info {
+	head := tensor.Info{Name: "lm_head.weight", DType: tensor.F32, Shape: []int{vocab, hidden}}
+	infos := blocks(size - int64(vocab)*hidden*4)
+	return append(infos, head)
+}
+
+func blocks(size int64) []tensor.Info {
 	var infos []tensor.Info
 	var total int64
 	for block := 0; ; block++ {

@@ -1,0 +1,614 @@
+package quantize
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+
+	"github.com/qscript-dev/qscript/formats"
+	"github.com/qscript-dev/qscript/quant"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// The streaming save cuts every tensor into chunks of whole rows (or of elements, where
+// each element is on its own: copies, casts, per-tensor scales) of about streamChunkElems
+// elements. Every core reads, quantizes and measures chunks while one goroutine writes
+// finished ones, so reading, quantizing and writing overlap. A chunk is small enough that
+// its rows stay in cache from quantizing to measuring, and that quant's kernels run it on
+// the calling goroutine; at most streamBudget bytes of chunk buffers are in flight, so the
+// save's memory does not depend on the largest tensor (a row longer than a chunk is one
+// chunk).
+const streamBudget = 64 << 20
+
+// streamChunkElems is a chunk's size in elements (a variable so that tests cut small
+// tensors into many chunks). streamSaves turns the streaming save off (tests compare it
+// with the whole-tensor one).
+var (
+	streamChunkElems = 1 << 17
+	streamSaves      = true
+)
+
+// mappedReader is implemented by readers that hand out a tensor's bytes as a slice of a
+// memory map and can drop its pages again (safetensors' *File and *Sharded): the save then
+// reads the page cache without copying it, and releases each chunk's pages once done, so
+// no page of the input stays counted in its resident memory.
+type mappedReader interface {
+	View(name string) ([]byte, error)
+	ReleaseRange(name string, lo, hi int64) error
+}
+
+// rangeWriter is implemented by writers that take a tensor's data in pieces
+// (safetensors' *Writer).
+type rangeWriter interface {
+	Write(name string, t *tensor.Tensor) error
+	WriteRange(name string, off int64, data []byte) error
+}
+
+// streamer is one streaming save.
+type streamer struct {
+	q        *Model
+	layout   string
+	measured map[string]*weightStats
+	mapped   mappedReader  // nil when the source is not memory-mapped
+	sections sectionReader // positioned reads otherwise; nil: whole tensors only
+	pool     chan *workspace
+	jobs     chan writeJob
+	failed   atomic.Bool
+	werr     error // the writer's first error, read after it stopped
+}
+
+// writeJob is a piece of output for the writer goroutine: a whole tensor (t) or bytes at
+// an offset of one (data). done, when set, runs once it is written (or dropped).
+type writeJob struct {
+	name string
+	t    *tensor.Tensor
+	off  int64
+	data []byte
+	done func()
+}
+
+// streamable reports whether the save can stream from src: its reader memory-maps or
+// reads at positions.
+func streamable(src formats.Model) bool {
+	inner := src
+	if f, ok := src.(*formats.File); ok {
+		inner = f.Model
+	}
+	_, m := inner.(mappedReader)
+	_, s := inner.(sectionReader)
+	return streamSaves && (m || s)
+}
+
+// streamTo writes every output tensor to w chunk by chunk (see Save). With measured not
+// nil, it also records the statistics of every quantized weight there.
+func (q *Model) streamTo(ctx context.Context, w rangeWriter, layout string, measured map[string]*weightStats) error {
+	s := &streamer{q: q, layout: layout, measured: measured, jobs: make(chan writeJob, 64)}
+	inner := q.src
+	if f, ok := inner.(*formats.File); ok {
+		inner = f.Model
+	}
+	s.mapped, _ = inner.(mappedReader)
+	s.sections, _ = inner.(sectionReader)
+	// Chunk buffers: one per worker being filled and as many more waiting to be written,
+	// within the budget (a workspace holds at most a chunk's codes or cast values and, for
+	// sources that are not F32 or not mapped, its values).
+	depth := max(2*workers(), min(streamBudget/(16*streamChunkElems), 4*workers()))
+	s.pool = make(chan *workspace, depth)
+	for range depth {
+		s.pool <- newWorkspace(q.src)
+	}
+	finished := make(chan struct{})
+	go s.write(w, finished)
+	var err error
+	for _, info := range q.infos {
+		if err = ctx.Err(); err != nil || s.failed.Load() {
+			break
+		}
+		if err = s.tensor(info); err != nil {
+			break
+		}
+	}
+	close(s.jobs)
+	<-finished
+	if err == nil {
+		err = s.werr
+	}
+	return err
+}
+
+// write is the writer goroutine: it writes jobs in the order they come until jobs is
+// closed, and after a failure only runs their done.
+func (s *streamer) write(w rangeWriter, finished chan<- struct{}) {
+	defer close(finished)
+	for j := range s.jobs {
+		if s.werr == nil {
+			if j.t != nil {
+				s.werr = w.Write(j.name, j.t)
+			} else {
+				s.werr = w.WriteRange(j.name, j.off, j.data)
+			}
+			if s.werr != nil {
+				s.failed.Store(true)
+			}
+		}
+		if j.done != nil {
+			j.done()
+		}
+	}
+}
+
+// source is one tensor being read chunk by chunk.
+type source struct {
+	info     tensor.Info
+	n        int    // elements
+	rowElems int    // elements per chunk unit (a row, or 1)
+	units    int    // rows, or elements
+	per      int    // units per chunk
+	view     []byte // the mapped bytes, or nil
+	sec      *io.SectionReader
+	release  func(lo, hi int64)
+}
+
+func (c *source) chunks() int { return (c.units + c.per - 1) / c.per }
+
+// span is chunk i's elements [a, z).
+func (c *source) span(i int) (a, z int) {
+	return i * c.per * c.rowElems, min((i+1)*c.per, c.units) * c.rowElems
+}
+
+// open prepares info for reading in chunks of whole rows (rows) or of elements. ok is
+// false when the reader can only load it whole.
+func (s *streamer) open(info tensor.Info, rows bool) (*source, bool, error) {
+	n, err := tensor.Numel(info.Shape)
+	if err != nil {
+		return nil, false, fmt.Errorf("tensor %q: %w", info.Name, err)
+	}
+	c := &source{info: info, n: n, rowElems: 1, units: n}
+	if rows && len(info.Shape) > 1 && info.Shape[0] > 0 {
+		c.rowElems, c.units = n/info.Shape[0], info.Shape[0]
+	}
+	c.per = max(1, streamChunkElems/max(c.rowElems, 1))
+	size := int64(n) * int64(info.DType.Size())
+	if s.mapped != nil {
+		view, err := s.mapped.View(info.Name)
+		if err != nil {
+			return nil, false, err
+		}
+		if view != nil {
+			if int64(len(view)) != size {
+				return nil, false, fmt.Errorf("tensor %q: %d bytes stored, %d expected", info.Name, len(view), size)
+			}
+			c.view = view
+			c.release = func(lo, hi int64) { s.mapped.ReleaseRange(info.Name, lo, hi) }
+			return c, true, nil
+		}
+	}
+	if s.sections == nil {
+		return nil, false, nil
+	}
+	sec, err := s.sections.Section(info.Name)
+	if err != nil {
+		return nil, false, err
+	}
+	if sec.Size() != size {
+		return nil, false, fmt.Errorf("tensor %q: %d bytes stored, %d expected", info.Name, sec.Size(), size)
+	}
+	c.sec = sec
+	c.release = func(lo, hi int64) {}
+	return c, true, nil
+}
+
+// read returns chunk i as a tensor (rows of the source's shape, or a flat run of
+// elements): a view of the mapping, or read into ws.raw.
+func (c *source) read(ws *workspace, i int) (*tensor.Tensor, error) {
+	a, z := c.span(i)
+	es := int64(c.info.DType.Size())
+	shape := []int{z - a}
+	if c.rowElems > 1 {
+		shape = append([]int{(z - a) / c.rowElems}, c.info.Shape[1:]...)
+	}
+	var data []byte
+	if c.view != nil {
+		data = c.view[int64(a)*es : int64(z)*es]
+	} else {
+		ws.raw = grow(ws.raw, int(int64(z-a)*es))
+		if _, err := c.sec.ReadAt(ws.raw, int64(a)*es); err != nil && !(err == io.EOF && len(ws.raw) == 0) {
+			return nil, fmt.Errorf("tensor %q: %w", c.info.Name, err)
+		}
+		data = ws.raw
+	}
+	return tensor.FromBytes(c.info.DType, shape, data)
+}
+
+// done releases chunk i's pages of the mapping.
+func (c *source) done(i int) {
+	a, z := c.span(i)
+	es := int64(c.info.DType.Size())
+	c.release(int64(a)*es, int64(z)*es)
+}
+
+// tensor streams one source tensor's outputs.
+func (s *streamer) tensor(info tensor.Info) error {
+	q := s.q
+	r, d := q.roleOf(info)
+	switch {
+	case r == rolePass:
+		return s.pass(info)
+	case r == roleCast && (d == nil || d.Layer.Weight != info.Name):
+		return s.castOther(info)
+	}
+	return s.weight(info, d.Layer)
+}
+
+// whole produces a tensor's outputs from the whole tensor, as the non-streaming save does,
+// and waits until they are written (the workspace is reused next).
+func (s *streamer) whole(info tensor.Info) error {
+	ws := <-s.pool
+	out, lw, err := s.q.produce(ws, info, s.layout)
+	if err != nil {
+		s.pool <- ws
+		return err
+	}
+	if lw != nil && s.measured != nil {
+		s.measured[info.Name] = lw.stats(HistogramBins)
+	}
+	written := make(chan struct{})
+	for i, o := range out {
+		j := writeJob{name: o.name, t: o.t}
+		if i == len(out)-1 {
+			j.done = func() { close(written) }
+		}
+		s.jobs <- j
+	}
+	<-written
+	ws.release()
+	s.pool <- ws
+	return nil
+}
+
+// pass copies a tensor unchanged: straight from the mapping to the file, or through
+// chunk buffers.
+func (s *streamer) pass(info tensor.Info) error {
+	c, ok, err := s.open(info, false)
+	if err != nil || !ok {
+		if err == nil {
+			err = s.whole(info)
+		}
+		return err
+	}
+	c.per = max(c.per, (4<<20)/max(info.DType.Size(), 1)) // bigger pieces: nothing to compute
+	es := int64(info.DType.Size())
+	for i := range c.chunks() {
+		a, z := c.span(i)
+		if c.view != nil {
+			s.jobs <- writeJob{name: info.Name, off: int64(a) * es, data: c.view[int64(a)*es : int64(z)*es], done: func() { c.done(i) }}
+			continue
+		}
+		ws := <-s.pool
+		t, err := c.read(ws, i)
+		if err != nil {
+			s.pool <- ws
+			return err
+		}
+		s.jobs <- writeJob{name: info.Name, off: int64(a) * es, data: t.Data, done: func() { s.pool <- ws }}
+	}
+	return nil
+}
+
+// castOther casts a floating tensor that is not a selected weight (fp16/bf16 schemes),
+// element by element.
+func (s *streamer) castOther(info tensor.Info) error {
+	c, ok, err := s.open(info, false)
+	if err != nil || !ok {
+		if err == nil {
+			err = s.whole(info)
+		}
+		return err
+	}
+	target, fake := s.q.ws.target, s.layout == LayoutFake
+	outSize := int64(target.Size())
+	if fake {
+		outSize = int64(info.DType.Size())
+	}
+	return s.chunked(c, func(ws *workspace, i int, _ int) (*writeJob, error) {
+		t, err := c.read(ws, i)
+		if err != nil {
+			return nil, err
+		}
+		out, err := ws.castTensor(t, target, fake)
+		c.done(i)
+		a, _ := c.span(i)
+		if err != nil {
+			return nil, fmt.Errorf("tensor %q: %w", info.Name, nonFiniteAt(err, a))
+		}
+		return &writeJob{name: info.Name, off: int64(a) * outSize, data: out.Data}, nil
+	})
+}
+
+// chunked runs fn on every chunk of c, on every core, each with a workspace from the
+// pool. The job fn returns (its data in the workspace's buffers) is queued, and the
+// workspace goes back to the pool once it is written; without a job, at once.
+func (s *streamer) chunked(c *source, fn func(ws *workspace, i, worker int) (*writeJob, error)) error {
+	return parallelFor(c.chunks(), c.n, func(i, worker int) error {
+		if s.failed.Load() {
+			return errWriteFailed
+		}
+		ws := <-s.pool
+		j, err := fn(ws, i, worker)
+		if err != nil || j == nil {
+			s.pool <- ws
+			return err
+		}
+		j.done = func() { s.pool <- ws }
+		s.jobs <- *j
+		return nil
+	})
+}
+
+// errWriteFailed stops the workers after the writer failed; the writer's error is the
+// one returned.
+var errWriteFailed = errors.New("write failed")
+
+// nonFiniteAt moves the index of a *quant.NonFiniteError found in a chunk to the whole
+// tensor's.
+func nonFiniteAt(err error, offset int) error {
+	var nf *quant.NonFiniteError
+	if errors.As(err, &nf) {
+		nf.Index += offset
+	}
+	return err
+}
+
+// weightPlan is how a selected weight streams.
+type weightPlan struct {
+	rows      bool // chunks of whole rows (scales per row or group, int4 packing)
+	perTensor bool // one scale from the whole weight's range
+	ranged    bool // a first pass finds the whole weight's range
+}
+
+// planWeight says how a selected weight streams; ok is false when it cannot (channels
+// along an axis other than the first need the whole weight).
+func (s *streamer) planWeight(l Layer) (weightPlan, bool) {
+	ws := s.q.ws
+	idx := newParamIndex(ws, l, numel(l.Shape))
+	p := weightPlan{ranged: s.measured != nil}
+	switch {
+	case ws.kind == kindCast:
+	case idx.mode == 0:
+		p.perTensor, p.ranged = true, true
+		p.rows = ws.kind == kindInt && ws.scheme.QType.Bits == 4
+	case idx.mode == 1 && (l.Axis != 0 || idx.inner*idx.channels != numel(l.Shape)):
+		return p, false
+	default:
+		p.rows = true
+	}
+	return p, true
+}
+
+// weightAcc gathers a weight's parameters and statistics from its chunks.
+type weightAcc struct {
+	scales    []float32 // every block's scale (kindInt: p.Scale; kindFP8: scales)
+	zeros     []int32   // kindInt: every block's zero point
+	sums      []quant.ErrorSums
+	counts    [][]int64 // per worker
+	stats     statsPlan
+	perChunk  int // scales per chunk (rows × groups, or 1 per tensor)
+	perTensor bool
+}
+
+// weight streams a selected weight: an optional first pass for its range, then chunks
+// quantized, measured and written; its parameter tensors last.
+func (s *streamer) weight(info tensor.Info, l Layer) error {
+	plan, ok := s.planWeight(l)
+	if !ok {
+		return s.whole(info)
+	}
+	c, ok, err := s.open(info, plan.rows)
+	if err != nil || !ok {
+		if err == nil {
+			err = s.whole(info)
+		}
+		return err
+	}
+	if plan.rows && c.rowElems*info.DType.Size() > streamBudget/4 {
+		return s.whole(info) // rows too long to stream within the budget
+	}
+	var lo, hi float32
+	if plan.ranged {
+		if lo, hi, err = s.rangeOf(c); err != nil {
+			return fmt.Errorf("tensor %q: %w", info.Name, err)
+		}
+	}
+	q := s.q
+	acc := &weightAcc{perTensor: plan.perTensor}
+	full := &layerWork{ws: q.ws, layer: l, idx: newParamIndex(q.ws, l, c.n)}
+	nparams := full.idx.count(c.n)
+	switch {
+	case q.ws.kind == kindInt && plan.perTensor:
+		if full.fixedP, err = perTensorQParams(q.ws, lo, hi, l.DType); err != nil {
+			return fmt.Errorf("tensor %q: %w", info.Name, err)
+		}
+	case q.ws.kind == kindFP8 && plan.perTensor:
+		full.fixedFP8 = fp8Scale(max(-lo, hi), q.ws, scaleDType(l.DType))
+	case q.ws.kind != kindCast:
+		acc.scales, acc.zeros = make([]float32, nparams), make([]int32, nparams)
+		acc.perChunk = nparams / c.units * c.per
+	}
+	if s.measured != nil {
+		acc.stats = full.planStats(lo, hi, HistogramBins)
+		acc.sums = make([]quant.ErrorSums, c.chunks())
+		acc.counts = make([][]int64, workers())
+	}
+	if err := s.chunked(c, func(ws *workspace, i, worker int) (*writeJob, error) {
+		return s.weightChunk(ws, c, full, acc, i, worker)
+	}); err != nil {
+		return err
+	}
+	return s.finishWeight(info, full, acc)
+}
+
+// weightChunk quantizes and measures chunk i of a weight and returns its output.
+func (s *streamer) weightChunk(ws *workspace, c *source, full *layerWork, acc *weightAcc, i, worker int) (*writeJob, error) {
+	q, l := s.q, full.layer
+	t, err := c.read(ws, i)
+	if err != nil {
+		return nil, err
+	}
+	a, z := c.span(i)
+	sub := l
+	sub.Shape = t.Shape
+	lw, err := ws.quantizeChunk(q.ws, sub, t, full, i*acc.perChunk)
+	if err != nil {
+		c.done(i)
+		return nil, fmt.Errorf("tensor %q: %w", l.Weight, nonFiniteAt(err, a))
+	}
+	if acc.scales != nil {
+		base := i * acc.perChunk
+		switch q.ws.kind {
+		case kindInt:
+			copy(acc.scales[base:], lw.p.Scale)
+			copy(acc.zeros[base:], lw.p.ZeroPoint)
+		case kindFP8:
+			copy(acc.scales[base:], lw.scales)
+		}
+	}
+	if s.measured != nil {
+		if acc.counts[worker] == nil {
+			acc.counts[worker] = acc.stats.newCounts()
+		}
+		if !acc.stats.fused {
+			ws.scratch = grow(ws.scratch, chunkElems)
+		}
+		var sums quant.ErrorSums
+		for b := 0; b < z-a; b += chunkElems {
+			sums.Merge(lw.blockStats(acc.stats, b, min(b+chunkElems, z-a), acc.counts[worker], ws.scratch))
+		}
+		acc.sums[i] = sums
+	}
+	out, err := s.chunkOutput(ws, lw, c, i)
+	c.done(i)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", l.Weight, err)
+	}
+	return &out, nil
+}
+
+// quantizeChunk quantizes one chunk of a weight (sub is the layer cut to the chunk's
+// shape) with the whole weight's per-tensor scale when it has one.
+func (w *workspace) quantizeChunk(ws weightScheme, sub Layer, t *tensor.Tensor, full *layerWork, paramBase int) (*layerWork, error) {
+	x, err := w.floats(t)
+	if err != nil {
+		return nil, err
+	}
+	lw := &layerWork{ws: ws, layer: sub, x: x, idx: newParamIndex(ws, sub, len(x)),
+		fixedP: full.fixedP, fixedFP8: full.fixedFP8, paramBase: paramBase}
+	switch ws.kind {
+	case kindInt:
+		err = w.quantizeInt(lw)
+	case kindFP8:
+		err = w.quantizeFP8(lw)
+	case kindCast:
+		err = w.castWeight(lw)
+	}
+	return lw, err
+}
+
+// chunkOutput is a quantized chunk's piece of the codes tensor (compressed layout) or of
+// the dequantized weight (fake layout), in ws's buffers.
+func (s *streamer) chunkOutput(ws *workspace, lw *layerWork, c *source, i int) (writeJob, error) {
+	q := s.q
+	a, _ := c.span(i)
+	if s.layout == LayoutFake {
+		ws.fake = grow(ws.fake, len(lw.x))
+		lw.dequantizeTo(ws.fake, 0)
+		t, err := tensor.FromF32(lw.layer.Shape, ws.fake).To(lw.layer.DType)
+		if err != nil {
+			return writeJob{}, err
+		}
+		return writeJob{name: c.info.Name, off: int64(a) * int64(lw.layer.DType.Size()), data: t.Data}, nil
+	}
+	if q.ws.kind == kindInt && q.ws.scheme.QType.Bits == 4 {
+		rows := lw.layer.Shape[0]
+		cols := len(lw.codes) / rows
+		words := (cols + 7) / 8
+		ws.packed = grow(ws.packed, rows*words)
+		if err := quant.PackInt4WordsTo(ws.packed, lw.codes, cols); err != nil {
+			return writeJob{}, err
+		}
+		return writeJob{name: lw.layer.Weight + "_packed", off: int64(a/cols) * int64(words) * 4, data: tensor.Bytes(ws.packed)}, nil
+	}
+	o, err := q.codesOutput(lw)
+	if err != nil {
+		return writeJob{}, err
+	}
+	return writeJob{name: o.name, off: int64(a) * int64(o.t.DType.Size()), data: o.t.Data}, nil
+}
+
+// finishWeight writes a streamed weight's parameter tensors and records its statistics.
+func (s *streamer) finishWeight(info tensor.Info, full *layerWork, acc *weightAcc) error {
+	q := s.q
+	switch {
+	case q.ws.kind == kindInt && full.fixedP != nil:
+		full.p = full.fixedP
+	case q.ws.kind == kindInt:
+		full.p = &quant.QParams{Scheme: q.ws.scheme, Scale: acc.scales, ZeroPoint: acc.zeros}
+	case q.ws.kind == kindFP8 && acc.scales != nil:
+		full.scales = acc.scales
+	case q.ws.kind == kindFP8:
+		full.scales = []float32{full.fixedFP8}
+	}
+	if s.layout != LayoutFake {
+		params, err := q.paramOutputs(full)
+		if err != nil {
+			return fmt.Errorf("tensor %q: %w", info.Name, err)
+		}
+		for _, o := range params {
+			s.jobs <- writeJob{name: o.name, t: o.t}
+		}
+	}
+	if s.measured == nil {
+		return nil
+	}
+	st := &weightStats{histogram: acc.stats.h}
+	st.scaleMin, st.scaleMax = full.scaleRange()
+	var total quant.ErrorSums
+	for _, p := range acc.sums { // chunk order: the result does not depend on scheduling
+		total.Merge(p)
+	}
+	st.errors = total.Errors()
+	for _, c := range acc.counts {
+		acc.stats.addCounts(c)
+	}
+	s.measured[info.Name] = st
+	return nil
+}
+
+// rangeOf is the first pass over a weight: its smallest and largest value, or the first
+// NaN or ±Inf as a *quant.NonFiniteError with its index in the whole weight.
+func (s *streamer) rangeOf(c *source) (lo, hi float32, err error) {
+	los, his := make([]float32, c.chunks()), make([]float32, c.chunks())
+	err = s.chunked(c, func(ws *workspace, i, _ int) (*writeJob, error) {
+		t, err := c.read(ws, i)
+		if err != nil {
+			return nil, err
+		}
+		x, err := ws.floats(t)
+		if err == nil {
+			a, _ := c.span(i)
+			los[i], his[i], err = quant.MinMaxOf(x)
+			err = nonFiniteAt(err, a)
+		}
+		c.done(i)
+		return nil, err
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	lo, hi = los[0], his[0]
+	for i := range los {
+		lo, hi = min(lo, los[i]), max(hi, his[i])
+	}
+	return lo, hi, nil
+}

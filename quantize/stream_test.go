@@ -1,0 +1,159 @@
+package quantize
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/qscript-dev/qscript/report"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// streamCheckpoint is a synthetic checkpoint with what the streaming save must handle:
+// rows that do not divide a chunk, f16/bf16 weights, a Conv weight, biases and norms, an
+// integer tensor, a MatMul-like weight and a tensor many chunks long.
+func streamCheckpoint(t *testing.T, dir string) string {
+	rng := rand.New(rand.NewPCG(1, 2))
+	f32 := func(shape ...int) *tensor.Tensor {
+		n := numel(shape)
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64() * 0.02)
+			if rng.IntN(500) == 0 {
+				v[i] *= 9
+			}
+		}
+		return tensor.FromF32(shape, v)
+	}
+	to := func(x *tensor.Tensor, dt tensor.DType) *tensor.Tensor {
+		y, err := x.To(dt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return y
+	}
+	steps := tensor.New(tensor.I64, 3)
+	copy(steps.I64(), []int64{1, -2, 3})
+	tensors := map[string]*tensor.Tensor{
+		"model.embed_tokens.weight":              f32(50, 24),
+		"model.layers.0.self_attn.q_proj.weight": f32(64, 300),
+		"model.layers.0.self_attn.q_proj.bias":   f32(64),
+		"model.layers.0.mlp.up_proj.weight":      to(f32(40, 260), tensor.F16),
+		"model.layers.0.mlp.down_proj.weight":    to(f32(24, 130), tensor.BF16),
+		"model.layers.0.norm.weight":             f32(300),
+		"conv.weight":                            f32(33, 7, 3, 3),
+		"conv.bias":                              f32(33),
+		"steps":                                  steps,
+		"lm_head.weight":                         f32(301, 517),
+	}
+	path := filepath.Join(dir, "in.safetensors")
+	writeSafetensors(t, path, tensors)
+	return path
+}
+
+// TestStreamingSaveIdentical saves every weight dtype, granularity and layout through the
+// streaming save (chunks of a few hundred elements, so every tensor is cut many times)
+// and through the whole-tensor save, and requires the same bytes. The reports must agree
+// exactly except for the error figures, whose float64 sums are added in another order
+// (chunk by chunk): they may differ by a few units in the last place, so 1e-12 relative.
+func TestStreamingSaveIdentical(t *testing.T) {
+	dir := t.TempDir()
+	src := streamCheckpoint(t, dir)
+	defer func(n int) { streamChunkElems = n }(streamChunkElems)
+	type variant struct {
+		dtype           string
+		perChannel, sym bool
+		group           int
+	}
+	var variants []variant
+	for _, d := range []string{DTypeInt8, DTypeUInt8} {
+		for _, pc := range []bool{true, false} {
+			for _, sym := range []bool{true, false} {
+				variants = append(variants, variant{d, pc, sym, 0})
+			}
+		}
+	}
+	for _, d := range []string{DTypeInt4, DTypeUInt4} {
+		variants = append(variants, variant{d, true, d == DTypeInt4, 0}, variant{d, true, d == DTypeInt4, 64},
+			variant{d, true, d == DTypeInt4, -1}, variant{d, false, d == DTypeInt4, -1})
+	}
+	for _, d := range []string{DTypeFP8E4M3, DTypeFP8E5M2} {
+		variants = append(variants, variant{d, true, true, 0}, variant{d, false, true, 0})
+	}
+	variants = append(variants, variant{DTypeFP16, true, true, 0}, variant{DTypeBF16, true, true, 0})
+	for _, v := range variants {
+		for _, layout := range Layouts {
+			for _, chunk := range []int{300, 1 << 17} {
+				name := fmt.Sprintf("%s_pc%v_sym%v_g%d_%s_%d", v.dtype, v.perChannel, v.sym, v.group, layout, chunk)
+				t.Run(name, func(t *testing.T) {
+					opts := DefaultOptions()
+					opts.Weights = WeightOptions{DType: v.dtype, PerChannel: v.perChannel, Symmetric: v.sym, GroupSize: v.group}
+					opts.Types = []string{"Linear", "Conv"}
+					streamChunkElems = chunk
+					got, gotReport := saveWith(t, src, opts, layout, true)
+					want, wantReport := saveWith(t, src, opts, layout, false)
+					if !bytes.Equal(got, want) {
+						t.Fatalf("streamed file differs from the whole-tensor save (%d vs %d bytes)", len(got), len(want))
+					}
+					sameReport(t, gotReport, wantReport)
+				})
+			}
+		}
+	}
+}
+
+func saveWith(t *testing.T, src string, opts Options, layout string, stream bool) ([]byte, *report.Report) {
+	t.Helper()
+	defer func(s bool) { streamSaves = s }(streamSaves)
+	streamSaves = stream
+	out := filepath.Join(t.TempDir(), "out.safetensors")
+	q := quantizeAndSave(t, src, opts, out, SaveOptions{Layout: layout})
+	r, err := q.Report(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Output = ""
+	return data, r
+}
+
+func sameReport(t *testing.T, got, want *report.Report) {
+	t.Helper()
+	if len(got.Layers) != len(want.Layers) {
+		t.Fatalf("%d layers, want %d", len(got.Layers), len(want.Layers))
+	}
+	close := func(a, b float64) bool {
+		return a == b || math.Abs(a-b) <= 1e-12*math.Max(math.Abs(a), math.Abs(b)) || (math.IsInf(a, 1) && math.IsInf(b, 1))
+	}
+	for i, g := range got.Layers {
+		w := want.Layers[i]
+		if !close(g.SQNR, w.SQNR) || !close(g.MSE, w.MSE) || !close(g.Cosine, w.Cosine) || g.MaxAbsErr != w.MaxAbsErr {
+			t.Errorf("%s: errors SQNR %v MSE %v cos %v max %v, want %v %v %v %v", g.Name, g.SQNR, g.MSE, g.Cosine, g.MaxAbsErr, w.SQNR, w.MSE, w.Cosine, w.MaxAbsErr)
+		}
+		if g.ScaleMin != w.ScaleMin || g.ScaleMax != w.ScaleMax {
+			t.Errorf("%s: scales %v..%v, want %v..%v", g.Name, g.ScaleMin, g.ScaleMax, w.ScaleMin, w.ScaleMax)
+		}
+		if (g.Histogram == nil) != (w.Histogram == nil) || g.Histogram != nil &&
+			(g.Histogram.Min != w.Histogram.Min || g.Histogram.Max != w.Histogram.Max || !slices.Equal(g.Histogram.Counts, w.Histogram.Counts)) {
+			t.Errorf("%s: histogram %+v, want %+v", g.Name, g.Histogram, w.Histogram)
+		}
+		g.SQNR, g.MSE, g.Cosine, g.ScaleMin, g.ScaleMax, g.Histogram = w.SQNR, w.MSE, w.Cosine, w.ScaleMin, w.ScaleMax, w.Histogram
+		if fmt.Sprint(g) != fmt.Sprint(w) {
+			t.Errorf("row %v, want %v", g, w)
+		}
+	}
+	g, w := *got, *want
+	g.Layers, w.Layers = nil, nil
+	if fmt.Sprint(g) != fmt.Sprint(w) {
+		t.Errorf("report %v, want %v", g, w)
+	}
+}
