@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 
 	"github.com/qscript-dev/qscript/tensor"
@@ -68,7 +69,7 @@ func TestInteropORT(t *testing.T) {
 			t.Fatalf("%s: %v", dir, err)
 		}
 		for k, o := range ort.Outputs {
-			raw, err := os.ReadFile(filepath.Join(dir, "ort_output_"+string(rune('0'+k))+".f32"))
+			raw, err := os.ReadFile(filepath.Join(dir, "ort_output_"+strconv.Itoa(k)+".f32"))
 			if err != nil {
 				t.Fatal(err)
 			}

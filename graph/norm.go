@@ -28,9 +28,9 @@ func buildBatchNorm(b *builder) (kernel, error) {
 	if b.attrInt("training_mode", 0) != 0 || len(b.n.Outputs) > 1 {
 		return nil, b.unsupported("training mode (only inference is supported)")
 	}
-	if b.attrInt("spatial", 1) != 1 {
-		return nil, b.unsupported("spatial=0")
-	}
+	// spatial=0 (opsets 7-8): scale, B, mean and var hold one value per element of a sample
+	// ([C, D1, ...]) instead of one per channel.
+	spatial := b.attrInt("spatial", 1) != 0
 	b.ignoreAttrs("momentum", "is_test", "consumed_inputs")
 	eps := float64(b.attrFloat("epsilon", 1e-5))
 	b.setOut(0, tensor.F32, b.in(0).Shape)
@@ -40,6 +40,10 @@ func buildBatchNorm(b *builder) (kernel, error) {
 			return nil, fmt.Errorf("input %v has no channel dim", x.Shape)
 		}
 		c := x.Shape[1]
+		plane := product(x.Shape[2:])
+		if !spatial {
+			c, plane = product(x.Shape[1:]), 1
+		}
 		for i := 1; i < 5; i++ {
 			if ins[i].Numel() != c {
 				return nil, fmt.Errorf("input %d has shape %v for %d channels", i, ins[i].Shape, c)
@@ -48,7 +52,6 @@ func buildBatchNorm(b *builder) (kernel, error) {
 		scale, bias, mean, variance := elems[float32](ins[1]), elems[float32](ins[2]), elems[float32](ins[3]), elems[float32](ins[4])
 		out, d := newTensorIn[float32](mem, tensor.F32, x.Shape, false)
 		xv := elems[float32](x)
-		plane := product(x.Shape[2:])
 		for i := 0; i < x.Shape[0]*c; i++ {
 			ch := i % c
 			k := float32(float64(scale[ch]) / math.Sqrt(float64(variance[ch])+eps))
