@@ -277,6 +277,8 @@ func TestPlanErrors(t *testing.T) {
 		{Options{Overrides: []Override{{Targets: []string{"re:.*dwn_proj"}, Scheme: "W8A16"}}}, "matches no module"},
 		{Options{Targets: []string{"Linear", "lm_head"}}, "tie_word_embeddings"},
 		{Options{Scheme: "W4A16", GroupSize: 96}, "groups of 96"},
+		{Options{Overrides: []Override{{Targets: []string{"re:.*q_proj"}, Scheme: "W8A16"}}}, "vLLM fuses q_proj, k_proj, v_proj"},
+		{Options{Ignore: []string{"model.layers.0.mlp.up_proj"}}, "vLLM fuses gate_proj, up_proj"},
 	} {
 		_, err := Plan(f, c.o)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
@@ -284,7 +286,7 @@ func TestPlanErrors(t *testing.T) {
 		}
 	}
 	// lm_head is ignored by default even though a tied model has none.
-	p, err := Plan(f, Options{Ignore: []string{"re:.*layers\\.0\\.mlp.*"}})
+	p, err := Plan(f, Options{Ignore: []string{"re:.*layers\\.0\\.mlp.*"}, Overrides: []Override{{Targets: []string{"re:.*[qkv]_proj"}, Scheme: "W8A8"}}})
 	if err != nil {
 		t.Fatal(err)
 	}

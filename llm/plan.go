@@ -158,6 +158,9 @@ func Plan(f *hf.Folder, o Options) (*Planned, error) {
 			p.Ignore = append(p.Ignore, mod.name)
 		}
 	}
+	if err := p.checkFused(); err != nil {
+		return nil, err
+	}
 	for i := range p.Layers {
 		lp := &p.Layers[i]
 		if lp.Group != nil {
@@ -259,3 +262,38 @@ func firstMatch(ms []matcher, mod module) string {
 
 // Quantized returns the number of quantized modules.
 func (p *Planned) Quantized() int { return len(p.byWeight) }
+
+// fusedSiblings are the projections vLLM fuses into one layer (packed_modules_mapping of
+// its Llama-family models): they must share one scheme, or all be ignored.
+var fusedSiblings = [][]string{{"q_proj", "k_proj", "v_proj"}, {"gate_proj", "up_proj"}}
+
+// checkFused refuses a plan that gives fused siblings different schemes: vLLM would load
+// them as one layer with one scheme and fail.
+func (p *Planned) checkFused() error {
+	byName := map[string]*LayerPlan{}
+	for i := range p.Layers {
+		byName[p.Layers[i].Layer.Name] = &p.Layers[i]
+	}
+	label := func(lp *LayerPlan) string {
+		if lp.Group == nil {
+			return "full precision"
+		}
+		return lp.Group.Scheme.Name + " (" + lp.Group.Name + ")"
+	}
+	for _, lp := range p.Layers {
+		for _, set := range fusedSiblings {
+			prefix, ok := strings.CutSuffix(lp.Layer.Name, set[0])
+			if !ok {
+				continue
+			}
+			for _, sib := range set[1:] {
+				other := byName[prefix+sib]
+				if other != nil && other.Group != lp.Group {
+					return fmt.Errorf("%s is %s but %s is %s: vLLM fuses %s into one layer, which needs one scheme; give them the same targets",
+						lp.Layer.Name, label(&lp), other.Layer.Name, label(other), strings.Join(set, ", "))
+				}
+			}
+		}
+	}
+	return nil
+}
