@@ -6,6 +6,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/qscript-dev/qscript/internal/budget"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -137,11 +138,36 @@ func tensorQuantize(L *lua.LState) int {
 	if !t.DType.IsFloat() {
 		L.ArgError(1, fmt.Sprintf("only float tensors are quantized, this one is %s", t.DType))
 	}
+	checkAlloc(L, t.Numel(), 4, "t:quantize: the codes of", t.Shape)
+	if params := paramCount(t, g); params > 0 {
+		if err := budget.Check(ctxOf(L), budget.Mul(params, qparamCost), fmt.Sprintf("t:quantize: %d sets of qparams", params)); err != nil {
+			L.RaiseError("%v", err)
+		}
+	}
 	codes, p, err := quant.ChooseAndQuantize(t, s, g)
 	if err != nil {
 		raise(L, err)
 	}
 	L.Push(LVQTensor(L, &QTensor{Codes: codes, Params: p}))
+	return 1
+}
+
+// qparamCost is what one channel's or group's quantization parameters cost while they are
+// chosen: its range, scale and zero point, and room for the observer's bookkeeping.
+const qparamCost = 32
+
+// paramCount is how many sets of qparams granularity g gives t (0 when g is invalid for
+// t, which quant reports).
+func paramCount(t *tensor.Tensor, g quant.Granularity) int64 {
+	switch {
+	case g.GroupSize > 0:
+		return (int64(t.Numel()) + int64(g.GroupSize) - 1) / int64(g.GroupSize)
+	case g.PerChannel:
+		if g.Axis >= 0 && g.Axis < len(t.Shape) {
+			return int64(t.Shape[g.Axis])
+		}
+		return 0
+	}
 	return 1
 }
 

@@ -143,6 +143,7 @@ func (a *arena) alloc(n int, zero bool) []byte {
 			clear(buf)
 		}
 	} else {
+		a.checkBudget(n)
 		buf = make([]byte, n)
 	}
 	a.owned = append(a.owned, ownedBuf{buf: buf})

@@ -134,6 +134,10 @@ func compileNode(g *Graph, n *Node, consts map[string]*tensor.Tensor, declared m
 func safeRun(n *Node, mem *arena, ins []*tensor.Tensor) (outs []*tensor.Tensor, err error) {
 	defer func() {
 		if r := recover(); r != nil {
+			if berr, ok := budgetError(r); ok {
+				err = fmt.Errorf("graph: node %q (%s): %w", n.Name, n.OpType, berr)
+				return
+			}
 			err = fmt.Errorf("graph: node %q (%s): internal error: %v", n.Name, n.OpType, r)
 		}
 	}()

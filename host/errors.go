@@ -11,6 +11,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/qscript-dev/qscript/internal/budget"
+	"github.com/qscript-dev/qscript/internal/clip"
 )
 
 // ErrRecipeNotFound is wrapped by the error of a run whose recipe is neither a file nor a
@@ -72,7 +73,7 @@ func runError(ctx context.Context, L *lua.LState, err error, chunks map[string]*
 	} else {
 		e.File, e.Line = firstKnownFrame(e.Traceback, chunks)
 	}
-	e.Message = unquotedArg.ReplaceAllString(e.Message, "bad argument #$1 to '$2' (")
+	e.Message = clip.Text(unquotedArg.ReplaceAllString(e.Message, "bad argument #$1 to '$2' ("))
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		e.Err = ctxErr
 		e.Message = stoppedMessage(ctxErr)

@@ -3,6 +3,8 @@ package tensor
 import (
 	"fmt"
 	"strings"
+
+	"github.com/qscript-dev/qscript/internal/clip"
 )
 
 // DType is an element type. Its String form is the safetensors name ("F32", "BF16", "F8_E4M3").
@@ -85,8 +87,15 @@ var aliases = map[string]DType{
 	"bool": Bool,
 }
 
+// maxDTypeName is longer than any dtype name or alias.
+const maxDTypeName = 32
+
 // ParseDType accepts a safetensors name ("F32") or a common alias ("float32", "fp16", "bf16").
 func ParseDType(s string) (DType, error) {
+	if len(s) > maxDTypeName {
+		// A name from a hostile header can be megabytes: quote only its start.
+		return Invalid, fmt.Errorf("tensor: unknown dtype %s", clip.Quote(s))
+	}
 	for _, d := range DTypes {
 		if s == d.String() {
 			return d, nil

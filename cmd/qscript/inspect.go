@@ -12,6 +12,7 @@ import (
 	"unicode"
 
 	"github.com/qscript-dev/qscript/formats"
+	"github.com/qscript-dev/qscript/internal/clip"
 )
 
 // runInspect is `qscript inspect FILE [--json]`. It opens the file through formats.Open,
@@ -24,7 +25,7 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	f, err := formats.Open(path)
 	if err != nil {
-		fmt.Fprintf(stderr, "qscript inspect: %v\n", err)
+		fmt.Fprintf(stderr, "qscript inspect: %s\n", clip.Text(err.Error()))
 		return exitRecipeError
 	}
 	defer f.Close()

@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	"github.com/qscript-dev/qscript/tensor"
+
+	"github.com/qscript-dev/qscript/internal/clip"
 )
 
 // entry is a validated tensor record: its byte range lies inside the data section and is
@@ -55,7 +57,7 @@ func validateEntry(raw rawEntry, dataSize uint64) (entry, error) {
 		if knownUnsupported[raw.dtype] {
 			return entry{}, fmt.Errorf("%w: %q", ErrUnsupportedDType, raw.dtype)
 		}
-		return entry{}, fmt.Errorf("%w %q", ErrUnknownDType, raw.dtype)
+		return entry{}, fmt.Errorf("%w %s", ErrUnknownDType, clip.Quote(raw.dtype))
 	}
 	shape := make([]int, len(raw.shape))
 	numel := uint64(1)

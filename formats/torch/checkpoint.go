@@ -25,6 +25,13 @@ const (
 	// shared through the memo at every level would otherwise give each of the visits a
 	// name of many megabytes. Real state dicts use a few MB.
 	maxFlattenNameBytes = 128 << 20
+	// The walk's whole output (names, metadata, entries) stays within a small multiple of
+	// the pickle: flattenBytesPerByte times its length, plus flattenBytesBase. A real
+	// state dict's output is about twice its pickle; a memo trick's is unbounded.
+	flattenBytesPerByte = 64
+	flattenBytesBase    = 8 << 20
+	// visitCost is what one visited object costs the walk's output (an entry, a map slot).
+	visitCost = 64
 )
 
 type namedTensor struct {
@@ -38,10 +45,15 @@ type checkpoint struct {
 	seen      map[string]bool
 	visits    int
 	nameBytes int
+	output    int // bytes of output so far: names, metadata values, visitCost per object
+	maxOutput int
+	pickle    int // the pickle's length, for the error
 }
 
-func flattenCheckpoint(root any) (*checkpoint, error) {
-	c := &checkpoint{metadata: map[string]string{}, seen: map[string]bool{}}
+// flattenCheckpoint walks the unpickled object of a pickle of pickleLen bytes.
+func flattenCheckpoint(root any, pickleLen int) (*checkpoint, error) {
+	c := &checkpoint{metadata: map[string]string{}, seen: map[string]bool{},
+		maxOutput: flattenBytesPerByte*pickleLen + flattenBytesBase, pickle: pickleLen}
 	if _, ok := root.(*tensorRef); ok {
 		return nil, fmt.Errorf("%w: the pickle holds a single tensor, not a dict of named tensors", ErrFormat)
 	}
@@ -108,6 +120,9 @@ func (c *checkpoint) walk(v any, name string, depth int) error {
 	if depth > maxNestingDepth {
 		return fmt.Errorf("%w: %q is nested more than %d levels deep", ErrFormat, name, maxNestingDepth)
 	}
+	if err := c.charge(visitCost + len(name)); err != nil {
+		return err
+	}
 	switch v := v.(type) {
 	case *tensorRef:
 		if c.seen[name] {
@@ -131,8 +146,21 @@ func (c *checkpoint) walk(v any, name string, depth int) error {
 		return c.walkSequence(v, name, depth)
 	default:
 		if s, ok := scalarString(v); ok && name != "" {
+			if err := c.charge(len(s)); err != nil {
+				return err
+			}
 			c.metadata[name] = s
 		}
+	}
+	return nil
+}
+
+// charge counts n bytes of the walk's output against its budget, which shared references
+// through the memo would otherwise multiply far beyond the pickle's size.
+func (c *checkpoint) charge(n int) error {
+	if c.output += n; c.output > c.maxOutput {
+		return fmt.Errorf("%w: a %d-byte pickle describes more than %d bytes of names and values (shared references repeated through the memo?)",
+			ErrFormat, c.pickle, c.maxOutput)
 	}
 	return nil
 }

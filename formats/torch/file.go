@@ -79,11 +79,11 @@ func (f *File) open(size int64) error {
 	if err != nil {
 		return err
 	}
-	root, err := unpickle(pkl, loadPersistentID)
+	root, err := unpickle(pkl, storageCache())
 	if err != nil {
 		return err
 	}
-	ckpt, err := flattenCheckpoint(root)
+	ckpt, err := flattenCheckpoint(root, len(pkl))
 	if err != nil {
 		return err
 	}

@@ -95,6 +95,6 @@ func FuzzPickle(f *testing.F) {
 		if err != nil {
 			return
 		}
-		flattenCheckpoint(root)
+		flattenCheckpoint(root, len(pkl))
 	})
 }

@@ -179,6 +179,26 @@ func intTuple(v any, what string) ([]int64, error) {
 }
 
 // loadPersistentID resolves ('storage', storage_type, key, location, numel).
+// storageCache is persistent_load's memory: torch.load keeps the first storage it built
+// for a key (loaded_storages in torch/serialization.py) and hands it to every later
+// reference, whatever storage type that reference names. So a storage referenced as
+// FloatStorage and then as DoubleStorage is float32 throughout, and so it is here.
+func storageCache() func(pid any) (any, error) {
+	loaded := map[string]*storageRef{}
+	return func(pid any) (any, error) {
+		v, err := loadPersistentID(pid)
+		if err != nil {
+			return nil, err
+		}
+		ref := v.(*storageRef)
+		if first, ok := loaded[ref.key]; ok {
+			return first, nil
+		}
+		loaded[ref.key] = ref
+		return ref, nil
+	}
+}
+
 func loadPersistentID(pid any) (any, error) {
 	t, ok := pid.(pyTuple)
 	if !ok || len(t) != 5 {

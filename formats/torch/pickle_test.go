@@ -91,7 +91,7 @@ func TestLongSharedKeysAreBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = flattenCheckpoint(root)
+	_, err = flattenCheckpoint(root, p.Len())
 	if want := "torch: invalid checkpoint: the checkpoint's names total more than 134217728 bytes"; err == nil || err.Error() != want {
 		t.Errorf("got %v, want %s", err, want)
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"runtime"
 	"runtime/metrics"
 	"strconv"
 	"strings"
@@ -48,27 +49,36 @@ func (e *Error) Error() string {
 	if e.Need == math.MaxInt64 {
 		need = "more than 8 EiB"
 	}
+	if e.Limit == 0 {
+		return fmt.Sprintf("%s needs %s, more than any machine has", e.What, need)
+	}
 	return fmt.Sprintf("%s needs %s, over the memory limit of %s (%s in use; raise it with --max-memory)",
 		e.What, need, Size(e.Limit), Size(e.Live))
 }
 
 func (e *Error) Unwrap() error { return ErrExceeded }
 
-// Check refuses an allocation of need bytes when it would take the live heap over the
-// context's limit. A negative need stands for a size that overflowed.
+// Check refuses an allocation of need bytes when it would take the heap over the
+// context's limit. A negative need stands for a size that overflowed. The heap is read as
+// it is now (garbage included, so nothing just allocated escapes it); only when that says
+// no does Check collect garbage and look at the live heap, so the common case costs
+// nothing.
 func Check(ctx context.Context, need int64, what string) error {
 	limit := Limit(ctx)
+	if need < 0 {
+		return &Error{What: what, Need: math.MaxInt64, Limit: max(limit, 0), Live: Heap()}
+	}
 	if limit == 0 {
-		if need < 0 {
-			return &Error{What: what, Need: math.MaxInt64, Limit: math.MaxInt64}
-		}
 		return nil
 	}
-	if need < 0 {
-		need = math.MaxInt64
+	if need > limit {
+		return &Error{What: what, Need: need, Limit: limit, Live: Heap()}
 	}
-	live := Live()
-	if need > limit-live {
+	if need <= limit-Heap() {
+		return nil
+	}
+	runtime.GC()
+	if live := Live(); need > limit-live {
 		return &Error{What: what, Need: need, Limit: limit, Live: live}
 	}
 	return nil
