@@ -1,8 +1,11 @@
 package ggml_test
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
+	"math"
+	"math/rand/v2"
 	"testing"
 
 	"github.com/qscript-dev/qscript/quant/ggml"
@@ -18,6 +21,14 @@ var allTypes = []ggml.Type{ggml.F32, ggml.F16, ggml.Q4_0, ggml.Q4_1, ggml.Q5_0, 
 // scripts/fixtures/ggml_golden.sh), with and without an importance matrix, and
 // DequantizeRows with ggml's dequantize_row_* of the same bytes.
 func TestGolden(t *testing.T) {
+	t.Run("asm", func(t *testing.T) { checkGolden(t) })
+	t.Run("purego", func(t *testing.T) {
+		defer ggml.UseAVX2(false)()
+		checkGolden(t)
+	})
+}
+
+func checkGolden(t *testing.T) {
 	set, err := golden.Load("testdata")
 	if err != nil {
 		t.Fatal(err)
@@ -40,6 +51,47 @@ func TestGolden(t *testing.T) {
 			t.Logf("%s imatrix=%v: %d of %d blocks identical; %d dequantized values checked", typ, imatrix, res.Identical, res.Blocks, res.DequantN)
 			if res.Dequant != "" {
 				t.Errorf("%s imatrix=%v: DequantizeRows differs from ggml's: %s", typ, imatrix, res.Dequant)
+			}
+		}
+	}
+}
+
+// TestAsmMatchesPureGo runs the AVX2 and the pure-Go paths on the same random rows of
+// several shapes and distributions (beyond the golden cases) and requires equal bytes.
+func TestAsmMatchesPureGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	const rows, cols = 8, 1024
+	x := make([]float32, rows*cols)
+	im := make([]float32, cols)
+	for i := range im {
+		im[i] = float32(math.Exp(2 * rng.NormFloat64()))
+	}
+	for trial, scale := range []float64{0.02, 1, 1e-30, 1e-39, 1e30} {
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * scale)
+			if rng.IntN(50) == 0 {
+				x[i] *= 40
+			}
+			if trial == 1 && i%cols < 100 {
+				x[i] = float32(math.Abs(float64(x[i]))) // one-signed groups
+			}
+		}
+		for _, typ := range allTypes {
+			for _, imatrix := range [][]float32{nil, im} {
+				rs, _ := ggml.RowSize(typ, cols)
+				a, b := make([]byte, rows*rs), make([]byte, rows*rs)
+				if err := ggml.QuantizeRows(typ, a, x, rows, cols, imatrix); err != nil {
+					t.Fatal(err)
+				}
+				restore := ggml.UseAVX2(false)
+				err := ggml.QuantizeRows(typ, b, x, rows, cols, imatrix)
+				restore()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(a, b) {
+					t.Errorf("%s scale %g imatrix %v: the AVX2 and pure-Go paths differ", typ, scale, imatrix != nil)
+				}
 			}
 		}
 	}

@@ -53,15 +53,14 @@ func quantizeQ2_K(y []byte, x, qw []float32) {
 // with |x| weights and absolute error, then 4-bit scales and mins against their maxima.
 func quantizeQ2_KRef(b []byte, x []float32) {
 	var L [qkK]uint8
-	var aux [16]uint8
-	var w, mins, scales [16]float32
+	var w [qkK]float32
+	var mins, scales [16]float32
+	for i, v := range x {
+		w[i] = absf(v)
+	}
+	makeQkxGroups(3, 16, x, w[:], L[:], scales[:], mins[:], -0.5, 0.1, 15, true)
 	var maxScale, maxMin float32
 	for j := range 16 {
-		xs := x[16*j : 16*j+16]
-		for l, v := range xs {
-			w[l] = absf(v)
-		}
-		scales[j], mins[j] = makeQkxQuants(3, xs, w[:], L[16*j:16*j+16], aux[:], -0.5, 0.1, 15, true)
 		if scales[j] > maxScale {
 			maxScale = scales[j]
 		}
@@ -97,18 +96,16 @@ func quantizeQ2_KRef(b []byte, x []float32) {
 // per group with weights qw*sqrt(sigma2 + x²), then make_qp_quants for the scales and mins.
 func quantizeQ2_KWeighted(b []byte, x, qw []float32) {
 	var L [qkK]uint8
-	var aux [16]uint8
 	var Ls, Lm [16]uint8
-	var w, mins, scales, sw [16]float32
-	sigma2 := sumSquares(x) / qkK
+	var w [qkK]float32
+	var mins, scales, sw [16]float32
+	imatrixWeights(w[:], qw, x, sumSquares(x)/qkK)
 	for j := range 16 {
-		xs := x[16*j : 16*j+16]
-		imatrixWeights(w[:], qw[16*j:16*j+16], xs, sigma2)
-		for _, v := range w {
+		for _, v := range w[16*j : 16*j+16] {
 			sw[j] += v
 		}
-		scales[j], mins[j] = makeQkx3Quants(3, xs, w[:], L[16*j:16*j+16], aux[:], -0.9, 0.05, 36)
 	}
+	makeQkxGroups(3, 16, x, w[:], L[:], scales[:], mins[:], -0.9, 0.05, 36, false)
 	dm := makeQpQuants(15, scales[:], Ls[:], sw[:])
 	mm := makeQpQuants(15, mins[:], Lm[:], sw[:])
 	putU16(b[80:], fp32ToFP16(dm))

@@ -50,17 +50,18 @@ func requantizeK4(L *[qkK]uint8, x []float32, b []byte, nmax int32) {
 // make_qkx2_quants per group with weights av_x + |x|, then 6-bit scales and mins against
 // their maxima, and d, dmin.
 func refScalesK4(b []byte, x []float32, L *[qkK]uint8, nmax int, rmin, rdelta float32, nstep int) {
-	var aux [32]uint8
-	var w [32]float32
+	var w [qkK]float32
 	var mins, scales [8]float32
-	var maxScale, maxMin float32
 	for j := range 8 {
 		xs := x[32*j : 32*j+32]
 		avX := sqrtf(sumSquares(xs) / 32)
 		for l, v := range xs {
-			w[l] = avX + absf(v)
+			w[32*j+l] = avX + absf(v)
 		}
-		scales[j], mins[j] = makeQkxQuants(nmax, xs, w[:], L[32*j:32*j+32], aux[:], rmin, rdelta, nstep, false)
+	}
+	makeQkxGroups(nmax, 32, x, w[:], L[:], scales[:], mins[:], rmin, rdelta, nstep, false)
+	var maxScale, maxMin float32
+	for j := range 8 {
 		if scales[j] > maxScale {
 			maxScale = scales[j]
 		}
@@ -89,20 +90,17 @@ func refScalesK4(b []byte, x []float32, L *[qkK]uint8, nmax int, rmin, rdelta fl
 // make_qkx3_quants per group with weights qw*sqrt(sigma2 + x²), then make_qp_quants for
 // the scales and the mins.
 func weightedScalesK4(b []byte, x, qw []float32, L *[qkK]uint8, nmax int) {
-	var aux [32]uint8
-	var w [32]float32
+	var w [qkK]float32
 	var mins, scales, sw [8]float32
-	sigma2 := 2 * sumSquares(x) / qkK
+	imatrixWeights(w[:], qw, x, 2*sumSquares(x)/qkK)
 	for j := range 8 {
-		xs := x[32*j : 32*j+32]
-		imatrixWeights(w[:], qw[32*j:32*j+32], xs, sigma2)
 		var sumw float32
-		for _, v := range w {
+		for _, v := range w[32*j : 32*j+32] {
 			sumw += v
 		}
 		sw[j] = sumw
-		scales[j], mins[j] = makeQkx3Quants(nmax, xs, w[:], L[32*j:32*j+32], aux[:], -0.9, 0.05, 36)
 	}
+	makeQkxGroups(nmax, 32, x, w[:], L[:], scales[:], mins[:], -0.9, 0.05, 36, false)
 	var ls, lm [8]uint8
 	dBlock := makeQpQuants(63, scales[:], ls[:], sw[:])
 	mBlock := makeQpQuants(63, mins[:], lm[:], sw[:])

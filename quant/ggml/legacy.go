@@ -9,14 +9,31 @@ import "math"
 
 // quantizeQ8_0 is quantize_row_q8_0_ref: d = amax/127 as fp16, q = roundf(x * (1/d)).
 func quantizeQ8_0(y []byte, x []float32) {
+	if haveAVX2 {
+		var d [128]float32
+		for len(x) >= 32 {
+			nb := min(len(x)/32, len(d))
+			q8_0AVX2(&y[0], &x[0], nb, &d[0])
+			for b, db := range d[:nb] {
+				putU16(y[34*b:], fp32ToFP16(db))
+				if db != 0 && 1/db > math.MaxFloat32 { // subnormal amax: ±Inf/NaN codes
+					quantizeQ8_0Blocks(y[34*b:34*b+34], x[32*b:32*b+32])
+				}
+			}
+			x, y = x[32*nb:], y[34*nb:]
+		}
+		return
+	}
+	quantizeQ8_0Blocks(y, x)
+}
+
+func quantizeQ8_0Blocks(y []byte, x []float32) {
 	for len(x) >= 32 {
-		b, y2 := y[:34], y[34:]
-		xb := x[:32:32]
+		b, y2 := y[:34:34], y[34:]
+		xb := (*[32]float32)(x[:32])
 		var amax float32
 		for _, v := range xb {
-			if a := absf(v); !(amax > a) {
-				amax = a
-			}
+			amax = max(amax, absf(v)) // no NaN here: QuantizeRows refuses them
 		}
 		d := amax / 127
 		var id float32
@@ -24,12 +41,27 @@ func quantizeQ8_0(y []byte, x []float32) {
 			id = 1 / d
 		}
 		putU16(b, fp32ToFP16(d))
-		q := b[2:34:34]
-		for j, v := range xb {
-			q[j] = byte(roundf(v * id))
+		q := (*[32]byte)(b[2:34])
+		if id <= math.MaxFloat32 { // |x*id| <= ~127: roundf without the range cases
+			for j, v := range xb {
+				q[j] = byte(roundSmall(v * id))
+			}
+		} else { // 1/d overflowed (amax is subnormal): ±Inf and NaN codes as ggml's
+			for j, v := range xb {
+				q[j] = byte(roundf(v * id))
+			}
 		}
 		x, y = x[32:], y2
 	}
+}
+
+// roundSmall is roundf (half away from zero) for |x| < 2^22, without branches: |x| + 0.5
+// is exact in float64, so truncating it rounds |x| half up; the sign goes back on after.
+func roundSmall(x float32) int32 {
+	bits := math.Float32bits(x)
+	t := int32(float64(math.Float32frombits(bits&0x7fffffff)) + 0.5)
+	s := int32(bits) >> 31
+	return (t ^ s) - s
 }
 
 func dequantizeQ8_0(y []float32, b []byte) {
@@ -164,17 +196,32 @@ func quantizeQ4_1(y []byte, x, qw []float32) {
 }
 
 func quantizeQ4_1Weighted(y []byte, x, qw []float32) {
-	sigma2 := rowSigma2(x)
-	var w [32]float32
-	var L, aux [32]uint8
-	for ib := 0; ib < len(x)/32; ib++ {
-		xb, b := x[32*ib:32*ib+32], y[20*ib:20*ib+20]
-		imatrixWeights(w[:], qw[32*ib:32*ib+32], xb, sigma2)
-		d, m := makeQkx3Quants(15, xb, w[:], L[:], aux[:], -0.9, 0.05, 36)
+	weightedQkxRow(y, x, qw, 15, 20, func(b []byte, d, m float32, L []uint8) {
 		putU16(b, fp32ToFP16(d))
 		putU16(b[2:], fp32ToFP16(-m))
 		for j := range 16 {
 			b[4+j] = L[j] | L[j+16]<<4
+		}
+	})
+}
+
+// weightedQkxRow is the row loop of quantize_row_q4_1_impl and _q5_1_impl: per block of
+// 32, weights qw*sqrt(sigma2 + x²) (sigma2 the row's mean square) and make_qkx3_quants;
+// write stores each block (size bytes) from its scale, min and codes. Blocks go eight at a
+// time through makeQkxGroups.
+func weightedQkxRow(y []byte, x, qw []float32, nmax, size int, write func(b []byte, d, m float32, L []uint8)) {
+	sigma2 := rowSigma2(x)
+	var w [256]float32
+	var L [256]uint8
+	var scales, mins [8]float32
+	for lo := 0; lo < len(x); lo += 256 {
+		hi := min(len(x), lo+256)
+		xs := x[lo:hi]
+		imatrixWeights(w[:hi-lo], qw[lo:hi], xs, sigma2)
+		makeQkxGroups(nmax, 32, xs, w[:hi-lo], L[:hi-lo], scales[:], mins[:], -0.9, 0.05, 36, false)
+		for g := 0; g < (hi-lo)/32; g++ {
+			ib := lo/32 + g
+			write(y[size*ib:size*(ib+1)], scales[g], mins[g], L[32*g:32*g+32])
 		}
 	}
 }
@@ -256,21 +303,15 @@ func dequantizeQ5_0(y []float32, b []byte) {
 // quantizeQ5_1 is quantize_q5_1: d = (max-min)/31, m = min, q = (uint8)((x-min)/d + 0.5);
 // with qw, make_qkx3_quants(32, 31, ...) instead.
 func quantizeQ5_1(y []byte, x, qw []float32) {
-	var L [32]uint8
 	if qw != nil {
-		sigma2 := rowSigma2(x)
-		var w [32]float32
-		var aux [32]uint8
-		for ib := 0; ib < len(x)/32; ib++ {
-			xb, b := x[32*ib:32*ib+32], y[24*ib:24*ib+24]
-			imatrixWeights(w[:], qw[32*ib:32*ib+32], xb, sigma2)
-			d, m := makeQkx3Quants(31, xb, w[:], L[:], aux[:], -0.9, 0.05, 36)
+		weightedQkxRow(y, x, qw, 31, 24, func(b []byte, d, m float32, L []uint8) {
 			putU16(b, fp32ToFP16(d))
 			putU16(b[2:], fp32ToFP16(-m))
-			packQ5(b[4:8], b[8:24], &L)
-		}
+			packQ5(b[4:8], b[8:24], (*[32]uint8)(L))
+		})
 		return
 	}
+	var L [32]uint8
 	for len(x) >= 32 {
 		xb, b := x[:32:32], y[:24:24]
 		min_, max_ := minMax(xb)

@@ -39,6 +39,9 @@ func makeQxQuants(n, nmax int, x []float32, L []int8, w []float32) float32 {
 		scale = sumlx / suml2
 	}
 	best := scale * sumlx
+	if haveAVX2 {
+		return qxSearch8(nmax, x, L, w, max_, scale, best)
+	}
 	var aux [256]int8
 	for is := int32(-9); is <= 9; is++ {
 		if is == 0 {
@@ -121,64 +124,85 @@ func makeQ3Quants(nmax int, x []float32, L []int8) float32 {
 	return 0
 }
 
-// makeQkxQuants is make_qkx2_quants (useMad selects its absolute-error option) and, with
-// useMad false, make_qkx3_quants with weights (the two differ only in the test for an
-// all-equal group, max == min against max <= min, which agree on finite input). Codes L in
-// [0, nmax] for x ≈ scale*L - theMin with theMin >= 0: a least-squares fit of scale and
-// min for each of nstep+1 candidate scales, keeping the best by weighted error.
-func makeQkxQuants(nmax int, x, weights []float32, L, aux []uint8, rmin, rdelta float32, nstep int, useMad bool) (scale, theMin float32) {
+// qkxStart is the part of make_qkx2_quants/make_qkx3_quants before the candidate loop: the
+// range (min clamped to <= 0), the weighted sums sum(w) and sum(w*x), the first codes L from
+// nmax/(max-min), and their weighted error. ok is false for a group with max <= min, whose
+// codes are all 0 (the two functions test max == min and max <= min, which agree on finite
+// input).
+type qkxStart struct {
+	min, max, sumW, sumX, scale, bestErr float32
+	ok                                   bool
+}
+
+func qkxInit(nmax int, x, weights []float32, L []uint8, useMad bool) (s qkxStart) {
 	n := len(x)
-	weights, L, aux = weights[:n], L[:n], aux[:n]
-	min_, max_ := x[0], x[0]
-	sumW := weights[0]
-	sumX := sumW * x[0]
+	weights, L = weights[:n], L[:n]
+	s.min, s.max = x[0], x[0]
+	s.sumW = weights[0]
+	s.sumX = s.sumW * x[0]
 	for i := 1; i < n; i++ {
 		v := x[i]
-		if v < min_ {
-			min_ = v
+		if v < s.min {
+			s.min = v
 		}
-		if v > max_ {
-			max_ = v
+		if v > s.max {
+			s.max = v
 		}
 		w := weights[i]
-		sumW += w
-		sumX += float32(w * v)
+		s.sumW += w
+		s.sumX += float32(w * v)
 	}
-	if min_ > 0 {
-		min_ = 0
+	if s.min > 0 {
+		s.min = 0
 	}
-	if max_ <= min_ {
+	if s.max <= s.min {
 		clear(L)
-		return 0, -min_
+		return s
 	}
-	fnmax := float32(nmax)
+	s.ok = true
 	nm := int32(nmax)
-	iscale := fnmax / (max_ - min_)
-	scale = 1 / iscale
-	var bestErr float32
+	iscale := float32(nmax) / (s.max - s.min)
+	s.scale = 1 / iscale
 	for i, v := range x {
-		l := clampI(nearestInt(iscale*(v-min_)), 0, nm)
+		l := clampI(nearestInt(iscale*(v-s.min)), 0, nm)
 		L[i] = uint8(l)
-		diff := float32(scale*float32(l)) + min_ - v
+		diff := float32(s.scale*float32(l)) + s.min - v
 		if useMad {
 			diff = absf(diff)
 		} else {
 			diff = diff * diff
 		}
-		bestErr += float32(weights[i] * diff)
+		s.bestErr += float32(weights[i] * diff)
+	}
+	return s
+}
+
+// makeQkxQuants is make_qkx2_quants (useMad selects its absolute-error option) and, with
+// useMad false, make_qkx3_quants with weights. Codes L in [0, nmax] for x ≈ scale*L -
+// theMin with theMin >= 0: a least-squares fit of scale and min for each of nstep+1
+// candidate scales, keeping the best by weighted error. A kept candidate's min is used by
+// the candidates after it.
+func makeQkxQuants(nmax int, x, weights []float32, L, aux []uint8, rmin, rdelta float32, nstep int, useMad bool) (scale, theMin float32) {
+	n := len(x)
+	weights, L, aux = weights[:n], L[:n], aux[:n]
+	s := qkxInit(nmax, x, weights, L, useMad)
+	if !s.ok {
+		return 0, -s.min
 	}
 	if nstep < 1 {
-		return scale, -min_
+		return s.scale, -s.min
 	}
+	min_, max_, sumW, sumX := s.min, s.max, s.sumW, s.sumX
+	scale, bestErr := s.scale, s.bestErr
+	fnmax, nm := float32(nmax), int32(nmax)
 	for is := 0; is <= nstep; is++ {
-		iscale = (rmin + float32(rdelta*float32(is)) + fnmax) / (max_ - min_)
+		iscale := (rmin + float32(rdelta*float32(is)) + fnmax) / (max_ - min_)
 		var sumL, sumL2, sumXL float32
 		for i, v := range x {
 			l := clampI(nearestInt(iscale*(v-min_)), 0, nm)
 			aux[i] = uint8(l)
-			w := weights[i]
 			fl := float32(l)
-			wl := float32(w * fl)
+			wl := float32(weights[i] * fl)
 			sumL += wl
 			sumL2 += float32(wl * fl)
 			sumXL += float32(wl * v)
@@ -208,6 +232,26 @@ func makeQkxQuants(nmax int, x, weights []float32, L, aux []uint8, rmin, rdelta 
 		}
 	}
 	return scale, -min_
+}
+
+// makeQkxGroups runs makeQkxQuants on each group of n elements of x (len(x)/n groups, n <=
+// 32), writing each group's codes into L and its scale and min into scales and mins; with
+// AVX2, eight groups at a time side by side (qkxLanesAVX2), with the same results.
+func makeQkxGroups(nmax, n int, x, w []float32, L []uint8, scales, mins []float32, rmin, rdelta float32, nstep int, useMad bool) {
+	groups := len(x) / n
+	g := 0
+	if haveAVX2 && nstep >= 1 {
+		for ; g < groups; g += 8 {
+			k := min(8, groups-g)
+			qkxLanes8(nmax, n, k, x[g*n:], w[g*n:], L[g*n:], scales[g:], mins[g:], rmin, rdelta, nstep, useMad)
+		}
+		return
+	}
+	var aux [32]uint8
+	for ; g < groups; g++ {
+		lo, hi := g*n, (g+1)*n
+		scales[g], mins[g] = makeQkxQuants(nmax, x[lo:hi], w[lo:hi], L[lo:hi], aux[:n], rmin, rdelta, nstep, useMad)
+	}
 }
 
 // makeQkx3Quants is make_qkx3_quants with weights and use_mad false.
@@ -295,4 +339,46 @@ func makeQpQuants(nmax int, x []float32, L []uint8, qw []float32) float32 {
 		return sumlx / suml2
 	}
 	return 0
+}
+
+// qxSearch8 is the candidate loop of makeQxQuants with the AVX2 kernel: the 18 candidate
+// scales are independent (max does not change), so their sums come eight at a time and
+// the choice then runs in candidate order as the scalar loop's.
+func qxSearch8(nmax int, x []float32, L []int8, w []float32, max_, scale, best float32) float32 {
+	n := len(x)
+	var wx [256]float32
+	for i, v := range x {
+		wx[i] = w[i] * v
+	}
+	nm := int32(nmax)
+	var isc [8]float32
+	var sums [2][8]float32
+	var cand [18]float32
+	var sumlx, suml2 [18]float32
+	for k := range cand {
+		is := int32(k - 9)
+		if is >= 0 {
+			is++
+		}
+		cand[k] = -(float32(nmax) + float32(0.1*float32(is))) / max_
+	}
+	for base := 0; base < len(cand); base += 8 {
+		for k := range 8 {
+			isc[k] = cand[min(base+k, len(cand)-1)]
+		}
+		qxSumsAVX2(&x[0], &w[0], &wx[0], n, &isc, &sums, nm)
+		for k := 0; k < 8 && base+k < len(cand); k++ {
+			sumlx[base+k], suml2[base+k] = sums[0][k], sums[1][k]
+		}
+	}
+	for k, iscale := range cand {
+		if suml2[k] > 0 && float32(sumlx[k]*sumlx[k]) > float32(best*suml2[k]) {
+			for i, v := range x {
+				L[i] = int8(clampI(nearestInt(iscale*v), -nm, nm-1) + nm)
+			}
+			scale = sumlx[k] / suml2[k]
+			best = scale * sumlx[k]
+		}
+	}
+	return scale
 }

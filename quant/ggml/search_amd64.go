@@ -1,0 +1,63 @@
+//go:build amd64 && !purego
+
+package ggml
+
+import "golang.org/x/sys/cpu"
+
+// haveAVX2 selects the candidate-parallel searches of search_amd64.s; tests flip it to
+// check the pure-Go loops against the same golden bytes.
+var haveAVX2 = cpu.X86.HasAVX2
+
+//go:noescape
+func qxSumsAVX2(x, w, wx *float32, n int, iscale *[8]float32, out *[2][8]float32, nmax int32)
+
+// qkxLanes holds eight independent make_qkx2/qkx3 searches for qkxLanesAVX2, transposed so
+// that lane j of each row is group j. The offsets are fixed in search_amd64.s.
+type qkxLanes struct {
+	x, w, L                              [32][8]float32
+	min, max, sumW, sumX, bestErr, scale [8]float32
+	active                               [8]int32
+	aux                                  [32][8]float32
+}
+
+//go:noescape
+func qkxLanesAVX2(s *qkxLanes, n int, nmax int32, rmin, rdelta float32, nstep int, mad bool)
+
+// qkxLanes8 runs makeQkxQuants on k <= 8 consecutive groups of n elements (x, w and L hold
+// k*n values) in the lanes of qkxLanesAVX2: the start of each search is scalar (qkxInit),
+// the candidate loop vector.
+func qkxLanes8(nmax, n, k int, x, w []float32, L []uint8, scales, mins []float32, rmin, rdelta float32, nstep int, useMad bool) {
+	var s qkxLanes
+	active := false
+	for j := 0; j < k; j++ {
+		xs, ws, ls := x[j*n:(j+1)*n], w[j*n:(j+1)*n], L[j*n:(j+1)*n]
+		st := qkxInit(nmax, xs, ws, ls, useMad)
+		if !st.ok {
+			scales[j], mins[j] = 0, -st.min
+			continue
+		}
+		active = true
+		for i := range n {
+			s.x[i][j], s.w[i][j], s.L[i][j] = xs[i], ws[i], float32(ls[i])
+		}
+		s.min[j], s.max[j], s.sumW[j], s.sumX[j] = st.min, st.max, st.sumW, st.sumX
+		s.scale[j], s.bestErr[j], s.active[j] = st.scale, st.bestErr, -1
+	}
+	if !active {
+		return
+	}
+	qkxLanesAVX2(&s, n, int32(nmax), rmin, rdelta, nstep, useMad)
+	for j := 0; j < k; j++ {
+		if s.active[j] == 0 {
+			continue
+		}
+		ls := L[j*n : (j+1)*n]
+		for i := range ls {
+			ls[i] = uint8(s.L[i][j])
+		}
+		scales[j], mins[j] = s.scale[j], -s.min[j]
+	}
+}
+
+//go:noescape
+func q8_0AVX2(y *byte, x *float32, nb int, d *float32)

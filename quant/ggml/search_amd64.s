@@ -1,0 +1,228 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Candidate-parallel sums of the k-quant scale searches: each of the 8 lanes evaluates one
+// candidate scale over the same n elements, in element order, with the same float32
+// operations as the scalar loops of search.go (multiply, add, no fusion), so every lane's
+// result is bit-identical to the scalar one.
+
+DATA magic<>+0(SB)/4, $0x4b400000 // 12582912.0f = 1.5*2^23
+GLOBL magic<>(SB), RODATA|NOPTR, $4
+DATA mantMask<>+0(SB)/4, $0x007fffff
+GLOBL mantMask<>(SB), RODATA|NOPTR, $4
+DATA halfMant<>+0(SB)/4, $0x00400000
+GLOBL halfMant<>(SB), RODATA|NOPTR, $4
+DATA absMask<>+0(SB)/4, $0x7fffffff
+GLOBL absMask<>(SB), RODATA|NOPTR, $4
+
+// NEAREST turns the float lanes of R into nearest_int's ints, clamped to [Y13, Y14], then
+// back to float (exact): R = float(clamp(nearest_int(R))).
+#define NEAREST(R) \
+	VADDPS Y12, R, R; \
+	VPAND Y11, R, R; \
+	VPSUBD Y10, R, R; \
+	VPMINSD Y14, R, R; \
+	VPMAXSD Y13, R, R; \
+	VCVTDQ2PS R, R
+
+// func qxSumsAVX2(x, w, wx *float32, n int, iscale *[8]float32, out *[2][8]float32, nmax int32)
+// For each lane's iscale: l_i = clamp(nearest_int(iscale*x_i), -nmax, nmax-1) and the sums
+// sum((w*x)*l), sum((w*l)*l) of make_qx_quants.
+TEXT ·qxSumsAVX2(SB), NOSPLIT, $0-52
+	MOVQ x+0(FP), SI
+	MOVQ w+8(FP), DI
+	MOVQ wx+16(FP), DX
+	MOVQ n+24(FP), CX
+	MOVQ iscale+32(FP), AX
+	VMOVUPS (AX), Y15
+	MOVL nmax+48(FP), BX
+	DECL BX
+	MOVL BX, X14
+	VPBROADCASTD X14, Y14
+	MOVL nmax+48(FP), BX
+	NEGL BX
+	MOVL BX, X13
+	VPBROADCASTD X13, Y13
+	VBROADCASTSS magic<>(SB), Y12
+	VPBROADCASTD mantMask<>(SB), Y11
+	VPBROADCASTD halfMant<>(SB), Y10
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+
+qxsums:
+	VBROADCASTSS (SI), Y3
+	VMULPS Y3, Y15, Y3
+	NEAREST(Y3)
+	VBROADCASTSS (DX), Y4
+	VMULPS Y3, Y4, Y4
+	VADDPS Y4, Y0, Y0
+	VBROADCASTSS (DI), Y5
+	VMULPS Y3, Y5, Y5
+	VMULPS Y3, Y5, Y5
+	VADDPS Y5, Y1, Y1
+	ADDQ $4, SI
+	ADDQ $4, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ qxsums
+
+	MOVQ out+40(FP), AX
+	VMOVUPS Y0, (AX)
+	VMOVUPS Y1, 32(AX)
+	VZEROUPPER
+	RET
+
+// Offsets in qkxLanes (search_amd64.go; TestQkxLanesLayout checks them).
+#define LX 0
+#define LW 1024
+#define LL 2048
+#define LMIN 3072
+#define LMAX 3104
+#define LSUMW 3136
+#define LSUMX 3168
+#define LBEST 3200
+#define LSCALE 3232
+#define LACTIVE 3264
+#define LAUX 3296
+
+// func qkxLanesAVX2(s *qkxLanes, n int, nmax int32, rmin, rdelta float32, nstep int, mad bool)
+// The candidate loop of make_qkx2_quants/make_qkx3_quants for eight independent groups at
+// once, lane j holding group j (x, w, L transposed to [element][lane]). Each lane runs the
+// scalar algorithm's exact sequence: for is = 0..nstep, iscale = (rmin + rdelta*is +
+// nmax)/(max - min), codes, sums, D, the fitted scale and min, their weighted error, and
+// the candidate is kept (L, scale, min, bestErr) when D > 0 and the error is lower.
+TEXT ·qkxLanesAVX2(SB), NOSPLIT, $0-41
+	MOVQ s+0(FP), DI
+	MOVQ n+8(FP), R8
+	MOVL nmax+16(FP), R9
+	MOVL R9, X14
+	VPBROADCASTD X14, Y14
+	VPXOR Y13, Y13, Y13
+	VBROADCASTSS magic<>(SB), Y12
+	VPBROADCASTD mantMask<>(SB), Y11
+	VPBROADCASTD halfMant<>(SB), Y10
+	VMOVUPS LMIN(DI), Y9
+	MOVQ nstep+32(FP), R10
+	MOVBLZX mad+40(FP), R11
+	XORQ BX, BX
+
+cand:
+	// iscale = (rmin + rdelta*is + nmax) / (max - min)
+	VCVTSI2SSQ BX, X0, X0
+	VMULSS rdelta+24(FP), X0, X0
+	VADDSS rmin+20(FP), X0, X0
+	VCVTSI2SSL R9, X1, X1
+	VADDSS X1, X0, X0
+	VBROADCASTSS X0, Y15
+	VMOVUPS LMAX(DI), Y0
+	VSUBPS Y9, Y0, Y0
+	VDIVPS Y0, Y15, Y15
+
+	VXORPS Y8, Y8, Y8
+	VXORPS Y7, Y7, Y7
+	VXORPS Y6, Y6, Y6
+	MOVQ DI, SI
+	MOVQ R8, CX
+
+sums:
+	VMOVUPS LX(SI), Y0
+	VSUBPS Y9, Y0, Y1
+	VMULPS Y1, Y15, Y1
+	NEAREST(Y1)
+	VMOVUPS Y1, LAUX(SI)
+	VMULPS LW(SI), Y1, Y2
+	VADDPS Y2, Y8, Y8
+	VMULPS Y1, Y2, Y3
+	VADDPS Y3, Y7, Y7
+	VMULPS Y0, Y2, Y3
+	VADDPS Y3, Y6, Y6
+	ADDQ $32, SI
+	DECQ CX
+	JNZ sums
+
+	// D = sumW*sumL2 - sumL*sumL; Y5 = D > 0 && active
+	VMULPS LSUMW(DI), Y7, Y0
+	VMULPS Y8, Y8, Y1
+	VSUBPS Y1, Y0, Y0
+	VCMPPS $0x1e, Y13, Y0, Y5
+	VANDPS LACTIVE(DI), Y5, Y5
+	// Y1 = thisScale = (sumW*sumXL - sumX*sumL)/D
+	VMULPS LSUMW(DI), Y6, Y1
+	VMULPS LSUMX(DI), Y8, Y2
+	VSUBPS Y2, Y1, Y1
+	VDIVPS Y0, Y1, Y1
+	// Y2 = thisMin = (sumL2*sumX - sumL*sumXL)/D
+	VMULPS LSUMX(DI), Y7, Y2
+	VMULPS Y6, Y8, Y3
+	VSUBPS Y3, Y2, Y2
+	VDIVPS Y0, Y2, Y2
+	// where thisMin > 0: thisMin = 0, thisScale = sumXL/sumL2
+	VCMPPS $0x1e, Y13, Y2, Y3
+	VDIVPS Y7, Y6, Y4
+	VBLENDVPS Y3, Y13, Y2, Y2
+	VBLENDVPS Y3, Y4, Y1, Y1
+
+	VXORPS Y8, Y8, Y8
+	MOVQ DI, SI
+	MOVQ R8, CX
+	VBROADCASTSS absMask<>(SB), Y6
+	TESTQ R11, R11
+	JNZ errmad
+
+errsq:
+	VMULPS LAUX(SI), Y1, Y3
+	VADDPS Y2, Y3, Y3
+	VSUBPS LX(SI), Y3, Y3
+	VMULPS Y3, Y3, Y3
+	VMULPS LW(SI), Y3, Y3
+	VADDPS Y3, Y8, Y8
+	ADDQ $32, SI
+	DECQ CX
+	JNZ errsq
+	JMP keep
+
+errmad:
+	VMULPS LAUX(SI), Y1, Y3
+	VADDPS Y2, Y3, Y3
+	VSUBPS LX(SI), Y3, Y3
+	VANDPS Y6, Y3, Y3
+	VMULPS LW(SI), Y3, Y3
+	VADDPS Y3, Y8, Y8
+	ADDQ $32, SI
+	DECQ CX
+	JNZ errmad
+
+keep:
+	// Y3 = valid && err < bestErr
+	VMOVUPS LBEST(DI), Y4
+	VCMPPS $0x11, Y4, Y8, Y3
+	VANDPS Y5, Y3, Y3
+	VMOVMSKPS Y3, AX
+	TESTL AX, AX
+	JZ nextcand
+	VBLENDVPS Y3, Y8, Y4, Y4
+	VMOVUPS Y4, LBEST(DI)
+	VMOVUPS LSCALE(DI), Y4
+	VBLENDVPS Y3, Y1, Y4, Y4
+	VMOVUPS Y4, LSCALE(DI)
+	VBLENDVPS Y3, Y2, Y9, Y9
+	MOVQ DI, SI
+	MOVQ R8, CX
+
+keepl:
+	VMOVUPS LL(SI), Y4
+	VBLENDVPS Y3, LAUX(SI), Y4, Y4
+	VMOVUPS Y4, LL(SI)
+	ADDQ $32, SI
+	DECQ CX
+	JNZ keepl
+
+nextcand:
+	INCQ BX
+	CMPQ BX, R10
+	JLE cand
+
+	VMOVUPS Y9, LMIN(DI)
+	VZEROUPPER
+	RET

@@ -1,0 +1,22 @@
+//go:build amd64 && !purego
+
+package ggml
+
+import (
+	"testing"
+	"unsafe"
+)
+
+// TestQkxLanesLayout pins the offsets that search_amd64.s hard-codes.
+func TestQkxLanesLayout(t *testing.T) {
+	var s qkxLanes
+	got := []uintptr{unsafe.Offsetof(s.x), unsafe.Offsetof(s.w), unsafe.Offsetof(s.L), unsafe.Offsetof(s.min),
+		unsafe.Offsetof(s.max), unsafe.Offsetof(s.sumW), unsafe.Offsetof(s.sumX), unsafe.Offsetof(s.bestErr),
+		unsafe.Offsetof(s.scale), unsafe.Offsetof(s.active), unsafe.Offsetof(s.aux)}
+	want := []uintptr{0, 1024, 2048, 3072, 3104, 3136, 3168, 3200, 3232, 3264, 3296}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("qkxLanes field %d at offset %d, search_amd64.s expects %d", i, got[i], want[i])
+		}
+	}
+}

@@ -1,0 +1,17 @@
+//go:build !amd64 || purego
+
+package ggml
+
+// Without the amd64 assembly the pure-Go loops of search.go do all the work.
+
+var haveAVX2 = false
+
+func qkxLanes8(nmax, n, k int, x, w []float32, L []uint8, scales, mins []float32, rmin, rdelta float32, nstep int, useMad bool) {
+	panic("ggml: no AVX2 kernels in this build")
+}
+
+func qxSumsAVX2(x, w, wx *float32, n int, iscale *[8]float32, out *[2][8]float32, nmax int32) {
+	panic("ggml: no AVX2 kernels in this build")
+}
+
+func q8_0AVX2(y *byte, x *float32, nb int, d *float32) { panic("ggml: no AVX2 kernels in this build") }
