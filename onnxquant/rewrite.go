@@ -21,6 +21,9 @@ type Result struct {
 	Model    *onnxpb.ModelProto
 	Report   *report.Report
 	Warnings []string
+	// GPTQ compares GPTQ with round to nearest per layer on held-out samples (method gptq
+	// with GPTQOptions.Heldout > 0).
+	GPTQ []LayerGPTQ
 }
 
 // Rewrite returns the ONNX model that the weight-only scheme qo asks for, in ONNX
@@ -83,6 +86,8 @@ type rewriter struct {
 	warnings []string
 	scheme   string
 	minIR    int64 // the IR version the output needs at least
+	// gptqLayers compares GPTQ with RTN per layer (Method gptq with held-out samples).
+	gptqLayers []LayerGPTQ
 }
 
 func newRewriter(src *onnx.File, qo quantize.Options) (*rewriter, error) {
@@ -229,6 +234,10 @@ func (r *rewriter) result() *Result {
 		DocString: m.DocString, Graph: graph, MetadataProps: m.MetadataProps, Functions: m.Functions}
 	SetMetadata(out, map[string]string{"quantization": r.scheme})
 	rep := &report.Report{Scheme: r.scheme, Layers: r.layers, Warnings: r.warnings}
+	for _, g := range r.gptqLayers {
+		rep.GPTQ = append(rep.GPTQ, report.GPTQLayer{Layer: g.Name, Samples: g.Samples, RTNMSE: g.RTNMSE,
+			GPTQMSE: g.GPTQMSE, RTNSQNR: g.RTNSQNR, GPTQSQNR: g.GPTQSQNR})
+	}
 	var layerBytes int64
 	inLayer := map[string]bool{}
 	for _, d := range r.decisions {
@@ -244,7 +253,7 @@ func (r *rewriter) result() *Result {
 	}
 	rep.OtherBytes = layerBytes
 	rep.Finish()
-	return &Result{Model: out, Report: rep, Warnings: r.warnings}
+	return &Result{Model: out, Report: rep, Warnings: r.warnings, GPTQ: r.gptqLayers}
 }
 
 // markRead records every value n reads, in its subgraphs too.

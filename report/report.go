@@ -18,9 +18,11 @@ type Report struct {
 	// so Finish adds them to both byte totals.
 	OtherBytes int64 `json:"other_bytes,omitempty"`
 
-	Totals   Totals   `json:"totals"`
-	Eval     *Eval    `json:"eval,omitempty"` // static quantization with evaluation data only
-	Warnings []string `json:"warnings,omitempty"`
+	Totals Totals `json:"totals"`
+	Eval   *Eval  `json:"eval,omitempty"` // static quantization with evaluation data only
+	// GPTQ compares GPTQ with round to nearest per layer (GPTQ with held-out samples only).
+	GPTQ     []GPTQLayer `json:"gptq,omitempty"`
+	Warnings []string    `json:"warnings,omitempty"`
 }
 
 // Layer is one layer of the model: its weight and what quantization did to it. A layer
@@ -138,6 +140,7 @@ func (r *Report) Clone() *Report {
 		c.Activations[i].Histogram = c.Activations[i].Histogram.clone()
 	}
 	c.Warnings = slices.Clone(r.Warnings)
+	c.GPTQ = slices.Clone(r.GPTQ)
 	if r.Eval != nil {
 		e := *r.Eval
 		if e.FloatAccuracy != nil {

@@ -50,6 +50,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		}
 		ev.write(bw, "  ", false)
 	}
+	r.writeGPTQ(bw)
 	fmt.Fprintln(bw)
 	totals := newTable(left, left)
 	totals.add("totals", r.Totals.countLine())
