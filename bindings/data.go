@@ -54,6 +54,7 @@ var dataAPI = map[string]lua.LGFunction{
 	"npz":         dataFile("npz", data.NPZ),
 	"safetensors": dataFile("safetensors", data.Safetensors),
 	"images":      dataImages,
+	"folder":      dataFolder,
 	"tensors":     dataTensors,
 }
 
@@ -178,6 +179,25 @@ func dataFile(kind string, open func(string) (data.Source, error)) lua.LGFunctio
 		L.Push(LVData(L, batched(L, 2, opts, &Data{Source: src, Key: key})))
 		return 1
 	}
+}
+
+// qs.data.folder(dir [, {input=, label=, batch=}]): one sample per .npy or .npz file
+// (data.Folder). Not cached: a folder's identity does not change with its files.
+func dataFolder(L *lua.LState) int {
+	path := L.CheckString(1)
+	opts := checkOptions(L, 2, []string{"batch", "input", "label"})
+	src, err := data.Folder(checkExisting(L, 1, path))
+	if err != nil {
+		raise(L, err)
+	}
+	input, label := optString(L, 2, opts, "input", ""), optString(L, 2, opts, "label", "")
+	if input != "" || label != "" {
+		if src, err = selectArrays(src, input, label); err != nil {
+			L.ArgError(2, err.Error())
+		}
+	}
+	L.Push(LVData(L, batched(L, 2, opts, &Data{Source: src})))
+	return 1
 }
 
 // batched applies the batch option.

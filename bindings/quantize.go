@@ -99,6 +99,7 @@ func init() {
 		"scheme":   quantizedScheme,
 		"warnings": quantizedWarnings,
 		"evaluate": quantizedEvaluate,
+		"check":    quantizedCheck,
 	}
 }
 

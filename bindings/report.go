@@ -202,6 +202,11 @@ func reportField(L *lua.LState, r *Report, key string) lua.LValue {
 			return lua.LNil
 		}
 		return evalTable(L, *r.Eval)
+	case "accuracy":
+		if r.Accuracy == nil {
+			return lua.LNil
+		}
+		return accuracyTable(L, r.Accuracy)
 	case "warnings":
 		return stringList(L, r.Warnings)
 	case "changes":
@@ -275,6 +280,39 @@ func evalTable(L *lua.LState, e report.Eval) *lua.LTable {
 	if e.QuantAccuracy != nil {
 		t.RawSetString("quant_accuracy", lua.LNumber(*e.QuantAccuracy))
 	}
+	return t
+}
+
+// accuracyTable is {samples=, output_sqnr_db=, nodes={{name=, activation=, min=, max=,
+// sqnr_db=, cost_db=}...}, kept_float={{name=, loop=, gain_db=, metric=}...}}.
+func accuracyTable(L *lua.LState, a *report.Accuracy) *lua.LTable {
+	t := L.NewTable()
+	t.RawSetString("samples", lua.LNumber(a.Samples))
+	t.RawSetString("output_sqnr_db", lua.LNumber(a.OutputSQNR))
+	nodes := L.CreateTable(len(a.Nodes), 0)
+	for _, n := range a.Nodes {
+		e := L.NewTable()
+		e.RawSetString("name", lua.LString(n.Name))
+		e.RawSetString("activation", lua.LString(n.Activation))
+		e.RawSetString("min", lua.LNumber(n.Min))
+		e.RawSetString("max", lua.LNumber(n.Max))
+		e.RawSetString("sqnr_db", lua.LNumber(n.SQNR))
+		e.RawSetString("cost_db", lua.LNumber(n.CostDB))
+		nodes.Append(e)
+	}
+	t.RawSetString("nodes", nodes)
+	kept := L.CreateTable(len(a.Kept), 0)
+	for _, k := range a.Kept {
+		e := L.NewTable()
+		e.RawSetString("name", lua.LString(k.Name))
+		e.RawSetString("loop", lua.LString(k.Loop))
+		e.RawSetString("gain_db", lua.LNumber(k.GainDB))
+		if k.Metric != nil {
+			e.RawSetString("metric", lua.LNumber(*k.Metric))
+		}
+		kept.Append(e)
+	}
+	t.RawSetString("kept_float", kept)
 	return t
 }
 

@@ -48,7 +48,7 @@ func (p *StaticPlan) Report(ctx context.Context) (*report.Report, error) {
 }
 
 // activationKeys are the options of activations = {...} and of qs.calibrate.
-var activationKeys = []string{"batch_axis", "batch_size", "calibrate", "dtype", "max_memory", "observer", "percentile", "progress", "reduce_range", "samples", "state", "symmetric"}
+var activationKeys = []string{"batch_axis", "batch_size", "calibrate", "check", "dtype", "max_memory", "min_sqnr", "observer", "percentile", "progress", "reduce_range", "samples", "state", "symmetric"}
 
 // foldedONNX returns an ONNX checkpoint with the weights that Constant nodes compute
 // stored as initializers (static.FoldWeights), so that model:layers, the layer selection
@@ -114,7 +114,7 @@ func calibOptions(L *lua.LState, n int, t map[string]any, numerics quant.Numeric
 	var state []calib.StatePair
 	for k, v := range t {
 		switch k {
-		case "calibrate":
+		case "calibrate", "check", "min_sqnr":
 			continue
 		case "batch_axis":
 			axes = batchAxes(L, n, v)
@@ -288,10 +288,11 @@ func planStatic(L *lua.LState, m *Model, opts quantize.Options, calibrateWith an
 	}
 	prep.Options.Input = m.Path
 	var res *calib.Result
+	var src data.Source
+	var co calib.Options
 	if r, ok := calibrateWith.(*calib.Result); ok {
 		res = r
 	} else {
-		var src data.Source
 		var key string
 		switch v := calibrateWith.(type) {
 		case *Data:
@@ -302,13 +303,59 @@ func planStatic(L *lua.LState, m *Model, opts quantize.Options, calibrateWith an
 				L.ArgError(2, "option 'activations.calibrate': "+err.Error())
 			}
 		}
-		res = calibrate(L, m, f, src, key, calibOptions(L, 2, acts, opts.Numerics))
+		co = calibOptions(L, 2, acts, opts.Numerics)
+		res = calibrate(L, m, f, src, key, co)
 	}
 	sm, err := prep.Quantize(ctxOf(L), res)
 	if err != nil {
 		L.ArgError(2, err.Error())
 	}
+	// The calibration data also checks the result (activations.check = false skips it).
+	if check, _ := acts["check"].(bool); src != nil && (acts["check"] == nil || check) {
+		minSQNR, _ := acts["min_sqnr"].(float64)
+		sm = checkStatic(L, m, f, sm, src, static.CheckOptions{MinSQNR: minSQNR, Bind: data.BindOptions{BatchAxes: co.BatchAxes}})
+	} else if acts["min_sqnr"] != nil {
+		L.ArgError(2, "option 'activations.min_sqnr' needs calibrate = data (the samples it measures on)")
+	}
 	return &StaticPlan{File: f, Model: sm}
+}
+
+// checkStatic runs the accuracy check (and its loops) of a static plan.
+func checkStatic(L *lua.LState, m *Model, f *onnx.File, sm *static.Model, src data.Source, o static.CheckOptions) *static.Model {
+	fg := loadGraph(L, m, f)
+	checked, err := sm.Check(ctxOf(L), fg, src, o)
+	if err != nil {
+		raise(L, err)
+	}
+	return checked
+}
+
+// q:check(data [, {samples=16, min_sqnr=, eval=, max_drop=, batch_axis=}]): measures the
+// static plan's damage on data (output SQNR, each node's own damage, warnings) and, with
+// min_sqnr or eval and max_drop, keeps the most damaging nodes in float; the plan, its
+// report and what qs.save writes follow. Returns the report's accuracy section.
+func quantizedCheck(L *lua.LState) int {
+	q := CheckQuantized(L, 1)
+	opts := checkOptions(L, 3, []string{"batch_axis", "eval", "max_drop", "min_sqnr", "samples"})
+	if q.Static == nil {
+		L.RaiseError("check runs the quantized graph: it needs static quantization of an ONNX model (activations = {calibrate = data})")
+	}
+	src, _ := dataArg(L, 2, L.Get(2))
+	o := static.CheckOptions{Samples: optInt(L, 3, opts, "samples", 0), MinSQNR: optNumber(L, 3, opts, "min_sqnr", 0),
+		MaxDrop: optNumber(L, 3, opts, "max_drop", 0)}
+	if v := opts.RawGetString("batch_axis"); v != lua.LNil {
+		o.Bind.BatchAxes = batchAxes(L, 3, goValue(L, v, nil))
+	}
+	if v := opts.RawGetString("eval"); v != lua.LNil {
+		o.Eval, _ = dataArg(L, 3, v)
+	}
+	if (o.Eval == nil) != (o.MaxDrop == 0) {
+		L.ArgError(3, "options 'eval' and 'max_drop' go together: labelled data and the accuracy drop allowed (0.01 for one point)")
+	}
+	q.Static.Model = checkStatic(L, q.Source, q.Static.File, q.Static.Model, src, o)
+	q.Plan = q.Static.Model.Weights()
+	L.Push(accuracyTable(L, q.Static.Model.Report().Accuracy))
+	return 1
 }
 
 // sourceFromGo turns converted option values into data: a tensor (first axis =

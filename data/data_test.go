@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"image/png"
@@ -465,5 +466,54 @@ func TestBindAxes(t *testing.T) {
 	feed, err = b.Feed(readAll(t, noState, 1)[0])
 	if err != nil || !slices.Equal(feed["state"].Shape, []int{2, 1, 4}) {
 		t.Fatalf("zeros state: %v %v", err, feed["state"])
+	}
+}
+
+// TestFolder: one sample per file, .npy (anonymous) or .npz (inputs by name and a label),
+// read a batch at a time; files that disagree are refused with both described.
+func TestFolder(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 3 {
+		x := tensor.New(tensor.F32, 2)
+		x.F32()[0] = float32(i)
+		if err := npy.WriteFile(filepath.Join(dir, fmt.Sprintf("s%d.npy", i)), x); err != nil {
+			t.Fatal(err)
+		}
+	}
+	src, err := Folder(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batches := readAll(t, src, 2)
+	if src.Len() != 3 || len(batches) != 2 || !slices.Equal(batches[0].Inputs[""].Shape, []int{2, 2}) || batches[1].Inputs[""].F32()[0] != 2 {
+		t.Fatalf("npy folder: %d samples, %v", src.Len(), batches)
+	}
+	zdir := t.TempDir()
+	for i := range 2 {
+		arrays := map[string]*tensor.Tensor{"x": tensor.New(tensor.F32, 3), "sr": tensor.New(tensor.I64), "label": tensor.New(tensor.I64)}
+		arrays["label"].I64()[0] = int64(i)
+		err := npy.WriteNPZ(context.Background(), filepath.Join(zdir, fmt.Sprintf("%02d.npz", i)), []string{"x", "sr", "label"}, false,
+			func(name string) (*tensor.Tensor, error) { return arrays[name], nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	zsrc, err := Folder(zdir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !zsrc.HasTarget() || len(zsrc.Inputs()) != 2 || zsrc.Inputs()[0].Name != "sr" || len(zsrc.Inputs()[0].Shape) != 0 {
+		t.Fatalf("npz folder inputs %v", zsrc.Inputs())
+	}
+	b := readAll(t, zsrc, 2)[0]
+	if b.Target.I64()[1] != 1 || !slices.Equal(b.Inputs["sr"].Shape, []int{2}) {
+		t.Fatalf("npz batch %v", b)
+	}
+	bad := tensor.New(tensor.F32, 5)
+	if err := npy.WriteFile(filepath.Join(dir, "s9.npy"), bad); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Folder(dir); err == nil || !strings.Contains(err.Error(), "s9.npy holds array F32[5], s0.npy holds array F32[2]") {
+		t.Fatalf("ragged folder: %v", err)
 	}
 }

@@ -21,8 +21,10 @@ type Report struct {
 	Totals Totals `json:"totals"`
 	Eval   *Eval  `json:"eval,omitempty"` // static quantization with evaluation data only
 	// GPTQ compares GPTQ with round to nearest per layer (GPTQ with held-out samples only).
-	GPTQ     []GPTQLayer `json:"gptq,omitempty"`
-	Warnings []string    `json:"warnings,omitempty"`
+	GPTQ []GPTQLayer `json:"gptq,omitempty"`
+	// Accuracy is static quantization's check of its output on calibration samples.
+	Accuracy *Accuracy `json:"accuracy,omitempty"`
+	Warnings []string  `json:"warnings,omitempty"`
 }
 
 // Layer is one layer of the model: its weight and what quantization did to it. A layer
@@ -141,6 +143,7 @@ func (r *Report) Clone() *Report {
 	}
 	c.Warnings = slices.Clone(r.Warnings)
 	c.GPTQ = slices.Clone(r.GPTQ)
+	c.Accuracy = r.Accuracy.clone()
 	if r.Eval != nil {
 		e := *r.Eval
 		if e.FloatAccuracy != nil {

@@ -51,6 +51,10 @@ func (r *Report) WriteTable(w io.Writer) error {
 		ev.write(bw, "  ", false)
 	}
 	r.writeGPTQ(bw)
+	if r.Accuracy != nil {
+		fmt.Fprintln(bw)
+		r.Accuracy.writeText(bw)
+	}
 	fmt.Fprintln(bw)
 	totals := newTable(left, left)
 	totals.add("totals", r.Totals.countLine())

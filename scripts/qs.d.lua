@@ -265,7 +265,12 @@ function qs.load(path, opts) end
 ---@field symmetric? boolean default false
 ---@field reduce_range? boolean default false
 ---@field percentile? number default 99.999
----@field batch_size? integer
+---@field batch_size? integer default: chosen from max_memory
+---@field max_memory? integer bytes, default 1 GiB
+---@field batch_axis? table<string, integer> input name = axis samples are stacked on (-1: fed as it is)
+---@field state? {out: string, into: string}|{out: string, into: string}[] recurrent state carried run to run
+---@field check? boolean default true: measure output SQNR and each node's damage, and warn
+---@field min_sqnr? number dB: keep the most damaging nodes float until the output SQNR reaches it
 ---@field progress? boolean default: when >= 50 samples and stderr is a terminal
 
 ---@class qs.QuantizeOptions
@@ -301,6 +306,12 @@ function Quantized:warnings() end
 ---@param opts? {samples?: integer, batch_size?: integer}
 ---@return qs.Eval
 function Quantized:evaluate(data, opts) end
+---Static plans only: measures the output SQNR and each node's own damage on a few samples,
+---warns, and with min_sqnr (or eval and max_drop) keeps the most damaging nodes in float.
+---@param data qs.DataLike
+---@param opts? {samples?: integer, min_sqnr?: number, eval?: qs.DataLike, max_drop?: number, batch_axis?: table<string, integer>}
+---@return table
+function Quantized:check(data, opts) end
 
 ---Plans the quantization of a loaded model; q:report() and qs.save do the work.
 ---@param model qs.Model
@@ -411,6 +422,11 @@ function qs.data.safetensors(path, opts) end
 ---@param opts {size: integer, crop?: integer, mean?: number|number[], std?: number|number[], layout?: "NCHW"|"NHWC", gray?: boolean, batch?: integer}
 ---@return qs.Data
 function qs.data.images(dir, opts) end
+---One sample per .npy or .npz file of a folder (arrays without a sample axis).
+---@param dir string
+---@param opts? {input?: string, label?: string, batch?: integer}
+---@return qs.Data
+function qs.data.folder(dir, opts) end
 ---@param inputs qs.Tensor|table<string, qs.Tensor>
 ---@param opts? {target?: qs.Tensor, batch?: integer}
 ---@return qs.Data

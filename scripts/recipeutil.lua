@@ -90,13 +90,17 @@ function util.load(path, default, name)
   return open_arg(qs.load, path, default, name)
 end
 
--- data opens calibration or evaluation data by extension (.npy, .npz, .safetensors, or a
--- folder of images with opts.size).
+-- data opens calibration or evaluation data by extension (.npy, .npz, .safetensors), or a
+-- folder: one sample per .npy/.npz file, else images (with opts.size).
 function util.data(path, default, name, opts)
   return open_arg(function(p)
     if p:match("%.npy$") then return qs.data.npy(p) end
     if p:match("%.npz$") then return qs.data.npz(p) end
     if p:match("%.safetensors$") then return qs.data.safetensors(p) end
+    -- A folder: one sample per .npy/.npz file, else images.
+    local ok, folder = pcall(qs.data.folder, p)
+    if ok then return folder end
+    if not tostring(folder):match("has no %.npy or %.npz files") then error(folder, 0) end
     return qs.data.images(p, opts)
   end, path, default, name)
 end

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
 	"sync"
 
 	"github.com/qscript-dev/qscript/calib"
@@ -32,6 +33,9 @@ type Model struct {
 	other  int64 // bytes of initializers outside every layer
 	// weights is the compressed-tensors form of the same plan (Prepared.Quantize), or nil.
 	weights *quantize.Model
+	// acc and accWarnings are the accuracy check (Check), or nil.
+	acc         *report.Accuracy
+	accWarnings []string
 	// shared holds, while planning, the first quantization of each weight initializer, so
 	// that layers sharing a weight (torch stores it once) quantize it once, identically.
 	shared map[string]sharedWeight
@@ -441,7 +445,7 @@ func (m *Model) write(ctx context.Context, path string, p *onnxpb.ModelProto) er
 // is known.
 func (m *Model) Report() *report.Report {
 	r := &report.Report{Title: "int8_static", Input: m.opts.Input, Scheme: m.SchemeString(), OtherBytes: m.other,
-		Activations: m.quantizedActivations(), Warnings: append([]string(nil), m.cal.Warnings...)}
+		Activations: m.quantizedActivations(), Warnings: append(slices.Clone(m.cal.Warnings), m.accWarnings...), Accuracy: m.acc}
 	if m.opts.Input != "" {
 		r.Title += ": " + m.opts.Input
 	}
