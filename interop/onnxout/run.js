@@ -4,7 +4,8 @@
 //
 //   node interop/onnxout/run.js MODEL.onnx INPUT.npy OUT.npy [float16]
 //
-// ORT_OPT_LEVEL sets graphOptimizationLevel (default "all").
+// ORT_OPT_LEVEL sets graphOptimizationLevel (default "all"); ORT_OUTPUT names the output to
+// save (default the first).
 // Prints {"output": ..., "shape": [...], "type": ...}.
 
 const path = require('path');
@@ -70,12 +71,14 @@ async function main() {
     ? new ort.Tensor('float16', f32ToF16(x.data), x.shape)
     : new ort.Tensor(x.ort, x.data, x.shape);
   const result = await session.run({ [session.inputNames[0]]: feed });
-  const y = result[session.outputNames[0]];
+  const name = process.env.ORT_OUTPUT || session.outputNames[0];
+  const y = result[name];
+  if (!y) throw new Error(`the model has no output ${name} (has ${session.outputNames.join(', ')})`);
   let data = y.data;
   if (y.type === 'float16') {
     data = data instanceof Uint16Array ? f16ToF32(data) : Float32Array.from(data);
   } else if (y.type !== 'float32') {
-    throw new Error(`output ${session.outputNames[0]} is ${y.type}`);
+    throw new Error(`output ${name} is ${y.type}`);
   }
   writeNpyF32(outPath, y.dims, data);
   console.log(JSON.stringify({ output: outPath, shape: y.dims, type: y.type }));
