@@ -150,6 +150,7 @@ func checkExisting(L *lua.LState, n int, path string) string {
 	} else if err != nil {
 		L.ArgError(n, err.Error())
 	}
+	addInputs(L, abs)
 	return abs
 }
 
@@ -232,6 +233,9 @@ func dataImages(L *lua.LState) int {
 	src, err := data.Images(abs, o)
 	if err != nil {
 		raise(L, err)
+	}
+	if lister, ok := src.(interface{ Files() []string }); ok {
+		confineFiles(L, 1, lister.Files())
 	}
 	key := fmt.Sprintf("images:%s:%+v", fileKey(L, abs), o)
 	L.Push(LVData(L, batched(L, 2, opts, &Data{Source: src, Key: key})))

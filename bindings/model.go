@@ -131,7 +131,11 @@ func openCached(L *lua.LState, n int, path string) *formats.File {
 	if err != nil {
 		raise(L, err)
 	}
-	return v.(*formats.File)
+	f := v.(*formats.File)
+	files := modelFiles(f)
+	confineFiles(L, n, files)
+	addInputs(L, files...)
+	return f
 }
 
 // qs.load(path [, {types = {layer = "Linear"}}]): opens a checkpoint (.safetensors,

@@ -155,6 +155,10 @@ func reportSave(save func(*report.Report, string) error) lua.LGFunction {
 		r := CheckReport(L, 1)
 		path := L.CheckString(2)
 		abs := resolve(L, 2, path)
+		checkOutput(L, 2, abs, path)
+		if err := paths.Replaceable(abs, ourReport); err != nil {
+			L.ArgError(2, err.Error())
+		}
 		if err := writeOutput(L, 2, abs, path, func() error { return save(r.Report, abs) }); err != nil {
 			raise(L, err)
 		}

@@ -90,6 +90,7 @@ func save(L *lua.LState) int {
 	default:
 		L.ArgError(1, fmt.Sprintf("%s or %s expected, got %s", QuantizedTypeName, ModelTypeName, typeOf(L.Get(1))))
 	}
+	checkOutput(L, 2, abs, path)
 	if err := writeOutput(L, 2, abs, path, write); err != nil {
 		if ctx := ctxOf(L); ctx.Err() != nil {
 			raise(L, ctx.Err())

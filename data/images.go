@@ -11,6 +11,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -135,8 +136,12 @@ type imageSource struct {
 	shape     []int
 }
 
-func (s *imageSource) Name() string    { return s.name }
-func (s *imageSource) Len() int        { return len(s.files) }
+func (s *imageSource) Name() string { return s.name }
+func (s *imageSource) Len() int     { return len(s.files) }
+
+// Files lists the image files the source reads, so that a host can confine them (a
+// symbolic link in the folder may point anywhere).
+func (s *imageSource) Files() []string { return slices.Clone(s.files) }
 func (s *imageSource) HasTarget() bool { return false }
 
 func (s *imageSource) Inputs() []tensor.Info {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -232,6 +233,16 @@ func (f *File) checkExternal(lay tensorLayout) error {
 	}
 	_, err = lay.ext.section(lay.nbytes, st.Size())
 	return err
+}
+
+// ExternalFiles lists the external data files the model reads, as paths.
+func (f *File) ExternalFiles() []string {
+	var out []string
+	for loc := range f.external {
+		out = append(out, filepath.Join(f.dir, loc))
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Proto returns the decoded model. Callers must not modify it; clone it first.

@@ -145,7 +145,7 @@ func kind(m fs.FileMode) string {
 }
 
 // CheckOutput refuses an output path that resolves to one of inputs (files or folders) or
-// lies inside an input folder, naming the input. Paths are absolute; inputs that no longer
+// lies inside an input folder, naming the input (callers name the output). Paths are absolute; inputs that no longer
 // exist are compared by their resolved names.
 func CheckOutput(out string, inputs ...string) error {
 	realOut, err := Resolve(out)
@@ -164,10 +164,10 @@ func CheckOutput(out string, inputs ...string) error {
 		inInfo, inErr := os.Stat(realIn)
 		same := realIn == realOut || (outErr == nil && inErr == nil && os.SameFile(inInfo, outInfo))
 		if same {
-			return fmt.Errorf("%s: %w (%s); write to another path", out, ErrInput, in)
+			return fmt.Errorf("%w (%s); write to another path", ErrInput, in)
 		}
 		if inErr == nil && inInfo.IsDir() && Within(realIn, realOut) {
-			return fmt.Errorf("%s: lies inside the input folder %s; write to another folder", out, in)
+			return fmt.Errorf("it lies inside the input folder %s; write to another folder", in)
 		}
 	}
 	return nil
