@@ -62,6 +62,10 @@ type ValueInfo struct {
 	// DimParams holds the symbolic names of dynamic dimensions ("batch"), "" elsewhere; nil
 	// when the model declares none.
 	DimParams []string
+	// ModelDType is the type the model gives a float16 or bfloat16 value, which the executor
+	// computes in float32 (DType then says F32); Invalid for every other value. Graph inputs
+	// and outputs keep the model's type in DType: that is what Run takes and returns.
+	ModelDType tensor.DType
 }
 
 // Attr is one decoded node attribute. Only the field that matches Type is set.
@@ -246,9 +250,11 @@ func loadGraph(gp *onnxpb.GraphProto, sc scope, consts map[string]*tensor.Tensor
 		if err != nil {
 			return nil, err
 		}
+		info := lowerInfo(ValueInfo{Name: name, DType: t.DType, Shape: append([]int{}, t.Shape...)})
+		t = lowerHalf(t)
 		g.initializers[name] = t
 		g.initOrder = append(g.initOrder, name)
-		g.infos[name] = ValueInfo{Name: name, DType: t.DType, Shape: append([]int{}, t.Shape...)}
+		g.infos[name] = info
 	}
 	if len(gp.GetSparseInitializer()) > 0 {
 		return nil, fmt.Errorf("%w: sparse initializers", ErrUnsupported)
@@ -262,12 +268,12 @@ func loadGraph(gp *onnxpb.GraphProto, sc scope, consts map[string]*tensor.Tensor
 			return nil, err
 		}
 		g.inputs = append(g.inputs, info)
-		g.infos[info.Name] = info
+		g.infos[info.Name] = lowerInfo(info)
 	}
 	declared := map[string]ValueInfo{}
 	for _, vi := range gp.GetValueInfo() {
 		if info, err := valueInfoFromProto(vi); err == nil {
-			declared[info.Name] = info
+			declared[info.Name] = lowerInfo(info)
 		}
 	}
 	var outDecl []ValueInfo
@@ -329,7 +335,9 @@ func loadGraph(gp *onnxpb.GraphProto, sc scope, consts map[string]*tensor.Tensor
 		if !ok {
 			return nil, fmt.Errorf("graph: output %q is produced by no node, input or initializer", d.Name)
 		}
-		if info.DType == tensor.Invalid {
+		if isHalf(d.DType) && (info.DType == tensor.F32 || info.DType == tensor.Invalid) {
+			info.ModelDType, info.DType = d.DType, d.DType // computed in float32, returned as declared
+		} else if info.DType == tensor.Invalid {
 			info.DType = d.DType
 		} else if d.DType != tensor.Invalid && d.DType != info.DType {
 			return nil, fmt.Errorf("graph: output %q is declared %v but computes %v", d.Name, d.DType, info.DType)
@@ -503,7 +511,7 @@ func newNode(np *onnxpb.NodeProto, index int, g *Graph) (*Node, error) {
 			if err != nil {
 				return nil, fmt.Errorf("node %q attribute %q: %w", n.Name, a.Name, err)
 			}
-			a.Tensor = t
+			a.Tensor = lowerHalf(t)
 		case onnxpb.AttributeProto_GRAPH:
 			a.proto = ap.GetG()
 		default:

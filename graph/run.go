@@ -120,6 +120,19 @@ func (r *Runner) bindInputs(inputs map[string]*tensor.Tensor) error {
 		if err := checkInput(in, t); err != nil {
 			return err
 		}
+		if isHalf(in.DType) {
+			// A float16 input is computed in float32; float32 data fed to it is first rounded
+			// to what the model can hold.
+			var err error
+			if t.DType == tensor.F32 {
+				t, err = roundHalf(t, in.DType)
+			} else {
+				t = lowerHalf(t)
+			}
+			if err != nil {
+				return err
+			}
+		}
 		r.values[g.inputSlots[i]] = t.Contiguous()
 	}
 	if len(inputs) != len(g.inputs) {
@@ -229,6 +242,11 @@ func (r *Runner) collect(keep []string, detach bool) map[string]*tensor.Tensor {
 	}
 	for i, o := range g.outputs {
 		hold(g.outputSlots[i], o.Name)
+		if t := result[o.Name]; t != nil && isHalf(o.DType) && t.DType == tensor.F32 && g.parent == nil {
+			if h, err := t.To(o.DType); err == nil { // float32 always converts
+				result[o.Name] = h
+			}
+		}
 	}
 	for _, name := range keep {
 		hold(g.slots[name], name)
@@ -289,7 +307,7 @@ func (r *Runner) reset() {
 
 // checkInput compares a fed tensor with the declared input type and static dimensions.
 func checkInput(in ValueInfo, t *tensor.Tensor) error {
-	if in.DType != tensor.Invalid && t.DType != in.DType {
+	if in.DType != tensor.Invalid && t.DType != in.DType && !(isHalf(in.DType) && t.DType == tensor.F32) {
 		return fmt.Errorf("graph: input %q: got %v, the model wants %v", in.Name, t.DType, in.DType)
 	}
 	if in.Shape == nil {

@@ -908,6 +908,17 @@ func buildCast(b *builder) (kernel, error) {
 	if !ok {
 		return nil, b.unsupported("cast to %s", onnx.DataTypeName(int32(to)))
 	}
+	if isHalf(dt) { // computed in float32, rounded to what the 16-bit type holds
+		b.setOut(0, tensor.F32, b.in(0).Shape)
+		b.out[0].ModelDType = dt
+		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+			x, err := castTo(ins[0], tensor.F32)
+			if err != nil {
+				return nil, err
+			}
+			return mem.single(roundHalf(x, dt))
+		}, nil
+	}
 	b.setOut(0, dt, b.in(0).Shape)
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		return mem.single(castTo(ins[0], dt))
