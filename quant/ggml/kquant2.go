@@ -179,24 +179,23 @@ func finishQ3(b []byte, x []float32, L *[qkK]int8) {
 		if d == 0 {
 			continue
 		}
-		for ii := range 16 {
-			L[16*j+ii] = int8(clampI(nearestInt(x[16*j+ii]/d), -4, 3) + 4)
+		xs, ls := (*[16]float32)(x[16*j:]), (*[16]int8)(L[16*j:])
+		for ii, v := range xs {
+			ls[ii] = int8(clampI(nearestInt(v/d), -4, 3) + 4)
 		}
 	}
-	hmask := b[:32]
-	clear(hmask)
+	// The third bit of element j goes to bit j/32 of hmask byte j%32; the low two bits
+	// to qs, packed as Q2_K's.
+	hmask := (*[32]byte)(b[:32])
 	var u [qkK]uint8
-	m, hm := 0, byte(1)
-	for j := range qkK {
-		l := L[j]
-		if l > 3 {
-			hmask[m] |= hm
-			l -= 4
+	for m := range 32 {
+		var h byte
+		for k := range 8 {
+			l := uint8(L[32*k+m])
+			h |= (l >> 2 & 1) << k
+			u[32*k+m] = l & 3
 		}
-		u[j] = uint8(l)
-		if m++; m == qkK/8 {
-			m, hm = 0, hm<<1
-		}
+		hmask[m] = h
 	}
 	packQ2(b[32:96], &u)
 }
@@ -219,8 +218,15 @@ func quantizeQ3_KRef(b []byte, x []float32) {
 	var L [qkK]int8
 	var scales [16]float32
 	var maxScale, amax float32
+	if haveAVX2 {
+		makeQ3Lanes8(4, x[:128], L[:128], scales[:8])
+		makeQ3Lanes8(4, x[128:], L[128:], scales[8:])
+	} else {
+		for j := range 16 {
+			scales[j] = makeQ3Quants(4, x[16*j:16*j+16], L[16*j:16*j+16])
+		}
+	}
 	for j := range 16 {
-		scales[j] = makeQ3Quants(4, x[16*j:16*j+16], L[16*j:16*j+16])
 		if s := absf(scales[j]); s > amax {
 			amax, maxScale = s, scales[j]
 		}

@@ -134,10 +134,18 @@ func quantizeQ4_0(y []byte, x, qw []float32) {
 			id = 1 / d
 		}
 		putU16(b, fp32ToFP16(d))
-		for j := range 16 {
-			x0 := min(15, int8(cvtt(xb[j]*id+8.5)))
-			x1 := min(15, int8(cvtt(xb[j+16]*id+8.5)))
-			b[2+j] = byte(x0) | byte(x1)<<4
+		if id <= math.MaxFloat32 { // |x*id| <= 8: a plain conversion is C's
+			for j := range 16 {
+				x0 := min(15, int32(xb[j]*id+8.5))
+				x1 := min(15, int32(xb[j+16]*id+8.5))
+				b[2+j] = byte(x0) | byte(x1)<<4
+			}
+		} else { // 1/d overflowed: ±Inf and NaN codes as ggml's
+			for j := range 16 {
+				x0 := min(15, int8(cvtt(xb[j]*id+8.5)))
+				x1 := min(15, int8(cvtt(xb[j+16]*id+8.5)))
+				b[2+j] = byte(x0) | byte(x1)<<4
+			}
 		}
 		x, y = x[32:], y[18:]
 	}
@@ -186,10 +194,18 @@ func quantizeQ4_1(y []byte, x, qw []float32) {
 		}
 		putU16(b, fp32ToFP16(d))
 		putU16(b[2:], fp32ToFP16(min_))
-		for j := range 16 {
-			x0 := min(15, int8(cvtt(float32((xb[j]-min_)*id)+0.5)))
-			x1 := min(15, int8(cvtt(float32((xb[j+16]-min_)*id)+0.5)))
-			b[4+j] = byte(x0) | byte(x1)<<4
+		if id <= math.MaxFloat32 && d <= math.MaxFloat32 { // 0 <= (x-min)*id <= 15
+			for j := range 16 {
+				x0 := min(15, int32(float32((xb[j]-min_)*id)+0.5))
+				x1 := min(15, int32(float32((xb[j+16]-min_)*id)+0.5))
+				b[4+j] = byte(x0) | byte(x1)<<4
+			}
+		} else {
+			for j := range 16 {
+				x0 := min(15, int8(cvtt(float32((xb[j]-min_)*id)+0.5)))
+				x1 := min(15, int8(cvtt(float32((xb[j+16]-min_)*id)+0.5)))
+				b[4+j] = byte(x0) | byte(x1)<<4
+			}
 		}
 		x, y = x[32:], y[20:]
 	}
@@ -278,8 +294,14 @@ func quantizeQ5_0(y []byte, x, qw []float32) {
 			id = 1 / d
 		}
 		putU16(b, fp32ToFP16(d))
-		for j, v := range xb {
-			L[j] = uint8(min(31, int8(cvtt(v*id+16.5))))
+		if id <= math.MaxFloat32 { // |x*id| <= 16
+			for j, v := range xb {
+				L[j] = uint8(min(31, int32(v*id+16.5)))
+			}
+		} else {
+			for j, v := range xb {
+				L[j] = uint8(min(31, int8(cvtt(v*id+16.5))))
+			}
 		}
 		packQ5(b[2:6], b[6:22], &L)
 		x, y = x[32:], y[22:]
@@ -322,8 +344,14 @@ func quantizeQ5_1(y []byte, x, qw []float32) {
 		}
 		putU16(b, fp32ToFP16(d))
 		putU16(b[2:], fp32ToFP16(min_))
-		for j, v := range xb {
-			L[j] = uint8(cvtt(float32((v-min_)*id) + 0.5))
+		if id <= math.MaxFloat32 && d <= math.MaxFloat32 { // 0 <= (x-min)*id <= 31
+			for j, v := range xb {
+				L[j] = uint8(int32(float32((v-min_)*id) + 0.5))
+			}
+		} else {
+			for j, v := range xb {
+				L[j] = uint8(cvtt(float32((v-min_)*id) + 0.5))
+			}
 		}
 		packQ5(b[4:8], b[8:24], &L)
 		x, y = x[32:], y[24:]

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"math/bits"
+	"unsafe"
 
 	"github.com/qscript-dev/qscript/quant"
 )
@@ -135,13 +136,25 @@ func findNonFinite(x []float32, offset int) error {
 	return nil
 }
 
+// littleEndian is true on hosts whose float32 and uint16 memory layout is GGUF's, where
+// F32 rows are copied as bytes.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
+
 func quantizeF32(y []byte, x, _ []float32) {
+	if littleEndian && len(x) > 0 {
+		copy(y, unsafe.Slice((*byte)(unsafe.Pointer(&x[0])), 4*len(x)))
+		return
+	}
 	for i, v := range x {
 		binary.LittleEndian.PutUint32(y[4*i:], math.Float32bits(v))
 	}
 }
 
 func dequantizeF32(y []float32, b []byte) {
+	if littleEndian && len(y) > 0 {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&y[0])), 4*len(y)), b)
+		return
+	}
 	for i := range y {
 		y[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
 	}
@@ -150,32 +163,42 @@ func dequantizeF32(y []float32, b []byte) {
 // quantizeF16 is ggml_fp32_to_fp16_row. quant's vector cast rounds to nearest even like
 // ggml's portable conversion; they differ only in NaN payloads, and NaN never gets here.
 func quantizeF16(y []byte, x, _ []float32) {
-	var buf [512]uint16
+	halfRow(y, x, quant.F32ToF16To)
+}
+
+// quantizeBF16 is ggml_fp32_to_bf16_row_ref (round to nearest even); quant's vector cast
+// computes the same bits.
+func quantizeBF16(y []byte, x, _ []float32) {
+	halfRow(y, x, quant.F32ToBF16To)
+}
+
+// halfRow converts x with cast into 16-bit values stored little-endian in y.
+func halfRow(y []byte, x []float32, cast func([]uint16, []float32) error) {
+	var buf [1024]uint16
 	for len(x) > 0 {
 		n := min(len(x), len(buf))
-		_ = quant.F32ToF16To(buf[:n], x[:n])
-		for i, h := range buf[:n] {
-			putU16(y[2*i:], h)
+		if littleEndian && uintptr(unsafe.Pointer(unsafe.SliceData(y)))%2 == 0 {
+			_ = cast(unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(y))), n), x[:n])
+		} else {
+			_ = cast(buf[:n], x[:n])
+			for i, h := range buf[:n] {
+				putU16(y[2*i:], h)
+			}
 		}
 		x, y = x[n:], y[2*n:]
 	}
 }
 
 func dequantizeF16(y []float32, b []byte) {
+	b = b[:2*len(y)]
 	for i := range y {
-		y[i] = fp16ToFP32(getU16(b[2*i:]))
-	}
-}
-
-// quantizeBF16 is ggml_fp32_to_bf16_row_ref (round to nearest even).
-func quantizeBF16(y []byte, x, _ []float32) {
-	for i, v := range x {
-		putU16(y[2*i:], fp32ToBF16(v))
+		y[i] = fp16ToFP32(uint16(b[2*i]) | uint16(b[2*i+1])<<8)
 	}
 }
 
 func dequantizeBF16(y []float32, b []byte) {
+	b = b[:2*len(y)]
 	for i := range y {
-		y[i] = bf16ToFP32(getU16(b[2*i:]))
+		y[i] = math.Float32frombits(uint32(b[2*i])<<16 | uint32(b[2*i+1])<<24)
 	}
 }

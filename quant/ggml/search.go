@@ -68,29 +68,12 @@ func makeQxQuants(n, nmax int, x []float32, L []int8, w []float32) float32 {
 // makeQ3Quants is make_q3_quants with do_rmse: codes in [0, 2*nmax) from -nmax/max, then
 // up to five rounds that move single codes while that improves the x²-weighted fit.
 func makeQ3Quants(nmax int, x []float32, L []int8) float32 {
-	n := len(x)
-	L = L[:n]
-	var max_, amax float32
-	for _, v := range x {
-		if a := absf(v); a > amax {
-			amax, max_ = a, v
-		}
-	}
-	if amax < groupMaxEps {
-		clear(L)
+	L = L[:len(x)]
+	sumlx, suml2, ok := q3Init(nmax, x, L)
+	if !ok {
 		return 0
 	}
 	nm := int32(nmax)
-	iscale := -float32(nmax) / max_
-	var sumlx, suml2 float32
-	for i, v := range x {
-		l := clampI(nearestInt(iscale*v), -nm, nm-1)
-		L[i] = int8(l)
-		w := v * v
-		fl := float32(l)
-		sumlx += float32(float32(w*v) * fl)
-		suml2 += float32(float32(w*fl) * fl)
-	}
 	for itry := 0; itry < 5; itry++ {
 		changed := 0
 		for i, v := range x {
@@ -115,6 +98,37 @@ func makeQ3Quants(nmax int, x []float32, L []int8) float32 {
 			break
 		}
 	}
+	return q3Finish(nmax, L, sumlx, suml2)
+}
+
+// q3Init is make_q3_quants up to its refinement: signed codes L from -nmax/max and the
+// x²-weighted sums; ok is false for an all-zero group (codes 0, scale 0).
+func q3Init(nmax int, x []float32, L []int8) (sumlx, suml2 float32, ok bool) {
+	var max_, amax float32
+	for _, v := range x {
+		if a := absf(v); a > amax {
+			amax, max_ = a, v
+		}
+	}
+	if amax < groupMaxEps {
+		clear(L)
+		return 0, 0, false
+	}
+	nm := int32(nmax)
+	iscale := -float32(nmax) / max_
+	for i, v := range x {
+		l := clampI(nearestInt(iscale*v), -nm, nm-1)
+		L[i] = int8(l)
+		w := v * v
+		fl := float32(l)
+		sumlx += float32(float32(w*v) * fl)
+		suml2 += float32(float32(w*fl) * fl)
+	}
+	return sumlx, suml2, true
+}
+
+// q3Finish offsets the codes to [0, 2*nmax) and returns the fitted scale.
+func q3Finish(nmax int, L []int8, sumlx, suml2 float32) float32 {
 	for i := range L {
 		L[i] += int8(nmax)
 	}

@@ -226,3 +226,91 @@ nextcand:
 	VMOVUPS Y9, LMIN(DI)
 	VZEROUPPER
 	RET
+
+// Offsets in q3Lanes (search_amd64.go; TestQ3LanesLayout checks them).
+#define QX 0
+#define QL 512
+#define QSUMLX 1024
+#define QSUML2 1056
+#define QHI 1088
+#define QLO 1120
+
+// func q3LanesAVX2(s *q3Lanes, n int)
+// The refinement rounds of make_q3_quants (do_rmse) for eight groups side by side, lane j
+// holding group j: up to five passes over the elements in order, each moving a code to
+// nearest_int(x*sl2/slx) when that improves sumlx²/suml2 (x² weights), exactly as the
+// scalar loop. A lane that stops changing stays unchanged by further passes, so the passes
+// stop when no lane changed.
+TEXT ·q3LanesAVX2(SB), NOSPLIT, $0-16
+	MOVQ s+0(FP), DI
+	MOVQ n+8(FP), R8
+	VBROADCASTSS magic<>(SB), Y12
+	VPBROADCASTD mantMask<>(SB), Y11
+	VPBROADCASTD halfMant<>(SB), Y10
+	VXORPS Y9, Y9, Y9
+	VMOVUPS QSUMLX(DI), Y0
+	VMOVUPS QSUML2(DI), Y1
+	MOVQ $5, R10
+
+q3try:
+	VXORPS Y2, Y2, Y2
+	MOVQ DI, SI
+	MOVQ R8, CX
+
+q3elem:
+	VMOVUPS QX(SI), Y3
+	VMULPS Y3, Y3, Y4
+	VMULPS Y3, Y4, Y5
+	VMOVUPS QL(SI), Y6
+	// slx = sumlx - (w*x)*l; sl2 = suml2 - (w*l)*l
+	VMULPS Y6, Y5, Y15
+	VSUBPS Y15, Y0, Y7
+	VMULPS Y6, Y4, Y15
+	VMULPS Y6, Y15, Y15
+	VSUBPS Y15, Y1, Y8
+	// new_l = clamp(nearest_int(x*sl2/slx))
+	VMULPS Y8, Y3, Y15
+	VDIVPS Y7, Y15, Y15
+	VADDPS Y12, Y15, Y15
+	VPAND Y11, Y15, Y15
+	VPSUBD Y10, Y15, Y15
+	VPMINSD QHI(DI), Y15, Y15
+	VPMAXSD QLO(DI), Y15, Y15
+	VCVTDQ2PS Y15, Y15
+	// upd = slx > 0 && new_l != l && sl2' > 0 && slx'²·suml2 > sumlx²·sl2'
+	VCMPPS $0x1e, Y9, Y7, Y3
+	VCMPPS $4, Y6, Y15, Y13
+	VANDPS Y13, Y3, Y3
+	VMULPS Y15, Y5, Y5
+	VADDPS Y5, Y7, Y7
+	VMULPS Y15, Y4, Y4
+	VMULPS Y15, Y4, Y4
+	VADDPS Y4, Y8, Y8
+	VCMPPS $0x1e, Y9, Y8, Y13
+	VANDPS Y13, Y3, Y3
+	VMULPS Y7, Y7, Y4
+	VMULPS Y1, Y4, Y4
+	VMULPS Y0, Y0, Y5
+	VMULPS Y8, Y5, Y5
+	VCMPPS $0x1e, Y5, Y4, Y13
+	VANDPS Y13, Y3, Y3
+	VBLENDVPS Y3, Y15, Y6, Y6
+	VMOVUPS Y6, QL(SI)
+	VBLENDVPS Y3, Y7, Y0, Y0
+	VBLENDVPS Y3, Y8, Y1, Y1
+	VORPS Y3, Y2, Y2
+	ADDQ $32, SI
+	DECQ CX
+	JNZ q3elem
+
+	VMOVMSKPS Y2, AX
+	TESTL AX, AX
+	JZ q3done
+	DECQ R10
+	JNZ q3try
+
+q3done:
+	VMOVUPS Y0, QSUMLX(DI)
+	VMOVUPS Y1, QSUML2(DI)
+	VZEROUPPER
+	RET

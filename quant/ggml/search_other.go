@@ -15,3 +15,7 @@ func qxSumsAVX2(x, w, wx *float32, n int, iscale *[8]float32, out *[2][8]float32
 }
 
 func q8_0AVX2(y *byte, x *float32, nb int, d *float32) { panic("ggml: no AVX2 kernels in this build") }
+
+func makeQ3Lanes8(nmax int, x []float32, L []int8, scales []float32) {
+	panic("ggml: no AVX2 kernels in this build")
+}
