@@ -513,6 +513,21 @@ function qs.report.read(path) end
 ---@field layout? "compressed"|"fake" default "compressed"
 ---@field metadata? table<string, string>
 ---@field config? string a config.json to copy beside the output with quantization_config
+---@field onnx? qs.ONNXSaveOptions .onnx output of a weight-only plan of an ONNX model (docs/onnx-output.md)
+
+---@class qs.ONNXSaveOptions
+---@field keep_io_types? boolean fp16: float32 graph inputs and outputs behind Casts (default true)
+---@field op_block_list? string[] fp16: ops kept float32 (default float16.py's DEFAULT_OP_BLOCK_LIST)
+---@field reduce_range? boolean int8: 7-bit weights, as quantize_dynamic's reduce_range (default false)
+---@field int4_form? "matmulnbits"|"dequantizelinear" default "matmulnbits"
+---@field accuracy_level? integer MatMulNBits accuracy_level 0..4 (default: unset)
+---@field method? "rtn"|"gptq" 4-bit codes: round to nearest (default) or GPTQ
+---@field calib? qs.Data GPTQ calibration data
+---@field samples? integer GPTQ calibration samples (default 128)
+---@field heldout? integer samples after them that compare RTN and GPTQ per layer (default 0)
+---@field percdamp? number GPTQ dampening as a fraction of the mean Hessian diagonal (default 0.01)
+---@field act_order? boolean GPTQ columns by decreasing Hessian diagonal (default false)
+---@field block_size? integer GPTQ column block (default 128)
 
 ---Writes a quantized model (or a loaded one, unchanged) atomically; returns path.
 ---@param model qs.Quantized|qs.Model
