@@ -12,7 +12,9 @@ import (
 	"unicode"
 
 	"github.com/qscript-dev/qscript/formats"
+	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/internal/clip"
+	"github.com/qscript-dev/qscript/static"
 )
 
 // runInspect is `qscript inspect FILE [--json]`. It opens the file through formats.Open,
@@ -30,16 +32,29 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	defer f.Close()
 	s := formats.Summarize(f)
+	// An ONNX model also gets its graph: inputs, outputs, opsets, ops, what graph/ cannot run.
+	var graphSummary *static.Summary
+	if o, ok := f.Model.(*onnx.File); ok {
+		g := static.Inspect(o)
+		graphSummary = &g
+	}
 	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(s); err != nil {
+		out := struct {
+			formats.Summary
+			Graph *static.Summary `json:"graph,omitempty"`
+		}{s, graphSummary}
+		if err := enc.Encode(out); err != nil {
 			fmt.Fprintf(stderr, "qscript inspect: %s: %v\n", path, err)
 			return exitRecipeError
 		}
 		return exitOK
 	}
 	printSummary(stdout, s)
+	if graphSummary != nil {
+		graphSummary.WriteText(stdout, printable)
+	}
 	return exitOK
 }
 

@@ -143,3 +143,30 @@ func TestHumanBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestInspectONNXGraph: an ONNX model's inspect adds its graph (inputs with symbolic dims,
+// opsets, op counts, what graph/ cannot run) to the text and, under "graph", to the JSON.
+func TestInspectONNXGraph(t *testing.T) {
+	code, out, errOut := runCLI(t, "inspect", "../../examples/models/digits_cnn.onnx")
+	if code != exitOK {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"input   input   FLOAT  [N, 1, 8, 8]", "opsets  ai.onnx 13", "ops     11 nodes: Relu 4, Conv 3, Gemm 2", "graph/ runs every node"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("inspect lacks %q:\n%s", want, out)
+		}
+	}
+	_, out, _ = runCLI(t, "inspect", "--json", "../../examples/models/digits_cnn.onnx")
+	var s struct {
+		Graph struct {
+			Inputs []struct {
+				Name string   `json:"name"`
+				Dims []string `json:"dims"`
+			} `json:"inputs"`
+			Nodes int `json:"nodes"`
+		} `json:"graph"`
+	}
+	if err := json.Unmarshal([]byte(out), &s); err != nil || s.Graph.Nodes != 11 || s.Graph.Inputs[0].Dims[0] != "N" {
+		t.Fatalf("JSON graph %+v (%v)\n%s", s.Graph, err, out)
+	}
+}
