@@ -53,3 +53,16 @@ func addFloatsPrefix(s *ErrorSums, counts []int64, x, y []float32, lo, inv float
 	l.fold(s, n)
 	return n
 }
+
+//go:noescape
+func divClampAVX2(dst, src *float32, n int, s, lo, hi float32)
+
+// divClampPrefix scales the longest prefix of src whose length is a multiple of 8.
+func divClampPrefix(dst, src []float32, s, lo, hi float32) int {
+	n := len(src) &^ 7
+	if !haveAVX2 || n == 0 {
+		return 0
+	}
+	divClampAVX2(&dst[0], &src[0], n, s, lo, hi)
+	return n
+}

@@ -121,3 +121,27 @@ floatsLoop:
 	JNZ  floatsLoop
 	STATS_STORE
 	RET
+
+// func divClampAVX2(dst, src *float32, n int, s, lo, hi float32)
+// dst = min(max(src/s, lo), hi), eight at a time; n a positive multiple of 8.
+TEXT ·divClampAVX2(SB), NOSPLIT, $0-36
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS s+24(FP), Y15
+	VBROADCASTSS lo+28(FP), Y14
+	VBROADCASTSS hi+32(FP), Y13
+	SHRQ $3, CX
+
+divLoop:
+	VMOVUPS (SI), Y0
+	VDIVPS  Y15, Y0, Y0
+	VMAXPS  Y14, Y0, Y0
+	VMINPS  Y13, Y0, Y0
+	VMOVUPS Y0, (DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	DECQ CX
+	JNZ  divLoop
+	VZEROUPPER
+	RET

@@ -11,3 +11,5 @@ func addCodesPrefix(s *ErrorSums, counts []int64, x []float32, codes []int8, sca
 func addFloatsPrefix(s *ErrorSums, counts []int64, x, y []float32, lo, inv float32) int {
 	return 0
 }
+
+func divClampPrefix(dst, src []float32, s, lo, hi float32) int { return 0 }

@@ -81,3 +81,29 @@ func BenchmarkAddCodes(b *testing.B) {
 		s.AddCodes(counts, x, codes, 0.001, 0, -0.05, 64/0.1)
 	}
 }
+
+// TestDivClampMatchesLoop compares the vector scaling of fp8 quantization with its loop,
+// bit for bit, on values that hit both clamps, zeros of either sign and subnormals.
+func TestDivClampMatchesLoop(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, n := range []int{0, 3, 8, 17, 1000} {
+		src := make([]float32, n)
+		for i := range src {
+			src[i] = float32(rng.NormFloat64() * 100)
+			switch i % 7 {
+			case 1:
+				src[i] = float32(math.Copysign(0, -1))
+			case 2:
+				src[i] = 1e-40
+			}
+		}
+		const s, lo, hi = 0.173, -448, 448
+		got := make([]float32, n)
+		DivClampTo(got, src, s, lo, hi)
+		for i, v := range src {
+			if want := min(max(v/s, lo), hi); math.Float32bits(got[i]) != math.Float32bits(want) {
+				t.Fatalf("n=%d: element %d (%v): %v, want %v", n, i, v, got[i], want)
+			}
+		}
+	}
+}

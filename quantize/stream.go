@@ -423,7 +423,7 @@ func (s *streamer) weight(info tensor.Info, l Layer) error {
 	}
 	q := s.q
 	acc := &weightAcc{perTensor: plan.perTensor}
-	full := &layerWork{ws: q.ws, layer: l, idx: newParamIndex(q.ws, l, c.n)}
+	full := &layerWork{ws: q.ws, layer: l, idx: newParamIndex(q.ws, l, c.n), finite: plan.ranged}
 	nparams := full.idx.count(c.n)
 	switch {
 	case q.ws.kind == kindInt && plan.perTensor:
@@ -503,7 +503,7 @@ func (w *workspace) quantizeChunk(ws weightScheme, sub Layer, t *tensor.Tensor, 
 		return nil, err
 	}
 	lw := &layerWork{ws: ws, layer: sub, x: x, idx: newParamIndex(ws, sub, len(x)),
-		fixedP: full.fixedP, fixedFP8: full.fixedFP8, paramBase: paramBase}
+		fixedP: full.fixedP, fixedFP8: full.fixedFP8, paramBase: paramBase, finite: full.finite}
 	switch ws.kind {
 	case kindInt:
 		err = w.quantizeInt(lw)

@@ -35,6 +35,7 @@ type layerWork struct {
 	fixedP    *quant.QParams
 	fixedFP8  float32
 	paramBase int
+	finite    bool // x is known to be finite (the first pass checked it)
 }
 
 // paramIndex maps a flat element index to its scale's index.
@@ -210,7 +211,7 @@ func shiftCodes(dst []int8, src []uint8, shift int32) {
 
 func (w *workspace) quantizeFP8(lw *layerWork) error {
 	x, ws := lw.x, lw.ws
-	if err := checkFinite(x); err != nil {
+	if err := lw.checkFinite(); err != nil {
 		return err
 	}
 	scales := make([]float32, lw.idx.count(len(x)))
@@ -236,9 +237,7 @@ func (w *workspace) quantizeFP8(lw *layerWork) error {
 		lw.forRuns(b*chunkElems, n, func(a, z, k int) {
 			s := scales[k]
 			buf := scaled[a-b*chunkElems : z-b*chunkElems]
-			for i, v := range x[a:z] {
-				buf[i] = min(max(v/s, lo), hi)
-			}
+			quant.DivClampTo(buf, x[a:z], s, lo, hi)
 			if e := encode(lw.fp8[a:z], buf); e != nil && err == nil {
 				err = e
 			}
@@ -281,21 +280,29 @@ func fp8Scale(a float32, ws weightScheme, sdt tensor.DType) float32 {
 	return roundScale(max(a/ws.fp8Max, quant.Eps), sdt)
 }
 
-func absMax(x []float32) float32 {
-	var m float32
-	for _, v := range x {
-		if v < 0 {
-			v = -v
-		}
-		if v > m {
-			m = v
-		}
+// absMax is the largest |v| of finite x (0 when x is empty), from quant's vector range
+// kernel: max(-min, max) is the same value.
+// checkFinite reports the first NaN or ±Inf of lw.x, unless a first pass already did.
+func (lw *layerWork) checkFinite() error {
+	if lw.finite {
+		return nil
 	}
-	return m
+	return checkFinite(lw.x)
+}
+
+func absMax(x []float32) float32 {
+	if len(x) == 0 {
+		return 0
+	}
+	lo, hi, err := quant.MinMaxOf(x)
+	if err != nil { // not reached: the weight was checked first
+		lo, hi = minMax(x)
+	}
+	return max(-lo, hi, 0)
 }
 
 func (w *workspace) castWeight(lw *layerWork) error {
-	if err := checkFinite(lw.x); err != nil {
+	if err := lw.checkFinite(); err != nil {
 		return err
 	}
 	var err error
