@@ -252,6 +252,9 @@ func (q *Model) saveSafetensors(ctx context.Context, path, layout string, infos 
 	}
 	defer w.Abort()
 	if streamable(q.src) {
+		if directWrites {
+			w.Direct() // false (page cache writes) where the filesystem refuses O_DIRECT
+		}
 		err = q.streamTo(ctx, w, layout, measured)
 	} else {
 		err = q.stream(ctx, layout, w.Write, measured)

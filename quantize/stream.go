@@ -30,6 +30,11 @@ var (
 	streamSaves      = true
 )
 
+// directWrites makes the streaming save write with O_DIRECT (safetensors.Writer.Direct):
+// the file goes from the chunk buffers to the disk without the page cache's copy and
+// writeback, CPU time that the quantizing workers then have.
+var directWrites = true
+
 // mappedReader is implemented by readers that hand out a tensor's bytes as a slice of a
 // memory map and can drop its pages again (safetensors' *File and *Sharded): the save then
 // reads the page cache without copying it, and releases each chunk's pages once done, so

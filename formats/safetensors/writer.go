@@ -118,6 +118,8 @@ func writeJSONString(buf *bytes.Buffer, s string) {
 // to be in memory at a time. Nothing appears at the destination until Close succeeds.
 type Writer struct {
 	f         *atomicfile.File
+	direct    *atomicfile.Direct // O_DIRECT writes after Direct, else nil
+	header    []byte
 	dataStart int64
 	slots     map[string]*slot
 	err       error // first failure; the writer refuses further work after it
@@ -138,7 +140,7 @@ func Create(path string, infos []tensor.Info, meta map[string]string) (*Writer, 
 		f.Abort()
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	w := &Writer{f: f, dataStart: int64(len(header)), slots: make(map[string]*slot, len(slots))}
+	w := &Writer{f: f, header: header, dataStart: int64(len(header)), slots: make(map[string]*slot, len(slots))}
 	for _, s := range slots {
 		w.slots[s.info.Name] = s
 	}
@@ -166,7 +168,7 @@ func (w *Writer) Write(name string, t *tensor.Tensor) error {
 	if uint64(len(data)) != s.end-s.begin {
 		return fmt.Errorf("%s: tensor %q: %w: %d data bytes, want %d", w.f.Path(), name, ErrWrite, len(data), s.end-s.begin)
 	}
-	if _, err := w.f.WriteAt(data, w.dataStart+int64(s.begin)); err != nil {
+	if _, err := w.writeAt(data, w.dataStart+int64(s.begin)); err != nil {
 		w.err = fmt.Errorf("%s: tensor %q: %w", w.f.Path(), name, err)
 		return w.err
 	}
@@ -177,6 +179,12 @@ func (w *Writer) Write(name string, t *tensor.Tensor) error {
 // Close commits the file when every tensor has been written; otherwise it removes the
 // temporary file and reports the first missing tensor.
 func (w *Writer) Close() error {
+	if w.err == nil && w.direct != nil {
+		if err := w.direct.Close(); err != nil {
+			w.err = fmt.Errorf("%s: %w", w.f.Path(), err)
+		}
+		w.direct = nil
+	}
 	if w.err != nil {
 		w.f.Abort()
 		return w.err
@@ -201,6 +209,10 @@ func (w *Writer) Close() error {
 func (w *Writer) Abort() error {
 	if w.err == nil {
 		w.err = fmt.Errorf("%s: %w: aborted", w.f.Path(), ErrWrite)
+	}
+	if w.direct != nil {
+		w.direct.Close()
+		w.direct = nil
 	}
 	return w.f.Abort()
 }

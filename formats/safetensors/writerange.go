@@ -22,12 +22,44 @@ func (w *Writer) WriteRange(name string, off int64, data []byte) error {
 			w.f.Path(), name, ErrWrite, off, off+int64(len(data)), size)
 	}
 	pos := w.dataStart + int64(s.begin) + off
-	if _, err := w.f.WriteAt(data, pos); err != nil {
+	if _, err := w.writeAt(data, pos); err != nil {
 		w.err = fmt.Errorf("%s: tensor %q: %w", w.f.Path(), name, err)
 		return w.err
 	}
-	w.f.StartWriteback(pos, int64(len(data)))
+	if w.direct == nil {
+		w.f.StartWriteback(pos, int64(len(data)))
+	}
 	s.filled += uint64(len(data))
 	s.written = s.filled == size
 	return nil
+}
+
+// Direct makes the writer write the file with O_DIRECT (see atomicfile.Direct): for a
+// large file written once and not read back soon, it saves the CPU time of the page cache.
+// Call it before writing any tensor. It returns false, and the writer keeps using the page
+// cache, when the filesystem refuses O_DIRECT.
+func (w *Writer) Direct() bool {
+	if w.err != nil || w.direct != nil {
+		return w.direct != nil
+	}
+	d, err := w.f.OpenDirect()
+	if err != nil {
+		return false
+	}
+	// The header went through the page cache; the O_DIRECT block that holds it is written
+	// whole, header included, and replaces those pages.
+	if _, err := d.WriteAt(w.header, 0); err != nil {
+		d.Close()
+		return false
+	}
+	w.direct = d
+	return true
+}
+
+// writeAt writes through O_DIRECT blocks after Direct, else through the page cache.
+func (w *Writer) writeAt(p []byte, off int64) (int, error) {
+	if w.direct != nil {
+		return w.direct.WriteAt(p, off)
+	}
+	return w.f.WriteAt(p, off)
 }
