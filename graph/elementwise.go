@@ -64,6 +64,9 @@ func binaryOf(mem *arena, op string, a, b *tensor.Tensor) (*tensor.Tensor, error
 	if a.DType != b.DType {
 		return nil, fmt.Errorf("%s of %v and %v", op, a.DType, b.DType)
 	}
+	if err := checkBroadcastSize(a.Shape, b.Shape); err != nil {
+		return nil, err
+	}
 	switch op {
 	case "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual":
 		switch a.DType {
@@ -466,6 +469,12 @@ func buildWhere(b *builder) (kernel, error) {
 }
 
 func where[W word](mem *arena, c, x, y *tensor.Tensor) (*tensor.Tensor, error) {
+	if err := checkBroadcastSize(c.Shape, x.Shape); err != nil {
+		return nil, err
+	}
+	if err := checkBroadcastSize(c.Shape, y.Shape); err != nil {
+		return nil, err
+	}
 	shape, err := broadcastShapes(c.Shape, x.Shape, y.Shape)
 	if err != nil {
 		return nil, err

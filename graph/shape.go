@@ -997,6 +997,11 @@ func buildExpand(b *builder) (kernel, error) {
 		if err != nil {
 			return nil, b.errorf("%v", err)
 		}
+		if o != nil && !containsNeg(o) {
+			if err := checkOutputSize(o); err != nil { // refused at Load, before any run
+				return nil, b.errorf("%v", err)
+			}
+		}
 		b.setOut(0, b.in(0).DType, o)
 	}
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {

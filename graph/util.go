@@ -317,3 +317,27 @@ func checkOutputSize(shape []int) error {
 	}
 	return nil
 }
+
+// checkBroadcastSize bounds the broadcast of two shapes ([N 1] and [1 N] give N²) before
+// anything is allocated, without allocating itself (elementwise ops run in calibration's
+// allocation-free Runners).
+func checkBroadcastSize(a, b []int) error {
+	n, ra, rb := 1, len(a), len(b)
+	for i := 1; i <= max(ra, rb); i++ {
+		d := 1
+		if i <= ra {
+			d = a[ra-i]
+		}
+		if i <= rb && b[rb-i] != 1 {
+			d = b[rb-i]
+		}
+		if d < 0 {
+			return nil
+		}
+		if d > 0 && n > maxOutputElements/d {
+			return fmt.Errorf("broadcasting %v with %v gives more than %d elements", a, b, maxOutputElements)
+		}
+		n *= d
+	}
+	return nil
+}
