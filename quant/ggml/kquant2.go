@@ -252,19 +252,18 @@ func quantizeQ3_KRef(b []byte, x []float32) {
 // group and for the scales, with weights qw*sqrt(sigma2 + x²).
 func quantizeQ3_KWeighted(b []byte, x, qw []float32) {
 	var L [qkK]int8
-	var scales, w, sw [16]float32
+	var w [qkK]float32
+	var scales, sw [16]float32
 	var ls [16]int8
-	sigma2 := 2 * sumSquares(x) / qkK
+	imatrixWeights(w[:], qw, x, 2*sumSquares(x)/qkK)
 	for j := range 16 {
-		xs := x[16*j : 16*j+16]
-		imatrixWeights(w[:], qw[16*j:16*j+16], xs, sigma2)
 		var sumw float32
-		for _, v := range w {
+		for _, v := range w[16*j : 16*j+16] {
 			sumw += v
 		}
 		sw[j] = sumw
-		scales[j] = makeQxQuants(16, 4, xs, L[16*j:16*j+16], w[:])
 	}
+	makeQxGroups(16, 4, x, w[:], L[:], scales[:])
 	d := makeQxQuants(16, 32, scales[:], ls[:], sw[:])
 	setScalesQ3(b[96:108], &ls)
 	putU16(b[108:], fp32ToFP16(d))

@@ -221,21 +221,21 @@ func dequantizeQ5_K(y []float32, b []byte) {
 // largest magnitude.
 func quantizeQ6_K(y []byte, x, qw []float32) {
 	var L [qkK]int8
-	var scales, w [16]float32
+	var scales [16]float32
+	var w [qkK]float32
 	for i := 0; i < len(x)/qkK; i++ {
 		xb, b := x[qkK*i:qkK*(i+1)], y[210*i:210*(i+1)]
+		ws := w[:]
+		if qw != nil {
+			ws = qw[qkK*i : qkK*(i+1)]
+		} else {
+			for l, v := range xb {
+				w[l] = v * v
+			}
+		}
+		makeQxGroups(16, 32, xb, ws, L[:], scales[:])
 		var maxScale, maxAbsScale float32
 		for ib := range 16 {
-			xs := xb[16*ib : 16*ib+16]
-			ws := w[:]
-			if qw != nil {
-				ws = qw[qkK*i+16*ib : qkK*i+16*ib+16]
-			} else {
-				for l, v := range xs {
-					w[l] = v * v
-				}
-			}
-			scales[ib] = makeQxQuants(16, 32, xs, L[16*ib:16*ib+16], ws)
 			if a := absf(scales[ib]); a > maxAbsScale {
 				maxAbsScale, maxScale = a, scales[ib]
 			}

@@ -152,16 +152,29 @@ func quantizeQ4_0(y []byte, x, qw []float32) {
 }
 
 func quantizeQ4_0Weighted(y []byte, x, qw []float32) {
-	sigma2 := rowSigma2(x)
-	var w [32]float32
-	var L [32]int8
-	for ib := 0; ib < len(x)/32; ib++ {
-		xb, b := x[32*ib:32*ib+32], y[18*ib:18*ib+18]
-		imatrixWeights(w[:], qw[32*ib:32*ib+32], xb, sigma2)
-		d := makeQxQuants(32, 8, xb, L[:], w[:])
+	weightedQxRow(y, x, qw, 8, 18, func(b []byte, d float32, L []int8) {
 		putU16(b, fp32ToFP16(d))
 		for j := range 16 {
 			b[2+j] = byte(L[j]) | byte(L[j+16])<<4
+		}
+	})
+}
+
+// weightedQxRow is the row loop of quantize_row_q4_0_impl and _q5_0_impl: per block of 32,
+// weights qw*sqrt(sigma2 + x²) (sigma2 the row's mean square) and make_qx_quants; write
+// stores each block (size bytes) from its scale and codes.
+func weightedQxRow(y []byte, x, qw []float32, nmax, size int, write func(b []byte, d float32, L []int8)) {
+	sigma2 := rowSigma2(x)
+	var w [256]float32
+	var L [256]int8
+	var scales [8]float32
+	for lo := 0; lo < len(x); lo += 256 {
+		hi := min(len(x), lo+256)
+		imatrixWeights(w[:hi-lo], qw[lo:hi], x[lo:hi], sigma2)
+		makeQxGroups(32, nmax, x[lo:hi], w[:hi-lo], L[:hi-lo], scales[:])
+		for g := 0; g < (hi-lo)/32; g++ {
+			ib := lo/32 + g
+			write(y[size*ib:size*(ib+1)], scales[g], L[32*g:32*g+32])
 		}
 	}
 }
@@ -269,23 +282,18 @@ func packQ5(qh, qs []byte, L *[32]uint8) {
 // quantizeQ5_0 is quantize_q5_0: d = max/-16, q = min(31, (int8)(x/d + 16.5)); with qw,
 // make_qx_quants(32, 16, ...) instead.
 func quantizeQ5_0(y []byte, x, qw []float32) {
-	var L [32]uint8
 	if qw != nil {
-		sigma2 := rowSigma2(x)
-		var w [32]float32
-		var l8 [32]int8
-		for ib := 0; ib < len(x)/32; ib++ {
-			xb, b := x[32*ib:32*ib+32], y[22*ib:22*ib+22]
-			imatrixWeights(w[:], qw[32*ib:32*ib+32], xb, sigma2)
-			d := makeQxQuants(32, 16, xb, l8[:], w[:])
+		weightedQxRow(y, x, qw, 16, 22, func(b []byte, d float32, l8 []int8) {
 			putU16(b, fp32ToFP16(d))
+			var L [32]uint8
 			for j, l := range l8 {
 				L[j] = uint8(l)
 			}
 			packQ5(b[2:6], b[6:22], &L)
-		}
+		})
 		return
 	}
+	var L [32]uint8
 	for len(x) >= 32 {
 		xb, b := x[:32:32], y[:22:22]
 		d := absMax(xb) / -16

@@ -268,6 +268,23 @@ func makeQkxGroups(nmax, n int, x, w []float32, L []uint8, scales, mins []float3
 	}
 }
 
+// makeQxGroups runs makeQxQuants(n, nmax, ...) on each group of n <= 32 elements of x
+// (weights w, codes L), writing the scales; with AVX2, eight groups side by side
+// (qxLanesAVX2), with the same results.
+func makeQxGroups(n, nmax int, x, w []float32, L []int8, scales []float32) {
+	groups := len(x) / n
+	if haveAVX2 {
+		for g := 0; g < groups; g += 8 {
+			makeQxLanes8(n, nmax, min(8, groups-g), x[g*n:], w[g*n:], L[g*n:], scales[g:])
+		}
+		return
+	}
+	for g := range groups {
+		lo, hi := g*n, (g+1)*n
+		scales[g] = makeQxQuants(n, nmax, x[lo:hi], L[lo:hi], w[lo:hi])
+	}
+}
+
 // makeQkx3Quants is make_qkx3_quants with weights and use_mad false.
 func makeQkx3Quants(nmax int, x, weights []float32, L, aux []uint8, rmin, rdelta float32, nstep int) (float32, float32) {
 	return makeQkxQuants(nmax, x, weights, L, aux, rmin, rdelta, nstep, false)

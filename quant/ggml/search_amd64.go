@@ -24,43 +24,29 @@ type qkxLanes struct {
 func qkxLanesAVX2(s *qkxLanes, n int, nmax int32, rmin, rdelta float32, nstep int, mad bool)
 
 // qkxLanes8 runs makeQkxQuants on k <= 8 consecutive groups of n elements (x, w and L hold
-// k*n values) in the lanes of qkxLanesAVX2: the start of each search is scalar (qkxInit),
-// the candidate loop vector.
+// k*n values) in the lanes of qkxLanesAVX2, which computes the start of each search too.
 func qkxLanes8(nmax, n, k int, x, w []float32, L []uint8, scales, mins []float32, rmin, rdelta float32, nstep int, useMad bool) {
 	var s qkxLanes
-	active := false
 	for j := 0; j < k; j++ {
-		xs, ws, ls := x[j*n:(j+1)*n], w[j*n:(j+1)*n], L[j*n:(j+1)*n]
-		st := qkxInit(nmax, xs, ws, ls, useMad)
-		if !st.ok {
-			scales[j], mins[j] = 0, -st.min
-			continue
-		}
-		active = true
+		xs, ws := x[j*n:(j+1)*n], w[j*n:(j+1)*n]
 		for i := range n {
-			s.x[i][j], s.w[i][j], s.L[i][j] = xs[i], ws[i], float32(ls[i])
+			s.x[i][j], s.w[i][j] = xs[i], ws[i]
 		}
-		s.min[j], s.max[j], s.sumW[j], s.sumX[j] = st.min, st.max, st.sumW, st.sumX
-		s.scale[j], s.bestErr[j], s.active[j] = st.scale, st.bestErr, -1
-	}
-	if !active {
-		return
 	}
 	qkxLanesAVX2(&s, n, int32(nmax), rmin, rdelta, nstep, useMad)
 	for j := 0; j < k; j++ {
-		if s.active[j] == 0 {
+		ls := L[j*n : (j+1)*n]
+		if s.active[j] == 0 { // max <= min: codes 0, scale 0
+			clear(ls)
+			scales[j], mins[j] = 0, -s.min[j]
 			continue
 		}
-		ls := L[j*n : (j+1)*n]
 		for i := range ls {
 			ls[i] = uint8(s.L[i][j])
 		}
 		scales[j], mins[j] = s.scale[j], -s.min[j]
 	}
 }
-
-//go:noescape
-func q8_0AVX2(y *byte, x *float32, nb int, d *float32)
 
 // q3Lanes holds eight make_q3_quants refinements for q3LanesAVX2 (offsets fixed in
 // search_amd64.s): x and the signed codes L (as floats) transposed, the running sums, and
@@ -105,3 +91,54 @@ func makeQ3Lanes8(nmax int, x []float32, L []int8, scales []float32) {
 		scales[j] = q3Finish(nmax, ls, s.sumlx[j], s.suml2[j])
 	}
 }
+
+// qxLanes holds eight make_qx_quants searches for qxLanesAVX2 (offsets fixed in
+// search_amd64.s): x, weights, codes and scratch codes transposed, the results, the 18
+// candidate numerators -(nmax + 0.1*is), and the code range and nmax in every lane.
+type qxLanes struct {
+	x, w, L, aux [32][8]float32
+	scale, amax  [8]float32
+	cand         [24]float32
+	hi, lo       [8]int32
+	nm           [8]float32
+}
+
+//go:noescape
+func qxLanesAVX2(s *qxLanes, n int)
+
+// makeQxLanes8 runs makeQxQuants(n, nmax, ...) on k <= 8 consecutive groups of n <= 32
+// elements (x, w and L hold k*n values) in the lanes of qxLanesAVX2, writing the scales.
+func makeQxLanes8(n, nmax, k int, x, w []float32, L []int8, scales []float32) {
+	var s qxLanes
+	for j := range 8 {
+		s.hi[j], s.lo[j], s.nm[j] = int32(nmax-1), int32(-nmax), float32(nmax)
+	}
+	for c := range 18 {
+		is := int32(c - 9)
+		if is >= 0 {
+			is++
+		}
+		s.cand[c] = -(float32(nmax) + float32(0.1*float32(is)))
+	}
+	for j := 0; j < k; j++ {
+		for i := range n {
+			s.x[i][j], s.w[i][j] = x[j*n+i], w[j*n+i]
+		}
+	}
+	qxLanesAVX2(&s, n)
+	for j := 0; j < k; j++ {
+		ls := L[j*n : (j+1)*n]
+		if s.amax[j] < groupMaxEps {
+			clear(ls)
+			scales[j] = 0
+			continue
+		}
+		for i := range ls {
+			ls[i] = int8(s.L[i][j])
+		}
+		scales[j] = s.scale[j]
+	}
+}
+
+//go:noescape
+func q8_0AVX2(y *byte, x *float32, nb int, d *float32)

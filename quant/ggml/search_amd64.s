@@ -15,6 +15,8 @@ DATA halfMant<>+0(SB)/4, $0x00400000
 GLOBL halfMant<>(SB), RODATA|NOPTR, $4
 DATA absMask<>+0(SB)/4, $0x7fffffff
 GLOBL absMask<>(SB), RODATA|NOPTR, $4
+DATA one<>+0(SB)/4, $0x3f800000 // 1.0
+GLOBL one<>(SB), RODATA|NOPTR, $4
 
 // NEAREST turns the float lanes of R into nearest_int's ints, clamped to [Y13, Y14], then
 // back to float (exact): R = float(clamp(nearest_int(R))).
@@ -91,7 +93,8 @@ qxsums:
 // once, lane j holding group j (x, w, L transposed to [element][lane]). Each lane runs the
 // scalar algorithm's exact sequence: for is = 0..nstep, iscale = (rmin + rdelta*is +
 // nmax)/(max - min), codes, sums, D, the fitted scale and min, their weighted error, and
-// the candidate is kept (L, scale, min, bestErr) when D > 0 and the error is lower.
+// the candidate is kept (L, scale, min, bestErr) when D > 0 and the error is lower. It
+// first computes the start of each search (qkxInit's part), and active = max > min.
 TEXT ·qkxLanesAVX2(SB), NOSPLIT, $0-41
 	MOVQ s+0(FP), DI
 	MOVQ n+8(FP), R8
@@ -102,9 +105,77 @@ TEXT ·qkxLanesAVX2(SB), NOSPLIT, $0-41
 	VBROADCASTSS magic<>(SB), Y12
 	VPBROADCASTD mantMask<>(SB), Y11
 	VPBROADCASTD halfMant<>(SB), Y10
-	VMOVUPS LMIN(DI), Y9
 	MOVQ nstep+32(FP), R10
 	MOVBLZX mad+40(FP), R11
+
+	// The start of each search: min, max, sum(w), sum(w*x) in element order, min clamped
+	// to <= 0, active = max > min, then the codes and error of iscale = nmax/(max-min).
+	MOVQ DI, SI
+	VMOVUPS LX(SI), Y0
+	VMOVUPS Y0, Y1
+	VMOVUPS LW(SI), Y2
+	VMULPS Y0, Y2, Y3
+	MOVQ R8, CX
+	DECQ CX
+	JZ qkxinitdone
+
+qkxinit:
+	ADDQ $32, SI
+	VMOVUPS LX(SI), Y4
+	VMINPS Y0, Y4, Y0
+	VMAXPS Y1, Y4, Y1
+	VMOVUPS LW(SI), Y5
+	VADDPS Y5, Y2, Y2
+	VMULPS Y4, Y5, Y5
+	VADDPS Y5, Y3, Y3
+	DECQ CX
+	JNZ qkxinit
+
+qkxinitdone:
+	VCMPPS $0x1e, Y13, Y0, Y4
+	VBLENDVPS Y4, Y13, Y0, Y0
+	VCMPPS $0x1e, Y0, Y1, Y4
+	VMOVUPS Y4, LACTIVE(DI)
+	VMOVUPS Y0, LMIN(DI)
+	VMOVUPS Y1, LMAX(DI)
+	VMOVUPS Y2, LSUMW(DI)
+	VMOVUPS Y3, LSUMX(DI)
+	VMOVUPS Y0, Y9
+	VCVTSI2SSL R9, X5, X5
+	VBROADCASTSS X5, Y5
+	VSUBPS Y0, Y1, Y6
+	VDIVPS Y6, Y5, Y15
+	VBROADCASTSS one<>(SB), Y7
+	VDIVPS Y15, Y7, Y7
+	VMOVUPS Y7, LSCALE(DI)
+	VXORPS Y8, Y8, Y8
+	VBROADCASTSS absMask<>(SB), Y6
+	MOVQ DI, SI
+	MOVQ R8, CX
+
+qkxfirst:
+	VMOVUPS LX(SI), Y0
+	VSUBPS Y9, Y0, Y1
+	VMULPS Y1, Y15, Y1
+	NEAREST(Y1)
+	VMOVUPS Y1, LL(SI)
+	VMULPS Y1, Y7, Y2
+	VADDPS Y9, Y2, Y2
+	VSUBPS Y0, Y2, Y2
+	VMULPS Y2, Y2, Y3
+	VANDPS Y6, Y2, Y2
+	TESTQ R11, R11
+	JNZ qkxfirstmad
+	VMOVUPS Y3, Y2
+
+qkxfirstmad:
+	VMULPS LW(SI), Y2, Y2
+	VADDPS Y2, Y8, Y8
+	ADDQ $32, SI
+	DECQ CX
+	JNZ qkxfirst
+	VMOVUPS Y8, LBEST(DI)
+
 	XORQ BX, BX
 
 cand:
@@ -312,5 +383,122 @@ q3elem:
 q3done:
 	VMOVUPS Y0, QSUMLX(DI)
 	VMOVUPS Y1, QSUML2(DI)
+	VZEROUPPER
+	RET
+
+// Offsets in qxLanes (search_amd64.go; TestQxLanesLayout checks them).
+#define XX 0
+#define XW 1024
+#define XL 2048
+#define XAUX 3072
+#define XSCALE 4096
+#define XAMAX 4128
+#define XCAND 4160
+#define XHI 4256
+#define XLO 4288
+#define XNM 4320
+
+// QXPASS(DST) computes for every element the codes l = clamp(nearest_int(Y15*x), lo, hi),
+// stores l + nmax at DST, and sums Y5 = sum((w*x)*l), Y6 = sum((w*l)*l).
+#define QXPASS(DST, LABEL) \
+	VXORPS Y5, Y5, Y5; \
+	VXORPS Y6, Y6, Y6; \
+	MOVQ DI, SI; \
+	MOVQ R8, CX; \
+LABEL: \
+	VMOVUPS XX(SI), Y2; \
+	VMULPS Y2, Y15, Y3; \
+	VADDPS Y12, Y3, Y3; \
+	VPAND Y11, Y3, Y3; \
+	VPSUBD Y10, Y3, Y3; \
+	VPMINSD XHI(DI), Y3, Y3; \
+	VPMAXSD XLO(DI), Y3, Y3; \
+	VCVTDQ2PS Y3, Y3; \
+	VADDPS XNM(DI), Y3, Y4; \
+	VMOVUPS Y4, DST(SI); \
+	VMULPS XW(SI), Y2, Y4; \
+	VMULPS Y3, Y4, Y4; \
+	VADDPS Y4, Y5, Y5; \
+	VMULPS XW(SI), Y3, Y4; \
+	VMULPS Y3, Y4, Y4; \
+	VADDPS Y4, Y6, Y6; \
+	ADDQ $32, SI; \
+	DECQ CX; \
+	JNZ LABEL
+
+// func qxLanesAVX2(s *qxLanes, n int)
+// make_qx_quants (rmse_type 1) for eight groups side by side, lane j holding group j: the
+// element of largest magnitude, the codes and fit for -nmax/max, then the 18 candidates
+// -(nmax + 0.1*is)/max in order, keeping a candidate's codes, scale and fit when
+// sumlx² > best·suml2. Writes L (codes + nmax), scale and amax (the caller handles the
+// all-zero groups, amax < GROUP_MAX_EPS).
+TEXT ·qxLanesAVX2(SB), NOSPLIT, $0-16
+	MOVQ s+0(FP), DI
+	MOVQ n+8(FP), R8
+	VBROADCASTSS magic<>(SB), Y12
+	VPBROADCASTD mantMask<>(SB), Y11
+	VPBROADCASTD halfMant<>(SB), Y10
+	VXORPS Y9, Y9, Y9
+	VBROADCASTSS absMask<>(SB), Y14
+
+	// amax, max: the first element of largest magnitude
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ DI, SI
+	MOVQ R8, CX
+qxmax:
+	VMOVUPS XX(SI), Y2
+	VANDPS Y14, Y2, Y3
+	VCMPPS $0x1e, Y0, Y3, Y4
+	VBLENDVPS Y4, Y3, Y0, Y0
+	VBLENDVPS Y4, Y2, Y1, Y1
+	ADDQ $32, SI
+	DECQ CX
+	JNZ qxmax
+	VMOVUPS Y0, XAMAX(DI)
+
+	// iscale = -nmax/max; codes into L; scale = suml2 != 0 ? sumlx/suml2 : 0; best
+	VMOVUPS XNM(DI), Y2
+	VSUBPS Y2, Y9, Y2
+	VDIVPS Y1, Y2, Y15
+	QXPASS(XL, qxfirst)
+	VDIVPS Y6, Y5, Y7
+	VCMPPS $4, Y9, Y6, Y8
+	VANDPS Y8, Y7, Y7
+	VMULPS Y5, Y7, Y8
+
+	XORQ BX, BX
+qxcand:
+	VBROADCASTSS XCAND(DI)(BX*4), Y15
+	VDIVPS Y1, Y15, Y15
+	QXPASS(XAUX, qxsum)
+	// win = suml2 > 0 && sumlx*sumlx > best*suml2
+	VCMPPS $0x1e, Y9, Y6, Y2
+	VMULPS Y5, Y5, Y3
+	VMULPS Y6, Y8, Y4
+	VCMPPS $0x1e, Y4, Y3, Y3
+	VANDPS Y3, Y2, Y2
+	VMOVMSKPS Y2, AX
+	TESTL AX, AX
+	JZ qxnext
+	VDIVPS Y6, Y5, Y3
+	VBLENDVPS Y2, Y3, Y7, Y7
+	VMULPS Y5, Y3, Y4
+	VBLENDVPS Y2, Y4, Y8, Y8
+	MOVQ DI, SI
+	MOVQ R8, CX
+qxkeep:
+	VMOVUPS XL(SI), Y4
+	VBLENDVPS Y2, XAUX(SI), Y4, Y4
+	VMOVUPS Y4, XL(SI)
+	ADDQ $32, SI
+	DECQ CX
+	JNZ qxkeep
+qxnext:
+	INCQ BX
+	CMPQ BX, $18
+	JLT qxcand
+
+	VMOVUPS Y7, XSCALE(DI)
 	VZEROUPPER
 	RET

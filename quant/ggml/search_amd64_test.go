@@ -33,3 +33,17 @@ func TestQ3LanesLayout(t *testing.T) {
 		}
 	}
 }
+
+// TestQxLanesLayout pins the qxLanes offsets of search_amd64.s.
+func TestQxLanesLayout(t *testing.T) {
+	var s qxLanes
+	got := []uintptr{unsafe.Offsetof(s.x), unsafe.Offsetof(s.w), unsafe.Offsetof(s.L), unsafe.Offsetof(s.aux),
+		unsafe.Offsetof(s.scale), unsafe.Offsetof(s.amax), unsafe.Offsetof(s.cand), unsafe.Offsetof(s.hi),
+		unsafe.Offsetof(s.lo), unsafe.Offsetof(s.nm)}
+	want := []uintptr{0, 1024, 2048, 3072, 4096, 4128, 4160, 4256, 4288, 4320}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("qxLanes field %d at offset %d, search_amd64.s expects %d", i, got[i], want[i])
+		}
+	}
+}

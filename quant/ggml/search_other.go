@@ -19,3 +19,7 @@ func q8_0AVX2(y *byte, x *float32, nb int, d *float32) { panic("ggml: no AVX2 ke
 func makeQ3Lanes8(nmax int, x []float32, L []int8, scales []float32) {
 	panic("ggml: no AVX2 kernels in this build")
 }
+
+func makeQxLanes8(n, nmax, k int, x, w []float32, L []int8, scales []float32) {
+	panic("ggml: no AVX2 kernels in this build")
+}
