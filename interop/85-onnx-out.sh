@@ -15,11 +15,15 @@
 #      bert13's fp16 model makes onnxruntime-node 1.30 crash (SIGSEGV) while creating the
 #      session at graphOptimizationLevel "all" (at its first float16 MatMul, behind the
 #      LayerNorm that opset 13 decomposes); it runs at "extended", which is what is used for it.
-#   4. GPTQ (method = "gptq", int4 block 32, symmetric, 100 calibration samples, the next 50
-#      held out) on the encoder and on a small torchvision VisionTransformer
+#   4. GPTQ (method = "gptq"; int4 block 32 symmetric, and dynamic int8 per channel; 100
+#      calibration samples, the next 50 held out) on the encoder and on a small torchvision
+#      VisionTransformer
 #      (scripts/fixtures/vit_model.py; its encoder's Linear layers export as MatMul; 128
-#      calibration images, 32 held out): the held-out model-output MSE in onnxruntime-node is
-#      lower with GPTQ than with round to nearest, with and without act_order. On the encoder,
+#      calibration images, 32 held out): for int4 the held-out model-output MSE in
+#      onnxruntime-node must be lower with GPTQ than with round to nearest, with and without
+#      act_order; for dynamic int8 it is printed only, since the run-time uint8 activation
+#      noise, which GPTQ does not model, dominates it (GPTQ's layer outputs are still closer,
+#      see the tables). On the encoder,
 #      each MatMul's input is taken from onnxruntime-node (the GPTQ model with that input
 #      made an output, so the layers before it are already quantized) and a numpy port of the
 #      reference GPTQ loop (scripts/fixtures/gptq_ref.py) must give the same codes, but for
@@ -125,36 +129,43 @@ onnx.save(m, sys.argv[3])
 PY
 }
 split() { /usr/bin/python3 -c "import numpy as np, sys; x = np.load(sys.argv[1]); n = int(sys.argv[2]); np.save(sys.argv[3], x[:n]); np.save(sys.argv[4], x[n:])" "$@"; }
-gptq_compare() { # name model data samples heldout
-  local name=$1 model=$2 data=$3 n=$4 h=$5 d=$tmp/gptq_$1
+gptq_compare() { # name strict model data samples heldout recipe [args...]
+  local name=$1 strict=$2 model=$3 data=$4 n=$5 h=$6 r=$7 d=$tmp/gptq_$1
+  shift 7
   mkdir -p "$d"
   split "$data" "$n" "$d/calib.npy" "$d/held.npy"
-  recipe recipes/int4_weight_only.lua model=$model out=$d/rtn.onnx group_size=32
-  recipe recipes/int4_weight_only.lua model=$model out=$d/gptq.onnx group_size=32 method=gptq calib=$data samples=$n heldout=$h report=$d/gptq.json
+  recipe $r model=$model out=$d/rtn.onnx "$@"
+  recipe $r model=$model out=$d/gptq.onnx "$@" method=gptq calib=$data samples=$n heldout=$h report=$d/gptq.json
   cp "$tmp/recipe.log" "$d/gptq.log"
-  recipe recipes/int4_weight_only.lua model=$model out=$d/gptq_act.onnx group_size=32 method=gptq calib=$data samples=$n heldout=$h act_order=true
+  recipe $r model=$model out=$d/gptq_act.onnx "$@" method=gptq calib=$data samples=$n heldout=$h act_order=true
   for m in rtn gptq gptq_act; do ort $d/$m.onnx $d/held.npy $d/$m.npy; done
   ort "$model" "$d/held.npy" "$d/float.npy"
   sed -n '/^GPTQ against/,/^$/p' "$d/gptq.log"
-  /usr/bin/python3 - "$d" "$name" <<'PY' || fail "GPTQ not better than RTN on $name"
+  /usr/bin/python3 - "$d" "$name" "$strict" <<'PY' || fail "GPTQ not better than RTN on $name"
 import sys
 import numpy as np
-d, name = sys.argv[1:]
+d, name, strict = sys.argv[1:]
 x = np.load(f"{d}/float.npy").astype(np.float64)
 mse = {m: float(((np.load(f"{d}/{m}.npy").astype(np.float64) - x) ** 2).mean()) for m in ("rtn", "gptq", "gptq_act")}
 print(f"85-onnx-out: {name} held-out output MSE: RTN {mse['rtn']:.4g}, GPTQ {mse['gptq']:.4g}, GPTQ act_order {mse['gptq_act']:.4g}")
-sys.exit(0 if mse["gptq"] < mse["rtn"] and mse["gptq_act"] < mse["rtn"] else 1)
+sys.exit(0 if strict != "strict" or (mse["gptq"] < mse["rtn"] and mse["gptq_act"] < mse["rtn"]) else 1)
 PY
 }
-gptq_compare encoder "$enc" "$cal" 100 50
-d=$tmp/gptq_encoder
-for pair in "/self_attn/MatMul /self_attn/Transpose_output_0" "/linear1/MatMul /norm1/LayerNormalization_output_0" "/linear2/MatMul /Mul_1_output_0"; do
-  set -- $pair
-  expose $d/gptq.onnx "$2" $d/expose.onnx
-  ORT_OUTPUT=$2 ort $d/expose.onnx $d/calib.npy $d/x.npy
-  /usr/bin/python3 scripts/fixtures/gptq_ref.py check $d/x.npy 100 "$enc" $d/gptq.onnx "$1" || fail "GPTQ codes of $1"
-done
+gptq_codes() { # the GPTQ output of gptq_compare $1: every MatMul's codes against the port
+  local d=$tmp/gptq_$1 pair
+  for pair in "/self_attn/MatMul /self_attn/Transpose_output_0" "/linear1/MatMul /norm1/LayerNormalization_output_0" "/linear2/MatMul /Mul_1_output_0"; do
+    set -- $pair
+    expose $d/gptq.onnx "$2" $d/expose.onnx
+    ORT_OUTPUT=$2 ort $d/expose.onnx $d/calib.npy $d/x.npy
+    /usr/bin/python3 scripts/fixtures/gptq_ref.py check $d/x.npy 100 "$enc" $d/gptq.onnx "$1" || fail "GPTQ codes of $1"
+  done
+}
+gptq_compare encoder_int4 strict "$enc" "$cal" 100 50 recipes/int4_weight_only.lua group_size=32
+gptq_codes encoder_int4
+gptq_compare encoder_int8 report "$enc" "$cal" 100 50 recipes/int8_dynamic.lua
+gptq_codes encoder_int8
 /usr/bin/python3 scripts/fixtures/vit_model.py "$tmp/vit" >"$tmp/vit.log" 2>&1 || { cat "$tmp/vit.log" >&2; fail "ViT export"; }
-gptq_compare vit "$tmp/vit/model.onnx" "$tmp/vit/images.npy" 128 32
+gptq_compare vit_int4 strict "$tmp/vit/model.onnx" "$tmp/vit/images.npy" 128 32 recipes/int4_weight_only.lua group_size=32
+gptq_compare vit_int8 report "$tmp/vit/model.onnx" "$tmp/vit/images.npy" 128 32 recipes/int8_dynamic.lua
 
 echo "85-onnx-out: ok"

@@ -37,12 +37,18 @@ type LayerGPTQ struct {
 	GPTQSQNR        float64
 }
 
+// gptqLayer quantizes one target with GPTQ from its weight W [N, K] (rows are output
+// channels) and Hessian H [K, K], returning the weight it stands for ([K, N], what later
+// layers see), round to nearest's ([K, N], for the held-out comparison) and the codes in
+// the caller's form.
+type gptqLayer func(t gptqTarget, W, H []float64) (deq, rtn []float32, codes any, err error)
+
 // gptq quantizes the selected MatMul weights with GPTQ, layer after layer in graph order:
 // each layer's Hessian comes from running graph/ on the calibration samples with the
 // layers before it already replaced by their GPTQ weights (dequantized), as the reference
 // quantizes a model block by block. Memory: the samples, one K×K Hessian and the model's
-// graph.
-func (r *rewriter) gptq(ctx context.Context, o Options, block int, symmetric bool) (map[int]*blockCodes, error) {
+// graph. It returns each quantized node's codes (by node index), as layer made them.
+func (r *rewriter) gptq(ctx context.Context, o Options, layer gptqLayer) (map[int]any, error) {
 	targets, err := r.gptqTargets()
 	if err != nil || len(targets) == 0 {
 		return nil, err
@@ -52,7 +58,7 @@ func (r *rewriter) gptq(ctx context.Context, o Options, block int, symmetric boo
 	if err != nil {
 		return nil, err
 	}
-	out := map[int]*blockCodes{}
+	out := map[int]any{}
 	for _, t := range targets {
 		g, err := graph.Load(model, graph.Options{External: externalResolver(r.src)})
 		if err != nil {
@@ -68,23 +74,22 @@ func (r *rewriter) gptq(ctx context.Context, o Options, block int, symmetric boo
 				W[n*t.K+k] = float64(t.w[k*t.N+n])
 			}
 		}
-		bc, err := gptqQuantize(W, H, t.N, t.K, block, symmetric, o.GPTQ.PercDamp, o.GPTQ.ActOrder, o.GPTQ.BlockSize)
+		deq, rtn, codes, err := layer(t, W, H)
 		if errors.Is(err, errNotPD) {
 			r.warn("layer %s: %v even after dampening (percdamp %g): round to nearest instead (more or more varied calibration samples, or a larger percdamp, help)", t.name, err, o.GPTQ.PercDamp)
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("gptq: layer %s: %w", t.name, err)
 		}
-		deq := dequantNBits(bc, false)
 		if len(heldout) > 0 {
-			cmp, err := compareOnHeldout(ctx, g, t, heldout, dequantNBits(rtnNBits(t.w, t.K, t.N, block, symmetric), false), deq)
+			cmp, err := compareOnHeldout(ctx, g, t, heldout, rtn, deq)
 			if err != nil {
 				return nil, err
 			}
 			r.gptqLayers = append(r.gptqLayers, cmp)
 		}
-		out[t.node] = bc
+		out[t.node] = codes
 		tp, err := onnx.TensorToProto(t.weight, tensor.FromF32([]int{t.K, t.N}, deq))
 		if err != nil {
 			return nil, err

@@ -1,6 +1,7 @@
 package onnxquant
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
@@ -22,7 +23,7 @@ const minDynamicOpset = 11
 // it by X_scale × W_scale (<node>_quant_scales_mul, <node>_quant_output_scale_mul). A Conv
 // bias is added back after a Reshape to [1, -1, 1, ...]. Gemm has no integer op in
 // quantize_dynamic's registry, so Gemm layers stay float.
-func (r *rewriter) dynamicInt8(o Options) error {
+func (r *rewriter) dynamicInt8(ctx context.Context, o Options) error {
 	if v := r.opsetVersion(""); v < minDynamicOpset {
 		return fmt.Errorf("the model imports opset %d; dynamic int8 needs opset %d or later (DynamicQuantizeLinear): re-export it with a newer opset_version", v, minDynamicOpset)
 	}
@@ -36,6 +37,36 @@ func (r *rewriter) dynamicInt8(o Options) error {
 		r.warn("quantize_dynamic's int8 weights are symmetric; symmetric=false is ignored for the ONNX output")
 	}
 	d := &dynamicConv{r: r, o: o, acts: map[string][3]string{}, weights: map[string]dynWeight{}}
+	if o.Method == MethodGPTQ {
+		r.scheme += fmt.Sprintf(", MatMul weights by GPTQ (percdamp %g, act_order %v)", o.GPTQ.PercDamp, o.GPTQ.ActOrder)
+		res, err := r.gptq(ctx, o, func(t gptqTarget, W, H []float64) ([]float32, []float32, any, error) {
+			perChannel := r.qo.Weights.PerChannel
+			tuned, err := gptqInt8(t, W, H, perChannel, o.ReduceRange, o.GPTQ.PercDamp, o.GPTQ.ActOrder, o.GPTQ.BlockSize)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			deq, err := quant.Dequantize(tuned.codes, tuned.p)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			codes, p, err := ortDynamicWeight(tensor.FromF32([]int{t.K, t.N}, t.w), perChannel, o.ReduceRange)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			rtn, err := quant.Dequantize(codes, p)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			return deq.F32(), rtn.F32(), tuned, nil
+		})
+		if err != nil {
+			return err
+		}
+		d.tuned = map[int]*int8Tuned{}
+		for i, c := range res {
+			d.tuned[i] = c.(*int8Tuned)
+		}
+	}
 	for i, n := range r.m.GetGraph().GetNode() {
 		dec := r.decisions[i]
 		if dec == nil || !dec.Selected {
@@ -47,7 +78,7 @@ func (r *rewriter) dynamicInt8(o Options) error {
 			}
 			continue
 		}
-		if err := d.quantizeNode(n, baseLayer(dec)); err != nil {
+		if err := d.quantizeNode(i, n, baseLayer(dec)); err != nil {
 			return fmt.Errorf("node %q (%s): %w", n.GetName(), n.GetOpType(), err)
 		}
 	}
@@ -59,12 +90,13 @@ type dynamicConv struct {
 	o       Options
 	acts    map[string][3]string // activation -> quantized, scale, zero point
 	weights map[string]dynWeight
+	tuned   map[int]*int8Tuned // GPTQ's codes by node index
 }
 
 type dynWeight struct{ q, scale, zp string }
 
 // quantizeNode appends the integer form of n, or n itself with the reason it stays float.
-func (d *dynamicConv) quantizeNode(n *onnxpb.NodeProto, l layerReport) error {
+func (d *dynamicConv) quantizeNode(i int, n *onnxpb.NodeProto, l layerReport) error {
 	r := d.r
 	op := n.GetOpType()
 	keep := func(why string) {
@@ -85,7 +117,7 @@ func (d *dynamicConv) quantizeNode(n *onnxpb.NodeProto, l layerReport) error {
 	}
 	w := n.GetInput()[1]
 	perChannel := d.r.qo.Weights.PerChannel && op == "MatMul"
-	wq, err := d.quantizeWeight(w, perChannel, &l)
+	wq, err := d.quantizeWeight(w, perChannel, d.tuned[i], &l)
 	if err != nil {
 		return err
 	}
@@ -148,14 +180,17 @@ func (d *dynamicConv) quantizeActivation(x string) [3]string {
 // quantizeWeight adds W_quantized, W_scale and W_zero_point (once per weight) with ONNX
 // Runtime's numerics (quant.ORT: compute_scale_zp and quantize_nparray) and records the
 // weight's error in l.
-func (d *dynamicConv) quantizeWeight(w string, perChannel bool, l *layerReport) (dynWeight, error) {
+func (d *dynamicConv) quantizeWeight(w string, perChannel bool, tuned *int8Tuned, l *layerReport) (dynWeight, error) {
 	r := d.r
 	t, x, err := r.weight(w)
 	if err != nil {
 		return dynWeight{}, err
 	}
-	codes, p, err := ortDynamicWeight(tensor.FromF32(t.Shape, x), perChannel, d.o.ReduceRange)
-	if err != nil {
+	var codes *tensor.Tensor
+	var p *quant.QParams
+	if tuned != nil {
+		codes, p = tuned.codes, tuned.p
+	} else if codes, p, err = ortDynamicWeight(tensor.FromF32(t.Shape, x), perChannel, d.o.ReduceRange); err != nil {
 		return dynWeight{}, fmt.Errorf("weight %q: %w", w, err)
 	}
 	l.Granularity = "per_tensor"

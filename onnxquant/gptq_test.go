@@ -9,7 +9,8 @@ import (
 
 // TestGPTQMatchesReferencePort: GPTQ codes, scales and zero points equal those of the numpy
 // port of the reference loop (scripts/fixtures/gptq_ref.py) on the same inputs, with and
-// without act_order, symmetric and asymmetric, with a dead input column and a group size
+// without act_order, 4-bit symmetric and asymmetric and dynamic int8 per tensor and per
+// channel, with a dead input column and a group size
 // (16) smaller than the GPTQ block (32). Both sides compute in float64 from the same
 // float32 inputs; every code must match.
 func TestGPTQMatchesReferencePort(t *testing.T) {
@@ -28,6 +29,11 @@ func TestGPTQMatchesReferencePort(t *testing.T) {
 				Scales    string `json:"scales"`
 				Zps       string `json:"zps"`
 			}
+			Int8 []struct {
+				PerChannel bool   `json:"per_channel"`
+				ActOrder   bool   `json:"act_order"`
+				Codes      string `json:"codes"` // [N, K]
+			}
 		}
 	}
 	if err := json.Unmarshal(raw, &f); err != nil {
@@ -36,7 +42,7 @@ func TestGPTQMatchesReferencePort(t *testing.T) {
 	n := 0
 	for _, l := range f.Layers {
 		x, w := f32s(t, l.X), f32s(t, l.W)
-		for _, v := range l.Variants {
+		inputs := func() ([]float64, []float64) {
 			H := make([]float64, l.K*l.K)
 			for r := 0; r < l.Rows; r++ {
 				for i := 0; i < l.K; i++ {
@@ -54,6 +60,31 @@ func TestGPTQMatchesReferencePort(t *testing.T) {
 					W[c*l.K+k] = float64(w[k*l.N+c])
 				}
 			}
+			return W, H
+		}
+		for _, v := range l.Int8 {
+			W, H := inputs()
+			tuned, err := gptqInt8(gptqTarget{K: l.K, N: l.N, w: w}, W, H, v.PerChannel, false, 0.01, v.ActOrder, l.Block)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := unhex(t, v.Codes)
+			got := tuned.codes.I8()
+			diff := 0
+			for c := 0; c < l.N; c++ {
+				for k := 0; k < l.K; k++ {
+					if byte(got[k*l.N+c]) != want[c*l.K+k] {
+						diff++
+					}
+				}
+			}
+			if diff > 0 {
+				t.Errorf("int8 K=%d per_channel=%v act_order=%v: %d codes differ from the port", l.K, v.PerChannel, v.ActOrder, diff)
+			}
+			n++
+		}
+		for _, v := range l.Variants {
+			W, H := inputs()
 			bc, err := gptqQuantize(W, H, l.N, l.K, l.Group, v.Symmetric, 0.01, v.ActOrder, l.Block)
 			if err != nil {
 				t.Fatal(err)
@@ -73,8 +104,8 @@ func TestGPTQMatchesReferencePort(t *testing.T) {
 			n++
 		}
 	}
-	if n != 8 {
-		t.Fatalf("%d cases, want 8", n)
+	if n != 16 {
+		t.Fatalf("%d cases, want 16", n)
 	}
 }
 

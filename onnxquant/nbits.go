@@ -59,9 +59,19 @@ func (r *rewriter) int4(ctx context.Context, o Options) error {
 	var tuned map[int]*blockCodes
 	if o.Method == MethodGPTQ {
 		method = fmt.Sprintf("GPTQ (percdamp %g, act_order %v, block %d)", o.GPTQ.PercDamp, o.GPTQ.ActOrder, o.GPTQ.BlockSize)
-		var err error
-		if tuned, err = r.gptq(ctx, o, block, symmetric); err != nil {
+		res, err := r.gptq(ctx, o, func(t gptqTarget, W, H []float64) ([]float32, []float32, any, error) {
+			bc, err := gptqQuantize(W, H, t.N, t.K, block, symmetric, o.GPTQ.PercDamp, o.GPTQ.ActOrder, o.GPTQ.BlockSize)
+			if err != nil {
+				return nil, nil, nil, err
+			}
+			return dequantNBits(bc, false), dequantNBits(rtnNBits(t.w, t.K, t.N, block, symmetric), false), bc, nil
+		})
+		if err != nil {
 			return err
+		}
+		tuned = map[int]*blockCodes{}
+		for i, c := range res {
+			tuned[i] = c.(*blockCodes)
 		}
 	}
 	r.scheme = fmt.Sprintf("%s %s weights in blocks of %d along K, %s, %s", qdtype, map[bool]string{true: "symmetric", false: "asymmetric"}[symmetric], block, form, method)

@@ -44,11 +44,14 @@ func Rewrite(ctx context.Context, src *onnx.File, qo quantize.Options, o Options
 	if err != nil {
 		return nil, err
 	}
+	if o.Method == MethodGPTQ && qo.Weights.DType != quantize.DTypeInt8 && qo.Weights.DType != quantize.DTypeInt4 && qo.Weights.DType != quantize.DTypeUInt4 {
+		return nil, fmt.Errorf("method gptq applies to int8 and int4 weights, not %s", qo.Weights.DType)
+	}
 	switch qo.Weights.DType {
 	case quantize.DTypeFP16, quantize.DTypeBF16:
 		err = r.float16(o)
 	case quantize.DTypeInt8:
-		err = r.dynamicInt8(o)
+		err = r.dynamicInt8(ctx, o)
 	case quantize.DTypeInt4, quantize.DTypeUInt4:
 		err = r.int4(ctx, o)
 	default:

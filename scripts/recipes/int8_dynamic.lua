@@ -2,7 +2,9 @@
 --
 --   qscript recipes/int8_dynamic.lua [model=PATH] [out=PATH] [skip=LIST] [layout=compressed|fake]
 --                                    [format=safetensors|pt|onnx] [per_channel=true]
---                                    [reduce_range=false] [report=PATH.html|PATH.json]
+--                                    [reduce_range=false] [method=rtn|gptq] [calib=PATH]
+--                                    [samples=128] [heldout=0] [percdamp=0.01] [act_order=false]
+--                                    [report=PATH.html|PATH.json]
 --
 -- Arguments:
 --   model=   the checkpoint to quantize: .safetensors, .safetensors.index.json, .pt/.pth/.bin
@@ -19,6 +21,8 @@
 --   per_channel=   one scale per output channel (default true; ONNX output: MatMul per
 --            column, Conv per tensor, as ONNX Runtime's quantize_dynamic with per_channel)
 --   reduce_range=  ONNX output: 7-bit weights (quantize_dynamic's reduce_range, default false)
+--   method=  ONNX output: rtn (default) or gptq for the MatMul weights (needs calib=); calib=,
+--            samples=, heldout=, percdamp=, act_order= as in int4_weight_only.lua
 --   report=  also write the report as HTML or JSON
 --
 -- An .onnx model gives an .onnx model as ONNX Runtime's quantize_dynamic writes it:
@@ -30,7 +34,8 @@
 local qs = require "qs"
 local util = require "recipeutil"
 
-util.check_args(arg, { "model", "out", "skip", "layout", "format", "per_channel", "reduce_range", "report" })
+util.check_args(arg, { "model", "out", "skip", "layout", "format", "per_channel", "reduce_range", "report",
+  "method", "calib", "samples", "heldout", "percdamp", "act_order" })
 local report_path = util.report_path(arg.report)
 local model, model_path = util.load(arg.model, "examples/models/digits_cnn.pt", "model")
 
@@ -45,9 +50,18 @@ local q = qs.quantize(model, {
 
 local save_opts = { layout = arg.layout, format = format }
 if util.is_onnx(out, format) then
-  save_opts.onnx = { reduce_range = util.bool(arg.reduce_range, false, "reduce_range") }
-elseif arg.reduce_range ~= nil then
-  error("argument reduce_range applies to .onnx outputs")
+  save_opts.onnx = { reduce_range = util.bool(arg.reduce_range, false, "reduce_range"), method = arg.method or "rtn" }
+  if arg.method == "gptq" then
+    save_opts.onnx.calib = util.data(arg.calib, nil, "calib")
+    save_opts.onnx.samples = arg.samples
+    save_opts.onnx.heldout = arg.heldout
+    save_opts.onnx.percdamp = arg.percdamp
+    save_opts.onnx.act_order = util.bool(arg.act_order, false, "act_order")
+  end
+else
+  for _, k in ipairs({ "reduce_range", "method", "calib", "samples", "heldout", "percdamp", "act_order" }) do
+    if arg[k] ~= nil then error(("argument %s applies to .onnx outputs"):format(k)) end
+  end
 end
 qs.save(q, out, save_opts)
 local report = q:report()
