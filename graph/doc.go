@@ -28,9 +28,20 @@
 // element maps) split large work into disjoint output blocks over at most GOMAXPROCS
 // goroutines, or the Runner's worker count.
 //
-// Ops are those of the default domain (ai.onnx), opsets 1 to 21 (SupportedOps lists them);
-// the conformance test in this package runs ONNX's own node tests for each of them. Float ops
-// compute in float32 (element functions and reductions in float64), shape ops in int64/int32/bool.
+// Ops are those of the default domain (ai.onnx), opsets 1 to 21 (SupportedOps lists them),
+// each in every form it had from opset 7 on: attributes that became inputs (Squeeze, Split,
+// ReduceX axes, Clip, Pad, Slice, TopK, Dropout ratio), Upsample and Resize-10's coordinates,
+// BatchNormalization's spatial=0, Softmax's 2-D coercion before 13. Load reads the model's
+// opset of every domain and names every node it cannot run in one error
+// (*UnsupportedOpsError: node, op, domain, opset, reason). If and Loop run their subgraphs,
+// which read values of the enclosing graphs (Attr.Graph, Node.Parent, Graph.Walk); hooks see
+// the subgraphs' nodes too. float16 and bfloat16 models run in float32 and return float16
+// where they declare it (ValueInfo.ModelDType). Outputs sized from data or broadcasting
+// (Expand, Tile, ConstantOfShape, Range, OneHot, broadcast ops) are bounded before
+// allocating. The conformance test in this package runs ONNX's own node tests for each op,
+// and interop/47-graph-zoo9.sh compares models exported by torch and made with onnx.helper
+// against onnxruntime. Float ops compute in float32 (element functions and reductions in
+// float64), shape ops in int64/int32/bool.
 // Conv, Gemm and MatMul use im2col and a packed, blocked, parallel SGEMM whose micro-kernel is
 // AVX2/FMA assembly on amd64 CPUs that have it and portable Go elsewhere (or with -tags purego).
 package graph
