@@ -1,8 +1,6 @@
 package graph
 
 import (
-	"fmt"
-
 	"github.com/qscript-dev/qscript/internal/budget"
 )
 
@@ -23,7 +21,7 @@ func (a *arena) checkBudget(n int) {
 	if n < budgetCheckMin || a.ctx == nil {
 		return
 	}
-	if err := budget.Check(a.ctx, int64(n), fmt.Sprintf("an intermediate value of %s", budget.Size(int64(n)))); err != nil {
+	if err := budget.Check(a.ctx, int64(n), "an intermediate value"); err != nil {
 		panic(budgetPanic{err})
 	}
 }
