@@ -2,6 +2,7 @@ package onnxquant
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -235,7 +236,6 @@ func (r *rewriter) result() *Result {
 	out := &onnxpb.ModelProto{IrVersion: proto.Int64(max(m.GetIrVersion(), r.minIR)), OpsetImport: r.opsets, ProducerName: proto.String("qscript"),
 		ProducerVersion: m.ProducerVersion, Domain: m.Domain, ModelVersion: m.ModelVersion,
 		DocString: m.DocString, Graph: graph, MetadataProps: m.MetadataProps, Functions: m.Functions}
-	SetMetadata(out, map[string]string{"quantization": r.scheme})
 	rep := &report.Report{Scheme: r.scheme, Layers: r.layers, Warnings: r.warnings}
 	for _, g := range r.gptqLayers {
 		rep.GPTQ = append(rep.GPTQ, report.GPTQLayer{Layer: g.Name, Samples: g.Samples, RTNMSE: g.RTNMSE,
@@ -256,6 +256,13 @@ func (r *rewriter) result() *Result {
 	}
 	rep.OtherBytes = layerBytes
 	rep.Finish()
+	record, _ := json.Marshal(struct {
+		Scheme    string `json:"scheme"`
+		Producer  string `json:"producer"`
+		Quantized int    `json:"layers_quantized"`
+		Skipped   int    `json:"layers_skipped"`
+	}{r.scheme, "qscript onnxquant", rep.Totals.Quantized, rep.Totals.Skipped})
+	SetMetadata(out, map[string]string{"quantization": string(record)})
 	return &Result{Model: out, Report: rep, Warnings: r.warnings, GPTQ: r.gptqLayers}
 }
 

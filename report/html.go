@@ -37,7 +37,12 @@ type htmlView struct {
 	Histograms                   bool // some layer has a weight histogram
 	Activations                  []htmlActivation
 	Eval                         []card
+	GPTQ                         []htmlGPTQ
 	Warnings                     []string
+}
+
+type htmlGPTQ struct {
+	Layer, Samples, RTNMSE, GPTQMSE, RTNSQNR, GPTQSQNR string
 }
 
 type card struct{ Label, Value, Note string }
@@ -86,6 +91,10 @@ func (r *Report) htmlView() *htmlView {
 			}
 			v.Eval = append(v.Eval, card{"quantized accuracy", formatPercent(*e.QuantAccuracy), note})
 		}
+	}
+	for _, g := range r.GPTQ {
+		v.GPTQ = append(v.GPTQ, htmlGPTQ{g.Layer, fmt.Sprint(g.Samples), formatNumber(g.RTNMSE), formatNumber(g.GPTQMSE),
+			formatDB(g.RTNSQNR), formatDB(g.GPTQSQNR)})
 	}
 	for i := range r.Layers {
 		l := &r.Layers[i]
