@@ -21,16 +21,48 @@ import "math"
 // the sums differ from the loop's by float64 summation order only (the products of two
 // float32 values are exact in float64); counts and maxAbs are equal.
 func (s *ErrorSums) AddCodes(counts []int64, x []float32, codes []int8, scale float32, zp int32, lo, inv float32) {
-	codes = codes[:len(x)]
-	done := addCodesPrefix(s, counts, x, codes, scale, zp, lo, inv)
-	addCodesGo(s, counts, x[done:], codes[done:], scale, zp, lo, inv)
+	var a StatsAcc
+	a.AddCodes(counts, x, codes, scale, zp, lo, inv)
+	s.Merge(a.Sums())
 }
 
 // AddFloats is AddCodes for values y already dequantized (fp8, casts, interleaved channels).
 func (s *ErrorSums) AddFloats(counts []int64, x, y []float32, lo, inv float32) {
+	var a StatsAcc
+	a.AddFloats(counts, x, y, lo, inv)
+	s.Merge(a.Sums())
+}
+
+// StatsAcc is ErrorSums.AddCodes and AddFloats for many short runs (a row's groups, a
+// chunk's rows): it keeps the vector kernel's float64 lanes from call to call and adds
+// them up once, in Sums.
+type StatsAcc struct {
+	lanes statsLanes
+	vec   int       // pairs in the lanes
+	rest  ErrorSums // pairs of the scalar tails
+}
+
+// AddCodes is ErrorSums.AddCodes.
+func (a *StatsAcc) AddCodes(counts []int64, x []float32, codes []int8, scale float32, zp int32, lo, inv float32) {
+	codes = codes[:len(x)]
+	done := addCodesPrefix(&a.lanes, counts, x, codes, scale, zp, lo, inv)
+	a.vec += done
+	addCodesGo(&a.rest, counts, x[done:], codes[done:], scale, zp, lo, inv)
+}
+
+// AddFloats is ErrorSums.AddFloats.
+func (a *StatsAcc) AddFloats(counts []int64, x, y []float32, lo, inv float32) {
 	y = y[:len(x)]
-	done := addFloatsPrefix(s, counts, x, y, lo, inv)
-	addFloatsGo(s, counts, x[done:], y[done:], lo, inv)
+	done := addFloatsPrefix(&a.lanes, counts, x, y, lo, inv)
+	a.vec += done
+	addFloatsGo(&a.rest, counts, x[done:], y[done:], lo, inv)
+}
+
+// Sums returns the sums of every pair added.
+func (a *StatsAcc) Sums() ErrorSums {
+	s := a.rest
+	a.lanes.fold(&s, a.vec)
+	return s
 }
 
 func addCodesGo(s *ErrorSums, counts []int64, x []float32, codes []int8, scale float32, zp int32, lo, inv float32) {
@@ -77,6 +109,9 @@ type statsLanes struct {
 
 // fold adds the lanes into s in a fixed order and counts n more pairs.
 func (l *statsLanes) fold(s *ErrorSums, n int) {
+	if n == 0 {
+		return
+	}
 	var xx, yy, xy, noise float64
 	for i := range 8 {
 		xx += l.xx[i]

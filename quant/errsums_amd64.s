@@ -2,17 +2,24 @@
 
 #include "textflag.h"
 
-// Statistics kernels of ErrorSums.AddCodes and AddFloats (errsums.go): n floats at SI, a
-// positive multiple of 8, with their dequantized values (codes at DX dequantized with the
-// constants at R8, or floats at DX). Y0-Y7 hold the float64 lanes of Σx², Σy², Σxy and
-// Σ(x-y)² for the low and high four of each eight values, Y8 the lanes' max|x-y|; the
-// histogram bins are stored to the frame and counted with scalar increments at BX.
-// Constants at R8: scale 0, zp 32, lo 64, inv 96, abs mask 128.
+// Statistics kernels of StatsAcc.AddCodes and AddFloats (errsums.go): n floats at SI, a
+// positive multiple of 8, with their dequantized values (codes at DX dequantized with
+// scale and zp, or floats at DX). Y0-Y7 hold the float64 lanes of Σx², Σy², Σxy and
+// Σ(x-y)² for the low and high four of each eight values, Y8 the lanes' max|x-y|; they are
+// loaded from and stored back to the statsLanes at DI, so that a caller adds many runs
+// before folding them once. The histogram bins are stored to the frame and counted with
+// scalar increments at BX. Frame: bins 0, scale 32, zp 64, lo 96, inv 128.
+
+DATA absMask64<>+0(SB)/8, $0x7fffffffffffffff
+DATA absMask64<>+8(SB)/8, $0x7fffffffffffffff
+DATA absMask64<>+16(SB)/8, $0x7fffffffffffffff
+DATA absMask64<>+24(SB)/8, $0x7fffffffffffffff
+GLOBL absMask64<>(SB), RODATA|NOPTR, $32
 
 // STATS8 measures the eight values x in Y10 and y in Y9 and advances SI.
 #define STATS8 \
-	VSUBPS      64(R8), Y10, Y11; \
-	VMULPS      96(R8), Y11, Y11; \
+	VSUBPS      96(SP), Y10, Y11; \
+	VMULPS      128(SP), Y11, Y11; \
 	VCVTTPS2DQ  Y11, Y11; \
 	VMOVDQU     Y11, 0(SP); \
 	VCVTPS2PD   X10, Y12; \
@@ -31,8 +38,8 @@
 	VSUBPD      Y15, Y13, Y13; \
 	VFMADD231PD Y12, Y12, Y6; \
 	VFMADD231PD Y13, Y13, Y7; \
-	VANDPD      128(R8), Y12, Y12; \
-	VANDPD      128(R8), Y13, Y13; \
+	VANDPD      absMask64<>(SB), Y12, Y12; \
+	VANDPD      absMask64<>(SB), Y13, Y13; \
 	VMAXPD      Y12, Y8, Y8; \
 	VMAXPD      Y13, Y8, Y8; \
 	MOVL 0(SP), R9; \
@@ -53,18 +60,18 @@
 	INCQ (BX)(R9*8); \
 	ADDQ $32, SI
 
-#define STATS_ZERO \
-	VXORPD Y0, Y0, Y0; \
-	VXORPD Y1, Y1, Y1; \
-	VXORPD Y2, Y2, Y2; \
-	VXORPD Y3, Y3, Y3; \
-	VXORPD Y4, Y4, Y4; \
-	VXORPD Y5, Y5, Y5; \
-	VXORPD Y6, Y6, Y6; \
-	VXORPD Y7, Y7, Y7; \
-	VXORPD Y8, Y8, Y8
+// STATS_LOAD reads the lanes at DI; STATS_STORE writes them back.
+#define STATS_LOAD \
+	VMOVUPD 0(DI), Y0; \
+	VMOVUPD 32(DI), Y1; \
+	VMOVUPD 64(DI), Y2; \
+	VMOVUPD 96(DI), Y3; \
+	VMOVUPD 128(DI), Y4; \
+	VMOVUPD 160(DI), Y5; \
+	VMOVUPD 192(DI), Y6; \
+	VMOVUPD 224(DI), Y7; \
+	VMOVUPD 256(DI), Y8
 
-// STATS_STORE writes the lanes to the statsLanes at DI.
 #define STATS_STORE \
 	VMOVUPD Y0, 0(DI); \
 	VMOVUPD Y1, 32(DI); \
@@ -77,22 +84,29 @@
 	VMOVUPD Y8, 256(DI); \
 	VZEROUPPER
 
-// func statsCodesAVX2(x *float32, codes *int8, n int, counts *int64, c *statsConsts, l *statsLanes)
-TEXT ·statsCodesAVX2(SB), NOSPLIT, $32-48
+// func statsCodesAVX2(x *float32, codes *int8, n int, counts *int64, scale float32, zp int32, lo, inv float32, l *statsLanes)
+TEXT ·statsCodesAVX2(SB), NOSPLIT, $160-56
 	MOVQ x+0(FP), SI
 	MOVQ codes+8(FP), DX
 	MOVQ n+16(FP), CX
 	MOVQ counts+24(FP), BX
-	MOVQ c+32(FP), R8
-	MOVQ l+40(FP), DI
+	MOVQ l+48(FP), DI
+	VBROADCASTSS scale+32(FP), Y9
+	VMOVUPS Y9, 32(SP)
+	VBROADCASTSS zp+36(FP), Y9
+	VMOVUPS Y9, 64(SP)
+	VBROADCASTSS lo+40(FP), Y9
+	VMOVUPS Y9, 96(SP)
+	VBROADCASTSS inv+44(FP), Y9
+	VMOVUPS Y9, 128(SP)
 	SHRQ $3, CX
-	STATS_ZERO
+	STATS_LOAD
 
 codesLoop:
 	VPMOVSXBD   (DX), Y9
-	VPSUBD      32(R8), Y9, Y9
+	VPSUBD      64(SP), Y9, Y9
 	VCVTDQ2PS   Y9, Y9
-	VMULPS      0(R8), Y9, Y9
+	VMULPS      32(SP), Y9, Y9
 	VMOVUPS     (SI), Y10
 	STATS8
 	ADDQ $8, DX
@@ -101,16 +115,19 @@ codesLoop:
 	STATS_STORE
 	RET
 
-// func statsFloatsAVX2(x, y *float32, n int, counts *int64, c *statsConsts, l *statsLanes)
-TEXT ·statsFloatsAVX2(SB), NOSPLIT, $32-48
+// func statsFloatsAVX2(x, y *float32, n int, counts *int64, lo, inv float32, l *statsLanes)
+TEXT ·statsFloatsAVX2(SB), NOSPLIT, $160-48
 	MOVQ x+0(FP), SI
 	MOVQ y+8(FP), DX
 	MOVQ n+16(FP), CX
 	MOVQ counts+24(FP), BX
-	MOVQ c+32(FP), R8
 	MOVQ l+40(FP), DI
+	VBROADCASTSS lo+32(FP), Y9
+	VMOVUPS Y9, 96(SP)
+	VBROADCASTSS inv+36(FP), Y9
+	VMOVUPS Y9, 128(SP)
 	SHRQ $3, CX
-	STATS_ZERO
+	STATS_LOAD
 
 floatsLoop:
 	VMOVUPS (DX), Y9

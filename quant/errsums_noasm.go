@@ -4,11 +4,11 @@ package quant
 
 // Without the amd64 assembly the reference loops do all the statistics.
 
-func addCodesPrefix(s *ErrorSums, counts []int64, x []float32, codes []int8, scale float32, zp int32, lo, inv float32) int {
+func addCodesPrefix(l *statsLanes, counts []int64, x []float32, codes []int8, scale float32, zp int32, lo, inv float32) int {
 	return 0
 }
 
-func addFloatsPrefix(s *ErrorSums, counts []int64, x, y []float32, lo, inv float32) int {
+func addFloatsPrefix(l *statsLanes, counts []int64, x, y []float32, lo, inv float32) int {
 	return 0
 }
 

@@ -107,3 +107,43 @@ func TestDivClampMatchesLoop(t *testing.T) {
 		}
 	}
 }
+
+// TestStatsAccRuns adds runs of different scales (a row's groups) through one StatsAcc and
+// compares with the reference loop over the whole, as TestAddCodesMatchesReference does.
+func TestStatsAccRuns(t *testing.T) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	const n, bins = 5000, 64
+	x := make([]float32, n)
+	codes := make([]int8, n)
+	y := make([]float32, n)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+		codes[i] = int8(rng.IntN(16) - 8)
+	}
+	lo, hi := slices.Min(x), slices.Max(x)
+	inv := float32(float64(bins) / float64(hi-lo))
+	var acc StatsAcc
+	counts := make([]int64, bins+1)
+	for a := 0; a < n; {
+		z := min(n, a+1+rng.IntN(150))
+		scale, zp := float32(rng.Float64()+0.01), int32(rng.IntN(5)-2)
+		dequantizeRow(y[a:z], codes[a:z], scale, zp)
+		acc.AddCodes(counts, x[a:z], codes[a:z], scale, zp, lo, inv)
+		a = z
+	}
+	var want ErrorSums
+	want.Add(x, y)
+	wantCounts := make([]int64, bins+1)
+	for _, v := range x {
+		wantCounts[int((v-lo)*inv)]++
+	}
+	got := acc.Sums()
+	tol := float64(n) * 0x1p-52
+	if got.n != want.n || got.maxAbs != want.maxAbs || math.Abs(got.xx-want.xx) > tol*want.xx ||
+		math.Abs(got.yy-want.yy) > tol*want.yy || math.Abs(got.noise-want.noise) > tol*want.noise {
+		t.Errorf("sums %+v, want %+v", got, want)
+	}
+	if !slices.Equal(counts, wantCounts) {
+		t.Errorf("counts %v, want %v", counts, wantCounts)
+	}
+}

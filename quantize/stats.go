@@ -118,10 +118,11 @@ func (lw *layerWork) blockStats(sp statsPlan, a, z int, counts []int64, scratch 
 	x := lw.x
 	var sums quant.ErrorSums
 	if sp.fused {
+		var acc quant.StatsAcc
 		lw.forRuns(a, z-a, func(r0, r1, k int) {
-			sums.AddCodes(counts, x[r0:r1], lw.codes[r0:r1], lw.p.Scale[k], lw.p.ZeroPoint[k]-lw.ws.shift, sp.binning.Lo, sp.binning.Inv)
+			acc.AddCodes(counts, x[r0:r1], lw.codes[r0:r1], lw.p.Scale[k], lw.p.ZeroPoint[k]-lw.ws.shift, sp.binning.Lo, sp.binning.Inv)
 		})
-		return sums
+		return acc.Sums()
 	}
 	y := scratch[:z-a]
 	lw.dequantizeTo(y, a)

@@ -146,8 +146,9 @@ func (w *workspace) quantizeInt(lw *layerWork) error {
 	w.codes = grow(w.codes, len(x))
 	lw.codes = w.codes
 	count, at, ok := lw.idx.blocks(len(x))
-	if !ok {
-		// Channels interleaved (an ONNX MatMul weight [in, out]): the general kernel.
+	if !ok || lw.idx.mode == 2 {
+		// Channels interleaved (an ONNX MatMul weight [in, out]), or groups, too short to
+		// be worth a call each: the general kernel, one call for the whole weight.
 		ct, err := quant.Quantize(tv, p)
 		if err != nil {
 			return err
