@@ -21,10 +21,11 @@ var ops = map[string]opDef{}
 
 // opSince gives, for ops whose early versions had other semantics (explicit broadcast
 // attributes, string-typed Cast targets), the first opset whose form the kernel implements.
+// (Max, Min, Sum and Mean before 8 take equal shapes, a case of the broadcasting form.)
 var opSince = map[string]int{
 	"Add": 7, "Sub": 7, "Mul": 7, "Div": 7, "Pow": 7, "Equal": 7, "Less": 7, "Greater": 7,
 	"And": 7, "Or": 7, "Xor": 7, "PRelu": 7, "Gemm": 7, "BatchNormalization": 7, "Dropout": 7,
-	"Max": 8, "Min": 8, "Sum": 8, "Mean": 8, "Cast": 6, "Split": 2, "Concat": 4, "Pad": 2,
+	"Max": 6, "Min": 6, "Sum": 6, "Mean": 6, "Cast": 6, "Split": 2, "Concat": 4, "Pad": 2,
 }
 
 // SupportedOps lists the op types the executor implements, sorted.

@@ -85,6 +85,9 @@ func TestIfLoopOuterScopeAndHooks(t *testing.T) {
 			t.Fatalf("hooks saw %v", seen)
 		}
 	}
+	if vi, ok := g.ValueInfo("acc_out"); !ok || vi.DType != tensor.F32 {
+		t.Fatalf("ValueInfo of a Loop body value: %+v %v", vi, ok)
+	}
 	var walked []string
 	g.Walk(func(n *Node) { walked = append(walked, n.Name) })
 	want := []string{"relu", "else_neg", "then_add", "if", "body_add", "body_cond", "body_scan", "loop"}

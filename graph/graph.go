@@ -182,10 +182,22 @@ func (g *Graph) Initializer(name string) (*tensor.Tensor, bool) {
 // Initializers lists the initializer names in model order.
 func (g *Graph) Initializers() []string { return g.initOrder }
 
-// ValueInfo returns what Load knows of any named value (input, initializer, node output).
+// ValueInfo returns what Load knows of any named value (input, initializer, node output),
+// looked up in g, then in the subgraphs of its If and Loop nodes (whose values hooks also see).
 func (g *Graph) ValueInfo(name string) (ValueInfo, bool) {
-	v, ok := g.infos[name]
-	return v, ok
+	if v, ok := g.infos[name]; ok {
+		return v, true
+	}
+	for _, n := range g.nodes {
+		for _, a := range n.Attrs {
+			if a.Graph != nil {
+				if v, ok := a.Graph.ValueInfo(name); ok {
+					return v, true
+				}
+			}
+		}
+	}
+	return ValueInfo{}, false
 }
 
 // Load validates and compiles the main graph of m, and the subgraphs of its If and Loop
