@@ -57,6 +57,7 @@ type LayerStats struct {
 
 // work holds the buffers of one tensor's quantization, reused tensor after tensor.
 type work struct {
+	raw []byte
 	f32 []float32
 	deq []float32
 	ct  quant.CTWeight

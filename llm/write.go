@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/qscript-dev/qscript/formats/hf"
 	"github.com/qscript-dev/qscript/formats/safetensors"
 	"github.com/qscript-dev/qscript/internal/paths"
 	"github.com/qscript-dev/qscript/tensor"
@@ -335,11 +336,10 @@ func (p *Planned) writeShards(ctx context.Context, dir string, shards []*shard, 
 }
 
 func (p *Planned) writeOne(w *work, sw *safetensors.Writer, src tensor.Info, res *Result) error {
-	t, err := p.Folder.Load(src.Name)
+	t, err := w.read(p.Folder, src)
 	if err != nil {
 		return err
 	}
-	t = t.Contiguous()
 	res.InBytes += infoBytes(src)
 	lp := p.byWeight[src.Name]
 	if lp == nil {
@@ -358,6 +358,38 @@ func (p *Planned) writeOne(w *work, sw *safetensors.Writer, src tensor.Info, res
 	res.OutBytes += st.OutBytes
 	res.Layers = append(res.Layers, st)
 	return nil
+}
+
+// sectionReader is implemented by the safetensors readers: positioned reads of a tensor's
+// bytes, which keep the file's pages out of the process (a memory map would count the
+// whole model in its resident memory by the end of the pass).
+type sectionReader interface {
+	Section(name string) (*io.SectionReader, error)
+}
+
+// read returns a source tensor, through a reused buffer when the reader allows it.
+func (w *work) read(f *hf.Folder, info tensor.Info) (*tensor.Tensor, error) {
+	s, ok := f.Model.(sectionReader)
+	if !ok {
+		t, err := f.Load(info.Name)
+		if err != nil {
+			return nil, err
+		}
+		return t.Contiguous(), nil
+	}
+	sec, err := s.Section(info.Name)
+	if err != nil {
+		return nil, err
+	}
+	size := infoBytes(info)
+	if sec.Size() != size {
+		return nil, fmt.Errorf("%d bytes stored, %d expected", sec.Size(), size)
+	}
+	w.raw = growTo(w.raw, int(size))
+	if _, err := sec.ReadAt(w.raw, 0); err != nil && !(errors.Is(err, io.EOF) && size == 0) {
+		return nil, err
+	}
+	return tensor.FromBytes(info.DType, info.Shape, w.raw)
 }
 
 // writeMeta writes config.json and, for several shards, the index.

@@ -154,6 +154,7 @@ func (f32Round) r(x float32) float32 { return x }
 // ctRows quantizes rows [lo, hi) group by group.
 func ctRows[R rounder](w []float32, cols, gs int, a CTArgs, out *CTWeight, lo, hi int) {
 	var rd R
+	var tmp []float32 // fp8: the clamped quotients of one group
 	qmin, qmax := a.Range()
 	groups := cols / gs
 	for row := lo; row < hi; row++ {
@@ -163,10 +164,11 @@ func ctRows[R rounder](w []float32, cols, gs int, a CTArgs, out *CTWeight, lo, h
 			s, z := ctQParams[R](x, a, qmin, qmax)
 			out.Scale[row*groups+g], out.ZeroPoint[row*groups+g] = s, int8(z)
 			if a.Float {
-				dst := out.FP8[base : base+gs]
+				tmp = growTo(tmp, gs)
 				for i, v := range x {
-					dst[i] = tensor.F32ToF8E4M3(min(max(rd.r(v/s), qmin), qmax))
+					tmp[i] = min(max(rd.r(v/s), qmin), qmax)
 				}
+				F32ToF8E4M3To(out.FP8[base:base+gs], tmp) // the values are finite: no error
 				continue
 			}
 			dst := out.Codes[base : base+gs]
@@ -209,17 +211,21 @@ func CTDequantize(dst []float32, w *CTWeight, rows, cols int, dt tensor.DType) e
 	if cols%groups != 0 {
 		return fmt.Errorf("quant: CTDequantize: %d columns do not split into %d groups", cols, groups)
 	}
-	var rd func(float32) float32
 	switch dt {
 	case tensor.BF16:
-		rd = bf16Round(0).r
+		ctDequantize[bf16Round](dst, w, cols, groups)
 	case tensor.F16:
-		rd = f16Round(0).r
+		ctDequantize[f16Round](dst, w, cols, groups)
 	case tensor.F32:
-		rd = f32Round(0).r
+		ctDequantize[f32Round](dst, w, cols, groups)
 	default:
 		return fmt.Errorf("quant: CTDequantize: dtype %v", dt)
 	}
+	return nil
+}
+
+func ctDequantize[R rounder](dst []float32, w *CTWeight, cols, groups int) {
+	var rd R
 	gs := cols / groups
 	for i := range dst {
 		k := (i/cols)*groups + (i%cols)/gs
@@ -227,11 +233,10 @@ func CTDequantize(dst []float32, w *CTWeight, rows, cols int, dt tensor.DType) e
 		if len(w.FP8) > 0 {
 			c = tensor.F8E4M3ToF32(w.FP8[i])
 		} else {
-			c = rd(float32(w.Codes[i]) - float32(w.ZeroPoint[k]))
+			c = rd.r(float32(w.Codes[i]) - float32(w.ZeroPoint[k]))
 		}
-		dst[i] = rd(c * w.Scale[k])
+		dst[i] = rd.r(c * w.Scale[k])
 	}
-	return nil
 }
 
 // PackCTWords is compressed-tensors' pack_to_int32 along rows: each row of cols codes of
