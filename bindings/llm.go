@@ -136,5 +136,6 @@ func folderResult(L *lua.LState, p *llm.Planned, res *llm.Result) *lua.LTable {
 	}
 	r.RawSetString("worst", worst)
 	r.RawSetString("summary", lua.LString(p.Summary(res)))
+	r.RawSetString("report", LVReport(L, &Report{Report: p.Report(res)}))
 	return r
 }

@@ -50,6 +50,10 @@ type LayerStats struct {
 	Scheme   string
 	SQNR     float64 // dB, signal over quantization noise of the dequantized weight
 	MaxErr   float64
+	MSE      float64
+	Cosine   float64
+	ScaleMin float64
+	ScaleMax float64
 	Params   int
 	InBytes  int64
 	OutBytes int64
@@ -135,16 +139,26 @@ func (w *work) stats(rows, cols int, dt tensor.DType) (LayerStats, error) {
 	if err := quant.CTDequantize(w.deq, &w.ct, rows, cols, dt); err != nil {
 		return LayerStats{}, err
 	}
-	var sig, noise, maxErr float64
+	var sig, noise, maxErr, dot, deqSq float64
 	for i, v := range w.f32 {
-		d := float64(v) - float64(w.deq[i])
-		sig += float64(v) * float64(v)
+		x, y := float64(v), float64(w.deq[i])
+		d := x - y
+		sig += x * x
 		noise += d * d
+		dot += x * y
+		deqSq += y * y
 		maxErr = max(maxErr, math.Abs(d))
 	}
-	st := LayerStats{MaxErr: maxErr, SQNR: math.Inf(1)}
+	st := LayerStats{MaxErr: maxErr, SQNR: math.Inf(1), MSE: noise / float64(len(w.f32)), Cosine: 1}
 	if noise > 0 {
 		st.SQNR = 10 * math.Log10(sig/noise)
+	}
+	if sig > 0 && deqSq > 0 {
+		st.Cosine = dot / math.Sqrt(sig*deqSq)
+	}
+	st.ScaleMin, st.ScaleMax = math.Inf(1), math.Inf(-1)
+	for _, s := range w.ct.Scale {
+		st.ScaleMin, st.ScaleMax = min(st.ScaleMin, float64(s)), max(st.ScaleMax, float64(s))
 	}
 	return st, nil
 }

@@ -39,6 +39,22 @@ type htmlView struct {
 	Eval                         []card
 	GPTQ                         []htmlGPTQ
 	Warnings                     []string
+	// At LLM scale (Report.Large): the worst layers and the totals come first, and the
+	// chart, the layer table and the histograms start collapsed.
+	Large           bool
+	Worst           []htmlLayer
+	Groups, Schemes []totalRow
+}
+
+type totalRow struct{ Name, Scheme, Layers, Size, Mean, Min string }
+
+func totalRows(ts []GroupTotal) []totalRow {
+	var out []totalRow
+	for _, t := range ts {
+		out = append(out, totalRow{Name: t.Name, Scheme: t.Scheme, Layers: strconv.Itoa(t.Layers),
+			Size: formatBytes(t.BytesBefore) + " → " + formatBytes(t.BytesAfter), Mean: formatDB(t.MeanSQNR), Min: formatDB(t.MinSQNR)})
+	}
+	return out
 }
 
 type htmlGPTQ struct {
@@ -117,6 +133,17 @@ func (r *Report) htmlView() *htmlView {
 		}
 		v.Histograms = v.Histograms || hl.Hist != nil
 		v.Layers = append(v.Layers, hl)
+	}
+	if v.Large = r.Large(); v.Large {
+		for _, l := range r.Worst(WorstCount) {
+			v.Worst = append(v.Worst, htmlLayer{Name: l.Name, Type: l.Type, Shape: formatShape(l.Shape), Conversion: l.conversion(),
+				Granularity: l.Granularity, SQNR: formatDB(l.SQNR), MaxAbsErr: formatNumber(l.MaxAbsErr),
+				Size: formatBytes(l.BytesBefore) + " → " + formatBytes(l.BytesAfter)})
+		}
+		if g := r.GroupTotals(); len(g) > 0 {
+			v.Groups = totalRows(g)
+		}
+		v.Schemes = totalRows(r.SchemeTotals())
 	}
 	for _, a := range r.Activations {
 		v.Activations = append(v.Activations, htmlActivation{

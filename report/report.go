@@ -39,6 +39,10 @@ type Layer struct {
 	// Granularity is "per_tensor", "per_channel(axis=0)", "per_group(128)" or "cast".
 	Granularity string `json:"granularity,omitempty"`
 
+	// Group is the compressed-tensors config group of a quantized layer ("group_0"), set
+	// when a model is quantized with several schemes; QDType then names the scheme.
+	Group string `json:"group,omitempty"`
+
 	Quantized bool   `json:"quantized"`
 	Reason    string `json:"reason,omitempty"` // why the layer was skipped: "skip: conv1", "type Norm not selected", ...
 

@@ -31,6 +31,9 @@ func (r *Report) WriteTable(w io.Writer) error {
 	header.dropEmpty(1)
 	header.write(bw, "  ", false)
 
+	if r.Large() {
+		r.writeScale(bw)
+	}
 	if len(r.Layers) > 0 {
 		fmt.Fprintln(bw)
 		r.layerTable().write(bw, "", true)
@@ -236,4 +239,35 @@ func (t *table) writeRow(w io.Writer, indent string, widths []int, r row) {
 		}
 	}
 	fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+}
+
+// writeScale writes, for a report at LLM scale, the worst layers and the totals per
+// config group and per scheme, before the full layer table.
+func (r *Report) writeScale(w io.Writer) {
+	if worst := r.Worst(WorstCount); len(worst) > 0 {
+		fmt.Fprintln(w)
+		fmt.Fprintf(w, "worst %d layers\n", len(worst))
+		t := newTable(left, left, left, right, right)
+		t.header("layer", "dtype", "granularity", "SQNR dB", "max |err|")
+		for _, l := range worst {
+			t.add(l.Name, l.conversion(), l.Granularity, formatDB(l.SQNR), formatNumber(l.MaxAbsErr))
+		}
+		t.write(w, "", true)
+	}
+	for _, part := range []struct {
+		title string
+		rows  []GroupTotal
+	}{{"per config group", r.GroupTotals()}, {"per scheme", r.SchemeTotals()}} {
+		if len(part.rows) == 0 {
+			continue
+		}
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "totals "+part.title)
+		t := newTable(left, left, right, right, right, right)
+		t.header("name", "scheme", "layers", "size", "mean SQNR dB", "min SQNR dB")
+		for _, g := range part.rows {
+			t.add(g.Name, g.Scheme, strconv.Itoa(g.Layers), formatBytes(g.BytesBefore)+" -> "+formatBytes(g.BytesAfter), formatDB(g.MeanSQNR), formatDB(g.MinSQNR))
+		}
+		t.write(w, "", true)
+	}
 }

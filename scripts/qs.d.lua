@@ -376,6 +376,7 @@ function qs.calibrate(model, data, opts) end
 ---@field groups table[] {name, scheme, format, layers, mean_sqnr_db, min_sqnr_db}
 ---@field worst table[] the 10 layers of lowest SQNR: {layer, scheme, sqnr_db}
 ---@field summary string
+---@field report qs.Report worst layers and totals per config group first at LLM scale
 
 ---Quantizes a Hugging Face model folder into a compressed-tensors folder (vLLM, transformers).
 ---@param opts qs.FolderOptions

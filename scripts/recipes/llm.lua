@@ -2,6 +2,7 @@
 --
 --   qscript recipes/llm.lua model=DIR out=DIR [scheme=W4A16] [group_size=N] [ignore=LIST]
 --                           [override=TARGETS=SCHEME;...] [max_shard_size=5GB] [overwrite=true]
+--                           [report=PATH.html|PATH.json]
 --
 -- Arguments:
 --   model=           a Hugging Face model folder: config.json and model.safetensors, shards
@@ -18,13 +19,16 @@
 --                    TARGETS comma-separated: override=re:.*down_proj=W8A16;re:.*o_proj=W8A8
 --   max_shard_size=  largest shard (default 5GB; KB/MB/GB and KiB/MiB/GiB)
 --   overwrite=       true to replace a folder qscript wrote before (only its files)
+--   report=          also write the report as HTML or JSON (worst layers and totals per
+--                    config group first; the per-layer table collapsed)
 --
 -- Example:
 --   qscript recipes/llm.lua model=Llama-3.2-1B out=Llama-3.2-1B-W4A16 override=re:.*down_proj=W8A16
 local qs = require "qs"
 local util = require "recipeutil"
 
-util.check_args(arg, { "model", "out", "scheme", "group_size", "ignore", "override", "max_shard_size", "overwrite" })
+util.check_args(arg, { "model", "out", "scheme", "group_size", "ignore", "override", "max_shard_size", "overwrite", "report" })
+local report_path = util.report_path(arg.report)
 if arg.model == nil or arg.out == nil then
   error("model=DIR and out=DIR are required (qscript help llm)", 0)
 end
@@ -63,4 +67,5 @@ local r = qs.quantize_folder {
 }
 print(r.summary)
 print("wrote " .. r.output)
+util.save_report(r.report, report_path)
 return { output = r.output, quantized = r.quantized, shards = #r.shards, formats = table.concat(r.formats, ",") }
