@@ -40,6 +40,7 @@ var parts = []part{
 	{QuantizeModule, ""},
 	{DataModule, "data"},
 	{IOModule, ""},
+	{GGUFModule, "gguf"},
 }
 
 // QSModule is `require "qs"`: every part in one table.

@@ -21,6 +21,7 @@ arg = {}
 ---@class qs
 ---@field observer qs.observer
 ---@field data qs.data
+---@field gguf qs.gguf
 ---@field report qs.report
 local qs = {}
 
@@ -536,5 +537,40 @@ function qs.report.read(path) end
 ---@param opts? qs.SaveOptions
 ---@return string
 function qs.save(model, path, opts) end
+
+-------------------------------------------------------------------------------
+-- GGUF (llama.cpp, ollama)
+-------------------------------------------------------------------------------
+
+---@class qs.GGUFOptions
+---@field type? string a llama-quantize file type: "Q8_0" (default), "Q4_K_M", "F16", ...
+---@field override? string|string[] per-tensor types, "PATTERN=TYPE" (regex searched in the name)
+---@field imatrix? string an importance matrix from llama-imatrix (.gguf or legacy .dat)
+---@field pure? boolean no mix rules (llama-quantize --pure); default false
+
+---@class qs.GGUFTensor
+---@field name string
+---@field dims integer[] ggml order (row length first)
+---@field from string stored type in the input
+---@field to string type written
+---@field bytes_before integer
+---@field bytes_after integer
+
+---@class qs.GGUFReport
+---@field output string
+---@field type string
+---@field bytes_before integer
+---@field bytes_after integer
+---@field tensors qs.GGUFTensor[]
+
+---@class qs.gguf
+qs.gguf = {}
+---Converts a Hugging Face Llama/Mistral/Qwen2 folder, or an F32/F16/BF16 .gguf, to a GGUF
+---file at a llama-quantize file type, streaming; tostring(report) is the per-tensor summary.
+---@param src string
+---@param out string
+---@param opts? qs.GGUFOptions
+---@return qs.GGUFReport
+function qs.gguf.convert(src, out, opts) end
 
 return qs

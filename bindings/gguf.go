@@ -1,0 +1,162 @@
+package bindings
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+
+	"github.com/qscript-dev/qscript/convert/llamagguf"
+	"github.com/qscript-dev/qscript/formats/gguf"
+	"github.com/qscript-dev/qscript/host/modules"
+	"github.com/qscript-dev/qscript/internal/paths"
+)
+
+// GGUFModule is `require "qs.gguf"` (qs.gguf in `qs`): Hugging Face Llama-family folders
+// and F16/F32 GGUF files to GGUF files for llama.cpp and ollama.
+var GGUFModule modules.Module = modules.New("qs.gguf", ggufLoader)
+
+// PreloadGGUF makes the module available to a bare Lua state:
+//
+//	local gguf = require "qs.gguf"
+//	gguf.convert("models/llama", "llama.Q4_K_M.gguf", {type = "Q4_K_M"})
+func PreloadGGUF(L *lua.LState, env *modules.Env) {
+	L.PreloadModule("qs.gguf", ggufLoader(env))
+}
+
+func ggufLoader(env *modules.Env) lua.LGFunction {
+	return func(L *lua.LState) int {
+		setEnv(L, env)
+		L.Push(L.SetFuncs(L.NewTable(), ggufAPI))
+		return 1
+	}
+}
+
+var ggufAPI = map[string]lua.LGFunction{
+	"convert": ggufConvert,
+}
+
+var ggufConvertKeys = []string{"imatrix", "override", "pure", "type"}
+
+// qs.gguf.convert(src, out, {type=, override=, imatrix=, pure=}): converts src (a model
+// folder or an F32/F16/BF16 .gguf) to the GGUF file out, streaming, at a llama-quantize
+// file type (default Q8_0). Returns the report table.
+func ggufConvert(L *lua.LState) int {
+	src, out := L.CheckString(1), L.CheckString(2)
+	opts := checkOptions(L, 3, ggufConvertKeys)
+	absSrc := checkExisting(L, 1, src)
+	absOut := resolve(L, 2, out)
+	o := llamagguf.Options{Type: optString(L, 3, opts, "type", "Q8_0"), Pure: optBool(L, 3, opts, "pure", false)}
+	if _, err := llamagguf.ParseMix(o.Type); err != nil {
+		L.ArgError(3, "option 'type': "+err.Error())
+	}
+	o.Overrides = checkOverrides(L, opts)
+	if p := optString(L, 3, opts, "imatrix", ""); p != "" {
+		m, err := llamagguf.ReadImatrix(checkExisting(L, 3, p))
+		if err != nil {
+			raise(L, err)
+		}
+		o.Imatrix = m
+	}
+	env := envOf(L)
+	if !env.Quiet {
+		o.Progress = env.Stderr
+	}
+	o.QuantizedBy = "qscript " + env.Version
+	if err := paths.CheckOutput(absOut, absSrc); err != nil {
+		L.ArgError(2, err.Error())
+	}
+	if err := paths.Replaceable(absOut, writtenByQscript); err != nil {
+		L.ArgError(2, err.Error())
+	}
+	var rep *llamagguf.Report
+	err := writeOutput(L, 2, absOut, out, func() error {
+		var err error
+		rep, err = llamagguf.Convert(ctxOf(L), absSrc, absOut, o)
+		return err
+	})
+	if err != nil {
+		raise(L, err)
+	}
+	L.Push(ggufReport(L, rep, out))
+	return 1
+}
+
+// checkOverrides reads the override option: one "PATTERN=TYPE" string, several separated
+// by commas, or a list of them.
+func checkOverrides(L *lua.LState, opts *lua.LTable) []llamagguf.Override {
+	var specs []string
+	switch v := opts.RawGetString("override").(type) {
+	case *lua.LNilType:
+	case lua.LString:
+		specs = strings.Split(string(v), ",")
+	case *lua.LTable:
+		for i := 1; i <= v.Len(); i++ {
+			s, ok := v.RawGetInt(i).(lua.LString)
+			if !ok {
+				L.ArgError(3, fmt.Sprintf("option 'override': entry %d must be a string PATTERN=TYPE", i))
+			}
+			specs = append(specs, string(s))
+		}
+	default:
+		L.ArgError(3, fmt.Sprintf("option 'override': string or list of strings expected, got %s", v.Type()))
+	}
+	var out []llamagguf.Override
+	for _, s := range specs {
+		o, err := llamagguf.ParseOverride(strings.TrimSpace(s))
+		if err != nil {
+			L.ArgError(3, "option 'override': "+err.Error())
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
+// writtenByQscript: an existing GGUF may be replaced only when qscript wrote it.
+func writtenByQscript(path string) bool {
+	f, err := gguf.OpenFile(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	v, _ := f.Get("general.quantized_by")
+	s, _ := v.Text()
+	return strings.HasPrefix(s, "qscript")
+}
+
+// ggufReport is the Lua view of a conversion: the text report (tostring), the totals and
+// one row per tensor.
+func ggufReport(L *lua.LState, rep *llamagguf.Report, out string) *lua.LTable {
+	t := L.NewTable()
+	t.RawSetString("output", lua.LString(out))
+	t.RawSetString("type", lua.LString(rep.Type))
+	t.RawSetString("bytes_before", lua.LNumber(rep.SrcBytes))
+	t.RawSetString("bytes_after", lua.LNumber(rep.Bytes))
+	list := L.NewTable()
+	for _, tr := range rep.Tensors {
+		row := L.NewTable()
+		row.RawSetString("name", lua.LString(tr.Name))
+		dims := L.NewTable()
+		for _, d := range tr.Dims {
+			dims.Append(lua.LNumber(d))
+		}
+		row.RawSetString("dims", dims)
+		row.RawSetString("from", lua.LString(tr.From))
+		row.RawSetString("to", lua.LString(tr.To))
+		row.RawSetString("bytes_before", lua.LNumber(tr.SrcBytes))
+		row.RawSetString("bytes_after", lua.LNumber(tr.Bytes))
+		list.Append(row)
+	}
+	t.RawSetString("tensors", list)
+	var buf bytes.Buffer
+	rep.Print(&buf)
+	text := buf.String()
+	mt := L.NewTable()
+	mt.RawSetString("__tostring", L.NewFunction(func(L *lua.LState) int {
+		L.Push(lua.LString(strings.TrimRight(text, "\n")))
+		return 1
+	}))
+	L.SetMetatable(t, mt)
+	return t
+}

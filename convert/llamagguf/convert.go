@@ -1,0 +1,151 @@
+package llamagguf
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+
+	"github.com/qscript-dev/qscript/formats/gguf"
+	"github.com/qscript-dev/qscript/quant/ggml"
+)
+
+// Options choose the file type and what changes it.
+type Options struct {
+	Type      string     // a file type name (ParseMix): "Q4_K_M", "Q8_0", "F16", ...
+	Overrides []Override // per-tensor types, first match wins (llama-quantize --tensor-type)
+	Pure      bool       // no mix rules: every quantized tensor gets the type's default
+	Imatrix   *Imatrix   // importance matrix, or nil
+	// Progress receives a progress bar when it is a terminal; nil draws none.
+	Progress io.Writer
+	// QuantizedBy, when set, is written as general.quantized_by.
+	QuantizedBy string
+}
+
+// chunkElems bounds the float32 rows converted at once (16 MiB).
+const chunkElems = 4 << 20
+
+// Convert writes the GGUF file out from src, a Hugging Face model folder or an F32/F16/BF16
+// GGUF file, at opts.Type. The file appears only when complete.
+func Convert(ctx context.Context, src, out string, opts Options) (*Report, error) {
+	mix, err := ParseMix(opts.Type)
+	if err != nil {
+		return nil, err
+	}
+	var m *model
+	if st, statErr := os.Stat(src); statErr == nil && st.IsDir() {
+		m, err = openFolder(src)
+	} else {
+		m, err = openGGUF(src)
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer m.closer.Close()
+	plan, err := planTypes(m, mix, opts)
+	if err != nil {
+		return nil, err
+	}
+	kvs := append(m.kvs, gguf.KV{Key: "general.quantization_version", Value: gguf.U32(2)},
+		gguf.KV{Key: "general.file_type", Value: gguf.U32(mix.FType)})
+	if opts.QuantizedBy != "" {
+		kvs = slices.DeleteFunc(kvs, func(kv gguf.KV) bool { return kv.Key == "general.quantized_by" })
+		kvs = append(kvs, gguf.KV{Key: "general.quantized_by", Value: gguf.Str(opts.QuantizedBy)})
+	}
+	infos := make([]gguf.TensorInfo, len(m.tensors))
+	for i, t := range m.tensors {
+		infos[i] = gguf.TensorInfo{Name: t.name, Type: gguf.TensorType(plan[i]), Dims: t.dims}
+	}
+	w, err := gguf.Create(out, kvs, infos)
+	if err != nil {
+		return nil, err
+	}
+	defer w.Abort()
+	rep := &Report{Type: mix.Name, Source: src, Out: out}
+	bar := newProgress(opts.Progress, m.tensors)
+	for i, t := range m.tensors {
+		if err := ctx.Err(); err != nil {
+			bar.finish(false)
+			return nil, err
+		}
+		n, err := writeTensor(w, t, plan[i], opts.Imatrix)
+		if err != nil {
+			bar.finish(false)
+			return nil, fmt.Errorf("%s: tensor %s: %w", out, t.name, err)
+		}
+		rep.add(t, plan[i], n)
+		bar.update(i+1, t.srcBytes)
+	}
+	if err := w.Commit(); err != nil {
+		bar.finish(false)
+		return nil, err
+	}
+	bar.finish(true)
+	return rep, nil
+}
+
+// planTypes chooses every tensor's type in file order, as llama-quantize does before it
+// writes anything, and checks that each has an importance matrix row when one is used.
+func planTypes(m *model, mix Mix, opts Options) ([]ggml.Type, error) {
+	names := make([]string, len(m.tensors))
+	for i, t := range m.tensors {
+		names[i] = t.name
+	}
+	p := newPlanner(mix, opts.Overrides, opts.Pure, opts.Imatrix != nil, m.arch, m.nLayer, m.nHead, m.nKV, names)
+	plan := make([]ggml.Type, len(m.tensors))
+	for i, t := range m.tensors {
+		plan[i] = p.typeFor(t.name, t.dims, t.keep)
+		if !plan[i].Supported() {
+			return nil, fmt.Errorf("tensor %s: qscript cannot write %s", t.name, plan[i])
+		}
+		if plan[i] != t.keep && t.from != plan[i].String() && !isFloatName(t.from) {
+			return nil, fmt.Errorf("tensor %s is stored as %s: requantizing to %s would compound the error; convert from the Hugging Face folder or an F16/F32 GGUF", t.name, t.from, plan[i])
+		}
+	}
+	return plan, nil
+}
+
+func isFloatName(s string) bool { return s == "F32" || s == "F16" || s == "BF16" }
+
+// writeTensor converts one tensor in chunks of rows and returns the bytes written.
+func writeTensor(w *gguf.Writer, t *srcTensor, typ ggml.Type, imat *Imatrix) (uint64, error) {
+	rs, err := t.open()
+	if err != nil {
+		return 0, err
+	}
+	defer rs.close()
+	if raw, ok := rs.raw(); ok && t.from == typ.String() {
+		_, err := w.Write(raw)
+		return uint64(len(raw)), err
+	}
+	nrows, ncols := t.rows()
+	var weights []float32
+	if imat != nil && isQuantized(typ) {
+		if weights, err = imat.weights(t.name, ncols); err != nil {
+			return 0, err
+		}
+	}
+	rowBytes, err := ggml.RowSize(typ, ncols)
+	if err != nil {
+		return 0, err
+	}
+	step := max(1, chunkElems/max(ncols, 1))
+	src := make([]float32, min(step, nrows)*ncols)
+	dst := make([]byte, min(step, nrows)*rowBytes)
+	var written uint64
+	for r0 := 0; r0 < nrows; r0 += step {
+		n := min(step, nrows-r0)
+		if err := rs.rows(src, r0, n); err != nil {
+			return written, err
+		}
+		if err := ggml.QuantizeRows(typ, dst[:n*rowBytes], src[:n*ncols], n, ncols, weights); err != nil {
+			return written, err
+		}
+		if _, err := w.Write(dst[:n*rowBytes]); err != nil {
+			return written, err
+		}
+		written += uint64(n * rowBytes)
+	}
+	return written, nil
+}
