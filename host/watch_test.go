@@ -116,3 +116,52 @@ func TestWatchRefusesBuiltinsAndMissingFiles(t *testing.T) {
 		t.Errorf("missing: %v", err)
 	}
 }
+
+// TestWatchCancelsStuckMatchAndSurvivesFolderRecreated: a save cancels a run stuck in a
+// backtracking string.find (which used to hold the watch until it ended), and the watch
+// goes on after its folder is deleted and created again.
+func TestWatchCancelsStuckMatchAndSurvivesFolderRecreated(t *testing.T) {
+	root := t.TempDir()
+	dir := filepath.Join(root, "work")
+	recipe := filepath.Join(dir, "r.lua")
+	write(t, recipe, `require "started"; local s = string.rep("a", 80); return s:find(string.rep("a*", 40) .. "b")`)
+	h, _, _ := newHost(t, root, host.Options{})
+	started := make(chan struct{}, 4)
+	h.Register("started", func(L *lua.LState) int {
+		started <- struct{}{}
+		return 0
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	results := make(chan host.Result, 4)
+	watchErr := make(chan error, 1)
+	go func() { watchErr <- h.Watch(ctx, recipe, nil, func(r host.Result) { results <- r }) }()
+	select {
+	case <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the first run did not start")
+	}
+	saveByRename(t, recipe, `return "fixed"`)
+	if r := waitResult(t, results); r.Err != nil || r.Value() != "fixed" || r.Run != 2 {
+		t.Fatalf("after the save: run %d value %v err %v", r.Run, r.Value(), r.Err)
+	}
+
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	// The deletion is a change of the recipe: that run fails, the file being gone.
+	if r := waitResult(t, results); r.Err == nil {
+		t.Fatalf("run %d after the deletion: value %v, want an error", r.Run, r.Value())
+	}
+	write(t, recipe, `return "recreated"`)
+	for {
+		r := waitResult(t, results)
+		if r.Err == nil && r.Value() == "recreated" {
+			break
+		}
+	}
+	cancel()
+	if err := <-watchErr; err != nil {
+		t.Fatalf("Watch returned %v", err)
+	}
+}

@@ -4,8 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/qscript-dev/qscript/tensor"
 )
 
 // The hostile archives come from scripts/fixtures/torch_malicious.py; each breaks one thing.
@@ -50,8 +53,8 @@ func TestHostileArchives(t *testing.T) {
 			t.Errorf("%s:\n got %v\nwant %s", c.file, err, want)
 		}
 	}
-	if entries, _ := os.ReadDir("testdata/hostile"); len(entries) != len(cases)+1 {
-		t.Errorf("testdata/hostile holds %d files, the table covers %d (+ valid.pt)", len(entries), len(cases))
+	if entries, _ := os.ReadDir("testdata/hostile"); len(entries) != len(cases)+2 {
+		t.Errorf("testdata/hostile holds %d files, the table covers %d (+ valid.pt and storage-two-dtypes.pt)", len(entries), len(cases))
 	}
 }
 
@@ -102,6 +105,26 @@ func TestZipBombsAreSmall(t *testing.T) {
 		}
 		if st.Size() > 64<<10 {
 			t.Errorf("%s is %d bytes; a zip bomb should be tiny next to the %d bytes it inflates to", name, st.Size(), MaxPickleSize)
+		}
+	}
+}
+
+// TestStorageKeepsFirstDType: a storage referenced as FloatStorage and then as
+// DoubleStorage is float32 for both tensors, as torch.load makes it (persistent_load keeps
+// the first typed storage of a key in loaded_storages, torch/serialization.py of 1.13).
+func TestStorageKeepsFirstDType(t *testing.T) {
+	f, err := Open("testdata/hostile/storage-two-dtypes.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for name, want := range map[string][]float32{"a": {1, 2, 3, 4}, "b": {1, 2}} {
+		x, err := f.Load(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if x.DType != tensor.F32 || !reflect.DeepEqual(x.ToF32(), want) {
+			t.Errorf("%s: %s %v, want F32 %v", name, x.DType, x.ToF32(), want)
 		}
 	}
 }
