@@ -39,15 +39,18 @@ fi
 
 "$cc" -O2 -std=c11 -Wall -o "$tmp/ggml_quant" scripts/fixtures/ggml_quant.c -ldl -lm || die "cannot compile scripts/fixtures/ggml_quant.c"
 go build -o "$tmp/ggmlcheck" ./quant/ggml/internal/ggmlcheck
-status=0
+dirs=()
 for seed in $seeds; do
-  rm -rf "$tmp/cases" && mkdir "$tmp/cases"
+  dir="$tmp/cases-$seed"
+  mkdir "$dir"
   # shellcheck disable=SC2086
-  "$tmp/ggml_quant" "$lib" live "$tmp/cases" "$seed" $shapes >/dev/null || die "ggml_quant failed (exit $?)"
-  echo "seed $seed, shapes $shapes:"
-  "$tmp/ggmlcheck" "$tmp/cases" || status=$?
-  [ "$status" -le 1 ] || exit "$status"
+  "$tmp/ggml_quant" "$lib" live "$dir" "$seed" $shapes >/dev/null || die "ggml_quant failed (exit $?)"
+  dirs+=("$dir")
 done
+echo "seeds $seeds, shapes $shapes:"
+status=0
+"$tmp/ggmlcheck" "${dirs[@]}" || status=$?
+[ "$status" -le 1 ] || exit "$status"
 if [ "$status" -ne 0 ]; then
   echo "35-ggml-quant: FAIL (quant/ggml differs from ggml's bytes)"
   exit 1
