@@ -126,6 +126,62 @@ func quantizeQ4_0(y []byte, x, qw []float32) {
 		quantizeQ4_0Weighted(y, x, qw)
 		return
 	}
+	if haveAVX2 {
+		symRows(y, x, 18, -8, 8.5, 15, quantizeQ4_0Blocks, func(b []byte, c *[32]byte) {
+			for j := range 16 {
+				b[2+j] = c[j] | c[j+16]<<4
+			}
+		})
+		return
+	}
+	quantizeQ4_0Blocks(y, x)
+}
+
+// symRows runs symAVX2 over a row of 32-blocks of size bytes: it stores each d as fp16 and
+// packs the codes with pack, or redoes a block with scalar when 1/d overflowed.
+func symRows(y []byte, x []float32, size int, div, bias float32, qmax int32, scalar func(y []byte, x []float32), pack func(b []byte, c *[32]byte)) {
+	var codes [64 * 32]byte
+	var d [64]float32
+	for len(x) >= 32 {
+		nb := min(len(x)/32, len(d))
+		symAVX2(&codes[0], &d[0], &x[0], nb, div, bias, qmax)
+		for b, db := range d[:nb] {
+			blk := y[size*b : size*(b+1)]
+			if db != 0 && absf(1/db) > math.MaxFloat32 { // 1/d overflowed: ±Inf/NaN codes
+				scalar(blk, x[32*b:32*(b+1)])
+				continue
+			}
+			putU16(blk, fp32ToFP16(db))
+			pack(blk, (*[32]byte)(codes[32*b:]))
+		}
+		x, y = x[32*nb:], y[size*nb:]
+	}
+}
+
+// asymRows runs asymAVX2 over a row of 32-blocks of size bytes: it stores d and m as fp16
+// and packs the codes with pack, or redoes a block with scalar when d or 1/d is not finite
+// or min or max is a zero (whose sign ggml takes from the first zero).
+func asymRows(y []byte, x []float32, size int, div float32, qmax int32, scalar func(y []byte, x []float32), pack func(b []byte, c *[32]byte)) {
+	var codes [64 * 32]byte
+	var d, m, mx [64]float32
+	for len(x) >= 32 {
+		nb := min(len(x)/32, len(d))
+		asymAVX2(&codes[0], &d[0], &m[0], &mx[0], &x[0], nb, div, qmax)
+		for b, db := range d[:nb] {
+			blk := y[size*b : size*(b+1)]
+			if !(db <= math.MaxFloat32) || db != 0 && 1/db > math.MaxFloat32 || m[b] == 0 || mx[b] == 0 {
+				scalar(blk, x[32*b:32*(b+1)])
+				continue
+			}
+			putU16(blk, fp32ToFP16(db))
+			putU16(blk[2:], fp32ToFP16(m[b]))
+			pack(blk, (*[32]byte)(codes[32*b:]))
+		}
+		x, y = x[32*nb:], y[size*nb:]
+	}
+}
+
+func quantizeQ4_0Blocks(y []byte, x []float32) {
 	for len(x) >= 32 {
 		xb, b := x[:32:32], y[:18:18]
 		d := absMax(xb) / -8
@@ -197,6 +253,18 @@ func quantizeQ4_1(y []byte, x, qw []float32) {
 		quantizeQ4_1Weighted(y, x, qw)
 		return
 	}
+	if haveAVX2 {
+		asymRows(y, x, 20, 15, 15, quantizeQ4_1Blocks, func(b []byte, c *[32]byte) {
+			for j := range 16 {
+				b[4+j] = c[j] | c[j+16]<<4
+			}
+		})
+		return
+	}
+	quantizeQ4_1Blocks(y, x)
+}
+
+func quantizeQ4_1Blocks(y []byte, x []float32) {
 	for len(x) >= 32 {
 		xb, b := x[:32:32], y[:20:20]
 		min_, max_ := minMax(xb)
@@ -293,6 +361,16 @@ func quantizeQ5_0(y []byte, x, qw []float32) {
 		})
 		return
 	}
+	if haveAVX2 {
+		symRows(y, x, 22, -16, 16.5, 31, quantizeQ5_0Blocks, func(b []byte, c *[32]byte) {
+			packQ5(b[2:6], b[6:22], c)
+		})
+		return
+	}
+	quantizeQ5_0Blocks(y, x)
+}
+
+func quantizeQ5_0Blocks(y []byte, x []float32) {
 	var L [32]uint8
 	for len(x) >= 32 {
 		xb, b := x[:32:32], y[:22:22]
@@ -341,6 +419,16 @@ func quantizeQ5_1(y []byte, x, qw []float32) {
 		})
 		return
 	}
+	if haveAVX2 {
+		asymRows(y, x, 24, 31, 255, quantizeQ5_1Blocks, func(b []byte, c *[32]byte) {
+			packQ5(b[4:8], b[8:24], c)
+		})
+		return
+	}
+	quantizeQ5_1Blocks(y, x)
+}
+
+func quantizeQ5_1Blocks(y []byte, x []float32) {
 	var L [32]uint8
 	for len(x) >= 32 {
 		xb, b := x[:32:32], y[:24:24]

@@ -101,3 +101,176 @@ q8block:
 	JNZ q8block
 	VZEROUPPER
 	RET
+
+// CODES32(BIAS) turns Y0..Y3 (32 floats, already scaled) into 32 int32 codes
+// min(Y13, cvtt(v + BIAS)), packs them to bytes in element order and stores them at (DI).
+#define CODES32(BIAS) \
+	VADDPS BIAS, Y0, Y0; \
+	VADDPS BIAS, Y1, Y1; \
+	VADDPS BIAS, Y2, Y2; \
+	VADDPS BIAS, Y3, Y3; \
+	VCVTTPS2DQ Y0, Y0; \
+	VCVTTPS2DQ Y1, Y1; \
+	VCVTTPS2DQ Y2, Y2; \
+	VCVTTPS2DQ Y3, Y3; \
+	VPMINSD Y13, Y0, Y0; \
+	VPMINSD Y13, Y1, Y1; \
+	VPMINSD Y13, Y2, Y2; \
+	VPMINSD Y13, Y3, Y3; \
+	VPACKSSDW Y1, Y0, Y0; \
+	VPACKSSDW Y3, Y2, Y2; \
+	VPACKSSWB Y2, Y0, Y0; \
+	VPERMD Y0, Y11, Y0; \
+	VMOVDQU Y0, (DI)
+
+// func symAVX2(codes *byte, d, x *float32, nb int, div, bias float32, qmax int32)
+// quantize_row_q4_0_ref / _q5_0_ref for nb blocks of 32, before packing: max is the first
+// element of largest magnitude (+0 for an all-zero block), d[b] = max/div, and the codes
+// min(qmax, cvtt(x*(1/d) + bias)) at codes + 32*b. Exact when 1/d is finite (the caller
+// redoes the other blocks).
+TEXT ·symAVX2(SB), NOSPLIT, $0-44
+	MOVQ codes+0(FP), DI
+	MOVQ d+8(FP), DX
+	MOVQ x+16(FP), SI
+	MOVQ nb+24(FP), CX
+	VBROADCASTSS q8absMask<>(SB), Y15
+	VBROADCASTSS bias+36(FP), Y14
+	MOVL qmax+40(FP), AX
+	MOVL AX, X13
+	VPBROADCASTD X13, Y13
+	VBROADCASTSS q8one<>(SB), Y12
+	VMOVDQU q8order<>(SB), Y11
+	VXORPS Y10, Y10, Y10
+
+symblock:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VANDPS Y15, Y0, Y4
+	VANDPS Y15, Y1, Y5
+	VANDPS Y15, Y2, Y6
+	VANDPS Y15, Y3, Y7
+	VMAXPS Y5, Y4, Y8
+	VMAXPS Y7, Y6, Y9
+	VMAXPS Y9, Y8, Y8
+	VEXTRACTF128 $1, Y8, X9
+	VMAXPS X9, X8, X8
+	VPERMILPS $0x4e, X8, X9
+	VMAXPS X9, X8, X8
+	VPERMILPS $0xb1, X8, X9
+	VMAXPS X9, X8, X8
+	// max = +0 when amax is 0, else the first x with |x| == amax
+	VXORPS X9, X9, X9
+	VUCOMISS X10, X8
+	JE symhavemax
+	VBROADCASTSS X8, Y8
+	VCMPPS $0, Y8, Y4, Y4
+	VCMPPS $0, Y8, Y5, Y5
+	VCMPPS $0, Y8, Y6, Y6
+	VCMPPS $0, Y8, Y7, Y7
+	VMOVMSKPS Y4, AX
+	VMOVMSKPS Y5, BX
+	SHLL $8, BX
+	ORL BX, AX
+	VMOVMSKPS Y6, BX
+	SHLL $16, BX
+	ORL BX, AX
+	VMOVMSKPS Y7, BX
+	SHLL $24, BX
+	ORL BX, AX
+	BSFL AX, AX
+	VMOVSS (SI)(AX*4), X9
+
+symhavemax:
+	VDIVSS div+32(FP), X9, X9
+	VMOVSS X9, (DX)
+	VDIVSS X9, X12, X8
+	VCMPSS $4, X10, X9, X7
+	VANDPS X7, X8, X8
+	VBROADCASTSS X8, Y8
+	VMULPS Y8, Y0, Y0
+	VMULPS Y8, Y1, Y1
+	VMULPS Y8, Y2, Y2
+	VMULPS Y8, Y3, Y3
+	CODES32(Y14)
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	DECQ CX
+	JNZ symblock
+	VZEROUPPER
+	RET
+
+// func asymAVX2(codes *byte, d, m, mx, x *float32, nb int, div float32, qmax int32)
+// quantize_row_q4_1_ref / _q5_1_ref for nb blocks of 32, before packing: m[b] = min,
+// mx[b] = max, d[b] = (max-min)/div, codes min(qmax, cvtt((x-min)*(1/d) + 0.5)). Exact
+// when d and 1/d are finite and neither min nor max is zero (whose sign ggml takes from
+// the first such element; the caller redoes those blocks).
+TEXT ·asymAVX2(SB), NOSPLIT, $0-56
+	MOVQ codes+0(FP), DI
+	MOVQ d+8(FP), DX
+	MOVQ m+16(FP), R8
+	MOVQ mx+24(FP), R9
+	MOVQ x+32(FP), SI
+	MOVQ nb+40(FP), CX
+	VBROADCASTSS q8half<>(SB), Y14
+	MOVL qmax+52(FP), AX
+	MOVL AX, X13
+	VPBROADCASTD X13, Y13
+	VBROADCASTSS q8one<>(SB), Y12
+	VMOVDQU q8order<>(SB), Y11
+	VXORPS Y10, Y10, Y10
+
+asymblock:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VMINPS Y1, Y0, Y4
+	VMINPS Y3, Y2, Y5
+	VMINPS Y5, Y4, Y4
+	VEXTRACTF128 $1, Y4, X5
+	VMINPS X5, X4, X4
+	VPERMILPS $0x4e, X4, X5
+	VMINPS X5, X4, X4
+	VPERMILPS $0xb1, X4, X5
+	VMINPS X5, X4, X4
+	VMAXPS Y1, Y0, Y6
+	VMAXPS Y3, Y2, Y7
+	VMAXPS Y7, Y6, Y6
+	VEXTRACTF128 $1, Y6, X7
+	VMAXPS X7, X6, X6
+	VPERMILPS $0x4e, X6, X7
+	VMAXPS X7, X6, X6
+	VPERMILPS $0xb1, X6, X7
+	VMAXPS X7, X6, X6
+	VMOVSS X4, (R8)
+	VMOVSS X6, (R9)
+	// d = (max - min)/div; id = d != 0 ? 1/d : 0
+	VSUBSS X4, X6, X6
+	VDIVSS div+48(FP), X6, X6
+	VMOVSS X6, (DX)
+	VDIVSS X6, X12, X8
+	VCMPSS $4, X10, X6, X7
+	VANDPS X7, X8, X8
+	VBROADCASTSS X8, Y8
+	VBROADCASTSS X4, Y4
+	VSUBPS Y4, Y0, Y0
+	VSUBPS Y4, Y1, Y1
+	VSUBPS Y4, Y2, Y2
+	VSUBPS Y4, Y3, Y3
+	VMULPS Y8, Y0, Y0
+	VMULPS Y8, Y1, Y1
+	VMULPS Y8, Y2, Y2
+	VMULPS Y8, Y3, Y3
+	CODES32(Y14)
+	ADDQ $128, SI
+	ADDQ $32, DI
+	ADDQ $4, DX
+	ADDQ $4, R8
+	ADDQ $4, R9
+	DECQ CX
+	JNZ asymblock
+	VZEROUPPER
+	RET

@@ -126,11 +126,23 @@ func supportedNames() string {
 	return s
 }
 
-// findNonFinite returns a *quant.NonFiniteError for the first NaN or ±Inf of x.
+// findNonFinite returns a *quant.NonFiniteError for the first NaN or ±Inf of x. It scans
+// without branches (an all-ones exponent carries into the sign bit of exp+2^23) and looks
+// for the index only in a chunk that has one.
 func findNonFinite(x []float32, offset int) error {
-	for i, v := range x {
-		if v-v != 0 {
-			return &quant.NonFiniteError{Index: offset + i, Value: v}
+	for lo := 0; lo < len(x); lo += 256 {
+		chunk := x[lo:min(len(x), lo+256)]
+		var acc uint32
+		for _, v := range chunk {
+			acc |= math.Float32bits(v)&0x7f800000 + 0x00800000
+		}
+		if acc&0x80000000 == 0 {
+			continue
+		}
+		for i, v := range chunk {
+			if v-v != 0 {
+				return &quant.NonFiniteError{Index: offset + lo + i, Value: v}
+			}
 		}
 	}
 	return nil

@@ -142,3 +142,9 @@ func makeQxLanes8(n, nmax, k int, x, w []float32, L []int8, scales []float32) {
 
 //go:noescape
 func q8_0AVX2(y *byte, x *float32, nb int, d *float32)
+
+//go:noescape
+func symAVX2(codes *byte, d, x *float32, nb int, div, bias float32, qmax int32)
+
+//go:noescape
+func asymAVX2(codes *byte, d, m, mx, x *float32, nb int, div float32, qmax int32)

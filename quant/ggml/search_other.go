@@ -23,3 +23,11 @@ func makeQ3Lanes8(nmax int, x []float32, L []int8, scales []float32) {
 func makeQxLanes8(n, nmax, k int, x, w []float32, L []int8, scales []float32) {
 	panic("ggml: no AVX2 kernels in this build")
 }
+
+func symAVX2(codes *byte, d, x *float32, nb int, div, bias float32, qmax int32) {
+	panic("ggml: no AVX2 kernels in this build")
+}
+
+func asymAVX2(codes *byte, d, m, mx, x *float32, nb int, div float32, qmax int32) {
+	panic("ggml: no AVX2 kernels in this build")
+}
