@@ -131,6 +131,9 @@ func newRewriter(src *onnx.File, qo quantize.Options) (*rewriter, error) {
 		byName[ds[i].Layer.Name] = &ds[i]
 	}
 	for i, n := range g.GetNode() {
+		if len(n.GetOutput()) == 0 || n.GetOutput()[0] == "" {
+			return nil, fmt.Errorf("node %d %q (%s) has no output", i, n.GetName(), n.GetOpType())
+		}
 		name := n.GetName()
 		if name == "" {
 			name = fmt.Sprintf("%s_%d", n.GetOpType(), i)

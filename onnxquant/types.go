@@ -69,7 +69,7 @@ func propagateTypes(nodes []*onnxpb.NodeProto, types map[string]int32) {
 		case op == "DequantizeLinear":
 			outs[0] = in(1)
 		case op == "DynamicQuantizeLinear":
-			outs = []int32{typeUInt8, typeFloat, typeUInt8}[:len(outs)]
+			copy(outs, []int32{typeUInt8, typeFloat, typeUInt8})
 		case op == "MatMulInteger" || op == "ConvInteger":
 			outs[0] = typeInt32
 		case op == "Where":
