@@ -8,6 +8,8 @@
 #      onnxruntime-node on the 150 calibration samples and is compared with the float model:
 #      fp16 and bf16 within 1e-2 relative (||y - y_float|| / ||y_float||), int8 SQNR >= 30 dB,
 #      int4 block 32 SQNR >= 20 dB (the block-64/128 and DequantizeLinear outputs print theirs).
+#      Each MatMulNBits node's own output (block 32) has SQNR >= 20 dB against the float
+#      MatMul's, both from onnxruntime-node.
 #   2. Every quantized initializer of those outputs (and of the digits CNN's ConvInteger
 #      output) is byte-equal to the numpy port applied to the float weight.
 #   3. fp16 of the graph-zoo models (scripts/fixtures/zoo_models.py: resnet18, mobilenet_v2,
@@ -76,6 +78,36 @@ for b in 32 64 128; do
     ref $enc $tmp/dq$b$sym.onnx qdq
   done
 done
+# Block output SQNR at block 32: each MatMulNBits node's output against the float MatMul's,
+# both from onnxruntime-node (the node's output made the model's output).
+layer_sqnr() { # model.onnx tensor out.npy
+  /usr/bin/python3 - "$1" "$2" "$tmp/layer.onnx" <<'PY'
+import sys
+import onnx
+from onnx import helper
+m = onnx.load(sys.argv[1])
+del m.graph.output[:]
+m.graph.output.append(helper.make_empty_tensor_value_info(sys.argv[2]))
+onnx.save(m, sys.argv[3])
+PY
+  ORT_OUTPUT=$2 ort "$tmp/layer.onnx" "$cal" "$3"
+}
+for t in /self_attn/MatMul_output_0 /linear1/MatMul_output_0 /linear2/MatMul_output_0; do
+  layer_sqnr "$enc" "$t" "$tmp/lf.npy"
+  for sym in true false; do
+    layer_sqnr "$tmp/nbits32$sym.onnx" "$t" "$tmp/lq.npy"
+    /usr/bin/python3 - "$tmp/lf.npy" "$tmp/lq.npy" "$t" "$sym" <<'PY' || fail "block output SQNR of $t"
+import sys
+import numpy as np
+x = np.load(sys.argv[1]).astype(np.float64)
+y = np.load(sys.argv[2]).astype(np.float64)
+sqnr = 10 * np.log10((x ** 2).sum() / ((x - y) ** 2).sum())
+print(f"85-onnx-out: MatMulNBits block 32 symmetric={sys.argv[4]}: {sys.argv[3]} output SQNR {sqnr:.2f} dB (bound 20)")
+sys.exit(0 if sqnr >= 20 else 1)
+PY
+  done
+done
+
 recipe recipes/int8_dynamic.lua model=examples/models/digits_cnn.onnx out=$tmp/cnn.int8.onnx
 ref examples/models/digits_cnn.onnx $tmp/cnn.int8.onnx dynamic 0
 node interop/onnxout/run.js $tmp/cnn.int8.onnx examples/models/calib.npy $tmp/cnn.npy >/dev/null || fail "ConvInteger model"
