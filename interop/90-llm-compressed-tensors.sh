@@ -2,7 +2,8 @@
 # Issue 10: Hugging Face folders in, compressed-tensors folders out, checked against
 # independent ports of the reference code (torch 1.13; compressed-tensors and vLLM cannot be
 # installed here). scripts/fixtures/llama_hf_folder.py builds small Llama folders (bf16, two
-# shards + index, GQA, tokenizer/generation files; untied and tied); recipes/llm.lua writes
+# shards + index, GQA, tokenizer/generation files; untied and tied; also a pytorch_model.bin
+# and f16/f32 folders); recipes/llm.lua writes
 # every scheme, a group_size, mixed precision and sharding variants through the CLI; then
 # interop/llm/check_ct.py checks every code, scale and zero point bit for bit against
 # scripts/fixtures/ct_reference.py, the config field by field, and runs the vLLM
@@ -16,7 +17,10 @@ trap 'rm -rf "$dir"' EXIT
 go build -o "$dir/qscript" ./cmd/qscript
 /usr/bin/python3 scripts/fixtures/llama_hf_folder.py "$dir/llama" >/dev/null
 /usr/bin/python3 scripts/fixtures/llama_hf_folder.py "$dir/tied" --tied --hidden 128 --intermediate 384 --seed 1 >/dev/null
-sum_in() { (cd "$dir" && find llama tied -type f -print0 | sort -z | xargs -0 sha256sum); }
+/usr/bin/python3 scripts/fixtures/llama_hf_folder.py "$dir/bin" --bin --hidden 128 --intermediate 256 --seed 2 >/dev/null
+/usr/bin/python3 scripts/fixtures/llama_hf_folder.py "$dir/f16" --dtype float16 --hidden 128 --intermediate 256 --seed 3 >/dev/null
+/usr/bin/python3 scripts/fixtures/llama_hf_folder.py "$dir/f32" --dtype float32 --hidden 128 --intermediate 256 --seed 4 >/dev/null
+sum_in() { (cd "$dir" && find llama tied bin f16 f32 -type f -print0 | sort -z | xargs -0 sha256sum); }
 before=$(sum_in)
 
 n=0
@@ -45,6 +49,12 @@ run mixed llama '{"default": "W4A16", "overrides": [[["re:.*down_proj"], "W8A16"
   scheme=W4A16 'override=re:.*down_proj=W8A16;re:.*[qkv]_proj,re:.*o_proj=W8A8' max_shard_size=600KB
 run fp8-mixed-tied tied '{"default": "FP8_DYNAMIC", "overrides": [[["re:.*mlp.*"], "W4A16_ASYM"]]}' \
   scheme=FP8_DYNAMIC 'override=re:.*mlp.*=W4A16_ASYM' max_shard_size=100KB
+
+run bin-W4A16_ASYM-g64 bin '{"default": "W4A16_ASYM", "group_size": 64}' scheme=W4A16_ASYM group_size=64
+run f16-FP8_DYNAMIC f16 '{"default": "FP8_DYNAMIC"}' scheme=FP8_DYNAMIC
+run f16-W4A16_ASYM f16 '{"default": "W4A16_ASYM", "group_size": 32}' scheme=W4A16_ASYM group_size=32
+run f32-W8A8 f32 '{"default": "W8A8"}' scheme=W8A8
+run f32-W4A16 f32 '{"default": "W4A16", "group_size": 64}' scheme=W4A16 group_size=64
 
 if [ "$(sum_in)" != "$before" ]; then
   echo "90-llm-compressed-tensors: FAIL: an input folder changed" >&2

@@ -341,6 +341,29 @@ func TestKilledWriteLeavesNoFolder(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(root, "out")); !os.IsNotExist(err) {
 		t.Fatalf("out exists after kill -9: %v", err)
 	}
+	// The killed writer's temporary folder is removed by the next write.
+	leftovers := func() (n int) {
+		entries, _ := os.ReadDir(root)
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), ".out.tmp-qs") {
+				n++
+			}
+		}
+		return n
+	}
+	if leftovers() != 1 {
+		t.Fatalf("%d temporary folders after the kill, want 1", leftovers())
+	}
+	p, err := Plan(open(t, filepath.Join(root, "in")), Options{Scheme: "W8A16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.Write(context.Background(), filepath.Join(root, "out"), WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if leftovers() != 0 {
+		t.Fatal("the dead writer's temporary folder is still there")
+	}
 }
 
 func TestBar(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"github.com/qscript-dev/qscript/formats/hf"
 	"github.com/qscript-dev/qscript/formats/safetensors"
@@ -162,6 +163,7 @@ func (p *Planned) Write(ctx context.Context, out string, o WriteOptions) (*Resul
 	if err := os.MkdirAll(filepath.Dir(absOut), 0o755); err != nil {
 		return nil, err
 	}
+	cleanStaleTemps(filepath.Dir(absOut), filepath.Base(absOut))
 	tmp, err := os.MkdirTemp(filepath.Dir(absOut), paths.TempPattern(filepath.Base(absOut)))
 	if err != nil {
 		return nil, err
@@ -531,4 +533,30 @@ func digits(s string) int {
 		n++
 	}
 	return n
+}
+
+// cleanStaleTemps removes the temporary folders that a qscript process writing base died
+// with (kill -9, power loss): hidden folders named by paths.TempPattern whose process is
+// gone. Anything else is left alone; errors are ignored (cleaning is best effort).
+func cleanStaleTemps(dir, base string) {
+	prefix := "." + base + ".tmp-qs"
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		digits, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(digits)
+		if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
+			continue // its writer is alive
+		}
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
 }

@@ -81,7 +81,17 @@ def quant_format(w, i):
 
 
 def read_folder(d):
-    """All tensors of a folder (single file or index), name -> st.Tensor, and the index."""
+    """All tensors of a folder (single file or index, or a pytorch_model.bin), name ->
+    st.Tensor, and the index."""
+    bin_path = os.path.join(d, "pytorch_model.bin")
+    if os.path.exists(bin_path) and not os.path.exists(os.path.join(d, "model.safetensors")):
+        names = {torch.bfloat16: "BF16", torch.float16: "F16", torch.float32: "F32"}
+        out = {}
+        for n, t in torch.load(bin_path).items():
+            t = t.contiguous()
+            raw = t.view(torch.int16).numpy().tobytes() if t.dtype == torch.bfloat16 else t.numpy().tobytes()
+            out[n] = st.Tensor(names[t.dtype], list(t.shape), raw)
+        return out, None
     idx_path = os.path.join(d, "model.safetensors.index.json")
     if os.path.exists(idx_path):
         idx = json.load(open(idx_path))
@@ -285,7 +295,7 @@ def main():
     # every other file copied
     copied = 0
     for f in os.listdir(inp):
-        if f.endswith(".safetensors") or f.endswith(".index.json") or f == "config.json":
+        if f.endswith(".safetensors") or f.endswith(".index.json") or f.endswith(".bin") or f == "config.json":
             continue
         if open(os.path.join(inp, f), "rb").read() != open(os.path.join(out, f), "rb").read():
             fail("%s not copied byte for byte" % f)
