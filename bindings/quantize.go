@@ -353,6 +353,12 @@ func quantizedScheme(L *lua.LState) int {
 }
 
 func quantizedWarnings(L *lua.LState) int {
-	L.Push(stringList(L, CheckQuantized(L, 1).Plan.Warnings()))
+	q := CheckQuantized(L, 1)
+	if q.onnxReport != nil {
+		// The ONNX output's own: the plan's warnings are about its safetensors layout.
+		L.Push(stringList(L, q.onnxReport.Warnings))
+		return 1
+	}
+	L.Push(stringList(L, q.Plan.Warnings()))
 	return 1
 }
