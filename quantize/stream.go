@@ -227,12 +227,21 @@ func (c *source) read(ws *workspace, i int) (*tensor.Tensor, error) {
 	return tensor.FromBytes(c.info.DType, shape, data)
 }
 
-// done releases chunk i's pages of the mapping.
+// done releases chunk i's pages of the mapping, and those within faultAround of it: a
+// page fault maps the neighbouring pages too (up to 64 KiB on Linux), which may lie in
+// a chunk already released. The mapping is only read, so dropping a page another worker
+// still reads costs it a fault, nothing else.
 func (c *source) done(i int) {
 	a, z := c.span(i)
 	es := int64(c.info.DType.Size())
-	c.release(int64(a)*es, int64(z)*es)
+	c.release(int64(a)*es-faultAround, int64(z)*es+faultAround)
 }
+
+// all releases every page of the tensor (the pages at chunk edges included).
+func (c *source) all() { c.release(0, int64(c.n)*int64(c.info.DType.Size())) }
+
+// faultAround is how far around a faulting page the kernel may map others.
+const faultAround = 64 << 10
 
 // tensor streams one source tensor's outputs.
 func (s *streamer) tensor(info tensor.Info) error {
@@ -317,6 +326,7 @@ func (s *streamer) castOther(info tensor.Info) error {
 	if fake {
 		outSize = int64(info.DType.Size())
 	}
+	defer c.all()
 	return s.chunked(c, func(ws *workspace, i int, _ int) (*writeJob, error) {
 		t, err := c.read(ws, i)
 		if err != nil {
@@ -422,7 +432,9 @@ func (s *streamer) weight(info tensor.Info, l Layer) error {
 	}
 	var lo, hi float32
 	if plan.ranged {
-		if lo, hi, err = s.rangeOf(c); err != nil {
+		lo, hi, err = s.rangeOf(c)
+		c.all()
+		if err != nil {
 			return fmt.Errorf("tensor %q: %w", info.Name, err)
 		}
 	}
@@ -446,9 +458,11 @@ func (s *streamer) weight(info tensor.Info, l Layer) error {
 		acc.sums = make([]quant.ErrorSums, c.chunks())
 		acc.counts = make([][]int64, workers())
 	}
-	if err := s.chunked(c, func(ws *workspace, i, worker int) (*writeJob, error) {
+	err = s.chunked(c, func(ws *workspace, i, worker int) (*writeJob, error) {
 		return s.weightChunk(ws, c, full, acc, i, worker)
-	}); err != nil {
+	})
+	c.all()
+	if err != nil {
 		return err
 	}
 	return s.finishWeight(info, full, acc)
