@@ -114,6 +114,9 @@ func (d *dynamicConv) quantizeNode(i int, n *onnxpb.NodeProto, l layerReport) er
 	case op != "MatMul" && op != "Conv":
 		keep("op " + op + " has no dynamic integer form")
 		return nil
+	case l.DType != "F32":
+		keep(fmt.Sprintf("%s weight: DynamicQuantizeLinear takes float32 activations (quantize a float32 model)", l.DType))
+		return nil
 	}
 	w := n.GetInput()[1]
 	perChannel := d.r.qo.Weights.PerChannel && op == "MatMul"

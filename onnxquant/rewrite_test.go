@@ -3,6 +3,7 @@ package onnxquant
 import (
 	"context"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -288,6 +289,27 @@ func TestRewriteErrors(t *testing.T) {
 		_, err := Rewrite(context.Background(), f, c.qo, o)
 		if err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("error %v, want %q", err, c.want)
+		}
+	}
+}
+
+// TestFloat16ModelStaysForIntegerForms: an fp16 model's weights are not quantized to the
+// integer forms (their activations are float16, which DynamicQuantizeLinear and
+// MatMulNBits' float32 path do not take); each layer says why.
+func TestFloat16ModelStaysForIntegerForms(t *testing.T) {
+	f := openModel(t, encoderPath)
+	fp16 := rewrite(t, f, weightOptions(quantize.DTypeFP16, 0, true), DefaultOptions()).Model
+	path := filepath.Join(t.TempDir(), "fp16.onnx")
+	if err := onnx.Write(path, fp16, nil); err != nil {
+		t.Fatal(err)
+	}
+	g := openModel(t, path)
+	for _, dt := range []string{quantize.DTypeInt8, quantize.DTypeInt4} {
+		res := rewrite(t, g, weightOptions(dt, 32, true), DefaultOptions())
+		for _, l := range res.Report.Layers {
+			if l.Quantized || l.Reason == "" {
+				t.Errorf("%s: layer %s of an fp16 model: quantized %v, reason %q", dt, l.Name, l.Quantized, l.Reason)
+			}
 		}
 	}
 }
