@@ -42,7 +42,8 @@ type Options struct {
 	Int4Form string
 	// AccuracyLevel is MatMulNBits' accuracy_level attribute (0..4); -1 leaves it out.
 	AccuracyLevel int
-	// Method is MethodRTN (default) or MethodGPTQ (4-bit MatMul weights only).
+	// Method is MethodRTN (default) or MethodGPTQ (the MatMul weights of the int4 forms and
+	// of dynamic int8).
 	Method string
 	// GPTQ configures MethodGPTQ.
 	GPTQ GPTQOptions
