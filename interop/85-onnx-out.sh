@@ -16,7 +16,8 @@
 #      mobilenet_v3_small, vgg11, BERT-like at opsets 13 and 17) runs within 1e-2 relative.
 #      bert13's fp16 model makes onnxruntime-node 1.30 crash (SIGSEGV) while creating the
 #      session at graphOptimizationLevel "all" (at its first float16 MatMul, behind the
-#      LayerNorm that opset 13 decomposes); it runs at "extended", which is what is used for it.
+#      LayerNorm that opset 13 decomposes); it runs at "extended", which is what is used for it
+#      (or at "all" with Transpose kept float32 through op_block_list).
 #   4. GPTQ (method = "gptq"; int4 block 32 symmetric, and dynamic int8 per channel; 100
 #      calibration samples, the next 50 held out) on the encoder and on a small torchvision
 #      VisionTransformer
