@@ -94,8 +94,8 @@ func relErr(a, b []float32) float64 {
 }
 
 // TestFloat16Encoder: the fp16 encoder keeps float32 io behind graph_input_cast0 /
-// graph_output_cast0 and stores every initializer in float16. (graph/ computes in float32
-// only; interop/85-onnx-out.sh runs the model in ONNX Runtime.)
+// graph_output_cast0, stores every initializer in float16 and type-checks in graph/ (which
+// computes float16 in float32; interop/85-onnx-out.sh runs it in ONNX Runtime).
 func TestFloat16Encoder(t *testing.T) {
 	f := openModel(t, encoderPath)
 	res := rewrite(t, f, weightOptions(quantize.DTypeFP16, 0, true), DefaultOptions())
@@ -118,6 +118,12 @@ func TestFloat16Encoder(t *testing.T) {
 	}
 	if res.Report.Totals.Quantized != 4 {
 		t.Errorf("report: %+v", res.Report.Totals)
+	}
+	// graph/ runs float16 models in float32: the converted graph must type-check there, and
+	// give the float model's outputs but for the weights' rounding.
+	x := encoderSamples(t, 4)
+	if e := relErr(runGraph(t, f.Proto(), x), runGraph(t, m, x)); e > 1e-2 {
+		t.Errorf("fp16 model in graph/: relative error %.3g > 1e-2", e)
 	}
 
 	o := DefaultOptions()
