@@ -319,3 +319,19 @@ func TestFloat16ModelStaysForIntegerForms(t *testing.T) {
 		}
 	}
 }
+
+// TestBF16EncoderRuns: the bf16 form (bfloat16 initializers behind Casts, float32
+// computation) runs in graph/ within bfloat16's rounding of the float model.
+func TestBF16EncoderRuns(t *testing.T) {
+	f := openModel(t, encoderPath)
+	res := rewrite(t, f, weightOptions(quantize.DTypeBF16, 0, true), DefaultOptions())
+	for _, init := range res.Model.GetGraph().GetInitializer() {
+		if init.GetDataType() == typeFloat {
+			t.Errorf("initializer %s still float32", init.GetName())
+		}
+	}
+	x := encoderSamples(t, 4)
+	if e := relErr(runGraph(t, f.Proto(), x), runGraph(t, res.Model, x)); e > 1e-2 {
+		t.Errorf("bf16 relative error %.3g > 1e-2", e)
+	}
+}
