@@ -34,7 +34,7 @@ type NodeAccuracy struct {
 	SQNR       float64 `json:"sqnr_db"`
 	// CostDB estimates how much the whole model's output SQNR would rise were this node
 	// alone kept in float: 10·log10(N / (N - Nᵢ)) with N the whole model's output noise and
-	// Nᵢ this node's.
+	// Nᵢ this node's, at most 30 (Nᵢ reaching N).
 	CostDB float64 `json:"cost_db"`
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -28,6 +29,13 @@ const (
 	WarnNodeCostUnder = 30.0
 	// DefaultCheckSamples is how many calibration samples the check runs.
 	DefaultCheckSamples = 16
+	// nodeRunBudget bounds the sample runs of the per-node measurement (nodes × samples):
+	// a model with many nodes measures each node's own damage on fewer samples (at least
+	// one), so that the check stays a fraction of the calibration's time.
+	nodeRunBudget = 192
+	// maxCostDB caps the estimated cost of one node (its noise alone reaching the whole
+	// model's).
+	maxCostDB = 30
 )
 
 // CheckOptions configures Model.Check.
@@ -112,8 +120,12 @@ func newChecker(ctx context.Context, m *Model, float *graph.Graph, src data.Sour
 	if err != nil {
 		return nil, err
 	}
+	// A model with a fixed batch size gets whole batches only (at least one).
 	batch := bind.FixedBatch()
-	if batch <= 0 {
+	fixed := batch > 0
+	if fixed {
+		want = max(batch, want/batch*batch)
+	} else {
 		batch = min(want, 8)
 	}
 	rd, err := src.Open(ctx)
@@ -129,6 +141,9 @@ func newChecker(ctx context.Context, m *Model, float *graph.Graph, src data.Sour
 		}
 		if err != nil {
 			return nil, err
+		}
+		if fixed && b.Len != batch {
+			break
 		}
 		feed, err := bind.Feed(b)
 		if err != nil {
@@ -168,8 +183,13 @@ func runOutputs(ctx context.Context, g *graph.Graph, feed map[string]*tensor.Ten
 // sqnr runs a quantized graph on the samples and returns the output SQNR and the noise
 // power relative to the signal (0 when exact).
 func (ch *checker) sqnr(ctx context.Context, g *graph.Graph, hooks func(i int) *graph.Hooks) (float64, float64, error) {
+	return ch.sqnrOn(ctx, g, hooks, len(ch.feeds))
+}
+
+// sqnrOn is sqnr on the first feeds only.
+func (ch *checker) sqnrOn(ctx context.Context, g *graph.Graph, hooks func(i int) *graph.Hooks, feeds int) (float64, float64, error) {
 	var sig, noise float64
-	for i, feed := range ch.feeds {
+	for i, feed := range ch.feeds[:feeds] {
 		var h *graph.Hooks
 		if hooks != nil {
 			h = hooks(i)
@@ -236,6 +256,24 @@ func (ch *checker) measure(ctx context.Context, m *Model) (*report.Accuracy, err
 		return nil, err
 	}
 	acc := &report.Accuracy{Samples: ch.n, OutputSQNR: total}
+	quantized := 0
+	for _, l := range m.layers {
+		if l.quantized {
+			quantized++
+		}
+	}
+	// Each node on fewer feeds when there are many nodes; the whole model's noise on the
+	// same feeds, for the cost estimate.
+	feeds := len(ch.feeds)
+	if quantized > 0 {
+		perFeed := max(1, ch.n/len(ch.feeds))
+		feeds = max(1, min(feeds, nodeRunBudget/(quantized*perFeed)))
+	}
+	if feeds < len(ch.feeds) {
+		if _, noise, err = ch.sqnrOn(ctx, full, nil, feeds); err != nil {
+			return nil, err
+		}
+	}
 	for _, l := range m.layers {
 		if !l.quantized {
 			continue
@@ -244,10 +282,14 @@ func (ch *checker) measure(ctx context.Context, m *Model) (*report.Accuracy, err
 		if err != nil {
 			return nil, err
 		}
-		s, ni, err := ch.sqnr(ctx, g, nil)
+		s, ni, err := ch.sqnrOn(ctx, g, nil, feeds)
 		if err != nil {
 			return nil, err
 		}
+		// Each variant holds a copy of the weights and its runs' buffers: collect it now,
+		// or a hundred of them pile up before the collector's next cycle.
+		g = nil
+		runtime.GC()
 		na := report.NodeAccuracy{Name: l.Name, Activation: l.Input, SQNR: s, CostDB: cost(noise, ni)}
 		if a, ok := m.cal.Activation(l.Input); ok {
 			na.Min, na.Max = float64(a.ClipMin), float64(a.ClipMax)
@@ -259,22 +301,22 @@ func (ch *checker) measure(ctx context.Context, m *Model) (*report.Accuracy, err
 }
 
 // cost estimates the output SQNR gained by removing one node's noise ni from the whole
-// model's noise n (both relative to the signal), capped at 60 dB.
+// model's noise n (both relative to the signal), capped at maxCostDB.
 func cost(n, ni float64) float64 {
 	if n == 0 || ni == 0 {
 		return 0
 	}
 	if math.IsInf(n, 1) {
 		if math.IsInf(ni, 1) {
-			return 60
+			return maxCostDB
 		}
 		return 0
 	}
 	rest := n - ni
-	if rest <= n*1e-6 {
-		return 60
+	if rest <= n*1e-3 {
+		return maxCostDB
 	}
-	return min(60, 10*math.Log10(n/rest))
+	return min(maxCostDB, 10*math.Log10(n/rest))
 }
 
 // countZeros returns per-sample hooks counting the exact zeros in the inputs of checkOps
