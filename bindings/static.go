@@ -313,7 +313,7 @@ func planStatic(L *lua.LState, m *Model, opts quantize.Options, calibrateWith an
 	// The calibration data also checks the result (activations.check = false skips it).
 	if check, _ := acts["check"].(bool); src != nil && (acts["check"] == nil || check) {
 		minSQNR, _ := acts["min_sqnr"].(float64)
-		sm = checkStatic(L, m, f, sm, src, static.CheckOptions{MinSQNR: minSQNR, Bind: data.BindOptions{BatchAxes: co.BatchAxes}})
+		sm = checkStatic(L, m, f, sm, src, static.CheckOptions{MinSQNR: minSQNR, Bind: data.BindOptions{BatchAxes: co.BatchAxes}, State: co.State})
 	} else if acts["min_sqnr"] != nil {
 		L.ArgError(2, "option 'activations.min_sqnr' needs calibrate = data (the samples it measures on)")
 	}
@@ -336,7 +336,7 @@ func checkStatic(L *lua.LState, m *Model, f *onnx.File, sm *static.Model, src da
 // report and what qs.save writes follow. Returns the report's accuracy section.
 func quantizedCheck(L *lua.LState) int {
 	q := CheckQuantized(L, 1)
-	opts := checkOptions(L, 3, []string{"batch_axis", "eval", "max_drop", "min_sqnr", "samples"})
+	opts := checkOptions(L, 3, []string{"batch_axis", "eval", "max_drop", "min_sqnr", "samples", "state"})
 	if q.Static == nil {
 		L.RaiseError("check runs the quantized graph: it needs static quantization of an ONNX model (activations = {calibrate = data})")
 	}
@@ -348,6 +348,9 @@ func quantizedCheck(L *lua.LState) int {
 	}
 	if v := opts.RawGetString("eval"); v != lua.LNil {
 		o.Eval, _ = dataArg(L, 3, v)
+	}
+	if v := opts.RawGetString("state"); v != lua.LNil {
+		o.State = statePairs(L, 3, goValue(L, v, nil))
 	}
 	if (o.Eval == nil) != (o.MaxDrop == 0) {
 		L.ArgError(3, "options 'eval' and 'max_drop' go together: labelled data and the accuracy drop allowed (0.01 for one point)")

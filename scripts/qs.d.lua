@@ -310,7 +310,7 @@ function Quantized:evaluate(data, opts) end
 ---Static plans only: measures the output SQNR and each node's own damage on a few samples,
 ---warns, and with min_sqnr (or eval and max_drop) keeps the most damaging nodes in float.
 ---@param data qs.DataLike
----@param opts? {samples?: integer, min_sqnr?: number, eval?: qs.DataLike, max_drop?: number, batch_axis?: table<string, integer>}
+---@param opts? {samples?: integer, min_sqnr?: number, eval?: qs.DataLike, max_drop?: number, batch_axis?: table<string, integer>, state?: table}
 ---@return table
 function Quantized:check(data, opts) end
 

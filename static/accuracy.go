@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"runtime"
 	"slices"
 	"sort"
 	"strings"
 
+	"github.com/qscript-dev/qscript/calib"
 	"github.com/qscript-dev/qscript/data"
 	"github.com/qscript-dev/qscript/formats/onnx/qdq"
 	"github.com/qscript-dev/qscript/graph"
@@ -42,8 +44,11 @@ const (
 type CheckOptions struct {
 	// Samples is how many samples of the data to run (0: DefaultCheckSamples).
 	Samples int
-	// Bind says how the data feeds the model (batch axes; Zeros is not used).
+	// Bind says how the data feeds the model (batch axes; Zeros is set from State).
 	Bind data.BindOptions
+	// State carries recurrent state from run to run, as in calibration: the samples run one
+	// at a time, in order, and each model (float and quantized) carries its own state.
+	State []calib.StatePair
 	// MinSQNR, when above 0, keeps the most damaging nodes in float, one at a time, until
 	// the output SQNR reaches it.
 	MinSQNR float64
@@ -101,6 +106,7 @@ type checker struct {
 	feeds  []map[string]*tensor.Tensor
 	outs   [][]float32 // float outputs per feed
 	n      int
+	state  []calib.StatePair
 	zeroes map[string]zeroCount // by node name, from the full model's run
 }
 
@@ -116,12 +122,19 @@ func newChecker(ctx context.Context, m *Model, float *graph.Graph, src data.Sour
 	if want <= 0 {
 		want = DefaultCheckSamples
 	}
-	bind, err := data.BindWith(src, float.Inputs(), "calibration data", opts.Bind)
+	bo := opts.Bind
+	for _, s := range opts.State {
+		bo.Zeros = append(bo.Zeros, s.Into)
+	}
+	bind, err := data.BindWith(src, float.Inputs(), "calibration data", bo)
 	if err != nil {
 		return nil, err
 	}
 	// A model with a fixed batch size gets whole batches only (at least one).
 	batch := bind.FixedBatch()
+	if len(opts.State) > 0 {
+		batch = 1
+	}
 	fixed := batch > 0
 	if fixed {
 		want = max(batch, want/batch*batch)
@@ -133,7 +146,7 @@ func newChecker(ctx context.Context, m *Model, float *graph.Graph, src data.Sour
 		return nil, err
 	}
 	defer rd.Close()
-	ch := &checker{m: m, float: float}
+	ch := &checker{m: m, float: float, state: opts.State}
 	for ch.n < want {
 		b, err := rd.Next(min(batch, want-ch.n))
 		if err == io.EOF {
@@ -152,32 +165,55 @@ func newChecker(ctx context.Context, m *Model, float *graph.Graph, src data.Sour
 		for k, t := range feed { // the reader may reuse its buffers
 			feed[k] = t.Clone()
 		}
-		out, err := runOutputs(ctx, float, feed, nil)
-		if err != nil {
-			return nil, fmt.Errorf("static: float model: %w", err)
-		}
-		ch.feeds, ch.outs = append(ch.feeds, feed), append(ch.outs, out)
+		ch.feeds = append(ch.feeds, feed)
 		ch.n += b.Len
 	}
 	if ch.n == 0 {
 		return nil, fmt.Errorf("calibration data %q: %w", src.Name(), data.ErrEmpty)
 	}
+	if ch.outs, err = ch.runAll(ctx, float, nil, len(ch.feeds)); err != nil {
+		return nil, fmt.Errorf("static: float model: %w", err)
+	}
 	return ch, nil
 }
 
-// runOutputs runs g and concatenates its float outputs.
-func runOutputs(ctx context.Context, g *graph.Graph, feed map[string]*tensor.Tensor, hooks *graph.Hooks) ([]float32, error) {
-	res, err := g.Run(ctx, feed, hooks)
-	if err != nil {
-		return nil, err
+// runAll runs g on the first n feeds in order, carrying the state of Options.State from
+// each run to the next, and returns each run's float outputs, concatenated.
+func (ch *checker) runAll(ctx context.Context, g *graph.Graph, hooks func(i int) *graph.Hooks, n int) ([][]float32, error) {
+	outs := make([][]float32, n)
+	carry := map[string]*tensor.Tensor{}
+	for i, feed := range ch.feeds[:n] {
+		var h *graph.Hooks
+		if hooks != nil {
+			h = hooks(i)
+		}
+		if len(carry) > 0 {
+			feed = maps.Clone(feed)
+			maps.Copy(feed, carry)
+		}
+		res, err := g.Run(ctx, feed, h)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range ch.state {
+			if t := res[s.Out]; t != nil {
+				carry[s.Into] = t.Clone()
+			}
+		}
+		outs[i] = floatOutputs(g, res)
 	}
+	return outs, nil
+}
+
+// floatOutputs concatenates g's float outputs.
+func floatOutputs(g *graph.Graph, res map[string]*tensor.Tensor) []float32 {
 	var out []float32
 	for _, o := range g.Outputs() {
 		if t := res[o.Name]; t != nil && t.DType.IsFloat() {
 			out = append(out, t.ToF32()...)
 		}
 	}
-	return out, nil
+	return out
 }
 
 // sqnr runs a quantized graph on the samples and returns the output SQNR and the noise
@@ -189,15 +225,11 @@ func (ch *checker) sqnr(ctx context.Context, g *graph.Graph, hooks func(i int) *
 // sqnrOn is sqnr on the first feeds only.
 func (ch *checker) sqnrOn(ctx context.Context, g *graph.Graph, hooks func(i int) *graph.Hooks, feeds int) (float64, float64, error) {
 	var sig, noise float64
-	for i, feed := range ch.feeds[:feeds] {
-		var h *graph.Hooks
-		if hooks != nil {
-			h = hooks(i)
-		}
-		q, err := runOutputs(ctx, g, feed, h)
-		if err != nil {
-			return 0, 0, fmt.Errorf("static: quantized model: %w", err)
-		}
+	qs, err := ch.runAll(ctx, g, hooks, feeds)
+	if err != nil {
+		return 0, 0, fmt.Errorf("static: quantized model: %w", err)
+	}
+	for i, q := range qs {
 		f := ch.outs[i]
 		if len(q) != len(f) {
 			return 0, 0, fmt.Errorf("static: the quantized model's outputs have %d values, the float model's %d", len(q), len(f))
@@ -245,11 +277,8 @@ func (ch *checker) measure(ctx context.Context, m *Model) (*report.Accuracy, err
 		return nil, err
 	}
 	ch.zeroes = map[string]zeroCount{}
-	floatZeros := ch.countZeros(false)
-	for i, feed := range ch.feeds {
-		if _, err := ch.float.Run(ctx, feed, floatZeros(i)); err != nil {
-			return nil, err
-		}
+	if _, err := ch.runAll(ctx, ch.float, ch.countZeros(false), len(ch.feeds)); err != nil {
+		return nil, err
 	}
 	total, noise, err := ch.sqnr(ctx, full, ch.countZeros(true))
 	if err != nil {

@@ -145,7 +145,8 @@ local q = qs.quantize(model, {
   skip = util.skip_list(model, skip),
 })
 if max_drop then
-  q:check(calib, { eval = eval_data, max_drop = max_drop, min_sqnr = arg.min_sqnr, batch_axis = parse_axes(arg.batch_axis) })
+  q:check(calib, { eval = eval_data, max_drop = max_drop, min_sqnr = arg.min_sqnr, batch_axis = parse_axes(arg.batch_axis),
+    state = parse_state(arg.state) })
 end
 
 qs.save(q, out)
