@@ -1,5 +1,7 @@
 package ggml
 
+import "unsafe"
+
 // Q2_K and Q3_K: super-blocks of 256 elements in 16 groups of 16.
 
 // sumSquares is the float32 sum of x², in index order.
@@ -24,16 +26,12 @@ func packQ2(qs []byte, L *[qkK]uint8) {
 // requantizeQ2 recomputes each group's codes from the stored (fp16-rounded) scales and
 // mins, as both Q2_K quantizers do last; groups whose scale rounded to 0 keep their codes.
 func requantizeQ2(L *[qkK]uint8, x []float32, sc []byte, dm, mm float32) {
+	var d, m [16]float32
 	for j := range 16 {
-		d := dm * float32(sc[j]&0x0f)
-		if d == 0 {
-			continue
-		}
-		m := mm * float32(sc[j]>>4)
-		for ii := range 16 {
-			L[16*j+ii] = uint8(clampI(nearestInt((x[16*j+ii]+m)/d), 0, 3))
-		}
+		d[j] = dm * float32(sc[j]&0x0f)
+		m[j] = mm * float32(sc[j]>>4)
 	}
+	requantGroups(L[:], x, d[:], m[:], 0, 3, 0)
 }
 
 // quantizeQ2_K is quantize_q2_K. Block: scales[16] (4-bit scale low, 4-bit min high),
@@ -174,16 +172,11 @@ func scaleQ3(sc []byte, j int) int8 {
 func finishQ3(b []byte, x []float32, L *[qkK]int8) {
 	sc := b[96:108]
 	dAll := fp16ToFP32(getU16(b[108:]))
+	var d, zero [16]float32
 	for j := range 16 {
-		d := dAll * float32(scaleQ3(sc, j))
-		if d == 0 {
-			continue
-		}
-		xs, ls := (*[16]float32)(x[16*j:]), (*[16]int8)(L[16*j:])
-		for ii, v := range xs {
-			ls[ii] = int8(clampI(nearestInt(v/d), -4, 3) + 4)
-		}
+		d[j] = dAll * float32(scaleQ3(sc, j))
 	}
+	requantGroups(unsafe.Slice((*byte)(unsafe.Pointer(&L[0])), qkK), x, d[:], zero[:], -4, 3, 4)
 	// The third bit of element j goes to bit j/32 of hmask byte j%32; the low two bits
 	// to qs, packed as Q2_K's.
 	hmask := (*[32]byte)(b[:32])

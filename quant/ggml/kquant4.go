@@ -1,5 +1,7 @@
 package ggml
 
+import "unsafe"
+
 // Q4_K and Q5_K: super-blocks of 256 elements in 8 groups of 32, each group with a 6-bit
 // scale and a 6-bit min; x ≈ d*scale*q - dmin*min. Block: d, dmin (fp16), scales[12]
 // (the packed 6-bit pairs), then the codes: Q4_K qs[128]; Q5_K qh[32] (fifth bits) and
@@ -33,17 +35,14 @@ func scaleMinK4(j int, q []byte) (d, m uint8) {
 // the Q4_K and Q5_K quantizers do last; a group whose scale is 0 keeps its codes.
 func requantizeK4(L *[qkK]uint8, x []float32, b []byte, nmax int32) {
 	dAll, minAll := fp16ToFP32(getU16(b)), fp16ToFP32(getU16(b[2:]))
+	var d, m [16]float32 // each group of 32 as two of 16
 	for j := range 8 {
-		sc, m := scaleMinK4(j, b[4:16])
-		d := dAll * float32(sc)
-		if d == 0 {
-			continue
-		}
-		dm := minAll * float32(m)
-		for ii := range 32 {
-			L[32*j+ii] = uint8(clampI(nearestInt((x[32*j+ii]+dm)/d), 0, nmax))
-		}
+		sc, mn := scaleMinK4(j, b[4:16])
+		d[2*j] = dAll * float32(sc)
+		m[2*j] = minAll * float32(mn)
+		d[2*j+1], m[2*j+1] = d[2*j], m[2*j]
 	}
+	requantGroups(L[:], x, d[:], m[:], 0, nmax, 0)
 }
 
 // refScalesK4 is the shared first half of quantize_row_q4_K_ref and _q5_K_ref:
@@ -251,15 +250,11 @@ func quantizeQ6_K(y []byte, x, qw []float32) {
 			sc[ib] = byte(min(127, nearestInt(iscale*scales[ib])))
 		}
 		dAll := fp16ToFP32(getU16(b[208:]))
+		var d, zero [16]float32
 		for j := range 16 {
-			d := dAll * float32(int8(sc[j]))
-			if d == 0 {
-				continue
-			}
-			for ii := range 16 {
-				L[16*j+ii] = int8(clampI(nearestInt(xb[16*j+ii]/d), -32, 31) + 32)
-			}
+			d[j] = dAll * float32(int8(sc[j]))
 		}
+		requantGroups(unsafe.Slice((*byte)(unsafe.Pointer(&L[0])), qkK), xb, d[:], zero[:], -32, 31, 32)
 		ql, qh := b[:128], b[128:192]
 		for j := 0; j < qkK; j += 128 {
 			for l := range 32 {

@@ -274,3 +274,164 @@ asymblock:
 	JNZ asymblock
 	VZEROUPPER
 	RET
+
+DATA nfExp<>+0(SB)/4, $0x7f800000
+GLOBL nfExp<>(SB), RODATA|NOPTR, $4
+DATA nfCarry<>+0(SB)/4, $0x00800000
+GLOBL nfCarry<>(SB), RODATA|NOPTR, $4
+
+// func anyNonFiniteAVX2(x *float32, n int) bool
+// Whether any of the n floats (n a positive multiple of 32) is NaN or ±Inf: an all-ones
+// exponent plus 2^23 carries into the sign bit.
+TEXT ·anyNonFiniteAVX2(SB), NOSPLIT, $0-17
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	SHRQ $5, CX
+	VPBROADCASTD nfExp<>(SB), Y15
+	VPBROADCASTD nfCarry<>(SB), Y14
+	VPXOR Y0, Y0, Y0
+	VPXOR Y1, Y1, Y1
+
+nfloop:
+	VPAND 0(SI), Y15, Y2
+	VPAND 32(SI), Y15, Y3
+	VPAND 64(SI), Y15, Y4
+	VPAND 96(SI), Y15, Y5
+	VPADDD Y14, Y2, Y2
+	VPADDD Y14, Y3, Y3
+	VPADDD Y14, Y4, Y4
+	VPADDD Y14, Y5, Y5
+	VPOR Y2, Y0, Y0
+	VPOR Y3, Y1, Y1
+	VPOR Y4, Y0, Y0
+	VPOR Y5, Y1, Y1
+	ADDQ $128, SI
+	DECQ CX
+	JNZ nfloop
+	VPOR Y1, Y0, Y0
+	VMOVMSKPS Y0, AX
+	TESTL AX, AX
+	SETNE ret+16(FP)
+	VZEROUPPER
+	RET
+
+DATA bfRound<>+0(SB)/4, $0x7fff
+GLOBL bfRound<>(SB), RODATA|NOPTR, $4
+DATA bfOne<>+0(SB)/4, $1
+GLOBL bfOne<>(SB), RODATA|NOPTR, $4
+
+// BF16(R) rounds the 8 floats of R to bfloat16 bits in its low halves: (u + 0x7fff +
+// ((u >> 16) & 1)) >> 16, ggml_compute_fp32_to_bf16 for non-NaN input.
+#define BF16(R) \
+	VPSRLD $16, R, Y4; \
+	VPAND Y14, Y4, Y4; \
+	VPADDD Y15, R, R; \
+	VPADDD Y4, R, R; \
+	VPSRLD $16, R, R
+
+// func bf16AVX2(y *byte, x *float32, n int)
+// n a positive multiple of 32; no NaN in x (QuantizeRows refuses them).
+TEXT ·bf16AVX2(SB), NOSPLIT, $0-24
+	MOVQ y+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHRQ $5, CX
+	VPBROADCASTD bfRound<>(SB), Y15
+	VPBROADCASTD bfOne<>(SB), Y14
+
+bfloop:
+	VMOVDQU 0(SI), Y0
+	VMOVDQU 32(SI), Y1
+	VMOVDQU 64(SI), Y2
+	VMOVDQU 96(SI), Y3
+	BF16(Y0)
+	BF16(Y1)
+	BF16(Y2)
+	BF16(Y3)
+	VPACKUSDW Y1, Y0, Y0
+	VPACKUSDW Y3, Y2, Y2
+	VPERMQ $0xd8, Y0, Y0
+	VPERMQ $0xd8, Y2, Y2
+	VMOVDQU Y0, 0(DI)
+	VMOVDQU Y2, 32(DI)
+	ADDQ $128, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ bfloop
+	VZEROUPPER
+	RET
+
+DATA rqMagic<>+0(SB)/4, $0x4b400000
+GLOBL rqMagic<>(SB), RODATA|NOPTR, $4
+DATA rqMant<>+0(SB)/4, $0x007fffff
+GLOBL rqMant<>(SB), RODATA|NOPTR, $4
+DATA rqHalf<>+0(SB)/4, $0x00400000
+GLOBL rqHalf<>(SB), RODATA|NOPTR, $4
+
+// func requantAVX2(L *byte, x, d, m *float32, groups int, lo, hi, off int32)
+// The last step of the k-quants for groups of 16 elements: for each group g with
+// d[g] != 0, L = clamp(nearest_int((x + m[g]) / d[g]), lo, hi) + off as bytes; groups with
+// d[g] == 0 keep their L. (x + 0 differs from x only for -0, which rounds the same.)
+TEXT ·requantAVX2(SB), NOSPLIT, $0-52
+	MOVQ L+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ d+16(FP), DX
+	MOVQ m+24(FP), R8
+	MOVQ groups+32(FP), CX
+	MOVL lo+40(FP), AX
+	MOVL AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL hi+44(FP), AX
+	MOVL AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL off+48(FP), AX
+	MOVL AX, X15
+	VPBROADCASTD X15, Y15
+	VBROADCASTSS rqMagic<>(SB), Y12
+	VPBROADCASTD rqMant<>(SB), Y11
+	VPBROADCASTD rqHalf<>(SB), Y10
+	VXORPS X9, X9, X9
+
+rqgroup:
+	VMOVSS (DX), X8
+	VUCOMISS X9, X8
+	JNE rqdo
+	JPS rqdo // NaN: C's !d is false
+	JMP rqnext
+
+rqdo:
+	VBROADCASTSS X8, Y8
+	VBROADCASTSS (R8), Y7
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VADDPS Y7, Y0, Y0
+	VADDPS Y7, Y1, Y1
+	VDIVPS Y8, Y0, Y0
+	VDIVPS Y8, Y1, Y1
+	VADDPS Y12, Y0, Y0
+	VADDPS Y12, Y1, Y1
+	VPAND Y11, Y0, Y0
+	VPAND Y11, Y1, Y1
+	VPSUBD Y10, Y0, Y0
+	VPSUBD Y10, Y1, Y1
+	VPMAXSD Y13, Y0, Y0
+	VPMAXSD Y13, Y1, Y1
+	VPMINSD Y14, Y0, Y0
+	VPMINSD Y14, Y1, Y1
+	VPADDD Y15, Y0, Y0
+	VPADDD Y15, Y1, Y1
+	VPACKSSDW Y1, Y0, Y0
+	VPERMQ $0xd8, Y0, Y0
+	VEXTRACTI128 $1, Y0, X1
+	VPACKSSWB X1, X0, X0
+	VMOVDQU X0, (DI)
+
+rqnext:
+	ADDQ $64, SI
+	ADDQ $16, DI
+	ADDQ $4, DX
+	ADDQ $4, R8
+	DECQ CX
+	JNZ rqgroup
+	VZEROUPPER
+	RET

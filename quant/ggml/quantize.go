@@ -132,11 +132,11 @@ func supportedNames() string {
 func findNonFinite(x []float32, offset int) error {
 	for lo := 0; lo < len(x); lo += 256 {
 		chunk := x[lo:min(len(x), lo+256)]
-		var acc uint32
-		for _, v := range chunk {
-			acc |= math.Float32bits(v)&0x7f800000 + 0x00800000
-		}
-		if acc&0x80000000 == 0 {
+		if haveAVX2 && len(chunk) == 256 {
+			if !anyNonFiniteAVX2(&chunk[0], 256) {
+				continue
+			}
+		} else if !anyNonFinite(chunk) {
 			continue
 		}
 		for i, v := range chunk {
@@ -146,6 +146,15 @@ func findNonFinite(x []float32, offset int) error {
 		}
 	}
 	return nil
+}
+
+// anyNonFinite reports whether x holds a NaN or ±Inf, without branches.
+func anyNonFinite(x []float32) bool {
+	var acc uint32
+	for _, v := range x {
+		acc |= math.Float32bits(v)&0x7f800000 + 0x00800000
+	}
+	return acc&0x80000000 != 0
 }
 
 // littleEndian is true on hosts whose float32 and uint16 memory layout is GGUF's, where
@@ -181,6 +190,10 @@ func quantizeF16(y []byte, x, _ []float32) {
 // quantizeBF16 is ggml_fp32_to_bf16_row_ref (round to nearest even); quant's vector cast
 // computes the same bits.
 func quantizeBF16(y []byte, x, _ []float32) {
+	if n := len(x) &^ 31; haveAVX2 && n > 0 {
+		bf16AVX2(&y[0], &x[0], n)
+		x, y = x[n:], y[2*n:]
+	}
 	halfRow(y, x, quant.F32ToBF16To)
 }
 

@@ -413,3 +413,23 @@ func qxSearch8(nmax int, x []float32, L []int8, w []float32, max_, scale, best f
 	}
 	return scale
 }
+
+// requantGroups is the last step of the k-quants for groups of 16 elements: for each group
+// g whose d[g] is not 0, L = clamp(nearest_int((x + m[g]) / d[g]), lo, hi) + off; the
+// other groups keep their codes. (x + 0 differs from x only for -0, which rounds the same,
+// so the quantizers without a min pass zeros.)
+func requantGroups(L []byte, x, d, m []float32, lo, hi, off int32) {
+	if haveAVX2 && len(d) > 0 {
+		requantAVX2(&L[0], &x[0], &d[0], &m[0], len(d), lo, hi, off)
+		return
+	}
+	for g, dg := range d {
+		if dg == 0 {
+			continue
+		}
+		xs, ls := (*[16]float32)(x[16*g:]), (*[16]byte)(L[16*g:])
+		for i, v := range xs {
+			ls[i] = byte(clampI(nearestInt((v+m[g])/dg), lo, hi) + off)
+		}
+	}
+}

@@ -48,43 +48,37 @@ func qkxLanes8(nmax, n, k int, x, w []float32, L []uint8, scales, mins []float32
 	}
 }
 
-// q3Lanes holds eight make_q3_quants refinements for q3LanesAVX2 (offsets fixed in
-// search_amd64.s): x and the signed codes L (as floats) transposed, the running sums, and
-// the code range [lo, hi] in every lane.
+// q3Lanes holds eight make_q3_quants searches for q3LanesAVX2 (offsets fixed in
+// search_amd64.s): x and the signed codes L (as floats) transposed, the sums, the code range
+// [lo, hi] and nmax in every lane, and each group's amax.
 type q3Lanes struct {
 	x, L         [16][8]float32
 	sumlx, suml2 [8]float32
 	hi, lo       [8]int32
+	amax, nm     [8]float32
 }
 
 //go:noescape
 func q3LanesAVX2(s *q3Lanes, n int)
 
 // makeQ3Lanes8 runs makeQ3Quants(nmax, ...) on eight consecutive groups of 16 (x and L hold
-// 128 values), writing their scales: the start is scalar (q3Init), the refinement in lanes.
+// 128 values) in the lanes of q3LanesAVX2, writing their scales.
 func makeQ3Lanes8(nmax int, x []float32, L []int8, scales []float32) {
 	var s q3Lanes
-	var zero [8]bool
 	for j := range 8 {
-		xs, ls := x[16*j:16*j+16], L[16*j:16*j+16]
-		sumlx, suml2, ok := q3Init(nmax, xs, ls)
-		s.hi[j], s.lo[j] = int32(nmax-1), int32(-nmax)
-		if !ok { // all zero: its x and sums stay 0 in the lane, so no code moves
-			zero[j] = true
-			continue
-		}
+		s.hi[j], s.lo[j], s.nm[j] = int32(nmax-1), int32(-nmax), float32(nmax)
 		for i := range 16 {
-			s.x[i][j], s.L[i][j] = xs[i], float32(ls[i])
+			s.x[i][j] = x[16*j+i]
 		}
-		s.sumlx[j], s.suml2[j] = sumlx, suml2
 	}
 	q3LanesAVX2(&s, 16)
 	for j := range 8 {
-		if zero[j] {
+		ls := L[16*j : 16*j+16]
+		if s.amax[j] < groupMaxEps { // all zero: codes 0, scale 0
+			clear(ls)
 			scales[j] = 0
 			continue
 		}
-		ls := L[16*j : 16*j+16]
 		for i := range ls {
 			ls[i] = int8(s.L[i][j])
 		}
@@ -148,3 +142,12 @@ func symAVX2(codes *byte, d, x *float32, nb int, div, bias float32, qmax int32)
 
 //go:noescape
 func asymAVX2(codes *byte, d, m, mx, x *float32, nb int, div float32, qmax int32)
+
+//go:noescape
+func anyNonFiniteAVX2(x *float32, n int) bool
+
+//go:noescape
+func bf16AVX2(y *byte, x *float32, n int)
+
+//go:noescape
+func requantAVX2(L *byte, x, d, m *float32, groups int, lo, hi, off int32)

@@ -305,10 +305,12 @@ nextcand:
 #define QSUML2 1056
 #define QHI 1088
 #define QLO 1120
+#define QAMAX 1152
+#define QNM 1184
 
 // func q3LanesAVX2(s *q3Lanes, n int)
-// The refinement rounds of make_q3_quants (do_rmse) for eight groups side by side, lane j
-// holding group j: up to five passes over the elements in order, each moving a code to
+// make_q3_quants (do_rmse) for eight groups side by side, lane j holding group j: the codes
+// of -nmax/max (max the first element of largest magnitude), then up to five passes over the elements in order, each moving a code to
 // nearest_int(x*sl2/slx) when that improves sumlx²/suml2 (x² weights), exactly as the
 // scalar loop. A lane that stops changing stays unchanged by further passes, so the passes
 // stop when no lane changed.
@@ -319,8 +321,51 @@ TEXT ·q3LanesAVX2(SB), NOSPLIT, $0-16
 	VPBROADCASTD mantMask<>(SB), Y11
 	VPBROADCASTD halfMant<>(SB), Y10
 	VXORPS Y9, Y9, Y9
-	VMOVUPS QSUMLX(DI), Y0
-	VMOVUPS QSUML2(DI), Y1
+
+	// The start: amax and max (the first element of largest magnitude), the codes of
+	// -nmax/max, and the x²-weighted sums.
+	VBROADCASTSS absMask<>(SB), Y14
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ DI, SI
+	MOVQ R8, CX
+q3max:
+	VMOVUPS QX(SI), Y2
+	VANDPS Y14, Y2, Y3
+	VCMPPS $0x1e, Y0, Y3, Y4
+	VBLENDVPS Y4, Y3, Y0, Y0
+	VBLENDVPS Y4, Y2, Y1, Y1
+	ADDQ $32, SI
+	DECQ CX
+	JNZ q3max
+	VMOVUPS Y0, QAMAX(DI)
+	VMOVUPS QNM(DI), Y2
+	VSUBPS Y2, Y9, Y2
+	VDIVPS Y1, Y2, Y15
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	MOVQ DI, SI
+	MOVQ R8, CX
+q3first:
+	VMOVUPS QX(SI), Y3
+	VMULPS Y3, Y15, Y6
+	VADDPS Y12, Y6, Y6
+	VPAND Y11, Y6, Y6
+	VPSUBD Y10, Y6, Y6
+	VPMINSD QHI(DI), Y6, Y6
+	VPMAXSD QLO(DI), Y6, Y6
+	VCVTDQ2PS Y6, Y6
+	VMOVUPS Y6, QL(SI)
+	VMULPS Y3, Y3, Y4
+	VMULPS Y3, Y4, Y5
+	VMULPS Y6, Y5, Y5
+	VADDPS Y5, Y0, Y0
+	VMULPS Y6, Y4, Y4
+	VMULPS Y6, Y4, Y4
+	VADDPS Y4, Y1, Y1
+	ADDQ $32, SI
+	DECQ CX
+	JNZ q3first
 	MOVQ $5, R10
 
 q3try:

@@ -25,8 +25,9 @@ func TestQkxLanesLayout(t *testing.T) {
 func TestQ3LanesLayout(t *testing.T) {
 	var s q3Lanes
 	got := []uintptr{unsafe.Offsetof(s.x), unsafe.Offsetof(s.L), unsafe.Offsetof(s.sumlx),
-		unsafe.Offsetof(s.suml2), unsafe.Offsetof(s.hi), unsafe.Offsetof(s.lo)}
-	want := []uintptr{0, 512, 1024, 1056, 1088, 1120}
+		unsafe.Offsetof(s.suml2), unsafe.Offsetof(s.hi), unsafe.Offsetof(s.lo), unsafe.Offsetof(s.amax),
+		unsafe.Offsetof(s.nm)}
+	want := []uintptr{0, 512, 1024, 1056, 1088, 1120, 1152, 1184}
 	for i := range want {
 		if got[i] != want[i] {
 			t.Fatalf("q3Lanes field %d at offset %d, search_amd64.s expects %d", i, got[i], want[i])
