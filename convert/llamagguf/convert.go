@@ -33,6 +33,9 @@ func Convert(ctx context.Context, src, out string, opts Options) (*Report, error
 	if err != nil {
 		return nil, err
 	}
+	if mix.Name == "Q2_K_S" && opts.Imatrix == nil {
+		return nil, fmt.Errorf("type Q2_K_S needs an importance matrix (imatrix=), as llama-quantize requires")
+	}
 	var m *model
 	if st, statErr := os.Stat(src); statErr == nil && st.IsDir() {
 		m, err = openFolder(src)
@@ -69,7 +72,7 @@ func Convert(ctx context.Context, src, out string, opts Options) (*Report, error
 			bar.finish(false)
 			return nil, err
 		}
-		n, err := writeTensor(w, t, plan[i], opts.Imatrix)
+		n, err := writeTensor(w, t, plan[i], opts.Imatrix, mix.Name)
 		if err != nil {
 			bar.finish(false)
 			return nil, fmt.Errorf("%s: tensor %s: %w", out, t.name, err)
@@ -109,7 +112,7 @@ func planTypes(m *model, mix Mix, opts Options) ([]ggml.Type, error) {
 func isFloatName(s string) bool { return s == "F32" || s == "F16" || s == "BF16" }
 
 // writeTensor converts one tensor in chunks of rows and returns the bytes written.
-func writeTensor(w *gguf.Writer, t *srcTensor, typ ggml.Type, imat *Imatrix) (uint64, error) {
+func writeTensor(w *gguf.Writer, t *srcTensor, typ ggml.Type, imat *Imatrix, mixName string) (uint64, error) {
 	rs, err := t.open()
 	if err != nil {
 		return 0, err
@@ -125,6 +128,9 @@ func writeTensor(w *gguf.Writer, t *srcTensor, typ ggml.Type, imat *Imatrix) (ui
 		if weights, err = imat.weights(t.name, ncols); err != nil {
 			return 0, err
 		}
+	}
+	if weights == nil && needsImatrix(t.name, typ, mixName) {
+		return 0, fmt.Errorf("%s has no importance matrix entry, which Q2_K_S needs for its Q2_K tensors", imat.Path)
 	}
 	rowBytes, err := ggml.RowSize(typ, ncols)
 	if err != nil {
@@ -148,4 +154,10 @@ func writeTensor(w *gguf.Writer, t *srcTensor, typ ggml.Type, imat *Imatrix) (ui
 		written += uint64(n * rowBytes)
 	}
 	return written, nil
+}
+
+// needsImatrix is llama-quant.cpp's tensor_requires_imatrix for the types qscript writes:
+// the Q2_K tensors of a Q2_K_S file, token_embd and output excepted.
+func needsImatrix(name string, typ ggml.Type, mix string) bool {
+	return mix == "Q2_K_S" && typ == ggml.Q2_K && name != "token_embd.weight" && name != "output.weight"
 }
