@@ -13,7 +13,10 @@
 #   2. Every quantized initializer of those outputs (and of the digits CNN's ConvInteger
 #      output) is byte-equal to the numpy port applied to the float weight.
 #   3. fp16 of the graph-zoo models (scripts/fixtures/zoo_models.py: resnet18, mobilenet_v2,
-#      mobilenet_v3_small, vgg11, BERT-like at opsets 13 and 17) runs within 1e-2 relative.
+#      mobilenet_v3_small, vgg11, BERT-like at opsets 13 and 17) runs within 1e-2 relative;
+#      their dynamic int8 (ConvInteger, depthwise included, and MatMulInteger) runs with
+#      output SQNR >= 25 dB and the BERT-likes' int4 (block 32) >= 15 dB, weights byte-equal
+#      to the ports.
 #      bert13's fp16 model makes onnxruntime-node 1.30 crash (SIGSEGV) while creating the
 #      session at graphOptimizationLevel "all" (at its first float16 MatMul, behind the
 #      LayerNorm that opset 13 decomposes); it runs at "extended", which is what is used for it
@@ -135,18 +138,33 @@ PY
 for m in resnet18 mobilenet_v2 mobilenet_v3 vgg11 bert13 bert17; do
   d=$tmp/zoo/$m
   recipe recipes/fp16.lua model=$d/model.onnx out=$d/fp16.onnx
+  recipe recipes/int8_dynamic.lua model=$d/model.onnx out=$d/int8.onnx
+  ref $d/model.onnx $d/int8.onnx dynamic 0
   level=all; [ $m = bert13 ] && level=extended
   ORT_OPT_LEVEL=$level ort $d/model.onnx $d/calib.npy $d/float.npy
   ORT_OPT_LEVEL=$level ort $d/fp16.onnx $d/calib.npy $d/fp16.npy
-  /usr/bin/python3 - "$d" "$m" "$level" <<'PY' || fail "zoo $m fp16"
+  ort $d/int8.onnx $d/calib.npy $d/int8.npy
+  case $m in bert*)
+    recipe recipes/int4_weight_only.lua model=$d/model.onnx out=$d/int4.onnx group_size=32
+    ref $d/model.onnx $d/int4.onnx nbits
+    ort $d/int4.onnx $d/calib.npy $d/int4.npy ;;
+  esac
+  /usr/bin/python3 - "$d" "$m" "$level" <<'PY' || fail "zoo $m"
+import os
 import sys
 import numpy as np
 d, m, level = sys.argv[1:]
 x = np.load(f"{d}/float.npy").astype(np.float64)
 y = np.load(f"{d}/fp16.npy").astype(np.float64)
 rel = np.linalg.norm(x - y) / np.linalg.norm(x)
-print(f"85-onnx-out: zoo {m:13s} fp16 relative {rel:.2e} (ORT level {level})")
-sys.exit(0 if rel <= 1e-2 else 1)
+sqnr = lambda q: 10 * np.log10((x ** 2).sum() / ((x - np.load(f"{d}/{q}.npy").astype(np.float64)) ** 2).sum())
+line = f"85-onnx-out: zoo {m:13s} fp16 relative {rel:.2e} (ORT level {level}); dynamic int8 SQNR {sqnr('int8'):.2f} dB"
+ok = rel <= 1e-2 and sqnr("int8") >= 25
+if os.path.exists(f"{d}/int4.npy"):
+    line += f"; int4 block 32 SQNR {sqnr('int4'):.2f} dB"
+    ok &= sqnr("int4") >= 15
+print(line)
+sys.exit(0 if ok else 1)
 PY
 done
 # GPTQ.
