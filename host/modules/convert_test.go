@@ -16,7 +16,8 @@ func TestToGo(t *testing.T) {
 		map = {a = 1, [2] = "two", [true] = false}
 		cyc = {} cyc.self = cyc
 		deep = {} local c = deep for i = 1, 1000 do c[1] = {} c = c[1] end
-		wide = {} for i = 1, 5000000 do wide[i] = i end`); err != nil {
+		local row = {} for i = 1, 3000 do row[i] = i end
+		wide = {} for i = 1, 3000 do wide[i] = row end`); err != nil { // wide: 9 million values through one shared row
 		t.Fatal(err)
 	}
 	got, err := ToGo(L.GetGlobal("seq"), Convert{Ints: true})
