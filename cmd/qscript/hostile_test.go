@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
+	"github.com/qscript-dev/qscript/host"
 )
 
 // The hostile corpus (testdata/hostile): recipes and files that used to crash the process,
@@ -165,6 +166,18 @@ func afterHostile(t *testing.T, dir, recipe string) {
 	}
 }
 
+// TestInternalErrorExitCode: a panic that reached the host (a bug) exits with 3, not 1.
+func TestInternalErrorExitCode(t *testing.T) {
+	var stderr strings.Builder
+	err := &host.Error{File: "r.lua", Line: 3, Message: "internal error: assignment to entry in nil map", Internal: true}
+	if code := reportRunError(context.Background(), err, runOptions{}, &stderr); code != exitInternal {
+		t.Errorf("exit %d, want %d", code, exitInternal)
+	}
+	if want := "qscript: r.lua:3: internal error: assignment to entry in nil map\n"; !strings.HasPrefix(stderr.String(), want) {
+		t.Errorf("stderr %q", stderr.String())
+	}
+}
+
 // TestHostileInspect: files that `qscript inspect` must refuse promptly and briefly.
 func TestHostileInspect(t *testing.T) {
 	dir := hostileFolder(t)
@@ -210,6 +223,7 @@ func hostileFolder(t *testing.T) string {
 		copyFile(t, filepath.Join(shards, f), filepath.Join(dir, "sharded", f))
 	}
 	must(t, os.Symlink(".", filepath.Join(dir, "alias")))
+	must(t, os.Symlink("/dev/zero", filepath.Join(dir, "zero.npy")))
 	must(t, os.WriteFile(filepath.Join(dir, "notes.json"), []byte(userNotes), 0o644))
 	if err := syscall.Mkfifo(filepath.Join(dir, "pipe.safetensors"), 0o644); err != nil {
 		t.Fatal(err)
