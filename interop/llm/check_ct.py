@@ -239,6 +239,14 @@ def main():
     cfg_in = json.load(open(os.path.join(inp, "config.json")))
     cfg_out = json.load(open(os.path.join(out, "config.json")))
     qc = check_config(cfg_in, cfg_out, spec)
+    raw = open(os.path.join(out, "config.json")).read()
+    if raw != json.dumps(cfg_out, indent=2, sort_keys=True):
+        fail("config.json is not byte for byte what json.dump(indent=2, sort_keys=True) writes (update_config)")
+    idx_path = os.path.join(out, "model.safetensors.index.json")
+    if os.path.exists(idx_path):
+        raw = open(idx_path).read()
+        if raw != json.dumps(json.loads(raw), indent=2, sort_keys=True) + "\n":
+            fail("the index is not byte for byte what transformers' save_pretrained writes")
     src, _ = read_folder(inp)
     outs, idx = read_folder(out)
     groups = qc["config_groups"]

@@ -29,6 +29,10 @@
 -- DynamicQuantizeLinear on activations, MatMulInteger/ConvInteger, scale Mul; Gemm layers
 -- stay float (quantize_dynamic has no integer Gemm). See docs/onnx-output.md.
 --
+-- For a Hugging Face language model served by vLLM, use recipes/llm.lua instead
+-- (scheme=W8A16 packs int8 weights the way vLLM loads weight-only int8; this recipe's
+-- int8 tensors load in transformers, and vLLM takes int-quantized only for W8A8).
+--
 -- Example:
 --   qscript recipes/int8_dynamic.lua model=cnn.pt out=/tmp/cnn.int8.safetensors skip=first_conv
 local qs = require "qs"
