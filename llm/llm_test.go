@@ -118,6 +118,10 @@ func TestWriteFolder(t *testing.T) {
 	root := t.TempDir()
 	in := filepath.Join(root, "in")
 	tinyLlama(t, in, 256, 512, 2, false)
+	os.MkdirAll(filepath.Join(in, "original"), 0o755)
+	os.WriteFile(filepath.Join(in, "original", "params.json"), []byte("{}"), 0o644)
+	os.WriteFile(filepath.Join(in, "pytorch_model.bin"), []byte("not read"), 0o644)
+	os.Symlink(filepath.Join(in, "README.md"), filepath.Join(in, "LICENSE"))
 	before := snapshot(t, in)
 	p, err := Plan(open(t, in), Options{Scheme: "W4A16", Overrides: []Override{{Targets: []string{"re:.*down_proj"}, Scheme: "W8A16"}}})
 	if err != nil {
@@ -136,6 +140,12 @@ func TestWriteFolder(t *testing.T) {
 		t.Fatalf("shards %v, progress calls %d", res.Shards, calls)
 	}
 	got := snapshot(t, out)
+	if !slices.Equal(res.Skipped, []string{"original (not a regular file)", "pytorch_model.bin (weights)"}) {
+		t.Errorf("skipped %q", res.Skipped)
+	}
+	if got["LICENSE"] != before["README.md"] {
+		t.Error("a linked file was not copied")
+	}
 	for _, name := range []string{"tokenizer.json", "tokenizer_config.json", "generation_config.json", "README.md"} {
 		if got[name] != before[name] {
 			t.Errorf("%s not copied unchanged", name)

@@ -107,6 +107,9 @@ func Plan(f *hf.Folder, o Options) (*Planned, error) {
 	for i, mod := range mods {
 		if ig := firstMatch(ignore, mod); ig != "" {
 			used[ig] = true
+			for _, t := range prioritized(mod, targets) {
+				used[t] = true // a target whose modules are all ignored still matched
+			}
 			// The ignore entry counts as used even when no target would have matched.
 			if len(prioritized(mod, targets)) > 0 && i < len(layers) {
 				p.Layers = append(p.Layers, LayerPlan{Layer: layers[i], Reason: "ignored (" + ig + ")"})
