@@ -134,8 +134,22 @@ func (r *rewriter) workingModel() (*onnxpb.ModelProto, map[string]int) {
 // defaultGPTQBatch is the batch GPTQ feeds the model when its batch axis is dynamic.
 const defaultGPTQBatch = 8
 
+// feed is one batch of model inputs and how many samples it holds.
+type feed struct {
+	inputs  map[string]*tensor.Tensor
+	samples int
+}
+
+func countSamples(feeds []feed) int {
+	n := 0
+	for _, f := range feeds {
+		n += f.samples
+	}
+	return n
+}
+
 // readSamples reads the calibration samples and, after them, the held-out ones, as feeds.
-func (r *rewriter) readSamples(ctx context.Context, model *onnxpb.ModelProto, o GPTQOptions) (calib, heldout []map[string]*tensor.Tensor, err error) {
+func (r *rewriter) readSamples(ctx context.Context, model *onnxpb.ModelProto, o GPTQOptions) (calib, heldout []feed, err error) {
 	g, err := graph.Load(model, graph.Options{External: externalResolver(r.src)})
 	if err != nil {
 		return nil, nil, fmt.Errorf("gptq: graph/ cannot run the model to collect MatMul inputs: %w", err)
@@ -167,14 +181,14 @@ func (r *rewriter) readSamples(ctx context.Context, model *onnxpb.ModelProto, o 
 		if err != nil {
 			return nil, nil, err
 		}
-		feed, err := b.Feed(bt)
+		in, err := b.Feed(bt)
 		if err != nil {
 			return nil, nil, err
 		}
 		if read < o.Samples {
-			calib = append(calib, feed)
+			calib = append(calib, feed{in, bt.Len})
 		} else {
-			heldout = append(heldout, feed)
+			heldout = append(heldout, feed{in, bt.Len})
 		}
 		read += bt.Len
 	}
@@ -188,7 +202,7 @@ func (r *rewriter) readSamples(ctx context.Context, model *onnxpb.ModelProto, o 
 }
 
 // runOn runs g on every feed, calling fn with the input of t's MatMul.
-func runOn(ctx context.Context, g *graph.Graph, t gptqTarget, feeds []map[string]*tensor.Tensor, fn func(x []float32, rows int)) error {
+func runOn(ctx context.Context, g *graph.Graph, t gptqTarget, feeds []feed, fn func(x []float32, rows int)) error {
 	hooks := &graph.Hooks{AfterNode: func(n *graph.Node, ins, _ []*tensor.Tensor) error {
 		if len(n.Outputs) == 0 || n.Outputs[0] != t.output || len(ins) == 0 || ins[0] == nil {
 			return nil
@@ -202,7 +216,7 @@ func runOn(ctx context.Context, g *graph.Graph, t gptqTarget, feeds []map[string
 	}}
 	r := g.NewRunner()
 	for _, f := range feeds {
-		if _, err := r.Run(ctx, f, hooks); err != nil {
+		if _, err := r.Run(ctx, f.inputs, hooks); err != nil {
 			return fmt.Errorf("gptq: running the model for layer %s: %w", t.name, err)
 		}
 	}
@@ -211,16 +225,10 @@ func runOn(ctx context.Context, g *graph.Graph, t gptqTarget, feeds []map[string
 
 // hessian accumulates H = 2XᵀX/n over the calibration feeds, n counting samples (the
 // batch axis), as the reference's add_batch does; only H is kept.
-func hessian(ctx context.Context, g *graph.Graph, t gptqTarget, feeds []map[string]*tensor.Tensor) ([]float64, error) {
+func hessian(ctx context.Context, g *graph.Graph, t gptqTarget, feeds []feed) ([]float64, error) {
 	K := t.K
 	H := make([]float64, K*K)
-	samples := 0
-	for _, f := range feeds {
-		for _, v := range f {
-			samples += v.Shape[0]
-			break
-		}
-	}
+	samples := countSamples(feeds)
 	err := runOn(ctx, g, t, feeds, func(x []float32, rows int) {
 		for r := 0; r < rows; r++ {
 			row := x[r*K : (r+1)*K]
@@ -251,16 +259,10 @@ func hessian(ctx context.Context, g *graph.Graph, t gptqTarget, feeds []map[stri
 
 // compareOnHeldout measures the layer's output error with the RTN and the GPTQ weight
 // ([K, N] each) against the float weight, on the held-out feeds.
-func compareOnHeldout(ctx context.Context, g *graph.Graph, t gptqTarget, feeds []map[string]*tensor.Tensor, rtn, gq []float32) (LayerGPTQ, error) {
+func compareOnHeldout(ctx context.Context, g *graph.Graph, t gptqTarget, feeds []feed, rtn, gq []float32) (LayerGPTQ, error) {
 	var sig, eR, eG float64
 	var count int
-	samples := 0
-	for _, f := range feeds {
-		for _, v := range f {
-			samples += v.Shape[0]
-			break
-		}
-	}
+	samples := countSamples(feeds)
 	err := runOn(ctx, g, t, feeds, func(x []float32, rows int) {
 		for r := 0; r < rows; r++ {
 			row := x[r*t.K : (r+1)*t.K]
