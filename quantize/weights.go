@@ -231,9 +231,11 @@ func (w *workspace) quantizeFP8(lw *layerWork) error {
 	}
 	lo, hi := -ws.fp8Max, ws.fp8Max
 	blocks := (len(x) + chunkElems - 1) / chunkElems
-	return parallelFor(blocks, len(x), func(b, _ int) error {
+	stride := min(chunkElems, len(x))
+	w.scaled = grow(w.scaled, workers()*stride) // a block per worker
+	return parallelFor(blocks, len(x), func(b, worker int) error {
 		n := min(chunkElems, len(x)-b*chunkElems)
-		scaled := make([]float32, n) // x/s clamped, then encoded by quant's vector kernel
+		scaled := w.scaled[worker*stride : worker*stride+n] // x/s clamped, then encoded
 		var err error
 		lw.forRuns(b*chunkElems, n, func(a, z, k int) {
 			s := scales[k]
