@@ -207,6 +207,7 @@ func buildLoop(b *builder) (kernel, error) {
 		carried := append([]*tensor.Tensor{}, ins[2:2+nCarried]...)
 		scans := make([][]*tensor.Tensor, nScan)
 		formal := make([]*tensor.Tensor, 2+nCarried)
+		scanned := 0
 		for it := int64(0); cond && (trips < 0 || it < trips); it++ {
 			if trips < 0 && it >= loopMaxIterations {
 				return nil, fmt.Errorf("more than %d iterations without a trip count", loopMaxIterations)
@@ -235,6 +236,9 @@ func buildLoop(b *builder) (kernel, error) {
 			copy(carried, outs[1:1+nCarried])
 			for k := range scans {
 				scans[k] = append(scans[k], outs[1+nCarried+k])
+				if scanned += outs[1+nCarried+k].Numel(); scanned > maxOutputElements {
+					return nil, fmt.Errorf("iteration %d: the scan outputs exceed %d elements", it, maxOutputElements)
+				}
 			}
 		}
 		res := make([]*tensor.Tensor, nOut)

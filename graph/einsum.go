@@ -307,6 +307,9 @@ func einsumPair(mem *arena, a, b einsumOperand, keep map[byte]bool, dims map[byt
 		return a, err
 	}
 	nb, m, k, n := size(batch), size(aOnly), size(contract), size(bOnly)
+	if err := checkOutputSize([]int{nb, m, n}); err != nil {
+		return a, err
+	}
 	prod, err := matmul(mem, reshaped(at, []int{nb, m, k}), reshaped(bt, []int{nb, k, n}), nil)
 	if err != nil {
 		return a, err

@@ -321,7 +321,7 @@ func loadGraph(gp *onnxpb.GraphProto, sc scope, consts map[string]*tensor.Tensor
 		if us := unsupportedNodes(err); len(us) > 0 {
 			// Keep going, so that the error names every node the executor cannot run.
 			unsupported = append(unsupported, us...)
-			for _, o := range n.Outputs {
+			for _, o := range np.GetOutput() {
 				if o != "" {
 					g.infos[o] = ValueInfo{Name: o}
 				}
