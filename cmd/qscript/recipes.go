@@ -11,6 +11,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/qscript-dev/qscript/host"
+	"github.com/qscript-dev/qscript/internal/paths"
 )
 
 const recipesHelp = `Usage: qscript recipes
@@ -81,7 +82,8 @@ func createNew(path string, data []byte) (err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	paths.CleanStale(filepath.Dir(path))
+	tmp, err := os.CreateTemp(filepath.Dir(path), paths.TempPattern(filepath.Base(path)))
 	if err != nil {
 		return err
 	}

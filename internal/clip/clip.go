@@ -1,6 +1,3 @@
-// Package clip shortens text from files and recipes before it goes into an error message:
-// a hostile header can carry a dtype or a name of many megabytes, which an error must not
-// echo whole.
 package clip
 
 import (
