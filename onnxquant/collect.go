@@ -43,11 +43,14 @@ type LayerGPTQ struct {
 // the caller's form.
 type gptqLayer func(t gptqTarget, W, H []float64) (deq, rtn []float32, codes any, err error)
 
-// gptq quantizes the selected MatMul weights with GPTQ, layer after layer in graph order:
-// each layer's Hessian comes from running graph/ on the calibration samples with the
-// layers before it already replaced by their GPTQ weights (dequantized), as the reference
-// quantizes a model block by block. Memory: the samples, one K×K Hessian and the model's
-// graph. It returns each quantized node's codes (by node index), as layer made them.
+// gptq quantizes the selected MatMul weights with GPTQ in graph order, each layer's
+// Hessian coming from graph/ runs on the calibration samples with the layers before it
+// already replaced by their GPTQ weights (dequantized), as the reference quantizes a model
+// block by block. Layers are taken in waves: one pass over the samples serves every
+// remaining layer whose input no other remaining layer feeds (a block's q, k and v
+// projections, say), which gives the same inputs as one pass per layer. Memory: the
+// samples, one K×K Hessian per layer of the wave and the model's graph. It returns each
+// quantized node's codes (by node index), as layer made them.
 func (r *rewriter) gptq(ctx context.Context, o Options, layer gptqLayer) (map[int]any, error) {
 	targets, err := r.gptqTargets()
 	if err != nil || len(targets) == 0 {
@@ -58,45 +61,117 @@ func (r *rewriter) gptq(ctx context.Context, o Options, layer gptqLayer) (map[in
 	if err != nil {
 		return nil, err
 	}
+	upstream := upstreamTargets(r.m.GetGraph().GetNode(), targets)
 	out := map[int]any{}
-	for _, t := range targets {
+	for remaining := targets; len(remaining) > 0; {
+		var wave []gptqTarget
+		wave, remaining = readyWave(remaining, upstream)
 		g, err := graph.Load(model, graph.Options{External: externalResolver(r.src)})
 		if err != nil {
 			return nil, fmt.Errorf("gptq: graph/ cannot run the model to collect MatMul inputs: %w", err)
 		}
-		H, err := hessian(ctx, g, t, calib)
+		Hs, err := hessians(ctx, g, wave, calib)
 		if err != nil {
 			return nil, err
 		}
-		W := make([]float64, t.N*t.K) // [N, K]: rows are output channels
-		for k := 0; k < t.K; k++ {
-			for n := 0; n < t.N; n++ {
-				W[n*t.K+k] = float64(t.w[k*t.N+n])
+		var done []gptqTarget
+		var deqs, rtns [][]float32
+		for i, t := range wave {
+			deq, rtn, codes, err := layer(t, weightRows(t), Hs[i])
+			Hs[i] = nil
+			if errors.Is(err, errNotPD) {
+				r.warn("layer %s: %v even after dampening (percdamp %g): round to nearest instead (more or more varied calibration samples, or a larger percdamp, help)", t.name, err, o.GPTQ.PercDamp)
+				continue
 			}
+			if err != nil {
+				return nil, fmt.Errorf("gptq: layer %s: %w", t.name, err)
+			}
+			out[t.node] = codes
+			done, deqs, rtns = append(done, t), append(deqs, deq), append(rtns, rtn)
 		}
-		deq, rtn, codes, err := layer(t, W, H)
-		if errors.Is(err, errNotPD) {
-			r.warn("layer %s: %v even after dampening (percdamp %g): round to nearest instead (more or more varied calibration samples, or a larger percdamp, help)", t.name, err, o.GPTQ.PercDamp)
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("gptq: layer %s: %w", t.name, err)
-		}
-		if len(heldout) > 0 {
-			cmp, err := compareOnHeldout(ctx, g, t, heldout, rtn, deq)
+		if len(heldout) > 0 && len(done) > 0 {
+			cmps, err := compareOnHeldout(ctx, g, done, heldout, rtns, deqs)
 			if err != nil {
 				return nil, err
 			}
-			r.gptqLayers = append(r.gptqLayers, cmp)
+			r.gptqLayers = append(r.gptqLayers, cmps...)
 		}
-		out[t.node] = codes
-		tp, err := onnx.TensorToProto(t.weight, tensor.FromF32([]int{t.K, t.N}, deq))
-		if err != nil {
-			return nil, err
+		for i, t := range done {
+			tp, err := onnx.TensorToProto(t.weight, tensor.FromF32([]int{t.K, t.N}, deqs[i]))
+			if err != nil {
+				return nil, err
+			}
+			model.Graph.Initializer[inits[t.weight]] = tp
 		}
-		model.Graph.Initializer[inits[t.weight]] = tp
 	}
 	return out, nil
+}
+
+// weightRows is t's weight as GPTQ takes it: [N, K], rows are output channels.
+func weightRows(t gptqTarget) []float64 {
+	W := make([]float64, t.N*t.K)
+	for k := 0; k < t.K; k++ {
+		for n := 0; n < t.N; n++ {
+			W[n*t.K+k] = float64(t.w[k*t.N+n])
+		}
+	}
+	return W
+}
+
+// upstreamTargets maps each target's node to the other targets its input depends on.
+func upstreamTargets(nodes []*onnxpb.NodeProto, targets []gptqTarget) map[int]map[int]bool {
+	producer := map[string]int{}
+	for i, n := range nodes {
+		for _, s := range n.GetOutput() {
+			producer[s] = i
+		}
+	}
+	isTarget := map[int]bool{}
+	for _, t := range targets {
+		isTarget[t.node] = true
+	}
+	out := map[int]map[int]bool{}
+	for _, t := range targets {
+		up := map[int]bool{}
+		seen := map[int]bool{}
+		stack := []string{nodes[t.node].GetInput()[0]}
+		for len(stack) > 0 {
+			s := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			i, ok := producer[s]
+			if !ok || seen[i] {
+				continue
+			}
+			seen[i] = true
+			if isTarget[i] {
+				up[i] = true
+			}
+			stack = append(stack, nodes[i].GetInput()...)
+		}
+		out[t.node] = up
+	}
+	return out
+}
+
+// readyWave splits the remaining targets into those no other remaining target feeds and
+// the rest, keeping graph order.
+func readyWave(remaining []gptqTarget, upstream map[int]map[int]bool) (wave, rest []gptqTarget) {
+	left := map[int]bool{}
+	for _, t := range remaining {
+		left[t.node] = true
+	}
+	for _, t := range remaining {
+		ready := true
+		for u := range upstream[t.node] {
+			ready = ready && !left[u]
+		}
+		if ready {
+			wave = append(wave, t)
+		} else {
+			rest = append(rest, t)
+		}
+	}
+	return wave, rest
 }
 
 // gptqTargets lists the selected MatMuls the 4-bit form takes, in graph order.
@@ -201,44 +276,56 @@ func (r *rewriter) readSamples(ctx context.Context, model *onnxpb.ModelProto, o 
 	return calib, heldout, nil
 }
 
-// runOn runs g on every feed, calling fn with the input of t's MatMul.
-func runOn(ctx context.Context, g *graph.Graph, t gptqTarget, feeds []feed, fn func(x []float32, rows int)) error {
+// runOn runs g on every feed, calling fn with the index in targets of each target
+// MatMul reached and its input.
+func runOn(ctx context.Context, g *graph.Graph, targets []gptqTarget, feeds []feed, fn func(i int, x []float32, rows int)) error {
+	byOutput := map[string]int{}
+	for i, t := range targets {
+		byOutput[t.output] = i
+	}
 	hooks := &graph.Hooks{AfterNode: func(n *graph.Node, ins, _ []*tensor.Tensor) error {
-		if len(n.Outputs) == 0 || n.Outputs[0] != t.output || len(ins) == 0 || ins[0] == nil {
+		if len(n.Outputs) == 0 || len(ins) == 0 || ins[0] == nil {
 			return nil
 		}
+		i, ok := byOutput[n.Outputs[0]]
+		if !ok {
+			return nil
+		}
+		t := targets[i]
 		x := ins[0].ToF32()
 		if len(x)%t.K != 0 {
 			return fmt.Errorf("gptq: layer %s: input of %d values is not rows of %d", t.name, len(x), t.K)
 		}
-		fn(x, len(x)/t.K)
+		fn(i, x, len(x)/t.K)
 		return nil
 	}}
 	r := g.NewRunner()
 	for _, f := range feeds {
 		if _, err := r.Run(ctx, f.inputs, hooks); err != nil {
-			return fmt.Errorf("gptq: running the model for layer %s: %w", t.name, err)
+			return fmt.Errorf("gptq: running the model: %w", err)
 		}
 	}
 	return nil
 }
 
-// hessian accumulates H = 2XᵀX/n over the calibration feeds, n counting samples (the
-// batch axis), as the reference's add_batch does; only H is kept.
-func hessian(ctx context.Context, g *graph.Graph, t gptqTarget, feeds []feed) ([]float64, error) {
-	K := t.K
-	H := make([]float64, K*K)
-	samples := countSamples(feeds)
-	err := runOn(ctx, g, t, feeds, func(x []float32, rows int) {
+// hessians accumulates, for each target, H = 2XᵀX/n over the calibration feeds, n
+// counting samples, as the reference's add_batch does.
+func hessians(ctx context.Context, g *graph.Graph, targets []gptqTarget, feeds []feed) ([][]float64, error) {
+	Hs := make([][]float64, len(targets))
+	for i, t := range targets {
+		Hs[i] = make([]float64, t.K*t.K)
+	}
+	err := runOn(ctx, g, targets, feeds, func(i int, x []float32, rows int) {
+		K, H := targets[i].K, Hs[i]
 		for r := 0; r < rows; r++ {
 			row := x[r*K : (r+1)*K]
-			for i, a := range row {
-				if a == 0 {
+			for a, xa := range row {
+				if xa == 0 {
 					continue
 				}
-				hi := H[i*K : i*K+K]
-				fa := float64(a)
-				for j := i; j < K; j++ {
+				hi := H[a*K : a*K+K]
+				fa := float64(xa)
+				for j := a; j < K; j++ {
 					hi[j] += fa * float64(row[j])
 				}
 			}
@@ -247,23 +334,27 @@ func hessian(ctx context.Context, g *graph.Graph, t gptqTarget, feeds []feed) ([
 	if err != nil {
 		return nil, err
 	}
-	scale := 2 / float64(max(samples, 1))
-	for i := 0; i < K; i++ {
-		for j := i; j < K; j++ {
-			v := H[i*K+j] * scale
-			H[i*K+j], H[j*K+i] = v, v
+	scale := 2 / float64(max(countSamples(feeds), 1))
+	for i, t := range targets {
+		K, H := t.K, Hs[i]
+		for a := 0; a < K; a++ {
+			for j := a; j < K; j++ {
+				v := H[a*K+j] * scale
+				H[a*K+j], H[j*K+a] = v, v
+			}
 		}
 	}
-	return H, nil
+	return Hs, nil
 }
 
-// compareOnHeldout measures the layer's output error with the RTN and the GPTQ weight
+// compareOnHeldout measures each target's output error with its RTN and its GPTQ weight
 // ([K, N] each) against the float weight, on the held-out feeds.
-func compareOnHeldout(ctx context.Context, g *graph.Graph, t gptqTarget, feeds []feed, rtn, gq []float32) (LayerGPTQ, error) {
-	var sig, eR, eG float64
-	var count int
-	samples := countSamples(feeds)
-	err := runOn(ctx, g, t, feeds, func(x []float32, rows int) {
+func compareOnHeldout(ctx context.Context, g *graph.Graph, targets []gptqTarget, feeds []feed, rtn, gq [][]float32) ([]LayerGPTQ, error) {
+	type sums struct{ sig, eR, eG float64 }
+	acc := make([]sums, len(targets))
+	counts := make([]int, len(targets))
+	err := runOn(ctx, g, targets, feeds, func(i int, x []float32, rows int) {
+		t, s := targets[i], &acc[i]
 		for r := 0; r < rows; r++ {
 			row := x[r*t.K : (r+1)*t.K]
 			for n := 0; n < t.N; n++ {
@@ -271,20 +362,25 @@ func compareOnHeldout(ctx context.Context, g *graph.Graph, t gptqTarget, feeds [
 				for k, a := range row {
 					fa := float64(a)
 					yf += fa * float64(t.w[k*t.N+n])
-					yr += fa * float64(rtn[k*t.N+n])
-					yg += fa * float64(gq[k*t.N+n])
+					yr += fa * float64(rtn[i][k*t.N+n])
+					yg += fa * float64(gq[i][k*t.N+n])
 				}
-				sig += yf * yf
-				eR += (yr - yf) * (yr - yf)
-				eG += (yg - yf) * (yg - yf)
-				count++
+				s.sig += yf * yf
+				s.eR += (yr - yf) * (yr - yf)
+				s.eG += (yg - yf) * (yg - yf)
+				counts[i]++
 			}
 		}
 	})
 	if err != nil {
-		return LayerGPTQ{}, err
+		return nil, err
 	}
-	c := float64(max(count, 1))
-	return LayerGPTQ{Name: t.name, Samples: samples, RTNMSE: eR / c, GPTQMSE: eG / c,
-		RTNSQNR: 10 * math.Log10(sig/eR), GPTQSQNR: 10 * math.Log10(sig/eG)}, nil
+	out := make([]LayerGPTQ, len(targets))
+	samples := countSamples(feeds)
+	for i, t := range targets {
+		s, c := acc[i], float64(max(counts[i], 1))
+		out[i] = LayerGPTQ{Name: t.name, Samples: samples, RTNMSE: s.eR / c, GPTQMSE: s.eG / c,
+			RTNSQNR: 10 * math.Log10(s.sig/s.eR), GPTQSQNR: 10 * math.Log10(s.sig/s.eG)}
+	}
+	return out, nil
 }

@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"encoding/json"
 	"os"
+	"slices"
 	"testing"
+
+	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 )
 
 // TestGPTQMatchesReferencePort: GPTQ codes, scales and zero points equal those of the numpy
@@ -135,5 +138,36 @@ func TestGPTQWithoutFeedbackIsRTN(t *testing.T) {
 	rtn := rtnNBits(w, K, N, group, true)
 	if !bytes.Equal(bc.codes, rtn.codes) || !bytes.Equal(f32bytes(bc.scales), f32bytes(rtn.scales)) {
 		t.Error("GPTQ with a diagonal Hessian differs from round to nearest")
+	}
+}
+
+// TestReadyWaves: MatMuls that read the same input go in one wave, a MatMul fed by them in
+// the next, and an unrelated branch with the first.
+func TestReadyWaves(t *testing.T) {
+	nodes := []*onnxpb.NodeProto{
+		node("MatMul", "q", []string{"x", "wq"}, []string{"q"}),
+		node("MatMul", "k", []string{"x", "wk"}, []string{"k"}),
+		node("Add", "sum", []string{"q", "k"}, []string{"s"}),
+		node("Relu", "relu", []string{"s"}, []string{"r"}),
+		node("MatMul", "o", []string{"r", "wo"}, []string{"o"}),
+		node("MatMul", "side", []string{"y", "ws"}, []string{"z"}),
+	}
+	var targets []gptqTarget
+	for _, i := range []int{0, 1, 4, 5} {
+		targets = append(targets, gptqTarget{node: i, name: nodes[i].GetName()})
+	}
+	up := upstreamTargets(nodes, targets)
+	var waves [][]string
+	for rest := targets; len(rest) > 0; {
+		var wave []gptqTarget
+		wave, rest = readyWave(rest, up)
+		var names []string
+		for _, w := range wave {
+			names = append(names, w.name)
+		}
+		waves = append(waves, names)
+	}
+	if len(waves) != 2 || !slices.Equal(waves[0], []string{"q", "k", "side"}) || !slices.Equal(waves[1], []string{"o"}) {
+		t.Errorf("waves %v", waves)
 	}
 }
