@@ -9,6 +9,7 @@ import (
 
 	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/host/modules"
+	"github.com/qscript-dev/qscript/llm"
 	"github.com/qscript-dev/qscript/quantize"
 )
 
@@ -158,6 +159,11 @@ func saveQuantized(L *lua.LState, q *Quantized, abs, format string, so quantize.
 		return q.Static.Model.SaveWith(ctx, abs, so.Metadata)
 	}
 	q.onnxReport = nil
+	if env := envOf(L); !env.Quiet {
+		bar := llm.NewBar(env.Stderr) // nil (silent) unless stderr is a terminal
+		so.Progress = func(p quantize.Progress) { bar.Update(llm.Progress(p)) }
+		defer bar.Finish()
+	}
 	return q.Plan.Save(ctx, abs, so)
 }
 

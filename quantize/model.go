@@ -32,6 +32,7 @@ type Model struct {
 	warnings []string
 	report   *report.Report // cached by Report
 	output   string         // last path saved
+	progress *progress      // the running Save's progress callback
 }
 
 // tensorRole ties a tensor to its layer.

@@ -46,6 +46,9 @@ type SaveOptions struct {
 	// is known: a *formats.File). Only the compressed layout of an integer or fp8 e4m3
 	// scheme writes it.
 	Config string
+	// Progress, when set, is called after each source tensor is handed to the writer
+	// (qs.save draws a progress bar with it).
+	Progress func(Progress)
 }
 
 // Save writes the quantized model to path, streaming it tensor by tensor: each source
@@ -83,6 +86,8 @@ func (q *Model) Save(ctx context.Context, path string, so SaveOptions) error {
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	q.progress = newProgress(so.Progress, q.infos)
+	defer func() { q.progress = nil }()
 	var infos []tensor.Info
 	for _, info := range q.infos {
 		infos = append(infos, q.outputInfos(info, layout)...)
@@ -291,6 +296,7 @@ func (q *Model) stream(ctx context.Context, layout string, put func(string, *ten
 		if err != nil {
 			return err
 		}
+		q.progress.tick(info)
 		if lw != nil && measured != nil {
 			measured[info.Name] = lw.stats(HistogramBins)
 		}

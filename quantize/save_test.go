@@ -976,3 +976,23 @@ func TestShardedInput(t *testing.T) {
 		}
 	}
 }
+
+// TestSaveProgress: SaveOptions.Progress sees every source tensor once, with the totals.
+func TestSaveProgress(t *testing.T) {
+	for _, name := range []string{"out.safetensors", "out.pt"} {
+		m := openModel(t, examplePT)
+		q, err := Quantize(context.Background(), m, DefaultOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		var calls []Progress
+		so := SaveOptions{Progress: func(p Progress) { calls = append(calls, p) }}
+		if err := q.Save(context.Background(), filepath.Join(t.TempDir(), name), so); err != nil {
+			t.Fatal(err)
+		}
+		n := len(m.Tensors())
+		if len(calls) != n || calls[n-1].Tensors != n || calls[n-1].Bytes != calls[n-1].TotalBytes || calls[0].TotalTensors != n {
+			t.Fatalf("%s: %d calls for %d tensors, last %+v", name, len(calls), n, calls[len(calls)-1])
+		}
+	}
+}

@@ -114,6 +114,7 @@ func (q *Model) streamTo(ctx context.Context, w rangeWriter, layout string, meas
 		if err = s.tensor(info); err != nil {
 			break
 		}
+		q.progress.tick(info)
 	}
 	close(s.jobs)
 	<-finished
