@@ -116,7 +116,11 @@ func BindWith(src Source, inputs []graph.ValueInfo, role string, opts BindOption
 				b.zeros = map[string]bool{}
 			}
 			b.zeros[in.Name] = true
-			b.axis[in.Name] = defaultAxis(in)
+			axis, explicit := opts.BatchAxes[in.Name]
+			if !explicit {
+				axis = defaultAxis(in)
+			}
+			b.axis[in.Name] = axis
 			continue
 		}
 		if !ok {
