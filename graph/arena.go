@@ -143,8 +143,9 @@ func (a *arena) alloc(n int, zero bool) []byte {
 			clear(buf)
 		}
 	} else {
-		a.checkBudget(n)
+		release := a.reserveBudget(n)
 		buf = make([]byte, n)
+		release()
 	}
 	a.owned = append(a.owned, ownedBuf{buf: buf})
 	return buf

@@ -12,18 +12,21 @@ const budgetCheckMin = 16 << 20
 // node's error.
 type budgetPanic struct{ err error }
 
-// checkBudget refuses a fresh buffer of n bytes that does not fit the memory budget of
+// reserveBudget refuses a fresh buffer of n bytes that does not fit the memory budget of
 // the run in progress (the context of Run, see budget.WithLimit): a broadcast or a MatMul
 // whose output is gigabytes per sample fails with the node's name instead of taking the
 // process down. Kernels allocate through the arena, so this sees every intermediate
-// before it exists.
-func (a *arena) checkBudget(n int) {
+// before it exists. Runners of parallel workers reserve from one budget; the caller
+// releases the reservation once the buffer is allocated.
+func (a *arena) reserveBudget(n int) (release func()) {
 	if n < budgetCheckMin || a.ctx == nil {
-		return
+		return func() {}
 	}
-	if err := budget.Check(a.ctx, int64(n), "an intermediate value"); err != nil {
+	release, err := budget.Reserve(a.ctx, int64(n), "an intermediate value")
+	if err != nil {
 		panic(budgetPanic{err})
 	}
+	return release
 }
 
 // budgetError returns the error a budgetPanic carries, if r is one.

@@ -9,6 +9,7 @@ import (
 	"runtime/metrics"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 )
 
@@ -17,18 +18,31 @@ var ErrExceeded = errors.New("memory limit exceeded")
 
 type key struct{}
 
+// state is a run's budget: its limit and the bytes reserved by allocations in progress.
+type state struct {
+	limit   int64
+	pending atomic.Int64
+}
+
 // WithLimit returns a context whose runs may use up to limit bytes; limit <= 0 means none.
 func WithLimit(ctx context.Context, limit int64) context.Context {
-	return context.WithValue(ctx, key{}, limit)
+	return context.WithValue(ctx, key{}, &state{limit: max(limit, 0)})
+}
+
+func stateOf(ctx context.Context) *state {
+	if ctx == nil {
+		return nil
+	}
+	s, _ := ctx.Value(key{}).(*state)
+	return s
 }
 
 // Limit is the context's limit in bytes, or 0 when it has none.
 func Limit(ctx context.Context) int64 {
-	if ctx == nil {
-		return 0
+	if s := stateOf(ctx); s != nil {
+		return s.limit
 	}
-	n, _ := ctx.Value(key{}).(int64)
-	return max(n, 0)
+	return 0
 }
 
 // Error is a refused allocation.
@@ -59,24 +73,38 @@ func (e *Error) Unwrap() error { return ErrExceeded }
 // no does Check collect garbage and look at the live heap, so the common case costs
 // nothing.
 func Check(ctx context.Context, need int64, what string) error {
+	release, err := Reserve(ctx, need, what)
+	release()
+	return err
+}
+
+// Reserve is Check for allocations that goroutines make at the same time (the workers of a
+// calibration): the bytes count as in use until release is called, which the caller does
+// once it has allocated them (then the heap counts them). release is never nil.
+func Reserve(ctx context.Context, need int64, what string) (release func(), err error) {
+	none := func() {}
+	s := stateOf(ctx)
 	limit := Limit(ctx)
 	if need < 0 {
-		return &Error{What: what, Need: math.MaxInt64, Limit: max(limit, 0), Live: Heap()}
+		return none, &Error{What: what, Need: math.MaxInt64, Limit: limit, Live: Heap()}
 	}
 	if limit == 0 {
-		return nil
+		return none, nil
 	}
 	if need > limit {
-		return &Error{What: what, Need: need, Limit: limit, Live: Heap()}
+		return none, &Error{What: what, Need: need, Limit: limit, Live: Heap()}
 	}
-	if need <= limit-Heap() {
-		return nil
+	pending := s.pending.Add(need) - need
+	release = func() { s.pending.Add(-need) }
+	if need <= limit-Heap()-pending {
+		return release, nil
 	}
 	runtime.GC()
-	if live := Live(); need > limit-live {
-		return &Error{What: what, Need: need, Limit: limit, Live: live}
+	if live := Live() + pending; need > limit-live {
+		release()
+		return none, &Error{What: what, Need: need, Limit: limit, Live: live}
 	}
-	return nil
+	return release, nil
 }
 
 // Mul returns a*b*c... bytes, or -1 when the product overflows int64 or a factor is

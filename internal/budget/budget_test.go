@@ -50,3 +50,22 @@ func TestCheck(t *testing.T) {
 		t.Error("Mul")
 	}
 }
+
+// TestReserveCountsAllocationsInProgress: two workers asking at once for 600 MiB of a
+// 1 GiB budget cannot both pass before either has allocated.
+func TestReserveCountsAllocationsInProgress(t *testing.T) {
+	ctx := WithLimit(context.Background(), 1<<30)
+	release, err := Reserve(ctx, 600<<20, "the first worker's output")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Reserve(ctx, 600<<20, "the second worker's output"); !errors.Is(err, ErrExceeded) {
+		t.Errorf("second reservation: %v", err)
+	}
+	release()
+	release2, err := Reserve(ctx, 600<<20, "after the first is released")
+	if err != nil {
+		t.Errorf("after release: %v", err)
+	}
+	release2()
+}
