@@ -1,6 +1,7 @@
 package hf
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/qscript-dev/qscript/formats/safetensors"
+	"github.com/qscript-dev/qscript/formats/torch"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -87,5 +89,42 @@ func TestOpenErrors(t *testing.T) {
 	writeFile(t, filepath.Join(dir, PytorchIndexName), `{"weight_map": {"a": "../x.bin"}}`)
 	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "not a file name") {
 		t.Fatalf("escaping shard: %v", err)
+	}
+}
+
+func TestOpenBinIndex(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, filepath.Join(dir, ConfigName), `{"architectures": ["GPT2LMHeadModel"]}`)
+	for i, names := range [][]string{{"a.weight", "b.weight"}, {"c.weight"}} {
+		w, err := torch.Create(filepath.Join(dir, fmt.Sprintf("pytorch_model-0000%d-of-00002.bin", i+1)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range names {
+			if err := w.Add(n, tensor.FromF32([]int{2, 2}, []float32{1, 2, 3, 4})); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := w.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	writeFile(t, filepath.Join(dir, PytorchIndexName), `{"weight_map": {"a.weight": "pytorch_model-00001-of-00002.bin", "b.weight": "pytorch_model-00001-of-00002.bin", "c.weight": "pytorch_model-00002-of-00002.bin"}}`)
+	f, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if len(f.Tensors()) != 3 || f.IsCausalLM() || len(f.WeightFiles) != 3 {
+		t.Fatalf("tensors %v, weight files %v", f.Tensors(), f.WeightFiles)
+	}
+	c, err := f.Load("c.weight")
+	if err != nil || c.ToF32()[3] != 4 {
+		t.Fatalf("c.weight: %v %v", c, err)
+	}
+	// A shard that holds a tensor the index puts elsewhere is refused.
+	writeFile(t, filepath.Join(dir, PytorchIndexName), `{"weight_map": {"a.weight": "pytorch_model-00002-of-00002.bin", "b.weight": "pytorch_model-00001-of-00002.bin", "c.weight": "pytorch_model-00002-of-00002.bin"}}`)
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "index puts it in") {
+		t.Fatalf("inconsistent index: %v", err)
 	}
 }
