@@ -2,7 +2,8 @@
 # Live bit-exactness of quant/ggml against ggml itself: ggml_quantize_chunk from the prebuilt
 # libggml-base.so of npm @node-llama-cpp/linux-x64 (loaded with dlopen by
 # scripts/fixtures/ggml_quant.c; no ggml source is compiled) quantizes fresh random weight
-# matrices (4096x256 and 64x4096, gaussian with outliers and a zero row, several seeds) to
+# matrices (4096x256 and 64x4096, gaussian with outliers and a zero row, several seeds, and
+# one seed of bands of denormal, tiny, huge, one-signed, sparse, integer rows) to
 # every supported type, with and without a random importance matrix, and dequantizes them
 # with ggml's dequantize_row_*; quant/ggml/internal/ggmlcheck compares ALL bytes and values.
 #
@@ -47,7 +48,14 @@ for seed in $seeds; do
   "$tmp/ggml_quant" "$lib" live "$dir" "$seed" $shapes >/dev/null || die "ggml_quant failed (exit $?)"
   dirs+=("$dir")
 done
-echo "seeds $seeds, shapes $shapes:"
+# One more seed whose rows come in bands of denormal, tiny, huge, one-signed, sparse and
+# integer-valued weights, where the searches take their rare branches.
+dir="$tmp/cases-mixed"
+mkdir "$dir"
+# shellcheck disable=SC2086
+MIXED=1 "$tmp/ggml_quant" "$lib" live "$dir" 99 $shapes >/dev/null || die "ggml_quant failed (exit $?)"
+dirs+=("$dir")
+echo "seeds $seeds and a mixed one, shapes $shapes:"
 status=0
 "$tmp/ggmlcheck" "${dirs[@]}" || status=$?
 [ "$status" -le 1 ] || exit "$status"

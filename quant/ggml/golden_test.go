@@ -96,3 +96,48 @@ func TestAsmMatchesPureGo(t *testing.T) {
 		}
 	}
 }
+
+// FuzzAsmMatchesPureGo feeds arbitrary float32 bit patterns (tiled to two rows of 256,
+// with and without an importance vector from the same bytes) to every type and requires
+// the AVX2 and pure-Go paths to agree: the same bytes, or the same error (NaN and ±Inf
+// are refused), and no panic.
+func FuzzAsmMatchesPureGo(f *testing.F) {
+	f.Add([]byte{0, 0, 0x80, 0x3f, 0, 0, 0, 0xc0})                   // 1, -2
+	f.Add([]byte{1, 0, 0, 0, 0xff, 0xff, 0x7f, 0x7f, 0, 0, 0, 0x80}) // subnormal, max, -0
+	f.Add([]byte{0, 0, 0xc0, 0x7f})                                  // NaN
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if len(data) < 4 {
+			return
+		}
+		const rows, cols = 2, 256
+		x := make([]float32, rows*cols)
+		n := len(data) / 4
+		for i := range x {
+			j := 4 * (i % n)
+			x[i] = math.Float32frombits(uint32(data[j]) | uint32(data[j+1])<<8 | uint32(data[j+2])<<16 | uint32(data[j+3])<<24)
+		}
+		im := make([]float32, cols)
+		for i := range im {
+			im[i] = float32(math.Abs(float64(x[(7*i+3)%len(x)])))
+			if im[i]-im[i] != 0 {
+				im[i] = 1
+			}
+		}
+		for _, typ := range allTypes {
+			for _, imatrix := range [][]float32{nil, im} {
+				rs, _ := ggml.RowSize(typ, cols)
+				a, b := make([]byte, rows*rs), make([]byte, rows*rs)
+				errA := ggml.QuantizeRows(typ, a, x, rows, cols, imatrix)
+				restore := ggml.UseAVX2(false)
+				errB := ggml.QuantizeRows(typ, b, x, rows, cols, imatrix)
+				restore()
+				if (errA == nil) != (errB == nil) || errA != nil && errA.Error() != errB.Error() {
+					t.Fatalf("%s: errors differ: %v / %v", typ, errA, errB)
+				}
+				if !bytes.Equal(a, b) {
+					t.Fatalf("%s imatrix %v: the AVX2 and pure-Go paths differ", typ, imatrix != nil)
+				}
+			}
+		}
+	})
+}
