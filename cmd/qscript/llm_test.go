@@ -17,7 +17,9 @@ func llamaFolder(t *testing.T, dir string) {
 	t.Helper()
 	os.MkdirAll(dir, 0o755)
 	var infos []tensor.Info
-	add := func(name string, shape ...int) { infos = append(infos, tensor.Info{Name: name, DType: tensor.BF16, Shape: shape}) }
+	add := func(name string, shape ...int) {
+		infos = append(infos, tensor.Info{Name: name, DType: tensor.BF16, Shape: shape})
+	}
 	add("model.embed_tokens.weight", 32, 128)
 	for i := range 2 {
 		p := fmt.Sprintf("model.layers.%d.", i)
