@@ -159,3 +159,76 @@ func TestCheckDigits(t *testing.T) {
 	}
 	t.Logf("digits: output SQNR %.1f dB, worst node %s %.1f dB alone", acc.OutputSQNR, acc.Nodes[0].Name, acc.Nodes[0].SQNR)
 }
+
+// TestCheckMaxDrop: a classifier whose two classes are nearly tied (W's columns differ by
+// little), labelled with the float model's own arg-max (float accuracy 100%): int8 flips some
+// decisions, and max_drop keeps the node in float until the quantized accuracy is within the
+// drop, listing it with the accuracy it reached.
+func TestCheckMaxDrop(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(21, 22))
+	w := tensor.New(tensor.F32, 8, 2)
+	for i := range 8 {
+		v := float32(rng.NormFloat64())
+		w.F32()[i*2], w.F32()[i*2+1] = v, v+float32(rng.NormFloat64()*0.02)
+	}
+	x := tensor.New(tensor.F32, 64, 8)
+	for i := range x.F32() {
+		x.F32()[i] = float32(rng.NormFloat64())
+	}
+	tp, _ := onnx.TensorToProto("w", w)
+	vi := func(name string, d int64) *onnxpb.ValueInfoProto {
+		return &onnxpb.ValueInfoProto{Name: proto.String(name), Type: &onnxpb.TypeProto{Value: &onnxpb.TypeProto_TensorType{
+			TensorType: &onnxpb.TypeProto_Tensor{ElemType: proto.Int32(int32(onnxpb.TensorProto_FLOAT)), Shape: &onnxpb.TensorShapeProto{Dim: []*onnxpb.TensorShapeProto_Dimension{
+				{Value: &onnxpb.TensorShapeProto_Dimension_DimParam{DimParam: "N"}}, {Value: &onnxpb.TensorShapeProto_Dimension_DimValue{DimValue: d}}}}}}}}
+	}
+	f := decodeGraph(t, &onnxpb.GraphProto{Name: proto.String("tied"), Initializer: []*onnxpb.TensorProto{tp},
+		Node:  []*onnxpb.NodeProto{{OpType: proto.String("MatMul"), Name: proto.String("/fc/MatMul"), Input: []string{"x", "w"}, Output: []string{"y"}}},
+		Input: []*onnxpb.ValueInfoProto{vi("x", 8)}, Output: []*onnxpb.ValueInfoProto{vi("y", 2)}})
+	g, err := LoadGraph(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := g.Run(ctx, map[string]*tensor.Tensor{"x": x}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	y := out["y"].F32()
+	labels := tensor.New(tensor.I64, 64)
+	for i := range 64 {
+		labels.I64()[i] = int64(argmax(y[i*2 : i*2+2]))
+	}
+	src, _ := data.Tensors(map[string]*tensor.Tensor{"": x}, nil)
+	eval, err := data.Tensors(map[string]*tensor.Tensor{"": x}, labels)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, err := calib.Calibrate(ctx, g, src, calib.Options{Observer: "minmax", Samples: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := Quantize(ctx, f, cal, DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	before, err := q.Check(ctx, g, src, CheckOptions{Eval: eval, MaxDrop: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m := before.Report().Accuracy.Metric; m == nil || m.Float != 1 || m.Quant > 0.99 {
+		t.Fatalf("the test needs int8 to flip decisions: %+v", m)
+	}
+	checked, err := q.Check(ctx, g, src, CheckOptions{Eval: eval, MaxDrop: 0.01})
+	if err != nil {
+		t.Fatal(err)
+	}
+	acc := checked.Report().Accuracy
+	if acc.Metric == nil || acc.Metric.Quant != 1 || len(acc.Kept) != 1 || acc.Kept[0].Name != "/fc/MatMul" ||
+		acc.Kept[0].Loop != "max_drop" || acc.Kept[0].Metric == nil || *acc.Kept[0].Metric != 1 {
+		t.Fatalf("max_drop: %+v, metric %+v", acc.Kept, acc.Metric)
+	}
+	t.Logf("quantized accuracy %.3f before max_drop, 1 after keeping /fc/MatMul float", before.Report().Accuracy.Metric.Quant)
+	if _, err := q.Check(ctx, g, src, CheckOptions{Eval: src, MaxDrop: 0.01}); err == nil || !strings.Contains(err.Error(), "has no labels") {
+		t.Fatalf("unlabelled eval data: %v", err)
+	}
+}

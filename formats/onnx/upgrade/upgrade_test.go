@@ -268,3 +268,45 @@ func TestUpgradeTopK(t *testing.T) {
 		t.Fatalf("got node %v, k %v (%v)", n, kt, err)
 	}
 }
+
+// TestUpgradeResizeNumerics: Upsample-7/9 and Resize-10 (nearest and linear, enlarging by
+// non-integer factors) compute, upgraded to Resize-13, what graph/ computes for the original
+// op (graph/ runs both forms and matches onnxruntime-node on them, interop/47).
+func TestUpgradeResizeNumerics(t *testing.T) {
+	x := tensor.New(tensor.F32, 1, 2, 3, 4)
+	for i := range x.F32() {
+		x.F32()[i] = float32(i*i%17) - 3
+	}
+	scales := []float32{1, 1, 2.5, 1.75}
+	for _, mode := range []string{"nearest", "linear"} {
+		modeA := &onnxpb.AttributeProto{Name: proto.String("mode"), Type: onnxpb.AttributeProto_STRING.Enum(), S: []byte(mode)}
+		sc := initF(t, "sc", scales...)
+		for _, tc := range []struct {
+			v     int64
+			node  *onnxpb.NodeProto
+			inits []*onnxpb.TensorProto
+		}{
+			{7, node("Upsample", "up", []string{"x"}, []string{"y"}, modeA, &onnxpb.AttributeProto{Name: proto.String("scales"), Type: onnxpb.AttributeProto_FLOATS.Enum(), Floats: scales}), nil},
+			{9, node("Upsample", "up", []string{"x", "sc"}, []string{"y"}, modeA), []*onnxpb.TensorProto{sc}},
+			{10, node("Resize", "up", []string{"x", "sc"}, []string{"y"}, modeA), []*onnxpb.TensorProto{sc}},
+		} {
+			g := &onnxpb.GraphProto{Node: []*onnxpb.NodeProto{tc.node}, Initializer: tc.inits,
+				Input: []*onnxpb.ValueInfoProto{vi("x", 1, 2, 3, 4)}, Output: []*onnxpb.ValueInfoProto{vi("y")}}
+			m := &onnxpb.ModelProto{IrVersion: proto.Int64(4), Graph: g, OpsetImport: []*onnxpb.OperatorSetIdProto{{Version: proto.Int64(tc.v)}}}
+			up, err := upgrade.Upgrade(m, upgrade.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, got := run(t, m, x)["y"], run(t, up, x)["y"]
+			if !slices.Equal(want.Shape, got.Shape) {
+				t.Fatalf("%s opset %d: shape %v, upgraded %v", mode, tc.v, want.Shape, got.Shape)
+			}
+			a, b := want.ToF32(), got.ToF32()
+			for i := range a {
+				if math.Abs(float64(a[i]-b[i])) > 1e-5 {
+					t.Fatalf("%s opset %d: y[%d] = %v, upgraded %v", mode, tc.v, i, a[i], b[i])
+				}
+			}
+		}
+	}
+}
