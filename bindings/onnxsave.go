@@ -12,7 +12,7 @@ import (
 )
 
 // onnxSaveKeys are the keys of qs.save's onnx option (weight-only ONNX outputs).
-var onnxSaveKeys = []string{"keep_io_types", "op_block_list", "reduce_range", "int4_form", "accuracy_level",
+var onnxSaveKeys = []string{"keep_io_types", "bf16_compute", "op_block_list", "reduce_range", "int4_form", "accuracy_level",
 	"method", "calib", "samples", "heldout", "percdamp", "act_order", "block_size"}
 
 // onnxSave is the parsed onnx option of qs.save; nil when it was not given.
@@ -30,6 +30,7 @@ func checkONNXSave(L *lua.LState, n int, opts *lua.LTable) *onnxSave {
 	t := v.(*lua.LTable)
 	checkKeys(L, n, t, "onnx", onnxSaveKeys)
 	o.KeepIOTypes = optBool(L, n, t, "keep_io_types", o.KeepIOTypes)
+	o.BF16Compute = optBool(L, n, t, "bf16_compute", o.BF16Compute)
 	if bl := optField(L, n, t, "op_block_list", lua.LTTable); bl != lua.LNil {
 		o.OpBlockList = []string{}
 		for _, s := range stringListArg(L, n, bl.(*lua.LTable), "onnx.op_block_list") {

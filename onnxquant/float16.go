@@ -56,7 +56,10 @@ const (
 func (r *rewriter) float16(o Options) error {
 	target, qdtype := typeFloat16, "fp16"
 	if r.qo.Weights.DType == quantize.DTypeBF16 {
-		return r.bf16Weights()
+		if !o.BF16Compute {
+			return r.bf16Weights()
+		}
+		target, qdtype = typeBFloat16, "bf16"
 	}
 	r.scheme = fmt.Sprintf("%s: weights and computation (ONNX Runtime's float16 converter), keep_io_types=%v", qdtype, o.KeepIOTypes)
 	g := r.m.GetGraph()

@@ -35,6 +35,11 @@ type Options struct {
 	// OpBlockList replaces float16.py's DEFAULT_OP_BLOCK_LIST when not nil: op types left
 	// in float32 with Casts around them.
 	OpBlockList []string
+	// BF16Compute converts a bf16 model's computation too, as the float16 converter would
+	// with bfloat16 in place of float16 (for execution providers with bfloat16 kernels;
+	// ONNX Runtime's CPU provider has none for MatMul, Conv or Gemm). Default false:
+	// bfloat16 weights behind Casts, float32 computation.
+	BF16Compute bool
 	// ReduceRange quantizes dynamic int8 weights to 7 bits (quantize_dynamic's reduce_range,
 	// default false).
 	ReduceRange bool

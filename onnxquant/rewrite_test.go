@@ -335,3 +335,19 @@ func TestBF16EncoderRuns(t *testing.T) {
 		t.Errorf("bf16 relative error %.3g > 1e-2", e)
 	}
 }
+
+// TestBF16Compute: bf16_compute converts like fp16, with bfloat16 types.
+func TestBF16Compute(t *testing.T) {
+	f := openModel(t, encoderPath)
+	o := DefaultOptions()
+	o.BF16Compute = true
+	m := rewrite(t, f, weightOptions(quantize.DTypeBF16, 0, true), o).Model
+	if n := m.GetGraph().GetNode()[0]; n.GetName() != "graph_input_cast0" || attrInt(n, "to", 0) != int64(typeBFloat16) {
+		t.Errorf("first node %v", n)
+	}
+	for _, init := range m.GetGraph().GetInitializer() {
+		if init.GetDataType() == typeFloat || init.GetDataType() == typeFloat16 {
+			t.Errorf("initializer %s is %d, want bfloat16", init.GetName(), init.GetDataType())
+		}
+	}
+}

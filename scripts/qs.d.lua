@@ -519,6 +519,7 @@ function qs.report.read(path) end
 
 ---@class qs.ONNXSaveOptions
 ---@field keep_io_types? boolean fp16: float32 graph inputs and outputs behind Casts (default true)
+---@field bf16_compute? boolean bf16: convert the computation too, as fp16 does (default false: bf16 weights behind Casts)
 ---@field op_block_list? string[] fp16: ops kept float32 (default float16.py's DEFAULT_OP_BLOCK_LIST)
 ---@field reduce_range? boolean int8: 7-bit weights, as quantize_dynamic's reduce_range (default false)
 ---@field int4_form? "matmulnbits"|"dequantizelinear" default "matmulnbits"

@@ -1,7 +1,7 @@
 -- Casts every floating-point tensor to bf16 (round to nearest even); integer tensors stay as they are.
 --
 --   qscript recipes/bf16.lua [model=PATH] [out=PATH] [skip=LIST] [format=safetensors|pt|onnx]
---                      [keep_io_types=true] [report=PATH]
+--                      [keep_io_types=true] [bf16_compute=false] [report=PATH]
 --
 -- Arguments:
 --   model=   the checkpoint: .safetensors, .safetensors.index.json, .pt/.pth/.bin or .onnx
@@ -14,6 +14,8 @@
 --            model, else safetensors)
 --   keep_io_types=  ONNX output: float32 graph inputs and outputs with Casts at the
 --            boundaries (default true); false makes them bf16
+--   bf16_compute=  ONNX output: convert the computation to bf16 too (default false: bf16
+--            weights behind Casts, float32 computation, which ONNX Runtime's CPU provider runs)
 --   report=  also write the report as HTML or JSON
 --
 -- An .onnx model gives an .onnx model converted as ONNX Runtime's float16 converter does,
@@ -24,7 +26,7 @@
 local qs = require "qs"
 local util = require "recipeutil"
 
-util.check_args(arg, { "model", "out", "skip", "format", "keep_io_types", "report" })
+util.check_args(arg, { "model", "out", "skip", "format", "keep_io_types", "bf16_compute", "report" })
 local report_path = util.report_path(arg.report)
 local model, model_path = util.load(arg.model, "examples/models/digits_cnn.pt", "model")
 
@@ -38,9 +40,10 @@ local q = qs.quantize(model, {
 
 local save_opts = { format = format }
 if util.is_onnx(out, format) then
-  save_opts.onnx = { keep_io_types = util.bool(arg.keep_io_types, true, "keep_io_types") }
-elseif arg.keep_io_types ~= nil then
-  error("argument keep_io_types applies to .onnx outputs")
+  save_opts.onnx = { keep_io_types = util.bool(arg.keep_io_types, true, "keep_io_types"),
+    bf16_compute = util.bool(arg.bf16_compute, false, "bf16_compute") }
+elseif arg.keep_io_types ~= nil or arg.bf16_compute ~= nil then
+  error("arguments keep_io_types and bf16_compute apply to .onnx outputs")
 end
 qs.save(q, out, save_opts)
 local report = q:report()
