@@ -11,6 +11,7 @@ import (
 
 	"github.com/qscript-dev/qscript/data"
 	"github.com/qscript-dev/qscript/graph"
+	"github.com/qscript-dev/qscript/internal/budget"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -48,6 +49,10 @@ func Calibrate(ctx context.Context, g *graph.Graph, src data.Source, opts Option
 	workers := o.Workers
 	if workers == 0 {
 		workers = runtime.GOMAXPROCS(0)
+	}
+	// The run's own memory limit (qscript --max-memory) bounds the calibration's budget too.
+	if lim := budget.Limit(ctx); lim > 0 && lim < o.MaxMemory {
+		o.MaxMemory = lim
 	}
 	batch := batchSize(o, src, bind)
 	var budgetNote string

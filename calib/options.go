@@ -69,7 +69,8 @@ type Options struct {
 	// (data.Batched), else DefaultBatchSize). A model with a fixed batch dimension
 	// imposes its own.
 	BatchSize int
-	// MaxMemory bounds the calibration's memory in bytes (0: DefaultMaxMemory). When
+	// MaxMemory bounds the calibration's memory in bytes (0: DefaultMaxMemory; never more
+	// than the limit of Calibrate's context, internal/budget, qscript --max-memory). When
 	// BatchSize is 0 and the source prefers none, the batch size is chosen from it: one
 	// sample is run first to measure the bytes its intermediate values take, and the batch
 	// is the largest (up to DefaultBatchSize) whose runs in flight fit the budget next to
