@@ -30,6 +30,10 @@ var (
 	streamSaves      = true
 )
 
+// streamRowLimit is the longest row, in bytes, that a row-wise weight streams with; a
+// weight with longer rows is quantized whole (a variable for tests).
+var streamRowLimit = streamBudget / 4
+
 // directWrites makes the streaming save write with O_DIRECT (safetensors.Writer.Direct):
 // the file goes from the chunk buffers to the disk without the page cache's copy and
 // writeback, CPU time that the quantizing workers then have.
@@ -428,7 +432,7 @@ func (s *streamer) weight(info tensor.Info, l Layer) error {
 		}
 		return err
 	}
-	if plan.rows && c.rowElems*info.DType.Size() > streamBudget/4 {
+	if plan.rows && c.rowElems*info.DType.Size() > streamRowLimit {
 		return s.whole(info) // rows too long to stream within the budget
 	}
 	var lo, hi float32

@@ -9,8 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
+	"github.com/qscript-dev/qscript/formats/safetensors"
 	"github.com/qscript-dev/qscript/report"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -58,14 +60,15 @@ func streamCheckpoint(t *testing.T, dir string) string {
 }
 
 // TestStreamingSaveIdentical saves every weight dtype, granularity and layout through the
-// streaming save (chunks of a few hundred elements, so every tensor is cut many times)
-// and through the whole-tensor save, and requires the same bytes. The reports must agree
+// streaming save (chunks of a few hundred elements, so every tensor is cut many times; and
+// with the weights whose rows pass 1 KB quantized whole inside it) and through the
+// whole-tensor save, and requires the same bytes. The reports must agree
 // exactly except for the error figures, whose float64 sums are added in another order
 // (chunk by chunk): they may differ by a few units in the last place, so 1e-12 relative.
 func TestStreamingSaveIdentical(t *testing.T) {
 	dir := t.TempDir()
 	src := streamCheckpoint(t, dir)
-	defer func(n int) { streamChunkElems = n }(streamChunkElems)
+	defer func(n, r int) { streamChunkElems, streamRowLimit = n, r }(streamChunkElems, streamRowLimit)
 	type variant struct {
 		dtype           string
 		perChannel, sym bool
@@ -89,13 +92,16 @@ func TestStreamingSaveIdentical(t *testing.T) {
 	variants = append(variants, variant{DTypeFP16, true, true, 0}, variant{DTypeBF16, true, true, 0})
 	for _, v := range variants {
 		for _, layout := range Layouts {
-			for _, chunk := range []int{300, 1 << 17} {
+			for _, chunk := range []int{300, 1 << 17, -300} { // -300: chunks of 300, rows over 1 KB whole
 				name := fmt.Sprintf("%s_pc%v_sym%v_g%d_%s_%d", v.dtype, v.perChannel, v.sym, v.group, layout, chunk)
 				t.Run(name, func(t *testing.T) {
 					opts := DefaultOptions()
 					opts.Weights = WeightOptions{DType: v.dtype, PerChannel: v.perChannel, Symmetric: v.sym, GroupSize: v.group}
 					opts.Types = []string{"Linear", "Conv"}
-					streamChunkElems = chunk
+					streamChunkElems, streamRowLimit = chunk, streamBudget/4
+					if chunk < 0 {
+						streamChunkElems, streamRowLimit = -chunk, 1000
+					}
 					got, gotReport := saveWith(t, src, opts, layout, true)
 					want, wantReport := saveWith(t, src, opts, layout, false)
 					if !bytes.Equal(got, want) {
@@ -155,5 +161,66 @@ func sameReport(t *testing.T, got, want *report.Report) {
 	g.Layers, w.Layers = nil, nil
 	if fmt.Sprint(g) != fmt.Sprint(w) {
 		t.Errorf("report %v, want %v", g, w)
+	}
+}
+
+// TestStreamingSaveSections streams from a reader that is not memory-mapped (positioned
+// reads into chunk buffers) and requires the file of the mapped one.
+func TestStreamingSaveSections(t *testing.T) {
+	dir := t.TempDir()
+	src := streamCheckpoint(t, dir)
+	defer func(n int) { streamChunkElems = n }(streamChunkElems)
+	streamChunkElems = 500
+	for _, dtype := range []string{DTypeInt8, DTypeInt4, DTypeFP8E4M3, DTypeBF16} {
+		opts := DefaultOptions()
+		opts.Weights.DType = dtype
+		want, _ := saveWith(t, src, opts, LayoutCompressed, true)
+		f, err := os.Open(src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := f.Stat()
+		m, err := safetensors.Open(f, st.Size())
+		if err != nil {
+			t.Fatal(err)
+		}
+		q, err := Quantize(context.Background(), m, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), "o.safetensors")
+		if err := q.Save(context.Background(), out, SaveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		if got, _ := os.ReadFile(out); !bytes.Equal(got, want) {
+			t.Errorf("%s: positioned reads give another file than the memory map", dtype)
+		}
+	}
+}
+
+// TestStreamingNonFiniteIndex: a NaN found in a later chunk is reported at its index in
+// the whole weight, as the whole-tensor save reports it.
+func TestStreamingNonFiniteIndex(t *testing.T) {
+	defer func(n int) { streamChunkElems = n }(streamChunkElems)
+	streamChunkElems = 8
+	w := make([]float32, 6*8)
+	for i := range w {
+		w[i] = float32(i) / 10
+	}
+	w[37] = float32(math.Inf(-1))
+	path := filepath.Join(t.TempDir(), "inf.safetensors")
+	writeSafetensors(t, path, map[string]*tensor.Tensor{"enc.fc.weight": tensor.FromF32([]int{6, 8}, w)})
+	for _, dtype := range WeightDTypes {
+		opts := DefaultOptions()
+		opts.Weights.DType = dtype
+		q, err := Quantize(context.Background(), openModel(t, path), opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = q.Save(context.Background(), filepath.Join(t.TempDir(), "o.safetensors"), SaveOptions{})
+		if err == nil || !strings.Contains(err.Error(), `tensor "enc.fc.weight"`) || !strings.Contains(err.Error(), "at element 37") {
+			t.Errorf("%s: %v", dtype, err)
+		}
 	}
 }
