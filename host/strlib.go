@@ -2,28 +2,16 @@ package host
 
 import (
 	"context"
-	"fmt"
 	"strconv"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
-	"github.com/yuin/gopher-lua/pm"
-
-	"github.com/qscript-dev/qscript/internal/budget"
 )
 
-// The string library's pattern functions, rebuilt on gopher-lua's matcher (pm) so that a
-// run can be stopped inside them: a backtracking pattern such as ("a*"):rep(20).."b" on a
-// long subject takes longer than anyone will wait, and pm cannot be interrupted, so it runs
-// on its own goroutine that the run abandons when its context ends. Results follow Lua 5.1.
-//
-// An abandoned match keeps running until it ends on its own; it touches nothing of the
-// run (its subject is an immutable string), so it is safe, only wasteful, and the CLI
-// exits at once anyway.
-
-// matchCost is the memory one match's record takes, for the budget of gsub and gmatch,
-// which collect every match first.
-const matchCost = 96
+// The string library's pattern functions on the stoppable matcher of pattern.go: a
+// backtracking pattern such as ("a*"):rep(20).."b" on a long subject takes longer than
+// anyone will wait, and timeouts, Ctrl-C and watch-mode saves must still stop it. Results
+// follow Lua 5.1's string library.
 
 // installPatterns replaces string.find, match, gmatch and gsub.
 func installPatterns(L *lua.LState) {
@@ -37,77 +25,70 @@ func installPatterns(L *lua.LState) {
 	t.RawSetString("gsub", L.NewFunction(strGsub))
 }
 
-// findAll runs pm.Find where the run can abandon it, and raises its pattern errors.
-func findAll(L *lua.LState, pattern, subject string, init, limit int) []*pm.MatchData {
-	type result struct {
-		mds []*pm.MatchData
-		err error
-	}
+func newMatcher(L *lua.LState, src, pat string) *matcher {
 	ctx := L.Context()
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	if limit != 1 {
-		need(L, budget.Mul(int64(len(subject))+1, matchCost), "the matches of a pattern")
-	}
-	done := make(chan result, 1)
-	go func() {
-		defer func() {
-			if p := recover(); p != nil {
-				done <- result{err: fmt.Errorf("%v", p)}
-			}
-		}()
-		mds, err := pm.Find(pattern, []byte(subject), init, limit)
-		done <- result{mds, err}
-	}()
-	select {
-	case r := <-done:
-		if r.err != nil {
-			L.RaiseError("%s", r.err.Error())
+	return &matcher{src: src, pat: pat, ctx: ctx}
+}
+
+// matchAt runs one match of m's pattern (from p) at s, raising pattern errors and stops
+// as Lua errors.
+func matchAt(L *lua.LState, m *matcher, s, p int) int {
+	res := -1
+	if err := m.run(func() {
+		m.level, m.depth = 0, 0
+		res = m.match(s, p)
+	}); err != nil {
+		if m.ctx.Err() != nil {
+			L.RaiseError("stopped: %v", m.ctx.Err())
 		}
-		return r.mds
-	case <-ctx.Done():
-		L.RaiseError("stopped: %v", ctx.Err())
-		return nil
+		L.RaiseError("%s", err.Error())
 	}
+	return res
+}
+
+// captureValue is capture i of the match src[s:e] (the whole match when the pattern has
+// no captures and i is 0).
+func captureValue(L *lua.LState, m *matcher, i, s, e int) lua.LValue {
+	if i >= m.level {
+		if i != 0 {
+			L.RaiseError("invalid capture index")
+		}
+		return lua.LString(m.src[s:e])
+	}
+	c := m.capture[i]
+	switch c.len {
+	case capUnfinished:
+		L.RaiseError("unfinished capture")
+	case capPosition:
+		return lua.LNumber(c.init + 1)
+	}
+	return lua.LString(m.src[c.init : c.init+c.len])
+}
+
+// pushCaptures pushes the captures of the match src[s:e], or the whole match when there
+// are none and whole is set; it returns how many it pushed.
+func pushCaptures(L *lua.LState, m *matcher, s, e int, whole bool) int {
+	n := m.level
+	if n == 0 && whole {
+		n = 1
+	}
+	for i := 0; i < n; i++ {
+		L.Push(captureValue(L, m, i, s, e))
+	}
+	return n
 }
 
 // startIndex turns Lua's 1-based init (negative from the end) into a 0-based offset
 // clamped to the subject.
 func startIndex(n, init int) int {
-	switch {
-	case init < 0:
-		init = n + init + 1
-		if init < 1 {
-			init = 1
-		}
-	case init == 0:
-		init = 1
+	if init < 0 {
+		init += n + 1
 	}
-	return min(init-1, n)
-}
-
-// pushCaptures pushes a match's captures, or the whole match when it has none (and
-// whole is true); it returns how many it pushed.
-func pushCaptures(L *lua.LState, md *pm.MatchData, s string, whole bool) int {
-	if md.CaptureLength() == 2 {
-		if !whole {
-			return 0
-		}
-		L.Push(lua.LString(s[md.Capture(0):md.Capture(1)]))
-		return 1
-	}
-	for i := 2; i < md.CaptureLength(); i += 2 {
-		L.Push(capture(md, s, i))
-	}
-	return md.CaptureLength()/2 - 1
-}
-
-func capture(md *pm.MatchData, s string, i int) lua.LValue {
-	if md.IsPosCapture(i) {
-		return lua.LNumber(md.Capture(i))
-	}
-	return lua.LString(s[md.Capture(i):md.Capture(i+1)])
+	init--
+	return max(0, min(init, n))
 }
 
 // hasSpecials reports whether a pattern uses any magic character.
@@ -115,12 +96,12 @@ func hasSpecials(p string) bool {
 	return strings.ContainsAny(p, "^$*+?.([%-")
 }
 
-// string.find(s, pattern [, init [, plain]])
-func strFind(L *lua.LState) int {
+// findAux is string.find (find) and string.match.
+func findAux(L *lua.LState, find bool) int {
 	s := L.CheckString(1)
 	p := L.CheckString(2)
 	init := startIndex(len(s), L.OptInt(3, 1))
-	if lua.LVAsBool(L.Get(4)) || !hasSpecials(p) {
+	if find && (lua.LVAsBool(L.Get(4)) || !hasSpecials(p)) {
 		i := strings.Index(s[init:], p)
 		if i < 0 {
 			L.Push(lua.LNil)
@@ -130,42 +111,54 @@ func strFind(L *lua.LState) int {
 		L.Push(lua.LNumber(init + i + len(p)))
 		return 2
 	}
-	mds := findAll(L, p, s, init, 1)
-	if len(mds) == 0 {
-		L.Push(lua.LNil)
-		return 1
+	m := newMatcher(L, s, p)
+	pi := 0
+	anchor := len(p) > 0 && p[0] == '^'
+	if anchor {
+		pi = 1
 	}
-	md := mds[0]
-	L.Push(lua.LNumber(md.Capture(0) + 1))
-	L.Push(lua.LNumber(md.Capture(1)))
-	return 2 + pushCaptures(L, md, s, false)
+	for s1 := init; ; s1++ {
+		if e := matchAt(L, m, s1, pi); e >= 0 {
+			if find {
+				L.Push(lua.LNumber(s1 + 1))
+				L.Push(lua.LNumber(e))
+				return 2 + pushCaptures(L, m, s1, e, false)
+			}
+			return pushCaptures(L, m, s1, e, true)
+		}
+		if anchor || s1 >= len(s) {
+			break
+		}
+	}
+	L.Push(lua.LNil)
+	return 1
 }
+
+// string.find(s, pattern [, init [, plain]])
+func strFind(L *lua.LState) int { return findAux(L, true) }
 
 // string.match(s, pattern [, init])
-func strMatch(L *lua.LState) int {
-	s := L.CheckString(1)
-	p := L.CheckString(2)
-	mds := findAll(L, p, s, startIndex(len(s), L.OptInt(3, 1)), 1)
-	if len(mds) == 0 {
-		L.Push(lua.LNil)
-		return 1
-	}
-	return pushCaptures(L, mds[0], s, true)
-}
+func strMatch(L *lua.LState) int { return findAux(L, false) }
 
-// string.gmatch(s, pattern): an iterator over the matches, found when it is created.
+// string.gmatch(s, pattern): an iterator over the matches. As in Lua 5.1, '^' is not an
+// anchor here.
 func strGmatch(L *lua.LState) int {
 	s := L.CheckString(1)
 	p := L.CheckString(2)
-	mds := findAll(L, p, s, 0, -1)
-	next := 0
+	m := newMatcher(L, s, p)
+	pos := 0
 	L.Push(L.NewFunction(func(L *lua.LState) int {
-		if next >= len(mds) {
-			return 0
+		for src := pos; src <= len(s); src++ {
+			if e := matchAt(L, m, src, 0); e >= 0 {
+				pos = e
+				if e == src {
+					pos++ // an empty match: go on one position further
+				}
+				return pushCaptures(L, m, src, e, true)
+			}
 		}
-		md := mds[next]
-		next++
-		return pushCaptures(L, md, s, true)
+		pos = len(s) + 1
+		return 0
 	}))
 	return 1
 }
@@ -176,116 +169,110 @@ func strGsub(L *lua.LState) int {
 	p := L.CheckString(2)
 	L.CheckTypes(3, lua.LTString, lua.LTNumber, lua.LTTable, lua.LTFunction)
 	repl := L.Get(3)
-	limit := L.OptInt(4, -1)
-	if limit == 0 {
-		L.Push(lua.LString(s))
-		L.Push(lua.LNumber(0))
-		return 2
+	if n, ok := repl.(lua.LNumber); ok {
+		repl = lua.LString(n.String())
 	}
-	mds := findAll(L, p, s, 0, limit)
-	if str, ok := repl.(lua.LNumber); ok {
-		repl = lua.LString(str.String())
+	maxN := L.OptInt(4, len(s)+1)
+	m := newMatcher(L, s, p)
+	pi := 0
+	anchor := len(p) > 0 && p[0] == '^'
+	if anchor {
+		pi = 1
 	}
-	if str, ok := repl.(lua.LString); ok {
-		need(L, gsubSize(L, s, string(str), mds), "string.gsub: the string")
-	}
-	var b strings.Builder
-	last := 0
-	for _, md := range mds {
-		start, end := md.Capture(0), md.Capture(1)
-		b.WriteString(s[last:start])
-		last = end
-		var out lua.LValue
-		switch r := repl.(type) {
-		case lua.LString:
-			expand(L, &b, string(r), md, s)
-			continue
-		case *lua.LTable:
-			key := lua.LValue(lua.LString(s[start:end]))
-			if md.CaptureLength() > 2 {
-				key = capture(md, s, 2)
-			}
-			out = L.GetTable(r, key)
-		case *lua.LFunction:
-			L.Push(r)
-			L.Call(pushCaptures(L, md, s, true), 1)
-			out = L.Get(-1)
-			L.Pop(1)
+	out := &budgetedBuilder{L: L}
+	src, n := 0, 0
+	for n < maxN {
+		e := matchAt(L, m, src, pi)
+		if e >= 0 {
+			n++
+			addValue(L, out, m, repl, src, e)
 		}
-		switch v := out.(type) {
-		case lua.LString, lua.LNumber:
-			if int64(b.Len())+int64(len(v.String())) > 0 {
-				need(L, int64(b.Len())+int64(len(v.String()))+int64(len(s)-end), "string.gsub: the string")
-			}
-			b.WriteString(v.String())
+		switch {
+		case e > src:
+			src = e
+		case src < len(s):
+			out.WriteString(s[src : src+1])
+			src++
 		default:
-			if lua.LVIsFalse(out) {
-				b.WriteString(s[start:end])
-			} else {
-				L.RaiseError("invalid replacement value (a %s)", out.Type())
-			}
+			src = len(s) + 1
+		}
+		if src > len(s) || anchor {
+			break
 		}
 	}
-	b.WriteString(s[last:])
-	L.Push(lua.LString(b.String()))
-	L.Push(lua.LNumber(len(mds)))
+	if src < len(s) {
+		out.WriteString(s[src:])
+	}
+	L.Push(lua.LString(out.b.String()))
+	L.Push(lua.LNumber(n))
 	return 2
 }
 
-// gsubSize is the length of gsub's result for a string replacement, computed before
-// building it.
-func gsubSize(L *lua.LState, s, repl string, mds []*pm.MatchData) int64 {
-	size := int64(len(s))
-	for _, md := range mds {
-		size -= int64(md.Capture(1) - md.Capture(0))
-		for i := 0; i < len(repl); i++ {
-			if repl[i] != '%' || i+1 == len(repl) {
-				size++
-				continue
-			}
-			i++
-			if c := repl[i]; '0' <= c && c <= '9' {
-				size += int64(len(captureText(L, md, s, int(c-'0'))))
-			} else {
-				size++
-			}
-		}
-		if size < 0 {
-			return -1
-		}
+// addValue writes the replacement of the match src[s:e].
+func addValue(L *lua.LState, out *budgetedBuilder, m *matcher, repl lua.LValue, s, e int) {
+	var v lua.LValue
+	switch r := repl.(type) {
+	case lua.LString:
+		expand(L, out, m, string(r), s, e)
+		return
+	case *lua.LTable:
+		v = L.GetTable(r, captureValue(L, m, 0, s, e))
+	case *lua.LFunction:
+		L.Push(r)
+		L.Call(pushCaptures(L, m, s, e, true), 1)
+		v = L.Get(-1)
+		L.Pop(1)
 	}
-	return size
+	switch x := v.(type) {
+	case lua.LString, lua.LNumber:
+		out.WriteString(x.String())
+	default:
+		if !lua.LVAsBool(v) {
+			out.WriteString(m.src[s:e]) // nil or false: keep the original
+			return
+		}
+		L.RaiseError("invalid replacement value (a %s)", v.Type().String())
+	}
 }
 
 // expand writes a string replacement: %0 the whole match, %1-%9 the captures (%1 is the
-// whole match when there are none), %% a percent sign.
-func expand(L *lua.LState, b *strings.Builder, repl string, md *pm.MatchData, s string) {
+// whole match when there are none), %x the character x (so %% is a percent sign).
+func expand(L *lua.LState, out *budgetedBuilder, m *matcher, repl string, s, e int) {
 	for i := 0; i < len(repl); i++ {
 		c := repl[i]
-		if c != '%' || i+1 == len(repl) {
-			b.WriteByte(c)
+		if c != escape || i+1 == len(repl) {
+			out.WriteString(repl[i : i+1])
 			continue
 		}
 		i++
-		c = repl[i]
-		if '0' <= c && c <= '9' {
-			b.WriteString(captureText(L, md, s, int(c-'0')))
-		} else {
-			b.WriteByte(c)
+		switch c = repl[i]; {
+		case c == '0':
+			out.WriteString(m.src[s:e])
+		case '1' <= c && c <= '9':
+			v := captureValue(L, m, int(c-'1'), s, e)
+			if n, ok := v.(lua.LNumber); ok {
+				out.WriteString(strconv.Itoa(int(n)))
+			} else {
+				out.WriteString(string(v.(lua.LString)))
+			}
+		default:
+			out.WriteString(repl[i : i+1])
 		}
 	}
 }
 
-// captureText is capture n of a match as text (n = 0: the whole match).
-func captureText(L *lua.LState, md *pm.MatchData, s string, n int) string {
-	if n == 0 || (n == 1 && md.CaptureLength() == 2) {
-		return s[md.Capture(0):md.Capture(1)]
+// budgetedBuilder is gsub's result, checked against the run's memory budget each time it
+// doubles.
+type budgetedBuilder struct {
+	L       *lua.LState
+	b       strings.Builder
+	checked int64
+}
+
+func (o *budgetedBuilder) WriteString(s string) {
+	if n := int64(o.b.Len()) + int64(len(s)); n > o.checked {
+		o.checked = max(2*n, 1<<16)
+		need(o.L, o.checked, "string.gsub: the string")
 	}
-	if 2*n >= md.CaptureLength() {
-		L.RaiseError("invalid capture index %%%d", n)
-	}
-	if md.IsPosCapture(2 * n) {
-		return strconv.Itoa(md.Capture(2 * n))
-	}
-	return s[md.Capture(2*n):md.Capture(2*n+1)]
+	o.b.WriteString(s)
 }
