@@ -210,6 +210,10 @@ func (q *Model) configJSON(path, from string, cfg *CompressedConfig, why string)
 		return "", nil, nil
 	}
 	out := filepath.Join(filepath.Dir(path), "config.json")
+	if err := paths.Replaceable(out, quantizedConfig); err != nil {
+		q.warn("config.json not written: %v", err)
+		return "", nil, nil
+	}
 	if in, err := os.Stat(from); err == nil {
 		if o, err := os.Stat(out); err == nil && os.SameFile(in, o) {
 			q.warn("config.json not written: the output's folder holds the input's config.json (%s), which is never overwritten", from)
@@ -248,6 +252,23 @@ func (q *Model) configJSON(path, from string, cfg *CompressedConfig, why string)
 		return "", nil, fmt.Errorf("config %s: %w", from, err)
 	}
 	return out, append(outData, '\n'), nil
+}
+
+// quantizedConfig recognizes a config.json that a save wrote (it has quantization_config),
+// which a later save may replace; any other config.json in the output's folder belongs to
+// someone else and stays.
+func quantizedConfig(path string) bool {
+	f, err := paths.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	var obj map[string]json.RawMessage
+	if json.NewDecoder(io.LimitReader(f, maxConfigSize)).Decode(&obj) != nil {
+		return false
+	}
+	_, ok := obj[MetaQuantizationConfig]
+	return ok
 }
 
 func (q *Model) saveSafetensors(ctx context.Context, path, layout string, infos []tensor.Info, meta map[string]string, measured map[string]*weightStats) error {

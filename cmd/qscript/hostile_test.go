@@ -159,6 +159,10 @@ func afterHostile(t *testing.T, dir, recipe string) {
 		if left, _ := filepath.Glob(filepath.Join(dir, ".out.safetensors.tmp-qs*")); len(left) > 0 {
 			t.Errorf("temporary files left: %v", left)
 		}
+	case "config-in-output-folder.lua":
+		if b, _ := os.ReadFile(filepath.Join(dir, "out", "config.json")); string(b) != userNotes {
+			t.Errorf("the user's out/config.json was changed: %q", b)
+		}
 	case "report-over-user-file.lua":
 		if b, _ := os.ReadFile(filepath.Join(dir, "notes.json")); string(b) != userNotes {
 			t.Errorf("the user's notes.json was changed: %q", b)
@@ -225,6 +229,11 @@ func hostileFolder(t *testing.T) string {
 	must(t, os.Symlink(".", filepath.Join(dir, "alias")))
 	must(t, os.Symlink("/dev/zero", filepath.Join(dir, "zero.npy")))
 	must(t, os.WriteFile(filepath.Join(dir, "notes.json"), []byte(userNotes), 0o644))
+	must(t, os.MkdirAll(filepath.Join(dir, "src"), 0o755))
+	must(t, os.MkdirAll(filepath.Join(dir, "out"), 0o755))
+	copyFile(t, filepath.Join("..", "..", "examples", "models", "digits_cnn.safetensors"), filepath.Join(dir, "src", "model.safetensors"))
+	must(t, os.WriteFile(filepath.Join(dir, "src", "config.json"), []byte(`{"architectures": ["DigitsCNN"]}`), 0o644))
+	must(t, os.WriteFile(filepath.Join(dir, "out", "config.json"), []byte(userNotes), 0o644))
 	if err := syscall.Mkfifo(filepath.Join(dir, "pipe.safetensors"), 0o644); err != nil {
 		t.Fatal(err)
 	}
