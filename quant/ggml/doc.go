@@ -15,6 +15,13 @@
 // Rows are independent, so QuantizeRows splits them over GOMAXPROCS workers above a size
 // threshold; each row is quantized as ggml quantizes it whatever the split.
 //
+// On amd64 with AVX2 the searches run eight at a time without changing a bit: each vector
+// lane runs one group's (or one candidate scale's) scalar algorithm, with the same float32
+// operations in the same order, and choices that ggml makes in sequence (keep the best
+// candidate so far) become per-lane blends. The pure-Go loops remain for other CPUs and
+// the purego build tag; the tests run both against the same golden bytes, and a fuzz
+// target requires them to agree on arbitrary input.
+//
 // Inputs with NaN or ±Inf are refused with a *quant.NonFiniteError: ggml would write
 // blocks that llama-quantize's ggml_validate_row_data then rejects.
 //
