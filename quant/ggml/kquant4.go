@@ -187,26 +187,20 @@ func quantizeQ5_K(y []byte, x, qw []float32) {
 func dequantizeQ5_K(y []float32, b []byte) {
 	for len(y) >= qkK {
 		d, min_ := fp16ToFP32(getU16(b)), fp16ToFP32(getU16(b[2:]))
-		qh, ql := b[16:48], b[48:176]
-		u1, u2 := byte(1), byte(2)
+		qh, ql := (*[32]byte)(b[16:48]), b[48:176]
 		for is := 0; is < 8; is += 2 {
 			sc, m := scaleMinK4(is, b[4:16])
 			d1, m1 := d*float32(sc), min_*float32(m)
 			sc, m = scaleMinK4(is+1, b[4:16])
 			d2, m2 := d*float32(sc), min_*float32(m)
-			for l := range 32 {
-				lo, hi := ql[l]&0x0f, ql[l]>>4
-				if qh[l]&u1 != 0 {
-					lo += 16
-				}
-				if qh[l]&u2 != 0 {
-					hi += 16
-				}
+			q := (*[32]byte)(ql)
+			for l := range 32 { // the fifth bits of this pair of groups: bits is and is+1
+				lo := q[l]&0x0f | (qh[l]>>is&1)<<4
+				hi := q[l]>>4 | (qh[l]>>(is+1)&1)<<4
 				y[l] = float32(d1*float32(lo)) - m1
 				y[l+32] = float32(d2*float32(hi)) - m2
 			}
 			y, ql = y[64:], ql[32:]
-			u1, u2 = u1<<2, u2<<2
 		}
 		b = b[176:]
 	}
