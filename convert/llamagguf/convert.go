@@ -23,8 +23,8 @@ type Options struct {
 	QuantizedBy string
 }
 
-// chunkElems bounds the float32 rows converted at once (16 MiB).
-const chunkElems = 4 << 20
+// chunkElems bounds the float32 rows converted at once (4 MiB).
+const chunkElems = 1 << 20
 
 // Convert writes the GGUF file out from src, a Hugging Face model folder or an F32/F16/BF16
 // GGUF file, at opts.Type. The file appears only when complete.

@@ -239,6 +239,16 @@ func (s *Sharded) Section(name string) (*io.SectionReader, error) {
 	return f.Section(name)
 }
 
+// Release lets the memory map drop the pages of one tensor's data (see File.Release), so a
+// reader that goes through a large checkpoint tensor by tensor keeps its resident memory low.
+func (s *Sharded) Release(name string) error {
+	f, err := s.shardOf(name)
+	if err != nil {
+		return err
+	}
+	return f.Release(name)
+}
+
 // shardOf is the open shard that holds a tensor.
 func (s *Sharded) shardOf(name string) (*File, error) {
 	shard, ok := s.owner[name]
