@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/qscript-dev/qscript/formats/gguf"
+	"github.com/qscript-dev/qscript/quant/ggml"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -14,8 +15,8 @@ func isGGUF(head []byte) bool { return len(head) >= 8 && string(head[:4]) == ggu
 
 // ggufModel shows a GGUF file as a Model: shapes row-major (ggml's dimensions reversed),
 // metadata values as text, F32/F16/BF16/F64 and integer tensors as themselves.
-// Block-quantized tensors are listed as F32 (what dequantizing them gives) but Load
-// refuses them: requantize a GGUF with qs.gguf.convert, which reads them through ggml.
+// Block-quantized tensors are F32: Load dequantizes them as ggml does (quant/ggml), for the
+// types qscript knows.
 type ggufModel struct {
 	f     *gguf.File
 	infos []tensor.Info
@@ -56,10 +57,10 @@ func (m *ggufModel) Load(name string) (*tensor.Tensor, error) {
 		return nil, fmt.Errorf("%w: %q", gguf.ErrNotFound, name)
 	}
 	dt, plain := ggufPlain[t.Type]
-	if !plain {
-		return nil, fmt.Errorf("tensor %q is %s: qs.load reads plain GGUF tensors (F32, F16, BF16); requantize the file with qs.gguf.convert", name, t.Type)
+	if !plain && !ggml.Type(t.Type).Supported() {
+		return nil, fmt.Errorf("tensor %q is %s, which qscript cannot dequantize", name, t.Type)
 	}
-	if t.Size > math.MaxInt {
+	if t.Size > math.MaxInt || (!plain && t.Elements() > math.MaxInt/4) {
 		return nil, fmt.Errorf("tensor %q: %d bytes do not fit in memory", name, t.Size)
 	}
 	s, err := m.f.Section(name)
@@ -70,7 +71,18 @@ func (m *ggufModel) Load(name string) (*tensor.Tensor, error) {
 	if _, err := io.ReadFull(s, data); err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", name, err)
 	}
-	return tensor.FromBytes(dt, t.Shape(), data)
+	if plain {
+		return tensor.FromBytes(dt, t.Shape(), data)
+	}
+	ncols := 1
+	if len(t.Dims) > 0 {
+		ncols = int(t.Dims[0])
+	}
+	out := make([]float32, t.Elements())
+	if err := ggml.DequantizeRows(ggml.Type(t.Type), out, data, len(out)/max(ncols, 1), ncols); err != nil {
+		return nil, fmt.Errorf("tensor %q: %w", name, err)
+	}
+	return tensor.FromF32(t.Shape(), out), nil
 }
 
 // Metadata gives every key as text: strings as they are, numbers in Go syntax, arrays as

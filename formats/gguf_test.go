@@ -46,11 +46,29 @@ func TestOpenGGUF(t *testing.T) {
 		if err != nil || a.DType != tensor.F32 || !slices.Equal(a.Shape, []int{3, 5}) {
 			t.Errorf("%s: Load(a.f32) = %v, %v", path, a, err)
 		}
-		if _, err := f.Load("c.q8_0"); err == nil || !strings.Contains(err.Error(), `tensor "c.q8_0" is Q8_0`) {
-			t.Errorf("%s: Load(c.q8_0): %v", path, err)
+		// Q8_0 dequantized: d·q per block of 32, d the fp16 at the block's start.
+		q, err := f.Load("c.q8_0")
+		if err != nil || q.DType != tensor.F32 || !slices.Equal(q.Shape, []int{2, 64}) {
+			t.Fatalf("%s: Load(c.q8_0) = %v, %v", path, q, err)
+		}
+		gf, _ := GGUFFile(f.Model)
+		raw := make([]byte, 34)
+		if _, err := must(gf.Section("c.q8_0")).ReadAt(raw, 0); err != nil {
+			t.Fatal(err)
+		}
+		d := tensor.F16ToF32(uint16(raw[0]) | uint16(raw[1])<<8)
+		if got, want := q.F32()[1], d*float32(int8(raw[3])); got != want {
+			t.Errorf("%s: dequantized element 1 = %v, want %v", path, got, want)
 		}
 		f.Close()
 	}
+}
+
+func must[T any](x T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return x
 }
 
 func formatInts(v []int) string {
