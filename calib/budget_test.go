@@ -116,6 +116,9 @@ func TestMemoryBudgetPeakRSS(t *testing.T) {
 	if _, err := os.Stat("/proc/self/status"); err != nil {
 		t.Skip("no /proc: peak RSS is read from /proc/self/status")
 	}
+	if raceEnabled {
+		t.Skip("the race detector multiplies resident memory")
+	}
 	run := func(mode string) (batch int, grown int64) {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestMemoryBudgetPeakRSS$", "-test.v")
 		cmd.Env = append(os.Environ(), "QSCRIPT_BUDGET_CHILD="+mode, "GOMAXPROCS=2")
