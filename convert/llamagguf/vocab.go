@@ -73,7 +73,7 @@ func vocabKVs(dir string, h *hparams, cfg map[string]any) ([]gguf.KV, error) {
 	}
 	var kv []gguf.KV
 	if tj.Model.ByteFallback && !tj.Model.IgnoreMerges && tj.Decoder.Type == "Sequence" {
-		kv = llamaVocab(tokens, types)
+		kv = llamaVocab(tokens, types, &tj)
 	} else {
 		pre, err := preTokenizer(tj.PreTokenizer)
 		if err != nil {
@@ -152,8 +152,14 @@ func looksSpecial(t string) bool {
 var byteToken = regexp.MustCompile(`^<0x[0-9A-Fa-f]{2}>$`)
 
 // llamaVocab is gguf-py's LlamaHfVocab: the "llama" (SentencePiece) tokenizer model with
-// <0xNN> byte tokens and the score it gives every token (-1000).
-func llamaVocab(tokens []string, types []int32) []gguf.KV {
+// <0xNN> byte tokens and the score it gives every token (-1000); an added token is a control
+// token only when special (no <...> heuristic there).
+func llamaVocab(tokens []string, types []int32, tj *tokenizerJSON) []gguf.KV {
+	for _, a := range tj.AddedTokens {
+		if !a.Special && a.ID >= 0 && a.ID < len(types) {
+			types[a.ID] = tokUserDefined
+		}
+	}
 	scores := make([]float32, len(tokens))
 	for i, t := range tokens {
 		scores[i] = -1000
