@@ -517,3 +517,31 @@ func TestFolder(t *testing.T) {
 		t.Fatalf("ragged folder: %v", err)
 	}
 }
+
+// TestNPZScalarConstant: a 0-d array of an .npz (a sample rate) is one value for every
+// sample; a model's scalar input takes it as it is.
+func TestNPZScalarConstant(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vad.npz")
+	sr := tensor.New(tensor.I64)
+	sr.I64()[0] = 16000
+	arrays := map[string]*tensor.Tensor{"x": tensor.New(tensor.F32, 5, 4), "sr": sr}
+	if err := npy.WriteNPZ(context.Background(), path, []string{"x", "sr"}, false, func(n string) (*tensor.Tensor, error) { return arrays[n], nil }); err != nil {
+		t.Fatal(err)
+	}
+	src, err := NPZ(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := readAll(t, src, 2)[0]
+	if src.Len() != 5 || !slices.Equal(b.Inputs["sr"].Shape, []int{2}) || b.Inputs["sr"].I64()[1] != 16000 {
+		t.Fatalf("%d samples, sr %v", src.Len(), b.Inputs["sr"])
+	}
+	bind, err := Bind(src, []graph.ValueInfo{{Name: "x", DType: tensor.F32, Shape: []int{-1, 4}}, {Name: "sr", DType: tensor.I64, Shape: []int{}}}, "calibration data")
+	if err != nil {
+		t.Fatal(err)
+	}
+	feed, err := bind.Feed(b)
+	if err != nil || len(feed["sr"].Shape) != 0 || feed["sr"].I64()[0] != 16000 {
+		t.Fatalf("feed %v %v", feed, err)
+	}
+}

@@ -104,6 +104,8 @@ type memorySource struct {
 	// copy makes batches own their data: set when the arrays live in a mapping that the
 	// reader's Close releases.
 	copy bool
+	// consts are 0-d arrays of an archive: one value, repeated for every sample of a batch.
+	consts map[string]*tensor.Tensor
 }
 
 func (s *memorySource) add(name string, t *tensor.Tensor) error {
@@ -161,11 +163,14 @@ func (r *memoryReader) Next(max int) (*Batch, error) {
 	lo, hi := r.next, min(r.next+max, r.src.n)
 	r.next = hi
 	b := r.spare.take()
-	if b == nil || len(b.Inputs) != len(r.src.inputs) {
-		b = &Batch{Inputs: make(map[string]*tensor.Tensor, len(r.src.inputs))}
+	if b == nil || len(b.Inputs) != len(r.src.inputs)+len(r.src.consts) {
+		b = &Batch{Inputs: make(map[string]*tensor.Tensor, len(r.src.inputs)+len(r.src.consts))}
 	}
 	for name, t := range r.src.inputs {
 		b.Inputs[name] = r.rows(b.Inputs[name], t, lo, hi)
+	}
+	for name, t := range r.src.consts {
+		b.Inputs[name] = repeat(t, hi-lo)
 	}
 	b.Len = hi - lo
 	if r.src.target != nil {
@@ -212,4 +217,14 @@ func (r *memoryReader) Close() error {
 		return err
 	}
 	return nil
+}
+
+// repeat stacks n copies of a 0-d tensor: [n].
+func repeat(t *tensor.Tensor, n int) *tensor.Tensor {
+	out := tensor.New(t.DType, n)
+	size := t.DType.Size()
+	for i := range n {
+		copy(out.Data[i*size:(i+1)*size], t.Data[:size])
+	}
+	return out
 }

@@ -12,7 +12,8 @@ import (
 
 // NPZ is a source over the arrays of an .npz archive, inputs by name: each array is an
 // input named after its key, except the first of "label", "labels", "target", "targets"
-// and "y", which is the target. Every array's first axis is the sample axis. The
+// and "y", which is the target. Every array's first axis is the sample axis, except a 0-d
+// array, which is one value for every sample (a sample rate `sr`). The
 // members are inflated when a pass opens, so an .npz data set is held in memory while
 // it is read; use .npy or safetensors for data sets larger than memory.
 func NPZ(path string) (Source, error) {
@@ -62,8 +63,14 @@ func newArchiveSource(path string, infos []tensor.Info, mapped bool, open func()
 		}
 	}
 	for _, info := range infos {
+		if len(info.Shape) == 0 && info.Name != s.target {
+			// A 0-d array is the same value for every sample.
+			s.inputs = append(s.inputs, tensor.Info{Name: info.Name, DType: info.DType, Shape: []int{}})
+			s.inputNames = append(s.inputNames, info.Name)
+			continue
+		}
 		if len(info.Shape) == 0 {
-			return nil, fmt.Errorf("data %q: array %q is a scalar; its first axis must count the samples", s.name, info.Name)
+			return nil, fmt.Errorf("data %q: target %q is a scalar; its first axis must count the samples", s.name, info.Name)
 		}
 		if s.n >= 0 && info.Shape[0] != s.n {
 			return nil, fmt.Errorf("data %q: array %q has %d samples, the others have %d", s.name, info.Name, info.Shape[0], s.n)
@@ -78,6 +85,9 @@ func newArchiveSource(path string, infos []tensor.Info, mapped bool, open func()
 	if len(s.inputs) == 0 {
 		return nil, fmt.Errorf("data %q: no input arrays (only a target %q)", s.name, s.target)
 	}
+	if s.n < 0 {
+		return nil, fmt.Errorf("data %q: every array is 0-d; one needs a first axis counting the samples", s.name)
+	}
 	return s, nil
 }
 
@@ -91,7 +101,8 @@ func (s *archiveSource) Open(ctx context.Context) (Reader, error) {
 	if err != nil {
 		return nil, err
 	}
-	mem := &memorySource{name: s.name, inputs: make(map[string]*tensor.Tensor, len(s.inputNames)), n: s.n, copy: s.mapped}
+	mem := &memorySource{name: s.name, inputs: make(map[string]*tensor.Tensor, len(s.inputNames)), n: s.n, copy: s.mapped,
+		consts: map[string]*tensor.Tensor{}}
 	for _, name := range s.inputNames {
 		if err := ctx.Err(); err != nil {
 			f.Close()
@@ -101,6 +112,10 @@ func (s *archiveSource) Open(ctx context.Context) (Reader, error) {
 		if err != nil {
 			f.Close()
 			return nil, fmt.Errorf("data %q: %w", s.name, err)
+		}
+		if len(t.Shape) == 0 {
+			mem.consts[name] = t.Contiguous()
+			continue
 		}
 		mem.inputs[name] = t.Contiguous()
 	}
