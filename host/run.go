@@ -11,6 +11,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/qscript-dev/qscript/host/modules"
+	"github.com/qscript-dev/qscript/internal/paths"
 )
 
 // Result is the outcome of one run.
@@ -190,7 +191,7 @@ func (h *Host) loadRecipe(p string) (*chunk, error) {
 // diskChunk reads a Lua file from disk.
 func (h *Host) diskChunk(abs string) (*chunk, error) {
 	abs = filepath.Clean(abs)
-	src, err := os.ReadFile(abs)
+	src, err := paths.ReadFile(abs) // refuses a FIFO or device without blocking on it
 	if err != nil {
 		return nil, err
 	}

@@ -182,6 +182,14 @@ func TestInternalErrorExitCode(t *testing.T) {
 	}
 }
 
+// TestHostileRecipeFIFO: a recipe that is a FIFO is refused, not waited for.
+func TestHostileRecipeFIFO(t *testing.T) {
+	r := qscriptCapped(t, hostileFolder(t), "pipe.lua")
+	if r.code != exitRecipeError || !strings.Contains(r.stderr, "pipe.lua: not a regular file (a named pipe)") {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
+	}
+}
+
 // TestHostileInspect: files that `qscript inspect` must refuse promptly and briefly.
 func TestHostileInspect(t *testing.T) {
 	dir := hostileFolder(t)
@@ -234,8 +242,10 @@ func hostileFolder(t *testing.T) string {
 	copyFile(t, filepath.Join("..", "..", "examples", "models", "digits_cnn.safetensors"), filepath.Join(dir, "src", "model.safetensors"))
 	must(t, os.WriteFile(filepath.Join(dir, "src", "config.json"), []byte(`{"architectures": ["DigitsCNN"]}`), 0o644))
 	must(t, os.WriteFile(filepath.Join(dir, "out", "config.json"), []byte(userNotes), 0o644))
-	if err := syscall.Mkfifo(filepath.Join(dir, "pipe.safetensors"), 0o644); err != nil {
-		t.Fatal(err)
+	for _, fifo := range []string{"pipe.safetensors", "pipe.lua"} {
+		if err := syscall.Mkfifo(filepath.Join(dir, fifo), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	must(t, os.WriteFile(filepath.Join(dir, "big-dtype.safetensors"), bigDTypeSafetensors(50<<20), 0o644))
 	must(t, os.WriteFile(filepath.Join(dir, "broadcast.onnx"), broadcastONNX(t), 0o644))
