@@ -151,7 +151,7 @@ func LVObserver(L *lua.LState, o *Observer) lua.LValue {
 func observerObserve(L *lua.LState) int {
 	o := CheckObserver(L, 1)
 	if tbl, ok := L.Get(2).(*lua.LTable); ok {
-		shape, values, err := nestedValues(tbl)
+		shape, values, err := nestedValues(ctxOf(L), tbl)
 		if err != nil {
 			L.ArgError(2, err.Error())
 		}

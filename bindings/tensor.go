@@ -1,6 +1,8 @@
 package bindings
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -171,7 +173,10 @@ func newTensor(L *lua.LState) int {
 		values = []float64{b2f(bool(data))}
 	case *lua.LTable:
 		var err error
-		shape, values, err = nestedValues(data)
+		shape, values, err = nestedValues(ctxOf(L), data)
+		if errors.Is(err, budget.ErrExceeded) {
+			L.RaiseError("qs.tensor: %v", err)
+		}
 		if err != nil {
 			L.ArgError(1, err.Error())
 		}
@@ -203,7 +208,7 @@ const maxNesting = 64
 
 // nestedValues flattens a nested table of numbers in C order and returns its shape. Every
 // row of a level must have the same length.
-func nestedValues(t *lua.LTable) ([]int, []float64, error) {
+func nestedValues(ctx context.Context, t *lua.LTable) ([]int, []float64, error) {
 	var shape []int
 	for v := lua.LValue(t); ; {
 		tt, ok := v.(*lua.LTable)
@@ -221,6 +226,10 @@ func nestedValues(t *lua.LTable) ([]int, []float64, error) {
 	}
 	n, err := tensor.Numel(shape)
 	if err != nil {
+		return nil, nil, err
+	}
+	// Rows shared by reference make a small table describe a huge tensor.
+	if err := budget.Check(ctx, budget.Mul(int64(n), 16), fmt.Sprintf("a tensor of shape %s", shapeText(shape))); err != nil {
 		return nil, nil, err
 	}
 	values := make([]float64, 0, n)
