@@ -164,8 +164,8 @@ func sameReport(t *testing.T, got, want *report.Report) {
 	}
 }
 
-// TestStreamingSaveSections streams from a reader that is not memory-mapped (positioned
-// reads into chunk buffers) and requires the file of the mapped one.
+// TestStreamingSaveSections streams from a safetensors file opened on an io.ReaderAt (not
+// memory-mapped) and requires the file of one opened by path.
 func TestStreamingSaveSections(t *testing.T) {
 	dir := t.TempDir()
 	src := streamCheckpoint(t, dir)
@@ -194,7 +194,7 @@ func TestStreamingSaveSections(t *testing.T) {
 		}
 		f.Close()
 		if got, _ := os.ReadFile(out); !bytes.Equal(got, want) {
-			t.Errorf("%s: positioned reads give another file than the memory map", dtype)
+			t.Errorf("%s: a file opened on a ReaderAt gives another output", dtype)
 		}
 	}
 }
