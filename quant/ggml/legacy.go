@@ -127,55 +127,80 @@ func quantizeQ4_0(y []byte, x, qw []float32) {
 		return
 	}
 	if haveAVX2 {
-		symRows(y, x, 18, -8, 8.5, 15, quantizeQ4_0Blocks, func(b []byte, c *[32]byte) {
-			for j := range 16 {
-				b[2+j] = c[j] | c[j+16]<<4
-			}
-		})
+		symRows(y, x, false)
 		return
 	}
 	quantizeQ4_0Blocks(y, x)
 }
 
-// symRows runs symAVX2 over a row of 32-blocks of size bytes: it stores each d as fp16 and
-// packs the codes with pack, or redoes a block with scalar when 1/d overflowed.
-func symRows(y []byte, x []float32, size int, div, bias float32, qmax int32, scalar func(y []byte, x []float32), pack func(b []byte, c *[32]byte)) {
+// symRows runs symAVX2 over a row of Q4_0 (five false) or Q5_0 blocks: it stores each d
+// as fp16 and packs the codes, or redoes a block with the scalar loop when 1/d overflowed.
+func symRows(y []byte, x []float32, five bool) {
+	size, div, bias, qmax := 18, float32(-8), float32(8.5), int32(15)
+	if five {
+		size, div, bias, qmax = 22, -16, 16.5, 31
+	}
 	var codes [64 * 32]byte
 	var d [64]float32
 	for len(x) >= 32 {
 		nb := min(len(x)/32, len(d))
 		symAVX2(&codes[0], &d[0], &x[0], nb, div, bias, qmax)
 		for b, db := range d[:nb] {
-			blk := y[size*b : size*(b+1)]
-			if db != 0 && absf(1/db) > math.MaxFloat32 { // 1/d overflowed: ±Inf/NaN codes
-				scalar(blk, x[32*b:32*(b+1)])
-				continue
+			blk, xb := y[size*b:size*(b+1)], x[32*b:32*(b+1)]
+			switch {
+			case db != 0 && absf(1/db) > math.MaxFloat32 && five: // ±Inf/NaN codes
+				quantizeQ5_0Blocks(blk, xb)
+			case db != 0 && absf(1/db) > math.MaxFloat32:
+				quantizeQ4_0Blocks(blk, xb)
+			case five:
+				putU16(blk, fp32ToFP16(db))
+				packQ5(blk[2:6], blk[6:22], (*[32]byte)(codes[32*b:]))
+			default:
+				putU16(blk, fp32ToFP16(db))
+				packQ4(blk[2:18], (*[32]byte)(codes[32*b:]))
 			}
-			putU16(blk, fp32ToFP16(db))
-			pack(blk, (*[32]byte)(codes[32*b:]))
 		}
 		x, y = x[32*nb:], y[size*nb:]
 	}
 }
 
-// asymRows runs asymAVX2 over a row of 32-blocks of size bytes: it stores d and m as fp16
-// and packs the codes with pack, or redoes a block with scalar when d or 1/d is not finite
-// or min or max is a zero (whose sign ggml takes from the first zero).
-func asymRows(y []byte, x []float32, size int, div float32, qmax int32, scalar func(y []byte, x []float32), pack func(b []byte, c *[32]byte)) {
+// packQ4 stores 32 four-bit codes: byte j holds element j (low nibble) and j+16 (high).
+func packQ4(qs []byte, c *[32]byte) {
+	for j := range 16 {
+		qs[j] = c[j] | c[j+16]<<4
+	}
+}
+
+// asymRows runs asymAVX2 over a row of Q4_1 (five false) or Q5_1 blocks: it stores d and
+// m as fp16 and packs the codes, or redoes a block with the scalar loop when d or 1/d is not
+// finite or min or max is a zero (whose sign ggml takes from the first zero).
+func asymRows(y []byte, x []float32, five bool) {
+	size, div, qmax := 20, float32(15), int32(15)
+	if five {
+		size, div, qmax = 24, 31, 255
+	}
 	var codes [64 * 32]byte
 	var d, m, mx [64]float32
 	for len(x) >= 32 {
 		nb := min(len(x)/32, len(d))
 		asymAVX2(&codes[0], &d[0], &m[0], &mx[0], &x[0], nb, div, qmax)
 		for b, db := range d[:nb] {
-			blk := y[size*b : size*(b+1)]
-			if !(db <= math.MaxFloat32) || db != 0 && 1/db > math.MaxFloat32 || m[b] == 0 || mx[b] == 0 {
-				scalar(blk, x[32*b:32*(b+1)])
-				continue
+			blk, xb := y[size*b:size*(b+1)], x[32*b:32*(b+1)]
+			exact := db <= math.MaxFloat32 && (db == 0 || absf(1/db) <= math.MaxFloat32) && m[b] != 0 && mx[b] != 0
+			switch {
+			case !exact && five:
+				quantizeQ5_1Blocks(blk, xb)
+			case !exact:
+				quantizeQ4_1Blocks(blk, xb)
+			default:
+				putU16(blk, fp32ToFP16(db))
+				putU16(blk[2:], fp32ToFP16(m[b]))
+				if five {
+					packQ5(blk[4:8], blk[8:24], (*[32]byte)(codes[32*b:]))
+				} else {
+					packQ4(blk[4:20], (*[32]byte)(codes[32*b:]))
+				}
 			}
-			putU16(blk, fp32ToFP16(db))
-			putU16(blk[2:], fp32ToFP16(m[b]))
-			pack(blk, (*[32]byte)(codes[32*b:]))
 		}
 		x, y = x[32*nb:], y[size*nb:]
 	}
@@ -208,18 +233,17 @@ func quantizeQ4_0Blocks(y []byte, x []float32) {
 }
 
 func quantizeQ4_0Weighted(y []byte, x, qw []float32) {
-	weightedQxRow(y, x, qw, 8, 18, func(b []byte, d float32, L []int8) {
-		putU16(b, fp32ToFP16(d))
-		for j := range 16 {
-			b[2+j] = byte(L[j]) | byte(L[j+16])<<4
-		}
-	})
+	weightedQxRow(y, x, qw, false)
 }
 
-// weightedQxRow is the row loop of quantize_row_q4_0_impl and _q5_0_impl: per block of 32,
-// weights qw*sqrt(sigma2 + x²) (sigma2 the row's mean square) and make_qx_quants; write
-// stores each block (size bytes) from its scale and codes.
-func weightedQxRow(y []byte, x, qw []float32, nmax, size int, write func(b []byte, d float32, L []int8)) {
+// weightedQxRow is the row loop of quantize_row_q4_0_impl (five false) and _q5_0_impl: per
+// block of 32, weights qw*sqrt(sigma2 + x²) (sigma2 the row's mean square) and
+// make_qx_quants, eight blocks at a time through makeQxGroups.
+func weightedQxRow(y []byte, x, qw []float32, five bool) {
+	nmax, size := 8, 18
+	if five {
+		nmax, size = 16, 22
+	}
 	sigma2 := rowSigma2(x)
 	var w [256]float32
 	var L [256]int8
@@ -230,7 +254,17 @@ func weightedQxRow(y []byte, x, qw []float32, nmax, size int, write func(b []byt
 		makeQxGroups(32, nmax, x[lo:hi], w[:hi-lo], L[:hi-lo], scales[:])
 		for g := 0; g < (hi-lo)/32; g++ {
 			ib := lo/32 + g
-			write(y[size*ib:size*(ib+1)], scales[g], L[32*g:32*g+32])
+			b := y[size*ib : size*(ib+1)]
+			putU16(b, fp32ToFP16(scales[g]))
+			var c [32]byte
+			for j := range c {
+				c[j] = byte(L[32*g+j])
+			}
+			if five {
+				packQ5(b[2:6], b[6:22], &c)
+			} else {
+				packQ4(b[2:18], &c)
+			}
 		}
 	}
 }
@@ -254,11 +288,7 @@ func quantizeQ4_1(y []byte, x, qw []float32) {
 		return
 	}
 	if haveAVX2 {
-		asymRows(y, x, 20, 15, 15, quantizeQ4_1Blocks, func(b []byte, c *[32]byte) {
-			for j := range 16 {
-				b[4+j] = c[j] | c[j+16]<<4
-			}
-		})
+		asymRows(y, x, false)
 		return
 	}
 	quantizeQ4_1Blocks(y, x)
@@ -293,20 +323,17 @@ func quantizeQ4_1Blocks(y []byte, x []float32) {
 }
 
 func quantizeQ4_1Weighted(y []byte, x, qw []float32) {
-	weightedQkxRow(y, x, qw, 15, 20, func(b []byte, d, m float32, L []uint8) {
-		putU16(b, fp32ToFP16(d))
-		putU16(b[2:], fp32ToFP16(-m))
-		for j := range 16 {
-			b[4+j] = L[j] | L[j+16]<<4
-		}
-	})
+	weightedQkxRow(y, x, qw, false)
 }
 
-// weightedQkxRow is the row loop of quantize_row_q4_1_impl and _q5_1_impl: per block of
-// 32, weights qw*sqrt(sigma2 + x²) (sigma2 the row's mean square) and make_qkx3_quants;
-// write stores each block (size bytes) from its scale, min and codes. Blocks go eight at a
-// time through makeQkxGroups.
-func weightedQkxRow(y []byte, x, qw []float32, nmax, size int, write func(b []byte, d, m float32, L []uint8)) {
+// weightedQkxRow is the row loop of quantize_row_q4_1_impl (five false) and _q5_1_impl:
+// per block of 32, weights qw*sqrt(sigma2 + x²) (sigma2 the row's mean square) and
+// make_qkx3_quants, eight blocks at a time through makeQkxGroups.
+func weightedQkxRow(y []byte, x, qw []float32, five bool) {
+	nmax, size := 15, 20
+	if five {
+		nmax, size = 31, 24
+	}
 	sigma2 := rowSigma2(x)
 	var w [256]float32
 	var L [256]uint8
@@ -318,7 +345,14 @@ func weightedQkxRow(y []byte, x, qw []float32, nmax, size int, write func(b []by
 		makeQkxGroups(nmax, 32, xs, w[:hi-lo], L[:hi-lo], scales[:], mins[:], -0.9, 0.05, 36, false)
 		for g := 0; g < (hi-lo)/32; g++ {
 			ib := lo/32 + g
-			write(y[size*ib:size*(ib+1)], scales[g], mins[g], L[32*g:32*g+32])
+			b := y[size*ib : size*(ib+1)]
+			putU16(b, fp32ToFP16(scales[g]))
+			putU16(b[2:], fp32ToFP16(-mins[g]))
+			if five {
+				packQ5(b[4:8], b[8:24], (*[32]byte)(L[32*g:]))
+			} else {
+				packQ4(b[4:20], (*[32]byte)(L[32*g:]))
+			}
 		}
 	}
 }
@@ -351,20 +385,11 @@ func packQ5(qh, qs []byte, L *[32]uint8) {
 // make_qx_quants(32, 16, ...) instead.
 func quantizeQ5_0(y []byte, x, qw []float32) {
 	if qw != nil {
-		weightedQxRow(y, x, qw, 16, 22, func(b []byte, d float32, l8 []int8) {
-			putU16(b, fp32ToFP16(d))
-			var L [32]uint8
-			for j, l := range l8 {
-				L[j] = uint8(l)
-			}
-			packQ5(b[2:6], b[6:22], &L)
-		})
+		weightedQxRow(y, x, qw, true)
 		return
 	}
 	if haveAVX2 {
-		symRows(y, x, 22, -16, 16.5, 31, quantizeQ5_0Blocks, func(b []byte, c *[32]byte) {
-			packQ5(b[2:6], b[6:22], c)
-		})
+		symRows(y, x, true)
 		return
 	}
 	quantizeQ5_0Blocks(y, x)
@@ -412,17 +437,11 @@ func dequantizeQ5_0(y []float32, b []byte) {
 // with qw, make_qkx3_quants(32, 31, ...) instead.
 func quantizeQ5_1(y []byte, x, qw []float32) {
 	if qw != nil {
-		weightedQkxRow(y, x, qw, 31, 24, func(b []byte, d, m float32, L []uint8) {
-			putU16(b, fp32ToFP16(d))
-			putU16(b[2:], fp32ToFP16(-m))
-			packQ5(b[4:8], b[8:24], (*[32]uint8)(L))
-		})
+		weightedQkxRow(y, x, qw, true)
 		return
 	}
 	if haveAVX2 {
-		asymRows(y, x, 24, 31, 255, quantizeQ5_1Blocks, func(b []byte, c *[32]byte) {
-			packQ5(b[4:8], b[8:24], c)
-		})
+		asymRows(y, x, true)
 		return
 	}
 	quantizeQ5_1Blocks(y, x)
