@@ -28,11 +28,12 @@ lib=interop/node_modules/@node-llama-cpp/linux-x64/bins/linux-x64
 bundle=interop/node_modules/node-llama-cpp/llama/gitRelease.bundle
 [ -e "$bundle" ] || { echo "70-gguf: $bundle is missing (cd interop && npm ci)"; exit 2; }
 
-# peer: sets peer_cmd (a function) and peer_name.
+# The peer is $tmp/peer IN OUT TYPE, a wrapper that execs it (so /usr/bin/time measures it).
 cache=${QSCRIPT_CACHE:-$HOME/.cache/qscript}/llama.cpp-$(sha256sum "$bundle" | cut -c1-12)
+wrapper() { printf '#!/usr/bin/env bash\n%s\n' "$1" >"$tmp/peer"; chmod +x "$tmp/peer"; }
 if [ -n "${LLAMA_QUANTIZE:-}" ]; then
   peer_name="llama-quantize ($LLAMA_QUANTIZE)"
-  peer() { "$LLAMA_QUANTIZE" "$1" "$2" "$3" 2; }
+  wrapper "exec \"$LLAMA_QUANTIZE\" \"\$1\" \"\$2\" \"\$3\" 2"
 else
   if [ ! -x "$cache/build/bin/llama-quantize" ] && [ "${BUILD_PEER:-1}" != 0 ] && command -v cmake >/dev/null && command -v g++ >/dev/null; then
     echo "70-gguf: building llama-quantize in $cache (once)"
@@ -47,14 +48,13 @@ else
   fi
   if [ -x "$cache/build/bin/llama-quantize" ]; then
     peer_name="llama-quantize (cmake build of node-llama-cpp's bundled llama.cpp, native)"
-    peer() { "$cache/build/bin/llama-quantize" "$1" "$2" "$3" 2; }
+    wrapper "exec \"$cache/build/bin/llama-quantize\" \"\$1\" \"\$2\" \"\$3\" 2"
   else
     git clone -q --no-checkout "$bundle" "$tmp/src" && git -C "$tmp/src" checkout -q HEAD -- include ggml/include
     "${CC:-gcc}" -O2 -std=c11 -o "$tmp/llama_quantize" interop/gguf/llama_quantize.c -I "$tmp/src/include" \
       -I "$tmp/src/ggml/include" -L"$lib" -l:libllama.v0.4.0.so -l:libggml-base.so -Wl,-rpath,"$PWD/$lib"
     peer_name="llama_model_quantize of node-llama-cpp's prebuilt libllama (no llama-quantize build here)"
-    declare -A ftype=([Q8_0]=7 [Q4_K_M]=15)
-    peer() { "$tmp/llama_quantize" "$1" "$2" "${ftype[$3]}"; }
+    wrapper "case \$3 in Q8_0) f=7;; Q4_K_M) f=15;; esac; exec \"$tmp/llama_quantize\" \"\$1\" \"\$2\" \"\$f\""
   fi
 fi
 
@@ -81,7 +81,7 @@ printf "%-7s %12s %12s %8s %12s %12s %8s\n" type "qscript s" "peer s" ratio "qsc
 for type in Q8_0 Q4_K_M; do
   for _ in $(seq "$reps"); do
     best "qs$type" "$tmp/qscript" -q recipes/gguf.lua model="$tmp/m/model" out="$tmp/qs.gguf" type="$type"
-    best "peer$type" peer "$tmp/m.F32.gguf" "$tmp/peer.gguf" "$type"
+    best "peer$type" "$tmp/peer" "$tmp/m.F32.gguf" "$tmp/peer.gguf" "$type"
   done
   "$tmp/ggufcmp" "$tmp/qs.gguf" "$tmp/peer.gguf" >"$tmp/cmp.log" || { tail -3 "$tmp/cmp.log"; echo "70-gguf: FAIL: $type outputs differ"; exit 1; }
   awk -v t="$type" -v a="${wall[qs$type]}" -v b="${wall[peer$type]}" -v ra="${rss[qs$type]}" -v rb="${rss[peer$type]}" \

@@ -18,6 +18,10 @@ var archByHF = map[string]string{
 	"Qwen2ForCausalLM":   "qwen2",
 }
 
+// maxVocab bounds vocab_size, which sizes the token list (the largest real vocabularies
+// are about 256k).
+const maxVocab = 1 << 24
+
 // hparams are the config values the converter needs; arch is llama.cpp's name.
 type hparams struct {
 	arch                       string
@@ -75,6 +79,9 @@ func readHparams(cfg map[string]any) (*hparams, error) {
 	h.hasCtx = h.ctx != 0
 	if h.headDim, err = cfgInt(cfg, false, "head_dim"); err != nil {
 		return nil, err
+	}
+	if h.vocab > maxVocab {
+		return nil, fmt.Errorf("config.json: vocab_size %d is more than the %d tokens the converter lists", h.vocab, maxVocab)
 	}
 	if h.heads <= 0 || h.kvHeads <= 0 || h.heads%h.kvHeads != 0 || h.layers <= 0 || h.hidden <= 0 {
 		return nil, fmt.Errorf("config.json: %d layers, hidden size %d, %d heads and %d key/value heads do not make a model", h.layers, h.hidden, h.heads, h.kvHeads)
