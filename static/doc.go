@@ -15,6 +15,13 @@
 //	_ = q.Save(ctx, "model.int8.onnx")
 //	fmt.Print(q.Report())
 //
+// Models are taken as exporters write them: weights computed by Constant subgraphs are
+// folded into initializers (FoldWeights; qs.load does it too) and a model below opset 13 is
+// upgraded for the export (package formats/onnx/upgrade), both checked in Prepare before
+// calibration. Model.Check measures the result on a few calibration samples (output SQNR,
+// each node's own damage, warnings) and can keep the most damaging nodes in float (min_sqnr,
+// max_drop); Inspect summarizes a model for `qscript inspect`.
+//
 // From package quantize's options instead (what the Lua qs.quantize does), Prepare
 // checks them and runs the layer selection before the calibration, and
 // Prepared.Quantize (or QuantizeModel, for a calibration already made) returns a Model
