@@ -81,6 +81,22 @@ func TestCalibrationBindings(t *testing.T) {
 		Output: []*onnxpb.ValueInfoProto{bindVI("y", f32, 2, "N", 3), bindVI("hn", f32, 2, "N", 4)},
 	}, map[string]*tensor.Tensor{"w": w, "half": tensor.FromF32([]int{}, []float32{0.5})})
 
+	// A Conv whose weight is a Constant node (Paddle's way): qs.load folds it, so the
+	// layer listing (and recipeutil's first_conv) sees the Conv.
+	wc, err := onnx.TensorToProto("", tensor.FromF32([]int{2, 1, 1, 1}, []float32{0.5, -2}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wc.Name = nil
+	writeModel(t, filepath.Join(dir, "const.onnx"), &onnxpb.GraphProto{
+		Node: []*onnxpb.NodeProto{
+			{OpType: proto.String("Constant"), Name: proto.String("/w"), Output: []string{"w"},
+				Attribute: []*onnxpb.AttributeProto{{Name: proto.String("value"), Type: onnxpb.AttributeProto_TENSOR.Enum(), T: wc}}},
+			bindNode("Conv", []string{"x", "w"}, "y")},
+		Input:  []*onnxpb.ValueInfoProto{bindVI("x", f32, "N", 1, 2, 2)},
+		Output: []*onnxpb.ValueInfoProto{bindVI("y", f32, "N", 2, 2, 2)},
+	}, nil)
+
 	n := 12
 	rows := func(shape ...int) *tensor.Tensor {
 		x := tensor.New(tensor.F32, shape...)
@@ -120,6 +136,8 @@ local function check(name, model, acts)
   assert(r.accuracy and r.accuracy.output_sqnr_db > 20, name .. ": output SQNR " .. tostring(r.accuracy and r.accuracy.output_sqnr_db))
   return q, r
 end
+local convs = qs.load(dir .. "/const.onnx"):layers("Conv")
+assert(#convs == 1 and convs[1].name == "/Conv_y", "Constant-weight Conv not listed: " .. #convs)
 check("npz by name", "multi.onnx", {calibrate = qs.data.npz(dir .. "/multi.npz"), samples = 12, observer = "minmax"})
 local _, r = check("scalar sr", "scalar.onnx", {calibrate = qs.data.folder(dir .. "/chunks"), samples = 12})
 local _, r2 = check("state", "state.onnx", {calibrate = qs.data.npz(dir .. "/stream.npz"), samples = 12, state = {out = "hn", into = "h"}})
