@@ -53,16 +53,32 @@ type tokenizerJSON struct {
 // the tokenizer.* keys convert_hf_to_gguf.py writes: for a byte-level BPE (GPT-2 style,
 // Llama 3, Qwen2) the "gpt2" model with its pre-tokenizer, tokens, token types and merges;
 // for a SentencePiece-style BPE with byte fallback (Llama 2, Mistral) the "llama" model
-// with scores, as gguf-py's LlamaHfVocab does. Then special token ids, add_*_token flags
+// with scores, as gguf-py's LlamaHfVocab does; a tokenizer.model, when present, wins (the
+// "llama" model with the SentencePiece scores). Then special token ids, add_*_token flags
 // and the chat template (gguf-py's SpecialVocab).
 func vocabKVs(dir string, h *hparams, cfg map[string]any) ([]gguf.KV, error) {
 	path := filepath.Join(dir, "tokenizer.json")
 	var tj tokenizerJSON
-	if err := readJSON(path, &tj); err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s: no tokenizer.json (a tokenizer.model alone is not read yet; save the tokenizer with transformers to get tokenizer.json)", dir)
+	jsonErr := readJSON(path, &tj)
+	if jsonErr != nil && !errors.Is(jsonErr, os.ErrNotExist) {
+		return nil, jsonErr
+	}
+	// As convert_hf_to_gguf.py: a SentencePiece tokenizer.model comes first.
+	if pieces, err := readSPM(filepath.Join(dir, "tokenizer.model")); err == nil {
+		kv, n, err := spmVocab(dir, pieces, h.vocab)
+		if err != nil {
+			return nil, err
 		}
+		special, err := specialVocab(dir, &tj, cfg, n)
+		if err != nil {
+			return nil, err
+		}
+		return append(kv, special...), nil
+	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, err
+	}
+	if jsonErr != nil {
+		return nil, fmt.Errorf("%s: no tokenizer.json and no tokenizer.model", dir)
 	}
 	if tj.Model.Type != "BPE" {
 		return nil, fmt.Errorf("%s: model type %q; the converter reads BPE tokenizers", path, tj.Model.Type)
@@ -137,7 +153,8 @@ func baseVocab(tj *tokenizerJSON, vocabSize int) ([]string, []int32, error) {
 	return tokens, types, nil
 }
 
-// looksSpecial is convert_hf_to_gguf.py's does_token_look_special.
+// looksSpecial is convert_hf_to_gguf.py's does_token_look_special: added tokens some models
+// forget to mark special.
 func looksSpecial(t string) bool {
 	switch t {
 	case "<pad>", "<mask>", "<2mass>", "[@BOS@]":
@@ -145,8 +162,7 @@ func looksSpecial(t string) bool {
 	}
 	return (strings.HasPrefix(t, "<|") && strings.HasSuffix(t, "|>")) ||
 		(strings.HasPrefix(t, "<｜") && strings.HasSuffix(t, "｜>")) ||
-		(strings.HasPrefix(t, "[") && strings.HasSuffix(t, "]")) ||
-		(strings.HasPrefix(t, "<") && strings.HasSuffix(t, ">"))
+		(strings.HasPrefix(t, "<unused") && strings.HasSuffix(t, ">"))
 }
 
 var byteToken = regexp.MustCompile(`^<0x[0-9A-Fa-f]{2}>$`)
