@@ -52,4 +52,22 @@ func (r *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "%s: %d tensors, %s -> %s (%.1f%%), type %s\n", r.Out, len(r.Tensors), mib(r.SrcBytes), mib(r.Bytes), 100*ratio, r.Type)
 }
 
-func mib(n uint64) string { return fmt.Sprintf("%.2f MiB", float64(n)/(1<<20)) }
+// mib prints a size with three significant figures in B, KiB, MiB or GiB.
+func mib(n uint64) string {
+	v, unit := float64(n), "B"
+	for _, u := range []string{"KiB", "MiB", "GiB", "TiB"} {
+		if v < 1024 {
+			break
+		}
+		v, unit = v/1024, u
+	}
+	switch {
+	case unit == "B":
+		return fmt.Sprintf("%d B", n)
+	case v < 10:
+		return fmt.Sprintf("%.2f %s", v, unit)
+	case v < 100:
+		return fmt.Sprintf("%.1f %s", v, unit)
+	}
+	return fmt.Sprintf("%.0f %s", v, unit)
+}
