@@ -145,10 +145,15 @@ func (s *Set) Check(t ggml.Type, imatrix bool) (*Result, error) {
 	off, deqOff := 0, 0
 	if imatrix && deqAll != nil { // TYPE.deq holds the plain cases first
 		for _, c := range s.Cases {
-			deqOff += 4 * c.Rows * c.Cols
+			if c.Cols%t.BlockSize() == 0 {
+				deqOff += 4 * c.Rows * c.Cols
+			}
 		}
 	}
 	for _, c := range s.Cases {
+		if c.Cols%t.BlockSize() != 0 {
+			continue // ggml_quant skips rows that do not divide into t's blocks
+		}
 		rs, err := ggml.RowSize(t, c.Cols)
 		if err != nil {
 			return nil, fmt.Errorf("case %s: %w", c.Name, err)
