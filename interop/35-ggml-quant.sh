@@ -2,9 +2,9 @@
 # Live bit-exactness of quant/ggml against ggml itself: ggml_quantize_chunk from the prebuilt
 # libggml-base.so of npm @node-llama-cpp/linux-x64 (loaded with dlopen by
 # scripts/fixtures/ggml_quant.c; no ggml source is compiled) quantizes fresh random weight
-# matrices (4096x256 and 64x4096, gaussian with outliers and a zero row, several seeds, and
-# one seed of bands of denormal, tiny, huge, one-signed, sparse, integer rows) to
-# every supported type, with and without a random importance matrix, and dequantizes them
+# matrices (4096x256, 64x4096 and 128x896, which the k-quants skip; gaussian with outliers
+# and a zero row, several seeds, and one seed of bands of denormal, tiny, huge, one-signed,
+# sparse and integer rows) to every supported type, with and without a random importance matrix, and dequantizes them
 # with ggml's dequantize_row_*; quant/ggml/internal/ggmlcheck compares ALL bytes and values.
 #
 # The library: interop/node_modules/@node-llama-cpp/linux-x64 (node-llama-cpp in
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds=${SEEDS:-1 2 3}
-shapes=${SHAPES:-4096x256 64x4096}
+shapes=${SHAPES:-4096x256 64x4096 128x896}
 package=@node-llama-cpp/linux-x64@3.21.1
 die() { echo "35-ggml-quant: $*" >&2; exit 2; }
 
