@@ -39,6 +39,13 @@ func watchMemory(ctx context.Context, limit int64) (context.Context, func()) {
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	done := make(chan struct{})
+	// Garbage can take the heap to twice the live heap (GOGC=100) unless the process has a
+	// soft memory limit near ours, as the CLI sets: only a heap beyond what garbage
+	// explains is stopped at once.
+	overshoot := 2*limit + limit/8
+	if soft := debug.SetMemoryLimit(-1); soft <= limit+limit/4+limit/16 {
+		overshoot = limit + limit/2
+	}
 	go func() {
 		t := time.NewTicker(watchInterval)
 		defer t.Stop()
@@ -56,9 +63,9 @@ func watchMemory(ctx context.Context, limit int64) (context.Context, func()) {
 				continue
 			}
 			// The heap counts garbage too, so the live heap after a collection is what
-			// counts; but a heap half again over the limit stops the run before the
-			// collector has caught up (a string doubled by .. grows faster than it).
-			if live := budget.Live(); live > limit || heap > limit+limit/2 {
+			// counts; but a heap far over the limit stops the run before the collector has
+			// caught up (a string doubled by .. grows faster than it collects).
+			if live := budget.Live(); live > limit || heap > overshoot {
 				cancel(&budget.Error{What: "the recipe", Need: max(live, heap), Limit: limit, Live: max(live, heap)})
 				return
 			}
