@@ -36,7 +36,7 @@ func TestSentencePieceModel(t *testing.T) {
 	dir := t.TempDir()
 	pieces := []spmPiece{{"<unk>", 0, 2}, {"<s>", 0, 3}, {"</s>", 0, 3}, {"<0x0A>", 0, 6}, {"▁the", -1.5, 1}, {"x", -2, 4}}
 	os.WriteFile(filepath.Join(dir, "tokenizer.model"), spmModel(pieces, []bool{true, true, true, true, false, true}), 0o644)
-	os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), []byte(`{"added_tokens_decoder": {"7": {"content": "<|im|>", "special": false}}}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), []byte(`{"add_prefix_space": false, "added_tokens_decoder": {"7": {"content": "<|im|>", "special": false}}}`), 0o644)
 	kvs, err := vocabKVs(dir, &hparams{vocab: 8}, map[string]any{})
 	if err != nil {
 		t.Fatal(err)
@@ -48,6 +48,9 @@ func TestSentencePieceModel(t *testing.T) {
 	wantTokens := []string{"<unk>", "<s>", "</s>", "<0x0A>", "▁the", "x", "[PAD6]", "<|im|>"}
 	wantScores := []float32{0, 0, 0, 0, -1.5, -2, -10000, -1000}
 	wantTypes := []int32{tokUnknown, tokControl, tokControl, tokByte, tokNormal, tokNormal, tokUnused, tokControl}
+	if byKey["tokenizer.ggml.add_space_prefix"] != false {
+		t.Errorf("add_space_prefix %v, want false from add_prefix_space", byKey["tokenizer.ggml.add_space_prefix"])
+	}
 	if byKey["tokenizer.ggml.model"] != "llama" || !slices.Equal(byKey["tokenizer.ggml.tokens"].([]string), wantTokens) ||
 		!slices.Equal(byKey["tokenizer.ggml.scores"].([]float32), wantScores) || !slices.Equal(byKey["tokenizer.ggml.token_type"].([]int32), wantTypes) {
 		t.Errorf("got %v", byKey)
