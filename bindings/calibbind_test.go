@@ -140,6 +140,11 @@ local convs = qs.load(dir .. "/const.onnx"):layers("Conv")
 assert(#convs == 1 and convs[1].name == "/Conv_y", "Constant-weight Conv not listed: " .. #convs)
 check("npz by name", "multi.onnx", {calibrate = qs.data.npz(dir .. "/multi.npz"), samples = 12, observer = "minmax"})
 local _, r = check("scalar sr", "scalar.onnx", {calibrate = qs.data.folder(dir .. "/chunks"), samples = 12})
+-- A Lua data source: a function giving one sample per call, nil after the last.
+check("data function", "scalar.onnx", {observer = "minmax", calibrate = function(i)
+  if i > 12 then return nil end
+  return {x = qs.tensor({i / 12, -0.5, 0.25, (i % 5) / 5}, {shape = {4}}), sr = qs.tensor(16000, {dtype = "I64"})}
+end})
 local _, r2 = check("state", "state.onnx", {calibrate = qs.data.npz(dir .. "/stream.npz"), samples = 12, state = {out = "hn", into = "h"}})
 local ok, err = pcall(qs.quantize, qs.load(dir .. "/state.onnx"), {activations = {calibrate = qs.data.npz(dir .. "/stream.npz")}})
 assert(not ok and tostring(err):find('no array for model input "h"', 1, true), tostring(err))

@@ -271,7 +271,7 @@ func raisePredicateError(L *lua.LState) {
 // qs.save.
 func quantizeModel(L *lua.LState) int {
 	m := CheckModel(L, 1)
-	t := L.OptTable(2, L.NewTable())
+	t := withDataFunction(L, 2, L.OptTable(2, L.NewTable()))
 	call := quantizeOptionMap(L, 2, t)
 	merged := quantize.MergeOptionMaps(call, configOf(L))
 	if _, ok := merged["layer_types"]; !ok && len(m.Types) > 0 {

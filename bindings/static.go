@@ -361,6 +361,92 @@ func quantizedCheck(L *lua.LState) int {
 	return 1
 }
 
+// maxFunctionSamples bounds the samples a data function gives when samples is negative.
+const maxFunctionSamples = 100000
+
+// withDataFunction returns the qs.quantize option table t with activations.calibrate, when
+// it is a Lua function, replaced by the data it gives: the function is called with 1, 2, ...
+// on this Lua thread, before anything runs, and returns one sample (a tensor for a model's
+// only input, or a table of input name = tensor, without the batch axis) or nil after the
+// last; at most activations.samples (default 150) are asked for. t itself is not changed.
+func withDataFunction(L *lua.LState, n int, t *lua.LTable) *lua.LTable {
+	acts, ok := t.RawGetString("activations").(*lua.LTable)
+	if !ok {
+		return t
+	}
+	fn, ok := acts.RawGetString("calibrate").(*lua.LFunction)
+	if !ok {
+		return t
+	}
+	limit := calib.DefaultSamples
+	if v, ok := acts.RawGetString("samples").(lua.LNumber); ok {
+		limit = int(v)
+	}
+	if limit < 0 {
+		limit = maxFunctionSamples
+	}
+	var samples []data.Sample
+	for i := 1; i <= limit; i++ {
+		L.Push(fn)
+		L.Push(lua.LNumber(i))
+		L.Call(1, 1)
+		v := L.Get(-1)
+		L.Pop(1)
+		if v == lua.LNil {
+			break
+		}
+		sample, err := functionSample(v)
+		if err != nil {
+			L.ArgError(n, fmt.Sprintf("option 'activations.calibrate': the data function's sample %d: %v", i, err))
+		}
+		samples = append(samples, sample)
+	}
+	src, err := data.Samples(samples)
+	if err != nil {
+		L.ArgError(n, "option 'activations.calibrate': the data function: "+err.Error())
+	}
+	copyTable := func(from *lua.LTable) *lua.LTable {
+		to := L.NewTable()
+		from.ForEach(func(k, v lua.LValue) { to.RawSet(k, v) })
+		return to
+	}
+	out, outActs := copyTable(t), copyTable(acts)
+	outActs.RawSetString("calibrate", LVData(L, &Data{Source: src}))
+	out.RawSetString("activations", outActs)
+	return out
+}
+
+// functionSample reads one sample a data function returned.
+func functionSample(v lua.LValue) (data.Sample, error) {
+	if ud, ok := v.(*lua.LUserData); ok {
+		if t, ok := ud.Value.(*tensor.Tensor); ok {
+			return data.Sample{Inputs: map[string]*tensor.Tensor{"": t}}, nil
+		}
+	}
+	tbl, ok := v.(*lua.LTable)
+	if !ok {
+		return data.Sample{}, fmt.Errorf("a tensor or a table of input name = tensor expected, got %s", v.Type())
+	}
+	s := data.Sample{Inputs: map[string]*tensor.Tensor{}}
+	var bad error
+	tbl.ForEach(func(k, e lua.LValue) {
+		name, ok := k.(lua.LString)
+		ud, ok2 := e.(*lua.LUserData)
+		t, ok3 := (*tensor.Tensor)(nil), false
+		if ok2 {
+			t, ok3 = ud.Value.(*tensor.Tensor)
+		}
+		if !ok || !ok3 {
+			if bad == nil {
+				bad = fmt.Errorf("input name = tensor expected, got %s = %s", k.Type(), e.Type())
+			}
+			return
+		}
+		s.Inputs[string(name)] = t
+	})
+	return s, bad
+}
+
 // sourceFromGo turns converted option values into data: a tensor (first axis =
 // samples), a list of per-sample tensors, or a table of input name = tensor.
 func sourceFromGo(v any) (data.Source, error) {

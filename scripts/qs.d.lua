@@ -259,7 +259,7 @@ function qs.load(path, opts) end
 ---@field group_size? integer default 128 for int4/uint4; -1 for no groups
 
 ---@class qs.ActivationOptions
----@field calibrate qs.DataLike
+---@field calibrate qs.DataLike|fun(i: integer): (qs.Tensor|table<string, qs.Tensor>|nil) a function gives sample i, nil after the last
 ---@field samples? integer default 150
 ---@field observer? "histogram"|"minmax"|"moving_average"|"percentile"|"entropy"|"mse" default "histogram"
 ---@field dtype? "uint8"|"int8" default "uint8"
