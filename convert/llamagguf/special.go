@@ -75,10 +75,6 @@ func specialVocab(dir string, tj *tokenizerJSON, cfg map[string]any, nVocab int)
 			kv = append(kv, gguf.KV{Key: "tokenizer.ggml.add_" + typ + "_token", Value: gguf.BoolVal(b)})
 		}
 	}
-	// LlamaModel.set_vocab: tokenizer_config.json's add_prefix_space, when it says.
-	if b, ok := tc["add_prefix_space"].(bool); ok {
-		kv = append(kv, gguf.KV{Key: "tokenizer.ggml.add_space_prefix", Value: gguf.BoolVal(b)})
-	}
 	tmpl, err := chatTemplate(dir, tc)
 	if err != nil {
 		return nil, err

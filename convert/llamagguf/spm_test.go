@@ -37,7 +37,7 @@ func TestSentencePieceModel(t *testing.T) {
 	pieces := []spmPiece{{"<unk>", 0, 2}, {"<s>", 0, 3}, {"</s>", 0, 3}, {"<0x0A>", 0, 6}, {"▁the", -1.5, 1}, {"x", -2, 4}}
 	os.WriteFile(filepath.Join(dir, "tokenizer.model"), spmModel(pieces, []bool{true, true, true, true, false, true}), 0o644)
 	os.WriteFile(filepath.Join(dir, "tokenizer_config.json"), []byte(`{"add_prefix_space": false, "added_tokens_decoder": {"7": {"content": "<|im|>", "special": false}}}`), 0o644)
-	kvs, err := vocabKVs(dir, &hparams{vocab: 8}, map[string]any{})
+	kvs, err := vocabKVs(dir, &hparams{arch: "llama", vocab: 8}, map[string]any{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -57,6 +57,21 @@ type tokenizerJSON struct {
 // "llama" model with the SentencePiece scores). Then special token ids, add_*_token flags
 // and the chat template (gguf-py's SpecialVocab).
 func vocabKVs(dir string, h *hparams, cfg map[string]any) ([]gguf.KV, error) {
+	kv, err := tokenizerKVs(dir, h, cfg)
+	if err != nil || h.arch != "llama" {
+		return kv, err
+	}
+	// LlamaModel.set_vocab (not Qwen2's): tokenizer_config.json's add_prefix_space.
+	var tc struct {
+		AddPrefixSpace *bool `json:"add_prefix_space"`
+	}
+	if err := readJSON(filepath.Join(dir, "tokenizer_config.json"), &tc); err == nil && tc.AddPrefixSpace != nil {
+		kv = append(kv, gguf.KV{Key: "tokenizer.ggml.add_space_prefix", Value: gguf.BoolVal(*tc.AddPrefixSpace)})
+	}
+	return kv, nil
+}
+
+func tokenizerKVs(dir string, h *hparams, cfg map[string]any) ([]gguf.KV, error) {
 	path := filepath.Join(dir, "tokenizer.json")
 	var tj tokenizerJSON
 	jsonErr := readJSON(path, &tj)
