@@ -2,6 +2,7 @@ package graph
 
 import (
 	"context"
+	"errors"
 	"testing"
 
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
@@ -98,5 +99,24 @@ func TestIfLoopOuterScopeAndHooks(t *testing.T) {
 		if walked[i] != want[i] {
 			t.Fatalf("Walk %v, want %v", walked, want)
 		}
+	}
+}
+
+// TestUnsupportedInsideSubgraph: a node Load cannot run inside a Loop body is named with the
+// others of the main graph, in one error.
+func TestUnsupportedInsideSubgraph(t *testing.T) {
+	m := controlModel()
+	for _, n := range m.Graph.Node {
+		if n.GetOpType() == "Loop" {
+			n.Attribute[0].G.Node[0].OpType = ptr("FancyAdd")
+		}
+		if n.GetOpType() == "Relu" {
+			n.OpType = ptr("FancyRelu")
+		}
+	}
+	_, err := Load(m, Options{})
+	var all *UnsupportedOpsError
+	if !errors.As(err, &all) || len(all.Nodes) != 2 || all.Nodes[0].Node != "relu" || all.Nodes[1].Node != "body_add" || all.Nodes[1].Opset != 13 {
+		t.Fatalf("error %v", err)
 	}
 }
