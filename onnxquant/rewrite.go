@@ -237,7 +237,7 @@ func (r *rewriter) result() *Result {
 		Output: r.outputs, ValueInfo: r.vinfo}
 	m := r.m
 	out := &onnxpb.ModelProto{IrVersion: proto.Int64(max(m.GetIrVersion(), r.minIR)), OpsetImport: r.opsets, ProducerName: proto.String("qscript"),
-		ProducerVersion: m.ProducerVersion, Domain: m.Domain, ModelVersion: m.ModelVersion,
+		Domain: m.Domain, ModelVersion: m.ModelVersion,
 		DocString: m.DocString, Graph: graph, MetadataProps: m.MetadataProps, Functions: m.Functions}
 	rep := &report.Report{Scheme: r.scheme, Layers: r.layers, Warnings: r.warnings}
 	for _, g := range r.gptqLayers {

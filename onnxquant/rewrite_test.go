@@ -240,6 +240,10 @@ func TestInt4Encoder(t *testing.T) {
 	if !slices.Equal(n.GetInput(), []string{"/norm1/LayerNormalization_output_0", "onnx::MatMul_127_Q4", "onnx::MatMul_127_scales", "onnx::MatMul_127_zero_points"}) {
 		t.Errorf("inputs %v", n.GetInput())
 	}
+	// The producer is qscript; the exporter's version (pytorch 1.13.0) must not follow it.
+	if m.GetProducerName() != "qscript" || m.GetProducerVersion() != "" {
+		t.Errorf("producer %q version %q", m.GetProducerName(), m.GetProducerVersion())
+	}
 	if nodeNamed(m, "/self_attn/Gemm") == nil || onnx.OpsetVersion(m, msDomain) != 1 {
 		t.Error("Gemm replaced, or no com.microsoft opset")
 	}

@@ -1,6 +1,6 @@
--- Converts a Hugging Face Llama/Mistral/Qwen2 folder (or an F16/F32 .gguf) to a GGUF file for llama.cpp and ollama.
+-- Converts a Hugging Face Llama/Mistral/Qwen2 folder (or an F32/F16/BF16 .gguf) to a GGUF file for llama.cpp and ollama.
 --
---   qscript recipes/gguf.lua model=DIR out=FILE.gguf [type=Q4_K_M] [override=PATTERN=TYPE,...] [imatrix=FILE] [pure=true]
+--   qscript recipes/gguf.lua model=DIR|FILE.gguf [out=FILE.gguf] [type=Q8_0] [override=PATTERN=TYPE,...] [imatrix=FILE] [pure=true]
 --
 -- Arguments:
 --   model=     the model: a folder with config.json, tokenizer.json and safetensors weights

@@ -1,6 +1,8 @@
 -- Prints a greeting: the smallest recipe, showing how key=value arguments arrive in `arg`.
 --
 --   qscript recipes/hello.lua name=Ada times=2 shout=true
+require("recipeutil").check_args(arg, { "name", "times", "shout" }) -- a typo is an error, never ignored
+
 local name = arg.name or "world"
 local times = arg.times or 1
 if type(times) ~= "number" or times < 1 then
