@@ -9,7 +9,8 @@
 # scripts/fixtures/ct_reference.py, the config field by field, and runs the vLLM
 # scheme-selection port (interop/llm/vllm_port.py) on it. The input folders must stay
 # byte-identical, and a second run into a written folder must be refused without
-# overwrite=true.
+# overwrite=true. The single-file recipes int8_dynamic.lua and int4_weight_only.lua run on
+# the same folder and interop/llm/check_vllm_file.py checks that vLLM would serve them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(mktemp -d)
@@ -56,6 +57,34 @@ run f16-W4A16_ASYM f16 '{"default": "W4A16_ASYM", "group_size": 32}' scheme=W4A1
 run f32-W8A8 f32 '{"default": "W8A8"}' scheme=W8A8
 run f32-W4A16 f32 '{"default": "W4A16", "group_size": 64}' scheme=W4A16 group_size=64
 
+# The single-file weight-only recipes on the same folder (through its index): the
+# quantization_config in their metadata must be one vLLM serves, with the tensors its scheme
+# loads (interop/llm/check_vllm_file.py): int8_dynamic as W8A8 with dynamic per-token
+# activations, int4_weight_only as WNA16.
+m=0
+single() { # single RECIPE NAME WANT_CLASS ARGS...
+  local recipe=$1 name=$2 want=$3
+  shift 3
+  if ! "$dir/qscript" -q "recipes/$recipe" model="$dir/llama/model.safetensors.index.json" out="$dir/$name.safetensors" \
+    skip=lm_head "$@" >"$dir/log" 2>&1; then
+    cat "$dir/log" >&2
+    echo "90-llm-compressed-tensors: FAIL: qscript recipes/$recipe $*" >&2
+    exit 1
+  fi
+  if ! /usr/bin/python3 interop/llm/check_vllm_file.py "$dir/$name.safetensors" "$dir/llama" "$want" >"$dir/check"; then
+    cat "$dir/check" >&2
+    echo "90-llm-compressed-tensors: FAIL: $recipe $*" >&2
+    exit 1
+  fi
+  echo "  $recipe $*: $(sed 's/^check_vllm_file: ok: //' "$dir/check")"
+  m=$((m + 1))
+}
+single int8_dynamic.lua int8 CompressedTensorsW8A8Int8
+single int8_dynamic.lua int8-tensor CompressedTensorsW8A8Int8 per_channel=false
+single int4_weight_only.lua int4 CompressedTensorsWNA16
+single int4_weight_only.lua uint4-g64 CompressedTensorsWNA16 symmetric=false group_size=64
+single int4_weight_only.lua int4-channel CompressedTensorsWNA16 group_size=-1
+
 if [ "$(sum_in)" != "$before" ]; then
   echo "90-llm-compressed-tensors: FAIL: an input folder changed" >&2
   exit 1
@@ -66,4 +95,4 @@ if "$dir/qscript" -q recipes/llm.lua model="$dir/llama" out="$dir/out-W8A16" sch
   echo "90-llm-compressed-tensors: FAIL: a written folder was replaced without overwrite=true" >&2
   exit 1
 fi
-echo "90-llm-compressed-tensors: ok ($n folders: every code/scale/zero point = the compressed-tensors port bit for bit, config field by field, vLLM port picks the expected scheme; inputs unchanged; busy folder refused)"
+echo "90-llm-compressed-tensors: ok ($n folders: every code/scale/zero point = the compressed-tensors port bit for bit, config field by field, vLLM port picks the expected scheme; inputs unchanged; busy folder refused; $m single-file int8_dynamic/int4_weight_only outputs: vLLM port picks W8A8Int8/WNA16 and finds its tensors)"

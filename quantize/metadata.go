@@ -101,18 +101,24 @@ type ConfigGroup struct {
 
 // QuantizationArgs describes the quantization of weights or activations.
 type QuantizationArgs struct {
-	NumBits   int    `json:"num_bits"`
-	Type      string `json:"type"` // "int" | "float"
-	Symmetric bool   `json:"symmetric"`
-	Strategy  string `json:"strategy"` // "tensor" | "channel" | "group"
-	GroupSize *int   `json:"group_size"`
-	Dynamic   bool   `json:"dynamic"`
-	Observer  string `json:"observer"`
+	NumBits   int     `json:"num_bits"`
+	Type      string  `json:"type"` // "int" | "float"
+	Symmetric bool    `json:"symmetric"`
+	Strategy  string  `json:"strategy"` // "tensor" | "channel" | "group" | "token"
+	GroupSize *int    `json:"group_size"`
+	Dynamic   bool    `json:"dynamic"`
+	Observer  *string `json:"observer"` // null for dynamic activations, as compressed-tensors writes them
 }
 
 // CompressedConfig returns the compressed-tensors quantization_config of the compressed
-// layout, or nil with the reason when the scheme has none: fp16/bf16 casts are plain
-// float checkpoints, and compressed-tensors has no fp8 e5m2.
+// layout, or nil with the reason when there is none that vLLM would serve: fp16/bf16
+// casts are plain float checkpoints, compressed-tensors has no fp8 e5m2, and some integer
+// schemes have no vLLM kernel (see servable).
+//
+// 8-bit integer weights without static activations are torch's dynamic quantization:
+// the config says so with dynamic per-token symmetric int8 input activations, the W8A8
+// preset's, which vLLM runs as CompressedTensorsW8A8Int8 (it accepts int-quantized only
+// with input activations). Nothing extra is stored: dynamic activations have no qparams.
 func (q *Model) CompressedConfig() (*CompressedConfig, string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -121,7 +127,8 @@ func (q *Model) CompressedConfig() (*CompressedConfig, string) {
 
 func (q *Model) compressedConfig() (*CompressedConfig, string) {
 	ws := q.ws
-	w := &QuantizationArgs{NumBits: ws.bits(), Type: "int", Strategy: "tensor", Observer: "minmax"}
+	minmax := "minmax"
+	w := &QuantizationArgs{NumBits: ws.bits(), Type: "int", Strategy: "tensor", Observer: &minmax}
 	format := "int-quantized"
 	switch ws.kind {
 	case kindCast:
@@ -144,6 +151,19 @@ func (q *Model) compressedConfig() (*CompressedConfig, string) {
 	case ws.perChannel:
 		w.Strategy = "channel"
 	}
+	var in *QuantizationArgs
+	for _, name := range sortedKeys(q.inputQ) {
+		p := q.inputQ[name]
+		in = &QuantizationArgs{NumBits: 8, Type: "int", Symmetric: !inputStoresZeroPoint(p),
+			Strategy: "tensor", Observer: &minmax}
+		break
+	}
+	if in == nil && format == "int-quantized" {
+		in = &QuantizationArgs{NumBits: 8, Type: "int", Symmetric: true, Strategy: "token", Dynamic: true}
+	}
+	if why := servable(format, w, in); why != "" {
+		return nil, why
+	}
 	cfg := &CompressedConfig{QuantMethod: "compressed-tensors", Format: format, QuantizationStatus: "compressed",
 		Ignore: []string{}, ConfigGroups: map[string]ConfigGroup{}}
 	var targets []string
@@ -157,18 +177,34 @@ func (q *Model) compressedConfig() (*CompressedConfig, string) {
 			cfg.Ignore = append(cfg.Ignore, d.Layer.Name)
 		}
 	}
-	g := ConfigGroup{Targets: targets, Weights: w}
+	g := ConfigGroup{Targets: targets, Weights: w, InputActivations: in}
 	if targets == nil {
 		g.Targets = []string{}
 	}
-	for _, name := range sortedKeys(q.inputQ) {
-		p := q.inputQ[name]
-		g.InputActivations = &QuantizationArgs{NumBits: 8, Type: "int", Symmetric: !inputStoresZeroPoint(p),
-			Strategy: "tensor", Observer: "minmax"}
-		break
-	}
 	cfg.ConfigGroups["group_0"] = g
 	return cfg, ""
+}
+
+// servable says why vLLM's CompressedTensorsConfig would find no scheme for an integer
+// config group ("" when it finds one). It restates the conditions of
+// _get_scheme_from_parts (vllm/model_executor/layers/quantization/compressed_tensors/
+// compressed_tensors.py): pack-quantized weight-only int4 needs per-channel or per-group
+// weights (CompressedTensorsWNA16); int-quantized int8 needs input activations, symmetric
+// weights, and per-tensor or per-channel weights (CompressedTensorsW8A8Int8).
+func servable(format string, w, in *QuantizationArgs) string {
+	if w.Type != "int" {
+		return ""
+	}
+	const hint = " (recipes/llm.lua writes the llm-compressor presets W8A16, W4A16, W8A8)"
+	switch {
+	case format == "pack-quantized" && w.Strategy == "tensor":
+		return "vLLM takes packed int4 weights per channel or per group, not per tensor" + hint
+	case format == "int-quantized" && !w.Symmetric:
+		return "vLLM takes int8 weights (W8A8) only when they are symmetric; these have zero points" + hint
+	case format == "int-quantized" && w.Strategy == "group":
+		return "vLLM takes int8 weights (W8A8) per tensor or per channel, not in groups" + hint
+	}
+	return ""
 }
 
 // targetOf maps a layer type to the module class compressed-tensors targets: ONNX Gemm

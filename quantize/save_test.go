@@ -195,13 +195,22 @@ func TestSaveInt8Layouts(t *testing.T) {
 					t.Errorf("%s changed", name)
 				}
 			}
+			cfgJSON, ok := meta["quantization_config"]
+			if c.zeroPoint || c.weights.GroupSize > 0 {
+				// vLLM has no scheme for int8 weights with zero points or groups.
+				if ok {
+					t.Errorf("quantization_config %s claimed for a scheme vLLM does not serve", cfgJSON)
+				}
+				return
+			}
 			var cfg CompressedConfig
-			if err := json.Unmarshal([]byte(meta["quantization_config"]), &cfg); err != nil {
+			if err := json.Unmarshal([]byte(cfgJSON), &cfg); err != nil {
 				t.Fatal(err)
 			}
-			wts := cfg.ConfigGroups["group_0"].Weights
-			if cfg.Format != "int-quantized" || wts.Symmetric == c.zeroPoint || wts.NumBits != 8 || !slices.Equal(cfg.Ignore, []string{"conv1"}) {
-				t.Errorf("quantization_config %s", meta["quantization_config"])
+			wts, in := cfg.ConfigGroups["group_0"].Weights, cfg.ConfigGroups["group_0"].InputActivations
+			if cfg.Format != "int-quantized" || !wts.Symmetric || wts.NumBits != 8 || !slices.Equal(cfg.Ignore, []string{"conv1"}) ||
+				in == nil || in.NumBits != 8 || in.Strategy != "token" || !in.Dynamic || !in.Symmetric || in.Observer != nil {
+				t.Errorf("quantization_config %s", cfgJSON)
 			}
 		})
 	}
@@ -607,7 +616,7 @@ func TestSaveMetadata(t *testing.T) {
 	if b, _ := json.Marshal(rec); string(b) != want {
 		t.Errorf("record\n got %s\nwant %s", b, want)
 	}
-	wantCfg := `{"config_groups":{"group_0":{"input_activations":null,"targets":["Conv2d","Linear"],"weights":{"dynamic":false,"group_size":null,"num_bits":8,"observer":"minmax","strategy":"channel","symmetric":true,"type":"int"}}},"format":"int-quantized","ignore":["conv1"],"kv_cache_scheme":null,"quant_method":"compressed-tensors","quantization_status":"compressed"}`
+	wantCfg := `{"config_groups":{"group_0":{"input_activations":{"dynamic":true,"group_size":null,"num_bits":8,"observer":null,"strategy":"token","symmetric":true,"type":"int"},"targets":["Conv2d","Linear"],"weights":{"dynamic":false,"group_size":null,"num_bits":8,"observer":"minmax","strategy":"channel","symmetric":true,"type":"int"}}},"format":"int-quantized","ignore":["conv1"],"kv_cache_scheme":null,"quant_method":"compressed-tensors","quantization_status":"compressed"}`
 	var cfg map[string]any
 	if err := json.Unmarshal([]byte(meta["quantization_config"]), &cfg); err != nil {
 		t.Fatal(err)
@@ -993,6 +1002,46 @@ func TestSaveProgress(t *testing.T) {
 		n := len(m.Tensors())
 		if len(calls) != n || calls[n-1].Tensors != n || calls[n-1].Bytes != calls[n-1].TotalBytes || calls[0].TotalTensors != n {
 			t.Fatalf("%s: %d calls for %d tensors, last %+v", name, len(calls), n, calls[len(calls)-1])
+		}
+	}
+}
+
+// TestCompressedConfigVLLM: the config is claimed only for what vLLM's
+// _get_scheme_from_parts serves; otherwise CompressedConfig gives the reason.
+func TestCompressedConfigVLLM(t *testing.T) {
+	for _, c := range []struct {
+		weights WeightOptions
+		format  string // "" when no config is claimed
+		input   bool   // dynamic per-token int8 input activations
+		why     string
+	}{
+		{WeightOptions{DType: "int8", PerChannel: true, Symmetric: true}, "int-quantized", true, ""},
+		{WeightOptions{DType: "int8", Symmetric: true}, "int-quantized", true, ""},
+		{WeightOptions{DType: "int8", PerChannel: true}, "", false, "vLLM takes int8 weights (W8A8) only when they are symmetric"},
+		{WeightOptions{DType: "int8", Symmetric: true, GroupSize: 32}, "", false, "vLLM takes int8 weights (W8A8) per tensor or per channel"},
+		{WeightOptions{DType: "int4", Symmetric: true}, "pack-quantized", false, ""},
+		{WeightOptions{DType: "uint4", GroupSize: -1, PerChannel: true}, "pack-quantized", false, ""},
+		{WeightOptions{DType: "int4", Symmetric: true, GroupSize: -1}, "", false, "vLLM takes packed int4 weights per channel or per group"},
+		{WeightOptions{DType: "fp8_e4m3"}, "float-quantized", false, ""},
+	} {
+		q, err := Quantize(context.Background(), openModel(t, examplePT), Options{Weights: c.weights, Selection: Selection{Types: []string{"Linear"}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, why := q.CompressedConfig()
+		name := fmt.Sprintf("%+v", c.weights)
+		switch {
+		case c.format == "":
+			if cfg != nil || !strings.HasPrefix(why, c.why) || !strings.Contains(why, "recipes/llm.lua") {
+				t.Errorf("%s: config %v, reason %q; want none, %q...", name, cfg, why, c.why)
+			}
+		case cfg == nil:
+			t.Errorf("%s: no config: %s", name, why)
+		default:
+			in := cfg.ConfigGroups["group_0"].InputActivations
+			if cfg.Format != c.format || (in != nil) != c.input || (in != nil && (in.Strategy != "token" || !in.Dynamic)) {
+				t.Errorf("%s: format %s, input_activations %+v", name, cfg.Format, in)
+			}
 		}
 	}
 }

@@ -84,6 +84,11 @@ cfg = json.loads(meta["quantization_config"])
 rec = json.loads(meta["quantization"])
 if cfg["format"] != "int-quantized" or cfg["ignore"] != ["conv1"] or rec["layers_quantized"] != QUANTIZED:
     fail(f"metadata: {meta}")
+# torch's dynamic quantization, as compressed-tensors' W8A8 preset states it: int8 activations
+# quantized per token at run time, symmetric, no observer (vLLM needs them for int-quantized).
+want_in = {"num_bits": 8, "type": "int", "symmetric": True, "strategy": "token", "group_size": None, "dynamic": True, "observer": None}
+if cfg["config_groups"]["group_0"]["input_activations"] != want_in:
+    fail(f"input_activations {cfg['config_groups']['group_0']['input_activations']}, want {want_in}")
 done(f"(a) int8 codes and weight_scale of {', '.join(QUANTIZED)} equal torch's PerChannelMinMaxObserver + quantize_per_channel bit for bit; conv1 float")
 
 # (e) `qscript inspect --json` shows the compressed-tensors layout and the metadata.

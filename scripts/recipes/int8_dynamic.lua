@@ -14,8 +14,9 @@
 --   skip=    layers left in float, comma-separated: names, globs (fc*, encoder.*.attn) and the
 --            shortcuts first_conv, last_conv, first_linear, last_linear (default: none)
 --   layout=  compressed (default): int8 codes + weight_scale, the compressed-tensors layout
---            that vLLM and transformers load; fake: dequantized float weights under the
---            original names, loadable with load_state_dict
+--            that vLLM and transformers load (its quantization_config adds dynamic
+--            per-token int8 input activations, vLLM's W8A8); fake: dequantized float
+--            weights under the original names, loadable with load_state_dict
 --   format=  safetensors, pt or onnx (default: from out's extension, else onnx for an .onnx
 --            model, else safetensors)
 --   per_channel=   one scale per output channel (default true; ONNX output: MatMul per
@@ -29,9 +30,12 @@
 -- DynamicQuantizeLinear on activations, MatMulInteger/ConvInteger, scale Mul; Gemm layers
 -- stay float (quantize_dynamic has no integer Gemm). See docs/onnx-output.md.
 --
--- For a Hugging Face language model served by vLLM, use recipes/llm.lua instead
--- (scheme=W8A16 packs int8 weights the way vLLM loads weight-only int8; this recipe's
--- int8 tensors load in transformers, and vLLM takes int-quantized only for W8A8).
+-- The safetensors output's quantization_config says what torch's dynamic quantization
+-- does: int8 weights, activations quantized to int8 at run time (per token, symmetric).
+-- That is compressed-tensors' W8A8 with dynamic activations, which vLLM serves
+-- (CompressedTensorsW8A8Int8) and transformers loads. For a Hugging Face language model,
+-- recipes/llm.lua writes a whole folder and keeps lm_head in float (here: skip=lm_head);
+-- its scheme=W8A16 is weight-only int8 (activations stay in float).
 --
 -- Example:
 --   qscript recipes/int8_dynamic.lua model=cnn.pt out=/tmp/cnn.int8.safetensors skip=first_conv
