@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"unicode"
 
 	"github.com/qscript-dev/qscript/formats"
+	"github.com/qscript-dev/qscript/formats/hf"
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/internal/clip"
 	"github.com/qscript-dev/qscript/static"
@@ -25,7 +28,7 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "qscript inspect: %v\n%s", err, inspectUsage)
 		return exitUsage
 	}
-	f, err := formats.Open(path)
+	f, err := openInspected(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "qscript inspect: %s\n", clip.Text(err.Error()))
 		return exitRecipeError
@@ -57,6 +60,50 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	return exitOK
 }
+
+// openInspected opens a file through formats.Open, or a Hugging Face model folder
+// through formats/hf: its weights as one model, with config.json's architectures,
+// model_type, torch_dtype and quantization_config added to the weights' metadata.
+func openInspected(path string) (*formats.File, error) {
+	if st, err := os.Stat(path); err != nil || !st.IsDir() {
+		return formats.Open(path)
+	}
+	if _, err := os.Stat(filepath.Join(path, hf.ConfigName)); err != nil {
+		return nil, fmt.Errorf("%s is a folder without %s, not a Hugging Face model folder; inspect one of its files (a sharded safetensors checkpoint opens through its .safetensors.index.json)", path, hf.ConfigName)
+	}
+	folder, err := hf.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	meta := map[string]string{}
+	for k, v := range folder.Model.Metadata() {
+		meta[k] = v
+	}
+	for _, key := range []string{"architectures", "model_type", "torch_dtype", "quantization_config"} {
+		v, ok := folder.Config[key]
+		if !ok {
+			continue
+		}
+		if str, isStr := v.(string); isStr {
+			meta["config."+key] = str
+		} else if b, err := json.Marshal(v); err == nil {
+			meta["config."+key] = string(b)
+		}
+	}
+	if q, ok := meta["config.quantization_config"]; ok {
+		meta["quantization_config"] = q // shown as the file formats' record is
+		delete(meta, "config.quantization_config")
+	}
+	return &formats.File{Model: folderModel{folder.Model, meta}, Path: path, Format: "Hugging Face folder, " + folder.Weights}, nil
+}
+
+// folderModel is a folder's weights with the folder's metadata.
+type folderModel struct {
+	formats.Model
+	meta map[string]string
+}
+
+func (m folderModel) Metadata() map[string]string { return m.meta }
 
 const inspectUsage = "Usage: qscript inspect FILE [--json]\n"
 

@@ -170,3 +170,35 @@ func TestInspectONNXGraph(t *testing.T) {
 		t.Fatalf("JSON graph %+v (%v)\n%s", s.Graph, err, out)
 	}
 }
+
+// TestInspectFolder: a Hugging Face folder is inspected through its weights, with its
+// config's architectures and, for a folder llm.lua wrote, the quantization_config; a folder
+// without config.json is refused with a hint.
+func TestInspectFolder(t *testing.T) {
+	root := t.TempDir()
+	in, out := filepath.Join(root, "in"), filepath.Join(root, "out")
+	llamaFolder(t, in)
+	code, stdout, stderr := runCLI(t, "inspect", in)
+	if code != exitOK || stderr != "" || !strings.Contains(stdout, "(Hugging Face folder, model.safetensors, 18 tensors") ||
+		!strings.Contains(stdout, `config.architectures  ["LlamaForCausalLM"]`) || strings.Contains(stdout, "Quantization config") {
+		t.Fatalf("input folder: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	if code, _, stderr := runCLI(t, "-q", "recipes/llm.lua", "model="+in, "out="+out, "scheme=W8A16"); code != exitOK {
+		t.Fatalf("llm.lua: exit %d, %s", code, stderr)
+	}
+	code, stdout, stderr = runCLI(t, "inspect", "--json", out)
+	var s formats.Summary
+	if code != exitOK || json.Unmarshal([]byte(stdout), &s) != nil {
+		t.Fatalf("output folder: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	var qc struct {
+		QuantMethod string `json:"quant_method"`
+	}
+	if err := json.Unmarshal(s.QuantizationConfig, &qc); err != nil || qc.QuantMethod != "compressed-tensors" {
+		t.Errorf("quantization_config %s (%v)", s.QuantizationConfig, err)
+	}
+	code, _, stderr = runCLI(t, "inspect", root)
+	if code != exitRecipeError || !strings.Contains(stderr, "is a folder without config.json, not a Hugging Face model folder") {
+		t.Errorf("plain folder: exit %d, %s", code, stderr)
+	}
+}

@@ -69,7 +69,7 @@ func commands() []command {
 	return []command{
 		{"run", "runs a recipe", runHelp, runRecipe},
 		{"watch", "runs a recipe again on every save", watchHelp, runWatch},
-		{"inspect", "prints the tensors, dtypes, shapes and metadata of a model file", inspectHelp, runInspect},
+		{"inspect", "prints the tensors, dtypes, shapes and metadata of a model file or folder", inspectHelp, runInspect},
 		{"recipes", "lists the built-in recipes", recipesHelp, runRecipes},
 		{"new", "copies a built-in recipe to ./recipes/NAME.lua for editing", newHelp, runNew},
 		{"version", "prints the version", versionHelp, runVersion},
@@ -229,8 +229,9 @@ func runVersion(_ context.Context, args []string, stdout, stderr io.Writer) int 
 const inspectHelp = `Usage: qscript inspect FILE [--json]
 
 Prints the tensors of a model or data file (.safetensors, .safetensors.index.json, .pt/.pth/.bin,
-.onnx, .npy, .npz): names, dtypes, shapes and sizes, the file's metadata, and how it is
-quantized. Only headers are read.
+.onnx, .gguf, .npy, .npz) or of a Hugging Face model folder (config.json and its weights):
+names, dtypes, shapes and sizes, the metadata, and how it is quantized (a folder's
+quantization_config from config.json). Only headers are read.
 
 Flags:
   --json   print the same information as JSON
