@@ -17,7 +17,10 @@ func init() {
 func poolOp(isMax bool) opDef {
 	return func(b *builder) (kernel, error) {
 		if len(b.n.Outputs) > 1 {
-			return nil, b.unsupported("the Indices output")
+			if isMax {
+				return buildMaxPoolIndices(b)
+			}
+			return nil, b.errorf("has %d outputs, want 1", len(b.n.Outputs))
 		}
 		if err := b.arity(1, 1, 1, 1); err != nil {
 			return nil, err
@@ -45,9 +48,7 @@ func poolOp(isMax bool) opDef {
 		pads, _ := b.attrInts("pads")
 		includePad := false
 		if isMax {
-			if b.attrInt("storage_order", 0) != 0 {
-				return nil, b.unsupported("storage_order=1")
-			}
+			b.ignoreAttrs("storage_order") // it orders the Indices output only
 		} else {
 			includePad = b.attrInt("count_include_pad", 0) != 0
 		}
