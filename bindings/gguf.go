@@ -2,6 +2,7 @@ package bindings
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -76,6 +77,9 @@ func ggufConvert(L *lua.LState) int {
 		rep, err = llamagguf.Convert(ctxOf(L), absSrc, absOut, o)
 		return err
 	})
+	if errors.Is(err, gguf.ErrMagic) { // src is a file, but not a GGUF one
+		L.ArgError(1, fmt.Sprintf("%s is neither a Hugging Face model folder nor a GGUF file", src))
+	}
 	if err != nil {
 		raise(L, err)
 	}

@@ -253,6 +253,11 @@ qs.quantize(m, 42)`, `recipe.lua:4: bad argument #2 to 'quantize' (table expecte
 		{`local m = qs.load(MODEL)
 qs.save(qs.quantize(m), "out.safetensors", {metadata = {epochs = 40}})`,
 			`recipe.lua:3: bad argument #3 to 'save' (option 'metadata': value of "epochs" must be a string, got number (use tostring))`},
+		{`local m = qs.load(MODEL)
+qs.save(qs.quantize(m), "out.gguf")`,
+			`recipe.lua:3: bad argument #2 to 'save' ("out.gguf": qs.save does not write GGUF; qs.gguf.convert (recipes/gguf.lua) converts a Hugging Face folder to GGUF)`},
+		{`qs.gguf.convert(MODEL, "out.gguf")`,
+			"recipe.lua:2: bad argument #1 to 'convert' (" + model + " is neither a Hugging Face model folder nor a GGUF file)"},
 	}
 	for _, c := range cases {
 		src := "local qs = require \"qs\"\n" + strings.ReplaceAll(c.src, "MODEL", `"`+model+`"`)

@@ -109,6 +109,9 @@ func formatOf(L *lua.LState, path string) string {
 		return "onnx"
 	}
 	format, err := quantize.SaveFormat(path, "")
+	if err != nil && strings.EqualFold(filepath.Ext(path), ".gguf") {
+		L.ArgError(2, fmt.Sprintf("%q: qs.save does not write GGUF; qs.gguf.convert (recipes/gguf.lua) converts a Hugging Face folder to GGUF", filepath.Base(path)))
+	}
 	if err != nil {
 		L.ArgError(2, fmt.Sprintf("cannot tell the format of %q from its extension (.safetensors, .pt, .pth, .bin, .onnx); pass {format = \"safetensors\"}", filepath.Base(path)))
 	}

@@ -104,3 +104,23 @@ func TestLLMRecipe(t *testing.T) {
 		t.Errorf("typo: exit %d, %s", code, stderr)
 	}
 }
+
+// TestRecipeOutNames: llm.lua's out= is a folder and gguf.lua's a .gguf file; a name meant
+// for the other is refused before any work.
+func TestRecipeOutNames(t *testing.T) {
+	root := t.TempDir()
+	in := filepath.Join(root, "in")
+	llamaFolder(t, in)
+	for _, c := range []struct{ args []string }{
+		{[]string{"recipes/llm.lua", "model=" + in, "out=" + filepath.Join(root, "m.safetensors")}},
+		{[]string{"recipes/gguf.lua", "model=" + in, "out=" + filepath.Join(root, "m.safetensors")}},
+	} {
+		code, _, stderr := runCLI(t, append([]string{"-q"}, c.args...)...)
+		if code != exitRecipeError || !strings.Contains(stderr, "argument out="+filepath.Join(root, "m.safetensors")+": ") {
+			t.Errorf("%v: exit %d, %s", c.args, code, stderr)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(root, "m.safetensors")); err == nil {
+		t.Error("an output was written")
+	}
+}

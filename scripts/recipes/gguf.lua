@@ -6,7 +6,8 @@
 --   model=     the model: a folder with config.json, tokenizer.json and safetensors weights
 --              (LlamaForCausalLM, MistralForCausalLM or Qwen2ForCausalLM), or a .gguf file
 --              with F32/F16/BF16 tensors to requantize
---   out=       the GGUF file to write (default <model name>.<type>.gguf in the current folder)
+--   out=       the GGUF file to write, ending in .gguf (default <model name>.<type>.gguf in the
+--              current folder)
 --   type=      a llama-quantize file type: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K,
 --              Q2_K_S, Q3_K_S, Q3_K_M, Q3_K_L, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K (Q3_K, Q4_K
 --              and Q5_K mean the _M mixes); default Q8_0
@@ -28,6 +29,9 @@ if not arg.model then
 end
 local gtype = arg.type or "Q8_0"
 local out = arg.out or (util.stem(tostring(arg.model)) .. "." .. gtype .. ".gguf")
+if not tostring(out):lower():match("%.gguf$") then
+  error(("argument out=%s: the GGUF file to write must end in .gguf"):format(tostring(out)), 0)
+end
 
 local report = qs.gguf.convert(tostring(arg.model), out, {
   type = gtype,

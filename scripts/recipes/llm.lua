@@ -33,6 +33,10 @@ if arg.model == nil or arg.out == nil then
   error("model=DIR and out=DIR are required (qscript help llm)", 0)
 end
 
+if tostring(arg.out):lower():match("%.safetensors$") or tostring(arg.out):lower():match("%.gguf$") then
+  error(("argument out=%s: out= names the folder to write, not a file (a GGUF file: recipes/gguf.lua)"):format(tostring(arg.out)), 0)
+end
+
 local function list(s, sep)
   local out = {}
   for item in tostring(s or ""):gmatch("[^" .. sep .. "]+") do
