@@ -145,10 +145,30 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		cmd, _ = findCommand("run") // qscript RECIPE.lua [key=value ...]
 	}
 	if wantsHelp(args) {
-		fmt.Fprint(stdout, cmd.help)
+		fmt.Fprint(stdout, helpFor(cmd, args))
 		return exitOK
 	}
 	return cmd.run(ctx, args, stdout, stderr)
+}
+
+// helpFor is the help `qscript [run|watch] RECIPE --help` shows: a built-in recipe's
+// arguments when RECIPE names one (and no file of that name exists), else the command's.
+func helpFor(cmd command, args []string) string {
+	if cmd.name != "run" && cmd.name != "watch" {
+		return cmd.help
+	}
+	for _, a := range args {
+		if strings.HasPrefix(a, "-") || strings.Contains(a, "=") {
+			continue
+		}
+		if _, err := os.Stat(a); err == nil {
+			break
+		}
+		if text, ok := recipeHelp(a); ok {
+			return text
+		}
+	}
+	return cmd.help
 }
 
 // wantsHelp reports whether -h or --help appears before a "--".
@@ -179,7 +199,8 @@ Commands:
 	}
 	b.WriteString(`
 Run "qscript help COMMAND" (or "qscript COMMAND --help") for details, and
-"qscript help RECIPE" (such as "qscript help llm") for a built-in recipe's arguments.
+"qscript help RECIPE" (such as "qscript help llm", or "qscript recipes/llm.lua --help") for
+a built-in recipe's arguments.
 Exit codes: 0 ok, 1 recipe error, 2 usage error, 3 internal error, 130 interrupted.
 `)
 	return b.String()
@@ -205,7 +226,15 @@ func runHelpCommand(_ context.Context, args []string, stdout, stderr io.Writer) 
 			fmt.Fprint(stdout, text)
 			return exitOK
 		}
-		fmt.Fprintf(stderr, "qscript help: unknown command %q\n\n%s", args[0], mainHelp())
+		known := commandNames()
+		for _, b := range host.Builtins() {
+			known = append(known, b.Name)
+		}
+		if name, ok := closeTo(args[0], known); ok {
+			fmt.Fprintf(stderr, "qscript help: unknown command or built-in recipe %q (did you mean %q?)\n", args[0], name)
+			return exitUsage
+		}
+		fmt.Fprintf(stderr, "qscript help: unknown command or built-in recipe %q\n\n%s", args[0], mainHelp())
 		return exitUsage
 	}
 	fmt.Fprint(stderr, helpHelp)
