@@ -398,3 +398,20 @@ func TestBar(t *testing.T) {
 		t.Fatalf("a run shorter than a second drew %q", buf.String())
 	}
 }
+
+// TestCheckPlacement: each refusal names the output and the input.
+func TestCheckPlacement(t *testing.T) {
+	in := t.TempDir()
+	for _, c := range []struct{ out, want string }{
+		{in, in + ": that is an input (" + in + "); write to another path"},
+		{filepath.Join(in, "sub"), filepath.Join(in, "sub") + ": it lies inside the input folder " + in + "; write to another folder"},
+		{filepath.Dir(in), filepath.Dir(in) + ": holds the input folder " + in + "; write to another folder"},
+	} {
+		if err := checkPlacement(c.out, in); err == nil || err.Error() != c.want {
+			t.Errorf("out %s: %v\nwant %s", c.out, err, c.want)
+		}
+	}
+	if err := checkPlacement(filepath.Join(t.TempDir(), "out"), in); err != nil {
+		t.Errorf("a folder elsewhere: %v", err)
+	}
+}

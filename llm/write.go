@@ -198,7 +198,7 @@ func (p *Planned) Write(ctx context.Context, out string, o WriteOptions) (*Resul
 // checkPlacement refuses an output that is the input folder, lies inside it, or holds it.
 func checkPlacement(out, in string) error {
 	if err := paths.CheckOutput(out, in); err != nil {
-		return err
+		return fmt.Errorf("%s: %w", out, err)
 	}
 	realOut, err := paths.Resolve(out)
 	if err != nil {
