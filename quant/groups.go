@@ -1,0 +1,111 @@
+package quant
+
+import (
+	"fmt"
+	"math"
+)
+
+// QuantizeGroupsTo is group-wise quantization fused into one pass over x, a C-order
+// [rows, cols] weight with groups of groupSize consecutive elements of each row (the last
+// group of a row may be shorter): for every group it finds the range, turns it into a
+// scale and zero point exactly as CalculateQParams does, passes the scale through
+// fixScale when that is not nil (the caller stores scales in a narrower type: it returns
+// the stored scale or an error), quantizes the group as QuantizeTo does, and stores each
+// code minus shift in codes (shift is 8 for uint4 or 128 for uint8 stored signed, else 0).
+//
+// The result is the one of ChooseQParams(PerGroup(groupSize)) then Quantize then
+// subtracting shift (TestQuantizeGroupsToMatchesGeneric), without their per-group
+// allocations, calls and second pass over x: the group is still in cache when it is
+// quantized. scale and zp receive rows*ceil(cols/groupSize) entries in row-major order.
+// A NaN or ±Inf anywhere in x is a *NonFiniteError for the first one, whatever fixScale
+// would have said about an earlier group, as the two-step path reports it.
+func QuantizeGroupsTo(codes []int8, scale []float32, zp []int32, x []float32, cols, groupSize int, s Scheme, shift int32, fixScale func(i int, s float32) (float32, error)) error {
+	if err := s.Validate(); err != nil {
+		return err
+	}
+	if cols <= 0 || groupSize <= 0 || len(x)%cols != 0 {
+		return fmt.Errorf("quant: QuantizeGroupsTo: %d values do not form rows of %d in groups of %d", len(x), cols, groupSize)
+	}
+	if s.QType.Bits > 16 || s.QType.Min-shift < math.MinInt8 || s.QType.Max-shift > math.MaxInt8 {
+		return fmt.Errorf("quant: QuantizeGroupsTo: %s codes minus %d do not fit int8", s.QType.Name, shift)
+	}
+	rows, groups := len(x)/cols, (cols+groupSize-1)/groupSize
+	if len(codes) != len(x) || len(scale) != rows*groups || len(zp) != rows*groups {
+		return fmt.Errorf("quant: QuantizeGroupsTo: %d codes, %d scales, %d zero points for %d values in %d groups",
+			len(codes), len(scale), len(zp), len(x), rows*groups)
+	}
+	for r := 0; r < rows; r++ {
+		for g := 0; g < groups; g++ {
+			a, z := r*cols+g*groupSize, r*cols+min((g+1)*groupSize, cols)
+			k := r*groups + g
+			if err := quantizeGroup(codes[a:z], &scale[k], &zp[k], x[a:z], s, shift, fixScale, k); err != nil {
+				return groupError(err, x)
+			}
+		}
+	}
+	return nil
+}
+
+// errNonFiniteGroup marks a group with a NaN or ±Inf; groupError turns it into the
+// *NonFiniteError of the first one in x.
+var errNonFiniteGroup = fmt.Errorf("non-finite group: %w", ErrNonFinite)
+
+// groupError is the error QuantizeGroupsTo returns for err from a group: the first NaN or
+// ±Inf of x when there is one (the two-step path checks the whole input first), else err.
+func groupError(err error, x []float32) error {
+	if nf := findNonFinite(x, 0); nf != nil {
+		return nf
+	}
+	return err
+}
+
+// quantizeGroup is one group of QuantizeGroupsTo (k its index): range, qparams, codes.
+func quantizeGroup(dst []int8, scale *float32, zp *int32, x []float32, s Scheme, shift int32,
+	fixScale func(int, float32) (float32, error), k int) error {
+	lo, hi, finite := minMaxRow(x)
+	if !finite {
+		return errNonFiniteGroup
+	}
+	sc, z := qparamsOne(lo, hi, s)
+	if fixScale != nil {
+		var err error
+		if sc, err = fixScale(k, sc); err != nil {
+			return err
+		}
+	}
+	a, err := newAffine(sc, z, s)
+	if err != nil {
+		return err
+	}
+	a.zp -= float32(shift) // code - shift straight from the kernel: exact small integers
+	quantizeRow(dst, x, &a)
+	*scale, *zp = sc, z
+	return nil
+}
+
+// quantizeGroupsRef is the reference loop of QuantizeGroupsTo (no fixScale), scalar and
+// written from the definitions: range, torch's or ORT's qparams, QuantizeTo's arithmetic.
+func quantizeGroupsRef(codes []int8, scale []float32, zp []int32, x []float32, cols, groupSize int, s Scheme, shift int32) error {
+	groups := (cols + groupSize - 1) / groupSize
+	for r := 0; r < len(x)/cols; r++ {
+		for g := 0; g < groups; g++ {
+			a, z := r*cols+g*groupSize, r*cols+min((g+1)*groupSize, cols)
+			k := r*groups + g
+			lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
+			for _, v := range x[a:z] {
+				if v-v != 0 {
+					return findNonFinite(x, 0)
+				}
+				lo, hi = min(lo, v), max(hi, v)
+			}
+			scale[k], zp[k] = qparamsOne(lo, hi, s)
+			af, err := newAffine(scale[k], zp[k], s)
+			if err != nil {
+				return err
+			}
+			af.zp -= float32(shift)
+			quantizeRowGo(codes[a:z], x[a:z], &af)
+		}
+	}
+	return nil
+}

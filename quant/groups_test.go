@@ -1,0 +1,161 @@
+package quant
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand"
+	"testing"
+
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// groupsGeneric is the two-step path QuantizeGroupsTo replaces: ChooseQParams per group,
+// Quantize, codes minus shift.
+func groupsGeneric(x []float32, rows, cols, groupSize int, s Scheme, shift int32) ([]int8, *QParams, error) {
+	t := tensor.FromF32([]int{rows, cols}, x)
+	p, err := ChooseQParams(t, s, PerGroup(groupSize))
+	if err != nil {
+		return nil, nil, err
+	}
+	ct, err := Quantize(t, p)
+	if err != nil {
+		return nil, nil, err
+	}
+	codes := make([]int8, len(x))
+	if s.QType.Signed {
+		copy(codes, ct.I8())
+	} else {
+		for i, u := range ct.U8() {
+			codes[i] = int8(int32(u) - shift)
+		}
+	}
+	return codes, p, nil
+}
+
+// groupCases are random and edge weights: zeros, constant groups, denormals, one value
+// per group, huge and tiny magnitudes, rows whose length is not a multiple of the group.
+func groupCases(rng *rand.Rand) map[string][]float32 {
+	fill := func(n int, f func(i int) float32) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = f(i)
+		}
+		return x
+	}
+	den := math.Float32frombits(1) // smallest denormal
+	return map[string][]float32{
+		"random":    fill(8*640, func(int) float32 { return float32(rng.NormFloat64()) * 0.05 }),
+		"zeros":     fill(8*640, func(int) float32 { return 0 }),
+		"negzero":   fill(8*640, func(int) float32 { return float32(math.Copysign(0, -1)) }),
+		"constant":  fill(8*640, func(i int) float32 { return float32(i/128%5) - 2 }),
+		"denormals": fill(8*640, func(i int) float32 { return den * float32(rng.Intn(64)-32) }),
+		"mixed-den": fill(8*640, func(i int) float32 { return []float32{den, -den, 1e-30, 3, 0}[rng.Intn(5)] }),
+		"positive":  fill(8*640, func(int) float32 { return rng.Float32() * 7 }),
+		"negative":  fill(8*640, func(int) float32 { return -rng.Float32()*1e6 - 1 }),
+		"huge":      fill(8*640, func(int) float32 { return float32(rng.NormFloat64()) * 1e37 }),
+		"halves":    fill(8*640, func(i int) float32 { return float32(i%17-8) * 0.5 }),
+	}
+}
+
+// TestQuantizeGroupsToMatchesGeneric: every code, scale and zero point of the fused kernel
+// and of its scalar reference loop equal the two-step path's, for int4/uint4/int8/uint8,
+// symmetric and affine, torch and ORT numerics, on random and edge data, with rows of 640
+// (5 groups of 128), 200 (a short last group) and 37 (one group shorter than 128).
+func TestQuantizeGroupsToMatchesGeneric(t *testing.T) {
+	rng := rand.New(rand.NewSource(12))
+	cases := 0
+	for name, x := range groupCases(rng) {
+		for _, q := range []QType{Int4, UInt4, QInt8, QUInt8} {
+			for _, sym := range []bool{true, false} {
+				for _, num := range []Numerics{Torch, ORT} {
+					for _, shape := range [][3]int{{8, 640, 128}, {16, 320, 128}, {len(x) / 200, 200, 128}, {len(x) / 37 / 2, 37, 128}, {8, 640, 32}} {
+						rows, cols, gs := shape[0], shape[1], shape[2]
+						xs := x[:rows*cols]
+						s := Scheme{QType: q, Symmetric: sym, Numerics: num}
+						shift := int32(0)
+						if !q.Signed {
+							shift = (q.Max + 1) / 2
+						}
+						label := fmt.Sprintf("%s/%s/sym=%v/num=%v/%dx%d/g%d", name, q.Name, sym, num, rows, cols, gs)
+						want, p, err := groupsGeneric(xs, rows, cols, gs, s, shift)
+						if err != nil {
+							t.Fatalf("%s: generic: %v", label, err)
+						}
+						n := len(p.Scale)
+						for k, run := range map[string]func([]int8, []float32, []int32) error{
+							"fused": func(c []int8, sc []float32, z []int32) error {
+								return QuantizeGroupsTo(c, sc, z, xs, cols, gs, s, shift, nil)
+							},
+							"reference": func(c []int8, sc []float32, z []int32) error {
+								return quantizeGroupsRef(c, sc, z, xs, cols, gs, s, shift)
+							},
+						} {
+							codes, scale, zp := make([]int8, len(xs)), make([]float32, n), make([]int32, n)
+							if err := run(codes, scale, zp); err != nil {
+								t.Fatalf("%s %s: %v", label, k, err)
+							}
+							for i := range scale {
+								if math.Float32bits(scale[i]) != math.Float32bits(p.Scale[i]) || zp[i] != p.ZeroPoint[i] {
+									t.Fatalf("%s %s: group %d: scale %g zp %d, generic %g %d", label, k, i, scale[i], zp[i], p.Scale[i], p.ZeroPoint[i])
+								}
+							}
+							for i := range codes {
+								if codes[i] != want[i] {
+									t.Fatalf("%s %s: code %d (x=%g) is %d, generic %d", label, k, i, xs[i], codes[i], want[i])
+								}
+							}
+							cases++
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d bit-exact cases", cases)
+}
+
+// TestQuantizeGroupsToErrors: the first NaN or ±Inf is reported at its index even when a
+// fixScale refuses an earlier group; fixScale's error otherwise; fixScale's scale is used.
+func TestQuantizeGroupsToErrors(t *testing.T) {
+	s := Scheme{QType: Int4, Symmetric: true}
+	x := make([]float32, 4*256)
+	for i := range x {
+		x[i] = float32(i%9) - 4
+	}
+	codes, scale, zp := make([]int8, len(x)), make([]float32, 8), make([]int32, 8)
+	refuse := func(i int, s float32) (float32, error) { return 0, fmt.Errorf("scale %g of block %d refused", s, i) }
+	x[700] = float32(math.NaN())
+	err := QuantizeGroupsTo(codes, scale, zp, x, 256, 128, s, 0, refuse)
+	var nf *NonFiniteError
+	if !errors.As(err, &nf) || nf.Index != 700 {
+		t.Fatalf("NaN at 700: got %v", err)
+	}
+	x[700] = float32(math.Inf(-1))
+	if err := QuantizeGroupsTo(codes, scale, zp, x, 256, 128, s, 0, nil); !errors.As(err, &nf) || nf.Index != 700 {
+		t.Fatalf("-Inf at 700: got %v", err)
+	}
+	x[700] = 0
+	if err := QuantizeGroupsTo(codes, scale, zp, x, 256, 128, s, 0, refuse); err == nil || err.Error() != "scale 0.53333336 of block 0 refused" {
+		t.Fatalf("refused scale: got %v", err)
+	}
+	double := func(_ int, s float32) (float32, error) { return 2 * s, nil }
+	if err := QuantizeGroupsTo(codes, scale, zp, x, 256, 128, s, 0, double); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]int8, 128)
+	if err := QuantizeTo(want, x[:128], scale[0], 0, s); err != nil {
+		t.Fatal(err)
+	}
+	for i := range want {
+		if codes[i] != want[i] {
+			t.Fatalf("code %d with the fixed scale: %d, want %d", i, codes[i], want[i])
+		}
+	}
+	if err := QuantizeGroupsTo(codes, scale, zp, x, 250, 128, s, 0, nil); err == nil {
+		t.Fatal("rows that do not divide the input: no error")
+	}
+	if err := QuantizeGroupsTo(codes, scale, zp, x, 256, 128, Scheme{QType: QUInt8}, 0, nil); err == nil {
+		t.Fatal("uint8 codes unshifted do not fit int8: no error")
+	}
+}
