@@ -133,6 +133,9 @@ func (w *workspace) quantizeInt(lw *layerWork) error {
 	}
 	tv := tensor.FromF32(view, x)
 	p := lw.fixedP
+	if g := ws.granularity(Layer{Axis: l.Axis}); p == nil && g.GroupSize > 0 && len(view) > 0 && view[len(view)-1] > 0 {
+		return w.quantizeGroups(lw, len(view)-1, view[len(view)-1], g.GroupSize)
+	}
 	if p == nil {
 		var err error
 		if p, err = quant.ChooseQParams(tv, ws.scheme, ws.granularity(Layer{Axis: l.Axis})); err != nil {
@@ -172,6 +175,51 @@ func (w *workspace) quantizeInt(lw *layerWork) error {
 		shiftCodes(lw.codes[lo:hi], u, ws.shift)
 		return nil
 	})
+}
+
+// quantizeGroups is quantizeInt for groups of groupSize along rows of cols: quant's
+// fused kernel finds each group's range and qparams, rounds its scale to the stored type
+// and quantizes it in one pass, with the same result as ChooseQParams, roundScales and
+// Quantize (quant's TestQuantizeGroupsToMatchesGeneric) at a fraction of the per-group
+// cost. Rows of different groups are independent, so large weights split by rows.
+func (w *workspace) quantizeGroups(lw *layerWork, axis, cols, groupSize int) error {
+	x, ws := lw.x, lw.ws
+	groups := (cols + groupSize - 1) / groupSize
+	rows := len(x) / cols
+	p := &quant.QParams{Scheme: ws.scheme, Scale: make([]float32, rows*groups), ZeroPoint: make([]int32, rows*groups),
+		Axis: axis, GroupSize: groupSize}
+	w.codes = grow(w.codes, len(x))
+	lw.codes = w.codes
+	var fix func(int, float32) (float32, error)
+	if sdt := scaleDType(lw.layer.DType); sdt != tensor.F32 {
+		fix = func(i int, s float32) (float32, error) {
+			if r := roundScale(s, sdt); r != 0 && !math.IsInf(float64(r), 0) {
+				return r, nil
+			}
+			return 0, fmt.Errorf("scale %g of block %d does not fit %v", s, lw.paramBase+i, sdt)
+		}
+	}
+	rowsPer := max(1, chunkElems/cols)
+	err := parallelFor((rows+rowsPer-1)/rowsPer, len(x), func(b, _ int) error {
+		r0, r1 := b*rowsPer, min((b+1)*rowsPer, rows)
+		k0, k1 := r0*groups, r1*groups
+		f := fix
+		if f != nil {
+			f = func(i int, s float32) (float32, error) { return fix(k0+i, s) }
+		}
+		err := quant.QuantizeGroupsTo(lw.codes[r0*cols:r1*cols], p.Scale[k0:k1], p.ZeroPoint[k0:k1], x[r0*cols:r1*cols],
+			cols, groupSize, ws.scheme, ws.shift, f)
+		return nonFiniteAt(err, r0*cols)
+	})
+	if err != nil {
+		// As ChooseQParams: a NaN or ±Inf anywhere comes before a scale that does not fit.
+		if _, _, nf := quant.MinMaxOf(x); nf != nil {
+			return nf
+		}
+		return err
+	}
+	lw.p = p
+	return nil
 }
 
 // perTensorQParams are the qparams of a per-tensor weight whose values lie in [lo, hi],
