@@ -137,12 +137,19 @@ function util.skip_list(model, spec)
   return out
 end
 
--- stem is the file name without folders and extension: "digits_cnn" for
--- "examples/models/digits_cnn.pt".
+-- stem is the file name without folders and without a model file's extension:
+-- "digits_cnn" for "examples/models/digits_cnn.pt", "Llama-3.2-1B" for the folder
+-- "models/Llama-3.2-1B/" (a dot in a folder's name is no extension).
+local model_exts = { ".safetensors.index.json", ".safetensors", ".pt", ".pth", ".bin", ".onnx", ".gguf", ".npy", ".npz" }
 function util.stem(path)
-  local base = path:match("([^/\\]+)$") or path
-  base = base:gsub("%.safetensors%.index%.json$", "")
-  return (base:gsub("%.[^.]+$", ""))
+  local trimmed = path:gsub("[/\\]+$", "")
+  local base = trimmed:match("([^/\\]+)$") or trimmed
+  for _, ext in ipairs(model_exts) do
+    if #base > #ext and base:sub(-#ext):lower() == ext then
+      return base:sub(1, -#ext - 1)
+    end
+  end
+  return base
 end
 
 -- output is the recipe's output path: out when given, else <model stem><suffix> with the
