@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/qscript-dev/qscript/formats/npy"
@@ -111,6 +112,9 @@ const HeadSize = 512
 // ReadHead returns up to HeadSize bytes from the start of the file.
 func ReadHead(path string) ([]byte, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		if _, err := os.Stat(filepath.Join(path, "config.json")); err == nil {
+			return nil, fmt.Errorf("%s is a Hugging Face model folder, not a checkpoint file: recipes/llm.lua and recipes/gguf.lua take the folder; a checkpoint is one of its weight files (model.safetensors, model.safetensors.index.json)", path)
+		}
 		return nil, fmt.Errorf("%s is a folder, not a checkpoint file (a sharded safetensors checkpoint opens through its .safetensors.index.json)", path)
 	}
 	// paths.Open refuses a FIFO or a device without blocking on it.

@@ -117,6 +117,11 @@ func TestOpenErrorsNamePathOnce(t *testing.T) {
 	if _, err := Open(dir); err == nil || err.Error() != want {
 		t.Errorf("folder: got %v\nwant %s", err, want)
 	}
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte("{}"), 0o644)
+	want = dir + " is a Hugging Face model folder, not a checkpoint file: recipes/llm.lua and recipes/gguf.lua take the folder; a checkpoint is one of its weight files (model.safetensors, model.safetensors.index.json)"
+	if _, err := Open(dir); err == nil || err.Error() != want {
+		t.Errorf("model folder: got %v\nwant %s", err, want)
+	}
 }
 
 func TestDescribeUnknownBytes(t *testing.T) {
