@@ -239,6 +239,9 @@ func (r *rewriter) result() *Result {
 	out := &onnxpb.ModelProto{IrVersion: proto.Int64(max(m.GetIrVersion(), r.minIR)), OpsetImport: r.opsets, ProducerName: proto.String("qscript"),
 		Domain: m.Domain, ModelVersion: m.ModelVersion,
 		DocString: m.DocString, Graph: graph, MetadataProps: m.MetadataProps, Functions: m.Functions}
+	if len(r.layers) > 0 && !slices.ContainsFunc(r.layers, func(l report.Layer) bool { return l.Quantized }) {
+		r.warn("no layer was quantized: the output holds the same weights as the input (each layer's reason is in the table)")
+	}
 	rep := &report.Report{Scheme: r.scheme, Layers: r.layers, Warnings: r.warnings}
 	for _, g := range r.gptqLayers {
 		rep.GPTQ = append(rep.GPTQ, report.GPTQLayer{Layer: g.Name, Samples: g.Samples, RTNMSE: g.RTNMSE,

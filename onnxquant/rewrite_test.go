@@ -355,3 +355,17 @@ func TestBF16Compute(t *testing.T) {
 		}
 	}
 }
+
+// TestNothingQuantizedWarns: int4 on a model without MatMul weights (the digits CNN: Conv
+// and Gemm) quantizes no layer, and says so.
+func TestNothingQuantizedWarns(t *testing.T) {
+	f := openModel(t, "../examples/models/digits_cnn.onnx")
+	res := rewrite(t, f, weightOptions(quantize.DTypeInt4, 32, true), DefaultOptions())
+	if !slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.HasPrefix(w, "no layer was quantized") }) {
+		t.Errorf("warnings %q", res.Warnings)
+	}
+	res = rewrite(t, openModel(t, encoderPath), weightOptions(quantize.DTypeInt4, 32, true), DefaultOptions())
+	if slices.ContainsFunc(res.Warnings, func(w string) bool { return strings.HasPrefix(w, "no layer was quantized") }) {
+		t.Errorf("encoder: warnings %q", res.Warnings)
+	}
+}
