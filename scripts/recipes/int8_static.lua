@@ -49,6 +49,9 @@ util.check_args(arg, { "model", "calib", "out", "samples", "observer", "skip", "
   "batch_size", "max_memory", "batch_axis", "state", "min_sqnr", "max_drop", "strict" })
 local model, model_path = util.load(arg.model, "examples/models/digits_cnn.onnx", "model")
 local calib = util.data(arg.calib, "examples/models/calib.npy", "calib")
+if arg.model ~= nil and arg.calib == nil then
+  print("note: no calib= given, so the example model's examples/models/calib.npy calibrates " .. tostring(arg.model))
+end
 local report_path = util.report_path(arg.report)
 
 local eval_data
