@@ -46,6 +46,10 @@ type tensorRole struct {
 // data. Layers that cannot take the scheme (for example int4 on an ONNX MatMul weight
 // stored [in, out]) stay in float with the reason in the report and a warning. Errors in
 // the data itself (a NaN in a weight) appear in Report and Save, which read it.
+//
+// A Hugging Face causal LM (a config.json beside the checkpoint whose architectures end in
+// ForCausalLM) keeps its output head in float by default, with the reason in the report
+// (OutputHead); naming it in include quantizes it. Casts (fp16, bf16) cast it as well.
 func Quantize(ctx context.Context, m formats.Model, opts Options) (*Model, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -67,6 +71,14 @@ func Quantize(ctx context.Context, m formats.Model, opts Options) (*Model, error
 		// a layer's tensors in their dtype.
 		sel.Types = LayerTypes
 	}
+	var headWarning string
+	if ws.kind != kindCast {
+		// A causal LM's output head stays in full precision unless asked for by name; a
+		// cast changes the whole model's dtype, head included, as serving it does.
+		var protect []Protected
+		protect, headWarning = OutputHead(m, layers)
+		sel.Protect = append(slices.Clone(sel.Protect), protect...)
+	}
 	decisions, err := Select(layers, sel)
 	if err != nil {
 		return nil, err
@@ -75,6 +87,9 @@ func Quantize(ctx context.Context, m formats.Model, opts Options) (*Model, error
 		byTensor: map[string]*tensorRole{}, inputQ: map[string]*quant.QParams{}}
 	if f, ok := m.(*formats.File); ok {
 		q.srcPath = f.Path
+	}
+	if headWarning != "" {
+		q.warnings = append(q.warnings, headWarning)
 	}
 	for i := range q.decisions {
 		d := &q.decisions[i]

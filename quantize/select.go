@@ -2,6 +2,7 @@ package quantize
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -66,6 +67,16 @@ type Selection struct {
 	Include []Matcher
 	// Skip removes the layers it matches; it wins over Include.
 	Skip []Matcher
+	// Protect lists layers that stay in float unless Include names them exactly (by
+	// layer or weight name; a glob or predicate does not count): a causal language
+	// model's output head (see OutputHead).
+	Protect []Protected
+}
+
+// Protected is a layer kept in full precision unless asked for by name.
+type Protected struct {
+	Name   string // the layer's name
+	Reason string // the report's reason when it stays in float
 }
 
 // Decision is what Select decided for one layer.
@@ -125,12 +136,29 @@ func Select(layers []Layer, sel Selection) ([]Decision, error) {
 			d.Selected, d.Reason = false, fmt.Sprintf("type %s not selected", l.Type)
 		case skip != nil:
 			d.Selected, d.Reason = false, "skip: "+skip.label()
+		case protectedReason(sel, l) != "":
+			d.Selected, d.Reason = false, protectedReason(sel, l)
 		case len(sel.Include) > 0 && inc == nil:
 			d.Selected, d.Reason = false, "not in include"
 		}
 		out[i] = d
 	}
 	return out, nil
+}
+
+// protectedReason is why l stays in float as a protected layer, "" when it is not one or
+// Include names it exactly.
+func protectedReason(sel Selection, l Layer) string {
+	i := slices.IndexFunc(sel.Protect, func(p Protected) bool { return p.Name == l.Name })
+	if i < 0 {
+		return ""
+	}
+	for _, m := range sel.Include {
+		if m.Func == nil && !m.isGlob() && (m.Pattern == l.Name || m.Pattern == l.Weight) {
+			return ""
+		}
+	}
+	return sel.Protect[i].Reason
 }
 
 // DefaultTypes are the layer types quantized when a Selection names none.
