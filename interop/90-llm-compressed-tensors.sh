@@ -10,7 +10,9 @@
 # scheme-selection port (interop/llm/vllm_port.py) on it. The input folders must stay
 # byte-identical, and a second run into a written folder must be refused without
 # overwrite=true. The single-file recipes int8_dynamic.lua and int4_weight_only.lua run on
-# the same folder and interop/llm/check_vllm_file.py checks that vLLM would serve them.
+# the same folder without skip= (lm_head stays in float by default for a *ForCausalLM config)
+# and interop/llm/check_vllm_file.py checks that vLLM would serve them; include=lm_head is
+# the negative control that check must reject.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=$(mktemp -d)
@@ -57,8 +59,9 @@ run f16-W4A16_ASYM f16 '{"default": "W4A16_ASYM", "group_size": 32}' scheme=W4A1
 run f32-W8A8 f32 '{"default": "W8A8"}' scheme=W8A8
 run f32-W4A16 f32 '{"default": "W4A16", "group_size": 64}' scheme=W4A16 group_size=64
 
-# The single-file weight-only recipes on the same folder (through its index): the
-# quantization_config in their metadata must be one vLLM serves, with the tensors its scheme
+# The single-file weight-only recipes on the same folder (through its index), with no skip=:
+# lm_head stays in float by default (config.json says LlamaForCausalLM), and the report says
+# why. The quantization_config in their metadata must be one vLLM serves, with the tensors its scheme
 # loads (interop/llm/check_vllm_file.py): int8_dynamic as W8A8 with dynamic per-token
 # activations, int4_weight_only as WNA16.
 m=0
@@ -66,9 +69,14 @@ single() { # single RECIPE NAME WANT_CLASS ARGS...
   local recipe=$1 name=$2 want=$3
   shift 3
   if ! "$dir/qscript" -q "recipes/$recipe" model="$dir/llama/model.safetensors.index.json" out="$dir/$name.safetensors" \
-    skip=lm_head "$@" >"$dir/log" 2>&1; then
+    "$@" >"$dir/log" 2>&1; then
     cat "$dir/log" >&2
     echo "90-llm-compressed-tensors: FAIL: qscript recipes/$recipe $*" >&2
+    exit 1
+  fi
+  if ! grep -q "lm_head .*skipped: output head of LlamaForCausalLM stays in full precision" "$dir/log"; then
+    cat "$dir/log" >&2
+    echo "90-llm-compressed-tensors: FAIL: $recipe $*: the report does not give lm_head's reason" >&2
     exit 1
   fi
   if ! /usr/bin/python3 interop/llm/check_vllm_file.py "$dir/$name.safetensors" "$dir/llama" "$want" >"$dir/check"; then
@@ -84,6 +92,15 @@ single int8_dynamic.lua int8-tensor CompressedTensorsW8A8Int8 per_channel=false
 single int4_weight_only.lua int4 CompressedTensorsWNA16
 single int4_weight_only.lua uint4-g64 CompressedTensorsWNA16 symmetric=false group_size=64
 single int4_weight_only.lua int4-channel CompressedTensorsWNA16 group_size=-1
+# Negative control: lm_head asked for by name is quantized, and the vLLM check sees it.
+"$dir/qscript" -q recipes/int8_dynamic.lua model="$dir/llama/model.safetensors.index.json" out="$dir/head.safetensors" \
+  'include=lm_head,model.layers.*' >"$dir/log" 2>&1
+if /usr/bin/python3 interop/llm/check_vllm_file.py "$dir/head.safetensors" "$dir/llama" CompressedTensorsW8A8Int8 >"$dir/check" \
+  || ! grep -q "lm_head is not in ignore" "$dir/check"; then
+  cat "$dir/log" "$dir/check" >&2
+  echo "90-llm-compressed-tensors: FAIL: include=lm_head did not quantize lm_head, or check_vllm_file.py did not notice" >&2
+  exit 1
+fi
 
 if [ "$(sum_in)" != "$before" ]; then
   echo "90-llm-compressed-tensors: FAIL: an input folder changed" >&2
@@ -95,4 +112,4 @@ if "$dir/qscript" -q recipes/llm.lua model="$dir/llama" out="$dir/out-W8A16" sch
   echo "90-llm-compressed-tensors: FAIL: a written folder was replaced without overwrite=true" >&2
   exit 1
 fi
-echo "90-llm-compressed-tensors: ok ($n folders: every code/scale/zero point = the compressed-tensors port bit for bit, config field by field, vLLM port picks the expected scheme; inputs unchanged; busy folder refused; $m single-file int8_dynamic/int4_weight_only outputs: vLLM port picks W8A8Int8/WNA16 and finds its tensors)"
+echo "90-llm-compressed-tensors: ok ($n folders: every code/scale/zero point = the compressed-tensors port bit for bit, config field by field, vLLM port picks the expected scheme; inputs unchanged; busy folder refused; $m single-file int8_dynamic/int4_weight_only outputs with lm_head in float by default: vLLM port picks W8A8Int8/WNA16 and finds its tensors; include=lm_head quantizes it and the check notices)"

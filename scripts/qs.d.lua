@@ -278,7 +278,7 @@ function qs.load(path, opts) end
 ---@field weights? qs.WeightOptions
 ---@field layers? qs.LayerType[] default {"Linear", "Conv"}
 ---@field skip? qs.Selector[]|qs.Selector
----@field include? qs.Selector[]|qs.Selector
+---@field include? qs.Selector[]|qs.Selector only these layers; a causal LM's lm_head only when named exactly
 ---@field layer_types? table<string, qs.LayerType>
 ---@field numerics? qs.Numerics default "torch"
 ---@field activations? qs.ActivationOptions static quantization of an ONNX model

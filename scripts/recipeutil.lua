@@ -114,12 +114,13 @@ local shortcuts = {
 }
 
 -- skip_list turns "first_conv,fc*,encoder.0.attn" into a list of layer names and globs.
--- "none" or nil gives an empty list.
-function util.skip_list(model, spec)
+-- "none" or nil gives an empty list. option names the argument in errors (default skip).
+function util.skip_list(model, spec, option)
+  option = option or "skip"
   local out = {}
   if spec == nil or spec == "none" or spec == "" then return out end
   if type(spec) ~= "string" then
-    error(("argument skip: layer names, globs or first_conv/last_linear expected, got %s"):format(tostring(spec)), 2)
+    error(("argument %s: layer names, globs or first_conv/last_linear expected, got %s"):format(option, tostring(spec)), 2)
   end
   for item in spec:gmatch("[^,]+") do
     item = item:match("^%s*(.-)%s*$")
@@ -127,7 +128,7 @@ function util.skip_list(model, spec)
     if shortcut then
       local layers = model:layers(shortcut[1])
       if #layers == 0 then
-        error(("argument skip: %s: the model has no %s layer"):format(item, shortcut[1]), 2)
+        error(("argument %s: %s: the model has no %s layer"):format(option, item, shortcut[1]), 2)
       end
       out[#out + 1] = layers[shortcut[2] == "first" and 1 or #layers].name
     elseif item ~= "" then

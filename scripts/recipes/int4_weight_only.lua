@@ -1,7 +1,8 @@
 -- Quantizes Linear weights to int4 in groups of 128 input elements (weight-only, the W4A16 scheme of GPTQ and compressed-tensors).
 --
 --   qscript recipes/int4_weight_only.lua [model=PATH] [out=PATH] [group_size=128] [symmetric=true]
---                                        [layers=Linear] [skip=LIST] [layout=compressed|fake]
+--                                        [layers=Linear] [skip=LIST] [include=LIST]
+--                                        [layout=compressed|fake]
 --                                        [format=safetensors|pt|onnx] [int4_form=matmulnbits]
 --                                        [accuracy_level=N] [method=rtn|gptq] [calib=PATH]
 --                                        [samples=128] [heldout=0] [percdamp=0.01]
@@ -17,6 +18,9 @@
 --   layers=      layer types to quantize, comma-separated (default Linear; Conv weights are 4-D
 --                and stay in float unless you add Conv)
 --   skip=        layers left in float: names, globs, first_conv, last_linear, ... (default: none)
+--   include=     only these layers are quantized, like skip= (default: every layer of layers=);
+--                a Hugging Face causal LM's lm_head (config.json beside the model) stays in
+--                float unless include= names it
 --   layout=      compressed (default): weight_packed I32 (8 codes per word), weight_scale
 --                [out, ceil(in/group)], weight_shape; fake: dequantized float weights
 --   format=      safetensors, pt or onnx (default: from out's extension, else onnx for an
@@ -42,7 +46,7 @@
 local qs = require "qs"
 local util = require "recipeutil"
 
-util.check_args(arg, { "model", "out", "group_size", "symmetric", "layers", "skip", "layout", "format", "report",
+util.check_args(arg, { "model", "out", "group_size", "symmetric", "layers", "skip", "include", "layout", "format", "report",
   "int4_form", "accuracy_level", "method", "calib", "samples", "heldout", "percdamp", "act_order" })
 local report_path = util.report_path(arg.report)
 local model, model_path = util.load(arg.model, "examples/models/digits_cnn.pt", "model")
@@ -62,6 +66,7 @@ local q = qs.quantize(model, {
   weights = { dtype = symmetric and "int4" or "uint4", group_size = group, symmetric = symmetric },
   layers = types,
   skip = util.skip_list(model, arg.skip),
+  include = util.skip_list(model, arg.include, "include"),
 })
 
 local save_opts = { layout = arg.layout, format = format }

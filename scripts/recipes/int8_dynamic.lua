@@ -1,6 +1,7 @@
 -- Quantizes Linear and Conv weights to int8, per channel and symmetric (weight-only, like torch's dynamic quantization).
 --
---   qscript recipes/int8_dynamic.lua [model=PATH] [out=PATH] [skip=LIST] [layout=compressed|fake]
+--   qscript recipes/int8_dynamic.lua [model=PATH] [out=PATH] [skip=LIST] [include=LIST]
+--                                    [layout=compressed|fake]
 --                                    [format=safetensors|pt|onnx] [per_channel=true]
 --                                    [reduce_range=false] [method=rtn|gptq] [calib=PATH]
 --                                    [samples=128] [heldout=0] [percdamp=0.01] [act_order=false]
@@ -13,6 +14,9 @@
 --            <model name>.int8.safetensors, or .pt with format=pt, in the current folder)
 --   skip=    layers left in float, comma-separated: names, globs (fc*, encoder.*.attn) and the
 --            shortcuts first_conv, last_conv, first_linear, last_linear (default: none)
+--   include= only these layers are quantized, like skip= (default: every Linear and Conv); a
+--            Hugging Face causal LM's lm_head (config.json beside the model) stays in float
+--            unless include= names it
 --   layout=  compressed (default): int8 codes + weight_scale, the compressed-tensors layout
 --            that vLLM and transformers load (its quantization_config adds dynamic
 --            per-token int8 input activations, vLLM's W8A8); fake: dequantized float
@@ -34,7 +38,7 @@
 -- does: int8 weights, activations quantized to int8 at run time (per token, symmetric).
 -- That is compressed-tensors' W8A8 with dynamic activations, which vLLM serves
 -- (CompressedTensorsW8A8Int8) and transformers loads. For a Hugging Face language model,
--- recipes/llm.lua writes a whole folder and keeps lm_head in float (here: skip=lm_head);
+-- recipes/llm.lua writes a whole folder; both keep lm_head in float (see include=);
 -- its scheme=W8A16 is weight-only int8 (activations stay in float).
 --
 -- Example:
@@ -42,7 +46,7 @@
 local qs = require "qs"
 local util = require "recipeutil"
 
-util.check_args(arg, { "model", "out", "skip", "layout", "format", "per_channel", "reduce_range", "report",
+util.check_args(arg, { "model", "out", "skip", "include", "layout", "format", "per_channel", "reduce_range", "report",
   "method", "calib", "samples", "heldout", "percdamp", "act_order" })
 local report_path = util.report_path(arg.report)
 local model, model_path = util.load(arg.model, "examples/models/digits_cnn.pt", "model")
@@ -54,6 +58,7 @@ local q = qs.quantize(model, {
   weights = { dtype = "int8", per_channel = util.bool(arg.per_channel, true, "per_channel"), symmetric = true },
   layers = { "Linear", "Conv" },
   skip = util.skip_list(model, arg.skip),
+  include = util.skip_list(model, arg.include, "include"),
 })
 
 local save_opts = { layout = arg.layout, format = format }
