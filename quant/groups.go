@@ -34,11 +34,13 @@ func QuantizeGroupsTo(codes []int8, scale []float32, zp []int32, x []float32, co
 		return fmt.Errorf("quant: QuantizeGroupsTo: %d codes, %d scales, %d zero points for %d values in %d groups",
 			len(codes), len(scale), len(zp), len(x), rows*groups)
 	}
+	gq := groupQuantizer{s: s, shift: shift, fixScale: fixScale}
+	gq.qmin, gq.qmax = s.Range()
 	for r := 0; r < rows; r++ {
 		for g := 0; g < groups; g++ {
 			a, z := r*cols+g*groupSize, r*cols+min((g+1)*groupSize, cols)
 			k := r*groups + g
-			if err := quantizeGroup(codes[a:z], &scale[k], &zp[k], x[a:z], s, shift, fixScale, k); err != nil {
+			if err := gq.group(codes[a:z], &scale[k], &zp[k], x[a:z], k); err != nil {
 				return groupError(err, x)
 			}
 		}
@@ -59,25 +61,42 @@ func groupError(err error, x []float32) error {
 	return err
 }
 
-// quantizeGroup is one group of QuantizeGroupsTo (k its index): range, qparams, codes.
-func quantizeGroup(dst []int8, scale *float32, zp *int32, x []float32, s Scheme, shift int32,
-	fixScale func(int, float32) (float32, error), k int) error {
+// groupQuantizer is what QuantizeGroupsTo fixes once for all groups.
+type groupQuantizer struct {
+	s          Scheme
+	qmin, qmax int32 // s.Range()
+	shift      int32
+	fixScale   func(int, float32) (float32, error)
+}
+
+// group is one group of QuantizeGroupsTo (k its index): range, qparams, codes.
+func (gq *groupQuantizer) group(dst []int8, scale *float32, zp *int32, x []float32, k int) error {
 	lo, hi, finite := minMaxRow(x)
 	if !finite {
 		return errNonFiniteGroup
 	}
-	sc, z := qparamsOne(lo, hi, s)
-	if fixScale != nil {
+	var sc float32
+	var z int32
+	if gq.s.Numerics == ORT {
+		sc, z = ortQParams(lo, hi, gq.qmin, gq.qmax, gq.s.Symmetric)
+	} else {
+		sc, z = torchQParams(lo, hi, gq.qmin, gq.qmax, gq.s)
+	}
+	if gq.fixScale != nil {
 		var err error
-		if sc, err = fixScale(k, sc); err != nil {
+		if sc, err = gq.fixScale(k, sc); err != nil {
 			return err
 		}
 	}
-	a, err := newAffine(sc, z, s)
-	if err != nil {
-		return err
+	// The qparams functions give a positive finite scale and a zero point in the code
+	// range; newAffine's checks only matter for a scale fixScale changed.
+	if gq.fixScale != nil || z < -1<<20 || z > 1<<20 {
+		if _, err := newAffine(sc, z, gq.s); err != nil {
+			return err
+		}
 	}
-	a.zp -= float32(shift) // code - shift straight from the kernel: exact small integers
+	a := affineOf(sc, z, gq.s)
+	a.zp -= float32(gq.shift) // code - shift straight from the kernel: exact small integers
 	quantizeRow(dst, x, &a)
 	*scale, *zp = sc, z
 	return nil

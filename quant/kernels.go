@@ -41,13 +41,18 @@ func newAffine(scale float32, zp int32, s Scheme) (affine, error) {
 	if zp < -1<<20 || zp > 1<<20 {
 		return affine{}, fmt.Errorf("quant: zero point %d out of range for %s", zp, q.Name)
 	}
-	a := affine{lo: float32(q.Min - zp), hi: float32(q.Max - zp), zp: float32(zp)}
+	return affineOf(scale, zp, s), nil
+}
+
+// affineOf is newAffine without its checks, for callers that made them.
+func affineOf(scale float32, zp int32, s Scheme) affine {
+	a := affine{lo: float32(s.QType.Min - zp), hi: float32(s.QType.Max - zp), zp: float32(zp)}
 	if s.Numerics == ORT {
 		a.mul, a.div = scale, true
 	} else {
 		a.mul = 1 / scale // float32 reciprocal, as torch's quantize_val and fbgemm
 	}
-	return a, nil
+	return a
 }
 
 // quantizeRow quantizes src into dst[:len(src)] with one scale and reports whether every
