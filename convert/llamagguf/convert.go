@@ -6,8 +6,10 @@ import (
 	"io"
 	"os"
 	"slices"
+	"strings"
 
 	"github.com/qscript-dev/qscript/formats/gguf"
+	"github.com/qscript-dev/qscript/internal/suggest"
 	"github.com/qscript-dev/qscript/quant/ggml"
 )
 
@@ -95,6 +97,9 @@ func planTypes(m *model, mix Mix, opts Options) ([]ggml.Type, error) {
 	for i, t := range m.tensors {
 		names[i] = t.name
 	}
+	if err := checkOverrides(opts.Overrides, names); err != nil {
+		return nil, err
+	}
 	p := newPlanner(mix, opts.Overrides, opts.Pure, opts.Imatrix != nil, m.arch, m.nLayer, m.nHead, m.nKV, names)
 	plan := make([]ggml.Type, len(m.tensors))
 	for i, t := range m.tensors {
@@ -107,6 +112,29 @@ func planTypes(m *model, mix Mix, opts Options) ([]ggml.Type, error) {
 		}
 	}
 	return plan, nil
+}
+
+// checkOverrides refuses a pattern that matches no tensor: a typo far more often than a
+// choice. The suggestions are the names without their blk.N. prefix.
+func checkOverrides(overrides []Override, names []string) error {
+	var parts []string
+	for _, n := range names {
+		if i := strings.Index(n, "."); strings.HasPrefix(n, "blk.") && i >= 0 {
+			if j := strings.Index(n[i+1:], "."); j >= 0 {
+				n = n[i+j+2:]
+			}
+		}
+		if !slices.Contains(parts, n) {
+			parts = append(parts, n)
+		}
+	}
+	for _, o := range overrides {
+		if !slices.ContainsFunc(names, o.Pattern.MatchString) {
+			return fmt.Errorf("override %s=%s matches no tensor; tensors have llama.cpp's names (closest: %s)",
+				o.Pattern, o.Type, strings.Join(suggest.Closest(o.Pattern.String(), parts, 3), ", "))
+		}
+	}
+	return nil
 }
 
 func isFloatName(s string) bool { return s == "F32" || s == "F16" || s == "BF16" }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/qscript-dev/qscript/formats/gguf"
@@ -95,6 +96,23 @@ func TestConvertErrors(t *testing.T) {
 		t.Errorf("error %v\nwant  %s", err, want)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "out.gguf")); err == nil {
+		t.Error("a file was written")
+	}
+}
+
+// TestOverrideMatchingNothing: an override pattern that matches no tensor (a typo) is an
+// error naming the closest tensors, before anything is written.
+func TestOverrideMatchingNothing(t *testing.T) {
+	o, err := ParseOverride("ffn_dwn=Q6_K")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "out.gguf")
+	_, err = Convert(t.Context(), filepath.Join("testdata", "llama", "model"), out, Options{Type: "Q8_0", Overrides: []Override{o}})
+	if err == nil || !strings.HasPrefix(err.Error(), "override ffn_dwn=Q6_K matches no tensor; tensors have llama.cpp's names (closest: ffn_down.weight") {
+		t.Errorf("error %v", err)
+	}
+	if _, err := os.Stat(out); err == nil {
 		t.Error("a file was written")
 	}
 }
