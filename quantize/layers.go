@@ -48,8 +48,8 @@ type Layer struct {
 //
 // In a state dict (safetensors, .pt) a layer is a floating-point tensor named
 // "<prefix>.weight": 2-D is Linear, 3-D Conv1d, 4-D Conv2d, 5-D Conv3d, 1-D Norm (and so
-// never quantized by default), and a 2-D weight whose prefix contains "embed", "wte" or
-// "wpe" is an Embedding. "<prefix>.bias" is its bias. In an ONNX model (a *onnx.File,
+// never quantized by default), and a 2-D weight whose prefix contains "embed", "wte",
+// "wpe" or "token_embd" (GGUF) is an Embedding. "<prefix>.bias" is its bias. In an ONNX model (a *onnx.File,
 // possibly inside a *formats.File) the layers are the Conv, Gemm and MatMul nodes whose
 // weight input is an initializer, typed by op type and named by node name.
 //
@@ -152,7 +152,7 @@ func inferType(prefix string, rank int) string {
 		return TypeNorm
 	case 2:
 		lower := strings.ToLower(prefix)
-		for _, hint := range []string{"embed", "wte", "wpe"} {
+		for _, hint := range []string{"embed", "wte", "wpe", "token_embd"} { // token_embd: GGUF's name
 			if strings.Contains(lower, hint) {
 				return TypeEmbedding
 			}

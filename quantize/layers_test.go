@@ -120,6 +120,7 @@ func TestInferTypes(t *testing.T) {
 	infos := []tensor.Info{
 		{Name: "model.embed_tokens.weight", DType: tensor.BF16, Shape: []int{100, 8}},
 		{Name: "transformer.wte.weight", DType: tensor.F16, Shape: []int{100, 8}},
+		{Name: "token_embd.weight", DType: tensor.F32, Shape: []int{100, 8}}, // GGUF
 		{Name: "conv.weight", DType: tensor.F32, Shape: []int{4, 2, 3}},
 		{Name: "conv3d.weight", DType: tensor.F32, Shape: []int{4, 2, 3, 3, 3}},
 		{Name: "q.weight", DType: tensor.I8, Shape: []int{4, 4}}, // already integer: not a layer
@@ -129,7 +130,7 @@ func TestInferTypes(t *testing.T) {
 		{Name: "lm_head.bias", DType: tensor.I64, Shape: []int{100}}, // not a float bias
 	}
 	got := stateDictLayers(infos)
-	want := map[string]string{"model.embed_tokens": "Embedding", "transformer.wte": "Embedding", "conv": "Conv1d",
+	want := map[string]string{"model.embed_tokens": "Embedding", "transformer.wte": "Embedding", "token_embd": "Embedding", "conv": "Conv1d",
 		"conv3d": "Conv3d", "lm_head": "Linear"}
 	if len(got) != len(want) {
 		t.Fatalf("layers %+v", got)
