@@ -256,6 +256,8 @@ qs.save(qs.quantize(m), "out.safetensors", {metadata = {epochs = 40}})`,
 		{`local m = qs.load(MODEL)
 qs.save(qs.quantize(m), "out.gguf")`,
 			`recipe.lua:3: bad argument #2 to 'save' ("out.gguf": qs.save does not write GGUF; qs.gguf.convert (recipes/gguf.lua) converts a Hugging Face folder to GGUF)`},
+		{`qs.save(qs.quantize(qs.load(MODEL)), "out.txt")`,
+			`recipe.lua:2: bad argument #2 to 'save' (cannot tell the format of "out.txt" from its extension (.safetensors, .pt, .pth, .bin, .onnx); pass {format = "safetensors"} (to a built-in recipe: format=safetensors))`},
 		{`qs.gguf.convert(MODEL, "out.gguf")`,
 			"recipe.lua:2: bad argument #1 to 'convert' (" + model + " is neither a Hugging Face model folder nor a GGUF file)"},
 	}

@@ -113,7 +113,7 @@ func formatOf(L *lua.LState, path string) string {
 		L.ArgError(2, fmt.Sprintf("%q: qs.save does not write GGUF; qs.gguf.convert (recipes/gguf.lua) converts a Hugging Face folder to GGUF", filepath.Base(path)))
 	}
 	if err != nil {
-		L.ArgError(2, fmt.Sprintf("cannot tell the format of %q from its extension (.safetensors, .pt, .pth, .bin, .onnx); pass {format = \"safetensors\"}", filepath.Base(path)))
+		L.ArgError(2, fmt.Sprintf("cannot tell the format of %q from its extension (.safetensors, .pt, .pth, .bin, .onnx); pass {format = \"safetensors\"} (to a built-in recipe: format=safetensors)", filepath.Base(path)))
 	}
 	return format
 }
