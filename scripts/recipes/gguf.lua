@@ -3,9 +3,10 @@
 --   qscript recipes/gguf.lua model=DIR|FILE.gguf [out=FILE.gguf] [type=Q8_0] [override=PATTERN=TYPE,...] [imatrix=FILE] [pure=true]
 --
 -- Arguments:
---   model=     the model: a folder with config.json, tokenizer.json and safetensors weights
---              (LlamaForCausalLM, MistralForCausalLM or Qwen2ForCausalLM), or a .gguf file
---              with F32/F16/BF16 tensors to requantize
+--   model=     the model: a Hugging Face folder with config.json (LlamaForCausalLM,
+--              MistralForCausalLM or Qwen2ForCausalLM), tokenizer.json or tokenizer.model,
+--              and BF16/F16/F32 weights (model.safetensors, shards with their index, or
+--              pytorch_model*.bin); or a .gguf file with F32/F16/BF16 tensors to requantize
 --   out=       the GGUF file to write, ending in .gguf (default <model name>.<type>.gguf in the
 --              current folder)
 --   type=      a llama-quantize file type: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K,
