@@ -6,7 +6,8 @@
 // A Scheme (QType, Symmetric, ReduceRange, Numerics) says how a range becomes qparams; a
 // Granularity (per tensor, per channel on any axis, per group along the last dimension)
 // says how many. ChooseQParams, Quantize, Dequantize, ChooseAndQuantize and
-// ChooseAndPackInt4 work on tensors; the XxxTo kernels work on slices. Torch numerics
+// ChooseAndPackInt4 work on tensors; the XxxTo kernels work on slices (QuantizeGroupsTo
+// fuses a group's range, qparams and codes in one pass, for group-wise weights). Torch numerics
 // (the default) match torch 1.13 bit for bit, ORT numerics match onnxruntime's
 // compute_scale_zp and QuantizeLinear; testdata and interop/30-quant-ort.sh prove both.
 //
