@@ -312,6 +312,7 @@ func TestUsageHelpAndExitCodes(t *testing.T) {
 		{[]string{"version"}, 0, "qscript 0.1.0-dev", ""},
 		{[]string{"inspect"}, 2, "", "qscript inspect"},
 		{[]string{"--timeout", "-1s", "hello"}, 2, "", "must not be negative"},
+		{[]string{"--timeout", "abc", "hello"}, 2, "", `invalid value "abc" for flag -timeout: not a duration such as 30s, 5m or 1h30m`},
 	}
 	for _, name := range []string{"run", "watch", "inspect", "recipes", "new", "version", "help"} {
 		cases = append(cases, struct {

@@ -54,12 +54,26 @@ type runOptions struct {
 	args      map[string]string
 }
 
+// durationFlag is --timeout: a time.Duration whose parse error says what is expected.
+type durationFlag time.Duration
+
+func (d *durationFlag) String() string { return time.Duration(*d).String() }
+
+func (d *durationFlag) Set(s string) error {
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("not a duration such as 30s, 5m or 1h30m")
+	}
+	*d = durationFlag(v)
+	return nil
+}
+
 // parseRunArgs parses flags anywhere among the arguments (until "--"), the recipe, and
 // key=value pairs. It prints usage errors itself; ok is false after one.
 func parseRunArgs(name string, args []string, stderr io.Writer) (opts runOptions, ok bool) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.DurationVar(&opts.timeout, "timeout", 0, "")
+	fs.Var((*durationFlag)(&opts.timeout), "timeout", "")
 	maxMemory := ""
 	fs.StringVar(&maxMemory, "max-memory", "", "")
 	fs.BoolVar(&opts.unsafe, "unsafe", false, "")
