@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"math"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -335,5 +336,37 @@ func TestDisplayHistogram(t *testing.T) {
 	}
 	if (&displayHistogram{}).report() != nil {
 		t.Fatal("an empty histogram reports something")
+	}
+}
+
+// TestDisplayHistogramCount checks count's multiply-by-reciprocal, four-way binning against
+// the plain loop (floor(v/width), clamped) on values with runs of zeros, ties on bin edges
+// and lengths not a multiple of four.
+func TestDisplayHistogramCount(t *testing.T) {
+	rng := rand.New(rand.NewSource(3))
+	for _, width := range []float64{1.0 / 1024, 0.25, 1, 8} {
+		for _, n := range []int{1, 3, 4, 7, 1001} {
+			values := make([]float32, n)
+			for i := range values {
+				switch i % 3 {
+				case 0:
+					values[i] = 0
+				case 1:
+					values[i] = float32(rng.Intn(200)-100) * float32(width) // on an edge
+				default:
+					values[i] = float32(rng.NormFloat64() * 40 * width)
+				}
+			}
+			h := displayHistogram{width: width}
+			h.count(values)
+			var want [displayBins]int64
+			for _, v := range values {
+				i := int(math.Floor(float64(v)/width)) + displayBins/2
+				want[min(max(i, 0), displayBins-1)]++
+			}
+			if h.counts != want {
+				t.Fatalf("width %g, %d values: counts differ from the plain loop", width, n)
+			}
+		}
 	}
 }

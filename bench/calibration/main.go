@@ -15,6 +15,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"runtime"
 	"runtime/metrics"
 	"strconv"
@@ -33,8 +34,22 @@ func main() {
 	samples := flag.Int("samples", -1, "samples to run (-1: all)")
 	observer := flag.String("observer", "histogram", "activation observer")
 	batch := flag.Int("batch", 0, "batch size (0: calib.DefaultBatchSize)")
+	profile := flag.String("cpuprofile", "", "write a CPU profile of the run here")
 	flag.Parse()
-	if err := run(*model, *calibPath, *samples, *observer, *batch); err != nil {
+	if *profile != "" {
+		pf, err := os.Create(*profile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "calibration:", err)
+			os.Exit(1)
+		}
+		if err := pprof.StartCPUProfile(pf); err != nil {
+			fmt.Fprintln(os.Stderr, "calibration:", err)
+			os.Exit(1)
+		}
+	}
+	err := run(*model, *calibPath, *samples, *observer, *batch)
+	pprof.StopCPUProfile()
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "calibration:", err)
 		os.Exit(1)
 	}
