@@ -164,21 +164,33 @@ func TestInt8StaticWithoutArguments(t *testing.T) {
 }
 
 // TestInt8StaticWithoutConv checks the default skip on a model with no Conv: nothing is
-// left in float, and a note says why (an explicit skip=first_conv is an error, in
-// TestRecipeErrors).
+// left in float, and a note on stderr says why, unless quiet (an explicit skip=first_conv is
+// an error, in TestRecipeErrors).
 func TestInt8StaticWithoutConv(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "encoder.int8.onnx")
-	res, printed, err := runRecipe(t, repoRoot, "recipes/int8_static.lua", map[string]string{
-		"model": "examples/models/encoder_block_op17.onnx", "calib": "examples/models/encoder_calib.npy", "out": out})
-	if err != nil {
-		t.Fatalf("%v\n%s", err, printed)
-	}
-	if !strings.Contains(printed, "note: the model has no Conv layer, so every layer is quantized") {
-		t.Errorf("output lacks the note:\n%s", printed)
-	}
-	v := res.Value().(map[string]any)
-	if v["skipped"] != 0 || v["quantized"] != 6 {
-		t.Errorf("returned %v, want 6 quantized and 0 skipped", v)
+	const note = "note: the model has no Conv layer, so every layer is quantized"
+	for _, quiet := range []bool{false, true} {
+		var stdout, stderr bytes.Buffer
+		h, err := host.New(host.Options{Dir: repoRoot, Stdout: &stdout, Stderr: &stderr, Quiet: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(t.TempDir(), "encoder.int8.onnx")
+		res, err := h.RunFile(context.Background(), "recipes/int8_static.lua", map[string]string{
+			"model": "examples/models/encoder_block_op17.onnx", "calib": "examples/models/encoder_calib.npy", "out": out})
+		h.Close()
+		if err != nil {
+			t.Fatalf("%v\n%s%s", err, stdout.String(), stderr.String())
+		}
+		if got := strings.Contains(stderr.String(), note); got == quiet {
+			t.Errorf("quiet %v: stderr has the note: %v, stdout %q:\n%s", quiet, got, stdout.String(), stderr.String())
+		}
+		if strings.Contains(stdout.String(), "note:") {
+			t.Errorf("quiet %v: a note on stdout:\n%s", quiet, stdout.String())
+		}
+		v := res.Value().(map[string]any)
+		if v["skipped"] != 0 || v["quantized"] != 6 {
+			t.Errorf("returned %v, want 6 quantized and 0 skipped", v)
+		}
 	}
 }
 

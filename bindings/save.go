@@ -34,6 +34,17 @@ func ioLoader(env *modules.Env) lua.LGFunction {
 
 var ioAPI = map[string]lua.LGFunction{
 	"save": save,
+	"note": note,
+}
+
+// qs.note(text): a note for the user on stderr ("note: text"), left out under -q, so a
+// recipe's remarks never mix with its printed report.
+func note(L *lua.LState) int {
+	text := L.CheckString(1)
+	if env := envOf(L); env != nil && !env.Quiet && env.Stderr != nil {
+		fmt.Fprintf(env.Stderr, "note: %s\n", text)
+	}
+	return 0
 }
 
 // saveKeys are the options of qs.save.

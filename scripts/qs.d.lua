@@ -539,6 +539,10 @@ function qs.report.read(path) end
 ---@return string
 function qs.save(model, path, opts) end
 
+---Prints "note: text" on stderr, unless qscript runs with -q.
+---@param text string
+function qs.note(text) end
+
 -------------------------------------------------------------------------------
 -- GGUF (llama.cpp, ollama)
 -------------------------------------------------------------------------------

@@ -97,7 +97,7 @@ if group > 0 and not util.is_onnx(out, format) then
     end
   end
   if #partial > 0 then
-    print(("note: group size %d does not divide every row; shorter last groups in %s"):format(group, table.concat(partial, ", ")))
+    qs.note(("group size %d does not divide every row; shorter last groups in %s"):format(group, table.concat(partial, ", ")))
   end
 end
 print("wrote " .. out)

@@ -50,7 +50,7 @@ util.check_args(arg, { "model", "calib", "out", "samples", "observer", "skip", "
 local model, model_path = util.load(arg.model, "examples/models/digits_cnn.onnx", "model")
 local calib = util.data(arg.calib, "examples/models/calib.npy", "calib")
 if arg.model ~= nil and arg.calib == nil then
-  print("note: no calib= given, so the example model's examples/models/calib.npy calibrates " .. tostring(arg.model))
+  qs.note("no calib= given, so the example model's examples/models/calib.npy calibrates " .. tostring(arg.model))
 end
 local report_path = util.report_path(arg.report)
 
@@ -68,7 +68,7 @@ if skip == nil then
   if #model:layers("Conv") > 0 then
     skip = "first_conv"
   else
-    print("note: the model has no Conv layer, so every layer is quantized (pass skip= to keep some in float)")
+    qs.note("the model has no Conv layer, so every layer is quantized (pass skip= to keep some in float)")
     skip = "none"
   end
 end
