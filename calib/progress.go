@@ -3,26 +3,22 @@ package calib
 import (
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"time"
 
-	"golang.org/x/term"
+	"github.com/qscript-dev/qscript/internal/progress"
 )
 
-// progress draws a one-line bar with samples/s and ETA, redrawn at most every 100 ms.
-type progress struct {
-	w     io.Writer
+// meter draws a one-line bar with samples/s and ETA, redrawn at most every 100 ms.
+type meter struct {
+	line  *progress.Line
 	total int // -1 when unknown
-	start time.Time
-	last  time.Time
 	done  int
 }
 
 // newProgress returns a bar, or nil when none should be drawn. Under ProgressAuto the
 // bar needs ProgressMinSamples samples (an unknown count counts as enough) and a
 // terminal writer.
-func newProgress(w io.Writer, mode ProgressMode, total int) *progress {
+func newProgress(w io.Writer, mode ProgressMode, total int) *meter {
 	if w == nil || mode == ProgressOff {
 		return nil
 	}
@@ -30,56 +26,40 @@ func newProgress(w io.Writer, mode ProgressMode, total int) *progress {
 		if total >= 0 && total < ProgressMinSamples {
 			return nil
 		}
-		f, ok := w.(*os.File)
-		if !ok || !term.IsTerminal(int(f.Fd())) {
+		if !progress.Terminal(w) {
 			return nil
 		}
 	}
-	now := time.Now()
-	return &progress{w: w, total: total, start: now}
+	return &meter{line: progress.NewLine(w, time.Now(), 0), total: total}
 }
 
-func (p *progress) update(samples int) {
+func (p *meter) update(samples int) {
 	if p == nil {
 		return
 	}
 	p.done = samples
-	if now := time.Now(); now.Sub(p.last) >= 100*time.Millisecond {
-		p.last = now
+	if now := time.Now(); p.line.Due(now, false) {
 		p.draw(now)
 	}
 }
 
-func (p *progress) finish(ok bool) {
+func (p *meter) finish(ok bool) {
 	if p == nil {
 		return
 	}
 	if ok {
 		p.draw(time.Now())
 	}
-	fmt.Fprintln(p.w)
+	p.line.End()
 }
 
-func (p *progress) draw(now time.Time) {
-	elapsed := now.Sub(p.start).Seconds()
-	rate := 0.0
-	if elapsed > 0 {
-		rate = float64(p.done) / elapsed
-	}
+func (p *meter) draw(now time.Time) {
+	rate := p.line.Rate(float64(p.done), now)
 	if p.total < 0 {
-		fmt.Fprintf(p.w, "\rcalibrating %d samples  %.1f samples/s", p.done, rate)
+		p.line.Drawf("calibrating %d samples  %.1f samples/s", p.done, rate)
 		return
 	}
-	const width = 30
-	filled := 0
-	if p.total > 0 {
-		filled = min(width, width*p.done/p.total)
-	}
-	eta := "--:--"
-	if rate > 0 {
-		left := time.Duration(float64(p.total-p.done) / rate * float64(time.Second)).Round(time.Second)
-		eta = fmt.Sprintf("%02d:%02d", int(left.Minutes()), int(left.Seconds())%60)
-	}
-	fmt.Fprintf(p.w, "\rcalibrating %*d/%d [%s%s] %.1f samples/s ETA %s",
-		len(fmt.Sprint(p.total)), p.done, p.total, strings.Repeat("=", filled), strings.Repeat(" ", width-filled), rate, eta)
+	done, total := float64(p.done), float64(p.total)
+	p.line.Drawf("calibrating %*d/%d [%s] %.1f samples/s ETA %s",
+		len(fmt.Sprint(p.total)), p.done, p.total, progress.Bar(30, done, total), rate, progress.ETA(done, total, rate))
 }

@@ -384,13 +384,13 @@ func TestBar(t *testing.T) {
 	var nilBar *Bar
 	nilBar.Update(Progress{})
 	nilBar.Finish()
-	b := &Bar{w: &buf, start: time.Now().Add(-2 * time.Second)}
+	b := newBar(&buf, time.Now().Add(-2*time.Second))
 	b.Update(Progress{Tensors: 3, TotalTensors: 10, Bytes: 300_000_000, TotalBytes: 1_000_000_000})
 	b.Finish()
 	if s := buf.String(); !strings.Contains(s, "3/10 tensors") || !strings.Contains(s, "300.0 MB/1.0 GB") || !strings.Contains(s, "ETA") || !strings.HasSuffix(s, "\n") {
 		t.Fatalf("bar %q", s)
 	}
-	quiet := &Bar{w: &buf, start: time.Now()}
+	quiet := newBar(&buf, time.Now())
 	buf.Reset()
 	quiet.Update(Progress{Tensors: 1, TotalTensors: 2})
 	quiet.Finish()

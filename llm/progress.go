@@ -3,32 +3,31 @@ package llm
 import (
 	"fmt"
 	"io"
-	"os"
-	"strings"
 	"time"
 
-	"golang.org/x/term"
+	"github.com/qscript-dev/qscript/internal/progress"
 )
 
 // Bar draws Write's progress on a terminal: a one-line bar with tensors done, bytes,
 // rate and ETA, first drawn after a second (short runs stay silent) and redrawn at most
 // every 100 ms.
 type Bar struct {
-	w     io.Writer
-	start time.Time
-	last  time.Time
-	drawn bool
-	pr    Progress
+	line *progress.Line
+	pr   Progress
 }
 
 // NewBar returns a bar writing to w, or nil when w is not a terminal (a nil *Bar ignores
 // every call).
 func NewBar(w io.Writer) *Bar {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
+	if !progress.Terminal(w) {
 		return nil
 	}
-	return &Bar{w: w, start: time.Now()}
+	return newBar(w, time.Now())
+}
+
+// newBar is a bar on w started at start, whatever w is.
+func newBar(w io.Writer, start time.Time) *Bar {
+	return &Bar{line: progress.NewLine(w, start, time.Second)}
 }
 
 // Update records progress, for WriteOptions.Progress.
@@ -37,41 +36,31 @@ func (b *Bar) Update(pr Progress) {
 		return
 	}
 	b.pr = pr
-	now := time.Now()
-	if now.Sub(b.start) < time.Second || now.Sub(b.last) < 100*time.Millisecond {
-		return
+	if now := time.Now(); b.line.Due(now, false) {
+		b.draw(now)
 	}
-	b.last = now
-	b.draw(now)
 }
 
 // Finish ends the bar's line (when one was drawn).
 func (b *Bar) Finish() {
-	if b == nil || !b.drawn {
+	if b == nil || !b.line.Drawn() {
 		return
 	}
 	b.draw(time.Now())
-	fmt.Fprintln(b.w)
+	b.line.End()
 }
 
 func (b *Bar) draw(now time.Time) {
-	b.drawn = true
 	pr := b.pr
-	frac := 0.0
-	if pr.TotalBytes > 0 {
-		frac = float64(pr.Bytes) / float64(pr.TotalBytes)
-	}
-	const width = 24
-	fill := int(frac * width)
-	secs := now.Sub(b.start).Seconds()
-	rate := float64(pr.Bytes) / max(secs, 1e-9)
+	done, total := float64(pr.Bytes), float64(pr.TotalBytes)
+	rate := b.line.Rate(done, now)
 	eta := "--"
 	if rate > 0 && pr.Bytes < pr.TotalBytes {
-		eta = time.Duration(float64(pr.TotalBytes-pr.Bytes) / rate * float64(time.Second)).Round(time.Second).String()
+		eta = progress.Left(done, total, rate).String()
 	} else if pr.Bytes >= pr.TotalBytes {
 		eta = "0s"
 	}
-	fmt.Fprintf(b.w, "\r[%s%s] %d/%d tensors  %s/%s  %s/s  ETA %s ", strings.Repeat("=", fill), strings.Repeat(" ", width-fill),
+	b.line.Drawf("[%s] %d/%d tensors  %s/%s  %s/s  ETA %s ", progress.Bar(24, done, total),
 		pr.Tensors, pr.TotalTensors, HumanBytes(pr.Bytes), HumanBytes(pr.TotalBytes), HumanBytes(int64(rate)), eta)
 }
 
