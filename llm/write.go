@@ -18,6 +18,7 @@ import (
 	"github.com/qscript-dev/qscript/formats/hf"
 	"github.com/qscript-dev/qscript/formats/safetensors"
 	"github.com/qscript-dev/qscript/internal/paths"
+	"github.com/qscript-dev/qscript/quantize"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -117,7 +118,7 @@ func infoBytes(i tensor.Info) int64 {
 // shards hold whole layers in order ("layers.2" before "layers.10").
 func (p *Planned) sourceOrder() []tensor.Info {
 	infos := p.Folder.Tensors()
-	slices.SortStableFunc(infos, func(a, b tensor.Info) int { return naturalCompare(a.Name, b.Name) })
+	slices.SortStableFunc(infos, func(a, b tensor.Info) int { return quantize.NaturalCompare(a.Name, b.Name) })
 	return infos
 }
 
@@ -502,37 +503,6 @@ func syncDir(dir string) {
 		d.Sync()
 		d.Close()
 	}
-}
-
-// naturalCompare orders strings with runs of digits compared by value.
-func naturalCompare(a, b string) int {
-	for a != "" && b != "" {
-		da, db := digits(a), digits(b)
-		if da > 0 && db > 0 {
-			na, nb := strings.TrimLeft(a[:da], "0"), strings.TrimLeft(b[:db], "0")
-			if c := cmp.Compare(len(na), len(nb)); c != 0 {
-				return c
-			}
-			if c := strings.Compare(na, nb); c != 0 {
-				return c
-			}
-			a, b = a[da:], b[db:]
-			continue
-		}
-		if a[0] != b[0] {
-			return cmp.Compare(a[0], b[0])
-		}
-		a, b = a[1:], b[1:]
-	}
-	return cmp.Compare(len(a), len(b))
-}
-
-func digits(s string) int {
-	n := 0
-	for n < len(s) && s[n] >= '0' && s[n] <= '9' {
-		n++
-	}
-	return n
 }
 
 // cleanStaleTemps removes the temporary folders that a qscript process writing base died

@@ -106,7 +106,7 @@ func stateDictLayers(infos []tensor.Info) []Layer {
 	if slices.IsSortedFunc(infos, func(a, b tensor.Info) int { return strings.Compare(a.Name, b.Name) }) {
 		// Readers that sort by name (safetensors) lose the model's order; numbers compared
 		// by value ("layers.2" before "layers.10") come closer to it.
-		slices.SortStableFunc(layers, func(a, b Layer) int { return naturalCompare(a.Name, b.Name) })
+		slices.SortStableFunc(layers, func(a, b Layer) int { return NaturalCompare(a.Name, b.Name) })
 		for i := range layers {
 			layers[i].Index = i
 		}
@@ -114,8 +114,9 @@ func stateDictLayers(infos []tensor.Info) []Layer {
 	return layers
 }
 
-// naturalCompare orders strings with runs of digits compared by value.
-func naturalCompare(a, b string) int {
+// NaturalCompare orders strings with runs of digits compared by value ("layers.2" before
+// "layers.10"), as tensor names are numbered; llm orders its shards' tensors with it too.
+func NaturalCompare(a, b string) int {
 	for a != "" && b != "" {
 		da, db := digitRun(a), digitRun(b)
 		if da > 0 && db > 0 {
