@@ -170,11 +170,5 @@ func spmVocab(dir string, pieces []spmPiece, vocabSize int) ([]gguf.KV, int, err
 		}
 		tokens[id], scores[id], types[id] = tok, -1000, typ
 	}
-	return []gguf.KV{
-		{Key: "tokenizer.ggml.model", Value: gguf.Str("llama")},
-		{Key: "tokenizer.ggml.pre", Value: gguf.Str("default")},
-		{Key: "tokenizer.ggml.tokens", Value: gguf.Strs(tokens)},
-		{Key: "tokenizer.ggml.scores", Value: gguf.F32s(scores)},
-		{Key: "tokenizer.ggml.token_type", Value: gguf.I32s(types)},
-	}, n, nil
+	return spmKVs(tokens, scores, types), n, nil
 }

@@ -198,6 +198,12 @@ func llamaVocab(tokens []string, types []int32, tj *tokenizerJSON) []gguf.KV {
 			types[i] = tokByte
 		}
 	}
+	return spmKVs(tokens, scores, types)
+}
+
+// spmKVs are the vocabulary keys of a SentencePiece ("llama") tokenizer, from a
+// tokenizer.model or a tokenizer.json alike.
+func spmKVs(tokens []string, scores []float32, types []int32) []gguf.KV {
 	return []gguf.KV{
 		{Key: "tokenizer.ggml.model", Value: gguf.Str("llama")},
 		{Key: "tokenizer.ggml.pre", Value: gguf.Str("default")},
