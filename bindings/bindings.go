@@ -43,6 +43,21 @@ var parts = []part{
 	{GGUFModule, "gguf"},
 }
 
+// apiModule is a module whose table holds api's functions; types registers the userdata
+// types (metatables) its functions return, before the table is made.
+func apiModule(name string, api map[string]lua.LGFunction, types ...func(*lua.LState)) modules.Module {
+	return modules.New(name, func(env *modules.Env) lua.LGFunction {
+		return func(L *lua.LState) int {
+			setEnv(L, env)
+			for _, register := range types {
+				register(L)
+			}
+			L.Push(L.SetFuncs(L.NewTable(), api))
+			return 1
+		}
+	})
+}
+
 // QSModule is `require "qs"`: every part in one table.
 var QSModule modules.Module = modules.New("qs", qsLoader)
 

@@ -29,24 +29,14 @@ type Data struct {
 }
 
 // DataModule is `require "qs.data"`, also reachable as qs.data.
-var DataModule modules.Module = modules.New("qs.data", dataLoader)
+var DataModule modules.Module = apiModule("qs.data", dataAPI, registerTensorType, registerDataType)
 
 // PreloadData makes the data module available to a bare Lua state:
 //
 //	local datasets = require "qs.data"
 //	local calib = datasets.npy("examples/models/calib.npy")
 func PreloadData(L *lua.LState, env *modules.Env) {
-	L.PreloadModule("qs.data", dataLoader(env))
-}
-
-func dataLoader(env *modules.Env) lua.LGFunction {
-	return func(L *lua.LState) int {
-		setEnv(L, env)
-		registerTensorType(L)
-		registerDataType(L)
-		L.Push(L.SetFuncs(L.NewTable(), dataAPI))
-		return 1
-	}
+	L.PreloadModule("qs.data", DataModule.Loader(env))
 }
 
 var dataAPI = map[string]lua.LGFunction{

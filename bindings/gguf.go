@@ -16,22 +16,14 @@ import (
 
 // GGUFModule is `require "qs.gguf"` (qs.gguf in `qs`): Hugging Face Llama-family folders
 // and F16/F32 GGUF files to GGUF files for llama.cpp and ollama.
-var GGUFModule modules.Module = modules.New("qs.gguf", ggufLoader)
+var GGUFModule modules.Module = apiModule("qs.gguf", ggufAPI)
 
 // PreloadGGUF makes the module available to a bare Lua state:
 //
 //	local gguf = require "qs.gguf"
 //	gguf.convert("models/llama", "llama.Q4_K_M.gguf", {type = "Q4_K_M"})
 func PreloadGGUF(L *lua.LState, env *modules.Env) {
-	L.PreloadModule("qs.gguf", ggufLoader(env))
-}
-
-func ggufLoader(env *modules.Env) lua.LGFunction {
-	return func(L *lua.LState) int {
-		setEnv(L, env)
-		L.Push(L.SetFuncs(L.NewTable(), ggufAPI))
-		return 1
-	}
+	L.PreloadModule("qs.gguf", GGUFModule.Loader(env))
 }
 
 var ggufAPI = map[string]lua.LGFunction{

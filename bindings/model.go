@@ -34,24 +34,14 @@ func (m *Model) Layers() ([]quantize.Layer, error) {
 }
 
 // ModelModule is `require "qs.model"`: qs.load.
-var ModelModule modules.Module = modules.New("qs.model", modelLoader)
+var ModelModule modules.Module = apiModule("qs.model", modelAPI, registerTensorType, registerModelType)
 
 // PreloadModel makes the model module available to a bare Lua state:
 //
 //	local qs = require "qs.model"
 //	local m = qs.load("examples/models/digits_cnn.pt")
 func PreloadModel(L *lua.LState, env *modules.Env) {
-	L.PreloadModule("qs.model", modelLoader(env))
-}
-
-func modelLoader(env *modules.Env) lua.LGFunction {
-	return func(L *lua.LState) int {
-		setEnv(L, env)
-		registerTensorType(L)
-		registerModelType(L)
-		L.Push(L.SetFuncs(L.NewTable(), modelAPI))
-		return 1
-	}
+	L.PreloadModule("qs.model", ModelModule.Loader(env))
 }
 
 var modelAPI = map[string]lua.LGFunction{

@@ -20,24 +20,14 @@ type Observer struct {
 }
 
 // ObserverModule is `require "qs.observer"`, also reachable as qs.observer.
-var ObserverModule modules.Module = modules.New("qs.observer", observerLoader)
+var ObserverModule modules.Module = apiModule("qs.observer", observerAPI, registerTensorType, registerObserverType)
 
 // PreloadObserver makes the observer module available to a bare Lua state:
 //
 //	local observer = require "qs.observer"
 //	local obs = observer.minmax{dtype = "uint8"}
 func PreloadObserver(L *lua.LState, env *modules.Env) {
-	L.PreloadModule("qs.observer", observerLoader(env))
-}
-
-func observerLoader(env *modules.Env) lua.LGFunction {
-	return func(L *lua.LState) int {
-		setEnv(L, env)
-		registerTensorType(L)
-		registerObserverType(L)
-		L.Push(L.SetFuncs(L.NewTable(), observerAPI))
-		return 1
-	}
+	L.PreloadModule("qs.observer", ObserverModule.Loader(env))
 }
 
 // schemeKeys are the options every observer takes.

@@ -60,27 +60,15 @@ func (q *Quantized) reportOf(L *lua.LState) (*report.Report, error) {
 }
 
 // QuantizeModule is `require "qs.quantize"`: qs.config and qs.quantize.
-var QuantizeModule modules.Module = modules.New("qs.quantize", quantizeLoader)
+var QuantizeModule modules.Module = apiModule("qs.quantize", quantizeAPI,
+	registerModelType, registerReportType, registerQuantizedType, registerCalibrationType, registerDataType)
 
 // PreloadQuantize makes the quantize module available to a bare Lua state:
 //
 //	local qs = require "qs.quantize"
 //	local q = qs.quantize(model, {weights = {dtype = "int8"}})
 func PreloadQuantize(L *lua.LState, env *modules.Env) {
-	L.PreloadModule("qs.quantize", quantizeLoader(env))
-}
-
-func quantizeLoader(env *modules.Env) lua.LGFunction {
-	return func(L *lua.LState) int {
-		setEnv(L, env)
-		registerModelType(L)
-		registerReportType(L)
-		registerQuantizedType(L)
-		registerCalibrationType(L)
-		registerDataType(L)
-		L.Push(L.SetFuncs(L.NewTable(), quantizeAPI))
-		return 1
-	}
+	L.PreloadModule("qs.quantize", QuantizeModule.Loader(env))
 }
 
 var quantizeAPI = map[string]lua.LGFunction{

@@ -55,23 +55,14 @@ func (r *Report) String() string {
 }
 
 // ReportModule is `require "qs.report"`: reading a report saved as JSON.
-var ReportModule modules.Module = modules.New("qs.report", reportLoader)
+var ReportModule modules.Module = apiModule("qs.report", reportAPI, registerReportType)
 
 // PreloadReport makes the report module available to a bare Lua state:
 //
 //	local reports = require "qs.report"
 //	local r = reports.read("out/report.json")
 func PreloadReport(L *lua.LState, env *modules.Env) {
-	L.PreloadModule("qs.report", reportLoader(env))
-}
-
-func reportLoader(env *modules.Env) lua.LGFunction {
-	return func(L *lua.LState) int {
-		setEnv(L, env)
-		registerReportType(L)
-		L.Push(L.SetFuncs(L.NewTable(), reportAPI))
-		return 1
-	}
+	L.PreloadModule("qs.report", ReportModule.Loader(env))
 }
 
 var reportAPI = map[string]lua.LGFunction{

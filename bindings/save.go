@@ -14,22 +14,14 @@ import (
 )
 
 // IOModule is `require "qs.io"`: qs.save, the only way recipes write models.
-var IOModule modules.Module = modules.New("qs.io", ioLoader)
+var IOModule modules.Module = apiModule("qs.io", ioAPI)
 
 // PreloadIO makes the io module available to a bare Lua state:
 //
 //	local qsio = require "qs.io"
 //	qsio.save(q, "out/model.int8.safetensors")
 func PreloadIO(L *lua.LState, env *modules.Env) {
-	L.PreloadModule("qs.io", ioLoader(env))
-}
-
-func ioLoader(env *modules.Env) lua.LGFunction {
-	return func(L *lua.LState) int {
-		setEnv(L, env)
-		L.Push(L.SetFuncs(L.NewTable(), ioAPI))
-		return 1
-	}
+	L.PreloadModule("qs.io", IOModule.Loader(env))
 }
 
 var ioAPI = map[string]lua.LGFunction{

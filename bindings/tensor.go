@@ -22,24 +22,14 @@ const TensorTypeName = "qs.Tensor"
 
 // TensorModule is `require "qs.tensor"`: tensor construction and error metrics. Its
 // functions also sit at the top of the `qs` table (qs.tensor, qs.zeros, qs.sqnr, ...).
-var TensorModule modules.Module = modules.New("qs.tensor", tensorLoader)
+var TensorModule modules.Module = apiModule("qs.tensor", tensorAPI, registerTensorType, registerQTensorType)
 
 // PreloadTensor makes the tensor module available to a bare Lua state:
 //
 //	local qs = require "qs.tensor"
 //	local t = qs.tensor{{1, 2}, {3, 4}}
 func PreloadTensor(L *lua.LState, env *modules.Env) {
-	L.PreloadModule("qs.tensor", tensorLoader(env))
-}
-
-func tensorLoader(env *modules.Env) lua.LGFunction {
-	return func(L *lua.LState) int {
-		setEnv(L, env)
-		registerTensorType(L)
-		registerQTensorType(L)
-		L.Push(L.SetFuncs(L.NewTable(), tensorAPI))
-		return 1
-	}
+	L.PreloadModule("qs.tensor", TensorModule.Loader(env))
 }
 
 var tensorAPI = map[string]lua.LGFunction{
