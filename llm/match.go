@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+
+	"github.com/qscript-dev/qscript/internal/suggest"
 )
 
 // module is one named module of the model, as compressed-tensors matches it.
@@ -98,9 +100,9 @@ func unmatchedError(what, target string, mods []module) error {
 	}
 	var cs []cand
 	for _, n := range names {
-		d := editDistance(key, n)
+		d := suggest.Distance(key, n)
 		if i := strings.LastIndex(n, "."); i >= 0 {
-			d = min(d, editDistance(strings.TrimLeft(key, ".*"), n[i+1:])+1)
+			d = min(d, suggest.Distance(strings.TrimLeft(key, ".*"), n[i+1:])+1)
 		}
 		cs = append(cs, cand{n, d})
 	}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/qscript-dev/qscript/internal/suggest"
 	"github.com/qscript-dev/qscript/quant"
 )
 
@@ -83,7 +84,7 @@ func PresetScheme(name string, groupSize int) (Scheme, error) {
 		if why, ok := refused[up]; ok {
 			return s, fmt.Errorf("scheme %s is not available: %s", up, why)
 		}
-		return s, fmt.Errorf("unknown scheme %q%s; valid schemes: %s", name, suggest(up, Presets), strings.Join(Presets, ", "))
+		return s, fmt.Errorf("unknown scheme %q%s; valid schemes: %s", name, didYouMean(up, Presets), strings.Join(Presets, ", "))
 	}
 	if groupSize != 0 {
 		switch {
@@ -132,11 +133,11 @@ func (s Scheme) sameArgs(o Scheme) bool {
 	return s.Weights == o.Weights && ((s.Input == nil) == (o.Input == nil)) && (s.Input == nil || *s.Input == *o.Input)
 }
 
-// suggest is " (did you mean X?)" for the closest of valid, or "".
-func suggest(s string, valid []string) string {
+// didYouMean is " (did you mean X?)" for the closest of valid, or "".
+func didYouMean(s string, valid []string) string {
 	best, bestD := "", 1<<30
 	for _, v := range valid {
-		if d := editDistance(strings.ToUpper(s), strings.ToUpper(v)); d < bestD {
+		if d := suggest.Distance(strings.ToUpper(s), strings.ToUpper(v)); d < bestD {
 			best, bestD = v, d
 		}
 	}
@@ -144,24 +145,4 @@ func suggest(s string, valid []string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur := make([]int, len(b)+1)
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev = cur
-	}
-	return prev[len(b)]
 }
