@@ -88,15 +88,7 @@ func optStrings(L *lua.LState, n int, t *lua.LTable, key string) []string {
 	case lua.LString:
 		return []string{string(v)}
 	case *lua.LTable:
-		var out []string
-		for i := 1; i <= v.Len(); i++ {
-			s, ok := v.RawGetInt(i).(lua.LString)
-			if !ok {
-				L.ArgError(n, fmt.Sprintf("option '%s'[%d]: string expected, got %s", key, i, v.RawGetInt(i).Type()))
-			}
-			out = append(out, string(s))
-		}
-		return out
+		return stringListArg(L, n, v, "option '"+key+"'")
 	default:
 		L.ArgError(n, fmt.Sprintf("option '%s': list of strings expected, got %s", key, v.Type()))
 	}
