@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -12,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/qscript-dev/qscript/formats/gguf"
+	"github.com/qscript-dev/qscript/internal/paths"
 )
 
 // maxSPMModel bounds tokenizer.model (real ones are well under 10 MB).
@@ -27,17 +27,9 @@ type spmPiece struct {
 
 // readSPM reads the pieces of a SentencePiece tokenizer.model (a protobuf ModelProto).
 func readSPM(path string) ([]spmPiece, error) {
-	f, err := os.Open(path)
+	data, err := paths.ReadLimited(path, maxSPMModel)
 	if err != nil {
 		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxSPMModel+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if len(data) > maxSPMModel {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxSPMModel)
 	}
 	var pieces []spmPiece
 	err = protoFields(data, func(field int, wire int, v []byte, _ uint64) error {

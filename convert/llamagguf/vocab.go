@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 
 	"github.com/qscript-dev/qscript/formats/gguf"
+	"github.com/qscript-dev/qscript/internal/paths"
 )
 
 // Token types, as gguf-py's TokenType (llama.cpp's llama_token_type).
@@ -292,17 +292,9 @@ func parseMerges(raw json.RawMessage) ([]string, error) {
 }
 
 func readJSON(path string, v any) error {
-	f, err := os.Open(path)
+	data, err := paths.ReadLimited(path, maxTokenizerJSON)
 	if err != nil {
 		return err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, maxTokenizerJSON+1))
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if len(data) > maxTokenizerJSON {
-		return fmt.Errorf("%s: larger than %d bytes", path, maxTokenizerJSON)
 	}
 	if err := json.NewDecoder(bytes.NewReader(data)).Decode(v); err != nil {
 		return fmt.Errorf("%s: %w", path, err)

@@ -100,7 +100,7 @@ func Open(dir string) (*Folder, error) {
 
 // ReadConfig reads a config.json: one JSON object, at most 16 MB.
 func ReadConfig(path string) (map[string]any, error) {
-	data, err := readLimited(path, maxConfigSize)
+	data, err := paths.ReadLimited(path, maxConfigSize)
 	if err != nil {
 		return nil, err
 	}
@@ -117,22 +117,6 @@ func ReadConfig(path string) (map[string]any, error) {
 		return nil, fmt.Errorf("%s: not a JSON object", path)
 	}
 	return obj, nil
-}
-
-func readLimited(path string, limit int64) ([]byte, error) {
-	fh, err := paths.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer fh.Close()
-	data, err := io.ReadAll(io.LimitReader(fh, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
-	}
-	return data, nil
 }
 
 // Architectures returns config.json's "architectures" (nil when absent).
@@ -172,7 +156,7 @@ type binShards struct {
 }
 
 func openBinIndex(path string) (*binShards, error) {
-	data, err := readLimited(path, maxIndexSize)
+	data, err := paths.ReadLimited(path, maxIndexSize)
 	if err != nil {
 		return nil, err
 	}

@@ -60,6 +60,24 @@ func ReadFile(path string) ([]byte, error) {
 	}
 }
 
+// ReadLimited reads a file through Open, refusing one larger than limit bytes (a
+// config, an index or a tokenizer read whole, which a hostile file must not blow up).
+func ReadLimited(path string, limit int64) ([]byte, error) {
+	f, err := Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, limit)
+	}
+	return data, nil
+}
+
 func kindOfMode(m uint32) string {
 	switch m & syscall.S_IFMT {
 	case syscall.S_IFDIR:
