@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"strings"
 
 	"github.com/qscript-dev/qscript/formats/gguf"
+	"github.com/qscript-dev/qscript/internal/paths"
 )
 
 // Imatrix holds llama.cpp importance-matrix weights: for each tensor, one weight per column
@@ -28,7 +28,7 @@ const maxImatrixValues = 1 << 28
 // (<name>.in_sum2 and <name>.counts tensors) or the legacy .dat format. Values are
 // normalized as llama-quantize's load_imatrix does.
 func ReadImatrix(path string) (*Imatrix, error) {
-	f, err := os.Open(path)
+	f, err := paths.Open(path)
 	if err != nil {
 		return nil, err
 	}
