@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 
@@ -78,6 +80,8 @@ func Calibrate(ctx context.Context, g *graph.Graph, src data.Source, opts Option
 	for i, t := range targets {
 		c.index[t] = i
 	}
+	c.atInput, c.inSub = captureSites(g, c.index)
+	c.subNodes = subgraphQuantizable(g)
 	bar := newProgress(o.Progress, o.ProgressMode, total)
 	c.onBatch = bar.update
 	samples, err := c.run(ctx)
@@ -105,13 +109,25 @@ func Calibrate(ctx context.Context, g *graph.Graph, src data.Source, opts Option
 		}
 	}
 	cons := consumers(g, targets)
+	if res.NeverRan = c.neverRan(); len(res.NeverRan) > 0 {
+		msg := fmt.Sprintf("nodes that never ran during calibration (an If branch no sample took) stay float: %s", strings.Join(res.NeverRan, ", "))
+		res.Warnings = append(res.Warnings, msg)
+		if o.Warn != nil {
+			o.Warn(msg)
+		}
+	}
 	for i, ob := range obs {
+		if ob.count == 0 && c.inSub[i] {
+			// Only a subgraph's values can be missing: an If branch no sample took.
+			res.NotRun = append(res.NotRun, ob.name)
+			continue
+		}
 		a, err := ob.finish()
 		if err != nil {
 			return nil, err
 		}
 		a.Consumers = cons[a.Name]
-		res.index[a.Name] = i
+		res.index[a.Name] = len(res.Activations)
 		res.Activations = append(res.Activations, a)
 	}
 	return res, nil
@@ -159,17 +175,25 @@ type calibration struct {
 	opts    Options
 	targets []string
 	index   map[string]int // target → position in targets
-	obs     []*targetObserver
-	batch   int
-	workers int
-	onBatch func(samples int)
+	// atInput lists, for the nodes that read a subgraph's formal input which is a target,
+	// the inputs to copy (no node writes those values); inSub marks the targets of
+	// subgraphs, which a run may never compute.
+	atInput map[*graph.Node][]inputSite
+	inSub   []bool
+	// subNodes numbers the quantizable nodes of subgraphs; each worker marks those that ran.
+	subNodes map[*graph.Node]int
+	runners  []*worker
+	obs      []*targetObserver
+	batch    int
+	workers  int
+	onBatch  func(samples int)
 
 	maxJobs int
 	made    int       // jobs made so far (producer only)
 	idle    chan *job // jobs the consumer is done with
 
 	// The consumer's state for observing one batch's activations in parallel.
-	observeActs []*tensor.Tensor
+	observeActs [][]*tensor.Tensor
 	observeErrs []error
 	observeNext atomic.Int64
 	observeWG   sync.WaitGroup
@@ -181,10 +205,12 @@ type job struct {
 	batch *data.Batch
 	feed  map[string]*tensor.Tensor
 	n     int
-	acts  []*tensor.Tensor // one per target: the batch's activations
-	bufs  []*tensor.Tensor // the buffers copied activations live in, kept for the next batch
-	err   error
-	done  chan struct{} // buffered: the worker never blocks on it
+	// acts holds per target the batch's activations: one value, or one per execution of
+	// the subgraph computing it (every Loop iteration); none when its If branch did not run.
+	acts [][]*tensor.Tensor
+	bufs [][]*tensor.Tensor // the buffers copied activations live in, kept for the next batch
+	err  error
+	done chan struct{} // buffered: the worker never blocks on it
 }
 
 func (c *calibration) run(ctx context.Context) (int, error) {
@@ -203,7 +229,8 @@ func (c *calibration) run(ctx context.Context) (int, error) {
 	// over the cores again would only add goroutines, and their garbage, to every batch.
 	perRunner := max(1, runtime.GOMAXPROCS(0)/c.workers)
 	for range c.workers {
-		w := &worker{c: c, runner: c.g.NewRunnerWorkers(perRunner)}
+		w := &worker{c: c, runner: c.g.NewRunnerWorkers(perRunner), ran: make([]bool, len(c.subNodes))}
+		c.runners = append(c.runners, w)
 		w.hooks.AfterNode = w.copyTargets
 		wg.Add(1)
 		go func() {
@@ -300,8 +327,8 @@ func (c *calibration) takeJob(ctx context.Context, rd data.Reader) (*job, error)
 	default:
 		if c.made < c.maxJobs {
 			c.made++
-			return &job{feed: make(map[string]*tensor.Tensor, len(c.g.Inputs())), acts: make([]*tensor.Tensor, len(c.targets)),
-				bufs: make([]*tensor.Tensor, len(c.targets)), done: make(chan struct{}, 1)}, nil
+			return &job{feed: make(map[string]*tensor.Tensor, len(c.g.Inputs())), acts: make([][]*tensor.Tensor, len(c.targets)),
+				bufs: make([][]*tensor.Tensor, len(c.targets)), done: make(chan struct{}, 1)}, nil
 		}
 		select {
 		case j = <-c.idle:
@@ -323,12 +350,13 @@ type worker struct {
 	// carry holds the recurrent state for the next run (Options.State): one worker runs
 	// the samples one at a time, in order.
 	carry map[string]*tensor.Tensor
+	ran   []bool // by calibration.subNodes: the subgraph nodes this worker ran
 }
 
 // forward runs one batch and sets the job's activations: copies of the values the nodes
 // computed, and the fed tensors themselves for targets that are graph inputs.
 func (w *worker) forward(ctx context.Context, j *job) error {
-	clear(j.acts)
+	j.reset()
 	w.cur = j
 	for _, s := range w.c.opts.State {
 		if t := w.carry[s.Into]; t != nil {
@@ -349,23 +377,55 @@ func (w *worker) forward(ctx context.Context, j *job) error {
 		w.carry[s.Into] = copyInto(nil, outs[s.Out])
 	}
 	for i, t := range w.c.targets {
-		if j.acts[i] == nil {
-			if j.acts[i] = j.feed[t]; j.acts[i] == nil {
+		if len(j.acts[i]) == 0 && !w.c.inSub[i] {
+			if j.feed[t] == nil {
 				return fmt.Errorf("calib: the run produced no value for %q", t)
 			}
+			j.acts[i] = append(j.acts[i], j.feed[t])
 		}
 	}
 	return nil
 }
 
-// copyTargets is the worker's graph.Hooks.AfterNode: it copies the node's target outputs
-// into the job's buffers.
-func (w *worker) copyTargets(n *graph.Node, _, outs []*tensor.Tensor) error {
+// reset empties the job's activation lists, keeping their memory.
+func (j *job) reset() {
+	for i := range j.acts {
+		clear(j.acts[i])
+		j.acts[i] = j.acts[i][:0]
+	}
+}
+
+// add appends a copy of x to target i's activations, into a buffer kept from an earlier
+// batch when there is one.
+func (j *job) add(i int, x *tensor.Tensor) {
+	k := len(j.acts[i])
+	if k < len(j.bufs[i]) {
+		j.bufs[i][k] = copyInto(j.bufs[i][k], x)
+	} else {
+		j.bufs[i] = append(j.bufs[i], copyInto(nil, x))
+	}
+	j.acts[i] = append(j.acts[i], j.bufs[i][k])
+}
+
+// copyTargets is the worker's graph.Hooks.AfterNode: it copies the node's target outputs,
+// and the subgraph inputs it is the reader chosen for, into the job's buffers. It runs for
+// the nodes of subgraphs too, each time they run: a Loop body's values are copied at every
+// iteration.
+func (w *worker) copyTargets(n *graph.Node, ins, outs []*tensor.Tensor) error {
 	j := w.cur
 	for k, name := range n.Outputs {
 		if i, ok := w.c.index[name]; ok && outs[k] != nil {
-			j.bufs[i] = copyInto(j.bufs[i], outs[k])
-			j.acts[i] = j.bufs[i]
+			j.add(i, outs[k])
+		}
+	}
+	if n.Parent != nil {
+		if k, ok := w.c.subNodes[n]; ok {
+			w.ran[k] = true
+		}
+		for _, s := range w.c.atInput[n] {
+			if ins[s.input] != nil {
+				j.add(s.target, ins[s.input])
+			}
 		}
 	}
 	return nil
@@ -397,7 +457,7 @@ func (c *calibration) consume(queue <-chan *job) (int, error) {
 			return 0, err
 		}
 		samples += j.n
-		clear(j.acts)
+		j.reset()
 		c.idle <- j // never blocks: idle holds every job there is
 		if c.onBatch != nil {
 			c.onBatch(samples)
@@ -408,7 +468,7 @@ func (c *calibration) consume(queue <-chan *job) (int, error) {
 
 // observe feeds one batch's activations to their observers. Targets are observed in
 // parallel, each observer by one goroutine at a time: this one and up to workers-1 more.
-func (c *calibration) observe(acts []*tensor.Tensor) error {
+func (c *calibration) observe(acts [][]*tensor.Tensor) error {
 	c.observeActs = acts
 	c.observeNext.Store(0)
 	clear(c.observeErrs)
@@ -439,7 +499,11 @@ func (c *calibration) observeSome() {
 		if i >= len(c.observeActs) {
 			return
 		}
-		c.observeErrs[i] = c.obs[i].observe(c.observeActs[i])
+		for _, x := range c.observeActs[i] {
+			if c.observeErrs[i] = c.obs[i].observe(x); c.observeErrs[i] != nil {
+				break
+			}
+		}
 	}
 }
 
@@ -448,6 +512,7 @@ type targetObserver struct {
 	name     string
 	observer quant.Observer
 	hist     displayHistogram
+	count    int // values observed
 }
 
 func newTargetObserver(name string, o Options) (*targetObserver, error) {
@@ -476,6 +541,7 @@ func (t *targetObserver) observe(x *tensor.Tensor) error {
 		return fmt.Errorf("calib: activation %q: %w", t.name, err)
 	}
 	t.hist.add(x.ToF32())
+	t.count++
 	return nil
 }
 
@@ -501,4 +567,19 @@ func (t *targetObserver) finish() (Activation, error) {
 		}
 	}
 	return a, nil
+}
+
+// neverRan lists the quantizable nodes of subgraphs that no worker ran, in walk order.
+func (c *calibration) neverRan() []string {
+	names := make([]string, len(c.subNodes))
+	for n, k := range c.subNodes {
+		names[k] = n.Name
+		for _, w := range c.runners {
+			if w.ran[k] {
+				names[k] = ""
+				break
+			}
+		}
+	}
+	return slices.DeleteFunc(names, func(s string) bool { return s == "" })
 }

@@ -22,6 +22,14 @@ type Result struct {
 	Activations []Activation
 	// Warnings are the warnings given during calibration (also sent to Options.Warn).
 	Warnings []string
+	// NotRun lists the targets inside If or Loop subgraphs that no calibration run
+	// computed (an If branch no sample took): they have no range, and their readers stay
+	// float.
+	NotRun []string
+	// NeverRan lists the Conv, Gemm and MatMul nodes inside If or Loop subgraphs that no
+	// calibration run executed (also named in Warnings): static quantization leaves them
+	// float, having seen nothing of what they compute.
+	NeverRan []string
 
 	index map[string]int
 }

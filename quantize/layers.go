@@ -176,7 +176,9 @@ func onnxLayers(f *onnx.File) ([]Layer, error) {
 	}
 	seen := map[string]bool{}
 	var layers []Layer
-	for i, node := range f.Proto().GetGraph().GetNode() {
+	// Subgraph nodes (If branches, Loop bodies) count too: they read the main graph's
+	// initializers by name.
+	for i, node := range qdq.Nodes(f.Proto().GetGraph()) {
 		op := node.GetOpType()
 		if node.GetDomain() != "" || (op != TypeConv && op != TypeGemm && op != TypeMatMul) || len(node.GetInput()) < 2 {
 			continue

@@ -26,6 +26,9 @@ type Layer struct {
 	// initializer's name here, so layers sharing a weight name the same tensor.
 	Weight             string
 	WeightIsActivation bool
+	// WeightInSubgraph is set when input 1 is an initializer of an If or Loop subgraph
+	// rather than of the main graph: such nodes stay float.
+	WeightInSubgraph bool
 	// Bias is input 2 of Conv and Gemm ("" when none), resolved through Identity as Weight.
 	Bias string
 	// InputIsConstant is set when input 0 is an initializer, directly or through Identity.
@@ -45,7 +48,9 @@ func (l Layer) Prefix() string {
 	return ""
 }
 
-// Layers lists the quantizable nodes of f in model order.
+// Layers lists the quantizable nodes of f in model order, those of subgraphs (If
+// branches, Loop bodies) right after the node holding them (qdq.Nodes). A subgraph node's
+// weight may be an initializer of the main graph, which it reads by name.
 func Layers(f *onnx.File) []Layer {
 	m := f.Proto()
 	inits := map[string]*onnxpb.TensorProto{}
@@ -53,20 +58,33 @@ func Layers(f *onnx.File) []Layer {
 		inits[t.GetName()] = t
 	}
 	aliases := qdq.InitializerAliases(m.GetGraph())
+	local := map[string]bool{} // initializers of subgraphs
+	for _, n := range qdq.Nodes(m.GetGraph()) {
+		for _, a := range n.GetAttribute() {
+			for _, sg := range append([]*onnxpb.GraphProto{a.GetG()}, a.GetGraphs()...) {
+				for _, t := range sg.GetInitializer() {
+					local[t.GetName()] = true
+				}
+			}
+		}
+	}
 	var out []Layer
-	for _, n := range m.GetGraph().GetNode() {
+	for _, n := range qdq.Nodes(m.GetGraph()) {
 		if !qdq.Quantizable(n) || len(n.GetInput()) < 2 {
 			continue
 		}
 		l := Layer{Name: n.GetName(), Type: n.GetOpType(), Input: n.GetInput()[0],
 			Weight: qdq.Resolve(aliases, n.GetInput()[1]), Index: len(out)}
 		_, l.InputIsConstant = inits[qdq.Resolve(aliases, l.Input)]
+		l.InputIsConstant = l.InputIsConstant || local[l.Input]
 		if w, ok := inits[l.Weight]; ok {
 			l.Shape = make([]int, len(w.GetDims()))
 			for i, d := range w.GetDims() {
 				l.Shape[i] = int(d)
 			}
 			l.DType, _ = onnx.DTypeOf(w.GetDataType())
+		} else if local[l.Weight] {
+			l.WeightInSubgraph = true
 		} else {
 			l.WeightIsActivation = true
 			l.Weight = n.GetInput()[1]

@@ -89,7 +89,7 @@ func Quantize(ctx context.Context, f *onnx.File, cal *calib.Result, opts Options
 	m := &Model{src: f, norm: norm, cal: cal, opts: opts, scheme: s, shared: map[string]sharedWeight{},
 		plan: &qdq.Plan{Nodes: map[string]qdq.NodePlan{}, Activations: cal.QParams(), Dir: f.Dir()}}
 	nodes := map[string]*onnxpb.NodeProto{}
-	for _, n := range f.Proto().GetGraph().GetNode() {
+	for _, n := range qdq.Nodes(f.Proto().GetGraph()) {
 		nodes[n.GetName()] = n
 	}
 	owned := map[string]bool{}
@@ -130,6 +130,8 @@ func (m *Model) planLayer(l Layer, node *onnxpb.NodeProto, skip map[string]strin
 		pl.reason = "skip list (" + skip[l.Name] + ")"
 	case l.InputIsConstant:
 		pl.reason = "input 0 is a constant"
+	case l.WeightInSubgraph:
+		pl.reason = "weight is an initializer of its subgraph; only main-graph weights are quantized"
 	case !l.WeightIsActivation && l.DType != tensor.F32:
 		pl.reason = fmt.Sprintf("weight is %v, not F32", l.DType)
 	}
@@ -150,9 +152,19 @@ func (m *Model) planLayer(l Layer, node *onnxpb.NodeProto, skip map[string]strin
 	if pl.reason != "" {
 		return leaveFloat()
 	}
+	if slices.Contains(m.cal.NeverRan, l.Name) {
+		// An If branch no calibration sample took: its inputs' ranges, if any, were seen
+		// elsewhere, never what this node reads.
+		pl.reason = "never ran during calibration (an If branch no sample took)"
+		return leaveFloat()
+	}
 	for _, act := range []string{l.Input, l.Weight} {
 		if act == l.Weight && !l.WeightIsActivation {
 			continue
+		}
+		if slices.Contains(m.cal.NotRun, act) {
+			pl.reason = fmt.Sprintf("never ran during calibration (input %q was not computed: an If branch no sample took)", act)
+			return leaveFloat()
 		}
 		if _, ok := m.cal.Activation(act); !ok {
 			return pl, fmt.Errorf("activation %q was not calibrated; calibrate it (calib.Options.Targets) or skip the node", act)

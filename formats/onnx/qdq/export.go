@@ -78,21 +78,9 @@ func export(m *onnxpb.ModelProto, plan *Plan) (*onnxpb.ModelProto, error) {
 	if err := e.checkPlan(); err != nil {
 		return nil, err
 	}
-	for _, n := range m.Graph.Node {
-		if !Quantizable(n) || plan.Nodes[n.GetName()].Skip {
-			e.nodes = append(e.nodes, n)
-			continue
-		}
-		q, err := e.quantizeNode(n, plan.Nodes[n.GetName()])
-		if err != nil {
-			return nil, fmt.Errorf("node %q (%s): %w", n.GetName(), n.GetOpType(), err)
-		}
-		e.nodes = append(e.nodes, q)
-	}
-	if err := e.propagate(); err != nil {
+	if err := e.rewrite(); err != nil {
 		return nil, err
 	}
-	e.dropDeadAliases()
 	g := m.Graph
 	graph := &onnxpb.GraphProto{
 		Node: e.nodes, Name: g.Name, Initializer: e.initializers(), SparseInitializer: g.SparseInitializer,
@@ -107,9 +95,120 @@ func export(m *onnxpb.ModelProto, plan *Plan) (*onnxpb.ModelProto, error) {
 	}, nil
 }
 
-// exporter holds the state of one Export call.
+// rewrite quantizes the nodes of e's graph, and those of its subgraphs, then repeats the
+// activation pairs across value movers and drops dead Identity aliases.
+func (e *exporter) rewrite() error {
+	for _, n := range e.g.Node {
+		if Quantizable(n) && !e.plan.Nodes[n.GetName()].Skip {
+			q, err := e.quantizeNode(n, e.plan.Nodes[n.GetName()])
+			if err != nil {
+				return fmt.Errorf("node %q (%s): %w", n.GetName(), n.GetOpType(), err)
+			}
+			e.nodes = append(e.nodes, q)
+			continue
+		}
+		n, err := e.rewriteSubgraphs(n)
+		if err != nil {
+			return err
+		}
+		e.nodes = append(e.nodes, n)
+	}
+	if err := e.propagate(); err != nil {
+		return err
+	}
+	e.dropDeadAliases()
+	return nil
+}
+
+// rewriteSubgraphs returns n itself when it holds no subgraph, else a copy whose
+// subgraphs (If branches, Loop and Scan bodies) are quantized as the main graph is. Their
+// nodes may read the outer graphs' values and initializers by name: a weight of the outer
+// graph is dequantized inside the subgraph, from quantized initializers stored there.
+func (e *exporter) rewriteSubgraphs(n *onnxpb.NodeProto) (*onnxpb.NodeProto, error) {
+	has := false
+	for _, a := range n.Attribute {
+		has = has || a.G != nil || len(a.Graphs) > 0
+	}
+	if !has {
+		return n, nil
+	}
+	attrs := make([]*onnxpb.AttributeProto, len(n.Attribute))
+	for i, a := range n.Attribute {
+		if a.G == nil && len(a.Graphs) == 0 {
+			attrs[i] = a
+			continue
+		}
+		c := &onnxpb.AttributeProto{Name: a.Name, RefAttrName: a.RefAttrName, DocString: a.DocString, Type: a.Type}
+		scope := n.GetName() + "." + a.GetName()
+		if a.G != nil {
+			sg, err := e.subgraph(a.G, scope)
+			if err != nil {
+				return nil, err
+			}
+			c.G = sg
+		}
+		for k, g := range a.Graphs {
+			sg, err := e.subgraph(g, fmt.Sprintf("%s.%d", scope, k))
+			if err != nil {
+				return nil, err
+			}
+			c.Graphs = append(c.Graphs, sg)
+		}
+		attrs[i] = c
+	}
+	return &onnxpb.NodeProto{Input: n.Input, Output: n.Output, Name: n.Name, OpType: n.OpType, Domain: n.Domain,
+		Attribute: attrs, DocString: n.DocString}, nil
+}
+
+// subgraph returns the quantized copy of g, a subgraph of e's graph. The tensors and nodes
+// it adds are named as in the main graph with "@" and the scope (the holding node's name
+// and attribute) appended, so that the branches of an If, which may quantize the same
+// outer value or weight, never collide.
+func (e *exporter) subgraph(g *onnxpb.GraphProto, scope string) (*onnxpb.GraphProto, error) {
+	s := &exporter{
+		g: g, plan: e.plan, scope: scope, inits: maps.Clone(e.inits), aliases: maps.Clone(e.aliases),
+		elemType: maps.Clone(e.elemType), consumers: e.consumers, outputs: map[string]bool{}, names: e.names,
+		nodeNames: e.nodeNames, quantized: e.quantized, removed: map[string]bool{}, weights: map[string]*weightDone{},
+		biases: map[string][]*biasDone{}, acts: map[string]*quant.QParams{},
+	}
+	for _, t := range g.Initializer {
+		s.inits[t.GetName()] = t
+	}
+	for _, lists := range [][]*onnxpb.ValueInfoProto{g.Input, g.Output, g.ValueInfo} {
+		for _, vi := range lists {
+			if tt := vi.GetType().GetTensorType(); tt != nil && tt.ElemType != nil {
+				s.elemType[vi.GetName()] = tt.GetElemType()
+			}
+		}
+	}
+	for _, o := range g.Output {
+		s.outputs[o.GetName()] = true
+	}
+	maps.Copy(s.aliases, InitializerAliases(g))
+	if err := s.rewrite(); err != nil {
+		return nil, fmt.Errorf("subgraph %s: %w", scope, err)
+	}
+	return &onnxpb.GraphProto{
+		Node: s.nodes, Name: g.Name, Initializer: s.initializers(), SparseInitializer: g.SparseInitializer,
+		DocString: g.DocString, Input: g.Input, Output: g.Output, ValueInfo: g.ValueInfo,
+		QuantizationAnnotation: g.QuantizationAnnotation,
+	}, nil
+}
+
+// key is the name new tensors and nodes for t are derived from: t in the main graph, t
+// and the scope in a subgraph.
+func (e *exporter) key(t string) string {
+	if e.scope == "" {
+		return t
+	}
+	return t + "@" + e.scope
+}
+
+// exporter holds the state of one Export call, or of one subgraph of it.
 type exporter struct {
 	g         *onnxpb.GraphProto
+	scope     string          // "" for the main graph; the holding node and attribute for a subgraph
+	quantized map[string]bool // weight and bias initializers quantized in any scope (shared)
 	plan      *Plan
 	inits     map[string]*onnxpb.TensorProto
 	aliases   map[string]string // Identity outputs that stand for an initializer (InitializerAliases)
@@ -148,7 +247,7 @@ func newExporter(g *onnxpb.GraphProto, plan *Plan) *exporter {
 	e := &exporter{
 		g: g, plan: plan, inits: map[string]*onnxpb.TensorProto{}, elemType: map[string]int32{},
 		consumers: map[string]int{}, outputs: map[string]bool{}, names: map[string]bool{},
-		nodeNames: map[string]bool{}, removed: map[string]bool{}, weights: map[string]*weightDone{},
+		nodeNames: map[string]bool{}, quantized: map[string]bool{}, removed: map[string]bool{}, weights: map[string]*weightDone{},
 		biases: map[string][]*biasDone{}, acts: map[string]*quant.QParams{},
 	}
 	for _, t := range g.Initializer {
@@ -201,7 +300,7 @@ func (e *exporter) checkPlan() error {
 	}
 	byName := map[string]*onnxpb.NodeProto{}
 	var quantizable, missing []string
-	for i, n := range e.g.Node {
+	for i, n := range Nodes(e.g) {
 		byName[n.GetName()] = n
 		if !Quantizable(n) {
 			continue
@@ -288,8 +387,9 @@ func (e *exporter) quantizeNode(n *onnxpb.NodeProto, np NodePlan) (*onnxpb.NodeP
 // activation emits T's QuantizeLinear/DequantizeLinear pair once and returns the
 // dequantized name.
 func (e *exporter) activation(t string) (string, error) {
+	k := e.key(t)
 	if _, done := e.acts[t]; done {
-		return dequantOutput(t), nil
+		return dequantOutput(k), nil
 	}
 	p := e.plan.Activations[t]
 	if p == nil {
@@ -308,18 +408,18 @@ func (e *exporter) activation(t string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("activation %q: %w", t, err)
 	}
-	scale, zp := scaleName(t), zeroPointName(t)
-	if err := e.claim([]string{scale, zp, quantOutput(t), dequantOutput(t)}, []string{quantNodeName(t), dequantNodeName(t)}); err != nil {
+	scale, zp := scaleName(k), zeroPointName(k)
+	if err := e.claim([]string{scale, zp, quantOutput(k), dequantOutput(k)}, []string{quantNodeName(k), dequantNodeName(k)}); err != nil {
 		return "", err
 	}
 	e.added = append(e.added,
 		floatTensor(scale, nil, p.Scale),
 		codesTensor(zp, nil, zpType, []int32{zeroPoint(p, 0)}))
 	e.nodes = append(e.nodes,
-		qdqNode("QuantizeLinear", quantNodeName(t), []string{t, scale, zp}, quantOutput(t), -1),
-		qdqNode("DequantizeLinear", dequantNodeName(t), []string{quantOutput(t), scale, zp}, dequantOutput(t), -1))
+		qdqNode("QuantizeLinear", quantNodeName(k), []string{t, scale, zp}, quantOutput(k), -1),
+		qdqNode("DequantizeLinear", dequantNodeName(k), []string{quantOutput(k), scale, zp}, dequantOutput(k), -1))
 	e.acts[t] = p
-	return dequantOutput(t), nil
+	return dequantOutput(k), nil
 }
 
 // valueMovers are the default-domain ops whose output holds only values of their input 0:
@@ -353,15 +453,16 @@ func (e *exporter) propagate() error {
 			if !ok {
 				break
 			}
-			if err := e.claim([]string{quantOutput(in), dequantOutput(in)}, []string{quantNodeName(in), dequantNodeName(in)}); err != nil {
+			ik := e.key(in)
+			if err := e.claim([]string{quantOutput(ik), dequantOutput(ik)}, []string{quantNodeName(ik), dequantNodeName(ik)}); err != nil {
 				return err
 			}
-			scale, zp := scaleName(t), zeroPointName(t)
+			scale, zp := scaleName(e.key(t)), zeroPointName(e.key(t))
 			rewired := proto.Clone(mover).(*onnxpb.NodeProto)
-			rewired.Input[0] = dequantOutput(in)
+			rewired.Input[0] = dequantOutput(ik)
 			pair := []*onnxpb.NodeProto{
-				qdqNode("QuantizeLinear", quantNodeName(in), []string{in, scale, zp}, quantOutput(in), -1),
-				qdqNode("DequantizeLinear", dequantNodeName(in), []string{quantOutput(in), scale, zp}, dequantOutput(in), -1),
+				qdqNode("QuantizeLinear", quantNodeName(ik), []string{in, scale, zp}, quantOutput(ik), -1),
+				qdqNode("DequantizeLinear", dequantNodeName(ik), []string{quantOutput(ik), scale, zp}, dequantOutput(ik), -1),
 			}
 			e.nodes = slices.Insert(e.nodes, i, pair...)
 			e.nodes[i+len(pair)] = rewired
@@ -450,8 +551,9 @@ func (e *exporter) weight(n *onnxpb.NodeProto, np NodePlan, w *onnxpb.TensorProt
 		}
 		return done, nil
 	}
-	q, scale, zp, out := quantizedName(name), scaleName(name), zeroPointName(name), dequantOutput(name)
-	if err := e.claim([]string{q, scale, zp, out}, []string{dequantNodeName(name)}); err != nil {
+	k := e.key(name)
+	q, scale, zp, out := quantizedName(k), scaleName(k), zeroPointName(k), dequantOutput(k)
+	if err := e.claim([]string{q, scale, zp, out}, []string{dequantNodeName(k)}); err != nil {
 		return nil, err
 	}
 	var paramDims []int64
@@ -466,9 +568,10 @@ func (e *exporter) weight(n *onnxpb.NodeProto, np NodePlan, w *onnxpb.TensorProt
 		&onnxpb.TensorProto{Name: proto.String(q), Dims: w.Dims, DataType: proto.Int32(codeDType), RawData: codes},
 		floatTensor(scale, paramDims, p.Scale),
 		codesTensor(zp, paramDims, codeDType, zps))
-	e.nodes = append(e.nodes, qdqNode("DequantizeLinear", dequantNodeName(name), []string{q, scale, zp}, out, p.Axis))
+	e.nodes = append(e.nodes, qdqNode("DequantizeLinear", dequantNodeName(k), []string{q, scale, zp}, out, p.Axis))
 	done := &weightDone{params: p, codes: codes, output: out}
 	e.weights[name] = done
+	e.quantized[name] = true
 	return done, nil
 }
 
@@ -571,16 +674,17 @@ func (e *exporter) bias(n *onnxpb.NodeProto, b *onnxpb.TensorProto, inScale floa
 		codes[i] = quantizeBias(v, s)
 	}
 
-	base, out := name, name
+	base, out := e.key(name), name
 	if len(e.biases[name]) == 0 {
 		// B is replaced by its DequantizeLinear output only when nothing but quantized
-		// nodes reads the float B (directly or through Identity).
-		if e.floatReads(name) > e.countBiasUses(name) {
-			out = dequantOutput(name)
+		// nodes reads the float B (directly or through Identity). In a subgraph, B may be
+		// an outer initializer, which a subgraph value must not shadow.
+		if e.scope != "" || e.floatReads(name) > e.countBiasUses(name) {
+			out = dequantOutput(base)
 		}
 	} else {
 		for k := 0; ; k++ {
-			base = fmt.Sprintf("%s%d", name, k)
+			base = fmt.Sprintf("%s%d", e.key(name), k)
 			if !e.names[base] && !e.names[quantizedName(base)] {
 				break
 			}
@@ -608,6 +712,7 @@ func (e *exporter) bias(n *onnxpb.NodeProto, b *onnxpb.TensorProto, inScale floa
 	if out == name {
 		e.removed[name] = true
 	}
+	e.quantized[name] = true
 	e.biases[name] = append(e.biases[name], &biasDone{scale: scale, output: out})
 	return out, nil
 }
@@ -721,7 +826,7 @@ func (e *exporter) initializers() []*onnxpb.TensorProto {
 	var out []*onnxpb.TensorProto
 	for _, t := range e.g.Initializer {
 		name := t.GetName()
-		replaced := e.weights[name] != nil || len(e.biases[name]) > 0
+		replaced := e.quantized[name]
 		if e.removed[name] || (replaced && reads[name] == 0 && !e.outputs[name]) {
 			e.removed[name] = true
 			continue
