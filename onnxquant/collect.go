@@ -24,6 +24,8 @@ type gptqTarget struct {
 	weight string
 	K, N   int
 	w      []float32 // [K, N]
+	// transposed: the initializer holds the weight as [N, K] (Gemm with transB=1).
+	transposed bool
 }
 
 // LayerGPTQ compares GPTQ with round to nearest on one layer: the squared error of the
@@ -56,6 +58,11 @@ func (r *rewriter) gptq(ctx context.Context, o Options, layer gptqLayer) (map[in
 	if err != nil || len(targets) == 0 {
 		return nil, err
 	}
+	return r.gptqOn(ctx, o, targets, layer)
+}
+
+// gptqOn is gptq for the given targets, in graph order.
+func (r *rewriter) gptqOn(ctx context.Context, o Options, targets []gptqTarget, layer gptqLayer) (map[int]any, error) {
 	model, inits := r.workingModel()
 	calib, heldout, err := r.readSamples(ctx, model, o.GPTQ)
 	if err != nil {
@@ -97,7 +104,11 @@ func (r *rewriter) gptq(ctx context.Context, o Options, layer gptqLayer) (map[in
 			r.gptqLayers = append(r.gptqLayers, cmps...)
 		}
 		for i, t := range done {
-			tp, err := onnx.TensorToProto(t.weight, tensor.FromF32([]int{t.K, t.N}, deqs[i]))
+			wt := tensor.FromF32([]int{t.K, t.N}, deqs[i])
+			if t.transposed {
+				wt = tensor.FromF32([]int{t.N, t.K}, transpose(deqs[i], t.K, t.N))
+			}
+			tp, err := onnx.TensorToProto(t.weight, wt)
 			if err != nil {
 				return nil, err
 			}
@@ -105,6 +116,17 @@ func (r *rewriter) gptq(ctx context.Context, o Options, layer gptqLayer) (map[in
 		}
 	}
 	return out, nil
+}
+
+// transpose returns the [cols, rows] transpose of x [rows, cols].
+func transpose(x []float32, rows, cols int) []float32 {
+	out := make([]float32, len(x))
+	for r := 0; r < rows; r++ {
+		for c := 0; c < cols; c++ {
+			out[c*rows+r] = x[r*cols+c]
+		}
+	}
+	return out
 }
 
 // weightRows is t's weight as GPTQ takes it: [N, K], rows are output channels.

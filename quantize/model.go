@@ -28,6 +28,8 @@ type Model struct {
 
 	mu       sync.Mutex
 	inputQ   map[string]*quant.QParams // static activation qparams by layer name
+	codesMu  sync.RWMutex              // guards codes (the save reads it while q.mu is held)
+	codes    map[string]Codes          // codes chosen outside (SetCodes) by weight name
 	samples  int
 	warnings []string
 	report   *report.Report // cached by Report

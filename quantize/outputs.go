@@ -197,7 +197,7 @@ func (q *Model) produce(w *workspace, info tensor.Info, layout string) ([]named,
 		}
 		return []named{{info.Name, out}}, nil, nil
 	}
-	lw, err := w.quantizeLayer(q.ws, d.Layer, t)
+	lw, err := q.quantizeSelected(w, d.Layer, t)
 	if err != nil {
 		return nil, nil, fmt.Errorf("tensor %q: %w", info.Name, err)
 	}

@@ -115,7 +115,7 @@ func (q *Model) measure(w *workspace, info tensor.Info) (*weightStats, error) {
 	if err != nil {
 		return nil, err
 	}
-	lw, err := w.quantizeLayer(q.ws, q.byTensor[info.Name].decision.Layer, t)
+	lw, err := q.quantizeSelected(w, q.byTensor[info.Name].decision.Layer, t)
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", info.Name, err)
 	}

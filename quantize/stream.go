@@ -367,7 +367,7 @@ type weightAcc struct {
 // quantized, measured and written; its parameter tensors last.
 func (s *streamer) weight(info tensor.Info, l Layer) error {
 	plan, ok := s.planWeight(l)
-	if !ok {
+	if !ok || s.q.hasCodes(info.Name) {
 		return s.whole(info)
 	}
 	c, ok, err := s.open(info, plan.rows)
