@@ -302,4 +302,3 @@ func heldoutMSE(t *testing.T, g *onnx.File, path string, x *tensor.Tensor, sampl
 	}
 	return s / float64(len(ref))
 }
-
