@@ -259,7 +259,7 @@ func raisePredicateError(L *lua.LState) {
 // qs.save.
 func quantizeModel(L *lua.LState) int {
 	m := CheckModel(L, 1)
-	t := withDataFunction(L, 2, L.OptTable(2, L.NewTable()))
+	t, gptq := takeStateGPTQ(L, 2, withDataFunction(L, 2, L.OptTable(2, L.NewTable())))
 	call := quantizeOptionMap(L, 2, t)
 	merged := quantize.MergeOptionMaps(call, configOf(L))
 	if _, ok := merged["layer_types"]; !ok && len(m.Types) > 0 {
@@ -289,6 +289,9 @@ func quantizeModel(L *lua.LState) int {
 	raisePredicateError(L)
 	if err != nil {
 		L.ArgError(2, err.Error())
+	}
+	if gptq != nil {
+		runStateGPTQ(L, 2, m, plan, gptq)
 	}
 	q.Plan = plan
 	L.Push(LVQuantized(L, q))

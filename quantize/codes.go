@@ -113,3 +113,10 @@ func (q *Model) presetWork(w *workspace, l Layer, t *tensor.Tensor) (*layerWork,
 	}
 	return lw, nil
 }
+
+// AddWarning adds msg to the plan's warnings (and the report's).
+func (q *Model) AddWarning(msg string) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.warn("%s", msg)
+}
