@@ -1,6 +1,7 @@
 package bindings_test
 
 import (
+	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -75,5 +76,37 @@ for _, w in ipairs(q:warnings()) do print(w) end
 	}
 	if slices.Equal(a.I32(), b.I32()) {
 		t.Errorf("GPTQ wrote round to nearest's codes")
+	}
+}
+
+// TestQuantizeStateDictGPTQErrors: the GPTQ options' mistakes are named.
+func TestQuantizeStateDictGPTQErrors(t *testing.T) {
+	root := absRoot(t)
+	dir := t.TempDir()
+	for _, f := range []string{"model.pt", "model.onnx"} {
+		b, err := os.ReadFile(filepath.Join(root, "onnxquant/testdata/gptq_sd", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, c := range []struct{ opts, want string }{
+		{`method = "gptq", calib = qs.tensor({1, 2})`, `needs graph = "model.onnx"`},
+		{`method = "gptq", graph = "model.onnx"`, "needs calib = data"},
+		{`method = "gtpq"`, `"gtpq" is not a method`},
+		{`method = "gptq", graph = "model.pt", calib = qs.tensor({1, 2})`, "not an ONNX model"},
+		{`method = "gptq", graph = "model.onnx", calib = qs.tensor({1, 2}), weights = {dtype = "fp16"}`, "integer weight scheme"},
+	} {
+		recipe := filepath.Join(dir, fmt.Sprintf("e%d.lua", i))
+		src := "local qs = require \"qs\"\nqs.quantize(qs.load(\"model.pt\"), {" + c.opts + "})\n"
+		if err := os.WriteFile(recipe, []byte(src), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		_, printed, err := runRecipe(t, dir, recipe, nil)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("{%s}: error %v, want %q\n%s", c.opts, err, c.want, printed)
+		}
 	}
 }

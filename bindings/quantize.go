@@ -276,6 +276,9 @@ func quantizeModel(L *lua.LState) int {
 	opts.Version = envOf(L).Version
 	q := &Quantized{Source: m, title: titleFor(L, m)}
 	if calib, ok := opts.Activations["calibrate"]; ok {
+		if gptq != nil {
+			L.ArgError(2, "method \"gptq\" is for the weights of a state dict; it does not combine with static quantization (activations)")
+		}
 		q.Static = planStatic(L, m, opts, calib)
 		q.Plan = q.Static.Model.Weights()
 		L.Push(LVQuantized(L, q))
