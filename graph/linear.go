@@ -504,12 +504,14 @@ func conv2d(mem *arena, x, w *tensor.Tensor, bias []float32, p convParams, group
 		outShape = outShape[:3]
 		outShape[2] = ow
 	}
-	out, d := newTensorIn[float32](mem, tensor.F32, outShape, bias == nil)
 	xv, wv := elems[float32](x), elems[float32](w)
 	if cg == 1 && mg == 1 {
+		out, d := newTensorIn[float32](mem, tensor.F32, outShape, bias == nil)
 		depthwiseConv2d(mem, d, xv, wv, bias, n, c, h, wd, p)
 		return out
 	}
+	// The GEMMs initialize every element (gemmOperands.fill), so the output is not zeroed.
+	out, d := newTensorIn[float32](mem, tensor.F32, outShape, false)
 	c2 := convImages{mem: mem, xv: xv, wv: wv, d: d, bias: bias, packedW: packedW, p: p, group: group,
 		c: c, h: h, wd: wd, m: m, cg: cg, mg: mg, kdim: kdim, plane: oh * ow}
 	c2.direct = kh == 1 && kw == 1 && p.strides[0] == 1 && p.strides[1] == 1 &&
@@ -553,16 +555,11 @@ func (ci *convImages) image(b int, col []float32) {
 	for g := 0; g < ci.group; g++ {
 		src := ci.xv[(b*c+g*cg)*h*wd : (b*c+(g+1)*cg)*h*wd]
 		dst := ci.d[(b*m+g*mg)*plane : (b*m+(g+1)*mg)*plane]
+		// sgemm sets each tile of dst to the bias (or zero) while computing it.
+		ops := gemmOperands{a: matrix{data: ci.wv[g*mg*kdim : (g+1)*mg*kdim], ld: kdim}, b: matrix{data: src, ld: plane}, fill: true}
 		if ci.bias != nil {
-			for oc := 0; oc < mg; oc++ {
-				v := ci.bias[g*mg+oc]
-				row := dst[oc*plane : (oc+1)*plane]
-				for i := range row {
-					row[i] = v
-				}
-			}
+			ops.rowInit = ci.bias[g*mg : (g+1)*mg]
 		}
-		ops := gemmOperands{a: matrix{data: ci.wv[g*mg*kdim : (g+1)*mg*kdim], ld: kdim}, b: matrix{data: src, ld: plane}}
 		if ci.packedW != nil {
 			ops.packedA = ci.packedW[g]
 		}

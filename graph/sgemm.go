@@ -104,6 +104,12 @@ type gemmOperands struct {
 	a, b    matrix
 	packedA []float32
 	packedB []float32
+	// fill, when set, makes sgemm set each MC×NC tile of dst to rowInit[i] in row i (zero
+	// when rowInit is nil) just before computing it, instead of adding to what dst holds:
+	// the tile is then still in cache when the product reads it, where a caller's fill of the
+	// whole output beforehand is one more pass over memory (Conv's bias).
+	fill    bool
+	rowInit []float32
 }
 
 // packedASize and packedBSize are the lengths of the packed layouts.
@@ -111,7 +117,8 @@ func packedASize(m, k, mr int) int { return (m + mr - 1) / mr * mr * k }
 func packedBSize(n, k, nr int) int { return (n + nr - 1) / nr * nr * k }
 
 // sgemm adds A·B to dst, where A is m×k, B is k×n and dst is m×n row-major with row stride
-// ldc. Callers zero dst, or fill it with a bias, first. Reference loop:
+// ldc. Callers zero dst, or fill it with a bias, first, or set ops.fill to have sgemm do so
+// tile by tile. Reference loop:
 //
 //	for i := 0; i < m; i++ {
 //		for j := 0; j < n; j++ {
@@ -127,7 +134,13 @@ func packedBSize(n, k, nr int) int { return (n + nr - 1) / nr * nr * k }
 // allows), or none but the caller's when the product is small. Its scratch space (packed
 // panels, edge tiles) comes from mem.
 func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands, m, n, k, maxWorkers int) {
-	if m == 0 || n == 0 || k == 0 {
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 { // A·B is zero: only the fill is left to do
+		if ops.fill {
+			gemmFill(dst, ldc, ops.rowInit, 0, m, 0, n)
+		}
 		return
 	}
 	mk = mk.forProduct(m, n, ops)
@@ -172,7 +185,7 @@ func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands,
 	defer mem.putScratch(edges)
 	if workers <= 1 {
 		for t := 0; t < tiles; t++ {
-			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edges)
+			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edges, ops)
 		}
 		return
 	}
@@ -181,7 +194,7 @@ func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands,
 	var wg sync.WaitGroup
 	work := func(edge []float32) {
 		for t := int(next.Add(1) - 1); t < tiles; t = int(next.Add(1) - 1) {
-			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edge)
+			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edge, ops)
 		}
 	}
 	wg.Add(workers - 1)
@@ -196,9 +209,28 @@ func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands,
 }
 
 // gemmTileAt computes tile t of sgemm's product: mc×gemmNC tiles, tilesN per row of tiles.
-func gemmTileAt(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, n, k, mc, tilesN, t int, edge []float32) {
+func gemmTileAt(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, n, k, mc, tilesN, t int, edge []float32, ops gemmOperands) {
 	i0, j0 := (t/tilesN)*mc, (t%tilesN)*gemmNC
-	gemmTile(mk, dst, ldc, ap, bp, m, k, i0, min(i0+mc, m), j0, min(j0+gemmNC, n), edge)
+	i1, j1 := min(i0+mc, m), min(j0+gemmNC, n)
+	if ops.fill {
+		gemmFill(dst, ldc, ops.rowInit, i0, i1, j0, j1)
+	}
+	gemmTile(mk, dst, ldc, ap, bp, m, k, i0, i1, j0, j1, edge)
+}
+
+// gemmFill sets dst[i][j0:j1] to rowInit[i] (zero when rowInit is nil) for rows i0..i1.
+func gemmFill(dst []float32, ldc int, rowInit []float32, i0, i1, j0, j1 int) {
+	for i := i0; i < i1; i++ {
+		row := dst[i*ldc+j0 : i*ldc+j1]
+		if rowInit == nil {
+			clear(row)
+			continue
+		}
+		v := rowInit[i]
+		for j := range row {
+			row[j] = v
+		}
+	}
 }
 
 // prepackA packs a constant A (m×k) for the kernel sgemm picks from gemmKernel when A comes

@@ -177,3 +177,47 @@ func benchSgemm(b *testing.B, name string, mk microKernel, sz [3]int) {
 		})
 	}
 }
+
+// TestSgemmFill checks that ops.fill gives exactly what filling dst first and adding the
+// product gives, for several tiles, edge tiles, a nil rowInit, k = 0 and a row stride
+// wider than n (whose columns past n must stay untouched).
+func TestSgemmFill(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, sz := range [][3]int{{1, 1, 1}, {13, 31, 5}, {65, 300, 70}, {130, 513, 260}, {9, 17, 0}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		ldc := n + 3
+		a := matrix{data: randSlice(r, m*k), ld: k}
+		b := matrix{data: randSlice(r, k*n), ld: n}
+		for _, bias := range [][]float32{nil, randSlice(r, m)} {
+			want := randSlice(r, m*ldc)
+			got := randSlice(r, m*ldc) // garbage the fill must overwrite
+			for i := 0; i < m; i++ {
+				copy(got[i*ldc+n:(i+1)*ldc], want[i*ldc+n:(i+1)*ldc])
+				for j := 0; j < n; j++ {
+					want[i*ldc+j] = 0
+					if bias != nil {
+						want[i*ldc+j] = bias[i]
+					}
+				}
+			}
+			for _, workers := range []int{1, 2} {
+				sgemm(nil, gemmKernel, want, ldc, gemmOperands{a: a, b: b}, m, n, k, workers)
+				sgemm(nil, gemmKernel, got, ldc, gemmOperands{a: a, b: b, fill: true, rowInit: bias}, m, n, k, workers)
+				for i := range want {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%dx%dx%d bias=%v workers=%d: element %d is %v, want %v", m, n, k, bias != nil, workers, i, got[i], want[i])
+					}
+				}
+				// Second round: want accumulates again, got refills: reset want to match.
+				for i := 0; i < m; i++ {
+					for j := 0; j < n; j++ {
+						want[i*ldc+j] = 0
+						if bias != nil {
+							want[i*ldc+j] = bias[i]
+						}
+					}
+				}
+			}
+		}
+	}
+}
