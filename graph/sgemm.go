@@ -226,10 +226,19 @@ func gemmFill(dst []float32, ldc int, rowInit []float32, i0, i1, j0, j1 int) {
 			clear(row)
 			continue
 		}
-		v := rowInit[i]
-		for j := range row {
-			row[j] = v
-		}
+		fillF32(row, rowInit[i])
+	}
+}
+
+// fillF32 sets every element of s to v: a few stores, then copies that double the filled
+// prefix, which run as vector moves where an element loop stores one float at a time.
+func fillF32(s []float32, v float32) {
+	if len(s) == 0 {
+		return
+	}
+	s[0] = v
+	for n := 1; n < len(s); n *= 2 {
+		copy(s[n:], s[:n])
 	}
 }
 
