@@ -157,6 +157,9 @@ func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands,
 	}
 	workers = min(workers, tiles)
 	ap, bp := ops.packedA, ops.packedB
+	// Copied out of ops: a closure capturing ops itself (too large to capture by value) would
+	// move it to the heap on every call, parallel or not.
+	a, b, fill, rowInit := ops.a, ops.b, ops.fill, ops.rowInit
 	// The packing closures escape to the heap once made, so a serial product (every one on
 	// calibration's Runners) calls packA and packB directly instead, making no garbage.
 	if ap == nil {
@@ -164,9 +167,9 @@ func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands,
 		defer mem.putScratch(buf)
 		panels := (m + mk.mr - 1) / mk.mr
 		if workers > 1 {
-			parallelRange(panels, workers, func(p0, p1 int) { packA(buf, ops.a, m, k, mk.mr, p0, p1) })
+			parallelRange(panels, workers, func(p0, p1 int) { packA(buf, a, m, k, mk.mr, p0, p1) })
 		} else {
-			packA(buf, ops.a, m, k, mk.mr, 0, panels)
+			packA(buf, a, m, k, mk.mr, 0, panels)
 		}
 		ap = buf
 	}
@@ -175,9 +178,9 @@ func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands,
 		defer mem.putScratch(buf)
 		panels := (n + mk.nr - 1) / mk.nr
 		if workers > 1 {
-			parallelRange(panels, workers, func(p0, p1 int) { packB(buf, ops.b, n, k, mk.nr, p0, p1) })
+			parallelRange(panels, workers, func(p0, p1 int) { packB(buf, b, n, k, mk.nr, p0, p1) })
 		} else {
-			packB(buf, ops.b, n, k, mk.nr, 0, panels)
+			packB(buf, b, n, k, mk.nr, 0, panels)
 		}
 		bp = buf
 	}
@@ -185,7 +188,7 @@ func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands,
 	defer mem.putScratch(edges)
 	if workers <= 1 {
 		for t := 0; t < tiles; t++ {
-			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edges, ops)
+			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edges, fill, rowInit)
 		}
 		return
 	}
@@ -194,7 +197,7 @@ func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands,
 	var wg sync.WaitGroup
 	work := func(edge []float32) {
 		for t := int(next.Add(1) - 1); t < tiles; t = int(next.Add(1) - 1) {
-			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edge, ops)
+			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edge, fill, rowInit)
 		}
 	}
 	wg.Add(workers - 1)
@@ -209,11 +212,11 @@ func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands,
 }
 
 // gemmTileAt computes tile t of sgemm's product: mc×gemmNC tiles, tilesN per row of tiles.
-func gemmTileAt(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, n, k, mc, tilesN, t int, edge []float32, ops gemmOperands) {
+func gemmTileAt(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, n, k, mc, tilesN, t int, edge []float32, fill bool, rowInit []float32) {
 	i0, j0 := (t/tilesN)*mc, (t%tilesN)*gemmNC
 	i1, j1 := min(i0+mc, m), min(j0+gemmNC, n)
-	if ops.fill {
-		gemmFill(dst, ldc, ops.rowInit, i0, i1, j0, j1)
+	if fill {
+		gemmFill(dst, ldc, rowInit, i0, i1, j0, j1)
 	}
 	gemmTile(mk, dst, ldc, ap, bp, m, k, i0, i1, j0, j1, edge)
 }
