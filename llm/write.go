@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 
 	"github.com/qscript-dev/qscript/formats/hf"
 	"github.com/qscript-dev/qscript/formats/safetensors"
@@ -164,7 +163,7 @@ func (p *Planned) Write(ctx context.Context, out string, o WriteOptions) (*Resul
 	if err := os.MkdirAll(filepath.Dir(absOut), 0o755); err != nil {
 		return nil, err
 	}
-	cleanStaleTemps(filepath.Dir(absOut), filepath.Base(absOut))
+	paths.CleanStale(filepath.Dir(absOut))
 	tmp, err := os.MkdirTemp(filepath.Dir(absOut), paths.TempPattern(filepath.Base(absOut)))
 	if err != nil {
 		return nil, err
@@ -502,31 +501,5 @@ func syncDir(dir string) {
 	if d, err := os.Open(dir); err == nil {
 		d.Sync()
 		d.Close()
-	}
-}
-
-// cleanStaleTemps removes the temporary folders that a qscript process writing base died
-// with (kill -9, power loss): hidden folders named by paths.TempPattern whose process is
-// gone. Anything else is left alone; errors are ignored (cleaning is best effort).
-func cleanStaleTemps(dir, base string) {
-	prefix := "." + base + ".tmp-qs"
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return
-	}
-	for _, e := range entries {
-		rest, ok := strings.CutPrefix(e.Name(), prefix)
-		if !ok || !e.IsDir() {
-			continue
-		}
-		digits, _, ok := strings.Cut(rest, "-")
-		pid, err := strconv.Atoi(digits)
-		if !ok || err != nil || pid <= 0 || pid == os.Getpid() {
-			continue
-		}
-		if err := syscall.Kill(pid, 0); err == nil || errors.Is(err, syscall.EPERM) {
-			continue // its writer is alive
-		}
-		os.RemoveAll(filepath.Join(dir, e.Name()))
 	}
 }

@@ -50,9 +50,10 @@ func alive(pid int) bool {
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
-// CleanStale removes the temporary files in dir that a qscript process left behind when it
-// died mid-write (kill -9, power loss), and returns their names. Files of live processes
-// and every other file are left alone. Errors are ignored: cleaning is best effort.
+// CleanStale removes the temporary files and folders (llm writes a whole folder under
+// TempPattern) in dir that a qscript process left behind when it died mid-write (kill -9,
+// power loss), and returns their names. Those of live processes and every other entry are
+// left alone. Errors are ignored: cleaning is best effort.
 func CleanStale(dir string) []string {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
@@ -61,10 +62,10 @@ func CleanStale(dir string) []string {
 	var removed []string
 	for _, e := range entries {
 		pid, ok := tempPID(e.Name())
-		if !ok || !e.Type().IsRegular() || alive(pid) {
+		if !ok || !(e.Type().IsRegular() || e.IsDir()) || alive(pid) {
 			continue
 		}
-		if os.Remove(filepath.Join(dir, e.Name())) == nil {
+		if os.RemoveAll(filepath.Join(dir, e.Name())) == nil {
 			removed = append(removed, e.Name())
 		}
 	}
