@@ -139,23 +139,11 @@ func (w *work) stats(rows, cols int, dt tensor.DType) (LayerStats, error) {
 	if err := quant.CTDequantize(w.deq, &w.ct, rows, cols, dt); err != nil {
 		return LayerStats{}, err
 	}
-	var sig, noise, maxErr, dot, deqSq float64
-	for i, v := range w.f32 {
-		x, y := float64(v), float64(w.deq[i])
-		d := x - y
-		sig += x * x
-		noise += d * d
-		dot += x * y
-		deqSq += y * y
-		maxErr = max(maxErr, math.Abs(d))
+	e, err := quant.Compare(w.f32, w.deq)
+	if err != nil {
+		return LayerStats{}, err
 	}
-	st := LayerStats{MaxErr: maxErr, SQNR: math.Inf(1), MSE: noise / float64(len(w.f32)), Cosine: 1}
-	if noise > 0 {
-		st.SQNR = 10 * math.Log10(sig/noise)
-	}
-	if sig > 0 && deqSq > 0 {
-		st.Cosine = dot / math.Sqrt(sig*deqSq)
-	}
+	st := LayerStats{MaxErr: e.MaxAbs, SQNR: e.SQNR, MSE: e.MSE, Cosine: e.Cosine}
 	st.ScaleMin, st.ScaleMax = math.Inf(1), math.Inf(-1)
 	for _, s := range w.ct.Scale {
 		st.ScaleMin, st.ScaleMax = min(st.ScaleMin, float64(s)), max(st.ScaleMax, float64(s))
