@@ -196,14 +196,14 @@ func ParseSize(s string) (int64, error) {
 	mult := int64(1)
 	for i, u := range []string{"K", "M", "G", "T", "P"} {
 		for _, suffix := range []string{u + "IB", u + "B", u} {
-			if len(num) > len(suffix) && upper(num[len(num)-len(suffix):]) == suffix {
+			if len(num) > len(suffix) && strings.EqualFold(num[len(num)-len(suffix):], suffix) {
 				num = num[:len(num)-len(suffix)]
 				mult = 1 << (10 * (i + 1))
 				goto parsed
 			}
 		}
 	}
-	if len(num) > 1 && upper(num[len(num)-1:]) == "B" {
+	if len(num) > 1 && strings.EqualFold(num[len(num)-1:], "B") {
 		num = num[:len(num)-1]
 	}
 parsed:
@@ -216,14 +216,4 @@ parsed:
 		return 0, fmt.Errorf("size %q is too large", s)
 	}
 	return int64(v), nil
-}
-
-func upper(s string) string {
-	b := []byte(s)
-	for i, c := range b {
-		if 'a' <= c && c <= 'z' {
-			b[i] = c - 'a' + 'A'
-		}
-	}
-	return string(b)
 }
