@@ -152,11 +152,9 @@ func (q *Model) compressedConfig() (*CompressedConfig, string) {
 		w.Strategy = "channel"
 	}
 	var in *QuantizationArgs
-	for _, name := range sortedKeys(q.inputQ) {
-		p := q.inputQ[name]
-		in = &QuantizationArgs{NumBits: 8, Type: "int", Symmetric: !inputStoresZeroPoint(p),
+	if names := sortedKeys(q.inputQ); len(names) > 0 {
+		in = &QuantizationArgs{NumBits: 8, Type: "int", Symmetric: !inputStoresZeroPoint(q.inputQ[names[0]]),
 			Strategy: "tensor", Observer: &minmax}
-		break
 	}
 	if in == nil && format == "int-quantized" {
 		in = &QuantizationArgs{NumBits: 8, Type: "int", Symmetric: true, Strategy: "token", Dynamic: true}
