@@ -178,7 +178,6 @@ func intTuple(v any, what string) ([]int64, error) {
 	return out, nil
 }
 
-// loadPersistentID resolves ('storage', storage_type, key, location, numel).
 // storageCache is persistent_load's memory: torch.load keeps the first storage it built
 // for a key (loaded_storages in torch/serialization.py) and hands it to every later
 // reference, whatever storage type that reference names. So a storage referenced as
@@ -199,6 +198,7 @@ func storageCache() func(pid any) (any, error) {
 	}
 }
 
+// loadPersistentID resolves ('storage', storage_type, key, location, numel).
 func loadPersistentID(pid any) (any, error) {
 	t, ok := pid.(pyTuple)
 	if !ok || len(t) != 5 {
