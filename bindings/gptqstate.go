@@ -44,16 +44,10 @@ func takeStateGPTQ(L *lua.LState, n int, t *lua.LTable) (*lua.LTable, *stateGPTQ
 	if g.graph == "" {
 		L.ArgError(n, "method \"gptq\" needs graph = \"model.onnx\" (an ONNX export of this model, whose MatMul inputs build each layer's Hessian)")
 	}
-	c := t.RawGetString("calib")
-	if c == lua.LNil {
+	if t.RawGetString("calib") == lua.LNil {
 		L.ArgError(n, "method \"gptq\" needs calib = data (the samples fed to the graph)")
 	}
-	g.opts.Calib, _ = dataArg(L, n, c)
-	g.opts.Samples = optInt(L, n, t, "samples", g.opts.Samples)
-	g.opts.Heldout = optInt(L, n, t, "heldout", g.opts.Heldout)
-	g.opts.PercDamp = optNumber(L, n, t, "percdamp", g.opts.PercDamp)
-	g.opts.ActOrder = optBool(L, n, t, "act_order", g.opts.ActOrder)
-	g.opts.BlockSize = optInt(L, n, t, "block_size", g.opts.BlockSize)
+	readGPTQ(L, n, t, &g.opts)
 	return rest, g
 }
 

@@ -32,27 +32,31 @@ func checkONNXSave(L *lua.LState, n int, opts *lua.LTable) *onnxSave {
 	o.KeepIOTypes = optBool(L, n, t, "keep_io_types", o.KeepIOTypes)
 	o.BF16Compute = optBool(L, n, t, "bf16_compute", o.BF16Compute)
 	if bl := optField(L, n, t, "op_block_list", lua.LTTable); bl != lua.LNil {
-		o.OpBlockList = []string{}
-		for _, s := range stringListArg(L, n, bl.(*lua.LTable), "onnx.op_block_list") {
-			o.OpBlockList = append(o.OpBlockList, s)
-		}
+		// Non-nil even when empty: an empty list blocks no op.
+		o.OpBlockList = append([]string{}, stringListArg(L, n, bl.(*lua.LTable), "onnx.op_block_list")...)
 	}
 	o.ReduceRange = optBool(L, n, t, "reduce_range", o.ReduceRange)
 	o.Int4Form = optChoice(L, n, t, "int4_form", o.Int4Form, onnxquant.Int4Forms)
 	o.AccuracyLevel = optInt(L, n, t, "accuracy_level", o.AccuracyLevel)
 	o.Method = optChoice(L, n, t, "method", o.Method, []string{onnxquant.MethodRTN, onnxquant.MethodGPTQ})
-	if c := t.RawGetString("calib"); c != lua.LNil {
-		o.GPTQ.Calib, _ = dataArg(L, n, c)
-	}
-	o.GPTQ.Samples = optInt(L, n, t, "samples", o.GPTQ.Samples)
-	o.GPTQ.Heldout = optInt(L, n, t, "heldout", o.GPTQ.Heldout)
-	o.GPTQ.PercDamp = optNumber(L, n, t, "percdamp", o.GPTQ.PercDamp)
-	o.GPTQ.ActOrder = optBool(L, n, t, "act_order", o.GPTQ.ActOrder)
-	o.GPTQ.BlockSize = optInt(L, n, t, "block_size", o.GPTQ.BlockSize)
+	readGPTQ(L, n, t, &o.GPTQ)
 	if o.Method == onnxquant.MethodGPTQ && o.GPTQ.Calib == nil {
 		L.ArgError(n, "option 'onnx': method \"gptq\" needs calib = data (the samples whose MatMul inputs build each layer's Hessian)")
 	}
 	return &onnxSave{opts: o}
+}
+
+// readGPTQ reads the GPTQ keys shared by qs.save's onnx option and qs.quantize's
+// method = "gptq" into o (calib only when given).
+func readGPTQ(L *lua.LState, n int, t *lua.LTable, o *onnxquant.GPTQOptions) {
+	if c := t.RawGetString("calib"); c != lua.LNil {
+		o.Calib, _ = dataArg(L, n, c)
+	}
+	o.Samples = optInt(L, n, t, "samples", o.Samples)
+	o.Heldout = optInt(L, n, t, "heldout", o.Heldout)
+	o.PercDamp = optNumber(L, n, t, "percdamp", o.PercDamp)
+	o.ActOrder = optBool(L, n, t, "act_order", o.ActOrder)
+	o.BlockSize = optInt(L, n, t, "block_size", o.BlockSize)
 }
 
 // stringListArg reads a list of strings.
