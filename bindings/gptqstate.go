@@ -28,8 +28,7 @@ func takeStateGPTQ(L *lua.LState, n int, t *lua.LTable) (*lua.LTable, *stateGPTQ
 		return t, nil
 	}
 	method := optString(L, n, t, "method", onnxquant.MethodRTN)
-	rest := L.NewTable()
-	t.ForEach(func(k, v lua.LValue) { rest.RawSet(k, v) })
+	rest := copyTable(L, t)
 	for _, k := range stateGPTQKeys {
 		rest.RawSetString(k, lua.LNil)
 	}

@@ -405,15 +405,17 @@ func withDataFunction(L *lua.LState, n int, t *lua.LTable) *lua.LTable {
 	if err != nil {
 		L.ArgError(n, "option 'activations.calibrate': the data function: "+err.Error())
 	}
-	copyTable := func(from *lua.LTable) *lua.LTable {
-		to := L.NewTable()
-		from.ForEach(func(k, v lua.LValue) { to.RawSet(k, v) })
-		return to
-	}
-	out, outActs := copyTable(t), copyTable(acts)
+	out, outActs := copyTable(L, t), copyTable(L, acts)
 	outActs.RawSetString("calibrate", LVData(L, &Data{Source: src}))
 	out.RawSetString("activations", outActs)
 	return out
+}
+
+// copyTable returns a shallow copy of t.
+func copyTable(L *lua.LState, t *lua.LTable) *lua.LTable {
+	to := L.NewTable()
+	t.ForEach(func(k, v lua.LValue) { to.RawSet(k, v) })
+	return to
 }
 
 // functionSample reads one sample a data function returned.
