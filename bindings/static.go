@@ -156,6 +156,17 @@ func batchAxes(L *lua.LState, n int, v any) map[string]int {
 	return out
 }
 
+// axesAndState reads the batch_axis and state options of a Lua option table (nil when absent).
+func axesAndState(L *lua.LState, n int, opts *lua.LTable) (axes map[string]int, state []calib.StatePair) {
+	if v := opts.RawGetString("batch_axis"); v != lua.LNil {
+		axes = batchAxes(L, n, goValue(L, v, nil))
+	}
+	if v := opts.RawGetString("state"); v != lua.LNil {
+		state = statePairs(L, n, goValue(L, v, nil))
+	}
+	return axes, state
+}
+
 // statePairs reads state = {out = "stateN", into = "state"} or a list of such tables.
 func statePairs(L *lua.LState, n int, v any) []calib.StatePair {
 	one := func(e any) calib.StatePair {
@@ -260,12 +271,7 @@ func calibrateAPI(L *lua.LState) int {
 	opts := checkOptions(L, 3, slices.DeleteFunc(slices.Clone(activationKeys), func(k string) bool { return k == "calibrate" }))
 	src, key := dataArg(L, 2, L.Get(2))
 	o := calibOptionsTable(L, 3, opts, "", quant.Torch)
-	if v := opts.RawGetString("batch_axis"); v != lua.LNil {
-		o.BatchAxes = batchAxes(L, 3, goValue(L, v, nil))
-	}
-	if v := opts.RawGetString("state"); v != lua.LNil {
-		o.State = statePairs(L, 3, goValue(L, v, nil))
-	}
+	o.BatchAxes, o.State = axesAndState(L, 3, opts)
 	res := calibrate(L, m, f, src, key, o)
 	L.Push(LVCalibration(L, res))
 	return 1
@@ -343,14 +349,9 @@ func quantizedCheck(L *lua.LState) int {
 	src, _ := dataArg(L, 2, L.Get(2))
 	o := static.CheckOptions{Samples: optInt(L, 3, opts, "samples", 0), MinSQNR: optNumber(L, 3, opts, "min_sqnr", 0),
 		MaxDrop: optNumber(L, 3, opts, "max_drop", 0)}
-	if v := opts.RawGetString("batch_axis"); v != lua.LNil {
-		o.Bind.BatchAxes = batchAxes(L, 3, goValue(L, v, nil))
-	}
+	o.Bind.BatchAxes, o.State = axesAndState(L, 3, opts)
 	if v := opts.RawGetString("eval"); v != lua.LNil {
 		o.Eval, _ = dataArg(L, 3, v)
-	}
-	if v := opts.RawGetString("state"); v != lua.LNil {
-		o.State = statePairs(L, 3, goValue(L, v, nil))
 	}
 	if (o.Eval == nil) != (o.MaxDrop == 0) {
 		L.ArgError(3, "options 'eval' and 'max_drop' go together: labelled data and the accuracy drop allowed (0.01 for one point)")
