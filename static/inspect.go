@@ -12,6 +12,7 @@ import (
 
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
+	"github.com/qscript-dev/qscript/formats/onnx/qdq"
 	"github.com/qscript-dev/qscript/formats/onnx/upgrade"
 	"github.com/qscript-dev/qscript/graph"
 )
@@ -90,7 +91,11 @@ func Inspect(f *onnx.File) Summary {
 		s.Opsets = append(s.Opsets, OpsetImport{Domain: d, Version: op.GetVersion()})
 	}
 	counts := map[OpCount]int{}
-	countOps(g, counts, &s.Nodes)
+	nodes := qdq.Nodes(g)
+	s.Nodes = len(nodes)
+	for _, n := range nodes {
+		counts[OpCount{Op: n.GetOpType(), Domain: n.GetDomain()}]++
+	}
 	for k, n := range counts {
 		k.Count = n
 		s.Ops = append(s.Ops, k)
@@ -127,21 +132,6 @@ func Inspect(f *onnx.File) Summary {
 
 func unsupportedNode(u *graph.UnsupportedError) UnsupportedNode {
 	return UnsupportedNode{Node: u.Node, Op: u.OpType, Domain: u.Domain, Opset: u.Opset, Reason: u.Reason}
-}
-
-func countOps(g *onnxpb.GraphProto, counts map[OpCount]int, nodes *int) {
-	for _, n := range g.GetNode() {
-		*nodes++
-		counts[OpCount{Op: n.GetOpType(), Domain: n.GetDomain()}]++
-		for _, a := range n.GetAttribute() {
-			if a.GetG() != nil {
-				countOps(a.GetG(), counts, nodes)
-			}
-			for _, sg := range a.GetGraphs() {
-				countOps(sg, counts, nodes)
-			}
-		}
-	}
 }
 
 func valueSummary(vi *onnxpb.ValueInfoProto) ValueSummary {
