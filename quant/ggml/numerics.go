@@ -91,16 +91,5 @@ func fp16Decode(h uint16) float32 {
 	return math.Float32frombits(sign | math.Float32bits(v))
 }
 
-// fp32ToBF16 is ggml_compute_fp32_to_bf16: round to nearest even, NaN made quiet.
-func fp32ToBF16(f float32) uint16 {
-	u := math.Float32bits(f)
-	if u&0x7fffffff > 0x7f800000 {
-		return uint16(u>>16) | 64
-	}
-	return uint16((u + 0x7fff + (u>>16)&1) >> 16)
-}
-
-func bf16ToFP32(b uint16) float32 { return math.Float32frombits(uint32(b) << 16) }
-
 func putU16(b []byte, v uint16) { b[0], b[1] = byte(v), byte(v>>8) }
 func getU16(b []byte) uint16    { return uint16(b[0]) | uint16(b[1])<<8 }

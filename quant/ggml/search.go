@@ -285,11 +285,6 @@ func makeQxGroups(n, nmax int, x, w []float32, L []int8, scales []float32) {
 	}
 }
 
-// makeQkx3Quants is make_qkx3_quants with weights and use_mad false.
-func makeQkx3Quants(nmax int, x, weights []float32, L, aux []uint8, rmin, rdelta float32, nstep int) (float32, float32) {
-	return makeQkxQuants(nmax, x, weights, L, aux, rmin, rdelta, nstep, false)
-}
-
 // makeQpQuants is make_qp_quants: unsigned codes L in [0, nmax] for the non-negative x (a
 // super-block's scales or mins), with importance qw: nine candidate scales, then up to
 // five rounds of single-code moves that improve the weighted fit.
