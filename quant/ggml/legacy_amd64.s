@@ -315,52 +315,6 @@ nfloop:
 	VZEROUPPER
 	RET
 
-DATA bfRound<>+0(SB)/4, $0x7fff
-GLOBL bfRound<>(SB), RODATA|NOPTR, $4
-DATA bfOne<>+0(SB)/4, $1
-GLOBL bfOne<>(SB), RODATA|NOPTR, $4
-
-// BF16(R) rounds the 8 floats of R to bfloat16 bits in its low halves: (u + 0x7fff +
-// ((u >> 16) & 1)) >> 16, ggml_compute_fp32_to_bf16 for non-NaN input.
-#define BF16(R) \
-	VPSRLD $16, R, Y4; \
-	VPAND Y14, Y4, Y4; \
-	VPADDD Y15, R, R; \
-	VPADDD Y4, R, R; \
-	VPSRLD $16, R, R
-
-// func bf16AVX2(y *byte, x *float32, n int)
-// n a positive multiple of 32; no NaN in x (QuantizeRows refuses them).
-TEXT ·bf16AVX2(SB), NOSPLIT, $0-24
-	MOVQ y+0(FP), DI
-	MOVQ x+8(FP), SI
-	MOVQ n+16(FP), CX
-	SHRQ $5, CX
-	VPBROADCASTD bfRound<>(SB), Y15
-	VPBROADCASTD bfOne<>(SB), Y14
-
-bfloop:
-	VMOVDQU 0(SI), Y0
-	VMOVDQU 32(SI), Y1
-	VMOVDQU 64(SI), Y2
-	VMOVDQU 96(SI), Y3
-	BF16(Y0)
-	BF16(Y1)
-	BF16(Y2)
-	BF16(Y3)
-	VPACKUSDW Y1, Y0, Y0
-	VPACKUSDW Y3, Y2, Y2
-	VPERMQ $0xd8, Y0, Y0
-	VPERMQ $0xd8, Y2, Y2
-	VMOVDQU Y0, 0(DI)
-	VMOVDQU Y2, 32(DI)
-	ADDQ $128, SI
-	ADDQ $64, DI
-	DECQ CX
-	JNZ bfloop
-	VZEROUPPER
-	RET
-
 DATA rqMagic<>+0(SB)/4, $0x4b400000
 GLOBL rqMagic<>(SB), RODATA|NOPTR, $4
 DATA rqMant<>+0(SB)/4, $0x007fffff

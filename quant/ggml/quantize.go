@@ -188,12 +188,8 @@ func quantizeF16(y []byte, x, _ []float32) {
 }
 
 // quantizeBF16 is ggml_fp32_to_bf16_row_ref (round to nearest even); quant's vector cast
-// computes the same bits.
+// (AVX2 where available) computes the same bits.
 func quantizeBF16(y []byte, x, _ []float32) {
-	if n := len(x) &^ 31; haveAVX2 && n > 0 {
-		bf16AVX2(&y[0], &x[0], n)
-		x, y = x[n:], y[2*n:]
-	}
 	halfRow(y, x, quant.F32ToBF16To)
 }
 

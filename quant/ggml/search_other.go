@@ -34,8 +34,6 @@ func asymAVX2(codes *byte, d, m, mx, x *float32, nb int, div float32, qmax int32
 
 func anyNonFiniteAVX2(x *float32, n int) bool { panic("ggml: no AVX2 kernels in this build") }
 
-func bf16AVX2(y *byte, x *float32, n int) { panic("ggml: no AVX2 kernels in this build") }
-
 func requantAVX2(L *byte, x, d, m *float32, groups int, lo, hi, off int32) {
 	panic("ggml: no AVX2 kernels in this build")
 }
