@@ -159,3 +159,30 @@ func TestQuantizeGroupsToErrors(t *testing.T) {
 		t.Fatal("uint8 codes unshifted do not fit int8: no error")
 	}
 }
+
+// quantizeGroupsRef is the reference loop of QuantizeGroupsTo (no fixScale), scalar and
+// written from the definitions: range, torch's or ORT's qparams, QuantizeTo's arithmetic.
+func quantizeGroupsRef(codes []int8, scale []float32, zp []int32, x []float32, cols, groupSize int, s Scheme, shift int32) error {
+	groups := (cols + groupSize - 1) / groupSize
+	for r := 0; r < len(x)/cols; r++ {
+		for g := 0; g < groups; g++ {
+			a, z := r*cols+g*groupSize, r*cols+min((g+1)*groupSize, cols)
+			k := r*groups + g
+			lo, hi := float32(math.Inf(1)), float32(math.Inf(-1))
+			for _, v := range x[a:z] {
+				if v-v != 0 {
+					return findNonFinite(x, 0)
+				}
+				lo, hi = min(lo, v), max(hi, v)
+			}
+			scale[k], zp[k] = qparamsOne(lo, hi, s)
+			af, err := newAffine(scale[k], zp[k], s)
+			if err != nil {
+				return err
+			}
+			af.zp -= float32(shift)
+			quantizeRowGo(codes[a:z], x[a:z], &af)
+		}
+	}
+	return nil
+}
