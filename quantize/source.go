@@ -42,15 +42,16 @@ type workspace struct {
 const releaseMinBytes = 64 << 20
 
 func newWorkspace(src formats.Model) *workspace {
-	ws := &workspace{src: src}
-	inner := src
+	return &workspace{src: src, sections: sectionsOf(src)}
+}
+
+// sectionsOf is src's reader (inside a *formats.File) when it reads at positions, else nil.
+func sectionsOf(src formats.Model) sectionReader {
 	if f, ok := src.(*formats.File); ok {
-		inner = f.Model
+		src = f.Model
 	}
-	if s, ok := inner.(sectionReader); ok {
-		ws.sections = s
-	}
-	return ws
+	s, _ := src.(sectionReader)
+	return s
 }
 
 // reserve sizes the buffers for the largest tensor of a pass up front: growing them tensor

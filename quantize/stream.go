@@ -74,23 +74,14 @@ type writeJob struct {
 // took 1.10x the CPU time for int4 and 1.14x for int8, the page faults' mapping and
 // unmapping costing more than the copy of a chunk into a cached buffer.)
 func streamable(src formats.Model) bool {
-	inner := src
-	if f, ok := src.(*formats.File); ok {
-		inner = f.Model
-	}
-	_, s := inner.(sectionReader)
-	return streamSaves && s
+	return streamSaves && sectionsOf(src) != nil
 }
 
 // streamTo writes every output tensor to w chunk by chunk (see Save). With measured not
 // nil, it also records the statistics of every quantized weight there.
 func (q *Model) streamTo(ctx context.Context, w rangeWriter, layout string, measured map[string]*weightStats) error {
 	s := &streamer{q: q, layout: layout, measured: measured, jobs: make(chan writeJob, 64)}
-	inner := q.src
-	if f, ok := inner.(*formats.File); ok {
-		inner = f.Model
-	}
-	s.sections, _ = inner.(sectionReader)
+	s.sections = sectionsOf(q.src)
 	// Chunk buffers: one per worker being filled and as many more waiting to be written,
 	// within the budget (a workspace holds at most a chunk's codes or cast values and, for
 	// sources that are not F32, its values).
