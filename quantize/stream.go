@@ -345,13 +345,12 @@ func (s *streamer) planWeight(l Layer) (weightPlan, bool) {
 
 // weightAcc gathers a weight's parameters and statistics from its chunks.
 type weightAcc struct {
-	scales    []float32 // every block's scale (kindInt: p.Scale; kindFP8: scales)
-	zeros     []int32   // kindInt: every block's zero point
-	sums      []quant.ErrorSums
-	counts    [][]int64 // per worker
-	stats     statsPlan
-	perChunk  int // scales per chunk (rows × groups, or 1 per tensor)
-	perTensor bool
+	scales   []float32 // every block's scale (kindInt: p.Scale; kindFP8: scales)
+	zeros    []int32   // kindInt: every block's zero point
+	sums     []quant.ErrorSums
+	counts   [][]int64 // per worker
+	stats    statsPlan
+	perChunk int // scales per chunk (rows × groups, or 1 per tensor)
 }
 
 // weight streams a selected weight: an optional first pass for its range, then chunks
@@ -379,7 +378,7 @@ func (s *streamer) weight(info tensor.Info, l Layer) error {
 		}
 	}
 	q := s.q
-	acc := &weightAcc{perTensor: plan.perTensor}
+	acc := &weightAcc{}
 	full := &layerWork{ws: q.ws, layer: l, idx: newParamIndex(q.ws, l, c.n), finite: plan.ranged}
 	nparams := full.idx.count(c.n)
 	switch {
