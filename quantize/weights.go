@@ -133,12 +133,13 @@ func (w *workspace) quantizeInt(lw *layerWork) error {
 	}
 	tv := tensor.FromF32(view, x)
 	p := lw.fixedP
-	if g := ws.granularity(Layer{Axis: l.Axis}); p == nil && g.GroupSize > 0 && len(view) > 0 && view[len(view)-1] > 0 {
+	g := ws.granularity(Layer{Axis: l.Axis})
+	if p == nil && g.GroupSize > 0 && len(view) > 0 && view[len(view)-1] > 0 {
 		return w.quantizeGroups(lw, len(view)-1, view[len(view)-1], g.GroupSize)
 	}
 	if p == nil {
 		var err error
-		if p, err = quant.ChooseQParams(tv, ws.scheme, ws.granularity(Layer{Axis: l.Axis})); err != nil {
+		if p, err = quant.ChooseQParams(tv, ws.scheme, g); err != nil {
 			return err
 		}
 		if err := roundScales(p, scaleDType(l.DType), lw.paramBase); err != nil {
@@ -192,12 +193,7 @@ func (w *workspace) quantizeGroups(lw *layerWork, axis, cols, groupSize int) err
 	lw.codes = w.codes
 	var fix func(int, float32) (float32, error)
 	if sdt := scaleDType(lw.layer.DType); sdt != tensor.F32 {
-		fix = func(i int, s float32) (float32, error) {
-			if r := roundScale(s, sdt); r != 0 && !math.IsInf(float64(r), 0) {
-				return r, nil
-			}
-			return 0, fmt.Errorf("scale %g of block %d does not fit %v", s, lw.paramBase+i, sdt)
-		}
+		fix = func(i int, s float32) (float32, error) { return storedScale(s, sdt, lw.paramBase+i) }
 	}
 	rowsPer := max(1, chunkElems/cols)
 	err := parallelFor((rows+rowsPer-1)/rowsPer, len(x), func(b, _ int) error {
@@ -242,11 +238,21 @@ func roundScales(p *quant.QParams, sdt tensor.DType, base int) error {
 		return nil
 	}
 	for i, s := range p.Scale {
-		if p.Scale[i] = roundScale(s, sdt); p.Scale[i] == 0 || math.IsInf(float64(p.Scale[i]), 0) {
-			return fmt.Errorf("scale %g of block %d does not fit %v", s, base+i, sdt)
+		var err error
+		if p.Scale[i], err = storedScale(s, sdt, base+i); err != nil {
+			return err
 		}
 	}
 	return nil
+}
+
+// storedScale is s rounded to sdt, or an error naming block when it does not fit (zero or
+// infinite once rounded).
+func storedScale(s float32, sdt tensor.DType, block int) (float32, error) {
+	if r := roundScale(s, sdt); r != 0 && !math.IsInf(float64(r), 0) {
+		return r, nil
+	}
+	return 0, fmt.Errorf("scale %g of block %d does not fit %v", s, block, sdt)
 }
 
 // shiftCodes stores unsigned codes as signed ones: dst[i] = src[i] - shift (128 for
