@@ -103,6 +103,12 @@ type Node struct {
 	inSlots, outSlots []int
 }
 
+// allInputs returns Inputs then implicit, the names inSlots holds the slots of. The full
+// slice expression makes append copy instead of writing into Inputs' spare capacity.
+func (n *Node) allInputs() []string {
+	return append(n.Inputs[:len(n.Inputs):len(n.Inputs)], n.implicit...)
+}
+
 // Options configures Load.
 type Options struct {
 	// External resolves initializers stored in external data files. Nil rejects such models.
@@ -367,7 +373,7 @@ func loadGraph(gp *onnxpb.GraphProto, sc scope, consts map[string]*tensor.Tensor
 // addNode appends a compiled node and records who produces and who reads its values.
 func (g *Graph) addNode(n *Node) {
 	g.nodes = append(g.nodes, n)
-	for _, in := range append(n.Inputs[:len(n.Inputs):len(n.Inputs)], n.implicit...) {
+	for _, in := range n.allInputs() {
 		if in != "" && (len(g.consumers[in]) == 0 || g.consumers[in][len(g.consumers[in])-1] != n) {
 			g.consumers[in] = append(g.consumers[in], n)
 		}
@@ -538,7 +544,7 @@ func newNode(np *onnxpb.NodeProto, index int, g *Graph) (*Node, error) {
 func (g *Graph) planFrees() {
 	last := map[string]int{}
 	for i, n := range g.nodes {
-		for _, in := range append(n.Inputs[:len(n.Inputs):len(n.Inputs)], n.implicit...) {
+		for _, in := range n.allInputs() {
 			if in != "" {
 				last[in] = i
 			}
@@ -594,7 +600,7 @@ func (g *Graph) planSlots() {
 	}
 	for _, n := range g.nodes {
 		n.inSlots = make([]int, 0, len(n.Inputs)+len(n.implicit))
-		for _, name := range append(n.Inputs[:len(n.Inputs):len(n.Inputs)], n.implicit...) {
+		for _, name := range n.allInputs() {
 			n.inSlots = append(n.inSlots, slot(name))
 		}
 		n.outSlots = make([]int, len(n.Outputs))

@@ -179,7 +179,7 @@ func (r *Runner) runNodes(ctx context.Context, hooks *Hooks) error {
 			}
 			t := r.values[s]
 			if t == nil {
-				return fmt.Errorf("graph: node %q (%s): input %q has no value", n.Name, n.OpType, append(n.Inputs, n.implicit...)[k])
+				return fmt.Errorf("graph: node %q (%s): input %q has no value", n.Name, n.OpType, n.allInputs()[k])
 			}
 			ins = append(ins, t)
 		}
