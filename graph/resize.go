@@ -295,16 +295,7 @@ func resize(mem *arena, x *tensor.Tensor, a resizeAttrs, p resizeSpec) *tensor.T
 		}
 		cur = resizeAxis(mem, cur, ax, t, a.extrap)
 	}
-	if cur == x {
-		cur = copyTensor(mem, x)
-	}
-	return cur
-}
-
-func copyTensor(mem *arena, x *tensor.Tensor) *tensor.Tensor {
-	out, d := newTensorIn[byte](mem, x.DType, x.Shape, false)
-	copy(d, x.Data[:len(d)])
-	return out
+	return cur // x itself when no axis changes, as Identity returns its input
 }
 
 // taps maps each output index o of one axis to n input indices idx[o*n+k] and weights

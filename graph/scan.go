@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -88,10 +89,8 @@ func buildScan(b *builder) (kernel, error) {
 		for q := 0; nState+q < nOut; q++ {
 			parts := scans[q]
 			if at(outDirs, q) == 1 {
-				parts = append([]*tensor.Tensor{}, parts...)
-				for i, j := 0, len(parts)-1; i < j; i, j = i+1, j-1 {
-					parts[i], parts[j] = parts[j], parts[i]
-				}
+				parts = slices.Clone(parts)
+				slices.Reverse(parts)
 			}
 			st, err := stack(parts, body.outputs[nState+q])
 			if err != nil {
