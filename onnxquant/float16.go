@@ -64,10 +64,8 @@ func (r *rewriter) float16(o Options) error {
 	r.scheme = fmt.Sprintf("%s: weights and computation (ONNX Runtime's float16 converter), keep_io_types=%v", qdtype, o.KeepIOTypes)
 	g := r.m.GetGraph()
 	for _, n := range g.GetNode() {
-		for _, a := range n.GetAttribute() {
-			if a.G != nil || len(a.Graphs) > 0 {
-				return fmt.Errorf("node %q (%s): models with subgraphs (If, Loop, Scan) are not converted to %s", n.GetName(), n.GetOpType(), qdtype)
-			}
+		if onnx.HasSubgraph(n) {
+			return fmt.Errorf("node %q (%s): models with subgraphs (If, Loop, Scan) are not converted to %s", n.GetName(), n.GetOpType(), qdtype)
 		}
 	}
 	types := r.elemTypes()

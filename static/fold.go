@@ -195,15 +195,8 @@ func constantWeights(g *onnxpb.GraphProto) (map[*onnxpb.NodeProto]bool, []string
 
 // foldable: a deterministic default-domain op without subgraphs.
 func foldable(n *onnxpb.NodeProto) bool {
-	if d := n.GetDomain(); (d != "" && d != "ai.onnx") || nondeterministic[n.GetOpType()] {
-		return false
-	}
-	for _, a := range n.GetAttribute() {
-		if a.GetG() != nil || len(a.GetGraphs()) > 0 {
-			return false
-		}
-	}
-	return true
+	d := n.GetDomain()
+	return (d == "" || d == "ai.onnx") && !nondeterministic[n.GetOpType()] && !onnx.HasSubgraph(n)
 }
 
 // subgraphReads marks every name the subgraphs of n read (outer-scope values included).

@@ -361,3 +361,13 @@ func (f *File) Close() error {
 	}
 	return first
 }
+
+// HasSubgraph reports whether n holds a subgraph (an If branch, a Loop or Scan body).
+func HasSubgraph(n *onnxpb.NodeProto) bool {
+	for _, a := range n.GetAttribute() {
+		if a.GetG() != nil || len(a.GetGraphs()) > 0 {
+			return true
+		}
+	}
+	return false
+}

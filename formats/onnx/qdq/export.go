@@ -125,11 +125,7 @@ func (e *exporter) rewrite() error {
 // nodes may read the outer graphs' values and initializers by name: a weight of the outer
 // graph is dequantized inside the subgraph, from quantized initializers stored there.
 func (e *exporter) rewriteSubgraphs(n *onnxpb.NodeProto) (*onnxpb.NodeProto, error) {
-	has := false
-	for _, a := range n.Attribute {
-		has = has || a.G != nil || len(a.Graphs) > 0
-	}
-	if !has {
+	if !onnx.HasSubgraph(n) {
 		return n, nil
 	}
 	attrs := make([]*onnxpb.AttributeProto, len(n.Attribute))

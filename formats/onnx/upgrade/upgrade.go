@@ -157,7 +157,7 @@ func (u *upgrader) graphNodes(g *onnxpb.GraphProto) []*onnxpb.NodeProto {
 			out = append(out, n)
 			continue
 		}
-		if hasSubgraph(n) {
+		if onnx.HasSubgraph(n) {
 			n = proto.Clone(n).(*onnxpb.NodeProto)
 			for _, a := range n.GetAttribute() {
 				if a.GetG() != nil {
@@ -171,15 +171,6 @@ func (u *upgrader) graphNodes(g *onnxpb.GraphProto) []*onnxpb.NodeProto {
 		out = append(out, u.node(n)...)
 	}
 	return out
-}
-
-func hasSubgraph(n *onnxpb.NodeProto) bool {
-	for _, a := range n.GetAttribute() {
-		if a.GetG() != nil || len(a.GetGraphs()) > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // node returns the nodes that replace n at opset 13 (n itself when nothing changed).
