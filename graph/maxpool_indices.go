@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"fmt"
 	"math"
 
 	"github.com/qscript-dev/qscript/tensor"
@@ -17,33 +16,17 @@ func buildMaxPoolIndices(b *builder) (kernel, error) {
 	if err := b.dtypes(0, tensor.F32); err != nil {
 		return nil, err
 	}
-	autoPad := b.attrString("auto_pad", "NOTSET")
-	switch autoPad {
-	case "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER":
-	default:
-		return nil, b.unsupported("auto_pad=%q", autoPad)
+	pa, err := readPoolAttrs(b)
+	if err != nil {
+		return nil, err
 	}
-	ceil := b.attrInt("ceil_mode", 0) != 0
 	colMajor := b.attrInt("storage_order", 0) != 0
-	k64, ok := b.attrInts("kernel_shape")
-	if !ok {
-		return nil, b.errorf("missing kernel_shape")
-	}
-	kernel := make([]int, len(k64))
-	for i, v := range k64 {
-		kernel[i] = int(v)
-	}
-	strides, _ := b.attrInts("strides")
-	dilations, _ := b.attrInts("dilations")
-	pads, _ := b.attrInts("pads")
+	kernel := pa.kernel
 	b.setOut(0, tensor.F32, nil)
 	b.setOut(1, tensor.I64, nil)
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x := ins[0]
-		if len(x.Shape) != len(kernel)+2 {
-			return nil, fmt.Errorf("input %v for kernel %v", x.Shape, kernel)
-		}
-		p, err := spatialParams(nil, x.Shape[2:], kernel, strides, dilations, pads, autoPad, ceil)
+		p, err := pa.params(nil, x.Shape)
 		if err != nil {
 			return nil, err
 		}

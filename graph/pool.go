@@ -28,36 +28,17 @@ func poolOp(isMax bool) opDef {
 		if err := b.dtypes(0, tensor.F32); err != nil {
 			return nil, err
 		}
-		autoPad := b.attrString("auto_pad", "NOTSET")
-		switch autoPad {
-		case "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER":
-		default:
-			return nil, b.unsupported("auto_pad=%q", autoPad)
+		pa, err := readPoolAttrs(b)
+		if err != nil {
+			return nil, err
 		}
-		ceil := b.attrInt("ceil_mode", 0) != 0
-		k64, ok := b.attrInts("kernel_shape")
-		if !ok {
-			return nil, b.errorf("missing kernel_shape")
-		}
-		kernel := make([]int, len(k64))
-		for i, v := range k64 {
-			kernel[i] = int(v)
-		}
-		strides, _ := b.attrInts("strides")
-		dilations, _ := b.attrInts("dilations")
-		pads, _ := b.attrInts("pads")
 		includePad := false
 		if isMax {
 			b.ignoreAttrs("storage_order") // it orders the Indices output only
 		} else {
 			includePad = b.attrInt("count_include_pad", 0) != 0
 		}
-		resolve := func(mem *arena, x []int) (convParams, error) {
-			if len(x) != len(kernel)+2 {
-				return convParams{}, fmt.Errorf("input %v for kernel %v", x, kernel)
-			}
-			return spatialParams(mem, x[2:], kernel, strides, dilations, pads, autoPad, ceil)
-		}
+		resolve := pa.params
 		b.setOut(0, tensor.F32, nil)
 		if x := b.in(0).Shape; x != nil && !containsNeg(x[2:]) {
 			p, err := resolve(nil, x)
@@ -74,6 +55,43 @@ func poolOp(isMax bool) opDef {
 			return mem.result(pool(mem, ins[0], p, isMax, includePad)), nil
 		}, nil
 	}
+}
+
+// poolAttrs are the window attributes MaxPool (both forms) and AveragePool share.
+type poolAttrs struct {
+	autoPad                  string
+	ceil                     bool
+	kernel                   []int
+	strides, dilations, pads []int64
+}
+
+func readPoolAttrs(b *builder) (poolAttrs, error) {
+	a := poolAttrs{autoPad: b.attrString("auto_pad", "NOTSET"), ceil: b.attrInt("ceil_mode", 0) != 0}
+	switch a.autoPad {
+	case "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER":
+	default:
+		return a, b.unsupported("auto_pad=%q", a.autoPad)
+	}
+	k64, ok := b.attrInts("kernel_shape")
+	if !ok {
+		return a, b.errorf("missing kernel_shape")
+	}
+	a.kernel = make([]int, len(k64))
+	for i, v := range k64 {
+		a.kernel[i] = int(v)
+	}
+	a.strides, _ = b.attrInts("strides")
+	a.dilations, _ = b.attrInts("dilations")
+	a.pads, _ = b.attrInts("pads")
+	return a, nil
+}
+
+// params resolves the window for an input shape [N C spatial...].
+func (a poolAttrs) params(mem *arena, x []int) (convParams, error) {
+	if len(x) != len(a.kernel)+2 {
+		return convParams{}, fmt.Errorf("input %v for kernel %v", x, a.kernel)
+	}
+	return spatialParams(mem, x[2:], a.kernel, a.strides, a.dilations, a.pads, a.autoPad, a.ceil)
 }
 
 // pool computes max or average pooling over any number of spatial dims. Windows are clipped
