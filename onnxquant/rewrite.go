@@ -207,7 +207,7 @@ func (r *rewriter) setOpset(domain string, v int64) {
 func (r *rewriter) result() *Result {
 	read := map[string]bool{}
 	for _, n := range r.nodes {
-		markRead(n, read)
+		onnx.MarkReads(n, read)
 	}
 	for _, o := range r.outputs {
 		read[o.GetName()] = true
@@ -270,27 +270,6 @@ func (r *rewriter) result() *Result {
 	}{r.scheme, "qscript onnxquant", rep.Totals.Quantized, rep.Totals.Skipped})
 	SetMetadata(out, map[string]string{"quantization": string(record)})
 	return &Result{Model: out, Report: rep, Warnings: r.warnings, GPTQ: r.gptqLayers}
-}
-
-// markRead records every value n reads, in its subgraphs too.
-func markRead(n *onnxpb.NodeProto, read map[string]bool) {
-	for _, s := range n.GetInput() {
-		read[s] = true
-	}
-	for _, a := range n.GetAttribute() {
-		graphs := a.GetGraphs()
-		if a.G != nil {
-			graphs = append(graphs, a.G)
-		}
-		for _, sg := range graphs {
-			for _, sn := range sg.GetNode() {
-				markRead(sn, read)
-			}
-			for _, o := range sg.GetOutput() {
-				read[o.GetName()] = true
-			}
-		}
-	}
 }
 
 // externalResolver reads the external data of src's initializers for graph.Load.

@@ -171,10 +171,7 @@ func constantWeights(g *onnxpb.GraphProto) (map[*onnxpb.NodeProto]bool, []string
 		if needed[n] {
 			continue
 		}
-		for _, in := range n.GetInput() {
-			read[in] = true
-		}
-		subgraphReads(n, read)
+		onnx.MarkReads(n, read)
 	}
 	for _, o := range g.GetOutput() {
 		read[o.GetName()] = true
@@ -197,25 +194,4 @@ func constantWeights(g *onnxpb.GraphProto) (map[*onnxpb.NodeProto]bool, []string
 func foldable(n *onnxpb.NodeProto) bool {
 	d := n.GetDomain()
 	return (d == "" || d == "ai.onnx") && !nondeterministic[n.GetOpType()] && !onnx.HasSubgraph(n)
-}
-
-// subgraphReads marks every name the subgraphs of n read (outer-scope values included).
-func subgraphReads(n *onnxpb.NodeProto, read map[string]bool) {
-	for _, a := range n.GetAttribute() {
-		graphs := a.GetGraphs()
-		if a.GetG() != nil {
-			graphs = append(graphs, a.GetG())
-		}
-		for _, sg := range graphs {
-			for _, sn := range sg.GetNode() {
-				for _, in := range sn.GetInput() {
-					read[in] = true
-				}
-				subgraphReads(sn, read)
-			}
-			for _, o := range sg.GetOutput() {
-				read[o.GetName()] = true
-			}
-		}
-	}
 }

@@ -371,3 +371,21 @@ func HasSubgraph(n *onnxpb.NodeProto) bool {
 	}
 	return false
 }
+
+// MarkReads adds to read every name n reads: its inputs, and what the nodes of its
+// subgraphs read (outer-scope values included) and the subgraphs' outputs.
+func MarkReads(n *onnxpb.NodeProto, read map[string]bool) {
+	for _, s := range n.GetInput() {
+		read[s] = true
+	}
+	for _, a := range n.GetAttribute() {
+		for _, sg := range append([]*onnxpb.GraphProto{a.GetG()}, a.GetGraphs()...) {
+			for _, sn := range sg.GetNode() {
+				MarkReads(sn, read)
+			}
+			for _, o := range sg.GetOutput() {
+				read[o.GetName()] = true
+			}
+		}
+	}
+}
