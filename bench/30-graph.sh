@@ -33,4 +33,4 @@ for model in cnn13 encoder13 encoder17; do
   done
 done
 echo "GEMM (sgemm, GOMAXPROCS=$(nproc)):"
-go test -run '^$' -bench 'BenchmarkSgemm' -benchtime 10x ./graph | sed -n 's/^BenchmarkSgemm\/\([^ ]*\) .* \([0-9.]*\) GFLOP\/s/  \1: \2 GFLOP\/s/p'
+go test -run '^$' -bench 'BenchmarkSgemm' -benchtime 10x ./graph/internal/sgemm | sed -n 's/^BenchmarkSgemm\/\([^ ]*\) .* \([0-9.]*\) GFLOP\/s/  \1: \2 GFLOP\/s/p'

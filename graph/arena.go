@@ -212,6 +212,13 @@ func (a *arena) putScratch(b []float32) {
 	a.scratchMu.Unlock()
 }
 
+// gemmScratch lends sgemm.Run the arena's scratch buffers and worker count.
+type gemmScratch struct{ a *arena }
+
+func (s gemmScratch) Get(n int) []float32 { return s.a.getScratch(n) }
+func (s gemmScratch) Put(buf []float32)   { s.a.putScratch(buf) }
+func (s gemmScratch) MaxWorkers() int     { return s.a.maxWorkers() }
+
 // find returns the index of the owned buffer that holds t's data, or -1.
 func (a *arena) find(t *tensor.Tensor) int {
 	if t == nil || cap(t.Data) == 0 {

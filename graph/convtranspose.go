@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 
+	"github.com/qscript-dev/qscript/graph/internal/sgemm"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -190,9 +191,9 @@ func convTranspose(mem *arena, x, w *tensor.Tensor, bias []float32, p convTParam
 	for b := 0; b < n; b++ {
 		for g := 0; g < group; g++ {
 			clear(cols[:rows*inPlane])
-			a := matrix{data: wv[g*cg*rows : (g+1)*cg*rows], ld: rows, trans: true}
-			src := matrix{data: xv[(b*c+g*cg)*inPlane : (b*c+(g+1)*cg)*inPlane], ld: inPlane}
-			sgemm(mem, gemmKernel, cols, inPlane, gemmOperands{a: a, b: src}, rows, inPlane, cg, 0)
+			a := sgemm.Matrix{Data: wv[g*cg*rows : (g+1)*cg*rows], LD: rows, Trans: true}
+			src := sgemm.Matrix{Data: xv[(b*c+g*cg)*inPlane : (b*c+(g+1)*cg)*inPlane], LD: inPlane}
+			sgemm.Run(gemmScratch{mem}, cols, inPlane, sgemm.Operands{A: a, B: src}, rows, inPlane, cg, 0)
 			dst := d[(b*m+g*mg)*outPlane : (b*m+(g+1)*mg)*outPlane]
 			col2im(dst, cols, mg, p)
 		}

@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 
+	"github.com/qscript-dev/qscript/graph/internal/sgemm"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -49,12 +50,12 @@ func buildGemm(b *builder) (kernel, error) {
 			return nil, fmt.Errorf("A %v and B %v must be matrices", a.Shape, bt.Shape)
 		}
 		m, k := a.Shape[0], a.Shape[1]
-		am := matrix{data: elems[float32](a), ld: k, trans: transA}
+		am := sgemm.Matrix{Data: elems[float32](a), LD: k, Trans: transA}
 		if transA {
 			m, k = k, m
 		}
 		k2, n := bt.Shape[0], bt.Shape[1]
-		bm := matrix{data: elems[float32](bt), ld: n, trans: transB}
+		bm := sgemm.Matrix{Data: elems[float32](bt), LD: n, Trans: transB}
 		if transB {
 			k2, n = n, k2
 		}
@@ -69,16 +70,16 @@ func buildGemm(b *builder) (kernel, error) {
 			}
 		}
 		out, d := newTensorIn[float32](mem, tensor.F32, []int{m, n}, c == nil || alpha != 1)
-		ops := gemmOperands{a: am, b: bm}
+		ops := sgemm.Operands{A: am, B: bm}
 		if bt == constB {
-			ops.packedB = packedB
+			ops.PackedB = packedB
 		}
 		if alpha == 1 && c != nil {
 			addBroadcast(d, elems[float32](c), c.Shape, m, n, beta, false)
-			sgemm(mem, gemmKernel, d, n, ops, m, n, k, 0)
+			sgemm.Run(gemmScratch{mem}, d, n, ops, m, n, k, 0)
 			return mem.result(out), nil
 		}
-		sgemm(mem, gemmKernel, d, n, ops, m, n, k, 0)
+		sgemm.Run(gemmScratch{mem}, d, n, ops, m, n, k, 0)
 		if alpha != 1 {
 			for i := range d {
 				d[i] *= alpha
@@ -187,7 +188,7 @@ func (b *builder) prepackB(i int, trans bool) (*tensor.Tensor, []float32) {
 	if trans {
 		k, n = n, k
 	}
-	return c, prepackB(matrix{data: elems[float32](c), ld: c.Shape[1], trans: trans}, n, k)
+	return c, sgemm.PrepackB(sgemm.Matrix{Data: elems[float32](c), LD: c.Shape[1], Trans: trans}, n, k)
 }
 
 // matmulShape applies numpy matmul rules (1-D operands promoted, batch dims broadcast); -1
@@ -248,11 +249,11 @@ func matmul(mem *arena, x, y *tensor.Tensor, packedY []float32) (*tensor.Tensor,
 	nb := product(batch)
 	// One B matrix: fold A's batch into the rows of one GEMM.
 	if product(sb[:len(sb)-2]) == 1 && (len(sa) >= len(sb) || product(sa[:len(sa)-2]) == 1) {
-		ops := gemmOperands{a: matrix{data: av, ld: k}, b: matrix{data: bv, ld: n}}
+		ops := sgemm.Operands{A: sgemm.Matrix{Data: av, LD: k}, B: sgemm.Matrix{Data: bv, LD: n}}
 		if len(y.Shape) == 2 {
-			ops.packedB = packedY
+			ops.PackedB = packedY
 		}
-		sgemm(mem, gemmKernel, d, n, ops, product(sa[:len(sa)-2])*m, n, k, 0)
+		sgemm.Run(gemmScratch{mem}, d, n, ops, product(sa[:len(sa)-2])*m, n, k, 0)
 		return out, nil
 	}
 	strideA := broadcastStridesIn(mem, sa[:len(sa)-2], batch)
@@ -287,9 +288,9 @@ func (p batchedProducts) run(lo, hi int) {
 	m, n, k := p.m, p.n, p.k
 	for bi := lo; bi < hi; bi++ {
 		oa, ob := p.offA[bi], p.offB[bi]
-		sgemm(p.mem, gemmKernel, p.d[bi*m*n:(bi+1)*m*n], n, gemmOperands{
-			a: matrix{data: p.av[oa*m*k : (oa+1)*m*k], ld: k},
-			b: matrix{data: p.bv[ob*k*n : (ob+1)*k*n], ld: n},
+		sgemm.Run(gemmScratch{p.mem}, p.d[bi*m*n:(bi+1)*m*n], n, sgemm.Operands{
+			A: sgemm.Matrix{Data: p.av[oa*m*k : (oa+1)*m*k], LD: k},
+			B: sgemm.Matrix{Data: p.bv[ob*k*n : (ob+1)*k*n], LD: n},
 		}, m, n, k, p.perProduct)
 	}
 }
@@ -474,7 +475,7 @@ func (b *builder) prepackConvWeights(group int) (*tensor.Tensor, [][]float32) {
 	wv := elems[float32](w)
 	packed := make([][]float32, group)
 	for g := range packed {
-		packed[g] = prepackA(matrix{data: wv[g*mg*kdim : (g+1)*mg*kdim], ld: kdim}, mg, kdim)
+		packed[g] = sgemm.PrepackA(sgemm.Matrix{Data: wv[g*mg*kdim : (g+1)*mg*kdim], LD: kdim}, mg, kdim)
 	}
 	return w, packed
 }
@@ -510,13 +511,13 @@ func conv2d(mem *arena, x, w *tensor.Tensor, bias []float32, p convParams, group
 		depthwiseConv2d(mem, d, xv, wv, bias, n, c, h, wd, p)
 		return out
 	}
-	// The GEMMs initialize every element (gemmOperands.fill), so the output is not zeroed.
+	// The GEMMs initialize every element (sgemm.Operands.Fill), so the output is not zeroed.
 	out, d := newTensorIn[float32](mem, tensor.F32, outShape, false)
 	c2 := convImages{mem: mem, xv: xv, wv: wv, d: d, bias: bias, packedW: packedW, p: p, group: group,
 		c: c, h: h, wd: wd, m: m, cg: cg, mg: mg, kdim: kdim, plane: oh * ow}
 	c2.direct = kh == 1 && kw == 1 && p.strides[0] == 1 && p.strides[1] == 1 &&
 		p.padBegin[0]+p.padBegin[1]+p.padEnd[0]+p.padEnd[1] == 0
-	if workers := mem.maxWorkers(); workers > 1 && n >= workers && 2*n*m*c2.plane*kdim >= gemmParallelFlops {
+	if workers := mem.maxWorkers(); workers > 1 && n >= workers && 2*n*m*c2.plane*kdim >= sgemm.ParallelFlops {
 		c2.gemmWorkers = 1
 		runRange(workers, n, c2, convImages.run)
 		return out
@@ -556,18 +557,18 @@ func (ci *convImages) image(b int, col []float32) {
 		src := ci.xv[(b*c+g*cg)*h*wd : (b*c+(g+1)*cg)*h*wd]
 		dst := ci.d[(b*m+g*mg)*plane : (b*m+(g+1)*mg)*plane]
 		// sgemm sets each tile of dst to the bias (or zero) while computing it.
-		ops := gemmOperands{a: matrix{data: ci.wv[g*mg*kdim : (g+1)*mg*kdim], ld: kdim}, b: matrix{data: src, ld: plane}, fill: true}
+		ops := sgemm.Operands{A: sgemm.Matrix{Data: ci.wv[g*mg*kdim : (g+1)*mg*kdim], LD: kdim}, B: sgemm.Matrix{Data: src, LD: plane}, Fill: true}
 		if ci.bias != nil {
-			ops.rowInit = ci.bias[g*mg : (g+1)*mg]
+			ops.RowInit = ci.bias[g*mg : (g+1)*mg]
 		}
 		if ci.packedW != nil {
-			ops.packedA = ci.packedW[g]
+			ops.PackedA = ci.packedW[g]
 		}
 		if !ci.direct {
 			im2col(ci.mem, col, src, cg, h, wd, ci.p, ci.gemmWorkers)
-			ops.b = matrix{data: col, ld: plane}
+			ops.B = sgemm.Matrix{Data: col, LD: plane}
 		}
-		sgemm(ci.mem, gemmKernel, dst, plane, ops, mg, plane, kdim, ci.gemmWorkers)
+		sgemm.Run(gemmScratch{ci.mem}, dst, plane, ops, mg, plane, kdim, ci.gemmWorkers)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/qscript-dev/qscript/graph/internal/sgemm"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -302,7 +303,7 @@ func (s rnnSpec) direction(mem *arena, in rnnInputs, d int, y, h, c []float32) {
 	r := in.r[d*gh*hd : (d+1)*gh*hd]
 	// xw[t][b] = X[t][b]·Wᵀ + Wb (+ Rb, except GRU's h gate, whose Rb goes inside the reset)
 	xw := make([]float32, seq*batch*gh)
-	sgemm(mem, gemmKernel, xw, gh, gemmOperands{a: matrix{data: in.x, ld: in.in}, b: matrix{data: w, ld: in.in, trans: true}}, seq*batch, gh, in.in, 0)
+	sgemm.Run(gemmScratch{mem}, xw, gh, sgemm.Operands{A: sgemm.Matrix{Data: in.x, LD: in.in}, B: sgemm.Matrix{Data: w, LD: in.in, Trans: true}}, seq*batch, gh, in.in, 0)
 	var wb, rb []float32
 	if in.bias != nil {
 		wb, rb = in.bias[d*2*gh:d*2*gh+gh], in.bias[d*2*gh+gh:(d+1)*2*gh]
@@ -332,7 +333,7 @@ func (s rnnSpec) direction(mem *arena, in rnnInputs, d int, y, h, c []float32) {
 	rhr := make([]float32, batch*hd) // GRU: (r ⊙ H)·Rhᵀ
 	for step := 0; step < seq; step++ {
 		clear(hr)
-		sgemm(mem, gemmKernel, hr, gh, gemmOperands{a: matrix{data: h, ld: hd}, b: matrix{data: r, ld: hd, trans: true}}, batch, gh, hd, 1)
+		sgemm.Run(gemmScratch{mem}, hr, gh, sgemm.Operands{A: sgemm.Matrix{Data: h, LD: hd}, B: sgemm.Matrix{Data: r, LD: hd, Trans: true}}, batch, gh, hd, 1)
 		for bi := 0; bi < batch; bi++ {
 			if step >= in.lens[bi] {
 				continue
@@ -417,7 +418,7 @@ func (s rnnSpec) gruStep(mem *arena, acts []func(float32) float32, in rnnInputs,
 	hd, batch, gh := s.hidden, in.batch, s.gates*s.hidden
 	if !s.linearReset {
 		clear(rhr)
-		sgemm(mem, gemmKernel, rhr, hd, gemmOperands{a: matrix{data: rh, ld: hd}, b: matrix{data: r[2*hd*hd:], ld: hd, trans: true}}, batch, hd, hd, 1)
+		sgemm.Run(gemmScratch{mem}, rhr, hd, sgemm.Operands{A: sgemm.Matrix{Data: rh, LD: hd}, B: sgemm.Matrix{Data: r[2*hd*hd:], LD: hd, Trans: true}}, batch, hd, hd, 1)
 	}
 	for bi := 0; bi < batch; bi++ {
 		if step >= in.lens[bi] {

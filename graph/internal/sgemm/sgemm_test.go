@@ -1,4 +1,4 @@
-package graph
+package sgemm
 
 import (
 	"fmt"
@@ -8,16 +8,16 @@ import (
 )
 
 // sgemmTo is sgemm with gemmKernel, operands to pack and no arena.
-func sgemmTo(dst []float32, ldc int, a, b matrix, m, n, k int) {
-	sgemm(nil, gemmKernel, dst, ldc, gemmOperands{a: a, b: b}, m, n, k, 0)
+func sgemmTo(dst []float32, ldc int, a, b Matrix, m, n, k int) {
+	sgemm(nil, gemmKernel, dst, ldc, Operands{A: a, B: b}, m, n, k, 0)
 }
 
 // sgemmWith is sgemmTo with the micro-kernel mk.
-func sgemmWith(mk microKernel, dst []float32, ldc int, a, b matrix, m, n, k int) {
-	sgemm(nil, mk, dst, ldc, gemmOperands{a: a, b: b}, m, n, k, 0)
+func sgemmWith(mk microKernel, dst []float32, ldc int, a, b Matrix, m, n, k int) {
+	sgemm(nil, mk, dst, ldc, Operands{A: a, B: b}, m, n, k, 0)
 }
 
-func naiveGemm(dst []float32, a, b matrix, m, n, k int) {
+func naiveGemm(dst []float32, a, b Matrix, m, n, k int) {
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
 			var s float64
@@ -60,13 +60,13 @@ func testSgemm(t *testing.T, mk microKernel) {
 		for _, ta := range []bool{false, true} {
 			for _, tb := range []bool{false, true} {
 				av, bv := randSlice(r, m*k), randSlice(r, k*n)
-				a := matrix{data: av, ld: k, trans: ta}
+				a := Matrix{Data: av, LD: k, Trans: ta}
 				if ta {
-					a.ld = m
+					a.LD = m
 				}
-				b := matrix{data: bv, ld: n, trans: tb}
+				b := Matrix{Data: bv, LD: n, Trans: tb}
 				if tb {
-					b.ld = k
+					b.LD = k
 				}
 				// dst ends in guard cells the kernels must not write: edge tiles stop at n, m.
 				const guard = 64
@@ -100,16 +100,16 @@ func TestSgemmPrepacked(t *testing.T) {
 	for _, sz := range [][3]int{{1, 1, 1}, {7, 33, 300}, {65, 257, 513}, {130, 40, 9}, {6, 16, 64}, {192, 48, 16}, {8, 9, 36}, {4, 144, 27}} {
 		m, n, k := sz[0], sz[1], sz[2]
 		for _, trans := range []bool{false, true} {
-			a := matrix{data: randSlice(r, m*k), ld: k, trans: trans}
-			b := matrix{data: randSlice(r, k*n), ld: n, trans: trans}
+			a := Matrix{Data: randSlice(r, m*k), LD: k, Trans: trans}
+			b := Matrix{Data: randSlice(r, k*n), LD: n, Trans: trans}
 			if trans {
-				a.ld, b.ld = m, k
+				a.LD, b.LD = m, k
 			}
 			want := make([]float32, m*n)
 			sgemmTo(want, n, a, b, m, n, k)
-			packed := map[string]gemmOperands{
-				"A": {packedA: prepackA(a, m, k), b: b},
-				"B": {a: a, packedB: prepackB(b, n, k)},
+			packed := map[string]Operands{
+				"A": {PackedA: PrepackA(a, m, k), B: b},
+				"B": {A: a, PackedB: PrepackB(b, n, k)},
 			}
 			for side, ops := range packed {
 				for _, workers := range []int{1, 0} {
@@ -134,8 +134,8 @@ func TestKernelsAgree(t *testing.T) {
 	// tiles, edge tiles and partial depth blocks all run.
 	for _, sz := range [][3]int{{37, 45, 700}, {14, 32, 256}, {29, 97, 257}, {8, 31, 3}, {113, 70, 513}, {1, 33, 17}} {
 		m, n, k := sz[0], sz[1], sz[2]
-		a := matrix{data: randSlice(r, m*k), ld: k}
-		b := matrix{data: randSlice(r, k*n), ld: n}
+		a := Matrix{Data: randSlice(r, m*k), LD: k}
+		b := Matrix{Data: randSlice(r, k*n), LD: n}
 		ref := make([]float32, m*n)
 		sgemmWith(goKernel, ref, n, a, b, m, n, k)
 		for name, mk := range kernelsUnderTest() {
@@ -165,8 +165,8 @@ func benchSgemm(b *testing.B, name string, mk microKernel, sz [3]int) {
 		m, n, k := sz[0], sz[1], sz[2]
 		b.Run(fmt.Sprintf("%s/%dx%dx%d", name, m, n, k), func(b *testing.B) {
 			r := rand.New(rand.NewPCG(1, 2))
-			a := matrix{data: randSlice(r, m*k), ld: k}
-			bm := matrix{data: randSlice(r, k*n), ld: n}
+			a := Matrix{Data: randSlice(r, m*k), LD: k}
+			bm := Matrix{Data: randSlice(r, k*n), LD: n}
 			dst := make([]float32, m*n)
 			b.SetBytes(int64(4 * (m*k + k*n + m*n)))
 			b.ResetTimer()
@@ -178,7 +178,7 @@ func benchSgemm(b *testing.B, name string, mk microKernel, sz [3]int) {
 	}
 }
 
-// TestSgemmFill checks that ops.fill gives exactly what filling dst first and adding the
+// TestSgemmFill checks that ops.Fill gives exactly what filling dst first and adding the
 // product gives, for several tiles, edge tiles, a nil rowInit, k = 0 and a row stride
 // wider than n (whose columns past n must stay untouched).
 func TestSgemmFill(t *testing.T) {
@@ -186,8 +186,8 @@ func TestSgemmFill(t *testing.T) {
 	for _, sz := range [][3]int{{1, 1, 1}, {13, 31, 5}, {65, 300, 70}, {130, 513, 260}, {9, 17, 0}} {
 		m, n, k := sz[0], sz[1], sz[2]
 		ldc := n + 3
-		a := matrix{data: randSlice(r, m*k), ld: k}
-		b := matrix{data: randSlice(r, k*n), ld: n}
+		a := Matrix{Data: randSlice(r, m*k), LD: k}
+		b := Matrix{Data: randSlice(r, k*n), LD: n}
 		for _, bias := range [][]float32{nil, randSlice(r, m)} {
 			want := randSlice(r, m*ldc)
 			got := randSlice(r, m*ldc) // garbage the fill must overwrite
@@ -201,8 +201,8 @@ func TestSgemmFill(t *testing.T) {
 				}
 			}
 			for _, workers := range []int{1, 2} {
-				sgemm(nil, gemmKernel, want, ldc, gemmOperands{a: a, b: b}, m, n, k, workers)
-				sgemm(nil, gemmKernel, got, ldc, gemmOperands{a: a, b: b, fill: true, rowInit: bias}, m, n, k, workers)
+				sgemm(nil, gemmKernel, want, ldc, Operands{A: a, B: b}, m, n, k, workers)
+				sgemm(nil, gemmKernel, got, ldc, Operands{A: a, B: b, Fill: true, RowInit: bias}, m, n, k, workers)
 				for i := range want {
 					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 						t.Fatalf("%dx%dx%d bias=%v workers=%d: element %d is %v, want %v", m, n, k, bias != nil, workers, i, got[i], want[i])

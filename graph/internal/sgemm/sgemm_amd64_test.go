@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package graph
+package sgemm
 
 // asmKernels lists the assembly kernels this CPU can run, for tests and benchmarks.
 func asmKernels() map[string]microKernel {

@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package graph
+package sgemm
 
 import "golang.org/x/sys/cpu"
 

@@ -1,6 +1,6 @@
 //go:build !amd64 || purego
 
-package graph
+package sgemm
 
 // asmKernels lists the assembly kernels this build can run: none without amd64 assembly.
 func asmKernels() map[string]microKernel { return nil }

@@ -1,6 +1,7 @@
-package graph
+package sgemm
 
 import (
+	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -21,17 +22,17 @@ type microKernel struct {
 
 // forProduct is the kernel sgemm runs for an m×n product of ops: mk, or mk.narrow when that
 // pads less or n is under two of mk's panels (see forCols). An operand packed in advance
-// fixes the choice, which prepackA made from m alone (forRows) or prepackB from n alone
+// fixes the choice, which PrepackA made from m alone (forRows) or PrepackB from n alone
 // (forCols), so that the kernel matches its layout. No caller packs both in advance.
-func (mk microKernel) forProduct(m, n int, ops gemmOperands) microKernel {
+func (mk microKernel) forProduct(m, n int, ops Operands) microKernel {
 	switch {
-	case ops.packedA != nil:
+	case ops.PackedA != nil:
 		k := mk.forRows(m)
-		if ops.packedB != nil && mk.forCols(n).nr != k.nr {
-			panic("graph: sgemm operands packed in advance for different micro-kernels")
+		if ops.PackedB != nil && mk.forCols(n).nr != k.nr {
+			panic("sgemm: operands packed in advance for different micro-kernels")
 		}
 		return k
-	case ops.packedB != nil:
+	case ops.PackedB != nil:
 		return mk.forCols(n)
 	}
 	if nk := mk.narrow; nk != nil && (nk.padded(m, n) < mk.padded(m, n) || n < 2*mk.nr) {
@@ -79,37 +80,58 @@ const (
 	// write the same element.
 	gemmMC = 64
 	gemmNC = 256
-	// gemmParallelFlops is the work below which one goroutine is faster than several.
-	gemmParallelFlops = 1 << 17
+	// ParallelFlops is the work (2·m·n·k) below which one goroutine is faster than several.
+	ParallelFlops = 1 << 17
 )
 
-// matrix describes a row-major float32 operand, possibly read transposed.
-type matrix struct {
-	data  []float32
-	ld    int  // elements between consecutive rows of the stored matrix
-	trans bool // the logical matrix is the transpose of the stored one
+// Matrix describes a row-major float32 operand, possibly read transposed.
+type Matrix struct {
+	Data  []float32
+	LD    int  // elements between consecutive rows of the stored matrix
+	Trans bool // the logical matrix is the transpose of the stored one
 }
 
-func (x matrix) at(i, j int) float32 {
-	if x.trans {
-		return x.data[j*x.ld+i]
+func (x Matrix) at(i, j int) float32 {
+	if x.Trans {
+		return x.Data[j*x.LD+i]
 	}
-	return x.data[i*x.ld+j]
+	return x.Data[i*x.LD+j]
 }
 
-// gemmOperands holds A and B, each either as a matrix to pack during the product or as
-// panels packed in advance (packA/packB layouts for the kernel in use), which Load prepares
-// for constant weights.
-type gemmOperands struct {
-	a, b    matrix
-	packedA []float32
-	packedB []float32
-	// fill, when set, makes sgemm set each MC×NC tile of dst to rowInit[i] in row i (zero
-	// when rowInit is nil) just before computing it, instead of adding to what dst holds:
+// Operands holds A and B, each either as a matrix to pack during the product or as
+// panels packed in advance (PrepackA/PrepackB, for the kernel in use), which graph.Load
+// prepares for constant weights.
+type Operands struct {
+	A, B    Matrix
+	PackedA []float32
+	PackedB []float32
+	// Fill, when set, makes Run set each MC×NC tile of dst to RowInit[i] in row i (zero
+	// when RowInit is nil) just before computing it, instead of adding to what dst holds:
 	// the tile is then still in cache when the product reads it, where a caller's fill of the
 	// whole output beforehand is one more pass over memory (Conv's bias).
-	fill    bool
-	rowInit []float32
+	Fill    bool
+	RowInit []float32
+}
+
+// Scratch lends Run its scratch buffers (packed panels, edge tiles), which Run returns
+// with Put, and the number of goroutines it may use. A nil Scratch allocates from the heap
+// and allows GOMAXPROCS goroutines.
+type Scratch interface {
+	Get(n int) []float32
+	Put(buf []float32)
+	MaxWorkers() int
+}
+
+// heap is the nil Scratch.
+type heap struct{}
+
+func (heap) Get(n int) []float32 { return make([]float32, n) }
+func (heap) Put([]float32)       {}
+func (heap) MaxWorkers() int     { return runtime.GOMAXPROCS(0) }
+
+// Run is sgemm with the fastest kernel this CPU has.
+func Run(mem Scratch, dst []float32, ldc int, ops Operands, m, n, k, maxWorkers int) {
+	sgemm(mem, gemmKernel, dst, ldc, ops, m, n, k, maxWorkers)
 }
 
 // packedASize and packedBSize are the lengths of the packed layouts.
@@ -117,7 +139,7 @@ func packedASize(m, k, mr int) int { return (m + mr - 1) / mr * mr * k }
 func packedBSize(n, k, nr int) int { return (n + nr - 1) / nr * nr * k }
 
 // sgemm adds A·B to dst, where A is m×k, B is k×n and dst is m×n row-major with row stride
-// ldc. Callers zero dst, or fill it with a bias, first, or set ops.fill to have sgemm do so
+// ldc. Callers zero dst, or fill it with a bias, first, or set ops.Fill to have sgemm do so
 // tile by tile. Reference loop:
 //
 //	for i := 0; i < m; i++ {
@@ -130,41 +152,44 @@ func packedBSize(n, k, nr int) int { return (n + nr - 1) / nr * nr * k }
 //
 // A is packed into MR-tall row panels per KC-deep block and B into NR-wide column panels
 // (both once, shared by all workers, unless ops holds them packed at load); the work is then
-// split into MC×NC tiles of dst, over at most maxWorkers goroutines (0: as many as mem's Run
-// allows), or none but the caller's when the product is small. Its scratch space (packed
-// panels, edge tiles) comes from mem.
-func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands, m, n, k, maxWorkers int) {
+// split into MC×NC tiles of dst, over at most maxWorkers goroutines (0: as many as
+// mem.MaxWorkers allows), or none but the caller's when the product is small. Its scratch
+// space (packed panels, edge tiles) comes from mem.
+func sgemm(mem Scratch, mk microKernel, dst []float32, ldc int, ops Operands, m, n, k, maxWorkers int) {
 	if m == 0 || n == 0 {
 		return
 	}
 	if k == 0 { // A·B is zero: only the fill is left to do
-		if ops.fill {
-			gemmFill(dst, ldc, ops.rowInit, 0, m, 0, n)
+		if ops.Fill {
+			gemmFill(dst, ldc, ops.RowInit, 0, m, 0, n)
 		}
 		return
+	}
+	if mem == nil {
+		mem = heap{}
 	}
 	mk = mk.forProduct(m, n, ops)
 	mc := max(mk.mr, gemmMC/mk.mr*mk.mr) // whole panels per tile
 	tilesM := (m + mc - 1) / mc
 	tilesN := (n + gemmNC - 1) / gemmNC
 	tiles := tilesM * tilesN
-	workers := mem.maxWorkers()
+	workers := mem.MaxWorkers()
 	if maxWorkers > 0 {
 		workers = min(workers, maxWorkers)
 	}
-	if 2*m*n*k < gemmParallelFlops {
+	if 2*m*n*k < ParallelFlops {
 		workers = 1
 	}
 	workers = min(workers, tiles)
-	ap, bp := ops.packedA, ops.packedB
+	ap, bp := ops.PackedA, ops.PackedB
 	// Copied out of ops: a closure capturing ops itself (too large to capture by value) would
 	// move it to the heap on every call, parallel or not.
-	a, b, fill, rowInit := ops.a, ops.b, ops.fill, ops.rowInit
+	a, b, fill, rowInit := ops.A, ops.B, ops.Fill, ops.RowInit
 	// The packing closures escape to the heap once made, so a serial product (every one on
 	// calibration's Runners) calls packA and packB directly instead, making no garbage.
 	if ap == nil {
-		buf := mem.getScratch(packedASize(m, k, mk.mr))
-		defer mem.putScratch(buf)
+		buf := mem.Get(packedASize(m, k, mk.mr))
+		defer mem.Put(buf)
 		panels := (m + mk.mr - 1) / mk.mr
 		if workers > 1 {
 			parallelRange(panels, workers, func(p0, p1 int) { packA(buf, a, m, k, mk.mr, p0, p1) })
@@ -174,8 +199,8 @@ func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands,
 		ap = buf
 	}
 	if bp == nil {
-		buf := mem.getScratch(packedBSize(n, k, mk.nr))
-		defer mem.putScratch(buf)
+		buf := mem.Get(packedBSize(n, k, mk.nr))
+		defer mem.Put(buf)
 		panels := (n + mk.nr - 1) / mk.nr
 		if workers > 1 {
 			parallelRange(panels, workers, func(p0, p1 int) { packB(buf, b, n, k, mk.nr, p0, p1) })
@@ -184,8 +209,8 @@ func sgemm(mem *arena, mk microKernel, dst []float32, ldc int, ops gemmOperands,
 		}
 		bp = buf
 	}
-	edges := mem.getScratch(workers * maxKernelTile)
-	defer mem.putScratch(edges)
+	edges := mem.Get(workers * maxKernelTile)
+	defer mem.Put(edges)
 	if workers <= 1 {
 		for t := 0; t < tiles; t++ {
 			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edges, fill, rowInit)
@@ -245,18 +270,18 @@ func fillF32(s []float32, v float32) {
 	}
 }
 
-// prepackA packs a constant A (m×k) for the kernel sgemm picks from gemmKernel when A comes
+// PrepackA packs a constant A (m×k) for the kernel sgemm picks from gemmKernel when A comes
 // packed (forProduct), for sgemm's packedA.
-func prepackA(a matrix, m, k int) []float32 {
+func PrepackA(a Matrix, m, k int) []float32 {
 	mr := gemmKernel.forRows(m).mr
 	ap := make([]float32, packedASize(m, k, mr))
 	packA(ap, a, m, k, mr, 0, (m+mr-1)/mr)
 	return ap
 }
 
-// prepackB packs a constant B (k×n) for the kernel sgemm picks from gemmKernel when B comes
+// PrepackB packs a constant B (k×n) for the kernel sgemm picks from gemmKernel when B comes
 // packed (forProduct), for sgemm's packedB.
-func prepackB(b matrix, n, k int) []float32 {
+func PrepackB(b Matrix, n, k int) []float32 {
 	nr := gemmKernel.forCols(n).nr
 	bp := make([]float32, packedBSize(n, k, nr))
 	packB(bp, b, n, k, nr, 0, (n+nr-1)/nr)
@@ -265,26 +290,26 @@ func prepackB(b matrix, n, k int) []float32 {
 
 // packB lays column panels p0..p1 of B out as panels of nr columns: panel p holds, for each
 // row kk, B[kk][p*nr : p*nr+nr] (zero-padded past n).
-func packB(bp []float32, b matrix, n, k, nr, p0, p1 int) {
+func packB(bp []float32, b Matrix, n, k, nr, p0, p1 int) {
 	for p := p0; p < p1; p++ {
 		j0 := p * nr
 		panel := bp[p*nr*k : (p+1)*nr*k]
 		cols := min(nr, n-j0)
 		switch {
-		case !b.trans && cols == nr:
+		case !b.Trans && cols == nr:
 			for kk := 0; kk < k; kk++ {
-				copy(panel[kk*nr:kk*nr+nr], b.data[kk*b.ld+j0:kk*b.ld+j0+nr])
+				copy(panel[kk*nr:kk*nr+nr], b.Data[kk*b.LD+j0:kk*b.LD+j0+nr])
 			}
-		case !b.trans:
+		case !b.Trans:
 			for kk := 0; kk < k; kk++ {
 				row := panel[kk*nr : kk*nr+nr]
-				copy(row, b.data[kk*b.ld+j0:kk*b.ld+j0+cols])
+				copy(row, b.Data[kk*b.LD+j0:kk*b.LD+j0+cols])
 				clear(row[cols:])
 			}
 		default:
 			clear(panel)
 			for jj := 0; jj < cols; jj++ {
-				src := b.data[(j0+jj)*b.ld : (j0+jj)*b.ld+k]
+				src := b.Data[(j0+jj)*b.LD : (j0+jj)*b.LD+k]
 				for kk, v := range src {
 					panel[kk*nr+jj] = v
 				}
@@ -296,7 +321,7 @@ func packB(bp []float32, b matrix, n, k, nr, p0, p1 int) {
 // packA lays row panels p0..p1 of A (mr rows each, zero-padded past m) out for every
 // KC-deep block: block k0 starts at mPad*k0 and holds its panels one after the other, each
 // as kc steps of mr values.
-func packA(ap []float32, a matrix, m, k, mr, p0, p1 int) {
+func packA(ap []float32, a Matrix, m, k, mr, p0, p1 int) {
 	mPad := (m + mr - 1) / mr * mr
 	for k0 := 0; k0 < k; k0 += gemmKC {
 		kc := min(gemmKC, k-k0)
@@ -305,10 +330,10 @@ func packA(ap []float32, a matrix, m, k, mr, p0, p1 int) {
 			r0 := p * mr
 			rows := min(mr, m-r0)
 			panel := block[p*mr*kc : (p+1)*mr*kc]
-			if a.trans {
+			if a.Trans {
 				for kk := 0; kk < kc; kk++ {
 					dst := panel[kk*mr : kk*mr+mr]
-					copy(dst, a.data[(k0+kk)*a.ld+r0:(k0+kk)*a.ld+r0+rows])
+					copy(dst, a.Data[(k0+kk)*a.LD+r0:(k0+kk)*a.LD+r0+rows])
 					clear(dst[rows:])
 				}
 				continue
@@ -317,7 +342,7 @@ func packA(ap []float32, a matrix, m, k, mr, p0, p1 int) {
 				clear(panel)
 			}
 			for r := 0; r < rows; r++ {
-				src := a.data[(r0+r)*a.ld+k0 : (r0+r)*a.ld+k0+kc]
+				src := a.Data[(r0+r)*a.LD+k0 : (r0+r)*a.LD+k0+kc]
 				for kk, v := range src {
 					panel[kk*mr+r] = v
 				}
@@ -413,4 +438,20 @@ func kernel4x4(kc int, a, b, c []float32, ldc int) {
 	r[1] += c31
 	r[2] += c32
 	r[3] += c33
+}
+
+// parallelRange splits [0, n) into at most workers contiguous ranges run on their own
+// goroutines (the calling one does the first): the packing of A's and B's panels.
+func parallelRange(n, workers int, body func(lo, hi int)) {
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for lo := chunk; lo < n; lo += chunk {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			body(lo, hi)
+		}(lo, min(lo+chunk, n))
+	}
+	body(0, min(chunk, n))
+	wg.Wait()
 }

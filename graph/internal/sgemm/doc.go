@@ -1,0 +1,6 @@
+// Package sgemm multiplies float32 matrices for graph's MatMul, Gemm, Conv, ConvTranspose and
+// recurrent ops: operands packed into panels (once, or in advance for constant weights), tiles
+// of the product split over goroutines, and a micro-kernel per CPU (AVX-512F, AVX2/FMA
+// assembly, or a portable Go one with -tags purego or off amd64), each tested against a
+// float64 reference loop.
+package sgemm
