@@ -5,6 +5,11 @@ import (
 	"sync"
 )
 
+// The executor's parallel-for follows internal/parallel's policy (disjoint contiguous
+// pieces, at most GOMAXPROCS goroutines, serial below a work threshold) but is its own:
+// a Run that executes serially must allocate nothing, which a shared helper taking a
+// closure cannot promise (see forRange).
+
 // parallelWorkLimit is the amount of work (roughly inner-loop iterations) below which an op
 // runs on one goroutine.
 const parallelWorkLimit = 1 << 15

@@ -2,6 +2,7 @@ package quant
 
 import (
 	"fmt"
+	"github.com/qscript-dev/qscript/internal/parallel"
 
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -107,7 +108,7 @@ func castTo[D, S any](dst []D, src []S, name string, kernel func([]D, []S)) erro
 	if len(dst) != len(src) {
 		return fmt.Errorf("quant: %s: %d outputs for %d inputs", name, len(dst), len(src))
 	}
-	return parallelFor(len(src)/blockElems+1, 4*len(src), func(b0, b1 int) error {
+	return parallel.Ranges(len(src)/blockElems+1, 4*len(src), func(b0, b1 int) error {
 		lo, hi := min(b0*blockElems, len(src)), min(b1*blockElems, len(src))
 		kernel(dst[lo:hi], src[lo:hi])
 		return nil

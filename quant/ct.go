@@ -2,6 +2,7 @@ package quant
 
 import (
 	"fmt"
+	"github.com/qscript-dev/qscript/internal/parallel"
 	"math"
 
 	"github.com/qscript-dev/qscript/tensor"
@@ -121,7 +122,7 @@ func CTQuantize(w []float32, rows, cols int, dt tensor.DType, a CTArgs, out *CTW
 		}
 		return nil
 	}
-	return parallelFor(rows, 4*len(w), run)
+	return parallel.Ranges(rows, 4*len(w), run)
 }
 
 func growTo[T any](b []T, n int) []T {

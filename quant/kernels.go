@@ -2,6 +2,7 @@ package quant
 
 import (
 	"fmt"
+	"github.com/qscript-dev/qscript/internal/parallel"
 	"math"
 )
 
@@ -162,7 +163,7 @@ func QuantizeTo[T Code](dst []T, src []float32, scale float32, zp int32, s Schem
 	if err != nil {
 		return err
 	}
-	return parallelFor(len(src)/blockElems+1, 4*len(src), func(b0, b1 int) error {
+	return parallel.Ranges(len(src)/blockElems+1, 4*len(src), func(b0, b1 int) error {
 		lo, hi := min(b0*blockElems, len(src)), min(b1*blockElems, len(src))
 		if !quantizeRow(dst[lo:hi], src[lo:hi], &a) {
 			return findNonFinite(src[lo:hi], lo)
@@ -181,7 +182,7 @@ func DequantizeTo[T Code](dst []float32, src []T, scale float32, zp int32) error
 	if len(dst) != len(src) {
 		return fmt.Errorf("quant: DequantizeTo: %d values for %d codes", len(dst), len(src))
 	}
-	return parallelFor(len(src)/blockElems+1, 4*len(src), func(b0, b1 int) error {
+	return parallel.Ranges(len(src)/blockElems+1, 4*len(src), func(b0, b1 int) error {
 		lo, hi := min(b0*blockElems, len(src)), min(b1*blockElems, len(src))
 		dequantizeRow(dst[lo:hi], src[lo:hi], scale, zp)
 		return nil
@@ -193,7 +194,7 @@ func DequantizeTo[T Code](dst []float32, src []T, scale float32, zp int32) error
 func MinMaxOf(x []float32) (lo, hi float32, err error) {
 	los := make([]float32, len(x)/blockElems+1)
 	his := make([]float32, len(los))
-	err = parallelFor(len(los), 4*len(x), func(b0, b1 int) error {
+	err = parallel.Ranges(len(los), 4*len(x), func(b0, b1 int) error {
 		for b := b0; b < b1; b++ {
 			lo, hi := min(b*blockElems, len(x)), min((b+1)*blockElems, len(x))
 			var finite bool

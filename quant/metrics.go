@@ -2,6 +2,7 @@ package quant
 
 import (
 	"fmt"
+	"github.com/qscript-dev/qscript/internal/parallel"
 	"math"
 )
 
@@ -27,7 +28,7 @@ func Compare(x, y []float32) (Errors, error) {
 	}
 	chunks := len(x)/blockElems + 1
 	parts := make([]ErrorSums, chunks)
-	_ = parallelFor(chunks, 8*len(x), func(c0, c1 int) error {
+	_ = parallel.Ranges(chunks, 8*len(x), func(c0, c1 int) error {
 		for c := c0; c < c1; c++ {
 			lo, hi := min(c*blockElems, len(x)), min((c+1)*blockElems, len(x))
 			parts[c].Add(x[lo:hi], y[lo:hi])

@@ -2,6 +2,7 @@ package quant
 
 import (
 	"errors"
+	"github.com/qscript-dev/qscript/internal/parallel"
 	"math"
 	"math/rand/v2"
 	"runtime"
@@ -12,7 +13,7 @@ import (
 )
 
 // TestParallelEqualsSerial runs every tensor-level kernel on inputs above
-// parallelMinBytes with several workers and with one, for each granularity and blocking
+// parallel.MinBytes with several workers and with one, for each granularity and blocking
 // (fused and not), and requires identical qparams, codes and floats. Under -race it
 // also proves the workers write disjoint blocks.
 func TestParallelEqualsSerial(t *testing.T) {
@@ -27,7 +28,7 @@ func TestParallelEqualsSerial(t *testing.T) {
 			x[i] = float32(r.NormFloat64()) * float32(1+i%13)
 		}
 		w := tensor.FromF32(shape, x)
-		if 4*n < parallelMinBytes {
+		if 4*n < parallel.MinBytes {
 			t.Fatalf("shape %v is below the parallel threshold", shape)
 		}
 		for _, s := range schemes {

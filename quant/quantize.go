@@ -3,6 +3,7 @@ package quant
 import (
 	"errors"
 	"fmt"
+	"github.com/qscript-dev/qscript/internal/parallel"
 	"math"
 
 	"github.com/qscript-dev/qscript/tensor"
@@ -72,7 +73,7 @@ func rangesOf(x []float32, b blocking) (lo, hi []float32, err error) {
 	}
 	switch {
 	case b.groupSize > 0:
-		err = parallelFor(b.outer, 4*len(x), func(r0, r1 int) error {
+		err = parallel.Ranges(b.outer, 4*len(x), func(r0, r1 int) error {
 			for r := r0; r < r1; r++ {
 				row := x[r*b.inner : (r+1)*b.inner]
 				for g := 0; g < b.groups; g++ {
@@ -89,7 +90,7 @@ func rangesOf(x []float32, b blocking) (lo, hi []float32, err error) {
 		lo[0], hi[0], err = MinMaxOf(x)
 		return lo, hi, err
 	default:
-		err = parallelFor(b.channels, 4*len(x), func(c0, c1 int) error {
+		err = parallel.Ranges(b.channels, 4*len(x), func(c0, c1 int) error {
 			return channelRanges(lo, hi, x, b, c0, c1)
 		})
 	}
@@ -190,7 +191,7 @@ func quantizeBlocks[T Code](dst []T, x []float32, b blocking, p *QParams) error 
 	}
 	switch {
 	case b.groupSize > 0:
-		err = parallelFor(b.outer, 4*len(x), func(r0, r1 int) error {
+		err = parallel.Ranges(b.outer, 4*len(x), func(r0, r1 int) error {
 			for r := r0; r < r1; r++ {
 				row, out := x[r*b.inner:(r+1)*b.inner], dst[r*b.inner:(r+1)*b.inner]
 				for g := 0; g < b.groups; g++ {
@@ -203,7 +204,7 @@ func quantizeBlocks[T Code](dst []T, x []float32, b blocking, p *QParams) error 
 			return nil
 		})
 	case b.channels == 1:
-		err = parallelFor(len(x)/blockElems+1, 4*len(x), func(b0, b1 int) error {
+		err = parallel.Ranges(len(x)/blockElems+1, 4*len(x), func(b0, b1 int) error {
 			lo, hi := min(b0*blockElems, len(x)), min(b1*blockElems, len(x))
 			if !quantizeRow(dst[lo:hi], x[lo:hi], &affs[0]) {
 				return errNonFiniteSeen
@@ -211,7 +212,7 @@ func quantizeBlocks[T Code](dst []T, x []float32, b blocking, p *QParams) error 
 			return nil
 		})
 	default:
-		err = parallelFor(b.channels, 4*len(x), func(c0, c1 int) error {
+		err = parallel.Ranges(b.channels, 4*len(x), func(c0, c1 int) error {
 			for o := 0; o < b.outer; o++ {
 				for c := c0; c < c1; c++ {
 					start := (o*b.channels + c) * b.inner
@@ -256,7 +257,7 @@ func dequantizeBlocks[T Code](dst []float32, q []T, b blocking, p *QParams) {
 	n := len(q)
 	switch {
 	case b.groupSize > 0:
-		_ = parallelFor(b.outer, 4*n, func(r0, r1 int) error {
+		_ = parallel.Ranges(b.outer, 4*n, func(r0, r1 int) error {
 			for r := r0; r < r1; r++ {
 				for g := 0; g < b.groups; g++ {
 					lo, hi := r*b.inner+g*b.groupSize, r*b.inner+min((g+1)*b.groupSize, b.inner)
@@ -266,7 +267,7 @@ func dequantizeBlocks[T Code](dst []float32, q []T, b blocking, p *QParams) {
 			return nil
 		})
 	default:
-		_ = parallelFor(b.channels*b.outer, 4*n, func(u0, u1 int) error {
+		_ = parallel.Ranges(b.channels*b.outer, 4*n, func(u0, u1 int) error {
 			for u := u0; u < u1; u++ { // u = o*channels + c
 				c := u % b.channels
 				dequantizeRow(dst[u*b.inner:(u+1)*b.inner], q[u*b.inner:(u+1)*b.inner], p.Scale[c], p.ZeroPoint[c])
@@ -339,7 +340,7 @@ func fusedQuantize[T Code](dst []T, x []float32, b blocking, p *QParams) error {
 	if b.groupSize > 0 {
 		rows, size, per = b.outer, b.groupSize, b.groups
 	}
-	err := parallelFor(rows, 4*len(x), func(r0, r1 int) error {
+	err := parallel.Ranges(rows, 4*len(x), func(r0, r1 int) error {
 		for r := r0; r < r1; r++ {
 			row, out := x[r*cols:(r+1)*cols], dst[r*cols:(r+1)*cols]
 			for g := 0; g < per; g++ {
@@ -421,7 +422,7 @@ func ChooseAndPackInt4(t *tensor.Tensor, s Scheme, g Granularity) (*tensor.Tenso
 	if b.groupSize > 0 {
 		size, per = b.groupSize, b.groups
 	}
-	err = parallelFor(rows, 4*len(x), func(r0, r1 int) error {
+	err = parallel.Ranges(rows, 4*len(x), func(r0, r1 int) error {
 		codes := make([]int8, cols)
 		a := whole
 		for r := r0; r < r1; r++ {

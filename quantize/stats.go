@@ -1,6 +1,7 @@
 package quantize
 
 import (
+	"github.com/qscript-dev/qscript/internal/parallel"
 	"math"
 
 	"github.com/qscript-dev/qscript/quant"
@@ -58,9 +59,9 @@ func (lw *layerWork) stats(bins int) *weightStats {
 	sp := lw.planStats(lo, hi, bins)
 	blocks := (n + chunkElems - 1) / chunkElems
 	sums := make([]quant.ErrorSums, blocks)
-	counts := make([][]int64, workers()) // each worker's own, summed at the end
-	scratch := make([][]float32, workers())
-	parallelFor(blocks, n, func(b, worker int) error {
+	counts := make([][]int64, parallel.Workers()) // each worker's own, summed at the end
+	scratch := make([][]float32, parallel.Workers())
+	parallel.For(blocks, 4*n, func(b, worker int) error {
 		if counts[worker] == nil {
 			counts[worker] = sp.newCounts()
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/qscript-dev/qscript/internal/parallel"
 	"io"
 	"sync/atomic"
 
@@ -85,7 +86,7 @@ func (q *Model) streamTo(ctx context.Context, w rangeWriter, layout string, meas
 	// Chunk buffers: one per worker being filled and as many more waiting to be written,
 	// within the budget (a workspace holds at most a chunk's codes or cast values and, for
 	// sources that are not F32, its values).
-	depth := max(2*workers(), min(streamBudget/(16*streamChunkElems), 4*workers()))
+	depth := max(2*parallel.Workers(), min(streamBudget/(16*streamChunkElems), 4*parallel.Workers()))
 	s.pool = make(chan *workspace, depth)
 	for range depth {
 		s.pool <- newWorkspace(q.src)
@@ -287,7 +288,7 @@ func (s *streamer) castOther(info tensor.Info) error {
 // pool. The job fn returns (its data in the workspace's buffers) is queued, and the
 // workspace goes back to the pool once it is written; without a job, at once.
 func (s *streamer) chunked(c *source, fn func(ws *workspace, i, worker int) (*writeJob, error)) error {
-	return parallelFor(c.chunks(), c.n, func(i, worker int) error {
+	return parallel.For(c.chunks(), 4*c.n, func(i, worker int) error {
 		if s.failed.Load() {
 			return errWriteFailed
 		}
@@ -395,7 +396,7 @@ func (s *streamer) weight(info tensor.Info, l Layer) error {
 	if s.measured != nil {
 		acc.stats = full.planStats(lo, hi, HistogramBins)
 		acc.sums = make([]quant.ErrorSums, c.chunks())
-		acc.counts = make([][]int64, workers())
+		acc.counts = make([][]int64, parallel.Workers())
 	}
 	err = s.chunked(c, func(ws *workspace, i, worker int) (*writeJob, error) {
 		return s.weightChunk(ws, c, full, acc, i, worker)

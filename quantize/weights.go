@@ -2,6 +2,7 @@ package quantize
 
 import (
 	"fmt"
+	"github.com/qscript-dev/qscript/internal/parallel"
 	"math"
 	"unsafe"
 
@@ -164,7 +165,7 @@ func (w *workspace) quantizeInt(lw *layerWork) error {
 		}
 		return nil
 	}
-	return parallelFor(count, len(x), func(b, _ int) error {
+	return parallel.For(count, 4*len(x), func(b, _ int) error {
 		lo, hi, k := at(b)
 		if ws.scheme.QType.Signed {
 			return quant.QuantizeTo(lw.codes[lo:hi], x[lo:hi], p.Scale[k], p.ZeroPoint[k], ws.scheme)
@@ -196,7 +197,7 @@ func (w *workspace) quantizeGroups(lw *layerWork, axis, cols, groupSize int) err
 		fix = func(i int, s float32) (float32, error) { return storedScale(s, sdt, lw.paramBase+i) }
 	}
 	rowsPer := max(1, chunkElems/cols)
-	err := parallelFor((rows+rowsPer-1)/rowsPer, len(x), func(b, _ int) error {
+	err := parallel.For((rows+rowsPer-1)/rowsPer, 4*len(x), func(b, _ int) error {
 		r0, r1 := b*rowsPer, min((b+1)*rowsPer, rows)
 		k0, k1 := r0*groups, r1*groups
 		f := fix
@@ -286,8 +287,8 @@ func (w *workspace) quantizeFP8(lw *layerWork) error {
 	lo, hi := -ws.fp8Max, ws.fp8Max
 	blocks := (len(x) + chunkElems - 1) / chunkElems
 	stride := min(chunkElems, len(x))
-	w.scaled = grow(w.scaled, workers()*stride) // a block per worker
-	return parallelFor(blocks, len(x), func(b, worker int) error {
+	w.scaled = grow(w.scaled, parallel.Workers()*stride) // a block per worker
+	return parallel.For(blocks, 4*len(x), func(b, worker int) error {
 		n := min(chunkElems, len(x)-b*chunkElems)
 		scaled := w.scaled[worker*stride : worker*stride+n] // x/s clamped, then encoded
 		var err error
@@ -310,7 +311,7 @@ func (lw *layerWork) fp8Scales(scales []float32, count int, at func(int) (int, i
 	if ok {
 		// Per-tensor chunks share scale 0: their maxima are combined after the loop.
 		amax := make([]float32, count)
-		parallelFor(count, len(x), func(b, _ int) error {
+		parallel.For(count, 4*len(x), func(b, _ int) error {
 			lo, hi, _ := at(b)
 			amax[b] = absMax(x[lo:hi])
 			return nil

@@ -3,6 +3,7 @@ package ggml
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/qscript-dev/qscript/internal/parallel"
 	"math"
 	"math/bits"
 	"unsafe"
@@ -88,7 +89,7 @@ func QuantizeRows(t Type, dst []byte, src []float32, nrows, ncols int, imatrix [
 		}
 	}
 	k := kernels[t]
-	return quant.ParallelFor(nrows, k.cost*4*len(src), func(r0, r1 int) error {
+	return parallel.Ranges(nrows, k.cost*4*len(src), func(r0, r1 int) error {
 		for r := r0; r < r1; r++ {
 			x := src[r*ncols : (r+1)*ncols]
 			if err := findNonFinite(x, r*ncols); err != nil {
@@ -109,7 +110,7 @@ func DequantizeRows(t Type, dst []float32, src []byte, nrows, ncols int) error {
 		return err
 	}
 	k := kernels[t]
-	return quant.ParallelFor(nrows, 4*len(dst), func(r0, r1 int) error {
+	return parallel.Ranges(nrows, 4*len(dst), func(r0, r1 int) error {
 		k.dequantize(dst[r0*ncols:r1*ncols], src[r0*rowSize:r1*rowSize])
 		return nil
 	})
