@@ -120,7 +120,7 @@ func checkKeys(L *lua.LState, n int, t *lua.LTable, table string, valid []string
 	if bad != lua.LNil {
 		L.ArgError(n, fmt.Sprintf("option keys must be names, got %s %s", bad.Type(), bad.String()))
 	}
-	if err := quantize.CheckKeys(table, keys, valid); err != nil {
+	if err := optionKeysError(table, keys, valid); err != nil {
 		L.ArgError(n, err.Error())
 	}
 }

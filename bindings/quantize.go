@@ -162,9 +162,8 @@ func configOf(L *lua.LState) map[string]any {
 // Later calls override earlier ones key by key; the merged options are checked at once.
 func config(L *lua.LState) int {
 	t := L.CheckTable(1)
-	m := quantizeOptionMap(L, 1, t)
-	merged := quantize.MergeOptionMaps(m, configOf(L))
-	if _, err := quantize.ParseOptions(merged); err != nil {
+	merged := mergeOptions(quantizeOptionMap(L, 1, t), configOf(L))
+	if _, _, err := modelOptions(merged); err != nil {
 		L.ArgError(1, err.Error())
 	}
 	ud := L.NewUserData()
@@ -177,11 +176,11 @@ func config(L *lua.LState) int {
 // an empty list rather than an empty map.
 var listOptions = []string{"include", "layers", "skip"}
 
-// quantizeOptionMap converts the option table at argument n to the Go map that quantize's
-// option parser takes; Lua functions in skip and include become predicates that call
-// back into this Lua state.
+// quantizeOptionMap converts the option table at argument n to Go values for
+// modelOptions; Lua functions in skip and include become predicates that call back into
+// this Lua state.
 func quantizeOptionMap(L *lua.LState, n int, t *lua.LTable) map[string]any {
-	checkKeys(L, n, t, "", quantize.OptionKeys)
+	checkKeys(L, n, t, "", modelOptionKeys)
 	predicateErr := predicateErrors(L)
 	m := goValue(L, t, func(fn *lua.LFunction) any {
 		return quantize.Predicate(functionLabel(fn), luaPredicate(L, fn, predicateErr))
@@ -260,8 +259,7 @@ func raisePredicateError(L *lua.LState) {
 func quantizeModel(L *lua.LState) int {
 	m := CheckModel(L, 1)
 	t, gptq := takeStateGPTQ(L, 2, withDataFunction(L, 2, L.OptTable(2, L.NewTable())))
-	call := quantizeOptionMap(L, 2, t)
-	merged := quantize.MergeOptionMaps(call, configOf(L))
+	merged := mergeOptions(quantizeOptionMap(L, 2, t), configOf(L))
 	if _, ok := merged["layer_types"]; !ok && len(m.Types) > 0 {
 		lt := map[string]any{}
 		for k, v := range m.Types {
@@ -269,22 +267,22 @@ func quantizeModel(L *lua.LState) int {
 		}
 		merged["layer_types"] = lt
 	}
-	opts, err := quantize.ParseOptions(merged)
+	opts, acts, err := modelOptions(merged)
 	if err != nil {
 		L.ArgError(2, err.Error())
 	}
 	opts.Version = envOf(L).Version
 	q := &Quantized{Source: m, title: titleFor(L, m)}
-	if calib, ok := opts.Activations["calibrate"]; ok {
+	if calib, ok := acts["calibrate"]; ok {
 		if gptq != nil {
 			L.ArgError(2, "method \"gptq\" is for the weights of a state dict; it does not combine with static quantization (activations)")
 		}
-		q.Static = planStatic(L, m, opts, calib)
+		q.Static = planStatic(L, m, opts, acts, calib)
 		q.Plan = q.Static.Model.Weights()
 		L.Push(LVQuantized(L, q))
 		return 1
 	}
-	if len(opts.Activations) > 0 {
+	if len(acts) > 0 {
 		L.ArgError(2, "option 'activations' needs calibrate = data (static quantization of an ONNX model); "+
 			"leave it out for weight-only quantization")
 	}

@@ -106,37 +106,67 @@ func loadGraph(L *lua.LState, m *Model, f *onnx.File) *graph.Graph {
 	return v.(*graph.Graph)
 }
 
-// calibOptions reads the calibration options from a Lua option table (argument n):
-// samples, observer, dtype, symmetric, reduce_range, percentile, batch_size, progress.
-func calibOptions(L *lua.LState, n int, t map[string]any, numerics quant.Numerics) calib.Options {
-	tbl := L.NewTable()
-	var axes map[string]int
-	var state []calib.StatePair
-	for k, v := range t {
-		switch k {
-		case "calibrate", "check", "min_sqnr":
-			continue
-		case "batch_axis":
-			axes = batchAxes(L, n, v)
-			continue
-		case "state":
-			state = statePairs(L, n, v)
-			continue
-		}
-		switch x := v.(type) {
-		case string:
-			tbl.RawSetString("activations."+k, lua.LString(x))
-		case bool:
-			tbl.RawSetString("activations."+k, lua.LBool(x))
-		case float64:
-			tbl.RawSetString("activations."+k, lua.LNumber(x))
-		default:
-			L.ArgError(n, fmt.Sprintf("option 'activations.%s': a string, number or boolean expected, got %T", k, v))
+// calibOptions reads the calibration options of option table t, converted by goValue:
+// activations = {...} in qs.quantize (prefix "activations.") or qs.calibrate's (prefix
+// ""). A wrong type raises an argument error for argument n naming the option.
+func calibOptions(L *lua.LState, n int, t map[string]any, prefix string, numerics quant.Numerics) calib.Options {
+	env := envOf(L)
+	f := optionMap{L: L, n: n, m: t, prefix: prefix}
+	o := calib.Options{
+		Samples:    f.int("samples", calib.DefaultSamples),
+		Observer:   f.choice("observer", calib.DefaultObserver, calib.Observers),
+		Percentile: f.number("percentile", 0),
+		BatchSize:  f.int("batch_size", 0),
+		MaxMemory:  int64(f.number("max_memory", 0)),
+		Progress:   env.Stderr,
+	}
+	qt, _ := quant.ParseQType(f.choice("dtype", "uint8", []string{"uint8", "int8"}))
+	o.Scheme = quant.Scheme{
+		QType:       qt,
+		Symmetric:   f.bool("symmetric", false),
+		ReduceRange: f.bool("reduce_range", false),
+		Numerics:    numerics,
+	}
+	o.ProgressMode = calib.ProgressAuto
+	if v := f.get("progress", lua.LTBool); v != nil {
+		o.ProgressMode = calib.ProgressOff
+		if v.(bool) {
+			o.ProgressMode = calib.ProgressOn
 		}
 	}
-	o := calibOptionsTable(L, n, tbl, "activations.", numerics)
-	o.BatchAxes, o.State = axes, state
+	if env.Quiet || env.Stderr == nil {
+		o.ProgressMode = calib.ProgressOff
+	}
+	if env.Stderr != nil && !env.Quiet {
+		w := env.Stderr
+		o.Warn = func(s string) { fmt.Fprintf(w, "warning: %s\n", s) }
+	}
 	return o
+}
+
+// axesAndState reads the batch_axis and state options of option table t (nil when absent).
+func axesAndState(L *lua.LState, n int, t map[string]any) (axes map[string]int, state []calib.StatePair) {
+	if v, ok := t["batch_axis"]; ok {
+		axes = batchAxes(L, n, v)
+	}
+	if v, ok := t["state"]; ok {
+		state = statePairs(L, n, v)
+	}
+	return axes, state
+}
+
+// activationScalars raises an argument error for a value of activations = {...} that
+// calibOptions reads and that is not a string, number or boolean.
+func activationScalars(L *lua.LState, n int, t map[string]any) {
+	for _, k := range slices.Sorted(maps.Keys(t)) {
+		switch t[k].(type) {
+		case string, bool, float64:
+		default:
+			if !slices.Contains([]string{"batch_axis", "calibrate", "check", "min_sqnr", "state"}, k) {
+				L.ArgError(n, fmt.Sprintf("option 'activations.%s': a string, number or boolean expected, got %T", k, t[k]))
+			}
+		}
+	}
 }
 
 // batchAxes reads batch_axis = {input = axis, ...} (-1: fed as it is).
@@ -154,17 +184,6 @@ func batchAxes(L *lua.LState, n int, v any) map[string]int {
 		out[name] = int(f)
 	}
 	return out
-}
-
-// axesAndState reads the batch_axis and state options of a Lua option table (nil when absent).
-func axesAndState(L *lua.LState, n int, opts *lua.LTable) (axes map[string]int, state []calib.StatePair) {
-	if v := opts.RawGetString("batch_axis"); v != lua.LNil {
-		axes = batchAxes(L, n, goValue(L, v, nil))
-	}
-	if v := opts.RawGetString("state"); v != lua.LNil {
-		state = statePairs(L, n, goValue(L, v, nil))
-	}
-	return axes, state
 }
 
 // statePairs reads state = {out = "stateN", into = "state"} or a list of such tables.
@@ -186,47 +205,6 @@ func statePairs(L *lua.LState, n int, v any) []calib.StatePair {
 		return pairs
 	}
 	return []calib.StatePair{one(v)}
-}
-
-// calibOptionsTable reads the calibration options; prefix is how their keys are spelled in
-// tbl and in messages ("activations." inside qs.quantize's options).
-func calibOptionsTable(L *lua.LState, n int, tbl *lua.LTable, prefix string, numerics quant.Numerics) calib.Options {
-	env := envOf(L)
-	o := calib.Options{
-		Samples:    optInt(L, n, tbl, prefix+"samples", calib.DefaultSamples),
-		Observer:   optChoice(L, n, tbl, prefix+"observer", calib.DefaultObserver, calib.Observers),
-		Percentile: optNumber(L, n, tbl, prefix+"percentile", 0),
-		BatchSize:  optInt(L, n, tbl, prefix+"batch_size", 0),
-		MaxMemory:  int64(optNumber(L, n, tbl, prefix+"max_memory", 0)),
-		Progress:   env.Stderr,
-	}
-	dtype := optChoice(L, n, tbl, prefix+"dtype", "uint8", []string{"uint8", "int8"})
-	qt, _ := quant.ParseQType(dtype)
-	o.Scheme = quant.Scheme{
-		QType:       qt,
-		Symmetric:   optBool(L, n, tbl, prefix+"symmetric", false),
-		ReduceRange: optBool(L, n, tbl, prefix+"reduce_range", false),
-		Numerics:    numerics,
-	}
-	switch v := tbl.RawGetString(prefix + "progress").(type) {
-	case lua.LBool:
-		o.ProgressMode = calib.ProgressOff
-		if v {
-			o.ProgressMode = calib.ProgressOn
-		}
-	case *lua.LNilType:
-		o.ProgressMode = calib.ProgressAuto
-	default:
-		L.ArgError(n, fmt.Sprintf("option '%sprogress': boolean expected, got %s", prefix, v.Type()))
-	}
-	if env.Quiet || env.Stderr == nil {
-		o.ProgressMode = calib.ProgressOff
-	}
-	if env.Stderr != nil && !env.Quiet {
-		w := env.Stderr
-		o.Warn = func(s string) { fmt.Fprintf(w, "warning: %s\n", s) }
-	}
-	return o
 }
 
 // calibrate runs (or finds in the host's cache) the calibration of m on d.
@@ -270,8 +248,9 @@ func calibrateAPI(L *lua.LState) int {
 	f := onnxFileOf(L, 1, m, "calibration")
 	opts := checkOptions(L, 3, slices.DeleteFunc(slices.Clone(activationKeys), func(k string) bool { return k == "calibrate" }))
 	src, key := dataArg(L, 2, L.Get(2))
-	o := calibOptionsTable(L, 3, opts, "", quant.Torch)
-	o.BatchAxes, o.State = axesAndState(L, 3, opts)
+	t := goValue(L, opts, func(fn *lua.LFunction) any { return fn }).(map[string]any)
+	o := calibOptions(L, 3, t, "", quant.Torch)
+	o.BatchAxes, o.State = axesAndState(L, 3, t)
 	res := calibrate(L, m, f, src, key, o)
 	L.Push(LVCalibration(L, res))
 	return 1
@@ -279,10 +258,9 @@ func calibrateAPI(L *lua.LState) int {
 
 // planStatic plans static quantization from qs.quantize's options (activations holds
 // calibrate = data or a qs.Calibration); package static does the work.
-func planStatic(L *lua.LState, m *Model, opts quantize.Options, calibrateWith any) *StaticPlan {
+func planStatic(L *lua.LState, m *Model, opts quantize.Options, acts map[string]any, calibrateWith any) *StaticPlan {
 	f := onnxFileOf(L, 1, m, "static quantization (activations.calibrate)")
-	acts := opts.Activations
-	if err := quantize.CheckKeys("activations", slices.Collect(maps.Keys(acts)), activationKeys); err != nil {
+	if err := optionKeysError("activations", slices.Collect(maps.Keys(acts)), activationKeys); err != nil {
 		L.ArgError(2, err.Error())
 	}
 	// Every option is checked, and the layer predicates run, before calibration, which
@@ -309,7 +287,10 @@ func planStatic(L *lua.LState, m *Model, opts quantize.Options, calibrateWith an
 				L.ArgError(2, "option 'activations.calibrate': "+err.Error())
 			}
 		}
-		co = calibOptions(L, 2, acts, opts.Numerics)
+		activationScalars(L, 2, acts)
+		axes, state := axesAndState(L, 2, acts)
+		co = calibOptions(L, 2, acts, "activations.", opts.Numerics)
+		co.BatchAxes, co.State = axes, state
 		res = calibrate(L, m, f, src, key, co)
 	}
 	sm, err := prep.Quantize(ctxOf(L), res)
@@ -349,7 +330,7 @@ func quantizedCheck(L *lua.LState) int {
 	src, _ := dataArg(L, 2, L.Get(2))
 	o := static.CheckOptions{Samples: optInt(L, 3, opts, "samples", 0), MinSQNR: optNumber(L, 3, opts, "min_sqnr", 0),
 		MaxDrop: optNumber(L, 3, opts, "max_drop", 0)}
-	o.Bind.BatchAxes, o.State = axesAndState(L, 3, opts)
+	o.Bind.BatchAxes, o.State = axesAndState(L, 3, goValue(L, opts, nil).(map[string]any))
 	if v := opts.RawGetString("eval"); v != lua.LNil {
 		o.Eval, _ = dataArg(L, 3, v)
 	}

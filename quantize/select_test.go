@@ -1,6 +1,7 @@
 package quantize
 
 import (
+	"errors"
 	"slices"
 	"strings"
 	"testing"
@@ -95,7 +96,7 @@ func TestSelectErrors(t *testing.T) {
 	}
 	var une *UnknownNameError
 	_, err = Select(layers, Selection{Skip: Names("fc3")})
-	if !asError(err, &une) || une.Name != "fc3" || !slices.Equal(une.Similar, []string{"fc1", "fc2"}) {
+	if !errors.As(err, &une) || une.Name != "fc3" || !slices.Equal(une.Similar, []string{"fc1", "fc2"}) {
 		t.Errorf("error %#v", err)
 	}
 }

@@ -39,8 +39,7 @@ type Prepared struct {
 // a *formats.File holding one) and plans its weights with quantize.Quantize: layers,
 // include and skip choose the layers (predicates run here, once per layer), and the
 // weights must be 8-bit integers per channel or per tensor (weights.dtype "int8" or
-// "uint8", no group_size). opts.Activations is not read: calibration options are
-// calib.Options. Weights that Constant nodes compute are folded into initializers first
+// "uint8", no group_size). Weights that Constant nodes compute are folded into initializers first
 // (FoldWeights), and a model below opset 13 is checked to upgrade (every node that cannot
 // is named in the error), so that nothing fails after the calibration. No weight is
 // quantized and no graph is run but the constant subgraphs'.
@@ -83,7 +82,7 @@ func Prepare(ctx context.Context, src formats.Model, opts quantize.Options) (*Pr
 }
 
 // checkStaticWeights refuses weight options that QDQ cannot hold. The messages name the
-// option keys of quantize.ParseOptions, as its own errors do.
+// option keys of the Lua bindings, as quantize's own errors do.
 func checkStaticWeights(w quantize.WeightOptions) error {
 	if w.DType != quantize.DTypeInt8 && w.DType != quantize.DTypeUInt8 {
 		return fmt.Errorf("option 'weights.dtype': static ONNX quantization writes int8 or uint8 weights, not %s", w.DType)

@@ -24,30 +24,24 @@ func openModel(t *testing.T, name string) *formats.File {
 	return f
 }
 
-func parseOptions(t *testing.T, m map[string]any) quantize.Options {
-	t.Helper()
-	o, err := quantize.ParseOptions(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return o
-}
-
 // TestPrepareErrors: the options static quantization cannot take are refused by Prepare,
 // before any calibration.
 func TestPrepareErrors(t *testing.T) {
 	cnn := openModel(t, "digits_cnn.onnx")
 	for _, c := range []struct {
-		opts map[string]any
-		want string
+		dtype string
+		group int
+		want  string
 	}{
-		{map[string]any{"weights": map[string]any{"dtype": "int4"}}, "option 'weights.dtype': static ONNX quantization writes int8 or uint8 weights, not int4"},
-		{map[string]any{"weights": map[string]any{"dtype": "fp16"}}, "option 'weights.dtype': static ONNX quantization writes int8 or uint8 weights, not fp16"},
-		{map[string]any{"weights": map[string]any{"group_size": 32.0}}, "option 'weights.group_size': static ONNX quantization is per channel or per tensor"},
+		{"int4", 0, "option 'weights.dtype': static ONNX quantization writes int8 or uint8 weights, not int4"},
+		{"fp16", 0, "option 'weights.dtype': static ONNX quantization writes int8 or uint8 weights, not fp16"},
+		{"int8", 32, "option 'weights.group_size': static ONNX quantization is per channel or per tensor"},
 	} {
-		_, err := Prepare(context.Background(), cnn, parseOptions(t, c.opts))
+		o := quantize.DefaultOptions()
+		o.Weights.DType, o.Weights.GroupSize = c.dtype, c.group
+		_, err := Prepare(context.Background(), cnn, o)
 		if err == nil || err.Error() != c.want {
-			t.Errorf("%v: %v, want %q", c.opts, err, c.want)
+			t.Errorf("%+v: %v, want %q", o.Weights, err, c.want)
 		}
 	}
 	if _, err := Prepare(context.Background(), openModel(t, "digits_cnn.safetensors"), quantize.DefaultOptions()); !errors.Is(err, ErrNotONNX) {
@@ -66,7 +60,8 @@ func TestPrepareErrors(t *testing.T) {
 func TestQuantizeModelBothOutputs(t *testing.T) {
 	fx := open(t, "digits_cnn.onnx", "calib.npy", calib.Options{Samples: 20, Observer: "minmax"})
 	src := openModel(t, "digits_cnn.onnx")
-	opts := parseOptions(t, map[string]any{"skip": []any{"/conv1/Conv"}})
+	opts := quantize.DefaultOptions()
+	opts.Skip = quantize.Names("/conv1/Conv")
 	opts.Version = "test"
 	p, err := Prepare(context.Background(), src, opts)
 	if err != nil {

@@ -1,19 +1,17 @@
-package quantize
+package bindings
 
 import (
 	"errors"
-	"reflect"
 	"slices"
 	"testing"
 
 	"github.com/qscript-dev/qscript/quant"
+	"github.com/qscript-dev/qscript/quantize"
 )
 
-func asError[T error](err error, target *T) bool { return errors.As(err, target) }
-
-func TestParseOptions(t *testing.T) {
-	pred := func(l Layer) bool { return l.Name == "fc2" }
-	o, err := ParseOptions(map[string]any{
+func TestModelOptions(t *testing.T) {
+	pred := quantize.Predicate("f", func(l quantize.Layer) bool { return l.Name == "fc2" })
+	o, acts, err := modelOptions(map[string]any{
 		"weights":     map[string]any{"dtype": "int4", "symmetric": false, "group_size": float64(64), "per_channel": false},
 		"layers":      []any{"Linear"},
 		"skip":        []any{"conv1", "fc*", pred},
@@ -25,18 +23,18 @@ func TestParseOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.Weights != (WeightOptions{DType: "int4", Symmetric: false, GroupSize: 64, PerChannel: false}) {
+	if o.Weights != (quantize.WeightOptions{DType: "int4", Symmetric: false, GroupSize: 64, PerChannel: false}) {
 		t.Errorf("weights %+v", o.Weights)
 	}
 	if !slices.Equal(o.Types, []string{"Linear"}) || len(o.Skip) != 3 || o.Skip[0].Pattern != "conv1" || o.Skip[1].Pattern != "fc*" ||
 		o.Skip[2].Func == nil || len(o.Include) != 1 || o.Include[0].Pattern != "fc1" {
 		t.Errorf("selection %+v", o.Selection)
 	}
-	if o.LayerTypes["fc2"] != "Embedding" || o.Numerics != quant.ORT || o.Activations["dtype"] != "uint8" {
+	if o.LayerTypes["fc2"] != "Embedding" || o.Numerics != quant.ORT || acts["dtype"] != "uint8" {
 		t.Errorf("options %+v", o)
 	}
-	d := DefaultOptions()
-	if d.Weights != (WeightOptions{DType: "int8", PerChannel: true, Symmetric: true}) || !slices.Equal(d.Types, []string{"Linear", "Conv"}) || d.Numerics != quant.Torch {
+	d := quantize.DefaultOptions()
+	if d.Weights != (quantize.WeightOptions{DType: "int8", PerChannel: true, Symmetric: true}) || !slices.Equal(d.Types, []string{"Linear", "Conv"}) || d.Numerics != quant.Torch {
 		t.Errorf("defaults %+v", d)
 	}
 }
@@ -56,8 +54,8 @@ func TestOptionErrors(t *testing.T) {
 			`option "weights.dtype": unknown dtype "int3" (did you mean "int8"?); valid dtypes: int8, uint8, int4, uint4, fp16, bf16, fp8_e4m3, fp8_e5m2`},
 		{map[string]any{"weights": map[string]any{"per_channel": "yes"}}, `option "weights.per_channel": boolean expected, got string`},
 		{map[string]any{"weights": map[string]any{"group_size": 1.5}}, `option "weights.group_size": integer expected, got 1.5`},
-		{map[string]any{"weights": map[string]any{"group_size": -2}}, `option "weights.group_size": -2; want a positive size, 0 (default) or -1 (no groups)`},
-		{map[string]any{"weights": map[string]any{"dtype": "fp16", "group_size": 32}}, `option "weights.group_size": dtype fp16 has no groups (it is per tensor or per channel)`},
+		{map[string]any{"weights": map[string]any{"group_size": -2.0}}, `option "weights.group_size": -2; want a positive size, 0 (default) or -1 (no groups)`},
+		{map[string]any{"weights": map[string]any{"dtype": "fp16", "group_size": 32.0}}, `option "weights.group_size": dtype fp16 has no groups (it is per tensor or per channel)`},
 		{map[string]any{"weights": "int8"}, `option "weights": table expected, got string`},
 		{map[string]any{"layers": []any{"Linear", 3.0}}, `option "layers[2]": string expected, got number`},
 		{map[string]any{"layers": []any{"Convv"}}, `option "layers": unknown layer type "Convv" (did you mean "Conv"?); valid types: Linear, Conv, Conv1d, Conv2d, Conv3d, Embedding, Norm, Gemm, MatMul`},
@@ -70,62 +68,39 @@ func TestOptionErrors(t *testing.T) {
 			`unknown option "dtype" (did you mean "weights.dtype"?); valid options: activations, include, layer_types, layers, numerics, skip, weights`},
 	}
 	for _, c := range cases {
-		_, err := ParseOptions(c.m)
+		_, _, err := modelOptions(c.m)
 		if err == nil || err.Error() != c.err {
-			t.Errorf("ParseOptions(%v):\n got %v\nwant %s", c.m, err, c.err)
+			t.Errorf("modelOptions(%v):\n got %v\nwant %s", c.m, err, c.err)
 		}
 	}
-	var uoe *UnknownOptionError
-	_, err := ParseOptions(map[string]any{"weights": map[string]any{"symetric": true}})
-	if !asError(err, &uoe) || uoe.Table != "weights" || uoe.Key != "symetric" || uoe.Suggestion != "symmetric" {
+	var uoe *unknownOptionError
+	_, _, err := modelOptions(map[string]any{"weights": map[string]any{"symetric": true}})
+	if !errors.As(err, &uoe) || uoe.Table != "weights" || uoe.Key != "symetric" || uoe.Suggestion != "symmetric" {
 		t.Errorf("%#v", err)
 	}
 }
 
 func TestOptionPriority(t *testing.T) {
-	defaults := DefaultOptions()
 	config := map[string]any{"weights": map[string]any{"dtype": "int4", "symmetric": false}, "skip": []any{"conv1"}, "numerics": "onnxruntime"}
 	call := map[string]any{"weights": map[string]any{"symmetric": true}, "skip": []any{"fc2"}}
-
-	// Apply in order: config, then the call.
-	o := defaults
-	if err := o.Apply(config); err != nil {
-		t.Fatal(err)
-	}
-	if err := o.Apply(call); err != nil {
-		t.Fatal(err)
-	}
-	want := WeightOptions{DType: "int4", Symmetric: true, PerChannel: true}
-	if o.Weights != want || len(o.Skip) != 1 || o.Skip[0].Pattern != "fc2" || o.Numerics != quant.ORT {
-		t.Errorf("after Apply: %+v", o)
-	}
-	// The same through MergeOptionMaps.
-	merged := MergeOptionMaps(call, config)
-	o2, err := ParseOptions(merged)
+	o, _, err := modelOptions(mergeOptions(call, config))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(o2.Weights, o.Weights) || o2.Skip[0].Pattern != "fc2" || o2.Numerics != quant.ORT {
-		t.Errorf("merged: %+v", o2)
+	want := quantize.WeightOptions{DType: "int4", Symmetric: true, PerChannel: true}
+	if o.Weights != want || len(o.Skip) != 1 || o.Skip[0].Pattern != "fc2" || o.Numerics != quant.ORT {
+		t.Errorf("merged: %+v", o)
 	}
 	if config["weights"].(map[string]any)["symmetric"] != false {
-		t.Error("MergeOptionMaps modified its input")
-	}
-	// A failed Apply leaves the options as they were.
-	before := o
-	if err := o.Apply(map[string]any{"weights": map[string]any{"dtype": "int8"}, "layers": []any{"Bogus"}}); err == nil {
-		t.Fatal("no error")
-	}
-	if o.Weights != before.Weights || !slices.Equal(o.Types, before.Types) {
-		t.Errorf("failed Apply changed the options: %+v", o)
+		t.Error("mergeOptions modified its input")
 	}
 }
 
-func TestCheckKeys(t *testing.T) {
-	if err := CheckKeys("save", []string{"layout", "format"}, []string{"format", "layout", "metadata"}); err != nil {
+func TestOptionKeysError(t *testing.T) {
+	if err := optionKeysError("save", []string{"layout", "format"}, []string{"format", "layout", "metadata"}); err != nil {
 		t.Error(err)
 	}
-	err := CheckKeys("save", []string{"metdata", "layout"}, []string{"metadata", "format", "layout"})
+	err := optionKeysError("save", []string{"metdata", "layout"}, []string{"metadata", "format", "layout"})
 	if err == nil || err.Error() != `unknown option "metdata" in save (did you mean "metadata"?); valid options: format, layout, metadata` {
 		t.Errorf("%v", err)
 	}
