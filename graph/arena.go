@@ -127,6 +127,14 @@ func (a *arena) result(t *tensor.Tensor) []*tensor.Tensor {
 	return a.out1[:]
 }
 
+// single turns a one-output kernel's (tensor, error) into a kernel's results.
+func (a *arena) single(t *tensor.Tensor, err error) ([]*tensor.Tensor, error) {
+	if err != nil {
+		return nil, err
+	}
+	return a.result(t), nil
+}
+
 // alloc returns n bytes, zeroed when zero is set (a kernel that writes every element asks
 // for uninitialized memory).
 func (a *arena) alloc(n int, zero bool) []byte {

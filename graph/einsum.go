@@ -247,7 +247,7 @@ func einsumPrepare(mem *arena, op einsumOperand, keep map[byte]bool) einsumOpera
 		strides = append(strides, in[k])
 	}
 	if repeated {
-		op = einsumOperand{sliceT[uint32](mem, op.t, shape, strides, 0), labels}
+		op = einsumOperand{strided(mem, op.t, shape, strides, 0), labels}
 	}
 	return einsumSum(mem, op, keep)
 }

@@ -11,6 +11,7 @@ import (
 // the reductions of the scatters compute in float64 and convert back.
 
 func init() {
+	ops["Gather"] = buildGather
 	ops["GatherElements"] = buildGatherElements
 	ops["ScatterElements"] = buildScatterElements
 	ops["Scatter"] = buildScatterElements
@@ -61,6 +62,58 @@ func elementIndex(s, target []int, ax int, idx []int64, visit func(pos, off int)
 		}
 	}
 	return nil
+}
+
+func buildGather(b *builder) (kernel, error) {
+	if err := b.arity(2, 2, 1, 1); err != nil {
+		return nil, err
+	}
+	if err := b.dtypes(1, intTypes...); err != nil {
+		return nil, err
+	}
+	axis := b.attrInt("axis", 0)
+	if ds, is := b.in(0).Shape, b.in(1).Shape; ds != nil && is != nil {
+		ax, err := normAxis(axis, len(ds))
+		if err != nil {
+			return nil, b.errorf("%v", err)
+		}
+		s := append(append(append([]int{}, ds[:ax]...), is...), ds[ax+1:]...)
+		b.setOut(0, b.in(0).DType, s)
+	} else {
+		b.setOut(0, b.in(0).DType, nil)
+	}
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		x := ins[0]
+		ax, err := normAxis(axis, len(x.Shape))
+		if err != nil {
+			return nil, err
+		}
+		idx, err := toInts(mem, ins[1])
+		if err != nil {
+			return nil, err
+		}
+		shape := append(append(append([]int{}, x.Shape[:ax]...), ins[1].Shape...), x.Shape[ax+1:]...)
+		out := tensor.New(x.DType, shape...)
+		es := x.DType.Size()
+		dim := x.Shape[ax]
+		outer := product(x.Shape[:ax])
+		inner := product(x.Shape[ax+1:]) * es
+		pos := 0
+		for o := 0; o < outer; o++ {
+			for _, k := range idx {
+				if k < 0 {
+					k += int64(dim)
+				}
+				if k < 0 || k >= int64(dim) {
+					return nil, fmt.Errorf("index %d out of range for dim %d", k, dim)
+				}
+				src := (o*dim + int(k)) * inner
+				copy(out.Data[pos:pos+inner], x.Data[src:src+inner])
+				pos += inner
+			}
+		}
+		return mem.result(out), nil
+	}, nil
 }
 
 func buildGatherElements(b *builder) (kernel, error) {
