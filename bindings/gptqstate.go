@@ -52,7 +52,7 @@ func takeStateGPTQ(L *lua.LState, n int, t *lua.LTable) (*lua.LTable, *stateGPTQ
 
 // runStateGPTQ runs GPTQ for plan (a state dict's) on the export g names, and records in
 // the plan's warnings which layers kept round to nearest and why.
-func runStateGPTQ(L *lua.LState, n int, m *Model, plan *quantize.Model, g *stateGPTQ) {
+func runStateGPTQ(L *lua.LState, n int, m *LoadedModel, plan *quantize.WeightPlan, g *stateGPTQ) {
 	if _, isONNX := m.File.Model.(*onnx.File); isONNX {
 		L.ArgError(n, "method \"gptq\" of qs.quantize is for state dicts; for an ONNX model give qs.save onnx = {method = \"gptq\", calib = data}")
 	}

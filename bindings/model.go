@@ -16,20 +16,20 @@ import (
 	"github.com/qscript-dev/qscript/tensor"
 )
 
-// ModelTypeName is the metatable name of loaded models; their Value is a *Model.
+// ModelTypeName is the metatable name of loaded models; their Value is a *LoadedModel.
 const ModelTypeName = "qs.Model"
 
-// Model is a checkpoint loaded by qs.load: the opened file (shared through the host's
+// LoadedModel is a checkpoint loaded by qs.load: the opened file (shared through the host's
 // cache by every run that loads the same unchanged file, so never closed by a run) and
 // the layer types the recipe overrode.
-type Model struct {
+type LoadedModel struct {
 	Path  string // as the recipe gave it
 	File  *formats.File
 	Types map[string]string // layer name -> type, from qs.load's types option
 }
 
 // Layers lists the model's layers with the recipe's type overrides applied.
-func (m *Model) Layers() ([]quantize.Layer, error) {
+func (m *LoadedModel) Layers() ([]quantize.Layer, error) {
 	return quantize.Layers(m.File, m.Types)
 }
 
@@ -86,9 +86,9 @@ func registerModelType(L *lua.LState) {
 }
 
 // CheckModel returns the loaded model at argument n.
-func CheckModel(L *lua.LState, n int) *Model {
+func CheckModel(L *lua.LState, n int) *LoadedModel {
 	if ud, ok := L.Get(n).(*lua.LUserData); ok {
-		if m, ok := ud.Value.(*Model); ok {
+		if m, ok := ud.Value.(*LoadedModel); ok {
 			return m
 		}
 	}
@@ -97,7 +97,7 @@ func CheckModel(L *lua.LState, n int) *Model {
 }
 
 // LVModel wraps m as a Lua value of type qs.Model.
-func LVModel(L *lua.LState, m *Model) lua.LValue {
+func LVModel(L *lua.LState, m *LoadedModel) lua.LValue {
 	registerModelType(L)
 	ud := L.NewUserData()
 	ud.Value = m
@@ -145,7 +145,7 @@ func load(L *lua.LState) int {
 			types[string(ks)] = string(ts)
 		})
 	}
-	m := &Model{Path: path, File: foldedONNX(L, openCached(L, 1, path)), Types: types}
+	m := &LoadedModel{Path: path, File: foldedONNX(L, openCached(L, 1, path)), Types: types}
 	if len(types) > 0 {
 		if _, err := m.Layers(); err != nil {
 			L.ArgError(2, "option 'types': "+err.Error())

@@ -19,8 +19,8 @@ const QuantizedTypeName = "qs.Quantized"
 // Quantized is the result of qs.quantize: a planned quantization of a loaded model.
 // Weight-only plans are a *quantize.Model; static ONNX plans add activation ranges.
 type Quantized struct {
-	Source *Model
-	Plan   *quantize.Model
+	Source *LoadedModel
+	Plan   *quantize.WeightPlan
 	// Static, when not nil, is a static (calibrated) plan of an ONNX model; it saves
 	// .onnx QDQ files and reports activation ranges.
 	Static *StaticPlan
@@ -286,7 +286,7 @@ func quantizeModel(L *lua.LState) int {
 		L.ArgError(2, "option 'activations' needs calibrate = data (static quantization of an ONNX model); "+
 			"leave it out for weight-only quantization")
 	}
-	plan, err := quantize.Quantize(ctxOf(L), m.File, opts)
+	plan, err := quantize.PlanWeights(ctxOf(L), m.File, opts)
 	raisePredicateError(L)
 	if err != nil {
 		L.ArgError(2, err.Error())
@@ -300,7 +300,7 @@ func quantizeModel(L *lua.LState) int {
 }
 
 // titleFor is the report title: the recipe's name and the model's path.
-func titleFor(L *lua.LState, m *Model) string {
+func titleFor(L *lua.LState, m *LoadedModel) string {
 	name := strings.TrimPrefix(recipeName(L), "builtin:")
 	name = strings.TrimSuffix(path.Base(name), ".lua")
 	if name == "" || name == "." {

@@ -412,7 +412,7 @@ return m, cal, q:report().totals.skipped`
 	a := run(map[string]string{"samples": "30", "skip": "/conv1/Conv"})
 	b := run(map[string]string{"samples": "30", "skip": "/fc2/Gemm"})
 	c := run(map[string]string{"samples": "31", "skip": "/fc2/Gemm"})
-	ma, mb := a[0].(*bindings.Model), b[0].(*bindings.Model)
+	ma, mb := a[0].(*bindings.LoadedModel), b[0].(*bindings.LoadedModel)
 	if ma.File != mb.File {
 		t.Error("the rerun opened the model again")
 	}

@@ -86,7 +86,7 @@ func save(L *lua.LState) int {
 			v.output = path
 			return nil
 		}
-	case *Model:
+	case *LoadedModel:
 		if abs == v.File.Path {
 			L.ArgError(2, "refusing to overwrite the input model "+path)
 		}
@@ -174,7 +174,7 @@ func saveQuantized(L *lua.LState, q *Quantized, abs, format string, so quantize.
 }
 
 // convert writes a loaded model unchanged in another format (safetensors or .pt).
-func convert(L *lua.LState, m *Model, abs, format string, so quantize.SaveOptions) error {
+func convert(L *lua.LState, m *LoadedModel, abs, format string, so quantize.SaveOptions) error {
 	if so.Layout != quantize.LayoutCompressed {
 		return fmt.Errorf("save: layout %q applies to quantized models; this model was not quantized", so.Layout)
 	}

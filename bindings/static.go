@@ -30,7 +30,7 @@ const CalibrationTypeName = "qs.Calibration"
 // with input_scale) and the evaluation once q:evaluate has run.
 type StaticPlan struct {
 	File  *onnx.File
-	Model *static.Model
+	Model *static.Plan
 	Eval  *report.Eval
 }
 
@@ -81,7 +81,7 @@ func foldedONNX(L *lua.LState, f *formats.File) *formats.File {
 
 // onnxFileOf returns the ONNX file of a loaded model, raising an argument error naming
 // what needs it otherwise.
-func onnxFileOf(L *lua.LState, n int, m *Model, what string) *onnx.File {
+func onnxFileOf(L *lua.LState, n int, m *LoadedModel, what string) *onnx.File {
 	if f, ok := m.File.Model.(*onnx.File); ok {
 		return f
 	}
@@ -90,7 +90,7 @@ func onnxFileOf(L *lua.LState, n int, m *Model, what string) *onnx.File {
 }
 
 // loadGraph loads the model's graph through the host's cache (graphs are immutable).
-func loadGraph(L *lua.LState, m *Model, f *onnx.File) *graph.Graph {
+func loadGraph(L *lua.LState, m *LoadedModel, f *onnx.File) *graph.Graph {
 	key := fileKey(L, m.File.Path)
 	load := func() (any, error) { return static.LoadGraph(f) }
 	var v any
@@ -208,7 +208,7 @@ func statePairs(L *lua.LState, n int, v any) []calib.StatePair {
 }
 
 // calibrate runs (or finds in the host's cache) the calibration of m on d.
-func calibrate(L *lua.LState, m *Model, f *onnx.File, d data.Source, dataKey string, o calib.Options) *calib.Result {
+func calibrate(L *lua.LState, m *LoadedModel, f *onnx.File, d data.Source, dataKey string, o calib.Options) *calib.Result {
 	g := loadGraph(L, m, f)
 	run := func() (any, error) { return calib.Calibrate(ctxOf(L), g, d, o) }
 	var v any
@@ -258,7 +258,7 @@ func calibrateAPI(L *lua.LState) int {
 
 // planStatic plans static quantization from qs.quantize's options (activations holds
 // calibrate = data or a qs.Calibration); package static does the work.
-func planStatic(L *lua.LState, m *Model, opts quantize.Options, acts map[string]any, calibrateWith any) *StaticPlan {
+func planStatic(L *lua.LState, m *LoadedModel, opts quantize.Options, acts map[string]any, calibrateWith any) *StaticPlan {
 	f := onnxFileOf(L, 1, m, "static quantization (activations.calibrate)")
 	if err := optionKeysError("activations", slices.Collect(maps.Keys(acts)), activationKeys); err != nil {
 		L.ArgError(2, err.Error())
@@ -293,7 +293,7 @@ func planStatic(L *lua.LState, m *Model, opts quantize.Options, acts map[string]
 		co.BatchAxes, co.State = axes, state
 		res = calibrate(L, m, f, src, key, co)
 	}
-	sm, err := prep.Quantize(ctxOf(L), res)
+	sm, err := prep.Plan(ctxOf(L), res)
 	if err != nil {
 		L.ArgError(2, err.Error())
 	}
@@ -308,7 +308,7 @@ func planStatic(L *lua.LState, m *Model, opts quantize.Options, acts map[string]
 }
 
 // checkStatic runs the accuracy check (and its loops) of a static plan.
-func checkStatic(L *lua.LState, m *Model, f *onnx.File, sm *static.Model, src data.Source, o static.CheckOptions) *static.Model {
+func checkStatic(L *lua.LState, m *LoadedModel, f *onnx.File, sm *static.Plan, src data.Source, o static.CheckOptions) *static.Plan {
 	fg := loadGraph(L, m, f)
 	checked, err := sm.Check(ctxOf(L), fg, src, o)
 	if err != nil {

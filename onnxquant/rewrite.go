@@ -30,7 +30,7 @@ type Result struct {
 // Rewrite returns the ONNX model that the weight-only scheme qo asks for, in ONNX
 // Runtime's forms (see the package comment), and its report. src is not modified; the
 // result shares unchanged nodes and initializers with it (write it with onnx.Write and
-// WriteOptions.SourceDir = src.Dir()). Layers are chosen as quantize.Quantize chooses
+// WriteOptions.SourceDir = src.Dir()). Layers are chosen as quantize.PlanWeights chooses
 // them (qo's layers, include and skip); a selected layer that the ONNX form cannot hold
 // stays in float with the reason in the report.
 func Rewrite(ctx context.Context, src *onnx.File, qo quantize.Options, o Options) (*Result, error) {

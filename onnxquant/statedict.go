@@ -35,7 +35,7 @@ type StateDictGPTQ struct {
 // rounded as stored). The codes go to q.SetCodes, so q.Save writes them. A selected
 // layer that matches no node, or whose Hessian is not positive definite, keeps round to
 // nearest, with the reason in RTN.
-func GPTQStateDict(ctx context.Context, q *quantize.Model, g *onnx.File, o GPTQOptions) (*StateDictGPTQ, error) {
+func GPTQStateDict(ctx context.Context, q *quantize.WeightPlan, g *onnx.File, o GPTQOptions) (*StateDictGPTQ, error) {
 	scheme, group, perChannel, ok := q.IntScheme()
 	if !ok {
 		return nil, fmt.Errorf("gptq: needs an integer weight scheme (int8, uint8, int4, uint4), not %s", q.Scheme())
@@ -84,7 +84,7 @@ func GPTQStateDict(ctx context.Context, q *quantize.Model, g *onnx.File, o GPTQO
 
 // matchLinears finds the ONNX node of each selected Linear weight of q and returns the
 // GPTQ targets in graph order (named by the state dict's layers) and each layer's dtype.
-func matchLinears(r *rewriter, q *quantize.Model, res *StateDictGPTQ) ([]gptqTarget, map[string]tensor.DType, error) {
+func matchLinears(r *rewriter, q *quantize.WeightPlan, res *StateDictGPTQ) ([]gptqTarget, map[string]tensor.DType, error) {
 	nodes := r.m.GetGraph().GetNode()
 	inits := map[string]*onnxpb.TensorProto{}
 	for _, t := range r.m.GetGraph().GetInitializer() {

@@ -114,7 +114,7 @@ func TestGPTQStateDict(t *testing.T) {
 				o.Calib, o.Samples, o.Heldout, o.ActOrder, o.BlockSize = calib, samples, heldout, act, 8
 				dir := t.TempDir()
 				save := func(gptq bool, layout string) (string, *StateDictGPTQ) {
-					q, err := quantize.Quantize(ctx, sd, opts)
+					q, err := quantize.PlanWeights(ctx, sd, opts)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -162,7 +162,7 @@ func checkSavedCodes(t *testing.T, sd formats.Model, gPath, rPath string, x *ten
 		t.Fatal(err)
 	}
 	defer rf.Close()
-	q, err := quantize.Quantize(context.Background(), sd, opts)
+	q, err := quantize.PlanWeights(context.Background(), sd, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ func benchModel(b *testing.B, rows, cols int) string {
 	return path
 }
 
-func benchmarkModel(b *testing.B, dtype string, do func(*Model) error) {
+func benchmarkModel(b *testing.B, dtype string, do func(*WeightPlan) error) {
 	path := benchModel(b, 4096, 4096)
 	f := openModelB(b, path)
 	opts := DefaultOptions()
@@ -31,7 +31,7 @@ func benchmarkModel(b *testing.B, dtype string, do func(*Model) error) {
 	b.SetBytes(4096 * 4096 * 4)
 	b.ResetTimer()
 	for range b.N {
-		q, err := Quantize(context.Background(), f, opts)
+		q, err := PlanWeights(context.Background(), f, opts)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -44,7 +44,7 @@ func benchmarkModel(b *testing.B, dtype string, do func(*Model) error) {
 func BenchmarkReport(b *testing.B) {
 	for _, dtype := range []string{"int8", "int4", "fp8_e4m3", "fp16"} {
 		b.Run(dtype, func(b *testing.B) {
-			benchmarkModel(b, dtype, func(q *Model) error { _, err := q.Report(context.Background()); return err })
+			benchmarkModel(b, dtype, func(q *WeightPlan) error { _, err := q.Report(context.Background()); return err })
 		})
 	}
 }
@@ -53,7 +53,7 @@ func BenchmarkSave(b *testing.B) {
 	for _, dtype := range []string{"int8", "int4", "fp8_e4m3", "fp16"} {
 		b.Run(dtype, func(b *testing.B) {
 			out := filepath.Join(b.TempDir(), "out.safetensors")
-			benchmarkModel(b, dtype, func(q *Model) error { return q.Save(context.Background(), out, SaveOptions{}) })
+			benchmarkModel(b, dtype, func(q *WeightPlan) error { return q.Save(context.Background(), out, SaveOptions{}) })
 		})
 	}
 }

@@ -20,7 +20,7 @@ type Codes struct {
 // this package must reproduce for SetCodes: the quant scheme, the group size along a row
 // (0: none) and per-channel (true) or per-tensor scales without groups. ok is false for
 // the cast and fp8 schemes.
-func (q *Model) IntScheme() (s quant.Scheme, groupSize int, perChannel, ok bool) {
+func (q *WeightPlan) IntScheme() (s quant.Scheme, groupSize int, perChannel, ok bool) {
 	if q.ws.kind != kindInt {
 		return s, 0, false, false
 	}
@@ -34,7 +34,7 @@ func StoredScale(s float32, weight tensor.DType) float32 { return roundScale(s, 
 // SetCodes makes Save write c for the selected weight of layer in place of its round to
 // nearest codes (the statistics and the fake layout follow them). The scale and zero-point
 // layout must be what the scheme gives the layer.
-func (q *Model) SetCodes(layer string, c Codes) error {
+func (q *WeightPlan) SetCodes(layer string, c Codes) error {
 	var d *Decision
 	for i := range q.decisions {
 		if q.decisions[i].Layer.Name == layer && q.decisions[i].Selected {
@@ -77,7 +77,7 @@ func (q *Model) SetCodes(layer string, c Codes) error {
 
 // quantizeSelected quantizes a selected weight: its codes from SetCodes, or round to
 // nearest.
-func (q *Model) quantizeSelected(w *workspace, l Layer, t *tensor.Tensor) (*layerWork, error) {
+func (q *WeightPlan) quantizeSelected(w *workspace, l Layer, t *tensor.Tensor) (*layerWork, error) {
 	lw, err := q.presetWork(w, l, t)
 	if lw != nil || err != nil {
 		return lw, err
@@ -86,7 +86,7 @@ func (q *Model) quantizeSelected(w *workspace, l Layer, t *tensor.Tensor) (*laye
 }
 
 // hasCodes reports whether SetCodes set the codes of weight.
-func (q *Model) hasCodes(weight string) bool {
+func (q *WeightPlan) hasCodes(weight string) bool {
 	q.codesMu.RLock()
 	defer q.codesMu.RUnlock()
 	_, ok := q.codes[weight]
@@ -94,7 +94,7 @@ func (q *Model) hasCodes(weight string) bool {
 }
 
 // presetWork is the layerWork of a weight with codes set by SetCodes, or nil.
-func (q *Model) presetWork(w *workspace, l Layer, t *tensor.Tensor) (*layerWork, error) {
+func (q *WeightPlan) presetWork(w *workspace, l Layer, t *tensor.Tensor) (*layerWork, error) {
 	q.codesMu.RLock()
 	c, ok := q.codes[l.Weight]
 	q.codesMu.RUnlock()
@@ -115,7 +115,7 @@ func (q *Model) presetWork(w *workspace, l Layer, t *tensor.Tensor) (*layerWork,
 }
 
 // AddWarning adds msg to the plan's warnings (and the report's).
-func (q *Model) AddWarning(msg string) {
+func (q *WeightPlan) AddWarning(msg string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.warn("%s", msg)

@@ -11,7 +11,7 @@
 //	defer m.Close()
 //	opts := quantize.DefaultOptions()
 //	opts.Skip = quantize.Names("conv1")
-//	q, err := quantize.Quantize(ctx, m, opts)      // plans; reads no tensor data
+//	q, err := quantize.PlanWeights(ctx, m, opts)   // plans; reads no tensor data
 //	err = q.Save(ctx, "out.safetensors", quantize.SaveOptions{}) // measures the report too
 //	rep, err := q.Report(ctx)                      // after Save: reads nothing; before: one pass
 //

@@ -50,9 +50,9 @@ func llamaCfg(tied bool) string {
 }
 
 // decisionsOf plans path with opts and returns each layer's decision by name.
-func decisionsOf(t *testing.T, path string, opts Options) (map[string]Decision, *Model) {
+func decisionsOf(t *testing.T, path string, opts Options) (map[string]Decision, *WeightPlan) {
 	t.Helper()
-	q, err := Quantize(context.Background(), openModel(t, path), opts)
+	q, err := PlanWeights(context.Background(), openModel(t, path), opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,7 +23,7 @@ const (
 type Record struct {
 	Tool               string          `json:"tool"`    // "qscript"
 	Version            string          `json:"version"` // Version
-	Scheme             string          `json:"scheme"`  // Model.Scheme
+	Scheme             string          `json:"scheme"`  // WeightPlan.Scheme
 	DType              string          `json:"dtype"`   // "int8", "uint4", "fp16", ...
 	Granularity        string          `json:"granularity"`
 	Symmetric          *bool           `json:"symmetric,omitempty"` // integer dtypes only
@@ -50,13 +50,13 @@ type SkippedLayer struct {
 }
 
 // Record returns the quantization record Save writes for layout.
-func (q *Model) Record(layout string) Record {
+func (q *WeightPlan) Record(layout string) Record {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.record(layout)
 }
 
-func (q *Model) record(layout string) Record {
+func (q *WeightPlan) record(layout string) Record {
 	r := Record{Tool: "qscript", Version: cmp.Or(q.opts.Version, "dev"), Scheme: q.ws.String(), DType: q.ws.dtype,
 		Observer: q.ws.observer(), Numerics: q.opts.Numerics.String(), Layout: layout,
 		CalibrationSamples: q.samples, LayersQuantized: []string{}, LayersSkipped: []SkippedLayer{}}
@@ -119,13 +119,13 @@ type QuantizationArgs struct {
 // the config says so with dynamic per-token symmetric int8 input activations, the W8A8
 // preset's, which vLLM runs as CompressedTensorsW8A8Int8 (it accepts int-quantized only
 // with input activations). Nothing extra is stored: dynamic activations have no qparams.
-func (q *Model) CompressedConfig() (*CompressedConfig, string) {
+func (q *WeightPlan) CompressedConfig() (*CompressedConfig, string) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return q.compressedConfig()
 }
 
-func (q *Model) compressedConfig() (*CompressedConfig, string) {
+func (q *WeightPlan) compressedConfig() (*CompressedConfig, string) {
 	ws := q.ws
 	minmax := "minmax"
 	w := &QuantizationArgs{NumBits: ws.bits(), Type: "int", Strategy: "tensor", Observer: &minmax}

@@ -12,11 +12,11 @@ import (
 	"github.com/qscript-dev/qscript/tensor"
 )
 
-// Model is a planned quantization of a source model. It holds no quantized data:
-// Report and Save read the source tensor by tensor when called. The source must stay
-// open while the Model is used; it is never modified. A Model is safe for concurrent
-// use; its methods serialize on a lock.
-type Model struct {
+// WeightPlan is a planned weight-only quantization of a source model. It holds no
+// quantized data: Report and Save read the source tensor by tensor when called. The
+// source must stay open while the plan is used; it is never modified. A WeightPlan is
+// safe for concurrent use; its methods serialize on a lock.
+type WeightPlan struct {
 	src     formats.Model
 	srcPath string // the source's path when known (for config.json), else ""
 	opts    Options
@@ -43,7 +43,7 @@ type tensorRole struct {
 	isBias   bool
 }
 
-// Quantize plans the quantization of m with opts: it validates the options, finds the
+// PlanWeights plans the quantization of m with opts: it validates the options, finds the
 // layers (Layers) and decides which are quantized (Select), without reading tensor
 // data. Layers that cannot take the scheme (for example int4 on an ONNX MatMul weight
 // stored [in, out]) stay in float with the reason in the report and a warning. Errors in
@@ -52,7 +52,7 @@ type tensorRole struct {
 // A Hugging Face causal LM (a config.json beside the checkpoint whose architectures end in
 // ForCausalLM) keeps its output head in float by default, with the reason in the report
 // (OutputHead); naming it in include quantizes it. Casts (fp16, bf16) cast it as well.
-func Quantize(ctx context.Context, m formats.Model, opts Options) (*Model, error) {
+func PlanWeights(ctx context.Context, m formats.Model, opts Options) (*WeightPlan, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -85,7 +85,7 @@ func Quantize(ctx context.Context, m formats.Model, opts Options) (*Model, error
 	if err != nil {
 		return nil, err
 	}
-	q := &Model{src: m, opts: opts, ws: ws, decisions: decisions, infos: m.Tensors(),
+	q := &WeightPlan{src: m, opts: opts, ws: ws, decisions: decisions, infos: m.Tensors(),
 		byTensor: map[string]*tensorRole{}, inputQ: map[string]*quant.QParams{}}
 	if f, ok := m.(*formats.File); ok {
 		q.srcPath = f.Path
@@ -110,16 +110,16 @@ func Quantize(ctx context.Context, m formats.Model, opts Options) (*Model, error
 }
 
 // Source returns the model being quantized.
-func (q *Model) Source() formats.Model { return q.src }
+func (q *WeightPlan) Source() formats.Model { return q.src }
 
 // Options returns the options the model was planned with.
-func (q *Model) Options() Options { return q.opts }
+func (q *WeightPlan) Options() Options { return q.opts }
 
 // Decisions returns every layer with whether it is quantized and, if not, why.
-func (q *Model) Decisions() []Decision { return slices.Clone(q.decisions) }
+func (q *WeightPlan) Decisions() []Decision { return slices.Clone(q.decisions) }
 
 // Quantized returns the layers that are quantized, in model order.
-func (q *Model) Quantized() []Layer {
+func (q *WeightPlan) Quantized() []Layer {
 	var out []Layer
 	for _, d := range q.decisions {
 		if d.Selected {
@@ -130,17 +130,17 @@ func (q *Model) Quantized() []Layer {
 }
 
 // Scheme describes the weight scheme in words (the report's Scheme line).
-func (q *Model) Scheme() string { return q.ws.String() }
+func (q *WeightPlan) Scheme() string { return q.ws.String() }
 
 // Warnings returns what the plan and the saves had to say (layers left in float for
 // lack of support, a config.json not written, ...). They also appear in the report.
-func (q *Model) Warnings() []string {
+func (q *WeightPlan) Warnings() []string {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	return slices.Clone(q.warnings)
 }
 
-func (q *Model) warn(format string, args ...any) {
+func (q *WeightPlan) warn(format string, args ...any) {
 	msg := fmt.Sprintf(format, args...)
 	if !slices.Contains(q.warnings, msg) {
 		q.warnings = append(q.warnings, msg)
@@ -155,7 +155,7 @@ func (q *Model) warn(format string, args ...any) {
 // `<layer>.input_scale` [1] and, for an asymmetric scheme, `<layer>.input_zero_point`
 // [1] (uint8 zero points stored as int8, shifted by 128), and the quantization_config
 // gains input_activations. A nil p removes them. The calibration package calls this.
-func (q *Model) SetInputQParams(layer string, p *quant.QParams) error {
+func (q *WeightPlan) SetInputQParams(layer string, p *quant.QParams) error {
 	i := slices.IndexFunc(q.decisions, func(d Decision) bool { return d.Layer.Name == layer })
 	if i < 0 {
 		return unknownName("input qparams", layer, false, q.layerList())
@@ -187,13 +187,13 @@ func (q *Model) SetInputQParams(layer string, p *quant.QParams) error {
 
 // SetCalibrationSamples records how many samples calibrated the activations, for the
 // quantization record.
-func (q *Model) SetCalibrationSamples(n int) {
+func (q *WeightPlan) SetCalibrationSamples(n int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.samples = n
 }
 
-func (q *Model) layerList() []Layer {
+func (q *WeightPlan) layerList() []Layer {
 	out := make([]Layer, len(q.decisions))
 	for i, d := range q.decisions {
 		out[i] = d.Layer

@@ -23,7 +23,7 @@ const (
 // WeightDTypes lists the accepted WeightOptions.DType values.
 var WeightDTypes = []string{DTypeInt8, DTypeUInt8, DTypeInt4, DTypeUInt4, DTypeFP16, DTypeBF16, DTypeFP8E4M3, DTypeFP8E5M2}
 
-// Options is everything Quantize needs. Start from DefaultOptions. The Lua bindings fill
+// Options is everything PlanWeights needs. Start from DefaultOptions. The Lua bindings fill
 // it from option tables whose keys are the same names in snake_case.
 type Options struct {
 	// Weights says how the selected weights are quantized (option key "weights").

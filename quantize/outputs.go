@@ -31,7 +31,7 @@ const (
 	roleWeight             // a selected layer's weight, quantized
 )
 
-func (q *Model) roleOf(info tensor.Info) (role, *Decision) {
+func (q *WeightPlan) roleOf(info tensor.Info) (role, *Decision) {
 	r := q.byTensor[info.Name]
 	switch {
 	case r != nil && r.decision.Selected && !r.isBias && q.ws.kind != kindCast:
@@ -64,7 +64,7 @@ func inputBase(l Layer) string {
 // [out, 1] scale would align with the kernel dimensions, and llm-compressor's observers
 // reduce every dimension but the first with keepdim, giving the same shape. (Its
 // [out, 1] placeholder, and vLLM's loader, exist for Linear layers only.)
-func (q *Model) scaleShape(l Layer) []int {
+func (q *WeightPlan) scaleShape(l Layer) []int {
 	idx := newParamIndex(q.ws, l, numel(l.Shape))
 	switch idx.mode {
 	case 2:
@@ -111,7 +111,7 @@ func inputStoresZeroPoint(p *quant.QParams) bool {
 
 // outputInfos lists what the output holds for one source tensor under layout, in
 // writing order.
-func (q *Model) outputInfos(info tensor.Info, layout string) []tensor.Info {
+func (q *WeightPlan) outputInfos(info tensor.Info, layout string) []tensor.Info {
 	r, d := q.roleOf(info)
 	switch {
 	case r == rolePass || (r == roleCast && layout == LayoutFake) || (r == roleWeight && layout == LayoutFake):
@@ -181,7 +181,7 @@ type named struct {
 // produce reads one source tensor and returns its output tensors under layout (matching
 // outputInfos), and the layer's work when it is a quantized or cast weight. The returned
 // tensors live in the workspace until its next use.
-func (q *Model) produce(w *workspace, info tensor.Info, layout string) ([]named, *layerWork, error) {
+func (q *WeightPlan) produce(w *workspace, info tensor.Info, layout string) ([]named, *layerWork, error) {
 	t, err := w.read(info)
 	if err != nil {
 		return nil, nil, err
@@ -238,7 +238,7 @@ func (w *workspace) fakeWeight(lw *layerWork) (*tensor.Tensor, error) {
 
 // compressed returns a quantized weight's tensors in the compressed-tensors layout: the
 // codes (or cast values) first, then its parameters.
-func (q *Model) compressed(lw *layerWork) ([]named, error) {
+func (q *WeightPlan) compressed(lw *layerWork) ([]named, error) {
 	codes, err := q.codesOutput(lw)
 	if err != nil {
 		return nil, err
@@ -252,7 +252,7 @@ func (q *Model) compressed(lw *layerWork) ([]named, error) {
 
 // codesOutput is the tensor that holds a weight's codes in the compressed layout: int8
 // codes, int4 codes packed eight to an int32 word along each row, fp8 codes or cast values.
-func (q *Model) codesOutput(lw *layerWork) (named, error) {
+func (q *WeightPlan) codesOutput(lw *layerWork) (named, error) {
 	l := lw.layer
 	var t *tensor.Tensor
 	var err error
@@ -276,7 +276,7 @@ func (q *Model) codesOutput(lw *layerWork) (named, error) {
 // paramOutputs are the tensors beside the codes in the compressed layout: weight_scale,
 // weight_shape (int4), weight_zero_point (when stored) and the static input qparams. They
 // need lw's parameters only, not its values or codes.
-func (q *Model) paramOutputs(lw *layerWork) ([]named, error) {
+func (q *WeightPlan) paramOutputs(lw *layerWork) ([]named, error) {
 	l := lw.layer
 	sdt := scaleDType(l.DType)
 	sshape := q.scaleShape(l)

@@ -33,7 +33,7 @@ func TestReport(t *testing.T) {
 	src, _ := loadAll(t, examplePT)
 	opts := DefaultOptions()
 	opts.Skip = Names("conv1")
-	q, err := Quantize(ctx, openModel(t, examplePT), opts)
+	q, err := PlanWeights(ctx, openModel(t, examplePT), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,7 +117,7 @@ func TestUnsupportedLayersStayFloat(t *testing.T) {
 	m := openModel(t, exampleONNX)
 	opts := DefaultOptions()
 	opts.Weights.DType = "int4"
-	q, err := Quantize(context.Background(), m, opts)
+	q, err := PlanWeights(context.Background(), m, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,7 +21,7 @@ const HistogramBins = report.DefaultBins
 // figures. The result is cached: later calls return it without reading the model again,
 // until SetInputQParams changes the plan. The caller may modify the returned report (set
 // Title, Input); the cache keeps its own copy.
-func (q *Model) Report(ctx context.Context) (*report.Report, error) {
+func (q *WeightPlan) Report(ctx context.Context) (*report.Report, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if q.report == nil {
@@ -37,7 +37,7 @@ func (q *Model) Report(ctx context.Context) (*report.Report, error) {
 // buildReport fills the report. A selected weight whose statistics are in measured (a
 // Save that produced them on its way) is not read again; the others are read, quantized
 // and measured here, one at a time.
-func (q *Model) buildReport(ctx context.Context, measured map[string]*weightStats) (*report.Report, error) {
+func (q *WeightPlan) buildReport(ctx context.Context, measured map[string]*weightStats) (*report.Report, error) {
 	r := &report.Report{Scheme: q.ws.String(), Output: q.output, Warnings: slices.Clone(q.warnings)}
 	if q.srcPath != "" {
 		r.Input = q.srcPath
@@ -110,7 +110,7 @@ func (q *Model) buildReport(ctx context.Context, measured map[string]*weightStat
 }
 
 // measure reads and quantizes one selected weight and returns its statistics.
-func (q *Model) measure(w *workspace, info tensor.Info) (*weightStats, error) {
+func (q *WeightPlan) measure(w *workspace, info tensor.Info) (*weightStats, error) {
 	t, err := w.read(info)
 	if err != nil {
 		return nil, err

@@ -69,7 +69,7 @@ type SaveOptions struct {
 // With a config.json (see SaveOptions.Config), config.json beside the output is the
 // input's with "quantization_config" set. When it would overwrite the input's own
 // config.json, it is not written and a warning says so.
-func (q *Model) Save(ctx context.Context, path string, so SaveOptions) error {
+func (q *WeightPlan) Save(ctx context.Context, path string, so SaveOptions) error {
 	format, err := SaveFormat(path, so.Format)
 	if err != nil {
 		return err
@@ -157,7 +157,7 @@ func (q *Model) Save(ctx context.Context, path string, so SaveOptions) error {
 }
 
 // checkNotInput refuses to write over the source file.
-func (q *Model) checkNotInput(path string) error {
+func (q *WeightPlan) checkNotInput(path string) error {
 	if q.srcPath == "" {
 		return nil
 	}
@@ -172,7 +172,7 @@ func (q *Model) checkNotInput(path string) error {
 	return nil
 }
 
-func (q *Model) metadata(layout string, cfg *CompressedConfig, user map[string]string) (map[string]string, error) {
+func (q *WeightPlan) metadata(layout string, cfg *CompressedConfig, user map[string]string) (map[string]string, error) {
 	meta := map[string]string{MetaFormat: "pt"}
 	for _, k := range slices.Sorted(maps.Keys(user)) {
 		if k == MetaQuantization || k == MetaQuantizationConfig {
@@ -195,7 +195,7 @@ func (q *Model) metadata(layout string, cfg *CompressedConfig, user map[string]s
 
 // configJSON decides where config.json goes and returns its new content ("" when none is
 // written).
-func (q *Model) configJSON(path, from string, cfg *CompressedConfig, why string) (string, []byte, error) {
+func (q *WeightPlan) configJSON(path, from string, cfg *CompressedConfig, why string) (string, []byte, error) {
 	if from == "" {
 		if q.srcPath == "" {
 			return "", nil, nil
@@ -271,7 +271,7 @@ func quantizedConfig(path string) bool {
 	return ok
 }
 
-func (q *Model) saveSafetensors(ctx context.Context, path, layout string, infos []tensor.Info, meta map[string]string, measured map[string]*weightStats) error {
+func (q *WeightPlan) saveSafetensors(ctx context.Context, path, layout string, infos []tensor.Info, meta map[string]string, measured map[string]*weightStats) error {
 	w, err := safetensors.Create(path, infos, meta)
 	if err != nil {
 		return err
@@ -291,7 +291,7 @@ func (q *Model) saveSafetensors(ctx context.Context, path, layout string, infos 
 	return w.Close()
 }
 
-func (q *Model) saveTorch(ctx context.Context, path, layout string, measured map[string]*weightStats) error {
+func (q *WeightPlan) saveTorch(ctx context.Context, path, layout string, measured map[string]*weightStats) error {
 	w, err := torch.Create(path)
 	if err != nil {
 		return err
@@ -305,7 +305,7 @@ func (q *Model) saveTorch(ctx context.Context, path, layout string, measured map
 
 // stream produces every output tensor in source order and hands it to put. With measured
 // not nil, it also records the statistics of every quantized weight there.
-func (q *Model) stream(ctx context.Context, layout string, put func(string, *tensor.Tensor) error, measured map[string]*weightStats) error {
+func (q *WeightPlan) stream(ctx context.Context, layout string, put func(string, *tensor.Tensor) error, measured map[string]*weightStats) error {
 	w := newWorkspace(q.src)
 	w.reserve(q.infos, q.ws.kind == kindInt)
 	defer w.release()

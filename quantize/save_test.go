@@ -55,10 +55,10 @@ func checkTensors(t *testing.T, got map[string]*tensor.Tensor, want map[string]s
 	}
 }
 
-func quantizeAndSave(t *testing.T, src string, opts Options, path string, so SaveOptions) *Model {
+func quantizeAndSave(t *testing.T, src string, opts Options, path string, so SaveOptions) *WeightPlan {
 	t.Helper()
 	ctx := context.Background()
-	q, err := Quantize(ctx, openModel(t, src), opts)
+	q, err := PlanWeights(ctx, openModel(t, src), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -579,7 +579,7 @@ func TestSavePtEqualsSafetensors(t *testing.T) {
 	}
 	opts := DefaultOptions()
 	opts.Weights.DType = "fp8_e4m3"
-	q, err := Quantize(context.Background(), openModel(t, examplePT), opts)
+	q, err := PlanWeights(context.Background(), openModel(t, examplePT), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -596,7 +596,7 @@ func TestSaveMetadata(t *testing.T) {
 	opts.Skip = Names("conv1")
 	out := filepath.Join(t.TempDir(), "q.safetensors")
 	opts.Version = "1.2.3-test"
-	q, err := Quantize(context.Background(), openModel(t, examplePT), opts)
+	q, err := PlanWeights(context.Background(), openModel(t, examplePT), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -689,7 +689,7 @@ func TestSaveConfigJSON(t *testing.T) {
 	// A broken config.json fails the save before anything is written.
 	os.WriteFile(filepath.Join(in, "config.json"), []byte(`{"a": 1} trailing`), 0o644)
 	bad := t.TempDir()
-	q2, err := Quantize(context.Background(), openModel(t, model), DefaultOptions())
+	q2, err := PlanWeights(context.Background(), openModel(t, model), DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -727,7 +727,7 @@ func TestSaveFailuresLeaveNothing(t *testing.T) {
 	src := openModel(t, examplePT)
 	for _, ext := range []string{".safetensors", ".pt"} {
 		dir := t.TempDir()
-		q, err := Quantize(context.Background(), failingModel{src, "fc1.weight"}, DefaultOptions())
+		q, err := PlanWeights(context.Background(), failingModel{src, "fc1.weight"}, DefaultOptions())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -739,7 +739,7 @@ func TestSaveFailuresLeaveNothing(t *testing.T) {
 
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		q, err = Quantize(context.Background(), src, DefaultOptions())
+		q, err = PlanWeights(context.Background(), src, DefaultOptions())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -751,7 +751,7 @@ func TestSaveFailuresLeaveNothing(t *testing.T) {
 			t.Errorf("report cancelled: %v", err)
 		}
 	}
-	q, _ := Quantize(context.Background(), src, DefaultOptions())
+	q, _ := PlanWeights(context.Background(), src, DefaultOptions())
 	dir := t.TempDir()
 	for _, c := range []struct {
 		so   SaveOptions
@@ -790,7 +790,7 @@ func TestInputUnchanged(t *testing.T) {
 		for _, dtype := range []string{"int8", "uint4", "fp16", "fp8_e5m2"} {
 			opts := DefaultOptions()
 			opts.Weights.DType = dtype
-			q, err := Quantize(context.Background(), m, opts)
+			q, err := PlanWeights(context.Background(), m, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -839,7 +839,7 @@ func TestNonFiniteWeight(t *testing.T) {
 	for _, dtype := range WeightDTypes {
 		opts := DefaultOptions()
 		opts.Weights.DType = dtype
-		q, err := Quantize(context.Background(), openModel(t, path), opts)
+		q, err := PlanWeights(context.Background(), openModel(t, path), opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -897,7 +897,7 @@ func TestHalfSourceScales(t *testing.T) {
 }
 
 func TestInputQParams(t *testing.T) {
-	q, err := Quantize(context.Background(), openModel(t, examplePT), Options{
+	q, err := PlanWeights(context.Background(), openModel(t, examplePT), Options{
 		Weights: WeightOptions{DType: "int8", PerChannel: true, Symmetric: true}, Selection: Selection{Skip: Names("conv1")}})
 	if err != nil {
 		t.Fatal(err)
@@ -990,7 +990,7 @@ func TestShardedInput(t *testing.T) {
 func TestSaveProgress(t *testing.T) {
 	for _, name := range []string{"out.safetensors", "out.pt"} {
 		m := openModel(t, examplePT)
-		q, err := Quantize(context.Background(), m, DefaultOptions())
+		q, err := PlanWeights(context.Background(), m, DefaultOptions())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -1024,7 +1024,7 @@ func TestCompressedConfigVLLM(t *testing.T) {
 		{WeightOptions{DType: "int4", Symmetric: true, GroupSize: -1}, "", false, "vLLM takes packed int4 weights per channel or per group"},
 		{WeightOptions{DType: "fp8_e4m3"}, "float-quantized", false, ""},
 	} {
-		q, err := Quantize(context.Background(), openModel(t, examplePT), Options{Weights: c.weights, Selection: Selection{Types: []string{"Linear"}}})
+		q, err := PlanWeights(context.Background(), openModel(t, examplePT), Options{Weights: c.weights, Selection: Selection{Types: []string{"Linear"}}})
 		if err != nil {
 			t.Fatal(err)
 		}

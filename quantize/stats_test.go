@@ -41,7 +41,7 @@ func TestReportAfterSaveIsMeasuredBySave(t *testing.T) {
 				opts.Weights.DType = dtype
 				out := filepath.Join(t.TempDir(), "o.safetensors")
 
-				before, err := Quantize(ctx, m, opts)
+				before, err := PlanWeights(ctx, m, opts)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -60,11 +60,11 @@ func TestReportAfterSaveIsMeasuredBySave(t *testing.T) {
 				// Load is counted: the wrapped reader has no positioned reads. (An ONNX
 				// model is not wrapped: its layers come from its graph, which the wrapper
 				// would hide.)
-				var after *Model
+				var after *WeightPlan
 				if m.Format == "ONNX" {
-					after, err = Quantize(ctx, m, opts)
+					after, err = PlanWeights(ctx, m, opts)
 				} else {
-					after, err = Quantize(ctx, &formats.File{Model: countingModel{m.Model, &loads}, Path: m.Path, Format: m.Format}, opts)
+					after, err = PlanWeights(ctx, &formats.File{Model: countingModel{m.Model, &loads}, Path: m.Path, Format: m.Format}, opts)
 				}
 				if err != nil {
 					t.Fatal(err)

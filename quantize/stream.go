@@ -49,7 +49,7 @@ type rangeWriter interface {
 
 // streamer is one streaming save.
 type streamer struct {
-	q        *Model
+	q        *WeightPlan
 	layout   string
 	measured map[string]*weightStats
 	sections sectionReader // positioned reads
@@ -80,7 +80,7 @@ func streamable(src formats.Model) bool {
 
 // streamTo writes every output tensor to w chunk by chunk (see Save). With measured not
 // nil, it also records the statistics of every quantized weight there.
-func (q *Model) streamTo(ctx context.Context, w rangeWriter, layout string, measured map[string]*weightStats) error {
+func (q *WeightPlan) streamTo(ctx context.Context, w rangeWriter, layout string, measured map[string]*weightStats) error {
 	s := &streamer{q: q, layout: layout, measured: measured, jobs: make(chan writeJob, 64)}
 	s.sections = sectionsOf(q.src)
 	// Chunk buffers: one per worker being filled and as many more waiting to be written,

@@ -184,7 +184,7 @@ func TestStreamingSaveSections(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		q, err := Quantize(context.Background(), m, opts)
+		q, err := PlanWeights(context.Background(), m, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -214,7 +214,7 @@ func TestStreamingNonFiniteIndex(t *testing.T) {
 	for _, dtype := range WeightDTypes {
 		opts := DefaultOptions()
 		opts.Weights.DType = dtype
-		q, err := Quantize(context.Background(), openModel(t, path), opts)
+		q, err := PlanWeights(context.Background(), openModel(t, path), opts)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -40,7 +40,7 @@ const (
 	maxCostDB = 30
 )
 
-// CheckOptions configures Model.Check.
+// CheckOptions configures Plan.Check.
 type CheckOptions struct {
 	// Samples is how many samples of the data to run (0: DefaultCheckSamples).
 	Samples int
@@ -73,10 +73,10 @@ var checkOps = map[string]int{"Log": 0, "Div": 1, "Sqrt": 0, "Pow": 0, "Reciproc
 // Reciprocal are zero after quantization but not in float. The warnings and the figures
 // go into the report (Report().Accuracy); they change nothing else.
 //
-// The opt-in loops (MinSQNR, and Eval with MaxDrop) return another Model, planned with the
-// nodes they kept in float added to the skip list; otherwise the returned Model is m with
+// The opt-in loops (MinSQNR, and Eval with MaxDrop) return another Plan, planned with the
+// nodes they kept in float added to the skip list; otherwise the returned Plan is m with
 // the check attached. The weight plan of Weights is not changed by the loops.
-func (m *Model) Check(ctx context.Context, float *graph.Graph, src data.Source, opts CheckOptions) (*Model, error) {
+func (m *Plan) Check(ctx context.Context, float *graph.Graph, src data.Source, opts CheckOptions) (*Plan, error) {
 	ch, err := newChecker(ctx, m, float, src, opts)
 	if err != nil {
 		return nil, err
@@ -101,7 +101,7 @@ func (m *Model) Check(ctx context.Context, float *graph.Graph, src data.Source, 
 
 // checker holds the samples and the float model's outputs.
 type checker struct {
-	m      *Model
+	m      *Plan
 	float  *graph.Graph
 	feeds  []map[string]*tensor.Tensor
 	outs   [][]float32 // float outputs per feed
@@ -117,7 +117,7 @@ type zeroCount struct {
 	seen         bool
 }
 
-func newChecker(ctx context.Context, m *Model, float *graph.Graph, src data.Source, opts CheckOptions) (*checker, error) {
+func newChecker(ctx context.Context, m *Plan, float *graph.Graph, src data.Source, opts CheckOptions) (*checker, error) {
 	want := opts.Samples
 	if want <= 0 {
 		want = DefaultCheckSamples
@@ -253,7 +253,7 @@ func (ch *checker) sqnrOn(ctx context.Context, g *graph.Graph, hooks func(i int)
 }
 
 // variant loads the QDQ model of m's plan with only the nodes in keep quantized.
-func variant(m *Model, keep map[string]bool) (*graph.Graph, error) {
+func variant(m *Plan, keep map[string]bool) (*graph.Graph, error) {
 	plan := *m.plan
 	plan.Nodes = map[string]qdq.NodePlan{}
 	for name, np := range m.plan.Nodes {
@@ -271,7 +271,7 @@ func variant(m *Model, keep map[string]bool) (*graph.Graph, error) {
 
 // measure computes the whole model's and each node's damage, and counts the zeros that
 // reach the ops of checkOps in the float and the quantized run.
-func (ch *checker) measure(ctx context.Context, m *Model) (*report.Accuracy, error) {
+func (ch *checker) measure(ctx context.Context, m *Plan) (*report.Accuracy, error) {
 	full, err := m.Graph()
 	if err != nil {
 		return nil, err
@@ -381,7 +381,7 @@ func (ch *checker) countZeros(quant bool) func(int) *graph.Hooks {
 
 // minSQNR keeps nodes in float, the one with the lowest own SQNR first, until the output
 // SQNR reaches min (or no node is left quantized).
-func (ch *checker) minSQNR(ctx context.Context, m *Model, acc *report.Accuracy, min float64) (*Model, error) {
+func (ch *checker) minSQNR(ctx context.Context, m *Plan, acc *report.Accuracy, min float64) (*Plan, error) {
 	cur, sqnr := m, acc.OutputSQNR
 	for _, n := range slices.Clone(acc.Nodes) {
 		if sqnr >= min {
@@ -408,8 +408,8 @@ func (ch *checker) minSQNR(ctx context.Context, m *Model, acc *report.Accuracy, 
 
 // maxDrop keeps nodes in float, most damaging first, until the quantized accuracy on the
 // evaluation data is within opts.MaxDrop of the float accuracy.
-func (ch *checker) maxDrop(ctx context.Context, m *Model, acc *report.Accuracy, opts CheckOptions) (*Model, error) {
-	evalOf := func(mm *Model) (*report.Eval, error) {
+func (ch *checker) maxDrop(ctx context.Context, m *Plan, acc *report.Accuracy, opts CheckOptions) (*Plan, error) {
+	evalOf := func(mm *Plan) (*report.Eval, error) {
 		g, err := mm.Graph()
 		if err != nil {
 			return nil, err
@@ -448,10 +448,10 @@ func (ch *checker) maxDrop(ctx context.Context, m *Model, acc *report.Accuracy, 
 }
 
 // keepFloat plans m again with one more node in the skip list.
-func (m *Model) keepFloat(ctx context.Context, node, loop string) (*Model, error) {
+func (m *Plan) keepFloat(ctx context.Context, node, loop string) (*Plan, error) {
 	opts := m.opts
 	opts.Skip = append(slices.Clone(opts.Skip), node)
-	next, err := Quantize(ctx, m.src, m.cal, opts)
+	next, err := PlanQDQ(ctx, m.src, m.cal, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -466,7 +466,7 @@ func (m *Model) keepFloat(ctx context.Context, node, loop string) (*Model, error
 }
 
 // warnings are the check's findings, for the report.
-func (ch *checker) warnings(acc *report.Accuracy, m *Model) []string {
+func (ch *checker) warnings(acc *report.Accuracy, m *Plan) []string {
 	var out []string
 	if acc.OutputSQNR < WarnOutputSQNR {
 		var worst []string
@@ -535,9 +535,9 @@ func db(v float64) string {
 	return fmt.Sprintf("%.1f", v)
 }
 
-// withCheck returns a copy of m (a new Model: its QDQ proto is built again on demand)
+// withCheck returns a copy of m (a new Plan: its QDQ proto is built again on demand)
 // carrying the accuracy check.
-func (m *Model) withCheck(acc *report.Accuracy, warnings []string) *Model {
-	return &Model{src: m.src, norm: m.norm, cal: m.cal, opts: m.opts, scheme: m.scheme, plan: m.plan,
+func (m *Plan) withCheck(acc *report.Accuracy, warnings []string) *Plan {
+	return &Plan{src: m.src, norm: m.norm, cal: m.cal, opts: m.opts, scheme: m.scheme, plan: m.plan,
 		layers: m.layers, other: m.other, weights: m.weights, acc: acc, accWarnings: warnings}
 }

@@ -74,7 +74,7 @@ func TestCheckLogMel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := Quantize(ctx, f, cal, DefaultOptions())
+	q, err := PlanQDQ(ctx, f, cal, DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestCheckLogMel(t *testing.T) {
 func TestCheckDigits(t *testing.T) {
 	ctx := context.Background()
 	fx := open(t, "digits_cnn.onnx", "calib.npy", calib.Options{})
-	q, err := Quantize(ctx, fx.f, fx.cal, DefaultOptions())
+	q, err := PlanQDQ(ctx, fx.f, fx.cal, DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +207,7 @@ func TestCheckMaxDrop(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := Quantize(ctx, f, cal, DefaultOptions())
+	q, err := PlanQDQ(ctx, f, cal, DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,20 +11,20 @@
 //	g, _ := static.LoadGraph(f)                         // names an unsupported op now
 //	src, _ := data.NPY("calib.npy")
 //	cal, _ := calib.Calibrate(ctx, g, src, calib.Options{})
-//	q, _ := static.Quantize(ctx, f, cal, static.DefaultOptions())
+//	q, _ := static.PlanQDQ(ctx, f, cal, static.DefaultOptions())
 //	_ = q.Save(ctx, "model.int8.onnx")
 //	fmt.Print(q.Report())
 //
 // Models are taken as exporters write them: weights computed by Constant subgraphs are
 // folded into initializers (FoldWeights; qs.load does it too) and a model below opset 13 is
 // upgraded for the export (package formats/onnx/upgrade), both checked in Prepare before
-// calibration. Model.Check measures the result on a few calibration samples (output SQNR,
+// calibration. Plan.Check measures the result on a few calibration samples (output SQNR,
 // each node's own damage, warnings) and can keep the most damaging nodes in float (min_sqnr,
 // max_drop); Inspect summarizes a model for `qscript inspect`.
 //
 // From package quantize's options instead (what the Lua qs.quantize does), Prepare
 // checks them and runs the layer selection before the calibration, and
-// Prepared.Quantize (or QuantizeModel, for a calibration already made) returns a Model
+// Prepared.Plan (or PlanModel, for a calibration already made) returns a Plan
 // whose Weights also save the compressed-tensors safetensors or .pt with each layer's
 // input_scale; SaveWith adds metadata to the QDQ model without planning again.
 package static

@@ -218,7 +218,7 @@ func TestConstantWeightsOldOpset(t *testing.T) {
 		if want := []string{"x", "r1", "f"}; !slices.Equal(acts, want) {
 			t.Fatalf("opset %d: calibrated %v, want %v", opset, acts, want)
 		}
-		q, err := p.Quantize(ctx, cal)
+		q, err := p.Plan(ctx, cal)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -135,14 +135,14 @@ func TestIdentityOfInitializer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := Quantize(ctx, f, cal, DefaultOptions())
+	q, err := PlanQDQ(ctx, f, cal, DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(q.Skipped()) != 0 {
 		t.Errorf("skipped %v", q.Skipped())
 	}
-	plan := q.Plan()
+	plan := q.QDQ()
 	for _, l := range want {
 		np := plan.Nodes[l.Name]
 		if np.Weight == nil || np.Weight.Axis < 0 || np.Codes == nil || np.Codes.DType != tensor.I8 {
@@ -292,7 +292,7 @@ func TestSharedWeightOtherAxis(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	q, err := Quantize(ctx, f, cal, DefaultOptions())
+	q, err := PlanQDQ(ctx, f, cal, DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,7 @@ import (
 	"github.com/qscript-dev/qscript/quant"
 )
 
-// Options configures Quantize. Start from DefaultOptions.
+// Options configures PlanQDQ. Start from DefaultOptions.
 type Options struct {
 	Weights WeightOptions
 	// Numerics computes the weight qparams and codes the way torch (default) or ONNX

@@ -18,17 +18,17 @@ var ErrNotONNX = errors.New("static: static quantization needs an ONNX model (it
 
 // Prepared is static quantization set up from package quantize's options, before
 // calibration: the weight plan (which layers are quantized, and how) and the static
-// Options derived from it. Prepared.Quantize finishes the job once the activations are
-// calibrated. Prepare and Quantize are split so that every option is checked, and every
+// Options derived from it. Prepared.Plan finishes the job once the activations are
+// calibrated. Prepare and Plan are split so that every option is checked, and every
 // layer predicate has run, before the calibration, which is the slow part.
 type Prepared struct {
 	file    *onnx.File
-	weights *quantize.Model
+	weights *quantize.WeightPlan
 
-	// Options are what Quantize passes to the QDQ planner: weights and numerics from
+	// Options are what Plan passes to the QDQ planner: weights and numerics from
 	// quantize's options, Skip listing the layers the weight plan leaves in float, and
 	// Version. Set Input (the model's name in the report) and Metadata here before
-	// calling Quantize.
+	// calling Plan.
 	Options Options
 
 	mu   sync.Mutex
@@ -36,7 +36,7 @@ type Prepared struct {
 }
 
 // Prepare checks quantize's options for static quantization of src (an *onnx.File, or
-// a *formats.File holding one) and plans its weights with quantize.Quantize: layers,
+// a *formats.File holding one) and plans its weights with quantize.PlanWeights: layers,
 // include and skip choose the layers (predicates run here, once per layer), and the
 // weights must be 8-bit integers per channel or per tensor (weights.dtype "int8" or
 // "uint8", no group_size). Weights that Constant nodes compute are folded into initializers first
@@ -61,7 +61,7 @@ func Prepare(ctx context.Context, src formats.Model, opts quantize.Options) (*Pr
 		return nil, err
 	}
 	f = norm.file
-	weights, err := quantize.Quantize(ctx, f, opts)
+	weights, err := quantize.PlanWeights(ctx, f, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -108,21 +108,21 @@ func onnxFile(src formats.Model) (*onnx.File, bool) {
 // initializers (FoldWeights): calibrate the graph of this file.
 func (p *Prepared) File() *onnx.File { return p.file }
 
-// Weights returns the weight plan. Quantize completes it with the input qparams.
-func (p *Prepared) Weights() *quantize.Model { return p.weights }
+// Weights returns the weight plan. Plan completes it with the input qparams.
+func (p *Prepared) Weights() *quantize.WeightPlan { return p.weights }
 
-// Quantize plans the QDQ model of the prepared layers with cal's activation qparams
-// (Quantize(ctx, p.File(), cal, p.Options)) and completes the weight plan with each
+// Plan plans the QDQ model of the prepared layers with cal's activation qparams
+// (PlanQDQ(ctx, p.File(), cal, p.Options)) and completes the weight plan with each
 // quantized layer's input qparams and the calibration's sample count, so that
-// Model.Weights().Save writes a compressed-tensors checkpoint with input_scale. It may be
-// called once: the weight plan it completes is shared with the returned Model.
-func (p *Prepared) Quantize(ctx context.Context, cal *calib.Result) (*Model, error) {
+// Plan.Weights().Save writes a compressed-tensors checkpoint with input_scale. It may be
+// called once: the weight plan it completes is shared with the returned Plan.
+func (p *Prepared) Plan(ctx context.Context, cal *calib.Result) (*Plan, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.done {
-		return nil, fmt.Errorf("static: Prepared.Quantize called twice; Prepare again for another calibration")
+		return nil, fmt.Errorf("static: Prepared.Plan called twice; Prepare again for another calibration")
 	}
-	m, err := Quantize(ctx, p.file, cal, p.Options)
+	m, err := PlanQDQ(ctx, p.file, cal, p.Options)
 	if err != nil {
 		return nil, err
 	}
@@ -137,14 +137,14 @@ func (p *Prepared) Quantize(ctx context.Context, cal *calib.Result) (*Model, err
 	return m, nil
 }
 
-// QuantizeModel is Prepare followed by Prepared.Quantize, for a calibration already
-// made: the static quantization of src chosen by quantize's options, whose Model saves
+// PlanModel is Prepare followed by Prepared.Plan, for a calibration already
+// made: the static quantization of src chosen by quantize's options, whose Plan saves
 // the QDQ .onnx (Save, SaveWith) and whose Weights save the compressed-tensors
-// safetensors or .pt with input_scale (quantize.Model.Save).
-func QuantizeModel(ctx context.Context, src formats.Model, cal *calib.Result, opts quantize.Options) (*Model, error) {
+// safetensors or .pt with input_scale (quantize.WeightPlan.Save).
+func PlanModel(ctx context.Context, src formats.Model, cal *calib.Result, opts quantize.Options) (*Plan, error) {
 	p, err := Prepare(ctx, src, opts)
 	if err != nil {
 		return nil, err
 	}
-	return p.Quantize(ctx, cal)
+	return p.Plan(ctx, cal)
 }

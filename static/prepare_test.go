@@ -54,10 +54,10 @@ func TestPrepareErrors(t *testing.T) {
 	}
 }
 
-// TestQuantizeModelBothOutputs: one plan from quantize's options gives the QDQ model and
+// TestPlanModelBothOutputs: one plan from quantize's options gives the QDQ model and
 // the compressed-tensors checkpoint, with the same layers, and input_scale equal to the
 // calibrated qparams of each layer's input.
-func TestQuantizeModelBothOutputs(t *testing.T) {
+func TestPlanModelBothOutputs(t *testing.T) {
 	fx := open(t, "digits_cnn.onnx", "calib.npy", calib.Options{Samples: 20, Observer: "minmax"})
 	src := openModel(t, "digits_cnn.onnx")
 	opts := quantize.DefaultOptions()
@@ -70,11 +70,11 @@ func TestQuantizeModelBothOutputs(t *testing.T) {
 	if !reflect.DeepEqual(p.Options.Skip, []string{"/conv1/Conv"}) || p.Options.Version != "test" || !p.Options.Weights.PerChannel {
 		t.Fatalf("derived options %+v", p.Options)
 	}
-	q, err := p.Quantize(context.Background(), fx.cal)
+	q, err := p.Plan(context.Background(), fx.cal)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := p.Quantize(context.Background(), fx.cal); err == nil {
+	if _, err := p.Plan(context.Background(), fx.cal); err == nil {
 		t.Error("a second Quantize of one Prepared succeeded")
 	}
 	if sk := q.Skipped(); len(sk) != 1 || sk[0].Name != "/conv1/Conv" || len(q.Quantized()) != 4 {
@@ -124,14 +124,14 @@ func TestQuantizeModelBothOutputs(t *testing.T) {
 		t.Fatalf("Save metadata %v\nSaveWith metadata %v", a, b)
 	}
 
-	// QuantizeModel is the two steps in one call: the same plan.
-	one, err := QuantizeModel(context.Background(), src, fx.cal, opts)
+	// PlanModel is the two steps in one call: the same plan.
+	one, err := PlanModel(context.Background(), src, fx.cal, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(one.Report().Layers, q.Report().Layers) || one.Weights() == nil ||
 		!reflect.DeepEqual(one.Weights().Record(quantize.LayoutCompressed), rec) {
-		t.Error("QuantizeModel planned otherwise than Prepare and Prepared.Quantize")
+		t.Error("PlanModel planned otherwise than Prepare and Prepared.Plan")
 	}
 }
 

@@ -19,10 +19,10 @@ import (
 	"github.com/qscript-dev/qscript/tensor"
 )
 
-// Model is a planned static quantization of an ONNX model: the weight codes and qparams
+// Plan is a planned static quantization of an ONNX model: the weight codes and qparams
 // of every quantized node and the calibrated activation qparams. It is immutable and
 // safe for concurrent use; the source file must stay open while it is used.
-type Model struct {
+type Plan struct {
 	src    *onnx.File // with its constant weights folded (FoldWeights)
 	norm   *source
 	cal    *calib.Result
@@ -31,8 +31,8 @@ type Model struct {
 	plan   *qdq.Plan
 	layers []plannedLayer
 	other  int64 // bytes of initializers outside every layer
-	// weights is the compressed-tensors form of the same plan (Prepared.Quantize), or nil.
-	weights *quantize.Model
+	// weights is the compressed-tensors form of the same plan (Prepared.Plan), or nil.
+	weights *quantize.WeightPlan
 	// acc and accWarnings are the accuracy check (Check), or nil.
 	acc         *report.Accuracy
 	accWarnings []string
@@ -64,11 +64,11 @@ type plannedLayer struct {
 	input     *quant.QParams
 }
 
-// Quantize plans the static quantization of f with the activation qparams of cal.
+// PlanQDQ plans the static quantization of f with the activation qparams of cal.
 // Every Conv, Gemm and MatMul node is quantized unless opts.Skip names it or it cannot be
 // (its input 0 is a constant, or its weight is not float32); each node's activations
 // must have been calibrated.
-func Quantize(ctx context.Context, f *onnx.File, cal *calib.Result, opts Options) (*Model, error) {
+func PlanQDQ(ctx context.Context, f *onnx.File, cal *calib.Result, opts Options) (*Plan, error) {
 	if cal == nil {
 		return nil, fmt.Errorf("static: no calibration")
 	}
@@ -86,7 +86,7 @@ func Quantize(ctx context.Context, f *onnx.File, cal *calib.Result, opts Options
 	if err != nil {
 		return nil, err
 	}
-	m := &Model{src: f, norm: norm, cal: cal, opts: opts, scheme: s, shared: map[string]sharedWeight{},
+	m := &Plan{src: f, norm: norm, cal: cal, opts: opts, scheme: s, shared: map[string]sharedWeight{},
 		plan: &qdq.Plan{Nodes: map[string]qdq.NodePlan{}, Activations: cal.QParams(), Dir: f.Dir()}}
 	nodes := map[string]*onnxpb.NodeProto{}
 	for _, n := range qdq.Nodes(f.Proto().GetGraph()) {
@@ -119,7 +119,7 @@ func Quantize(ctx context.Context, f *onnx.File, cal *calib.Result, opts Options
 	return m, nil
 }
 
-func (m *Model) planLayer(l Layer, node *onnxpb.NodeProto, skip map[string]string) (plannedLayer, error) {
+func (m *Plan) planLayer(l Layer, node *onnxpb.NodeProto, skip map[string]string) (plannedLayer, error) {
 	pl := plannedLayer{Layer: l}
 	pl.report = report.Layer{Name: l.Name, Type: l.Type, Shape: l.Shape, DType: l.DType.String()}
 	if l.WeightIsActivation {
@@ -234,7 +234,7 @@ func (m *Model) planLayer(l Layer, node *onnxpb.NodeProto, skip map[string]strin
 	return pl, nil
 }
 
-func (m *Model) loadWeight(l Layer) (*tensor.Tensor, error) {
+func (m *Plan) loadWeight(l Layer) (*tensor.Tensor, error) {
 	if l.WeightIsActivation || l.DType != tensor.F32 {
 		return nil, nil
 	}
@@ -245,7 +245,7 @@ func (m *Model) loadWeight(l Layer) (*tensor.Tensor, error) {
 	return w.Contiguous(), nil
 }
 
-func (m *Model) bytesOf(name string) int64 {
+func (m *Plan) bytesOf(name string) int64 {
 	if name == "" {
 		return 0
 	}
@@ -300,7 +300,7 @@ type RecordActivations struct {
 	Numerics  string `json:"numerics"`
 }
 
-func (m *Model) record() (string, error) {
+func (m *Plan) record() (string, error) {
 	r := Record{Format: "onnx-qdq", Scheme: m.SchemeString(), DType: qdtype(m.scheme.QType),
 		Granularity: m.opts.Weights.granularity(), Symmetric: m.scheme.Symmetric,
 		Activations: RecordActivations{DType: qdtype(m.cal.Scheme.QType), Symmetric: m.cal.Scheme.Symmetric,
@@ -324,7 +324,7 @@ func (m *Model) record() (string, error) {
 
 // SchemeString describes the scheme for reports: "int8 per_channel symmetric weights,
 // uint8 affine activations (histogram, 150 samples, torch numerics)".
-func (m *Model) SchemeString() string {
+func (m *Plan) SchemeString() string {
 	sym := "affine"
 	if m.scheme.Symmetric {
 		sym = "symmetric"
@@ -338,19 +338,19 @@ func (m *Model) SchemeString() string {
 		m.cal.Observer, m.cal.Samples, m.scheme.Numerics)
 }
 
-// Plan returns the QDQ plan (shared: do not modify).
-func (m *Model) Plan() *qdq.Plan { return m.plan }
+// QDQ returns the QDQ plan (shared: do not modify).
+func (m *Plan) QDQ() *qdq.Plan { return m.plan }
 
 // Calibration returns the calibration the model was planned with.
-func (m *Model) Calibration() *calib.Result { return m.cal }
+func (m *Plan) Calibration() *calib.Result { return m.cal }
 
 // Quantized lists the quantized layers, in model order.
-func (m *Model) Quantized() []Layer { return m.filter(true) }
+func (m *Plan) Quantized() []Layer { return m.filter(true) }
 
 // Skipped lists the layers left in float, in model order.
-func (m *Model) Skipped() []Layer { return m.filter(false) }
+func (m *Plan) Skipped() []Layer { return m.filter(false) }
 
-func (m *Model) filter(q bool) []Layer {
+func (m *Plan) filter(q bool) []Layer {
 	var out []Layer
 	for _, l := range m.layers {
 		if l.quantized == q {
@@ -362,10 +362,10 @@ func (m *Model) filter(q bool) []Layer {
 
 // InputQParams returns the qparams of each quantized layer's input activation by layer
 // name: the compressed-tensors input_scale (and zero point) of a static safetensors
-// export (quantize.Model.SetInputQParams takes them). A MatMul of two activations (an
+// export (quantize.WeightPlan.SetInputQParams takes them). A MatMul of two activations (an
 // attention score) is left out: it has no weight tensor, so no layer of the
 // compressed-tensors checkpoint carries its input scale.
-func (m *Model) InputQParams() map[string]*quant.QParams {
+func (m *Plan) InputQParams() map[string]*quant.QParams {
 	out := map[string]*quant.QParams{}
 	for _, l := range m.layers {
 		if l.quantized && !l.WeightIsActivation {
@@ -376,7 +376,7 @@ func (m *Model) InputQParams() map[string]*quant.QParams {
 }
 
 // Proto returns the QDQ model (built once, shared: do not modify).
-func (m *Model) Proto() (*onnxpb.ModelProto, error) {
+func (m *Plan) Proto() (*onnxpb.ModelProto, error) {
 	m.once.Do(func() {
 		m.proto, m.err = qdq.Export(m.norm.base, m.plan)
 		if m.err != nil {
@@ -387,7 +387,7 @@ func (m *Model) Proto() (*onnxpb.ModelProto, error) {
 }
 
 // Graph loads the QDQ model into the executor, for Evaluate.
-func (m *Model) Graph() (*graph.Graph, error) {
+func (m *Plan) Graph() (*graph.Graph, error) {
 	p, err := m.Proto()
 	if err != nil {
 		return nil, err
@@ -397,13 +397,13 @@ func (m *Model) Graph() (*graph.Graph, error) {
 
 // Weights returns the same quantization as a weight plan of package quantize, whose
 // Save writes the compressed-tensors safetensors or .pt checkpoint with each layer's
-// input_scale: set for a Model made by Prepared.Quantize or QuantizeModel, nil for one
-// made by Quantize. The plan is shared: do not call its SetInputQParams.
-func (m *Model) Weights() *quantize.Model { return m.weights }
+// input_scale: set for a Plan made by Prepared.Plan or PlanModel, nil for one
+// made by PlanQDQ. The plan is shared: do not call its SetInputQParams.
+func (m *Plan) Weights() *quantize.WeightPlan { return m.weights }
 
 // Save writes the QDQ model to path (.onnx), atomically; external data of the source
 // is copied, never referenced.
-func (m *Model) Save(ctx context.Context, path string) error {
+func (m *Plan) Save(ctx context.Context, path string) error {
 	p, err := m.Proto()
 	if err != nil {
 		return err
@@ -415,7 +415,7 @@ func (m *Model) Save(ctx context.Context, path string) error {
 // Options.Metadata, replacing entries of the same key ("quantization" stays the
 // record). The weights are not planned again; only the ONNX model is rebuilt around
 // the new metadata.
-func (m *Model) SaveWith(ctx context.Context, path string, metadata map[string]string) error {
+func (m *Plan) SaveWith(ctx context.Context, path string, metadata map[string]string) error {
 	if len(metadata) == 0 {
 		return m.Save(ctx, path)
 	}
@@ -435,7 +435,7 @@ func (m *Model) SaveWith(ctx context.Context, path string, metadata map[string]s
 	return m.write(ctx, path, p)
 }
 
-func (m *Model) write(ctx context.Context, path string, p *onnxpb.ModelProto) error {
+func (m *Plan) write(ctx context.Context, path string, p *onnxpb.ModelProto) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -455,7 +455,7 @@ func (m *Model) write(ctx context.Context, path string, p *onnxpb.ModelProto) er
 // layers), the calibration's warnings, and the path of the last Save or SaveWith (a
 // checkpoint written through Weights().Save is not one of them). Set Eval on it when it
 // is known.
-func (m *Model) Report() *report.Report {
+func (m *Plan) Report() *report.Report {
 	r := &report.Report{Title: "int8_static", Input: m.opts.Input, Scheme: m.SchemeString(), OtherBytes: m.other,
 		Activations: m.quantizedActivations(), Warnings: append(slices.Clone(m.cal.Warnings), m.accWarnings...), Accuracy: m.acc}
 	if m.opts.Input != "" {
@@ -473,7 +473,7 @@ func (m *Model) Report() *report.Report {
 
 // quantizedActivations is the calibration's report rows for the activations that quantized
 // layers read; an activation only skipped layers read stays float in the output.
-func (m *Model) quantizedActivations() []report.Activation {
+func (m *Plan) quantizedActivations() []report.Activation {
 	read := map[string]bool{}
 	for _, l := range m.layers {
 		if l.quantized {

@@ -47,7 +47,7 @@ func open(t *testing.T, model, calibData string, opts calib.Options) fixture {
 	return fixture{f, g, cal}
 }
 
-func evaluate(t *testing.T, fx fixture, q *Model, src data.Source, workers int) float64Eval {
+func evaluate(t *testing.T, fx fixture, q *Plan, src data.Source, workers int) float64Eval {
 	t.Helper()
 	qg, err := q.Graph()
 	if err != nil {
@@ -83,7 +83,7 @@ func TestDigitsAccuracyEveryObserver(t *testing.T) {
 				opts.Scheme = quant.Scheme{QType: quant.QInt8}
 			}
 			fx := open(t, "digits_cnn.onnx", "calib.npy", opts)
-			q, err := Quantize(context.Background(), fx.f, fx.cal, DefaultOptions())
+			q, err := PlanQDQ(context.Background(), fx.f, fx.cal, DefaultOptions())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -119,12 +119,12 @@ func TestWeightsMatchTorch(t *testing.T) {
 		t.Fatal(err)
 	}
 	fx := open(t, "digits_cnn.onnx", "calib.npy", calib.Options{Samples: 10})
-	q, err := Quantize(context.Background(), fx.f, fx.cal, DefaultOptions())
+	q, err := PlanQDQ(context.Background(), fx.f, fx.cal, DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	for node, weight := range map[string]string{"/conv2/Conv": "conv2.weight", "/fc1/Gemm": "fc1.weight"} {
-		np := q.Plan().Nodes[node]
+		np := q.QDQ().Nodes[node]
 		want := ref.Weights[weight]
 		if np.Weight == nil || len(np.Weight.Scale) != len(want.Scale) || np.Weight.Axis != 0 {
 			t.Fatalf("%s: plan %+v", node, np)
@@ -158,7 +158,7 @@ func TestSkip(t *testing.T) {
 	} {
 		opts := DefaultOptions()
 		opts.Skip = tc.skip
-		q, err := Quantize(context.Background(), fx.f, fx.cal, opts)
+		q, err := PlanQDQ(context.Background(), fx.f, fx.cal, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -170,14 +170,14 @@ func TestSkip(t *testing.T) {
 			t.Errorf("skip %q: skipped %q, want %q", tc.skip, got, tc.want)
 		}
 		for _, name := range tc.want {
-			if !q.Plan().Nodes[name].Skip {
+			if !q.QDQ().Nodes[name].Skip {
 				t.Errorf("skip %q: plan quantizes %s", tc.skip, name)
 			}
 		}
 	}
 	opts := DefaultOptions()
 	opts.Skip = []string{"conv4"}
-	_, err := Quantize(context.Background(), fx.f, fx.cal, opts)
+	_, err := PlanQDQ(context.Background(), fx.f, fx.cal, opts)
 	if want := `static: skip "conv4" matches no Conv, Gemm or MatMul node (closest: "conv2", "conv3"`; err == nil || !strings.HasPrefix(err.Error(), want) {
 		t.Fatalf("unknown skip: %v, want %q...", err, want)
 	}
@@ -189,7 +189,7 @@ func TestSaveRecordAndNames(t *testing.T) {
 	opts.Skip = []string{"/conv1/Conv"}
 	opts.Version = "test"
 	opts.Metadata = map[string]string{"dataset": "digits-150"}
-	q, err := Quantize(context.Background(), fx.f, fx.cal, opts)
+	q, err := PlanQDQ(context.Background(), fx.f, fx.cal, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +241,7 @@ func TestSaveRecordAndNames(t *testing.T) {
 func TestEncoderBlocks(t *testing.T) {
 	for _, model := range []string{"encoder_block_op13.onnx", "encoder_block_op17.onnx"} {
 		fx := open(t, model, "encoder_calib.npy", calib.Options{})
-		q, err := Quantize(context.Background(), fx.f, fx.cal, DefaultOptions())
+		q, err := PlanQDQ(context.Background(), fx.f, fx.cal, DefaultOptions())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,7 +287,7 @@ func TestEncoderBlocks(t *testing.T) {
 
 func TestEvaluateDeterministic(t *testing.T) {
 	fx := open(t, "digits_cnn.onnx", "calib.npy", calib.Options{Observer: "minmax"})
-	q, err := Quantize(context.Background(), fx.f, fx.cal, DefaultOptions())
+	q, err := PlanQDQ(context.Background(), fx.f, fx.cal, DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,11 +304,11 @@ func TestWeightOptions(t *testing.T) {
 	opts := DefaultOptions()
 	opts.Weights = WeightOptions{DType: "uint8", PerChannel: false, Symmetric: false}
 	opts.Numerics = quant.ORT
-	q, err := Quantize(context.Background(), fx.f, fx.cal, opts)
+	q, err := PlanQDQ(context.Background(), fx.f, fx.cal, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	np := q.Plan().Nodes["/fc1/Gemm"]
+	np := q.QDQ().Nodes["/fc1/Gemm"]
 	if np.Weight.Axis != -1 || len(np.Weight.Scale) != 1 || np.Codes.DType.String() != "U8" {
 		t.Fatalf("per-tensor uint8 plan %+v", np.Weight)
 	}
@@ -316,7 +316,7 @@ func TestWeightOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts.Weights.DType = "int4"
-	if _, err := Quantize(context.Background(), fx.f, fx.cal, opts); err == nil || err.Error() != `static: weight dtype "int4": QDQ weights are "int8" or "uint8"` {
+	if _, err := PlanQDQ(context.Background(), fx.f, fx.cal, opts); err == nil || err.Error() != `static: weight dtype "int4": QDQ weights are "int8" or "uint8"` {
 		t.Fatalf("int4: %v", err)
 	}
 }

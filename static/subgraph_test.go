@@ -116,7 +116,7 @@ func TestSubgraphCalibrateEveryIteration(t *testing.T) {
 // their DequantizeLinear inside the subgraph, and the QDQ model stays close to the float.
 func TestSubgraphExport(t *testing.T) {
 	f, g, cal := openSubgraph(t, "calib.npy")
-	q, err := Quantize(context.Background(), f, cal, DefaultOptions())
+	q, err := PlanQDQ(context.Background(), f, cal, DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -188,7 +188,7 @@ func TestSubgraphBranchNotTaken(t *testing.T) {
 	if !slices.Equal(cal.NeverRan, []string{"/neg/Gemm"}) {
 		t.Fatalf("NeverRan = %q, want /neg/Gemm", cal.NeverRan)
 	}
-	q, err := Quantize(context.Background(), f, cal, DefaultOptions())
+	q, err := PlanQDQ(context.Background(), f, cal, DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
