@@ -76,7 +76,7 @@ func Calibrate(ctx context.Context, g *graph.Graph, src data.Source, opts Option
 	}
 	c := &calibration{g: g, src: src, bind: bind, opts: o, targets: targets, obs: obs, batch: batch, workers: workers,
 		index: make(map[string]int, len(targets)), maxJobs: workers + 2, idle: make(chan *job, workers+2),
-		observeErrs: make([]error, len(targets))}
+		observeErrs: make([]error, len(targets)), turns: make([]turn, len(targets))}
 	for i, t := range targets {
 		c.index[t] = i
 	}
@@ -154,11 +154,20 @@ func batchSize(o Options, src data.Source, bind *data.Binding) int {
 
 // calibration is one Calibrate call's pipeline:
 //
-//	reader (this goroutine's producer) → workers (graph runs, in parallel) → consumer (observers, in order)
+//	reader (this goroutine's producer) → workers (graph runs, in parallel) → consumer (in order)
 //
 // The producer hands each batch to the workers and, in the same order, to the
-// consumer's queue; the consumer waits for each batch's activations in turn. The queue
-// holds at most `workers` batches, so at most workers+2 batches are alive at once.
+// consumer's queue; the consumer waits for each batch in turn. The queue holds at most
+// `workers` batches, so at most workers+2 batches are alive at once.
+//
+// The observers see the batches in sample order (a histogram's result depends on it).
+// An activation of the main graph is observed by the worker that computed it, in the
+// run's AfterNode hook, while the value is still the run's (no copy, and often still in
+// the cache): each target has a turn, and a worker waits until the batch before its own
+// has been observed for that target. The oldest batch in flight never waits, so the
+// workers cannot deadlock; in steady state they trail each other by a few nodes. The
+// targets of If and Loop subgraphs, which a run may compute any number of times, are
+// copied instead and observed by the consumer.
 //
 // Nothing is allocated per batch in steady state, so that a long calibration makes no
 // garbage for the collector to let pile up (the heap of a 10,000-sample run then stays
@@ -184,12 +193,14 @@ type calibration struct {
 	subNodes map[*graph.Node]int
 	runners  []*worker
 	obs      []*targetObserver
+	turns    []turn // by target: whose batch the observer takes next (main-graph targets)
 	batch    int
 	workers  int
 	onBatch  func(samples int)
 
 	maxJobs int
 	made    int       // jobs made so far (producer only)
+	seq     int64     // batches handed out so far (producer only)
 	idle    chan *job // jobs the consumer is done with
 
 	// The consumer's state for observing one batch's activations in parallel.
@@ -205,10 +216,12 @@ type job struct {
 	batch *data.Batch
 	feed  map[string]*tensor.Tensor
 	n     int
+	seq   int64 // the batch's position in sample order
 	// acts holds per target the batch's activations: one value, or one per execution of
 	// the subgraph computing it (every Loop iteration); none when its If branch did not run.
-	acts [][]*tensor.Tensor
-	bufs [][]*tensor.Tensor // the buffers copied activations live in, kept for the next batch
+	acts     [][]*tensor.Tensor
+	bufs     [][]*tensor.Tensor // the buffers copied activations live in, kept for the next batch
+	observed []bool             // by target: observed during the run (main-graph targets)
 	err  error
 	done chan struct{} // buffered: the worker never blocks on it
 }
@@ -224,12 +237,14 @@ func (c *calibration) run(ctx context.Context) (int, error) {
 
 	work := make(chan *job)
 	queue := make(chan *job, c.workers)
+	stopTurns := context.AfterFunc(ctx, c.wakeTurns)
+	defer stopTurns()
 	var wg sync.WaitGroup
 	// The workers already keep the cores busy with whole batches: a Runner that split each op
 	// over the cores again would only add goroutines, and their garbage, to every batch.
 	perRunner := max(1, runtime.GOMAXPROCS(0)/c.workers)
 	for range c.workers {
-		w := &worker{c: c, runner: c.g.NewRunnerWorkers(perRunner), ran: make([]bool, len(c.subNodes))}
+		w := &worker{c: c, ctx: ctx, runner: c.g.NewRunnerWorkers(perRunner), ran: make([]bool, len(c.subNodes))}
 		c.runners = append(c.runners, w)
 		w.hooks.AfterNode = w.copyTargets
 		wg.Add(1)
@@ -300,7 +315,8 @@ func (c *calibration) produce(ctx context.Context, rd data.Reader, work, queue c
 			return err
 		}
 		read += b.Len
-		j.batch, j.n = b, b.Len
+		j.batch, j.n, j.seq = b, b.Len, c.seq
+		c.seq++
 		select {
 		case queue <- j:
 		case <-ctx.Done():
@@ -328,7 +344,7 @@ func (c *calibration) takeJob(ctx context.Context, rd data.Reader) (*job, error)
 		if c.made < c.maxJobs {
 			c.made++
 			return &job{feed: make(map[string]*tensor.Tensor, len(c.g.Inputs())), acts: make([][]*tensor.Tensor, len(c.targets)),
-				bufs: make([][]*tensor.Tensor, len(c.targets)), done: make(chan struct{}, 1)}, nil
+				bufs: make([][]*tensor.Tensor, len(c.targets)), observed: make([]bool, len(c.targets)), done: make(chan struct{}, 1)}, nil
 		}
 		select {
 		case j = <-c.idle:
@@ -344,27 +360,33 @@ func (c *calibration) takeJob(ctx context.Context, rd data.Reader) (*job, error)
 // worker runs batches through its own Runner.
 type worker struct {
 	c      *calibration
+	ctx    context.Context
 	runner *graph.Runner
 	hooks  graph.Hooks
-	cur    *job // the job being run, for copyTargets
+	cur    *job  // the job being run, for copyTargets
+	obsErr error // an observer's error during the run, returned as it is
 	// carry holds the recurrent state for the next run (Options.State): one worker runs
 	// the samples one at a time, in order.
 	carry map[string]*tensor.Tensor
 	ran   []bool // by calibration.subNodes: the subgraph nodes this worker ran
 }
 
-// forward runs one batch and sets the job's activations: copies of the values the nodes
-// computed, and the fed tensors themselves for targets that are graph inputs.
+// forward runs one batch, observing its main-graph activations (the fed tensors
+// themselves for targets that are graph inputs) and copying those of subgraphs into the
+// job for the consumer.
 func (w *worker) forward(ctx context.Context, j *job) error {
 	j.reset()
-	w.cur = j
+	w.cur, w.obsErr = j, nil
+	defer func() { w.cur = nil }()
 	for _, s := range w.c.opts.State {
 		if t := w.carry[s.Into]; t != nil {
 			j.feed[s.Into] = t
 		}
 	}
 	outs, err := w.runner.Run(ctx, j.feed, &w.hooks)
-	w.cur = nil
+	if w.obsErr != nil {
+		return w.obsErr
+	}
 	if err != nil {
 		return fmt.Errorf("calib: %w", err)
 	}
@@ -377,14 +399,70 @@ func (w *worker) forward(ctx context.Context, j *job) error {
 		w.carry[s.Into] = copyInto(nil, outs[s.Out])
 	}
 	for i, t := range w.c.targets {
-		if len(j.acts[i]) == 0 && !w.c.inSub[i] {
+		if !j.observed[i] && !w.c.inSub[i] {
 			if j.feed[t] == nil {
 				return fmt.Errorf("calib: the run produced no value for %q", t)
 			}
-			j.acts[i] = append(j.acts[i], j.feed[t])
+			if err := w.observe(i, j.feed[t]); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// observe feeds x, the current job's value of main-graph target i, to its observer once
+// the batch before has been observed.
+func (w *worker) observe(i int, x *tensor.Tensor) error {
+	j, t := w.cur, &w.c.turns[i]
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for t.next != j.seq {
+		if err := w.ctx.Err(); err != nil {
+			return err
+		}
+		t.wait()
+	}
+	if err := w.c.obs[i].observe(x); err != nil {
+		return err
+	}
+	j.observed[i] = true
+	t.next++
+	t.wake()
+	return nil
+}
+
+// turn orders the workers' observations of one target: the batch numbered next is
+// observed next.
+type turn struct {
+	mu    sync.Mutex
+	ready *sync.Cond // signalled when next changes, and when the calibration is cancelled
+	next  int64
+}
+
+// wait sleeps until next changes or the calibration is cancelled; t.mu is held.
+func (t *turn) wait() {
+	if t.ready == nil {
+		t.ready = sync.NewCond(&t.mu)
+	}
+	t.ready.Wait()
+}
+
+// wake wakes every worker waiting for this target; t.mu is held.
+func (t *turn) wake() {
+	if t.ready != nil {
+		t.ready.Broadcast()
+	}
+}
+
+// wakeTurns wakes every waiting worker, to see that the calibration was cancelled.
+func (c *calibration) wakeTurns() {
+	for i := range c.turns {
+		t := &c.turns[i]
+		t.mu.Lock()
+		t.wake()
+		t.mu.Unlock()
+	}
 }
 
 // reset empties the job's activation lists, keeping their memory.
@@ -393,6 +471,7 @@ func (j *job) reset() {
 		clear(j.acts[i])
 		j.acts[i] = j.acts[i][:0]
 	}
+	clear(j.observed)
 }
 
 // add appends a copy of x to target i's activations, into a buffer kept from an earlier
@@ -414,8 +493,17 @@ func (j *job) add(i int, x *tensor.Tensor) {
 func (w *worker) copyTargets(n *graph.Node, ins, outs []*tensor.Tensor) error {
 	j := w.cur
 	for k, name := range n.Outputs {
-		if i, ok := w.c.index[name]; ok && outs[k] != nil {
+		i, ok := w.c.index[name]
+		if !ok || outs[k] == nil {
+			continue
+		}
+		if w.c.inSub[i] {
 			j.add(i, outs[k])
+		} else if err := w.observe(i, outs[k]); err != nil {
+			if w.obsErr == nil {
+				w.obsErr = err
+			}
+			return err
 		}
 	}
 	if n.Parent != nil {

@@ -3,7 +3,8 @@
 // prints one JSON line with the samples run, samples/s (load excluded) and the peak live
 // heap: the largest heap that survived a garbage collection during the run (runtime/metrics
 // "/gc/heap/live:bytes", sampled every millisecond), which is the working set the process
-// really needs; RSS adds the garbage Go's collector lets accumulate (up to GOGC=100% of the
+// really needs (and a SHA-256 of the activations' ranges, qparams and histograms, to check
+// that a speed-up changed no result); RSS adds the garbage Go's collector lets accumulate (up to GOGC=100% of the
 // live heap) between collections.
 //
 //	calibration -model m.onnx -calib data.npy [-samples N] [-observer histogram] [-batch 32]
@@ -11,6 +12,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -80,12 +83,17 @@ func run(model, calibPath string, samples int, observer string, batch int) error
 	sec := time.Since(start).Seconds()
 	close(stop)
 	live := <-peak
+	acts, err := json.Marshal(res.Activations)
+	if err != nil {
+		return err
+	}
+	sum := sha256.Sum256(acts)
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	b, _ := json.Marshal(map[string]any{"peak_live_heap_bytes": live, "samples": res.Samples, "seconds": sec, "samples_per_s": float64(res.Samples) / sec,
 		"batch": res.BatchSize, "activations": len(res.Activations), "gc_cycles": ms.NumGC, "heap_sys_bytes": ms.HeapSys,
 		"heap_inuse_bytes": ms.HeapInuse, "stack_sys_bytes": ms.StackSys, "other_sys_bytes": ms.MSpanSys + ms.MCacheSys + ms.BuckHashSys + ms.GCSys + ms.OtherSys,
-		"threads": threads()})
+		"threads": threads(), "result_sha256": hex.EncodeToString(sum[:])})
 	fmt.Println(string(b))
 	return nil
 }
