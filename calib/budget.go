@@ -14,8 +14,9 @@ import (
 
 // budgetBatch chooses the batch size from Options.MaxMemory: it runs one sample to
 // measure the most bytes its intermediate values hold at once (each worker's Runner keeps
-// that much per sample), the bytes of the target activations and inputs (which every job
-// in flight holds), and returns the largest batch, up to DefaultBatchSize, whose runs fit
+// that much per sample), the bytes of the copied activations (targets inside subgraphs;
+// the others are observed during the run) and of the inputs (which every job in flight
+// holds), and returns the largest batch, up to DefaultBatchSize, whose runs fit
 // next to the weights. A budget the weights and one sample already exceed gives batch 1
 // and a warning.
 func budgetBatch(ctx context.Context, g *graph.Graph, src data.Source, bind *data.Binding, targets []string, o Options, workers int) (int, string, error) {
@@ -37,10 +38,21 @@ func budgetBatch(ctx context.Context, g *graph.Graph, src data.Source, bind *dat
 	return int(max(1, min(b, avail/perSample))), "", nil
 }
 
+// copied lists the targets whose values are copied into jobs: those inside subgraphs.
+func copied(targets []string, inSub []bool) []string {
+	var out []string
+	for i, t := range targets {
+		if inSub[i] {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
 // sampleMemory is what one sample costs a calibration, in bytes.
 type sampleMemory struct {
 	peak    int64 // intermediate values alive at once, at most
-	targets int64 // the target activations (copied into each job)
+	targets int64 // the copied target activations (in each job)
 	inputs  int64 // the model inputs fed
 	weights int64 // the initializers (not per sample)
 }

@@ -105,7 +105,7 @@ func wideModel(t testing.TB) *graph.Graph {
 }
 
 // TestMemoryBudgetPeakRSS runs calibrations of a model with wide intermediate values in
-// child processes and compares their peak resident memory (VmHWM): with max_memory 24 MiB
+// child processes and compares their peak resident memory (VmHWM): with max_memory 16 MiB
 // the batch is chosen small and the peak stays within the budget (plus the process's
 // baseline and the Go heap's slack); with batch_size 32 forced it is far larger.
 func TestMemoryBudgetPeakRSS(t *testing.T) {
@@ -133,15 +133,15 @@ func TestMemoryBudgetPeakRSS(t *testing.T) {
 		}
 		return batch, grown
 	}
-	const budget = 24 << 20
+	const budget = 16 << 20
 	b1, rss1 := run("budget")
 	b2, rss2 := run("batch32")
-	t.Logf("max_memory 24 MiB: batch %d, peak RSS grew %.1f MiB; batch_size 32: peak RSS grew %.1f MiB", b1, float64(rss1)/(1<<20), float64(rss2)/(1<<20))
+	t.Logf("max_memory 16 MiB: batch %d, peak RSS grew %.1f MiB; batch_size 32: peak RSS grew %.1f MiB", b1, float64(rss1)/(1<<20), float64(rss2)/(1<<20))
 	if b1 < 1 || b1 >= 32 || b2 != 32 {
 		t.Fatalf("batches %d and %d", b1, b2)
 	}
 	if rss1 > budget+8<<20 {
-		t.Errorf("peak RSS grew %.1f MiB with a 24 MiB budget", float64(rss1)/(1<<20))
+		t.Errorf("peak RSS grew %.1f MiB with a 16 MiB budget", float64(rss1)/(1<<20))
 	}
 	if rss2 < 2*rss1 {
 		t.Errorf("batch 32 grew the peak RSS by %.1f MiB, the budget by %.1f MiB: the test does not tell them apart", float64(rss2)/(1<<20), float64(rss1)/(1<<20))
@@ -155,7 +155,7 @@ func budgetChild(t *testing.T) {
 		x.F32()[i] = float32(i%11) / 11
 	}
 	src, _ := data.Tensors(map[string]*tensor.Tensor{"": x}, nil)
-	opts := Options{Samples: 128, Observer: "minmax", MaxMemory: 24 << 20}
+	opts := Options{Samples: 128, Observer: "minmax", MaxMemory: 16 << 20}
 	if os.Getenv("QSCRIPT_BUDGET_CHILD") == "batch32" {
 		opts.BatchSize = 32
 	}

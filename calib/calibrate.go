@@ -56,10 +56,15 @@ func Calibrate(ctx context.Context, g *graph.Graph, src data.Source, opts Option
 	if lim := budget.Limit(ctx); lim > 0 && lim < o.MaxMemory {
 		o.MaxMemory = lim
 	}
+	index := make(map[string]int, len(targets))
+	for i, t := range targets {
+		index[t] = i
+	}
+	atInput, inSub := captureSites(g, index)
 	batch := batchSize(o, src, bind)
 	var budgetNote string
 	if batch == 0 {
-		if batch, budgetNote, err = budgetBatch(ctx, g, src, bind, targets, o, workers); err != nil {
+		if batch, budgetNote, err = budgetBatch(ctx, g, src, bind, copied(targets, inSub), o, workers); err != nil {
 			return nil, err
 		}
 	}
@@ -75,12 +80,8 @@ func Calibrate(ctx context.Context, g *graph.Graph, src data.Source, opts Option
 		}
 	}
 	c := &calibration{g: g, src: src, bind: bind, opts: o, targets: targets, obs: obs, batch: batch, workers: workers,
-		index: make(map[string]int, len(targets)), maxJobs: workers + 2, idle: make(chan *job, workers+2),
+		index: index, atInput: atInput, inSub: inSub, maxJobs: workers + 2, idle: make(chan *job, workers+2),
 		observeErrs: make([]error, len(targets)), turns: make([]turn, len(targets))}
-	for i, t := range targets {
-		c.index[t] = i
-	}
-	c.atInput, c.inSub = captureSites(g, c.index)
 	c.subNodes = subgraphQuantizable(g)
 	bar := newProgress(o.Progress, o.ProgressMode, total)
 	c.onBatch = bar.update
@@ -222,8 +223,8 @@ type job struct {
 	acts     [][]*tensor.Tensor
 	bufs     [][]*tensor.Tensor // the buffers copied activations live in, kept for the next batch
 	observed []bool             // by target: observed during the run (main-graph targets)
-	err  error
-	done chan struct{} // buffered: the worker never blocks on it
+	err      error
+	done     chan struct{} // buffered: the worker never blocks on it
 }
 
 func (c *calibration) run(ctx context.Context) (int, error) {
