@@ -103,6 +103,37 @@ func F8E5M2ToF32To(dst []float32, src []uint8) error {
 	})
 }
 
+// DequantizeFP8To decodes fp8 codes of dt (F8E4M3 or F8E5M2) and multiplies them by
+// scale, by table lookup:
+//
+//	for i, c := range src { dst[i] = tensor.F8E4M3ToF32(c) * scale }
+func DequantizeFP8To(dst []float32, src []uint8, scale float32, dt tensor.DType) error {
+	table := fp8E4M3Values
+	switch {
+	case len(dst) != len(src):
+		return fmt.Errorf("quant: DequantizeFP8To: %d values for %d codes", len(dst), len(src))
+	case dt == tensor.F8E5M2:
+		table = fp8E5M2Values
+	case dt != tensor.F8E4M3:
+		return fmt.Errorf("quant: DequantizeFP8To: %v is not an fp8 type", dt)
+	}
+	for i, c := range src {
+		dst[i] = table[c] * scale
+	}
+	return nil
+}
+
+// fp8E4M3Values and fp8E5M2Values decode every fp8 code.
+var fp8E4M3Values, fp8E5M2Values = fp8Table(tensor.F8E4M3ToF32), fp8Table(tensor.F8E5M2ToF32)
+
+func fp8Table(decode func(uint8) float32) *[256]float32 {
+	var t [256]float32
+	for c := range t {
+		t[c] = decode(uint8(c))
+	}
+	return &t
+}
+
 // castTo checks lengths once and runs kernel over disjoint blocks in parallel.
 func castTo[D, S any](dst []D, src []S, name string, kernel func([]D, []S)) error {
 	if len(dst) != len(src) {

@@ -182,11 +182,33 @@ func DequantizeTo[T Code](dst []float32, src []T, scale float32, zp int32) error
 	if len(dst) != len(src) {
 		return fmt.Errorf("quant: DequantizeTo: %d values for %d codes", len(dst), len(src))
 	}
+	if 4*len(src) < parallel.MinBytes { // a run of one scale among many: no closure
+		dequantizeRow(dst, src, scale, zp)
+		return nil
+	}
 	return parallel.Ranges(len(src)/blockElems+1, 4*len(src), func(b0, b1 int) error {
 		lo, hi := min(b0*blockElems, len(src)), min(b1*blockElems, len(src))
 		dequantizeRow(dst[lo:hi], src[lo:hi], scale, zp)
 		return nil
 	})
+}
+
+// DequantizeChannelsTo is DequantizeTo for channels interleaved element by element (the
+// last axis of an ONNX MatMul weight [in, out]), where runs of one scale would cost a call
+// per element: element i of dst belongs to channel (first+i) mod len(scale), whose zero
+// point is zp[k]-shift (codes of unsigned types stored signed).
+//
+//	for i, q := range src { k := (first+i) % len(scale); dst[i] = float32(int32(q) - (zp[k]-shift)) * scale[k] }
+func DequantizeChannelsTo(dst []float32, src []int8, scale []float32, zp []int32, shift int32, first int) error {
+	if len(dst) != len(src) || len(scale) == 0 || len(zp) != len(scale) {
+		return fmt.Errorf("quant: DequantizeChannelsTo: %d values for %d codes in %d channels", len(dst), len(src), len(scale))
+	}
+	channels := len(scale)
+	for i, q := range src {
+		k := (first + i) % channels
+		dst[i] = float32(int32(q)-(zp[k]-shift)) * scale[k]
+	}
+	return nil
 }
 
 // MinMaxOf returns the smallest and largest element of x, or a *NonFiniteError for the

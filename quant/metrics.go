@@ -27,19 +27,18 @@ func Compare(x, y []float32) (Errors, error) {
 		return Errors{}, fmt.Errorf("quant: comparing %d values with %d", len(x), len(y))
 	}
 	chunks := len(x)/blockElems + 1
-	parts := make([]ErrorSums, chunks)
+	m := NewMeter(chunks, 0)
 	_ = parallel.Ranges(chunks, 8*len(x), func(c0, c1 int) error {
 		for c := c0; c < c1; c++ {
 			lo, hi := min(c*blockElems, len(x)), min((c+1)*blockElems, len(x))
-			parts[c].Add(x[lo:hi], y[lo:hi])
+			var s ErrorSums
+			s.Add(x[lo:hi], y[lo:hi])
+			m.SetPiece(c, s)
 		}
 		return nil
 	})
-	var s ErrorSums
-	for _, p := range parts { // fixed order: the result does not depend on scheduling
-		s.Merge(p)
-	}
-	return s.Errors(), nil
+	e, _ := m.Result()
+	return e, nil
 }
 
 // ErrorSums accumulates, in float64, the sums behind Errors, so that an approximation

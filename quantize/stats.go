@@ -36,19 +36,17 @@ const minRunElems = 8
 // codes in registers (integer schemes with runs of one scale) or into a per-worker
 // scratch block (fp8, casts, interleaved channels), accumulates the error sums in float64
 // (quant.ErrorSums.AddCodes and AddFloats: the reference loop's figures up to float64
-// summation order), and counts its source values into the worker's histogram with the float32 bin formula of
-// report.Binning, so the counts are those of report.NewHistogram on the same values. The
-// chunks' sums are merged in chunk order, so the result does not depend on scheduling.
-// The streaming save (stream.go) measures the same way chunk by chunk, with the range of
-// the whole tensor from its first pass.
+// summation order), and counts its source values into the worker's histogram with the
+// float32 bin formula of report.Binning, so the counts are those of report.NewHistogram on
+// the same values. quant.Meter merges the chunks in chunk order, so the result does not
+// depend on scheduling. The streaming save (stream.go) measures the same way chunk by
+// chunk, with the range of the whole tensor from its first pass.
 func (lw *layerWork) stats(bins int) *weightStats {
 	x := lw.x
 	n := len(x)
-	s := &weightStats{}
-	s.scaleMin, s.scaleMax = lw.scaleRange()
 	if n == 0 {
-		s.errors = quant.ErrorSums{}.Errors()
-		s.histogram = report.NewHistogram(nil, bins)
+		s := &weightStats{errors: quant.ErrorSums{}.Errors(), histogram: report.NewHistogram(nil, bins)}
+		s.scaleMin, s.scaleMax = lw.scaleRange()
 		return s
 	}
 	lo, hi, err := quant.MinMaxOf(x)
@@ -56,61 +54,44 @@ func (lw *layerWork) stats(bins int) *weightStats {
 		// The weight was checked before quantizing; measure it the slow way anyway.
 		lo, hi = minMax(x)
 	}
-	sp := lw.planStats(lo, hi, bins)
 	blocks := (n + chunkElems - 1) / chunkElems
-	sums := make([]quant.ErrorSums, blocks)
-	counts := make([][]int64, parallel.Workers()) // each worker's own, summed at the end
+	sp := lw.planStats(lo, hi, bins, blocks)
 	scratch := make([][]float32, parallel.Workers())
 	parallel.For(blocks, 4*n, func(b, worker int) error {
-		if counts[worker] == nil {
-			counts[worker] = sp.newCounts()
-		}
 		if scratch[worker] == nil && !sp.fused {
 			scratch[worker] = make([]float32, chunkElems)
 		}
 		a, z := b*chunkElems, min((b+1)*chunkElems, n)
-		sums[b] = lw.blockStats(sp, a, z, counts[worker], scratch[worker])
+		sp.meter.SetPiece(b, lw.blockStats(sp, a, z, sp.meter.Counts(worker), scratch[worker]))
 		return nil
 	})
-	var total quant.ErrorSums
-	for _, p := range sums { // chunk order: the result does not depend on scheduling
-		total.Merge(p)
-	}
-	s.errors = total.Errors()
-	for _, c := range counts {
-		sp.addCounts(c)
-	}
-	s.histogram = sp.h
-	return s
+	return sp.result(lw)
 }
 
 // statsPlan is how a weight's statistics are measured, fixed by the range of the whole
-// weight: the histogram's bins and which kernels run.
+// weight: the histogram's bins, which kernels run and the meter that gathers the pieces.
 type statsPlan struct {
 	h       *report.Histogram
 	binning report.Binning
 	fused   bool // codes are dequantized in registers (AddCodes)
+	meter   *quant.Meter
 }
 
-// planStats plans the statistics of a weight whose values lie in [lo, hi].
-func (lw *layerWork) planStats(lo, hi float32, bins int) statsPlan {
+// planStats plans the statistics, in pieces pieces, of a weight whose values lie in
+// [lo, hi].
+func (lw *layerWork) planStats(lo, hi float32, bins, pieces int) statsPlan {
 	h := &report.Histogram{Min: float64(lo), Max: float64(hi), Counts: make([]int64, bins)}
 	binning := h.Binning()
 	fused := binning.F32 && lw.ws.kind == kindInt && (lw.idx.mode != 1 || lw.idx.inner >= minRunElems)
-	return statsPlan{h: h, binning: binning, fused: fused}
+	return statsPlan{h: h, binning: binning, fused: fused, meter: quant.NewMeter(pieces, bins)}
 }
 
-// newCounts returns one worker's histogram counts: one more than bins, because the
-// kernels put v == Max there when the float32 rounding gives int(f) == bins, and
-// addCounts moves it to the last bin.
-func (sp statsPlan) newCounts() []int64 { return make([]int64, len(sp.h.Counts)+1) }
-
-// addCounts adds one worker's counts into the histogram.
-func (sp statsPlan) addCounts(c []int64) {
-	last := len(sp.h.Counts) - 1
-	for i, k := range c {
-		sp.h.Counts[min(i, last)] += k
-	}
+// result is the statistics of every piece measured, with lw's scale range.
+func (sp statsPlan) result(lw *layerWork) *weightStats {
+	s := &weightStats{histogram: sp.h}
+	s.errors, sp.h.Counts = sp.meter.Result()
+	s.scaleMin, s.scaleMax = lw.scaleRange()
+	return s
 }
 
 // blockStats measures elements [a, z) of lw (at most chunkElems) into counts and returns

@@ -348,8 +348,6 @@ func (s *streamer) planWeight(l Layer) (weightPlan, bool) {
 type weightAcc struct {
 	scales   []float32 // every block's scale (kindInt: p.Scale; kindFP8: scales)
 	zeros    []int32   // kindInt: every block's zero point
-	sums     []quant.ErrorSums
-	counts   [][]int64 // per worker
 	stats    statsPlan
 	perChunk int // scales per chunk (rows × groups, or 1 per tensor)
 }
@@ -394,9 +392,7 @@ func (s *streamer) weight(info tensor.Info, l Layer) error {
 		acc.perChunk = nparams / c.units * c.per
 	}
 	if s.measured != nil {
-		acc.stats = full.planStats(lo, hi, HistogramBins)
-		acc.sums = make([]quant.ErrorSums, c.chunks())
-		acc.counts = make([][]int64, parallel.Workers())
+		acc.stats = full.planStats(lo, hi, HistogramBins, c.chunks())
 	}
 	err = s.chunked(c, func(ws *workspace, i, worker int) (*writeJob, error) {
 		return s.weightChunk(ws, c, full, acc, i, worker)
@@ -432,17 +428,14 @@ func (s *streamer) weightChunk(ws *workspace, c *source, full *layerWork, acc *w
 		}
 	}
 	if s.measured != nil {
-		if acc.counts[worker] == nil {
-			acc.counts[worker] = acc.stats.newCounts()
-		}
 		if !acc.stats.fused {
 			ws.scratch = grow(ws.scratch, chunkElems)
 		}
 		var sums quant.ErrorSums
 		for b := 0; b < z-a; b += chunkElems {
-			sums.Merge(lw.blockStats(acc.stats, b, min(b+chunkElems, z-a), acc.counts[worker], ws.scratch))
+			sums.Merge(lw.blockStats(acc.stats, b, min(b+chunkElems, z-a), acc.stats.meter.Counts(worker), ws.scratch))
 		}
-		acc.sums[i] = sums
+		acc.stats.meter.SetPiece(i, sums)
 	}
 	out, err := s.chunkOutput(ws, lw, c, i)
 	if err != nil {
@@ -527,17 +520,7 @@ func (s *streamer) finishWeight(info tensor.Info, full *layerWork, acc *weightAc
 	if s.measured == nil {
 		return nil
 	}
-	st := &weightStats{histogram: acc.stats.h}
-	st.scaleMin, st.scaleMax = full.scaleRange()
-	var total quant.ErrorSums
-	for _, p := range acc.sums { // chunk order: the result does not depend on scheduling
-		total.Merge(p)
-	}
-	st.errors = total.Errors()
-	for _, c := range acc.counts {
-		acc.stats.addCounts(c)
-	}
-	s.measured[info.Name] = st
+	s.measured[info.Name] = acc.stats.result(full)
 	return nil
 }
 

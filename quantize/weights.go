@@ -379,36 +379,19 @@ func (w *workspace) castBits(x []float32, dt tensor.DType) ([]uint16, error) {
 }
 
 // dequantizeTo writes the dequantized values of elements [lo, lo+len(dst)) into dst:
-// (code - zero point) * scale for integers, fp8 * scale, or the cast value.
+// (code - zero point) * scale for integers, fp8 * scale, or the cast value, with quant's
+// dequantize kernels run by run of one scale.
 func (lw *layerWork) dequantizeTo(dst []float32, lo int) {
 	switch {
 	case lw.ws.kind == kindInt && lw.idx.mode == 1 && lw.idx.inner == 1:
-		// Channels interleaved element by element (an ONNX MatMul weight [in, out]):
-		// runs of one would cost a call per element.
-		channels, shift := lw.idx.channels, lw.ws.shift
-		for i := range dst {
-			k := (lo + i) % channels
-			dst[i] = float32(int32(lw.codes[lo+i])-(lw.p.ZeroPoint[k]-shift)) * lw.p.Scale[k]
-		}
+		quant.DequantizeChannelsTo(dst, lw.codes[lo:lo+len(dst)], lw.p.Scale, lw.p.ZeroPoint, lw.ws.shift, lo)
 	case lw.ws.kind == kindInt:
 		lw.forRuns(lo, len(dst), func(a, b, k int) {
-			zp, s := lw.p.ZeroPoint[k]-lw.ws.shift, lw.p.Scale[k]
-			out := dst[a-lo : b-lo]
-			for i, c := range lw.codes[a:b] {
-				out[i] = float32(int32(c)-zp) * s
-			}
+			quant.DequantizeTo(dst[a-lo:b-lo], lw.codes[a:b], lw.p.Scale[k], lw.p.ZeroPoint[k]-lw.ws.shift)
 		})
 	case lw.ws.kind == kindFP8:
-		table := fp8E4M3Values
-		if lw.ws.target == tensor.F8E5M2 {
-			table = fp8E5M2Values
-		}
 		lw.forRuns(lo, len(dst), func(a, b, k int) {
-			s := lw.scales[k]
-			out := dst[a-lo : b-lo]
-			for i, c := range lw.fp8[a:b] {
-				out[i] = table[c] * s
-			}
+			quant.DequantizeFP8To(dst[a-lo:b-lo], lw.fp8[a:b], lw.scales[k], lw.ws.target)
 		})
 	case lw.ws.kind == kindCast:
 		// F16C / AVX2 conversions where the CPU has them, exact either way.
@@ -418,17 +401,6 @@ func (lw *layerWork) dequantizeTo(dst []float32, lo int) {
 			quant.F16ToF32To(dst, lw.cast[lo:lo+len(dst)])
 		}
 	}
-}
-
-// fp8E4M3Values and fp8E5M2Values decode every fp8 code by lookup.
-var fp8E4M3Values, fp8E5M2Values = fp8Table(tensor.F8E4M3ToF32), fp8Table(tensor.F8E5M2ToF32)
-
-func fp8Table(decode func(uint8) float32) *[256]float32 {
-	var t [256]float32
-	for c := range t {
-		t[c] = decode(uint8(c))
-	}
-	return &t
 }
 
 // forRuns calls fn(a, b, k) for the runs of elements [a, b) within [lo, lo+n) that share
