@@ -15,7 +15,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/qscript-dev/qscript/host/modules"
-	"github.com/qscript-dev/qscript/quantize"
+	"github.com/qscript-dev/qscript/layer"
 )
 
 // envKey is the registry field that holds the run's *modules.Env. Every module's loader
@@ -182,7 +182,7 @@ func optChoice(L *lua.LState, n int, t *lua.LTable, key, def string, choices []s
 }
 
 func didYouMean(s string, candidates []string) string {
-	if sim := quantize.Similar(s, candidates); len(sim) > 0 {
+	if sim := layer.Similar(s, candidates); len(sim) > 0 {
 		return fmt.Sprintf(" (did you mean %q?)", sim[0])
 	}
 	return ""

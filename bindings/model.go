@@ -12,7 +12,7 @@ import (
 
 	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/host/modules"
-	"github.com/qscript-dev/qscript/quantize"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -29,8 +29,8 @@ type LoadedModel struct {
 }
 
 // Layers lists the model's layers with the recipe's type overrides applied.
-func (m *LoadedModel) Layers() ([]quantize.Layer, error) {
-	return quantize.Layers(m.File, m.Types)
+func (m *LoadedModel) Layers() ([]layer.Layer, error) {
+	return layer.List(m.File, m.Types)
 }
 
 // ModelModule is `require "qs.model"`: qs.load.
@@ -198,7 +198,7 @@ func modelGet(L *lua.LState) int {
 // unknownNameMessage says that name is not among names, with the closest ones.
 func unknownNameMessage(what, name string, names []string, hint string) string {
 	msg := fmt.Sprintf("no %s named %q", what, name)
-	if sim := quantize.Similar(name, names); len(sim) > 0 {
+	if sim := layer.Similar(name, names); len(sim) > 0 {
 		if len(sim) > 5 {
 			sim = sim[:5]
 		}
@@ -209,7 +209,7 @@ func unknownNameMessage(what, name string, names []string, hint string) string {
 
 // layerTable is the Lua form of a layer: {name, type, weight, bias, shape, dtype, index}.
 // index counts from 1 in model order.
-func layerTable(L *lua.LState, l quantize.Layer) *lua.LTable {
+func layerTable(L *lua.LState, l layer.Layer) *lua.LTable {
 	t := L.CreateTable(0, 7)
 	t.RawSetString("name", lua.LString(l.Name))
 	t.RawSetString("type", lua.LString(l.Type))
@@ -233,10 +233,10 @@ func modelLayers(L *lua.LState) int {
 	}
 	if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
 		typ := L.CheckString(2)
-		if !slices.ContainsFunc(quantize.LayerTypes, func(t string) bool { return strings.EqualFold(t, typ) }) {
-			L.ArgError(2, fmt.Sprintf("unknown layer type %q%s; valid types: %s", typ, didYouMean(typ, quantize.LayerTypes), strings.Join(quantize.LayerTypes, ", ")))
+		if !slices.ContainsFunc(layer.Types, func(t string) bool { return strings.EqualFold(t, typ) }) {
+			L.ArgError(2, fmt.Sprintf("unknown layer type %q%s; valid types: %s", typ, didYouMean(typ, layer.Types), strings.Join(layer.Types, ", ")))
 		}
-		layers = quantize.OfType(layers, typ)
+		layers = layer.OfType(layers, typ)
 	}
 	out := L.CreateTable(len(layers), 0)
 	for _, l := range layers {

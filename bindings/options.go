@@ -9,6 +9,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/quantize"
 )
@@ -53,7 +54,7 @@ func optionKeysError(table string, given []string, valid []string) error {
 			continue
 		}
 		e := &unknownOptionError{Table: table, Key: k, Valid: slices.Sorted(slices.Values(valid))}
-		if s := quantize.Similar(k, valid); len(s) > 0 {
+		if s := layer.Similar(k, valid); len(s) > 0 {
 			e.Suggestion = s[0]
 		} else if slices.Contains(valid, "weights") && slices.Contains(weightOptionKeys, k) {
 			// {dtype = "int8"} is how a tensor's quantize takes it; a model's takes
@@ -178,7 +179,7 @@ func optionTypeName(v any) string {
 		return "table"
 	case []any:
 		return "list"
-	case quantize.Matcher:
+	case layer.Matcher:
 		return "function"
 	}
 	return fmt.Sprintf("%T", v)
@@ -239,17 +240,17 @@ func stringsOf(key string, v any) ([]string, error) {
 }
 
 // matchersOf reads a skip or include list: names, globs and predicates, or one of them.
-func matchersOf(key string, v any) ([]quantize.Matcher, error) {
+func matchersOf(key string, v any) ([]layer.Matcher, error) {
 	list, isList := v.([]any)
 	if !isList {
 		list = []any{v}
 	}
-	out := make([]quantize.Matcher, len(list))
+	out := make([]layer.Matcher, len(list))
 	for i, e := range list {
 		switch x := e.(type) {
 		case string:
-			out[i] = quantize.Matcher{Pattern: x}
-		case quantize.Matcher:
+			out[i] = layer.Matcher{Pattern: x}
+		case layer.Matcher:
 			out[i] = x
 		default:
 			k := key
@@ -351,7 +352,7 @@ func luaTypeName(v any) string {
 		return "number"
 	case map[string]any, []any:
 		return "table"
-	case *lua.LFunction, quantize.Matcher:
+	case *lua.LFunction, layer.Matcher:
 		return "function"
 	}
 	return "userdata"

@@ -5,12 +5,13 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/quantize"
 )
 
 func TestModelOptions(t *testing.T) {
-	pred := quantize.Predicate("f", func(l quantize.Layer) bool { return l.Name == "fc2" })
+	pred := layer.Predicate("f", func(l layer.Layer) bool { return l.Name == "fc2" })
 	o, acts, err := modelOptions(map[string]any{
 		"weights":     map[string]any{"dtype": "int4", "symmetric": false, "group_size": float64(64), "per_channel": false},
 		"layers":      []any{"Linear"},

@@ -8,6 +8,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/qscript-dev/qscript/host/modules"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quantize"
 	"github.com/qscript-dev/qscript/report"
 )
@@ -183,7 +184,7 @@ func quantizeOptionMap(L *lua.LState, n int, t *lua.LTable) map[string]any {
 	checkKeys(L, n, t, "", modelOptionKeys)
 	predicateErr := predicateErrors(L)
 	m := goValue(L, t, func(fn *lua.LFunction) any {
-		return quantize.Predicate(functionLabel(fn), luaPredicate(L, fn, predicateErr))
+		return layer.Predicate(functionLabel(fn), luaPredicate(L, fn, predicateErr))
 	}).(map[string]any)
 	for _, k := range listOptions {
 		if e, ok := m[k].(map[string]any); ok && len(e) == 0 {
@@ -224,8 +225,8 @@ func predicateErrors(L *lua.LState) *predicateError {
 // it plans, on the goroutine that called it, which is this Lua state's. An error inside
 // the function is kept (the layer counts as not matched) and raised once planning
 // returns, with the function's own file:line.
-func luaPredicate(L *lua.LState, fn *lua.LFunction, perr *predicateError) func(quantize.Layer) bool {
-	return func(l quantize.Layer) bool {
+func luaPredicate(L *lua.LState, fn *lua.LFunction, perr *predicateError) func(layer.Layer) bool {
+	return func(l layer.Layer) bool {
 		if perr.err != nil {
 			return false
 		}

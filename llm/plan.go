@@ -6,7 +6,7 @@ import (
 	"strings"
 
 	"github.com/qscript-dev/qscript/formats/hf"
-	"github.com/qscript-dev/qscript/quantize"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -43,7 +43,7 @@ type Group struct {
 
 // LayerPlan is what happens to one module with a weight.
 type LayerPlan struct {
-	Layer  quantize.Layer
+	Layer  layer.Layer
 	Group  *Group // nil: left as it is
 	Reason string // why it is left as it is
 }
@@ -70,7 +70,7 @@ func Plan(f *hf.Folder, o Options) (*Planned, error) {
 	if err != nil {
 		return nil, err
 	}
-	layers, err := quantize.Layers(f, nil)
+	layers, err := layer.List(f, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -78,9 +78,9 @@ func Plan(f *hf.Folder, o Options) (*Planned, error) {
 	for _, l := range layers {
 		mods = append(mods, module{name: l.Name, class: l.Type})
 	}
-	tiedHead := f.IsCausalLM() && f.TiedEmbeddings() && !slices.ContainsFunc(layers, func(l quantize.Layer) bool { return l.Name == "lm_head" })
+	tiedHead := f.IsCausalLM() && f.TiedEmbeddings() && !slices.ContainsFunc(layers, func(l layer.Layer) bool { return l.Name == "lm_head" })
 	if tiedHead {
-		mods = append(mods, module{name: "lm_head", class: quantize.TypeLinear})
+		mods = append(mods, module{name: "lm_head", class: layer.TypeLinear})
 	}
 	targetOf := map[string]int{} // target -> spec, later specs win as in an OrderedDict
 	var targets []matcher
@@ -176,17 +176,17 @@ func Plan(f *hf.Folder, o Options) (*Planned, error) {
 
 // assign returns the group of a module matched by spec si, creating it on first use, or
 // nil and why when the module cannot be quantized.
-func (p *Planned) assign(l quantize.Layer, specs []spec, si int, groupOf map[int]*Group, f *hf.Folder) (*Group, string, error) {
+func (p *Planned) assign(l layer.Layer, specs []spec, si int, groupOf map[int]*Group, f *hf.Folder) (*Group, string, error) {
 	s := specs[si]
 	switch {
-	case l.Type != quantize.TypeLinear && l.Type != quantize.TypeEmbedding:
+	case l.Type != layer.TypeLinear && l.Type != layer.TypeEmbedding:
 		p.warn("%s (%s) stays as it is: only Linear and Embedding weights are quantized", l.Name, l.Type)
 		return nil, "not a Linear or Embedding layer", nil
 	case len(l.Shape) != 2:
 		return nil, "", fmt.Errorf("module %s: weight %s is %v, want 2-D [out, in]", l.Name, l.Weight, l.Shape)
 	case l.DType != tensor.BF16 && l.DType != tensor.F16 && l.DType != tensor.F32:
 		return nil, "", fmt.Errorf("module %s: weight %s is %v; compressed-tensors numerics need bf16, f16 or f32 weights", l.Name, l.Weight, l.DType)
-	case l.Type == quantize.TypeEmbedding && f.IsCausalLM() && f.TiedEmbeddings():
+	case l.Type == layer.TypeEmbedding && f.IsCausalLM() && f.TiedEmbeddings():
 		return nil, "", fmt.Errorf("module %s is the input embedding that lm_head shares (tie_word_embeddings); quantizing it would untie them", l.Name)
 	}
 	if _, err := s.scheme.ctArgs().Groups(l.Shape[1]); err != nil {
@@ -219,7 +219,7 @@ func groupSpecs(o Options) ([]spec, error) {
 	}
 	targets := o.Targets
 	if len(targets) == 0 {
-		targets = []string{quantize.TypeLinear}
+		targets = []string{layer.TypeLinear}
 	}
 	specs := []spec{{s, slices.Clone(targets)}}
 	for i, ov := range o.Overrides {

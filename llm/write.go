@@ -17,7 +17,7 @@ import (
 	"github.com/qscript-dev/qscript/formats/hf"
 	"github.com/qscript-dev/qscript/formats/safetensors"
 	"github.com/qscript-dev/qscript/internal/paths"
-	"github.com/qscript-dev/qscript/quantize"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -117,7 +117,7 @@ func infoBytes(i tensor.Info) int64 {
 // shards hold whole layers in order ("layers.2" before "layers.10").
 func (p *Planned) sourceOrder() []tensor.Info {
 	infos := p.Folder.Tensors()
-	slices.SortStableFunc(infos, func(a, b tensor.Info) int { return quantize.NaturalCompare(a.Name, b.Name) })
+	slices.SortStableFunc(infos, func(a, b tensor.Info) int { return layer.NaturalCompare(a.Name, b.Name) })
 	return infos
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 	"github.com/qscript-dev/qscript/graph"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/quantize"
 	"github.com/qscript-dev/qscript/report"
@@ -404,7 +405,7 @@ func (r *rewriter) castReport(qdtype string, target int32, blocked func(int, *on
 // layerReport is a report.Layer being filled in.
 type layerReport struct{ report.Layer }
 
-func baseLayer(d *quantize.Decision) layerReport {
+func baseLayer(d *layer.Decision) layerReport {
 	l := d.Layer
 	before := infoBytes(tensor.Info{Shape: l.Shape, DType: l.DType})
 	return layerReport{report.Layer{Name: l.Name, Type: l.Type, Shape: slices.Clone(l.Shape), DType: l.DType.String(),

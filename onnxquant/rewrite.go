@@ -12,6 +12,7 @@ import (
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 	"github.com/qscript-dev/qscript/graph"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quantize"
 	"github.com/qscript-dev/qscript/report"
 	"github.com/qscript-dev/qscript/tensor"
@@ -75,7 +76,7 @@ type rewriter struct {
 	qo    quantize.Options
 	inits map[string]*onnxpb.TensorProto
 	// decisions by node index; nodes that are no layer have none.
-	decisions map[int]*quantize.Decision
+	decisions map[int]*layer.Decision
 	names     map[string]bool // every value and node name in use
 
 	nodes    []*onnxpb.NodeProto
@@ -98,7 +99,7 @@ func newRewriter(src *onnx.File, qo quantize.Options) (*rewriter, error) {
 	m := src.Proto()
 	g := m.GetGraph()
 	r := &rewriter{src: src, m: m, qo: qo, inits: map[string]*onnxpb.TensorProto{},
-		decisions: map[int]*quantize.Decision{}, names: map[string]bool{}, dropped: map[string]bool{},
+		decisions: map[int]*layer.Decision{}, names: map[string]bool{}, dropped: map[string]bool{},
 		replaced: map[string]*onnxpb.TensorProto{},
 		inputs:   g.GetInput(), outputs: g.GetOutput(), vinfo: g.GetValueInfo(), opsets: m.GetOpsetImport()}
 	for _, t := range g.GetInitializer() {
@@ -114,19 +115,19 @@ func newRewriter(src *onnx.File, qo quantize.Options) (*rewriter, error) {
 			r.names[s] = true
 		}
 	}
-	layers, err := quantize.Layers(src, qo.LayerTypes)
+	layers, err := layer.List(src, qo.LayerTypes)
 	if err != nil {
 		return nil, err
 	}
 	sel := qo.Selection
 	if qo.Weights.DType == quantize.DTypeFP16 || qo.Weights.DType == quantize.DTypeBF16 {
-		sel.Types = quantize.LayerTypes // a cast applies to every layer; only skip keeps one
+		sel.Types = layer.Types // a cast applies to every layer; only skip keeps one
 	}
-	ds, err := quantize.Select(layers, sel)
+	ds, err := layer.Select(layers, sel)
 	if err != nil {
 		return nil, err
 	}
-	byName := map[string]*quantize.Decision{}
+	byName := map[string]*layer.Decision{}
 	for i := range ds {
 		byName[ds[i].Layer.Name] = &ds[i]
 	}

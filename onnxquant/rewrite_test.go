@@ -14,6 +14,7 @@ import (
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 	"github.com/qscript-dev/qscript/graph"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quantize"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -201,7 +202,7 @@ func TestFloat16BlockedOps(t *testing.T) {
 	}
 	// Skipping the conv layer keeps it (and its weight) in float32 with Casts.
 	qo := weightOptions(quantize.DTypeFP16, 0, true)
-	qo.Skip = quantize.Names("conv")
+	qo.Skip = layer.Names("conv")
 	out = rewrite(t, f, qo, DefaultOptions()).Model
 	if n := nodeNamed(out, "conv_output_cast0"); n == nil {
 		t.Error("skipped conv has no output Cast")

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/report"
 	"github.com/qscript-dev/qscript/tensor"
@@ -67,7 +68,7 @@ func BenchmarkStats(b *testing.B) {
 	for i := range x {
 		x[i] = float32(math.Sin(float64(i)*0.37)) * 0.02
 	}
-	l := Layer{Name: "layer", Type: "Linear", Weight: "layer.weight", Shape: []int{rows, cols}, DType: tensor.F32}
+	l := layer.Layer{Name: "layer", Type: "Linear", Weight: "layer.weight", Shape: []int{rows, cols}, DType: tensor.F32}
 	for _, dtype := range []string{"int8", "int4", "fp8_e4m3", "fp16"} {
 		b.Run(dtype, func(b *testing.B) {
 			opts := DefaultOptions()

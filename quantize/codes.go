@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -31,36 +32,36 @@ func (q *WeightPlan) IntScheme() (s quant.Scheme, groupSize int, perChannel, ok 
 // dtype for f16/bf16 weights, else float32).
 func StoredScale(s float32, weight tensor.DType) float32 { return roundScale(s, scaleDType(weight)) }
 
-// SetCodes makes Save write c for the selected weight of layer in place of its round to
+// SetCodes makes Save write c for the selected weight of layer name in place of its round to
 // nearest codes (the statistics and the fake layout follow them). The scale and zero-point
 // layout must be what the scheme gives the layer.
-func (q *WeightPlan) SetCodes(layer string, c Codes) error {
-	var d *Decision
+func (q *WeightPlan) SetCodes(name string, c Codes) error {
+	var d *layer.Decision
 	for i := range q.decisions {
-		if q.decisions[i].Layer.Name == layer && q.decisions[i].Selected {
+		if q.decisions[i].Layer.Name == name && q.decisions[i].Selected {
 			d = &q.decisions[i]
 		}
 	}
 	if d == nil || q.ws.kind != kindInt || q.ws.unsupported(d.Layer) != "" {
-		return fmt.Errorf("set codes: %q is not a layer this plan quantizes to integers", layer)
+		return fmt.Errorf("set codes: %q is not a layer this plan quantizes to integers", name)
 	}
 	n := numel(d.Layer.Shape)
 	idx := newParamIndex(q.ws, d.Layer, n)
 	qt := q.ws.scheme.QType
 	switch {
 	case len(c.Codes) != n:
-		return fmt.Errorf("set codes: layer %q: %d codes for %d weights", layer, len(c.Codes), n)
+		return fmt.Errorf("set codes: layer %q: %d codes for %d weights", name, len(c.Codes), n)
 	case c.P == nil || len(c.P.Scale) != idx.count(n) || len(c.P.ZeroPoint) != len(c.P.Scale):
-		return fmt.Errorf("set codes: layer %q: want %d scales and zero points", layer, idx.count(n))
+		return fmt.Errorf("set codes: layer %q: want %d scales and zero points", name, idx.count(n))
 	}
 	for _, v := range c.Codes {
 		if v < qt.Min || v > qt.Max {
-			return fmt.Errorf("set codes: layer %q: code %d outside %s's %d..%d", layer, v, q.ws.dtype, qt.Min, qt.Max)
+			return fmt.Errorf("set codes: layer %q: code %d outside %s's %d..%d", name, v, q.ws.dtype, qt.Min, qt.Max)
 		}
 	}
 	for _, s := range c.P.Scale {
 		if !(s > 0) || math.IsInf(float64(s), 0) {
-			return fmt.Errorf("set codes: layer %q: scale %g is not a positive number", layer, s)
+			return fmt.Errorf("set codes: layer %q: scale %g is not a positive number", name, s)
 		}
 	}
 	q.codesMu.Lock()
@@ -77,7 +78,7 @@ func (q *WeightPlan) SetCodes(layer string, c Codes) error {
 
 // quantizeSelected quantizes a selected weight: its codes from SetCodes, or round to
 // nearest.
-func (q *WeightPlan) quantizeSelected(w *workspace, l Layer, t *tensor.Tensor) (*layerWork, error) {
+func (q *WeightPlan) quantizeSelected(w *workspace, l layer.Layer, t *tensor.Tensor) (*layerWork, error) {
 	lw, err := q.presetWork(w, l, t)
 	if lw != nil || err != nil {
 		return lw, err
@@ -94,7 +95,7 @@ func (q *WeightPlan) hasCodes(weight string) bool {
 }
 
 // presetWork is the layerWork of a weight with codes set by SetCodes, or nil.
-func (q *WeightPlan) presetWork(w *workspace, l Layer, t *tensor.Tensor) (*layerWork, error) {
+func (q *WeightPlan) presetWork(w *workspace, l layer.Layer, t *tensor.Tensor) (*layerWork, error) {
 	q.codesMu.RLock()
 	c, ok := q.codes[l.Weight]
 	q.codesMu.RUnlock()

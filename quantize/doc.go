@@ -1,6 +1,5 @@
-// Package quantize is qscript's model-level weight quantization: it finds the layers of
-// a checkpoint (state dict or ONNX model), selects the ones to quantize (by type, exact
-// name, glob or predicate, with errors that suggest the closest names for typos), plans
+// Package quantize is qscript's model-level weight quantization: it takes the layers of
+// a checkpoint (state dict or ONNX model) that package layer lists and selects, plans
 // the work without reading tensor data, and then streams the model tensor by tensor into
 // a safetensors or PyTorch file in the compressed-tensors layout (or the "fake",
 // dequantized layout), filling a report.Report on the way.
@@ -10,7 +9,7 @@
 //	m, _ := formats.Open("model.safetensors")
 //	defer m.Close()
 //	opts := quantize.DefaultOptions()
-//	opts.Skip = quantize.Names("conv1")
+//	opts.Skip = layer.Names("conv1")
 //	q, err := quantize.PlanWeights(ctx, m, opts)   // plans; reads no tensor data
 //	err = q.Save(ctx, "out.safetensors", quantize.SaveOptions{}) // measures the report too
 //	rep, err := q.Report(ctx)                      // after Save: reads nothing; before: one pass

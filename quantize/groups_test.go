@@ -7,15 +7,16 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
 // genericGroups is the path quantizeInt took for group-wise weights before quant's fused
 // kernel: ChooseQParams, roundScales, Quantize, unsigned codes shifted to signed.
-func genericGroups(ws weightScheme, l Layer, x []float32) ([]int8, *quant.QParams, error) {
+func genericGroups(ws weightScheme, l layer.Layer, x []float32) ([]int8, *quant.QParams, error) {
 	tv := tensor.FromF32([]int{l.Shape[0], len(x) / l.Shape[0]}, x)
-	p, err := quant.ChooseQParams(tv, ws.scheme, ws.granularity(Layer{Axis: l.Axis}))
+	p, err := quant.ChooseQParams(tv, ws.scheme, ws.granularity(layer.Layer{Axis: l.Axis}))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -60,7 +61,7 @@ func TestQuantizeGroupsMatchesGeneric(t *testing.T) {
 					if err != nil {
 						t.Fatal(err)
 					}
-					l := Layer{Name: "w", Type: "Linear", Weight: "w.weight", Shape: shape, DType: dt}
+					l := layer.Layer{Name: "w", Type: "Linear", Weight: "w.weight", Shape: shape, DType: dt}
 					name := fmt.Sprintf("%v sym=%v g%d %v", dt, sym, group, shape)
 					lw, err := (&workspace{}).quantizeLayer(ws, l, tensor.FromF32(shape, slices.Clone(x)))
 					if err != nil {
@@ -94,7 +95,7 @@ func TestQuantizeGroupsMatchesGeneric(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := Layer{Name: "w", Type: "Linear", Weight: "w.weight", Shape: []int{4, 256}, DType: tensor.F16}
+	l := layer.Layer{Name: "w", Type: "Linear", Weight: "w.weight", Shape: []int{4, 256}, DType: tensor.F16}
 	_, err = (&workspace{}).quantizeLayer(ws, l, tensor.FromF32(l.Shape, slices.Clone(x)))
 	_, _, gerr := genericGroups(ws, l, x)
 	if err == nil || gerr == nil || err.Error() != gerr.Error() {

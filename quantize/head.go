@@ -11,6 +11,7 @@ import (
 
 	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/formats/hf"
+	"github.com/qscript-dev/qscript/layer"
 )
 
 // OutputHead returns the layers of m that a Hugging Face causal language model keeps in
@@ -22,7 +23,7 @@ import (
 // Serving stacks run the head in full precision (vLLM's ParallelLMHead is never
 // quantized by compressed-tensors), and its error is the logits' error. A config.json
 // that cannot be read is a warning, and then nothing is protected.
-func OutputHead(m formats.Model, layers []Layer) (protect []Protected, warning string) {
+func OutputHead(m formats.Model, layers []layer.Layer) (protect []layer.Protected, warning string) {
 	f, err := hfConfig(m)
 	if err != nil {
 		return nil, fmt.Sprintf("output head not recognized: %v", err)
@@ -41,7 +42,7 @@ func OutputHead(m formats.Model, layers []Layer) (protect []Protected, warning s
 	for _, l := range layers {
 		if l.Name == "lm_head" {
 			head = true
-			protect = append(protect, Protected{Name: l.Name, Reason: fmt.Sprintf(
+			protect = append(protect, layer.Protected{Name: l.Name, Reason: fmt.Sprintf(
 				"output head of %s stays in full precision; name it in include to quantize it", arch)})
 		}
 	}
@@ -51,7 +52,7 @@ func OutputHead(m formats.Model, layers []Layer) (protect []Protected, warning s
 			if head {
 				what = "lm_head"
 			}
-			protect = append(protect, Protected{Name: e.Name, Reason: fmt.Sprintf(
+			protect = append(protect, layer.Protected{Name: e.Name, Reason: fmt.Sprintf(
 				"input embedding tied to the %s of %s (tie_word_embeddings) stays in full precision; "+
 					"name it in include and add Embedding to layers to quantize it", what, arch)})
 		}
@@ -85,16 +86,16 @@ func hfConfig(m formats.Model) (*hf.Folder, error) {
 
 // inputEmbedding is the token embedding among layers: the Embedding whose rows are the
 // config's vocab_size, or the largest Embedding when the config does not say.
-func inputEmbedding(f *hf.Folder, layers []Layer) (Layer, bool) {
+func inputEmbedding(f *hf.Folder, layers []layer.Layer) (layer.Layer, bool) {
 	vocab := -1
 	if n, ok := f.Config["vocab_size"].(fmt.Stringer); ok {
 		if v, err := strconv.Atoi(n.String()); err == nil {
 			vocab = v
 		}
 	}
-	best, found := Layer{}, false
+	best, found := layer.Layer{}, false
 	for _, l := range layers {
-		if l.Type != TypeEmbedding || len(l.Shape) != 2 {
+		if l.Type != layer.TypeEmbedding || len(l.Shape) != 2 {
 			continue
 		}
 		if vocab >= 0 && l.Shape[0] == vocab {

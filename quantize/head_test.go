@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -50,13 +51,13 @@ func llamaCfg(tied bool) string {
 }
 
 // decisionsOf plans path with opts and returns each layer's decision by name.
-func decisionsOf(t *testing.T, path string, opts Options) (map[string]Decision, *WeightPlan) {
+func decisionsOf(t *testing.T, path string, opts Options) (map[string]layer.Decision, *WeightPlan) {
 	t.Helper()
 	q, err := PlanWeights(context.Background(), openModel(t, path), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]Decision{}
+	out := map[string]layer.Decision{}
 	for _, d := range q.Decisions() {
 		out[d.Layer.Name] = d
 	}
@@ -94,12 +95,12 @@ func TestOutputHeadOfCausalLM(t *testing.T) {
 
 	// A glob or a type does not ask for the head; its exact name in include does.
 	opts := DefaultOptions()
-	opts.Include = Names("*")
+	opts.Include = layer.Names("*")
 	if ds, _ := decisionsOf(t, path, opts); ds["lm_head"].Selected {
 		t.Error(`include = {"*"} quantized lm_head`)
 	}
 	for _, name := range []string{"lm_head", "lm_head.weight"} {
-		opts.Include = Names(name, "model.layers.*")
+		opts.Include = layer.Names(name, "model.layers.*")
 		ds, q := decisionsOf(t, path, opts)
 		if !ds["lm_head"].Selected || !ds["model.layers.0.mlp.up_proj"].Selected {
 			t.Errorf("include %s: lm_head selected=%v (%s)", name, ds["lm_head"].Selected, ds["lm_head"].Reason)
@@ -114,7 +115,7 @@ func TestOutputHeadOfCausalLM(t *testing.T) {
 		}
 	}
 	// skip still wins.
-	opts.Include, opts.Skip = Names("lm_head", "model.layers.*"), Names("lm_head")
+	opts.Include, opts.Skip = layer.Names("lm_head", "model.layers.*"), layer.Names("lm_head")
 	if ds, _ := decisionsOf(t, path, opts); ds["lm_head"].Selected || ds["lm_head"].Reason != "skip: lm_head" {
 		t.Errorf("lm_head in include and skip: selected=%v %q", ds["lm_head"].Selected, ds["lm_head"].Reason)
 	}
@@ -123,13 +124,13 @@ func TestOutputHeadOfCausalLM(t *testing.T) {
 func TestOutputHeadTiedEmbedding(t *testing.T) {
 	path := causalLM(t, llamaCfg(true), true)
 	opts := DefaultOptions()
-	opts.Types = []string{TypeLinear, TypeEmbedding}
+	opts.Types = []string{layer.TypeLinear, layer.TypeEmbedding}
 	ds, _ := decisionsOf(t, path, opts)
 	emb := ds["model.embed_tokens"]
 	if emb.Selected || !strings.Contains(emb.Reason, "tied to the output head of LlamaForCausalLM (tie_word_embeddings)") {
 		t.Errorf("tied embedding selected=%v reason %q", emb.Selected, emb.Reason)
 	}
-	opts.Include = Names("model.embed_tokens", "model.layers.*")
+	opts.Include = layer.Names("model.embed_tokens", "model.layers.*")
 	if ds, _ := decisionsOf(t, path, opts); !ds["model.embed_tokens"].Selected {
 		t.Errorf("embedding named in include not selected: %s", ds["model.embed_tokens"].Reason)
 	}

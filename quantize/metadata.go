@@ -4,9 +4,11 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -60,7 +62,7 @@ func (q *WeightPlan) record(layout string) Record {
 	r := Record{Tool: "qscript", Version: cmp.Or(q.opts.Version, "dev"), Scheme: q.ws.String(), DType: q.ws.dtype,
 		Observer: q.ws.observer(), Numerics: q.opts.Numerics.String(), Layout: layout,
 		CalibrationSamples: q.samples, LayersQuantized: []string{}, LayersSkipped: []SkippedLayer{}}
-	r.Granularity = q.ws.granularityLabel(Layer{})
+	r.Granularity = q.ws.granularityLabel(layer.Layer{})
 	if q.ws.kind == kindInt {
 		sym := q.ws.scheme.Symmetric
 		r.Symmetric = &sym
@@ -208,8 +210,8 @@ func servable(format string, w, in *QuantizationArgs) string {
 // targetOf maps a layer type to the module class compressed-tensors targets: ONNX Gemm
 // and MatMul are Linear layers.
 func targetOf(typ string) string {
-	if typ == TypeGemm || typ == TypeMatMul {
-		return TypeLinear
+	if typ == layer.TypeGemm || typ == layer.TypeMatMul {
+		return layer.TypeLinear
 	}
 	return typ
 }
@@ -226,4 +228,8 @@ func jsonString(v any) (string, error) {
 		return "", fmt.Errorf("quantize: encoding %T: %w", v, err)
 	}
 	return string(b), nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
 }

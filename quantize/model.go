@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/qscript-dev/qscript/formats"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/report"
 	"github.com/qscript-dev/qscript/tensor"
@@ -22,7 +23,7 @@ type WeightPlan struct {
 	opts    Options
 	ws      weightScheme
 
-	decisions []Decision
+	decisions []layer.Decision
 	infos     []tensor.Info          // the source's tensors, in its order
 	byTensor  map[string]*tensorRole // weight and bias tensors of layers
 
@@ -39,12 +40,12 @@ type WeightPlan struct {
 
 // tensorRole ties a tensor to its layer.
 type tensorRole struct {
-	decision *Decision
+	decision *layer.Decision
 	isBias   bool
 }
 
 // PlanWeights plans the quantization of m with opts: it validates the options, finds the
-// layers (Layers) and decides which are quantized (Select), without reading tensor
+// layers (layer.List) and decides which are quantized (layer.Select), without reading tensor
 // data. Layers that cannot take the scheme (for example int4 on an ONNX MatMul weight
 // stored [in, out]) stay in float with the reason in the report and a warning. Errors in
 // the data itself (a NaN in a weight) appear in Report and Save, which read it.
@@ -63,7 +64,7 @@ func PlanWeights(ctx context.Context, m formats.Model, opts Options) (*WeightPla
 	if err != nil {
 		return nil, err
 	}
-	layers, err := Layers(m, opts.LayerTypes)
+	layers, err := layer.List(m, opts.LayerTypes)
 	if err != nil {
 		return nil, err
 	}
@@ -71,17 +72,17 @@ func PlanWeights(ctx context.Context, m formats.Model, opts Options) (*WeightPla
 	if ws.kind == kindCast {
 		// A cast applies to every floating tensor (SPEC §4): only skip and include keep
 		// a layer's tensors in their dtype.
-		sel.Types = LayerTypes
+		sel.Types = layer.Types
 	}
 	var headWarning string
 	if ws.kind != kindCast {
 		// A causal LM's output head stays in full precision unless asked for by name; a
 		// cast changes the whole model's dtype, head included, as serving it does.
-		var protect []Protected
+		var protect []layer.Protected
 		protect, headWarning = OutputHead(m, layers)
 		sel.Protect = append(slices.Clone(sel.Protect), protect...)
 	}
-	decisions, err := Select(layers, sel)
+	decisions, err := layer.Select(layers, sel)
 	if err != nil {
 		return nil, err
 	}
@@ -116,11 +117,11 @@ func (q *WeightPlan) Source() formats.Model { return q.src }
 func (q *WeightPlan) Options() Options { return q.opts }
 
 // Decisions returns every layer with whether it is quantized and, if not, why.
-func (q *WeightPlan) Decisions() []Decision { return slices.Clone(q.decisions) }
+func (q *WeightPlan) Decisions() []layer.Decision { return slices.Clone(q.decisions) }
 
 // Quantized returns the layers that are quantized, in model order.
-func (q *WeightPlan) Quantized() []Layer {
-	var out []Layer
+func (q *WeightPlan) Quantized() []layer.Layer {
+	var out []layer.Layer
 	for _, d := range q.decisions {
 		if d.Selected {
 			out = append(out, d.Layer)
@@ -155,32 +156,32 @@ func (q *WeightPlan) warn(format string, args ...any) {
 // `<layer>.input_scale` [1] and, for an asymmetric scheme, `<layer>.input_zero_point`
 // [1] (uint8 zero points stored as int8, shifted by 128), and the quantization_config
 // gains input_activations. A nil p removes them. The calibration package calls this.
-func (q *WeightPlan) SetInputQParams(layer string, p *quant.QParams) error {
-	i := slices.IndexFunc(q.decisions, func(d Decision) bool { return d.Layer.Name == layer })
+func (q *WeightPlan) SetInputQParams(name string, p *quant.QParams) error {
+	i := slices.IndexFunc(q.decisions, func(d layer.Decision) bool { return d.Layer.Name == name })
 	if i < 0 {
-		return unknownName("input qparams", layer, false, q.layerList())
+		return layer.UnknownName("input qparams", name, false, q.layerList())
 	}
 	if !q.decisions[i].Selected || q.ws.kind != kindInt {
-		return fmt.Errorf("input qparams: layer %q is not quantized to integers", layer)
+		return fmt.Errorf("input qparams: layer %q is not quantized to integers", name)
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if p == nil {
-		delete(q.inputQ, layer)
+		delete(q.inputQ, name)
 		return nil
 	}
 	if len(p.Scale) != 1 || len(p.ZeroPoint) != 1 {
-		return fmt.Errorf("input qparams of %q: want one scale and zero point (per tensor), have %d", layer, len(p.Scale))
+		return fmt.Errorf("input qparams of %q: want one scale and zero point (per tensor), have %d", name, len(p.Scale))
 	}
 	if q.ws.scheme.QType.Bits != 8 || p.Scheme.QType.Bits != 8 {
-		return fmt.Errorf("input qparams of %q: static activations need 8-bit weights and activations", layer)
+		return fmt.Errorf("input qparams of %q: static activations need 8-bit weights and activations", name)
 	}
 	if err := p.Scheme.Validate(); err != nil {
-		return fmt.Errorf("input qparams of %q: %w", layer, err)
+		return fmt.Errorf("input qparams of %q: %w", name, err)
 	}
 	cp := *p
 	cp.Scale, cp.ZeroPoint = slices.Clone(p.Scale), slices.Clone(p.ZeroPoint)
-	q.inputQ[layer] = &cp
+	q.inputQ[name] = &cp
 	q.report = nil
 	return nil
 }
@@ -193,8 +194,8 @@ func (q *WeightPlan) SetCalibrationSamples(n int) {
 	q.samples = n
 }
 
-func (q *WeightPlan) layerList() []Layer {
-	out := make([]Layer, len(q.decisions))
+func (q *WeightPlan) layerList() []layer.Layer {
+	out := make([]layer.Layer, len(q.decisions))
 	for i, d := range q.decisions {
 		out[i] = d.Layer
 	}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 )
 
@@ -30,7 +31,7 @@ type Options struct {
 	Weights WeightOptions
 	// Selection says which layers are quantized: option keys "layers" (Types), "include"
 	// and "skip".
-	Selection
+	layer.Selection
 	// LayerTypes overrides inferred layer types by layer name (option key "layer_types").
 	LayerTypes map[string]string
 	// Numerics selects torch's (default) or ONNX Runtime's arithmetic ("numerics":
@@ -69,7 +70,7 @@ type WeightOptions struct {
 func DefaultOptions() Options {
 	return Options{
 		Weights:   WeightOptions{DType: DTypeInt8, PerChannel: true, Symmetric: true},
-		Selection: Selection{Types: DefaultTypes()},
+		Selection: layer.Selection{Types: layer.DefaultTypes()},
 		Numerics:  quant.Torch,
 	}
 }
@@ -79,7 +80,7 @@ func (o Options) Validate() error {
 	w := o.Weights
 	if !slices.Contains(WeightDTypes, w.DType) {
 		return fmt.Errorf("option \"weights.dtype\": unknown dtype %q%s; valid dtypes: %s",
-			w.DType, didYouMean(w.DType, WeightDTypes), strings.Join(WeightDTypes, ", "))
+			w.DType, layer.DidYouMean(w.DType, WeightDTypes), strings.Join(WeightDTypes, ", "))
 	}
 	if w.GroupSize < -1 {
 		return fmt.Errorf("option \"weights.group_size\": %d; want a positive size, 0 (default) or -1 (no groups)", w.GroupSize)
@@ -91,15 +92,15 @@ func (o Options) Validate() error {
 		return fmt.Errorf("option \"numerics\": unknown numerics %d", int(o.Numerics))
 	}
 	for _, t := range o.Types {
-		if _, ok := canonicalType(t); !ok {
+		if _, ok := layer.CanonicalType(t); !ok {
 			return fmt.Errorf("option \"layers\": unknown layer type %q%s; valid types: %s",
-				t, didYouMean(t, LayerTypes), strings.Join(LayerTypes, ", "))
+				t, layer.DidYouMean(t, layer.Types), strings.Join(layer.Types, ", "))
 		}
 	}
 	for name, t := range o.LayerTypes {
-		if _, ok := canonicalType(t); !ok {
+		if _, ok := layer.CanonicalType(t); !ok {
 			return fmt.Errorf("option \"layer_types\": layer %q: unknown layer type %q%s; valid types: %s",
-				name, t, didYouMean(t, LayerTypes), strings.Join(LayerTypes, ", "))
+				name, t, layer.DidYouMean(t, layer.Types), strings.Join(layer.Types, ", "))
 		}
 	}
 	return nil

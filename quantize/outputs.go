@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -31,7 +32,7 @@ const (
 	roleWeight             // a selected layer's weight, quantized
 )
 
-func (q *WeightPlan) roleOf(info tensor.Info) (role, *Decision) {
+func (q *WeightPlan) roleOf(info tensor.Info) (role, *layer.Decision) {
 	r := q.byTensor[info.Name]
 	switch {
 	case r != nil && r.decision.Selected && !r.isBias && q.ws.kind != kindCast:
@@ -48,7 +49,7 @@ func (q *WeightPlan) roleOf(info tensor.Info) (role, *Decision) {
 
 // inputBase is the prefix of a layer's static activation tensors: "fc1.weight" gives
 // "fc1.input", for "fc1.input_scale" and "fc1.input_zero_point".
-func inputBase(l Layer) string {
+func inputBase(l layer.Layer) string {
 	if p, ok := strings.CutSuffix(l.Weight, ".weight"); ok {
 		return p + ".input"
 	}
@@ -64,7 +65,7 @@ func inputBase(l Layer) string {
 // [out, 1] scale would align with the kernel dimensions, and llm-compressor's observers
 // reduce every dimension but the first with keepdim, giving the same shape. (Its
 // [out, 1] placeholder, and vLLM's loader, exist for Linear layers only.)
-func (q *WeightPlan) scaleShape(l Layer) []int {
+func (q *WeightPlan) scaleShape(l layer.Layer) []int {
 	idx := newParamIndex(q.ws, l, numel(l.Shape))
 	switch idx.mode {
 	case 2:

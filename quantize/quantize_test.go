@@ -7,11 +7,13 @@ import (
 	"testing"
 
 	"github.com/qscript-dev/qscript/formats"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/report"
 )
 
 const (
+	exampleONNX        = "../examples/models/digits_cnn.onnx"
 	examplePT          = "../examples/models/digits_cnn.pt"
 	exampleSafetensors = "../examples/models/digits_cnn.safetensors"
 )
@@ -32,7 +34,7 @@ func TestReport(t *testing.T) {
 	ctx := context.Background()
 	src, _ := loadAll(t, examplePT)
 	opts := DefaultOptions()
-	opts.Skip = Names("conv1")
+	opts.Skip = layer.Names("conv1")
 	q, err := PlanWeights(ctx, openModel(t, examplePT), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -126,7 +128,7 @@ func TestUnsupportedLayersStayFloat(t *testing.T) {
 		t.Errorf("quantized %d, warnings %q", len(q.Quantized()), q.Warnings())
 	}
 	ws, _ := newWeightScheme(opts)
-	why := ws.unsupported(Layer{Type: "MatMul", Shape: []int{512, 64}, Axis: 1})
+	why := ws.unsupported(layer.Layer{Type: "MatMul", Shape: []int{512, 64}, Axis: 1})
 	if why != "groups need the output axis first (the MatMul weight's output axis is 1)" {
 		t.Errorf("unsupported: %q", why)
 	}

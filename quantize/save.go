@@ -16,6 +16,7 @@ import (
 	"github.com/qscript-dev/qscript/formats/atomicfile"
 	"github.com/qscript-dev/qscript/formats/safetensors"
 	"github.com/qscript-dev/qscript/formats/torch"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/tensor"
 
 	"github.com/qscript-dev/qscript/internal/paths"
@@ -79,7 +80,7 @@ func (q *WeightPlan) Save(ctx context.Context, path string, so SaveOptions) erro
 		layout = LayoutCompressed
 	}
 	if !slices.Contains(Layouts, layout) {
-		return fmt.Errorf("save: unknown layout %q%s; valid layouts: %s", layout, didYouMean(layout, Layouts), strings.Join(Layouts, ", "))
+		return fmt.Errorf("save: unknown layout %q%s; valid layouts: %s", layout, layer.DidYouMean(layout, Layouts), strings.Join(Layouts, ", "))
 	}
 	if err := q.checkNotInput(path); err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/formats/safetensors"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -137,7 +138,7 @@ func TestSaveInt8Layouts(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			opts := DefaultOptions()
-			opts.Weights, opts.Numerics, opts.Skip = c.weights, c.numerics, Names("conv1")
+			opts.Weights, opts.Numerics, opts.Skip = c.weights, c.numerics, layer.Names("conv1")
 			out := filepath.Join(t.TempDir(), "q.safetensors")
 			quantizeAndSave(t, examplePT, opts, out, SaveOptions{})
 			got, meta := loadAll(t, out)
@@ -231,7 +232,7 @@ func TestSaveInt4Layouts(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			opts := DefaultOptions()
-			opts.Weights, opts.Skip = c.weights, Names("conv1")
+			opts.Weights, opts.Skip = c.weights, layer.Names("conv1")
 			out := filepath.Join(t.TempDir(), "q.safetensors")
 			quantizeAndSave(t, examplePT, opts, out, SaveOptions{})
 			got, meta := loadAll(t, out)
@@ -312,7 +313,7 @@ func TestSaveFP8(t *testing.T) {
 		t.Run(c.dtype, func(t *testing.T) {
 			opts := DefaultOptions()
 			opts.Weights = WeightOptions{DType: c.dtype, PerChannel: c.perChannel}
-			opts.Skip = Names("conv1")
+			opts.Skip = layer.Names("conv1")
 			out := filepath.Join(t.TempDir(), "q.safetensors")
 			quantizeAndSave(t, exampleSafetensors, opts, out, SaveOptions{})
 			got, meta := loadAll(t, out)
@@ -376,7 +377,7 @@ func TestSaveCasts(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			opts := DefaultOptions()
 			opts.Weights.DType = name
-			opts.Skip = Names("conv1")
+			opts.Skip = layer.Names("conv1")
 			dir := t.TempDir()
 			q := quantizeAndSave(t, examplePT, opts, filepath.Join(dir, "q.safetensors"), SaveOptions{})
 			got, meta := loadAll(t, filepath.Join(dir, "q.safetensors"))
@@ -437,7 +438,7 @@ func TestSaveFakeLayout(t *testing.T) {
 			opts := DefaultOptions()
 			opts.Weights.DType = dtype
 			opts.Weights.Symmetric = dtype != "uint4"
-			opts.Skip = Names("conv1")
+			opts.Skip = layer.Names("conv1")
 			dir := t.TempDir()
 			for _, ext := range []string{".safetensors", ".pt"} {
 				quantizeAndSave(t, examplePT, opts, filepath.Join(dir, "fake"+ext), SaveOptions{Layout: LayoutFake})
@@ -559,7 +560,7 @@ func TestSavePtEqualsSafetensors(t *testing.T) {
 		opts := DefaultOptions()
 		opts.Weights.DType = dtype
 		opts.Weights.Symmetric = dtype != "uint8"
-		opts.Skip = Names("conv1")
+		opts.Skip = layer.Names("conv1")
 		dir := t.TempDir()
 		quantizeAndSave(t, exampleSafetensors, opts, filepath.Join(dir, "q.safetensors"), SaveOptions{})
 		quantizeAndSave(t, exampleSafetensors, opts, filepath.Join(dir, "q.pt"), SaveOptions{})
@@ -593,7 +594,7 @@ func TestSavePtEqualsSafetensors(t *testing.T) {
 
 func TestSaveMetadata(t *testing.T) {
 	opts := DefaultOptions()
-	opts.Skip = Names("conv1")
+	opts.Skip = layer.Names("conv1")
 	out := filepath.Join(t.TempDir(), "q.safetensors")
 	opts.Version = "1.2.3-test"
 	q, err := PlanWeights(context.Background(), openModel(t, examplePT), opts)
@@ -643,7 +644,7 @@ func TestSaveConfigJSON(t *testing.T) {
 	original := `{"architectures": ["DigitsCNN"], "hidden_size": 64, "torch_dtype": "float32", "big": 12345678901234567890}`
 	os.WriteFile(filepath.Join(in, "config.json"), []byte(original), 0o644)
 	opts := DefaultOptions()
-	opts.Skip = Names("conv1")
+	opts.Skip = layer.Names("conv1")
 	outDir := t.TempDir()
 	q := quantizeAndSave(t, model, opts, filepath.Join(outDir, "model.safetensors"), SaveOptions{})
 	cfgData, err := os.ReadFile(filepath.Join(outDir, "config.json"))
@@ -898,7 +899,7 @@ func TestHalfSourceScales(t *testing.T) {
 
 func TestInputQParams(t *testing.T) {
 	q, err := PlanWeights(context.Background(), openModel(t, examplePT), Options{
-		Weights: WeightOptions{DType: "int8", PerChannel: true, Symmetric: true}, Selection: Selection{Skip: Names("conv1")}})
+		Weights: WeightOptions{DType: "int8", PerChannel: true, Symmetric: true}, Selection: layer.Selection{Skip: layer.Names("conv1")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -970,7 +971,7 @@ func TestShardedInput(t *testing.T) {
 		t.Fatal("sharded checkpoints are not read through positioned reads")
 	}
 	opts := DefaultOptions()
-	opts.Skip = Names("conv1")
+	opts.Skip = layer.Names("conv1")
 	out := t.TempDir()
 	quantizeAndSave(t, indexPath, opts, filepath.Join(out, "sharded.safetensors"), SaveOptions{})
 	quantizeAndSave(t, exampleSafetensors, opts, filepath.Join(out, "single.safetensors"), SaveOptions{})
@@ -1024,7 +1025,7 @@ func TestCompressedConfigVLLM(t *testing.T) {
 		{WeightOptions{DType: "int4", Symmetric: true, GroupSize: -1}, "", false, "vLLM takes packed int4 weights per channel or per group"},
 		{WeightOptions{DType: "fp8_e4m3"}, "float-quantized", false, ""},
 	} {
-		q, err := PlanWeights(context.Background(), openModel(t, examplePT), Options{Weights: c.weights, Selection: Selection{Types: []string{"Linear"}}})
+		q, err := PlanWeights(context.Background(), openModel(t, examplePT), Options{Weights: c.weights, Selection: layer.Selection{Types: []string{"Linear"}}})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package quantize
 import (
 	"fmt"
 
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -73,7 +74,7 @@ func (ws weightScheme) bits() int {
 }
 
 // granularity is the layer's quantization granularity (kindInt, kindFP8).
-func (ws weightScheme) granularity(l Layer) quant.Granularity {
+func (ws weightScheme) granularity(l layer.Layer) quant.Granularity {
 	switch {
 	case ws.kind == kindInt && ws.groupSize > 0:
 		return quant.PerGroup(ws.groupSize)
@@ -84,7 +85,7 @@ func (ws weightScheme) granularity(l Layer) quant.Granularity {
 }
 
 // granularityLabel is the report's and the record's name of the granularity.
-func (ws weightScheme) granularityLabel(l Layer) string {
+func (ws weightScheme) granularityLabel(l layer.Layer) string {
 	switch {
 	case ws.kind == kindCast:
 		return "cast"
@@ -135,7 +136,7 @@ func (ws weightScheme) String() string {
 }
 
 // unsupported says why a selected layer cannot take the scheme ("" when it can).
-func (ws weightScheme) unsupported(l Layer) string {
+func (ws weightScheme) unsupported(l layer.Layer) string {
 	n, err := tensor.Numel(l.Shape)
 	switch {
 	case err != nil:

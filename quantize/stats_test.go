@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/qscript-dev/qscript/formats"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/report"
 	"github.com/qscript-dev/qscript/tensor"
@@ -141,7 +142,7 @@ func statsCases() []statsCase {
 // error metrics of quant.Compare (float64 sums) on the dequantized weight to 1e-6.
 func TestStatsMatchReference(t *testing.T) {
 	for _, c := range statsCases() {
-		l := Layer{Name: "w", Type: "Linear", Weight: "w.weight", Shape: c.shape, DType: tensor.F32, Axis: c.axis}
+		l := layer.Layer{Name: "w", Type: "Linear", Weight: "w.weight", Shape: c.shape, DType: tensor.F32, Axis: c.axis}
 		for _, dtype := range WeightDTypes {
 			for _, perChannel := range []bool{true, false} {
 				for _, symmetric := range []bool{true, false} {

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/qscript-dev/qscript/formats"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -327,7 +328,7 @@ type weightPlan struct {
 
 // planWeight says how a selected weight streams; ok is false when it cannot (channels
 // along an axis other than the first need the whole weight).
-func (s *streamer) planWeight(l Layer) (weightPlan, bool) {
+func (s *streamer) planWeight(l layer.Layer) (weightPlan, bool) {
 	ws := s.q.ws
 	idx := newParamIndex(ws, l, numel(l.Shape))
 	p := weightPlan{ranged: s.measured != nil}
@@ -354,7 +355,7 @@ type weightAcc struct {
 
 // weight streams a selected weight: an optional first pass for its range, then chunks
 // quantized, measured and written; its parameter tensors last.
-func (s *streamer) weight(info tensor.Info, l Layer) error {
+func (s *streamer) weight(info tensor.Info, l layer.Layer) error {
 	plan, ok := s.planWeight(l)
 	if !ok || s.q.hasCodes(info.Name) {
 		return s.whole(info)
@@ -446,7 +447,7 @@ func (s *streamer) weightChunk(ws *workspace, c *source, full *layerWork, acc *w
 
 // quantizeChunk quantizes one chunk of a weight (sub is the layer cut to the chunk's
 // shape) with the whole weight's per-tensor scale when it has one.
-func (w *workspace) quantizeChunk(ws weightScheme, sub Layer, t *tensor.Tensor, full *layerWork, paramBase int) (*layerWork, error) {
+func (w *workspace) quantizeChunk(ws weightScheme, sub layer.Layer, t *tensor.Tensor, full *layerWork, paramBase int) (*layerWork, error) {
 	x, err := w.floats(t)
 	if err != nil {
 		return nil, err

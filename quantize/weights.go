@@ -6,6 +6,7 @@ import (
 	"math"
 	"unsafe"
 
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -18,7 +19,7 @@ const chunkElems = 1 << 16
 // and what the statistics and the fake layout need. Its slices live in the workspace.
 type layerWork struct {
 	ws    weightScheme
-	layer Layer
+	layer layer.Layer
 	x     []float32 // the source values, C order
 	idx   paramIndex
 
@@ -89,7 +90,7 @@ func (p paramIndex) blocks(n int) (count int, at func(b int) (lo, hi, param int)
 	return 0, nil, false
 }
 
-func newParamIndex(ws weightScheme, l Layer, n int) paramIndex {
+func newParamIndex(ws weightScheme, l layer.Layer, n int) paramIndex {
 	g := ws.granularity(l)
 	switch {
 	case g.GroupSize > 0:
@@ -106,7 +107,7 @@ func newParamIndex(ws weightScheme, l Layer, n int) paramIndex {
 }
 
 // quantizeLayer quantizes one selected weight t of layer l into the workspace buffers.
-func (w *workspace) quantizeLayer(ws weightScheme, l Layer, t *tensor.Tensor) (*layerWork, error) {
+func (w *workspace) quantizeLayer(ws weightScheme, l layer.Layer, t *tensor.Tensor) (*layerWork, error) {
 	x, err := w.floats(t)
 	if err != nil {
 		return nil, err
@@ -134,7 +135,7 @@ func (w *workspace) quantizeInt(lw *layerWork) error {
 	}
 	tv := tensor.FromF32(view, x)
 	p := lw.fixedP
-	g := ws.granularity(Layer{Axis: l.Axis})
+	g := ws.granularity(layer.Layer{Axis: l.Axis})
 	if p == nil && g.GroupSize > 0 && len(view) > 0 && view[len(view)-1] > 0 {
 		return w.quantizeGroups(lw, len(view)-1, view[len(view)-1], g.GroupSize)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/qscript-dev/qscript/data"
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quantize"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -149,9 +150,9 @@ func TestFoldWeights(t *testing.T) {
 			t.Errorf("layer %s: weight %q is not an initializer", l.Name, l.Weight)
 		}
 	}
-	ql, err := quantize.Layers(ff, nil)
-	if err != nil || len(quantize.OfType(ql, "Conv")) != 2 {
-		t.Fatalf("quantize.Layers sees %d Convs (%v)", len(quantize.OfType(ql, "Conv")), err)
+	ql, err := layer.List(ff, nil)
+	if err != nil || len(layer.OfType(ql, "Conv")) != 2 {
+		t.Fatalf("layer.List sees %d Convs (%v)", len(layer.OfType(ql, "Conv")), err)
 	}
 	x := randInput(8)
 	a, b := runModel(t, f, x), runModel(t, ff, x)

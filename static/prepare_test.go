@@ -11,6 +11,7 @@ import (
 	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/safetensors"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quantize"
 )
 
@@ -61,7 +62,7 @@ func TestPlanModelBothOutputs(t *testing.T) {
 	fx := open(t, "digits_cnn.onnx", "calib.npy", calib.Options{Samples: 20, Observer: "minmax"})
 	src := openModel(t, "digits_cnn.onnx")
 	opts := quantize.DefaultOptions()
-	opts.Skip = quantize.Names("/conv1/Conv")
+	opts.Skip = layer.Names("/conv1/Conv")
 	opts.Version = "test"
 	p, err := Prepare(context.Background(), src, opts)
 	if err != nil {
@@ -135,7 +136,7 @@ func TestPlanModelBothOutputs(t *testing.T) {
 	}
 }
 
-func weightLayerNames(ls []quantize.Layer) []string {
+func weightLayerNames(ls []layer.Layer) []string {
 	var out []string
 	for _, l := range ls {
 		out = append(out, l.Name)

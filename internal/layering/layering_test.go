@@ -24,7 +24,7 @@ var layers = [][]string{
 	{"quant", "quant/"},                     // math
 	{"formats", "formats/", "host/modules"}, // files; the module seam imports nothing of ours
 	{"graph", "graph/"},                     // execution
-	{"data", "calib", "report", "quantize", "static", "formats/onnx/qdq", "llm", "onnxquant", "convert/"}, // work
+	{"data", "calib", "report", "layer", "quantize", "static", "formats/onnx/qdq", "llm", "onnxquant", "convert/"}, // work
 	{"bindings", "scripts"}, // Lua
 	{"host"},                // host
 	{"cmd/", "examples/", "bench/", "interop/"}, // programs

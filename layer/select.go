@@ -1,4 +1,4 @@
-package quantize
+package layer
 
 import (
 	"fmt"
@@ -99,9 +99,9 @@ func Select(layers []Layer, sel Selection) ([]Decision, error) {
 		types = DefaultTypes()
 	}
 	for _, t := range types {
-		if _, ok := canonicalType(t); !ok {
+		if _, ok := CanonicalType(t); !ok {
 			return nil, fmt.Errorf("layers: unknown layer type %q%s; valid types: %s",
-				t, didYouMean(t, LayerTypes), strings.Join(LayerTypes, ", "))
+				t, DidYouMean(t, Types), strings.Join(Types, ", "))
 		}
 	}
 	for _, list := range []struct {
@@ -198,7 +198,7 @@ func checkMatchers(option string, ms []Matcher, layers []Layer) error {
 			}
 		}
 		if !found {
-			return unknownName(option, m.Pattern, m.isGlob(), layers)
+			return UnknownName(option, m.Pattern, m.isGlob(), layers)
 		}
 	}
 	return nil

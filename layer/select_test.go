@@ -1,4 +1,4 @@
-package quantize
+package layer
 
 import (
 	"errors"
@@ -18,7 +18,7 @@ func selected(ds []Decision) []string {
 }
 
 func TestSelect(t *testing.T) {
-	layers, err := Layers(openModel(t, examplePT), nil)
+	layers, err := List(openModel(t, examplePT), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestSelect(t *testing.T) {
 }
 
 func TestSelectErrors(t *testing.T) {
-	layers, err := Layers(openModel(t, examplePT), nil)
+	layers, err := List(openModel(t, examplePT), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

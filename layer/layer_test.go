@@ -1,13 +1,28 @@
-package quantize
+package layer
 
 import (
 	"slices"
 	"testing"
 
+	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
-const exampleONNX = "../examples/models/digits_cnn.onnx"
+const (
+	exampleONNX        = "../examples/models/digits_cnn.onnx"
+	examplePT          = "../examples/models/digits_cnn.pt"
+	exampleSafetensors = "../examples/models/digits_cnn.safetensors"
+)
+
+func openModel(t testing.TB, path string) *formats.File {
+	t.Helper()
+	f, err := formats.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
 
 type layerRow struct {
 	name, typ, bias string
@@ -37,7 +52,7 @@ func TestLayersStateDict(t *testing.T) {
 		{"fc1", "Linear", "fc1.bias", []int{64, 512}, 0},
 		{"fc2", "Linear", "fc2.bias", []int{10, 64}, 0},
 	}
-	layers, err := Layers(openModel(t, examplePT), nil)
+	layers, err := List(openModel(t, examplePT), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +64,7 @@ func TestLayersStateDict(t *testing.T) {
 	}
 	// safetensors lists tensors by name: bn1 comes first.
 	st := append([]layerRow{pt[1], pt[0]}, pt[2:]...)
-	layers, err = Layers(openModel(t, exampleSafetensors), nil)
+	layers, err = List(openModel(t, exampleSafetensors), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +72,7 @@ func TestLayersStateDict(t *testing.T) {
 }
 
 func TestLayersONNX(t *testing.T) {
-	layers, err := Layers(openModel(t, exampleONNX), nil)
+	layers, err := List(openModel(t, exampleONNX), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,14 +93,14 @@ func TestLayersONNX(t *testing.T) {
 
 func TestLayerHelpersAndOverrides(t *testing.T) {
 	m := openModel(t, examplePT)
-	layers, err := Layers(m, map[string]string{"fc2": "embedding", "conv1.weight": "Linear"})
+	layers, err := List(m, map[string]string{"fc2": "embedding", "conv1.weight": "Linear"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if layers[5].Type != "Embedding" || layers[0].Type != "Linear" {
 		t.Errorf("overrides not applied: %s %s", layers[5].Type, layers[0].Type)
 	}
-	layers, _ = Layers(m, nil)
+	layers, _ = List(m, nil)
 	if l, ok := FirstOfType(layers, "Conv"); !ok || l.Name != "conv1" {
 		t.Errorf("FirstOfType(Conv) = %q %v", l.Name, ok)
 	}
@@ -109,9 +124,9 @@ func TestLayerHelpersAndOverrides(t *testing.T) {
 		{map[string]string{"fc1": "Linaer"}, `layer_types["fc1"]: unknown layer type "Linaer" (did you mean "Linear"?); valid types: Linear, Conv, Conv1d, Conv2d, Conv3d, Embedding, Norm, Gemm, MatMul`},
 		{map[string]string{"decoder": "Linear"}, `layer_types: no layer named "decoder" (the model's layers: conv1, bn1, conv2, conv3, fc1, fc2)`},
 	} {
-		_, err := Layers(m, c.overrides)
+		_, err := List(m, c.overrides)
 		if err == nil || err.Error() != c.err {
-			t.Errorf("Layers(%v) error\n got %v\nwant %s", c.overrides, err, c.err)
+			t.Errorf("List(%v) error\n got %v\nwant %s", c.overrides, err, c.err)
 		}
 	}
 }

@@ -1,4 +1,4 @@
-package quantize
+package layer
 
 import (
 	"cmp"
@@ -111,8 +111,8 @@ func abs(x int) int {
 	return x
 }
 
-// didYouMean is ` (did you mean "x"?)` for the closest candidate, or "".
-func didYouMean(name string, candidates []string) string {
+// DidYouMean is ` (did you mean "x"?)` for the closest candidate, or "".
+func DidYouMean(name string, candidates []string) string {
 	if s := Similar(name, candidates); len(s) > 0 {
 		return fmt.Sprintf(" (did you mean %q?)", s[0])
 	}
@@ -122,7 +122,7 @@ func didYouMean(name string, candidates []string) string {
 // maxKnown bounds how many layer names an error lists when none is similar.
 const maxKnown = 10
 
-func unknownName(option, name string, glob bool, layers []Layer) *UnknownNameError {
+func UnknownName(option, name string, glob bool, layers []Layer) *UnknownNameError {
 	names := make([]string, len(layers))
 	for i, l := range layers {
 		names[i] = l.Name

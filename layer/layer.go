@@ -1,8 +1,9 @@
-package quantize
+package layer
 
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -26,13 +27,13 @@ const (
 	TypeMatMul    = "MatMul"
 )
 
-// LayerTypes lists every layer type Layers can give and selections accept.
-var LayerTypes = []string{TypeLinear, TypeConv, TypeConv1d, TypeConv2d, TypeConv3d, TypeEmbedding, TypeNorm, TypeGemm, TypeMatMul}
+// Types lists every layer type List can give and selections accept.
+var Types = []string{TypeLinear, TypeConv, TypeConv1d, TypeConv2d, TypeConv3d, TypeEmbedding, TypeNorm, TypeGemm, TypeMatMul}
 
 // Layer is one weight-bearing layer of a model.
 type Layer struct {
 	Name   string       // "fc1" (the weight's prefix), or the ONNX node name
-	Type   string       // one of LayerTypes
+	Type   string       // one of Types
 	Weight string       // the weight tensor's name, "fc1.weight"
 	Bias   string       // the bias tensor's name, "" when the layer has none
 	Shape  []int        // the weight's shape
@@ -44,7 +45,7 @@ type Layer struct {
 	Axis int
 }
 
-// Layers lists the layers of m in model order.
+// List lists the layers of m in model order.
 //
 // In a state dict (safetensors, .pt) a layer is a floating-point tensor named
 // "<prefix>.weight": 2-D is Linear, 3-D Conv1d, 4-D Conv2d, 5-D Conv3d, 1-D Norm (and so
@@ -53,10 +54,10 @@ type Layer struct {
 // possibly inside a *formats.File) the layers are the Conv, Gemm and MatMul nodes whose
 // weight input is an initializer, typed by op type and named by node name.
 //
-// overrides maps a layer name (or its weight tensor's name) to a type from LayerTypes,
+// overrides maps a layer name (or its weight tensor's name) to a type from Types,
 // replacing the inferred one. An override for a name that is not a layer, or with an
 // unknown type, is an error that suggests the closest names.
-func Layers(m formats.Model, overrides map[string]string) ([]Layer, error) {
+func List(m formats.Model, overrides map[string]string) ([]Layer, error) {
 	var layers []Layer
 	if f, ok := onnxFile(m); ok {
 		var err error
@@ -209,25 +210,25 @@ func onnxLayers(f *onnx.File) ([]Layer, error) {
 }
 
 func applyOverrides(layers []Layer, overrides map[string]string) error {
-	for _, name := range sortedKeys(overrides) {
+	for _, name := range slices.Sorted(maps.Keys(overrides)) {
 		typ := overrides[name]
-		canon, ok := canonicalType(typ)
+		canon, ok := CanonicalType(typ)
 		if !ok {
 			return fmt.Errorf("layer_types[%q]: unknown layer type %q%s; valid types: %s",
-				name, typ, didYouMean(typ, LayerTypes), strings.Join(LayerTypes, ", "))
+				name, typ, DidYouMean(typ, Types), strings.Join(Types, ", "))
 		}
 		i := slices.IndexFunc(layers, func(l Layer) bool { return l.Name == name || l.Weight == name })
 		if i < 0 {
-			return unknownName("layer_types", name, false, layers)
+			return UnknownName("layer_types", name, false, layers)
 		}
 		layers[i].Type = canon
 	}
 	return nil
 }
 
-// canonicalType accepts a layer type in any letter case and returns its canonical spelling.
-func canonicalType(s string) (string, bool) {
-	for _, t := range LayerTypes {
+// CanonicalType accepts a layer type in any letter case and returns its canonical spelling.
+func CanonicalType(s string) (string, bool) {
+	for _, t := range Types {
 		if strings.EqualFold(s, t) {
 			return t, true
 		}
