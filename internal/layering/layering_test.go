@@ -55,6 +55,38 @@ func TestViolationsFound(t *testing.T) {
 	}
 }
 
+// TestEveryPackageDocumented: each package says what it is for in a package comment
+// (doc.go by convention), which `go doc` and `go list -f {{.Doc}}` show.
+func TestEveryPackageDocumented(t *testing.T) {
+	root := moduleRoot(t)
+	for pkg := range packageImports(t, root) {
+		if !hasPackageDoc(t, filepath.Join(root, pkg)) {
+			t.Errorf("package %s has no package comment: add a doc.go saying what it is for", pkg)
+		}
+	}
+}
+
+// hasPackageDoc reports whether a non-test Go file in dir has a package comment.
+func hasPackageDoc(t *testing.T, dir string) bool {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(dir, e.Name()), nil, parser.PackageClauseOnly|parser.ParseComments)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f.Doc != nil {
+			return true
+		}
+	}
+	return false
+}
+
 // violations lists, in package order, each package in no layer and each upward import.
 func violations(imports map[string][]string) []string {
 	var pkgs, out []string
