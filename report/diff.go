@@ -94,7 +94,7 @@ func (d *differ) totals(p, c Totals) {
 	case p.BytesBefore != c.BytesBefore:
 		d.linef("size: was %s, now %s", p.bytesLine(), c.bytesLine())
 	case p.BytesAfter != c.BytesAfter:
-		d.linef("output size: %s → %s (%s → %s)", formatBytes(p.BytesAfter), formatBytes(c.BytesAfter),
+		d.linef("output size: %s → %s (%s → %s)", FormatBytes(p.BytesAfter), FormatBytes(c.BytesAfter),
 			formatRatio(p.Ratio), formatRatio(c.Ratio))
 	}
 }

@@ -64,15 +64,17 @@ func nonFinite(v float64) (string, bool) {
 	return "", false
 }
 
-// formatBytes uses binary units (1 KiB = 1024 bytes), as `qscript inspect` does: exact
-// bytes below 1 KiB, three significant figures above.
-func formatBytes(n int64) string {
+// FormatBytes is qscript's one byte-size format, in binary units (1 KiB = 1024 bytes): exact
+// bytes below 1 KiB, three significant figures above ("1.50 KiB", "186 KiB", "15.0 GiB").
+// Reports, `qscript inspect` and the GGUF converter's summary all print sizes with it.
+func FormatBytes[N int64 | uint64](n N) string {
 	const unit = 1024
-	if n < unit && n > -unit {
+	v := float64(n)
+	if math.Abs(v) < unit {
 		return fmt.Sprintf("%d B", n)
 	}
 	suffixes := []string{"KiB", "MiB", "GiB", "TiB", "PiB"}
-	v := float64(n) / unit
+	v /= unit
 	i := 0
 	for math.Abs(v) >= unit && i < len(suffixes)-1 {
 		v /= unit
@@ -129,7 +131,7 @@ func (l *Layer) floatNote() string {
 }
 
 func (t Totals) bytesLine() string {
-	return fmt.Sprintf("%s → %s (%s)", formatBytes(t.BytesBefore), formatBytes(t.BytesAfter), formatRatio(t.Ratio))
+	return fmt.Sprintf("%s → %s (%s)", FormatBytes(t.BytesBefore), FormatBytes(t.BytesAfter), formatRatio(t.Ratio))
 }
 
 func (t Totals) countLine() string {

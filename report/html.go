@@ -52,7 +52,7 @@ func totalRows(ts []GroupTotal) []totalRow {
 	var out []totalRow
 	for _, t := range ts {
 		out = append(out, totalRow{Name: t.Name, Scheme: t.Scheme, Layers: strconv.Itoa(t.Layers),
-			Size: formatBytes(t.BytesBefore) + " → " + formatBytes(t.BytesAfter), Mean: formatDB(t.MeanSQNR), Min: formatDB(t.MinSQNR)})
+			Size: FormatBytes(t.BytesBefore) + " → " + FormatBytes(t.BytesAfter), Mean: formatDB(t.MeanSQNR), Min: formatDB(t.MinSQNR)})
 	}
 	return out
 }
@@ -85,7 +85,7 @@ func (r *Report) htmlView() *htmlView {
 	t := r.Totals
 	v.Cards = []card{
 		{"layers quantized", fmt.Sprintf("%d of %d", t.Quantized, t.Layers), fmt.Sprintf("%d kept in float", t.Skipped)},
-		{"size", formatBytes(t.BytesAfter), "from " + formatBytes(t.BytesBefore)},
+		{"size", FormatBytes(t.BytesAfter), "from " + FormatBytes(t.BytesBefore)},
 		{"compression", formatRatio(t.Ratio), "bytes before / after"},
 	}
 	v.Chart = newSQNRChart(r.Layers)
@@ -117,7 +117,7 @@ func (r *Report) htmlView() *htmlView {
 		hl := htmlLayer{
 			Name: l.Name, Type: l.Type, Shape: formatShape(l.Shape), DType: l.DType,
 			Quantized: l.Quantized, NoWeight: l.NoWeight, Conversion: l.conversion(), Granularity: l.Granularity,
-			Size: formatBytes(l.BytesBefore) + " → " + formatBytes(l.BytesAfter),
+			Size: FormatBytes(l.BytesBefore) + " → " + FormatBytes(l.BytesAfter),
 			Hist: newSparkline(l.Histogram),
 		}
 		switch {
@@ -138,7 +138,7 @@ func (r *Report) htmlView() *htmlView {
 		for _, l := range r.Worst(WorstCount) {
 			v.Worst = append(v.Worst, htmlLayer{Name: l.Name, Type: l.Type, Shape: formatShape(l.Shape), Conversion: l.conversion(),
 				Granularity: l.Granularity, SQNR: formatDB(l.SQNR), MaxAbsErr: formatNumber(l.MaxAbsErr),
-				Size: formatBytes(l.BytesBefore) + " → " + formatBytes(l.BytesAfter)})
+				Size: FormatBytes(l.BytesBefore) + " → " + FormatBytes(l.BytesAfter)})
 		}
 		if g := r.GroupTotals(); len(g) > 0 {
 			v.Groups = totalRows(g)

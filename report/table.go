@@ -266,7 +266,7 @@ func (r *Report) writeScale(w io.Writer) {
 		t := newTable(left, left, right, right, right, right)
 		t.header("name", "scheme", "layers", "size", "mean SQNR dB", "min SQNR dB")
 		for _, g := range part.rows {
-			t.add(g.Name, g.Scheme, strconv.Itoa(g.Layers), formatBytes(g.BytesBefore)+" -> "+formatBytes(g.BytesAfter), formatDB(g.MeanSQNR), formatDB(g.MinSQNR))
+			t.add(g.Name, g.Scheme, strconv.Itoa(g.Layers), FormatBytes(g.BytesBefore)+" -> "+FormatBytes(g.BytesAfter), formatDB(g.MeanSQNR), formatDB(g.MinSQNR))
 		}
 		t.write(w, "", true)
 	}

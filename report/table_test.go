@@ -71,8 +71,13 @@ func TestFormatBytes(t *testing.T) {
 		{10 * 1024, "10.0 KiB"}, {190_400, "186 KiB"}, {1 << 20, "1.00 MiB"},
 		{5 << 30, "5.00 GiB"}, {-2048, "-2.00 KiB"}, {1 << 62, "4096 PiB"},
 	} {
-		if got := formatBytes(c.n); got != c.want {
-			t.Errorf("formatBytes(%d) = %q, want %q", c.n, got, c.want)
+		if got := FormatBytes(c.n); got != c.want {
+			t.Errorf("FormatBytes(%d) = %q, want %q", c.n, got, c.want)
+		}
+	}
+	for n, want := range map[uint64]string{1023: "1023 B", 100 << 20: "100 MiB", 15 << 30: "15.0 GiB"} {
+		if got := FormatBytes(n); got != want {
+			t.Errorf("FormatBytes(uint64 %d) = %q, want %q", n, got, want)
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/qscript-dev/qscript/formats/hf"
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/internal/clip"
+	"github.com/qscript-dev/qscript/report"
 	"github.com/qscript-dev/qscript/static"
 )
 
@@ -137,12 +138,12 @@ func printSummary(w io.Writer, s formats.Summary) {
 	if s.TotalTensors == 1 {
 		noun = "tensor"
 	}
-	fmt.Fprintf(w, "%s  (%s, %d %s, %s)\n\n", printable(s.File), s.Format, s.TotalTensors, noun, humanBytes(s.TotalBytes))
+	fmt.Fprintf(w, "%s  (%s, %d %s, %s)\n\n", printable(s.File), s.Format, s.TotalTensors, noun, report.FormatBytes(s.TotalBytes))
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tDTYPE\tSHAPE\tSIZE")
 	for _, t := range s.Tensors {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(t.Name), t.DType, formatShape(t.Shape), humanBytes(t.Bytes))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(t.Name), t.DType, formatShape(t.Shape), report.FormatBytes(t.Bytes))
 	}
 	tw.Flush()
 
@@ -150,9 +151,9 @@ func printSummary(w io.Writer, s formats.Summary) {
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "DTYPE\tTENSORS\tSIZE")
 	for _, t := range s.Totals {
-		fmt.Fprintf(tw, "%s\t%d\t%s\n", t.DType, t.Tensors, humanBytes(t.Bytes))
+		fmt.Fprintf(tw, "%s\t%d\t%s\n", t.DType, t.Tensors, report.FormatBytes(t.Bytes))
 	}
-	fmt.Fprintf(tw, "total\t%d\t%s\n", s.TotalTensors, humanBytes(s.TotalBytes))
+	fmt.Fprintf(tw, "total\t%d\t%s\n", s.TotalTensors, report.FormatBytes(s.TotalBytes))
 	tw.Flush()
 
 	var keys []string
@@ -192,27 +193,6 @@ func formatShape(shape []int) string {
 		parts[i] = strconv.Itoa(d)
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
-}
-
-// humanBytes prints exact bytes below 1 KiB and three significant figures above.
-func humanBytes(n uint64) string {
-	if n < 1024 {
-		return fmt.Sprintf("%d B", n)
-	}
-	v := float64(n)
-	for _, unit := range []string{"KiB", "MiB", "GiB", "TiB", "PiB"} {
-		v /= 1024
-		if v < 1024 || unit == "PiB" {
-			switch {
-			case v < 10:
-				return fmt.Sprintf("%.2f %s", v, unit)
-			case v < 100:
-				return fmt.Sprintf("%.1f %s", v, unit)
-			}
-			return fmt.Sprintf("%.0f %s", v, unit)
-		}
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // printable quotes a string from the file when it holds control characters, so a hostile

@@ -135,15 +135,6 @@ func TestInspectErrors(t *testing.T) {
 	}
 }
 
-func TestHumanBytes(t *testing.T) {
-	for n, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 1024: "1.00 KiB", 1536: "1.50 KiB",
-		100 << 20: "100 MiB", 2 << 30: "2.00 GiB", 15 << 30: "15.0 GiB"} {
-		if got := humanBytes(n); got != want {
-			t.Errorf("humanBytes(%d) = %q, want %q", n, got, want)
-		}
-	}
-}
-
 // TestInspectONNXGraph: an ONNX model's inspect adds its graph (inputs with symbolic dims,
 // opsets, op counts, what graph/ cannot run) to the text and, under "graph", to the JSON.
 func TestInspectONNXGraph(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/qscript-dev/qscript/internal/progress"
+	"github.com/qscript-dev/qscript/report"
 )
 
 // meter draws one line: tensors done, input bytes done, MiB/s and ETA, redrawn at most
@@ -51,5 +52,5 @@ func (p *meter) draw(now time.Time) {
 	done, total := float64(p.doneBytes), float64(p.totalBytes)
 	rate := p.line.Rate(done, now)
 	p.line.Drawf("gguf %*d/%d tensors [%s] %s/%s %.1f MiB/s ETA %s", len(fmt.Sprint(p.tensors)), p.done, p.tensors,
-		progress.Bar(30, done, total), mib(p.doneBytes), mib(p.totalBytes), rate/(1<<20), progress.ETA(done, total, rate))
+		progress.Bar(30, done, total), report.FormatBytes(p.doneBytes), report.FormatBytes(p.totalBytes), rate/(1<<20), progress.ETA(done, total, rate))
 }

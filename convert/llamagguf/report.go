@@ -7,6 +7,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/qscript-dev/qscript/quant/ggml"
+	"github.com/qscript-dev/qscript/report"
 )
 
 // Report lists what Convert wrote, tensor by tensor, like llama-quantize's log.
@@ -42,32 +43,12 @@ func (r *Report) Print(w io.Writer) {
 		for i, d := range t.Dims {
 			dims[i] = fmt.Sprint(d)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s -> %s\t%s -> %s\n", t.Name, strings.Join(dims, " x "), t.From, t.To, mib(t.SrcBytes), mib(t.Bytes))
+		fmt.Fprintf(tw, "%s\t%s\t%s -> %s\t%s -> %s\n", t.Name, strings.Join(dims, " x "), t.From, t.To, report.FormatBytes(t.SrcBytes), report.FormatBytes(t.Bytes))
 	}
 	tw.Flush()
 	ratio := 0.0
 	if r.SrcBytes > 0 {
 		ratio = float64(r.Bytes) / float64(r.SrcBytes)
 	}
-	fmt.Fprintf(w, "%s: %d tensors, %s -> %s (%.1f%%), type %s\n", r.Out, len(r.Tensors), mib(r.SrcBytes), mib(r.Bytes), 100*ratio, r.Type)
-}
-
-// mib prints a size with three significant figures in B, KiB, MiB or GiB.
-func mib(n uint64) string {
-	v, unit := float64(n), "B"
-	for _, u := range []string{"KiB", "MiB", "GiB", "TiB"} {
-		if v < 1024 {
-			break
-		}
-		v, unit = v/1024, u
-	}
-	switch {
-	case unit == "B":
-		return fmt.Sprintf("%d B", n)
-	case v < 10:
-		return fmt.Sprintf("%.2f %s", v, unit)
-	case v < 100:
-		return fmt.Sprintf("%.1f %s", v, unit)
-	}
-	return fmt.Sprintf("%.0f %s", v, unit)
+	fmt.Fprintf(w, "%s: %d tensors, %s -> %s (%.1f%%), type %s\n", r.Out, len(r.Tensors), report.FormatBytes(r.SrcBytes), report.FormatBytes(r.Bytes), 100*ratio, r.Type)
 }
