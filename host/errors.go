@@ -73,6 +73,7 @@ func runError(ctx context.Context, L *lua.LState, err error, chunks map[string]*
 	} else {
 		e.File, e.Line = firstKnownFrame(e.Traceback, chunks)
 	}
+	refusal := budget.Refusal(ctx, e.Message) // before clipping, which may cut its text
 	e.Message = clip.Text(unquotedArg.ReplaceAllString(e.Message, "bad argument #$1 to '$2' ("))
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		e.Err = ctxErr
@@ -82,8 +83,8 @@ func runError(ctx context.Context, L *lua.LState, err error, chunks map[string]*
 			e.Err = cause
 			e.Message = "stopped: " + cause.Error()
 		}
-	} else if isBudgetMessage(e.Message) {
-		e.Err = budget.ErrExceeded
+	} else if refusal != nil {
+		e.Err = refusal
 	}
 	return e
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	lua "github.com/yuin/gopher-lua"
@@ -107,9 +106,4 @@ func luaPosition(L *lua.LState, chunks map[string]*chunk) (file string, line int
 		}
 	}
 	return "", 0
-}
-
-// isBudgetMessage recognizes a memory-limit error that crossed Lua as text.
-func isBudgetMessage(msg string) bool {
-	return strings.Contains(msg, "over the memory limit of")
 }

@@ -30,6 +30,7 @@ func TestLimitsFailTheRunWithPosition(t *testing.T) {
 		{"gsub", `local s = string.rep("a", 1e5):gsub("a", string.rep("b", 1e4))`, "gsub.lua:1: ", true}, // gsub's own check or the watchdog, whichever sees it first
 		{"doubling", "local s = 'xxxxxxxx'\nfor i = 1, 60 do s = s .. s end", "doubling.lua:2: stopped: the recipe needs", true},
 		{"zeros", `local t = require("qs").zeros({65536, 65536})`, "zeros.lua:1: qs.zeros: a tensor of shape {65536, 65536} needs 48 GiB", true},
+		{"text", `error("x needs 1 GiB, over the memory limit of 64 MiB")`, "text.lua:1: x needs 1 GiB", false}, // the words without a refusal
 		{"nesting", "local function f() coroutine.wrap(f)() end\nf()", "nesting.lua:1: coroutines nested too deeply", false},
 		{"random", `math.random(0)`, "random.lua:1: bad argument #1 to 'random' (interval is empty", false},
 		{"random2", `math.random(3, 1)`, "random2.lua:1: bad argument #2 to 'random' (interval is empty", false},

@@ -22,6 +22,7 @@ type key struct{}
 type state struct {
 	limit   int64
 	pending atomic.Int64
+	refused atomic.Pointer[Error] // the latest refusal, for Refusal
 }
 
 // WithLimit returns a context whose runs may use up to limit bytes; limit <= 0 means none.
@@ -82,17 +83,16 @@ func Check(ctx context.Context, need int64, what string) error {
 // calibration): the bytes count as in use until release is called, which the caller does
 // once it has allocated them (then the heap counts them). release is never nil.
 func Reserve(ctx context.Context, need int64, what string) (release func(), err error) {
-	none := func() {}
 	s := stateOf(ctx)
 	limit := Limit(ctx)
 	if need < 0 {
-		return none, &Error{What: what, Need: math.MaxInt64, Limit: limit, Live: Heap()}
+		return refuse(s, &Error{What: what, Need: math.MaxInt64, Limit: limit, Live: Heap()})
 	}
 	if limit == 0 {
-		return none, nil
+		return func() {}, nil
 	}
 	if need > limit {
-		return none, &Error{What: what, Need: need, Limit: limit, Live: Heap()}
+		return refuse(s, &Error{What: what, Need: need, Limit: limit, Live: Heap()})
 	}
 	pending := s.pending.Add(need) - need
 	release = func() { s.pending.Add(-need) }
@@ -102,9 +102,28 @@ func Reserve(ctx context.Context, need int64, what string) (release func(), err 
 	runtime.GC()
 	if live := Live() + pending; need > limit-live {
 		release()
-		return none, &Error{What: what, Need: need, Limit: limit, Live: live}
+		return refuse(s, &Error{What: what, Need: need, Limit: limit, Live: live})
 	}
 	return release, nil
+}
+
+func refuse(s *state, e *Error) (release func(), err error) {
+	if s != nil {
+		s.refused.Store(e)
+	}
+	return func() {}, e
+}
+
+// Refusal is the run's latest refusal when msg carries its message, else nil. An error
+// raised in Lua reaches the host as text; Refusal gives it back its identity, so that
+// errors.Is(err, ErrExceeded) holds for it.
+func Refusal(ctx context.Context, msg string) error {
+	if s := stateOf(ctx); s != nil {
+		if e := s.refused.Load(); e != nil && strings.Contains(msg, e.Error()) {
+			return e
+		}
+	}
+	return nil
 }
 
 // Mul returns a*b*c... bytes, or -1 when the product overflows int64 or a factor is
