@@ -7,6 +7,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,40 +17,40 @@ import (
 
 const module = "github.com/qscript-dev/qscript"
 
-// layers lists the module's packages from the bottom up, as docs/design.md's table does. A
-// package matches the longest prefix listed; a prefix ending in "/" covers the packages below
-// it. A package may import its own layer and the ones below, never one above.
-var layers = [][]string{
-	{"internal/"},                           // helpers with no project imports
-	{"tensor"},                              // values
-	{"quant", "quant/"},                     // math
-	{"formats", "formats/", "host/modules"}, // files; the module seam imports nothing of ours
-	{"graph", "graph/"},                     // execution
-	{"data", "calib", "report", "layer", "quantize", "static", "formats/onnx/qdq", "llm", "onnxquant", "convert/"}, // work
-	{"bindings", "scripts"}, // Lua
-	{"host"},                // host
-	{"cmd/", "examples/", "bench/", "interop/"}, // programs
+// design is the file whose layer table this test holds the code to: one source of truth, so
+// the note cannot drift from the code.
+const design = "docs/design.md"
+
+// pkg is what the test needs of one package: its module imports, whether it is a command,
+// whether it has a package comment.
+type pkg struct {
+	imports    []string
+	main       bool
+	documented bool
 }
 
-// exceptions are imports that go upward on purpose, each with its reason.
-var exceptions = map[string]string{}
-
 func TestImportsPointDown(t *testing.T) {
-	for _, v := range violations(packageImports(t, moduleRoot(t))) {
+	root := moduleRoot(t)
+	layers, names := readLayers(t, filepath.Join(root, design))
+	for _, v := range violations(packages(t, root), layers, names) {
 		t.Error(v)
 	}
 }
 
 // TestViolationsFound proves the check can fail: an upward import and an unplaced package.
 func TestViolationsFound(t *testing.T) {
-	got := violations(map[string][]string{
-		"tensor":  {"quant"},
-		"quant":   {"tensor"},
-		"mystery": nil,
-	})
+	layers, names := parseLayers("| layer | packages | job |\n| --- | --- | --- |\n" +
+		"| values | `tensor` | t |\n| math | `quant`, `quant/{ggml,x}` | q |\n\nafter the table: `mystery`\n")
+	got := violations(map[string]pkg{
+		"tensor":     {imports: []string{"quant/ggml"}},
+		"quant":      {imports: []string{"tensor"}},
+		"quant/x":    {imports: []string{"tensor", "quant"}},
+		"mystery":    {},
+		"cmd/mytool": {imports: []string{"quant/x"}, main: true},
+	}, layers, names)
 	want := []string{
-		"package mystery is in no layer: add it to the table in internal/layering and to docs/design.md",
-		"tensor (layer 1) imports quant (layer 2): imports must point down",
+		"package mystery is in no layer: add it to the layer table of " + design,
+		"tensor (values) imports quant/ggml (math): imports must point down",
 	}
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("violations:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
@@ -58,81 +60,104 @@ func TestViolationsFound(t *testing.T) {
 // TestEveryPackageDocumented: each package says what it is for in a package comment
 // (doc.go by convention), which `go doc` and `go list -f {{.Doc}}` show.
 func TestEveryPackageDocumented(t *testing.T) {
-	root := moduleRoot(t)
-	for pkg := range packageImports(t, root) {
-		if !hasPackageDoc(t, filepath.Join(root, pkg)) {
-			t.Errorf("package %s has no package comment: add a doc.go saying what it is for", pkg)
+	for name, p := range packages(t, moduleRoot(t)) {
+		if !p.documented {
+			t.Errorf("package %s has no package comment: add a doc.go saying what it is for", name)
 		}
 	}
-}
-
-// hasPackageDoc reports whether a non-test Go file in dir has a package comment.
-func hasPackageDoc(t *testing.T, dir string) bool {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range entries {
-		if !strings.HasSuffix(e.Name(), ".go") || strings.HasSuffix(e.Name(), "_test.go") {
-			continue
-		}
-		f, err := parser.ParseFile(token.NewFileSet(), filepath.Join(dir, e.Name()), nil, parser.PackageClauseOnly|parser.ParseComments)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if f.Doc != nil {
-			return true
-		}
-	}
-	return false
 }
 
 // violations lists, in package order, each package in no layer and each upward import.
-func violations(imports map[string][]string) []string {
-	var pkgs, out []string
-	for p := range imports {
-		pkgs = append(pkgs, p)
+// Commands (package main) stand above every layer: nothing imports them.
+func violations(pkgs map[string]pkg, layers map[string]int, names []string) []string {
+	layerOf := func(name string) (int, bool) {
+		if pkgs[name].main {
+			return len(names), true
+		}
+		l, ok := layers[name]
+		return l, ok
 	}
-	sort.Strings(pkgs)
-	for _, pkg := range pkgs {
-		from, ok := layerOf(pkg)
+	var sorted, out []string
+	for name := range pkgs {
+		sorted = append(sorted, name)
+	}
+	sort.Strings(sorted)
+	for _, name := range sorted {
+		from, ok := layerOf(name)
 		if !ok {
-			out = append(out, "package "+pkg+" is in no layer: add it to the table in internal/layering and to docs/design.md")
+			out = append(out, "package "+name+" is in no layer: add it to the layer table of "+design)
 			continue
 		}
-		for _, imp := range imports[pkg] {
-			to, ok := layerOf(imp)
-			if !ok || to <= from {
-				continue
+		for _, imp := range pkgs[name].imports {
+			if to, ok := layerOf(imp); ok && to > from {
+				out = append(out, fmt.Sprintf("%s (%s) imports %s (%s): imports must point down", name, names[from], imp, names[to]))
 			}
-			if _, ok := exceptions[pkg+" -> "+imp]; ok {
-				continue
-			}
-			out = append(out, fmt.Sprintf("%s (layer %d) imports %s (layer %d): imports must point down", pkg, from, imp, to))
 		}
 	}
 	return out
 }
 
-// layerOf returns the index of the layer whose longest matching prefix names pkg.
-func layerOf(pkg string) (int, bool) {
-	best, bestLen := -1, -1
-	for i, layer := range layers {
-		for _, p := range layer {
-			match := pkg == p || (strings.HasSuffix(p, "/") && strings.HasPrefix(pkg, p))
-			if match && len(p) > bestLen {
-				best, bestLen = i, len(p)
-			}
-		}
+func readLayers(t *testing.T, path string) (map[string]int, []string) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return best, best >= 0
+	layers, names := parseLayers(string(data))
+	if len(names) == 0 {
+		t.Fatalf("%s has no table under the header | layer | packages | job |", path)
+	}
+	return layers, names
 }
 
-// packageImports maps each package (relative to the module) to the module packages its
-// non-test files import.
-func packageImports(t *testing.T, root string) map[string][]string {
+var (
+	backticked = regexp.MustCompile("`([^`]+)`")
+	braces     = regexp.MustCompile(`^(.*)\{([^}]*)\}(.*)$`)
+)
+
+// parseLayers reads the markdown table that starts at "| layer | packages | job |", bottom
+// layer first: each row's name, and the layer of every package its second cell names in
+// backticks (`formats/{npy,onnx}` names formats/npy and formats/onnx).
+func parseLayers(doc string) (map[string]int, []string) {
+	layers := map[string]int{}
+	var names []string
+	_, table, ok := strings.Cut(doc, "| layer | packages | job |\n")
+	if !ok {
+		return nil, nil
+	}
+	for _, line := range strings.Split(table, "\n")[1:] { // [1:]: the | --- | row
+		cells := strings.Split(line, "|")
+		if !strings.HasPrefix(line, "|") || len(cells) < 4 {
+			break
+		}
+		for _, m := range backticked.FindAllStringSubmatch(cells[2], -1) {
+			for _, name := range expand(m[1]) {
+				layers[name] = len(names)
+			}
+		}
+		names = append(names, strings.TrimSpace(cells[1]))
+	}
+	return layers, names
+}
+
+// expand turns "a/{b,c}" into "a/b" and "a/c".
+func expand(s string) []string {
+	m := braces.FindStringSubmatch(s)
+	if m == nil {
+		return []string{s}
+	}
+	var out []string
+	for _, alt := range strings.Split(m[2], ",") {
+		out = append(out, m[1]+strings.TrimSpace(alt)+m[3])
+	}
+	return out
+}
+
+// packages maps each package of the module (a path relative to it) to its non-test files'
+// module imports, whether it is a command, and whether one of them has a package comment.
+func packages(t *testing.T, root string) map[string]pkg {
 	t.Helper()
-	out := map[string][]string{}
+	out := map[string]pkg{}
 	fset := token.NewFileSet()
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -148,21 +173,22 @@ func packageImports(t *testing.T, root string) map[string][]string {
 		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
 			return nil
 		}
-		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly|parser.ParseComments)
 		if err != nil {
 			return err
 		}
 		rel, _ := filepath.Rel(root, filepath.Dir(path))
-		pkg := filepath.ToSlash(rel)
-		if _, ok := out[pkg]; !ok {
-			out[pkg] = nil
-		}
+		name := filepath.ToSlash(rel)
+		p := out[name]
+		p.main = f.Name.Name == "main"
+		p.documented = p.documented || f.Doc != nil
 		for _, spec := range f.Imports {
-			p, _ := strconv.Unquote(spec.Path.Value)
-			if strings.HasPrefix(p, module+"/") {
-				out[pkg] = append(out[pkg], strings.TrimPrefix(p, module+"/"))
+			imp, _ := strconv.Unquote(spec.Path.Value)
+			if imp, ok := strings.CutPrefix(imp, module+"/"); ok && !slices.Contains(p.imports, imp) {
+				p.imports = append(p.imports, imp)
 			}
 		}
+		out[name] = p
 		return nil
 	})
 	if err != nil {
