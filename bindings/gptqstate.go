@@ -22,7 +22,7 @@ type stateGPTQ struct {
 }
 
 // takeStateGPTQ reads the GPTQ keys of qs.quantize's options t and returns a copy of t
-// without them (the rest goes to quantize.ParseOptions), and nil when method is not gptq.
+// without them (the rest goes to modelOptions), and nil when method is not gptq.
 func takeStateGPTQ(L *lua.LState, n int, t *lua.LTable) (*lua.LTable, *stateGPTQ) {
 	if t.RawGetString("method") == lua.LNil {
 		return t, nil

@@ -5,8 +5,6 @@ import (
 	"strconv"
 
 	lua "github.com/yuin/gopher-lua"
-
-	"github.com/qscript-dev/qscript/host/modules"
 )
 
 // decimalNumber is what an argument must look like to become a Lua number: plain decimal
@@ -37,10 +35,4 @@ func argTable(L *lua.LState, args map[string]string) *lua.LTable {
 		t.RawSetString(k, argValue(v))
 	}
 	return t
-}
-
-// goValue converts a recipe's return value to Go (modules.ToGo with integral numbers as
-// int, functions dropped).
-func goValue(v lua.LValue) (any, error) {
-	return modules.ToGo(v, modules.Convert{Ints: true})
 }

@@ -152,7 +152,8 @@ func (h *Host) runChunk(ctx context.Context, c *chunk, args map[string]string, c
 		return res, runError(ctx, L, perr, r.chunks)
 	}
 	for i := base + 1; i <= L.GetTop(); i++ {
-		v, cerr := goValue(L.Get(i))
+		// Integral numbers become int, functions nil.
+		v, cerr := modules.ToGo(L.Get(i), modules.Convert{Ints: true})
 		if cerr != nil {
 			return res, &Error{File: c.name, Message: "return value: " + cerr.Error()}
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/qscript-dev/qscript/quant"
+	"github.com/qscript-dev/qscript/quantize"
 )
 
 // Options configures PlanQDQ. Start from DefaultOptions.
@@ -27,16 +28,11 @@ type Options struct {
 	Input string
 }
 
-// WeightOptions says how weights are quantized.
-type WeightOptions struct {
-	// DType is "int8" (default) or "uint8".
-	DType string
-	// PerChannel gives each output channel its own scale (axis from qdq.WeightAxis).
-	PerChannel bool
-	// Symmetric uses zero point 0 (int8) or 128 (uint8), as torch's per-channel
-	// symmetric weight observer does.
-	Symmetric bool
-}
+// WeightOptions says how weights are quantized: quantize's, of which static reads DType
+// ("int8", the default, or "uint8"), PerChannel (each output channel its own scale, axis
+// from qdq.WeightAxis) and Symmetric (zero point 0 for int8 or 128 for uint8, as torch's
+// per-channel symmetric weight observer does). GroupSize must be 0 (Prepare checks it).
+type WeightOptions = quantize.WeightOptions
 
 // DefaultOptions: int8 symmetric per-channel weights with torch numerics, the weight
 // half of torch's default static qconfig for x86/onednn.
@@ -44,7 +40,7 @@ func DefaultOptions() Options {
 	return Options{Weights: WeightOptions{DType: "int8", PerChannel: true, Symmetric: true}, Numerics: quant.Torch}
 }
 
-func (w WeightOptions) scheme(n quant.Numerics) (quant.Scheme, error) {
+func weightScheme(w WeightOptions, n quant.Numerics) (quant.Scheme, error) {
 	s := quant.Scheme{Symmetric: w.Symmetric, Numerics: n}
 	switch w.DType {
 	case "", "int8", "qint8":
@@ -57,7 +53,7 @@ func (w WeightOptions) scheme(n quant.Numerics) (quant.Scheme, error) {
 	return s, s.Validate()
 }
 
-func (w WeightOptions) granularity() string {
+func granularity(w WeightOptions) string {
 	if w.PerChannel {
 		return "per_channel"
 	}

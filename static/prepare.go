@@ -74,7 +74,7 @@ func Prepare(ctx context.Context, src formats.Model, opts quantize.Options) (*Pr
 		}
 	}
 	so := DefaultOptions()
-	so.Weights = WeightOptions{DType: opts.Weights.DType, PerChannel: opts.Weights.PerChannel, Symmetric: opts.Weights.Symmetric}
+	so.Weights = opts.Weights
 	so.Numerics = opts.Numerics
 	so.Skip = skip
 	so.Version = opts.Version

@@ -72,7 +72,7 @@ func PlanQDQ(ctx context.Context, f *onnx.File, cal *calib.Result, opts Options)
 	if cal == nil {
 		return nil, fmt.Errorf("static: no calibration")
 	}
-	s, err := opts.Weights.scheme(opts.Numerics)
+	s, err := weightScheme(opts.Weights, opts.Numerics)
 	if err != nil {
 		return nil, err
 	}
@@ -302,7 +302,7 @@ type RecordActivations struct {
 
 func (m *Plan) record() (string, error) {
 	r := Record{Format: "onnx-qdq", Scheme: m.SchemeString(), DType: qdtype(m.scheme.QType),
-		Granularity: m.opts.Weights.granularity(), Symmetric: m.scheme.Symmetric,
+		Granularity: granularity(m.opts.Weights), Symmetric: m.scheme.Symmetric,
 		Activations: RecordActivations{DType: qdtype(m.cal.Scheme.QType), Symmetric: m.cal.Scheme.Symmetric,
 			Observer: m.cal.Observer, Numerics: m.cal.Scheme.Numerics.String()},
 		Observer: m.cal.Observer, Samples: m.cal.Samples, Numerics: m.scheme.Numerics.String(),
@@ -334,7 +334,7 @@ func (m *Plan) SchemeString() string {
 		asym = "symmetric"
 	}
 	return fmt.Sprintf("static %s %s %s weights, %s %s activations (%s, %d samples, %s numerics)",
-		qdtype(m.scheme.QType), m.opts.Weights.granularity(), sym, qdtype(m.cal.Scheme.QType), asym,
+		qdtype(m.scheme.QType), granularity(m.opts.Weights), sym, qdtype(m.cal.Scheme.QType), asym,
 		m.cal.Observer, m.cal.Samples, m.scheme.Numerics)
 }
 
