@@ -7,21 +7,9 @@ import (
 	"strings"
 
 	"github.com/qscript-dev/qscript/graph"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/tensor"
 )
-
-// Quantizable reports whether a node is one that static quantization rewrites (Conv,
-// Gemm, MatMul of the default domain), the rule qdq.Export applies.
-func Quantizable(n *graph.Node) bool {
-	if n.Domain != "" && n.Domain != "ai.onnx" {
-		return false
-	}
-	switch n.OpType {
-	case "Conv", "Gemm", "MatMul":
-		return true
-	}
-	return false
-}
 
 // DefaultTargets lists the activations QDQ export quantizes, in the order the graph
 // first reads them: inputs 0 and 1 of every Conv, Gemm and MatMul node, those inside If
@@ -29,13 +17,13 @@ func Quantizable(n *graph.Node) bool {
 // activation only in a MatMul of two activations) and are float or of unknown type. An
 // output of Identity nodes whose input is an initializer (torch.onnx.export feeds the
 // other readers of a constant it stored once that way) counts as that initializer, as in
-// qdq.InitializerAliases. A subgraph node's initializer may be one of an outer graph.
+// onnx.InitializerAliases. A subgraph node's initializer may be one of an outer graph.
 func DefaultTargets(g *graph.Graph) []string {
 	var out []string
 	seen := map[string]bool{}
 	for _, sn := range walk(g) {
 		n := sn.node
-		if !Quantizable(n) {
+		if !layer.Quantizable(n.Domain, n.OpType) {
 			continue
 		}
 		for i, in := range n.Inputs {
@@ -90,7 +78,7 @@ func consumers(g *graph.Graph, targets []string) map[string][]string {
 	out := make(map[string][]string, len(targets))
 	for _, sn := range walk(g) {
 		n := sn.node
-		if !Quantizable(n) {
+		if !layer.Quantizable(n.Domain, n.OpType) {
 			continue
 		}
 		for i, in := range n.Inputs {
@@ -207,7 +195,7 @@ func captureSites(g *graph.Graph, index map[string]int) (map[*graph.Node][]input
 func subgraphQuantizable(g *graph.Graph) map[*graph.Node]int {
 	out := map[*graph.Node]int{}
 	for _, sn := range walk(g) {
-		if sn.node.Parent != nil && Quantizable(sn.node) {
+		if sn.node.Parent != nil && layer.Quantizable(sn.node.Domain, sn.node.OpType) {
 			out[sn.node] = len(out)
 		}
 	}

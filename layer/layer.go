@@ -9,7 +9,6 @@ import (
 
 	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/formats/onnx"
-	"github.com/qscript-dev/qscript/formats/onnx/qdq"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -40,7 +39,7 @@ type Layer struct {
 	DType  tensor.DType // the weight's stored dtype
 	Index  int          // position in the model's layer order, from 0
 	// Axis is the output-channel axis of the weight: 0 for state dicts (PyTorch stores
-	// Linear and Conv weights as [out, in, ...]); for ONNX, qdq.WeightAxis (1 for a
+	// Linear and Conv weights as [out, in, ...]); for ONNX, WeightAxis (1 for a
 	// MatMul weight [in, out]).
 	Axis int
 }
@@ -60,10 +59,7 @@ type Layer struct {
 func List(m formats.Model, overrides map[string]string) ([]Layer, error) {
 	var layers []Layer
 	if f, ok := onnxFile(m); ok {
-		var err error
-		if layers, err = onnxLayers(f); err != nil {
-			return nil, err
-		}
+		layers = onnxLayers(f)
 	} else {
 		layers = stateDictLayers(m.Tensors())
 	}
@@ -170,7 +166,7 @@ func inferType(prefix string, rank int) string {
 	return ""
 }
 
-func onnxLayers(f *onnx.File) ([]Layer, error) {
+func onnxLayers(f *onnx.File) []Layer {
 	infos := map[string]tensor.Info{}
 	for _, info := range f.Tensors() {
 		infos[info.Name] = info
@@ -179,16 +175,16 @@ func onnxLayers(f *onnx.File) ([]Layer, error) {
 	var layers []Layer
 	// Subgraph nodes (If branches, Loop bodies) count too: they read the main graph's
 	// initializers by name.
-	for i, node := range qdq.Nodes(f.Proto().GetGraph()) {
+	for i, node := range onnx.Nodes(f.Proto().GetGraph()) {
 		op := node.GetOpType()
-		if node.GetDomain() != "" || (op != TypeConv && op != TypeGemm && op != TypeMatMul) || len(node.GetInput()) < 2 {
+		if !Quantizable(node.GetDomain(), op) || len(node.GetInput()) < 2 {
 			continue
 		}
 		w, ok := infos[node.GetInput()[1]]
 		if !ok || seen[w.Name] || !w.DType.IsFloat() || len(w.Shape) < 2 {
 			continue
 		}
-		axis, err := qdq.WeightAxis(node, len(w.Shape))
+		axis, err := WeightAxis(node, len(w.Shape))
 		if err != nil {
 			continue // a node ORT would not quantize either (e.g. Gemm with transB of a 1-D B)
 		}
@@ -206,7 +202,7 @@ func onnxLayers(f *onnx.File) ([]Layer, error) {
 		}
 		layers = append(layers, l)
 	}
-	return layers, nil
+	return layers
 }
 
 func applyOverrides(layers []Layer, overrides map[string]string) error {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
-	"github.com/qscript-dev/qscript/formats/onnx/qdq"
 	"github.com/qscript-dev/qscript/graph"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -28,7 +28,7 @@ var nondeterministic = map[string]bool{
 // once by graph/, its nodes are dropped, and every value of it that other nodes still read
 // becomes an initializer of the same name, so node and value names do not change. A
 // weight read through Identity nodes from an initializer is left alone (it is that
-// initializer, see qdq.InitializerAliases).
+// initializer, see onnx.InitializerAliases).
 //
 // folded lists the new initializers; when it is empty f itself is returned. The new File
 // shares f's external data folder and must be closed by the caller when it is not f.
@@ -138,7 +138,7 @@ func constantWeights(g *onnxpb.GraphProto) (map[*onnxpb.NodeProto]bool, []string
 			}
 		}
 	}
-	aliases := qdq.InitializerAliases(g)
+	aliases := onnx.InitializerAliases(g)
 	needed := map[*onnxpb.NodeProto]bool{}
 	var visit func(name string)
 	visit = func(name string) {
@@ -152,11 +152,11 @@ func constantWeights(g *onnxpb.GraphProto) (map[*onnxpb.NodeProto]bool, []string
 		}
 	}
 	for _, n := range g.GetNode() {
-		if !qdq.Quantizable(n) {
+		if !layer.Quantizable(n.GetDomain(), n.GetOpType()) {
 			continue
 		}
 		for i, in := range n.GetInput() {
-			if i == 0 || i > 2 || !constant[in] || isInit[qdq.Resolve(aliases, in)] {
+			if i == 0 || i > 2 || !constant[in] || isInit[onnx.Resolve(aliases, in)] {
 				continue
 			}
 			visit(in)

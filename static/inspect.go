@@ -12,7 +12,6 @@ import (
 
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
-	"github.com/qscript-dev/qscript/formats/onnx/qdq"
 	"github.com/qscript-dev/qscript/formats/onnx/upgrade"
 	"github.com/qscript-dev/qscript/graph"
 )
@@ -91,7 +90,7 @@ func Inspect(f *onnx.File) Summary {
 		s.Opsets = append(s.Opsets, OpsetImport{Domain: d, Version: op.GetVersion()})
 	}
 	counts := map[OpCount]int{}
-	nodes := qdq.Nodes(g)
+	nodes := onnx.Nodes(g)
 	s.Nodes = len(nodes)
 	for _, n := range nodes {
 		counts[OpCount{Op: n.GetOpType(), Domain: n.GetDomain()}]++

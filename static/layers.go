@@ -7,9 +7,9 @@ import (
 
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
-	"github.com/qscript-dev/qscript/formats/onnx/qdq"
 	"github.com/qscript-dev/qscript/graph"
 	"github.com/qscript-dev/qscript/internal/suggest"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -22,7 +22,7 @@ type Layer struct {
 	Input string
 	// Weight is input 1: an initializer, or an activation in a MatMul of two activations
 	// (WeightIsActivation). A node that reads an initializer through Identity nodes
-	// (qdq.InitializerAliases: torch.onnx.export stores identical constants once) has the
+	// (onnx.InitializerAliases: torch.onnx.export stores identical constants once) has the
 	// initializer's name here, so layers sharing a weight name the same tensor.
 	Weight             string
 	WeightIsActivation bool
@@ -49,7 +49,7 @@ func (l Layer) Prefix() string {
 }
 
 // Layers lists the quantizable nodes of f in model order, those of subgraphs (If
-// branches, Loop bodies) right after the node holding them (qdq.Nodes). A subgraph node's
+// branches, Loop bodies) right after the node holding them (onnx.Nodes). A subgraph node's
 // weight may be an initializer of the main graph, which it reads by name.
 func Layers(f *onnx.File) []Layer {
 	m := f.Proto()
@@ -57,9 +57,9 @@ func Layers(f *onnx.File) []Layer {
 	for _, t := range m.GetGraph().GetInitializer() {
 		inits[t.GetName()] = t
 	}
-	aliases := qdq.InitializerAliases(m.GetGraph())
+	aliases := onnx.InitializerAliases(m.GetGraph())
 	local := map[string]bool{} // initializers of subgraphs
-	for _, n := range qdq.Nodes(m.GetGraph()) {
+	for _, n := range onnx.Nodes(m.GetGraph()) {
 		for _, a := range n.GetAttribute() {
 			for _, sg := range append([]*onnxpb.GraphProto{a.GetG()}, a.GetGraphs()...) {
 				for _, t := range sg.GetInitializer() {
@@ -69,13 +69,13 @@ func Layers(f *onnx.File) []Layer {
 		}
 	}
 	var out []Layer
-	for _, n := range qdq.Nodes(m.GetGraph()) {
-		if !qdq.Quantizable(n) || len(n.GetInput()) < 2 {
+	for _, n := range onnx.Nodes(m.GetGraph()) {
+		if !layer.Quantizable(n.GetDomain(), n.GetOpType()) || len(n.GetInput()) < 2 {
 			continue
 		}
 		l := Layer{Name: n.GetName(), Type: n.GetOpType(), Input: n.GetInput()[0],
-			Weight: qdq.Resolve(aliases, n.GetInput()[1]), Index: len(out)}
-		_, l.InputIsConstant = inits[qdq.Resolve(aliases, l.Input)]
+			Weight: onnx.Resolve(aliases, n.GetInput()[1]), Index: len(out)}
+		_, l.InputIsConstant = inits[onnx.Resolve(aliases, l.Input)]
 		l.InputIsConstant = l.InputIsConstant || local[l.Input]
 		if w, ok := inits[l.Weight]; ok {
 			l.Shape = make([]int, len(w.GetDims()))
@@ -90,7 +90,7 @@ func Layers(f *onnx.File) []Layer {
 			l.Weight = n.GetInput()[1]
 		}
 		if len(n.GetInput()) > 2 && n.GetOpType() != "MatMul" && n.GetInput()[2] != "" {
-			l.Bias = qdq.Resolve(aliases, n.GetInput()[2])
+			l.Bias = onnx.Resolve(aliases, n.GetInput()[2])
 		}
 		out = append(out, l)
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 	"github.com/qscript-dev/qscript/formats/onnx/qdq"
 	"github.com/qscript-dev/qscript/graph"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/quantize"
 	"github.com/qscript-dev/qscript/report"
@@ -89,7 +90,7 @@ func PlanQDQ(ctx context.Context, f *onnx.File, cal *calib.Result, opts Options)
 	m := &Plan{src: f, norm: norm, cal: cal, opts: opts, scheme: s, shared: map[string]sharedWeight{},
 		plan: &qdq.Plan{Nodes: map[string]qdq.NodePlan{}, Activations: cal.QParams(), Dir: f.Dir()}}
 	nodes := map[string]*onnxpb.NodeProto{}
-	for _, n := range qdq.Nodes(f.Proto().GetGraph()) {
+	for _, n := range onnx.Nodes(f.Proto().GetGraph()) {
 		nodes[n.GetName()] = n
 	}
 	owned := map[string]bool{}
@@ -187,7 +188,7 @@ func (m *Plan) planLayer(l Layer, node *onnxpb.NodeProto, skip map[string]string
 	}
 	gran := quant.PerTensor()
 	if m.opts.Weights.PerChannel {
-		axis, err := qdq.WeightAxis(node, len(l.Shape))
+		axis, err := layer.WeightAxis(node, len(l.Shape))
 		if err != nil {
 			return pl, err
 		}

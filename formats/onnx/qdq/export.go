@@ -12,6 +12,7 @@ import (
 
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -99,7 +100,7 @@ func export(m *onnxpb.ModelProto, plan *Plan) (*onnxpb.ModelProto, error) {
 // activation pairs across value movers and drops dead Identity aliases.
 func (e *exporter) rewrite() error {
 	for _, n := range e.g.Node {
-		if Quantizable(n) && !e.plan.Nodes[n.GetName()].Skip {
+		if layer.Quantizable(n.GetDomain(), n.GetOpType()) && !e.plan.Nodes[n.GetName()].Skip {
 			q, err := e.quantizeNode(n, e.plan.Nodes[n.GetName()])
 			if err != nil {
 				return fmt.Errorf("node %q (%s): %w", n.GetName(), n.GetOpType(), err)
@@ -180,7 +181,7 @@ func (e *exporter) subgraph(g *onnxpb.GraphProto, scope string) (*onnxpb.GraphPr
 	for _, o := range g.Output {
 		s.outputs[o.GetName()] = true
 	}
-	maps.Copy(s.aliases, InitializerAliases(g))
+	maps.Copy(s.aliases, onnx.InitializerAliases(g))
 	if err := s.rewrite(); err != nil {
 		return nil, fmt.Errorf("subgraph %s: %w", scope, err)
 	}
@@ -235,7 +236,7 @@ type biasDone struct {
 
 // init returns the initializer a node input reads, directly or through Identity nodes.
 func (e *exporter) init(name string) (*onnxpb.TensorProto, bool) {
-	t, ok := e.inits[Resolve(e.aliases, name)]
+	t, ok := e.inits[onnx.Resolve(e.aliases, name)]
 	return t, ok
 }
 
@@ -262,7 +263,7 @@ func newExporter(g *onnxpb.GraphProto, plan *Plan) *exporter {
 		e.outputs[o.GetName()] = true
 	}
 	countReads(g, e.consumers, e.names, e.nodeNames)
-	e.aliases = InitializerAliases(g)
+	e.aliases = onnx.InitializerAliases(g)
 	return e
 }
 
@@ -296,9 +297,9 @@ func (e *exporter) checkPlan() error {
 	}
 	byName := map[string]*onnxpb.NodeProto{}
 	var quantizable, missing []string
-	for i, n := range Nodes(e.g) {
+	for i, n := range onnx.Nodes(e.g) {
 		byName[n.GetName()] = n
-		if !Quantizable(n) {
+		if !layer.Quantizable(n.GetDomain(), n.GetOpType()) {
 			continue
 		}
 		if n.GetName() == "" {
@@ -319,7 +320,7 @@ func (e *exporter) checkPlan() error {
 		if !ok {
 			return fmt.Errorf("the plan names node %q, which is not in the graph (closest: %s)", name, strings.Join(closest(name, quantizable), ", "))
 		}
-		if !Quantizable(n) {
+		if !layer.Quantizable(n.GetDomain(), n.GetOpType()) {
 			return fmt.Errorf("the plan names node %q, a %s; only Conv, Gemm and MatMul are quantized", name, n.GetOpType())
 		}
 	}
@@ -521,7 +522,7 @@ func (e *exporter) weight(n *onnxpb.NodeProto, np NodePlan, w *onnxpb.TensorProt
 	}
 	channels := 1
 	if p.Axis >= 0 {
-		want, err := WeightAxis(n, len(shape))
+		want, err := layer.WeightAxis(n, len(shape))
 		if err != nil {
 			return nil, err
 		}
@@ -731,7 +732,7 @@ func (e *exporter) floatReads(name string) int {
 		}
 	}
 	for _, n := range e.g.Node {
-		if n.GetOpType() == "Identity" && len(n.Output) == 1 && Resolve(e.aliases, n.Output[0]) == name && e.aliases[n.Output[0]] != "" {
+		if n.GetOpType() == "Identity" && len(n.Output) == 1 && onnx.Resolve(e.aliases, n.Output[0]) == name && e.aliases[n.Output[0]] != "" {
 			reads-- // the alias node's own read of its input
 		}
 	}
@@ -744,7 +745,7 @@ func (e *exporter) floatReads(name string) int {
 func (e *exporter) countBiasUses(name string) int {
 	uses := 0
 	for _, n := range e.g.Node {
-		if !Quantizable(n) || n.GetOpType() == "MatMul" || e.plan.Nodes[n.GetName()].Skip || len(n.Input) < 3 || Resolve(e.aliases, n.Input[2]) != name {
+		if !layer.Quantizable(n.GetDomain(), n.GetOpType()) || n.GetOpType() == "MatMul" || e.plan.Nodes[n.GetName()].Skip || len(n.Input) < 3 || onnx.Resolve(e.aliases, n.Input[2]) != name {
 			continue
 		}
 		if _, isInit := e.init(n.Input[1]); isInit {

@@ -45,48 +45,6 @@ type NodePlan struct {
 	Codes *tensor.Tensor
 }
 
-// WeightAxis returns the output-channel axis of a quantizable node's weight: 0 for Conv,
-// 0 for Gemm with transB=1 and 1 with transB=0, and the last axis for MatMul (1 for a
-// [in, out] matrix). Per-channel weight qparams must use it.
-func WeightAxis(node *onnxpb.NodeProto, weightRank int) (int, error) {
-	switch node.GetOpType() {
-	case "Conv":
-		return 0, nil
-	case "Gemm":
-		if intAttr(node, "transB", 0) != 0 {
-			return 0, nil
-		}
-		return 1, nil
-	case "MatMul":
-		if weightRank < 2 {
-			return 0, fmt.Errorf("qdq: MatMul %q: a %d-D weight has no output axis", node.GetName(), weightRank)
-		}
-		return weightRank - 1, nil
-	}
-	return 0, fmt.Errorf("qdq: node %q: %s is not a quantizable op (Conv, Gemm, MatMul)", node.GetName(), node.GetOpType())
-}
-
-// Quantizable reports whether Export quantizes nodes of this op type and domain.
-func Quantizable(node *onnxpb.NodeProto) bool {
-	if d := node.GetDomain(); d != "" && d != "ai.onnx" {
-		return false
-	}
-	switch node.GetOpType() {
-	case "Conv", "Gemm", "MatMul":
-		return true
-	}
-	return false
-}
-
-func intAttr(n *onnxpb.NodeProto, name string, def int64) int64 {
-	for _, a := range n.Attribute {
-		if a.GetName() == name {
-			return a.GetI()
-		}
-	}
-	return def
-}
-
 func floatAttr(n *onnxpb.NodeProto, name string, def float32) float32 {
 	for _, a := range n.Attribute {
 		if a.GetName() == name {

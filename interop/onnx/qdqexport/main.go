@@ -14,6 +14,7 @@ import (
 
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/qdq"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 )
 
@@ -71,14 +72,14 @@ func run(modelPath, rangesPath, outPath, paramsPath string) error {
 
 	weightScheme := quant.Scheme{QType: quant.QInt8, Symmetric: true, Numerics: quant.ORT}
 	for _, n := range f.Proto().Graph.Node {
-		if !qdq.Quantizable(n) {
+		if !layer.Quantizable(n.GetDomain(), n.GetOpType()) {
 			continue
 		}
 		w, err := f.Load(n.Input[1])
 		if err != nil {
 			return err
 		}
-		axis, err := qdq.WeightAxis(n, len(w.Shape))
+		axis, err := layer.WeightAxis(n, len(w.Shape))
 		if err != nil {
 			return err
 		}

@@ -1,4 +1,4 @@
-package qdq
+package onnx
 
 import "github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 
