@@ -542,6 +542,8 @@ func (ci convImages) run(b0, b1 int) {
 	colSize := ci.kdim * ci.plane
 	if ci.direct {
 		colSize = 0
+	} else if ci.packedW != nil {
+		colSize = sgemm.PackedBSize(ci.plane, ci.kdim, sgemm.PackedAPanelWidth(ci.mg))
 	}
 	col := ci.mem.getScratch(colSize)
 	for b := b0; b < b1; b++ {
@@ -564,7 +566,15 @@ func (ci *convImages) image(b int, col []float32) {
 		if ci.packedW != nil {
 			ops.PackedA = ci.packedW[g]
 		}
-		if !ci.direct {
+		switch {
+		case ci.direct:
+		case ci.packedW != nil:
+			// With A packed in advance the kernel is known: im2col writes B's packed panels
+			// row by row, one pass over memory fewer than im2col then sgemm's packing.
+			nr := sgemm.PackedAPanelWidth(mg)
+			ops.PackedB = col[:sgemm.PackedBSize(plane, kdim, nr)]
+			im2colPacked(ci.mem, ops.PackedB, src, cg, h, wd, ci.p, nr, ci.gemmWorkers)
+		default:
 			im2col(ci.mem, col, src, cg, h, wd, ci.p, ci.gemmWorkers)
 			ops.B = sgemm.Matrix{Data: col, LD: plane}
 		}
@@ -583,51 +593,84 @@ func im2col(mem *arena, col, x []float32, c, h, w int, p convParams, maxWorkers 
 	runRange(workers, c, im2colArgs{col: col, x: x, h: h, w: w, p: p}, im2colArgs.run)
 }
 
-// im2colArgs is im2col's work, run over a range of channels.
+// im2colPacked is im2col writing B packed for sgemm's panels of nr columns (PackBRow):
+// each row is built in a scratch row, still in cache when it is packed.
+func im2colPacked(mem *arena, bp, x []float32, c, h, w int, p convParams, nr, maxWorkers int) {
+	workers := mem.workersFor(c, c*p.kernel[0]*p.kernel[1]*p.out[0]*p.out[1])
+	if maxWorkers > 0 {
+		workers = min(workers, maxWorkers)
+	}
+	runRange(workers, c, im2colArgs{col: bp, x: x, h: h, w: w, p: p, nr: nr, c: c, mem: mem}, im2colArgs.run)
+}
+
+// im2colArgs is im2col's work, run over a range of channels: into col as a matrix, or
+// packed for panels of nr columns when nr is set.
 type im2colArgs struct {
 	col, x []float32
 	h, w   int
 	p      convParams
+	nr, c  int
+	mem    *arena
 }
 
-func (a im2colArgs) run(c0, c1 int) { im2colChannels(a.col, a.x, a.h, a.w, a.p, c0, c1) }
+func (a im2colArgs) run(c0, c1 int) {
+	if a.nr == 0 {
+		im2colChannels(a.col, a.x, a.h, a.w, a.p, c0, c1)
+		return
+	}
+	kh, kw, plane := a.p.kernel[0], a.p.kernel[1], a.p.out[0]*a.p.out[1]
+	row := a.mem.getScratch(plane)
+	for ci := c0; ci < c1; ci++ {
+		for k := 0; k < kh*kw; k++ {
+			im2colRow(row, a.x[ci*a.h*a.w:(ci+1)*a.h*a.w], a.h, a.w, a.p, k/kw, k%kw)
+			sgemm.PackBRow(a.col, row, plane, a.c*kh*kw, ci*kh*kw+k, a.nr)
+		}
+	}
+	a.mem.putScratch(row)
+}
 
 // im2colChannels is im2col for input channels c0..c1.
 func im2colChannels(col, x []float32, h, w int, p convParams, c0, c1 int) {
 	kh, kw := p.kernel[0], p.kernel[1]
-	oh, ow := p.out[0], p.out[1]
-	sh, sw := p.strides[0], p.strides[1]
-	dh, dw := p.dilations[0], p.dilations[1]
-	pt, pl := p.padBegin[0], p.padBegin[1]
+	plane := p.out[0] * p.out[1]
 	for ci := c0; ci < c1; ci++ {
 		img := x[ci*h*w : (ci+1)*h*w]
 		for ki := 0; ki < kh; ki++ {
 			for kj := 0; kj < kw; kj++ {
-				row := col[((ci*kh+ki)*kw+kj)*oh*ow : ((ci*kh+ki)*kw+kj+1)*oh*ow]
-				// Output columns whose input column lies inside the image: [lo, hi).
-				ix0 := kj*dw - pl
-				lo, hi := validRange(ix0, sw, w, ow)
-				for oy := 0; oy < oh; oy++ {
-					iy := oy*sh - pt + ki*dh
-					dst := row[oy*ow : (oy+1)*ow]
-					if iy < 0 || iy >= h {
-						clear(dst)
-						continue
-					}
-					src := img[iy*w : (iy+1)*w]
-					clear(dst[:lo])
-					clear(dst[hi:])
-					if sw == 1 {
-						copy(dst[lo:hi], src[ix0+lo:ix0+hi])
-						continue
-					}
-					ix := ix0 + lo*sw
-					for ox := lo; ox < hi; ox++ {
-						dst[ox] = src[ix]
-						ix += sw
-					}
-				}
+				r := (ci*kh+ki)*kw + kj
+				im2colRow(col[r*plane:(r+1)*plane], img, h, w, p, ki, kj)
 			}
+		}
+	}
+}
+
+// im2colRow writes the im2col row of kernel tap (ki, kj) of one channel's image img.
+func im2colRow(row, img []float32, h, w int, p convParams, ki, kj int) {
+	oh, ow := p.out[0], p.out[1]
+	sh, sw := p.strides[0], p.strides[1]
+	dh, dw := p.dilations[0], p.dilations[1]
+	pt, pl := p.padBegin[0], p.padBegin[1]
+	// Output columns whose input column lies inside the image: [lo, hi).
+	ix0 := kj*dw - pl
+	lo, hi := validRange(ix0, sw, w, ow)
+	for oy := 0; oy < oh; oy++ {
+		iy := oy*sh - pt + ki*dh
+		dst := row[oy*ow : (oy+1)*ow]
+		if iy < 0 || iy >= h {
+			clear(dst)
+			continue
+		}
+		src := img[iy*w : (iy+1)*w]
+		clear(dst[:lo])
+		clear(dst[hi:])
+		if sw == 1 {
+			copy(dst[lo:hi], src[ix0+lo:ix0+hi])
+			continue
+		}
+		ix := ix0 + lo*sw
+		for ox := lo; ox < hi; ox++ {
+			dst[ox] = src[ix]
+			ix += sw
 		}
 	}
 }

@@ -27,11 +27,8 @@ type microKernel struct {
 func (mk microKernel) forProduct(m, n int, ops Operands) microKernel {
 	switch {
 	case ops.PackedA != nil:
-		k := mk.forRows(m)
-		if ops.PackedB != nil && mk.forCols(n).nr != k.nr {
-			panic("sgemm: operands packed in advance for different micro-kernels")
-		}
-		return k
+		// A B packed too was packed for this kernel's panels (PackedAPanelWidth).
+		return mk.forRows(m)
 	case ops.PackedB != nil:
 		return mk.forCols(n)
 	}
@@ -39,6 +36,29 @@ func (mk microKernel) forProduct(m, n int, ops Operands) microKernel {
 		return *nk
 	}
 	return mk
+}
+
+// PackedAPanelWidth is the width of B's panels in a product whose A (m rows) was packed in
+// advance: a B packed for it (PackBRow) may come packed too.
+func PackedAPanelWidth(m int) int { return gemmKernel.forRows(m).nr }
+
+// PackedBSize is the length of a k×n B packed for panels of nr columns.
+func PackedBSize(n, k, nr int) int { return packedBSize(n, k, nr) }
+
+// PackBRow writes row kk of a k×n B, row, into bp, B packed for panels of nr columns
+// (zero-padded past n), the layout packB makes: a caller that builds B row by row (Conv's
+// im2col) packs it without writing the whole matrix first.
+func PackBRow(bp, row []float32, n, k, kk, nr int) {
+	full := n / nr
+	for p := range full {
+		o := p*nr*k + kk*nr
+		copy(bp[o:o+nr], row[p*nr:p*nr+nr])
+	}
+	if rem := n - full*nr; rem > 0 {
+		o := full*nr*k + kk*nr
+		copy(bp[o:o+nr], row[full*nr:n])
+		clear(bp[o+rem : o+nr])
+	}
 }
 
 // forRows is mk, or mk.narrow when padding m rows to its mr wastes fewer rows.
