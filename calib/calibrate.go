@@ -626,6 +626,19 @@ func (t *targetObserver) observe(x *tensor.Tensor) error {
 			return fmt.Errorf("calib: activation %q: %w", t.name, err)
 		}
 	}
+	// The histogram observer takes the extremes the report histogram needs too: one pass
+	// over the activation finds them for both.
+	if h, ok := t.observer.(*quant.Histogram); ok && x.Numel() > 0 {
+		xs := x.ToF32()
+		if lo, hi, finite := quant.FiniteMinMax(xs); finite {
+			if err := h.ObserveWithExtremes(xs, lo, hi); err != nil {
+				return fmt.Errorf("calib: activation %q: %w", t.name, err)
+			}
+			t.hist.addWithin(xs, lo, hi)
+			t.count++
+			return nil
+		}
+	}
 	if err := t.observer.Observe(x); err != nil {
 		return fmt.Errorf("calib: activation %q: %w", t.name, err)
 	}

@@ -40,6 +40,11 @@ func (h *displayHistogram) add(values []float32) {
 	if bad != 0 {
 		return // the observers refuse non-finite data before the report sees it
 	}
+	h.addWithin(values, lo, hi)
+}
+
+// addWithin is add of values whose extremes, both finite, are lo and hi.
+func (h *displayHistogram) addWithin(values []float32, lo, hi float32) {
 	if !h.seen {
 		h.seen = true
 		h.lo, h.hi = lo, hi

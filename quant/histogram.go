@@ -36,7 +36,7 @@ type Histogram struct {
 	min, max float32
 	hist     []float32 // the running histogram over [min, max]
 	fresh    []float32 // scratch: the new batch's histc
-	counts   []uint32  // scratch: integer counts of one histc
+	counts   []uint32  // scratch: integer counts of one histc, histcSets interleaved sets
 }
 
 // Default HistogramObserver settings of torch 1.13.
@@ -79,7 +79,7 @@ func NewHistogramBins(s Scheme, bins, upsampleRate int) (*Histogram, error) {
 		max:          float32(math.Inf(-1)),
 		hist:         make([]float32, bins),
 		fresh:        make([]float32, bins),
-		counts:       make([]uint32, bins),
+		counts:       make([]uint32, histcSets*bins),
 	}, nil
 }
 
@@ -96,6 +96,16 @@ func (h *Histogram) Observe(t *tensor.Tensor) error {
 	if !ok {
 		// torch fails here too: int(nan) and int(inf) raise in forward.
 		return findNonFinite(x, 0)
+	}
+	return h.ObserveWithExtremes(x, lo, hi)
+}
+
+// ObserveWithExtremes is Observe of x, whose extremes lo and hi (both finite) the caller
+// found (FiniteMinMax): calibration's report histogram needs them too, and one pass over
+// the activation serves both.
+func (h *Histogram) ObserveWithExtremes(x []float32, lo, hi float32) error {
+	if len(x) == 0 {
+		return nil
 	}
 	uninitialized := math.IsInf(float64(h.min), 1) && math.IsInf(float64(h.max), -1)
 	if uninitialized || h.min == h.max {
@@ -155,29 +165,56 @@ func (h *Histogram) histc(dst, x []float32, xMin, xMax, edgeLo, edgeHi float32) 
 	left, right := float32(left64), float32(right64)
 	span := right - left
 	nb := float32(h.bins)
-	counts := h.counts
-	clear(counts)
-	last := len(counts) - 1
-	for _, v := range x {
+	clear(h.counts)
+	bins := h.bins
+	// Four sets of counters, summed at the end, keep runs of equal values (a ReLU's zeros)
+	// from waiting on each other's increments.
+	c0, c1, c2, c3 := h.counts[:bins], h.counts[bins:2*bins], h.counts[2*bins:3*bins], h.counts[3*bins:4*bins]
+	last := bins - 1
+	bin := func(v float32) int {
 		if !(v >= left && v <= right) {
-			continue
+			return -1
 		}
 		// HistogramKernel.cpp LINEAR_INTERPOLATION: (elt - left) * bins / (right - left).
 		pos := float32(float32(v-left)*nb) / span
-		var idx int
 		switch {
 		case pos >= float32(last):
-			idx = last // includes the right edge; also guards against an inf quotient
+			return last // includes the right edge; also guards against an inf quotient
 		case pos > 0:
-			idx = int(pos)
+			return int(pos)
 		}
-		counts[idx]++
+		return 0
 	}
-	for i, c := range counts {
+	n := len(x) &^ 3
+	for j := 0; j < n; j += 4 {
+		v := x[j : j+4 : j+4]
+		if i := bin(v[0]); i >= 0 {
+			c0[i]++
+		}
+		if i := bin(v[1]); i >= 0 {
+			c1[i]++
+		}
+		if i := bin(v[2]); i >= 0 {
+			c2[i]++
+		}
+		if i := bin(v[3]); i >= 0 {
+			c3[i]++
+		}
+	}
+	for _, v := range x[n:] {
+		if i := bin(v); i >= 0 {
+			c0[i]++
+		}
+	}
+	for i := range dst {
+		c := uint64(c0[i]) + uint64(c1[i]) + uint64(c2[i]) + uint64(c3[i])
 		// The kernel adds 1.0f per element, so a float32 count stops at 2^24.
 		dst[i] = float32(min(c, 1<<24))
 	}
 }
+
+// histcSets is the number of interleaved counter sets histc counts into.
+const histcSets = 4
 
 // combine is HistogramObserver._combine_histograms: old is upsampled by repetition into
 // a grid of bins*downsampleRate cells starting at startIdx, integrated with a float64
@@ -241,6 +278,10 @@ func observedFloats(t *tensor.Tensor) ([]float32, error) {
 	}
 	return t.ToF32(), nil
 }
+
+// FiniteMinMax returns the extremes of x (torch.aminmax), with ok false when x holds a
+// NaN or an infinity, for ObserveWithExtremes. x must not be empty.
+func FiniteMinMax(x []float32) (lo, hi float32, ok bool) { return finiteMinMax(x) }
 
 // finiteMinMax returns the extremes of x (torch.aminmax), with ok false when x holds a
 // NaN or an infinity. Plain comparisons are several times faster than the min and max
