@@ -2,30 +2,22 @@ package bindings
 
 import (
 	"fmt"
-	"path/filepath"
 
 	lua "github.com/yuin/gopher-lua"
 
-	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/onnxquant"
-	"github.com/qscript-dev/qscript/quantize"
 )
 
 // onnxSaveKeys are the keys of qs.save's onnx option (weight-only ONNX outputs).
 var onnxSaveKeys = []string{"keep_io_types", "bf16_compute", "op_block_list", "reduce_range", "int4_form", "accuracy_level",
 	"method", "calib", "samples", "heldout", "percdamp", "act_order", "block_size"}
 
-// onnxSave is the parsed onnx option of qs.save; nil when it was not given.
-type onnxSave struct {
-	opts onnxquant.Options
-}
-
 // checkONNXSave reads qs.save's onnx = {...} option.
-func checkONNXSave(L *lua.LState, n int, opts *lua.LTable) *onnxSave {
+func checkONNXSave(L *lua.LState, n int, opts *lua.LTable) *onnxquant.Options {
 	v := optField(L, n, opts, "onnx", lua.LTTable)
 	o := onnxquant.DefaultOptions()
 	if v == lua.LNil {
-		return &onnxSave{opts: o}
+		return &o
 	}
 	t := v.(*lua.LTable)
 	checkKeys(L, n, t, "onnx", onnxSaveKeys)
@@ -43,7 +35,7 @@ func checkONNXSave(L *lua.LState, n int, opts *lua.LTable) *onnxSave {
 	if o.Method == onnxquant.MethodGPTQ && o.GPTQ.Calib == nil {
 		L.ArgError(n, "option 'onnx': method \"gptq\" needs calib = data (the samples whose MatMul inputs build each layer's Hessian)")
 	}
-	return &onnxSave{opts: o}
+	return &o
 }
 
 // readGPTQ reads the GPTQ keys shared by qs.save's onnx option and qs.quantize's
@@ -70,34 +62,4 @@ func stringListArg(L *lua.LState, n int, t *lua.LTable, what string) []string {
 		out = append(out, string(s))
 	}
 	return out
-}
-
-// saveWeightOnlyONNX writes a weight-only plan of an ONNX model as an ONNX model in ONNX
-// Runtime's form for its scheme (package onnxquant), and keeps the report of what it wrote.
-func saveWeightOnlyONNX(L *lua.LState, q *Quantized, abs string, so quantize.SaveOptions, oo *onnxSave) error {
-	base := filepath.Base(abs)
-	src, ok := q.Source.File.Model.(*onnx.File)
-	if !ok {
-		return fmt.Errorf("save %s: ONNX output needs an ONNX input model; %s is %s (qscript does not export graphs from checkpoints): save as .safetensors or .pt", base, q.Source.Path, q.Source.File.Format)
-	}
-	if so.Layout != quantize.LayoutCompressed {
-		return fmt.Errorf("save %s: layout %q applies to safetensors and .pt outputs, not to ONNX", base, so.Layout)
-	}
-	if abs == q.Source.File.Path {
-		return fmt.Errorf("save %s: refusing to overwrite the input model", base)
-	}
-	res, err := onnxquant.Rewrite(ctxOf(L), src, q.Plan.Options(), oo.opts)
-	if err != nil {
-		return fmt.Errorf("save %s: %w", base, err)
-	}
-	m := res.Model
-	onnxquant.SetMetadata(m, so.Metadata)
-	wo := onnx.DefaultWriteOptions()
-	wo.SourceDir = src.Dir()
-	if err := onnx.Write(abs, m, &wo); err != nil {
-		return err
-	}
-	res.Report.Output = abs
-	q.onnxReport = res.Report
-	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/qscript-dev/qscript/host/modules"
 	"github.com/qscript-dev/qscript/layer"
+	"github.com/qscript-dev/qscript/plan"
 	"github.com/qscript-dev/qscript/quantize"
 	"github.com/qscript-dev/qscript/report"
 )
@@ -17,38 +18,22 @@ import (
 // *Quantized.
 const QuantizedTypeName = "qs.Quantized"
 
-// Quantized is the result of qs.quantize: a planned quantization of a loaded model.
-// Weight-only plans are a *quantize.Model; static ONNX plans add activation ranges.
+// Quantized is the result of qs.quantize: a planned quantization of a loaded model, a
+// *plan.WeightOnly or a *plan.Static.
 type Quantized struct {
 	Source *LoadedModel
-	Plan   *quantize.WeightPlan
-	// Static, when not nil, is a static (calibrated) plan of an ONNX model; it saves
-	// .onnx QDQ files and reports activation ranges.
-	Static *StaticPlan
+	Plan   plan.Plan
 	title  string
 	// output is the path the last qs.save of this plan wrote, as the recipe gave it. The
 	// report shows it whichever format was written: a static plan saved as .safetensors
-	// is written by Plan, whose saves Static's report does not see.
+	// is written by its weight plan, whose saves the static report does not see.
 	output string
-	// onnxReport is the report of the last weight-only ONNX output qs.save wrote: what the
-	// ONNX form holds, which can differ from Plan's (Gemm stays float under dynamic int8,
-	// int4 applies to MatMul).
-	onnxReport *report.Report
 }
 
 // reportOf returns the plan's report with the recipe's title, input and output filled
 // in, each as the recipe named it.
 func (q *Quantized) reportOf(L *lua.LState) (*report.Report, error) {
-	var r *report.Report
-	var err error
-	switch {
-	case q.Static != nil:
-		r, err = q.Static.Report(ctxOf(L))
-	case q.onnxReport != nil:
-		r = q.onnxReport.Clone()
-	default:
-		r, err = q.Plan.Report(ctxOf(L))
-	}
+	r, err := q.Plan.Report(ctxOf(L))
 	if err != nil {
 		return nil, err
 	}
@@ -112,18 +97,11 @@ func registerQuantizedType(L *lua.LState) {
 	}))
 	mt.RawSetString("__tostring", L.NewFunction(func(L *lua.LState) int {
 		q := CheckQuantized(L, 1)
-		L.Push(lua.LString(fmt.Sprintf("quantized(%s: %s, %d of %d layers)", q.Source.Path, q.scheme(),
-			len(q.Plan.Quantized()), len(q.Plan.Decisions()))))
+		L.Push(lua.LString(fmt.Sprintf("quantized(%s: %s, %d of %d layers)", q.Source.Path, q.Plan.Scheme(),
+			len(q.Plan.Weights().Quantized()), len(q.Plan.Decisions()))))
 		return 1
 	}))
 	mt.RawSetString("__name", lua.LString(QuantizedTypeName))
-}
-
-func (q *Quantized) scheme() string {
-	if q.Static != nil {
-		return q.Static.Model.SchemeString()
-	}
-	return q.Plan.Scheme()
 }
 
 // CheckQuantized returns the quantized model at argument n.
@@ -278,8 +256,7 @@ func quantizeModel(L *lua.LState) int {
 		if gptq != nil {
 			L.ArgError(2, "method \"gptq\" is for the weights of a state dict; it does not combine with static quantization (activations)")
 		}
-		q.Static = planStatic(L, m, opts, acts, calib)
-		q.Plan = q.Static.Model.Weights()
+		q.Plan = planStatic(L, m, opts, acts, calib)
 		L.Push(LVQuantized(L, q))
 		return 1
 	}
@@ -287,15 +264,15 @@ func quantizeModel(L *lua.LState) int {
 		L.ArgError(2, "option 'activations' needs calibrate = data (static quantization of an ONNX model); "+
 			"leave it out for weight-only quantization")
 	}
-	plan, err := quantize.PlanWeights(ctxOf(L), m.File, opts)
+	wp, err := quantize.PlanWeights(ctxOf(L), m.File, opts)
 	raisePredicateError(L)
 	if err != nil {
 		L.ArgError(2, err.Error())
 	}
 	if gptq != nil {
-		runStateGPTQ(L, 2, m, plan, gptq)
+		runStateGPTQ(L, 2, m, wp, gptq)
 	}
-	q.Plan = plan
+	q.Plan = &plan.WeightOnly{WeightPlan: wp, Input: m.File, InputName: m.Path}
 	L.Push(LVQuantized(L, q))
 	return 1
 }
@@ -341,17 +318,11 @@ func quantizedLayers(L *lua.LState) int {
 }
 
 func quantizedScheme(L *lua.LState) int {
-	L.Push(lua.LString(CheckQuantized(L, 1).scheme()))
+	L.Push(lua.LString(CheckQuantized(L, 1).Plan.Scheme()))
 	return 1
 }
 
 func quantizedWarnings(L *lua.LState) int {
-	q := CheckQuantized(L, 1)
-	if q.onnxReport != nil {
-		// The ONNX output's own: the plan's warnings are about its safetensors layout.
-		L.Push(stringList(L, q.onnxReport.Warnings))
-		return 1
-	}
-	L.Push(stringList(L, q.Plan.Warnings()))
+	L.Push(stringList(L, CheckQuantized(L, 1).Plan.Warnings()))
 	return 1
 }

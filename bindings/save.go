@@ -3,13 +3,13 @@ package bindings
 import (
 	"fmt"
 	"path/filepath"
-	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/host/modules"
 	"github.com/qscript-dev/qscript/llm"
+	"github.com/qscript-dev/qscript/plan"
 	"github.com/qscript-dev/qscript/quantize"
 )
 
@@ -42,26 +42,25 @@ func note(L *lua.LState) int {
 // saveKeys are the options of qs.save.
 var saveKeys = []string{"config", "format", "layout", "metadata", "onnx"}
 
-// saveFormats are the values of the format option.
-var saveFormats = []string{"safetensors", "pt", "onnx"}
-
 // qs.save(model, path [, {format=, layout=, metadata=, config=}]): writes a quantized
 // model (or a loaded one: a format conversion) atomically. Returns path.
 func save(L *lua.LState) int {
 	path := L.CheckString(2)
 	opts := checkOptions(L, 3, saveKeys)
-	so := quantize.SaveOptions{
+	so := plan.SaveOptions{SaveOptions: quantize.SaveOptions{
 		Layout:   optChoice(L, 3, opts, "layout", quantize.LayoutCompressed, quantize.Layouts),
 		Metadata: checkMetadata(L, 3, opts),
-	}
+	}}
 	format := optString(L, 3, opts, "format", "")
 	if format != "" {
-		format = optChoice(L, 3, opts, "format", "", saveFormats)
+		format = optChoice(L, 3, opts, "format", "", plan.Formats())
+	} else if f, err := plan.FormatOf(path); err != nil {
+		L.ArgError(2, err.Error())
 	} else {
-		format = formatOf(L, path)
+		format = f
 	}
 	so.Format = format
-	onnxOpts := checkONNXSave(L, 3, opts)
+	so.ONNX = checkONNXSave(L, 3, opts)
 	if format != "onnx" && opts.RawGetString("onnx") != lua.LNil {
 		L.ArgError(3, "option 'onnx' applies to .onnx outputs (format \"onnx\")")
 	}
@@ -80,7 +79,7 @@ func save(L *lua.LState) int {
 	switch v := obj.(type) {
 	case *Quantized:
 		write = func() error {
-			if err := saveQuantized(L, v, abs, format, so, onnxOpts); err != nil {
+			if err := saveQuantized(L, v, abs, so); err != nil {
 				return err
 			}
 			v.output = path
@@ -90,7 +89,7 @@ func save(L *lua.LState) int {
 		if abs == v.File.Path {
 			L.ArgError(2, "refusing to overwrite the input model "+path)
 		}
-		write = func() error { return convert(L, v, abs, format, so) }
+		write = func() error { return convert(L, v, abs, format, so.SaveOptions) }
 	default:
 		L.ArgError(1, fmt.Sprintf("%s or %s expected, got %s", QuantizedTypeName, ModelTypeName, typeOf(L.Get(1))))
 	}
@@ -103,22 +102,6 @@ func save(L *lua.LState) int {
 	}
 	L.Push(lua.LString(path))
 	return 1
-}
-
-// formatOf chooses the output format from the path's extension: .onnx (static
-// quantization's QDQ model) here, the rest by quantize.SaveFormat.
-func formatOf(L *lua.LState, path string) string {
-	if strings.EqualFold(filepath.Ext(path), ".onnx") {
-		return "onnx"
-	}
-	format, err := quantize.SaveFormat(path, "")
-	if err != nil && strings.EqualFold(filepath.Ext(path), ".gguf") {
-		L.ArgError(2, fmt.Sprintf("%q: qs.save does not write GGUF; qs.gguf.convert (recipes/gguf.lua) converts a Hugging Face folder to GGUF", filepath.Base(path)))
-	}
-	if err != nil {
-		L.ArgError(2, fmt.Sprintf("cannot tell the format of %q from its extension (.safetensors, .pt, .pth, .bin, .onnx); pass {format = \"safetensors\"} (to a built-in recipe: format=safetensors)", filepath.Base(path)))
-	}
-	return format
 }
 
 // checkMetadata reads the metadata option: a table of string keys and string values.
@@ -147,30 +130,15 @@ func checkMetadata(L *lua.LState, n int, opts *lua.LTable) map[string]string {
 	return out
 }
 
-// saveQuantized writes a quantization plan: weight-only plans to safetensors or .pt, or
-// of an ONNX model to .onnx in ONNX Runtime's form (onnxquant); static plans also to .onnx
-// (QDQ).
-func saveQuantized(L *lua.LState, q *Quantized, abs, format string, so quantize.SaveOptions, oo *onnxSave) error {
-	ctx := ctxOf(L)
-	if format == "onnx" {
-		if q.Static == nil {
-			return saveWeightOnlyONNX(L, q, abs, so, oo)
-		}
-		if so.Layout != quantize.LayoutCompressed {
-			return fmt.Errorf("save %s: layout %q applies to safetensors and .pt outputs, not to ONNX QDQ", filepath.Base(abs), so.Layout)
-		}
-		if abs == q.Source.File.Path {
-			return fmt.Errorf("save %s: refusing to overwrite the input model", filepath.Base(abs))
-		}
-		return q.Static.Model.SaveWith(ctx, abs, so.Metadata)
-	}
-	q.onnxReport = nil
+// saveQuantized writes a quantization plan through plan.Save, with a progress bar on a
+// terminal.
+func saveQuantized(L *lua.LState, q *Quantized, abs string, so plan.SaveOptions) error {
 	if env := envOf(L); !env.Quiet {
 		bar := llm.NewBar(env.Stderr) // nil (silent) unless stderr is a terminal
 		so.Progress = func(p quantize.Progress) { bar.Update(llm.Progress(p)) }
 		defer bar.Finish()
 	}
-	return q.Plan.Save(ctx, abs, so)
+	return q.Plan.Save(ctxOf(L), abs, so)
 }
 
 // convert writes a loaded model unchanged in another format (safetensors or .pt).

@@ -1,7 +1,6 @@
 package bindings
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"slices"
@@ -14,9 +13,9 @@ import (
 	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/graph"
+	"github.com/qscript-dev/qscript/plan"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/quantize"
-	"github.com/qscript-dev/qscript/report"
 	"github.com/qscript-dev/qscript/static"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -24,28 +23,6 @@ import (
 // CalibrationTypeName is the metatable name of calibrations; their Value is a
 // *calib.Result.
 const CalibrationTypeName = "qs.Calibration"
-
-// StaticPlan is the static quantization of an ONNX model: package static's Model (the
-// QDQ plan, whose Weights are the same layers as a weight plan for safetensors output
-// with input_scale) and the evaluation once q:evaluate has run.
-type StaticPlan struct {
-	File  *onnx.File
-	Model *static.Plan
-	Eval  *report.Eval
-}
-
-// Report is the static report, with the evaluation when there is one.
-func (p *StaticPlan) Report(ctx context.Context) (*report.Report, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	r := p.Model.Report()
-	if p.Eval != nil {
-		e := *p.Eval
-		r.Eval = &e
-	}
-	return r, nil
-}
 
 // activationKeys are the options of activations = {...} and of qs.calibrate.
 var activationKeys = []string{"batch_axis", "batch_size", "calibrate", "check", "dtype", "max_memory", "min_sqnr", "observer", "percentile", "progress", "reduce_range", "samples", "state", "symmetric"}
@@ -258,7 +235,7 @@ func calibrateAPI(L *lua.LState) int {
 
 // planStatic plans static quantization from qs.quantize's options (activations holds
 // calibrate = data or a qs.Calibration); package static does the work.
-func planStatic(L *lua.LState, m *LoadedModel, opts quantize.Options, acts map[string]any, calibrateWith any) *StaticPlan {
+func planStatic(L *lua.LState, m *LoadedModel, opts quantize.Options, acts map[string]any, calibrateWith any) *plan.Static {
 	f := onnxFileOf(L, 1, m, "static quantization (activations.calibrate)")
 	if err := optionKeysError("activations", slices.Collect(maps.Keys(acts)), activationKeys); err != nil {
 		L.ArgError(2, err.Error())
@@ -304,7 +281,7 @@ func planStatic(L *lua.LState, m *LoadedModel, opts quantize.Options, acts map[s
 	} else if acts["min_sqnr"] != nil {
 		L.ArgError(2, "option 'activations.min_sqnr' needs calibrate = data (the samples it measures on)")
 	}
-	return &StaticPlan{File: f, Model: sm}
+	return &plan.Static{Plan: sm, Input: m.File}
 }
 
 // checkStatic runs the accuracy check (and its loops) of a static plan.
@@ -324,7 +301,8 @@ func checkStatic(L *lua.LState, m *LoadedModel, f *onnx.File, sm *static.Plan, s
 func quantizedCheck(L *lua.LState) int {
 	q := CheckQuantized(L, 1)
 	opts := checkOptions(L, 3, []string{"batch_axis", "eval", "max_drop", "min_sqnr", "samples", "state"})
-	if q.Static == nil {
+	st, ok := q.Plan.(*plan.Static)
+	if !ok {
 		L.RaiseError("check runs the quantized graph: it needs static quantization of an ONNX model (activations = {calibrate = data})")
 	}
 	src, _ := dataArg(L, 2, L.Get(2))
@@ -337,9 +315,8 @@ func quantizedCheck(L *lua.LState) int {
 	if (o.Eval == nil) != (o.MaxDrop == 0) {
 		L.ArgError(3, "options 'eval' and 'max_drop' go together: labelled data and the accuracy drop allowed (0.01 for one point)")
 	}
-	q.Static.Model = checkStatic(L, q.Source, q.Static.File, q.Static.Model, src, o)
-	q.Plan = q.Static.Model.Weights()
-	L.Push(accuracyTable(L, q.Static.Model.Report().Accuracy))
+	st.Plan = checkStatic(L, q.Source, q.Source.File.Model.(*onnx.File), st.Plan, src, o)
+	L.Push(accuracyTable(L, st.Plan.Report().Accuracy))
 	return 1
 }
 
@@ -482,13 +459,13 @@ func goTypeName(v any) string {
 func quantizedEvaluate(L *lua.LState) int {
 	q := CheckQuantized(L, 1)
 	opts := checkOptions(L, 3, []string{"batch_size", "samples"})
-	if q.Static == nil {
+	st, ok := q.Plan.(*plan.Static)
+	if !ok {
 		L.RaiseError("evaluate runs the quantized graph: it needs static quantization of an ONNX model (activations = {calibrate = data})")
 	}
 	src, _ := dataArg(L, 2, L.Get(2))
-	f := q.Static.File
-	fg := loadGraph(L, q.Source, f)
-	qg, err := q.Static.Model.Graph()
+	fg := loadGraph(L, q.Source, q.Source.File.Model.(*onnx.File))
+	qg, err := st.Graph()
 	if err != nil {
 		raise(L, err)
 	}
@@ -499,7 +476,7 @@ func quantizedEvaluate(L *lua.LState) int {
 	if err != nil {
 		raise(L, err)
 	}
-	q.Static.Eval = e
+	st.Eval = e
 	L.Push(evalTable(L, *e))
 	return 1
 }

@@ -302,7 +302,7 @@ type RecordActivations struct {
 }
 
 func (m *Plan) record() (string, error) {
-	r := Record{Format: "onnx-qdq", Scheme: m.SchemeString(), DType: qdtype(m.scheme.QType),
+	r := Record{Format: "onnx-qdq", Scheme: m.Scheme(), DType: qdtype(m.scheme.QType),
 		Granularity: granularity(m.opts.Weights), Symmetric: m.scheme.Symmetric,
 		Activations: RecordActivations{DType: qdtype(m.cal.Scheme.QType), Symmetric: m.cal.Scheme.Symmetric,
 			Observer: m.cal.Observer, Numerics: m.cal.Scheme.Numerics.String()},
@@ -323,9 +323,9 @@ func (m *Plan) record() (string, error) {
 	return string(b), err
 }
 
-// SchemeString describes the scheme for reports: "int8 per_channel symmetric weights,
+// Scheme describes the scheme for reports: "int8 per_channel symmetric weights,
 // uint8 affine activations (histogram, 150 samples, torch numerics)".
-func (m *Plan) SchemeString() string {
+func (m *Plan) Scheme() string {
 	sym := "affine"
 	if m.scheme.Symmetric {
 		sym = "symmetric"
@@ -457,7 +457,7 @@ func (m *Plan) write(ctx context.Context, path string, p *onnxpb.ModelProto) err
 // checkpoint written through Weights().Save is not one of them). Set Eval on it when it
 // is known.
 func (m *Plan) Report() *report.Report {
-	r := &report.Report{Title: "int8_static", Input: m.opts.Input, Scheme: m.SchemeString(), OtherBytes: m.other,
+	r := &report.Report{Title: "int8_static", Input: m.opts.Input, Scheme: m.Scheme(), OtherBytes: m.other,
 		Activations: m.quantizedActivations(), Warnings: append(slices.Clone(m.cal.Warnings), m.accWarnings...), Accuracy: m.acc}
 	if m.opts.Input != "" {
 		r.Title += ": " + m.opts.Input

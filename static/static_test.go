@@ -206,7 +206,7 @@ func TestSaveRecordAndNames(t *testing.T) {
 	if err := json.Unmarshal([]byte(out.Metadata()["quantization"]), &rec); err != nil {
 		t.Fatal(err)
 	}
-	want := Record{Format: "onnx-qdq", Scheme: q.SchemeString(), DType: "int8", Granularity: "per_channel", Symmetric: true,
+	want := Record{Format: "onnx-qdq", Scheme: q.Scheme(), DType: "int8", Granularity: "per_channel", Symmetric: true,
 		Activations: RecordActivations{DType: "uint8", Observer: "histogram", Numerics: "torch"},
 		Observer:    "histogram", Samples: 150, Numerics: "torch",
 		Quantized: []string{"/conv2/Conv", "/conv3/Conv", "/fc1/Gemm", "/fc2/Gemm"}, Skipped: []string{"/conv1/Conv"}, Version: "test"}

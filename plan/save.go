@@ -1,0 +1,209 @@
+package plan
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/qscript-dev/qscript/formats/onnx"
+	"github.com/qscript-dev/qscript/onnxquant"
+	"github.com/qscript-dev/qscript/quantize"
+)
+
+// FormatONNX is the format of .onnx outputs: QDQ for a static plan, ONNX Runtime's
+// weight-only forms for a weight-only plan of an ONNX model.
+const FormatONNX = "onnx"
+
+// SaveOptions configures Save: the weight plan's save options (Format, Layout, Metadata,
+// Config, Progress) and, for weight-only ONNX outputs, onnxquant's options.
+type SaveOptions struct {
+	quantize.SaveOptions
+	// ONNX configures weight-only ONNX outputs; nil is onnxquant.DefaultOptions().
+	ONNX *onnxquant.Options
+}
+
+// writer writes one format for the plans it takes.
+type writer struct {
+	format string
+	// form names an output that has no layout option ("ONNX QDQ"); "" where the layout
+	// option applies.
+	form  string
+	takes func(Plan) bool
+	// check refuses, before anything else is checked, a plan the writer takes but cannot
+	// write (nil: none).
+	check func(p Plan, base string) error
+	write func(ctx context.Context, p Plan, path string, o SaveOptions) error
+}
+
+// writers is every output Save writes: the first entry of the format that takes the plan
+// writes it.
+var writers = []writer{
+	{format: quantize.FormatSafetensors, takes: anyPlan, write: writeWeights},
+	{format: quantize.FormatTorch, takes: anyPlan, write: writeWeights},
+	{format: FormatONNX, form: "ONNX QDQ", takes: isStatic, write: writeQDQ},
+	{format: FormatONNX, form: "ONNX", takes: isWeightOnly, check: checkONNXInput, write: writeORT},
+}
+
+func anyPlan(Plan) bool { return true }
+
+func isStatic(p Plan) bool { _, ok := p.(*Static); return ok }
+
+func isWeightOnly(p Plan) bool { _, ok := p.(*WeightOnly); return ok }
+
+// Formats lists the formats Save writes, in the table's order.
+func Formats() []string {
+	var out []string
+	for _, w := range writers {
+		if !slices.Contains(out, w.format) {
+			out = append(out, w.format)
+		}
+	}
+	return out
+}
+
+// FormatOf chooses the output format from the path's extension: .onnx here, the rest by
+// quantize.SaveFormat. GGUF is refused with where it is written instead.
+func FormatOf(path string) (string, error) {
+	if strings.EqualFold(filepath.Ext(path), ".onnx") {
+		return FormatONNX, nil
+	}
+	format, err := quantize.SaveFormat(path, "")
+	if err != nil && strings.EqualFold(filepath.Ext(path), ".gguf") {
+		return "", fmt.Errorf("%q: qs.save does not write GGUF; qs.gguf.convert (recipes/gguf.lua) converts a Hugging Face folder to GGUF", filepath.Base(path))
+	}
+	if err != nil {
+		return "", fmt.Errorf("cannot tell the format of %q from its extension (.safetensors, .pt, .pth, .bin, .onnx); pass {format = \"safetensors\"} (to a built-in recipe: format=safetensors)", filepath.Base(path))
+	}
+	return format, nil
+}
+
+// Save writes p to path in o.Format ("" chooses by the path's extension, see FormatOf)
+// with the writer the table names for that format and that kind of plan. It is the one
+// place that refuses to replace the input model and a layout option the format has no
+// place for; the writers write atomically.
+func Save(ctx context.Context, p Plan, path string, o SaveOptions) error {
+	format, err := formatFor(path, o.Format)
+	if err != nil {
+		return err
+	}
+	w, ok := writerFor(format, p)
+	if !ok {
+		return fmt.Errorf("save %s: no %s writer for a %T", path, format, p)
+	}
+	base := filepath.Base(path)
+	if w.check != nil {
+		if err := w.check(p, base); err != nil {
+			return err
+		}
+	}
+	if w.form != "" && o.Layout != "" && o.Layout != quantize.LayoutCompressed {
+		return fmt.Errorf("save %s: layout %q applies to safetensors and .pt outputs, not to %s", base, o.Layout, w.form)
+	}
+	if err := checkNotInput(path, inputOf(p)); err != nil {
+		return err
+	}
+	o.Format = format
+	return w.write(ctx, p, path, o)
+}
+
+// formatFor is the format asked for (its aliases resolved by quantize.SaveFormat), or
+// the path's (FormatOf).
+func formatFor(path, format string) (string, error) {
+	switch strings.ToLower(format) {
+	case "":
+		return FormatOf(path)
+	case FormatONNX:
+		return FormatONNX, nil
+	}
+	return quantize.SaveFormat(path, format)
+}
+
+func writerFor(format string, p Plan) (writer, bool) {
+	for _, w := range writers {
+		if w.format == format && w.takes(p) {
+			return w, true
+		}
+	}
+	return writer{}, false
+}
+
+// inputOf is the path of the model p quantizes ("" when unknown).
+func inputOf(p Plan) string {
+	switch p := p.(type) {
+	case *WeightOnly:
+		if p.Input != nil {
+			return p.Input.Path
+		}
+	case *Static:
+		if p.Input != nil {
+			return p.Input.Path
+		}
+	}
+	return ""
+}
+
+// checkNotInput refuses to write over the input model.
+func checkNotInput(path, input string) error {
+	if input == "" {
+		return nil
+	}
+	out, err := os.Stat(path)
+	if err != nil {
+		return nil // nothing there yet
+	}
+	in, err := os.Stat(input)
+	if err == nil && os.SameFile(in, out) {
+		return fmt.Errorf("save %s: that is the input model; write to another path", path)
+	}
+	return nil
+}
+
+// writeWeights writes the weight plan: safetensors or .pt (package quantize).
+func writeWeights(ctx context.Context, p Plan, path string, o SaveOptions) error {
+	if w, ok := p.(*WeightOnly); ok {
+		w.written = nil
+	}
+	return p.Weights().Save(ctx, path, o.SaveOptions)
+}
+
+// writeQDQ writes a static plan's QDQ model (package static).
+func writeQDQ(ctx context.Context, p Plan, path string, o SaveOptions) error {
+	return p.(*Static).SaveWith(ctx, path, o.Metadata)
+}
+
+// checkONNXInput refuses a weight-only plan of a checkpoint: ONNX outputs rewrite the
+// input's graph.
+func checkONNXInput(p Plan, base string) error {
+	w := p.(*WeightOnly)
+	if _, ok := w.Input.Model.(*onnx.File); !ok {
+		return fmt.Errorf("save %s: ONNX output needs an ONNX input model; %s is %s (qscript does not export graphs from checkpoints): save as .safetensors or .pt", base, w.InputName, w.Input.Format)
+	}
+	return nil
+}
+
+// writeORT writes a weight-only plan of an ONNX model in ONNX Runtime's form for its
+// scheme (package onnxquant), and keeps the report of what it wrote.
+func writeORT(ctx context.Context, p Plan, path string, o SaveOptions) error {
+	w := p.(*WeightOnly)
+	src := w.Input.Model.(*onnx.File)
+	oo := onnxquant.DefaultOptions()
+	if o.ONNX != nil {
+		oo = *o.ONNX
+	}
+	res, err := onnxquant.Rewrite(ctx, src, w.Options(), oo)
+	if err != nil {
+		return fmt.Errorf("save %s: %w", filepath.Base(path), err)
+	}
+	onnxquant.SetMetadata(res.Model, o.Metadata)
+	wo := onnx.DefaultWriteOptions()
+	wo.SourceDir = src.Dir()
+	if err := onnx.Write(path, res.Model, &wo); err != nil {
+		return err
+	}
+	res.Report.Output = path
+	w.written = res.Report
+	return nil
+}

@@ -1,0 +1,153 @@
+package plan
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/qscript-dev/qscript/calib"
+	"github.com/qscript-dev/qscript/data"
+	"github.com/qscript-dev/qscript/formats"
+	"github.com/qscript-dev/qscript/quantize"
+	"github.com/qscript-dev/qscript/static"
+)
+
+const models = "../examples/models/"
+
+// copyModel copies an example model into a temporary folder, so that a save that should
+// have been refused cannot damage it, and opens the copy.
+func copyModel(t *testing.T, name string) (*formats.File, []byte) {
+	t.Helper()
+	b, err := os.ReadFile(models + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := formats.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f, b
+}
+
+func weightOnly(t *testing.T, name string) (*WeightOnly, []byte) {
+	t.Helper()
+	f, b := copyModel(t, name)
+	wp, err := quantize.PlanWeights(context.Background(), f, quantize.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &WeightOnly{WeightPlan: wp, Input: f, InputName: name}, b
+}
+
+func staticPlan(t *testing.T) (*Static, []byte) {
+	t.Helper()
+	f, b := copyModel(t, "digits_cnn.onnx")
+	ctx := context.Background()
+	prep, err := static.Prepare(ctx, f, quantize.DefaultOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, err := static.LoadGraph(prep.File())
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := data.NPY(models + "calib.npy")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cal, err := calib.Calibrate(ctx, g, src, calib.Options{Samples: 8, Observer: "minmax"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := prep.Plan(ctx, cal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Static{Plan: sp, Input: f}, b
+}
+
+// TestSaveRefusals: the checks Save makes once for every writer, with their messages.
+func TestSaveRefusals(t *testing.T) {
+	wst, stBytes := weightOnly(t, "digits_cnn.safetensors")
+	wonnx, onnxBytes := weightOnly(t, "digits_cnn.onnx")
+	sp, spBytes := staticPlan(t)
+	fake := SaveOptions{SaveOptions: quantize.SaveOptions{Layout: quantize.LayoutFake}}
+	out := filepath.Join(t.TempDir(), "x.onnx")
+	for _, c := range []struct {
+		name string
+		p    Plan
+		path string
+		o    SaveOptions
+		want string
+		keep []byte // the input, unchanged
+	}{
+		{"weight-only over its input", wst, wst.Input.Path, SaveOptions{},
+			"save " + wst.Input.Path + ": that is the input model; write to another path", stBytes},
+		{"weight-only ONNX over its input", wonnx, wonnx.Input.Path, SaveOptions{},
+			"save " + wonnx.Input.Path + ": that is the input model; write to another path", onnxBytes},
+		{"static over its input", sp, sp.Input.Path, SaveOptions{},
+			"save " + sp.Input.Path + ": that is the input model; write to another path", spBytes},
+		{"static as safetensors over its input", sp, sp.Input.Path, SaveOptions{SaveOptions: quantize.SaveOptions{Format: "safetensors"}},
+			"save " + sp.Input.Path + ": that is the input model; write to another path", spBytes},
+		{"ONNX of a checkpoint", wst, out, fake,
+			"save x.onnx: ONNX output needs an ONNX input model; digits_cnn.safetensors is safetensors (qscript does not export graphs from checkpoints): save as .safetensors or .pt", nil},
+		{"layout of a weight-only ONNX", wonnx, out, fake, `save x.onnx: layout "fake" applies to safetensors and .pt outputs, not to ONNX`, nil},
+		{"layout of a QDQ ONNX", sp, out, fake, `save x.onnx: layout "fake" applies to safetensors and .pt outputs, not to ONNX QDQ`, nil},
+		{"GGUF", wst, "m.gguf", SaveOptions{}, `"m.gguf": qs.save does not write GGUF; qs.gguf.convert (recipes/gguf.lua) converts a Hugging Face folder to GGUF`, nil},
+		{"unknown extension", wst, "m.txt", SaveOptions{}, `cannot tell the format of "m.txt" from its extension (.safetensors, .pt, .pth, .bin, .onnx); pass {format = "safetensors"} (to a built-in recipe: format=safetensors)`, nil},
+	} {
+		err := c.p.Save(context.Background(), c.path, c.o)
+		if err == nil || err.Error() != c.want {
+			t.Errorf("%s: error %v, want %s", c.name, err, c.want)
+		}
+		if c.keep != nil {
+			if b, _ := os.ReadFile(c.path); !bytes.Equal(b, c.keep) {
+				t.Errorf("%s: the input changed", c.name)
+			}
+		}
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("a refused save wrote x.onnx")
+	}
+}
+
+// TestWritersByPlan: each format goes to the writer of the plan's kind, and a weight-only
+// ONNX output's report replaces the plan's until a safetensors save.
+func TestWritersByPlan(t *testing.T) {
+	if got := Formats(); len(got) != 3 || got[0] != "safetensors" || got[1] != "pt" || got[2] != "onnx" {
+		t.Errorf("formats %v", got)
+	}
+	ctx := context.Background()
+	dir := t.TempDir()
+	w, _ := weightOnly(t, "digits_cnn.onnx")
+	if err := w.Save(ctx, filepath.Join(dir, "w.onnx"), SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := w.Report(ctx)
+	if err != nil || r.Output != filepath.Join(dir, "w.onnx") {
+		t.Fatalf("report after the ONNX save: output %q (%v)", r.Output, err)
+	}
+	if err := w.Save(ctx, filepath.Join(dir, "w.pth"), SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if r, err = w.Report(ctx); err != nil || r.Output != filepath.Join(dir, "w.pth") {
+		t.Fatalf("report after the .pth save: output %q (%v)", r.Output, err)
+	}
+	sp, _ := staticPlan(t)
+	if err := sp.Save(ctx, filepath.Join(dir, "s.onnx"), SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "s.onnx")); err != nil || !bytes.Contains(b, []byte(`"format":"onnx-qdq"`)) {
+		t.Errorf("the static .onnx output is not QDQ (%v)", err)
+	}
+	if r, err := sp.Report(ctx); err != nil || r.Output != filepath.Join(dir, "s.onnx") {
+		t.Errorf("static report output %q (%v)", r.Output, err)
+	}
+}
