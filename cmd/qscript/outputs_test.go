@@ -65,10 +65,17 @@ var outputCases = []outputCase{
 	{"llm-mixed", "recipes/llm.lua", map[string]string{"model": "qwen2", "out": "o/m", "scheme": "W4A16_ASYM", "group_size": "32",
 		"override": "re:.*down_proj=W8A16;re:.*[qkv]_proj=FP8_DYNAMIC;re:.*o_proj=W8A8", "max_shard_size": "40KB"}},
 	{"llm-fp8", "recipes/llm.lua", map[string]string{"model": "llama", "out": "o/m", "scheme": "W8A16_FP8"}},
-	{"example-custom-int8", "../../examples/custom_int8.lua", map[string]string{"out": "o/m.safetensors", "report": "o/r.html"}},
-	{"example-tensors", "../../examples/tensors.lua", nil},
-	{"example-sensitivity", "../../examples/sensitivity.lua", map[string]string{"samples": "20"}},
-	{"ort-numerics", "testdata/outputs_ort.lua", nil},
+	{"example-custom-int8", "examples/custom_int8.lua", map[string]string{"out": "o/m.safetensors", "report": "o/r.html"}},
+	{"example-tensors", "examples/tensors.lua", nil},
+	{"example-sensitivity", "examples/sensitivity.lua", map[string]string{"samples": "20"}},
+	{"int4-pt", "recipes/int4_weight_only.lua", map[string]string{"format": "pt", "group_size": "16", "include": "fc1", "out": "o/m.pt"}},
+	{"int4-onnx-acc", "recipes/int4_weight_only.lua", map[string]string{"model": "examples/models/encoder_block_op17.onnx", "group_size": "16", "accuracy_level": "4", "out": "o/m.onnx"}},
+	{"int8-static-pt", "recipes/int8_static.lua", map[string]string{"samples": "30", "observer": "percentile", "out": "o/m.pt"}},
+	{"int8-static-minsqnr", "recipes/int8_static.lua", map[string]string{"samples": "40", "observer": "mse", "skip": "none", "min_sqnr": "45", "out": "o/m.onnx"}},
+	{"int8-static-maxdrop", "recipes/int8_static.lua", map[string]string{"samples": "40", "observer": "moving_average", "eval": "examples/models/test.npz", "max_drop": "0.001", "out": "o/m.onnx"}},
+	{"llm-ignore", "recipes/llm.lua", map[string]string{"model": "llama", "out": "o/m", "scheme": "W8A8", "ignore": "re:.*layers.0.*,model.layers.1.mlp.down_proj"}},
+	{"hello", "recipes/hello.lua", map[string]string{"name": "golden", "times": "2", "shout": "true"}},
+	{"api", "testdata/outputs_api.lua", nil},
 }
 
 // TestOutputsUnchanged runs outputCases and compares the sha256 of everything they write and
@@ -118,13 +125,15 @@ func TestOutputsUnchanged(t *testing.T) {
 	}
 }
 
-// outputsFolder is the runs' working folder: the bundled examples and the GGUF converter's
-// Hugging Face fixture folders, linked under fixed relative names.
+// outputsFolder is the runs' working folder: the bundled examples, this package's testdata
+// and the GGUF converter's Hugging Face fixture folders, linked under fixed relative names
+// (recipe paths end up in outputs, so they must not depend on where the checkout is).
 func outputsFolder(t *testing.T) string {
 	t.Helper()
 	work := t.TempDir()
 	for name, target := range map[string]string{
 		"examples": "../../examples",
+		"testdata": "testdata",
 		"llama":    "../../convert/llamagguf/testdata/llama/model",
 		"qwen2":    "../../convert/llamagguf/testdata/qwen2/model",
 	} {
@@ -146,7 +155,7 @@ func runOutputCase(t *testing.T, work string, c outputCase) (map[string]string, 
 	if err := os.MkdirAll(filepath.Join(dir, "o"), 0o755); err != nil {
 		return nil, err
 	}
-	for _, link := range []string{"examples", "llama", "qwen2"} {
+	for _, link := range []string{"examples", "testdata", "llama", "qwen2"} {
 		if err := os.Symlink(filepath.Join(work, link), filepath.Join(dir, link)); err != nil {
 			return nil, err
 		}
@@ -157,13 +166,7 @@ func runOutputCase(t *testing.T, work string, c outputCase) (map[string]string, 
 		return nil, err
 	}
 	defer h.Close()
-	recipe := c.recipe
-	if !strings.HasPrefix(recipe, "recipes/") { // a file, relative to this package
-		if recipe, err = filepath.Abs(recipe); err != nil {
-			return nil, err
-		}
-	}
-	if _, err := h.RunFile(context.Background(), recipe, c.args); err != nil {
+	if _, err := h.RunFile(context.Background(), c.recipe, c.args); err != nil {
 		return nil, fmt.Errorf("%w\n%s%s", err, stdout.String(), stderr.String())
 	}
 	hash := func(b []byte) string {
