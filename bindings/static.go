@@ -69,7 +69,7 @@ func onnxFileOf(L *lua.LState, n int, m *LoadedModel, what string) *onnx.File {
 // loadGraph loads the model's graph through the host's cache (graphs are immutable).
 func loadGraph(L *lua.LState, m *LoadedModel, f *onnx.File) *graph.Graph {
 	key := fileKey(L, m.File.Path)
-	load := func() (any, error) { return static.LoadGraph(f) }
+	load := func() (any, error) { return graph.LoadONNX(f) }
 	var v any
 	var err error
 	if key != "" {

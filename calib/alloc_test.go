@@ -8,7 +8,6 @@ import (
 
 	"github.com/qscript-dev/qscript/data"
 	"github.com/qscript-dev/qscript/formats/npy"
-	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/graph"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -45,12 +44,7 @@ func tiledNPY(t testing.TB, name string, n int) data.Source {
 
 func loadModel(t testing.TB, name string) *graph.Graph {
 	t.Helper()
-	f, err := onnx.Open(models + name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	g, err := graph.Load(f.Proto(), graph.Options{})
+	g, err := graph.LoadFile(models + name)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,7 @@
 //
 // Use:
 //
-//	g, err := graph.Load(model, graph.Options{External: resolver}) // model: *onnxpb.ModelProto
+//	g, err := graph.LoadFile("model.onnx") // or graph.Load(proto, graph.Options{External: ...})
 //	for _, in := range g.Inputs() { ... in.Name, in.DType, in.Shape (-1 = dynamic) ... }
 //	outs, err := g.Run(ctx, map[string]*tensor.Tensor{"input": x}, &graph.Hooks{
 //		AfterNode: func(n *graph.Node, ins, outs []*tensor.Tensor) error { ... observe ... },

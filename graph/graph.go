@@ -232,6 +232,22 @@ func Load(m *onnxpb.ModelProto, opts Options) (*Graph, error) {
 	return loadGraph(m.GetGraph(), scope{opsets: opsets, opts: opts}, map[string]*tensor.Tensor{})
 }
 
+// LoadFile reads the ONNX model at path (onnx.Open checks it, every allocation bounded) and
+// loads it, reading external data from the model's folder.
+func LoadFile(path string) (*Graph, error) {
+	f, err := onnx.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return LoadONNX(f)
+}
+
+// LoadONNX loads an opened ONNX model, reading external data from its folder.
+func LoadONNX(f *onnx.File) (*Graph, error) {
+	return Load(f.Proto(), Options{External: ExternalIn(f.Dir())})
+}
+
 // scope is what a graph being loaded inherits: the model's opsets and Load's options, and for
 // a subgraph the graph and node that hold it.
 type scope struct {

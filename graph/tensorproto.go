@@ -17,6 +17,18 @@ import (
 // Options.External is nil.
 type ExternalDataResolver func(tp *onnxpb.TensorProto) ([]byte, error)
 
+// ExternalIn resolves external data locations relative to dir, the folder of the model file
+// (onnx.TensorFromProto opens each location confined to it).
+func ExternalIn(dir string) ExternalDataResolver {
+	return func(tp *onnxpb.TensorProto) ([]byte, error) {
+		t, err := onnx.TensorFromProto(tp, dir)
+		if err != nil {
+			return nil, err
+		}
+		return t.Contiguous().Data, nil
+	}
+}
+
 // computeDType maps an ONNX TensorProto.DataType to a tensor dtype the executor computes in.
 // It reports false for types it cannot (string, uint16/32/64, complex, float8).
 func computeDType(dt int32) (tensor.DType, bool) {

@@ -73,7 +73,7 @@ func (r *rewriter) gptqOn(ctx context.Context, o Options, targets []gptqTarget, 
 	for remaining := targets; len(remaining) > 0; {
 		var wave []gptqTarget
 		wave, remaining = readyWave(remaining, upstream)
-		g, err := graph.Load(model, graph.Options{External: externalResolver(r.src)})
+		g, err := graph.Load(model, graph.Options{External: graph.ExternalIn(r.src.Dir())})
 		if err != nil {
 			return nil, fmt.Errorf("gptq: graph/ cannot run the model to collect MatMul inputs: %w", err)
 		}
@@ -247,7 +247,7 @@ func countSamples(feeds []feed) int {
 
 // readSamples reads the calibration samples and, after them, the held-out ones, as feeds.
 func (r *rewriter) readSamples(ctx context.Context, model *onnxpb.ModelProto, o GPTQOptions) (calib, heldout []feed, err error) {
-	g, err := graph.Load(model, graph.Options{External: externalResolver(r.src)})
+	g, err := graph.Load(model, graph.Options{External: graph.ExternalIn(r.src.Dir())})
 	if err != nil {
 		return nil, nil, fmt.Errorf("gptq: graph/ cannot run the model to collect MatMul inputs: %w", err)
 	}

@@ -113,7 +113,7 @@ func (r *rewriter) elemTypes() map[string]int32 {
 		types[t.GetName()] = t.GetDataType()
 	}
 	propagateTypes(g.GetNode(), types)
-	gr, err := graph.Load(r.m, graph.Options{External: externalResolver(r.src)})
+	gr, err := graph.Load(r.m, graph.Options{External: graph.ExternalIn(r.src.Dir())})
 	if err != nil {
 		return types // graph/ cannot load it: the propagated types are all there is
 	}

@@ -257,7 +257,7 @@ func (r *rewriter) raiseOpset(v int64) error {
 	g := r.m.GetGraph()
 	probe := &onnxpb.ModelProto{IrVersion: r.m.IrVersion, OpsetImport: r.opsets,
 		Graph: &onnxpb.GraphProto{Node: g.GetNode(), Initializer: g.GetInitializer(), Input: g.GetInput(), Output: g.GetOutput()}}
-	if _, err := graph.Load(probe, graph.Options{External: externalResolver(r.src)}); err != nil {
+	if _, err := graph.Load(probe, graph.Options{External: graph.ExternalIn(r.src.Dir())}); err != nil {
 		return fmt.Errorf("the DequantizeLinear int4 form needs opset %d and the model imports opset %d, whose nodes do not all hold at %d (%v); re-export it with opset_version=%d, or use the MatMulNBits form", v, old, v, err, v)
 	}
 	r.warn("default-domain opset raised from %d to %d for int4 DequantizeLinear", old, v)

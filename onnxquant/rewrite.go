@@ -11,7 +11,6 @@ import (
 
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
-	"github.com/qscript-dev/qscript/graph"
 	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quantize"
 	"github.com/qscript-dev/qscript/report"
@@ -271,17 +270,6 @@ func (r *rewriter) result() *Result {
 	}{r.scheme, "qscript onnxquant", rep.Totals.Quantized, rep.Totals.Skipped})
 	SetMetadata(out, map[string]string{"quantization": string(record)})
 	return &Result{Model: out, Report: rep, Warnings: r.warnings, GPTQ: r.gptqLayers}
-}
-
-// externalResolver reads the external data of src's initializers for graph.Load.
-func externalResolver(src *onnx.File) graph.ExternalDataResolver {
-	return func(tp *onnxpb.TensorProto) ([]byte, error) {
-		t, err := onnx.TensorFromProto(tp, src.Dir())
-		if err != nil {
-			return nil, err
-		}
-		return t.Data, nil
-	}
 }
 
 // node makes a NodeProto.

@@ -266,7 +266,7 @@ func variant(m *Plan, keep map[string]bool) (*graph.Graph, error) {
 	if err != nil {
 		return nil, fmt.Errorf("static: %w", err)
 	}
-	return graph.Load(p, graph.Options{External: resolver(m.src.Dir())})
+	return graph.Load(p, graph.Options{External: graph.ExternalIn(m.src.Dir())})
 }
 
 // measure computes the whole model's and each node's damage, and counts the zeros that

@@ -13,6 +13,7 @@ import (
 	"github.com/qscript-dev/qscript/data"
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
+	"github.com/qscript-dev/qscript/graph"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -66,7 +67,7 @@ func logMelModel(t *testing.T) (*onnx.File, data.Source) {
 func TestCheckLogMel(t *testing.T) {
 	ctx := context.Background()
 	f, src := logMelModel(t)
-	g, err := LoadGraph(f)
+	g, err := graph.LoadONNX(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func TestCheckMaxDrop(t *testing.T) {
 	f := decodeGraph(t, &onnxpb.GraphProto{Name: proto.String("tied"), Initializer: []*onnxpb.TensorProto{tp},
 		Node:  []*onnxpb.NodeProto{{OpType: proto.String("MatMul"), Name: proto.String("/fc/MatMul"), Input: []string{"x", "w"}, Output: []string{"y"}}},
 		Input: []*onnxpb.ValueInfoProto{vi("x", 8)}, Output: []*onnxpb.ValueInfoProto{vi("y", 2)}})
-	g, err := LoadGraph(f)
+	g, err := graph.LoadONNX(f)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@
 // The usual flow:
 //
 //	f, _ := onnx.Open("model.onnx")
-//	g, _ := static.LoadGraph(f)                         // names an unsupported op now
+//	g, _ := graph.LoadONNX(f)                           // names an unsupported op now
 //	src, _ := data.NPY("calib.npy")
 //	cal, _ := calib.Calibrate(ctx, g, src, calib.Options{})
 //	q, _ := static.PlanQDQ(ctx, f, cal, static.DefaultOptions())

@@ -58,7 +58,7 @@ func FoldWeights(ctx context.Context, f *onnx.File) (out *onnx.File, folded []st
 		sub.Output = append(sub.Output, &onnxpb.ValueInfoProto{Name: proto.String(v)})
 	}
 	subModel := &onnxpb.ModelProto{IrVersion: m.IrVersion, OpsetImport: m.OpsetImport, Graph: sub}
-	sg, err := graph.Load(subModel, graph.Options{External: resolver(f.Dir())})
+	sg, err := graph.Load(subModel, graph.Options{External: graph.ExternalIn(f.Dir())})
 	if err != nil {
 		return nil, nil, fmt.Errorf("static: folding the constant weights: %w", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/qscript-dev/qscript/data"
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
+	"github.com/qscript-dev/qscript/graph"
 	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quantize"
 	"github.com/qscript-dev/qscript/tensor"
@@ -176,7 +177,7 @@ func randInput(n int) *tensor.Tensor {
 
 func runModel(t *testing.T, f *onnx.File, x *tensor.Tensor) []float32 {
 	t.Helper()
-	g, err := LoadGraph(f)
+	g, err := graph.LoadONNX(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +200,7 @@ func TestConstantWeightsOldOpset(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g, err := LoadGraph(p.File())
+		g, err := graph.LoadONNX(p.File())
 		if err != nil {
 			t.Fatal(err)
 		}

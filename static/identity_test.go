@@ -13,6 +13,7 @@ import (
 	"github.com/qscript-dev/qscript/data"
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
+	"github.com/qscript-dev/qscript/graph"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -112,7 +113,7 @@ func TestIdentityOfInitializer(t *testing.T) {
 		}
 	}
 
-	g, err := LoadGraph(f)
+	g, err := graph.LoadONNX(f)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +277,7 @@ func TestSharedWeightOtherAxis(t *testing.T) {
 		Input:  []*onnxpb.ValueInfoProto{{Name: proto.String("x")}},
 		Output: []*onnxpb.ValueInfoProto{{Name: proto.String("y")}},
 	})
-	g, err := LoadGraph(f)
+	g, err := graph.LoadONNX(f)
 	if err != nil {
 		t.Fatal(err)
 	}

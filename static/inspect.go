@@ -102,7 +102,7 @@ func Inspect(f *onnx.File) Summary {
 	slices.SortFunc(s.Ops, func(a, b OpCount) int {
 		return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Domain, b.Domain), cmp.Compare(a.Op, b.Op))
 	})
-	if _, err := LoadGraph(f); err != nil {
+	if _, err := graph.LoadONNX(f); err != nil {
 		var many *graph.UnsupportedOpsError
 		var one *graph.UnsupportedError
 		switch {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
-	"github.com/qscript-dev/qscript/graph"
 	"github.com/qscript-dev/qscript/internal/suggest"
 	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/tensor"
@@ -178,19 +177,4 @@ func closest(name string, layers []Layer) []string {
 		return []string{"the model has none"}
 	}
 	return out
-}
-
-// LoadGraph loads f into the executor, reading external data from f's folder.
-func LoadGraph(f *onnx.File) (*graph.Graph, error) {
-	return graph.Load(f.Proto(), graph.Options{External: resolver(f.Dir())})
-}
-
-func resolver(dir string) graph.ExternalDataResolver {
-	return func(tp *onnxpb.TensorProto) ([]byte, error) {
-		t, err := onnx.TensorFromProto(tp, dir)
-		if err != nil {
-			return nil, err
-		}
-		return t.Contiguous().Data, nil
-	}
 }

@@ -46,7 +46,7 @@ func ranks(f *onnx.File) func(string) int {
 	var once sync.Once
 	var g *graph.Graph
 	return func(name string) int {
-		once.Do(func() { g, _ = LoadGraph(f) })
+		once.Do(func() { g, _ = graph.LoadONNX(f) })
 		if g == nil {
 			return -1
 		}

@@ -393,7 +393,7 @@ func (m *Plan) Graph() (*graph.Graph, error) {
 	if err != nil {
 		return nil, err
 	}
-	return graph.Load(p, graph.Options{External: resolver(m.src.Dir())})
+	return graph.Load(p, graph.Options{External: graph.ExternalIn(m.src.Dir())})
 }
 
 // Weights returns the same quantization as a weight plan of package quantize, whose

@@ -32,7 +32,7 @@ func open(t *testing.T, model, calibData string, opts calib.Options) fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	g, err := LoadGraph(f)
+	g, err := graph.LoadONNX(f)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,7 +26,7 @@ func openSubgraph(t *testing.T, calibFile string) (*onnx.File, *graph.Graph, *ca
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	g, err := LoadGraph(f)
+	g, err := graph.LoadONNX(f)
 	if err != nil {
 		t.Fatal(err)
 	}

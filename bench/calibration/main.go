@@ -27,8 +27,7 @@ import (
 
 	"github.com/qscript-dev/qscript/calib"
 	"github.com/qscript-dev/qscript/data"
-	"github.com/qscript-dev/qscript/formats/onnx"
-	"github.com/qscript-dev/qscript/static"
+	"github.com/qscript-dev/qscript/graph"
 )
 
 func main() {
@@ -59,12 +58,7 @@ func main() {
 }
 
 func run(model, calibPath string, samples int, observer string, batch int) error {
-	f, err := onnx.Open(model)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	g, err := static.LoadGraph(f)
+	g, err := graph.LoadFile(model)
 	if err != nil {
 		return err
 	}

@@ -19,9 +19,6 @@ import (
 	"sync"
 	"time"
 
-	"google.golang.org/protobuf/proto"
-
-	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 	"github.com/qscript-dev/qscript/graph"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -49,15 +46,7 @@ func main() {
 }
 
 func run(path string, batch, iters, parallel int, perOp bool) error {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return err
-	}
-	var m onnxpb.ModelProto
-	if err := proto.Unmarshal(b, &m); err != nil {
-		return err
-	}
-	g, err := graph.Load(&m, graph.Options{})
+	g, err := graph.LoadFile(path)
 	if err != nil {
 		return err
 	}
