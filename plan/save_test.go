@@ -10,6 +10,7 @@ import (
 	"github.com/qscript-dev/qscript/calib"
 	"github.com/qscript-dev/qscript/data"
 	"github.com/qscript-dev/qscript/formats"
+	"github.com/qscript-dev/qscript/graph"
 	"github.com/qscript-dev/qscript/quantize"
 	"github.com/qscript-dev/qscript/static"
 )
@@ -54,7 +55,7 @@ func staticPlan(t *testing.T) (*Static, []byte) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	g, err := static.LoadGraph(prep.File())
+	g, err := graph.LoadONNX(prep.File())
 	if err != nil {
 		t.Fatal(err)
 	}
