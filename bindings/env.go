@@ -10,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -138,47 +137,29 @@ func optField(L *lua.LState, n int, t *lua.LTable, key string, want lua.LValueTy
 	return v
 }
 
+// The opt functions read one field of a Lua option table with optionMap, the reader of
+// converted option tables, so that both give the same errors.
+
 func optString(L *lua.LState, n int, t *lua.LTable, key, def string) string {
-	if v := optField(L, n, t, key, lua.LTString); v != lua.LNil {
-		return string(v.(lua.LString))
-	}
-	return def
+	return luaOption(L, n, t, key).string(key, def)
 }
 
 func optBool(L *lua.LState, n int, t *lua.LTable, key string, def bool) bool {
-	if v := optField(L, n, t, key, lua.LTBool); v != lua.LNil {
-		return bool(v.(lua.LBool))
-	}
-	return def
+	return luaOption(L, n, t, key).bool(key, def)
 }
 
 func optNumber(L *lua.LState, n int, t *lua.LTable, key string, def float64) float64 {
-	if v := optField(L, n, t, key, lua.LTNumber); v != lua.LNil {
-		return float64(v.(lua.LNumber))
-	}
-	return def
+	return luaOption(L, n, t, key).number(key, def)
 }
 
 func optInt(L *lua.LState, n int, t *lua.LTable, key string, def int) int {
-	v := optField(L, n, t, key, lua.LTNumber)
-	if v == lua.LNil {
-		return def
-	}
-	f := float64(v.(lua.LNumber))
-	if f != math.Trunc(f) || math.Abs(f) > 1<<31 {
-		L.ArgError(n, fmt.Sprintf("option '%s': integer expected, got %v", key, f))
-	}
-	return int(f)
+	return luaOption(L, n, t, key).int(key, def)
 }
 
 // optChoice returns a string option that must be one of choices; a value that is not
 // raises an argument error suggesting the closest.
 func optChoice(L *lua.LState, n int, t *lua.LTable, key, def string, choices []string) string {
-	s := optString(L, n, t, key, def)
-	if !slices.Contains(choices, s) {
-		L.ArgError(n, fmt.Sprintf("option '%s': unknown value %q%s; valid values: %s", key, s, didYouMean(s, choices), strings.Join(choices, ", ")))
-	}
-	return s
+	return luaOption(L, n, t, key).choice(key, def, choices)
 }
 
 func didYouMean(s string, candidates []string) string {

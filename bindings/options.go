@@ -9,6 +9,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/qscript-dev/qscript/host/modules"
 	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/quantize"
@@ -17,7 +18,7 @@ import (
 // The option tables of qs.quantize and qs.config are parsed here, once, into
 // quantize.Options, from the Go values modules.ToGo makes of them (goValue): numbers are
 // float64, sequences []any, other tables map[string]any, and Lua functions
-// quantize.Matcher predicates.
+// layer.Matcher predicates.
 
 // Option keys of qs.quantize and qs.config, and of their weights table.
 var (
@@ -301,6 +302,24 @@ func (o optionMap) get(key string, want lua.LValueType) any {
 	return v
 }
 
+// luaOption is field key of Lua option table t as an optionMap: scalars converted as
+// goValue converts them, other values kept (their Lua type names them in errors).
+func luaOption(L *lua.LState, n int, t *lua.LTable, key string) optionMap {
+	lv := t.RawGetString(key)
+	var v any = lv
+	if lv.Type() <= lua.LTString { // nil, boolean, number, string
+		v, _ = modules.ToGo(lv, modules.Convert{})
+	}
+	return optionMap{L: L, n: n, m: map[string]any{key: v}}
+}
+
+func (o optionMap) string(key, def string) string {
+	if v := o.get(key, lua.LTString); v != nil {
+		return v.(string)
+	}
+	return def
+}
+
 func (o optionMap) number(key string, def float64) float64 {
 	if v := o.get(key, lua.LTNumber); v != nil {
 		return v.(float64)
@@ -329,10 +348,7 @@ func (o optionMap) bool(key string, def bool) bool {
 
 // choice returns a string option that must be one of choices, as optChoice does.
 func (o optionMap) choice(key, def string, choices []string) string {
-	s := def
-	if v := o.get(key, lua.LTString); v != nil {
-		s = v.(string)
-	}
+	s := o.string(key, def)
 	if !slices.Contains(choices, s) {
 		o.L.ArgError(o.n, fmt.Sprintf("option '%s%s': unknown value %q%s; valid values: %s", o.prefix, key, s, didYouMean(s, choices), strings.Join(choices, ", ")))
 	}
@@ -341,7 +357,7 @@ func (o optionMap) choice(key, def string, choices []string) string {
 
 // luaTypeName is the Lua type of a value goValue converted.
 func luaTypeName(v any) string {
-	switch v.(type) {
+	switch x := v.(type) {
 	case nil:
 		return "nil"
 	case string:
@@ -354,6 +370,8 @@ func luaTypeName(v any) string {
 		return "table"
 	case *lua.LFunction, layer.Matcher:
 		return "function"
+	case lua.LValue:
+		return x.Type().String()
 	}
 	return "userdata"
 }
