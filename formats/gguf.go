@@ -44,11 +44,7 @@ func openGGUF(path string) (Model, error) {
 }
 
 func (m *ggufModel) Tensors() []tensor.Info {
-	out := make([]tensor.Info, len(m.infos))
-	for i, info := range m.infos {
-		out[i] = tensor.Info{Name: info.Name, DType: info.DType, Shape: append([]int{}, info.Shape...)}
-	}
-	return out
+	return tensor.CloneInfos(m.infos)
 }
 
 func (m *ggufModel) Load(name string) (*tensor.Tensor, error) {

@@ -178,3 +178,13 @@ type Info struct {
 	DType DType
 	Shape []int
 }
+
+// CloneInfos copies infos and their shapes, so that a reader can give out its list without
+// letting the caller change it.
+func CloneInfos(infos []Info) []Info {
+	out := make([]Info, len(infos))
+	for i, info := range infos {
+		out[i] = Info{Name: info.Name, DType: info.DType, Shape: append([]int{}, info.Shape...)}
+	}
+	return out
+}

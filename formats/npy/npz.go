@@ -130,11 +130,7 @@ func OpenNPZFile(path string) (*Archive, error) {
 
 // Tensors lists the arrays in archive order.
 func (a *Archive) Tensors() []tensor.Info {
-	out := make([]tensor.Info, len(a.infos))
-	for i, info := range a.infos {
-		out[i] = tensor.Info{Name: info.Name, DType: info.DType, Shape: slices.Clone(info.Shape)}
-	}
-	return out
+	return tensor.CloneInfos(a.infos)
 }
 
 // Metadata is empty: .npz archives carry none.

@@ -254,11 +254,7 @@ func (f *File) Dir() string { return f.dir }
 // Tensors lists the initializers in file order. Initializers whose data type qscript
 // cannot hold (strings, unsigned 16/32/64-bit, complex) are left out.
 func (f *File) Tensors() []tensor.Info {
-	out := make([]tensor.Info, len(f.infos))
-	for i, info := range f.infos {
-		out[i] = tensor.Info{Name: info.Name, DType: info.DType, Shape: append([]int{}, info.Shape...)}
-	}
-	return out
+	return tensor.CloneInfos(f.infos)
 }
 
 // Load reads one initializer. Inline data is shared with the decoded proto; external data

@@ -92,11 +92,7 @@ func OpenFile(path string) (*File, error) {
 
 // Tensors lists the tensors sorted by name.
 func (f *File) Tensors() []tensor.Info {
-	out := make([]tensor.Info, len(f.infos))
-	for i, info := range f.infos {
-		out[i] = tensor.Info{Name: info.Name, DType: info.DType, Shape: slices.Clone(info.Shape)}
-	}
-	return out
+	return tensor.CloneInfos(f.infos)
 }
 
 // Info returns one tensor's record.

@@ -203,11 +203,7 @@ func indexError(err error) error {
 
 // Tensors lists the tensors of all shards sorted by name.
 func (s *Sharded) Tensors() []tensor.Info {
-	out := make([]tensor.Info, len(s.infos))
-	for i, info := range s.infos {
-		out[i] = tensor.Info{Name: info.Name, DType: info.DType, Shape: slices.Clone(info.Shape)}
-	}
-	return out
+	return tensor.CloneInfos(s.infos)
 }
 
 // Metadata returns the index metadata merged over the shards' __metadata__.
@@ -218,13 +214,9 @@ func (s *Sharded) Shards() []string { return slices.Sorted(maps.Keys(s.shards)) 
 
 // Load reads a tensor from its shard.
 func (s *Sharded) Load(name string) (*tensor.Tensor, error) {
-	shard, ok := s.owner[name]
-	if !ok {
-		return nil, fmt.Errorf("%s: tensor %q: %w", s.path, name, ErrNotFound)
-	}
-	f := s.shards[shard]
-	if f == nil {
-		return nil, fmt.Errorf("%s: %w", s.path, ErrClosed)
+	f, err := s.shardOf(name)
+	if err != nil {
+		return nil, err
 	}
 	return f.Load(name)
 }

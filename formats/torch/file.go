@@ -199,11 +199,7 @@ const MaxBroadcastSize = 1 << 30
 
 // Tensors lists the tensors in the order the checkpoint stores them.
 func (f *File) Tensors() []tensor.Info {
-	out := make([]tensor.Info, len(f.infos))
-	for i, info := range f.infos {
-		out[i] = tensor.Info{Name: info.Name, DType: info.DType, Shape: append([]int{}, info.Shape...)}
-	}
-	return out
+	return tensor.CloneInfos(f.infos)
 }
 
 // Metadata returns the checkpoint's plain non-tensor entries (an epoch number, a name) as
