@@ -239,16 +239,12 @@ func quantizeModel(L *lua.LState) int {
 	m := CheckModel(L, 1)
 	t, gptq := takeStateGPTQ(L, 2, withDataFunction(L, 2, L.OptTable(2, L.NewTable())))
 	merged := mergeOptions(quantizeOptionMap(L, 2, t), configOf(L))
-	if _, ok := merged["layer_types"]; !ok && len(m.Types) > 0 {
-		lt := map[string]any{}
-		for k, v := range m.Types {
-			lt[k] = v
-		}
-		merged["layer_types"] = lt
-	}
 	opts, acts, err := modelOptions(merged)
 	if err != nil {
 		L.ArgError(2, err.Error())
+	}
+	if opts.LayerTypes == nil { // no layer_types option: qs.load's types (checked there)
+		opts.LayerTypes = m.Types
 	}
 	opts.Version = envOf(L).Version
 	q := &Quantized{Source: m, title: titleFor(L, m)}
