@@ -3,7 +3,7 @@ package calib
 import (
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
 
 	"github.com/qscript-dev/qscript/quant"
@@ -107,7 +107,7 @@ func (o Options) withDefaults() (Options, error) {
 	if o.Observer == "" {
 		o.Observer = DefaultObserver
 	}
-	if !validObserver(o.Observer) {
+	if !slices.Contains(Observers, o.Observer) {
 		return o, fmt.Errorf("calib: unknown observer %q; valid: %s", o.Observer, strings.Join(Observers, ", "))
 	}
 	if o.Percentile < 0 || o.Percentile > 100 {
@@ -142,11 +142,6 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-func validObserver(kind string) bool {
-	i := sort.SearchStrings(Observers, kind)
-	return i < len(Observers) && Observers[i] == kind
-}
-
 // Key names a calibration for a cache (host/modules.Cache.Value): the model's and the
 // data's identities (Cache.FileKey, or any string that changes when they change) and
 // every option that changes the result. Workers, progress and warnings do not; nor does
@@ -159,9 +154,7 @@ func Key(modelKey, dataKey string, opts Options) string {
 	}
 	targets := "default"
 	if o.Targets != nil {
-		t := append([]string(nil), o.Targets...)
-		sort.Strings(t)
-		targets = strings.Join(t, "\x00")
+		targets = strings.Join(slices.Sorted(slices.Values(o.Targets)), "\x00")
 	}
 	return fmt.Sprintf("calib|model=%s|data=%s|samples=%d|observer=%s|percentile=%v|qtype=%s|symmetric=%v|reduce=%v|numerics=%s|batch=%d|memory=%d|axes=%v|state=%v|targets=%s",
 		modelKey, dataKey, o.Samples, o.Observer, o.Percentile, o.Scheme.QType.Name, o.Scheme.Symmetric,
