@@ -132,6 +132,15 @@ func fileKey(L *lua.LState, abs string) string {
 	return ""
 }
 
+// cached loads a value through the host's cache under prefix+key, or directly when key
+// is "" (a file or data whose version cannot be named).
+func cached(L *lua.LState, prefix, key string, load func() (any, error)) (any, error) {
+	if key == "" {
+		return load()
+	}
+	return envOf(L).Cache.Value(prefix+key, load)
+}
+
 // checkExisting resolves a path and raises "no such file" naming it as the recipe gave it.
 func checkExisting(L *lua.LState, n int, path string) string {
 	abs := resolve(L, n, path)

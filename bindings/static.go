@@ -44,12 +44,7 @@ func foldedONNX(L *lua.LState, f *formats.File) *formats.File {
 		}
 		return &formats.File{Model: ff, Path: f.Path, Format: f.Format}, nil
 	}
-	var v any
-	if key := fileKey(L, f.Path); key != "" {
-		v, _ = envOf(L).Cache.Value("qs.folded|"+key, fold)
-	} else {
-		v, _ = fold()
-	}
+	v, _ := cached(L, "qs.folded|", fileKey(L, f.Path), fold)
 	if v == nil {
 		return f
 	}
@@ -68,15 +63,7 @@ func onnxFileOf(L *lua.LState, n int, m *LoadedModel, what string) *onnx.File {
 
 // loadGraph loads the model's graph through the host's cache (graphs are immutable).
 func loadGraph(L *lua.LState, m *LoadedModel, f *onnx.File) *graph.Graph {
-	key := fileKey(L, m.File.Path)
-	load := func() (any, error) { return graph.LoadONNX(f) }
-	var v any
-	var err error
-	if key != "" {
-		v, err = envOf(L).Cache.Value("qs.graph|"+key, load)
-	} else {
-		v, err = load()
-	}
+	v, err := cached(L, "qs.graph|", fileKey(L, m.File.Path), func() (any, error) { return graph.LoadONNX(f) })
 	if err != nil {
 		raise(L, err)
 	}
@@ -187,14 +174,11 @@ func statePairs(L *lua.LState, n int, v any) []calib.StatePair {
 // calibrate runs (or finds in the host's cache) the calibration of m on d.
 func calibrate(L *lua.LState, m *LoadedModel, f *onnx.File, d data.Source, dataKey string, o calib.Options) *calib.Result {
 	g := loadGraph(L, m, f)
-	run := func() (any, error) { return calib.Calibrate(ctxOf(L), g, d, o) }
-	var v any
-	var err error
+	key := ""
 	if modelKey := fileKey(L, m.File.Path); modelKey != "" && dataKey != "" {
-		v, err = envOf(L).Cache.Value(calib.Key(modelKey, dataKey, o), run)
-	} else {
-		v, err = run()
+		key = calib.Key(modelKey, dataKey, o)
 	}
+	v, err := cached(L, "", key, func() (any, error) { return calib.Calibrate(ctxOf(L), g, d, o) })
 	if err != nil {
 		raise(L, err)
 	}

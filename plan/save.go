@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"github.com/qscript-dev/qscript/formats/onnx"
@@ -53,16 +52,8 @@ func isStatic(p Plan) bool { _, ok := p.(*Static); return ok }
 
 func isWeightOnly(p Plan) bool { _, ok := p.(*WeightOnly); return ok }
 
-// Formats lists the formats Save writes, in the table's order.
-func Formats() []string {
-	var out []string
-	for _, w := range writers {
-		if !slices.Contains(out, w.format) {
-			out = append(out, w.format)
-		}
-	}
-	return out
-}
+// Formats are the formats of the writers table.
+var Formats = []string{quantize.FormatSafetensors, quantize.FormatTorch, FormatONNX}
 
 // FormatOf chooses the output format from the path's extension: .onnx here, the rest by
 // quantize.SaveFormat. GGUF is refused with where it is written instead.
@@ -171,7 +162,7 @@ func writeWeights(ctx context.Context, p Plan, path string, o SaveOptions) error
 
 // writeQDQ writes a static plan's QDQ model (package static).
 func writeQDQ(ctx context.Context, p Plan, path string, o SaveOptions) error {
-	return p.(*Static).SaveWith(ctx, path, o.Metadata)
+	return p.(*Static).Plan.Save(ctx, path, o.Metadata)
 }
 
 // checkONNXInput refuses a weight-only plan of a checkpoint: ONNX outputs rewrite the

@@ -12,7 +12,7 @@
 //	src, _ := data.NPY("calib.npy")
 //	cal, _ := calib.Calibrate(ctx, g, src, calib.Options{})
 //	q, _ := static.PlanQDQ(ctx, f, cal, static.DefaultOptions())
-//	_ = q.Save(ctx, "model.int8.onnx")
+//	_ = q.Save(ctx, "model.int8.onnx", nil)
 //	fmt.Print(q.Report())
 //
 // Models are taken as exporters write them: weights computed by Constant subgraphs are
@@ -26,5 +26,5 @@
 // checks them and runs the layer selection before the calibration, and
 // Prepared.Plan (or PlanModel, for a calibration already made) returns a Plan
 // whose Weights also save the compressed-tensors safetensors or .pt with each layer's
-// input_scale; SaveWith adds metadata to the QDQ model without planning again.
+// input_scale; Save adds metadata to the QDQ model without planning again.
 package static

@@ -108,9 +108,6 @@ func onnxFile(src formats.Model) (*onnx.File, bool) {
 // initializers (FoldWeights): calibrate the graph of this file.
 func (p *Prepared) File() *onnx.File { return p.file }
 
-// Weights returns the weight plan. Plan completes it with the input qparams.
-func (p *Prepared) Weights() *quantize.WeightPlan { return p.weights }
-
 // Plan plans the QDQ model of the prepared layers with cal's activation qparams
 // (PlanQDQ(ctx, p.File(), cal, p.Options)) and completes the weight plan with each
 // quantized layer's input qparams and the calibration's sample count, so that
@@ -139,7 +136,7 @@ func (p *Prepared) Plan(ctx context.Context, cal *calib.Result) (*Plan, error) {
 
 // PlanModel is Prepare followed by Prepared.Plan, for a calibration already
 // made: the static quantization of src chosen by quantize's options, whose Plan saves
-// the QDQ .onnx (Save, SaveWith) and whose Weights save the compressed-tensors
+// the QDQ .onnx (Save) and whose Weights save the compressed-tensors
 // safetensors or .pt with input_scale (quantize.WeightPlan.Save).
 func PlanModel(ctx context.Context, src formats.Model, cal *calib.Result, opts quantize.Options) (*Plan, error) {
 	p, err := Prepare(ctx, src, opts)

@@ -114,10 +114,10 @@ func TestPlanModelBothOutputs(t *testing.T) {
 
 	plain := filepath.Join(dir, "plain.onnx")
 	with := filepath.Join(dir, "with.onnx")
-	if err := q.Save(context.Background(), plain); err != nil {
+	if err := q.Save(context.Background(), plain, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.SaveWith(context.Background(), with, map[string]string{"dataset": "digits", "quantization": "not the record"}); err != nil {
+	if err := q.Save(context.Background(), with, map[string]string{"dataset": "digits", "quantization": "not the record"}); err != nil {
 		t.Fatal(err)
 	}
 	a, b := metadataOf(t, plain), metadataOf(t, with)

@@ -403,22 +403,16 @@ func (m *Plan) Graph() (*graph.Graph, error) {
 func (m *Plan) Weights() *quantize.WeightPlan { return m.weights }
 
 // Save writes the QDQ model to path (.onnx), atomically; external data of the source
-// is copied, never referenced.
-func (m *Plan) Save(ctx context.Context, path string) error {
-	p, err := m.Proto()
-	if err != nil {
-		return err
-	}
-	return m.write(ctx, path, p)
-}
-
-// SaveWith is Save with extra metadata_props entries: metadata is added to
-// Options.Metadata, replacing entries of the same key ("quantization" stays the
-// record). The weights are not planned again; only the ONNX model is rebuilt around
-// the new metadata.
-func (m *Plan) SaveWith(ctx context.Context, path string, metadata map[string]string) error {
+// is copied, never referenced. metadata, when not empty, is added to Options.Metadata in
+// metadata_props, replacing entries of the same key ("quantization" stays the record):
+// the weights are not planned again, only the ONNX model is rebuilt around it.
+func (m *Plan) Save(ctx context.Context, path string, metadata map[string]string) error {
 	if len(metadata) == 0 {
-		return m.Save(ctx, path)
+		p, err := m.Proto()
+		if err != nil {
+			return err
+		}
+		return m.write(ctx, path, p)
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -453,7 +447,7 @@ func (m *Plan) write(ctx context.Context, path string, p *onnxpb.ModelProto) err
 
 // Report returns a new report, the caller's to modify: per-layer weight errors, the
 // ranges and qparams of the activations the output quantizes (those read by quantized
-// layers), the calibration's warnings, and the path of the last Save or SaveWith (a
+// layers), the calibration's warnings, and the path of the last Save (a
 // checkpoint written through Weights().Save is not one of them). Set Eval on it when it
 // is known.
 func (m *Plan) Report() *report.Report {

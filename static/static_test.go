@@ -194,7 +194,7 @@ func TestSaveRecordAndNames(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "cnn.int8.onnx")
-	if err := q.Save(context.Background(), path); err != nil {
+	if err := q.Save(context.Background(), path, nil); err != nil {
 		t.Fatal(err)
 	}
 	out, err := onnx.Open(path)
@@ -264,7 +264,7 @@ func TestEncoderBlocks(t *testing.T) {
 			t.Errorf("%s: %d report rows without weight statistics, want %d (the MatMuls of activations)", model, noWeight, actMatMul)
 		}
 		out := filepath.Join(t.TempDir(), "q.onnx")
-		if err := q.Save(context.Background(), out); err != nil {
+		if err := q.Save(context.Background(), out, nil); err != nil {
 			t.Fatal(err)
 		}
 		if got := q.Report().Output; got != out {
