@@ -261,7 +261,7 @@ func planStatic(L *lua.LState, m *LoadedModel, opts quantize.Options, acts map[s
 	// The calibration data also checks the result (activations.check = false skips it).
 	if check, _ := acts["check"].(bool); src != nil && (acts["check"] == nil || check) {
 		minSQNR, _ := acts["min_sqnr"].(float64)
-		sm = checkStatic(L, m, f, sm, src, static.CheckOptions{MinSQNR: minSQNR, Bind: data.BindOptions{BatchAxes: co.BatchAxes}, State: co.State})
+		sm = checkStatic(L, m, f, sm, src, static.CheckOptions{MinSQNR: minSQNR, Bind: calib.BindOptions{BatchAxes: co.BatchAxes}, State: co.State})
 	} else if acts["min_sqnr"] != nil {
 		L.ArgError(2, "option 'activations.min_sqnr' needs calibrate = data (the samples it measures on)")
 	}

@@ -19,7 +19,7 @@ import (
 // holds), and returns the largest batch, up to DefaultBatchSize, whose runs fit
 // next to the weights. A budget the weights and one sample already exceed gives batch 1
 // and a warning.
-func budgetBatch(ctx context.Context, g *graph.Graph, src data.Source, bind *data.Binding, targets []string, o Options, workers int) (int, string, error) {
+func budgetBatch(ctx context.Context, g *graph.Graph, src data.Source, bind *Binding, targets []string, o Options, workers int) (int, string, error) {
 	m, err := measureSample(ctx, g, src, bind, targets)
 	if err != nil || m.peak == 0 {
 		return 1, "", err
@@ -57,7 +57,7 @@ type sampleMemory struct {
 	weights int64 // the initializers (not per sample)
 }
 
-func measureSample(ctx context.Context, g *graph.Graph, src data.Source, bind *data.Binding, targets []string) (sampleMemory, error) {
+func measureSample(ctx context.Context, g *graph.Graph, src data.Source, bind *Binding, targets []string) (sampleMemory, error) {
 	var m sampleMemory
 	for _, name := range g.Initializers() {
 		if t, ok := g.Initializer(name); ok {

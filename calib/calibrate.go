@@ -44,7 +44,7 @@ func Calibrate(ctx context.Context, g *graph.Graph, src data.Source, opts Option
 		}
 		zeros = append(zeros, s.Into)
 	}
-	bind, err := data.BindWith(src, g.Inputs(), "calibration data", data.BindOptions{BatchAxes: o.BatchAxes, Zeros: zeros})
+	bind, err := BindWith(src, g.Inputs(), "calibration data", BindOptions{BatchAxes: o.BatchAxes, Zeros: zeros})
 	if err != nil {
 		return nil, err
 	}
@@ -136,7 +136,7 @@ func Calibrate(ctx context.Context, g *graph.Graph, src data.Source, opts Option
 
 // batchSize picks the batch: the model's fixed one, else the option or the source's
 // preference, never more than the samples asked for; 0 when the memory budget decides.
-func batchSize(o Options, src data.Source, bind *data.Binding) int {
+func batchSize(o Options, src data.Source, bind *Binding) int {
 	if b := bind.FixedBatch(); b > 0 {
 		return b
 	}
@@ -181,7 +181,7 @@ func batchSize(o Options, src data.Source, bind *data.Binding) int {
 type calibration struct {
 	g       *graph.Graph
 	src     data.Source
-	bind    *data.Binding
+	bind    *Binding
 	opts    Options
 	targets []string
 	index   map[string]int // target → position in targets

@@ -199,9 +199,9 @@ func TestShapeMismatch(t *testing.T) {
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %v, want %q", err, want)
 	}
-	var se *data.ShapeError
+	var se *ShapeError
 	if !errors.As(err, &se) {
-		t.Fatalf("%T is not a *data.ShapeError", err)
+		t.Fatalf("%T is not a *ShapeError", err)
 	}
 	mem, _ := data.Tensors(map[string]*tensor.Tensor{"x": tensor.New(tensor.F32, 2, 64)}, nil)
 	_, err = Calibrate(context.Background(), digits(t), mem, Options{})

@@ -9,4 +9,8 @@
 // one queued) and the observers, never by the number of samples. A Result is immutable
 // and can be cached (see Key) so that reruns that change only the skip list or the
 // export options do not calibrate again.
+//
+// Bind checks a data source against a model's inputs before any work (names, batch axes,
+// shapes, dtypes) and turns its batches into the tensors the model is fed: for
+// calibration here, and for static's evaluation and onnxquant's GPTQ samples.
 package calib

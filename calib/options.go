@@ -77,7 +77,7 @@ type Options struct {
 	// the model's weights.
 	MaxMemory int64
 	// BatchAxes gives an input's batch axis by name, or -1 to feed it as it is
-	// (data.BindOptions.BatchAxes).
+	// (BindOptions.BatchAxes).
 	BatchAxes map[string]int
 	// State carries recurrent state from run to run, as a streaming model runs: the
 	// samples are run one at a time, in order, and each pair's model output feeds the

@@ -6,6 +6,6 @@
 // A Source describes the data and can be read any number of times; each pass opens a
 // Reader that streams batches. Readers of .npy, safetensors and image folders read only
 // the samples of the current batch, so memory is bounded by the batch size, not by the
-// size of the data set. Bind checks a source against a model's inputs before any work
-// and turns batches into the tensors the model is fed.
+// size of the data set. Matching a source with a model's inputs is calib.Bind's job: data
+// knows nothing of models.
 package data

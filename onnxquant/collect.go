@@ -9,7 +9,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
-	"github.com/qscript-dev/qscript/data"
+	"github.com/qscript-dev/qscript/calib"
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 	"github.com/qscript-dev/qscript/graph"
@@ -246,12 +246,12 @@ func countSamples(feeds []feed) int {
 }
 
 // readSamples reads the calibration samples and, after them, the held-out ones, as feeds.
-func (r *rewriter) readSamples(ctx context.Context, model *onnxpb.ModelProto, o GPTQOptions) (calib, heldout []feed, err error) {
+func (r *rewriter) readSamples(ctx context.Context, model *onnxpb.ModelProto, o GPTQOptions) (cal, heldout []feed, err error) {
 	g, err := graph.Load(model, graph.Options{External: graph.ExternalIn(r.src.Dir())})
 	if err != nil {
 		return nil, nil, fmt.Errorf("gptq: graph/ cannot run the model to collect MatMul inputs: %w", err)
 	}
-	b, err := data.Bind(o.Calib, g.Inputs(), "GPTQ calibration data")
+	b, err := calib.Bind(o.Calib, g.Inputs(), "GPTQ calibration data")
 	if err != nil {
 		return nil, nil, err
 	}
@@ -283,19 +283,19 @@ func (r *rewriter) readSamples(ctx context.Context, model *onnxpb.ModelProto, o 
 			return nil, nil, err
 		}
 		if read < o.Samples {
-			calib = append(calib, feed{in, bt.Len})
+			cal = append(cal, feed{in, bt.Len})
 		} else {
 			heldout = append(heldout, feed{in, bt.Len})
 		}
 		read += bt.Len
 	}
-	if len(calib) == 0 {
+	if len(cal) == 0 {
 		return nil, nil, fmt.Errorf("gptq: calibration data %q has no samples", o.Calib.Name())
 	}
 	if read < want {
 		r.warn("gptq: %d samples asked for (%d calibration + %d held out), the data has %d", want, o.Samples, o.Heldout, read)
 	}
-	return calib, heldout, nil
+	return cal, heldout, nil
 }
 
 // runOn runs g on every feed, calling fn with the index in targets of each target

@@ -45,7 +45,7 @@ type CheckOptions struct {
 	// Samples is how many samples of the data to run (0: DefaultCheckSamples).
 	Samples int
 	// Bind says how the data feeds the model (batch axes; Zeros is set from State).
-	Bind data.BindOptions
+	Bind calib.BindOptions
 	// State carries recurrent state from run to run, as in calibration: the samples run one
 	// at a time, in order, and each model (float and quantized) carries its own state.
 	State []calib.StatePair
@@ -126,7 +126,7 @@ func newChecker(ctx context.Context, m *Plan, float *graph.Graph, src data.Sourc
 	for _, s := range opts.State {
 		bo.Zeros = append(bo.Zeros, s.Into)
 	}
-	bind, err := data.BindWith(src, float.Inputs(), "calibration data", bo)
+	bind, err := calib.BindWith(src, float.Inputs(), "calibration data", bo)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/qscript-dev/qscript/calib"
 	"github.com/qscript-dev/qscript/data"
 	"github.com/qscript-dev/qscript/graph"
 	"github.com/qscript-dev/qscript/report"
@@ -30,11 +31,11 @@ type EvalOptions struct {
 // targets (class labels, one per sample), both models' accuracy. Batches are compared
 // in sample order, so the figures do not depend on the number of workers.
 func Evaluate(ctx context.Context, float, quantized *graph.Graph, src data.Source, opts EvalOptions) (*report.Eval, error) {
-	bind, err := data.Bind(src, float.Inputs(), "evaluation data")
+	bind, err := calib.Bind(src, float.Inputs(), "evaluation data")
 	if err != nil {
 		return nil, err
 	}
-	if _, err := data.Bind(src, quantized.Inputs(), "evaluation data"); err != nil {
+	if _, err := calib.Bind(src, quantized.Inputs(), "evaluation data"); err != nil {
 		return nil, err
 	}
 	if len(float.Outputs()) == 0 || len(quantized.Outputs()) == 0 {
@@ -120,7 +121,7 @@ type evalBatch struct {
 	err                error
 }
 
-func runBoth(ctx context.Context, float, quantized *graph.Graph, bind *data.Binding, b *data.Batch) evalBatch {
+func runBoth(ctx context.Context, float, quantized *graph.Graph, bind *calib.Binding, b *data.Batch) evalBatch {
 	feed, err := bind.Feed(b)
 	if err != nil {
 		return evalBatch{err: err}

@@ -1,10 +1,11 @@
-package data
+package calib
 
 import (
 	"fmt"
 	"slices"
 	"strings"
 
+	"github.com/qscript-dev/qscript/data"
 	"github.com/qscript-dev/qscript/graph"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -50,7 +51,7 @@ func (e *ShapeError) Error() string {
 		how = fmt.Sprintf("the input without its batch axis %d", e.Axis)
 	}
 	return fmt.Sprintf("%s %q: sample shape %s does not fit model input %q %s (a sample is %s; set batch_axis for %q otherwise)",
-		e.Role, e.Source, ShapeString(e.SampleShape), e.Input.Name, ModelShapeString(e.Input), how, e.Input.Name)
+		e.Role, e.Source, data.ShapeString(e.SampleShape), e.Input.Name, ModelShapeString(e.Input), how, e.Input.Name)
 }
 
 // ModelShapeString formats a model input's shape with its symbolic dimensions:
@@ -74,7 +75,7 @@ func ModelShapeString(v graph.ValueInfo) string {
 }
 
 // Bind is BindWith without options.
-func Bind(src Source, inputs []graph.ValueInfo, role string) (*Binding, error) {
+func Bind(src data.Source, inputs []graph.ValueInfo, role string) (*Binding, error) {
 	return BindWith(src, inputs, role, BindOptions{})
 }
 
@@ -87,7 +88,7 @@ func Bind(src Source, inputs []graph.ValueInfo, role string) (*Binding, error) {
 // dynamic one, else axis 0 (a fixed batch). Static dimensions must be equal, and the dtype
 // numeric (it is converted to the model's dtype when fed). A model input fed as it is
 // fixes the batch at one sample. role names the data in errors ("calibration data").
-func BindWith(src Source, inputs []graph.ValueInfo, role string, opts BindOptions) (*Binding, error) {
+func BindWith(src data.Source, inputs []graph.ValueInfo, role string, opts BindOptions) (*Binding, error) {
 	have := src.Inputs()
 	b := &Binding{role: role, source: src.Name(), inputs: inputs, byModel: make(map[string]string, len(inputs)), axis: map[string]int{}}
 	if len(inputs) == 0 {
@@ -224,7 +225,7 @@ func fits(sample []int, in graph.ValueInfo, axis int) bool {
 func (b *Binding) FixedBatch() int { return b.batch }
 
 // Feed turns a batch into the model's inputs, converting dtypes where they differ.
-func (b *Binding) Feed(batch *Batch) (map[string]*tensor.Tensor, error) {
+func (b *Binding) Feed(batch *data.Batch) (map[string]*tensor.Tensor, error) {
 	feed := make(map[string]*tensor.Tensor, len(b.inputs))
 	if err := b.FeedInto(feed, batch); err != nil {
 		return nil, err
@@ -235,7 +236,7 @@ func (b *Binding) Feed(batch *Batch) (map[string]*tensor.Tensor, error) {
 // FeedInto is Feed into dst, which it empties first, so that a caller feeding many batches
 // reuses one map. The tensors are the batch's own unless a dtype is converted or the
 // batch axis is not the first.
-func (b *Binding) FeedInto(dst map[string]*tensor.Tensor, batch *Batch) error {
+func (b *Binding) FeedInto(dst map[string]*tensor.Tensor, batch *data.Batch) error {
 	clear(dst)
 	for _, in := range b.inputs {
 		axis := b.axis[in.Name]
@@ -248,7 +249,7 @@ func (b *Binding) FeedInto(dst map[string]*tensor.Tensor, batch *Batch) error {
 			return fmt.Errorf("%s %q: batch has no array %q", b.role, b.source, b.byModel[in.Name])
 		}
 		if len(t.Shape) == 0 || t.Shape[0] != batch.Len {
-			return fmt.Errorf("%s %q: array %q has shape %s for a batch of %d", b.role, b.source, b.byModel[in.Name], ShapeString(t.Shape), batch.Len)
+			return fmt.Errorf("%s %q: array %q has shape %s for a batch of %d", b.role, b.source, b.byModel[in.Name], data.ShapeString(t.Shape), batch.Len)
 		}
 		switch {
 		case axis < 0:
