@@ -165,23 +165,14 @@ func weightOptions(w *quantize.WeightOptions, v any) error {
 	return nil
 }
 
-// optionTypeName names the type of a converted option value in errors.
+// optionTypeName names the type of a converted option value in quantize's option errors:
+// as luaTypeName does, but a sequence is a list, and anything else its Go type.
 func optionTypeName(v any) string {
 	switch v.(type) {
-	case nil:
-		return "nil"
-	case string:
-		return "string"
-	case bool:
-		return "boolean"
-	case float64:
-		return "number"
-	case map[string]any:
-		return "table"
 	case []any:
 		return "list"
-	case layer.Matcher:
-		return "function"
+	case nil, string, bool, float64, map[string]any, layer.Matcher:
+		return luaTypeName(v)
 	}
 	return fmt.Sprintf("%T", v)
 }

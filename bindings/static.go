@@ -422,18 +422,12 @@ func sourceFromGo(v any) (data.Source, error) {
 	return nil, fmt.Errorf("data expected (qs.data.npy(...), a tensor, or a table of tensors), got %s", goTypeName(v))
 }
 
+// goTypeName names a converted value in data errors: by its Lua type, or its Go type
+// for a userdata's value or a function.
 func goTypeName(v any) string {
 	switch v.(type) {
-	case nil:
-		return "nil"
-	case string:
-		return "string"
-	case float64:
-		return "number"
-	case bool:
-		return "boolean"
-	case []any, map[string]any:
-		return "table"
+	case nil, string, float64, bool, []any, map[string]any:
+		return luaTypeName(v)
 	}
 	return strings.TrimPrefix(fmt.Sprintf("%T", v), "*")
 }
