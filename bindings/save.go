@@ -54,7 +54,7 @@ func save(L *lua.LState) int {
 	format := optString(L, 3, opts, "format", "")
 	if format != "" {
 		format = optChoice(L, 3, opts, "format", "", plan.Formats)
-	} else if f, err := plan.FormatOf(path); err != nil {
+	} else if f, err := plan.FormatOf(path, ""); err != nil {
 		L.ArgError(2, err.Error())
 	} else {
 		format = f

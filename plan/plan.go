@@ -27,6 +27,8 @@ type Plan interface {
 	Report(ctx context.Context) (*report.Report, error)
 	// Save writes the plan to path with the writer of its format (see Save).
 	Save(ctx context.Context, path string, o SaveOptions) error
+	// input is the model the plan quantizes, which Save never replaces.
+	input() *formats.File
 }
 
 var (
@@ -46,6 +48,8 @@ type WeightOnly struct {
 	// applies to MatMul). A safetensors or .pt save clears it.
 	written *report.Report
 }
+
+func (w *WeightOnly) input() *formats.File { return w.Input }
 
 // Weights returns the weight plan itself.
 func (w *WeightOnly) Weights() *quantize.WeightPlan { return w.WeightPlan }
@@ -81,6 +85,8 @@ type Static struct {
 	// Eval is the evaluation on held-out data once it has run (the report's eval).
 	Eval *report.Eval
 }
+
+func (s *Static) input() *formats.File { return s.Input }
 
 // Decisions are the weight plan's: the layers the QDQ model quantizes.
 func (s *Static) Decisions() []layer.Decision { return s.Weights().Decisions() }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/onnxquant"
 	"github.com/qscript-dev/qscript/quantize"
@@ -55,10 +56,17 @@ func isWeightOnly(p Plan) bool { _, ok := p.(*WeightOnly); return ok }
 // Formats are the formats of the writers table.
 var Formats = []string{quantize.FormatSafetensors, quantize.FormatTorch, FormatONNX}
 
-// FormatOf chooses the output format from the path's extension: .onnx here, the rest by
-// quantize.SaveFormat. GGUF is refused with where it is written instead.
-func FormatOf(path string) (string, error) {
-	if strings.EqualFold(filepath.Ext(path), ".onnx") {
+// FormatOf returns format with its aliases resolved (quantize.SaveFormat) or, when it
+// is "", the format of path's extension: .onnx here, the rest by quantize.SaveFormat. GGUF
+// is refused with where it is written instead.
+func FormatOf(path, format string) (string, error) {
+	switch {
+	case format != "":
+		if strings.EqualFold(format, FormatONNX) {
+			return FormatONNX, nil
+		}
+		return quantize.SaveFormat(path, format)
+	case strings.EqualFold(filepath.Ext(path), ".onnx"):
 		return FormatONNX, nil
 	}
 	format, err := quantize.SaveFormat(path, "")
@@ -71,12 +79,12 @@ func FormatOf(path string) (string, error) {
 	return format, nil
 }
 
-// Save writes p to path in o.Format ("" chooses by the path's extension, see FormatOf)
+// Save writes p to path in o.Format (see FormatOf)
 // with the writer the table names for that format and that kind of plan. It is the one
 // place that refuses to replace the input model and a layout option the format has no
 // place for; the writers write atomically.
 func Save(ctx context.Context, p Plan, path string, o SaveOptions) error {
-	format, err := formatFor(path, o.Format)
+	format, err := FormatOf(path, o.Format)
 	if err != nil {
 		return err
 	}
@@ -93,23 +101,11 @@ func Save(ctx context.Context, p Plan, path string, o SaveOptions) error {
 	if w.form != "" && o.Layout != "" && o.Layout != quantize.LayoutCompressed {
 		return fmt.Errorf("save %s: layout %q applies to safetensors and .pt outputs, not to %s", base, o.Layout, w.form)
 	}
-	if err := checkNotInput(path, inputOf(p)); err != nil {
+	if err := checkNotInput(path, p.input()); err != nil {
 		return err
 	}
 	o.Format = format
 	return w.write(ctx, p, path, o)
-}
-
-// formatFor is the format asked for (its aliases resolved by quantize.SaveFormat), or
-// the path's (FormatOf).
-func formatFor(path, format string) (string, error) {
-	switch strings.ToLower(format) {
-	case "":
-		return FormatOf(path)
-	case FormatONNX:
-		return FormatONNX, nil
-	}
-	return quantize.SaveFormat(path, format)
 }
 
 func writerFor(format string, p Plan) (writer, bool) {
@@ -121,31 +117,16 @@ func writerFor(format string, p Plan) (writer, bool) {
 	return writer{}, false
 }
 
-// inputOf is the path of the model p quantizes ("" when unknown).
-func inputOf(p Plan) string {
-	switch p := p.(type) {
-	case *WeightOnly:
-		if p.Input != nil {
-			return p.Input.Path
-		}
-	case *Static:
-		if p.Input != nil {
-			return p.Input.Path
-		}
-	}
-	return ""
-}
-
 // checkNotInput refuses to write over the input model.
-func checkNotInput(path, input string) error {
-	if input == "" {
+func checkNotInput(path string, input *formats.File) error {
+	if input == nil {
 		return nil
 	}
 	out, err := os.Stat(path)
 	if err != nil {
 		return nil // nothing there yet
 	}
-	in, err := os.Stat(input)
+	in, err := os.Stat(input.Path)
 	if err == nil && os.SameFile(in, out) {
 		return fmt.Errorf("save %s: that is the input model; write to another path", path)
 	}
