@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/qscript-dev/qscript/formats/atomicfile"
 	"github.com/qscript-dev/qscript/formats/hf"
 	"github.com/qscript-dev/qscript/formats/safetensors"
 	"github.com/qscript-dev/qscript/internal/paths"
@@ -91,7 +92,7 @@ func (p *Planned) shards(limit int64) []*shard {
 		infos := p.outputInfos(src)
 		var size int64
 		for _, i := range infos {
-			size += infoBytes(i)
+			size += i.Bytes()
 		}
 		if size > limit {
 			out = append(out, &shard{sources: []tensor.Info{src}, infos: infos, size: size})
@@ -106,11 +107,6 @@ func (p *Planned) shards(limit int64) []*shard {
 		out = append(out, cur)
 	}
 	return out
-}
-
-func infoBytes(i tensor.Info) int64 {
-	n, _ := tensor.Numel(i.Shape)
-	return int64(n) * int64(i.DType.Size())
 }
 
 // sourceOrder is the folder's tensors with layer numbers compared by value, so that
@@ -187,11 +183,11 @@ func (p *Planned) Write(ctx context.Context, out string, o WriteOptions) (*Resul
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return nil, err
 	}
-	syncDir(tmp)
+	atomicfile.SyncDir(tmp)
 	if err := install(tmp, absOut, names, old); err != nil {
 		return nil, err
 	}
-	syncDir(filepath.Dir(absOut))
+	atomicfile.SyncDir(filepath.Dir(absOut))
 	return res, nil
 }
 
@@ -304,7 +300,7 @@ func (p *Planned) writeShards(ctx context.Context, dir string, shards []*shard, 
 	for _, sh := range shards {
 		pr.TotalTensors += len(sh.sources)
 		for _, s := range sh.sources {
-			pr.TotalBytes += infoBytes(s)
+			pr.TotalBytes += s.Bytes()
 		}
 	}
 	w := &work{}
@@ -324,7 +320,7 @@ func (p *Planned) writeShards(ctx context.Context, dir string, shards []*shard, 
 				return fmt.Errorf("%s: tensor %q: %w", p.Folder.Dir, src.Name, err)
 			}
 			pr.Tensors++
-			pr.Bytes += infoBytes(src)
+			pr.Bytes += src.Bytes()
 			if progress != nil {
 				progress(pr)
 			}
@@ -342,10 +338,10 @@ func (p *Planned) writeOne(w *work, sw *safetensors.Writer, src tensor.Info, res
 	if err != nil {
 		return err
 	}
-	res.InBytes += infoBytes(src)
+	res.InBytes += src.Bytes()
 	lp := p.byWeight[src.Name]
 	if lp == nil {
-		res.OutBytes += infoBytes(src)
+		res.OutBytes += src.Bytes()
 		return sw.Write(src.Name, t)
 	}
 	outs, st, err := p.quantizeWeight(w, lp, t)
@@ -383,7 +379,7 @@ func (w *work) read(f *hf.Folder, info tensor.Info) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	size := infoBytes(info)
+	size := info.Bytes()
 	if sec.Size() != size {
 		return nil, fmt.Errorf("%d bytes stored, %d expected", sec.Size(), size)
 	}
@@ -411,7 +407,7 @@ func (p *Planned) writeMeta(dir string, shards []*shard) error {
 	for i, sh := range shards {
 		for _, info := range sh.infos {
 			weightMap[info.Name] = shardName(i, len(shards))
-			total += infoBytes(info)
+			total += info.Bytes()
 		}
 	}
 	idx, err := pyJSON(map[string]any{"metadata": map[string]any{"total_size": total}, "weight_map": weightMap})
@@ -495,11 +491,4 @@ func writeFile(path string, data []byte) error {
 		return err
 	}
 	return f.Close()
-}
-
-func syncDir(dir string) {
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
 }

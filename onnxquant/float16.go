@@ -407,7 +407,7 @@ type layerReport struct{ report.Layer }
 
 func baseLayer(d *layer.Decision) layerReport {
 	l := d.Layer
-	before := infoBytes(tensor.Info{Shape: l.Shape, DType: l.DType})
+	before := tensor.Info{Shape: l.Shape, DType: l.DType}.Bytes()
 	return layerReport{report.Layer{Name: l.Name, Type: l.Type, Shape: slices.Clone(l.Shape), DType: l.DType.String(),
 		Reason: d.Reason, BytesBefore: before}}
 }

@@ -257,7 +257,7 @@ func (r *rewriter) result() *Result {
 	}
 	for _, info := range r.src.Tensors() {
 		if !inLayer[info.Name] {
-			layerBytes += infoBytes(info)
+			layerBytes += info.Bytes()
 		}
 	}
 	rep.OtherBytes = layerBytes
@@ -293,14 +293,6 @@ func attrInt(n *onnxpb.NodeProto, name string, def int64) int64 {
 }
 
 // infoBytes is the stored size of a tensor.
-func infoBytes(info tensor.Info) int64 {
-	n, err := tensor.Numel(info.Shape)
-	if err != nil {
-		return 0
-	}
-	return int64(n) * int64(info.DType.Size())
-}
-
 // SetMetadata sets m's metadata_props keys to kv's values (replacing equal keys, adding
 // the others in sorted order).
 func SetMetadata(m *onnxpb.ModelProto, kv map[string]string) {

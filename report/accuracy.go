@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"slices"
+
+	"github.com/qscript-dev/qscript/internal/clip"
 )
 
 // Accuracy is static quantization's check of its own output on a few calibration samples:
@@ -85,7 +87,7 @@ func (a *Accuracy) writeText(w io.Writer) {
 		t.write(w, "  ", true)
 	}
 	for _, k := range a.Kept {
-		line := fmt.Sprintf("  kept in float by %s: %s (%+.1f dB)", k.Loop, printable(k.Name), k.GainDB)
+		line := fmt.Sprintf("  kept in float by %s: %s (%+.1f dB)", k.Loop, clip.Printable(k.Name), k.GainDB)
 		if k.Metric != nil {
 			line += fmt.Sprintf(", accuracy %s", formatPercent(*k.Metric))
 		}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/qscript-dev/qscript/internal/clip"
 )
 
 // SQNRTolerance is the smallest SQNR change, in dB, that Diff reports. Smaller changes
@@ -33,7 +35,7 @@ type differ struct{ strings.Builder }
 // linef adds one line; a line holding a control character (from a hostile layer name)
 // is quoted, as the table's cells are.
 func (d *differ) linef(format string, args ...any) {
-	d.WriteString(printable(fmt.Sprintf(format, args...)))
+	d.WriteString(clip.Printable(fmt.Sprintf(format, args...)))
 	d.WriteByte('\n')
 }
 

@@ -6,8 +6,9 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"unicode"
 	"unicode/utf8"
+
+	"github.com/qscript-dev/qscript/internal/clip"
 )
 
 // String returns the report as the text WriteTable writes.
@@ -23,7 +24,7 @@ func (r *Report) String() string {
 // no colours or other terminal escapes.
 func (r *Report) WriteTable(w io.Writer) error {
 	bw := bufio.NewWriter(w)
-	fmt.Fprintln(bw, printable(r.title()))
+	fmt.Fprintln(bw, clip.Printable(r.title()))
 	header := newTable(left, left)
 	header.add("input", r.Input)
 	header.add("output", r.Output)
@@ -67,7 +68,7 @@ func (r *Report) WriteTable(w io.Writer) error {
 		fmt.Fprintln(bw)
 		fmt.Fprintln(bw, "warnings")
 		for _, msg := range r.Warnings {
-			fmt.Fprintf(bw, "  - %s\n", printable(msg))
+			fmt.Fprintf(bw, "  - %s\n", clip.Printable(msg))
 		}
 	}
 	return bw.Flush()
@@ -151,21 +152,9 @@ func (t *table) addSpan(from int, cells ...string) {
 	t.rows = append(t.rows, row{printables(cells), from})
 }
 
-// printable quotes a string that holds control characters: layer and tensor names come
-// from the model file, and a hostile one must not move the cursor or recolour the
-// terminal.
-func printable(s string) string {
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return strconv.Quote(s)
-		}
-	}
-	return s
-}
-
 func printables(cells []string) []string {
 	for i, c := range cells {
-		cells[i] = printable(c)
+		cells[i] = clip.Printable(c)
 	}
 	return cells
 }

@@ -179,6 +179,12 @@ type Info struct {
 	Shape []int
 }
 
+// Bytes is the size of the tensor's data, or 0 when its shape is invalid.
+func (i Info) Bytes() int64 {
+	n, _ := Numel(i.Shape)
+	return int64(n) * int64(i.DType.Size())
+}
+
 // CloneInfos copies infos and their shapes, so that a reader can give out its list without
 // letting the caller change it.
 func CloneInfos(infos []Info) []Info {

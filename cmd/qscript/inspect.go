@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
-	"unicode"
 
 	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/formats/hf"
@@ -57,7 +56,7 @@ func runInspect(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	}
 	printSummary(stdout, s)
 	if graphSummary != nil {
-		graphSummary.WriteText(stdout, printable)
+		graphSummary.WriteText(stdout, clip.Printable)
 	}
 	return exitOK
 }
@@ -138,12 +137,12 @@ func printSummary(w io.Writer, s formats.Summary) {
 	if s.TotalTensors == 1 {
 		noun = "tensor"
 	}
-	fmt.Fprintf(w, "%s  (%s, %d %s, %s)\n\n", printable(s.File), s.Format, s.TotalTensors, noun, report.FormatBytes(s.TotalBytes))
+	fmt.Fprintf(w, "%s  (%s, %d %s, %s)\n\n", clip.Printable(s.File), s.Format, s.TotalTensors, noun, report.FormatBytes(s.TotalBytes))
 
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tDTYPE\tSHAPE\tSIZE")
 	for _, t := range s.Tensors {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(t.Name), t.DType, formatShape(t.Shape), report.FormatBytes(t.Bytes))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", clip.Printable(t.Name), t.DType, formatShape(t.Shape), report.FormatBytes(t.Bytes))
 	}
 	tw.Flush()
 
@@ -167,7 +166,7 @@ func printSummary(w io.Writer, s formats.Summary) {
 		fmt.Fprintln(w, "\nMetadata")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, k := range keys {
-			fmt.Fprintf(tw, "  %s\t%s\n", printable(k), shorten(printable(s.Metadata[k]), 120))
+			fmt.Fprintf(tw, "  %s\t%s\n", clip.Printable(k), shorten(clip.Printable(s.Metadata[k]), 120))
 		}
 		tw.Flush()
 	}
@@ -193,17 +192,6 @@ func formatShape(shape []int) string {
 		parts[i] = strconv.Itoa(d)
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
-}
-
-// printable quotes a string from the file when it holds control characters, so a hostile
-// tensor name cannot move the cursor or recolour the terminal.
-func printable(s string) string {
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return strconv.Quote(s)
-		}
-	}
-	return s
 }
 
 func shorten(s string, max int) string {

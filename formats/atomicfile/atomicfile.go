@@ -68,7 +68,7 @@ func (f *File) Commit() error {
 		os.Remove(tmp)
 		return fmt.Errorf("atomicfile: %w", err)
 	}
-	syncDir(filepath.Dir(f.path))
+	SyncDir(filepath.Dir(f.path))
 	return nil
 }
 
@@ -87,9 +87,9 @@ func (f *File) Abort() error {
 	return nil
 }
 
-// syncDir makes the rename itself durable. Some filesystems refuse to fsync a directory;
+// SyncDir makes the renames into dir durable. Some filesystems refuse to fsync a directory;
 // the rename has happened either way, so that error is not the caller's concern.
-func syncDir(dir string) {
+func SyncDir(dir string) {
 	d, err := os.Open(dir)
 	if err != nil {
 		return

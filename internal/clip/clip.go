@@ -3,6 +3,7 @@ package clip
 import (
 	"fmt"
 	"strconv"
+	"unicode"
 )
 
 // MaxQuoted is how many bytes of a value Quote keeps.
@@ -27,4 +28,16 @@ func Text(s string) string {
 	}
 	head, tail := s[:MaxMessage*3/4], s[len(s)-MaxMessage/4:]
 	return fmt.Sprintf("%s … (%d bytes left out) … %s", head, len(s)-len(head)-len(tail), tail)
+}
+
+// Printable is s, or s quoted when it holds a character that is not printable: names from
+// a model file reach the terminal, and a hostile one must not move the cursor or recolour
+// it.
+func Printable(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
 }
