@@ -362,7 +362,7 @@ func buildClip(b *builder) (kernel, error) {
 		x := ins[0]
 		switch x.DType {
 		case tensor.F32:
-			return mem.result(clipT[float32](x, lo, hi)), nil
+			return mem.result(clipF32(mem, x, lo, hi)), nil
 		case tensor.F64:
 			return mem.result(clipT[float64](x, lo, hi)), nil
 		case tensor.I64:
@@ -375,6 +375,29 @@ func buildClip(b *builder) (kernel, error) {
 			return mem.result(clipT[uint8](x, lo, hi)), nil
 		}
 	}, nil
+}
+
+// clipF32 is clipT for float32, into the Run's arena: the bounds came from float32
+// attributes or tensors, so comparing in float32 is comparing in float64. When lo <= hi,
+// the two clamps in a row give clipT's result (NaN and -0 kept).
+func clipF32(mem *arena, x *tensor.Tensor, lo, hi float64) *tensor.Tensor {
+	if !(lo <= hi) || float64(float32(lo)) != lo || float64(float32(hi)) != hi {
+		return clipT[float32](x, lo, hi)
+	}
+	out, d := newTensorIn[float32](mem, tensor.F32, x.Shape, false)
+	l, h := float32(lo), float32(hi)
+	src := elems[float32](x)
+	d = d[:len(src)]
+	for i, v := range src {
+		if v < l {
+			v = l
+		}
+		if v > h {
+			v = h
+		}
+		d[i] = v
+	}
+	return out
 }
 
 func clipT[T number](x *tensor.Tensor, lo, hi float64) *tensor.Tensor {
