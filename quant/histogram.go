@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -185,6 +186,21 @@ func (h *Histogram) histc(dst, x []float32, xMin, xMax, edgeLo, edgeHi float32) 
 		}
 		return 0
 	}
+	if haveAVX2 {
+		// The bins are computed eight at a time (the division dominates), then counted.
+		var idx [1024]int32
+		for len(x) > 0 {
+			chunk := x[:min(len(x), len(idx))]
+			done := histcIndexPrefix(idx[:], chunk, left, right, nb, span, float32(last))
+			countBins(c0, c1, c2, c3, idx[:done])
+			for _, v := range chunk[done:] {
+				if i := bin(v); i >= 0 {
+					c0[i]++
+				}
+			}
+			x = x[len(chunk):]
+		}
+	}
 	n := len(x) &^ 3
 	for j := 0; j < n; j += 4 {
 		v := x[j : j+4 : j+4]
@@ -210,6 +226,31 @@ func (h *Histogram) histc(dst, x []float32, xMin, xMax, edgeLo, edgeHi float32) 
 		c := uint64(c0[i]) + uint64(c1[i]) + uint64(c2[i]) + uint64(c3[i])
 		// The kernel adds 1.0f per element, so a float32 count stops at 2^24.
 		dst[i] = float32(min(c, 1<<24))
+	}
+}
+
+// countBins counts the bins idx (-1: none) into four interleaved counter sets.
+func countBins(c0, c1, c2, c3 []uint32, idx []int32) {
+	n := len(idx) &^ 3
+	for j := 0; j < n; j += 4 {
+		b := idx[j : j+4 : j+4]
+		if b[0] >= 0 {
+			c0[b[0]]++
+		}
+		if b[1] >= 0 {
+			c1[b[1]]++
+		}
+		if b[2] >= 0 {
+			c2[b[2]]++
+		}
+		if b[3] >= 0 {
+			c3[b[3]]++
+		}
+	}
+	for _, i := range idx[n:] {
+		if i >= 0 {
+			c0[i]++
+		}
 	}
 }
 
@@ -284,9 +325,29 @@ func observedFloats(t *tensor.Tensor) ([]float32, error) {
 func FiniteMinMax(x []float32) (lo, hi float32, ok bool) { return finiteMinMax(x) }
 
 // finiteMinMax returns the extremes of x (torch.aminmax), with ok false when x holds a
-// NaN or an infinity. Plain comparisons are several times faster than the min and max
-// builtins, whose NaN handling the separate v-v check (NaN for NaN and ±Inf) replaces.
+// NaN or an infinity. It is the scalar loop of finiteMinMaxLoop, vectorized: only the sign
+// of a zero extreme could differ (vector min and max pick either of -0 and +0), and the loop
+// keeps the first zero it meets, since every value before it is on the far side of 0.
 func finiteMinMax(x []float32) (lo, hi float32, ok bool) {
+	lo, hi, ok = minMaxRow(x)
+	if !ok {
+		return lo, hi, false
+	}
+	if lo == 0 || hi == 0 {
+		z := x[slices.IndexFunc(x, func(v float32) bool { return v == 0 })]
+		if lo == 0 {
+			lo = z
+		}
+		if hi == 0 {
+			hi = z
+		}
+	}
+	return lo, hi, true
+}
+
+// finiteMinMaxLoop is finiteMinMax's scalar reference loop. Plain comparisons are several times faster than the min and max
+// builtins, whose NaN handling the separate v-v check (NaN for NaN and ±Inf) replaces.
+func finiteMinMaxLoop(x []float32) (lo, hi float32, ok bool) {
 	lo, hi = x[0], x[0]
 	var bad float32
 	for _, v := range x {
