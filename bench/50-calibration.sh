@@ -1,4 +1,13 @@
 #!/usr/bin/env bash
+# Issue 12 (calibration throughput): static calibration (150 samples, histogram observer, batch
+# 32) of torchvision resnet18 and mobilenet_v2 at 224x224 (random weights, made by
+# scripts/fixtures/zoo_models.py) and of the bundled encoder block and digits CNN, each against
+# onnxruntime-node fp32 inference of the same model on the same 150 samples at the same batch
+# size: whole process against whole process (load, run, exit; /usr/bin/time's wall and CPU
+# seconds and peak RSS), the ratio of samples/s from one run of each. The target is resnet18's
+# ratio at least 0.5. The result's SHA-256 is printed so that a speed-up can be checked to
+# change no range (calib's TestResultsGolden checks the bundled models).
+#
 # Issue 6 acceptance 4 and 5 (calibration): peak RSS of calibrating the digits CNN (and the
 # encoder block) with the histogram observer on 10,000 samples must be within 10% of the
 # peak on 150 samples (the gate); calibration samples/s on the CNN and the encoder block, against
@@ -72,5 +81,28 @@ for pair in "digits_cnn:calib" "encoder_block_op17:encoder_calib"; do
   if /usr/bin/python3 -c "import sys; sys.exit(0 if $rss10k <= 1.10 * $rss150 else 1)"; then :; else
     echo "50-calibration: $model peak RSS grows with the samples (150 → 10000: more than 10%)"; fail=1
   fi
+done
+
+# Throughput, whole process against whole process (issue 12).
+/usr/bin/python3 scripts/fixtures/zoo_models.py "$tmp/zoo" --hw 224 --calib 150 --only resnet18,mobilenet_v2 >/dev/null
+/usr/bin/python3 -c 'import numpy as np, sys; np.save(sys.argv[2], np.load(sys.argv[1])[:150])' $m/encoder_calib.npy "$tmp/encoder_150.npy"
+/usr/bin/python3 -c 'import numpy as np, sys; np.save(sys.argv[2], np.load(sys.argv[1])[:150])' $m/calib.npy "$tmp/digits_150.npy"
+whole() { # label command... → "wall cpu rss_kb"
+  /usr/bin/time -f "%e %U %S %M" -o "$tmp/whole.txt" "$@" >"$tmp/whole.out"
+  awk '{printf "%s %.2f %s\n", $1, $2 + $3, $4}' "$tmp/whole.txt"
+}
+for pair in "resnet18:$tmp/zoo/resnet18/model.onnx:$tmp/zoo/resnet18/calib.npy" \
+            "mobilenet_v2:$tmp/zoo/mobilenet_v2/model.onnx:$tmp/zoo/mobilenet_v2/calib.npy" \
+            "encoder_block_op17:$m/encoder_block_op17.onnx:$tmp/encoder_150.npy" \
+            "digits_cnn:$m/digits_cnn.onnx:$tmp/digits_150.npy"; do
+  IFS=: read -r name model data <<<"$pair"
+  read -r qwall qcpu qrss < <(whole "$tmp/calibration" -model "$model" -calib "$data" -samples 150 -batch 32)
+  sha=$(/usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["result_sha256"][:16])' "$tmp/whole.out")
+  read -r owall ocpu orss < <(whole node bench/calibration/ort_speed.js "$model" "$data" 32)
+  ratio=$(/usr/bin/python3 -c "print('%.2f' % ($owall / $qwall))")
+  echo "$name: calibration (histogram, 150 samples, batch 32) $(/usr/bin/python3 -c "print('%.1f' % (150 / $qwall))") samples/s" \
+       "(wall ${qwall} s, CPU ${qcpu} s, peak RSS $((qrss / 1024)) MiB, result ${sha}) vs ORT fp32 inference" \
+       "$(/usr/bin/python3 -c "print('%.1f' % (150 / $owall))") samples/s (wall ${owall} s, CPU ${ocpu} s, peak RSS $((orss / 1024)) MiB):" \
+       "ratio ${ratio} (CPU time: $(/usr/bin/python3 -c "print('%.2f' % ($ocpu / $qcpu))")), whole process"
 done
 [ $fail = 0 ] && echo "50-calibration: ok" || { echo "50-calibration: FAIL"; exit 1; }
