@@ -3,7 +3,6 @@ package bindings
 import (
 	"fmt"
 	"strings"
-	"sync"
 
 	lua "github.com/yuin/gopher-lua"
 
@@ -311,14 +310,6 @@ func accuracyTable(L *lua.LState, a *report.Accuracy) *lua.LTable {
 	return t
 }
 
-// reportHistory keeps, per recipe, the reports of the host's last run in the order the
-// recipe made them, so that the nth report of a rerun is compared with the nth of the
-// run before (watch mode). It lives in the host's cache.
-type reportHistory struct {
-	mu   sync.Mutex
-	last map[int]*report.Report
-}
-
 // runCounterKey is the registry field counting the reports made in this run.
 const runCounterKey = "qs.reports"
 
@@ -336,17 +327,10 @@ func newReport(L *lua.LState, r *report.Report) *Report {
 	if cache == nil {
 		return out
 	}
-	v, err := cache.Value("qs.report-history:"+recipeName(L), func() (any, error) {
-		return &reportHistory{last: map[int]*report.Report{}}, nil
-	})
-	if err != nil {
-		return out
+	v, err := cache.Value("qs.report-history:"+recipeName(L), func() (any, error) { return &report.History{}, nil })
+	if err == nil {
+		out.Prev = v.(*report.History).Swap(n, r)
 	}
-	h := v.(*reportHistory)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	out.Prev = h.last[n]
-	h.last[n] = r
 	return out
 }
 

@@ -74,3 +74,15 @@ func TestDiffNewEval(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// TestHistory: a rerun's nth report is paired with the nth of the run before.
+func TestHistory(t *testing.T) {
+	var h History
+	a, b, c := &Report{Title: "a"}, &Report{Title: "b"}, &Report{Title: "c"}
+	if h.Swap(0, a) != nil || h.Swap(1, b) != nil {
+		t.Fatal("a first run has no previous reports")
+	}
+	if h.Swap(0, c) != a || h.Swap(1, a) != b || h.Swap(0, b) != c {
+		t.Error("reports paired out of order")
+	}
+}
