@@ -73,12 +73,12 @@ func (g *Graph) runSub(mem *arena, formal, ins []*tensor.Tensor, outerIdx []int)
 			hooks = &Hooks{AfterNode: mem.hooks.AfterNode}
 		}
 	}
+	if len(formal) != len(g.inputs) {
+		return nil, fmt.Errorf("subgraph takes %d inputs, got %d", len(g.inputs), len(formal))
+	}
 	r, ok := g.runners.Get().(*Runner)
 	if !ok {
 		r = g.NewRunnerWorkers(workers)
-	}
-	if len(formal) != len(g.inputs) {
-		return nil, fmt.Errorf("subgraph takes %d inputs, got %d", len(g.inputs), len(formal))
 	}
 	for i, s := range g.inputSlots {
 		r.values[s] = formal[i].Contiguous()
@@ -87,7 +87,8 @@ func (g *Graph) runSub(mem *arena, formal, ins []*tensor.Tensor, outerIdx []int)
 		r.values[s] = ins[outerIdx[i]]
 	}
 	if err := r.runNodes(ctx, hooks); err != nil {
-		r.reset()
+		r.reset() // reusable again: a Loop whose body fails need not make a Runner per try
+		g.runners.Put(r)
 		return nil, err
 	}
 	res := r.collect(nil, true)

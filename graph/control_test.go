@@ -120,3 +120,28 @@ func TestUnsupportedInsideSubgraph(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+// TestScanRefusesLargeOutputEarly: a Scan whose stacked output would exceed the output
+// limit (2048 iterations of 2^20 floats) is refused after the body's first run, not after
+// 2048 runs holding 8 GB of parts.
+func TestScanRefusesLargeOutputEarly(t *testing.T) {
+	body := &onnxpb.GraphProto{Name: ptr("body"),
+		Input:       []*onnxpb.ValueInfoProto{vinfo("e", onnxpb.TensorProto_FLOAT, 1)},
+		Initializer: []*onnxpb.TensorProto{{Name: ptr("n"), DataType: ptr(int32(onnxpb.TensorProto_INT64)), Dims: []int64{1}, Int64Data: []int64{1 << 20}}},
+		Node:        []*onnxpb.NodeProto{node("Expand", "expand", []string{"e", "n"}, []string{"big"})},
+		Output:      []*onnxpb.ValueInfoProto{vinfo("big", onnxpb.TensorProto_FLOAT)}}
+	m := model(13, node("Scan", "scan", []string{"x"}, []string{"y"}, graphAttr("body", body),
+		&onnxpb.AttributeProto{Name: ptr("num_scan_inputs"), Type: onnxpb.AttributeProto_INT.Enum(), I: ptr(int64(1))}))
+	m.Graph.Input = []*onnxpb.ValueInfoProto{vinfo("x", onnxpb.TensorProto_FLOAT, 2048, 1)}
+	g, err := Load(m, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs := 0
+	_, err = g.Run(context.Background(), map[string]*tensor.Tensor{"x": tensor.New(tensor.F32, 2048, 1)},
+		&Hooks{AfterNode: func(n *Node, _, _ []*tensor.Tensor) error { runs++; return nil }})
+	want := `graph: node "scan" (Scan): scan output 0: output shape [2048 1048576] has 2147483648 elements (limit 1073741824)`
+	if err == nil || err.Error() != want || runs != 1 {
+		t.Fatalf("error %v after %d body runs, want %q after 1", err, runs, want)
+	}
+}
