@@ -97,7 +97,8 @@ func formatRatio(r float64) string {
 	return strconv.FormatFloat(r, 'f', 2, 64) + "×"
 }
 
-func formatShape(shape []int) string {
+// FormatShape writes a shape as the report and `qscript inspect` show it: "[64, 128]".
+func FormatShape(shape []int) string {
 	parts := make([]string, len(shape))
 	for i, d := range shape {
 		parts[i] = strconv.Itoa(d)

@@ -115,7 +115,7 @@ func (r *Report) htmlView() *htmlView {
 	for i := range r.Layers {
 		l := &r.Layers[i]
 		hl := htmlLayer{
-			Name: l.Name, Type: l.Type, Shape: formatShape(l.Shape), DType: l.DType,
+			Name: l.Name, Type: l.Type, Shape: FormatShape(l.Shape), DType: l.DType,
 			Quantized: l.Quantized, NoWeight: l.NoWeight, Conversion: l.conversion(), Granularity: l.Granularity,
 			Size: FormatBytes(l.BytesBefore) + " → " + FormatBytes(l.BytesAfter),
 			Hist: newSparkline(l.Histogram),
@@ -136,7 +136,7 @@ func (r *Report) htmlView() *htmlView {
 	}
 	if v.Large = r.Large(); v.Large {
 		for _, l := range r.Worst(WorstCount) {
-			v.Worst = append(v.Worst, htmlLayer{Name: l.Name, Type: l.Type, Shape: formatShape(l.Shape), Conversion: l.conversion(),
+			v.Worst = append(v.Worst, htmlLayer{Name: l.Name, Type: l.Type, Shape: FormatShape(l.Shape), Conversion: l.conversion(),
 				Granularity: l.Granularity, SQNR: formatDB(l.SQNR), MaxAbsErr: formatNumber(l.MaxAbsErr),
 				Size: FormatBytes(l.BytesBefore) + " → " + FormatBytes(l.BytesAfter)})
 		}

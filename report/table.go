@@ -81,16 +81,16 @@ func (r *Report) layerTable() *table {
 		l := &r.Layers[i]
 		if !l.Quantized {
 			// The reason runs over the metric columns, which are empty for this row.
-			t.addSpan(4, l.Name, l.Type, formatShape(l.Shape), l.conversion(), l.skipNote())
+			t.addSpan(4, l.Name, l.Type, FormatShape(l.Shape), l.conversion(), l.skipNote())
 			continue
 		}
 		if l.NoWeight {
-			t.add(l.Name, l.Type, formatShape(l.Shape), l.conversion(), l.Granularity,
+			t.add(l.Name, l.Type, FormatShape(l.Shape), l.conversion(), l.Granularity,
 				notAvailable, notAvailable, notAvailable, notAvailable, notAvailable)
 			continue
 		}
 		scaleMin, scaleMax := l.scaleRange()
-		t.add(l.Name, l.Type, formatShape(l.Shape), l.conversion(), l.Granularity,
+		t.add(l.Name, l.Type, FormatShape(l.Shape), l.conversion(), l.Granularity,
 			scaleMin, scaleMax, formatDB(l.SQNR),
 			formatNumber(l.MSE), formatCosine(l.Cosine))
 	}

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 	"text/tabwriter"
 
@@ -142,7 +141,7 @@ func printSummary(w io.Writer, s formats.Summary) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tDTYPE\tSHAPE\tSIZE")
 	for _, t := range s.Tensors {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", clip.Printable(t.Name), t.DType, formatShape(t.Shape), report.FormatBytes(t.Bytes))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", clip.Printable(t.Name), t.DType, report.FormatShape(t.Shape), report.FormatBytes(t.Bytes))
 	}
 	tw.Flush()
 
@@ -184,14 +183,6 @@ func printSummary(w io.Writer, s formats.Summary) {
 		}
 		fmt.Fprintf(w, "  %s\n", pretty)
 	}
-}
-
-func formatShape(shape []int) string {
-	parts := make([]string, len(shape))
-	for i, d := range shape {
-		parts[i] = strconv.Itoa(d)
-	}
-	return "[" + strings.Join(parts, ", ") + "]"
 }
 
 func shorten(s string, max int) string {
