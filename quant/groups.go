@@ -20,27 +20,84 @@ import (
 // A NaN or ±Inf anywhere in x is a *NonFiniteError for the first one, whatever fixScale
 // would have said about an earlier group, as the two-step path reports it.
 func QuantizeGroupsTo(codes []int8, scale []float32, zp []int32, x []float32, cols, groupSize int, s Scheme, shift int32, fixScale func(i int, s float32) (float32, error)) error {
-	if err := s.Validate(); err != nil {
+	gq, err := newGroupQuantizer("QuantizeGroupsTo", codes, scale, zp, x, cols, groupSize, s, shift)
+	if err != nil {
 		return err
 	}
-	if cols <= 0 || groupSize <= 0 || len(x)%cols != 0 {
-		return fmt.Errorf("quant: QuantizeGroupsTo: %d values do not form rows of %d in groups of %d", len(x), cols, groupSize)
+	gq.fixScale = fixScale
+	return gq.forGroups(x, func(a, z, k int) error {
+		sc, zk, err := gq.qparams(x[a:z], k)
+		if err != nil {
+			return err
+		}
+		gq.quantize(codes[a:z], x[a:z], sc, zk)
+		scale[k], zp[k] = sc, zk
+		return nil
+	})
+}
+
+// GroupQParamsTo is the first half of QuantizeGroupsTo alone: every group's scale and zero
+// point, with the same errors, and no codes. With QuantizeGroupsWithTo it splits the fused
+// kernel in two for a caller that reads x twice anyway (the streaming save's first pass,
+// which finds the range of the report's histogram, also finds the qparams).
+func GroupQParamsTo(scale []float32, zp []int32, x []float32, cols, groupSize int, s Scheme, fixScale func(i int, s float32) (float32, error)) error {
+	gq, err := newGroupQuantizer("GroupQParamsTo", nil, scale, zp, x, cols, groupSize, s, 0)
+	if err != nil {
+		return err
 	}
-	if s.QType.Bits > 16 || s.QType.Min-shift < math.MinInt8 || s.QType.Max-shift > math.MaxInt8 {
-		return fmt.Errorf("quant: QuantizeGroupsTo: %s codes minus %d do not fit int8", s.QType.Name, shift)
+	gq.fixScale = fixScale
+	return gq.forGroups(x, func(a, z, k int) error {
+		var err error
+		scale[k], zp[k], err = gq.qparams(x[a:z], k)
+		return err
+	})
+}
+
+// QuantizeGroupsWithTo is the second half of QuantizeGroupsTo: it quantizes every group of
+// x with the scale and zero point GroupQParamsTo gave it and stores each code minus shift,
+// so that the two calls give QuantizeGroupsTo's codes (TestGroupHalvesMatchFused).
+func QuantizeGroupsWithTo(codes []int8, x []float32, scale []float32, zp []int32, cols, groupSize int, s Scheme, shift int32) error {
+	gq, err := newGroupQuantizer("QuantizeGroupsWithTo", codes, scale, zp, x, cols, groupSize, s, shift)
+	if err != nil {
+		return err
+	}
+	return gq.forGroups(x, func(a, z, k int) error {
+		if !gq.quantize(codes[a:z], x[a:z], scale[k], zp[k]) {
+			return errNonFiniteGroup
+		}
+		return nil
+	})
+}
+
+// newGroupQuantizer checks the arguments of the group kernels (codes nil: no codes).
+func newGroupQuantizer(name string, codes []int8, scale []float32, zp []int32, x []float32, cols, groupSize int, s Scheme, shift int32) (*groupQuantizer, error) {
+	if err := s.Validate(); err != nil {
+		return nil, err
+	}
+	if cols <= 0 || groupSize <= 0 || len(x)%cols != 0 {
+		return nil, fmt.Errorf("quant: %s: %d values do not form rows of %d in groups of %d", name, len(x), cols, groupSize)
+	}
+	if codes != nil && (s.QType.Bits > 16 || s.QType.Min-shift < math.MinInt8 || s.QType.Max-shift > math.MaxInt8) {
+		return nil, fmt.Errorf("quant: %s: %s codes minus %d do not fit int8", name, s.QType.Name, shift)
 	}
 	rows, groups := len(x)/cols, (cols+groupSize-1)/groupSize
-	if len(codes) != len(x) || len(scale) != rows*groups || len(zp) != rows*groups {
-		return fmt.Errorf("quant: QuantizeGroupsTo: %d codes, %d scales, %d zero points for %d values in %d groups",
-			len(codes), len(scale), len(zp), len(x), rows*groups)
+	if (codes != nil && len(codes) != len(x)) || len(scale) != rows*groups || len(zp) != rows*groups {
+		return nil, fmt.Errorf("quant: %s: %d codes, %d scales, %d zero points for %d values in %d groups",
+			name, len(codes), len(scale), len(zp), len(x), rows*groups)
 	}
-	gq := groupQuantizer{s: s, shift: shift, fixScale: fixScale}
+	gq := &groupQuantizer{s: s, shift: shift, n: len(x), cols: cols, groupSize: groupSize}
 	gq.qmin, gq.qmax = s.Range()
+	return gq, nil
+}
+
+// forGroups calls fn(a, z, k) for every group of x, elements [a, z) and index k, row by
+// row, and stops at the first error, which groupError turns into the one to return.
+func (gq *groupQuantizer) forGroups(x []float32, fn func(a, z, k int) error) error {
+	rows, groups := gq.n/gq.cols, (gq.cols+gq.groupSize-1)/gq.groupSize
 	for r := 0; r < rows; r++ {
 		for g := 0; g < groups; g++ {
-			a, z := r*cols+g*groupSize, r*cols+min((g+1)*groupSize, cols)
-			k := r*groups + g
-			if err := gq.group(codes[a:z], &scale[k], &zp[k], x[a:z], k); err != nil {
+			a, z := r*gq.cols+g*gq.groupSize, r*gq.cols+min((g+1)*gq.groupSize, gq.cols)
+			if err := fn(a, z, r*groups+g); err != nil {
 				return groupError(err, x)
 			}
 		}
@@ -61,19 +118,21 @@ func groupError(err error, x []float32) error {
 	return err
 }
 
-// groupQuantizer is what QuantizeGroupsTo fixes once for all groups.
+// groupQuantizer is what the group kernels fix once for all groups.
 type groupQuantizer struct {
 	s          Scheme
 	qmin, qmax int32 // s.Range()
 	shift      int32
 	fixScale   func(int, float32) (float32, error)
+	n, cols    int // elements, row length
+	groupSize  int
 }
 
-// group is one group of QuantizeGroupsTo (k its index): range, qparams, codes.
-func (gq *groupQuantizer) group(dst []int8, scale *float32, zp *int32, x []float32, k int) error {
+// qparams are the scale and zero point of group k, x: range, qparams, fixScale.
+func (gq *groupQuantizer) qparams(x []float32, k int) (float32, int32, error) {
 	lo, hi, finite := minMaxRow(x)
 	if !finite {
-		return errNonFiniteGroup
+		return 0, 0, errNonFiniteGroup
 	}
 	var sc float32
 	var z int32
@@ -85,19 +144,22 @@ func (gq *groupQuantizer) group(dst []int8, scale *float32, zp *int32, x []float
 	if gq.fixScale != nil {
 		var err error
 		if sc, err = gq.fixScale(k, sc); err != nil {
-			return err
+			return 0, 0, err
 		}
 	}
 	// The qparams functions give a positive finite scale and a zero point in the code
 	// range; newAffine's checks only matter for a scale fixScale changed.
 	if gq.fixScale != nil || z < -1<<20 || z > 1<<20 {
 		if _, err := newAffine(sc, z, gq.s); err != nil {
-			return err
+			return 0, 0, err
 		}
 	}
+	return sc, z, nil
+}
+
+// quantize stores the codes of group x minus the shift in dst; false when x is not finite.
+func (gq *groupQuantizer) quantize(dst []int8, x []float32, sc float32, z int32) bool {
 	a := affineOf(sc, z, gq.s)
 	a.zp -= float32(gq.shift) // code - shift straight from the kernel: exact small integers
-	quantizeRow(dst, x, &a)
-	*scale, *zp = sc, z
-	return nil
+	return quantizeRow(dst, x, &a)
 }

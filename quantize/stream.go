@@ -351,6 +351,10 @@ type weightAcc struct {
 	zeros    []int32   // kindInt: every block's zero point
 	stats    statsPlan
 	perChunk int // scales per chunk (rows × groups, or 1 per tensor)
+	// groupsChosen: the first pass chose every group's scale and zero point (scales, zeros).
+	groupsChosen    bool
+	cols, groupSize int          // per group: row length and group size
+	dtype           tensor.DType // the weight's
 }
 
 // weight streams a selected weight: an optional first pass for its range, then chunks
@@ -370,17 +374,23 @@ func (s *streamer) weight(info tensor.Info, l layer.Layer) error {
 	if plan.rows && c.rowElems*info.DType.Size() > streamRowLimit {
 		return s.whole(info) // rows too long to stream within the budget
 	}
-	var lo, hi float32
-	if plan.ranged {
-		lo, hi, err = s.rangeOf(c)
-		if err != nil {
-			return fmt.Errorf("tensor %q: %w", info.Name, err)
-		}
-	}
 	q := s.q
 	acc := &weightAcc{}
 	full := &layerWork{ws: q.ws, layer: l, idx: newParamIndex(q.ws, l, c.n), finite: plan.ranged}
-	nparams := full.idx.count(c.n)
+	if !plan.perTensor && q.ws.kind != kindCast {
+		nparams := full.idx.count(c.n)
+		acc.scales, acc.zeros = make([]float32, nparams), make([]int32, nparams)
+		acc.perChunk = nparams / c.units * c.per
+		// The first pass reads every group anyway: it chooses their qparams too.
+		acc.groupsChosen = plan.ranged && q.ws.kind == kindInt && full.idx.mode == 2 && l.Axis == 0
+		acc.cols, acc.groupSize, acc.dtype = full.idx.inner, full.idx.groupSize, l.DType
+	}
+	var lo, hi float32
+	if plan.ranged {
+		if lo, hi, err = s.rangeOf(c, acc); err != nil {
+			return fmt.Errorf("tensor %q: %w", info.Name, err)
+		}
+	}
 	switch {
 	case q.ws.kind == kindInt && plan.perTensor:
 		if full.fixedP, err = perTensorQParams(q.ws, lo, hi, l.DType); err != nil {
@@ -388,9 +398,6 @@ func (s *streamer) weight(info tensor.Info, l layer.Layer) error {
 		}
 	case q.ws.kind == kindFP8 && plan.perTensor:
 		full.fixedFP8 = fp8Scale(max(-lo, hi), q.ws, scaleDType(l.DType))
-	case q.ws.kind != kindCast:
-		acc.scales, acc.zeros = make([]float32, nparams), make([]int32, nparams)
-		acc.perChunk = nparams / c.units * c.per
 	}
 	if s.measured != nil {
 		acc.stats = full.planStats(lo, hi, HistogramBins, c.chunks())
@@ -414,7 +421,7 @@ func (s *streamer) weightChunk(ws *workspace, c *source, full *layerWork, acc *w
 	a, z := c.span(i)
 	sub := l
 	sub.Shape = t.Shape
-	lw, err := ws.quantizeChunk(q.ws, sub, t, full, i*acc.perChunk)
+	lw, err := ws.quantizeChunk(q.ws, sub, t, full, i*acc.perChunk, acc.chosen(i, t.Shape[0]))
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", l.Weight, nonFiniteAt(err, a))
 	}
@@ -447,13 +454,13 @@ func (s *streamer) weightChunk(ws *workspace, c *source, full *layerWork, acc *w
 
 // quantizeChunk quantizes one chunk of a weight (sub is the layer cut to the chunk's
 // shape) with the whole weight's per-tensor scale when it has one.
-func (w *workspace) quantizeChunk(ws weightScheme, sub layer.Layer, t *tensor.Tensor, full *layerWork, paramBase int) (*layerWork, error) {
+func (w *workspace) quantizeChunk(ws weightScheme, sub layer.Layer, t *tensor.Tensor, full *layerWork, paramBase int, groupP *quant.QParams) (*layerWork, error) {
 	x, err := w.floats(t)
 	if err != nil {
 		return nil, err
 	}
 	lw := &layerWork{ws: ws, layer: sub, x: x, idx: newParamIndex(ws, sub, len(x)),
-		fixedP: full.fixedP, fixedFP8: full.fixedFP8, paramBase: paramBase, finite: full.finite}
+		fixedP: full.fixedP, groupP: groupP, fixedFP8: full.fixedFP8, paramBase: paramBase, finite: full.finite}
 	switch ws.kind {
 	case kindInt:
 		err = w.quantizeInt(lw)
@@ -526,9 +533,12 @@ func (s *streamer) finishWeight(info tensor.Info, full *layerWork, acc *weightAc
 }
 
 // rangeOf is the first pass over a weight: its smallest and largest value, or the first
-// NaN or ±Inf as a *quant.NonFiniteError with its index in the whole weight.
-func (s *streamer) rangeOf(c *source) (lo, hi float32, err error) {
+// NaN or ±Inf as a *quant.NonFiniteError with its index in the whole weight. With
+// acc.groupsChosen it also chooses every group's qparams into acc (a scale that does not
+// fit is reported after the whole weight was checked for NaN, as the fused kernel does).
+func (s *streamer) rangeOf(c *source, acc *weightAcc) (lo, hi float32, err error) {
 	los, his := make([]float32, c.chunks()), make([]float32, c.chunks())
+	scaleErrs := make([]error, c.chunks())
 	err = s.chunked(c, func(ws *workspace, i, _ int) (*writeJob, error) {
 		t, err := c.read(ws, i)
 		if err != nil {
@@ -540,8 +550,16 @@ func (s *streamer) rangeOf(c *source) (lo, hi float32, err error) {
 			los[i], his[i], err = quant.MinMaxOf(x)
 			err = nonFiniteAt(err, a)
 		}
+		if err == nil && acc.groupsChosen {
+			scaleErrs[i] = s.chooseGroups(acc, x, i)
+		}
 		return nil, err
 	})
+	for _, e := range scaleErrs {
+		if err == nil {
+			err = e
+		}
+	}
 	if err != nil {
 		return 0, 0, err
 	}
@@ -550,4 +568,21 @@ func (s *streamer) rangeOf(c *source) (lo, hi float32, err error) {
 		lo, hi = min(lo, los[i]), max(hi, his[i])
 	}
 	return lo, hi, nil
+}
+
+// chosen is the qparams the first pass chose for chunk i's rows, or nil.
+func (acc *weightAcc) chosen(i, rows int) *quant.QParams {
+	if !acc.groupsChosen {
+		return nil
+	}
+	base, n := i*acc.perChunk, rows*((acc.cols+acc.groupSize-1)/acc.groupSize)
+	return &quant.QParams{Scale: acc.scales[base : base+n], ZeroPoint: acc.zeros[base : base+n]}
+}
+
+// chooseGroups chooses the qparams of chunk i's groups (x, whole rows) into acc.
+func (s *streamer) chooseGroups(acc *weightAcc, x []float32, i int) error {
+	cols, size := acc.cols, acc.groupSize
+	base := i * acc.perChunk
+	n := len(x) / cols * ((cols + size - 1) / size)
+	return quant.GroupQParamsTo(acc.scales[base:base+n], acc.zeros[base:base+n], x, cols, size, s.q.ws.scheme, scaleFixer(acc.dtype, base))
 }

@@ -35,6 +35,7 @@ type layerWork struct {
 	// instead of x's. paramBase is the index of x's first scale in the whole weight, for
 	// error messages.
 	fixedP    *quant.QParams
+	groupP    *quant.QParams // per group: the qparams of x's groups, already chosen
 	fixedFP8  float32
 	paramBase int
 	finite    bool // x is known to be finite (the first pass checked it)
@@ -184,29 +185,31 @@ func (w *workspace) quantizeInt(lw *layerWork) error {
 // fused kernel finds each group's range and qparams, rounds its scale to the stored type
 // and quantizes it in one pass, with the same result as ChooseQParams, roundScales and
 // Quantize (quant's TestQuantizeGroupsToMatchesGeneric) at a fraction of the per-group
-// cost. Rows of different groups are independent, so large weights split by rows.
+// cost; with lw.groupP (the streaming save's first pass found them) it only quantizes.
+// Rows of different groups are independent, so large weights split by rows.
 func (w *workspace) quantizeGroups(lw *layerWork, axis, cols, groupSize int) error {
 	x, ws := lw.x, lw.ws
 	groups := (cols + groupSize - 1) / groupSize
 	rows := len(x) / cols
-	p := &quant.QParams{Scheme: ws.scheme, Scale: make([]float32, rows*groups), ZeroPoint: make([]int32, rows*groups),
-		Axis: axis, GroupSize: groupSize}
+	p := &quant.QParams{Scheme: ws.scheme, Axis: axis, GroupSize: groupSize}
+	if lw.groupP != nil {
+		p.Scale, p.ZeroPoint = lw.groupP.Scale, lw.groupP.ZeroPoint
+	} else {
+		p.Scale, p.ZeroPoint = make([]float32, rows*groups), make([]int32, rows*groups)
+	}
 	w.codes = grow(w.codes, len(x))
 	lw.codes = w.codes
-	var fix func(int, float32) (float32, error)
-	if sdt := scaleDType(lw.layer.DType); sdt != tensor.F32 {
-		fix = func(i int, s float32) (float32, error) { return storedScale(s, sdt, lw.paramBase+i) }
-	}
 	rowsPer := max(1, chunkElems/cols)
 	err := parallel.For((rows+rowsPer-1)/rowsPer, 4*len(x), func(b, _ int) error {
 		r0, r1 := b*rowsPer, min((b+1)*rowsPer, rows)
 		k0, k1 := r0*groups, r1*groups
-		f := fix
-		if f != nil {
-			f = func(i int, s float32) (float32, error) { return fix(k0+i, s) }
+		codes, scale, zp, xs := lw.codes[r0*cols:r1*cols], p.Scale[k0:k1], p.ZeroPoint[k0:k1], x[r0*cols:r1*cols]
+		var err error
+		if lw.groupP != nil {
+			err = quant.QuantizeGroupsWithTo(codes, xs, scale, zp, cols, groupSize, ws.scheme, ws.shift)
+		} else {
+			err = quant.QuantizeGroupsTo(codes, scale, zp, xs, cols, groupSize, ws.scheme, ws.shift, scaleFixer(lw.layer.DType, lw.paramBase+k0))
 		}
-		err := quant.QuantizeGroupsTo(lw.codes[r0*cols:r1*cols], p.Scale[k0:k1], p.ZeroPoint[k0:k1], x[r0*cols:r1*cols],
-			cols, groupSize, ws.scheme, ws.shift, f)
 		return nonFiniteAt(err, r0*cols)
 	})
 	if err != nil {
@@ -218,6 +221,16 @@ func (w *workspace) quantizeGroups(lw *layerWork, axis, cols, groupSize int) err
 	}
 	lw.p = p
 	return nil
+}
+
+// scaleFixer is the fixScale of quant's group kernels for a weight of dtype weight whose
+// first group is block base: nil for f32 weights, else storedScale.
+func scaleFixer(weight tensor.DType, base int) func(int, float32) (float32, error) {
+	sdt := scaleDType(weight)
+	if sdt == tensor.F32 {
+		return nil
+	}
+	return func(i int, s float32) (float32, error) { return storedScale(s, sdt, base+i) }
 }
 
 // perTensorQParams are the qparams of a per-tensor weight whose values lie in [lo, hi],
