@@ -55,18 +55,75 @@ func GroupQParamsTo(scale []float32, zp []int32, x []float32, cols, groupSize in
 
 // QuantizeGroupsWithTo is the second half of QuantizeGroupsTo: it quantizes every group of
 // x with the scale and zero point GroupQParamsTo gave it and stores each code minus shift,
-// so that the two calls give QuantizeGroupsTo's codes (TestGroupHalvesMatchFused).
-func QuantizeGroupsWithTo(codes []int8, x []float32, scale []float32, zp []int32, cols, groupSize int, s Scheme, shift int32) error {
+// so that the two calls give QuantizeGroupsTo's codes (TestQuantizeGroupsToMatchesGeneric).
+// With m, it also measures each group right after quantizing it, while the group is in
+// cache (see GroupStats); every x must then be finite.
+func QuantizeGroupsWithTo(codes []int8, x []float32, scale []float32, zp []int32, cols, groupSize int, s Scheme, shift int32, m *GroupStats) error {
 	gq, err := newGroupQuantizer("QuantizeGroupsWithTo", codes, scale, zp, x, cols, groupSize, s, shift)
 	if err != nil {
 		return err
 	}
+	if m != nil {
+		if err := m.check(len(x)); err != nil {
+			return err
+		}
+		defer m.flush()
+	}
 	return gq.forGroups(x, func(a, z, k int) error {
+		if m != nil {
+			m.add(gq, codes, x, a, z, scale[k], zp[k])
+			return nil
+		}
 		if !gq.quantize(codes[a:z], x[a:z], scale[k], zp[k]) {
 			return errNonFiniteGroup
 		}
 		return nil
 	})
+}
+
+// GroupStats are the statistics QuantizeGroupsWithTo measures as it quantizes: the
+// histogram counts of x and the error sums of x against the dequantized codes, in blocks.
+// The sums restart every Block elements of x (a group across a boundary is measured in two
+// runs), so that they are, bit for bit, those of a StatsAcc per block that AddCodes each
+// run of one scale in order (TestQuantizeGroupsMeasured).
+type GroupStats struct {
+	Counts  []int64     // AddCodes' counts: the bins plus one
+	Lo, Inv float32     // AddCodes' float32 bin formula
+	Block   int         // elements per entry of Sums
+	Sums    []ErrorSums // set: one per block of x
+	acc     StatsAcc
+	block   int // index of the block acc measures
+	end     int // and its end in x
+}
+
+func (m *GroupStats) check(n int) error {
+	if m.Block <= 0 || len(m.Sums) != (n+m.Block-1)/m.Block {
+		return fmt.Errorf("quant: GroupStats: %d sums of blocks of %d for %d values", len(m.Sums), m.Block, n)
+	}
+	m.acc, m.block, m.end = StatsAcc{}, 0, m.Block
+	return nil
+}
+
+// add quantizes and measures group [a, z) of x, in runs cut at block boundaries.
+func (m *GroupStats) add(gq *groupQuantizer, codes []int8, x []float32, a, z int, sc float32, zk int32) {
+	af := affineOf(sc, zk, gq.s)
+	af.zp -= float32(gq.shift)
+	for a < z {
+		if a >= m.end {
+			m.flush()
+			m.acc, m.block, m.end = StatsAcc{}, m.block+1, m.end+m.Block
+		}
+		e := min(z, m.end)
+		m.acc.addQuantized(codes[a:e], x[a:e], &af, sc, zk-gq.shift, m.Counts, m.Lo, m.Inv)
+		a = e
+	}
+}
+
+// flush stores the sums of the block being measured.
+func (m *GroupStats) flush() {
+	if m.block < len(m.Sums) {
+		m.Sums[m.block] = m.acc.Sums()
+	}
 }
 
 // newGroupQuantizer checks the arguments of the group kernels (codes nil: no codes).

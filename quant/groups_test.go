@@ -95,7 +95,7 @@ func TestQuantizeGroupsToMatchesGeneric(t *testing.T) {
 								if err := GroupQParamsTo(sc, z, xs, cols, gs, s, nil); err != nil {
 									return err
 								}
-								return QuantizeGroupsWithTo(c, xs, sc, z, cols, gs, s, shift)
+								return QuantizeGroupsWithTo(c, xs, sc, z, cols, gs, s, shift, nil)
 							},
 						} {
 							codes, scale, zp := make([]int8, len(xs)), make([]float32, n), make([]int32, n)
@@ -145,7 +145,7 @@ func TestQuantizeGroupsToErrors(t *testing.T) {
 	if err := GroupQParamsTo(scale, zp, x, 256, 128, s, refuse); !errors.As(err, &nf) || nf.Index != 700 {
 		t.Fatalf("GroupQParamsTo, -Inf at 700: got %v", err)
 	}
-	if err := QuantizeGroupsWithTo(codes, x, scale, zp, 256, 128, s, 0); !errors.As(err, &nf) || nf.Index != 700 {
+	if err := QuantizeGroupsWithTo(codes, x, scale, zp, 256, 128, s, 0, nil); !errors.As(err, &nf) || nf.Index != 700 {
 		t.Fatalf("QuantizeGroupsWithTo, -Inf at 700: got %v", err)
 	}
 	x[700] = 0
@@ -201,4 +201,101 @@ func quantizeGroupsRef(codes []int8, scale []float32, zp []int32, x []float32, c
 		}
 	}
 	return nil
+}
+
+// TestQuantizeGroupsMeasured: QuantizeGroupsWithTo with GroupStats (with the AVX2 kernels,
+// and with haveAVX2 off the reference loops) writes QuantizeGroupsTo's codes, counts the
+// histogram of the float32 bin formula exactly, and gives, bit for bit, the sums of a
+// StatsAcc per block that AddCodes each run of one scale; and those sums are the float64
+// reference loop's (ErrorSums.Add on the dequantized values) up to summation order, with
+// TestAddCodesMatchesReference's tolerance. Rows of 300 with groups of 128 and blocks of
+// 1000 put block boundaries inside groups.
+func TestQuantizeGroupsMeasured(t *testing.T) {
+	rng := rand.New(rand.NewSource(7))
+	const rows, cols, gs, block, bins = 20, 300, 128, 1000, 64
+	x := make([]float32, rows*cols)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64()) * 0.05
+	}
+	lo, hi := x[0], x[0]
+	for _, v := range x {
+		lo, hi = min(lo, v), max(hi, v)
+	}
+	inv := float32(float64(bins) / float64(hi-lo))
+	for _, q := range []QType{Int4, UInt4, QInt8, QUInt8} {
+		for _, num := range []Numerics{Torch, ORT} {
+			s := Scheme{QType: q, Symmetric: q.Signed, Numerics: num}
+			shift := int32(0)
+			if !q.Signed {
+				shift = (q.Max + 1) / 2
+			}
+			groups := rows * ((cols + gs - 1) / gs)
+			want, scale, zp := make([]int8, len(x)), make([]float32, groups), make([]int32, groups)
+			if err := QuantizeGroupsTo(want, scale, zp, x, cols, gs, s, shift, nil); err != nil {
+				t.Fatal(err)
+			}
+			for _, vector := range []bool{true, false} {
+				saved := haveAVX2
+				haveAVX2 = haveAVX2 && vector
+				// The reference: a StatsAcc per block, AddCodes on each run of one scale.
+				wantSums := make([]ErrorSums, (len(x)+block-1)/block)
+				wantCounts := make([]int64, bins+1)
+				for b := range wantSums {
+					var acc StatsAcc
+					for a := b * block; a < min((b+1)*block, len(x)); {
+						k := a/cols*((cols+gs-1)/gs) + a%cols/gs
+						e := min((b+1)*block, len(x), a/cols*cols+min(cols, (a%cols/gs+1)*gs))
+						acc.AddCodes(wantCounts, x[a:e], want[a:e], scale[k], zp[k]-shift, lo, inv)
+						a = e
+					}
+					wantSums[b] = acc.Sums()
+				}
+				codes := make([]int8, len(x))
+				m := &GroupStats{Counts: make([]int64, bins+1), Lo: lo, Inv: inv, Block: block, Sums: make([]ErrorSums, len(wantSums))}
+				err := QuantizeGroupsWithTo(codes, x, scale, zp, cols, gs, s, shift, m)
+				haveAVX2 = saved
+				label := fmt.Sprintf("%s num=%v vector=%v", q.Name, num, vector)
+				if err != nil {
+					t.Fatalf("%s: %v", label, err)
+				}
+				if string(bytesOf(codes)) != string(bytesOf(want)) || fmt.Sprint(m.Counts) != fmt.Sprint(wantCounts) {
+					t.Fatalf("%s: codes or counts differ from QuantizeGroupsTo and AddCodes", label)
+				}
+				for b := range wantSums {
+					if m.Sums[b] != wantSums[b] {
+						t.Fatalf("%s: block %d sums %+v, AddCodes %+v", label, b, m.Sums[b], wantSums[b])
+					}
+				}
+				var got, ref ErrorSums
+				for _, p := range m.Sums {
+					got.Merge(p)
+				}
+				y := make([]float32, len(x))
+				var absXY float64
+				for i := range x {
+					k := i/cols*((cols+gs-1)/gs) + i%cols/gs
+					y[i] = float32(int32(codes[i])-(zp[k]-shift)) * scale[k]
+					absXY += math.Abs(float64(x[i]) * float64(y[i]))
+				}
+				ref.Add(x, y)
+				tol := float64(len(x)) * 0x1p-52
+				if got.n != ref.n || got.maxAbs != ref.maxAbs || math.Abs(got.xx-ref.xx) > tol*ref.xx ||
+					math.Abs(got.yy-ref.yy) > tol*ref.yy || math.Abs(got.noise-ref.noise) > tol*ref.noise || math.Abs(got.xy-ref.xy) > tol*absXY {
+					t.Fatalf("%s: sums %+v, reference loop %+v", label, got, ref)
+				}
+				m.Counts = m.Counts[:1]
+				if err := QuantizeGroupsWithTo(codes, x, scale, zp, cols, gs, s, shift, &GroupStats{Counts: m.Counts, Block: block}); err == nil {
+					t.Fatalf("%s: no error for missing sums", label)
+				}
+			}
+		}
+	}
+}
+
+func bytesOf(c []int8) []byte {
+	b := make([]byte, len(c))
+	for i, v := range c {
+		b[i] = byte(v)
+	}
+	return b
 }

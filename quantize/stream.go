@@ -421,7 +421,8 @@ func (s *streamer) weightChunk(ws *workspace, c *source, full *layerWork, acc *w
 	a, z := c.span(i)
 	sub := l
 	sub.Shape = t.Shape
-	lw, err := ws.quantizeChunk(q.ws, sub, t, full, i*acc.perChunk, acc.chosen(i, t.Shape[0]))
+	gs := acc.groupStats(a, z, worker)
+	lw, err := ws.quantizeChunk(q.ws, sub, t, full, i*acc.perChunk, acc.chosen(i, t.Shape[0]), gs)
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", l.Weight, nonFiniteAt(err, a))
 	}
@@ -436,12 +437,19 @@ func (s *streamer) weightChunk(ws *workspace, c *source, full *layerWork, acc *w
 		}
 	}
 	if s.measured != nil {
-		if !acc.stats.fused {
-			ws.scratch = grow(ws.scratch, chunkElems)
-		}
 		var sums quant.ErrorSums
-		for b := 0; b < z-a; b += chunkElems {
-			sums.Merge(lw.blockStats(acc.stats, b, min(b+chunkElems, z-a), acc.stats.meter.Counts(worker), ws.scratch))
+		switch {
+		case gs != nil: // measured by the group kernel
+			for _, p := range gs.Sums {
+				sums.Merge(p)
+			}
+		default:
+			if !acc.stats.fused {
+				ws.scratch = grow(ws.scratch, chunkElems)
+			}
+			for b := 0; b < z-a; b += chunkElems {
+				sums.Merge(lw.blockStats(acc.stats, b, min(b+chunkElems, z-a), acc.stats.meter.Counts(worker), ws.scratch))
+			}
 		}
 		acc.stats.meter.SetPiece(i, sums)
 	}
@@ -454,13 +462,13 @@ func (s *streamer) weightChunk(ws *workspace, c *source, full *layerWork, acc *w
 
 // quantizeChunk quantizes one chunk of a weight (sub is the layer cut to the chunk's
 // shape) with the whole weight's per-tensor scale when it has one.
-func (w *workspace) quantizeChunk(ws weightScheme, sub layer.Layer, t *tensor.Tensor, full *layerWork, paramBase int, groupP *quant.QParams) (*layerWork, error) {
+func (w *workspace) quantizeChunk(ws weightScheme, sub layer.Layer, t *tensor.Tensor, full *layerWork, paramBase int, groupP *quant.QParams, gs *quant.GroupStats) (*layerWork, error) {
 	x, err := w.floats(t)
 	if err != nil {
 		return nil, err
 	}
 	lw := &layerWork{ws: ws, layer: sub, x: x, idx: newParamIndex(ws, sub, len(x)),
-		fixedP: full.fixedP, groupP: groupP, fixedFP8: full.fixedFP8, paramBase: paramBase, finite: full.finite}
+		fixedP: full.fixedP, groupP: groupP, groupStats: gs, fixedFP8: full.fixedFP8, paramBase: paramBase, finite: full.finite}
 	switch ws.kind {
 	case kindInt:
 		err = w.quantizeInt(lw)
@@ -577,6 +585,18 @@ func (acc *weightAcc) chosen(i, rows int) *quant.QParams {
 	}
 	base, n := i*acc.perChunk, rows*((acc.cols+acc.groupSize-1)/acc.groupSize)
 	return &quant.QParams{Scale: acc.scales[base : base+n], ZeroPoint: acc.zeros[base : base+n]}
+}
+
+// groupStats is what the group kernel measures of elements [a, z) as it quantizes them,
+// when the first pass chose the groups' qparams and the codes are measured in registers:
+// blocks of chunkElems, as blockStats would measure them afterwards. Else nil.
+func (acc *weightAcc) groupStats(a, z, worker int) *quant.GroupStats {
+	sp := acc.stats
+	if !acc.groupsChosen || sp.meter == nil || !sp.fused {
+		return nil
+	}
+	return &quant.GroupStats{Counts: sp.meter.Counts(worker), Lo: sp.binning.Lo, Inv: sp.binning.Inv,
+		Block: chunkElems, Sums: make([]quant.ErrorSums, (z-a+chunkElems-1)/chunkElems)}
 }
 
 // chooseGroups chooses the qparams of chunk i's groups (x, whole rows) into acc.

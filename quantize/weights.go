@@ -34,11 +34,13 @@ type layerWork struct {
 	// from the whole tensor's range: fixedP (kindInt) or fixedFP8 (kindFP8, as stored)
 	// instead of x's. paramBase is the index of x's first scale in the whole weight, for
 	// error messages.
-	fixedP    *quant.QParams
-	groupP    *quant.QParams // per group: the qparams of x's groups, already chosen
-	fixedFP8  float32
-	paramBase int
-	finite    bool // x is known to be finite (the first pass checked it)
+	fixedP *quant.QParams
+	groupP *quant.QParams // per group: the qparams of x's groups, already chosen
+	// groupStats, with groupP: measure the codes in the group kernel (x is finite).
+	groupStats *quant.GroupStats
+	fixedFP8   float32
+	paramBase  int
+	finite     bool // x is known to be finite (the first pass checked it)
 }
 
 // paramIndex maps a flat element index to its scale's index.
@@ -200,13 +202,16 @@ func (w *workspace) quantizeGroups(lw *layerWork, axis, cols, groupSize int) err
 	w.codes = grow(w.codes, len(x))
 	lw.codes = w.codes
 	rowsPer := max(1, chunkElems/cols)
+	if lw.groupStats != nil {
+		rowsPer = max(1, rows) // one call: its blocks start at x's start
+	}
 	err := parallel.For((rows+rowsPer-1)/rowsPer, 4*len(x), func(b, _ int) error {
 		r0, r1 := b*rowsPer, min((b+1)*rowsPer, rows)
 		k0, k1 := r0*groups, r1*groups
 		codes, scale, zp, xs := lw.codes[r0*cols:r1*cols], p.Scale[k0:k1], p.ZeroPoint[k0:k1], x[r0*cols:r1*cols]
 		var err error
 		if lw.groupP != nil {
-			err = quant.QuantizeGroupsWithTo(codes, xs, scale, zp, cols, groupSize, ws.scheme, ws.shift)
+			err = quant.QuantizeGroupsWithTo(codes, xs, scale, zp, cols, groupSize, ws.scheme, ws.shift, lw.groupStats)
 		} else {
 			err = quant.QuantizeGroupsTo(codes, scale, zp, xs, cols, groupSize, ws.scheme, ws.shift, scaleFixer(lw.layer.DType, lw.paramBase+k0))
 		}
