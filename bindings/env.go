@@ -14,7 +14,6 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/qscript-dev/qscript/host/modules"
-	"github.com/qscript-dev/qscript/layer"
 )
 
 // envKey is the registry field that holds the run's *modules.Env. Every module's loader
@@ -160,13 +159,6 @@ func optInt(L *lua.LState, n int, t *lua.LTable, key string, def int) int {
 // raises an argument error suggesting the closest.
 func optChoice(L *lua.LState, n int, t *lua.LTable, key, def string, choices []string) string {
 	return luaOption(L, n, t, key).choice(key, def, choices)
-}
-
-func didYouMean(s string, candidates []string) string {
-	if sim := layer.Similar(s, candidates); len(sim) > 0 {
-		return fmt.Sprintf(" (did you mean %q?)", sim[0])
-	}
-	return ""
 }
 
 // luaIntList reads a table of integers (a shape, an index list).

@@ -198,10 +198,7 @@ func modelGet(L *lua.LState) int {
 // unknownNameMessage says that name is not among names, with the closest ones.
 func unknownNameMessage(what, name string, names []string, hint string) string {
 	msg := fmt.Sprintf("no %s named %q", what, name)
-	if sim := layer.Similar(name, names); len(sim) > 0 {
-		if len(sim) > 5 {
-			sim = sim[:5]
-		}
+	if sim := layer.Similar(name, names); len(sim) > 0 { // at most five
 		return msg + fmt.Sprintf(" (similar: %s)", strings.Join(sim, ", "))
 	}
 	return msg + "; " + hint
@@ -233,8 +230,8 @@ func modelLayers(L *lua.LState) int {
 	}
 	if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
 		typ := L.CheckString(2)
-		if !slices.ContainsFunc(layer.Types, func(t string) bool { return strings.EqualFold(t, typ) }) {
-			L.ArgError(2, fmt.Sprintf("unknown layer type %q%s; valid types: %s", typ, didYouMean(typ, layer.Types), strings.Join(layer.Types, ", ")))
+		if _, ok := layer.CanonicalType(typ); !ok {
+			L.ArgError(2, fmt.Sprintf("unknown layer type %q%s; valid types: %s", typ, layer.DidYouMean(typ, layer.Types), strings.Join(layer.Types, ", ")))
 		}
 		layers = layer.OfType(layers, typ)
 	}

@@ -341,7 +341,7 @@ func (o optionMap) bool(key string, def bool) bool {
 func (o optionMap) choice(key, def string, choices []string) string {
 	s := o.string(key, def)
 	if !slices.Contains(choices, s) {
-		o.L.ArgError(o.n, fmt.Sprintf("option '%s%s': unknown value %q%s; valid values: %s", o.prefix, key, s, didYouMean(s, choices), strings.Join(choices, ", ")))
+		o.L.ArgError(o.n, fmt.Sprintf("option '%s%s': unknown value %q%s; valid values: %s", o.prefix, key, s, layer.DidYouMean(s, choices), strings.Join(choices, ", ")))
 	}
 	return s
 }

@@ -29,19 +29,39 @@ const (
 // Types lists every layer type List can give and selections accept.
 var Types = []string{TypeLinear, TypeConv, TypeConv1d, TypeConv2d, TypeConv3d, TypeEmbedding, TypeNorm, TypeGemm, TypeMatMul}
 
-// Layer is one weight-bearing layer of a model.
+// Layer is one weight-bearing layer of a model: a state-dict layer or an ONNX node (List),
+// or an ONNX node as static quantization rewrites it (Nodes).
 type Layer struct {
-	Name   string       // "fc1" (the weight's prefix), or the ONNX node name
-	Type   string       // one of Types
-	Weight string       // the weight tensor's name, "fc1.weight"
+	Name string // "fc1" (the weight's prefix), or the ONNX node name
+	Type string // one of Types
+	// Weight is the weight tensor's name, "fc1.weight". Nodes gives the initializer a node
+	// reads through Identity nodes (onnx.InitializerAliases: torch.onnx.export stores
+	// identical constants once), so nodes sharing a weight name the same tensor.
+	Weight string
 	Bias   string       // the bias tensor's name, "" when the layer has none
-	Shape  []int        // the weight's shape
+	Shape  []int        // the weight's shape; nil for an activation
 	DType  tensor.DType // the weight's stored dtype
 	Index  int          // position in the model's layer order, from 0
 	// Axis is the output-channel axis of the weight: 0 for state dicts (PyTorch stores
 	// Linear and Conv weights as [out, in, ...]); for ONNX, WeightAxis (1 for a
 	// MatMul weight [in, out]).
 	Axis int
+
+	// Set by Nodes only:
+	Input              string // the activation the node reads (input 0)
+	WeightIsActivation bool   // Weight is an activation: a MatMul of two activations
+	WeightInSubgraph   bool   // Weight is an initializer of an If or Loop subgraph: stays float
+	InputIsConstant    bool   // input 0 is an initializer, directly or through Identity
+}
+
+// Prefix is the weight's name without ".weight" ("conv2" for "conv2.weight"), the
+// state-dict layer name, which selections also accept for ONNX nodes; "" when the weight
+// is not so named or is an activation.
+func (l Layer) Prefix() string {
+	if p, ok := strings.CutSuffix(l.Weight, ".weight"); ok && !l.WeightIsActivation {
+		return p
+	}
+	return ""
 }
 
 // List lists the layers of m in model order.

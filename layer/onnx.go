@@ -3,6 +3,7 @@ package layer
 import (
 	"fmt"
 
+	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 )
 
@@ -43,4 +44,54 @@ func WeightAxis(node *onnxpb.NodeProto, weightRank int) (int, error) {
 		return weightRank - 1, nil
 	}
 	return 0, fmt.Errorf("qdq: node %q: %s is not a quantizable op (Conv, Gemm, MatMul)", node.GetName(), node.GetOpType())
+}
+
+// Nodes lists the quantizable nodes of f in model order, as static quantization sees them, those of subgraphs (If
+// branches, Loop bodies) right after the node holding them (onnx.Nodes). A subgraph node's
+// weight may be an initializer of the main graph, which it reads by name.
+func Nodes(f *onnx.File) []Layer {
+	m := f.Proto()
+	inits := map[string]*onnxpb.TensorProto{}
+	for _, t := range m.GetGraph().GetInitializer() {
+		inits[t.GetName()] = t
+	}
+	aliases := onnx.InitializerAliases(m.GetGraph())
+	local := map[string]bool{} // initializers of subgraphs
+	for _, n := range onnx.Nodes(m.GetGraph()) {
+		for _, a := range n.GetAttribute() {
+			for _, sg := range append([]*onnxpb.GraphProto{a.GetG()}, a.GetGraphs()...) {
+				for _, t := range sg.GetInitializer() {
+					local[t.GetName()] = true
+				}
+			}
+		}
+	}
+	var out []Layer
+	for _, n := range onnx.Nodes(m.GetGraph()) {
+		if !Quantizable(n.GetDomain(), n.GetOpType()) || len(n.GetInput()) < 2 {
+			continue
+		}
+		l := Layer{Name: n.GetName(), Type: n.GetOpType(), Input: n.GetInput()[0],
+			Weight: onnx.Resolve(aliases, n.GetInput()[1]), Index: len(out)}
+		_, l.InputIsConstant = inits[onnx.Resolve(aliases, l.Input)]
+		l.InputIsConstant = l.InputIsConstant || local[l.Input]
+		if w, ok := inits[l.Weight]; ok {
+			l.Shape = make([]int, len(w.GetDims()))
+			for i, d := range w.GetDims() {
+				l.Shape[i] = int(d)
+			}
+			l.DType, _ = onnx.DTypeOf(w.GetDataType())
+			l.Axis, _ = WeightAxis(n, len(l.Shape))
+		} else if local[l.Weight] {
+			l.WeightInSubgraph = true
+		} else {
+			l.WeightIsActivation = true
+			l.Weight = n.GetInput()[1]
+		}
+		if len(n.GetInput()) > 2 && n.GetOpType() != TypeMatMul && n.GetInput()[2] != "" {
+			l.Bias = onnx.Resolve(aliases, n.GetInput()[2])
+		}
+		out = append(out, l)
+	}
+	return out
 }

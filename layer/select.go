@@ -45,18 +45,30 @@ func (m Matcher) label() string {
 	return m.Pattern
 }
 
-func (m Matcher) match(l Layer) (bool, error) {
-	switch {
-	case m.Func != nil:
+// Matches reports whether m picks l: the predicate's answer, or whether the name or glob
+// matches the layer's name, its weight's name or the weight's Prefix (so "conv2" picks
+// the ONNX node that reads "conv2.weight"). An activation is no weight: only the name counts.
+func (m Matcher) Matches(l Layer) (bool, error) {
+	if m.Func != nil {
 		return m.Func(l), nil
-	case m.isGlob():
-		ok, err := globMatch(m.Pattern, l.Name)
-		if err != nil || ok {
+	}
+	names := []string{l.Name}
+	if !l.WeightIsActivation {
+		names = append(names, l.Weight)
+	}
+	if p := l.Prefix(); p != "" {
+		names = append(names, p)
+	}
+	for _, n := range names {
+		if !m.isGlob() {
+			if n == m.Pattern {
+				return true, nil
+			}
+		} else if ok, err := globMatch(m.Pattern, n); ok || err != nil {
 			return ok, err
 		}
-		return globMatch(m.Pattern, l.Weight)
 	}
-	return l.Name == m.Pattern || l.Weight == m.Pattern, nil
+	return false, nil
 }
 
 // Selection says which layers to quantize.
@@ -166,7 +178,7 @@ func DefaultTypes() []string { return []string{TypeLinear, TypeConv} }
 
 func firstMatch(ms []Matcher, l Layer) (*Matcher, error) {
 	for i := range ms {
-		ok, err := ms[i].match(l)
+		ok, err := ms[i].Matches(l)
 		if err != nil {
 			return nil, err
 		}
@@ -188,7 +200,7 @@ func checkMatchers(option string, ms []Matcher, layers []Layer) error {
 		}
 		found := false
 		for _, l := range layers {
-			ok, err := m.match(l)
+			ok, err := m.Matches(l)
 			if err != nil {
 				return fmt.Errorf("%s: pattern %q: %w", option, m.Pattern, err)
 			}

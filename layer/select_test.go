@@ -158,3 +158,23 @@ func TestSimilar(t *testing.T) {
 		t.Errorf("%d suggestions", len(got))
 	}
 }
+
+// TestMatchesONNXNodes: an ONNX node is picked by its name, its weight's name or that
+// name's prefix; a MatMul of two activations only by its name.
+func TestMatchesONNXNodes(t *testing.T) {
+	conv := Layer{Name: "/conv2/Conv", Weight: "conv2.weight"}
+	act := Layer{Name: "/fc/MatMul", Weight: "x", WeightIsActivation: true}
+	for _, c := range []struct {
+		pattern string
+		l       Layer
+		want    bool
+	}{
+		{"/conv2/Conv", conv, true}, {"conv2.weight", conv, true}, {"conv2", conv, true},
+		{"conv*", conv, true}, {"/conv?/*", conv, true}, {"conv3", conv, false},
+		{"x", act, false}, {"/fc/*", act, true}, {"", act, false},
+	} {
+		if got, err := (Matcher{Pattern: c.pattern}).Matches(c.l); got != c.want || err != nil {
+			t.Errorf("%q on %s: %v, %v; want %v", c.pattern, c.l.Name, got, err, c.want)
+		}
+	}
+}

@@ -129,7 +129,7 @@ func constantModel(t *testing.T, opset int64) *onnx.File {
 func TestFoldWeights(t *testing.T) {
 	ctx := context.Background()
 	f := constantModel(t, 13)
-	if n := len(Layers(f)); n != 3 {
+	if n := len(layer.Nodes(f)); n != 3 {
 		t.Fatalf("%d layers before folding", n)
 	}
 	ff, folded, err := FoldWeights(ctx, f)
@@ -146,7 +146,7 @@ func TestFoldWeights(t *testing.T) {
 	if want := []string{"Constant", "Conv", "Relu", "Conv", "Flatten", "MatMul", "Reshape", "Softmax", "Squeeze"}; !slices.Equal(ops, want) {
 		t.Fatalf("ops after folding %v, want %v", ops, want)
 	}
-	for _, l := range Layers(ff) {
+	for _, l := range layer.Nodes(ff) {
 		if l.WeightIsActivation || l.Shape == nil {
 			t.Errorf("layer %s: weight %q is not an initializer", l.Name, l.Weight)
 		}

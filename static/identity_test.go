@@ -14,6 +14,7 @@ import (
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 	"github.com/qscript-dev/qscript/graph"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -97,8 +98,8 @@ func TestIdentityOfInitializer(t *testing.T) {
 	ctx := context.Background()
 	f := identityModel(t)
 
-	layers := Layers(f)
-	want := []Layer{
+	layers := layer.Nodes(f)
+	want := []layer.Layer{
 		{Name: "/conv1/Conv", Weight: "conv1.weight", Bias: "conv1.bias"},
 		{Name: "/conv2/Conv", Weight: "conv2.weight", Bias: "conv1.bias"},
 		{Name: "/conv3/Conv", Weight: "conv2.weight", Bias: "conv1.bias"},

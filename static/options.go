@@ -15,10 +15,10 @@ type Options struct {
 	// DequantizeLinear turns back into the same float weights. The activations' numerics
 	// are the calibration's (calib.Options.Scheme).
 	Numerics quant.Numerics
-	// Skip leaves nodes in float. An entry is a node name ("/conv2/Conv"), the prefix of
-	// a node's weight initializer ("conv2" for "conv2.weight"), or a glob over either
-	// where * matches any run of characters ("/fc*/Gemm"). An entry that matches no node
-	// is an error that lists the closest names.
+	// Skip leaves nodes in float. An entry is a node name ("/conv2/Conv"), its weight
+	// initializer's name or that name's prefix ("conv2" for "conv2.weight"), or a glob over
+	// them in package layer's grammar ("/fc*/Gemm"; `*` matches any run of characters).
+	// An entry that matches no node is an error that lists the closest names.
 	Skip []string
 	// Version is the qscript version written into the quantization record.
 	Version string
@@ -30,7 +30,7 @@ type Options struct {
 
 // WeightOptions says how weights are quantized: quantize's, of which static reads DType
 // ("int8", the default, or "uint8"), PerChannel (each output channel its own scale, axis
-// from qdq.WeightAxis) and Symmetric (zero point 0 for int8 or 128 for uint8, as torch's
+// from layer.WeightAxis) and Symmetric (zero point 0 for int8 or 128 for uint8, as torch's
 // per-channel symmetric weight observer does). GroupSize must be 0 (Prepare checks it).
 type WeightOptions = quantize.WeightOptions
 

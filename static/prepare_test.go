@@ -144,7 +144,7 @@ func weightLayerNames(ls []layer.Layer) []string {
 	return out
 }
 
-func staticLayerNames(ls []Layer) []string {
+func staticLayerNames(ls []layer.Layer) []string {
 	var out []string
 	for _, l := range ls {
 		out = append(out, l.Name)

@@ -58,7 +58,7 @@ type sharedWeight struct {
 }
 
 type plannedLayer struct {
-	Layer
+	layer.Layer
 	quantized bool
 	reason    string
 	report    report.Layer
@@ -82,7 +82,7 @@ func PlanQDQ(ctx context.Context, f *onnx.File, cal *calib.Result, opts Options)
 		return nil, err
 	}
 	f = norm.file
-	layers := Layers(f)
+	layers := layer.Nodes(f)
 	skip, err := skipped(layers, opts.Skip)
 	if err != nil {
 		return nil, err
@@ -120,7 +120,7 @@ func PlanQDQ(ctx context.Context, f *onnx.File, cal *calib.Result, opts Options)
 	return m, nil
 }
 
-func (m *Plan) planLayer(l Layer, node *onnxpb.NodeProto, skip map[string]string) (plannedLayer, error) {
+func (m *Plan) planLayer(l layer.Layer, node *onnxpb.NodeProto, skip map[string]string) (plannedLayer, error) {
 	pl := plannedLayer{Layer: l}
 	pl.report = report.Layer{Name: l.Name, Type: l.Type, Shape: l.Shape, DType: l.DType.String()}
 	if l.WeightIsActivation {
@@ -235,7 +235,7 @@ func (m *Plan) planLayer(l Layer, node *onnxpb.NodeProto, skip map[string]string
 	return pl, nil
 }
 
-func (m *Plan) loadWeight(l Layer) (*tensor.Tensor, error) {
+func (m *Plan) loadWeight(l layer.Layer) (*tensor.Tensor, error) {
 	if l.WeightIsActivation || l.DType != tensor.F32 {
 		return nil, nil
 	}
@@ -346,13 +346,13 @@ func (m *Plan) QDQ() *qdq.Plan { return m.plan }
 func (m *Plan) Calibration() *calib.Result { return m.cal }
 
 // Quantized lists the quantized layers, in model order.
-func (m *Plan) Quantized() []Layer { return m.filter(true) }
+func (m *Plan) Quantized() []layer.Layer { return m.filter(true) }
 
 // Skipped lists the layers left in float, in model order.
-func (m *Plan) Skipped() []Layer { return m.filter(false) }
+func (m *Plan) Skipped() []layer.Layer { return m.filter(false) }
 
-func (m *Plan) filter(q bool) []Layer {
-	var out []Layer
+func (m *Plan) filter(q bool) []layer.Layer {
+	var out []layer.Layer
 	for _, l := range m.layers {
 		if l.quantized == q {
 			out = append(out, l.Layer)
