@@ -140,6 +140,12 @@ func (q *WeightPlan) Save(ctx context.Context, path string, so SaveOptions) erro
 			return fmt.Errorf("%s written, but %s: %w", path, configOut, err)
 		}
 	}
+	return q.saved(ctx, path, measured)
+}
+
+// saved records path as the last output and, unless a report is cached, builds the report
+// from the statistics measured on the way out.
+func (q *WeightPlan) saved(ctx context.Context, path string, measured map[string]*weightStats) error {
 	q.output = path
 	if q.report != nil {
 		q.report.Output = path
