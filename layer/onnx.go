@@ -29,12 +29,8 @@ func WeightAxis(node *onnxpb.NodeProto, weightRank int) (int, error) {
 	case TypeConv:
 		return 0, nil
 	case TypeGemm:
-		for _, a := range node.GetAttribute() {
-			if a.GetName() == "transB" && a.GetI() != 0 {
-				return 0, nil
-			} else if a.GetName() == "transB" {
-				break // the first transB decides
-			}
+		if onnx.AttrInt(node, "transB", 0) != 0 {
+			return 0, nil
 		}
 		return 1, nil
 	case TypeMatMul:

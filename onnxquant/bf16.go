@@ -3,6 +3,7 @@ package onnxquant
 import (
 	"fmt"
 
+	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 )
 
@@ -48,7 +49,7 @@ func (r *rewriter) bf16Weights() error {
 		out := r.unique(name + "_float32")
 		cast[name] = out
 		castOf = append(castOf, name)
-		casts = append(casts, node("Cast", r.unique(name+"_cast"), []string{bname}, []string{out}, intAttr("to", int64(typeFloat))))
+		casts = append(casts, node("Cast", r.unique(name+"_cast"), []string{bname}, []string{out}, onnx.IntAttr("to", int64(typeFloat))))
 	}
 	used := map[string]bool{}
 	var nodes []*onnxpb.NodeProto

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
@@ -139,7 +140,7 @@ func (d *dynamicConv) quantizeNode(i int, n *onnxpb.NodeProto, l layerReport) er
 	}
 	r.nodes = append(r.nodes, node(intOp, intName, []string{x[0], wq.q, x[2], wq.zp}, []string{intOut}, attrs...))
 	castOut := r.unique(intOut + "_cast_output")
-	r.nodes = append(r.nodes, node("Cast", r.unique(intOut+"_cast"), []string{intOut}, []string{castOut}, intAttr("to", int64(typeFloat))))
+	r.nodes = append(r.nodes, node("Cast", r.unique(intOut+"_cast"), []string{intOut}, []string{castOut}, onnx.IntAttr("to", int64(typeFloat))))
 	mulName := x[1] + "_" + wq.scale + "_mul"
 	if intName != "" {
 		mulName = intName + "_scales_mul"

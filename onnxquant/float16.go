@@ -182,7 +182,7 @@ func (c *f16conv) castIO(keep bool) {
 		c.mapped[in.GetName()], c.keptIO[in.GetName()] = name, true
 		c.types[name] = typeFloat
 		c.r.nodes = append(c.r.nodes, node("Cast", c.r.unique(fmt.Sprintf("graph_input_cast%d", i)),
-			[]string{in.GetName()}, []string{name}, intAttr("to", int64(c.target))))
+			[]string{in.GetName()}, []string{name}, onnx.IntAttr("to", int64(c.target))))
 	}
 	for i, out := range g.GetOutput() {
 		if out.GetType().GetTensorType().GetElemType() != typeFloat {
@@ -192,7 +192,7 @@ func (c *f16conv) castIO(keep bool) {
 		c.mapped[out.GetName()], c.keptIO[out.GetName()] = name, true
 		c.types[name] = typeFloat
 		c.outputCasts = append(c.outputCasts, node("Cast", c.r.unique(fmt.Sprintf("graph_output_cast%d", i)),
-			[]string{name}, []string{out.GetName()}, intAttr("to", int64(typeFloat))))
+			[]string{name}, []string{out.GetName()}, onnx.IntAttr("to", int64(typeFloat))))
 	}
 }
 
@@ -221,7 +221,7 @@ func (c *f16conv) convertNode(i int, n *onnxpb.NodeProto, isBlocked bool) error 
 			if c.isTarget(s) {
 				tmp := c.r.unique(fmt.Sprintf("%s_output_cast_%d", name, j))
 				after = append(after, node("Cast", c.r.unique(fmt.Sprintf("%s_output_cast%d", name, j)),
-					[]string{tmp}, []string{s}, intAttr("to", int64(c.target))))
+					[]string{tmp}, []string{s}, onnx.IntAttr("to", int64(c.target))))
 				n.Output[j] = tmp
 			}
 		}
@@ -245,7 +245,7 @@ func (c *f16conv) convertNode(i int, n *onnxpb.NodeProto, isBlocked bool) error 
 func (c *f16conv) castBefore(nodeName string, j int, s string) string {
 	out := c.r.unique(fmt.Sprintf("%s_input_cast_%d", nodeName, j))
 	c.r.nodes = append(c.r.nodes, node("Cast", c.r.unique(fmt.Sprintf("%s_input_cast%d", nodeName, j)),
-		[]string{s}, []string{out}, intAttr("to", int64(typeFloat))))
+		[]string{s}, []string{out}, onnx.IntAttr("to", int64(typeFloat))))
 	return out
 }
 
@@ -282,7 +282,7 @@ func (c *f16conv) convertAttributes(n *onnxpb.NodeProto) error {
 	}
 	// These ops default to float32 without a dtype attribute.
 	if !hasDType && (op == "RandomNormal" || op == "RandomUniform" || op == "SequenceEmpty") {
-		n.Attribute = append(n.Attribute, intAttr("dtype", int64(c.target)))
+		n.Attribute = append(n.Attribute, onnx.IntAttr("dtype", int64(c.target)))
 	}
 	return nil
 }

@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 	"github.com/qscript-dev/qscript/graph"
 	"github.com/qscript-dev/qscript/tensor"
@@ -201,10 +202,10 @@ func (r *rewriter) emitNBits(n *onnxpb.NodeProto, w string, bc *blockCodes, symm
 	if n.GetName() != "" {
 		name = r.unique(n.GetName() + "_Q4")
 	}
-	attrs := []*onnxpb.AttributeProto{intAttr("K", int64(bc.K)), intAttr("N", int64(bc.N)), intAttr("bits", 4),
-		intAttr("block_size", int64(bc.block))}
+	attrs := []*onnxpb.AttributeProto{onnx.IntAttr("K", int64(bc.K)), onnx.IntAttr("N", int64(bc.N)), onnx.IntAttr("bits", 4),
+		onnx.IntAttr("block_size", int64(bc.block))}
 	if accuracy >= 0 {
-		attrs = append(attrs, intAttr("accuracy_level", int64(accuracy)))
+		attrs = append(attrs, onnx.IntAttr("accuracy_level", int64(accuracy)))
 	}
 	nn := node("MatMulNBits", name, inputs, []string{n.GetOutput()[0]}, attrs...)
 	nn.Domain = proto.String(msDomain)
@@ -239,7 +240,7 @@ func (r *rewriter) emitDQ(n *onnxpb.NodeProto, w string, bc *blockCodes, symmetr
 		dqName, mmName = r.unique(n.GetName()+"_DQ_Q4"), r.unique(n.GetName()+"_matmul_Q4")
 	}
 	r.nodes = append(r.nodes, node("DequantizeLinear", dqName, inputs, []string{dqOut},
-		intAttr("axis", 0), intAttr("block_size", int64(bc.block))))
+		onnx.IntAttr("axis", 0), onnx.IntAttr("block_size", int64(bc.block))))
 	r.nodes = append(r.nodes, node("MatMul", mmName, []string{n.GetInput()[0], dqOut}, n.GetOutput()))
 	return nil
 }

@@ -278,20 +278,6 @@ func node(op, name string, inputs, outputs []string, attrs ...*onnxpb.AttributeP
 		Output: outputs, Attribute: attrs}
 }
 
-func intAttr(name string, v int64) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(v)}
-}
-
-// attrInt returns n's integer attribute name, or def.
-func attrInt(n *onnxpb.NodeProto, name string, def int64) int64 {
-	for _, a := range n.GetAttribute() {
-		if a.GetName() == name {
-			return a.GetI()
-		}
-	}
-	return def
-}
-
 // infoBytes is the stored size of a tensor.
 // SetMetadata sets m's metadata_props keys to kv's values (replacing equal keys, adding
 // the others in sorted order).

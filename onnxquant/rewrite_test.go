@@ -114,7 +114,7 @@ func TestFloat16Encoder(t *testing.T) {
 	if got := m.GetGraph().GetInput()[0].GetType().GetTensorType().GetElemType(); got != typeFloat {
 		t.Errorf("input type %d, want float32 (keep_io_types)", got)
 	}
-	if n := nodeNamed(m, "/self_attn/Cast"); attrInt(n, "to", 0) != 7 {
+	if n := nodeNamed(m, "/self_attn/Cast"); onnx.AttrInt(n, "to", 0) != 7 {
 		t.Errorf("an integer Cast changed: %v", n)
 	}
 	if res.Report.Totals.Quantized != 4 {
@@ -235,7 +235,7 @@ func TestInt4Encoder(t *testing.T) {
 	if n == nil || n.GetDomain() != msDomain || n.GetOpType() != "MatMulNBits" {
 		t.Fatalf("no MatMulNBits for /linear1/MatMul: %v", n)
 	}
-	if attrInt(n, "K", 0) != 64 || attrInt(n, "N", 0) != 128 || attrInt(n, "bits", 0) != 4 || attrInt(n, "block_size", 0) != 32 || attrInt(n, "accuracy_level", -1) != 4 {
+	if onnx.AttrInt(n, "K", 0) != 64 || onnx.AttrInt(n, "N", 0) != 128 || onnx.AttrInt(n, "bits", 0) != 4 || onnx.AttrInt(n, "block_size", 0) != 32 || onnx.AttrInt(n, "accuracy_level", -1) != 4 {
 		t.Errorf("attributes %v", n.GetAttribute())
 	}
 	if !slices.Equal(n.GetInput(), []string{"/norm1/LayerNormalization_output_0", "onnx::MatMul_127_Q4", "onnx::MatMul_127_scales", "onnx::MatMul_127_zero_points"}) {
@@ -347,7 +347,7 @@ func TestBF16Compute(t *testing.T) {
 	o := DefaultOptions()
 	o.BF16Compute = true
 	m := rewrite(t, f, weightOptions(quantize.DTypeBF16, 0, true), o).Model
-	if n := m.GetGraph().GetNode()[0]; n.GetName() != "graph_input_cast0" || attrInt(n, "to", 0) != int64(typeBFloat16) {
+	if n := m.GetGraph().GetNode()[0]; n.GetName() != "graph_input_cast0" || onnx.AttrInt(n, "to", 0) != int64(typeBFloat16) {
 		t.Errorf("first node %v", n)
 	}
 	for _, init := range m.GetGraph().GetInitializer() {

@@ -106,8 +106,8 @@ func matchLinears(r *rewriter, q *quantize.WeightPlan, res *StateDictGPTQ) ([]gp
 		case n.GetDomain() != "" && n.GetDomain() != "ai.onnx":
 		case n.GetOpType() == "MatMul":
 			cands = append(cands, cand{node: i, init: in[1]})
-		case n.GetOpType() == "Gemm" && attrInt(n, "transA", 0) == 0:
-			cands = append(cands, cand{node: i, init: in[1], transposed: attrInt(n, "transB", 0) != 0})
+		case n.GetOpType() == "Gemm" && onnx.AttrInt(n, "transA", 0) == 0:
+			cands = append(cands, cand{node: i, init: in[1], transposed: onnx.AttrInt(n, "transB", 0) != 0})
 		}
 	}
 	// Candidates keyed by a hash of their weight as [out, in], the Linear layout.

@@ -3,6 +3,7 @@ package onnxquant
 import (
 	"slices"
 
+	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 )
 
@@ -50,7 +51,7 @@ func propagateTypes(nodes []*onnxpb.NodeProto, types map[string]int32) {
 		case n.GetDomain() != "" && n.GetDomain() != "ai.onnx":
 			// contrib ops: their first input's type, as the default
 		case op == "Cast":
-			outs[0] = int32(attrInt(n, "to", 0))
+			outs[0] = int32(onnx.AttrInt(n, "to", 0))
 		case op == "Constant" || op == "ConstantOfShape":
 			outs[0] = constantType(n)
 		case slices.Contains(boolOps, op):
@@ -79,7 +80,7 @@ func propagateTypes(nodes []*onnxpb.NodeProto, types map[string]int32) {
 			if op == "RandomNormal" || op == "RandomUniform" {
 				def = typeFloat
 			}
-			outs[0] = int32(attrInt(n, "dtype", int64(def)))
+			outs[0] = int32(onnx.AttrInt(n, "dtype", int64(def)))
 		}
 		for i, s := range n.GetOutput() {
 			if s != "" && types[s] == 0 && outs[i] != 0 {

@@ -640,7 +640,7 @@ func (e *exporter) bias(n *onnxpb.NodeProto, b *onnxpb.TensorProto, inScale floa
 	}
 	beta := float32(1)
 	if n.GetOpType() == "Gemm" {
-		beta = floatAttr(n, "beta", 1)
+		beta = onnx.AttrFloat(n, "beta", 1)
 	}
 	scale := make([]float32, len(wp.Scale))
 	for i, ws := range wp.Scale {

@@ -45,15 +45,6 @@ type NodePlan struct {
 	Codes *tensor.Tensor
 }
 
-func floatAttr(n *onnxpb.NodeProto, name string, def float32) float32 {
-	for _, a := range n.Attribute {
-		if a.GetName() == name {
-			return a.GetF()
-		}
-	}
-	return def
-}
-
 // codeType returns the ONNX data type of 8-bit codes and checks the zero point range.
 func codeType(q quant.QType) (int32, tensor.DType, error) {
 	switch {

@@ -287,13 +287,13 @@ func (u *upgrader) resize10(n *onnxpb.NodeProto) []*onnxpb.NodeProto {
 // and Resize-10). Opset 11 defaults to half_pixel and round_prefer_floor instead.
 func (u *upgrader) resizeMode(orig, c *onnxpb.NodeProto) *onnxpb.NodeProto {
 	mode := "nearest"
-	if a := findAttr(c, "mode"); a != nil {
+	if a := onnx.Attr(c, "mode"); a != nil {
 		mode = string(a.GetS())
 	}
 	switch mode {
 	case "nearest", "linear":
 	case "bilinear":
-		findAttr(c, "mode").S = []byte("linear")
+		onnx.Attr(c, "mode").S = []byte("linear")
 	default:
 		u.fail(orig, "mode %q (nearest or linear expected)", mode)
 		return orig
@@ -367,7 +367,7 @@ func (u *upgrader) softmax(n *onnxpb.NodeProto) []*onnxpb.NodeProto {
 		return []*onnxpb.NodeProto{n}
 	}
 	axis := int64(1)
-	if a := findAttr(n, "axis"); a != nil {
+	if a := onnx.Attr(n, "axis"); a != nil {
 		axis = a.GetI()
 	}
 	rank := -1
@@ -398,7 +398,7 @@ func (u *upgrader) softmax(n *onnxpb.NodeProto) []*onnxpb.NodeProto {
 	return []*onnxpb.NodeProto{
 		{Name: proto.String(u.fresh(base + "_Shape")), OpType: proto.String("Shape"), Input: []string{x}, Output: []string{shape}},
 		{Name: proto.String(u.fresh(base + "_Flatten")), OpType: proto.String("Flatten"), Input: []string{x}, Output: []string{flat},
-			Attribute: []*onnxpb.AttributeProto{intAttr("axis", axis)}},
+			Attribute: []*onnxpb.AttributeProto{onnx.IntAttr("axis", axis)}},
 		c,
 		{Name: proto.String(u.fresh(base + "_Reshape")), OpType: proto.String("Reshape"), Input: []string{mid, shape}, Output: []string{y}},
 	}
@@ -444,15 +444,6 @@ func nodeBase(n *onnxpb.NodeProto) string {
 	return n.GetOpType()
 }
 
-func findAttr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto {
-	for _, a := range n.GetAttribute() {
-		if a.GetName() == name {
-			return a
-		}
-	}
-	return nil
-}
-
 // takeAttr removes an attribute from n and returns it (nil when absent).
 func takeAttr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto {
 	for i, a := range n.Attribute {
@@ -464,13 +455,9 @@ func takeAttr(n *onnxpb.NodeProto, name string) *onnxpb.AttributeProto {
 	return nil
 }
 
-func intAttr(name string, v int64) *onnxpb.AttributeProto {
-	return &onnxpb.AttributeProto{Name: proto.String(name), Type: onnxpb.AttributeProto_INT.Enum(), I: proto.Int64(v)}
-}
-
 func setInt(n *onnxpb.NodeProto, name string, v int64) {
 	takeAttr(n, name)
-	n.Attribute = append(n.Attribute, intAttr(name, v))
+	n.Attribute = append(n.Attribute, onnx.IntAttr(name, v))
 }
 
 func setString(n *onnxpb.NodeProto, name, v string) {
