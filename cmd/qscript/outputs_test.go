@@ -101,6 +101,9 @@ func TestOutputsUnchanged(t *testing.T) {
 			got[c.name+"/"+k] = v
 		}
 	}
+	for k, v := range inspectHashes(t) {
+		got[k] = v
+	}
 	golden := filepath.Join("testdata", "outputs.sha256")
 	if *updateOutputs {
 		if err := os.WriteFile(golden, []byte(formatHashes(got)), 0o644); err != nil {
@@ -190,6 +193,24 @@ func runOutputCase(t *testing.T, work string, c outputCase) (map[string]string, 
 		return nil
 	})
 	return hashes, err
+}
+
+// inspectHashes hashes `qscript inspect` and `inspect --json` of each bundled model and
+// fixture folder, run in this package's folder so the paths it prints are the same anywhere.
+func inspectHashes(t *testing.T) map[string]string {
+	out := map[string]string{}
+	for _, path := range []string{"../../examples/models/digits_cnn.safetensors", "../../examples/models/digits_cnn.pt",
+		"../../examples/models/digits_cnn.onnx", "../../examples/models/encoder_block_op13.onnx",
+		"../../examples/models/test.npz", "../../convert/llamagguf/testdata/qwen2/model"} {
+		for form, args := range map[string][]string{"text": {"inspect", path}, "json": {"inspect", "--json", path}} {
+			code, stdout, stderr := runCLI(t, args...)
+			if code != exitOK {
+				t.Errorf("qscript %v: exit %d: %s", args, code, stderr)
+			}
+			out["inspect/"+filepath.Base(path)+"/"+form] = sha([]byte(stdout + stderr))
+		}
+	}
+	return out
 }
 
 func sha(b []byte) string {
