@@ -2,13 +2,14 @@ package plan
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/formats/onnx"
+	"github.com/qscript-dev/qscript/internal/paths"
 	"github.com/qscript-dev/qscript/onnxquant"
 	"github.com/qscript-dev/qscript/quantize"
 )
@@ -117,18 +118,24 @@ func writerFor(format string, p Plan) (writer, bool) {
 	return writer{}, false
 }
 
-// checkNotInput refuses to write over the input model.
+// checkNotInput refuses an output that would replace the input model, by internal/paths'
+// policy (after symbolic links: the same file, or a file inside an input folder).
 func checkNotInput(path string, input *formats.File) error {
 	if input == nil {
 		return nil
 	}
-	out, err := os.Stat(path)
+	out, err := paths.Abs(path, "")
 	if err != nil {
-		return nil // nothing there yet
+		return err
 	}
-	in, err := os.Stat(input.Path)
-	if err == nil && os.SameFile(in, out) {
+	in, err := paths.Abs(input.Path, "")
+	if err != nil {
+		return err
+	}
+	if err := paths.CheckOutput(out, in); errors.Is(err, paths.ErrInput) {
 		return fmt.Errorf("save %s: that is the input model; write to another path", path)
+	} else if err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
 	}
 	return nil
 }

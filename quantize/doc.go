@@ -2,7 +2,9 @@
 // a checkpoint (state dict or ONNX model) that package layer lists and selects, plans
 // the work without reading tensor data, and then streams the model tensor by tensor into
 // a safetensors or PyTorch file in the compressed-tensors layout (or the "fake",
-// dequantized layout), filling a report.Report on the way.
+// dequantized layout), filling a report.Report on the way. Package plan puts a
+// WeightPlan behind the Plan that qs.save saves (plan.Save also refuses to replace the
+// input model; WeightPlan.Save, its safetensors and .pt writer, does not check paths).
 //
 // The usual flow:
 //
