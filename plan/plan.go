@@ -76,8 +76,8 @@ func (w *WeightOnly) Save(ctx context.Context, path string, o SaveOptions) error
 	return Save(ctx, w, path, o)
 }
 
-// Static is a static (calibrated) plan of an ONNX model, made by static.Prepared.Plan or
-// static.PlanModel: QDQ .onnx outputs, and safetensors or .pt through its Weights.
+// Static is a static (calibrated) plan of an ONNX model, made by static.Prepared.Plan: QDQ
+// .onnx outputs, and safetensors or .pt through its Weights.
 type Static struct {
 	*static.Plan
 	// Input is the ONNX model being quantized (a *formats.File holding an *onnx.File).

@@ -23,8 +23,7 @@
 // max_drop); Inspect summarizes a model for `qscript inspect`.
 //
 // From package quantize's options instead (what the Lua qs.quantize does), Prepare
-// checks them and runs the layer selection before the calibration, and
-// Prepared.Plan (or PlanModel, for a calibration already made) returns a Plan
-// whose Weights also save the compressed-tensors safetensors or .pt with each layer's
-// input_scale; Save adds metadata to the QDQ model without planning again.
+// checks them and runs the layer selection before the calibration, and Prepared.Plan
+// returns a Plan whose Weights also save the compressed-tensors safetensors or .pt with
+// each layer's input_scale; Save adds metadata to the QDQ model without planning again.
 package static

@@ -133,15 +133,3 @@ func (p *Prepared) Plan(ctx context.Context, cal *calib.Result) (*Plan, error) {
 	m.weights = p.weights
 	return m, nil
 }
-
-// PlanModel is Prepare followed by Prepared.Plan, for a calibration already
-// made: the static quantization of src chosen by quantize's options, whose Plan saves
-// the QDQ .onnx (Save) and whose Weights save the compressed-tensors
-// safetensors or .pt with input_scale (quantize.WeightPlan.Save).
-func PlanModel(ctx context.Context, src formats.Model, cal *calib.Result, opts quantize.Options) (*Plan, error) {
-	p, err := Prepare(ctx, src, opts)
-	if err != nil {
-		return nil, err
-	}
-	return p.Plan(ctx, cal)
-}

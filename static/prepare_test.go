@@ -55,10 +55,10 @@ func TestPrepareErrors(t *testing.T) {
 	}
 }
 
-// TestPlanModelBothOutputs: one plan from quantize's options gives the QDQ model and
+// TestPreparedPlanBothOutputs: one plan from quantize's options gives the QDQ model and
 // the compressed-tensors checkpoint, with the same layers, and input_scale equal to the
 // calibrated qparams of each layer's input.
-func TestPlanModelBothOutputs(t *testing.T) {
+func TestPreparedPlanBothOutputs(t *testing.T) {
 	fx := open(t, "digits_cnn.onnx", "calib.npy", calib.Options{Samples: 20, Observer: "minmax"})
 	src := openModel(t, "digits_cnn.onnx")
 	opts := quantize.DefaultOptions()
@@ -122,18 +122,9 @@ func TestPlanModelBothOutputs(t *testing.T) {
 	}
 	a, b := metadataOf(t, plain), metadataOf(t, with)
 	if b["dataset"] != "digits" || b["quantization"] != a["quantization"] || a["dataset"] != "" || a["quantization"] == "" {
-		t.Fatalf("Save metadata %v\nSaveWith metadata %v", a, b)
+		t.Fatalf("Save metadata %v\nwith metadata %v", a, b)
 	}
 
-	// PlanModel is the two steps in one call: the same plan.
-	one, err := PlanModel(context.Background(), src, fx.cal, opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !reflect.DeepEqual(one.Report().Layers, q.Report().Layers) || one.Weights() == nil ||
-		!reflect.DeepEqual(one.Weights().Record(quantize.LayoutCompressed), rec) {
-		t.Error("PlanModel planned otherwise than Prepare and Prepared.Plan")
-	}
 }
 
 func weightLayerNames(ls []layer.Layer) []string {

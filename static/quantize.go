@@ -342,9 +342,6 @@ func (m *Plan) Scheme() string {
 // QDQ returns the QDQ plan (shared: do not modify).
 func (m *Plan) QDQ() *qdq.Plan { return m.plan }
 
-// Calibration returns the calibration the model was planned with.
-func (m *Plan) Calibration() *calib.Result { return m.cal }
-
 // Quantized lists the quantized layers, in model order.
 func (m *Plan) Quantized() []layer.Layer { return m.filter(true) }
 
@@ -398,7 +395,7 @@ func (m *Plan) Graph() (*graph.Graph, error) {
 
 // Weights returns the same quantization as a weight plan of package quantize, whose
 // Save writes the compressed-tensors safetensors or .pt checkpoint with each layer's
-// input_scale: set for a Plan made by Prepared.Plan or PlanModel, nil for one
+// input_scale: set for a Plan made by Prepared.Plan, nil for one
 // made by PlanQDQ. The plan is shared: do not call its SetInputQParams.
 func (m *Plan) Weights() *quantize.WeightPlan { return m.weights }
 
