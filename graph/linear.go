@@ -539,6 +539,10 @@ type convImages struct {
 }
 
 func (ci convImages) run(b0, b1 int) {
+	if q := ci.imagesPerGEMM(b1 - b0); q > 1 {
+		ci.runJoined(b0, b1, q)
+		return
+	}
 	colSize := ci.kdim * ci.plane
 	if ci.direct {
 		colSize = 0
@@ -549,6 +553,53 @@ func (ci convImages) run(b0, b1 int) {
 	for b := b0; b < b1; b++ {
 		ci.image(b, col)
 	}
+	ci.mem.putScratch(col)
+}
+
+// imagesPerGEMM is the number of images (up to 8 of the n to run) whose columns one GEMM
+// takes side by side: 1 but for small planes (14×14, 7×7) with weights packed in advance,
+// whose last panel would otherwise be mostly padding (49 columns are two 32-wide panels),
+// where it is the count that pads least.
+func (ci *convImages) imagesPerGEMM(n int) int {
+	if ci.packedW == nil || ci.group != 1 || ci.direct || ci.plane >= 256 {
+		return 1
+	}
+	nr := sgemm.PackedAPanelWidth(ci.mg)
+	best, bestWaste := 1, 1.0
+	for q := 1; q <= min(n, 8); q++ {
+		cols := q * ci.plane
+		if waste := float64((cols+nr-1)/nr*nr-cols) / float64(cols); waste < bestWaste-1e-9 {
+			best, bestWaste = q, waste
+		}
+	}
+	return best
+}
+
+// runJoined convolves images b0..b1, q at a time: their im2col columns side by side in one
+// packed B, one GEMM into a scratch output, copied out image by image. Each output element
+// is computed as in image (same kernel, same order over the depth).
+func (ci convImages) runJoined(b0, b1, q int) {
+	c, h, wd, m, kdim, plane := ci.c, ci.h, ci.wd, ci.m, ci.kdim, ci.plane
+	nr := sgemm.PackedAPanelWidth(m)
+	col := ci.mem.getScratch(sgemm.PackedBSize(q*plane, kdim, nr))
+	tmp := ci.mem.getScratch(m * q * plane)
+	for b := b0; b < b1; b += q {
+		k := min(q, b1-b)
+		n := k * plane
+		bp := col[:sgemm.PackedBSize(n, kdim, nr)]
+		for i := range k {
+			src := ci.xv[(b+i)*c*h*wd : (b+i+1)*c*h*wd]
+			im2colPackedAt(ci.mem, bp, src, c, h, wd, ci.p, nr, ci.gemmWorkers, n, i*plane)
+		}
+		ops := sgemm.Operands{PackedA: ci.packedW[0], PackedB: bp, Fill: true, RowInit: ci.bias}
+		sgemm.Run(gemmScratch{ci.mem}, tmp, n, ops, m, n, kdim, ci.gemmWorkers)
+		for i := range k {
+			for r := range m {
+				copy(ci.d[((b+i)*m+r)*plane:((b+i)*m+r+1)*plane], tmp[r*n+i*plane:r*n+(i+1)*plane])
+			}
+		}
+	}
+	ci.mem.putScratch(tmp)
 	ci.mem.putScratch(col)
 }
 
@@ -573,7 +624,7 @@ func (ci *convImages) image(b int, col []float32) {
 			// row by row, one pass over memory fewer than im2col then sgemm's packing.
 			nr := sgemm.PackedAPanelWidth(mg)
 			ops.PackedB = col[:sgemm.PackedBSize(plane, kdim, nr)]
-			im2colPacked(ci.mem, ops.PackedB, src, cg, h, wd, ci.p, nr, ci.gemmWorkers)
+			im2colPackedAt(ci.mem, ops.PackedB, src, cg, h, wd, ci.p, nr, ci.gemmWorkers, plane, 0)
 		default:
 			im2col(ci.mem, col, src, cg, h, wd, ci.p, ci.gemmWorkers)
 			ops.B = sgemm.Matrix{Data: col, LD: plane}
@@ -593,14 +644,15 @@ func im2col(mem *arena, col, x []float32, c, h, w int, p convParams, maxWorkers 
 	runRange(workers, c, im2colArgs{col: col, x: x, h: h, w: w, p: p}, im2colArgs.run)
 }
 
-// im2colPacked is im2col writing B packed for sgemm's panels of nr columns (PackBRow):
-// each row is built in a scratch row, still in cache when it is packed.
-func im2colPacked(mem *arena, bp, x []float32, c, h, w int, p convParams, nr, maxWorkers int) {
+// im2colPackedAt is im2col writing columns col0.. of a B of n columns, packed for sgemm's
+// panels of nr columns (PackBRow): each row is built in a scratch row, still in cache when
+// it is packed.
+func im2colPackedAt(mem *arena, bp, x []float32, c, h, w int, p convParams, nr, maxWorkers, n, col0 int) {
 	workers := mem.workersFor(c, c*p.kernel[0]*p.kernel[1]*p.out[0]*p.out[1])
 	if maxWorkers > 0 {
 		workers = min(workers, maxWorkers)
 	}
-	runRange(workers, c, im2colArgs{col: bp, x: x, h: h, w: w, p: p, nr: nr, c: c, mem: mem}, im2colArgs.run)
+	runRange(workers, c, im2colArgs{col: bp, x: x, h: h, w: w, p: p, nr: nr, c: c, mem: mem, n: n, col0: col0}, im2colArgs.run)
 }
 
 // im2colArgs is im2col's work, run over a range of channels: into col as a matrix, or
@@ -611,6 +663,8 @@ type im2colArgs struct {
 	p      convParams
 	nr, c  int
 	mem    *arena
+	n      int // B's columns
+	col0   int // the first column this image writes
 }
 
 func (a im2colArgs) run(c0, c1 int) {
@@ -623,7 +677,7 @@ func (a im2colArgs) run(c0, c1 int) {
 	for ci := c0; ci < c1; ci++ {
 		for k := 0; k < kh*kw; k++ {
 			im2colRow(row, a.x[ci*a.h*a.w:(ci+1)*a.h*a.w], a.h, a.w, a.p, k/kw, k%kw)
-			sgemm.PackBRow(a.col, row, plane, a.c*kh*kw, ci*kh*kw+k, a.nr)
+			sgemm.PackBRow(a.col, row, a.n, a.c*kh*kw, ci*kh*kw+k, a.nr, a.col0)
 		}
 	}
 	a.mem.putScratch(row)

@@ -45,19 +45,22 @@ func PackedAPanelWidth(m int) int { return gemmKernel.forRows(m).nr }
 // PackedBSize is the length of a k×n B packed for panels of nr columns.
 func PackedBSize(n, k, nr int) int { return packedBSize(n, k, nr) }
 
-// PackBRow writes row kk of a k×n B, row, into bp, B packed for panels of nr columns
-// (zero-padded past n), the layout packB makes: a caller that builds B row by row (Conv's
-// im2col) packs it without writing the whole matrix first.
-func PackBRow(bp, row []float32, n, k, kk, nr int) {
-	full := n / nr
-	for p := range full {
-		o := p*nr*k + kk*nr
-		copy(bp[o:o+nr], row[p*nr:p*nr+nr])
+// PackBRow writes row, columns col0.. of row kk of a k×n B, into bp, B packed for panels
+// of nr columns (zero-padded past n), the layout packB makes: a caller that builds B row by
+// row (Conv's im2col, one image's columns after another's) packs it without writing the
+// whole matrix first.
+func PackBRow(bp, row []float32, n, k, kk, nr, col0 int) {
+	for j := 0; j < len(row); {
+		c := col0 + j
+		p, off := c/nr, c%nr
+		cnt := min(nr-off, len(row)-j)
+		o := p*nr*k + kk*nr + off
+		copy(bp[o:o+cnt], row[j:j+cnt])
+		j += cnt
 	}
-	if rem := n - full*nr; rem > 0 {
-		o := full*nr*k + kk*nr
-		copy(bp[o:o+nr], row[full*nr:n])
-		clear(bp[o+rem : o+nr])
+	if end := col0 + len(row); end == n && n%nr != 0 {
+		o := (n/nr)*nr*k + kk*nr
+		clear(bp[o+n%nr : o+nr])
 	}
 }
 
