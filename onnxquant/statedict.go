@@ -9,6 +9,7 @@ import (
 
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
+	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/quantize"
 	"github.com/qscript-dev/qscript/tensor"
@@ -103,7 +104,7 @@ func matchLinears(r *rewriter, q *quantize.WeightPlan, res *StateDictGPTQ) ([]gp
 			continue
 		}
 		switch {
-		case n.GetDomain() != "" && n.GetDomain() != "ai.onnx":
+		case !layer.Quantizable(n.GetDomain(), n.GetOpType()):
 		case n.GetOpType() == "MatMul":
 			cands = append(cands, cand{node: i, init: in[1]})
 		case n.GetOpType() == "Gemm" && onnx.AttrInt(n, "transA", 0) == 0:

@@ -82,7 +82,7 @@ func TestPreparedPlanBothOutputs(t *testing.T) {
 		t.Fatalf("skipped %v, %d quantized", sk, len(q.Quantized()))
 	}
 	w := q.Weights()
-	if w == nil || !reflect.DeepEqual(weightLayerNames(w.Quantized()), staticLayerNames(q.Quantized())) {
+	if w == nil || !reflect.DeepEqual(layerNames(w.Quantized()), layerNames(q.Quantized())) {
 		t.Fatalf("weight plan layers %v, QDQ layers %v", w.Quantized(), q.Quantized())
 	}
 	rec := w.Record(quantize.LayoutCompressed)
@@ -127,15 +127,7 @@ func TestPreparedPlanBothOutputs(t *testing.T) {
 
 }
 
-func weightLayerNames(ls []layer.Layer) []string {
-	var out []string
-	for _, l := range ls {
-		out = append(out, l.Name)
-	}
-	return out
-}
-
-func staticLayerNames(ls []layer.Layer) []string {
+func layerNames(ls []layer.Layer) []string {
 	var out []string
 	for _, l := range ls {
 		out = append(out, l.Name)
