@@ -3,6 +3,7 @@ package graph
 import (
 	"bytes"
 	"context"
+	"slices"
 	"testing"
 
 	"github.com/qscript-dev/qscript/tensor"
@@ -123,7 +124,7 @@ func runnerMatchesRun(t *testing.T, model string, g *Graph, in string, big, othe
 		last, lastOut = map[string][]byte{}, got
 		for name, w := range want {
 			g := got[name]
-			if g == nil || !bytes.Equal(g.Data, w.Data) || !sameShape(g.Shape, w.Shape) {
+			if g == nil || !bytes.Equal(g.Data, w.Data) || !slices.Equal(g.Shape, w.Shape) {
 				t.Fatalf("%s run %d: Runner's %q differs from Graph.Run's", model, i, name)
 			}
 			last[name] = append([]byte{}, g.Data...)

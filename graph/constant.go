@@ -73,23 +73,16 @@ func buildConstantOfShape(b *builder) (kernel, error) {
 	b.setOut(0, value.DType, nil)
 	if c := b.constIn(0); c != nil {
 		s, _ := toInts(nil, c)
-		shape := make([]int, len(s))
-		for i, d := range s {
-			shape[i] = int(d)
-		}
-		b.setOut(0, value.DType, shape)
+		b.setOut(0, value.DType, dims(s))
 	}
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		s, err := toInts(mem, ins[0])
 		if err != nil {
 			return nil, err
 		}
-		shape := make([]int, len(s))
-		for i, d := range s {
-			if d < 0 {
-				return nil, fmt.Errorf("negative dim in shape %v", s)
-			}
-			shape[i] = int(d)
+		shape := dims(s)
+		if containsNeg(shape) {
+			return nil, fmt.Errorf("negative dim in shape %v", s)
 		}
 		if err := checkOutputSize(shape); err != nil {
 			return nil, err
@@ -124,21 +117,13 @@ func buildShape(b *builder) (kernel, error) {
 		lo, hi := bounds(len(s))
 		b.setOut(0, tensor.I64, []int{hi - lo})
 		if !containsNeg(s[lo:hi]) {
-			v := make([]int64, hi-lo)
-			for i, d := range s[lo:hi] {
-				v[i] = int64(d)
-			}
-			b.outConst(0, intsTensor(nil, v))
+			b.outConst(0, shapeTensor(nil, s[lo:hi]))
 		}
 	}
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		s := ins[0].Shape
 		lo, hi := bounds(len(s))
-		v := make([]int64, hi-lo)
-		for i, d := range s[lo:hi] {
-			v[i] = int64(d)
-		}
-		return mem.result(intsTensor(mem, v)), nil
+		return mem.result(shapeTensor(mem, s[lo:hi])), nil
 	}, nil
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -126,7 +127,7 @@ func buildIf(b *builder) (kernel, error) {
 			dt = e.DType
 		}
 		var shape []int
-		if sameShape(t.Shape, e.Shape) && t.Shape != nil {
+		if slices.Equal(t.Shape, e.Shape) && t.Shape != nil {
 			shape = t.Shape
 		}
 		b.setOut(i, dt, shape)
@@ -181,7 +182,7 @@ func buildLoop(b *builder) (kernel, error) {
 			o.DType = b.in(2 + i).DType
 		}
 		b.setOut(i, o.DType, nil)
-		if i < nCarried && sameShape(o.Shape, b.in(2+i).Shape) && o.Shape != nil {
+		if i < nCarried && slices.Equal(o.Shape, b.in(2+i).Shape) && o.Shape != nil {
 			b.setOut(i, o.DType, o.Shape)
 		}
 	}
@@ -277,7 +278,7 @@ func stack(parts []*tensor.Tensor, info ValueInfo) (*tensor.Tensor, error) {
 	out := tensor.New(first.DType, shape...)
 	size := len(first.Data)
 	for i, p := range parts {
-		if p.DType != first.DType || !sameShape(p.Shape, first.Shape) {
+		if p.DType != first.DType || !slices.Equal(p.Shape, first.Shape) {
 			return nil, fmt.Errorf("iteration %d gives %v %v, iteration 0 gave %v %v", i, p.DType, p.Shape, first.DType, first.Shape)
 		}
 		copy(out.Data[i*size:(i+1)*size], p.Contiguous().Data[:size])

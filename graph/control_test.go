@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"errors"
+	"slices"
 	"testing"
 
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
@@ -64,7 +65,7 @@ func TestIfLoopOuterScopeAndHooks(t *testing.T) {
 			t.Fatal(err)
 		}
 		y, acc, scans := outs["y"].ToF32(), outs["acc"].ToF32(), outs["scans"]
-		if !sameShape(scans.Shape, []int{3, 2, 3}) {
+		if !slices.Equal(scans.Shape, []int{3, 2, 3}) {
 			t.Fatalf("scans shape %v", scans.Shape)
 		}
 		sv := scans.ToF32()

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -336,7 +337,7 @@ func einsumArrange(mem *arena, op einsumOperand, groups [][]byte, dims map[byte]
 		shape[i] = dims[l]
 	}
 	t := transpose(mem, op.t, perm)
-	if !sameShape(t.Shape, shape) {
+	if !slices.Equal(t.Shape, shape) {
 		if err := checkOutputSize(shape); err != nil {
 			return nil, err
 		}

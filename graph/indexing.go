@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -197,7 +198,7 @@ func buildScatterElements(b *builder) (kernel, error) {
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x, ix, up := ins[0], ins[1], ins[2]
 		ax, err := normAxis(axis, len(x.Shape))
-		if err != nil || len(ix.Shape) != len(x.Shape) || !sameShape(ix.Shape, up.Shape) {
+		if err != nil || len(ix.Shape) != len(x.Shape) || !slices.Equal(ix.Shape, up.Shape) {
 			return nil, fmt.Errorf("indices %v and updates %v for data %v (axis %d)", ix.Shape, up.Shape, x.Shape, axis)
 		}
 		idx, err := toInts(mem, ix)

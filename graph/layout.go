@@ -400,10 +400,7 @@ func buildExpand(b *builder) (kernel, error) {
 	b.setOut(0, b.in(0).DType, nil)
 	if c := b.constIn(1); c != nil && b.in(0).Shape != nil {
 		s, _ := toInts(nil, c)
-		shape := make([]int, len(s))
-		for i, d := range s {
-			shape[i] = int(d)
-		}
+		shape := dims(s)
 		o, err := inferBroadcast(b.in(0).Shape, shape)
 		if err != nil {
 			return nil, b.errorf("%v", err)
@@ -420,10 +417,7 @@ func buildExpand(b *builder) (kernel, error) {
 		if err != nil {
 			return nil, err
 		}
-		shape := make([]int, len(s))
-		for i, d := range s {
-			shape[i] = int(d)
-		}
+		shape := dims(s)
 		target, err := broadcastShapes(ins[0].Shape, shape)
 		if err != nil {
 			return nil, err

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -104,10 +105,10 @@ func TestLoadSortsNodes(t *testing.T) {
 	if g.Nodes()[0].Name != "first" || g.Nodes()[1].Name != "second" {
 		t.Fatalf("order %s, %s", g.Nodes()[0].Name, g.Nodes()[1].Name)
 	}
-	if in := g.Inputs(); len(in) != 1 || in[0].Name != "x" || !sameShape(in[0].Shape, []int{2, 3}) {
+	if in := g.Inputs(); len(in) != 1 || in[0].Name != "x" || !slices.Equal(in[0].Shape, []int{2, 3}) {
 		t.Fatalf("inputs %+v", in)
 	}
-	if out, _ := g.ValueInfo("h"); !sameShape(out.Shape, []int{2, 3}) {
+	if out, _ := g.ValueInfo("h"); !slices.Equal(out.Shape, []int{2, 3}) {
 		t.Fatalf("inferred %+v", out)
 	}
 	if p, ok := g.Producer("h"); !ok || p.Name != "first" {

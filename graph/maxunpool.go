@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -35,7 +36,7 @@ func buildMaxUnpool(b *builder) (kernel, error) {
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x, ix := ins[0], ins[1]
 		nd := len(x.Shape) - 2
-		if nd != len(k64) || !sameShape(x.Shape, ix.Shape) {
+		if nd != len(k64) || !slices.Equal(x.Shape, ix.Shape) {
 			return nil, fmt.Errorf("X %v and I %v for kernel %v", x.Shape, ix.Shape, k64)
 		}
 		// The indices address the pooled input's shape, inferred from the attributes; an

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -34,7 +35,7 @@ func loadModelFile(t testing.TB, path string) *onnxpb.ModelProto {
 
 func maxAbsDiff(t testing.TB, got, want *tensor.Tensor) float64 {
 	t.Helper()
-	if got == nil || !sameShape(got.Shape, want.Shape) {
+	if got == nil || !slices.Equal(got.Shape, want.Shape) {
 		t.Fatalf("output %v, want shape %v", got, want.Shape)
 	}
 	worst := 0.0

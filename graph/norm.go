@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -164,7 +165,7 @@ func buildLayerNorm(b *builder) (kernel, error) {
 		norm := x.Shape[ax:]
 		bshape := func(t *tensor.Tensor, what string) (*tensor.Tensor, error) {
 			s, err := broadcastShapes(t.Shape, norm)
-			if err != nil || !sameShape(s, norm) {
+			if err != nil || !slices.Equal(s, norm) {
 				return nil, fmt.Errorf("%s %v does not broadcast to %v", what, t.Shape, norm)
 			}
 			if t.Numel() == product(norm) {

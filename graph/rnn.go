@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/qscript-dev/qscript/graph/internal/sgemm"
@@ -212,12 +213,12 @@ func (s rnnSpec) inputs(mem *arena, ins []*tensor.Tensor) (rnnInputs, error) {
 	}
 	in.seq, in.batch, in.in = x.Shape[0], x.Shape[1], x.Shape[2]
 	gh := s.gates * s.hidden
-	if !sameShape(w.Shape, []int{s.dirs, gh, in.in}) || !sameShape(r.Shape, []int{s.dirs, gh, s.hidden}) {
+	if !slices.Equal(w.Shape, []int{s.dirs, gh, in.in}) || !slices.Equal(r.Shape, []int{s.dirs, gh, s.hidden}) {
 		return in, fmt.Errorf("W %v and R %v do not fit %d directions, %d gates of %d hidden and %d inputs", w.Shape, r.Shape, s.dirs, s.gates, s.hidden, in.in)
 	}
 	in.x, in.w, in.r = elems[float32](x), elems[float32](w), elems[float32](r)
 	if b := opt(3); b != nil {
-		if !sameShape(b.Shape, []int{s.dirs, 2 * gh}) {
+		if !slices.Equal(b.Shape, []int{s.dirs, 2 * gh}) {
 			return in, fmt.Errorf("B has shape %v, want [%d %d]", b.Shape, s.dirs, 2*gh)
 		}
 		in.bias = elems[float32](b)
@@ -245,7 +246,7 @@ func (s rnnSpec) inputs(mem *arena, ins []*tensor.Tensor) (rnnInputs, error) {
 		if s.layout == 1 {
 			t = transpose(mem, t, []int{1, 0, 2})
 		}
-		if !sameShape(t.Shape, []int{s.dirs, in.batch, s.hidden}) {
+		if !slices.Equal(t.Shape, []int{s.dirs, in.batch, s.hidden}) {
 			return nil, fmt.Errorf("%s has shape %v, want [%d %d %d] in layout 0", what, t.Shape, s.dirs, in.batch, s.hidden)
 		}
 		return elems[float32](t), nil
@@ -259,7 +260,7 @@ func (s rnnSpec) inputs(mem *arena, ins []*tensor.Tensor) (rnnInputs, error) {
 			return in, err
 		}
 		if p := opt(7); p != nil {
-			if !sameShape(p.Shape, []int{s.dirs, 3 * s.hidden}) {
+			if !slices.Equal(p.Shape, []int{s.dirs, 3 * s.hidden}) {
 				return in, fmt.Errorf("P has shape %v, want [%d %d]", p.Shape, s.dirs, 3*s.hidden)
 			}
 			in.p = elems[float32](p)

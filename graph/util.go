@@ -68,6 +68,24 @@ func toInts(mem *arena, t *tensor.Tensor) ([]int64, error) {
 	return nil, fmt.Errorf("expected an int64 or int32 tensor, got %v", t.DType)
 }
 
+// dims converts the values of a shape tensor to a shape.
+func dims(v []int64) []int {
+	out := make([]int, len(v))
+	for i, d := range v {
+		out[i] = int(d)
+	}
+	return out
+}
+
+// shapeTensor returns a 1-D int64 tensor of the dims s, from mem.
+func shapeTensor(mem *arena, s []int) *tensor.Tensor {
+	t, d := newTensorIn[int64](mem, tensor.I64, []int{len(s)}, false)
+	for i, v := range s {
+		d[i] = int64(v)
+	}
+	return t
+}
+
 // intsTensor returns a 1-D int64 tensor of v's values, from mem.
 func intsTensor(mem *arena, v []int64) *tensor.Tensor {
 	t, d := newTensorIn[int64](mem, tensor.I64, []int{len(v)}, false)
@@ -88,51 +106,11 @@ func product(s []int) int {
 	return p
 }
 
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-// broadcastShapes returns the numpy-broadcast shape of its arguments.
+// broadcastShapes returns the numpy-broadcast shape of its arguments. At load time their
+// dims may be unknown (-1): a -1 broadcast with 1 or -1 stays unknown, with n gives n.
 func broadcastShapes(shapes ...[]int) ([]int, error) {
 	rank := 0
 	for _, s := range shapes {
-		rank = max(rank, len(s))
-	}
-	out := make([]int, rank)
-	for i := range out {
-		out[i] = 1
-	}
-	for _, s := range shapes {
-		off := rank - len(s)
-		for i, d := range s {
-			switch {
-			case d == out[off+i] || d == 1:
-			case out[off+i] == 1:
-				out[off+i] = d
-			default:
-				return nil, fmt.Errorf("shapes %v cannot be broadcast together", shapes)
-			}
-		}
-	}
-	return out, nil
-}
-
-// inferBroadcast broadcasts shapes known at load time; -1 dims stay unknown. It returns nil
-// (unknown) when a rank is unknown and an error when known dims conflict.
-func inferBroadcast(shapes ...[]int) ([]int, error) {
-	rank := 0
-	for _, s := range shapes {
-		if s == nil {
-			return nil, nil
-		}
 		rank = max(rank, len(s))
 	}
 	out := make([]int, rank)
@@ -148,9 +126,6 @@ func inferBroadcast(shapes ...[]int) ([]int, error) {
 			case o == 1:
 				out[off+i] = d
 			case d == -1:
-				if o == 1 {
-					out[off+i] = -1
-				}
 			case o == -1:
 				out[off+i] = d
 			default:
@@ -159,6 +134,16 @@ func inferBroadcast(shapes ...[]int) ([]int, error) {
 		}
 	}
 	return out, nil
+}
+
+// inferBroadcast is broadcastShapes at load time: nil (unknown) when a rank is unknown.
+func inferBroadcast(shapes ...[]int) ([]int, error) {
+	for _, s := range shapes {
+		if s == nil {
+			return nil, nil
+		}
+	}
+	return broadcastShapes(shapes...)
 }
 
 // rowPlan is a broadcast iteration over a shape, as rows of its last dimension, with each
