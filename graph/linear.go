@@ -762,43 +762,84 @@ type depthwiseArgs struct {
 }
 
 func (a depthwiseArgs) run(p0, p1 int) {
-	d, xv, wv, bias, c, h, w, p := a.d, a.xv, a.wv, a.bias, a.c, a.h, a.w, a.p
+	c, h, w, p := a.c, a.h, a.w, a.p
 	kh, kw := p.kernel[0], p.kernel[1]
 	oh, ow := p.out[0], p.out[1]
+	for plane := p0; plane < p1; plane++ {
+		ch := plane % c
+		img := a.xv[plane*h*w : (plane+1)*h*w]
+		dst := a.d[plane*oh*ow : (plane+1)*oh*ow]
+		b := float32(0)
+		if a.bias != nil {
+			b = a.bias[ch]
+		}
+		kern := a.wv[ch*kh*kw : (ch+1)*kh*kw]
+		for oy := 0; oy < oh; oy++ {
+			depthwiseRow(dst[oy*ow:(oy+1)*ow], img, kern, b, h, w, oy, p)
+		}
+	}
+}
+
+// depthwiseRow computes output row oy of one plane: each output is the bias plus the
+// products of its taps in kernel order (row by row), the taps outside the image left out,
+// accumulated in a register. A 3×3 kernel's interior (all taps inside) is unrolled.
+func depthwiseRow(row, img, kern []float32, b float32, h, w, oy int, p convParams) {
+	kh, kw := p.kernel[0], p.kernel[1]
 	sh, sw := p.strides[0], p.strides[1]
 	dh, dw := p.dilations[0], p.dilations[1]
 	pt, pl := p.padBegin[0], p.padBegin[1]
-	for plane := p0; plane < p1; plane++ {
-		ch := plane % c
-		img := xv[plane*h*w : (plane+1)*h*w]
-		dst := d[plane*oh*ow : (plane+1)*oh*ow]
-		b := float32(0)
-		if bias != nil {
-			b = bias[ch]
+	iy0 := oy*sh - pt
+	// Interior columns: every tap of the row inside the image.
+	lo, hi := validRange(-pl, sw, w, len(row))
+	lo2, hi2 := validRange((kw-1)*dw-pl, sw, w, len(row))
+	lo, hi = max(lo, lo2), min(hi, hi2)
+	if kh == 3 && kw == 3 && dh == 1 && dw == 1 && iy0 >= 0 && iy0+2 < h && lo < hi {
+		r0, r1, r2 := img[iy0*w:(iy0+1)*w], img[(iy0+1)*w:(iy0+2)*w], img[(iy0+2)*w:(iy0+3)*w]
+		k := kern[:9:9]
+		depthwiseGeneric(row[:lo], img, kern, b, h, w, iy0, 0, p)
+		for ox := lo; ox < hi; ox++ {
+			ix := ox*sw - pl
+			s0, s1, s2 := r0[ix:ix+3:ix+3], r1[ix:ix+3:ix+3], r2[ix:ix+3:ix+3]
+			acc := b
+			acc += k[0] * s0[0]
+			acc += k[1] * s0[1]
+			acc += k[2] * s0[2]
+			acc += k[3] * s1[0]
+			acc += k[4] * s1[1]
+			acc += k[5] * s1[2]
+			acc += k[6] * s2[0]
+			acc += k[7] * s2[1]
+			acc += k[8] * s2[2]
+			row[ox] = acc
 		}
-		for i := range dst {
-			dst[i] = b
-		}
-		kern := wv[ch*kh*kw : (ch+1)*kh*kw]
+		depthwiseGeneric(row[hi:], img, kern, b, h, w, iy0, hi, p)
+		return
+	}
+	depthwiseGeneric(row, img, kern, b, h, w, iy0, 0, p)
+}
+
+// depthwiseGeneric computes outputs ox0.. of a row whose first input row is iy0, checking
+// every tap's bounds.
+func depthwiseGeneric(row, img, kern []float32, b float32, h, w, iy0, ox0 int, p convParams) {
+	kh, kw := p.kernel[0], p.kernel[1]
+	sw := p.strides[1]
+	dh, dw := p.dilations[0], p.dilations[1]
+	pl := p.padBegin[1]
+	for o := range row {
+		ix0 := (ox0+o)*sw - pl
+		acc := b
 		for ki := 0; ki < kh; ki++ {
+			iy := iy0 + ki*dh
+			if iy < 0 || iy >= h {
+				continue
+			}
+			src := img[iy*w : (iy+1)*w]
 			for kj := 0; kj < kw; kj++ {
-				wt := kern[ki*kw+kj]
-				ix0 := kj*dw - pl
-				lo, hi := validRange(ix0, sw, w, ow)
-				for oy := 0; oy < oh; oy++ {
-					iy := oy*sh - pt + ki*dh
-					if iy < 0 || iy >= h {
-						continue
-					}
-					src := img[iy*w : (iy+1)*w]
-					row := dst[oy*ow : (oy+1)*ow]
-					ix := ix0 + lo*sw
-					for ox := lo; ox < hi; ox++ {
-						row[ox] += wt * src[ix]
-						ix += sw
-					}
+				if ix := ix0 + kj*dw; ix >= 0 && ix < w {
+					acc += kern[ki*kw+kj] * src[ix]
 				}
 			}
 		}
+		row[o] = acc
 	}
 }
