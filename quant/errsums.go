@@ -2,11 +2,20 @@ package quant
 
 import "math"
 
-// AddCodes folds the pairs (x[i], y[i]) into s exactly as Add does, where y[i] is the
-// dequantized code float32(int32(codes[i])-zp)*scale of dequantizeRow, and counts every
+// StatsAcc measures a quantized weight, run by run (a row's groups, a chunk's rows): the
+// float64 sums of ErrorSums and a histogram count, in one pass over the values and their
+// codes. It keeps the vector kernel's float64 lanes from call to call and adds them up
+// once, in Sums.
+type StatsAcc struct {
+	lanes statsLanes
+	vec   int       // pairs in the lanes
+	rest  ErrorSums // pairs of the scalar tails
+}
+
+// AddCodes folds the pairs (x[i], y[i]) in exactly as ErrorSums.Add does, where y[i] is
+// the dequantized code float32(int32(codes[i])-zp)*scale of dequantizeRow, and counts every
 // x[i] into counts[int((x[i]-lo)*inv)] in float32 arithmetic (report.Binning's float32
-// form) — the statistics of a quantized weight in one pass over its values and codes.
-// Every x[i] must be finite and lie where that index is within counts (the caller's
+// form). Every x[i] must be finite and lie where that index is within counts (the caller's
 // histogram range, plus one count for the rounding at its top). Reference loop:
 //
 //	for i, v := range x {
@@ -20,29 +29,6 @@ import "math"
 // The vector kernels keep the float64 sums in several lanes and add them at the end, so
 // the sums differ from the loop's by float64 summation order only (the products of two
 // float32 values are exact in float64); counts and maxAbs are equal.
-func (s *ErrorSums) AddCodes(counts []int64, x []float32, codes []int8, scale float32, zp int32, lo, inv float32) {
-	var a StatsAcc
-	a.AddCodes(counts, x, codes, scale, zp, lo, inv)
-	s.Merge(a.Sums())
-}
-
-// AddFloats is AddCodes for values y already dequantized (fp8, casts, interleaved channels).
-func (s *ErrorSums) AddFloats(counts []int64, x, y []float32, lo, inv float32) {
-	var a StatsAcc
-	a.AddFloats(counts, x, y, lo, inv)
-	s.Merge(a.Sums())
-}
-
-// StatsAcc is ErrorSums.AddCodes and AddFloats for many short runs (a row's groups, a
-// chunk's rows): it keeps the vector kernel's float64 lanes from call to call and adds
-// them up once, in Sums.
-type StatsAcc struct {
-	lanes statsLanes
-	vec   int       // pairs in the lanes
-	rest  ErrorSums // pairs of the scalar tails
-}
-
-// AddCodes is ErrorSums.AddCodes.
 func (a *StatsAcc) AddCodes(counts []int64, x []float32, codes []int8, scale float32, zp int32, lo, inv float32) {
 	codes = codes[:len(x)]
 	done := addCodesPrefix(&a.lanes, counts, x, codes, scale, zp, lo, inv)
@@ -50,7 +36,7 @@ func (a *StatsAcc) AddCodes(counts []int64, x []float32, codes []int8, scale flo
 	addCodesGo(&a.rest, counts, x[done:], codes[done:], scale, zp, lo, inv)
 }
 
-// AddFloats is ErrorSums.AddFloats.
+// AddFloats is AddCodes for values y already dequantized (fp8, casts, interleaved channels).
 func (a *StatsAcc) AddFloats(counts []int64, x, y []float32, lo, inv float32) {
 	y = y[:len(x)]
 	done := addFloatsPrefix(&a.lanes, counts, x, y, lo, inv)
@@ -93,21 +79,12 @@ func addCodesGo(s *ErrorSums, counts []int64, x []float32, codes []int8, scale f
 	s.n += len(x)
 }
 
+// addFloatsGo is addCodesGo's loop on dequantized values: ErrorSums.Add, then the counts.
 func addFloatsGo(s *ErrorSums, counts []int64, x, y []float32, lo, inv float32) {
-	y = y[:len(x)]
-	xx, yy, xy, noise, maxAbs := s.xx, s.yy, s.xy, s.noise, s.maxAbs
-	for i, v := range x {
-		fa, fb := float64(v), float64(y[i])
-		d := fa - fb
-		xx += fa * fa
-		yy += fb * fb
-		xy += fa * fb
-		noise += d * d
-		maxAbs = max(maxAbs, math.Abs(d))
+	s.Add(x, y)
+	for _, v := range x {
 		counts[int((v-lo)*inv)]++
 	}
-	s.xx, s.yy, s.xy, s.noise, s.maxAbs = xx, yy, xy, noise, maxAbs
-	s.n += len(x)
 }
 
 // statsLanes are a vector kernel's partial sums: four float64 lanes of Σx², Σy², Σxy and

@@ -36,9 +36,9 @@ func TestMeterMatchesReference(t *testing.T) {
 	m := NewMeter(pieces, bins)
 	parallel.For(pieces, parallel.MinBytes, func(p, worker int) error {
 		a, z := p*piece, min((p+1)*piece, n)
-		var s ErrorSums
+		var s StatsAcc
 		s.AddCodes(m.Counts(worker), x[a:z], codes[a:z], scale, zp, lo, inv)
-		m.SetPiece(p, s)
+		m.SetPiece(p, s.Sums())
 		return nil
 	})
 	got, counts := m.Result()

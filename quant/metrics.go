@@ -68,13 +68,6 @@ func (s *ErrorSums) Add(x, y []float32) {
 	s.n += len(x)
 }
 
-// ErrorSumsOf returns the sums of n pairs accumulated elsewhere, by a kernel that makes y
-// and measures it in the same pass (quantize's statistics dequantize codes in registers):
-// Σx², Σy², Σxy, Σ(x-y)² and max|x-y|. Merge and Errors then treat them like Add's.
-func ErrorSumsOf(n int, xx, yy, xy, noise, maxAbs float64) ErrorSums {
-	return ErrorSums{n: n, xx: xx, yy: yy, xy: xy, noise: noise, maxAbs: maxAbs}
-}
-
 // Merge adds the sums of another block.
 func (s *ErrorSums) Merge(p ErrorSums) {
 	s.n += p.n

@@ -107,14 +107,14 @@ func BenchmarkStatsKernel(b *testing.B) {
 	b.Run("codes", func(b *testing.B) {
 		b.SetBytes(chunkElems * 4)
 		for b.Loop() {
-			var s quant.ErrorSums
+			var s quant.StatsAcc
 			s.AddCodes(counts, x, codes, scale, 0, binning.Lo, binning.Inv)
 		}
 	})
 	b.Run("floats", func(b *testing.B) {
 		b.SetBytes(chunkElems * 4)
 		for b.Loop() {
-			var s quant.ErrorSums
+			var s quant.StatsAcc
 			s.AddFloats(counts, x, y, binning.Lo, binning.Inv)
 		}
 	})

@@ -35,7 +35,7 @@ const minRunElems = 8
 // chunkElems elements (after a range pass for the histogram): each chunk dequantizes its
 // codes in registers (integer schemes with runs of one scale) or into a per-worker
 // scratch block (fp8, casts, interleaved channels), accumulates the error sums in float64
-// (quant.ErrorSums.AddCodes and AddFloats: the reference loop's figures up to float64
+// (quant.StatsAcc.AddCodes and AddFloats: the reference loop's figures up to float64
 // summation order), and counts its source values into the worker's histogram with the
 // float32 bin formula of report.Binning, so the counts are those of report.NewHistogram on
 // the same values. quant.Meter merges the chunks in chunk order, so the result does not
@@ -109,8 +109,9 @@ func (lw *layerWork) blockStats(sp statsPlan, a, z int, counts []int64, scratch 
 	y := scratch[:z-a]
 	lw.dequantizeTo(y, a)
 	if sp.binning.F32 {
-		sums.AddFloats(counts, x[a:z], y, sp.binning.Lo, sp.binning.Inv)
-		return sums
+		var acc quant.StatsAcc
+		acc.AddFloats(counts, x[a:z], y, sp.binning.Lo, sp.binning.Inv)
+		return acc.Sums()
 	}
 	sums.Add(x[a:z], y)
 	slow := &report.Histogram{Min: sp.h.Min, Max: sp.h.Max, Counts: counts[:len(sp.h.Counts)]}
