@@ -24,7 +24,7 @@ func QuantizeGroupsTo(codes []int8, scale []float32, zp []int32, x []float32, co
 	if err != nil {
 		return err
 	}
-	gq.fixScale = fixScale
+	gq.fixScale, gq.wantRange = fixScale, true
 	return gq.forGroups(x, func(a, z, k int) error {
 		sc, zk, err := gq.qparams(x[a:z], k)
 		if err != nil {
@@ -45,7 +45,7 @@ func GroupQParamsTo(scale []float32, zp []int32, x []float32, cols, groupSize in
 	if err != nil {
 		return err
 	}
-	gq.fixScale = fixScale
+	gq.fixScale, gq.wantRange = fixScale, true
 	return gq.forGroups(x, func(a, z, k int) error {
 		var err error
 		scale[k], zp[k], err = gq.qparams(x[a:z], k)
@@ -151,7 +151,13 @@ func newGroupQuantizer(name string, codes []int8, scale []float32, zp []int32, x
 // row, and stops at the first error, which groupError turns into the one to return.
 func (gq *groupQuantizer) forGroups(x []float32, fn func(a, z, k int) error) error {
 	rows, groups := gq.n/gq.cols, (gq.cols+gq.groupSize-1)/gq.groupSize
+	if gq.wantRange && gq.cols%gq.groupSize == 0 {
+		gq.los, gq.his = make([]float32, groups), make([]float32, groups)
+	}
 	for r := 0; r < rows; r++ {
+		// The ranges of a row's groups in one vector call, when its groups are whole.
+		gq.rowBase = r * groups
+		gq.rowRanged = gq.los != nil && groupsMinMax(gq.los, gq.his, x[r*gq.cols:(r+1)*gq.cols], gq.groupSize)
 		for g := 0; g < groups; g++ {
 			a, z := r*gq.cols+g*gq.groupSize, r*gq.cols+min((g+1)*gq.groupSize, gq.cols)
 			if err := fn(a, z, r*groups+g); err != nil {
@@ -183,13 +189,24 @@ type groupQuantizer struct {
 	fixScale   func(int, float32) (float32, error)
 	n, cols    int // elements, row length
 	groupSize  int
+	// wantRange: forGroups finds each row's group ranges (los, his from group rowBase on)
+	// in one call where it can (rowRanged), for qparams.
+	wantRange bool
+	rowRanged bool
+	rowBase   int
+	los, his  []float32
 }
 
 // qparams are the scale and zero point of group k, x: range, qparams, fixScale.
 func (gq *groupQuantizer) qparams(x []float32, k int) (float32, int32, error) {
-	lo, hi, finite := minMaxRow(x)
-	if !finite {
-		return 0, 0, errNonFiniteGroup
+	var lo, hi float32
+	if gq.rowRanged {
+		lo, hi = gq.los[k-gq.rowBase], gq.his[k-gq.rowBase]
+	} else {
+		var finite bool
+		if lo, hi, finite = minMaxRow(x); !finite {
+			return 0, 0, errNonFiniteGroup
+		}
 	}
 	var sc float32
 	var z int32

@@ -58,6 +58,28 @@ func histcIndexPrefix(dst []int32, x []float32, left, right, nb, span, last floa
 	return n
 }
 
+//go:noescape
+func groupsMinMaxAVX2(x *float32, groups, size int, lo, hi *float32) (nan bool)
+
+// groupsMinMax sets lo[g] and hi[g] to the range of group g of x, len(lo) groups of size
+// elements each, in one call, and reports whether it did: false without AVX2, for a size
+// that is not a multiple of 32, or when a value is NaN or ±Inf (the caller then goes
+// group by group with minMaxRow, which finds it).
+func groupsMinMax(lo, hi, x []float32, size int) bool {
+	if !haveAVX2 || size <= 0 || size%32 != 0 || len(lo) == 0 || len(x) < len(lo)*size || len(hi) < len(lo) {
+		return false
+	}
+	if groupsMinMaxAVX2(&x[0], len(lo), size, &lo[0], &hi[0]) {
+		return false
+	}
+	for g := range lo {
+		if lo[g]-lo[g] != 0 || hi[g]-hi[g] != 0 {
+			return false
+		}
+	}
+	return true
+}
+
 // minMaxPrefix reduces the longest prefix of x whose length is a multiple of 32 and
 // returns how many elements it covered (0 when it did nothing).
 func minMaxPrefix(x []float32) (lo, hi float32, done int, nan bool) {

@@ -408,3 +408,68 @@ histcLoop:
 histcDone:
 	VZEROUPPER
 	RET
+
+// func groupsMinMaxAVX2(x *float32, groups, size int, lo, hi *float32) (nan bool)
+// The range of each of groups runs of size floats at x (size a positive multiple of 32),
+// reduced as minMaxAVX2 and then across the lanes, into lo[g] and hi[g]; nan reports a NaN
+// anywhere (the ranges are then meaningless).
+TEXT ·groupsMinMaxAVX2(SB), NOSPLIT, $0-41
+	MOVQ x+0(FP), SI
+	MOVQ groups+8(FP), DX
+	MOVQ lo+24(FP), R8
+	MOVQ hi+32(FP), R10
+	VXORPS Y8, Y8, Y8
+
+groupLoop:
+	MOVQ size+16(FP), CX
+	VBROADCASTSS posInf<>(SB), Y4
+	VMOVAPS Y4, Y5
+	VBROADCASTSS negInf<>(SB), Y6
+	VMOVAPS Y6, Y7
+
+groupInner:
+	VMOVUPS 0(SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VMINPS Y0, Y4, Y4
+	VMINPS Y1, Y5, Y5
+	VMAXPS Y0, Y6, Y6
+	VMAXPS Y1, Y7, Y7
+	VMINPS Y2, Y4, Y4
+	VMINPS Y3, Y5, Y5
+	VMAXPS Y2, Y6, Y6
+	VMAXPS Y3, Y7, Y7
+	VCMPPS $3, Y1, Y0, Y9
+	VCMPPS $3, Y3, Y2, Y10
+	VORPS  Y9, Y8, Y8
+	VORPS  Y10, Y8, Y8
+	ADDQ   $128, SI
+	SUBQ   $32, CX
+	JNZ    groupInner
+
+	VMINPS       Y5, Y4, Y4
+	VMAXPS       Y7, Y6, Y6
+	VEXTRACTF128 $1, Y4, X9
+	VMINPS       X9, X4, X4
+	VEXTRACTF128 $1, Y6, X10
+	VMAXPS       X10, X6, X6
+	VPERMILPS    $0x4e, X4, X9
+	VMINPS       X9, X4, X4
+	VPERMILPS    $0x4e, X6, X10
+	VMAXPS       X10, X6, X6
+	VPERMILPS    $0xb1, X4, X9
+	VMINPS       X9, X4, X4
+	VPERMILPS    $0xb1, X6, X10
+	VMAXPS       X10, X6, X6
+	VMOVSS       X4, (R8)
+	VMOVSS       X6, (R10)
+	ADDQ         $4, R8
+	ADDQ         $4, R10
+	DECQ         DX
+	JNZ          groupLoop
+
+	VPTEST  Y8, Y8
+	SETNE   nan+40(FP)
+	VZEROUPPER
+	RET

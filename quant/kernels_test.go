@@ -189,3 +189,37 @@ func TestPackAsmMatchesGo(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupsMinMaxMatchesRows: the one-call range of many groups equals minMaxRow's range
+// of each group (±0 compare equal, as the qparams treat them), on the test inputs cut
+// into groups of 32 and 128; a NaN or ±Inf makes it decline.
+func TestGroupsMinMaxMatchesRows(t *testing.T) {
+	for _, x := range testInputs(0.1) {
+		for _, size := range []int{32, 128} {
+			groups := len(x) / size
+			if groups == 0 {
+				continue
+			}
+			lo, hi := make([]float32, groups), make([]float32, groups)
+			if !groupsMinMax(lo, hi, x, size) {
+				if haveAVX2 {
+					t.Fatalf("n=%d size %d: declined finite input", len(x), size)
+				}
+				continue
+			}
+			for g := range lo {
+				l, h, _ := minMaxRow(x[g*size : (g+1)*size])
+				if lo[g] != l || hi[g] != h {
+					t.Fatalf("n=%d size %d group %d: (%v %v), minMaxRow (%v %v)", len(x), size, g, lo[g], hi[g], l, h)
+				}
+			}
+		}
+	}
+	x := make([]float32, 256)
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1)), float32(math.Inf(-1))} {
+		x[200] = bad
+		if groupsMinMax(make([]float32, 2), make([]float32, 2), x, 128) {
+			t.Fatalf("%v: not declined", bad)
+		}
+	}
+}
