@@ -64,6 +64,16 @@ type File struct {
 	Format string // Format.Name
 }
 
+// ONNXFile returns the ONNX reader behind m (an *onnx.File, or a *File that Open returned
+// for one), if it is one.
+func ONNXFile(m Model) (*onnx.File, bool) {
+	if f, ok := m.(*File); ok {
+		m = f.Model
+	}
+	o, ok := m.(*onnx.File)
+	return o, ok
+}
+
 // ErrUnknownFormat is returned for a file whose extension names no format and whose
 // content Open cannot identify.
 var ErrUnknownFormat = errors.New("formats: unknown file format")

@@ -78,7 +78,7 @@ func (l Layer) Prefix() string {
 // unknown type, is an error that suggests the closest names.
 func List(m formats.Model, overrides map[string]string) ([]Layer, error) {
 	var layers []Layer
-	if f, ok := onnxFile(m); ok {
+	if f, ok := formats.ONNXFile(m); ok {
 		layers = onnxLayers(f)
 	} else {
 		layers = stateDictLayers(m.Tensors())
@@ -87,15 +87,6 @@ func List(m formats.Model, overrides map[string]string) ([]Layer, error) {
 		return nil, err
 	}
 	return layers, nil
-}
-
-// onnxFile finds the ONNX reader behind m.
-func onnxFile(m formats.Model) (*onnx.File, bool) {
-	if f, ok := m.(*formats.File); ok {
-		m = f.Model
-	}
-	f, ok := m.(*onnx.File)
-	return f, ok
 }
 
 func stateDictLayers(infos []tensor.Info) []Layer {

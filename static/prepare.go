@@ -44,7 +44,7 @@ type Prepared struct {
 // is named in the error), so that nothing fails after the calibration. No weight is
 // quantized and no graph is run but the constant subgraphs'.
 func Prepare(ctx context.Context, src formats.Model, opts quantize.Options) (*Prepared, error) {
-	f, ok := onnxFile(src)
+	f, ok := formats.ONNXFile(src)
 	if !ok {
 		return nil, ErrNotONNX
 	}
@@ -91,17 +91,6 @@ func checkStaticWeights(w quantize.WeightOptions) error {
 		return fmt.Errorf("option 'weights.group_size': static ONNX quantization is per channel or per tensor")
 	}
 	return nil
-}
-
-func onnxFile(src formats.Model) (*onnx.File, bool) {
-	switch f := src.(type) {
-	case *onnx.File:
-		return f, true
-	case *formats.File:
-		o, ok := f.Model.(*onnx.File)
-		return o, ok
-	}
-	return nil, false
 }
 
 // File returns the ONNX file being quantized, its constant weights folded into
