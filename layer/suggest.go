@@ -3,7 +3,6 @@ package layer
 import (
 	"cmp"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 
@@ -133,8 +132,4 @@ func UnknownName(option, name string, glob bool, layers []Layer) *UnknownNameErr
 		e.More = len(names) - len(e.Known)
 	}
 	return e
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
 }

@@ -74,7 +74,7 @@ func (q *WeightPlan) record(layout string) Record {
 			r.LayersSkipped = append(r.LayersSkipped, SkippedLayer{d.Layer.Name, d.Reason})
 		}
 	}
-	for _, name := range sortedKeys(q.inputQ) {
+	for _, name := range slices.Sorted(maps.Keys(q.inputQ)) {
 		p := q.inputQ[name]
 		if r.Activations == nil {
 			r.Activations = &ActivationInfo{DType: qtypeName(p), Symmetric: p.Scheme.Symmetric}
@@ -154,7 +154,7 @@ func (q *WeightPlan) compressedConfig() (*CompressedConfig, string) {
 		w.Strategy = "channel"
 	}
 	var in *QuantizationArgs
-	if names := sortedKeys(q.inputQ); len(names) > 0 {
+	if names := slices.Sorted(maps.Keys(q.inputQ)); len(names) > 0 {
 		in = &QuantizationArgs{NumBits: 8, Type: "int", Symmetric: !inputStoresZeroPoint(q.inputQ[names[0]]),
 			Strategy: "tensor", Observer: &minmax}
 	}
@@ -228,8 +228,4 @@ func jsonString(v any) (string, error) {
 		return "", fmt.Errorf("quantize: encoding %T: %w", v, err)
 	}
 	return string(b), nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
 }
