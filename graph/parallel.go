@@ -2,7 +2,8 @@ package graph
 
 import (
 	"runtime"
-	"sync"
+
+	"github.com/qscript-dev/qscript/internal/parallel"
 )
 
 // The executor's parallel-for follows internal/parallel's policy (disjoint contiguous
@@ -52,27 +53,5 @@ func runRange[A any](workers, n int, args A, body func(args A, lo, hi int)) {
 	}
 	shared := new(A) // on the heap only here: args itself is never captured
 	*shared = args
-	parallelRange(n, workers, func(lo, hi int) { body(*shared, lo, hi) })
-}
-
-// parallelRange splits [0, n) into at most workers contiguous ranges run on their own
-// goroutines (the calling one does the first); workers <= 1 runs body(0, n) directly.
-// body escapes: a kernel that may run serially calls it through runRange.
-func parallelRange(n, workers int, body func(lo, hi int)) {
-	workers = min(workers, n)
-	if workers <= 1 {
-		body(0, n)
-		return
-	}
-	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for lo := chunk; lo < n; lo += chunk {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			body(lo, hi)
-		}(lo, min(lo+chunk, n))
-	}
-	body(0, min(chunk, n))
-	wg.Wait()
+	parallel.Split(n, workers, func(lo, hi int) { body(*shared, lo, hi) })
 }

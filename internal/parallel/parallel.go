@@ -72,3 +72,26 @@ func Ranges(n, inputBytes int, fn func(lo, hi int) error) error {
 		return fn(n*c/chunks, n*(c+1)/chunks)
 	})
 }
+
+// Split runs body over [0, n) cut into at most workers contiguous, disjoint ranges, each on
+// its own goroutine (the calling one does the first), for callers that choose their worker
+// count (graph's kernels, by the Run's; sgemm's packing); workers <= 1 runs body(0, n)
+// directly. body escapes to the heap: graph's serial Runs avoid calling it (graph.runRange).
+func Split(n, workers int, body func(lo, hi int)) {
+	workers = min(workers, n)
+	if workers <= 1 {
+		body(0, n)
+		return
+	}
+	var wg sync.WaitGroup
+	chunk := (n + workers - 1) / workers
+	for lo := chunk; lo < n; lo += chunk {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			body(lo, hi)
+		}(lo, min(lo+chunk, n))
+	}
+	body(0, min(chunk, n))
+	wg.Wait()
+}

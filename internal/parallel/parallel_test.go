@@ -94,3 +94,27 @@ func TestRangesCoverOnce(t *testing.T) {
 		t.Fatalf("error %v, want %v", err, errEarly)
 	}
 }
+
+// TestSplitCoversEveryIndexOnce: the ranges of Split are disjoint, cover [0, n) and number
+// at most workers.
+func TestSplitCoversEveryIndexOnce(t *testing.T) {
+	for _, c := range [][2]int{{0, 4}, {1, 4}, {7, 1}, {7, 3}, {3, 7}, {100, 8}} {
+		n, workers := c[0], c[1]
+		seen := make([]atomic.Int32, n)
+		var ranges atomic.Int32
+		Split(n, workers, func(lo, hi int) {
+			ranges.Add(1)
+			for i := lo; i < hi; i++ {
+				seen[i].Add(1)
+			}
+		})
+		for i := range seen {
+			if seen[i].Load() != 1 {
+				t.Fatalf("n=%d workers=%d: index %d ran %d times", n, workers, i, seen[i].Load())
+			}
+		}
+		if r := int(ranges.Load()); r > max(workers, 1) {
+			t.Fatalf("n=%d workers=%d: %d ranges", n, workers, r)
+		}
+	}
+}

@@ -4,6 +4,8 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/qscript-dev/qscript/internal/parallel"
 )
 
 // microKernel adds the mr×nr product of a packed A panel (kc×mr) and a packed B panel (kc×nr)
@@ -215,7 +217,7 @@ func sgemm(mem Scratch, mk microKernel, dst []float32, ldc int, ops Operands, m,
 		defer mem.Put(buf)
 		panels := (m + mk.mr - 1) / mk.mr
 		if workers > 1 {
-			parallelRange(panels, workers, func(p0, p1 int) { packA(buf, a, m, k, mk.mr, p0, p1) })
+			parallel.Split(panels, workers, func(p0, p1 int) { packA(buf, a, m, k, mk.mr, p0, p1) })
 		} else {
 			packA(buf, a, m, k, mk.mr, 0, panels)
 		}
@@ -226,7 +228,7 @@ func sgemm(mem Scratch, mk microKernel, dst []float32, ldc int, ops Operands, m,
 		defer mem.Put(buf)
 		panels := (n + mk.nr - 1) / mk.nr
 		if workers > 1 {
-			parallelRange(panels, workers, func(p0, p1 int) { packB(buf, b, n, k, mk.nr, p0, p1) })
+			parallel.Split(panels, workers, func(p0, p1 int) { packB(buf, b, n, k, mk.nr, p0, p1) })
 		} else {
 			packB(buf, b, n, k, mk.nr, 0, panels)
 		}
@@ -461,20 +463,4 @@ func kernel4x4(kc int, a, b, c []float32, ldc int) {
 	r[1] += c31
 	r[2] += c32
 	r[3] += c33
-}
-
-// parallelRange splits [0, n) into at most workers contiguous ranges run on their own
-// goroutines (the calling one does the first): the packing of A's and B's panels.
-func parallelRange(n, workers int, body func(lo, hi int)) {
-	var wg sync.WaitGroup
-	chunk := (n + workers - 1) / workers
-	for lo := chunk; lo < n; lo += chunk {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			body(lo, hi)
-		}(lo, min(lo+chunk, n))
-	}
-	body(0, min(chunk, n))
-	wg.Wait()
 }
