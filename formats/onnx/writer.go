@@ -105,27 +105,9 @@ func write(path string, m *onnxpb.ModelProto, opts *WriteOptions) error {
 		}
 		defer data.Abort()
 	}
-	var offset int64
-	for i, tp := range g.Initializer {
-		lay := layouts[i]
-		switch {
-		case external && lay.nbytes > 0 && lay.nbytes >= opts.MinExternalBytes:
-			start := (offset + externalAlign - 1) / externalAlign * externalAlign
-			if _, err := data.Seek(start, io.SeekStart); err != nil {
-				return err
-			}
-			if err := src.copyData(data, tp, lay); err != nil {
-				return fmt.Errorf("onnx: tensor %q: %w", tp.GetName(), err)
-			}
-			offset = start + lay.nbytes
-			g.Initializer[i] = externalProto(tp, DataFileName(path), start, lay.nbytes)
-		case lay.ext != nil:
-			inline, err := src.inline(tp, lay)
-			if err != nil {
-				return fmt.Errorf("onnx: tensor %q: %w", tp.GetName(), err)
-			}
-			g.Initializer[i] = inline
-		}
+	offset, err := placeInitializers(g, layouts, src, data, DataFileName(path), opts.MinExternalBytes)
+	if err != nil {
+		return err
 	}
 	if data != nil && offset > 0 {
 		// Seek past the end does not extend the file; make its size cover the last tensor.
@@ -155,6 +137,34 @@ func write(path string, m *onnxpb.ModelProto, opts *WriteOptions) error {
 		}
 	}
 	return mf.Commit()
+}
+
+// placeInitializers moves each initializer of at least minExternal bytes into data (when
+// data is not nil), aligned, and inlines those whose data was external in the source; it
+// returns the end of the data written.
+func placeInitializers(g *onnxpb.GraphProto, layouts []tensorLayout, src *sourceFiles, data *atomicfile.File, dataName string, minExternal int64) (offset int64, err error) {
+	for i, tp := range g.Initializer {
+		lay := layouts[i]
+		switch {
+		case data != nil && lay.nbytes > 0 && lay.nbytes >= minExternal:
+			start := (offset + externalAlign - 1) / externalAlign * externalAlign
+			if _, err := data.Seek(start, io.SeekStart); err != nil {
+				return 0, err
+			}
+			if err := src.copyData(data, tp, lay); err != nil {
+				return 0, fmt.Errorf("onnx: tensor %q: %w", tp.GetName(), err)
+			}
+			offset = start + lay.nbytes
+			g.Initializer[i] = externalProto(tp, dataName, start, lay.nbytes)
+		case lay.ext != nil:
+			inline, err := src.inline(tp, lay)
+			if err != nil {
+				return 0, fmt.Errorf("onnx: tensor %q: %w", tp.GetName(), err)
+			}
+			g.Initializer[i] = inline
+		}
+	}
+	return offset, nil
 }
 
 // shallowCopy returns a model that shares everything with m except the top-level
