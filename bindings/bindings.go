@@ -22,7 +22,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/qscript-dev/qscript/host/modules"
-	"github.com/qscript-dev/qscript/layer"
+	"github.com/qscript-dev/qscript/internal/suggest"
 )
 
 // part is one module and where its table goes in `qs`: merged into the top level (field
@@ -110,7 +110,7 @@ func unknownField(L *lua.LState, name string, module *lua.LTable) *lua.LTable {
 		var names []string
 		module.ForEach(func(k, _ lua.LValue) { names = append(names, k.String()) })
 		slices.Sort(names)
-		L.RaiseError("%s has no field %q%s; it has: %s", name, key.String(), layer.DidYouMean(key.String(), names), strings.Join(names, ", "))
+		L.RaiseError("%s has no field %q%s; it has: %s", name, key.String(), suggest.DidYouMean(key.String(), names), strings.Join(names, ", "))
 		return 0
 	}))
 	return mt

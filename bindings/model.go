@@ -12,6 +12,7 @@ import (
 
 	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/host/modules"
+	"github.com/qscript-dev/qscript/internal/suggest"
 	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -198,7 +199,7 @@ func modelGet(L *lua.LState) int {
 // unknownNameMessage says that name is not among names, with the closest ones.
 func unknownNameMessage(what, name string, names []string, hint string) string {
 	msg := fmt.Sprintf("no %s named %q", what, name)
-	if sim := layer.Similar(name, names); len(sim) > 0 { // at most five
+	if sim := suggest.Similar(name, names); len(sim) > 0 { // at most five
 		return msg + fmt.Sprintf(" (similar: %s)", strings.Join(sim, ", "))
 	}
 	return msg + "; " + hint
@@ -231,7 +232,7 @@ func modelLayers(L *lua.LState) int {
 	if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
 		typ := L.CheckString(2)
 		if _, ok := layer.CanonicalType(typ); !ok {
-			L.ArgError(2, fmt.Sprintf("unknown layer type %q%s; valid types: %s", typ, layer.DidYouMean(typ, layer.Types), strings.Join(layer.Types, ", ")))
+			L.ArgError(2, fmt.Sprintf("unknown layer type %q%s; valid types: %s", typ, suggest.DidYouMean(typ, layer.Types), strings.Join(layer.Types, ", ")))
 		}
 		layers = layer.OfType(layers, typ)
 	}

@@ -10,6 +10,7 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/qscript-dev/qscript/host/modules"
+	"github.com/qscript-dev/qscript/internal/suggest"
 	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/quantize"
@@ -55,7 +56,7 @@ func optionKeysError(table string, given []string, valid []string) error {
 			continue
 		}
 		e := &unknownOptionError{Table: table, Key: k, Valid: slices.Sorted(slices.Values(valid))}
-		if s := layer.Similar(k, valid); len(s) > 0 {
+		if s := suggest.Similar(k, valid); len(s) > 0 {
 			e.Suggestion = s[0]
 		} else if slices.Contains(valid, "weights") && slices.Contains(weightOptionKeys, k) {
 			// {dtype = "int8"} is how a tensor's quantize takes it; a model's takes
@@ -341,7 +342,7 @@ func (o optionMap) bool(key string, def bool) bool {
 func (o optionMap) choice(key, def string, choices []string) string {
 	s := o.string(key, def)
 	if !slices.Contains(choices, s) {
-		o.L.ArgError(o.n, fmt.Sprintf("option '%s%s': unknown value %q%s; valid values: %s", o.prefix, key, s, layer.DidYouMean(s, choices), strings.Join(choices, ", ")))
+		o.L.ArgError(o.n, fmt.Sprintf("option '%s%s': unknown value %q%s; valid values: %s", o.prefix, key, s, suggest.DidYouMean(s, choices), strings.Join(choices, ", ")))
 	}
 	return s
 }

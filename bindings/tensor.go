@@ -13,7 +13,7 @@ import (
 
 	"github.com/qscript-dev/qscript/host/modules"
 	"github.com/qscript-dev/qscript/internal/budget"
-	"github.com/qscript-dev/qscript/layer"
+	"github.com/qscript-dev/qscript/internal/suggest"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -145,7 +145,7 @@ func checkDType(L *lua.LState, n int, s string) tensor.DType {
 			names[i] = d.String()
 		}
 		L.ArgError(n, fmt.Sprintf("unknown dtype %q%s; valid dtypes: %s (or aliases such as float32, fp16, bf16, int8)",
-			s, layer.DidYouMean(strings.ToUpper(s), names), strings.Join(names, ", ")))
+			s, suggest.DidYouMean(strings.ToUpper(s), names), strings.Join(names, ", ")))
 	}
 	return dt
 }

@@ -6,6 +6,6 @@
 // (Quantizable, with the weight's output axis from WeightAxis). Select decides which of
 // them a plan quantizes, from layer types (TypeMatches: "Conv" takes Conv1d/2d/3d,
 // "Linear" takes Gemm and MatMul), exact names, globs (Matcher) and predicates. A name
-// that matches nothing is an error naming the closest layers (Similar), never a silent
+// that matches nothing is an error naming the closest layers (suggest.Similar), never a silent
 // no-op. quantize, static, onnxquant, llm and the QDQ exporter all read layers here.
 package layer

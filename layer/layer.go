@@ -9,6 +9,7 @@ import (
 
 	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/formats/onnx"
+	"github.com/qscript-dev/qscript/internal/suggest"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -222,7 +223,7 @@ func applyOverrides(layers []Layer, overrides map[string]string) error {
 		canon, ok := CanonicalType(typ)
 		if !ok {
 			return fmt.Errorf("layer_types[%q]: unknown layer type %q%s; valid types: %s",
-				name, typ, DidYouMean(typ, Types), strings.Join(Types, ", "))
+				name, typ, suggest.DidYouMean(typ, Types), strings.Join(Types, ", "))
 		}
 		i := slices.IndexFunc(layers, func(l Layer) bool { return l.Name == name || l.Weight == name })
 		if i < 0 {

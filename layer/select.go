@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/qscript-dev/qscript/internal/suggest"
 )
 
 // Matcher picks layers for a skip or include list: an exact layer name (or weight tensor
@@ -113,7 +115,7 @@ func Select(layers []Layer, sel Selection) ([]Decision, error) {
 	for _, t := range types {
 		if _, ok := CanonicalType(t); !ok {
 			return nil, fmt.Errorf("layers: unknown layer type %q%s; valid types: %s",
-				t, DidYouMean(t, Types), strings.Join(Types, ", "))
+				t, suggest.DidYouMean(t, Types), strings.Join(Types, ", "))
 		}
 	}
 	for _, list := range []struct {

@@ -3,7 +3,6 @@ package layer
 import (
 	"errors"
 	"slices"
-	"strings"
 	"testing"
 )
 
@@ -130,32 +129,6 @@ func TestGlobMatch(t *testing.T) {
 	}
 	if _, err := globMatch("a[b", "x"); err == nil {
 		t.Error("unterminated class accepted")
-	}
-}
-
-func TestSimilar(t *testing.T) {
-	names := []string{"model.layers.0.mlp.down_proj", "model.layers.0.mlp.up_proj", "model.layers.0.self_attn.q_proj", "lm_head"}
-	if got := Similar("model.layers.0.mlp.dwn_proj", names); len(got) == 0 || got[0] != names[0] {
-		t.Errorf("Similar = %v", got)
-	}
-	if got := Similar("LM_HEAD", names); !slices.Equal(got, []string{"lm_head"}) {
-		t.Errorf("Similar = %v", got)
-	}
-	if got := Similar("q_proj", names); !slices.Equal(got, []string{"model.layers.0.self_attn.q_proj"}) {
-		t.Errorf("Similar = %v", got)
-	}
-	if got := Similar("model.layers.0.q_proj", names); len(got) == 0 || got[0] != "model.layers.0.self_attn.q_proj" {
-		t.Errorf("a level left out: Similar = %v", got)
-	}
-	if got := Similar("zzz", names); len(got) != 0 {
-		t.Errorf("Similar = %v", got)
-	}
-	many := make([]string, 20)
-	for i := range many {
-		many[i] = "layer" + strings.Repeat("x", i%3) + string(rune('a'+i))
-	}
-	if got := Similar("layer", many); len(got) != maxSuggestions {
-		t.Errorf("%d suggestions", len(got))
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/qscript-dev/qscript/internal/suggest"
 	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 )
@@ -80,7 +81,7 @@ func (o Options) Validate() error {
 	w := o.Weights
 	if !slices.Contains(WeightDTypes, w.DType) {
 		return fmt.Errorf("option \"weights.dtype\": unknown dtype %q%s; valid dtypes: %s",
-			w.DType, layer.DidYouMean(w.DType, WeightDTypes), strings.Join(WeightDTypes, ", "))
+			w.DType, suggest.DidYouMean(w.DType, WeightDTypes), strings.Join(WeightDTypes, ", "))
 	}
 	if w.GroupSize < -1 {
 		return fmt.Errorf("option \"weights.group_size\": %d; want a positive size, 0 (default) or -1 (no groups)", w.GroupSize)
@@ -94,13 +95,13 @@ func (o Options) Validate() error {
 	for _, t := range o.Types {
 		if _, ok := layer.CanonicalType(t); !ok {
 			return fmt.Errorf("option \"layers\": unknown layer type %q%s; valid types: %s",
-				t, layer.DidYouMean(t, layer.Types), strings.Join(layer.Types, ", "))
+				t, suggest.DidYouMean(t, layer.Types), strings.Join(layer.Types, ", "))
 		}
 	}
 	for name, t := range o.LayerTypes {
 		if _, ok := layer.CanonicalType(t); !ok {
 			return fmt.Errorf("option \"layer_types\": layer %q: unknown layer type %q%s; valid types: %s",
-				name, t, layer.DidYouMean(t, layer.Types), strings.Join(layer.Types, ", "))
+				name, t, suggest.DidYouMean(t, layer.Types), strings.Join(layer.Types, ", "))
 		}
 	}
 	return nil

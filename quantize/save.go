@@ -16,7 +16,7 @@ import (
 	"github.com/qscript-dev/qscript/formats/atomicfile"
 	"github.com/qscript-dev/qscript/formats/safetensors"
 	"github.com/qscript-dev/qscript/formats/torch"
-	"github.com/qscript-dev/qscript/layer"
+	"github.com/qscript-dev/qscript/internal/suggest"
 	"github.com/qscript-dev/qscript/tensor"
 
 	"github.com/qscript-dev/qscript/internal/paths"
@@ -81,7 +81,7 @@ func (q *WeightPlan) Save(ctx context.Context, path string, so SaveOptions) erro
 		layout = LayoutCompressed
 	}
 	if !slices.Contains(Layouts, layout) {
-		return fmt.Errorf("save: unknown layout %q%s; valid layouts: %s", layout, layer.DidYouMean(layout, Layouts), strings.Join(Layouts, ", "))
+		return fmt.Errorf("save: unknown layout %q%s; valid layouts: %s", layout, suggest.DidYouMean(layout, Layouts), strings.Join(Layouts, ", "))
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()
