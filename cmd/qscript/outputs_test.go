@@ -150,8 +150,8 @@ func goldenHashes() (string, bool) {
 	return "outputs-purego.sha256", true
 }
 
-// outputsFolder is the runs' working folder: the bundled examples, this package's testdata
-// and the GGUF converter's Hugging Face fixture folders, linked under fixed relative names
+// outputsFolder is the runs' working folder: the bundled examples, this package's testdata,
+// data's test images and the GGUF converter's Hugging Face fixture folders, linked under fixed relative names
 // (recipe paths end up in outputs, so they must not depend on where the checkout is).
 func outputsFolder(t *testing.T) string {
 	t.Helper()
@@ -159,6 +159,7 @@ func outputsFolder(t *testing.T) string {
 	for name, target := range map[string]string{
 		"examples": "../../examples",
 		"testdata": "testdata",
+		"images":   "../../data/testdata/images",
 		"llama":    "../../convert/llamagguf/testdata/llama/model",
 		"qwen2":    "../../convert/llamagguf/testdata/qwen2/model",
 	} {
@@ -180,7 +181,7 @@ func runOutputCase(t *testing.T, work string, c outputCase) (map[string]string, 
 	if err := os.MkdirAll(filepath.Join(dir, "o"), 0o755); err != nil {
 		return nil, err
 	}
-	for _, link := range []string{"examples", "testdata", "llama", "qwen2"} {
+	for _, link := range []string{"examples", "testdata", "images", "llama", "qwen2"} {
 		if err := os.Symlink(filepath.Join(work, link), filepath.Join(dir, link)); err != nil {
 			return nil, err
 		}

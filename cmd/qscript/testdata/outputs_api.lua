@@ -32,3 +32,10 @@ local r8 = qs.quantize(cnn, { weights = { dtype = "int8", per_channel = true } }
 local r4 = qs.quantize(cnn, { weights = { dtype = "int4", group_size = 32 } }):report()
 r4:json("o/r4.json")
 print(qs.report.diff(r8, qs.report.read("o/r4.json")))
+
+-- Image folders as calibration data (decoding, resizing, normalization).
+local cnn_onnx = qs.load("examples/models/digits_cnn.onnx")
+local imgs = qs.data.images("images", { size = 8, gray = true, mean = 0.5, std = 0.25 })
+local si = qs.quantize(cnn_onnx, { activations = { calibrate = imgs, observer = "minmax" } })
+qs.save(si, "o/images.onnx")
+print(si:report())
