@@ -36,6 +36,19 @@ func (a *StatsAcc) AddCodes(counts []int64, x []float32, codes []int8, scale flo
 	addCodesGo(&a.rest, counts, x[done:], codes[done:], scale, zp, lo, inv)
 }
 
+// addGroups is AddCodes on len(scale) consecutive runs of size values, run g with
+// scale[g] and zero point zp[g]-shift, with the same sums as those calls one by one (in
+// one vector call when size is a multiple of 8).
+func (a *StatsAcc) addGroups(counts []int64, x []float32, codes []int8, size int, scale []float32, zp []int32, shift int32, lo, inv float32) {
+	if done := addGroupsPrefix(&a.lanes, counts, x, codes, size, scale, zp, shift, lo, inv); done > 0 {
+		a.vec += done
+		return
+	}
+	for g := range scale {
+		a.AddCodes(counts, x[g*size:(g+1)*size], codes[g*size:(g+1)*size], scale[g], zp[g]-shift, lo, inv)
+	}
+}
+
 // AddFloats is AddCodes for values y already dequantized (fp8, casts, interleaved channels).
 func (a *StatsAcc) AddFloats(counts []int64, x, y []float32, lo, inv float32) {
 	y = y[:len(x)]

@@ -29,6 +29,22 @@ func addFloatsPrefix(l *statsLanes, counts []int64, x, y []float32, lo, inv floa
 }
 
 //go:noescape
+func statsGroupsAVX2(x *float32, codes *int8, groups, size int, counts *int64, scales *float32, zps *int32, shift int32, lo, inv float32, l *statsLanes)
+
+// addGroupsPrefix measures len(scale) whole runs of size values (x, codes) with the AVX2
+// kernel and returns how many values it covered: all of them, or 0 without AVX2 or when
+// size is not a multiple of 8.
+func addGroupsPrefix(l *statsLanes, counts []int64, x []float32, codes []int8, size int, scale []float32, zp []int32, shift int32, lo, inv float32) int {
+	g := len(scale)
+	if !haveAVX2 || size <= 0 || size%8 != 0 || g == 0 {
+		return 0
+	}
+	_, _, _ = x[g*size-1], codes[g*size-1], zp[g-1]
+	statsGroupsAVX2(&x[0], &codes[0], g, size, &counts[0], &scale[0], &zp[0], shift, lo, inv, l)
+	return g * size
+}
+
+//go:noescape
 func divClampAVX2(dst, src *float32, n int, s, lo, hi float32)
 
 // divClampPrefix scales the longest prefix of src whose length is a multiple of 8.

@@ -162,3 +162,51 @@ divLoop:
 	JNZ  divLoop
 	VZEROUPPER
 	RET
+
+// func statsGroupsAVX2(x *float32, codes *int8, groups, size int, counts *int64, scales *float32, zps *int32, shift int32, lo, inv float32, l *statsLanes)
+// statsCodesAVX2 over groups consecutive runs of size values (a positive multiple of 8),
+// run g dequantized with scales[g] and zps[g]-shift: the lanes stay in registers from run
+// to run, so the sums are those of one statsCodesAVX2 call per run.
+TEXT ·statsGroupsAVX2(SB), NOSPLIT, $160-80
+	MOVQ x+0(FP), SI
+	MOVQ codes+8(FP), DX
+	MOVQ groups+16(FP), R8
+	MOVQ size+24(FP), R12
+	SHRQ $3, R12
+	MOVQ counts+32(FP), BX
+	MOVQ scales+40(FP), R10
+	MOVQ zps+48(FP), R11
+	MOVL shift+56(FP), R13
+	VBROADCASTSS lo+60(FP), Y9
+	VMOVUPS Y9, 96(SP)
+	VBROADCASTSS inv+64(FP), Y9
+	VMOVUPS Y9, 128(SP)
+	MOVQ l+72(FP), DI
+	STATS_LOAD
+
+runLoop:
+	VBROADCASTSS (R10), Y9
+	VMOVUPS      Y9, 32(SP)
+	MOVL         (R11), AX
+	SUBL         R13, AX
+	VMOVD        AX, X9
+	VPBROADCASTD X9, Y9
+	VMOVDQU      Y9, 64(SP)
+	MOVQ         R12, CX
+
+runInner:
+	VPMOVSXBD   (DX), Y9
+	VPSUBD      64(SP), Y9, Y9
+	VCVTDQ2PS   Y9, Y9
+	VMULPS      32(SP), Y9, Y9
+	VMOVUPS     (SI), Y10
+	STATS8
+	ADDQ $8, DX
+	DECQ CX
+	JNZ  runInner
+	ADDQ $4, R10
+	ADDQ $4, R11
+	DECQ R8
+	JNZ  runLoop
+	STATS_STORE
+	RET

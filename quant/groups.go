@@ -63,22 +63,28 @@ func QuantizeGroupsWithTo(codes []int8, x []float32, scale []float32, zp []int32
 	if err != nil {
 		return err
 	}
-	if m != nil {
-		if err := m.check(len(x)); err != nil {
-			return err
-		}
-		defer m.flush()
-	}
-	return gq.forGroups(x, func(a, z, k int) error {
-		if m != nil {
-			m.add(gq, codes, x, a, z, scale[k], zp[k])
+	if m == nil {
+		return gq.forGroups(x, func(a, z, k int) error {
+			if !gq.quantize(codes[a:z], x[a:z], scale[k], zp[k]) {
+				return errNonFiniteGroup
+			}
 			return nil
+		})
+	}
+	if err := m.check(len(x)); err != nil {
+		return err
+	}
+	groups := (cols + groupSize - 1) / groupSize
+	for r := 0; r < len(x)/cols; r++ {
+		base, k0 := r*cols, r*groups
+		for g := 0; g < groups; g++ {
+			a, z := base+g*groupSize, base+min((g+1)*groupSize, cols)
+			gq.quantize(codes[a:z], x[a:z], scale[k0+g], zp[k0+g])
 		}
-		if !gq.quantize(codes[a:z], x[a:z], scale[k], zp[k]) {
-			return errNonFiniteGroup
-		}
-		return nil
-	})
+		m.measureRow(gq, codes, x, base, scale[k0:k0+groups], zp[k0:k0+groups])
+	}
+	m.flush()
+	return nil
 }
 
 // GroupStats are the statistics QuantizeGroupsWithTo measures as it quantizes: the
@@ -104,17 +110,26 @@ func (m *GroupStats) check(n int) error {
 	return nil
 }
 
-// add quantizes and measures group [a, z) of x, in runs cut at block boundaries.
-func (m *GroupStats) add(gq *groupQuantizer, codes []int8, x []float32, a, z int, sc float32, zk int32) {
-	af := affineOf(sc, zk, gq.s)
-	af.zp -= float32(gq.shift)
-	for a < z {
+// measureRow measures the row of x that starts at base, whose groups have the qparams
+// scale and zp, in runs of one scale cut at block boundaries: whole groups together in
+// one vector call, the pieces of a group cut by a boundary on their own.
+func (m *GroupStats) measureRow(gq *groupQuantizer, codes []int8, x []float32, base int, scale []float32, zp []int32) {
+	cols, size, end := gq.cols, gq.groupSize, base+gq.cols
+	for a := base; a < end; {
 		if a >= m.end {
 			m.flush()
 			m.acc, m.block, m.end = StatsAcc{}, m.block+1, m.end+m.Block
 		}
-		e := min(z, m.end)
-		m.acc.addQuantized(codes[a:e], x[a:e], &af, sc, zk-gq.shift, m.Counts, m.Lo, m.Inv)
+		g, stop := (a-base)/size, min(end, m.end)
+		if a == base+g*size { // whole groups from a up to stop
+			if n := min((stop-a)/size, cols/size-g); n > 0 {
+				m.acc.addGroups(m.Counts, x[a:a+n*size], codes[a:a+n*size], size, scale[g:g+n], zp[g:g+n], gq.shift, m.Lo, m.Inv)
+				a += n * size
+				continue
+			}
+		}
+		e := min(base+min(cols, (g+1)*size), stop)
+		m.acc.AddCodes(m.Counts, x[a:e], codes[a:e], scale[g], zp[g]-gq.shift, m.Lo, m.Inv)
 		a = e
 	}
 }

@@ -209,10 +209,16 @@ func quantizeGroupsRef(codes []int8, scale []float32, zp []int32, x []float32, c
 // StatsAcc per block that AddCodes each run of one scale; and those sums are the float64
 // reference loop's (ErrorSums.Add on the dequantized values) up to summation order, with
 // TestAddCodesMatchesReference's tolerance. Rows of 300 with groups of 128 and blocks of
-// 1000 put block boundaries inside groups.
+// 1000 put block boundaries inside groups; rows of 512 make runs of whole groups across rows.
 func TestQuantizeGroupsMeasured(t *testing.T) {
+	for _, cols := range []int{300, 512} {
+		testGroupsMeasured(t, cols)
+	}
+}
+
+func testGroupsMeasured(t *testing.T, cols int) {
 	rng := rand.New(rand.NewSource(7))
-	const rows, cols, gs, block, bins = 20, 300, 128, 1000, 64
+	const rows, gs, block, bins = 20, 128, 1000, 64
 	x := make([]float32, rows*cols)
 	for i := range x {
 		x[i] = float32(rng.NormFloat64()) * 0.05
@@ -254,7 +260,7 @@ func TestQuantizeGroupsMeasured(t *testing.T) {
 				m := &GroupStats{Counts: make([]int64, bins+1), Lo: lo, Inv: inv, Block: block, Sums: make([]ErrorSums, len(wantSums))}
 				err := QuantizeGroupsWithTo(codes, x, scale, zp, cols, gs, s, shift, m)
 				haveAVX2 = saved
-				label := fmt.Sprintf("%s num=%v vector=%v", q.Name, num, vector)
+				label := fmt.Sprintf("cols %d %s num=%v vector=%v", cols, q.Name, num, vector)
 				if err != nil {
 					t.Fatalf("%s: %v", label, err)
 				}
