@@ -87,7 +87,18 @@ func TestSteadyStateAllocations(t *testing.T) {
 	}{{"digits_cnn.onnx", "calib.npy", 1 << 10}, {"encoder_block_op17.onnx", "encoder_calib.npy", 6 << 10}} {
 		g := loadModel(t, c.model)
 		src := tiledNPY(t, c.data, 3200)
-		b, o := allocsPerBatch(t, g, src, 320, 3200)
+		// Each Calibrate makes its workers' Runners afresh, and a worker's first batch fills
+		// its Runner's buffers (~100 KB for the CNN): when the machine is loaded, one worker
+		// may get no batch of the short run, and the difference then counts that warm-up as
+		// ~1 KB per batch. Garbage made per batch shows in every attempt; the least of three
+		// is the figure.
+		var b, o float64
+		for attempt := 0; attempt < 3; attempt++ {
+			b, o = allocsPerBatch(t, g, src, 320, 3200)
+			if b <= c.maxBytes {
+				break
+			}
+		}
 		t.Logf("%s: %.0f B, %.1f objects per batch of %d", c.model, b, o, DefaultBatchSize)
 		if b > c.maxBytes {
 			t.Errorf("%s: calibration allocates %.0f B per batch in steady state, more than %.0f", c.model, b, c.maxBytes)

@@ -81,7 +81,7 @@ func Calibrate(ctx context.Context, g *graph.Graph, src data.Source, opts Option
 	}
 	c := &calibration{g: g, src: src, bind: bind, opts: o, targets: targets, obs: obs, batch: batch, workers: workers,
 		index: index, atInput: atInput, inSub: inSub, maxJobs: workers + 2, idle: make(chan *job, workers+2),
-		observeErrs: make([]error, len(targets)), turns: make([]turn, len(targets))}
+		observeErrs: make([]error, len(targets)), turns: newTurns(len(targets))}
 	c.subNodes = subgraphQuantizable(g)
 	bar := newProgress(o.Progress, o.ProgressMode, total)
 	c.onBatch = bar.update
@@ -334,24 +334,22 @@ func (c *calibration) produce(ctx context.Context, rd data.Reader, work, queue c
 	return nil
 }
 
-// takeJob returns a job for the next batch: one the consumer is done with (its batch
-// handed back to the reader), a new one while fewer than maxJobs exist, or else the next
-// the consumer finishes.
+// takeJob returns a job for the next batch: a new one while fewer than maxJobs exist, else
+// the next the consumer is done with (its batch handed back to the reader). The jobs are
+// all made first, whatever the timing, so that the memory of a calibration of many
+// batches does not depend on how fast the consumer hands jobs back (a late new job
+// allocates its batch too: TestSteadyStateAllocations).
 func (c *calibration) takeJob(ctx context.Context, rd data.Reader) (*job, error) {
+	if c.made < c.maxJobs {
+		c.made++
+		return &job{feed: make(map[string]*tensor.Tensor, len(c.g.Inputs())), acts: make([][]*tensor.Tensor, len(c.targets)),
+			bufs: make([][]*tensor.Tensor, len(c.targets)), observed: make([]bool, len(c.targets)), done: make(chan struct{}, 1)}, nil
+	}
 	var j *job
 	select {
 	case j = <-c.idle:
-	default:
-		if c.made < c.maxJobs {
-			c.made++
-			return &job{feed: make(map[string]*tensor.Tensor, len(c.g.Inputs())), acts: make([][]*tensor.Tensor, len(c.targets)),
-				bufs: make([][]*tensor.Tensor, len(c.targets)), observed: make([]bool, len(c.targets)), done: make(chan struct{}, 1)}, nil
-		}
-		select {
-		case j = <-c.idle:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	data.Recycle(rd, j.batch)
 	j.batch = nil
@@ -441,20 +439,21 @@ type turn struct {
 	next  int64
 }
 
-// wait sleeps until next changes or the calibration is cancelled; t.mu is held.
-func (t *turn) wait() {
-	if t.ready == nil {
-		t.ready = sync.NewCond(&t.mu)
+// newTurns returns a turn per target, each ready to wait on: made up front, so that a
+// worker's first wait, however late, allocates nothing (TestSteadyStateAllocations).
+func newTurns(n int) []turn {
+	turns := make([]turn, n)
+	for i := range turns {
+		turns[i].ready = sync.NewCond(&turns[i].mu)
 	}
-	t.ready.Wait()
+	return turns
 }
 
+// wait sleeps until next changes or the calibration is cancelled; t.mu is held.
+func (t *turn) wait() { t.ready.Wait() }
+
 // wake wakes every worker waiting for this target; t.mu is held.
-func (t *turn) wake() {
-	if t.ready != nil {
-		t.ready.Broadcast()
-	}
-}
+func (t *turn) wake() { t.ready.Broadcast() }
 
 // wakeTurns wakes every waiting worker, to see that the calibration was cancelled.
 func (c *calibration) wakeTurns() {
