@@ -331,6 +331,16 @@ func pool2dPlane(dst, src []float32, h, w int, p convParams, isMax, includePad b
 				row[ox] = acc
 				continue
 			}
+			if isMax && kw == 3 && xb-xa == 3 {
+				// resnet's 3×3 stride-2 window, unrolled likewise.
+				acc := float32(math.Inf(-1))
+				for yy := ya; yy < yb; yy++ {
+					r := src[yy*w+xa : yy*w+xa+3]
+					acc = max(acc, r[0], r[1], r[2])
+				}
+				row[ox] = acc
+				continue
+			}
 			if isMax {
 				acc := float32(math.Inf(-1))
 				for yy := ya; yy < yb; yy++ {
