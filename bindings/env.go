@@ -126,14 +126,10 @@ func checkKeys(L *lua.LState, n int, t *lua.LTable, table string, valid []string
 // optField returns field key of option table t, checked against the Lua type want (nil
 // when absent). A wrong type raises an argument error for argument n naming the option.
 func optField(L *lua.LState, n int, t *lua.LTable, key string, want lua.LValueType) lua.LValue {
-	v := t.RawGetString(key)
-	if v == lua.LNil {
-		return v
+	if luaOption(L, n, t, key).get(key, want) == nil {
+		return lua.LNil
 	}
-	if v.Type() != want {
-		L.ArgError(n, fmt.Sprintf("option '%s': %s expected, got %s", key, want, v.Type()))
-	}
-	return v
+	return t.RawGetString(key)
 }
 
 // The opt functions read one field of a Lua option table with optionMap, the reader of

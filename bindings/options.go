@@ -25,6 +25,7 @@ import (
 var (
 	modelOptionKeys  = []string{"activations", "include", "layer_types", "layers", "numerics", "skip", "weights"}
 	weightOptionKeys = []string{"dtype", "group_size", "per_channel", "symmetric"}
+	listOptions      = []string{"include", "layers", "skip"} // {} there is an empty list
 )
 
 // unknownOptionError is an option key that is not valid where it was given.
@@ -90,18 +91,11 @@ func mergeOptions(tables ...map[string]any) map[string]any {
 	return out
 }
 
-// modelOptions returns quantize.DefaultOptions with the option table m applied, and its
-// activations table as given (nil when absent; planStatic reads it). Values:
-//
-//	weights     = {dtype = "int8", per_channel = true, symmetric = true, group_size = 128}
-//	layers      = {"Linear", "Conv"}
-//	skip        = {"conv1", "encoder.*", f}       -- names, globs or functions
-//	include     = {...}                           -- like skip
-//	layer_types = {["emb.proj"] = "Linear"}
-//	numerics    = "torch" | "onnxruntime"
-//
-// A single string is accepted where a list is expected. Unknown keys, wrong value types
-// and invalid values are errors naming the option.
+// modelOptions returns quantize.DefaultOptions with the option table m applied (the keys
+// and values of docs/lua-api.md's qs.quantize), and its activations table as given (nil
+// when absent; planStatic reads it). A single string is accepted where a list is
+// expected, and an empty table where a list is. Unknown keys, wrong value types and
+// invalid values are errors naming the option.
 func modelOptions(m map[string]any) (quantize.Options, map[string]any, error) {
 	o := quantize.DefaultOptions()
 	var acts map[string]any
@@ -110,6 +104,9 @@ func modelOptions(m map[string]any) (quantize.Options, map[string]any, error) {
 	}
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		v := m[k]
+		if e, ok := v.(map[string]any); ok && len(e) == 0 && slices.Contains(listOptions, k) {
+			v = []any{}
+		}
 		var err error
 		switch k {
 		case "weights":

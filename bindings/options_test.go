@@ -95,6 +95,10 @@ func TestOptionPriority(t *testing.T) {
 	if config["weights"].(map[string]any)["symmetric"] != false {
 		t.Error("mergeOptions modified its input")
 	}
+	// An empty table (Lua's {}) is an empty list where a list is expected.
+	if o, _, err := modelOptions(mergeOptions(map[string]any{"skip": map[string]any{}, "layers": map[string]any{}}, config)); err != nil || o.Skip == nil || len(o.Skip)+len(o.Types) != 0 {
+		t.Errorf("empty lists: %+v, %v", o.Selection, err)
+	}
 }
 
 func TestOptionKeysError(t *testing.T) {

@@ -151,25 +151,15 @@ func config(L *lua.LState) int {
 	return 0
 }
 
-// listOptions are the option keys whose value is a list, so that an empty table there is
-// an empty list rather than an empty map.
-var listOptions = []string{"include", "layers", "skip"}
-
 // quantizeOptionMap converts the option table at argument n to Go values for
 // modelOptions; Lua functions in skip and include become predicates that call back into
 // this Lua state.
 func quantizeOptionMap(L *lua.LState, n int, t *lua.LTable) map[string]any {
 	checkKeys(L, n, t, "", modelOptionKeys)
 	predicateErr := predicateErrors(L)
-	m := goValue(L, t, func(fn *lua.LFunction) any {
+	return goValue(L, t, func(fn *lua.LFunction) any {
 		return layer.Predicate(functionLabel(fn), luaPredicate(L, fn, predicateErr))
 	}).(map[string]any)
-	for _, k := range listOptions {
-		if e, ok := m[k].(map[string]any); ok && len(e) == 0 {
-			m[k] = []any{}
-		}
-	}
-	return m
 }
 
 // functionLabel names a Lua predicate in the report's reasons: "function at

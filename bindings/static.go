@@ -91,8 +91,7 @@ func calibOptions(L *lua.LState, n int, t map[string]any, prefix string, numeric
 		ReduceRange: f.bool("reduce_range", false),
 		Numerics:    numerics,
 	}
-	o.ProgressMode = calib.ProgressAuto
-	if v := f.get("progress", lua.LTBool); v != nil {
+	if v := f.get("progress", lua.LTBool); v != nil { // absent: calib.ProgressAuto
 		o.ProgressMode = calib.ProgressOff
 		if v.(bool) {
 			o.ProgressMode = calib.ProgressOn
@@ -100,8 +99,7 @@ func calibOptions(L *lua.LState, n int, t map[string]any, prefix string, numeric
 	}
 	if env.Quiet || env.Stderr == nil {
 		o.ProgressMode = calib.ProgressOff
-	}
-	if env.Stderr != nil && !env.Quiet {
+	} else {
 		w := env.Stderr
 		o.Warn = func(s string) { fmt.Fprintf(w, "warning: %s\n", s) }
 	}
@@ -117,20 +115,6 @@ func axesAndState(L *lua.LState, n int, t map[string]any) (axes map[string]int, 
 		state = statePairs(L, n, v)
 	}
 	return axes, state
-}
-
-// activationScalars raises an argument error for a value of activations = {...} that
-// calibOptions reads and that is not a string, number or boolean.
-func activationScalars(L *lua.LState, n int, t map[string]any) {
-	for _, k := range slices.Sorted(maps.Keys(t)) {
-		switch t[k].(type) {
-		case string, bool, float64:
-		default:
-			if !slices.Contains([]string{"batch_axis", "calibrate", "check", "min_sqnr", "state"}, k) {
-				L.ArgError(n, fmt.Sprintf("option 'activations.%s': a string, number or boolean expected, got %T", k, t[k]))
-			}
-		}
-	}
 }
 
 // batchAxes reads batch_axis = {input = axis, ...} (-1: fed as it is).
@@ -248,7 +232,15 @@ func planStatic(L *lua.LState, m *LoadedModel, opts quantize.Options, acts map[s
 				L.ArgError(2, "option 'activations.calibrate': "+err.Error())
 			}
 		}
-		activationScalars(L, 2, acts)
+		for _, k := range slices.Sorted(maps.Keys(acts)) { // what calibOptions reads is a scalar
+			switch acts[k].(type) {
+			case string, bool, float64:
+			default:
+				if !slices.Contains([]string{"batch_axis", "calibrate", "check", "min_sqnr", "state"}, k) {
+					L.ArgError(2, fmt.Sprintf("option 'activations.%s': a string, number or boolean expected, got %T", k, acts[k]))
+				}
+			}
+		}
 		axes, state := axesAndState(L, 2, acts)
 		co = calibOptions(L, 2, acts, "activations.", opts.Numerics)
 		co.BatchAxes, co.State = axes, state
