@@ -11,7 +11,7 @@ import (
 	"github.com/qscript-dev/qscript/convert/llamagguf"
 	"github.com/qscript-dev/qscript/formats/gguf"
 	"github.com/qscript-dev/qscript/host/modules"
-	"github.com/qscript-dev/qscript/internal/paths"
+	"github.com/qscript-dev/qscript/plan"
 )
 
 // GGUFModule is `require "qs.gguf"` (qs.gguf in `qs`): Hugging Face Llama-family folders
@@ -57,25 +57,23 @@ func ggufConvert(L *lua.LState) int {
 		o.Progress = env.Stderr
 	}
 	o.QuantizedBy = "qscript " + env.Version
-	if err := paths.CheckOutput(absOut, absSrc); err != nil {
-		L.ArgError(2, err.Error())
-	}
-	if err := paths.Replaceable(absOut, writtenByQscript); err != nil {
-		L.ArgError(2, err.Error())
-	}
-	var rep *llamagguf.Report
-	err := writeOutput(L, 2, absOut, out, func() error {
-		var err error
-		rep, err = llamagguf.Convert(ctxOf(L), absSrc, absOut, o)
-		return err
-	})
+	lp, err := llamagguf.Plan(absSrc, o)
 	if errors.Is(err, gguf.ErrMagic) { // src is a file, but not a GGUF one
 		L.ArgError(1, fmt.Sprintf("%s is neither a Hugging Face model folder nor a GGUF file", src))
 	}
 	if err != nil {
 		raise(L, err)
 	}
-	L.Push(ggufReport(L, rep, out))
+	p := &plan.GGUF{Planned: lp}
+	defer p.Close()
+	err = writeOutput(L, 2, absOut, out, func() error { return p.Save(ctxOf(L), absOut, plan.SaveOptions{}) })
+	if refused := (*plan.RefusedError)(nil); errors.As(err, &refused) {
+		L.ArgError(2, err.Error())
+	}
+	if err != nil {
+		raise(L, err)
+	}
+	L.Push(ggufReport(L, p.Written, out))
 	return 1
 }
 
@@ -107,18 +105,6 @@ func checkOverrides(L *lua.LState, opts *lua.LTable) []llamagguf.Override {
 		out = append(out, o)
 	}
 	return out
-}
-
-// writtenByQscript: an existing GGUF may be replaced only when qscript wrote it.
-func writtenByQscript(path string) bool {
-	f, err := gguf.OpenFile(path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	v, _ := f.Get("general.quantized_by")
-	s, _ := v.Text()
-	return strings.HasPrefix(s, "qscript")
 }
 
 // ggufReport is the Lua view of a conversion: the text report (tostring), the totals and

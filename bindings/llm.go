@@ -7,6 +7,7 @@ import (
 
 	"github.com/qscript-dev/qscript/formats/hf"
 	"github.com/qscript-dev/qscript/llm"
+	"github.com/qscript-dev/qscript/plan"
 )
 
 var quantizeFolderKeys = []string{"group_size", "ignore", "max_shard_size", "model", "numerics", "out", "overrides",
@@ -42,42 +43,38 @@ func quantizeFolder(L *lua.LState) int {
 				Scheme: optString(L, 1, e, "scheme", ""), GroupSize: optInt(L, 1, e, "group_size", 0)})
 		}
 	}
-	wo := llm.WriteOptions{Overwrite: optBool(L, 1, t, "overwrite", false)}
+	so := plan.SaveOptions{Overwrite: optBool(L, 1, t, "overwrite", false)}
 	if s := optString(L, 1, t, "max_shard_size", ""); s != "" {
 		n, err := llm.ParseSize(s)
 		if err != nil {
 			L.ArgError(1, err.Error())
 		}
-		wo.MaxShardSize = n
+		so.MaxShardSize = n
 	}
-	var bar *llm.Bar
-	if !env.Quiet && optBool(L, 1, t, "progress", true) {
-		bar = llm.NewBar(env.Stderr)
-		wo.Progress = bar.Update
-	}
+	bar := optBool(L, 1, t, "progress", true)
 	f, err := hf.Open(resolve(L, 1, model))
 	if err != nil {
 		raise(L, err)
 	}
 	defer f.Close()
-	p, err := llm.Plan(f, o)
+	lp, err := llm.Plan(f, o)
 	if err != nil {
 		raise(L, err)
 	}
-	res, err := p.Write(ctxOf(L), resolve(L, 1, out), wo)
-	bar.Finish()
-	if err != nil {
+	p := &plan.Folder{Planned: lp}
+	if err := savePlan(L, p, resolve(L, 1, out), so, bar); err != nil {
 		raise(L, err)
 	}
+	res := p.Written
 	if !env.Quiet && env.Stderr != nil {
-		for _, w := range p.Warnings {
+		for _, w := range p.Warnings() {
 			fmt.Fprintf(env.Stderr, "warning: %s\n", w)
 		}
 		for _, s := range res.Skipped {
 			fmt.Fprintf(env.Stderr, "note: not copied: %s\n", s)
 		}
 	}
-	L.Push(folderResult(L, p, res))
+	L.Push(folderResult(L, lp, res))
 	return 1
 }
 

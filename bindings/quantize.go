@@ -98,7 +98,7 @@ func registerQuantizedType(L *lua.LState) {
 	mt.RawSetString("__tostring", L.NewFunction(func(L *lua.LState) int {
 		q := CheckQuantized(L, 1)
 		L.Push(lua.LString(fmt.Sprintf("quantized(%s: %s, %d of %d layers)", q.Source.Path, q.Plan.Scheme(),
-			len(q.Plan.Weights().Quantized()), len(q.Plan.Decisions()))))
+			len(q.Plan.Schemes()), len(q.Plan.Decisions()))))
 		return 1
 	}))
 	mt.RawSetString("__name", lua.LString(QuantizedTypeName))

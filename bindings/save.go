@@ -79,7 +79,7 @@ func save(L *lua.LState) int {
 	switch v := obj.(type) {
 	case *Quantized:
 		write = func() error {
-			if err := saveQuantized(L, v, abs, so); err != nil {
+			if err := savePlan(L, v.Plan, abs, so, true); err != nil {
 				return err
 			}
 			v.output = path
@@ -130,15 +130,15 @@ func checkMetadata(L *lua.LState, n int, opts *lua.LTable) map[string]string {
 	return out
 }
 
-// saveQuantized writes a quantization plan through plan.Save, with a progress bar on a
-// terminal.
-func saveQuantized(L *lua.LState, q *Quantized, abs string, so plan.SaveOptions) error {
-	if env := envOf(L); !env.Quiet {
+// savePlan writes a plan through plan.Save, with a progress bar on a terminal unless
+// the run is quiet or bar is false.
+func savePlan(L *lua.LState, p plan.Plan, abs string, so plan.SaveOptions, bar bool) error {
+	if env := envOf(L); !env.Quiet && bar {
 		bar := llm.NewBar(env.Stderr) // nil (silent) unless stderr is a terminal
 		so.Progress = func(p quantize.Progress) { bar.Update(llm.Progress(p)) }
 		defer bar.Finish()
 	}
-	return q.Plan.Save(ctxOf(L), abs, so)
+	return p.Save(ctxOf(L), abs, so)
 }
 
 // convert writes a loaded model unchanged in another format (safetensors or .pt).

@@ -15,7 +15,7 @@ func (p *Planned) Report(res *Result) *report.Report {
 		Title:  "llm: " + filepath.Base(p.Folder.Dir),
 		Input:  p.Folder.Dir,
 		Output: res.Dir,
-		Scheme: p.schemeLine(),
+		Scheme: p.Scheme(),
 	}
 	stats := map[string]LayerStats{}
 	for _, st := range res.Layers {
@@ -56,8 +56,8 @@ func numelTail(shape []int) int {
 	return n
 }
 
-// schemeLine is the report's scheme: the groups' schemes and formats.
-func (p *Planned) schemeLine() string {
+// Scheme is the report's scheme line: the groups' schemes and formats.
+func (p *Planned) Scheme() string {
 	s := ""
 	for i, g := range p.Groups {
 		if i > 0 {

@@ -14,27 +14,54 @@ import (
 // Plan is a planned quantization of a model. It holds no quantized data: Report and Save
 // read the source when called.
 type Plan interface {
-	// Weights is the weight plan of the same layers: what safetensors and .pt outputs
-	// write (a static plan's with each layer's input_scale).
-	Weights() *quantize.WeightPlan
 	// Decisions lists every layer with whether it is quantized and, if not, why.
 	Decisions() []layer.Decision
 	// Scheme describes the scheme in words (the report's Scheme line).
 	Scheme() string
+	// Schemes maps each quantized layer to its scheme: mixed precision is this one map
+	// (a compressed-tensors folder's config groups, a GGUF file's per-tensor types); a
+	// layer that is not in it stays in float.
+	Schemes() map[string]string
 	// Warnings are what the plan and its last save had to say.
 	Warnings() []string
 	// Report is the plan's report (for a weight-only ONNX output, what that output holds).
 	Report(ctx context.Context) (*report.Report, error)
 	// Save writes the plan to path with the writer of its format (see Save).
 	Save(ctx context.Context, path string, o SaveOptions) error
-	// input is the model the plan quantizes, which Save never replaces.
-	input() *formats.File
+	// input is the path of the model the plan quantizes, which Save never replaces.
+	input() string
+}
+
+// weighted is a plan with a weight plan of the same layers: what safetensors and .pt
+// outputs write (a static plan's with each layer's input_scale).
+type weighted interface {
+	Plan
+	Weights() *quantize.WeightPlan
 }
 
 var (
-	_ Plan = (*WeightOnly)(nil)
-	_ Plan = (*Static)(nil)
+	_ weighted = (*WeightOnly)(nil)
+	_ weighted = (*Static)(nil)
+	_ Plan     = (*Folder)(nil)
+	_ Plan     = (*GGUF)(nil)
 )
+
+// weightSchemes is a weight plan's per-layer scheme: one scheme for every quantized layer.
+func weightSchemes(w *quantize.WeightPlan) map[string]string {
+	out := map[string]string{}
+	for _, l := range w.Quantized() {
+		out[l.Name] = w.Scheme()
+	}
+	return out
+}
+
+// inputPath is the path of a loaded input model ("" when there is none).
+func inputPath(f *formats.File) string {
+	if f == nil {
+		return ""
+	}
+	return f.Path
+}
 
 // WeightOnly is a weight-only plan of a loaded model: safetensors and .pt outputs, and for
 // an ONNX model ONNX Runtime's form of its scheme.
@@ -49,7 +76,10 @@ type WeightOnly struct {
 	written *report.Report
 }
 
-func (w *WeightOnly) input() *formats.File { return w.Input }
+func (w *WeightOnly) input() string { return inputPath(w.Input) }
+
+// Schemes gives every quantized layer the plan's scheme.
+func (w *WeightOnly) Schemes() map[string]string { return weightSchemes(w.WeightPlan) }
 
 // Weights returns the weight plan itself.
 func (w *WeightOnly) Weights() *quantize.WeightPlan { return w.WeightPlan }
@@ -86,7 +116,11 @@ type Static struct {
 	Eval *report.Eval
 }
 
-func (s *Static) input() *formats.File { return s.Input }
+func (s *Static) input() string { return inputPath(s.Input) }
+
+// Schemes gives every layer the QDQ model quantizes the weight scheme; the layers kept in
+// float are not in it.
+func (s *Static) Schemes() map[string]string { return weightSchemes(s.Weights()) }
 
 // Decisions are the weight plan's: the layers the QDQ model quantizes.
 func (s *Static) Decisions() []layer.Decision { return s.Weights().Decisions() }

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/qscript-dev/qscript/formats"
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/internal/paths"
 	"github.com/qscript-dev/qscript/onnxquant"
@@ -24,7 +23,18 @@ type SaveOptions struct {
 	quantize.SaveOptions
 	// ONNX configures weight-only ONNX outputs; nil is onnxquant.DefaultOptions().
 	ONNX *onnxquant.Options
+	// MaxShardSize bounds a compressed-tensors folder's shards (0: llm.DefaultMaxShardSize);
+	// Overwrite lets it replace the files of a folder qscript wrote.
+	MaxShardSize int64
+	Overwrite    bool
 }
+
+// RefusedError is an output path a writer refuses before it writes anything (the input
+// itself, a file qscript did not write).
+type RefusedError struct{ Err error }
+
+func (e *RefusedError) Error() string { return e.Err.Error() }
+func (e *RefusedError) Unwrap() error { return e.Err }
 
 // writer writes one format for the plans it takes.
 type writer struct {
@@ -36,25 +46,31 @@ type writer struct {
 	// check refuses, before anything else is checked, a plan the writer takes but cannot
 	// write (nil: none).
 	check func(p Plan, base string) error
-	write func(ctx context.Context, p Plan, path string, o SaveOptions) error
+	// refuse refuses an output path, with a *RefusedError (nil: the writer refuses its
+	// own, as llm.Planned.Write does for folders).
+	refuse func(path string, p Plan) error
+	write  func(ctx context.Context, p Plan, path string, o SaveOptions) error
 }
 
 // writers is every output Save writes: the first entry of the format that takes the plan
 // writes it.
 var writers = []writer{
-	{format: quantize.FormatSafetensors, takes: anyPlan, write: writeWeights},
-	{format: quantize.FormatTorch, takes: anyPlan, write: writeWeights},
-	{format: FormatONNX, form: "ONNX QDQ", takes: isStatic, write: writeQDQ},
-	{format: FormatONNX, form: "ONNX", takes: isWeightOnly, check: checkONNXInput, write: writeORT},
+	{format: quantize.FormatSafetensors, takes: isWeighted, refuse: checkNotInput, write: writeWeights},
+	{format: quantize.FormatTorch, takes: isWeighted, refuse: checkNotInput, write: writeWeights},
+	{format: FormatONNX, form: "ONNX QDQ", takes: isStatic, refuse: checkNotInput, write: writeQDQ},
+	{format: FormatONNX, form: "ONNX", takes: isWeightOnly, check: checkONNXInput, refuse: checkNotInput, write: writeORT},
+	{format: FormatFolder, form: "compressed-tensors folders", takes: isFolder, write: writeFolder},
+	{format: FormatGGUF, form: "GGUF", takes: isGGUF, refuse: refuseGGUF, write: writeGGUF},
 }
 
-func anyPlan(Plan) bool { return true }
+func isWeighted(p Plan) bool { _, ok := p.(weighted); return ok }
 
 func isStatic(p Plan) bool { _, ok := p.(*Static); return ok }
 
 func isWeightOnly(p Plan) bool { _, ok := p.(*WeightOnly); return ok }
 
-// Formats are the formats of the writers table.
+// Formats are the formats qs.save writes (the table's folder and GGUF writers take the
+// plans of qs.quantize_folder and qs.gguf.convert).
 var Formats = []string{quantize.FormatSafetensors, quantize.FormatTorch, FormatONNX}
 
 // FormatOf returns format with its aliases resolved (quantize.SaveFormat) or, when it
@@ -62,6 +78,8 @@ var Formats = []string{quantize.FormatSafetensors, quantize.FormatTorch, FormatO
 // is refused with where it is written instead.
 func FormatOf(path, format string) (string, error) {
 	switch {
+	case format == FormatFolder || format == FormatGGUF:
+		return format, nil
 	case format != "":
 		if strings.EqualFold(format, FormatONNX) {
 			return FormatONNX, nil
@@ -82,8 +100,8 @@ func FormatOf(path, format string) (string, error) {
 
 // Save writes p to path in o.Format (see FormatOf)
 // with the writer the table names for that format and that kind of plan. It is the one
-// place that refuses to replace the input model and a layout option the format has no
-// place for; the writers write atomically.
+// place that refuses an output path (the input model, by the writer's rule) and a layout
+// option the format has no place for; the writers write atomically.
 func Save(ctx context.Context, p Plan, path string, o SaveOptions) error {
 	format, err := FormatOf(path, o.Format)
 	if err != nil {
@@ -102,8 +120,10 @@ func Save(ctx context.Context, p Plan, path string, o SaveOptions) error {
 	if w.form != "" && o.Layout != "" && o.Layout != quantize.LayoutCompressed {
 		return fmt.Errorf("save %s: layout %q applies to safetensors and .pt outputs, not to %s", base, o.Layout, w.form)
 	}
-	if err := checkNotInput(path, p.input()); err != nil {
-		return err
+	if w.refuse != nil {
+		if err := w.refuse(path, p); err != nil {
+			return err
+		}
 	}
 	o.Format = format
 	return w.write(ctx, p, path, o)
@@ -120,22 +140,22 @@ func writerFor(format string, p Plan) (writer, bool) {
 
 // checkNotInput refuses an output that would replace the input model, by internal/paths'
 // policy (after symbolic links: the same file, or a file inside an input folder).
-func checkNotInput(path string, input *formats.File) error {
-	if input == nil {
+func checkNotInput(path string, p Plan) error {
+	if p.input() == "" {
 		return nil
 	}
 	out, err := paths.Abs(path, "")
 	if err != nil {
 		return err
 	}
-	in, err := paths.Abs(input.Path, "")
+	in, err := paths.Abs(p.input(), "")
 	if err != nil {
 		return err
 	}
 	if err := paths.CheckOutput(out, in); errors.Is(err, paths.ErrInput) {
-		return fmt.Errorf("save %s: that is the input model; write to another path", path)
+		return &RefusedError{fmt.Errorf("save %s: that is the input model; write to another path", path)}
 	} else if err != nil {
-		return fmt.Errorf("save %s: %w", path, err)
+		return &RefusedError{fmt.Errorf("save %s: %w", path, err)}
 	}
 	return nil
 }
@@ -145,7 +165,7 @@ func writeWeights(ctx context.Context, p Plan, path string, o SaveOptions) error
 	if w, ok := p.(*WeightOnly); ok {
 		w.written = nil
 	}
-	return p.Weights().Save(ctx, path, o.SaveOptions)
+	return p.(weighted).Weights().Save(ctx, path, o.SaveOptions)
 }
 
 // writeQDQ writes a static plan's QDQ model (package static).

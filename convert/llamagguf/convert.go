@@ -29,8 +29,29 @@ type Options struct {
 const chunkElems = 1 << 20
 
 // Convert writes the GGUF file out from src, a Hugging Face model folder or an F32/F16/BF16
-// GGUF file, at opts.Type. The file appears only when complete.
+// GGUF file, at opts.Type: Plan, then Write. The file appears only when complete.
 func Convert(ctx context.Context, src, out string, opts Options) (*Report, error) {
+	p, err := Plan(src, opts)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	return p.Write(ctx, out)
+}
+
+// Planned is a planned conversion: the source opened and every tensor's type chosen,
+// before any tensor data is read. Close releases the source.
+type Planned struct {
+	Source string
+	mix    Mix
+	opts   Options
+	m      *model
+	types  []ggml.Type // per tensor of m, in file order
+}
+
+// Plan opens src, a Hugging Face model folder or an F32/F16/BF16 GGUF file, and chooses
+// every tensor's type at opts.Type as llama-quantize does before it writes anything.
+func Plan(src string, opts Options) (*Planned, error) {
 	mix, err := ParseMix(opts.Type)
 	if err != nil {
 		return nil, err
@@ -47,13 +68,40 @@ func Convert(ctx context.Context, src, out string, opts Options) (*Report, error
 	if err != nil {
 		return nil, err
 	}
-	defer m.closer.Close()
-	plan, err := planTypes(m, mix, opts)
+	types, err := planTypes(m, mix, opts)
 	if err != nil {
+		m.closer.Close()
 		return nil, err
 	}
-	kvs := append(m.kvs, gguf.KV{Key: "general.quantization_version", Value: gguf.U32(2)},
-		gguf.KV{Key: "general.file_type", Value: gguf.U32(mix.FType)})
+	return &Planned{Source: src, mix: mix, opts: opts, m: m, types: types}, nil
+}
+
+// Close releases the source.
+func (p *Planned) Close() error { return p.m.closer.Close() }
+
+// Type is the file type's name ("Q4_K_M").
+func (p *Planned) Type() string { return p.mix.Name }
+
+// TensorPlan is one tensor and the type it is written as.
+type TensorPlan struct{ Name, Type string }
+
+// Tensors lists every tensor with its type ("Q6_K"), in file order.
+func (p *Planned) Tensors() []TensorPlan {
+	out := make([]TensorPlan, len(p.types))
+	for i, t := range p.m.tensors {
+		out[i] = TensorPlan{t.name, p.types[i].String()}
+	}
+	return out
+}
+
+// Quantized reports whether the type named typ is quantized (not F32, F16 or BF16).
+func Quantized(typ string) bool { return !isFloatName(typ) }
+
+// Write writes the GGUF file out. The file appears only when complete.
+func (p *Planned) Write(ctx context.Context, out string) (*Report, error) {
+	m, plan, opts := p.m, p.types, p.opts
+	kvs := append(slices.Clip(m.kvs), gguf.KV{Key: "general.quantization_version", Value: gguf.U32(2)},
+		gguf.KV{Key: "general.file_type", Value: gguf.U32(p.mix.FType)})
 	if opts.QuantizedBy != "" {
 		kvs = slices.DeleteFunc(kvs, func(kv gguf.KV) bool { return kv.Key == "general.quantized_by" })
 		kvs = append(kvs, gguf.KV{Key: "general.quantized_by", Value: gguf.Str(opts.QuantizedBy)})
@@ -67,14 +115,14 @@ func Convert(ctx context.Context, src, out string, opts Options) (*Report, error
 		return nil, err
 	}
 	defer w.Abort()
-	rep := &Report{Type: mix.Name, Source: src, Out: out}
+	rep := &Report{Type: p.mix.Name, Source: p.Source, Out: out}
 	bar := newProgress(opts.Progress, m.tensors)
 	for i, t := range m.tensors {
 		if err := ctx.Err(); err != nil {
 			bar.finish(false)
 			return nil, err
 		}
-		n, err := writeTensor(w, t, plan[i], opts.Imatrix, mix.Name)
+		n, err := writeTensor(w, t, plan[i], opts.Imatrix, p.mix.Name)
 		if err != nil {
 			bar.finish(false)
 			return nil, fmt.Errorf("%s: tensor %s: %w", out, t.name, err)
