@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	"github.com/qscript-dev/qscript/formats"
-	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/internal/suggest"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -176,45 +175,6 @@ func inferType(prefix string, rank int) string {
 		return TypeConv3d
 	}
 	return ""
-}
-
-func onnxLayers(f *onnx.File) []Layer {
-	infos := map[string]tensor.Info{}
-	for _, info := range f.Tensors() {
-		infos[info.Name] = info
-	}
-	seen := map[string]bool{}
-	var layers []Layer
-	// Subgraph nodes (If branches, Loop bodies) count too: they read the main graph's
-	// initializers by name.
-	for i, node := range onnx.Nodes(f.Proto().GetGraph()) {
-		op := node.GetOpType()
-		if !Quantizable(node.GetDomain(), op) || len(node.GetInput()) < 2 {
-			continue
-		}
-		w, ok := infos[node.GetInput()[1]]
-		if !ok || seen[w.Name] || !w.DType.IsFloat() || len(w.Shape) < 2 {
-			continue
-		}
-		axis, err := WeightAxis(node, len(w.Shape))
-		if err != nil {
-			continue // a node ORT would not quantize either (e.g. Gemm with transB of a 1-D B)
-		}
-		seen[w.Name] = true
-		name := node.GetName()
-		if name == "" {
-			name = fmt.Sprintf("%s_%d", op, i)
-		}
-		l := Layer{Name: name, Type: op, Weight: w.Name, Shape: slices.Clone(w.Shape), DType: w.DType,
-			Index: len(layers), Axis: axis}
-		if op != TypeMatMul && len(node.GetInput()) > 2 {
-			if b, ok := infos[node.GetInput()[2]]; ok && b.DType.IsFloat() {
-				l.Bias = b.Name
-			}
-		}
-		layers = append(layers, l)
-	}
-	return layers
 }
 
 func applyOverrides(layers []Layer, overrides map[string]string) error {
