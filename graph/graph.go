@@ -259,7 +259,6 @@ type scope struct {
 
 // loadGraph compiles gp; consts holds the constant values visible from the parent scope.
 func loadGraph(gp *onnxpb.GraphProto, sc scope, consts map[string]*tensor.Tensor) (*Graph, error) {
-	opts := sc.opts
 	g := &Graph{
 		opset:        sc.opsets[""],
 		opsets:       sc.opsets,
@@ -272,26 +271,8 @@ func loadGraph(gp *onnxpb.GraphProto, sc scope, consts map[string]*tensor.Tensor
 		producer:     map[string]*Node{},
 		consumers:    map[string][]*Node{},
 	}
-	for _, tp := range gp.GetInitializer() {
-		name := tp.GetName()
-		if name == "" {
-			return nil, errors.New("graph: initializer without a name")
-		}
-		if _, dup := g.initializers[name]; dup {
-			return nil, fmt.Errorf("graph: initializer %q appears twice", name)
-		}
-		t, err := tensorFromProto(tp, opts.External)
-		if err != nil {
-			return nil, err
-		}
-		info := lowerInfo(ValueInfo{Name: name, DType: t.DType, Shape: append([]int{}, t.Shape...)})
-		t = lowerHalf(t)
-		g.initializers[name] = t
-		g.initOrder = append(g.initOrder, name)
-		g.infos[name] = info
-	}
-	if len(gp.GetSparseInitializer()) > 0 {
-		return nil, fmt.Errorf("%w: sparse initializers", ErrUnsupported)
+	if err := g.readInitializers(gp); err != nil {
+		return nil, err
 	}
 	for _, vi := range gp.GetInput() {
 		if _, isInit := g.initializers[vi.GetName()]; isInit {
@@ -333,6 +314,70 @@ func loadGraph(gp *onnxpb.GraphProto, sc scope, consts map[string]*tensor.Tensor
 	for name, t := range g.initializers {
 		consts[name] = t
 	}
+	if err := g.compileNodes(order, implicit, consts, declared); err != nil {
+		return nil, err
+	}
+	if err := g.resolveOutputs(outDecl); err != nil {
+		return nil, err
+	}
+	g.planFrees()
+	g.planSlots()
+	return g, nil
+}
+
+// resolveOutputs sets g's outputs from their declarations and what the nodes compute: the
+// computed type and shape where known, else the declared ones.
+func (g *Graph) resolveOutputs(outDecl []ValueInfo) error {
+	for _, d := range outDecl {
+		info, ok := g.infos[d.Name]
+		if !ok && g.bindOuter(d.Name) {
+			info, ok = g.infos[d.Name], true
+		}
+		if !ok {
+			return fmt.Errorf("graph: output %q is produced by no node, input or initializer", d.Name)
+		}
+		if isHalf(d.DType) && (info.DType == tensor.F32 || info.DType == tensor.Invalid) {
+			info.ModelDType, info.DType = d.DType, d.DType // computed in float32, returned as declared
+		} else if info.DType == tensor.Invalid {
+			info.DType = d.DType
+		} else if d.DType != tensor.Invalid && d.DType != info.DType {
+			return fmt.Errorf("graph: output %q is declared %v but computes %v", d.Name, d.DType, info.DType)
+		}
+		if info.Shape == nil {
+			info.Shape, info.DimParams = d.Shape, d.DimParams
+		}
+		g.outputs = append(g.outputs, info)
+	}
+	return nil
+}
+
+// readInitializers converts gp's initializers (16-bit floats to float32) in file order.
+func (g *Graph) readInitializers(gp *onnxpb.GraphProto) error {
+	for _, tp := range gp.GetInitializer() {
+		name := tp.GetName()
+		if name == "" {
+			return errors.New("graph: initializer without a name")
+		}
+		if _, dup := g.initializers[name]; dup {
+			return fmt.Errorf("graph: initializer %q appears twice", name)
+		}
+		t, err := tensorFromProto(tp, g.opts.External)
+		if err != nil {
+			return err
+		}
+		g.infos[name] = lowerInfo(ValueInfo{Name: name, DType: t.DType, Shape: append([]int{}, t.Shape...)})
+		g.initializers[name] = lowerHalf(t)
+		g.initOrder = append(g.initOrder, name)
+	}
+	if len(gp.GetSparseInitializer()) > 0 {
+		return fmt.Errorf("%w: sparse initializers", ErrUnsupported)
+	}
+	return nil
+}
+
+// compileNodes compiles the nodes in topological order and adds them to g. It goes on past
+// a node the executor cannot run, so that the error names every such node.
+func (g *Graph) compileNodes(order []*onnxpb.NodeProto, implicit map[*onnxpb.NodeProto][]string, consts map[string]*tensor.Tensor, declared map[string]ValueInfo) error {
 	var unsupported []*UnsupportedError
 	for i, np := range order {
 		n, err := newNode(np, i, g)
@@ -341,7 +386,6 @@ func loadGraph(gp *onnxpb.GraphProto, sc scope, consts map[string]*tensor.Tensor
 			err = compileNode(g, n, consts, declared)
 		}
 		if us := unsupportedNodes(err); len(us) > 0 {
-			// Keep going, so that the error names every node the executor cannot run.
 			unsupported = append(unsupported, us...)
 			for _, o := range np.GetOutput() {
 				if o != "" {
@@ -354,36 +398,11 @@ func loadGraph(gp *onnxpb.GraphProto, sc scope, consts map[string]*tensor.Tensor
 			if len(unsupported) > 0 {
 				continue // most likely a consequence of a node above that failed
 			}
-			return nil, err
+			return err
 		}
 		g.addNode(n)
 	}
-	if err := unsupportedErr(unsupported); err != nil {
-		return nil, err
-	}
-	for _, d := range outDecl {
-		info, ok := g.infos[d.Name]
-		if !ok && g.bindOuter(d.Name) {
-			info, ok = g.infos[d.Name], true
-		}
-		if !ok {
-			return nil, fmt.Errorf("graph: output %q is produced by no node, input or initializer", d.Name)
-		}
-		if isHalf(d.DType) && (info.DType == tensor.F32 || info.DType == tensor.Invalid) {
-			info.ModelDType, info.DType = d.DType, d.DType // computed in float32, returned as declared
-		} else if info.DType == tensor.Invalid {
-			info.DType = d.DType
-		} else if d.DType != tensor.Invalid && d.DType != info.DType {
-			return nil, fmt.Errorf("graph: output %q is declared %v but computes %v", d.Name, d.DType, info.DType)
-		}
-		if info.Shape == nil {
-			info.Shape, info.DimParams = d.Shape, d.DimParams
-		}
-		g.outputs = append(g.outputs, info)
-	}
-	g.planFrees()
-	g.planSlots()
-	return g, nil
+	return unsupportedErr(unsupported)
 }
 
 // addNode appends a compiled node and records who produces and who reads its values.
