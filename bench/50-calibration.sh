@@ -16,7 +16,7 @@
 # N(0, 0.01) noise (seed 0), written to a temporary folder.
 #
 # What the figures show. Calibration's working set (two graph.Runners' buffers, four jobs'
-# activation copies and batches, the observers) is reached within the first batches, so the
+# batches, the observers; activations are observed during the run, not copied) is reached within the first batches, so the
 # live heap is the same whatever the sample count (digits CNN ~3 MB, encoder ~6-10 MB). Peak
 # RSS would still grow with any garbage made per batch, because Go collects only once the
 # heap doubles (GOGC=100): a long run lets it pile up to that goal, a 150-sample run (5
