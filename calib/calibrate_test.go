@@ -370,3 +370,14 @@ func TestDisplayHistogramCount(t *testing.T) {
 		}
 	}
 }
+
+// TestDisplayHistogramCountScalar runs TestDisplayHistogramCount's check on the scalar loop
+// too, where the AVX2 binning would otherwise take every full group of four.
+func TestDisplayHistogramCountScalar(t *testing.T) {
+	if !haveAVX2 {
+		t.Skip("the scalar loop is the only one here")
+	}
+	haveAVX2 = false
+	defer func() { haveAVX2 = true }()
+	TestDisplayHistogramCount(t)
+}

@@ -63,7 +63,8 @@ func (h *displayHistogram) addWithin(values []float32, lo, hi float32) {
 	h.count(values)
 }
 
-// count adds values, all inside the grid, to the bins. The width is a power of two, so
+// count adds values, all inside the grid, to the bins (AVX2 computes the bins four at a
+// time where present: displayBinsAVX2). The width is a power of two, so
 // multiplying by its reciprocal is exact (a float32 times 2^k stays a normal float64) and
 // gives the quotient bit for bit. Four interleaved sets of counters keep runs of equal
 // values (a ReLU's zeros) from waiting on each other's increments.
@@ -74,6 +75,19 @@ func (h *displayHistogram) count(values []float32) {
 	bin := func(v float32) int {
 		i := int(math.Floor(float64(v)*inv)) + half
 		return min(max(i, 0), displayBins-1)
+	}
+	var idx [1024]int32
+	for len(values) >= 4 && haveAVX2 {
+		chunk := values[:min(len(values), len(idx))]
+		done := displayBinsPrefix(idx[:], chunk, inv)
+		for j := 0; j+4 <= done; j += 4 {
+			b := idx[j : j+4 : j+4]
+			sub[0][b[0]&(displayBins-1)]++
+			sub[1][b[1]&(displayBins-1)]++
+			sub[2][b[2]&(displayBins-1)]++
+			sub[3][b[3]&(displayBins-1)]++
+		}
+		values = values[done:]
 	}
 	n := len(values) &^ 3
 	for j := 0; j < n; j += 4 {

@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package calib
+
+var haveAVX2 = false
+
+func displayBinsPrefix(dst []int32, x []float32, inv float64) int { return 0 }
