@@ -63,29 +63,51 @@ func QuantizeGroupsWithTo(codes []int8, x []float32, scale []float32, zp []int32
 	if err != nil {
 		return err
 	}
-	if m == nil {
-		return gq.forGroups(x, func(a, z, k int) error {
-			if !gq.quantize(codes[a:z], x[a:z], scale[k], zp[k]) {
-				return errNonFiniteGroup
-			}
-			return nil
-		})
-	}
-	if err := m.check(len(x)); err != nil {
-		return err
+	if m != nil {
+		if err := m.check(len(x)); err != nil {
+			return err
+		}
+		defer m.flush()
 	}
 	groups := (cols + groupSize - 1) / groupSize
 	for r := 0; r < len(x)/cols; r++ {
 		base, k0 := r*cols, r*groups
-		for g := 0; g < groups; g++ {
-			a, z := base+g*groupSize, base+min((g+1)*groupSize, cols)
-			gq.quantize(codes[a:z], x[a:z], scale[k0+g], zp[k0+g])
+		if !gq.quantizeRow(codes[base:base+cols], x[base:base+cols], scale[k0:k0+groups], zp[k0:k0+groups]) {
+			return groupError(errNonFiniteGroup, x)
 		}
-		m.measureRow(gq, codes, x, base, scale[k0:k0+groups], zp[k0:k0+groups])
+		if m != nil {
+			m.measureRow(gq, codes, x, base, scale[k0:k0+groups], zp[k0:k0+groups])
+		}
 	}
-	m.flush()
 	return nil
 }
+
+// quantizeRow quantizes one row's groups with their qparams (codes minus the shift), in
+// one vector call when the groups are whole, of a multiple of 32 elements, and multiplied
+// by a reciprocal (torch numerics); false when a value is NaN or ±Inf.
+func (gq *groupQuantizer) quantizeRow(codes []int8, x []float32, scale []float32, zp []int32) bool {
+	size := gq.groupSize
+	if gq.cols%size == 0 && gq.s.Numerics != ORT {
+		gq.affines = gq.affines[:0]
+		for g := range scale {
+			a := affineOf(scale[g], zp[g], gq.s)
+			gq.affines = append(gq.affines, groupAffine{mul: a.mul, lo: a.lo, hi: a.hi, zp: a.zp - float32(gq.shift)})
+		}
+		if done, finite := quantizeGroupsI8(codes, x, size, gq.affines); done {
+			return finite
+		}
+	}
+	finite := true
+	for g := range scale {
+		a, z := g*size, min((g+1)*size, gq.cols)
+		finite = gq.quantize(codes[a:z], x[a:z], scale[g], zp[g]) && finite
+	}
+	return finite
+}
+
+// groupAffine is one group's quantize constants for the row kernel: affine's, with the
+// shift taken off the zero point.
+type groupAffine struct{ mul, lo, hi, zp float32 }
 
 // GroupStats are the statistics QuantizeGroupsWithTo measures as it quantizes: the
 // histogram counts of x and the error sums of x against the dequantized codes, in blocks.
@@ -210,6 +232,7 @@ type groupQuantizer struct {
 	rowRanged bool
 	rowBase   int
 	los, his  []float32
+	affines   []groupAffine // quantizeRow's scratch
 }
 
 // qparams are the scale and zero point of group k, x: range, qparams, fixScale.

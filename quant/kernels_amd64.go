@@ -59,6 +59,22 @@ func histcIndexPrefix(dst []int32, x []float32, left, right, nb, span, last floa
 }
 
 //go:noescape
+func quantizeGroupsI8AVX2(dst *int8, src *float32, groups, size int, k *groupAffine) (bad bool)
+
+// quantizeGroupsI8 quantizes len(k) groups of size elements of src into dst, group g
+// with k[g], in one call, and reports whether it did (false without AVX2 or for a size
+// that is not a multiple of 32; the caller then goes group by group) and whether every
+// input was finite.
+func quantizeGroupsI8(dst []int8, src []float32, size int, k []groupAffine) (done, finite bool) {
+	if !haveAVX2 || size <= 0 || size%32 != 0 || len(k) == 0 {
+		return false, true
+	}
+	n := len(k) * size
+	_, _ = dst[n-1], src[n-1]
+	return true, !quantizeGroupsI8AVX2(&dst[0], &src[0], len(k), size, &k[0])
+}
+
+//go:noescape
 func groupsMinMaxAVX2(x *float32, groups, size int, lo, hi *float32) (nan bool)
 
 // groupsMinMax sets lo[g] and hi[g] to the range of group g of x, len(lo) groups of size

@@ -473,3 +473,31 @@ groupInner:
 	SETNE   nan+40(FP)
 	VZEROUPPER
 	RET
+
+// func quantizeGroupsI8AVX2(dst *int8, src *float32, groups, size int, k *groupAffine) (bad bool)
+// quantizeI8MulAVX2 over groups consecutive runs of size floats (a positive multiple of
+// 32), run g with the constants k[g] (mul, lo, hi, zp): one call for a row of groups.
+TEXT ·quantizeGroupsI8AVX2(SB), NOSPLIT, $0-41
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ groups+16(FP), DX
+	MOVQ size+24(FP), R8
+	MOVQ k+32(FP), AX
+	VMOVDQU packOrder<>(SB), Y10
+	VXORPS Y11, Y11, Y11
+
+qgLoop:
+	VBROADCASTSS 0(AX), Y15
+	VBROADCASTSS 4(AX), Y14
+	VBROADCASTSS 8(AX), Y13
+	VBROADCASTSS 12(AX), Y12
+	MOVQ R8, CX
+
+qgInner:
+	QUANT32(VMULPS, VPACKSSWB)
+	SUBQ $32, CX
+	JNZ  qgInner
+	ADDQ $16, AX
+	DECQ DX
+	JNZ  qgLoop
+	QUANT_EPILOGUE
