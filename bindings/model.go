@@ -231,9 +231,10 @@ func modelLayers(L *lua.LState) int {
 	}
 	if L.GetTop() >= 2 && L.Get(2) != lua.LNil {
 		typ := L.CheckString(2)
-		if _, ok := layer.CanonicalType(typ); !ok {
-			L.ArgError(2, fmt.Sprintf("unknown layer type %q%s; valid types: %s", typ, suggest.DidYouMean(typ, layer.Types), strings.Join(layer.Types, ", ")))
+		if _, err := layer.CheckType(typ); err != nil {
+			L.ArgError(2, err.Error())
 		}
+
 		layers = layer.OfType(layers, typ)
 	}
 	out := L.CreateTable(len(layers), 0)

@@ -180,10 +180,9 @@ func inferType(prefix string, rank int) string {
 func applyOverrides(layers []Layer, overrides map[string]string) error {
 	for _, name := range slices.Sorted(maps.Keys(overrides)) {
 		typ := overrides[name]
-		canon, ok := CanonicalType(typ)
-		if !ok {
-			return fmt.Errorf("layer_types[%q]: unknown layer type %q%s; valid types: %s",
-				name, typ, suggest.DidYouMean(typ, Types), strings.Join(Types, ", "))
+		canon, err := CheckType(typ)
+		if err != nil {
+			return fmt.Errorf("layer_types[%q]: %w", name, err)
 		}
 		i := slices.IndexFunc(layers, func(l Layer) bool { return l.Name == name || l.Weight == name })
 		if i < 0 {
@@ -194,14 +193,15 @@ func applyOverrides(layers []Layer, overrides map[string]string) error {
 	return nil
 }
 
-// CanonicalType accepts a layer type in any letter case and returns its canonical spelling.
-func CanonicalType(s string) (string, bool) {
+// CheckType accepts a layer type in any letter case and returns its canonical spelling,
+// or an error naming the closest type and every valid one.
+func CheckType(s string) (string, error) {
 	for _, t := range Types {
 		if strings.EqualFold(s, t) {
-			return t, true
+			return t, nil
 		}
 	}
-	return "", false
+	return "", fmt.Errorf("unknown layer type %q%s; valid types: %s", s, suggest.DidYouMean(s, Types), strings.Join(Types, ", "))
 }
 
 // TypeMatches reports whether a layer of type layerType is selected by want: an exact
@@ -221,6 +221,7 @@ func TypeMatches(layerType, want string) bool {
 }
 
 // OfType returns the layers whose type matches typ (see TypeMatches), in model order.
+// The recipes' skip shortcuts take its first or last: first_conv, last_linear, ….
 func OfType(layers []Layer, typ string) []Layer {
 	var out []Layer
 	for _, l := range layers {
@@ -229,26 +230,4 @@ func OfType(layers []Layer, typ string) []Layer {
 		}
 	}
 	return out
-}
-
-// FirstOfType returns the first layer whose type matches typ ("first_conv" is
-// FirstOfType(layers, "Conv")).
-func FirstOfType(layers []Layer, typ string) (Layer, bool) {
-	for _, l := range layers {
-		if TypeMatches(l.Type, typ) {
-			return l, true
-		}
-	}
-	return Layer{}, false
-}
-
-// LastOfType returns the last layer whose type matches typ ("last_linear" is
-// LastOfType(layers, "Linear")).
-func LastOfType(layers []Layer, typ string) (Layer, bool) {
-	for i := len(layers) - 1; i >= 0; i-- {
-		if TypeMatches(layers[i].Type, typ) {
-			return layers[i], true
-		}
-	}
-	return Layer{}, false
 }

@@ -83,11 +83,11 @@ func TestLayersONNX(t *testing.T) {
 		{"/fc1/Gemm", "Gemm", "fc1.bias", []int{64, 512}, 0},
 		{"/fc2/Gemm", "Gemm", "fc2.bias", []int{10, 64}, 0},
 	})
-	if l, ok := LastOfType(layers, "Linear"); !ok || l.Name != "/fc2/Gemm" {
-		t.Errorf("LastOfType(Linear) = %v %v", l.Name, ok)
+	if lin := OfType(layers, "Linear"); len(lin) != 2 || lin[1].Name != "/fc2/Gemm" {
+		t.Errorf("OfType(Linear) = %v", lin)
 	}
-	if l, ok := FirstOfType(layers, "Conv"); !ok || l.Weight != "onnx::Conv_29" {
-		t.Errorf("FirstOfType(Conv) = %v %v", l.Weight, ok)
+	if conv := OfType(layers, "Conv"); len(conv) != 3 || conv[0].Weight != "onnx::Conv_29" {
+		t.Errorf("OfType(Conv) = %v", conv)
 	}
 }
 
@@ -101,20 +101,11 @@ func TestLayerHelpersAndOverrides(t *testing.T) {
 		t.Errorf("overrides not applied: %s %s", layers[5].Type, layers[0].Type)
 	}
 	layers, _ = List(m, nil)
-	if l, ok := FirstOfType(layers, "Conv"); !ok || l.Name != "conv1" {
-		t.Errorf("FirstOfType(Conv) = %q %v", l.Name, ok)
+	if conv := OfType(layers, "Conv"); len(conv) != 3 || conv[0].Name != "conv1" || OfType(layers, "Conv2d")[2].Name != "conv3" {
+		t.Errorf("OfType(Conv) = %v", conv)
 	}
-	if l, ok := LastOfType(layers, "Conv2d"); !ok || l.Name != "conv3" {
-		t.Errorf("LastOfType(Conv2d) = %q %v", l.Name, ok)
-	}
-	if l, ok := LastOfType(layers, "linear"); !ok || l.Name != "fc2" {
-		t.Errorf("LastOfType(linear) = %q %v", l.Name, ok)
-	}
-	if _, ok := FirstOfType(layers, "Embedding"); ok {
-		t.Error("found an Embedding")
-	}
-	if got := len(OfType(layers, "Conv")); got != 3 {
-		t.Errorf("OfType(Conv) has %d layers", got)
+	if lin := OfType(layers, "linear"); len(lin) != 2 || lin[1].Name != "fc2" || len(OfType(layers, "Embedding")) != 0 {
+		t.Errorf("OfType(linear) = %v", lin)
 	}
 	for _, c := range []struct {
 		overrides map[string]string

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/qscript-dev/qscript/internal/suggest"
 )
 
 // Matcher picks layers for a skip or include list: an exact layer name (or weight tensor
@@ -113,9 +111,8 @@ func Select(layers []Layer, sel Selection) ([]Decision, error) {
 		types = DefaultTypes()
 	}
 	for _, t := range types {
-		if _, ok := CanonicalType(t); !ok {
-			return nil, fmt.Errorf("layers: unknown layer type %q%s; valid types: %s",
-				t, suggest.DidYouMean(t, Types), strings.Join(Types, ", "))
+		if _, err := CheckType(t); err != nil {
+			return nil, fmt.Errorf("layers: %w", err)
 		}
 	}
 	for _, list := range []struct {

@@ -21,7 +21,7 @@ func TestSelect(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	first, _ := FirstOfType(layers, "Conv")
+	first := OfType(layers, "Conv")[0]
 	cases := []struct {
 		name string
 		sel  Selection

@@ -93,15 +93,13 @@ func (o Options) Validate() error {
 		return fmt.Errorf("option \"numerics\": unknown numerics %d", int(o.Numerics))
 	}
 	for _, t := range o.Types {
-		if _, ok := layer.CanonicalType(t); !ok {
-			return fmt.Errorf("option \"layers\": unknown layer type %q%s; valid types: %s",
-				t, suggest.DidYouMean(t, layer.Types), strings.Join(layer.Types, ", "))
+		if _, err := layer.CheckType(t); err != nil {
+			return fmt.Errorf("option \"layers\": %w", err)
 		}
 	}
 	for name, t := range o.LayerTypes {
-		if _, ok := layer.CanonicalType(t); !ok {
-			return fmt.Errorf("option \"layer_types\": layer %q: unknown layer type %q%s; valid types: %s",
-				name, t, suggest.DidYouMean(t, layer.Types), strings.Join(layer.Types, ", "))
+		if _, err := layer.CheckType(t); err != nil {
+			return fmt.Errorf("option \"layer_types\": layer %q: %w", name, err)
 		}
 	}
 	return nil
