@@ -8,6 +8,7 @@ import (
 	"github.com/qscript-dev/qscript/formats/hf"
 	"github.com/qscript-dev/qscript/llm"
 	"github.com/qscript-dev/qscript/plan"
+	"github.com/qscript-dev/qscript/report"
 )
 
 var quantizeFolderKeys = []string{"group_size", "ignore", "max_shard_size", "model", "numerics", "out", "overrides",
@@ -103,12 +104,13 @@ func folderResult(L *lua.LState, p *llm.Planned, res *llm.Result) *lua.LTable {
 	r.RawSetString("formats", stringList(L, p.Formats()))
 	r.RawSetString("in_bytes", lua.LNumber(res.InBytes))
 	r.RawSetString("out_bytes", lua.LNumber(res.OutBytes))
+	rep := p.Report(res)
 	groups := L.NewTable()
-	for _, g := range p.Totals(res) {
+	for _, g := range rep.GroupTotals() {
 		e := L.NewTable()
-		e.RawSetString("name", lua.LString(g.Group))
+		e.RawSetString("name", lua.LString(g.Name))
 		e.RawSetString("scheme", lua.LString(g.Scheme))
-		e.RawSetString("format", lua.LString(g.Format))
+		e.RawSetString("format", lua.LString(p.Format(g.Name)))
 		e.RawSetString("layers", lua.LNumber(g.Layers))
 		e.RawSetString("mean_sqnr_db", lua.LNumber(g.MeanSQNR))
 		e.RawSetString("min_sqnr_db", lua.LNumber(g.MinSQNR))
@@ -116,15 +118,15 @@ func folderResult(L *lua.LState, p *llm.Planned, res *llm.Result) *lua.LTable {
 	}
 	r.RawSetString("groups", groups)
 	worst := L.NewTable()
-	for _, st := range res.Worst(10) {
+	for _, l := range rep.Worst(report.WorstCount) {
 		e := L.NewTable()
-		e.RawSetString("layer", lua.LString(st.Layer))
-		e.RawSetString("scheme", lua.LString(st.Scheme))
-		e.RawSetString("sqnr_db", lua.LNumber(st.SQNR))
+		e.RawSetString("layer", lua.LString(l.Name))
+		e.RawSetString("scheme", lua.LString(l.QDType))
+		e.RawSetString("sqnr_db", lua.LNumber(l.SQNR))
 		worst.Append(e)
 	}
 	r.RawSetString("worst", worst)
 	r.RawSetString("summary", lua.LString(p.Summary(res)))
-	r.RawSetString("report", LVReport(L, &Report{Report: p.Report(res)}))
+	r.RawSetString("report", LVReport(L, &Report{Report: rep}))
 	return r
 }

@@ -38,7 +38,6 @@ type Group struct {
 	Name    string // "group_0", ...
 	Scheme  Scheme
 	Targets []string
-	Layers  []string // quantized modules, in model order
 }
 
 // LayerPlan is what happens to one module with a weight.
@@ -167,7 +166,6 @@ func Plan(f *hf.Folder, o Options) (*Planned, error) {
 	for i := range p.Layers {
 		lp := &p.Layers[i]
 		if lp.Group != nil {
-			lp.Group.Layers = append(lp.Group.Layers, lp.Layer.Name)
 			p.byWeight[lp.Layer.Weight] = lp
 		}
 	}
@@ -262,9 +260,6 @@ func firstMatch(ms []matcher, mod module) string {
 	}
 	return ""
 }
-
-// Quantized returns the number of quantized modules.
-func (p *Planned) Quantized() int { return len(p.byWeight) }
 
 // fusedSiblings are the projections vLLM fuses into one layer (packed_modules_mapping of
 // its Llama-family models): they must share one scheme, or all be ignored.

@@ -46,16 +46,12 @@ func (p *Planned) outputInfos(info tensor.Info) []tensor.Info {
 // LayerStats measures one quantized weight for the report.
 type LayerStats struct {
 	Layer    string
-	Group    string
-	Scheme   string
 	SQNR     float64 // dB, signal over quantization noise of the dequantized weight
 	MaxErr   float64
 	MSE      float64
 	Cosine   float64
 	ScaleMin float64
 	ScaleMax float64
-	Params   int
-	InBytes  int64
 	OutBytes int64
 }
 
@@ -125,8 +121,7 @@ func (p *Planned) quantizeWeight(w *work, lp *LayerPlan, t *tensor.Tensor) ([]*t
 		out = []*tensor.Tensor{codes, scale}
 	}
 	st, err := w.stats(rows, cols, l.DType)
-	st.Layer, st.Group, st.Scheme, st.Params = l.Name, lp.Group.Name, s.Name, n
-	st.InBytes = int64(n * l.DType.Size())
+	st.Layer = l.Name
 	for _, o := range out {
 		st.OutBytes += int64(o.Numel() * o.DType.Size())
 	}

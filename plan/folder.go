@@ -36,9 +36,9 @@ func (f *Folder) Decisions() []layer.Decision {
 // Schemes maps each quantized module to its config group's scheme ("W4A16").
 func (f *Folder) Schemes() map[string]string {
 	out := map[string]string{}
-	for _, g := range f.Groups {
-		for _, l := range g.Layers {
-			out[l] = g.Scheme.Name
+	for _, lp := range f.Layers {
+		if lp.Group != nil {
+			out[lp.Layer.Name] = lp.Group.Scheme.Name
 		}
 	}
 	return out
