@@ -27,6 +27,7 @@ func TestOptionMessages(t *testing.T) {
 		{`qs.config{weights = {per_channel = "yes"}}`, `option "weights.per_channel": boolean expected, got string`},
 		{`qs.calibrate(m, d, {samples = {}})`, "option 'samples': number expected, got table"},
 		{`qs.calibrate(m, d, {samples = d})`, "option 'samples': number expected, got userdata"},
+		{`local c = {}; c[1] = c; qs.calibrate(m, d, {samples = c})`, "option 'samples': number expected, got table"},
 		{`qs.calibrate(m, d, {observer = print})`, "option 'observer': string expected, got function"},
 		{`qs.calibrate(m, d, {observer = "minmx"})`, `option 'observer': unknown value "minmx" (did you mean "minmax"?)`},
 		{`qs.calibrate(m, d, {state = {out = 1}})`, "option 'activations.state': {out = \"output name\", into = \"input name\"} expected"},

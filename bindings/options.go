@@ -302,6 +302,20 @@ func luaOption(L *lua.LState, n int, t *lua.LTable, key string) optionMap {
 	return optionMap{L: L, n: n, m: map[string]any{key: v}}
 }
 
+// luaOptions is Lua option table t for calibOptions and axesAndState: batch_axis and
+// state converted whole (goValue), the other values as luaOption gives them.
+func luaOptions(L *lua.LState, n int, t *lua.LTable) map[string]any {
+	m := map[string]any{}
+	t.ForEach(func(k, v lua.LValue) {
+		if key := lua.LVAsString(k); key == "batch_axis" || key == "state" {
+			m[key] = goValue(L, v, nil)
+		} else {
+			m[key] = luaOption(L, n, t, key).m[key]
+		}
+	})
+	return m
+}
+
 func (o optionMap) string(key, def string) string {
 	if v := o.get(key, lua.LTString); v != nil {
 		return v.(string)
@@ -357,7 +371,7 @@ func luaTypeName(v any) string {
 		return "number"
 	case map[string]any, []any:
 		return "table"
-	case *lua.LFunction, layer.Matcher:
+	case layer.Matcher:
 		return "function"
 	case lua.LValue:
 		return x.Type().String()

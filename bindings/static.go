@@ -193,7 +193,7 @@ func calibrateAPI(L *lua.LState) int {
 	f := onnxFileOf(L, 1, m, "calibration")
 	opts := checkOptions(L, 3, slices.DeleteFunc(slices.Clone(activationKeys), func(k string) bool { return k == "calibrate" }))
 	src, key := dataArg(L, 2, L.Get(2))
-	t := goValue(L, opts, func(fn *lua.LFunction) any { return fn }).(map[string]any)
+	t := luaOptions(L, 3, opts)
 	o := calibOptions(L, 3, t, "", quant.Torch)
 	o.BatchAxes, o.State = axesAndState(L, 3, t)
 	res := calibrate(L, m, f, src, key, o)
@@ -284,7 +284,7 @@ func quantizedCheck(L *lua.LState) int {
 	src, _ := dataArg(L, 2, L.Get(2))
 	o := static.CheckOptions{Samples: optInt(L, 3, opts, "samples", 0), MinSQNR: optNumber(L, 3, opts, "min_sqnr", 0),
 		MaxDrop: optNumber(L, 3, opts, "max_drop", 0)}
-	o.Bind.BatchAxes, o.State = axesAndState(L, 3, goValue(L, opts, nil).(map[string]any))
+	o.Bind.BatchAxes, o.State = axesAndState(L, 3, luaOptions(L, 3, opts))
 	if v := opts.RawGetString("eval"); v != lua.LNil {
 		o.Eval, _ = dataArg(L, 3, v)
 	}
