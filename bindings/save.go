@@ -135,7 +135,7 @@ func checkMetadata(L *lua.LState, n int, opts *lua.LTable) map[string]string {
 func savePlan(L *lua.LState, p plan.Plan, abs string, so plan.SaveOptions, bar bool) error {
 	if env := envOf(L); !env.Quiet && bar {
 		bar := llm.NewBar(env.Stderr) // nil (silent) unless stderr is a terminal
-		so.Progress = func(p quantize.Progress) { bar.Update(llm.Progress(p)) }
+		so.Progress = bar.Update
 		defer bar.Finish()
 	}
 	return p.Save(ctxOf(L), abs, so)

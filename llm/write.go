@@ -19,6 +19,7 @@ import (
 	"github.com/qscript-dev/qscript/formats/safetensors"
 	"github.com/qscript-dev/qscript/internal/paths"
 	"github.com/qscript-dev/qscript/layer"
+	"github.com/qscript-dev/qscript/quantize"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -39,11 +40,8 @@ type WriteOptions struct {
 	Progress func(Progress)
 }
 
-// Progress is how far Write is.
-type Progress struct {
-	Tensors, TotalTensors int
-	Bytes, TotalBytes     int64 // source bytes read
-}
+// Progress is how far Write is (source tensors and bytes read), as for every writer.
+type Progress = quantize.Progress
 
 // Result is what Write wrote.
 type Result struct {

@@ -7,7 +7,6 @@ import (
 
 	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/llm"
-	"github.com/qscript-dev/qscript/quantize"
 	"github.com/qscript-dev/qscript/report"
 )
 
@@ -68,11 +67,7 @@ func isFolder(p Plan) bool { _, ok := p.(*Folder); return ok }
 // write.
 func writeFolder(ctx context.Context, p Plan, path string, o SaveOptions) error {
 	f := p.(*Folder)
-	wo := llm.WriteOptions{MaxShardSize: o.MaxShardSize, Overwrite: o.Overwrite}
-	if o.Progress != nil {
-		wo.Progress = func(pr llm.Progress) { o.Progress(quantize.Progress(pr)) }
-	}
-	res, err := f.Write(ctx, path, wo)
+	res, err := f.Write(ctx, path, llm.WriteOptions{MaxShardSize: o.MaxShardSize, Overwrite: o.Overwrite, Progress: o.Progress})
 	if err != nil {
 		return err
 	}

@@ -3,14 +3,19 @@ package plan
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/qscript-dev/qscript/calib"
+	"github.com/qscript-dev/qscript/convert/llamagguf"
 	"github.com/qscript-dev/qscript/data"
 	"github.com/qscript-dev/qscript/formats"
+	"github.com/qscript-dev/qscript/formats/hf"
 	"github.com/qscript-dev/qscript/graph"
+	"github.com/qscript-dev/qscript/llm"
 	"github.com/qscript-dev/qscript/quantize"
 	"github.com/qscript-dev/qscript/static"
 )
@@ -137,6 +142,48 @@ func TestWritersByPlan(t *testing.T) {
 		r, err := c.p.Report(ctx)
 		if err != nil || r.Output != path || !bytes.Contains(b, []byte(c.has)) {
 			t.Errorf("%s: report output %q (%v), holds %q: %v", c.path, r.Output, err, c.has, bytes.Contains(b, []byte(c.has)))
+		}
+	}
+}
+
+// TestFolderAndGGUF: the folder and GGUF writers of the table, their per-layer schemes and
+// their refusals (the GGUF input, a file qscript did not write; a folder's input).
+func TestFolderAndGGUF(t *testing.T) {
+	ctx, dir, src := context.Background(), t.TempDir(), "../convert/llamagguf/testdata/llama/model"
+	gp, err := llamagguf.Plan(src, llamagguf.Options{Type: "Q8_0", QuantizedBy: "qscript test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer gp.Close()
+	hfp, err := hf.Open(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hfp.Close()
+	lp, err := llm.Plan(hfp, llm.Options{Scheme: "W8A16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	g, f := &GGUF{Planned: gp}, &Folder{Planned: lp}
+	os.WriteFile(filepath.Join(dir, "mine.gguf"), []byte("x"), 0o644)
+	var refused *RefusedError
+	if err := g.Save(ctx, filepath.Join(dir, "mine.gguf"), SaveOptions{}); !errors.As(err, &refused) || !strings.Contains(err.Error(), "not written by qscript") {
+		t.Errorf("GGUF over a file qscript did not write: %v", err)
+	}
+	if err := g.Save(ctx, filepath.Join(src, "x.gguf"), SaveOptions{}); !errors.As(err, &refused) {
+		t.Errorf("GGUF inside its input folder: %v", err)
+	}
+	if err := f.Save(ctx, src, SaveOptions{}); err == nil || !strings.Contains(err.Error(), "input") {
+		t.Errorf("folder over its input: %v", err)
+	}
+	for _, p := range []Plan{g, f} {
+		if err := p.Save(ctx, filepath.Join(dir, "out"+p.Scheme()), SaveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		r, err := p.Report(ctx)
+		s := p.Schemes()
+		if err != nil || len(s) == 0 || len(s) != r.Totals.Quantized {
+			t.Errorf("%s: %d layers in Schemes, report %v", p.Scheme(), len(s), err)
 		}
 	}
 }
