@@ -50,13 +50,6 @@ var registry = []Format{
 	{Name: "GGUF", Exts: []string{".gguf"}, Magic: isGGUF, Sniff: true, Open: openGGUF},
 }
 
-// Formats returns the formats Open reads, in matching order.
-func Formats() []Format {
-	out := make([]Format, len(registry))
-	copy(out, registry)
-	return out
-}
-
 // File is an opened checkpoint: the reader's Model plus what Open learned about it.
 type File struct {
 	Model

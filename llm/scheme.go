@@ -128,11 +128,6 @@ func (s Scheme) Format() string {
 	return "naive-quantized"
 }
 
-// sameArgs reports whether two schemes quantize alike (targets aside).
-func (s Scheme) sameArgs(o Scheme) bool {
-	return s.Weights == o.Weights && ((s.Input == nil) == (o.Input == nil)) && (s.Input == nil || *s.Input == *o.Input)
-}
-
 // didYouMean is " (did you mean X?)" for the closest of valid, or "".
 func didYouMean(s string, valid []string) string {
 	best, bestD := "", 1<<30

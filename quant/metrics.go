@@ -106,18 +106,6 @@ func cosine(xy, xx, yy float64) float64 {
 	return xy / (math.Sqrt(xx) * math.Sqrt(yy))
 }
 
-// MeanSquaredError is the mean squared error Σ(x-y)²/n (see Errors).
-func MeanSquaredError(x, y []float32) (float64, error) {
-	e, err := Compare(x, y)
-	return e.MSE, err
-}
-
-// MaxAbsError is max |x-y| (see Errors).
-func MaxAbsError(x, y []float32) (float64, error) {
-	e, err := Compare(x, y)
-	return e.MaxAbs, err
-}
-
 // SQNR is 10·log10(Σx²/Σ(x-y)²) in dB, +Inf when y equals x (see Errors).
 func SQNR(x, y []float32) (float64, error) {
 	e, err := Compare(x, y)

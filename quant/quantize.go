@@ -451,26 +451,3 @@ func ChooseAndPackInt4(t *tensor.Tensor, s Scheme, g Granularity) (*tensor.Tenso
 	}
 	return out, p, nil
 }
-
-// QuantizeBiasInt32To quantizes a bias for ONNX QDQ export as onnxruntime's quantizer
-// does (quantize_bias_static): scale = input_scale * weight_scale, zero point 0,
-//
-//	for i, x := range src { dst[i] = int32(saturate(round_half_even(x / scale))) }
-//
-// with the division in float32. A NaN or ±Inf is a *NonFiniteError.
-func QuantizeBiasInt32To(dst []int32, src []float32, scale float32) error {
-	if len(dst) != len(src) {
-		return fmt.Errorf("quant: QuantizeBiasInt32To: %d codes for %d values", len(dst), len(src))
-	}
-	if !(scale > 0) || math.IsInf(float64(scale), 1) {
-		return fmt.Errorf("quant: bias scale %v must be positive and finite", scale)
-	}
-	for i, x := range src {
-		if x-x != 0 {
-			return &NonFiniteError{Index: i, Value: x}
-		}
-		v := math.RoundToEven(float64(x / scale))
-		dst[i] = int32(min(max(v, math.MinInt32), math.MaxInt32))
-	}
-	return nil
-}

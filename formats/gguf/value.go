@@ -23,22 +23,20 @@ type KV struct {
 }
 
 // Scalar constructors for the types the converter writes.
-func Str(s string) Value      { return Value{Type: String, V: s} }
-func U32(x uint32) Value      { return Value{Type: Uint32, V: x} }
-func I32(x int32) Value       { return Value{Type: Int32, V: x} }
-func U64(x uint64) Value      { return Value{Type: Uint64, V: x} }
-func F32(x float32) Value     { return Value{Type: Float32, V: x} }
-func BoolVal(x bool) Value    { return Value{Type: Bool, V: x} }
-func Strs(s []string) Value   { return Value{Type: Array, Elem: String, V: s} }
-func F32s(x []float32) Value  { return Value{Type: Array, Elem: Float32, V: x} }
-func I32s(x []int32) Value    { return Value{Type: Array, Elem: Int32, V: x} }
-func Arrays(x []Value) Value  { return Value{Type: Array, Elem: Array, V: x} }
-func U8(x uint8) Value        { return Value{Type: Uint8, V: x} }
-func F64(x float64) Value     { return Value{Type: Float64, V: x} }
-func I64(x int64) Value       { return Value{Type: Int64, V: x} }
-func U8s(x []uint8) Value     { return Value{Type: Array, Elem: Uint8, V: x} }
-func U32s(x []uint32) Value   { return Value{Type: Array, Elem: Uint32, V: x} }
-func BoolVals(x []bool) Value { return Value{Type: Array, Elem: Bool, V: x} }
+func Str(s string) Value     { return Value{Type: String, V: s} }
+func U32(x uint32) Value     { return Value{Type: Uint32, V: x} }
+func I32(x int32) Value      { return Value{Type: Int32, V: x} }
+func U64(x uint64) Value     { return Value{Type: Uint64, V: x} }
+func F32(x float32) Value    { return Value{Type: Float32, V: x} }
+func BoolVal(x bool) Value   { return Value{Type: Bool, V: x} }
+func Strs(s []string) Value  { return Value{Type: Array, Elem: String, V: s} }
+func F32s(x []float32) Value { return Value{Type: Array, Elem: Float32, V: x} }
+func I32s(x []int32) Value   { return Value{Type: Array, Elem: Int32, V: x} }
+func Arrays(x []Value) Value { return Value{Type: Array, Elem: Array, V: x} }
+func U8(x uint8) Value       { return Value{Type: Uint8, V: x} }
+func F64(x float64) Value    { return Value{Type: Float64, V: x} }
+func I64(x int64) Value      { return Value{Type: Int64, V: x} }
+func U8s(x []uint8) Value    { return Value{Type: Array, Elem: Uint8, V: x} }
 
 // Len is the number of elements of an array, 0 for a scalar.
 func (v Value) Len() int {

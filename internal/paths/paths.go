@@ -116,18 +116,6 @@ func Readable(p, name string) error {
 	return nil
 }
 
-// ReadableFolder checks that p is a folder (after symbolic links).
-func ReadableFolder(p, name string) error {
-	fi, err := os.Stat(p)
-	if err != nil {
-		return err
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("%s: not a folder (%s)", name, kind(fi.Mode()))
-	}
-	return nil
-}
-
 func kind(m fs.FileMode) string {
 	switch {
 	case m.IsDir():
