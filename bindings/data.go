@@ -298,12 +298,8 @@ func sourceOf(L *lua.LState, n int, v lua.LValue, target *tensor.Tensor) (data.S
 		if x.Len() > 0 {
 			samples := make([]data.Sample, 0, x.Len())
 			for i := 1; i <= x.Len(); i++ {
-				ud, ok := x.RawGetInt(i).(*lua.LUserData)
-				t, tok := (*tensor.Tensor)(nil), false
-				if ok {
-					t, tok = ud.Value.(*tensor.Tensor)
-				}
-				if !tok {
+				t := tensorValue(x.RawGetInt(i))
+				if t == nil {
 					return nil, fmt.Errorf("sample %d: %s expected, got %s", i, TensorTypeName, typeOf(x.RawGetInt(i)))
 				}
 				samples = append(samples, data.Sample{Inputs: map[string]*tensor.Tensor{"": t}})
@@ -316,12 +312,8 @@ func sourceOf(L *lua.LState, n int, v lua.LValue, target *tensor.Tensor) (data.S
 		inputs := map[string]*tensor.Tensor{}
 		var bad error
 		x.ForEach(func(k, val lua.LValue) {
-			ud, ok := val.(*lua.LUserData)
-			t, tok := (*tensor.Tensor)(nil), false
-			if ok {
-				t, tok = ud.Value.(*tensor.Tensor)
-			}
-			if !tok && bad == nil {
+			t := tensorValue(val)
+			if t == nil && bad == nil {
 				bad = fmt.Errorf("input %s: %s expected, got %s", k.String(), TensorTypeName, typeOf(val))
 			}
 			inputs[modules.KeyText(k)] = t

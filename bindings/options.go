@@ -16,11 +16,6 @@ import (
 	"github.com/qscript-dev/qscript/quantize"
 )
 
-// The option tables of qs.quantize and qs.config are parsed here, once, into
-// quantize.Options, from the Go values modules.ToGo makes of them (goValue): numbers are
-// float64, sequences []any, other tables map[string]any, and Lua functions
-// layer.Matcher predicates.
-
 // Option keys of qs.quantize and qs.config, and of their weights table.
 var (
 	modelOptionKeys  = []string{"activations", "include", "layer_types", "layers", "numerics", "skip", "weights"}
@@ -91,11 +86,11 @@ func mergeOptions(tables ...map[string]any) map[string]any {
 	return out
 }
 
-// modelOptions returns quantize.DefaultOptions with the option table m applied (the keys
-// and values of docs/lua-api.md's qs.quantize), and its activations table as given (nil
-// when absent; planStatic reads it). A single string is accepted where a list is
-// expected, and an empty table where a list is. Unknown keys, wrong value types and
-// invalid values are errors naming the option.
+// modelOptions returns quantize.DefaultOptions with qs.quantize's option table m applied
+// (as goValue converts it: numbers float64, sequences []any, other tables map[string]any,
+// functions layer.Matcher), and its activations table (nil when absent; planStatic reads
+// it). A string or an empty table is accepted where a list is expected. Unknown keys,
+// wrong value types and invalid values are errors naming the option.
 func modelOptions(m map[string]any) (quantize.Options, map[string]any, error) {
 	o := quantize.DefaultOptions()
 	var acts map[string]any

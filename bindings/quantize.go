@@ -140,8 +140,7 @@ func configOf(L *lua.LState) map[string]any {
 // qs.config{...}: recipe-level defaults for qs.quantize, below the call's own options.
 // Later calls override earlier ones key by key; the merged options are checked at once.
 func config(L *lua.LState) int {
-	t := L.CheckTable(1)
-	merged := mergeOptions(quantizeOptionMap(L, 1, t), configOf(L))
+	merged := mergeOptions(quantizeOptionMap(L, 1, L.CheckTable(1)), configOf(L))
 	if _, _, err := modelOptions(merged); err != nil {
 		L.ArgError(1, err.Error())
 	}

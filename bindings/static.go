@@ -70,9 +70,9 @@ func loadGraph(L *lua.LState, m *LoadedModel, f *onnx.File) *graph.Graph {
 	return v.(*graph.Graph)
 }
 
-// calibOptions reads the calibration options of option table t, converted by goValue:
-// activations = {...} in qs.quantize (prefix "activations.") or qs.calibrate's (prefix
-// ""). A wrong type raises an argument error for argument n naming the option.
+// calibOptions reads the calibration options of converted option table t: activations =
+// {...} in qs.quantize (goValue's form, prefix "activations.") or qs.calibrate's
+// (luaOptions', prefix ""). A wrong type raises an argument error naming the option.
 func calibOptions(L *lua.LState, n int, t map[string]any, prefix string, numerics quant.Numerics) calib.Options {
 	env := envOf(L)
 	f := optionMap{L: L, n: n, m: t, prefix: prefix}
@@ -355,10 +355,8 @@ func copyTable(L *lua.LState, t *lua.LTable) *lua.LTable {
 
 // functionSample reads one sample a data function returned.
 func functionSample(v lua.LValue) (data.Sample, error) {
-	if ud, ok := v.(*lua.LUserData); ok {
-		if t, ok := ud.Value.(*tensor.Tensor); ok {
-			return data.Sample{Inputs: map[string]*tensor.Tensor{"": t}}, nil
-		}
+	if t := tensorValue(v); t != nil {
+		return data.Sample{Inputs: map[string]*tensor.Tensor{"": t}}, nil
 	}
 	tbl, ok := v.(*lua.LTable)
 	if !ok {
@@ -368,12 +366,8 @@ func functionSample(v lua.LValue) (data.Sample, error) {
 	var bad error
 	tbl.ForEach(func(k, e lua.LValue) {
 		name, ok := k.(lua.LString)
-		ud, ok2 := e.(*lua.LUserData)
-		t, ok3 := (*tensor.Tensor)(nil), false
-		if ok2 {
-			t, ok3 = ud.Value.(*tensor.Tensor)
-		}
-		if !ok || !ok3 {
+		t := tensorValue(e)
+		if !ok || t == nil {
 			if bad == nil {
 				bad = fmt.Errorf("input name = tensor expected, got %s = %s", k.Type(), e.Type())
 			}

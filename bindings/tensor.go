@@ -106,12 +106,19 @@ func registerTensorType(L *lua.LState) {
 
 // CheckTensor returns the tensor at argument n, raising an argument error otherwise.
 func CheckTensor(L *lua.LState, n int) *tensor.Tensor {
-	if ud, ok := L.Get(n).(*lua.LUserData); ok {
-		if t, ok := ud.Value.(*tensor.Tensor); ok {
-			return t
-		}
+	if t := tensorValue(L.Get(n)); t != nil {
+		return t
 	}
 	L.ArgError(n, fmt.Sprintf("%s expected, got %s", TensorTypeName, typeOf(L.Get(n))))
+	return nil
+}
+
+// tensorValue returns the tensor v holds, or nil when v is not a qs.Tensor.
+func tensorValue(v lua.LValue) *tensor.Tensor {
+	if ud, ok := v.(*lua.LUserData); ok {
+		t, _ := ud.Value.(*tensor.Tensor)
+		return t
+	}
 	return nil
 }
 
