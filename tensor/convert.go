@@ -16,9 +16,7 @@ func (t *Tensor) ToF32() []float32 {
 	out := make([]float32, c.Numel())
 	switch c.DType {
 	case F64:
-		for i, v := range c.F64() {
-			out[i] = float32(v)
-		}
+		convert(out, c.F64())
 	case F16:
 		for i, v := range c.U16() {
 			out[i] = F16ToF32(v)
@@ -36,25 +34,15 @@ func (t *Tensor) ToF32() []float32 {
 			out[i] = e5m2.decode[v]
 		}
 	case I64:
-		for i, v := range c.I64() {
-			out[i] = float32(v)
-		}
+		convert(out, c.I64())
 	case I32:
-		for i, v := range c.I32() {
-			out[i] = float32(v)
-		}
+		convert(out, c.I32())
 	case I16:
-		for i, v := range c.I16() {
-			out[i] = float32(v)
-		}
+		convert(out, c.I16())
 	case I8:
-		for i, v := range c.I8() {
-			out[i] = float32(v)
-		}
+		convert(out, c.I8())
 	case U8, Bool:
-		for i, v := range c.U8() {
-			out[i] = float32(v)
-		}
+		convert(out, c.U8())
 	default:
 		panic(fmt.Sprintf("tensor: ToF32 of %v", c.DType))
 	}
@@ -89,10 +77,7 @@ func FromF32To(dt DType, shape []int, v []float32) *Tensor {
 	case F32:
 		copy(out.F32(), v)
 	case F64:
-		d := out.F64()
-		for i, x := range v {
-			d[i] = float64(x)
-		}
+		convert(out.F64(), v)
 	case F16:
 		d := out.U16()
 		for i, x := range v {
@@ -115,9 +100,7 @@ func FromF32To(dt DType, shape []int, v []float32) *Tensor {
 		}
 	default:
 		w := make([]float64, len(v))
-		for i, x := range v {
-			w[i] = float64(x)
-		}
+		convert(w, v)
 		return fromF64(dt, shape, w)
 	}
 	return out
@@ -129,42 +112,22 @@ func fromF64(dt DType, shape []int, v []float64) *Tensor {
 	case F64:
 		copy(out.F64(), v)
 	case F32:
-		d := out.F32()
-		for i, x := range v {
-			d[i] = float32(x)
-		}
+		convert(out.F32(), v)
 	case F16, BF16, F8E4M3, F8E5M2:
 		// torch narrows double to half and bfloat16 through float as well.
 		f := make([]float32, len(v))
-		for i, x := range v {
-			f[i] = float32(x)
-		}
+		convert(f, v)
 		return FromF32To(dt, shape, f)
 	case I64:
-		d := out.I64()
-		for i, x := range v {
-			d[i] = int64(satRound(x, math.MinInt64, math.Nextafter(math.MaxInt64, 0)))
-		}
+		convertRound(out.I64(), v, math.MinInt64, math.Nextafter(math.MaxInt64, 0))
 	case I32:
-		d := out.I32()
-		for i, x := range v {
-			d[i] = int32(satRound(x, math.MinInt32, math.MaxInt32))
-		}
+		convertRound(out.I32(), v, math.MinInt32, math.MaxInt32)
 	case I16:
-		d := out.I16()
-		for i, x := range v {
-			d[i] = int16(satRound(x, math.MinInt16, math.MaxInt16))
-		}
+		convertRound(out.I16(), v, math.MinInt16, math.MaxInt16)
 	case I8:
-		d := out.I8()
-		for i, x := range v {
-			d[i] = int8(satRound(x, math.MinInt8, math.MaxInt8))
-		}
+		convertRound(out.I8(), v, math.MinInt8, math.MaxInt8)
 	case U8:
-		d := out.U8()
-		for i, x := range v {
-			d[i] = uint8(satRound(x, 0, math.MaxUint8))
-		}
+		convertRound(out.U8(), v, 0, math.MaxUint8)
 	case Bool:
 		d := out.U8()
 		for i, x := range v {
@@ -174,6 +137,25 @@ func fromF64(dt DType, shape []int, v []float64) *Tensor {
 		}
 	}
 	return out
+}
+
+type number interface {
+	~int8 | ~int16 | ~int32 | ~int64 | ~uint8 | ~float32 | ~float64
+}
+
+// convert is for i, v := range src { dst[i] = D(v) }.
+func convert[D, S number](dst []D, src []S) {
+	for i, v := range src {
+		dst[i] = D(v)
+	}
+}
+
+// convertRound is convert to an integer type, rounding half to even and saturating to
+// [lo, hi], NaN becoming 0.
+func convertRound[D number](dst []D, src []float64, lo, hi float64) {
+	for i, x := range src {
+		dst[i] = D(satRound(x, lo, hi))
+	}
 }
 
 func satRound(x, lo, hi float64) float64 {
@@ -199,17 +181,11 @@ func (t *Tensor) ToF64() []float64 {
 	case F64:
 		copy(out, c.F64())
 	case I64:
-		for i, v := range c.I64() {
-			out[i] = float64(v)
-		}
+		convert(out, c.I64())
 	case I32:
-		for i, v := range c.I32() {
-			out[i] = float64(v)
-		}
+		convert(out, c.I32())
 	default:
-		for i, v := range c.ToF32() {
-			out[i] = float64(v)
-		}
+		convert(out, c.ToF32())
 	}
 	return out
 }
