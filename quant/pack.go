@@ -101,52 +101,6 @@ func UnpackInt4WordsTo(dst []int8, src []int32, cols int) error {
 	return nil
 }
 
-// PackNibblesTo packs 4-bit codes into ONNX's INT4/UINT4 byte layout:
-//
-//	for i, q := range src { dst[i/2] |= (uint8(q) & 0xF) << (4 * (i % 2)) }
-//
-// src holds int4 codes (-8..7) when signed, uint4 codes (0..15) otherwise; len(dst) must
-// be ceil(len(src)/2). A code outside the range is an error.
-func PackNibblesTo[T int8 | uint8](dst []uint8, src []T, signed bool) error {
-	if len(dst) != (len(src)+1)/2 {
-		return fmt.Errorf("quant: PackNibblesTo: %d bytes for %d codes", len(dst), len(src))
-	}
-	lo, hi := 0, 15
-	if signed {
-		lo, hi = -8, 7
-	}
-	for i := 0; i < len(src); i += 2 {
-		a := int(src[i])
-		b := 0
-		if i+1 < len(src) {
-			b = int(src[i+1])
-		}
-		if a < lo || a > hi || b < lo || b > hi {
-			return fmt.Errorf("quant: PackNibblesTo: code out of range %d..%d near element %d", lo, hi, i)
-		}
-		dst[i/2] = uint8(a)&0xF | uint8(b)<<4
-	}
-	return nil
-}
-
-// UnpackNibblesTo reverses PackNibblesTo; signed nibbles are sign-extended:
-//
-//	for i := range dst { n := src[i/2] >> (4 * (i % 2)) & 0xF; dst[i] = n, or int8(n<<4)>>4 when signed }
-func UnpackNibblesTo[T int8 | uint8](dst []T, src []uint8, signed bool) error {
-	if len(src) != (len(dst)+1)/2 {
-		return fmt.Errorf("quant: UnpackNibblesTo: %d bytes for %d codes", len(src), len(dst))
-	}
-	for i := range dst {
-		n := src[i/2] >> (4 * (i % 2)) & 0xF
-		if signed {
-			dst[i] = T(int8(n<<4) >> 4)
-		} else {
-			dst[i] = T(n)
-		}
-	}
-	return nil
-}
-
 // PackInt4Words packs an I8 tensor of int4 codes, shape [..., cols], into an I32 tensor
 // [..., ceil(cols/8)] in the compressed-tensors layout.
 func PackInt4Words(codes *tensor.Tensor) (*tensor.Tensor, error) {
