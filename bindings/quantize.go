@@ -97,8 +97,14 @@ func registerQuantizedType(L *lua.LState) {
 	}))
 	mt.RawSetString("__tostring", L.NewFunction(func(L *lua.LState) int {
 		q := CheckQuantized(L, 1)
-		L.Push(lua.LString(fmt.Sprintf("quantized(%s: %s, %d of %d layers)", q.Source.Path, q.Plan.Scheme(),
-			len(q.Plan.Schemes()), len(q.Plan.Decisions()))))
+		ds := q.Plan.Decisions()
+		n := 0
+		for _, d := range ds {
+			if d.Selected {
+				n++
+			}
+		}
+		L.Push(lua.LString(fmt.Sprintf("quantized(%s: %s, %d of %d layers)", q.Source.Path, q.Plan.Scheme(), n, len(ds))))
 		return 1
 	}))
 	mt.RawSetString("__name", lua.LString(QuantizedTypeName))

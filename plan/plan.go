@@ -46,15 +46,6 @@ var (
 	_ Plan     = (*GGUF)(nil)
 )
 
-// weightSchemes is a weight plan's per-layer scheme: one scheme for every quantized layer.
-func weightSchemes(w *quantize.WeightPlan) map[string]string {
-	out := map[string]string{}
-	for _, l := range w.Quantized() {
-		out[l.Name] = w.Scheme()
-	}
-	return out
-}
-
 // inputPath is the path of a loaded input model ("" when there is none).
 func inputPath(f *formats.File) string {
 	if f == nil {
@@ -79,7 +70,13 @@ type WeightOnly struct {
 func (w *WeightOnly) input() string { return inputPath(w.Input) }
 
 // Schemes gives every quantized layer the plan's scheme.
-func (w *WeightOnly) Schemes() map[string]string { return weightSchemes(w.WeightPlan) }
+func (w *WeightOnly) Schemes() map[string]string {
+	out := map[string]string{}
+	for _, l := range w.Quantized() {
+		out[l.Name] = w.Scheme()
+	}
+	return out
+}
 
 // Weights returns the weight plan itself.
 func (w *WeightOnly) Weights() *quantize.WeightPlan { return w.WeightPlan }
@@ -118,9 +115,18 @@ type Static struct {
 
 func (s *Static) input() string { return inputPath(s.Input) }
 
-// Schemes gives every layer the QDQ model quantizes the weight scheme; the layers kept in
-// float are not in it.
-func (s *Static) Schemes() map[string]string { return weightSchemes(s.Weights()) }
+// Schemes gives every layer the QDQ model quantizes the weight scheme; the layers it keeps
+// in float (skipped, or kept by an accuracy check, which its Weights still quantize) are
+// not in it.
+func (s *Static) Schemes() map[string]string {
+	out := map[string]string{}
+	for _, l := range s.Plan.Report().Layers {
+		if l.Quantized {
+			out[l.Name] = s.Scheme()
+		}
+	}
+	return out
+}
 
 // Decisions are the weight plan's: the layers the QDQ model quantizes.
 func (s *Static) Decisions() []layer.Decision { return s.Weights().Decisions() }

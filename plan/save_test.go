@@ -186,4 +186,8 @@ func TestFolderAndGGUF(t *testing.T) {
 			t.Errorf("%s: %d layers in Schemes, report %v", p.Scheme(), len(s), err)
 		}
 	}
+	sp, _ := staticPlan(t)
+	if r, _ := sp.Report(ctx); len(sp.Schemes()) != r.Totals.Quantized {
+		t.Errorf("static: %d layers in Schemes, %d quantized in the report", len(sp.Schemes()), r.Totals.Quantized)
+	}
 }
