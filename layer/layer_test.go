@@ -1,10 +1,14 @@
 package layer
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/qscript-dev/qscript/formats"
+	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -176,6 +180,28 @@ func TestNaturalCompare(t *testing.T) {
 	} {
 		if got := NaturalCompare(c.a, c.b); got != c.want {
 			t.Errorf("NaturalCompare(%q, %q) = %d, want %d", c.a, c.b, got, c.want)
+		}
+	}
+}
+
+func TestQuantizableAndWeightAxis(t *testing.T) {
+	tb := func(i int64) *onnxpb.AttributeProto {
+		return &onnxpb.AttributeProto{Name: proto.String("transB"), I: proto.Int64(i)}
+	}
+	for _, c := range []struct {
+		op, domain string
+		attrs      []*onnxpb.AttributeProto
+		rank       int
+		want       string // Quantizable, then WeightAxis's axis and error
+	}{
+		{"Conv", "", nil, 4, "true 0 <nil>"}, {"Gemm", "ai.onnx", nil, 2, "true 1 <nil>"}, {"MatMul", "", nil, 3, "true 2 <nil>"},
+		{"Gemm", "", []*onnxpb.AttributeProto{tb(1)}, 2, "true 0 <nil>"}, {"Gemm", "", []*onnxpb.AttributeProto{tb(0), tb(1)}, 2, "true 1 <nil>"},
+		{"MatMul", "", nil, 1, `true 0 qdq: MatMul "n": a 1-D weight has no output axis`}, {"Conv", "com.example", nil, 4, "false 0 <nil>"},
+		{"Relu", "", nil, 2, `false 0 qdq: node "n": Relu is not a quantizable op (Conv, Gemm, MatMul)`},
+	} {
+		axis, err := WeightAxis(&onnxpb.NodeProto{Name: proto.String("n"), OpType: proto.String(c.op), Attribute: c.attrs}, c.rank)
+		if got := fmt.Sprint(Quantizable(c.domain, c.op), axis, err); got != c.want {
+			t.Errorf("%s (%q): %s, want %s", c.op, c.domain, got, c.want)
 		}
 	}
 }

@@ -115,13 +115,11 @@ func Select(layers []Layer, sel Selection) ([]Decision, error) {
 			return nil, fmt.Errorf("layers: %w", err)
 		}
 	}
-	for _, list := range []struct {
-		option   string
-		matchers []Matcher
-	}{{"include", sel.Include}, {"skip", sel.Skip}} {
-		if err := checkMatchers(list.option, list.matchers, layers); err != nil {
-			return nil, err
-		}
+	if err := checkMatchers("include", sel.Include, layers); err != nil {
+		return nil, err
+	}
+	if err := checkMatchers("skip", sel.Skip, layers); err != nil {
+		return nil, err
 	}
 	out := make([]Decision, len(layers))
 	for i, l := range layers {

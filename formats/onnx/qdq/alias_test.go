@@ -10,10 +10,6 @@ import (
 	"github.com/qscript-dev/qscript/tensor"
 )
 
-func identity(name, in, out string) *onnxpb.NodeProto {
-	return &onnxpb.NodeProto{OpType: proto.String("Identity"), Name: proto.String(name), Input: []string{in}, Output: []string{out}}
-}
-
 // TestIdentityKeptForFloatReaders: a bias shared through Identity with a skipped node stays
 // float for that node (the Identity stays), while the quantized node reads int32 codes.
 func TestIdentityKeptForFloatReaders(t *testing.T) {
@@ -29,7 +25,7 @@ func TestIdentityKeptForFloatReaders(t *testing.T) {
 		Graph: &onnxpb.GraphProto{
 			Initializer: []*onnxpb.TensorProto{f32("w", []int64{1, 1, 1, 1}, 0.5), f32("b", []int64{1}, 0.25)},
 			Node: []*onnxpb.NodeProto{
-				identity("/Identity", "b", "b_alias"),
+				{OpType: proto.String("Identity"), Name: proto.String("/Identity"), Input: []string{"b"}, Output: []string{"b_alias"}},
 				conv("/c1", "x", "w", "b", "y1"),
 				conv("/c2", "y1", "w", "b_alias", "y2"),
 			},

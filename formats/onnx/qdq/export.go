@@ -12,6 +12,7 @@ import (
 
 	"github.com/qscript-dev/qscript/formats/onnx"
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
+	"github.com/qscript-dev/qscript/internal/suggest"
 	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
@@ -318,7 +319,7 @@ func (e *exporter) checkPlan() error {
 	for _, name := range names {
 		n, ok := byName[name]
 		if !ok {
-			return fmt.Errorf("the plan names node %q, which is not in the graph (closest: %s)", name, strings.Join(closest(name, quantizable), ", "))
+			return fmt.Errorf("the plan names node %q, which is not in the graph (closest: %s)", name, strings.Join(suggest.Closest(name, slices.Sorted(slices.Values(quantizable)), 3), ", "))
 		}
 		if !layer.Quantizable(n.GetDomain(), n.GetOpType()) {
 			return fmt.Errorf("the plan names node %q, a %s; only Conv, Gemm and MatMul are quantized", name, n.GetOpType())

@@ -2,10 +2,8 @@ package qdq
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
-	"github.com/qscript-dev/qscript/internal/suggest"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -99,9 +97,4 @@ func sameParams(a, b *quant.QParams) bool {
 		}
 	}
 	return true
-}
-
-// closest suggests up to three known names nearest to name (edit distance; ties in name order).
-func closest(name string, known []string) []string {
-	return suggest.Closest(name, slices.Sorted(slices.Values(known)), 3)
 }
