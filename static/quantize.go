@@ -121,20 +121,10 @@ func PlanQDQ(ctx context.Context, f *onnx.File, cal *calib.Result, opts Options)
 }
 
 func (m *Plan) planLayer(l layer.Layer, node *onnxpb.NodeProto, skip map[string]string) (plannedLayer, error) {
-	pl := plannedLayer{Layer: l}
+	pl := plannedLayer{Layer: l, reason: skipReason(l, skip)}
 	pl.report = report.Layer{Name: l.Name, Type: l.Type, Shape: l.Shape, DType: l.DType.String()}
 	if l.WeightIsActivation {
 		pl.report.DType = "activation"
-	}
-	switch {
-	case skip[l.Name] != "":
-		pl.reason = "skip list (" + skip[l.Name] + ")"
-	case l.InputIsConstant:
-		pl.reason = "input 0 is a constant"
-	case l.WeightInSubgraph:
-		pl.reason = "weight is an initializer of its subgraph; only main-graph weights are quantized"
-	case !l.WeightIsActivation && l.DType != tensor.F32:
-		pl.reason = fmt.Sprintf("weight is %v, not F32", l.DType)
 	}
 	w, err := m.loadWeight(l)
 	if err != nil {
@@ -144,42 +134,17 @@ func (m *Plan) planLayer(l layer.Layer, node *onnxpb.NodeProto, skip map[string]
 	if w != nil {
 		pl.report.Histogram = report.NewHistogram(w.ToF32(), report.DefaultBins)
 	}
-	leaveFloat := func() (plannedLayer, error) {
-		pl.report.Reason = pl.reason
-		pl.report.BytesAfter = pl.report.BytesBefore
-		m.plan.Nodes[l.Name] = qdq.NodePlan{Skip: true}
-		return pl, nil
+	if pl.reason == "" {
+		if pl.reason, err = m.uncalibrated(l); err != nil {
+			return pl, err
+		}
 	}
 	if pl.reason != "" {
-		return leaveFloat()
-	}
-	if slices.Contains(m.cal.NeverRan, l.Name) {
-		// An If branch no calibration sample took: its inputs' ranges, if any, were seen
-		// elsewhere, never what this node reads.
-		pl.reason = "never ran during calibration (an If branch no sample took)"
-		return leaveFloat()
-	}
-	for _, act := range []string{l.Input, l.Weight} {
-		if act == l.Weight && !l.WeightIsActivation {
-			continue
-		}
-		if slices.Contains(m.cal.NotRun, act) {
-			pl.reason = fmt.Sprintf("never ran during calibration (input %q was not computed: an If branch no sample took)", act)
-			return leaveFloat()
-		}
-		if _, ok := m.cal.Activation(act); !ok {
-			return pl, fmt.Errorf("activation %q was not calibrated; calibrate it (calib.Options.Targets) or skip the node", act)
-		}
+		return m.leaveFloat(pl), nil
 	}
 	in, _ := m.cal.Activation(l.Input)
-	pl.input = in.QParams
-	pl.quantized = true
-	pl.report.Quantized = true
-	pl.report.QDType = m.opts.Weights.DType
-	if pl.report.QDType == "" {
-		pl.report.QDType = "int8"
-	}
 	if w == nil { // a MatMul of two activations: nothing stored
+		pl.input, pl.quantized, pl.report.Quantized = in.QParams, true, true
 		pl.report.NoWeight = true
 		pl.report.Granularity = "per_tensor"
 		pl.report.QDType = qdtype(m.cal.Scheme.QType)
@@ -194,45 +159,110 @@ func (m *Plan) planLayer(l layer.Layer, node *onnxpb.NodeProto, skip map[string]
 		}
 		gran = quant.PerChannel(axis)
 	}
-	first, isShared := m.shared[l.Weight]
-	if isShared && first.gran != gran {
+	first, err := m.sharedCodes(l, w, gran)
+	if err != nil {
+		return pl, err
+	}
+	if first.gran != gran {
 		// One initializer holds one set of codes: a second reader whose output channels
 		// lie on another axis (a Gemm with the other transB, say) stays float.
 		pl.reason = fmt.Sprintf("weight %q is shared with %q, quantized along another axis", l.Weight, first.layer)
-		pl.quantized, pl.input, pl.report.Quantized, pl.report.QDType = false, nil, false, ""
-		return leaveFloat()
+		return m.leaveFloat(pl), nil
 	}
-	if !isShared {
-		first = sharedWeight{layer: l.Name, gran: gran}
-		if first.codes, first.qp, err = quant.ChooseAndQuantize(w, m.scheme, gran); err != nil {
-			return pl, fmt.Errorf("weight %q: %w", l.Weight, err)
-		}
-		deq, err := quant.Dequantize(first.codes, first.qp)
-		if err != nil {
-			return pl, fmt.Errorf("weight %q: %w", l.Weight, err)
-		}
-		if first.err, err = quant.Compare(w.ToF32(), deq.ToF32()); err != nil {
-			return pl, err
-		}
-		m.shared[l.Weight] = first
+	pl.input, pl.quantized, pl.report.Quantized = in.QParams, true, true
+	pl.report.QDType = m.opts.Weights.DType
+	if pl.report.QDType == "" {
+		pl.report.QDType = "int8"
 	}
-	codes, qp, e := first.codes, first.qp, first.err
-	pl.report.Granularity = granularityLabel(gran)
-	pl.report.SQNR, pl.report.MSE, pl.report.MaxAbsErr, pl.report.Cosine = e.SQNR, e.MSE, e.MaxAbs, e.Cosine
-	pl.report.ScaleMin, pl.report.ScaleMax = float64(qp.Scale[0]), float64(qp.Scale[0])
+	m.reportWeight(&pl.report, l, first)
+	m.plan.Nodes[l.Name] = qdq.NodePlan{Weight: first.qp, Codes: first.codes}
+	return pl, nil
+}
+
+// skipReason is why l stays float whatever calibration saw, or "".
+func skipReason(l layer.Layer, skip map[string]string) string {
+	switch {
+	case skip[l.Name] != "":
+		return "skip list (" + skip[l.Name] + ")"
+	case l.InputIsConstant:
+		return "input 0 is a constant"
+	case l.WeightInSubgraph:
+		return "weight is an initializer of its subgraph; only main-graph weights are quantized"
+	case !l.WeightIsActivation && l.DType != tensor.F32:
+		return fmt.Sprintf("weight is %v, not F32", l.DType)
+	}
+	return ""
+}
+
+// uncalibrated is why l stays float because calibration never ran it, or "", or an error
+// when an activation it reads was not calibrated at all.
+func (m *Plan) uncalibrated(l layer.Layer) (string, error) {
+	if slices.Contains(m.cal.NeverRan, l.Name) {
+		// An If branch no calibration sample took: its inputs' ranges, if any, were seen
+		// elsewhere, never what this node reads.
+		return "never ran during calibration (an If branch no sample took)", nil
+	}
+	for _, act := range []string{l.Input, l.Weight} {
+		if act == l.Weight && !l.WeightIsActivation {
+			continue
+		}
+		if slices.Contains(m.cal.NotRun, act) {
+			return fmt.Sprintf("never ran during calibration (input %q was not computed: an If branch no sample took)", act), nil
+		}
+		if _, ok := m.cal.Activation(act); !ok {
+			return "", fmt.Errorf("activation %q was not calibrated; calibrate it (calib.Options.Targets) or skip the node", act)
+		}
+	}
+	return "", nil
+}
+
+// leaveFloat records pl, with its reason, as a node left in float.
+func (m *Plan) leaveFloat(pl plannedLayer) plannedLayer {
+	pl.report.Reason = pl.reason
+	pl.report.BytesAfter = pl.report.BytesBefore
+	m.plan.Nodes[pl.Layer.Name] = qdq.NodePlan{Skip: true}
+	return pl
+}
+
+// sharedCodes quantizes weight w of l along gran, or returns the codes of the first layer
+// that read the same initializer (whose granularity the caller compares).
+func (m *Plan) sharedCodes(l layer.Layer, w *tensor.Tensor, gran quant.Granularity) (sharedWeight, error) {
+	if first, ok := m.shared[l.Weight]; ok {
+		return first, nil
+	}
+	first := sharedWeight{layer: l.Name, gran: gran}
+	var err error
+	if first.codes, first.qp, err = quant.ChooseAndQuantize(w, m.scheme, gran); err != nil {
+		return first, fmt.Errorf("weight %q: %w", l.Weight, err)
+	}
+	deq, err := quant.Dequantize(first.codes, first.qp)
+	if err != nil {
+		return first, fmt.Errorf("weight %q: %w", l.Weight, err)
+	}
+	if first.err, err = quant.Compare(w.ToF32(), deq.ToF32()); err != nil {
+		return first, err
+	}
+	m.shared[l.Weight] = first
+	return first, nil
+}
+
+// reportWeight fills r with the error, scales and stored size of the codes of w.
+func (m *Plan) reportWeight(r *report.Layer, l layer.Layer, w sharedWeight) {
+	codes, qp, e := w.codes, w.qp, w.err
+	r.Granularity = granularityLabel(w.gran)
+	r.SQNR, r.MSE, r.MaxAbsErr, r.Cosine = e.SQNR, e.MSE, e.MaxAbs, e.Cosine
+	r.ScaleMin, r.ScaleMax = float64(qp.Scale[0]), float64(qp.Scale[0])
 	for _, sc := range qp.Scale {
-		pl.report.ScaleMin, pl.report.ScaleMax = min(pl.report.ScaleMin, float64(sc)), max(pl.report.ScaleMax, float64(sc))
+		r.ScaleMin, r.ScaleMax = min(r.ScaleMin, float64(sc)), max(r.ScaleMax, float64(sc))
 	}
 	// What Export writes: 1-byte codes, a float32 scale and a 1-byte zero point per
 	// channel; an int32 bias (the float bias's size) with float32 scales and int32 zero
 	// points per channel.
 	channels := int64(len(qp.Scale))
-	pl.report.BytesAfter = int64(codes.Numel()) + 5*channels
+	r.BytesAfter = int64(codes.Numel()) + 5*channels
 	if l.Bias != "" {
-		pl.report.BytesAfter += m.bytesOf(l.Bias) + 8*channels
+		r.BytesAfter += m.bytesOf(l.Bias) + 8*channels
 	}
-	m.plan.Nodes[l.Name] = qdq.NodePlan{Weight: qp, Codes: codes}
-	return pl, nil
 }
 
 func (m *Plan) loadWeight(l layer.Layer) (*tensor.Tensor, error) {
