@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 
@@ -13,10 +14,7 @@ func init() {
 }
 
 func buildCast(b *builder) (kernel, error) {
-	if err := b.arity(1, 1, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, allTypes...); err != nil {
+	if err := cmp.Or(b.arity(1, 1, 1, 1), b.dtypes(0, allTypes...)); err != nil {
 		return nil, err
 	}
 	b.ignoreAttrs("saturate")

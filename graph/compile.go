@@ -191,7 +191,9 @@ func (b *builder) constIn(i int) *tensor.Tensor {
 	return b.consts[i]
 }
 
-// arity checks the number of inputs and outputs.
+// arity checks the number of inputs and outputs. It, dtypes and sameDTypes have no side
+// effects and are safe whatever the node looks like, so a builder runs them together in
+// cmp.Or, which returns the first failure.
 func (b *builder) arity(minIn, maxIn, minOut, maxOut int) error {
 	if len(b.n.Inputs) < minIn || len(b.n.Inputs) > maxIn {
 		return b.errorf("has %d inputs, want %d to %d", len(b.n.Inputs), minIn, maxIn)

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 
@@ -57,10 +58,7 @@ func buildConstant(b *builder) (kernel, error) {
 }
 
 func buildConstantOfShape(b *builder) (kernel, error) {
-	if err := b.arity(1, 1, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.I64); err != nil {
+	if err := cmp.Or(b.arity(1, 1, 1, 1), b.dtypes(0, tensor.I64)); err != nil {
 		return nil, err
 	}
 	value := tensor.FromF32([]int{1}, []float32{0})
@@ -140,10 +138,7 @@ func buildSize(b *builder) (kernel, error) {
 }
 
 func buildRange(b *builder) (kernel, error) {
-	if err := b.arity(3, 3, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32, tensor.I16); err != nil {
+	if err := cmp.Or(b.arity(3, 3, 1, 1), b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32, tensor.I16)); err != nil {
 		return nil, err
 	}
 	if err := b.sameDTypes(0, 1, 2); err != nil {

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -102,10 +103,7 @@ func (g *Graph) runSub(mem *arena, formal, ins []*tensor.Tensor, outerIdx []int)
 }
 
 func buildIf(b *builder) (kernel, error) {
-	if err := b.arity(1, 1, 1, 1<<16); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.Bool); err != nil {
+	if err := cmp.Or(b.arity(1, 1, 1, 1<<16), b.dtypes(0, tensor.Bool)); err != nil {
 		return nil, err
 	}
 	then, err := b.subgraph("then_branch")
@@ -160,10 +158,7 @@ func buildLoop(b *builder) (kernel, error) {
 	if err := b.arity(2, 1<<16, 0, 1<<16); err != nil && len(b.n.Inputs) < 2 {
 		return nil, err
 	}
-	if err := b.dtypes(0, tensor.I64); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, tensor.Bool); err != nil {
+	if err := cmp.Or(b.dtypes(0, tensor.I64), b.dtypes(1, tensor.Bool)); err != nil {
 		return nil, err
 	}
 	body, err := b.subgraph("body")

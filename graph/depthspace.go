@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/qscript-dev/qscript/tensor"
@@ -16,10 +17,7 @@ func init() {
 
 func depthSpaceOp(toSpace bool) opDef {
 	return func(b *builder) (kernel, error) {
-		if err := b.arity(1, 1, 1, 1); err != nil {
-			return nil, err
-		}
-		if err := b.dtypes(0, allTypes...); err != nil {
+		if err := cmp.Or(b.arity(1, 1, 1, 1), b.dtypes(0, allTypes...)); err != nil {
 			return nil, err
 		}
 		bs := int(b.attrInt("blocksize", 0))

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"sort"
@@ -20,13 +21,7 @@ func init() {
 }
 
 func buildNMS(b *builder) (kernel, error) {
-	if err := b.arity(2, 5, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.F32); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, tensor.F32); err != nil {
+	if err := cmp.Or(b.arity(2, 5, 1, 1), b.dtypes(0, tensor.F32), b.dtypes(1, tensor.F32)); err != nil {
 		return nil, err
 	}
 	center := b.attrInt("center_point_box", 0) != 0
@@ -118,10 +113,7 @@ func boxIoU(a, b []float32, center bool) float32 {
 // the size (periodic) or the size - 1 (symmetric).
 func windowOp(a0, a1, a2 float64) opDef {
 	return func(b *builder) (kernel, error) {
-		if err := b.arity(1, 1, 1, 1); err != nil {
-			return nil, err
-		}
-		if err := b.dtypes(0, intTypes...); err != nil {
+		if err := cmp.Or(b.arity(1, 1, 1, 1), b.dtypes(0, intTypes...)); err != nil {
 			return nil, err
 		}
 		dt, ok := computeDType(int32(b.attrInt("output_datatype", 1)))
@@ -157,10 +149,7 @@ func windowOp(a0, a1, a2 float64) opDef {
 }
 
 func buildDynamicQuantizeLinear(b *builder) (kernel, error) {
-	if err := b.arity(1, 1, 1, 3); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.F32); err != nil {
+	if err := cmp.Or(b.arity(1, 1, 1, 3), b.dtypes(0, tensor.F32)); err != nil {
 		return nil, err
 	}
 	b.setOut(0, tensor.U8, b.in(0).Shape)

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 
@@ -37,13 +38,7 @@ func init() {
 // binaryOp builds a broadcasting two-input op; compare ops output bool.
 func binaryOp(op string, types []tensor.DType, boolOut bool) opDef {
 	return func(b *builder) (kernel, error) {
-		if err := b.arity(2, 2, 1, 1); err != nil {
-			return nil, err
-		}
-		if err := b.dtypes(0, types...); err != nil {
-			return nil, err
-		}
-		if err := b.sameDTypes(0, 1); err != nil {
+		if err := cmp.Or(b.arity(2, 2, 1, 1), b.dtypes(0, types...), b.sameDTypes(0, 1)); err != nil {
 			return nil, err
 		}
 		outDT := b.in(0).DType
@@ -399,10 +394,7 @@ func variadicOp(op string) opDef {
 }
 
 func buildPow(b *builder) (kernel, error) {
-	if err := b.arity(2, 2, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32); err != nil {
+	if err := cmp.Or(b.arity(2, 2, 1, 1), b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32)); err != nil {
 		return nil, err
 	}
 	if err := b.dtypes(1, tensor.F32, tensor.F64, tensor.I64, tensor.I32); err != nil {
@@ -435,13 +427,7 @@ func buildPow(b *builder) (kernel, error) {
 }
 
 func buildWhere(b *builder) (kernel, error) {
-	if err := b.arity(3, 3, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.Bool); err != nil {
-		return nil, err
-	}
-	if err := b.sameDTypes(1, 2); err != nil {
+	if err := cmp.Or(b.arity(3, 3, 1, 1), b.dtypes(0, tensor.Bool), b.sameDTypes(1, 2)); err != nil {
 		return nil, err
 	}
 	if err := b.broadcastOut(b.in(1).DType, 0, 1, 2); err != nil {
@@ -500,13 +486,7 @@ func where[W word](mem *arena, c, x, y *tensor.Tensor) (*tensor.Tensor, error) {
 }
 
 func buildPRelu(b *builder) (kernel, error) {
-	if err := b.arity(2, 2, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.F32); err != nil {
-		return nil, err
-	}
-	if err := b.sameDTypes(0, 1); err != nil {
+	if err := cmp.Or(b.arity(2, 2, 1, 1), b.dtypes(0, tensor.F32), b.sameDTypes(0, 1)); err != nil {
 		return nil, err
 	}
 	if err := b.broadcastOut(tensor.F32, 0, 1); err != nil {
@@ -524,10 +504,7 @@ func buildPRelu(b *builder) (kernel, error) {
 }
 
 func buildNot(b *builder) (kernel, error) {
-	if err := b.arity(1, 1, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.Bool); err != nil {
+	if err := cmp.Or(b.arity(1, 1, 1, 1), b.dtypes(0, tensor.Bool)); err != nil {
 		return nil, err
 	}
 	b.setOut(0, tensor.Bool, b.in(0).Shape)

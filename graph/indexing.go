@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -66,10 +67,7 @@ func elementIndex(s, target []int, ax int, idx []int64, visit func(pos, off int)
 }
 
 func buildGather(b *builder) (kernel, error) {
-	if err := b.arity(2, 2, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, intTypes...); err != nil {
+	if err := cmp.Or(b.arity(2, 2, 1, 1), b.dtypes(1, intTypes...)); err != nil {
 		return nil, err
 	}
 	axis := b.attrInt("axis", 0)
@@ -118,10 +116,7 @@ func buildGather(b *builder) (kernel, error) {
 }
 
 func buildGatherElements(b *builder) (kernel, error) {
-	if err := b.arity(2, 2, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, intTypes...); err != nil {
+	if err := cmp.Or(b.arity(2, 2, 1, 1), b.dtypes(1, intTypes...)); err != nil {
 		return nil, err
 	}
 	axis := b.attrInt("axis", 0)
@@ -180,13 +175,7 @@ func scatterReduction(b *builder) (string, error) {
 }
 
 func buildScatterElements(b *builder) (kernel, error) {
-	if err := b.arity(3, 3, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, intTypes...); err != nil {
-		return nil, err
-	}
-	if err := b.sameDTypes(0, 2); err != nil {
+	if err := cmp.Or(b.arity(3, 3, 1, 1), b.dtypes(1, intTypes...), b.sameDTypes(0, 2)); err != nil {
 		return nil, err
 	}
 	axis := b.attrInt("axis", 0)
@@ -258,10 +247,7 @@ func ndIndex(data []int, ix *tensor.Tensor, batch int) (offs []int, n, k, slice 
 }
 
 func buildGatherND(b *builder) (kernel, error) {
-	if err := b.arity(2, 2, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, tensor.I64); err != nil {
+	if err := cmp.Or(b.arity(2, 2, 1, 1), b.dtypes(1, tensor.I64)); err != nil {
 		return nil, err
 	}
 	batch := int(b.attrInt("batch_dims", 0))
@@ -283,10 +269,7 @@ func buildGatherND(b *builder) (kernel, error) {
 }
 
 func buildScatterND(b *builder) (kernel, error) {
-	if err := b.arity(3, 3, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, tensor.I64); err != nil {
+	if err := cmp.Or(b.arity(3, 3, 1, 1), b.dtypes(1, tensor.I64)); err != nil {
 		return nil, err
 	}
 	red, err := scatterReduction(b)
@@ -317,10 +300,7 @@ func buildScatterND(b *builder) (kernel, error) {
 }
 
 func buildNonZero(b *builder) (kernel, error) {
-	if err := b.arity(1, 1, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, allTypes...); err != nil {
+	if err := cmp.Or(b.arity(1, 1, 1, 1), b.dtypes(0, allTypes...)); err != nil {
 		return nil, err
 	}
 	rank := -1
@@ -356,10 +336,7 @@ func buildNonZero(b *builder) (kernel, error) {
 }
 
 func buildCompress(b *builder) (kernel, error) {
-	if err := b.arity(2, 2, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, tensor.Bool); err != nil {
+	if err := cmp.Or(b.arity(2, 2, 1, 1), b.dtypes(1, tensor.Bool)); err != nil {
 		return nil, err
 	}
 	axisAttr, hasAxis := b.attr("axis")
@@ -403,10 +380,7 @@ func buildCompress(b *builder) (kernel, error) {
 }
 
 func buildReverseSequence(b *builder) (kernel, error) {
-	if err := b.arity(2, 2, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, tensor.I64); err != nil {
+	if err := cmp.Or(b.arity(2, 2, 1, 1), b.dtypes(1, tensor.I64)); err != nil {
 		return nil, err
 	}
 	batchAxis, timeAxis := int(b.attrInt("batch_axis", 1)), int(b.attrInt("time_axis", 0))

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/qscript-dev/qscript/tensor"
@@ -391,10 +392,7 @@ func splitSizes(spec []int64, dim, nOut int, uneven bool) ([]int, error) {
 }
 
 func buildExpand(b *builder) (kernel, error) {
-	if err := b.arity(2, 2, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, tensor.I64); err != nil {
+	if err := cmp.Or(b.arity(2, 2, 1, 1), b.dtypes(1, tensor.I64)); err != nil {
 		return nil, err
 	}
 	b.setOut(0, b.in(0).DType, nil)
@@ -435,10 +433,7 @@ func broadcastTo(x *tensor.Tensor, shape []int) *tensor.Tensor {
 }
 
 func buildTile(b *builder) (kernel, error) {
-	if err := b.arity(2, 2, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, tensor.I64); err != nil {
+	if err := cmp.Or(b.arity(2, 2, 1, 1), b.dtypes(1, tensor.I64)); err != nil {
 		return nil, err
 	}
 	b.setOut(0, b.in(0).DType, nil)

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/qscript-dev/qscript/graph/internal/sgemm"
@@ -149,13 +150,7 @@ func addBroadcast(d, c []float32, shape []int, m, n int, beta float32, add bool)
 }
 
 func buildMatMul(b *builder) (kernel, error) {
-	if err := b.arity(2, 2, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.F32); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, tensor.F32); err != nil {
+	if err := cmp.Or(b.arity(2, 2, 1, 1), b.dtypes(0, tensor.F32), b.dtypes(1, tensor.F32)); err != nil {
 		return nil, err
 	}
 	b.setOut(0, tensor.F32, nil)

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 
@@ -28,10 +29,7 @@ func fromF64(dt tensor.DType, shape []int, v []float64) (*tensor.Tensor, error) 
 }
 
 func buildMod(b *builder) (kernel, error) {
-	if err := b.arity(2, 2, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.sameDTypes(0, 1); err != nil {
+	if err := cmp.Or(b.arity(2, 2, 1, 1), b.sameDTypes(0, 1)); err != nil {
 		return nil, err
 	}
 	if err := b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32, tensor.I16, tensor.I8, tensor.U8); err != nil {
@@ -70,10 +68,7 @@ func buildMod(b *builder) (kernel, error) {
 }
 
 func buildCumSum(b *builder) (kernel, error) {
-	if err := b.arity(2, 2, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32); err != nil {
+	if err := cmp.Or(b.arity(2, 2, 1, 1), b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32)); err != nil {
 		return nil, err
 	}
 	if err := b.dtypes(1, intTypes...); err != nil {
@@ -165,10 +160,7 @@ func buildOneHot(b *builder) (kernel, error) {
 }
 
 func buildTrilu(b *builder) (kernel, error) {
-	if err := b.arity(1, 2, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, tensor.I64); err != nil {
+	if err := cmp.Or(b.arity(1, 2, 1, 1), b.dtypes(1, tensor.I64)); err != nil {
 		return nil, err
 	}
 	upper := b.attrInt("upper", 1) != 0
@@ -253,10 +245,7 @@ func buildEyeLike(b *builder) (kernel, error) {
 }
 
 func buildLRN(b *builder) (kernel, error) {
-	if err := b.arity(1, 1, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.F32); err != nil {
+	if err := cmp.Or(b.arity(1, 1, 1, 1), b.dtypes(0, tensor.F32)); err != nil {
 		return nil, err
 	}
 	size := int(b.attrInt("size", 0))
@@ -293,10 +282,7 @@ func buildLRN(b *builder) (kernel, error) {
 
 // buildMVN is ONNX's function body: (X - mean) / (sqrt(mean((X - mean)²)) + 1e-9) over axes.
 func buildMVN(b *builder) (kernel, error) {
-	if err := b.arity(1, 1, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.F32); err != nil {
+	if err := cmp.Or(b.arity(1, 1, 1, 1), b.dtypes(0, tensor.F32)); err != nil {
 		return nil, err
 	}
 	axes, ok := b.attrInts("axes")

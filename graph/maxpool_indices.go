@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"math"
 
 	"github.com/qscript-dev/qscript/tensor"
@@ -10,10 +11,7 @@ import (
 // the input, row-major (storage_order 0) or with the last two spatial dims swapped
 // (storage_order 1), over any number of spatial dims. The first maximum of a window wins.
 func buildMaxPoolIndices(b *builder) (kernel, error) {
-	if err := b.arity(1, 1, 2, 2); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.F32); err != nil {
+	if err := cmp.Or(b.arity(1, 1, 2, 2), b.dtypes(0, tensor.F32)); err != nil {
 		return nil, err
 	}
 	pa, err := readPoolAttrs(b)

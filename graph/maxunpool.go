@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 
@@ -14,16 +15,7 @@ import (
 func init() { ops["MaxUnpool"] = buildMaxUnpool }
 
 func buildMaxUnpool(b *builder) (kernel, error) {
-	if err := b.arity(2, 3, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.F32); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, tensor.I64); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(2, tensor.I64); err != nil {
+	if err := cmp.Or(b.arity(2, 3, 1, 1), b.dtypes(0, tensor.F32), b.dtypes(1, tensor.I64), b.dtypes(2, tensor.I64)); err != nil {
 		return nil, err
 	}
 	k64, ok := b.attrInts("kernel_shape")

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -214,10 +215,7 @@ func buildLayerNorm(b *builder) (kernel, error) {
 
 func softmaxOp(op string) opDef {
 	return func(b *builder) (kernel, error) {
-		if err := b.arity(1, 1, 1, 1); err != nil {
-			return nil, err
-		}
-		if err := b.dtypes(0, tensor.F32); err != nil {
+		if err := cmp.Or(b.arity(1, 1, 1, 1), b.dtypes(0, tensor.F32)); err != nil {
 			return nil, err
 		}
 		// Before opset 13 the input is flattened to 2-D at axis (default 1); from 13 on the op

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/qscript-dev/qscript/tensor"
@@ -25,10 +26,7 @@ func buildPad(b *builder) (kernel, error) {
 	if !hasAttrPads && !b.has(1) {
 		return nil, b.errorf("needs pads")
 	}
-	if err := b.dtypes(1, tensor.I64); err != nil {
-		return nil, err
-	}
-	if err := b.sameDTypes(0, 2); err != nil {
+	if err := cmp.Or(b.dtypes(1, tensor.I64), b.sameDTypes(0, 2)); err != nil {
 		return nil, err
 	}
 	b.setOut(0, b.in(0).DType, nil)

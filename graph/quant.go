@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 
@@ -32,13 +33,7 @@ func qaxis(x *tensor.Tensor, scale *tensor.Tensor, axis int64) (channels, inner 
 }
 
 func buildQuantize(b *builder) (kernel, error) {
-	if err := b.arity(2, 3, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.F32); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, tensor.F32); err != nil {
+	if err := cmp.Or(b.arity(2, 3, 1, 1), b.dtypes(0, tensor.F32), b.dtypes(1, tensor.F32)); err != nil {
 		return nil, err
 	}
 	if err := b.dtypes(2, tensor.U8, tensor.I8); err != nil {
@@ -91,13 +86,7 @@ func buildQuantize(b *builder) (kernel, error) {
 }
 
 func buildDequantize(b *builder) (kernel, error) {
-	if err := b.arity(2, 3, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.U8, tensor.I8, tensor.I32); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, tensor.F32); err != nil {
+	if err := cmp.Or(b.arity(2, 3, 1, 1), b.dtypes(0, tensor.U8, tensor.I8, tensor.I32), b.dtypes(1, tensor.F32)); err != nil {
 		return nil, err
 	}
 	if err := b.sameDTypes(0, 2); err != nil {

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 
@@ -27,10 +28,7 @@ func axesAsInput(op string, opset int) bool {
 
 func reduceOp(op string) opDef {
 	return func(b *builder) (kernel, error) {
-		if err := b.arity(1, 2, 1, 1); err != nil {
-			return nil, err
-		}
-		if err := b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32); err != nil {
+		if err := cmp.Or(b.arity(1, 2, 1, 1), b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32)); err != nil {
 			return nil, err
 		}
 		if len(b.n.Inputs) > 1 && !axesAsInput(op, b.opset) {
@@ -185,10 +183,7 @@ func reduce(mem *arena, op string, x *tensor.Tensor, mask []bool, keep bool) (*t
 
 func argOp(isMax bool) opDef {
 	return func(b *builder) (kernel, error) {
-		if err := b.arity(1, 1, 1, 1); err != nil {
-			return nil, err
-		}
-		if err := b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32); err != nil {
+		if err := cmp.Or(b.arity(1, 1, 1, 1), b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32)); err != nil {
 			return nil, err
 		}
 		axis := b.attrInt("axis", 0)

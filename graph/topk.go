@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 	"sort"
 
@@ -21,10 +22,7 @@ func buildTopK(b *builder) (kernel, error) {
 	if !hasK && !b.has(1) {
 		return nil, b.errorf("needs K (an input from opset 10, the attribute k before)")
 	}
-	if err := b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, tensor.I64); err != nil {
+	if err := cmp.Or(b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32), b.dtypes(1, tensor.I64)); err != nil {
 		return nil, err
 	}
 	axis := b.attrInt("axis", -1)

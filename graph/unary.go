@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"math"
 
 	"github.com/qscript-dev/qscript/tensor"
@@ -140,10 +141,7 @@ func buildGelu(b *builder) (func(float64) float64, error) {
 
 func unaryFloatOp(mk func(b *builder) (func(float64) float64, error)) opDef {
 	return func(b *builder) (kernel, error) {
-		if err := b.arity(1, 1, 1, 1); err != nil {
-			return nil, err
-		}
-		if err := b.dtypes(0, floatTypes...); err != nil {
+		if err := cmp.Or(b.arity(1, 1, 1, 1), b.dtypes(0, floatTypes...)); err != nil {
 			return nil, err
 		}
 		f, err := mk(b)
@@ -225,10 +223,7 @@ func narrowTo(dst []float32, src []float64) {
 }
 
 func buildRelu(b *builder) (kernel, error) {
-	if err := b.arity(1, 1, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32, tensor.I8); err != nil {
+	if err := cmp.Or(b.arity(1, 1, 1, 1), b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32, tensor.I8)); err != nil {
 		return nil, err
 	}
 	b.setOut(0, b.in(0).DType, b.in(0).Shape)
@@ -416,10 +411,7 @@ func clipT[T number](x *tensor.Tensor, lo, hi float64) *tensor.Tensor {
 }
 
 func buildIsNaN(b *builder) (kernel, error) {
-	if err := b.arity(1, 1, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, floatTypes...); err != nil {
+	if err := cmp.Or(b.arity(1, 1, 1, 1), b.dtypes(0, floatTypes...)); err != nil {
 		return nil, err
 	}
 	b.setOut(0, tensor.Bool, b.in(0).Shape)
@@ -435,10 +427,7 @@ func buildIsNaN(b *builder) (kernel, error) {
 }
 
 func buildIsInf(b *builder) (kernel, error) {
-	if err := b.arity(1, 1, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, floatTypes...); err != nil {
+	if err := cmp.Or(b.arity(1, 1, 1, 1), b.dtypes(0, floatTypes...)); err != nil {
 		return nil, err
 	}
 	neg, pos := b.attrInt("detect_negative", 1) != 0, b.attrInt("detect_positive", 1) != 0
