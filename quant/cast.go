@@ -108,19 +108,28 @@ func F8E5M2ToF32To(dst []float32, src []uint8) error {
 //
 //	for i, c := range src { dst[i] = tensor.F8E4M3ToF32(c) * scale }
 func DequantizeFP8To(dst []float32, src []uint8, scale float32, dt tensor.DType) error {
-	table := fp8E4M3Values
-	switch {
-	case len(dst) != len(src):
+	if len(dst) != len(src) {
 		return fmt.Errorf("quant: DequantizeFP8To: %d values for %d codes", len(dst), len(src))
-	case dt == tensor.F8E5M2:
-		table = fp8E5M2Values
-	case dt != tensor.F8E4M3:
+	}
+	table, ok := fp8TableOf(dt)
+	if !ok {
 		return fmt.Errorf("quant: DequantizeFP8To: %v is not an fp8 type", dt)
 	}
 	for i, c := range src {
 		dst[i] = table[c] * scale
 	}
 	return nil
+}
+
+// fp8TableOf is the decoding table of dt (F8E4M3 or F8E5M2).
+func fp8TableOf(dt tensor.DType) (*[256]float32, bool) {
+	switch dt {
+	case tensor.F8E4M3:
+		return fp8E4M3Values, true
+	case tensor.F8E5M2:
+		return fp8E5M2Values, true
+	}
+	return nil, false
 }
 
 // fp8E4M3Values and fp8E5M2Values decode every fp8 code.

@@ -1,6 +1,11 @@
 package quant
 
-import "math"
+import (
+	"fmt"
+	"math"
+
+	"github.com/qscript-dev/qscript/tensor"
+)
 
 // StatsAcc measures a quantized weight, run by run (a row's groups, a chunk's rows): the
 // float64 sums of ErrorSums and a histogram count, in one pass over the values and their
@@ -55,6 +60,29 @@ func (a *StatsAcc) AddFloats(counts []int64, x, y []float32, lo, inv float32) {
 	done := addFloatsPrefix(&a.lanes, counts, x, y, lo, inv)
 	a.vec += done
 	addFloatsGo(&a.rest, counts, x[done:], y[done:], lo, inv)
+}
+
+// AddFP8 is AddFloats(counts, x, y, lo, inv) for y the fp8 codes of dt dequantized by
+// DequantizeFP8To(y, codes, scale, dt), with the values decoded in registers instead of
+// stored and read back. The sums are AddFloats' bit for bit: the same float32 products in
+// the same lanes, in the same order.
+func (a *StatsAcc) AddFP8(counts []int64, x []float32, codes []uint8, scale float32, dt tensor.DType, lo, inv float32) error {
+	table, ok := fp8TableOf(dt)
+	if !ok {
+		return fmt.Errorf("quant: AddFP8: %v is not an fp8 type", dt)
+	}
+	codes = codes[:len(x)]
+	done := addFP8Prefix(&a.lanes, counts, x, codes, scale, table, lo, inv)
+	a.vec += done
+	var y [256]float32 // the rest, dequantized a block at a time
+	for i := done; i < len(x); i += len(y) {
+		n := min(len(y), len(x)-i)
+		for j, c := range codes[i : i+n] {
+			y[j] = table[c] * scale
+		}
+		addFloatsGo(&a.rest, counts, x[i:i+n], y[:n], lo, inv)
+	}
+	return nil
 }
 
 // addQuantized quantizes x with af into dst (codes minus the shift, as quantizeRow) and

@@ -29,6 +29,19 @@ func addFloatsPrefix(l *statsLanes, counts []int64, x, y []float32, lo, inv floa
 }
 
 //go:noescape
+func statsFP8AVX2(x *float32, codes *uint8, n int, counts *int64, scale float32, table *float32, lo, inv float32, l *statsLanes)
+
+// addFP8Prefix is addFloatsPrefix with y = table[codes[i]] * scale decoded in registers.
+func addFP8Prefix(l *statsLanes, counts []int64, x []float32, codes []uint8, scale float32, table *[256]float32, lo, inv float32) int {
+	n := len(x) &^ 7
+	if !haveAVX2 || n == 0 {
+		return 0
+	}
+	statsFP8AVX2(&x[0], &codes[0], n, &counts[0], scale, &table[0], lo, inv, l)
+	return n
+}
+
+//go:noescape
 func statsGroupsAVX2(x *float32, codes *int8, groups, size int, counts *int64, scales *float32, zps *int32, shift int32, lo, inv float32, l *statsLanes)
 
 // addGroupsPrefix measures len(scale) whole runs of size values (x, codes) with the AVX2

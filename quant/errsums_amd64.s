@@ -139,6 +139,38 @@ floatsLoop:
 	STATS_STORE
 	RET
 
+// func statsFP8AVX2(x *float32, codes *uint8, n int, counts *int64, scale float32, table *float32, lo, inv float32, l *statsLanes)
+// statsFloatsAVX2 with y the fp8 codes at DX decoded by the 256-entry table at R8 (a
+// gather) and multiplied by scale: DequantizeFP8To's float32 product, in registers.
+TEXT ·statsFP8AVX2(SB), NOSPLIT, $160-64
+	MOVQ x+0(FP), SI
+	MOVQ codes+8(FP), DX
+	MOVQ n+16(FP), CX
+	MOVQ counts+24(FP), BX
+	MOVQ table+40(FP), R8
+	MOVQ l+56(FP), DI
+	VBROADCASTSS scale+32(FP), Y9
+	VMOVUPS Y9, 32(SP)
+	VBROADCASTSS lo+48(FP), Y9
+	VMOVUPS Y9, 96(SP)
+	VBROADCASTSS inv+52(FP), Y9
+	VMOVUPS Y9, 128(SP)
+	SHRQ $3, CX
+	STATS_LOAD
+
+fp8Loop:
+	VPMOVZXBD   (DX), Y11
+	VPCMPEQD    Y12, Y12, Y12
+	VGATHERDPS  Y12, (R8)(Y11*4), Y9
+	VMULPS      32(SP), Y9, Y9
+	VMOVUPS     (SI), Y10
+	STATS8
+	ADDQ $8, DX
+	DECQ CX
+	JNZ  fp8Loop
+	STATS_STORE
+	RET
+
 // func divClampAVX2(dst, src *float32, n int, s, lo, hi float32)
 // dst = min(max(src/s, lo), hi), eight at a time; n a positive multiple of 8.
 TEXT ·divClampAVX2(SB), NOSPLIT, $0-36

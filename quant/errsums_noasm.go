@@ -17,3 +17,7 @@ func divClampPrefix(dst, src []float32, s, lo, hi float32) int { return 0 }
 func addGroupsPrefix(l *statsLanes, counts []int64, x []float32, codes []int8, size int, scale []float32, zp []int32, shift int32, lo, inv float32) int {
 	return 0
 }
+
+func addFP8Prefix(l *statsLanes, counts []int64, x []float32, codes []uint8, scale float32, table *[256]float32, lo, inv float32) int {
+	return 0
+}

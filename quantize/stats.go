@@ -73,7 +73,7 @@ func (lw *layerWork) stats(bins int) *weightStats {
 type statsPlan struct {
 	h       *report.Histogram
 	binning report.Binning
-	fused   bool // codes are dequantized in registers (AddCodes)
+	fused   bool // codes are dequantized in registers (AddCodes, AddFP8)
 	meter   *quant.Meter
 }
 
@@ -83,6 +83,10 @@ func (lw *layerWork) planStats(lo, hi float32, bins, pieces int) statsPlan {
 	h := &report.Histogram{Min: float64(lo), Max: float64(hi), Counts: make([]int64, bins)}
 	binning := h.Binning()
 	fused := binning.F32 && lw.ws.kind == kindInt && (lw.idx.mode != 1 || lw.idx.inner >= minRunElems)
+	// fp8 codes decode in registers too when every run of one scale starts a whole number
+	// of 8-lane vectors into the block, so that AddFP8 run by run sums exactly as AddFloats
+	// over the dequantized block did.
+	fused = fused || binning.F32 && lw.ws.kind == kindFP8 && lw.idx.runsOf8()
 	return statsPlan{h: h, binning: binning, fused: fused, meter: quant.NewMeter(pieces, bins)}
 }
 
@@ -102,6 +106,10 @@ func (lw *layerWork) blockStats(sp statsPlan, a, z int, counts []int64, scratch 
 	if sp.fused {
 		var acc quant.StatsAcc
 		lw.forRuns(a, z-a, func(r0, r1, k int) {
+			if lw.ws.kind == kindFP8 {
+				acc.AddFP8(counts, x[r0:r1], lw.fp8[r0:r1], lw.scales[k], lw.ws.target, sp.binning.Lo, sp.binning.Inv)
+				return
+			}
 			acc.AddCodes(counts, x[r0:r1], lw.codes[r0:r1], lw.p.Scale[k], lw.p.ZeroPoint[k]-lw.ws.shift, sp.binning.Lo, sp.binning.Inv)
 		})
 		return acc.Sums()

@@ -62,6 +62,18 @@ func (p paramIndex) at(i int) int {
 	return 0
 }
 
+// runsOf8 reports whether every run of one scale starts a multiple of 8 elements after
+// any multiple of 8 (a block of chunkElems, a chunk of rows).
+func (p paramIndex) runsOf8() bool {
+	switch p.mode {
+	case 1:
+		return p.inner%8 == 0
+	case 2:
+		return p.inner%8 == 0 && p.groupSize%8 == 0
+	}
+	return true
+}
+
 // count is the number of scales.
 func (p paramIndex) count(n int) int {
 	switch p.mode {
