@@ -187,19 +187,9 @@ func buildLoop(b *builder) (kernel, error) {
 	}
 	nOut := len(b.n.Outputs)
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
-		trips := int64(-1)
-		if ins[0] != nil {
-			if ins[0].Numel() != 1 {
-				return nil, fmt.Errorf("M has shape %v, want one int64", ins[0].Shape)
-			}
-			trips = elems[int64](ins[0])[0]
-		}
-		cond := true
-		if ins[1] != nil {
-			if ins[1].Numel() != 1 {
-				return nil, fmt.Errorf("cond has shape %v, want one bool", ins[1].Shape)
-			}
-			cond = elems[uint8](ins[1])[0] != 0
+		trips, cond, err := loopBounds(ins[0], ins[1])
+		if err != nil {
+			return nil, err
 		}
 		carried := append([]*tensor.Tensor{}, ins[2:2+nCarried]...)
 		scans := make([][]*tensor.Tensor, nScan)
@@ -238,17 +228,41 @@ func buildLoop(b *builder) (kernel, error) {
 				}
 			}
 		}
-		res := make([]*tensor.Tensor, nOut)
-		copy(res, carried)
-		for k := 0; nCarried+k < nOut; k++ {
-			st, err := stack(scans[k], body.outputs[1+nCarried+k])
-			if err != nil {
-				return nil, fmt.Errorf("scan output %d: %w", k, err)
-			}
-			res[nCarried+k] = st
-		}
-		return res, nil
+		return loopOutputs(nOut, carried, scans, body.outputs[1+nCarried:])
 	}, nil
+}
+
+// loopBounds reads Loop's optional trip count M (-1 when absent) and initial condition.
+func loopBounds(m, c *tensor.Tensor) (trips int64, cond bool, err error) {
+	trips, cond = -1, true
+	if m != nil {
+		if m.Numel() != 1 {
+			return 0, false, fmt.Errorf("M has shape %v, want one int64", m.Shape)
+		}
+		trips = elems[int64](m)[0]
+	}
+	if c != nil {
+		if c.Numel() != 1 {
+			return 0, false, fmt.Errorf("cond has shape %v, want one bool", c.Shape)
+		}
+		cond = elems[uint8](c)[0] != 0
+	}
+	return trips, cond, nil
+}
+
+// loopOutputs is Loop's nOut outputs: the final loop-carried values, then each scan
+// output's per-iteration values stacked (scanInfo gives their declared types).
+func loopOutputs(nOut int, carried []*tensor.Tensor, scans [][]*tensor.Tensor, scanInfo []ValueInfo) ([]*tensor.Tensor, error) {
+	res := make([]*tensor.Tensor, nOut)
+	copy(res, carried)
+	for k := 0; len(carried)+k < nOut; k++ {
+		st, err := stack(scans[k], scanInfo[k])
+		if err != nil {
+			return nil, fmt.Errorf("scan output %d: %w", k, err)
+		}
+		res[len(carried)+k] = st
+	}
+	return res, nil
 }
 
 // stack joins a Loop's per-iteration scan values along a new first axis. With no iteration

@@ -122,38 +122,25 @@ func normalizeRow(dst, x []float32, eps float64, affine func(j int) (float32, fl
 }
 
 func buildLayerNorm(b *builder) (kernel, error) {
-	if err := b.arity(2, 3, 1, 3); err != nil {
+	if err := cmp.Or(b.arity(2, 3, 1, 3), b.dtypes(0, tensor.F32), b.dtypes(1, tensor.F32), b.dtypes(2, tensor.F32)); err != nil {
 		return nil, err
-	}
-	for i := 0; i < 3; i++ {
-		if err := b.dtypes(i, tensor.F32); err != nil {
-			return nil, err
-		}
 	}
 	axis := b.attrInt("axis", -1)
 	eps := float64(b.attrFloat("epsilon", 1e-5))
 	if st := b.attrInt("stash_type", 1); st != 1 {
 		return nil, b.unsupported("stash_type=%d", st)
 	}
-	statShape := func(s []int, ax int) []int {
-		o := append([]int{}, s...)
-		for i := ax; i < len(o); i++ {
-			o[i] = 1
-		}
-		return o
-	}
 	b.setOut(0, tensor.F32, b.in(0).Shape)
+	var stat []int
 	if s := b.in(0).Shape; s != nil {
 		ax, err := normAxis(axis, len(s))
 		if err != nil {
 			return nil, b.errorf("%v", err)
 		}
-		b.setOut(1, tensor.F32, statShape(s, ax))
-		b.setOut(2, tensor.F32, statShape(s, ax))
-	} else {
-		b.setOut(1, tensor.F32, nil)
-		b.setOut(2, tensor.F32, nil)
+		stat = statShape(s, ax)
 	}
+	b.setOut(1, tensor.F32, stat)
+	b.setOut(2, tensor.F32, stat)
 	nOut := len(b.n.Outputs)
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x := ins[0]
@@ -164,24 +151,14 @@ func buildLayerNorm(b *builder) (kernel, error) {
 		inner := product(x.Shape[ax:])
 		rows := product(x.Shape[:ax])
 		norm := x.Shape[ax:]
-		bshape := func(t *tensor.Tensor, what string) (*tensor.Tensor, error) {
-			s, err := broadcastShapes(t.Shape, norm)
-			if err != nil || !slices.Equal(s, norm) {
-				return nil, fmt.Errorf("%s %v does not broadcast to %v", what, t.Shape, norm)
-			}
-			if t.Numel() == product(norm) {
-				return t, nil // at most leading ones added: the elements are already in place
-			}
-			return broadcastTo(t, norm), nil
-		}
-		scaleT, err := bshape(ins[1], "scale")
+		scaleT, err := broadcastParam(ins[1], norm, "scale")
 		if err != nil {
 			return nil, err
 		}
 		scale := elems[float32](scaleT)
 		var bias []float32
 		if len(ins) > 2 && ins[2] != nil {
-			bt, err := bshape(ins[2], "bias")
+			bt, err := broadcastParam(ins[2], norm, "bias")
 			if err != nil {
 				return nil, err
 			}
@@ -211,6 +188,27 @@ func buildLayerNorm(b *builder) (kernel, error) {
 		}
 		return []*tensor.Tensor{out, meanT, invT}[:nOut], nil
 	}, nil
+}
+
+// statShape is the shape of LayerNorm's Mean and InvStdDev: s with axes ax.. set to 1.
+func statShape(s []int, ax int) []int {
+	o := append([]int{}, s...)
+	for i := ax; i < len(o); i++ {
+		o[i] = 1
+	}
+	return o
+}
+
+// broadcastParam broadcasts LayerNorm's scale or bias t to the normalized shape norm.
+func broadcastParam(t *tensor.Tensor, norm []int, what string) (*tensor.Tensor, error) {
+	s, err := broadcastShapes(t.Shape, norm)
+	if err != nil || !slices.Equal(s, norm) {
+		return nil, fmt.Errorf("%s %v does not broadcast to %v", what, t.Shape, norm)
+	}
+	if t.Numel() == product(norm) {
+		return t, nil // at most leading ones added: the elements are already in place
+	}
+	return broadcastTo(t, norm), nil
 }
 
 func softmaxOp(op string) opDef {

@@ -142,48 +142,62 @@ func rnnOp(op string) opDef {
 		if s.clip < 0 {
 			return nil, b.errorf("clip=%v is negative", s.clip)
 		}
-		names := append([]string{}, defaults...)
-		if s.dirs == 2 {
-			names = append(names, defaults...)
-		}
-		if a, ok := b.attr("activations"); ok {
-			if len(a.Strings) != nActs*s.dirs {
-				return nil, b.errorf("activations %q: want %d for %d directions", a.Strings, nActs*s.dirs, s.dirs)
-			}
-			names = a.Strings
-		}
-		alphaAttr, _ := b.attr("activation_alpha")
-		betaAttr, _ := b.attr("activation_beta")
-		alphas, betas := append([]float32{}, alphaAttr.Floats...), append([]float32{}, betaAttr.Floats...)
-		for _, name := range names {
-			f, err := rnnActivation(name, &alphas, &betas)
-			if err != nil {
-				return nil, b.unsupported("%v", err)
-			}
-			s.acts = append(s.acts, f)
+		if err := s.setActivations(b, defaults, nActs); err != nil {
+			return nil, err
 		}
 		if w := b.in(1).Shape; s.hidden == 0 && len(w) == 3 && w[1] > 0 {
 			s.hidden = w[1] / gates
 		}
-		if x := b.in(0).Shape; len(x) == 3 {
-			seq, batch := x[0], x[1]
-			if s.layout == 1 {
-				seq, batch = batch, seq
-			}
-			if s.layout == 0 {
-				b.setOut(0, tensor.F32, []int{seq, s.dirs, batch, s.hidden})
-				b.setOut(1, tensor.F32, []int{s.dirs, batch, s.hidden})
-			} else {
-				b.setOut(0, tensor.F32, []int{batch, seq, s.dirs, s.hidden})
-				b.setOut(1, tensor.F32, []int{batch, s.dirs, s.hidden})
-			}
-			if outs == 3 {
-				b.setOut(2, tensor.F32, b.out[1].Shape)
-			}
-		}
+		s.setOuts(b, outs)
 		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			return s.run(mem, ins, outs)
 		}, nil
+	}
+}
+
+// setActivations resolves the activations attribute (defaults per direction when absent)
+// with their alphas and betas.
+func (s *rnnSpec) setActivations(b *builder, defaults []string, nActs int) error {
+	names := append([]string{}, defaults...)
+	if s.dirs == 2 {
+		names = append(names, defaults...)
+	}
+	if a, ok := b.attr("activations"); ok {
+		if len(a.Strings) != nActs*s.dirs {
+			return b.errorf("activations %q: want %d for %d directions", a.Strings, nActs*s.dirs, s.dirs)
+		}
+		names = a.Strings
+	}
+	alphaAttr, _ := b.attr("activation_alpha")
+	betaAttr, _ := b.attr("activation_beta")
+	alphas, betas := append([]float32{}, alphaAttr.Floats...), append([]float32{}, betaAttr.Floats...)
+	for _, name := range names {
+		f, err := rnnActivation(name, &alphas, &betas)
+		if err != nil {
+			return b.unsupported("%v", err)
+		}
+		s.acts = append(s.acts, f)
+	}
+	return nil
+}
+
+// setOuts records Y, Y_h (and Y_c) shapes from X's, as far as they are known.
+func (s rnnSpec) setOuts(b *builder, outs int) {
+	if x := b.in(0).Shape; len(x) == 3 {
+		seq, batch := x[0], x[1]
+		if s.layout == 1 {
+			seq, batch = batch, seq
+		}
+		if s.layout == 0 {
+			b.setOut(0, tensor.F32, []int{seq, s.dirs, batch, s.hidden})
+			b.setOut(1, tensor.F32, []int{s.dirs, batch, s.hidden})
+		} else {
+			b.setOut(0, tensor.F32, []int{batch, seq, s.dirs, s.hidden})
+			b.setOut(1, tensor.F32, []int{batch, s.dirs, s.hidden})
+		}
+		if outs == 3 {
+			b.setOut(2, tensor.F32, b.out[1].Shape)
+		}
 	}
 }
 
