@@ -130,13 +130,19 @@ func newRewriter(src *onnx.File, qo quantize.Options) (*rewriter, error) {
 	for i := range ds {
 		byName[ds[i].Layer.Name] = &ds[i]
 	}
+	// An unnamed node's layer is named by its position among all nodes, subgraphs
+	// included, as layer.List counts them.
+	position := map[*onnxpb.NodeProto]int{}
+	for i, n := range onnx.Nodes(g) {
+		position[n] = i
+	}
 	for i, n := range g.GetNode() {
 		if len(n.GetOutput()) == 0 || n.GetOutput()[0] == "" {
 			return nil, fmt.Errorf("node %d %q (%s) has no output", i, n.GetName(), n.GetOpType())
 		}
 		name := n.GetName()
 		if name == "" {
-			name = fmt.Sprintf("%s_%d", n.GetOpType(), i)
+			name = fmt.Sprintf("%s_%d", n.GetOpType(), position[n])
 		}
 		if d, ok := byName[name]; ok && len(n.GetInput()) > 1 && n.GetInput()[1] == d.Layer.Weight {
 			r.decisions[i] = d

@@ -370,3 +370,26 @@ func TestNothingQuantizedWarns(t *testing.T) {
 		t.Errorf("encoder: warnings %q", res.Warnings)
 	}
 }
+
+// TestUnnamedNodeAfterSubgraphs: an unnamed node after an If and a Loop keeps its layer in
+// the ONNX output's report. Its layer is named by its position among all nodes, subgraph
+// nodes included (layer.List); the rewriter once counted main-graph nodes only, so the
+// layer matched no node and was left out without a word.
+func TestUnnamedNodeAfterSubgraphs(t *testing.T) {
+	src := openModel(t, "../static/testdata/subgraph/model.onnx")
+	m := proto.Clone(src.Proto()).(*onnxpb.ModelProto)
+	for _, n := range m.GetGraph().GetNode() {
+		n.Name = nil
+	}
+	f, err := onnx.Decode(mustMarshal(t, m), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := rewrite(t, f, weightOptions(quantize.DTypeInt8, 0, true), DefaultOptions())
+	for _, l := range res.Report.Layers {
+		if l.Name == "Gemm_23" {
+			return
+		}
+	}
+	t.Errorf("no layer Gemm_23 in the report: %+v", res.Report.Layers)
+}
