@@ -57,7 +57,13 @@ func PackBRow(bp, row []float32, n, k, kk, nr, col0 int) {
 		p, off := c/nr, c%nr
 		cnt := min(nr-off, len(row)-j)
 		o := p*nr*k + kk*nr + off
-		copy(bp[o:o+cnt], row[j:j+cnt])
+		if cnt == 32 {
+			// A whole 32-wide panel row: a fixed-size copy is inline vector moves, where
+			// copy() pays memmove's call and size dispatch (~15% of PackBRow measured).
+			*(*[32]float32)(bp[o : o+32]) = *(*[32]float32)(row[j : j+32])
+		} else {
+			copy(bp[o:o+cnt], row[j:j+cnt])
+		}
 		j += cnt
 	}
 	if end := col0 + len(row); end == n && n%nr != 0 {
