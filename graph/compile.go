@@ -191,8 +191,8 @@ func (b *builder) constIn(i int) *tensor.Tensor {
 	return b.consts[i]
 }
 
-// arity checks the number of inputs and outputs. It, dtypes and sameDTypes have no side
-// effects and are safe whatever the node looks like, so a builder runs them together in
+// arity checks the number of inputs and outputs. It, dtypes, dtypesOf and sameDTypes have no
+// side effects and are safe whatever the node looks like, so a builder runs them together in
 // cmp.Or, which returns the first failure.
 func (b *builder) arity(minIn, maxIn, minOut, maxOut int) error {
 	if len(b.n.Inputs) < minIn || len(b.n.Inputs) > maxIn {
@@ -221,6 +221,16 @@ func (b *builder) dtypes(i int, allowed ...tensor.DType) error {
 		}
 	}
 	return b.unsupported("input %d (%q) has dtype %v; supported: %v", i, b.n.Inputs[i], dt, allowed)
+}
+
+// dtypesOf is dtypes for each of inputs from..to-1.
+func (b *builder) dtypesOf(from, to int, allowed ...tensor.DType) error {
+	for i := from; i < to; i++ {
+		if err := b.dtypes(i, allowed...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // sameDTypes checks that the given inputs share a dtype, when known.

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -104,13 +105,8 @@ func expandEllipsis(labels []byte, rank, nEll int) ([]byte, error) {
 }
 
 func buildEinsum(b *builder) (kernel, error) {
-	if err := b.arity(1, 1<<10, 1, 1); err != nil {
+	if err := cmp.Or(b.arity(1, 1<<10, 1, 1), b.dtypesOf(0, len(b.n.Inputs), tensor.F32, tensor.F64)); err != nil {
 		return nil, err
-	}
-	for i := range b.n.Inputs {
-		if err := b.dtypes(i, tensor.F32, tensor.F64); err != nil {
-			return nil, err
-		}
 	}
 	e, err := parseEinsum(b.attrString("equation", ""))
 	if err != nil {
@@ -156,46 +152,13 @@ func einsum(mem *arena, e einsumEq, ins []*tensor.Tensor) (*tensor.Tensor, error
 			count[l]++
 		}
 	}
-	out := e.out
-	if e.explicit {
-		var err error
-		rank := len(e.out)
-		if e.outEll {
-			rank += nEll - 1
-		}
-		if out, err = expandEllipsis(e.out, rank, nEll); err != nil {
-			return nil, fmt.Errorf("output: %v", err)
-		}
-	} else {
-		out = nil
-		for i := 0; i < nEll; i++ {
-			out = append(out, byte('0'+i))
-		}
-		var once []byte
-		for l, c := range count {
-			if c == 1 && !(l >= '0' && l <= '9') {
-				once = append(once, l)
-			}
-		}
-		sort.Slice(once, func(i, j int) bool { return once[i] < once[j] })
-		out = append(out, once...)
+	out, err := e.outputLabels(nEll, count)
+	if err != nil {
+		return nil, err
 	}
-	dims := map[byte]int{}
-	for i, op := range ops {
-		for k, l := range op.labels {
-			d := op.t.Shape[k]
-			if old, ok := dims[l]; ok && old != d && old != 1 && d != 1 {
-				return nil, fmt.Errorf("label %c has sizes %d and %d (operand %d)", l, old, d, i)
-			}
-			if d != 1 || dims[l] == 0 {
-				dims[l] = max(dims[l], d)
-			}
-		}
-	}
-	for _, l := range out {
-		if _, ok := dims[l]; !ok {
-			return nil, fmt.Errorf("output label %c is in no operand", l)
-		}
+	dims, err := einsumDims(ops, out)
+	if err != nil {
+		return nil, err
 	}
 	acc := einsumPrepare(mem, ops[0], needed(ops[1:], out))
 	for i := 1; i < len(ops); i++ {
@@ -215,6 +178,57 @@ func einsum(mem *arena, e einsumEq, ins []*tensor.Tensor) (*tensor.Tensor, error
 		return res.To(want)
 	}
 	return res, nil
+}
+
+// outputLabels is the output's labels, ellipsis dimensions as '0'+i: the explicit ones, or
+// (implicit form) the ellipsis then the labels used once, in alphabetical order.
+func (e einsumEq) outputLabels(nEll int, count map[byte]int) ([]byte, error) {
+	if e.explicit {
+		rank := len(e.out)
+		if e.outEll {
+			rank += nEll - 1
+		}
+		out, err := expandEllipsis(e.out, rank, nEll)
+		if err != nil {
+			return nil, fmt.Errorf("output: %v", err)
+		}
+		return out, nil
+	}
+	var out []byte
+	for i := 0; i < nEll; i++ {
+		out = append(out, byte('0'+i))
+	}
+	var once []byte
+	for l, c := range count {
+		if c == 1 && !(l >= '0' && l <= '9') {
+			once = append(once, l)
+		}
+	}
+	sort.Slice(once, func(i, j int) bool { return once[i] < once[j] })
+	return append(out, once...), nil
+}
+
+// einsumDims is each label's size across the operands (1 broadcasting), checking that
+// every output label occurs in an operand.
+func einsumDims(ops []einsumOperand, out []byte) (map[byte]int, error) {
+	dims := map[byte]int{}
+	for i, op := range ops {
+		for k, l := range op.labels {
+			d := op.t.Shape[k]
+			if old, ok := dims[l]; ok && old != d && old != 1 && d != 1 {
+				return nil, fmt.Errorf("label %c has sizes %d and %d (operand %d)", l, old, d, i)
+			}
+			if d != 1 || dims[l] == 0 {
+				dims[l] = max(dims[l], d)
+			}
+		}
+	}
+	for _, l := range out {
+		if _, ok := dims[l]; !ok {
+			return nil, fmt.Errorf("output label %c is in no operand", l)
+		}
+	}
+	return dims, nil
 }
 
 // needed is the set of labels the rest of the operands or the output use.

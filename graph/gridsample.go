@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 
@@ -20,13 +21,8 @@ type gridSampler struct {
 }
 
 func buildGridSample(b *builder) (kernel, error) {
-	if err := b.arity(2, 2, 1, 1); err != nil {
+	if err := cmp.Or(b.arity(2, 2, 1, 1), b.dtypesOf(0, 2, tensor.F32)); err != nil {
 		return nil, err
-	}
-	for i := 0; i < 2; i++ {
-		if err := b.dtypes(i, tensor.F32); err != nil {
-			return nil, err
-		}
 	}
 	s := gridSampler{mode: b.attrString("mode", "bilinear"), padding: b.attrString("padding_mode", "zeros"), align: b.attrInt("align_corners", 0) != 0}
 	switch s.mode {

@@ -127,10 +127,8 @@ func buildSlice(b *builder) (kernel, error) {
 	if !hasStarts && len(b.n.Inputs) < 3 {
 		return nil, b.errorf("needs starts and ends inputs")
 	}
-	for i := 1; i < 5; i++ {
-		if err := b.dtypes(i, intTypes...); err != nil {
-			return nil, err
-		}
+	if err := b.dtypesOf(1, 5, intTypes...); err != nil {
+		return nil, err
 	}
 	b.setOut(0, b.in(0).DType, nil)
 	if s := b.in(0).Shape; s != nil {

@@ -15,13 +15,8 @@ func init() {
 }
 
 func buildGemm(b *builder) (kernel, error) {
-	if err := b.arity(2, 3, 1, 1); err != nil {
+	if err := cmp.Or(b.arity(2, 3, 1, 1), b.dtypesOf(0, 3, tensor.F32)); err != nil {
 		return nil, err
-	}
-	for i := 0; i < 3; i++ {
-		if err := b.dtypes(i, tensor.F32); err != nil {
-			return nil, err
-		}
 	}
 	alpha, beta := b.attrFloat("alpha", 1), b.attrFloat("beta", 1)
 	transA, transB := b.attrInt("transA", 0) != 0, b.attrInt("transB", 0) != 0
@@ -373,13 +368,8 @@ func spatialParams(mem *arena, in, kernel []int, strides, dilations, pads []int6
 }
 
 func buildConv(b *builder) (kernel, error) {
-	if err := b.arity(2, 3, 1, 1); err != nil {
+	if err := cmp.Or(b.arity(2, 3, 1, 1), b.dtypesOf(0, 3, tensor.F32)); err != nil {
 		return nil, err
-	}
-	for i := 0; i < 3; i++ {
-		if err := b.dtypes(i, tensor.F32); err != nil {
-			return nil, err
-		}
 	}
 	autoPad := b.attrString("auto_pad", "NOTSET")
 	switch autoPad {

@@ -19,13 +19,8 @@ func init() {
 }
 
 func buildBatchNorm(b *builder) (kernel, error) {
-	if err := b.arity(5, 5, 1, 5); err != nil {
+	if err := cmp.Or(b.arity(5, 5, 1, 5), b.dtypesOf(0, 5, tensor.F32)); err != nil {
 		return nil, err
-	}
-	for i := 0; i < 5; i++ {
-		if err := b.dtypes(i, tensor.F32); err != nil {
-			return nil, err
-		}
 	}
 	if b.attrInt("training_mode", 0) != 0 || len(b.n.Outputs) > 1 {
 		return nil, b.unsupported("training mode (only inference is supported)")
@@ -68,13 +63,8 @@ func buildBatchNorm(b *builder) (kernel, error) {
 }
 
 func buildInstanceNorm(b *builder) (kernel, error) {
-	if err := b.arity(3, 3, 1, 1); err != nil {
+	if err := cmp.Or(b.arity(3, 3, 1, 1), b.dtypesOf(0, 3, tensor.F32)); err != nil {
 		return nil, err
-	}
-	for i := 0; i < 3; i++ {
-		if err := b.dtypes(i, tensor.F32); err != nil {
-			return nil, err
-		}
 	}
 	eps := float64(b.attrFloat("epsilon", 1e-5))
 	b.setOut(0, tensor.F32, b.in(0).Shape)
@@ -122,7 +112,7 @@ func normalizeRow(dst, x []float32, eps float64, affine func(j int) (float32, fl
 }
 
 func buildLayerNorm(b *builder) (kernel, error) {
-	if err := cmp.Or(b.arity(2, 3, 1, 3), b.dtypes(0, tensor.F32), b.dtypes(1, tensor.F32), b.dtypes(2, tensor.F32)); err != nil {
+	if err := cmp.Or(b.arity(2, 3, 1, 3), b.dtypesOf(0, 3, tensor.F32)); err != nil {
 		return nil, err
 	}
 	axis := b.attrInt("axis", -1)
