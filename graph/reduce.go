@@ -155,10 +155,24 @@ func reduce(mem *arena, op string, x *tensor.Tensor, mask []bool, keep bool) (*t
 			}
 		})
 	}
+	finishReduce(op, acc, x.Shape, mask)
+	out := &tensor.Tensor{DType: tensor.F64, Shape: reducedShape(x.Shape, mask, keep), Data: tensor.Bytes(acc)}
+	if x.DType == tensor.F64 {
+		return out, nil
+	}
+	if x.DType.IsFloat() {
+		return out.To(x.DType)
+	}
+	return castTo(out, x.DType)
+}
+
+// finishReduce turns the accumulated sums in acc into the op's results: the mean over
+// the reduced axes of shape, the root, the logarithm.
+func finishReduce(op string, acc []float64, shape []int, mask []bool) {
 	count := 1
 	for i, m := range mask {
 		if m {
-			count *= x.Shape[i]
+			count *= shape[i]
 		}
 	}
 	for i, v := range acc {
@@ -171,14 +185,6 @@ func reduce(mem *arena, op string, x *tensor.Tensor, mask []bool, keep bool) (*t
 			acc[i] = math.Log(v)
 		}
 	}
-	out := &tensor.Tensor{DType: tensor.F64, Shape: reducedShape(x.Shape, mask, keep), Data: tensor.Bytes(acc)}
-	if x.DType == tensor.F64 {
-		return out, nil
-	}
-	if x.DType.IsFloat() {
-		return out.To(x.DType)
-	}
-	return castTo(out, x.DType)
 }
 
 func argOp(isMax bool) opDef {
