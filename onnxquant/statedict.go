@@ -83,22 +83,23 @@ func GPTQStateDict(ctx context.Context, q *quantize.WeightPlan, g *onnx.File, o 
 	return res, nil
 }
 
-// matchLinears finds the ONNX node of each selected Linear weight of q and returns the
-// GPTQ targets in graph order (named by the state dict's layers) and each layer's dtype.
-func matchLinears(r *rewriter, q *quantize.WeightPlan, res *StateDictGPTQ) ([]gptqTarget, map[string]tensor.DType, error) {
-	nodes := r.m.GetGraph().GetNode()
+// linearCand is a MatMul or Gemm (not transA) whose weight is a 2-D initializer.
+type linearCand struct {
+	node       int
+	init       string
+	transposed bool
+	K, N       int
+}
+
+// linearCandidates lists the graph's linearCands with their weights as [K, N], keyed by a
+// hash of the weight as [out, in], the Linear layout.
+func linearCandidates(r *rewriter) ([]linearCand, [][]float32, map[uint64][]int, error) {
 	inits := map[string]*onnxpb.TensorProto{}
 	for _, t := range r.m.GetGraph().GetInitializer() {
 		inits[t.GetName()] = t
 	}
-	type cand struct {
-		node       int
-		init       string
-		transposed bool
-		K, N       int
-	}
-	var cands []cand
-	for i, n := range nodes {
+	var cands []linearCand
+	for i, n := range r.m.GetGraph().GetNode() {
 		in := n.GetInput()
 		if len(in) < 2 || inits[in[1]] == nil || len(inits[in[1]].GetDims()) != 2 || len(n.GetOutput()) == 0 {
 			continue
@@ -106,31 +107,39 @@ func matchLinears(r *rewriter, q *quantize.WeightPlan, res *StateDictGPTQ) ([]gp
 		switch {
 		case !layer.Quantizable(n.GetDomain(), n.GetOpType()):
 		case n.GetOpType() == "MatMul":
-			cands = append(cands, cand{node: i, init: in[1]})
+			cands = append(cands, linearCand{node: i, init: in[1]})
 		case n.GetOpType() == "Gemm" && onnx.AttrInt(n, "transA", 0) == 0:
-			cands = append(cands, cand{node: i, init: in[1], transposed: onnx.AttrInt(n, "transB", 0) != 0})
+			cands = append(cands, linearCand{node: i, init: in[1], transposed: onnx.AttrInt(n, "transB", 0) != 0})
 		}
 	}
-	// Candidates keyed by a hash of their weight as [out, in], the Linear layout.
 	byHash := map[uint64][]int{}
 	weights := make([][]float32, len(cands)) // [K, N]
 	for ci, c := range cands {
 		_, w, err := r.weight(c.init)
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		dims := inits[c.init].GetDims()
-		if c.transposed {
-			w = transpose(w, int(dims[0]), int(dims[1]))
-		}
-		weights[ci] = w
 		K, N := int(dims[0]), int(dims[1])
 		if c.transposed {
+			w = transpose(w, K, N)
 			K, N = N, K
 		}
+		weights[ci] = w
 		cands[ci].K, cands[ci].N = K, N
 		h := hashOutIn(w, K, N)
 		byHash[h] = append(byHash[h], ci)
+	}
+	return cands, weights, byHash, nil
+}
+
+// matchLinears finds the ONNX node of each selected Linear weight of q and returns the
+// GPTQ targets in graph order (named by the state dict's layers) and each layer's dtype.
+func matchLinears(r *rewriter, q *quantize.WeightPlan, res *StateDictGPTQ) ([]gptqTarget, map[string]tensor.DType, error) {
+	nodes := r.m.GetGraph().GetNode()
+	cands, weights, byHash, err := linearCandidates(r)
+	if err != nil {
+		return nil, nil, err
 	}
 	used := map[int]string{}
 	var targets []gptqTarget
