@@ -165,20 +165,24 @@ func constantWeights(g *onnxpb.GraphProto) (map[*onnxpb.NodeProto]bool, []string
 	if len(needed) == 0 {
 		return nil, nil
 	}
-	// Values of the folded nodes that anything else reads become initializers.
+	return needed, foldedValues(g, needed)
+}
+
+// foldedValues is the outputs of the folded nodes that anything else (another node, a
+// graph output) reads: they become initializers.
+func foldedValues(g *onnxpb.GraphProto, folded map[*onnxpb.NodeProto]bool) []string {
 	read := map[string]bool{}
 	for _, n := range g.GetNode() {
-		if needed[n] {
-			continue
+		if !folded[n] {
+			onnx.MarkReads(n, read)
 		}
-		onnx.MarkReads(n, read)
 	}
 	for _, o := range g.GetOutput() {
 		read[o.GetName()] = true
 	}
 	var values []string
 	for _, n := range g.GetNode() {
-		if !needed[n] {
+		if !folded[n] {
 			continue
 		}
 		for _, o := range n.GetOutput() {
@@ -187,7 +191,7 @@ func constantWeights(g *onnxpb.GraphProto) (map[*onnxpb.NodeProto]bool, []string
 			}
 		}
 	}
-	return needed, values
+	return values
 }
 
 // foldable: a deterministic default-domain op without subgraphs.
