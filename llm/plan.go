@@ -73,27 +73,10 @@ func Plan(f *hf.Folder, o Options) (*Planned, error) {
 	if err != nil {
 		return nil, err
 	}
-	mods := make([]module, 0, len(layers)+1)
-	for _, l := range layers {
-		mods = append(mods, module{name: l.Name, class: l.Type})
-	}
-	tiedHead := f.IsCausalLM() && f.TiedEmbeddings() && !slices.ContainsFunc(layers, func(l layer.Layer) bool { return l.Name == "lm_head" })
-	if tiedHead {
-		mods = append(mods, module{name: "lm_head", class: layer.TypeLinear})
-	}
-	targetOf := map[string]int{} // target -> spec, later specs win as in an OrderedDict
-	var targets []matcher
-	for i, s := range specs {
-		for _, t := range s.targets {
-			m, err := newMatcher(t)
-			if err != nil {
-				return nil, err
-			}
-			if _, ok := targetOf[t]; !ok {
-				targets = append(targets, m)
-			}
-			targetOf[t] = i
-		}
+	mods := modules(f, layers)
+	targets, targetOf, err := targetMatchers(specs)
+	if err != nil {
+		return nil, err
 	}
 	ignore, userIgnore, err := ignoreMatchers(f, o.Ignore, targets)
 	if err != nil {
@@ -141,25 +124,13 @@ func Plan(f *hf.Folder, o Options) (*Planned, error) {
 		}
 		p.Layers = append(p.Layers, lp)
 	}
-	for _, t := range targets {
-		if !used[t.target] {
-			return nil, unmatchedError("target", t.target, mods)
-		}
-	}
-	for _, m := range userIgnore {
-		if !used[m.target] && !slices.ContainsFunc(mods, m.match) {
-			return nil, unmatchedError("ignore entry", m.target, mods)
-		}
+	if err := checkUsed(targets, userIgnore, used, mods); err != nil {
+		return nil, err
 	}
 	if len(p.Groups) == 0 {
 		return nil, fmt.Errorf("%s: no module matches the targets %s; nothing to quantize", f.Dir, strings.Join(specs[0].targets, ", "))
 	}
-	for i, mod := range mods {
-		quantized := i < len(layers) && p.Layers[i].Group != nil
-		if !quantized && slices.Contains(quantizedClasses, mod.class) {
-			p.Ignore = append(p.Ignore, mod.name)
-		}
-	}
+	p.Ignore = unquantized(mods, p.Layers, quantizedClasses)
 	if err := p.checkFused(); err != nil {
 		return nil, err
 	}
@@ -170,6 +141,68 @@ func Plan(f *hf.Folder, o Options) (*Planned, error) {
 		}
 	}
 	return p, nil
+}
+
+// modules is the folder's modules: its layers, then the lm_head of a causal LM whose
+// head is tied to the input embedding (it has no weight of its own).
+func modules(f *hf.Folder, layers []layer.Layer) []module {
+	mods := make([]module, 0, len(layers)+1)
+	for _, l := range layers {
+		mods = append(mods, module{name: l.Name, class: l.Type})
+	}
+	if f.IsCausalLM() && f.TiedEmbeddings() && !slices.ContainsFunc(layers, func(l layer.Layer) bool { return l.Name == "lm_head" }) {
+		mods = append(mods, module{name: "lm_head", class: layer.TypeLinear})
+	}
+	return mods
+}
+
+// unquantized is the modules left in float whose class has a quantized module (the
+// config's ignore list).
+func unquantized(mods []module, layers []LayerPlan, quantizedClasses []string) []string {
+	var out []string
+	for i, mod := range mods {
+		quantized := i < len(layers) && layers[i].Group != nil
+		if !quantized && slices.Contains(quantizedClasses, mod.class) {
+			out = append(out, mod.name)
+		}
+	}
+	return out
+}
+
+// targetMatchers compiles the specs' targets once each, and maps each target to the
+// index of its spec: later specs win, as in an OrderedDict.
+func targetMatchers(specs []spec) ([]matcher, map[string]int, error) {
+	targetOf := map[string]int{}
+	var targets []matcher
+	for i, s := range specs {
+		for _, t := range s.targets {
+			m, err := newMatcher(t)
+			if err != nil {
+				return nil, nil, err
+			}
+			if _, ok := targetOf[t]; !ok {
+				targets = append(targets, m)
+			}
+			targetOf[t] = i
+		}
+	}
+	return targets, targetOf, nil
+}
+
+// checkUsed refuses a target that matched no module and an ignore entry of the user's
+// that neither matched a target's module nor names a module.
+func checkUsed(targets, userIgnore []matcher, used map[string]bool, mods []module) error {
+	for _, t := range targets {
+		if !used[t.target] {
+			return unmatchedError("target", t.target, mods)
+		}
+	}
+	for _, m := range userIgnore {
+		if !used[m.target] && !slices.ContainsFunc(mods, m.match) {
+			return unmatchedError("ignore entry", m.target, mods)
+		}
+	}
+	return nil
 }
 
 // assign returns the group of a module matched by spec si, creating it on first use, or
