@@ -234,7 +234,7 @@ func matchersOf(key string, v any) ([]layer.Matcher, error) {
 	for i, e := range list {
 		switch x := e.(type) {
 		case string:
-			out[i] = layer.Matcher{Pattern: x}
+			out[i] = layer.Names(x)[0]
 		case layer.Matcher:
 			out[i] = x
 		default:

@@ -2,29 +2,50 @@ package layer
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 )
 
 // Matcher picks layers for a skip or include list: an exact layer name (or weight tensor
-// name), a glob, or a predicate.
+// name), a glob, a "re:" regular expression, or a predicate.
 type Matcher struct {
-	// Pattern is an exact name, or a glob when it holds *, ? or [. In globs `*` matches
-	// any run of characters, dots included ("encoder.*.attn" matches
+	// Pattern is an exact name, a regular expression after the prefix "re:" (see Regex:
+	// "re:.*fc[12]" matches "fc1" and "fc2.weight"), or a glob when it holds *, ? or [.
+	// In globs `*` matches any run of characters, dots included ("encoder.*.attn" matches
 	// "encoder.layer.3.attn"); `**` is the same as `*`; `?` matches one character;
 	// `[abc]` and `[a-z]` match one character of a class.
 	Pattern string
 	// Func, when not nil, is a predicate; Pattern is then only its label in reasons.
 	Func func(Layer) bool
+	re   *regexp.Regexp // the compiled "re:" Pattern, when Names compiled it
 }
 
-// Names makes exact-name or glob matchers.
+// Names makes exact-name, glob or "re:" matchers.
 func Names(patterns ...string) []Matcher {
 	out := make([]Matcher, len(patterns))
 	for i, p := range patterns {
 		out[i] = Matcher{Pattern: p}
+		// A bad expression is reported by Matches, which compiles it again.
+		out[i].re, _, _ = Regex(p)
 	}
 	return out
+}
+
+// Regex compiles a "re:" pattern the way compressed-tensors matches its targets
+// (compressed_tensors/utils/match.py, _match_name: Python's re.match): the expression
+// after "re:" must match from the start of the name, not necessarily to its end.
+// ok is false when pattern has no "re:" prefix; err says why Go cannot run the expression.
+func Regex(pattern string) (re *regexp.Regexp, ok bool, err error) {
+	expr, ok := strings.CutPrefix(pattern, "re:")
+	if !ok {
+		return nil, false, nil
+	}
+	re, err = regexp.Compile(`^(?:` + expr + `)`)
+	if err != nil {
+		return nil, true, fmt.Errorf("not a regular expression Go can run: %v", err)
+	}
+	return re, true, nil
 }
 
 // Predicate makes a matcher from a function; label names it in the report's reasons.
@@ -32,7 +53,14 @@ func Predicate(label string, f func(Layer) bool) Matcher {
 	return Matcher{Pattern: label, Func: f}
 }
 
-func (m Matcher) isGlob() bool { return m.Func == nil && strings.ContainsAny(m.Pattern, "*?[") }
+func (m Matcher) isRegex() bool { return m.Func == nil && strings.HasPrefix(m.Pattern, "re:") }
+
+func (m Matcher) isGlob() bool {
+	return m.Func == nil && !m.isRegex() && strings.ContainsAny(m.Pattern, "*?[")
+}
+
+// isExact reports whether m names one layer or weight exactly.
+func (m Matcher) isExact() bool { return m.Func == nil && !m.isRegex() && !m.isGlob() }
 
 // label is how reasons name the matcher.
 func (m Matcher) label() string {
@@ -45,8 +73,8 @@ func (m Matcher) label() string {
 	return m.Pattern
 }
 
-// Matches reports whether m picks l: the predicate's answer, or whether the name or glob
-// matches the layer's name, its weight's name or the weight's Prefix (so "conv2" picks
+// Matches reports whether m picks l: the predicate's answer, or whether the name, glob or
+// regular expression matches the layer's name, its weight's name or the weight's Prefix (so "conv2" picks
 // the ONNX node that reads "conv2.weight"). An activation is no weight: only the name counts.
 func (m Matcher) Matches(l Layer) (bool, error) {
 	if m.Func != nil {
@@ -58,6 +86,16 @@ func (m Matcher) Matches(l Layer) (bool, error) {
 	}
 	if p := l.Prefix(); p != "" {
 		names = append(names, p)
+	}
+	if m.isRegex() {
+		re := m.re
+		if re == nil {
+			var err error
+			if re, _, err = Regex(m.Pattern); err != nil {
+				return false, err
+			}
+		}
+		return slices.ContainsFunc(names, re.MatchString), nil
 	}
 	for _, n := range names {
 		if !m.isGlob() {
@@ -80,7 +118,7 @@ type Selection struct {
 	// Skip removes the layers it matches; it wins over Include.
 	Skip []Matcher
 	// Protect lists layers that stay in float unless Include names them exactly (by
-	// layer or weight name; a glob or predicate does not count): a causal language
+	// layer or weight name; a glob, expression or predicate does not count): a causal language
 	// model's output head (see OutputHead).
 	Protect []Protected
 }
@@ -102,7 +140,7 @@ type Decision struct {
 // type matches one of sel.Types, Include is empty or matches it, and Skip does not.
 //
 // Typos never silently do nothing: an exact name in Include or Skip that names no layer,
-// or a glob that matches none, is an *UnknownNameError listing the closest layer names;
+// or a glob or "re:" expression that matches none, is an *UnknownNameError listing the closest layer names;
 // an unknown type is an error suggesting the closest type; and an exact name in Include
 // whose layer's type is not in Types is an error (add the type, or drop the name).
 func Select(layers []Layer, sel Selection) ([]Decision, error) {
@@ -138,7 +176,7 @@ func Select(layers []Layer, sel Selection) ([]Decision, error) {
 		}
 		switch {
 		case !typeOK:
-			if inc != nil && !inc.isGlob() && inc.Func == nil {
+			if inc != nil && inc.isExact() {
 				return nil, fmt.Errorf("include: layer %q has type %s, which is not in layers {%s}; add %q to layers",
 					l.Name, l.Type, strings.Join(types, ", "), l.Type)
 			}
@@ -163,7 +201,7 @@ func protectedReason(sel Selection, l Layer) string {
 		return ""
 	}
 	for _, m := range sel.Include {
-		if m.Func == nil && !m.isGlob() && (m.Pattern == l.Name || m.Pattern == l.Weight) {
+		if m.isExact() && (m.Pattern == l.Name || m.Pattern == l.Weight) {
 			return ""
 		}
 	}
@@ -186,7 +224,7 @@ func firstMatch(ms []Matcher, l Layer) (*Matcher, error) {
 	return nil, nil
 }
 
-// checkMatchers makes sure every name and glob matches at least one layer.
+// checkMatchers makes sure every name, glob and expression matches at least one layer.
 func checkMatchers(option string, ms []Matcher, layers []Layer) error {
 	for _, m := range ms {
 		if m.Func != nil {
@@ -207,7 +245,7 @@ func checkMatchers(option string, ms []Matcher, layers []Layer) error {
 			}
 		}
 		if !found {
-			return UnknownName(option, m.Pattern, m.isGlob(), layers)
+			return UnknownName(option, m.Pattern, !m.isExact(), layers)
 		}
 	}
 	return nil

@@ -37,6 +37,8 @@ func TestSelect(t *testing.T) {
 		{"glob class", Selection{Skip: Names("conv[12]")}, []string{"conv3", "fc1", "fc2"}},
 		{"glob question", Selection{Include: Names("fc?")}, []string{"fc1", "fc2"}},
 		{"glob double star", Selection{Include: Names("**2")}, []string{"conv2", "fc2"}},
+		{"regex", Selection{Skip: Names("re:conv[12]")}, []string{"conv3", "fc1", "fc2"}},
+		{"regex from the start", Selection{Include: Names(`re:fc\d\.weight$`)}, []string{"fc1", "fc2"}},
 		{"include and skip", Selection{Include: Names("fc*", "conv3"), Skip: Names("fc1")}, []string{"conv3", "fc2"}},
 		{"predicate", Selection{Skip: []Matcher{Predicate("small", func(l Layer) bool { return l.Shape[0] < 32 })}},
 			[]string{"conv2", "conv3", "fc1"}},
@@ -53,13 +55,13 @@ func TestSelect(t *testing.T) {
 			t.Errorf("%s: selected %v, want %v", c.name, got, c.want)
 		}
 	}
-	ds, _ := Select(layers, Selection{Skip: append(Names("conv1"), Predicate("big", func(l Layer) bool { return l.Name == "fc1" })),
+	ds, _ := Select(layers, Selection{Skip: append(Names("conv1", "re:conv3"), Predicate("big", func(l Layer) bool { return l.Name == "fc1" })),
 		Include: Names("conv*", "fc1")})
 	reasons := map[string]string{}
 	for _, d := range ds {
 		reasons[d.Layer.Name] = d.Reason
 	}
-	want := map[string]string{"conv1": "skip: conv1", "bn1": "type Norm not selected", "conv2": "", "conv3": "",
+	want := map[string]string{"conv1": "skip: conv1", "bn1": "type Norm not selected", "conv2": "", "conv3": "skip: re:conv3",
 		"fc1": "skip: predicate big", "fc2": "not in include"}
 	for k, v := range want {
 		if reasons[k] != v {
@@ -84,6 +86,8 @@ func TestSelectErrors(t *testing.T) {
 		{Selection{Skip: Names("encoder.*")}, `skip: pattern "encoder.*" matches no layer (the model's layers: conv1, bn1, conv2, conv3, fc1, fc2)`},
 		{Selection{Skip: Names("")}, `skip: empty layer name`},
 		{Selection{Skip: Names("conv[1")}, `skip: pattern "conv[1": malformed glob: unterminated [`},
+		{Selection{Skip: Names("re:onv1")}, `skip: pattern "re:onv1" matches no layer (the model's layers: conv1, bn1, conv2, conv3, fc1, fc2)`},
+		{Selection{Include: Names("re:fc(")}, "include: pattern \"re:fc(\": not a regular expression Go can run: error parsing regexp: missing closing ): `^(?:fc()`"},
 		{Selection{Types: []string{"Lineer"}}, `layers: unknown layer type "Lineer" (did you mean "Linear"?); valid types: Linear, Conv, Conv1d, Conv2d, Conv3d, Embedding, Norm, Gemm, MatMul`},
 		{Selection{Include: Names("bn1")}, `include: layer "bn1" has type Norm, which is not in layers {Linear, Conv}; add "Norm" to layers`},
 	}
@@ -145,6 +149,7 @@ func TestMatchesONNXNodes(t *testing.T) {
 		{"/conv2/Conv", conv, true}, {"conv2.weight", conv, true}, {"conv2", conv, true},
 		{"conv*", conv, true}, {"/conv?/*", conv, true}, {"conv3", conv, false},
 		{"x", act, false}, {"/fc/*", act, true}, {"", act, false},
+		{`re:conv2\.w`, conv, true}, {"re:onv2", conv, false}, {"re:/fc/M", act, true}, {"re:x", act, false},
 	} {
 		if got, err := (Matcher{Pattern: c.pattern}).Matches(c.l); got != c.want || err != nil {
 			t.Errorf("%q on %s: %v, %v; want %v", c.pattern, c.l.Name, got, err, c.want)

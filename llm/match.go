@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/qscript-dev/qscript/internal/suggest"
+	"github.com/qscript-dev/qscript/layer"
 )
 
 // module is one named module of the model, as compressed-tensors matches it.
@@ -21,21 +22,17 @@ type matcher struct {
 	re     *regexp.Regexp // for "re:" targets
 }
 
-// newMatcher compiles a target. A "re:" pattern is matched at the start of the name, as
-// Python's re.match does (compressed_tensors/utils/match.py _match_name).
+// newMatcher compiles a target; a "re:" pattern matches from the start of the name, as
+// package layer's Regex says.
 func newMatcher(target string) (matcher, error) {
-	m := matcher{target: target}
 	if strings.TrimSpace(target) == "" {
-		return m, fmt.Errorf("empty target")
+		return matcher{target: target}, fmt.Errorf("empty target")
 	}
-	if pat, ok := strings.CutPrefix(target, "re:"); ok {
-		re, err := regexp.Compile(`^(?:` + pat + `)`)
-		if err != nil {
-			return m, fmt.Errorf("target %q: not a regular expression Go can run: %v", target, err)
-		}
-		m.re = re
+	re, _, err := layer.Regex(target)
+	if err != nil {
+		return matcher{target: target}, fmt.Errorf("target %q: %w", target, err)
 	}
-	return m, nil
+	return matcher{target: target, re: re}, nil
 }
 
 func (m matcher) isRegex() bool { return m.re != nil }

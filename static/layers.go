@@ -14,8 +14,9 @@ func skipped(layers []layer.Layer, skip []string) (map[string]string, error) {
 	out := map[string]string{}
 	for _, entry := range skip {
 		matched := false
+		m := layer.Names(entry)[0]
 		for _, l := range layers {
-			ok, err := layer.Matcher{Pattern: entry}.Matches(l)
+			ok, err := m.Matches(l)
 			if err != nil {
 				return nil, fmt.Errorf("static: skip %q: %w", entry, err)
 			}

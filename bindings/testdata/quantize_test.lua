@@ -183,6 +183,18 @@ function TestPredicates(t)
   end, "quantize_test.lua:182: attempt to index")
 end
 
+function TestRegexSkip(t)
+  local m = qs.load(model)
+  local r = qs.quantize(m, {skip = {"re:conv[12]"}, include = {"re:.*\\d$"}}):report()
+  t:eq(layer(r, "conv1").reason, "skip: re:conv[12]")
+  t:eq(layer(r, "conv2").quantized, false)
+  t:eq(layer(r, "conv3").quantized, true)
+  t:eq(layer(r, "fc2").quantized, true)
+  t:raises(function() qs.quantize(m, {skip = {"re:onv1"}}) end, "skip: pattern \"re:onv1\" matches no layer")
+  t:raises(function() qs.quantize(m, {skip = {"re:fc("}}) end,
+    "skip: pattern \"re:fc(\": not a regular expression Go can run")
+end
+
 function TestOptionErrors(t)
   local m = qs.load(model)
   t:raises(function() qs.quantize(m, {weights = {per_chanel = true}}) end,
