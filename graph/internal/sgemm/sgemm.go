@@ -122,13 +122,6 @@ type Matrix struct {
 	Trans bool // the logical matrix is the transpose of the stored one
 }
 
-func (x Matrix) at(i, j int) float32 {
-	if x.Trans {
-		return x.Data[j*x.LD+i]
-	}
-	return x.Data[i*x.LD+j]
-}
-
 // Operands holds A and B, each either as a matrix to pack during the product or as
 // panels packed in advance (PrepackA/PrepackB, for the kernel in use), which graph.Load
 // prepares for constant weights.

@@ -17,6 +17,14 @@ func sgemmWith(mk microKernel, dst []float32, ldc int, a, b Matrix, m, n, k int)
 	sgemm(nil, mk, dst, ldc, Operands{A: a, B: b}, m, n, k, 0)
 }
 
+// at is element (i, j) of the logical matrix.
+func (x Matrix) at(i, j int) float32 {
+	if x.Trans {
+		return x.Data[j*x.LD+i]
+	}
+	return x.Data[i*x.LD+j]
+}
+
 func naiveGemm(dst []float32, a, b Matrix, m, n, k int) {
 	for i := 0; i < m; i++ {
 		for j := 0; j < n; j++ {
