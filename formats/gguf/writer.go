@@ -215,14 +215,6 @@ func Create(path string, kvs []KV, tensors []TensorInfo) (*Writer, error) {
 // Tensors returns the tensors with their offsets and sizes.
 func (w *Writer) Tensors() []TensorInfo { return slices.Clone(w.tensors) }
 
-// Current returns the tensor the next Write goes to, and false when all are written.
-func (w *Writer) Current() (TensorInfo, bool) {
-	if w.cur >= len(w.tensors) {
-		return TensorInfo{}, false
-	}
-	return w.tensors[w.cur], true
-}
-
 // Write appends data to the current tensor, moving on to the next tensor (after the
 // alignment padding) when one is complete. A write may span tensors.
 func (w *Writer) Write(p []byte) (int, error) {
