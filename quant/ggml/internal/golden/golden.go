@@ -144,11 +144,7 @@ func (s *Set) Check(t ggml.Type, imatrix bool) (*Result, error) {
 	block := t.TypeSize()
 	off, deqOff := 0, 0
 	if imatrix && deqAll != nil { // TYPE.deq holds the plain cases first
-		for _, c := range s.Cases {
-			if c.Cols%t.BlockSize() == 0 {
-				deqOff += 4 * c.Rows * c.Cols
-			}
-		}
+		deqOff = s.deqBytes(t)
 	}
 	for _, c := range s.Cases {
 		if c.Cols%t.BlockSize() != 0 {
@@ -172,16 +168,7 @@ func (s *Set) Check(t ggml.Type, imatrix bool) (*Result, error) {
 		if err := ggml.QuantizeRows(t, got, c.X, c.Rows, c.Cols, im); err != nil {
 			return nil, fmt.Errorf("case %s: %w", c.Name, err)
 		}
-		for b := 0; b < n/block; b++ {
-			res.Blocks++
-			g, w := got[b*block:(b+1)*block], ref[b*block:(b+1)*block]
-			if string(g) == string(w) {
-				res.Identical++
-			} else if len(res.Mismatches) < maxReported {
-				res.Mismatches = append(res.Mismatches, fmt.Sprintf("case %s block %d (row %d): got %x, ggml %x",
-					c.Name, b, b/(rs/block), g, w))
-			}
-		}
+		res.compareBlocks(c.Name, got, ref, block, rs)
 		if t == ggml.F32 || res.Dequant != "" {
 			continue
 		}
@@ -219,6 +206,32 @@ func (s *Set) Check(t ggml.Type, imatrix bool) (*Result, error) {
 		return nil, fmt.Errorf("%s %s: ggml's file is longer than the cases", t, kind)
 	}
 	return res, nil
+}
+
+// deqBytes is the size of the dequantized values of the cases that divide into t's blocks.
+func (s *Set) deqBytes(t ggml.Type) int {
+	n := 0
+	for _, c := range s.Cases {
+		if c.Cols%t.BlockSize() == 0 {
+			n += 4 * c.Rows * c.Cols
+		}
+	}
+	return n
+}
+
+// compareBlocks counts the blocks of got equal to ggml's ref byte for byte, describing the
+// first few that differ (rowSize bytes a row).
+func (res *Result) compareBlocks(name string, got, ref []byte, block, rowSize int) {
+	for b := 0; b < len(got)/block; b++ {
+		res.Blocks++
+		g, w := got[b*block:(b+1)*block], ref[b*block:(b+1)*block]
+		if string(g) == string(w) {
+			res.Identical++
+		} else if len(res.Mismatches) < maxReported {
+			res.Mismatches = append(res.Mismatches, fmt.Sprintf("case %s block %d (row %d): got %x, ggml %x",
+				name, b, b/(rowSize/block), g, w))
+		}
+	}
 }
 
 func (s *Set) expected(t ggml.Type, imatrix bool) ([]byte, error) {
