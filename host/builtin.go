@@ -92,11 +92,10 @@ func (h *Host) nearestBuiltin(name string) string {
 	for _, b := range listBuiltins(h.library) {
 		names = append(names, b.Name)
 	}
-	near := suggest.Closest(name, names, 1)
-	if len(near) == 0 || suggest.Distance(name, near[0]) > max(1, len(name)/3) {
-		return ""
+	if near, ok := suggest.Near(name, names); ok {
+		return path.Join(builtinDir, near+".lua")
 	}
-	return path.Join(builtinDir, near[0]+".lua")
+	return ""
 }
 
 // builtinChunk loads a built-in recipe from the host's library.

@@ -107,17 +107,8 @@ func isCommandTypo(arg string) bool {
 	if _, err := host.BuiltinSource(arg); err == nil {
 		return false
 	}
-	_, ok := closeTo(arg, commandNames())
+	_, ok := suggest.Near(arg, commandNames())
 	return ok
-}
-
-// closeTo returns the name in known nearest to s, when s is a plausible misspelling of it.
-func closeTo(s string, known []string) (string, bool) {
-	c := suggest.Closest(s, known, 1)
-	if len(c) == 0 || suggest.Distance(s, c[0]) > max(1, len(s)/3) {
-		return "", false
-	}
-	return c[0], true
 }
 
 // cli runs qscript with args (without the program name) and returns the exit code.
@@ -138,7 +129,7 @@ func cli(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case ok:
 		args = args[1:]
 	case isCommandTypo(args[0]):
-		name, _ := closeTo(args[0], commandNames())
+		name, _ := suggest.Near(args[0], commandNames())
 		fmt.Fprintf(stderr, "qscript: unknown command %q (did you mean %q?); \"qscript help\" lists the commands\n", args[0], name)
 		return exitUsage
 	default:
@@ -230,7 +221,7 @@ func runHelpCommand(_ context.Context, args []string, stdout, stderr io.Writer) 
 		for _, b := range host.Builtins() {
 			known = append(known, b.Name)
 		}
-		if name, ok := closeTo(args[0], known); ok {
+		if name, ok := suggest.Near(args[0], known); ok {
 			fmt.Fprintf(stderr, "qscript help: unknown command or built-in recipe %q (did you mean %q?)\n", args[0], name)
 			return exitUsage
 		}

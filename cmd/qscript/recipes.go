@@ -12,6 +12,7 @@ import (
 
 	"github.com/qscript-dev/qscript/host"
 	"github.com/qscript-dev/qscript/internal/paths"
+	"github.com/qscript-dev/qscript/internal/suggest"
 )
 
 const recipesHelp = `Usage: qscript recipes
@@ -57,7 +58,7 @@ func runNew(_ context.Context, args []string, stdout, stderr io.Writer) int {
 			names = append(names, b.Name)
 		}
 		hint := ""
-		if near, ok := closeTo(name, names); ok {
+		if near, ok := suggest.Near(name, names); ok {
 			hint = fmt.Sprintf(" (did you mean %q?)", near)
 		}
 		fmt.Fprintf(stderr, "qscript new: there is no built-in recipe %q%s; \"qscript recipes\" lists them\n", args[0], hint)

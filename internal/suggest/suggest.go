@@ -42,3 +42,13 @@ func Closest(name string, known []string, n int) []string {
 	}
 	return out
 }
+
+// Near returns the name in known nearest to name (the first on a tie) when name is a
+// plausible misspelling of it: at most max(1, len(name)/3) edits away.
+func Near(name string, known []string) (string, bool) {
+	c := Closest(name, known, 1)
+	if len(c) == 0 || Distance(name, c[0]) > max(1, len(name)/3) {
+		return "", false
+	}
+	return c[0], true
+}
