@@ -53,10 +53,11 @@ var modelMethods map[string]lua.LGFunction
 
 func init() {
 	modelMethods = map[string]lua.LGFunction{
-		"tensors": modelTensors,
-		"get":     modelGet,
-		"layers":  modelLayers,
-		"info":    modelInfo,
+		"tensors":  modelTensors,
+		"get":      modelGet,
+		"layers":   modelLayers,
+		"shortcut": modelShortcut,
+		"info":     modelInfo,
 	}
 }
 
@@ -242,6 +243,28 @@ func modelLayers(L *lua.LState) int {
 		out.Append(layerTable(L, l))
 	}
 	L.Push(out)
+	return 1
+}
+
+// m:shortcut(name): the layer first_conv, last_conv, first_linear or last_linear stands
+// for; nil for another name; nil and a message when the model has no layer of the type.
+func modelShortcut(L *lua.LState) int {
+	m := CheckModel(L, 1)
+	layers, err := m.Layers()
+	if err != nil {
+		raise(L, err)
+	}
+	l, ok, err := layer.Shortcut(layers, L.CheckString(2))
+	switch {
+	case err != nil:
+		L.Push(lua.LNil)
+		L.Push(lua.LString(err.Error()))
+		return 2
+	case !ok:
+		L.Push(lua.LNil)
+		return 1
+	}
+	L.Push(layerTable(L, l))
 	return 1
 }
 

@@ -221,7 +221,7 @@ func TypeMatches(layerType, want string) bool {
 }
 
 // OfType returns the layers whose type matches typ (see TypeMatches), in model order.
-// The recipes' skip shortcuts take its first or last: first_conv, last_linear, ….
+// Shortcut takes its first or last: first_conv, last_linear, ….
 func OfType(layers []Layer, typ string) []Layer {
 	var out []Layer
 	for _, l := range layers {

@@ -11,7 +11,9 @@ import (
 // name), a glob, a "re:" regular expression, or a predicate.
 type Matcher struct {
 	// Pattern is an exact name, a regular expression after the prefix "re:" (see Regex:
-	// "re:.*fc[12]" matches "fc1" and "fc2.weight"), or a glob when it holds *, ? or [.
+	// "re:.*fc[12]" matches "fc1" and "fc2.weight"), a glob when it holds *, ? or [, or,
+	// in Select, a shortcut naming the model's first or last layer of a type (see
+	// Shortcut) unless a layer bears that name.
 	// In globs `*` matches any run of characters, dots included ("encoder.*.attn" matches
 	// "encoder.layer.3.attn"); `**` is the same as `*`; `?` matches one character;
 	// `[abc]` and `[a-z]` match one character of a class.
@@ -152,6 +154,13 @@ func Select(layers []Layer, sel Selection) ([]Decision, error) {
 		if _, err := CheckType(t); err != nil {
 			return nil, fmt.Errorf("layers: %w", err)
 		}
+	}
+	var err error
+	if sel.Include, err = resolveShortcuts("include", sel.Include, layers); err != nil {
+		return nil, err
+	}
+	if sel.Skip, err = resolveShortcuts("skip", sel.Skip, layers); err != nil {
+		return nil, err
 	}
 	if err := checkMatchers("include", sel.Include, layers); err != nil {
 		return nil, err

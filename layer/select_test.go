@@ -39,6 +39,8 @@ func TestSelect(t *testing.T) {
 		{"glob double star", Selection{Include: Names("**2")}, []string{"conv2", "fc2"}},
 		{"regex", Selection{Skip: Names("re:conv[12]")}, []string{"conv3", "fc1", "fc2"}},
 		{"regex from the start", Selection{Include: Names(`re:fc\d\.weight$`)}, []string{"fc1", "fc2"}},
+		{"shortcut", Selection{Skip: Names("first_conv", "last_linear")}, []string{"conv2", "conv3", "fc1"}},
+		{"include shortcut", Selection{Include: Names("last_conv", "first_linear")}, []string{"conv3", "fc1"}},
 		{"include and skip", Selection{Include: Names("fc*", "conv3"), Skip: Names("fc1")}, []string{"conv3", "fc2"}},
 		{"predicate", Selection{Skip: []Matcher{Predicate("small", func(l Layer) bool { return l.Shape[0] < 32 })}},
 			[]string{"conv2", "conv3", "fc1"}},
@@ -55,7 +57,7 @@ func TestSelect(t *testing.T) {
 			t.Errorf("%s: selected %v, want %v", c.name, got, c.want)
 		}
 	}
-	ds, _ := Select(layers, Selection{Skip: append(Names("conv1", "re:conv3"), Predicate("big", func(l Layer) bool { return l.Name == "fc1" })),
+	ds, _ := Select(layers, Selection{Skip: append(Names("first_conv", "re:conv3"), Predicate("big", func(l Layer) bool { return l.Name == "fc1" })),
 		Include: Names("conv*", "fc1")})
 	reasons := map[string]string{}
 	for _, d := range ds {
@@ -154,5 +156,28 @@ func TestMatchesONNXNodes(t *testing.T) {
 		if got, err := (Matcher{Pattern: c.pattern}).Matches(c.l); got != c.want || err != nil {
 			t.Errorf("%q on %s: %v, %v; want %v", c.pattern, c.l.Name, got, err, c.want)
 		}
+	}
+}
+
+// TestShortcut: a shortcut names the first or last layer of its type; a layer that bears
+// the shortcut's name wins in Select.
+func TestShortcut(t *testing.T) {
+	layers := []Layer{{Name: "a", Type: "Conv2d"}, {Name: "b", Type: "Linear"}, {Name: "c", Type: "Conv1d"}, {Name: "d", Type: "Linear"}}
+	for name, want := range map[string]string{"first_conv": "a", "last_conv": "c", "first_linear": "b", "last_linear": "d"} {
+		if l, ok, err := Shortcut(layers, name); l.Name != want || !ok || err != nil {
+			t.Errorf("%s: %s, %v, %v; want %s", name, l.Name, ok, err, want)
+		}
+	}
+	if _, ok, err := Shortcut(layers, "a"); ok || err != nil {
+		t.Errorf("a plain name: %v, %v", ok, err)
+	}
+	named := append(layers, Layer{Name: "first_conv", Type: "Conv2d"})
+	ds, err := Select(named, Selection{Skip: Names("first_conv")})
+	if err != nil || ds[0].Reason != "" || ds[4].Reason != "skip: first_conv" {
+		t.Errorf("a layer named first_conv: %v, %+v", err, ds)
+	}
+	_, err = Select(layers[1:2], Selection{Include: Names("first_conv")})
+	if err == nil || err.Error() != "include: first_conv: the model has no Conv layer" {
+		t.Errorf("no Conv layer: %v", err)
 	}
 }

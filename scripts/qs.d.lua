@@ -239,6 +239,10 @@ function Model:get(name) end
 ---@param type? qs.LayerType
 ---@return qs.Layer[]
 function Model:layers(type) end
+---@param name string first_conv, last_conv, first_linear or last_linear
+---@return qs.Layer|nil layer nil for another name
+---@return string|nil err "first_conv: the model has no Conv layer"
+function Model:shortcut(name) end
 ---@return qs.ModelInfo
 function Model:info() end
 

@@ -105,14 +105,6 @@ function util.data(path, default, name, opts)
   end, path, default, name)
 end
 
--- Shortcuts accepted in skip lists: the layer type and which of its layers they name.
-local shortcuts = {
-  first_conv = { "Conv", "first" },
-  last_conv = { "Conv", "last" },
-  first_linear = { "Linear", "first" },
-  last_linear = { "Linear", "last" },
-}
-
 -- skip_list turns "first_conv,fc*,encoder.0.attn" into a list of layer names and globs.
 -- "none" or nil gives an empty list. option names the argument in errors (default skip).
 function util.skip_list(model, spec, option)
@@ -124,13 +116,11 @@ function util.skip_list(model, spec, option)
   end
   for item in spec:gmatch("[^,]+") do
     item = item:match("^%s*(.-)%s*$")
-    local shortcut = shortcuts[item]
-    if shortcut then
-      local layers = model:layers(shortcut[1])
-      if #layers == 0 then
-        error(("argument %s: %s: the model has no %s layer"):format(option, item, shortcut[1]), 2)
-      end
-      out[#out + 1] = layers[shortcut[2] == "first" and 1 or #layers].name
+    local layer, err = model:shortcut(item)
+    if err then
+      error(("argument %s: %s"):format(option, err), 2)
+    elseif layer then
+      out[#out + 1] = layer.name
     elseif item ~= "" then
       out[#out + 1] = item
     end

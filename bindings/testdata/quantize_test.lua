@@ -195,6 +195,19 @@ function TestRegexSkip(t)
     "skip: pattern \"re:fc(\": not a regular expression Go can run")
 end
 
+function TestShortcuts(t)
+  local m = qs.load(model)
+  t:eq(m:shortcut("first_conv").name, "conv1")
+  t:eq(m:shortcut("last_linear").name, "fc2")
+  t:eq(m:shortcut("conv1"), nil, "a layer name is no shortcut")
+  local r = qs.quantize(m, {skip = {"first_conv", "last_conv"}}):report()
+  t:eq(layer(r, "conv1").reason, "skip: conv1")
+  t:eq(layer(r, "conv3").reason, "skip: conv3")
+  t:eq(layer(r, "conv2").quantized, true)
+  local onnx = qs.load("examples/models/digits_cnn.onnx")
+  t:eq(onnx:shortcut("first_linear").type, "Gemm")
+end
+
 function TestOptionErrors(t)
   local m = qs.load(model)
   t:raises(function() qs.quantize(m, {weights = {per_chanel = true}}) end,
