@@ -106,12 +106,3 @@ func (m *ggufModel) StoredTensors() []TensorSummary {
 	}
 	return out
 }
-
-// GGUFFile returns the GGUF file under a Model that Open returned, if it is one.
-func GGUFFile(m Model) (*gguf.File, bool) {
-	g, ok := m.(*ggufModel)
-	if !ok {
-		return nil, false
-	}
-	return g.f, true
-}

@@ -51,7 +51,7 @@ func TestOpenGGUF(t *testing.T) {
 		if err != nil || q.DType != tensor.F32 || !slices.Equal(q.Shape, []int{2, 64}) {
 			t.Fatalf("%s: Load(c.q8_0) = %v, %v", path, q, err)
 		}
-		gf, _ := GGUFFile(f.Model)
+		gf := f.Model.(*ggufModel).f
 		raw := make([]byte, 34)
 		if _, err := must(gf.Section("c.q8_0")).ReadAt(raw, 0); err != nil {
 			t.Fatal(err)

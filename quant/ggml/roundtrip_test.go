@@ -82,7 +82,7 @@ func TestTypeTable(t *testing.T) {
 	if _, err := ParseType("Q4_K_M"); err == nil || !strings.Contains(err.Error(), "Q4_K, Q5_K") {
 		t.Errorf("ParseType(Q4_K_M) error %v, want the list of types", err)
 	}
-	if Type(4).String() != "ggml_type(4)" || IQ2_XS.Supported() || !RequiresImatrix(IQ2_XS) || RequiresImatrix(Q2_K) {
+	if Type(4).String() != "ggml_type(4)" || IQ2_XS.Supported() {
 		t.Error("unknown/unsupported types misreported")
 	}
 }

@@ -118,11 +118,6 @@ func (t Type) Supported() bool {
 	return false
 }
 
-// RequiresImatrix is ggml_quantize_requires_imatrix: true for IQ2_XXS, IQ2_XS and IQ1_S,
-// which ggml refuses to quantize without importance weights (none of them is supported
-// here).
-func RequiresImatrix(t Type) bool { return t == IQ2_XXS || t == IQ2_XS || t == IQ1_S }
-
 // RowSize is ggml_row_size: the bytes of a row of ncols elements of type t. ncols must be
 // a positive multiple of the block size.
 func RowSize(t Type, ncols int) (int, error) {
