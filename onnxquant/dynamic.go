@@ -71,12 +71,7 @@ func (r *rewriter) dynamicInt8(ctx context.Context, o Options) error {
 	for i, n := range r.m.GetGraph().GetNode() {
 		dec := r.decisions[i]
 		if dec == nil || !dec.Selected {
-			r.nodes = append(r.nodes, n)
-			if dec != nil {
-				l := baseLayer(dec)
-				l.BytesAfter = l.BytesBefore
-				r.layers = append(r.layers, l.Layer)
-			}
+			r.keepFloat(n, dec)
 			continue
 		}
 		if err := d.quantizeNode(i, n, baseLayer(dec)); err != nil {

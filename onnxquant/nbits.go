@@ -82,12 +82,7 @@ func (r *rewriter) int4(ctx context.Context, o Options) error {
 		}
 		dec := r.decisions[i]
 		if dec == nil || !dec.Selected {
-			r.nodes = append(r.nodes, n)
-			if dec != nil {
-				l := baseLayer(dec)
-				l.BytesAfter = l.BytesBefore
-				r.layers = append(r.layers, l.Layer)
-			}
+			r.keepFloat(n, dec)
 			continue
 		}
 		if err := r.int4Node(i, n, block, symmetric, qdtype, o, tuned[i]); err != nil {

@@ -309,3 +309,14 @@ func cloneWithInputs(n *onnxpb.NodeProto, inputs []string) *onnxpb.NodeProto {
 	c.Input = inputs
 	return c
 }
+
+// keepFloat passes node n through unchanged and reports its layer, if it is one, as left
+// in float.
+func (r *rewriter) keepFloat(n *onnxpb.NodeProto, dec *layer.Decision) {
+	r.nodes = append(r.nodes, n)
+	if dec != nil {
+		l := baseLayer(dec)
+		l.BytesAfter = l.BytesBefore
+		r.layers = append(r.layers, l.Layer)
+	}
+}
