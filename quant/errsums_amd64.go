@@ -2,6 +2,8 @@
 
 package quant
 
+import "math"
+
 //go:noescape
 func statsCodesAVX2(x *float32, codes *int8, n int, counts *int64, scale float32, zp int32, lo, inv float32, l *statsLanes)
 
@@ -29,7 +31,29 @@ func addFloatsPrefix(l *statsLanes, counts []int64, x, y []float32, lo, inv floa
 }
 
 //go:noescape
-func statsFP8AVX2(x *float32, codes *uint8, n int, counts *int64, scale float32, table *float32, lo, inv float32, l *statsLanes)
+func statsFP8AVX2(x *float32, codes *uint8, n int, counts *int64, scale float32, table *float32, dec *fp8Decode, lo, inv float32, l *statsLanes)
+
+// fp8Decode are statsFP8AVX2's constants for one fp8 type (see the kernel).
+type fp8Decode struct {
+	mag, sign, shift, thr, rebias, subMax [8]uint32
+	quantum                               [8]float32
+}
+
+func newFP8Decode(manBits, bias int, thr uint32) *fp8Decode {
+	d := new(fp8Decode)
+	for i := range 8 {
+		d.mag[i], d.sign[i], d.shift[i], d.thr[i] = 0x7f, 1<<31, uint32(23-manBits), thr
+		d.rebias[i], d.subMax[i] = uint32(127-bias)<<23, 1<<manBits-1
+		d.quantum[i] = float32(math.Ldexp(1, 1-bias-manBits))
+	}
+	return d
+}
+
+// The codes above thr (magnitude bits) are NaN, or ±Inf in e5m2.
+var fp8Decodes = map[*[256]float32]*fp8Decode{
+	fp8E4M3Values: newFP8Decode(3, 7, 0x7e),
+	fp8E5M2Values: newFP8Decode(2, 15, 0x7b),
+}
 
 // addFP8Prefix is addFloatsPrefix with y = table[codes[i]] * scale decoded in registers.
 func addFP8Prefix(l *statsLanes, counts []int64, x []float32, codes []uint8, scale float32, table *[256]float32, lo, inv float32) int {
@@ -37,7 +61,7 @@ func addFP8Prefix(l *statsLanes, counts []int64, x []float32, codes []uint8, sca
 	if !haveAVX2 || n == 0 {
 		return 0
 	}
-	statsFP8AVX2(&x[0], &codes[0], n, &counts[0], scale, &table[0], lo, inv, l)
+	statsFP8AVX2(&x[0], &codes[0], n, &counts[0], scale, &table[0], fp8Decodes[table], lo, inv, l)
 	return n
 }
 

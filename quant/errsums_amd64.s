@@ -145,29 +145,51 @@ floatsLoop:
 	STATS_STORE
 	RET
 
-// func statsFP8AVX2(x *float32, codes *uint8, n int, counts *int64, scale float32, table *float32, lo, inv float32, l *statsLanes)
-// statsFloatsAVX2 with y the fp8 codes at DX decoded by the 256-entry table at R8 (a
-// gather) and multiplied by scale: DequantizeFP8To's float32 product, in registers.
-TEXT ·statsFP8AVX2(SB), NOSPLIT, $160-64
+// func statsFP8AVX2(x *float32, codes *uint8, n int, counts *int64, scale float32, table *float32, dec *fp8Decode, lo, inv float32, l *statsLanes)
+// statsFloatsAVX2 with y the fp8 codes at DX decoded and multiplied by scale in registers
+// (DequantizeFP8To's float32 product). For the magnitude bits m = c&0x7f: a normal code's
+// float32 bits are m shifted into the exponent and mantissa fields plus the exponent's
+// rebias; a subnormal's value (m < 2^manBits) is m converted and multiplied by the fp8
+// subnormal quantum, both exact (and no float32 subnormal operand, which costs a
+// microcode assist per instruction on this machine's cores); then the sign. Lanes holding
+// a NaN or Inf code (m > thr) take the table at R10 instead, by a gather only when there
+// are any. dec at R8, eight lanes each: 0 0x7f, 32 sign bit, 64 shift counts, 96 thr,
+// 128 rebias bits, 160 2^manBits-1, 192 the subnormal quantum.
+TEXT ·statsFP8AVX2(SB), NOSPLIT, $160-72
 	MOVQ x+0(FP), SI
 	MOVQ codes+8(FP), DX
 	MOVQ n+16(FP), CX
 	MOVQ counts+24(FP), BX
-	MOVQ table+40(FP), R8
-	MOVQ l+56(FP), DI
+	MOVQ table+40(FP), R10
+	MOVQ dec+48(FP), R8
+	MOVQ l+64(FP), DI
 	VBROADCASTSS scale+32(FP), Y9
 	VMOVUPS Y9, 32(SP)
-	VBROADCASTSS lo+48(FP), Y9
+	VBROADCASTSS lo+56(FP), Y9
 	VMOVUPS Y9, 96(SP)
-	VBROADCASTSS inv+52(FP), Y9
+	VBROADCASTSS inv+60(FP), Y9
 	VMOVUPS Y9, 128(SP)
 	SHRQ $3, CX
 	STATS_LOAD
 
 fp8Loop:
 	VPMOVZXBD   (DX), Y11
-	VPCMPEQD    Y12, Y12, Y12
-	VGATHERDPS  Y12, (R8)(Y11*4), Y9
+	VPSLLD      $24, Y11, Y12
+	VPAND       32(R8), Y12, Y12
+	VPAND       0(R8), Y11, Y13
+	VPCMPGTD    96(R8), Y13, Y14
+	VPCMPGTD    160(R8), Y13, Y15
+	VCVTDQ2PS   Y13, Y10
+	VMULPS      192(R8), Y10, Y10
+	VPSLLVD     64(R8), Y13, Y13
+	VPADDD      128(R8), Y13, Y13
+	VBLENDVPS   Y15, Y13, Y10, Y9
+	VPOR        Y12, Y9, Y9
+	VPTEST      Y14, Y14
+	JZ          fp8Plain
+	VGATHERDPS  Y14, (R10)(Y11*4), Y9
+
+fp8Plain:
 	VMULPS      32(SP), Y9, Y9
 	VMOVUPS     (SI), Y10
 	STATS8

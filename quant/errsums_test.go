@@ -1,6 +1,7 @@
 package quant
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -153,52 +154,54 @@ func TestStatsAccRuns(t *testing.T) {
 
 // TestAddFP8MatchesAddFloats checks that AddFP8 gives AddFloats' sums and counts bit for
 // bit on the values DequantizeFP8To decodes, vector kernel and pure Go, for both fp8
-// types: every one of the 256 codes (NaN and ±Inf of e5m2 included) at every position of
-// an 8-lane vector, with scales that are normal, subnormal, huge (products overflowing
-// to ±Inf) and ties of rounding, over runs of many lengths added to one accumulator (the
-// tails go through the scalar loop, as AddFloats' do).
+// types: every finite code (subnormals and zeros of both signs included) at every
+// position of an 8-lane vector, with scales that are normal, subnormal, huge (products
+// overflowing to ±Inf) and ties of rounding, over runs of many lengths added to one
+// accumulator (the tails go through the scalar loop, as AddFloats' do); then every NaN
+// and ±Inf code alone at every lane of a run of finite codes (one special makes the sums
+// NaN or Inf, so each has its own accumulator).
 func TestAddFP8MatchesAddFloats(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 5))
-	const bins = 64
 	scales := []float32{1, 0.0123, 1.5, 0x1p-140, 3e38, float32(1) / 3, 0x1.000002p0}
 	lengths := []int{0, 1, 7, 8, 9, 15, 16, 31, 256, 257, 263, 1000, 4099}
-	same := func(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) }
 	for _, dt := range []tensor.DType{tensor.F8E4M3, tensor.F8E5M2} {
+		table, _ := fp8TableOf(dt)
+		var finite, special []uint8
+		for c := range 256 {
+			if v := float64(table[c]); math.IsNaN(v) || math.IsInf(v, 0) {
+				special = append(special, uint8(c))
+			} else {
+				finite = append(finite, uint8(c))
+			}
+		}
 		for _, vector := range []bool{false, true} {
 			saved := haveAVX2
 			haveAVX2 = haveAVX2 && vector
 			for si, scale := range scales {
-				var accW, accG StatsAcc
-				wantCounts, counts := make([]int64, bins+1), make([]int64, bins+1)
+				var w, g fp8Pair
 				off := 0
 				for run, n := range lengths {
-					x := make([]float32, n)
 					codes := make([]uint8, n)
-					for i := range x {
-						x[i] = float32(rng.NormFloat64())
-						codes[i] = uint8(i + off + run) // every code at every lane
-						if rng.IntN(8) == 0 {
-							x[i] = float32(rng.NormFloat64() * 0x1p-130) // subnormal
-						}
+					for i := range codes {
+						codes[i] = finite[(i+off+run)%len(finite)] // every code at every lane
 					}
 					off += n
-					y := make([]float32, n)
-					if err := DequantizeFP8To(y, codes, scale, dt); err != nil {
-						t.Fatal(err)
-					}
-					lo, inv := float32(-8), float32(bins)/16
-					for i := range x {
-						x[i] = min(max(x[i], -7.9), 7.9)
-					}
-					accW.AddFloats(wantCounts, x, y, lo, inv)
-					if err := accG.AddFP8(counts, x, codes, scale, dt, lo, inv); err != nil {
-						t.Fatal(err)
-					}
+					w.add(t, g.add(t, fp8RunValues(rng, n), codes, scale, dt, false), codes, scale, dt, true)
 				}
-				w, g := accW.Sums(), accG.Sums()
-				if w.n != g.n || !same(w.xx, g.xx) || !same(w.yy, g.yy) || !same(w.xy, g.xy) ||
-					!same(w.noise, g.noise) || !same(w.maxAbs, g.maxAbs) || !slices.Equal(counts, wantCounts) {
-					t.Errorf("%v vector=%v scale %d: AddFP8 %+v %v, AddFloats %+v %v", dt, vector, si, g, counts, w, wantCounts)
+				w.check(t, &g, fmt.Sprintf("%v vector=%v scale %d", dt, vector, si))
+			}
+			for _, c := range special {
+				for _, n := range []int{8, 9, 16} {
+					for p := range n {
+						codes := make([]uint8, n)
+						for i := range codes {
+							codes[i] = finite[rng.IntN(len(finite))]
+						}
+						codes[p] = c
+						var w, g fp8Pair
+						w.add(t, g.add(t, fp8RunValues(rng, n), codes, 0.5, dt, false), codes, 0.5, dt, true)
+						w.check(t, &g, fmt.Sprintf("%v vector=%v code %#x at %d of %d", dt, vector, c, p, n))
+					}
 				}
 			}
 			haveAVX2 = saved
@@ -207,5 +210,52 @@ func TestAddFP8MatchesAddFloats(t *testing.T) {
 	var acc StatsAcc
 	if err := acc.AddFP8(nil, nil, nil, 1, tensor.F32, 0, 0); err == nil {
 		t.Error("AddFP8 took F32 codes")
+	}
+}
+
+// fp8RunValues are n values in (-8, 8), a few of them subnormal.
+func fp8RunValues(rng *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = min(max(float32(rng.NormFloat64()), -7.9), 7.9)
+		if rng.IntN(8) == 0 {
+			x[i] = float32(rng.NormFloat64() * 0x1p-130)
+		}
+	}
+	return x
+}
+
+// fp8Pair is one accumulator and its histogram (bins of 0.25 over [-8, 8)).
+type fp8Pair struct {
+	acc    StatsAcc
+	counts [65]int64
+}
+
+// add measures x and codes with AddFloats on DequantizeFP8To's values (floats) or with
+// AddFP8, and returns x.
+func (p *fp8Pair) add(t *testing.T, x []float32, codes []uint8, scale float32, dt tensor.DType, floats bool) []float32 {
+	t.Helper()
+	if !floats {
+		if err := p.acc.AddFP8(p.counts[:], x, codes, scale, dt, -8, 4); err != nil {
+			t.Fatal(err)
+		}
+		return x
+	}
+	y := make([]float32, len(x))
+	if err := DequantizeFP8To(y, codes, scale, dt); err != nil {
+		t.Fatal(err)
+	}
+	p.acc.AddFloats(p.counts[:], x, y, -8, 4)
+	return x
+}
+
+// check reports a difference in any bit of the sums or in the counts (p is AddFloats').
+func (p *fp8Pair) check(t *testing.T, g *fp8Pair, what string) {
+	t.Helper()
+	w, s := p.acc.Sums(), g.acc.Sums()
+	same := func(a, b float64) bool { return math.Float64bits(a) == math.Float64bits(b) }
+	if w.n != s.n || !same(w.xx, s.xx) || !same(w.yy, s.yy) || !same(w.xy, s.xy) ||
+		!same(w.noise, s.noise) || !same(w.maxAbs, s.maxAbs) || p.counts != g.counts {
+		t.Errorf("%s: AddFP8 %+v, AddFloats %+v", what, s, w)
 	}
 }
