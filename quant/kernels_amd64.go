@@ -209,6 +209,25 @@ var (
 func f32ToF8E4M3Prefix(dst []uint8, src []float32) int { return f32ToF8Prefix(dst, src, fp8E4M3Consts) }
 func f32ToF8E5M2Prefix(dst []uint8, src []float32) int { return f32ToF8Prefix(dst, src, fp8E5M2Consts) }
 
+//go:noescape
+func f32ToF8ScaledAVX2(dst *uint8, src *float32, n int, c *fp8Consts, s, lo, hi float32)
+
+// scaledFP8Prefix encodes min(max(src/s, lo), hi) as dt (F8E4M3 or F8E5M2) over the
+// longest prefix of src whose length is a multiple of 32 and returns its length (0
+// without AVX2).
+func scaledFP8Prefix(dst []uint8, src []float32, s, lo, hi float32, e5m2 bool) int {
+	n := len(src) &^ 31
+	if !haveAVX2 || n == 0 {
+		return 0
+	}
+	c := fp8E4M3Consts
+	if e5m2 {
+		c = fp8E5M2Consts
+	}
+	f32ToF8ScaledAVX2(&dst[0], &src[0], n, c, s, lo, hi)
+	return n
+}
+
 func f32ToF8Prefix(dst []uint8, src []float32, c *fp8Consts) int {
 	n := len(src) &^ 31
 	if !haveAVX2 || n == 0 {

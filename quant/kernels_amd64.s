@@ -106,6 +106,13 @@ GLOBL packOrder<>(SB), RODATA|NOPTR, $32
 	VCMPPS    $3, A, A, Y6; \
 	VPBLENDVB Y6, Y4, Y5, A
 
+// DIVCLAMP scales the eight values in U as divClampAVX2 does, with s, lo and hi broadcast
+// in the frame at 0, 32 and 64.
+#define DIVCLAMP(U) \
+	VDIVPS 0(SP), U, U; \
+	VMAXPS 32(SP), U, U; \
+	VMINPS 64(SP), U, U
+
 // func minMaxAVX2(src *float32, n int, out *[16]float32) (nan bool)
 // out[0:8] receives lane minimums, out[8:16] lane maximums.
 TEXT ·minMaxAVX2(SB), NOSPLIT, $0-25
@@ -362,6 +369,51 @@ f8loop:
 	ADDQ      $32, DI
 	SUBQ      $32, CX
 	JNZ       f8loop
+	VZEROUPPER
+	RET
+
+// func f32ToF8ScaledAVX2(dst *uint8, src *float32, n int, c *fp8Consts, s, lo, hi float32)
+// f32ToF8AVX2 of min(max(src/s, lo), hi), in one pass (the arithmetic of divClampAVX2).
+TEXT ·f32ToF8ScaledAVX2(SB), NOSPLIT, $96-44
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVQ         c+24(FP), R8
+	VBROADCASTSS s+32(FP), Y0
+	VMOVUPS      Y0, 0(SP)
+	VBROADCASTSS lo+36(FP), Y0
+	VMOVUPS      Y0, 32(SP)
+	VBROADCASTSS hi+40(FP), Y0
+	VMOVUPS      Y0, 64(SP)
+	VPBROADCASTD fp8AbsMask<>(SB), Y15
+	VPBROADCASTD one32<>(SB), Y14
+	VPBROADCASTD posInf<>(SB), Y13
+	VPBROADCASTD fp8SignByte<>(SB), Y12
+	VMOVDQU      packOrder<>(SB), Y11
+	VMOVQ        192(R8), X10
+
+f8sLoop:
+	VMOVDQU   0(SI), Y0
+	VMOVDQU   32(SI), Y5
+	DIVCLAMP(Y0)
+	DIVCLAMP(Y5)
+	F8ENC(Y0, Y1, Y2, Y3, Y4)
+	F8ENC(Y5, Y6, Y7, Y8, Y9)
+	VPACKSSDW Y6, Y1, Y1
+	VMOVDQU   64(SI), Y0
+	VMOVDQU   96(SI), Y6
+	DIVCLAMP(Y0)
+	DIVCLAMP(Y6)
+	F8ENC(Y0, Y2, Y3, Y4, Y5)
+	F8ENC(Y6, Y7, Y8, Y9, Y0)
+	VPACKSSDW Y7, Y2, Y2
+	VPACKUSWB Y2, Y1, Y1
+	VPERMD    Y1, Y11, Y1
+	VMOVDQU   Y1, 0(DI)
+	ADDQ      $128, SI
+	ADDQ      $32, DI
+	SUBQ      $32, CX
+	JNZ       f8sLoop
 	VZEROUPPER
 	RET
 

@@ -23,6 +23,8 @@ func f32ToBF16Prefix(dst []uint16, src []float32) int { return 0 }
 func f32ToF8E4M3Prefix(dst []uint8, src []float32) int { return 0 }
 func f32ToF8E5M2Prefix(dst []uint8, src []float32) int { return 0 }
 
+func scaledFP8Prefix(dst []uint8, src []float32, s, lo, hi float32, e5m2 bool) int { return 0 }
+
 func packInt4Prefix(dst []int32, src []int8) (done int, ok bool) { return 0, true }
 
 func groupsMinMax(lo, hi, x []float32, size int) bool { return false }

@@ -34,7 +34,6 @@ type workspace struct {
 	scratch []float32 // dequantized values for the statistics
 	fake    []float32 // dequantized values of a fake-layout chunk
 	packed  []int32   // int4 words of a chunk
-	scaled  []float32 // fp8: scaled values of a block per worker
 }
 
 // releaseMinBytes is the buffer size above which a finished pass hands its memory back to
@@ -76,8 +75,8 @@ func (w *workspace) reserve(infos []tensor.Info, codes bool) {
 
 // release drops the buffers and, when they were large, returns the memory to the OS.
 func (w *workspace) release() {
-	size := cap(w.raw) + 4*cap(w.f32) + cap(w.codes) + cap(w.out) + 4*(cap(w.scratch)+cap(w.fake)+cap(w.packed)+cap(w.scaled))
-	w.raw, w.f32, w.codes, w.out, w.scratch, w.fake, w.packed, w.scaled = nil, nil, nil, nil, nil, nil, nil, nil
+	size := cap(w.raw) + 4*cap(w.f32) + cap(w.codes) + cap(w.out) + 4*(cap(w.scratch)+cap(w.fake)+cap(w.packed))
+	w.raw, w.f32, w.codes, w.out, w.scratch, w.fake, w.packed = nil, nil, nil, nil, nil, nil, nil
 	if size >= releaseMinBytes {
 		debug.FreeOSMemory()
 	}

@@ -311,23 +311,13 @@ func (w *workspace) quantizeFP8(lw *layerWork) error {
 	lw.scales = scales
 	w.out = grow(w.out, len(x))
 	lw.fp8 = w.out[:len(x)]
-	encode := quant.F32ToF8E4M3To
-	if ws.target == tensor.F8E5M2 {
-		encode = quant.F32ToF8E5M2To
-	}
 	lo, hi := -ws.fp8Max, ws.fp8Max
 	blocks := (len(x) + chunkElems - 1) / chunkElems
-	stride := min(chunkElems, len(x))
-	w.scaled = grow(w.scaled, parallel.Workers()*stride) // a block per worker
-	return parallel.For(blocks, 4*len(x), func(b, worker int) error {
-		n := min(chunkElems, len(x)-b*chunkElems)
-		scaled := w.scaled[worker*stride : worker*stride+n] // x/s clamped, then encoded
+	return parallel.For(blocks, 4*len(x), func(b, _ int) error {
 		var err error
-		lw.forRuns(b*chunkElems, n, func(a, z, k int) {
-			s := scales[k]
-			buf := scaled[a-b*chunkElems : z-b*chunkElems]
-			quant.DivClampTo(buf, x[a:z], s, lo, hi)
-			if e := encode(lw.fp8[a:z], buf); e != nil && err == nil {
+		lw.forRuns(b*chunkElems, min(chunkElems, len(x)-b*chunkElems), func(a, z, k int) {
+			// x/s clamped, then encoded, in one pass.
+			if e := quant.DivClampFP8To(lw.fp8[a:z], x[a:z], scales[k], lo, hi, ws.target); e != nil && err == nil {
 				err = e
 			}
 		})
