@@ -138,10 +138,7 @@ func buildSize(b *builder) (kernel, error) {
 }
 
 func buildRange(b *builder) (kernel, error) {
-	if err := cmp.Or(b.arity(3, 3, 1, 1), b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32, tensor.I16)); err != nil {
-		return nil, err
-	}
-	if err := b.sameDTypes(0, 1, 2); err != nil {
+	if err := cmp.Or(b.arity(3, 3, 1, 1), b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32, tensor.I16), b.sameDTypes(0, 1, 2)); err != nil {
 		return nil, err
 	}
 	b.setOut(0, b.in(0).DType, []int{-1})

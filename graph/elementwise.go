@@ -394,10 +394,7 @@ func variadicOp(op string) opDef {
 }
 
 func buildPow(b *builder) (kernel, error) {
-	if err := cmp.Or(b.arity(2, 2, 1, 1), b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32)); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, tensor.F32, tensor.F64, tensor.I64, tensor.I32); err != nil {
+	if err := cmp.Or(b.arity(2, 2, 1, 1), b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32), b.dtypes(1, tensor.F32, tensor.F64, tensor.I64, tensor.I32)); err != nil {
 		return nil, err
 	}
 	if err := b.broadcastOut(b.in(0).DType, 0, 1); err != nil {

@@ -29,10 +29,7 @@ func fromF64(dt tensor.DType, shape []int, v []float64) (*tensor.Tensor, error) 
 }
 
 func buildMod(b *builder) (kernel, error) {
-	if err := cmp.Or(b.arity(2, 2, 1, 1), b.sameDTypes(0, 1)); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32, tensor.I16, tensor.I8, tensor.U8); err != nil {
+	if err := cmp.Or(b.arity(2, 2, 1, 1), b.sameDTypes(0, 1), b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32, tensor.I16, tensor.I8, tensor.U8)); err != nil {
 		return nil, err
 	}
 	fmod := b.attrInt("fmod", 0) != 0
@@ -68,10 +65,7 @@ func buildMod(b *builder) (kernel, error) {
 }
 
 func buildCumSum(b *builder) (kernel, error) {
-	if err := cmp.Or(b.arity(2, 2, 1, 1), b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32)); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(1, intTypes...); err != nil {
+	if err := cmp.Or(b.arity(2, 2, 1, 1), b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32), b.dtypes(1, intTypes...)); err != nil {
 		return nil, err
 	}
 	exclusive, reverse := b.attrInt("exclusive", 0) != 0, b.attrInt("reverse", 0) != 0

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 
@@ -22,10 +23,7 @@ func poolOp(isMax bool) opDef {
 			}
 			return nil, b.errorf("has %d outputs, want 1", len(b.n.Outputs))
 		}
-		if err := b.arity(1, 1, 1, 1); err != nil {
-			return nil, err
-		}
-		if err := b.dtypes(0, tensor.F32); err != nil {
+		if err := cmp.Or(b.arity(1, 1, 1, 1), b.dtypes(0, tensor.F32)); err != nil {
 			return nil, err
 		}
 		pa, err := readPoolAttrs(b)
@@ -119,22 +117,11 @@ func pool(mem *arena, x *tensor.Tensor, p convParams, isMax, includePad bool) *t
 				padHi := min(hi[i], spatial[i]+p.padEnd[i])
 				padCount *= (padHi - start + p.dilations[i] - 1) / p.dilations[i]
 			}
-			acc := float32(0)
-			if isMax {
-				acc = float32(math.Inf(-1))
-			}
-			count := 0
+			acc, count := poolStart(isMax), 0
 			var walk func(dim, off int)
 			walk = func(dim, off int) {
 				if dim == nd {
-					v := src[off]
-					if isMax {
-						if v > acc || v != v {
-							acc = v
-						}
-					} else {
-						acc += v
-					}
+					acc = poolAdd(acc, src[off], isMax)
 					count++
 					return
 				}
@@ -145,15 +132,10 @@ func pool(mem *arena, x *tensor.Tensor, p convParams, isMax, includePad bool) *t
 				}
 			}
 			walk(0, 0)
-			if !isMax {
-				if includePad {
-					count = padCount
-				}
-				if count > 0 {
-					acc /= float32(count)
-				}
+			if includePad {
+				count = padCount
 			}
-			dst[o] = acc
+			dst[o] = poolEnd(acc, count, isMax)
 		})
 	}
 	return out
@@ -161,30 +143,19 @@ func pool(mem *arena, x *tensor.Tensor, p convParams, isMax, includePad bool) *t
 
 func globalPoolOp(isMax bool) opDef {
 	return func(b *builder) (kernel, error) {
-		if err := b.arity(1, 1, 1, 1); err != nil {
-			return nil, err
-		}
-		if err := b.dtypes(0, tensor.F32); err != nil {
+		if err := cmp.Or(b.arity(1, 1, 1, 1), b.dtypes(0, tensor.F32)); err != nil {
 			return nil, err
 		}
 		b.setOut(0, tensor.F32, nil)
 		if x := b.in(0).Shape; len(x) >= 2 {
-			s := append([]int{}, x...)
-			for i := 2; i < len(s); i++ {
-				s[i] = 1
-			}
-			b.setOut(0, tensor.F32, s)
+			b.setOut(0, tensor.F32, globalPoolShape(x))
 		}
 		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			x := ins[0]
 			if len(x.Shape) < 2 {
 				return nil, fmt.Errorf("input %v has no spatial dims", x.Shape)
 			}
-			s := append([]int{}, x.Shape...)
-			for i := 2; i < len(s); i++ {
-				s[i] = 1
-			}
-			out, d := newTensorIn[float32](mem, tensor.F32, s, false)
+			out, d := newTensorIn[float32](mem, tensor.F32, globalPoolShape(x.Shape), false)
 			xv := elems[float32](x)
 			plane := product(x.Shape[2:])
 			for i := range d {
@@ -208,6 +179,41 @@ func globalPoolOp(isMax bool) opDef {
 			return mem.result(out), nil
 		}, nil
 	}
+}
+
+// globalPoolShape is x with every spatial dim 1.
+func globalPoolShape(x []int) []int {
+	s := append([]int{}, x...)
+	for i := 2; i < len(s); i++ {
+		s[i] = 1
+	}
+	return s
+}
+
+// poolStart, poolAdd and poolEnd are a window's accumulator: a max that lets a NaN through,
+// or a sum divided by count at the end.
+func poolStart(isMax bool) float32 {
+	if isMax {
+		return float32(math.Inf(-1))
+	}
+	return 0
+}
+
+func poolAdd(acc, v float32, isMax bool) float32 {
+	if !isMax {
+		return acc + v
+	}
+	if v > acc || v != v {
+		return v
+	}
+	return acc
+}
+
+func poolEnd(acc float32, count int, isMax bool) float32 {
+	if !isMax && count > 0 {
+		acc /= float32(count)
+	}
+	return acc
 }
 
 // pool2d is pool for two spatial dims with the window loops unrolled by dimension; planes
@@ -266,11 +272,7 @@ func (a pool2dArgs) run(lo, hi int) {
 					dst[oy*ow+ox] = acc
 					continue
 				}
-				acc := float32(0)
-				if isMax {
-					acc = float32(math.Inf(-1))
-				}
-				count := 0
+				acc, count := poolStart(isMax), 0
 				for yy := y0; yy < y1; yy += dh {
 					if yy < 0 || yy >= h {
 						continue
@@ -280,26 +282,14 @@ func (a pool2dArgs) run(lo, hi int) {
 						if xx < 0 || xx >= w {
 							continue
 						}
-						v := row[xx]
-						if isMax {
-							if v > acc || v != v {
-								acc = v
-							}
-						} else {
-							acc += v
-						}
+						acc = poolAdd(acc, row[xx], isMax)
 						count++
 					}
 				}
-				if !isMax {
-					if includePad {
-						count = padRows * ((min(x1, w+p.padEnd[1]) - x0 + dw - 1) / dw)
-					}
-					if count > 0 {
-						acc /= float32(count)
-					}
+				if includePad {
+					count = padRows * ((min(x1, w+p.padEnd[1]) - x0 + dw - 1) / dw)
 				}
-				dst[oy*ow+ox] = acc
+				dst[oy*ow+ox] = poolEnd(acc, count, isMax)
 			}
 		}
 	}

@@ -33,10 +33,7 @@ func qaxis(x *tensor.Tensor, scale *tensor.Tensor, axis int64) (channels, inner 
 }
 
 func buildQuantize(b *builder) (kernel, error) {
-	if err := cmp.Or(b.arity(2, 3, 1, 1), b.dtypes(0, tensor.F32), b.dtypes(1, tensor.F32)); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(2, tensor.U8, tensor.I8); err != nil {
+	if err := cmp.Or(b.arity(2, 3, 1, 1), b.dtypes(0, tensor.F32), b.dtypes(1, tensor.F32), b.dtypes(2, tensor.U8, tensor.I8)); err != nil {
 		return nil, err
 	}
 	b.ignoreAttrs("saturate")
@@ -86,10 +83,7 @@ func buildQuantize(b *builder) (kernel, error) {
 }
 
 func buildDequantize(b *builder) (kernel, error) {
-	if err := cmp.Or(b.arity(2, 3, 1, 1), b.dtypes(0, tensor.U8, tensor.I8, tensor.I32), b.dtypes(1, tensor.F32)); err != nil {
-		return nil, err
-	}
-	if err := b.sameDTypes(0, 2); err != nil {
+	if err := cmp.Or(b.arity(2, 3, 1, 1), b.dtypes(0, tensor.U8, tensor.I8, tensor.I32), b.dtypes(1, tensor.F32), b.sameDTypes(0, 2)); err != nil {
 		return nil, err
 	}
 	axis := b.attrInt("axis", 1)

@@ -350,12 +350,9 @@ func (s rnnSpec) direction(mem *arena, in rnnInputs, d int, y, h, c []float32) {
 		clear(hr)
 		sgemm.Run(gemmScratch{mem}, hr, gh, sgemm.Operands{A: sgemm.Matrix{Data: h, LD: hd}, B: sgemm.Matrix{Data: r, LD: hd, Trans: true}}, batch, gh, hd, 1)
 		for bi := 0; bi < batch; bi++ {
-			if step >= in.lens[bi] {
+			t, ok := s.timeOf(in, d, step, bi)
+			if !ok {
 				continue
-			}
-			t := step
-			if s.reverse[d] {
-				t = in.lens[bi] - 1 - step
 			}
 			x := xw[(t*batch+bi)*gh : (t*batch+bi+1)*gh]
 			hb, hrb := h[bi*hd:(bi+1)*hd], hr[bi*gh:(bi+1)*gh]
@@ -374,16 +371,21 @@ func (s rnnSpec) direction(mem *arena, in rnnInputs, d int, y, h, c []float32) {
 			s.gruStep(mem, acts, in, d, step, xw, hr, h, rh, rhr, r, rb)
 		}
 		for bi := 0; bi < batch; bi++ {
-			if step >= in.lens[bi] {
+			t, ok := s.timeOf(in, d, step, bi)
+			if !ok {
 				continue
-			}
-			t := step
-			if s.reverse[d] {
-				t = in.lens[bi] - 1 - step
 			}
 			copy(y[((t*s.dirs+d)*batch+bi)*hd:][:hd], h[bi*hd:(bi+1)*hd])
 		}
 	}
+}
+
+// timeOf is the time index batch row bi reads at step in direction d; false past its length.
+func (s rnnSpec) timeOf(in rnnInputs, d, step, bi int) (int, bool) {
+	if s.reverse[d] {
+		return in.lens[bi] - 1 - step, step < in.lens[bi]
+	}
+	return step, step < in.lens[bi]
 }
 
 func (s rnnSpec) clipped(v float32) float32 {
@@ -436,12 +438,9 @@ func (s rnnSpec) gruStep(mem *arena, acts []func(float32) float32, in rnnInputs,
 		sgemm.Run(gemmScratch{mem}, rhr, hd, sgemm.Operands{A: sgemm.Matrix{Data: rh, LD: hd}, B: sgemm.Matrix{Data: r[2*hd*hd:], LD: hd, Trans: true}}, batch, hd, hd, 1)
 	}
 	for bi := 0; bi < batch; bi++ {
-		if step >= in.lens[bi] {
+		t, ok := s.timeOf(in, d, step, bi)
+		if !ok {
 			continue
-		}
-		t := step
-		if s.reverse[d] {
-			t = in.lens[bi] - 1 - step
 		}
 		x := xw[(t*batch+bi)*gh : (t*batch+bi+1)*gh]
 		hb := h[bi*hd : (bi+1)*hd]

@@ -234,10 +234,7 @@ func buildRelu(b *builder) (kernel, error) {
 
 func signedOp(op string) opDef {
 	return func(b *builder) (kernel, error) {
-		if err := b.arity(1, 1, 1, 1); err != nil {
-			return nil, err
-		}
-		if err := b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32, tensor.I16, tensor.I8); err != nil {
+		if err := cmp.Or(b.arity(1, 1, 1, 1), b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32, tensor.I16, tensor.I8)); err != nil {
 			return nil, err
 		}
 		b.setOut(0, b.in(0).DType, b.in(0).Shape)
@@ -328,13 +325,7 @@ func (a signedArgs[T]) run(lo, hi int) {
 
 // buildClip handles both forms: min/max attributes (opset < 11) and optional inputs (11+).
 func buildClip(b *builder) (kernel, error) {
-	if err := b.arity(1, 3, 1, 1); err != nil {
-		return nil, err
-	}
-	if err := b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32, tensor.I8, tensor.U8); err != nil {
-		return nil, err
-	}
-	if err := b.sameDTypes(0, 1, 2); err != nil {
+	if err := cmp.Or(b.arity(1, 3, 1, 1), b.dtypes(0, tensor.F32, tensor.F64, tensor.I64, tensor.I32, tensor.I8, tensor.U8), b.sameDTypes(0, 1, 2)); err != nil {
 		return nil, err
 	}
 	attrMin, hasMin := b.attr("min")
