@@ -49,7 +49,7 @@ var parts = []part{
 func apiModule(name string, api map[string]lua.LGFunction, types ...func(*lua.LState)) modules.Module {
 	return modules.New(name, func(env *modules.Env) lua.LGFunction {
 		return func(L *lua.LState) int {
-			setEnv(L, env)
+			registrySet(L, envKey, env)
 			for _, register := range types {
 				register(L)
 			}
@@ -76,7 +76,7 @@ func PreloadQS(L *lua.LState, env *modules.Env) {
 
 func qsLoader(env *modules.Env) lua.LGFunction {
 	return func(L *lua.LState) int {
-		setEnv(L, env)
+		registrySet(L, envKey, env)
 		qs := L.NewTable()
 		for _, p := range parts {
 			L.Push(L.NewFunction(p.module.Loader(env)))

@@ -104,22 +104,12 @@ func registerDataType(L *lua.LState) {
 
 // CheckData returns the data source at argument n.
 func CheckData(L *lua.LState, n int) *Data {
-	if ud, ok := L.Get(n).(*lua.LUserData); ok {
-		if d, ok := ud.Value.(*Data); ok {
-			return d
-		}
-	}
-	L.ArgError(n, fmt.Sprintf("%s expected, got %s", DataTypeName, typeOf(L.Get(n))))
-	return nil
+	return checkUserData[*Data](L, n, DataTypeName)
 }
 
 // LVData wraps d as a Lua value of type qs.Data.
 func LVData(L *lua.LState, d *Data) lua.LValue {
-	registerDataType(L)
-	ud := L.NewUserData()
-	ud.Value = d
-	L.SetMetatable(ud, L.GetTypeMetatable(DataTypeName))
-	return ud
+	return newUserData(L, registerDataType, DataTypeName, d)
 }
 
 // fileKey names the current version of a file for cache keys.

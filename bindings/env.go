@@ -20,24 +20,30 @@ import (
 // stores it there, so functions in static api tables find the run they belong to.
 const envKey = "qs.env"
 
-// setEnv records env in L's registry; loaders call it before anything else.
-func setEnv(L *lua.LState, env *modules.Env) {
+// registryGet returns the value of type T stored under key in L's registry.
+func registryGet[T any](L *lua.LState, key string) (v T, ok bool) {
+	if ud, isUD := L.GetField(L.Get(lua.RegistryIndex), key).(*lua.LUserData); isUD {
+		v, ok = ud.Value.(T)
+	}
+	return v, ok
+}
+
+// registrySet stores v under key in L's registry.
+func registrySet(L *lua.LState, key string, v any) {
 	ud := L.NewUserData()
-	ud.Value = env
-	L.SetField(L.Get(lua.RegistryIndex), envKey, ud)
+	ud.Value = v
+	L.SetField(L.Get(lua.RegistryIndex), key, ud)
 }
 
 // envOf returns the run's environment. A state built outside a host (a bare Preload in a
 // Go test, or one given a nil Env) gets a default Env whose relative paths resolve against
 // the process's folder.
 func envOf(L *lua.LState) *modules.Env {
-	if ud, ok := L.GetField(L.Get(lua.RegistryIndex), envKey).(*lua.LUserData); ok {
-		if env, ok := ud.Value.(*modules.Env); ok && env != nil {
-			return env
-		}
+	if env, ok := registryGet[*modules.Env](L, envKey); ok && env != nil {
+		return env
 	}
 	env := (&modules.Env{Cache: modules.NewCache(0)}).WithContext(context.Background())
-	setEnv(L, env)
+	registrySet(L, envKey, env)
 	return env
 }
 

@@ -29,15 +29,11 @@ type inputSet struct {
 }
 
 func inputsOf(L *lua.LState) *inputSet {
-	if ud, ok := L.GetField(L.Get(lua.RegistryIndex), inputsKey).(*lua.LUserData); ok {
-		if s, ok := ud.Value.(*inputSet); ok {
-			return s
-		}
+	if s, ok := registryGet[*inputSet](L, inputsKey); ok {
+		return s
 	}
 	s := &inputSet{seen: map[string]bool{}}
-	ud := L.NewUserData()
-	ud.Value = s
-	L.SetField(L.Get(lua.RegistryIndex), inputsKey, ud)
+	registrySet(L, inputsKey, s)
 	return s
 }
 

@@ -89,22 +89,12 @@ func registerModelType(L *lua.LState) {
 
 // CheckModel returns the loaded model at argument n.
 func CheckModel(L *lua.LState, n int) *LoadedModel {
-	if ud, ok := L.Get(n).(*lua.LUserData); ok {
-		if m, ok := ud.Value.(*LoadedModel); ok {
-			return m
-		}
-	}
-	L.ArgError(n, fmt.Sprintf("%s expected, got %s", ModelTypeName, typeOf(L.Get(n))))
-	return nil
+	return checkUserData[*LoadedModel](L, n, ModelTypeName)
 }
 
 // LVModel wraps m as a Lua value of type qs.Model.
 func LVModel(L *lua.LState, m *LoadedModel) lua.LValue {
-	registerModelType(L)
-	ud := L.NewUserData()
-	ud.Value = m
-	L.SetMetatable(ud, L.GetTypeMetatable(ModelTypeName))
-	return ud
+	return newUserData(L, registerModelType, ModelTypeName, m)
 }
 
 // openCached opens a checkpoint through the host's cache, so that watch-mode reruns and

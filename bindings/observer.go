@@ -118,22 +118,12 @@ func registerObserverType(L *lua.LState) {
 
 // CheckObserver returns the observer at argument n.
 func CheckObserver(L *lua.LState, n int) *Observer {
-	if ud, ok := L.Get(n).(*lua.LUserData); ok {
-		if o, ok := ud.Value.(*Observer); ok {
-			return o
-		}
-	}
-	L.ArgError(n, fmt.Sprintf("%s expected, got %s", ObserverTypeName, typeOf(L.Get(n))))
-	return nil
+	return checkUserData[*Observer](L, n, ObserverTypeName)
 }
 
 // LVObserver wraps o as a Lua value of type qs.Observer.
 func LVObserver(L *lua.LState, o *Observer) lua.LValue {
-	registerObserverType(L)
-	ud := L.NewUserData()
-	ud.Value = o
-	L.SetMetatable(ud, L.GetTypeMetatable(ObserverTypeName))
-	return ud
+	return newUserData(L, registerObserverType, ObserverTypeName, o)
 }
 
 // obs:observe(t): folds a tensor (or a table of numbers) into the statistics; returns

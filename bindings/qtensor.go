@@ -66,22 +66,12 @@ func registerQTensorType(L *lua.LState) {
 
 // CheckQTensor returns the quantized tensor at argument n.
 func CheckQTensor(L *lua.LState, n int) *QTensor {
-	if ud, ok := L.Get(n).(*lua.LUserData); ok {
-		if q, ok := ud.Value.(*QTensor); ok {
-			return q
-		}
-	}
-	L.ArgError(n, fmt.Sprintf("%s expected, got %s", QTensorTypeName, typeOf(L.Get(n))))
-	return nil
+	return checkUserData[*QTensor](L, n, QTensorTypeName)
 }
 
 // LVQTensor wraps q as a Lua value of type qs.QTensor.
 func LVQTensor(L *lua.LState, q *QTensor) lua.LValue {
-	registerQTensorType(L)
-	ud := L.NewUserData()
-	ud.Value = q
-	L.SetMetatable(ud, L.GetTypeMetatable(QTensorTypeName))
-	return ud
+	return newUserData(L, registerQTensorType, QTensorTypeName, q)
 }
 
 // checkScheme reads dtype, symmetric, reduce_range and numerics from an option table.

@@ -112,22 +112,12 @@ func registerQuantizedType(L *lua.LState) {
 
 // CheckQuantized returns the quantized model at argument n.
 func CheckQuantized(L *lua.LState, n int) *Quantized {
-	if ud, ok := L.Get(n).(*lua.LUserData); ok {
-		if q, ok := ud.Value.(*Quantized); ok {
-			return q
-		}
-	}
-	L.ArgError(n, fmt.Sprintf("%s expected, got %s", QuantizedTypeName, typeOf(L.Get(n))))
-	return nil
+	return checkUserData[*Quantized](L, n, QuantizedTypeName)
 }
 
 // LVQuantized wraps q as a Lua value of type qs.Quantized.
 func LVQuantized(L *lua.LState, q *Quantized) lua.LValue {
-	registerQuantizedType(L)
-	ud := L.NewUserData()
-	ud.Value = q
-	L.SetMetatable(ud, L.GetTypeMetatable(QuantizedTypeName))
-	return ud
+	return newUserData(L, registerQuantizedType, QuantizedTypeName, q)
 }
 
 // configKey is the registry field holding the run's qs.config options (a Go map).
@@ -135,12 +125,8 @@ const configKey = "qs.config"
 
 // configOf returns the options set by qs.config in this run (nil when none).
 func configOf(L *lua.LState) map[string]any {
-	if ud, ok := L.GetField(L.Get(lua.RegistryIndex), configKey).(*lua.LUserData); ok {
-		if m, ok := ud.Value.(map[string]any); ok {
-			return m
-		}
-	}
-	return nil
+	m, _ := registryGet[map[string]any](L, configKey)
+	return m
 }
 
 // qs.config{...}: recipe-level defaults for qs.quantize, below the call's own options.
@@ -150,9 +136,7 @@ func config(L *lua.LState) int {
 	if _, _, err := modelOptions(merged); err != nil {
 		L.ArgError(1, err.Error())
 	}
-	ud := L.NewUserData()
-	ud.Value = merged
-	L.SetField(L.Get(lua.RegistryIndex), configKey, ud)
+	registrySet(L, configKey, merged)
 	return 0
 }
 
@@ -182,15 +166,11 @@ const predicateErrorKey = "qs.predicate-error"
 type predicateError struct{ err error }
 
 func predicateErrors(L *lua.LState) *predicateError {
-	if ud, ok := L.GetField(L.Get(lua.RegistryIndex), predicateErrorKey).(*lua.LUserData); ok {
-		if p, ok := ud.Value.(*predicateError); ok {
-			return p
-		}
+	if p, ok := registryGet[*predicateError](L, predicateErrorKey); ok {
+		return p
 	}
 	p := &predicateError{}
-	ud := L.NewUserData()
-	ud.Value = p
-	L.SetField(L.Get(lua.RegistryIndex), predicateErrorKey, ud)
+	registrySet(L, predicateErrorKey, p)
 	return p
 }
 

@@ -121,22 +121,12 @@ func registerReportType(L *lua.LState) {
 
 // CheckReport returns the report at argument n.
 func CheckReport(L *lua.LState, n int) *Report {
-	if ud, ok := L.Get(n).(*lua.LUserData); ok {
-		if r, ok := ud.Value.(*Report); ok {
-			return r
-		}
-	}
-	L.ArgError(n, fmt.Sprintf("%s expected, got %s", ReportTypeName, typeOf(L.Get(n))))
-	return nil
+	return checkUserData[*Report](L, n, ReportTypeName)
 }
 
 // LVReport wraps r as a Lua value of type qs.Report.
 func LVReport(L *lua.LState, r *Report) lua.LValue {
-	registerReportType(L)
-	ud := L.NewUserData()
-	ud.Value = r
-	L.SetMetatable(ud, L.GetTypeMetatable(ReportTypeName))
-	return ud
+	return newUserData(L, registerReportType, ReportTypeName, r)
 }
 
 // reportSave makes r:json(path) and r:html(path): atomic writes of the report.

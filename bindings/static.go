@@ -491,20 +491,10 @@ func registerCalibrationType(L *lua.LState) {
 
 // CheckCalibration returns the calibration at argument n.
 func CheckCalibration(L *lua.LState, n int) *calib.Result {
-	if ud, ok := L.Get(n).(*lua.LUserData); ok {
-		if r, ok := ud.Value.(*calib.Result); ok {
-			return r
-		}
-	}
-	L.ArgError(n, fmt.Sprintf("%s expected, got %s", CalibrationTypeName, typeOf(L.Get(n))))
-	return nil
+	return checkUserData[*calib.Result](L, n, CalibrationTypeName)
 }
 
 // LVCalibration wraps r as a Lua value of type qs.Calibration.
 func LVCalibration(L *lua.LState, r *calib.Result) lua.LValue {
-	registerCalibrationType(L)
-	ud := L.NewUserData()
-	ud.Value = r
-	L.SetMetatable(ud, L.GetTypeMetatable(CalibrationTypeName))
-	return ud
+	return newUserData(L, registerCalibrationType, CalibrationTypeName, r)
 }

@@ -124,10 +124,28 @@ func tensorValue(v lua.LValue) *tensor.Tensor {
 
 // LVTensor wraps t as a Lua value of type qs.Tensor.
 func LVTensor(L *lua.LState, t *tensor.Tensor) lua.LValue {
-	registerTensorType(L)
+	return newUserData(L, registerTensorType, TensorTypeName, t)
+}
+
+// checkUserData returns the value of type T at argument n, raising an argument error
+// naming typeName otherwise.
+func checkUserData[T any](L *lua.LState, n int, typeName string) T {
+	if ud, ok := L.Get(n).(*lua.LUserData); ok {
+		if v, ok := ud.Value.(T); ok {
+			return v
+		}
+	}
+	L.ArgError(n, fmt.Sprintf("%s expected, got %s", typeName, typeOf(L.Get(n))))
+	var zero T
+	return zero
+}
+
+// newUserData wraps v as a Lua value of type typeName, registering the type first.
+func newUserData(L *lua.LState, register func(*lua.LState), typeName string, v any) lua.LValue {
+	register(L)
 	ud := L.NewUserData()
-	ud.Value = t
-	L.SetMetatable(ud, L.GetTypeMetatable(TensorTypeName))
+	ud.Value = v
+	L.SetMetatable(ud, L.GetTypeMetatable(typeName))
 	return ud
 }
 
