@@ -33,9 +33,10 @@ const minRunElems = 8
 
 // stats measures a quantized weight in one parallel pass over disjoint chunks of
 // chunkElems elements (after a range pass for the histogram): each chunk dequantizes its
-// codes in registers (integer schemes with runs of one scale) or into a per-worker
-// scratch block (fp8, casts, interleaved channels), accumulates the error sums in float64
-// (quant.StatsAcc.AddCodes and AddFloats: the reference loop's figures up to float64
+// codes in registers (integer schemes with runs of one scale, fp8 with runs of a multiple
+// of 8) or into a per-worker scratch block (casts, interleaved channels), accumulates the
+// error sums in float64 (quant.StatsAcc.AddCodes, AddFP8 and AddFloats: the reference
+// loop's figures up to float64
 // summation order), and counts its source values into the worker's histogram with the
 // float32 bin formula of report.Binning, so the counts are those of report.NewHistogram on
 // the same values. quant.Meter merges the chunks in chunk order, so the result does not
