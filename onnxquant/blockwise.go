@@ -78,19 +78,10 @@ func rtnNBits(w []float32, K, N, block int, symmetric bool) *blockCodes {
 		for b := 0; b < bc.nb; b++ {
 			k0, k1 := b*block, min((b+1)*block, K)
 			lo, hi := blockRange(w, N, n, k0, k1)
-			scale, zp := float32(0), uint8(8)
-			if symmetric {
-				scale = range2scale(lo, hi)
-			} else {
-				scale, zp = range2scalezp(lo, hi)
-			}
-			bc.scales[n*bc.nb+b], bc.zps[n*bc.nb+b] = scale, zp
-			recip := float32(0)
-			if scale != 0 {
-				recip = 1 / scale
-			}
+			p := rangeParams(lo, hi, symmetric, 8)
+			bc.scales[n*bc.nb+b], bc.zps[n*bc.nb+b] = p.scale, p.zp
 			for k := k0; k < k1; k++ {
-				bc.codes[n*K+k] = quantizeNBits(w[k*N+n], recip, zp)
+				bc.codes[n*K+k] = quantizeNBits(w[k*N+n], p.recip, p.zp)
 			}
 		}
 	}
@@ -173,21 +164,15 @@ func rtnQDQ(w []float32, K, N, block int, symmetric bool) *blockCodes {
 		for b := 0; b < bc.nb; b++ {
 			k0, k1 := b*block, min((b+1)*block, K)
 			lo, hi := blockRange(w, N, n, k0, k1)
-			scale, zp := float32(0), uint8(0)
+			p := rangeParams(lo, hi, symmetric, 0)
 			qmin, qmax := int32(0), int32(15)
 			if symmetric {
-				scale, qmin, qmax = range2scale(lo, hi), -8, 7
-			} else {
-				scale, zp = range2scalezp(lo, hi)
+				qmin, qmax = -8, 7
 			}
-			bc.scales[n*bc.nb+b], bc.zps[n*bc.nb+b] = scale, zp
-			recip := float32(0)
-			if scale != 0 {
-				recip = 1 / scale
-			}
+			bc.scales[n*bc.nb+b], bc.zps[n*bc.nb+b] = p.scale, p.zp
 			for k := k0; k < k1; k++ {
-				p := float32(w[k*N+n] * recip)
-				q := int32(roundf(p)) + int32(zp)
+				v := float32(w[k*N+n] * p.recip)
+				q := int32(roundf(v)) + int32(p.zp)
 				bc.codes[n*K+k] = uint8(min(max(q, qmin), qmax)) & 0xf
 			}
 		}

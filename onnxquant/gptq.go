@@ -26,7 +26,13 @@ func newGroupParams(vals []float64, symmetric bool) groupParams {
 		f := float32(v)
 		lo, hi = min(lo, f), max(hi, f)
 	}
-	p := groupParams{zp: 8}
+	return rangeParams(lo, hi, symmetric, 8)
+}
+
+// rangeParams is MLAS's parameters for the range [lo, hi]: range2scale with zero point
+// symZP, or range2scalezp, and the reciprocal codes multiply by (0 for a zero scale).
+func rangeParams(lo, hi float32, symmetric bool, symZP uint8) groupParams {
+	p := groupParams{zp: symZP}
 	if symmetric {
 		p.scale = range2scale(lo, hi)
 	} else {
