@@ -18,9 +18,15 @@ import (
 // opened by OpenFile, and "" when opened from a reader.
 type File struct {
 	name   string
-	path   string
 	r      io.ReaderAt
 	header Header
+	source
+}
+
+// source is what File and Archive share: the path errors name (none for a reader) and the
+// file Close closes.
+type source struct {
+	path   string
 	closer io.Closer
 	closed bool
 }
@@ -114,21 +120,21 @@ func (h Header) tensor(data []byte) *tensor.Tensor {
 	return t
 }
 
-func (f *File) pathError(err error) error {
-	if f.path == "" {
+func (s *source) pathError(err error) error {
+	if s.path == "" {
 		return err
 	}
-	return fmt.Errorf("%s: %w", f.path, err)
+	return fmt.Errorf("%s: %w", s.path, err)
 }
 
 // Close closes the file.
-func (f *File) Close() error {
-	if f.closed || f.closer == nil {
-		f.closed = true
+func (s *source) Close() error {
+	if s.closed || s.closer == nil {
+		s.closed = true
 		return nil
 	}
-	f.closed = true
-	return f.closer.Close()
+	s.closed = true
+	return s.closer.Close()
 }
 
 // Encode writes t as .npy data (C order, little-endian) to w.

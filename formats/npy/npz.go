@@ -23,11 +23,9 @@ const maxDeflateRatio = 1032
 // Archive is an open .npz file. Member names drop the ".npy" suffix; np.savez's positional
 // arrays are "arr_0", "arr_1", ...
 type Archive struct {
-	path    string
 	members map[string]*member
 	infos   []tensor.Info // archive order
-	closer  io.Closer
-	closed  bool
+	source
 }
 
 type member struct {
@@ -177,23 +175,6 @@ func (m *member) load() (*tensor.Tensor, error) {
 		return nil, fmt.Errorf("%w: %v", ErrMember, err)
 	}
 	return m.header.tensor(data), nil
-}
-
-func (a *Archive) pathError(err error) error {
-	if a.path == "" {
-		return err
-	}
-	return fmt.Errorf("%s: %w", a.path, err)
-}
-
-// Close closes the archive file.
-func (a *Archive) Close() error {
-	if a.closed || a.closer == nil {
-		a.closed = true
-		return nil
-	}
-	a.closed = true
-	return a.closer.Close()
 }
 
 // WriteNPZ writes an .npz archive at path with one member per name, in the given order,
