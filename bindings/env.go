@@ -187,15 +187,8 @@ func stringList(L *lua.LState, xs []string) *lua.LTable {
 	return t
 }
 
-func intList(L *lua.LState, xs []int) *lua.LTable {
-	t := L.CreateTable(len(xs), 0)
-	for _, x := range xs {
-		t.Append(lua.LNumber(x))
-	}
-	return t
-}
-
-func floatList[T float32 | float64](L *lua.LState, xs []T) *lua.LTable {
+// numberList returns a Lua list of numbers (a shape, scales).
+func numberList[T int | int32 | uint64 | float32 | float64](L *lua.LState, xs []T) *lua.LTable {
 	t := L.CreateTable(len(xs), 0)
 	for _, x := range xs {
 		t.Append(lua.LNumber(x))

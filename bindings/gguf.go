@@ -119,11 +119,7 @@ func ggufReport(L *lua.LState, rep *llamagguf.Report, out string) *lua.LTable {
 	for _, tr := range rep.Tensors {
 		row := L.NewTable()
 		row.RawSetString("name", lua.LString(tr.Name))
-		dims := L.NewTable()
-		for _, d := range tr.Dims {
-			dims.Append(lua.LNumber(d))
-		}
-		row.RawSetString("dims", dims)
+		row.RawSetString("dims", numberList(L, tr.Dims))
 		row.RawSetString("from", lua.LString(tr.From))
 		row.RawSetString("to", lua.LString(tr.To))
 		row.RawSetString("bytes_before", lua.LNumber(tr.SrcBytes))

@@ -152,7 +152,7 @@ func tensorInfoTable(L *lua.LState, info tensor.Info) *lua.LTable {
 	t := L.CreateTable(0, 3)
 	t.RawSetString("name", lua.LString(info.Name))
 	t.RawSetString("dtype", lua.LString(info.DType.String()))
-	t.RawSetString("shape", intList(L, info.Shape))
+	t.RawSetString("shape", numberList(L, info.Shape))
 	return t
 }
 
@@ -206,7 +206,7 @@ func layerTable(L *lua.LState, l layer.Layer) *lua.LTable {
 	if l.Bias != "" {
 		t.RawSetString("bias", lua.LString(l.Bias))
 	}
-	t.RawSetString("shape", intList(L, l.Shape))
+	t.RawSetString("shape", numberList(L, l.Shape))
 	t.RawSetString("dtype", lua.LString(l.DType.String()))
 	t.RawSetString("index", lua.LNumber(l.Index+1))
 	return t

@@ -163,8 +163,8 @@ func observerRange(L *lua.LState) int {
 		L.Push(lua.LNumber(lo[0]))
 		L.Push(lua.LNumber(hi[0]))
 	} else {
-		L.Push(floatList(L, lo))
-		L.Push(floatList(L, hi))
+		L.Push(numberList(L, lo))
+		L.Push(numberList(L, hi))
 	}
 	return 2
 }

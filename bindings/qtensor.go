@@ -183,7 +183,7 @@ func qtensorScale(L *lua.LState) int {
 	if perTensor(p) {
 		L.Push(lua.LNumber(p.Scale[0]))
 	} else {
-		L.Push(floatList(L, p.Scale))
+		L.Push(numberList(L, p.Scale))
 	}
 	return 1
 }
@@ -193,17 +193,9 @@ func qtensorZeroPoint(L *lua.LState) int {
 	if perTensor(p) {
 		L.Push(lua.LNumber(p.ZeroPoint[0]))
 	} else {
-		L.Push(int32List(L, p.ZeroPoint))
+		L.Push(numberList(L, p.ZeroPoint))
 	}
 	return 1
-}
-
-func int32List(L *lua.LState, xs []int32) *lua.LTable {
-	t := L.CreateTable(len(xs), 0)
-	for _, x := range xs {
-		t.Append(lua.LNumber(x))
-	}
-	return t
 }
 
 // qparamsTable is the table form of qparams shared by quantized tensors and observers:
@@ -214,8 +206,8 @@ func qparamsTable(L *lua.LState, p *quant.QParams) *lua.LTable {
 		t.RawSetString("scale", lua.LNumber(p.Scale[0]))
 		t.RawSetString("zero_point", lua.LNumber(p.ZeroPoint[0]))
 	} else {
-		t.RawSetString("scale", floatList(L, p.Scale))
-		t.RawSetString("zero_point", int32List(L, p.ZeroPoint))
+		t.RawSetString("scale", numberList(L, p.Scale))
+		t.RawSetString("zero_point", numberList(L, p.ZeroPoint))
 	}
 	t.RawSetString("dtype", lua.LString(dtypeName(p.Scheme.QType)))
 	t.RawSetString("symmetric", lua.LBool(p.Scheme.Symmetric))
@@ -266,7 +258,7 @@ func qtensorQParams(L *lua.LState) int {
 }
 
 func qtensorShape(L *lua.LState) int {
-	L.Push(intList(L, CheckQTensor(L, 1).Codes.Shape))
+	L.Push(numberList(L, CheckQTensor(L, 1).Codes.Shape))
 	return 1
 }
 

@@ -206,7 +206,7 @@ func reportLayerTable(L *lua.LState, l report.Layer) *lua.LTable {
 	t := L.NewTable()
 	t.RawSetString("name", lua.LString(l.Name))
 	t.RawSetString("type", lua.LString(l.Type))
-	t.RawSetString("shape", intList(L, l.Shape))
+	t.RawSetString("shape", numberList(L, l.Shape))
 	t.RawSetString("dtype", lua.LString(l.DType))
 	t.RawSetString("qdtype", lua.LString(l.QDType))
 	t.RawSetString("granularity", lua.LString(l.Granularity))

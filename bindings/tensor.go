@@ -404,7 +404,7 @@ func metric(pick func(quant.Errors) float64) lua.LGFunction {
 }
 
 func tensorShape(L *lua.LState) int {
-	L.Push(intList(L, CheckTensor(L, 1).Shape))
+	L.Push(numberList(L, CheckTensor(L, 1).Shape))
 	return 1
 }
 
