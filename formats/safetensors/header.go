@@ -38,36 +38,28 @@ func parseHeader(r io.Reader, n int64) (*rawHeader, error) {
 	dec := json.NewDecoder(&io.LimitedReader{R: r, N: n})
 	dec.UseNumber()
 	h := &rawHeader{metadata: map[string]string{}}
-	if err := expectDelim(dec, '{'); err != nil {
-		return nil, err
-	}
 	seen := map[string]bool{}
-	for dec.More() {
-		key, err := stringToken(dec)
-		if err != nil {
-			return nil, err
-		}
+	err := eachKey(dec, func(key string) (err error) {
 		if seen[key] {
 			if key == metadataKey {
-				return nil, fmt.Errorf("%w: %s appears twice", ErrInvalidMetadata, metadataKey)
+				return fmt.Errorf("%w: %s appears twice", ErrInvalidMetadata, metadataKey)
 			}
-			return nil, fmt.Errorf("tensor %q: %w", key, ErrDuplicateName)
+			return fmt.Errorf("tensor %q: %w", key, ErrDuplicateName)
 		}
 		seen[key] = true
 		if key == metadataKey {
-			if h.metadata, err = parseMetadata(dec); err != nil {
-				return nil, err
-			}
-			continue
+			h.metadata, err = parseMetadata(dec)
+			return err
 		}
 		e, err := parseEntry(dec)
 		if err != nil {
-			return nil, fmt.Errorf("tensor %q: %w", key, err)
+			return fmt.Errorf("tensor %q: %w", key, err)
 		}
 		e.name = key
 		h.entries = append(h.entries, e)
-	}
-	if err := expectDelim(dec, '}'); err != nil {
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -174,6 +166,23 @@ func uintArray(dec *json.Decoder, what string) ([]uint64, error) {
 		out = append(out, v)
 	}
 	return out, expectDelim(dec, ']')
+}
+
+// eachKey reads a JSON object, calling f with each key; f reads the value.
+func eachKey(dec *json.Decoder, f func(key string) error) error {
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	for dec.More() {
+		key, err := stringToken(dec)
+		if err != nil {
+			return err
+		}
+		if err := f(key); err != nil {
+			return err
+		}
+	}
+	return expectDelim(dec, '}')
 }
 
 func stringToken(dec *json.Decoder) (string, error) {

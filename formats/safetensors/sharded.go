@@ -104,17 +104,10 @@ func parseIndex(r io.Reader, n int64) (*shardIndex, error) {
 	dec := json.NewDecoder(&io.LimitedReader{R: r, N: n})
 	dec.UseNumber()
 	idx := &shardIndex{metadata: map[string]string{}}
-	if err := expectDelim(dec, '{'); err != nil {
-		return nil, indexError(err)
-	}
 	seen := map[string]bool{}
-	for dec.More() {
-		key, err := stringToken(dec)
-		if err != nil {
-			return nil, indexError(err)
-		}
+	err := eachKey(dec, func(key string) (err error) {
 		if seen[key] {
-			return nil, fmt.Errorf("%w: key %q appears twice", ErrInvalidIndex, key)
+			return fmt.Errorf("%w: key %q appears twice", ErrInvalidIndex, key)
 		}
 		seen[key] = true
 		switch key {
@@ -125,11 +118,9 @@ func parseIndex(r io.Reader, n int64) (*shardIndex, error) {
 		default:
 			err = fmt.Errorf("%w: unknown key %q", ErrInvalidIndex, key)
 		}
-		if err != nil {
-			return nil, indexError(err)
-		}
-	}
-	if err := expectDelim(dec, '}'); err != nil {
+		return err
+	})
+	if err != nil {
 		return nil, indexError(err)
 	}
 	if _, err := dec.Token(); err != io.EOF {
@@ -142,14 +133,7 @@ func parseIndex(r io.Reader, n int64) (*shardIndex, error) {
 }
 
 func parseIndexMetadata(dec *json.Decoder, into map[string]string) error {
-	if err := expectDelim(dec, '{'); err != nil {
-		return err
-	}
-	for dec.More() {
-		key, err := stringToken(dec)
-		if err != nil {
-			return err
-		}
+	return eachKey(dec, func(key string) error {
 		if _, dup := into[key]; dup {
 			return fmt.Errorf("%w: metadata key %q appears twice", ErrInvalidIndex, key)
 		}
@@ -163,34 +147,31 @@ func parseIndexMetadata(dec *json.Decoder, into map[string]string) error {
 		} else {
 			into[key] = string(raw)
 		}
-	}
-	return expectDelim(dec, '}')
+		return nil
+	})
 }
 
 func parseWeightMap(dec *json.Decoder) (map[string]string, error) {
-	if err := expectDelim(dec, '{'); err != nil {
-		return nil, err
-	}
 	m := map[string]string{}
-	for dec.More() {
-		name, err := stringToken(dec)
-		if err != nil {
-			return nil, err
-		}
+	err := eachKey(dec, func(name string) error {
 		if _, dup := m[name]; dup {
-			return nil, fmt.Errorf("tensor %q: %w", name, ErrDuplicateName)
+			return fmt.Errorf("tensor %q: %w", name, ErrDuplicateName)
 		}
 		shard, err := stringToken(dec)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		// A shard must sit beside the index: no folders, no way out of it.
 		if shard == "" || shard != filepath.Base(shard) || shard == ".." || strings.ContainsAny(shard, `/\`) {
-			return nil, fmt.Errorf("tensor %q: %w: shard %q is not a plain file name", name, ErrInvalidIndex, shard)
+			return fmt.Errorf("tensor %q: %w: shard %q is not a plain file name", name, ErrInvalidIndex, shard)
 		}
 		m[name] = shard
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
-	return m, expectDelim(dec, '}')
+	return m, nil
 }
 
 // indexError marks JSON errors as index errors, once.
