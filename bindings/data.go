@@ -325,13 +325,7 @@ func dataLen(L *lua.LState) int {
 }
 
 func dataInputs(L *lua.LState) int {
-	d := CheckData(L, 1)
-	infos := d.Inputs()
-	out := L.CreateTable(len(infos), 0)
-	for _, info := range infos {
-		out.Append(tensorInfoTable(L, info))
-	}
-	L.Push(out)
+	L.Push(tensorInfoList(L, CheckData(L, 1).Inputs()))
 	return 1
 }
 

@@ -49,16 +49,12 @@ var modelAPI = map[string]lua.LGFunction{
 	"load": load,
 }
 
-var modelMethods map[string]lua.LGFunction
-
-func init() {
-	modelMethods = map[string]lua.LGFunction{
-		"tensors":  modelTensors,
-		"get":      modelGet,
-		"layers":   modelLayers,
-		"shortcut": modelShortcut,
-		"info":     modelInfo,
-	}
+var modelMethods = map[string]lua.LGFunction{
+	"tensors":  modelTensors,
+	"get":      modelGet,
+	"layers":   modelLayers,
+	"shortcut": modelShortcut,
+	"info":     modelInfo,
 }
 
 func registerModelType(L *lua.LState) {
@@ -147,23 +143,21 @@ func load(L *lua.LState) int {
 	return 1
 }
 
-// tensorInfoTable is {name=, dtype=, shape=}.
-func tensorInfoTable(L *lua.LState, info tensor.Info) *lua.LTable {
-	t := L.CreateTable(0, 3)
-	t.RawSetString("name", lua.LString(info.Name))
-	t.RawSetString("dtype", lua.LString(info.DType.String()))
-	t.RawSetString("shape", numberList(L, info.Shape))
-	return t
+// tensorInfoList is a list of {name=, dtype=, shape=}.
+func tensorInfoList(L *lua.LState, infos []tensor.Info) *lua.LTable {
+	out := L.CreateTable(len(infos), 0)
+	for _, info := range infos {
+		t := L.CreateTable(0, 3)
+		t.RawSetString("name", lua.LString(info.Name))
+		t.RawSetString("dtype", lua.LString(info.DType.String()))
+		t.RawSetString("shape", numberList(L, info.Shape))
+		out.Append(t)
+	}
+	return out
 }
 
 func modelTensors(L *lua.LState) int {
-	m := CheckModel(L, 1)
-	infos := m.File.Tensors()
-	out := L.CreateTable(len(infos), 0)
-	for _, info := range infos {
-		out.Append(tensorInfoTable(L, info))
-	}
-	L.Push(out)
+	L.Push(tensorInfoList(L, CheckModel(L, 1).File.Tensors()))
 	return 1
 }
 

@@ -86,15 +86,11 @@ func newObserver(kind string, extra []string, build func(*lua.LState, *lua.LTabl
 
 // observerMethods is filled in init: the methods refer, through the constructors they call,
 // back to the metatable that holds them.
-var observerMethods map[string]lua.LGFunction
-
-func init() {
-	observerMethods = map[string]lua.LGFunction{
-		"observe": observerObserve,
-		"qparams": observerQParams,
-		"range":   observerRange,
-		"kind":    func(L *lua.LState) int { L.Push(lua.LString(CheckObserver(L, 1).Kind)); return 1 },
-	}
+var observerMethods = map[string]lua.LGFunction{
+	"observe": observerObserve,
+	"qparams": observerQParams,
+	"range":   observerRange,
+	"kind":    func(L *lua.LState) int { L.Push(lua.LString(CheckObserver(L, 1).Kind)); return 1 },
 }
 
 func registerObserverType(L *lua.LState) {

@@ -64,17 +64,13 @@ var quantizeAPI = map[string]lua.LGFunction{
 	"quantize_folder": quantizeFolder,
 }
 
-var quantizedMethods map[string]lua.LGFunction
-
-func init() {
-	quantizedMethods = map[string]lua.LGFunction{
-		"report":   quantizedReport,
-		"layers":   quantizedLayers,
-		"scheme":   quantizedScheme,
-		"warnings": quantizedWarnings,
-		"evaluate": quantizedEvaluate,
-		"check":    quantizedCheck,
-	}
+var quantizedMethods = map[string]lua.LGFunction{
+	"report":   quantizedReport,
+	"layers":   quantizedLayers,
+	"scheme":   quantizedScheme,
+	"warnings": quantizedWarnings,
+	"evaluate": quantizedEvaluate,
+	"check":    quantizedCheck,
 }
 
 func registerQuantizedType(L *lua.LState) {

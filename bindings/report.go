@@ -86,14 +86,10 @@ func reportRead(L *lua.LState) int {
 	return 1
 }
 
-var reportMethods map[string]lua.LGFunction
-
-func init() {
-	reportMethods = map[string]lua.LGFunction{
-		"json": reportSave(func(r *report.Report, path string) error { return r.SaveJSON(path) }),
-		"html": reportSave(func(r *report.Report, path string) error { return r.SaveHTML(path) }),
-		"diff": reportDiff,
-	}
+var reportMethods = map[string]lua.LGFunction{
+	"json": reportSave(func(r *report.Report, path string) error { return r.SaveJSON(path) }),
+	"html": reportSave(func(r *report.Report, path string) error { return r.SaveHTML(path) }),
+	"diff": reportDiff,
 }
 
 func registerReportType(L *lua.LState) {
