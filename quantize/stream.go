@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"github.com/qscript-dev/qscript/internal/parallel"
 	"io"
+	"math"
 	"sync/atomic"
 
 	"github.com/qscript-dev/qscript/formats"
@@ -351,10 +352,11 @@ type weightAcc struct {
 	zeros    []int32   // kindInt: every block's zero point
 	stats    statsPlan
 	perChunk int // scales per chunk (rows × groups, or 1 per tensor)
-	// groupsChosen: the first pass chose every group's scale and zero point (scales, zeros).
-	groupsChosen    bool
-	cols, groupSize int          // per group: row length and group size
-	dtype           tensor.DType // the weight's
+	// groupsChosen: the first pass chose every group's scale and zero point (scales, zeros);
+	// rowsChosen: every fp8 channel's (row's) scale.
+	groupsChosen, rowsChosen bool
+	cols, groupSize          int          // per group: row length and group size
+	dtype                    tensor.DType // the weight's
 }
 
 // weight streams a selected weight: an optional first pass for its range, then chunks
@@ -383,6 +385,7 @@ func (s *streamer) weight(info tensor.Info, l layer.Layer) error {
 		acc.perChunk = nparams / c.units * c.per
 		// The first pass reads every group anyway: it chooses their qparams too.
 		acc.groupsChosen = plan.ranged && q.ws.kind == kindInt && full.idx.mode == 2 && l.Axis == 0
+		acc.rowsChosen = plan.ranged && q.ws.kind == kindFP8 && full.idx.mode == 1 && full.idx.inner > 0
 		acc.cols, acc.groupSize, acc.dtype = full.idx.inner, full.idx.groupSize, l.DType
 	}
 	var lo, hi float32
@@ -555,7 +558,11 @@ func (s *streamer) rangeOf(c *source, acc *weightAcc) (lo, hi float32, err error
 		x, err := ws.floats(t)
 		if err == nil {
 			a, _ := c.span(i)
-			los[i], his[i], err = quant.MinMaxOf(x)
+			if acc.rowsChosen {
+				los[i], his[i], err = s.chooseRows(acc, x, i)
+			} else {
+				los[i], his[i], err = quant.MinMaxOf(x)
+			}
 			err = nonFiniteAt(err, a)
 		}
 		if err == nil && acc.groupsChosen {
@@ -578,9 +585,14 @@ func (s *streamer) rangeOf(c *source, acc *weightAcc) (lo, hi float32, err error
 	return lo, hi, nil
 }
 
-// chosen is the qparams the first pass chose for chunk i's rows, or nil.
+// chosen is the qparams the first pass chose for chunk i's rows (fp8: scales only), or
+// nil.
 func (acc *weightAcc) chosen(i, rows int) *quant.QParams {
-	if !acc.groupsChosen {
+	switch {
+	case acc.rowsChosen:
+		base := i * acc.perChunk
+		return &quant.QParams{Scale: acc.scales[base : base+rows]}
+	case !acc.groupsChosen:
 		return nil
 	}
 	base, n := i*acc.perChunk, rows*((acc.cols+acc.groupSize-1)/acc.groupSize)
@@ -605,4 +617,27 @@ func (s *streamer) chooseGroups(acc *weightAcc, x []float32, i int) error {
 	base := i * acc.perChunk
 	n := len(x) / cols * ((cols + size - 1) / size)
 	return quant.GroupQParamsTo(acc.scales[base:base+n], acc.zeros[base:base+n], x, cols, size, s.q.ws.scheme, scaleFixer(acc.dtype, base))
+}
+
+// chooseRows sets the fp8 scale of chunk i's rows (x) into acc from each row's range, as
+// fp8Scales would in the second pass, and returns the chunk's range: the rows' ranges
+// combined, or MinMaxOf(x)'s when one of them ends at zero (the sign of a zero at an end
+// of the combined range could depend on the order in which ranges combine).
+func (s *streamer) chooseRows(acc *weightAcc, x []float32, i int) (lo, hi float32, err error) {
+	cols, base, sdt := acc.cols, i*acc.perChunk, scaleDType(acc.dtype)
+	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
+	zero := false
+	for r := range len(x) / cols {
+		rlo, rhi, err := quant.MinMaxOf(x[r*cols : (r+1)*cols])
+		if err != nil {
+			return 0, 0, nonFiniteAt(err, r*cols)
+		}
+		acc.scales[base+r] = fp8Scale(max(-rlo, rhi, 0), s.q.ws, sdt)
+		zero = zero || rlo == 0 || rhi == 0
+		lo, hi = min(lo, rlo), max(hi, rhi)
+	}
+	if zero {
+		return quant.MinMaxOf(x)
+	}
+	return lo, hi, nil
 }

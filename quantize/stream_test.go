@@ -199,11 +199,18 @@ func TestStreamingSaveSections(t *testing.T) {
 	}
 }
 
-// TestStreamingNonFiniteIndex: a NaN found in a later chunk is reported at its index in
-// the whole weight, as the whole-tensor save reports it.
+// TestStreamingNonFiniteIndex: a NaN found in a later chunk (of one row, or in a later
+// row of a chunk of three) is reported at its index in the whole weight, as the
+// whole-tensor save reports it.
 func TestStreamingNonFiniteIndex(t *testing.T) {
 	defer func(n int) { streamChunkElems = n }(streamChunkElems)
-	streamChunkElems = 8
+	for _, chunk := range []int{8, 24} {
+		streamChunkElems = chunk
+		nonFiniteIndex(t)
+	}
+}
+
+func nonFiniteIndex(t *testing.T) {
 	w := make([]float32, 6*8)
 	for i := range w {
 		w[i] = float32(i) / 10

@@ -35,7 +35,7 @@ type layerWork struct {
 	// instead of x's. paramBase is the index of x's first scale in the whole weight, for
 	// error messages.
 	fixedP *quant.QParams
-	groupP *quant.QParams // per group: the qparams of x's groups, already chosen
+	groupP *quant.QParams // per group (fp8: per row): the qparams of x's groups, already chosen
 	// groupStats, with groupP: measure the codes in the group kernel (x is finite).
 	groupStats *quant.GroupStats
 	fixedFP8   float32
@@ -303,9 +303,12 @@ func (w *workspace) quantizeFP8(lw *layerWork) error {
 	}
 	scales := make([]float32, lw.idx.count(len(x)))
 	count, at, ok := lw.idx.blocks(len(x))
-	if lw.fixedFP8 > 0 {
+	switch {
+	case lw.fixedFP8 > 0:
 		scales[0] = lw.fixedFP8
-	} else {
+	case lw.groupP != nil:
+		copy(scales, lw.groupP.Scale)
+	default:
 		lw.fp8Scales(scales, count, at, ok)
 	}
 	lw.scales = scales
