@@ -62,8 +62,6 @@ func apiModule(name string, api map[string]lua.LGFunction, types ...func(*lua.LS
 // QSModule is `require "qs"`: every part in one table.
 var QSModule modules.Module = modules.New("qs", qsLoader)
 
-var _ modules.Module = QSModule
-
 // PreloadQS makes the whole API available to a bare Lua state (outside a host):
 //
 //	local qs = require "qs"

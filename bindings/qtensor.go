@@ -21,11 +21,6 @@ type QTensor struct {
 	Params *quant.QParams
 }
 
-// Dequantize maps the codes back to float32.
-func (q *QTensor) Dequantize() (*tensor.Tensor, error) {
-	return quant.Dequantize(q.Codes, q.Params)
-}
-
 // quantizeKeys are the options of t:quantize{...}.
 var quantizeKeys = []string{"axis", "dtype", "group_size", "numerics", "per_channel", "reduce_range", "symmetric"}
 
@@ -162,7 +157,8 @@ func paramCount(t *tensor.Tensor, g quant.Granularity) int64 {
 }
 
 func qtensorDequantize(L *lua.LState) int {
-	t, err := CheckQTensor(L, 1).Dequantize()
+	q := CheckQTensor(L, 1)
+	t, err := quant.Dequantize(q.Codes, q.Params)
 	if err != nil {
 		raise(L, err)
 	}

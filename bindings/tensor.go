@@ -375,7 +375,7 @@ func randn(L *lua.LState) int {
 func checkFloats(L *lua.LState, n int) (*tensor.Tensor, []float32) {
 	if ud, ok := L.Get(n).(*lua.LUserData); ok {
 		if qt, ok := ud.Value.(*QTensor); ok {
-			t, err := qt.Dequantize()
+			t, err := quant.Dequantize(qt.Codes, qt.Params)
 			if err != nil {
 				raise(L, err)
 			}
