@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 
 	"github.com/qscript-dev/qscript/tensor"
@@ -292,11 +293,7 @@ func (b *builder) ignoreAttrs(names ...string) {
 func (b *builder) setOut(i int, dt tensor.DType, shape []int) {
 	if i < len(b.out) {
 		b.out[i].DType = dt
-		if shape != nil {
-			b.out[i].Shape = append([]int{}, shape...)
-		} else {
-			b.out[i].Shape = nil
-		}
+		b.out[i].Shape = slices.Clone(shape) // nil (unknown) stays nil, [] (a scalar) stays []
 	}
 }
 

@@ -71,6 +71,7 @@ func buildGather(b *builder) (kernel, error) {
 		return nil, err
 	}
 	axis := b.attrInt("axis", 0)
+	b.setOut(0, b.in(0).DType, nil)
 	if ds, is := b.in(0).Shape, b.in(1).Shape; ds != nil && is != nil {
 		ax, err := normAxis(axis, len(ds))
 		if err != nil {
@@ -78,8 +79,6 @@ func buildGather(b *builder) (kernel, error) {
 		}
 		s := append(append(append([]int{}, ds[:ax]...), is...), ds[ax+1:]...)
 		b.setOut(0, b.in(0).DType, s)
-	} else {
-		b.setOut(0, b.in(0).DType, nil)
 	}
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		x := ins[0]

@@ -42,6 +42,7 @@ func buildTranspose(b *builder) (kernel, error) {
 		}
 		return p, nil
 	}
+	b.setOut(0, b.in(0).DType, nil)
 	if s := b.in(0).Shape; s != nil {
 		p, err := permFor(len(s))
 		if err != nil {
@@ -52,8 +53,6 @@ func buildTranspose(b *builder) (kernel, error) {
 			o[i] = s[a]
 		}
 		b.setOut(0, b.in(0).DType, o)
-	} else {
-		b.setOut(0, b.in(0).DType, nil)
 	}
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		p, err := permFor(len(ins[0].Shape))

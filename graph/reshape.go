@@ -31,6 +31,7 @@ func buildReshape(b *builder) (kernel, error) {
 	if err := b.dtypes(1, tensor.I64); err != nil {
 		return nil, err
 	}
+	b.setOut(0, b.in(0).DType, nil)
 	if c := b.constIn(1); c != nil || hasAttrShape {
 		spec := attrShape
 		if c != nil {
@@ -52,8 +53,6 @@ func buildReshape(b *builder) (kernel, error) {
 			}
 			b.setOut(0, b.in(0).DType, s)
 		}
-	} else {
-		b.setOut(0, b.in(0).DType, nil)
 	}
 	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 		spec := attrShape
