@@ -172,30 +172,22 @@ func (d *decoder) array(depth int) (Value, error) {
 		v.V, err = readSlice(d, n, func() (Value, error) { return d.array(depth + 1) })
 	case String:
 		v.V, err = readSlice(d, n, d.str)
-	case Uint8:
-		v.V, err = readScalars[uint8](d, n, elem)
-	case Int8:
-		v.V, err = readScalars[int8](d, n, elem)
-	case Bool:
-		v.V, err = readScalars[bool](d, n, elem)
-	case Uint16:
-		v.V, err = readScalars[uint16](d, n, elem)
-	case Int16:
-		v.V, err = readScalars[int16](d, n, elem)
-	case Uint32:
-		v.V, err = readScalars[uint32](d, n, elem)
-	case Int32:
-		v.V, err = readScalars[int32](d, n, elem)
-	case Float32:
-		v.V, err = readScalars[float32](d, n, elem)
-	case Uint64:
-		v.V, err = readScalars[uint64](d, n, elem)
-	case Int64:
-		v.V, err = readScalars[int64](d, n, elem)
-	case Float64:
-		v.V, err = readScalars[float64](d, n, elem)
+	default:
+		v.V, err = scalarArrays[elem](d, n, elem)
 	}
 	return v, err
+}
+
+// scalarArrays reads an array of n scalars of each fixed-size type as a typed slice.
+var scalarArrays = map[ValueType]func(d *decoder, n int, t ValueType) (any, error){
+	Uint8: anyScalars[uint8], Int8: anyScalars[int8], Bool: anyScalars[bool],
+	Uint16: anyScalars[uint16], Int16: anyScalars[int16],
+	Uint32: anyScalars[uint32], Int32: anyScalars[int32], Float32: anyScalars[float32],
+	Uint64: anyScalars[uint64], Int64: anyScalars[int64], Float64: anyScalars[float64],
+}
+
+func anyScalars[T any](d *decoder, n int, t ValueType) (any, error) {
+	return readScalars[T](d, n, t)
 }
 
 // readSlice reads n elements, growing the slice as the data arrives rather than trusting n.
