@@ -1,6 +1,7 @@
 package llm
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -460,29 +461,23 @@ func copyFile(src, dst string) error {
 		return err
 	}
 	defer in.Close()
-	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return fmt.Errorf("copying %s: %w", src, err)
-	}
-	if err := out.Sync(); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
+	return writeNew(dst, in, func(err error) error { return fmt.Errorf("copying %s: %w", src, err) })
 }
 
 func writeFile(path string, data []byte) error {
+	return writeNew(path, bytes.NewReader(data), func(err error) error { return err })
+}
+
+// writeNew writes r to path, which must not exist, and syncs it; copyErr words an error
+// of the copy itself.
+func writeNew(path string, r io.Reader, copyErr func(error) error) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
 		return err
 	}
-	if _, err := f.Write(data); err != nil {
+	if _, err := io.Copy(f, r); err != nil {
 		f.Close()
-		return err
+		return copyErr(err)
 	}
 	if err := f.Sync(); err != nil {
 		f.Close()
