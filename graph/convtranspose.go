@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"cmp"
 	"fmt"
 
 	"github.com/qscript-dev/qscript/graph/internal/sgemm"
@@ -27,13 +28,8 @@ type convTAttrs struct {
 }
 
 func buildConvTranspose(b *builder) (kernel, error) {
-	if err := b.arity(2, 3, 1, 1); err != nil {
+	if err := cmp.Or(b.arity(2, 3, 1, 1), b.dtypesOf(0, 3, tensor.F32)); err != nil {
 		return nil, err
-	}
-	for i := 0; i < 3; i++ {
-		if err := b.dtypes(i, tensor.F32); err != nil {
-			return nil, err
-		}
 	}
 	a := convTAttrs{group: int(b.attrInt("group", 1)), autoPad: b.attrString("auto_pad", "NOTSET")}
 	switch a.autoPad {
