@@ -108,26 +108,18 @@ func inspectTensor(tp *onnxpb.TensorProto) (tensorLayout, error) {
 // dataFields lists the non-empty data fields of tp in proto field order.
 func dataFields(tp *onnxpb.TensorProto) []string {
 	var f []string
-	if len(tp.FloatData) > 0 {
-		f = append(f, "float_data")
-	}
-	if len(tp.Int32Data) > 0 {
-		f = append(f, "int32_data")
-	}
-	if len(tp.StringData) > 0 {
-		f = append(f, "string_data")
-	}
-	if len(tp.Int64Data) > 0 {
-		f = append(f, "int64_data")
-	}
-	if tp.RawData != nil {
-		f = append(f, "raw_data")
-	}
-	if len(tp.DoubleData) > 0 {
-		f = append(f, "double_data")
-	}
-	if len(tp.Uint64Data) > 0 {
-		f = append(f, "uint64_data")
+	for _, c := range []struct {
+		name string
+		set  bool
+	}{
+		{"float_data", len(tp.FloatData) > 0}, {"int32_data", len(tp.Int32Data) > 0},
+		{"string_data", len(tp.StringData) > 0}, {"int64_data", len(tp.Int64Data) > 0},
+		{"raw_data", tp.RawData != nil}, {"double_data", len(tp.DoubleData) > 0},
+		{"uint64_data", len(tp.Uint64Data) > 0},
+	} {
+		if c.set {
+			f = append(f, c.name)
+		}
 	}
 	return f
 }
