@@ -100,7 +100,7 @@ func BindWith(src data.Source, inputs []graph.ValueInfo, role string, opts BindO
 	}
 	for name := range opts.BatchAxes {
 		if !slices.ContainsFunc(inputs, func(v graph.ValueInfo) bool { return v.Name == name }) {
-			return nil, fmt.Errorf("%s %q: batch_axis names %q, which is no input of the model (%s)", role, src.Name(), name, inputNames(inputs))
+			return nil, fmt.Errorf("%s %q: batch_axis names %q, which is no input of the model (%s)", role, src.Name(), name, quotedNames(inputs))
 		}
 	}
 	for _, in := range inputs {
@@ -160,7 +160,8 @@ func BindWith(src data.Source, inputs []graph.ValueInfo, role string, opts BindO
 	return b, nil
 }
 
-func inputNames(inputs []graph.ValueInfo) string {
+// quotedNames lists the values' names, quoted, for an error.
+func quotedNames(inputs []graph.ValueInfo) string {
 	var names []string
 	for _, in := range inputs {
 		names = append(names, fmt.Sprintf("%q", in.Name))

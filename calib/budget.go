@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
 
 	"github.com/qscript-dev/qscript/data"
 	"github.com/qscript-dev/qscript/graph"
@@ -123,18 +122,10 @@ func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 // checkState requires a pair's output to be a model output and its input a model input.
 func checkState(g *graph.Graph, s StatePair) error {
 	if !g.IsOutput(s.Out) {
-		var names []string
-		for _, o := range g.Outputs() {
-			names = append(names, fmt.Sprintf("%q", o.Name))
-		}
-		return fmt.Errorf("calib: state out %q is no output of the model (outputs: %s)", s.Out, strings.Join(names, ", "))
+		return fmt.Errorf("calib: state out %q is no output of the model (outputs: %s)", s.Out, quotedNames(g.Outputs()))
 	}
 	if !slices.ContainsFunc(g.Inputs(), func(v graph.ValueInfo) bool { return v.Name == s.Into }) {
-		var names []string
-		for _, in := range g.Inputs() {
-			names = append(names, fmt.Sprintf("%q", in.Name))
-		}
-		return fmt.Errorf("calib: state into %q is no input of the model (inputs: %s)", s.Into, strings.Join(names, ", "))
+		return fmt.Errorf("calib: state into %q is no input of the model (inputs: %s)", s.Into, quotedNames(g.Inputs()))
 	}
 	return nil
 }
