@@ -85,16 +85,6 @@ func (a *StatsAcc) AddFP8(counts []int64, x []float32, codes []uint8, scale floa
 	return nil
 }
 
-// addQuantized quantizes x with af into dst (codes minus the shift, as quantizeRow) and
-// adds the pairs (x, dequantized code) as AddCodes(counts, x, dst, scale, zp, lo, inv)
-// does (zp the stored zero point minus the shift), while x is in cache. (One AVX2 loop
-// doing both measured slower here than the two kernels one after the other: its code
-// packing competes with the statistics for the shuffle units.)
-func (a *StatsAcc) addQuantized(dst []int8, x []float32, af *affine, scale float32, zp int32, counts []int64, lo, inv float32) {
-	quantizeRow(dst[:len(x)], x, af)
-	a.AddCodes(counts, x, dst, scale, zp, lo, inv)
-}
-
 // Sums returns the sums of every pair added.
 func (a *StatsAcc) Sums() ErrorSums {
 	s := a.rest

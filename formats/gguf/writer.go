@@ -212,9 +212,6 @@ func Create(path string, kvs []KV, tensors []TensorInfo) (*Writer, error) {
 	return w, nil
 }
 
-// Tensors returns the tensors with their offsets and sizes.
-func (w *Writer) Tensors() []TensorInfo { return slices.Clone(w.tensors) }
-
 // Write appends data to the current tensor, moving on to the next tensor (after the
 // alignment padding) when one is complete. A write may span tensors.
 func (w *Writer) Write(p []byte) (int, error) {
