@@ -21,7 +21,7 @@ func newProgress(fn func(Progress), infos []tensor.Info) *progress {
 	}
 	pr := &progress{fn: fn, p: Progress{TotalTensors: len(infos)}}
 	for _, info := range infos {
-		pr.p.TotalBytes += infoBytes(info)
+		pr.p.TotalBytes += info.Bytes()
 	}
 	return pr
 }
@@ -32,11 +32,6 @@ func (pr *progress) tick(info tensor.Info) {
 		return
 	}
 	pr.p.Tensors++
-	pr.p.Bytes += infoBytes(info)
+	pr.p.Bytes += info.Bytes()
 	pr.fn(pr.p)
-}
-
-func infoBytes(info tensor.Info) int64 {
-	n, _ := tensor.Numel(info.Shape)
-	return int64(n) * int64(info.DType.Size())
 }
