@@ -188,11 +188,20 @@ func BenchmarkCastF8E5M2ToF32(b *testing.B) {
 }
 
 // BenchmarkInt4Group128Packed is the third target: int4 symmetric, group 128,
-// observed, quantized and packed into compressed-tensors words in one pass.
+// observed, quantized and packed into compressed-tensors words, with the kernels the
+// streaming save runs (QuantizeGroupsTo, then PackInt4WordsTo).
 func BenchmarkInt4Group128Packed(b *testing.B) {
 	benchEach(b, func(b *testing.B, w *tensor.Tensor) {
+		rows, cols := w.Shape[0], w.Shape[1]
+		groups := rows * ((cols + DefaultGroupSize - 1) / DefaultGroupSize)
+		codes, words := make([]int8, rows*cols), make([]int32, rows*((cols+7)/8))
+		scale, zp := make([]float32, groups), make([]int32, groups)
 		for i := 0; i < b.N; i++ {
-			if _, _, err := ChooseAndPackInt4(w, Scheme{QType: Int4, Symmetric: true}, PerGroup(DefaultGroupSize)); err != nil {
+			err := QuantizeGroupsTo(codes, scale, zp, w.F32(), cols, DefaultGroupSize, Scheme{QType: Int4, Symmetric: true}, 0, nil)
+			if err == nil {
+				err = PackInt4WordsTo(words, codes, cols)
+			}
+			if err != nil {
 				b.Fatal(err)
 			}
 		}

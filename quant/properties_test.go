@@ -241,31 +241,6 @@ func TestChannelAxes(t *testing.T) {
 	}
 }
 
-func TestChooseAndPackInt4MatchesTwoPass(t *testing.T) {
-	w := benchWeights(8, 300)
-	for _, g := range []Granularity{PerGroup(128), PerGroup(64), PerChannel(0), PerTensor()} {
-		s := Scheme{QType: Int4, Symmetric: true}
-		packed, p, err := ChooseAndPackInt4(w, s, g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		q, p2, err := ChooseAndQuantize(w, s, g)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !sameBits(p.Scale, p2.Scale) {
-			t.Fatalf("%v: scales differ", g)
-		}
-		un, err := UnpackInt4Words(packed, w.Shape)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(codeBytes(un)) != string(codeBytes(q)) {
-			t.Fatalf("%v: packed codes differ from ChooseAndQuantize", g)
-		}
-	}
-}
-
 // TestBadInput: every refusal is an error with a clear message, never a panic.
 func TestBadInput(t *testing.T) {
 	nan := float32(math.NaN())
@@ -275,10 +250,6 @@ func TestBadInput(t *testing.T) {
 		"ChooseQParams": func() error { _, err := ChooseQParams(x, s, PerChannel(0)); return err },
 		"ChooseAndQuantize": func() error {
 			_, _, err := ChooseAndQuantize(x, s, PerGroup(2))
-			return err
-		},
-		"ChooseAndPackInt4": func() error {
-			_, _, err := ChooseAndPackInt4(x, Scheme{QType: Int4}, PerGroup(2))
 			return err
 		},
 		"Quantize": func() error {
