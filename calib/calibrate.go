@@ -94,30 +94,25 @@ func Calibrate(ctx context.Context, g *graph.Graph, src data.Source, opts Option
 		return nil, fmt.Errorf("calibration data %q: %w", src.Name(), data.ErrEmpty)
 	}
 
+	return c.result(samples, budgetNote)
+}
+
+// result gathers the observers' ranges and the run's warnings.
+func (c *calibration) result(samples int, budgetNote string) (*Result, error) {
+	o, src := c.opts, c.src
 	res := &Result{Observer: o.Observer, Scheme: o.Scheme, Samples: samples, Asked: o.Samples,
-		BatchSize: batch, Source: src.Name(), index: make(map[string]int, len(targets))}
+		BatchSize: c.batch, Source: src.Name(), index: make(map[string]int, len(c.targets))}
 	if budgetNote != "" {
-		res.Warnings = append(res.Warnings, budgetNote)
-		if o.Warn != nil {
-			o.Warn(budgetNote)
-		}
+		res.warn(o, budgetNote)
 	}
 	if o.Samples > 0 && samples < o.Samples {
-		msg := fmt.Sprintf("calibration used %d samples, fewer than the %d asked for: data %q has only %d", samples, o.Samples, src.Name(), samples)
-		res.Warnings = append(res.Warnings, msg)
-		if o.Warn != nil {
-			o.Warn(msg)
-		}
+		res.warn(o, fmt.Sprintf("calibration used %d samples, fewer than the %d asked for: data %q has only %d", samples, o.Samples, src.Name(), samples))
 	}
-	cons := consumers(g, targets)
+	cons := consumers(c.g, c.targets)
 	if res.NeverRan = c.neverRan(); len(res.NeverRan) > 0 {
-		msg := fmt.Sprintf("nodes that never ran during calibration (an If branch no sample took) stay float: %s", strings.Join(res.NeverRan, ", "))
-		res.Warnings = append(res.Warnings, msg)
-		if o.Warn != nil {
-			o.Warn(msg)
-		}
+		res.warn(o, fmt.Sprintf("nodes that never ran during calibration (an If branch no sample took) stay float: %s", strings.Join(res.NeverRan, ", ")))
 	}
-	for i, ob := range obs {
+	for i, ob := range c.obs {
 		if ob.count == 0 && c.inSub[i] {
 			// Only a subgraph's values can be missing: an If branch no sample took.
 			res.NotRun = append(res.NotRun, ob.name)
@@ -132,6 +127,14 @@ func Calibrate(ctx context.Context, g *graph.Graph, src data.Source, opts Option
 		res.Activations = append(res.Activations, a)
 	}
 	return res, nil
+}
+
+// warn records msg in the result and passes it to the caller's Warn.
+func (r *Result) warn(o Options, msg string) {
+	r.Warnings = append(r.Warnings, msg)
+	if o.Warn != nil {
+		o.Warn(msg)
+	}
 }
 
 // batchSize picks the batch: the model's fixed one, else the option or the source's

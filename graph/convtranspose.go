@@ -123,16 +123,10 @@ func (a convTAttrs) resolve(x, w []int) (convTParams, error) {
 		if a.kattr != nil && int(a.kattr[i]) != k {
 			return p, fmt.Errorf("kernel_shape %v disagrees with weight %v", a.kattr, w)
 		}
-		s, err := get(a.strides, i, 1)
-		if err != nil {
-			return p, err
-		}
-		d, err := get(a.dilations, i, 1)
-		if err != nil {
-			return p, err
-		}
-		op, err := get(a.outPad, i, 0)
-		if err != nil {
+		s, errS := get(a.strides, i, 1)
+		d, errD := get(a.dilations, i, 1)
+		op, errO := get(a.outPad, i, 0)
+		if err := cmp.Or(errS, errD, errO); err != nil { // get is pure: the first error, as before
 			return p, err
 		}
 		if s <= 0 || d <= 0 || k <= 0 || op < 0 {
