@@ -8,8 +8,8 @@
 --            (default examples/models/digits_cnn.pt, relative to the repository root)
 --   out=     the output file (default <model name>.bf16.onnx for an .onnx model, else
 --            <model name>.bf16.safetensors, or .pt with format=pt, in the current folder)
---   skip=    layers whose weights stay in their original dtype, comma-separated: names, globs and
---            first_conv, last_conv, first_linear, last_linear (default: none)
+--   skip=    layers whose weights stay in their original dtype, comma-separated: names, globs, re:
+--            expressions and first_conv, last_conv, first_linear, last_linear (default: none)
 --   format=  safetensors, pt or onnx (default: from out's extension, else onnx for an .onnx
 --            model, else safetensors)
 --   keep_io_types=  ONNX output: float32 graph inputs and outputs with Casts at the

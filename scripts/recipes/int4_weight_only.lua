@@ -17,7 +17,7 @@
 --   symmetric=   true (default, int4 codes -8..7, no zero point) or false (uint4 with zero points)
 --   layers=      layer types to quantize, comma-separated (default Linear; Conv weights are 4-D
 --                and stay in float unless you add Conv)
---   skip=        layers left in float: names, globs, first_conv, last_linear, ... (default: none)
+--   skip=        layers left in float: names, globs, re:..., first_conv, last_linear, ... (default: none)
 --   include=     only these layers are quantized, like skip= (default: every layer of layers=);
 --                a Hugging Face causal LM's lm_head (config.json beside the model) stays in
 --                float unless include= names it

@@ -12,8 +12,9 @@
 --            or .onnx (default examples/models/digits_cnn.pt, relative to the repository root)
 --   out=     the output file (default <model name>.int8.onnx for an .onnx model, else
 --            <model name>.int8.safetensors, or .pt with format=pt, in the current folder)
---   skip=    layers left in float, comma-separated: names, globs (fc*, encoder.*.attn) and the
---            shortcuts first_conv, last_conv, first_linear, last_linear (default: none)
+--   skip=    layers left in float, comma-separated: names, globs (fc*, encoder.*.attn), re:
+--            expressions and the shortcuts first_conv, last_conv, first_linear, last_linear
+--            (default: none)
 --   include= only these layers are quantized, like skip= (default: every Linear and Conv); a
 --            Hugging Face causal LM's lm_head (config.json beside the model) stays in float
 --            unless include= names it

@@ -18,7 +18,7 @@
 --   samples=      calibration samples (default 150; fewer available gives a warning)
 --   observer=     histogram (default, torch's), minmax, moving_average, percentile, entropy or mse
 --   skip=         layers left in float, comma-separated: node names (/conv1/Conv), weight
---                 prefixes, globs, first_conv, last_linear, ..., or none (default: first_conv
+--                 prefixes, globs, re:..., first_conv, last_linear, ..., or none (default: first_conv
 --                 when the model has a Conv, else none; an explicit skip=first_conv on a model
 --                 without one is an error)
 --   per_channel=  true (default): one weight scale per output channel; false: per tensor
