@@ -32,7 +32,11 @@ func compileStoppable(ctx context.Context, src []byte, name string) (*lua.Functi
 			done <- result{err: err}
 			return
 		}
+		rewriteConcat(stmts)
 		proto, err := lua.Compile(stmts, name)
+		if err == nil {
+			bindConcat(proto)
+		}
 		done <- result{proto, err}
 	}()
 	select {
