@@ -196,11 +196,15 @@ type calibration struct {
 	// subNodes numbers the quantizable nodes of subgraphs; each worker marks those that ran.
 	subNodes map[*graph.Node]int
 	runners  []*worker
-	obs      []*targetObserver
-	turns    []turn // by target: whose batch the observer takes next (main-graph targets)
-	batch    int
-	workers  int
-	onBatch  func(samples int)
+	// running lists the workers that may still get a batch (nil: all of them); retire
+	// removes one when the batches run out.
+	running   []*worker
+	runningMu sync.Mutex
+	obs       []*targetObserver
+	turns     []turn // by target: whose batch the observer takes next (main-graph targets)
+	batch     int
+	workers   int
+	onBatch   func(samples int)
 
 	maxJobs int
 	made    int       // jobs made so far (producer only)
@@ -244,13 +248,13 @@ func (c *calibration) run(ctx context.Context) (int, error) {
 	stopTurns := context.AfterFunc(ctx, c.wakeTurns)
 	defer stopTurns()
 	var wg sync.WaitGroup
-	// The workers already keep the cores busy with whole batches: a Runner that split each op
-	// over the cores again would only add goroutines, and their garbage, to every batch.
-	perRunner := max(1, runtime.GOMAXPROCS(0)/c.workers)
 	for range c.workers {
-		w := &worker{c: c, ctx: ctx, runner: c.g.NewRunnerWorkers(perRunner), ran: make([]bool, len(c.subNodes))}
+		w := &worker{c: c, ctx: ctx, runner: c.g.NewRunner(), ran: make([]bool, len(c.subNodes))}
 		c.runners = append(c.runners, w)
 		w.hooks.AfterNode = w.copyTargets
+	}
+	c.lendCores(c.runners)
+	for _, w := range c.runners {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -258,6 +262,7 @@ func (c *calibration) run(ctx context.Context) (int, error) {
 				j.err = w.forward(ctx, j)
 				j.done <- struct{}{}
 			}
+			c.retire(w)
 		}()
 	}
 	c.observeGo = make(chan struct{}, c.workers)
@@ -287,6 +292,39 @@ func (c *calibration) run(ctx context.Context) (int, error) {
 		return 0, produceErr
 	}
 	return samples, ctx.Err()
+}
+
+// lendCores shares the cores among the workers still running batches: while every worker
+// has batches, each Runner runs its ops on its own goroutine (the workers already keep the
+// cores busy, and splitting each op again would only add goroutines, and their garbage, to
+// every batch); once a worker has no batch left (the last batches of a calibration), its
+// cores go to the Runners still running, whose kernels then split their ops over them. The
+// results are the same whatever the split (graph.Runner.SetWorkers).
+func (c *calibration) lendCores(running []*worker) {
+	if len(running) == 0 {
+		return
+	}
+	procs := runtime.GOMAXPROCS(0)
+	share, extra := procs/len(running), procs%len(running)
+	for i, w := range running {
+		n := max(1, share)
+		if i < extra {
+			n++
+		}
+		w.runner.SetWorkers(n)
+	}
+}
+
+// retire takes w, which has no batch left to run, out of the running workers and lends its
+// cores to the others.
+func (c *calibration) retire(w *worker) {
+	c.runningMu.Lock()
+	defer c.runningMu.Unlock()
+	if c.running == nil {
+		c.running = slices.Clone(c.runners)
+	}
+	c.running = slices.DeleteFunc(c.running, func(r *worker) bool { return r == w })
+	c.lendCores(c.running)
 }
 
 // produce reads batches until the samples asked for are read or the data ends.

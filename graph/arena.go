@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/qscript-dev/qscript/tensor"
@@ -34,8 +35,9 @@ type arena struct {
 	temp []int
 	// temp64 is the node's temporary int64s (int64s): emptied after every node.
 	temp64 []int64
-	// workers is the number of goroutines one kernel may use (0: GOMAXPROCS); see maxWorkers.
-	workers int
+	// workers is the number of goroutines one kernel may use (nil or 0: GOMAXPROCS); see
+	// maxWorkers. It is the Runner's, which may change it during a Run (Runner.SetWorkers).
+	workers *atomic.Int32
 	// ctx and hooks are those of the Run in progress, for the subgraphs of If and Loop.
 	ctx   context.Context
 	hooks *Hooks

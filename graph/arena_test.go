@@ -3,6 +3,7 @@ package graph
 import (
 	"bytes"
 	"context"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -90,6 +91,33 @@ func TestRunnerMatchesRun(t *testing.T) {
 		for _, workers := range []int{0, 1} {
 			runnerMatchesRun(t, c.name, c.g, in, big, other, keep, c.g.NewRunnerWorkers(workers))
 		}
+	}
+}
+
+// TestRunnerSetWorkersDuringRun changes a Runner's worker count from another goroutine while
+// it runs (calibration lends an idle worker's cores this way): each op then splits over
+// one or several goroutines, and the results must still be Graph.Run's, bit for bit.
+func TestRunnerSetWorkersDuringRun(t *testing.T) {
+	for _, c := range loadModelCases(t) {
+		r := c.g.NewRunnerWorkers(1)
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() {
+			defer close(done)
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				r.SetWorkers(1 + i%3)
+				runtime.Gosched()
+			}
+		}()
+		in := c.g.Inputs()[0].Name
+		big := repeatBatch(c.input, 8)
+		runnerMatchesRun(t, c.name, c.g, in, big, big, nil, r)
+		close(stop)
+		<-done
 	}
 }
 

@@ -67,7 +67,7 @@ func (g *Graph) runSub(mem *arena, formal, ins []*tensor.Tensor, outerIdx []int)
 	ctx, workers := context.Background(), 0
 	var hooks *Hooks
 	if mem != nil {
-		workers = mem.workers
+		workers = mem.workerSetting()
 		if mem.ctx != nil {
 			ctx = mem.ctx
 		}

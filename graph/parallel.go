@@ -19,10 +19,18 @@ const parallelWorkLimit = 1 << 15
 // count (NewRunnerWorkers), at most GOMAXPROCS.
 func (a *arena) maxWorkers() int {
 	procs := runtime.GOMAXPROCS(0)
-	if a == nil || a.workers <= 0 {
-		return procs
+	if w := a.workerSetting(); w > 0 {
+		return min(w, procs)
 	}
-	return min(a.workers, procs)
+	return procs
+}
+
+// workerSetting is the Runner's worker count as set (0: GOMAXPROCS).
+func (a *arena) workerSetting() int {
+	if a == nil || a.workers == nil {
+		return 0
+	}
+	return int(a.workers.Load())
 }
 
 // workersFor is the number of goroutines to split n items of the given total work over

@@ -3,7 +3,9 @@ package graph
 import (
 	"context"
 	"fmt"
+	"math"
 	"slices"
+	"sync/atomic"
 
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -60,6 +62,8 @@ type Runner struct {
 	// arena, and are released at the end of the next Run (so they may be fed back to it).
 	held []*tensor.Tensor
 	next []*tensor.Tensor // held values of the Run in progress
+	// workers is the kernels' goroutine count (SetWorkers), read by the arena's kernels.
+	workers atomic.Int32
 }
 
 // NewRunner returns a Runner of g whose kernels split large ops over GOMAXPROCS goroutines.
@@ -71,12 +75,24 @@ func (g *Graph) NewRunner() *Runner { return g.NewRunnerWorkers(0) }
 // Runner per core (calibration), where splitting each op again would only add goroutines
 // and their garbage.
 func (g *Graph) NewRunnerWorkers(workers int) *Runner {
-	r := &Runner{g: g, mem: &arena{workers: workers}, values: make([]*tensor.Tensor, len(g.slots)), keep: make([]bool, len(g.slots)),
+	r := &Runner{g: g, values: make([]*tensor.Tensor, len(g.slots)), keep: make([]bool, len(g.slots)),
 		result: make(map[string]*tensor.Tensor, len(g.outputs))}
 	for i, s := range g.initSlots {
 		r.values[s] = g.initializers[g.initOrder[i]]
 	}
+	r.mem = &arena{workers: &r.workers}
+	r.SetWorkers(workers)
 	return r
+}
+
+// SetWorkers changes the number of goroutines each kernel may use (0 or less: GOMAXPROCS).
+// It may be called from any goroutine, also while a Run is in progress: the kernels that
+// start afterwards use the new count. Results do not depend on it (kernels split their work
+// into disjoint outputs, each computed the same way whatever the split), so a caller that
+// runs several Runners at once can lend an idle Runner's cores to the others (calibration's
+// last batches).
+func (r *Runner) SetWorkers(workers int) {
+	r.workers.Store(int32(max(0, min(workers, math.MaxInt32))))
 }
 
 // Run is Graph.Run, except that the map and the tensors it returns belong to the Runner:
@@ -302,7 +318,7 @@ func (r *Runner) reset() {
 	r.held = r.held[:0]
 	clear(r.next)
 	r.next = r.next[:0]
-	r.mem = &arena{workers: r.mem.workers}
+	r.mem = &arena{workers: &r.workers}
 }
 
 // checkInput compares a fed tensor with the declared input type and static dimensions.
