@@ -25,8 +25,19 @@ func PreloadIO(L *lua.LState, env *modules.Env) {
 }
 
 var ioAPI = map[string]lua.LGFunction{
-	"save": save,
-	"note": note,
+	"save":        save,
+	"note":        note,
+	"usage_error": usageError,
+}
+
+// qs.usage_error(message [, level]): raises a usage error, for a wrong key=value argument
+// of a recipe. It reads like error(message, level) (level 1, the default, is the position of
+// the function that calls it), but qscript exits with 2, as for a wrong flag, not 1.
+func usageError(L *lua.LState) int {
+	msg := L.CheckString(1)
+	level := L.OptInt(2, 1)
+	modules.RaiseUsage(L, msg, level)
+	return 0
 }
 
 // qs.note(text): a note for the user on stderr ("note: text"), left out under -q, so a

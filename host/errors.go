@@ -10,6 +10,7 @@ import (
 
 	lua "github.com/yuin/gopher-lua"
 
+	"github.com/qscript-dev/qscript/host/modules"
 	"github.com/qscript-dev/qscript/internal/budget"
 	"github.com/qscript-dev/qscript/internal/clip"
 )
@@ -27,6 +28,7 @@ type Error struct {
 	Message   string // the message without the file:line prefix
 	Syntax    bool   // the file did not compile
 	Internal  bool   // a bug of qscript or of a module (a Go panic), not of the recipe
+	Usage     bool   // a wrong argument of the recipe, raised with qs.usage_error
 	Traceback string // Lua's stack traceback, for those who want it
 	Err       error  // the cause: context.Canceled, context.DeadlineExceeded, a parse error, or nil
 }
@@ -61,6 +63,7 @@ func runError(ctx context.Context, L *lua.LState, err error, chunks map[string]*
 	if errors.As(err, &api) {
 		e.Traceback = api.StackTrace
 		e.Message = errorText(L, api.Object)
+		_, e.Usage = modules.AsUsageError(api.Object)
 		if api.Type == lua.ApiErrorPanic {
 			e.Message = "internal error: " + e.Message
 			e.Internal = true
@@ -78,7 +81,7 @@ func runError(ctx context.Context, L *lua.LState, err error, chunks map[string]*
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		e.Err = ctxErr
 		e.Message = stoppedMessage(ctxErr)
-		e.Internal = false
+		e.Internal, e.Usage = false, false
 		if cause := context.Cause(ctx); cause != nil && errors.Is(cause, budget.ErrExceeded) {
 			e.Err = cause
 			e.Message = "stopped: " + cause.Error()

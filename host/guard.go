@@ -29,7 +29,7 @@ const watchInterval = 10 * time.Millisecond
 
 // watchMemory returns a context that carries the run's memory limit and is cancelled,
 // with a *budget.Error as its cause, when the live heap grows over it: the backstop for
-// what no check can plan (strings built with .., tables grown in a loop). The VM stops at
+// what no check can plan (many small strings, tables grown in a loop). The VM stops at
 // its next instruction. stop ends the watchdog.
 func watchMemory(ctx context.Context, limit int64) (context.Context, func()) {
 	ctx = budget.WithLimit(ctx, limit)

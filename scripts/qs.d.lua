@@ -547,6 +547,12 @@ function qs.save(model, path, opts) end
 ---@param text string
 function qs.note(text) end
 
+---Raises a usage error: like error(message, level), but qscript exits with 2 (usage), not 1.
+---For a recipe's wrong key=value argument. The error value is a userdata; tostring gives the message.
+---@param message string
+---@param level? integer 1 (default): the position of the function that calls it; 2: its caller's; 0: none
+function qs.usage_error(message, level) end
+
 -------------------------------------------------------------------------------
 -- GGUF (llama.cpp, ollama)
 -------------------------------------------------------------------------------

@@ -1,6 +1,7 @@
 -- recipeutil: helpers the built-in recipes share: checking key=value arguments, loading
 -- the model with a useful error, turning skip=first_conv,fc* into layer names, and output
--- paths.
+-- paths. A wrong argument is raised with qs.usage_error, so qscript exits with 2 (usage),
+-- not 1; a file that cannot be read is an ordinary error.
 --
 --   local util = require "recipeutil"
 --   util.check_args(arg, {"model", "out", "skip"})       -- a typo is an error, never ignored
@@ -51,7 +52,7 @@ function util.check_args(args, valid)
       local sorted = {}
       for i, v in ipairs(valid) do sorted[i] = v end
       table.sort(sorted)
-      error(("unknown argument '%s'%s; this recipe takes: %s"):format(k,
+      qs.usage_error(("unknown argument '%s'%s; this recipe takes: %s"):format(k,
         hint and (" (did you mean '" .. hint .. "'?)") or "", table.concat(sorted, ", ")), 2)
     end
   end
@@ -70,7 +71,7 @@ local function open_arg(open, path, default, name)
   local given = path ~= nil
   path = path or default
   if type(path) ~= "string" then
-    error(("argument %s: a file path expected, got %s"):format(name, tostring(path)), 3)
+    qs.usage_error(("argument %s: a file path expected, got %s"):format(name, tostring(path)), 3)
   end
   local ok, result = pcall(open, path)
   if not ok then
@@ -112,13 +113,13 @@ function util.skip_list(model, spec, option)
   local out = {}
   if spec == nil or spec == "none" or spec == "" then return out end
   if type(spec) ~= "string" then
-    error(("argument %s: layer names, globs or first_conv/last_linear expected, got %s"):format(option, tostring(spec)), 2)
+    qs.usage_error(("argument %s: layer names, globs or first_conv/last_linear expected, got %s"):format(option, tostring(spec)), 2)
   end
   for item in spec:gmatch("[^,]+") do
     item = item:match("^%s*(.-)%s*$")
     local layer, err = model:shortcut(item)
     if err then
-      error(("argument %s: %s"):format(option, err), 2)
+      qs.usage_error(("argument %s: %s"):format(option, err), 2)
     elseif layer then
       out[#out + 1] = layer.name
     elseif item ~= "" then
@@ -164,7 +165,7 @@ end
 -- .html or .json.
 function util.report_path(path)
   if path ~= nil and (type(path) ~= "string" or not (path:match("%.html?$") or path:match("%.json$"))) then
-    error(("argument report=%s: the report is written as .html or .json"):format(tostring(path)), 2)
+    qs.usage_error(("argument report=%s: the report is written as .html or .json"):format(tostring(path)), 2)
   end
   return path
 end
@@ -185,7 +186,7 @@ end
 function util.bool(value, default, name)
   if value == nil then return default end
   if type(value) ~= "boolean" then
-    error(("argument %s: true or false expected, got %s"):format(name, tostring(value)), 2)
+    qs.usage_error(("argument %s: true or false expected, got %s"):format(name, tostring(value)), 2)
   end
   return value
 end

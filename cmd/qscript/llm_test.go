@@ -116,7 +116,7 @@ func TestRecipeOutNames(t *testing.T) {
 		{[]string{"recipes/gguf.lua", "model=" + in, "out=" + filepath.Join(root, "m.safetensors")}},
 	} {
 		code, _, stderr := runCLI(t, append([]string{"-q"}, c.args...)...)
-		if code != exitRecipeError || !strings.Contains(stderr, "argument out="+filepath.Join(root, "m.safetensors")+": ") {
+		if code != exitUsage || !strings.Contains(stderr, "argument out="+filepath.Join(root, "m.safetensors")+": ") {
 			t.Errorf("%v: exit %d, %s", c.args, code, stderr)
 		}
 	}

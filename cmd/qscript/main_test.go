@@ -283,6 +283,10 @@ func TestNewNeverOverwrites(t *testing.T) {
 
 func TestUsageHelpAndExitCodes(t *testing.T) {
 	dir := t.TempDir()
+	cnn, err := filepath.Abs("../../examples/models/digits_cnn.pt")
+	if err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		args   []string
 		code   int
@@ -313,6 +317,17 @@ func TestUsageHelpAndExitCodes(t *testing.T) {
 		{[]string{"inspect"}, 2, "", "qscript inspect"},
 		{[]string{"--timeout", "-1s", "hello"}, 2, "", "must not be negative"},
 		{[]string{"--timeout", "abc", "hello"}, 2, "", `invalid value "abc" for flag -timeout: not a duration such as 30s, 5m or 1h30m`},
+		// A recipe's wrong key=value argument is a usage error too (qs.usage_error).
+		{[]string{"hello", "nmae=Ada"}, 2, "", "builtin:recipes/hello.lua:4: unknown argument 'nmae' (did you mean 'name'?)"},
+		{[]string{"hello", "times=-1"}, 2, "", "builtin:recipes/hello.lua:9: times must be a positive number, got -1"},
+		{[]string{"int8_dynamic", "model=" + cnn, "per_channel=3"}, 2, "", "argument per_channel: true or false expected, got 3"},
+		{[]string{"int8_dynamic", "report=r.txt"}, 2, "", "argument report=r.txt: the report is written as .html or .json"},
+		{[]string{"int4_weight_only", "model=" + cnn, "group_size=0"}, 2, "", "argument group_size: a positive integer or -1 expected, got 0"},
+		{[]string{"int8_dynamic", "model=" + cnn, "method=gptq"}, 2, "", "argument method applies to .onnx outputs"},
+		{[]string{"llm", "model=m"}, 2, "", "model=DIR and out=DIR are required (qscript help llm)"},
+		{[]string{"gguf"}, 2, "", "model= is required"},
+		// A file that cannot be read is the recipe's error, not a usage error.
+		{[]string{"int8_dynamic", "model=missing.pt"}, 1, "", "argument model=missing.pt: no such file"},
 	}
 	for _, name := range []string{"run", "watch", "inspect", "recipes", "new", "version", "help"} {
 		cases = append(cases, struct {

@@ -194,7 +194,7 @@ func reportRunError(ctx context.Context, err error, opts runOptions, stderr io.W
 	case ctx.Err() != nil:
 		fmt.Fprintf(stderr, "qscript: %v\n", err)
 		return exitInterrupted
-	case errors.Is(err, host.ErrRecipeNotFound):
+	case errors.Is(err, host.ErrRecipeNotFound), errors.As(err, &e) && e.Usage:
 		fmt.Fprintf(stderr, "qscript: %v\n", err)
 		return exitUsage
 	case errors.Is(err, context.DeadlineExceeded):

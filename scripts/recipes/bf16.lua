@@ -43,7 +43,7 @@ if util.is_onnx(out, format) then
   save_opts.onnx = { keep_io_types = util.bool(arg.keep_io_types, true, "keep_io_types"),
     bf16_compute = util.bool(arg.bf16_compute, false, "bf16_compute") }
 elseif arg.keep_io_types ~= nil or arg.bf16_compute ~= nil then
-  error("arguments keep_io_types and bf16_compute apply to .onnx outputs")
+  qs.usage_error("arguments keep_io_types and bf16_compute apply to .onnx outputs")
 end
 qs.save(q, out, save_opts)
 local report = q:report()

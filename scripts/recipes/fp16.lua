@@ -42,7 +42,7 @@ local save_opts = { format = format }
 if util.is_onnx(out, format) then
   save_opts.onnx = { keep_io_types = util.bool(arg.keep_io_types, true, "keep_io_types") }
 elseif arg.keep_io_types ~= nil then
-  error("argument keep_io_types applies to .onnx outputs")
+  qs.usage_error("argument keep_io_types applies to .onnx outputs")
 end
 qs.save(q, out, save_opts)
 local report = q:report()

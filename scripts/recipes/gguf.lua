@@ -26,12 +26,12 @@ local util = require "recipeutil"
 
 util.check_args(arg, { "model", "out", "type", "override", "imatrix", "pure" })
 if not arg.model then
-  error("model= is required: a Hugging Face model folder or a .gguf file", 0)
+  qs.usage_error("model= is required: a Hugging Face model folder or a .gguf file", 0)
 end
 local gtype = arg.type or "Q8_0"
 local out = arg.out or (util.stem(tostring(arg.model)) .. "." .. gtype .. ".gguf")
 if not tostring(out):lower():match("%.gguf$") then
-  error(("argument out=%s: the GGUF file to write must end in .gguf"):format(tostring(out)), 0)
+  qs.usage_error(("argument out=%s: the GGUF file to write must end in .gguf"):format(tostring(out)), 0)
 end
 
 local report = qs.gguf.convert(tostring(arg.model), out, {

@@ -6,7 +6,7 @@ require("recipeutil").check_args(arg, { "name", "times", "shout" }) -- a typo is
 local name = arg.name or "world"
 local times = arg.times or 1
 if type(times) ~= "number" or times < 1 then
-  error(("times must be a positive number, got %s"):format(tostring(arg.times)))
+  require("qs").usage_error(("times must be a positive number, got %s"):format(tostring(arg.times)))
 end
 
 local greeting = ("hello, %s!"):format(name)

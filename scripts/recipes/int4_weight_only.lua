@@ -53,7 +53,7 @@ local model, model_path = util.load(arg.model, "examples/models/digits_cnn.pt", 
 
 local group = arg.group_size or 128
 if type(group) ~= "number" or (group < 1 and group ~= -1) or group % 1 ~= 0 then
-  error(("argument group_size: a positive integer or -1 expected, got %s"):format(tostring(arg.group_size)))
+  qs.usage_error(("argument group_size: a positive integer or -1 expected, got %s"):format(tostring(arg.group_size)))
 end
 local symmetric = util.bool(arg.symmetric, true, "symmetric")
 local types = {}
@@ -82,7 +82,7 @@ if util.is_onnx(out, format) then
   end
 else
   for _, k in ipairs({ "int4_form", "accuracy_level", "method", "calib", "samples", "heldout", "percdamp", "act_order" }) do
-    if arg[k] ~= nil then error(("argument %s applies to .onnx outputs"):format(k)) end
+    if arg[k] ~= nil then qs.usage_error(("argument %s applies to .onnx outputs"):format(k)) end
   end
 end
 qs.save(q, out, save_opts)

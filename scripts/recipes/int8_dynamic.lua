@@ -74,7 +74,7 @@ if util.is_onnx(out, format) then
   end
 else
   for _, k in ipairs({ "reduce_range", "method", "calib", "samples", "heldout", "percdamp", "act_order" }) do
-    if arg[k] ~= nil then error(("argument %s applies to .onnx outputs"):format(k)) end
+    if arg[k] ~= nil then qs.usage_error(("argument %s applies to .onnx outputs"):format(k)) end
   end
 end
 qs.save(q, out, save_opts)

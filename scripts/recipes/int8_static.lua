@@ -76,7 +76,7 @@ end
 local out = arg.out or (util.stem(model_path) .. ".int8.onnx")
 local samples = arg.samples or 150
 if type(samples) ~= "number" or samples < 1 or samples % 1 ~= 0 then
-  error(("argument samples: a positive integer expected, got %s"):format(tostring(arg.samples)))
+  qs.usage_error(("argument samples: a positive integer expected, got %s"):format(tostring(arg.samples)))
 end
 
 -- max_memory: bytes, or a number with KiB/MiB/GiB (or kB/MB/GB) after it.
@@ -86,7 +86,7 @@ local function parse_memory(v)
   local n, unit = tostring(v):match("^%s*([%d%.]+)%s*(%a*)%s*$")
   local scale = ({ [""] = 1, B = 1, KiB = 2^10, MiB = 2^20, GiB = 2^30, kB = 1e3, KB = 1e3, MB = 1e6, GB = 1e9 })[unit or ""]
   if not n or not scale or tonumber(n) == nil or tonumber(n) <= 0 then
-    error(("argument max_memory: bytes or a size such as 512MiB or 2GiB expected, got %s"):format(tostring(v)))
+    qs.usage_error(("argument max_memory: bytes or a size such as 512MiB or 2GiB expected, got %s"):format(tostring(v)))
   end
   return math.floor(tonumber(n) * scale)
 end
@@ -98,7 +98,7 @@ local function parse_axes(v)
   for item in tostring(v):gmatch("[^,]+") do
     local name, axis = item:match("^%s*(.-)%s*=%s*(%-?%d+)%s*$")
     if not name or name == "" then
-      error(("argument batch_axis: INPUT=AXIS pairs expected (state=1,sr=-1), got %s"):format(item))
+      qs.usage_error(("argument batch_axis: INPUT=AXIS pairs expected (state=1,sr=-1), got %s"):format(item))
     end
     axes[name] = tonumber(axis)
   end
@@ -112,7 +112,7 @@ local function parse_state(v)
   for item in tostring(v):gmatch("[^,]+") do
     local out_, into = item:match("^%s*(.-)%s*:%s*(.-)%s*$")
     if not out_ or out_ == "" or into == "" then
-      error(("argument state: OUT:IN pairs expected (stateN:state), got %s"):format(item))
+      qs.usage_error(("argument state: OUT:IN pairs expected (stateN:state), got %s"):format(item))
     end
     pairs_[#pairs_ + 1] = { out = out_, into = into }
   end
@@ -121,7 +121,7 @@ end
 
 local function positive(v, name)
   if v ~= nil and (type(v) ~= "number" or v <= 0) then
-    error(("argument %s: a positive number expected, got %s"):format(name, tostring(v)))
+    qs.usage_error(("argument %s: a positive number expected, got %s"):format(name, tostring(v)))
   end
   return v
 end
@@ -129,7 +129,7 @@ end
 local strict = util.bool(arg.strict, false, "strict")
 local max_drop = positive(arg.max_drop, "max_drop")
 if max_drop and not eval_data then
-  error("argument max_drop: needs eval= (held-out data with labels) to measure the accuracy on")
+  qs.usage_error("argument max_drop: needs eval= (held-out data with labels) to measure the accuracy on")
 end
 
 local q = qs.quantize(model, {

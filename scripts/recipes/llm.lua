@@ -30,11 +30,11 @@ local util = require "recipeutil"
 util.check_args(arg, { "model", "out", "scheme", "group_size", "ignore", "override", "max_shard_size", "overwrite", "report" })
 local report_path = util.report_path(arg.report)
 if arg.model == nil or arg.out == nil then
-  error("model=DIR and out=DIR are required (qscript help llm)", 0)
+  qs.usage_error("model=DIR and out=DIR are required (qscript help llm)", 0)
 end
 
 if tostring(arg.out):lower():match("%.safetensors$") or tostring(arg.out):lower():match("%.gguf$") then
-  error(("argument out=%s: out= names the folder to write, not a file (a GGUF file: recipes/gguf.lua)"):format(tostring(arg.out)), 0)
+  qs.usage_error(("argument out=%s: out= names the folder to write, not a file (a GGUF file: recipes/gguf.lua)"):format(tostring(arg.out)), 0)
 end
 
 local function list(s, sep)
@@ -51,7 +51,7 @@ local overrides = {}
 for _, entry in ipairs(list(arg.override, ";")) do
   local targets, scheme = entry:match("^(.*)=([^=]+)$")
   if targets == nil or targets == "" then
-    error(("argument override=%s: TARGETS=SCHEME expected, e.g. re:.*down_proj=W8A16"):format(entry), 0)
+    qs.usage_error(("argument override=%s: TARGETS=SCHEME expected, e.g. re:.*down_proj=W8A16"):format(entry), 0)
   end
   overrides[#overrides + 1] = { targets = list(targets, ","), scheme = scheme }
 end
