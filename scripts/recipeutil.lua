@@ -86,8 +86,18 @@ local function open_arg(open, path, default, name)
 end
 
 -- load opens the model given in argument `name` (or the default). When the default is
--- missing, the error says which argument to pass.
+-- missing, the error says which argument to pass. A .gguf is refused (a usage error): its
+-- tensors are llama.cpp's (blk.N.* names, Q and K rows permuted for its RoPE, often already
+-- quantized), so what these recipes write from it would load in no framework; GGUF is
+-- requantized by recipes/gguf.lua (qs.gguf.convert), and a Hugging Face folder quantized by
+-- recipes/llm.lua.
 function util.load(path, default, name)
+  if type(path) == "string" and path:lower():match("%.gguf$") then
+    qs.usage_error(("argument %s=%s: a .gguf file is llama.cpp's format (blk.N.* names, Q/K rows permuted, "
+      .. "often quantized already), which PyTorch, vLLM and ONNX Runtime could not load even after this recipe; "
+      .. "requantize it for llama.cpp with recipes/gguf.lua model=%s type=Q4_K_M (an F32/F16/BF16 .gguf), "
+      .. "or quantize the Hugging Face folder it came from with recipes/llm.lua"):format(name, path, path), 2)
+  end
   return open_arg(qs.load, path, default, name)
 end
 

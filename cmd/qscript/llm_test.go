@@ -124,3 +124,29 @@ func TestRecipeOutNames(t *testing.T) {
 		t.Error("an output was written")
 	}
 }
+
+// TestWeightOnlyRecipesRefuseGGUF: the recipes that write safetensors, .pt or .onnx refuse
+// a .gguf model as a usage error that points to recipes/gguf.lua (requantizing for
+// llama.cpp) and recipes/llm.lua, and write nothing: GGUF tensors (llama.cpp's names, Q/K
+// permuted, often quantized) would load in no framework.
+func TestWeightOnlyRecipesRefuseGGUF(t *testing.T) {
+	root := t.TempDir()
+	in := "../../convert/llamagguf/testdata/llama/model"
+	model := filepath.Join(root, "m.F16.gguf")
+	if code, _, stderr := runCLI(t, "-q", "recipes/gguf.lua", "model="+in, "out="+model, "type=F16"); code != exitOK {
+		t.Fatalf("gguf.lua: exit %d, %s", code, stderr)
+	}
+	for _, recipe := range []string{"int8_dynamic", "int4_weight_only", "fp16", "bf16", "int8_static"} {
+		out := filepath.Join(root, recipe+".safetensors")
+		code, _, stderr := runCLI(t, "-q", "recipes/"+recipe+".lua", "model="+model, "out="+out)
+		want := "builtin:recipes/" + recipe + ".lua:"
+		if code != exitUsage || !strings.Contains(stderr, want) ||
+			!strings.Contains(stderr, "argument model="+model+": a .gguf file is llama.cpp's format") ||
+			!strings.Contains(stderr, "recipes/gguf.lua model="+model+" type=Q4_K_M") {
+			t.Errorf("%s: exit %d, %s", recipe, code, stderr)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s: an output was written", recipe)
+		}
+	}
+}

@@ -5,7 +5,8 @@
 --
 -- Arguments:
 --   model=   the checkpoint: .safetensors, .safetensors.index.json, .pt/.pth/.bin or .onnx
---            (default examples/models/digits_cnn.pt, relative to the repository root)
+--            (default examples/models/digits_cnn.pt, relative to the repository root); a .gguf
+--            is refused: recipes/gguf.lua converts GGUF
 --   out=     the output file (default <model name>.fp16.onnx for an .onnx model, else
 --            <model name>.fp16.safetensors, or .pt with format=pt, in the current folder)
 --   skip=    layers whose weights stay in their original dtype, comma-separated: names, globs, re:

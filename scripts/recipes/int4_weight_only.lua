@@ -10,7 +10,8 @@
 --
 -- Arguments:
 --   model=       the checkpoint: .safetensors, .safetensors.index.json, .pt/.pth/.bin or .onnx
---                (default examples/models/digits_cnn.pt, relative to the repository root)
+--                (default examples/models/digits_cnn.pt, relative to the repository root); a
+--                .gguf is refused: recipes/gguf.lua requantizes GGUF for llama.cpp
 --   out=         the output file (default <model name>.int4.onnx for an .onnx model, else
 --                <model name>.int4.safetensors, or .pt with format=pt, in the current folder)
 --   group_size=  input elements per scale (default 128; -1 for one scale per output channel)

@@ -9,7 +9,8 @@
 --
 -- Arguments:
 --   model=   the checkpoint to quantize: .safetensors, .safetensors.index.json, .pt/.pth/.bin
---            or .onnx (default examples/models/digits_cnn.pt, relative to the repository root)
+--            or .onnx (default examples/models/digits_cnn.pt, relative to the repository root);
+--            a .gguf is refused: recipes/gguf.lua requantizes GGUF for llama.cpp
 --   out=     the output file (default <model name>.int8.onnx for an .onnx model, else
 --            <model name>.int8.safetensors, or .pt with format=pt, in the current folder)
 --   skip=    layers left in float, comma-separated: names, globs (fc*, encoder.*.attn), re:
