@@ -251,7 +251,7 @@ func (c *calibration) run(ctx context.Context) (int, error) {
 	for range c.workers {
 		w := &worker{c: c, ctx: ctx, runner: c.g.NewRunner(), ran: make([]bool, len(c.subNodes))}
 		c.runners = append(c.runners, w)
-		w.hooks.AfterNode = w.copyTargets
+		w.hooks.AfterNode, w.hooks.Watch = w.copyTargets, c.isTarget
 	}
 	c.lendCores(c.runners)
 	for _, w := range c.runners {
@@ -449,6 +449,13 @@ func (w *worker) forward(ctx context.Context, j *job) error {
 		}
 	}
 	return nil
+}
+
+// isTarget reports whether name is an activation to observe: the values graph.Hooks.Watch
+// must keep (the others may be fused away).
+func (c *calibration) isTarget(name string) bool {
+	_, ok := c.index[name]
+	return ok
 }
 
 // observe feeds x, the current job's value of main-graph target i, to its observer once

@@ -84,7 +84,7 @@ func compileNode(g *Graph, n *Node, consts map[string]*tensor.Tensor, declared m
 			return b.unsupported("attribute %q", name)
 		}
 	}
-	n.run = run
+	n.run, n.fused = run, b.fused
 
 	// Evaluate nodes whose inputs are all small constants, so that shape arithmetic (Shape,
 	// Gather, Concat feeding Reshape) yields known shapes for the nodes downstream.
@@ -133,7 +133,13 @@ func compileNode(g *Graph, n *Node, consts map[string]*tensor.Tensor, declared m
 }
 
 // safeRun runs a node's kernel and turns a panic (a kernel bug on unexpected input) into an error.
-func safeRun(n *Node, mem *arena, ins []*tensor.Tensor) (outs []*tensor.Tensor, err error) {
+func safeRun(n *Node, mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	outs, _, err := safeRunFused(n, mem, ins, nil)
+	return outs, err
+}
+
+// safeRunFused is safeRun, running the node's fusedKernel with epilogue ep when ep is set.
+func safeRunFused(n *Node, mem *arena, ins []*tensor.Tensor, ep *epilogue) (outs []*tensor.Tensor, applied bool, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			if berr, ok := budgetError(r); ok {
@@ -143,14 +149,18 @@ func safeRun(n *Node, mem *arena, ins []*tensor.Tensor) (outs []*tensor.Tensor, 
 			err = fmt.Errorf("graph: node %q (%s): internal error: %v", n.Name, n.OpType, r)
 		}
 	}()
-	outs, err = n.run(mem, ins)
+	if ep != nil {
+		outs, applied, err = n.fused(mem, ins, *ep)
+	} else {
+		outs, err = n.run(mem, ins)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("graph: node %q (%s): %w", n.Name, n.OpType, err)
+		return nil, false, fmt.Errorf("graph: node %q (%s): %w", n.Name, n.OpType, err)
 	}
 	if len(outs) < len(n.Outputs) {
-		return nil, fmt.Errorf("graph: node %q (%s): produced %d outputs, the node names %d", n.Name, n.OpType, len(outs), len(n.Outputs))
+		return nil, false, fmt.Errorf("graph: node %q (%s): produced %d outputs, the node names %d", n.Name, n.OpType, len(outs), len(n.Outputs))
 	}
-	return outs, nil
+	return outs, applied, nil
 }
 
 // builder is what an opDef sees of the node being compiled.
@@ -165,6 +175,8 @@ type builder struct {
 	constOuts []*tensor.Tensor
 	// scope holds every constant value visible to the node (for the subgraphs it compiles).
 	scope map[string]*tensor.Tensor
+	// fused, when set, is the node's kernel able to apply the Add and Relu after it (fuse.go).
+	fused fusedKernel
 }
 
 func (b *builder) unsupported(format string, args ...any) error {

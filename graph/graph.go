@@ -96,6 +96,7 @@ type Node struct {
 	// Parent is the If or Loop node whose subgraph holds this node (nil in the main graph).
 	Parent *Node
 	run    kernel
+	fused  fusedKernel // the kernel with an epilogue (fuse.go), for the nodes that have one
 	// implicit are the outer-scope values the node's subgraphs read: inputs of the node in
 	// all but name (they order it, keep the values alive and reach its kernel after Inputs).
 	implicit []string
@@ -149,6 +150,8 @@ type Graph struct {
 	// g.initOrder; freeSlots[i] are the slots of freeAfter[i].
 	inputSlots, outputSlots, initSlots []int
 	freeSlots                          [][]int
+	// fusions holds, by node index, the chain starting there that may run fused (or nil).
+	fusions []*fusion
 	// prepackedBytes counts the weight panels packed at load (builder.prepackable).
 	prepackedBytes int64
 	// runners keeps the Runners of finished Runs (their buffers) for the next ones.
@@ -322,6 +325,7 @@ func loadGraph(gp *onnxpb.GraphProto, sc scope, consts map[string]*tensor.Tensor
 	}
 	g.planFrees()
 	g.planSlots()
+	g.planFusions()
 	return g, nil
 }
 

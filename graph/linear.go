@@ -3,6 +3,7 @@ package graph
 import (
 	"cmp"
 	"fmt"
+	"slices"
 
 	"github.com/qscript-dev/qscript/graph/internal/sgemm"
 	"github.com/qscript-dev/qscript/tensor"
@@ -425,16 +426,16 @@ func buildConv(b *builder) (kernel, error) {
 		}
 	}
 	constW, packedW := b.prepackConvWeights(group)
-	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+	b.fused = func(mem *arena, ins []*tensor.Tensor, ep epilogue) ([]*tensor.Tensor, bool, error) {
 		x, w := ins[0], ins[1]
 		p, err := resolve(mem, x.Shape, w.Shape)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		var bias []float32
 		if len(ins) > 2 && ins[2] != nil {
 			if ins[2].Numel() != w.Shape[0] {
-				return nil, fmt.Errorf("bias %v for %d output channels", ins[2].Shape, w.Shape[0])
+				return nil, false, fmt.Errorf("bias %v for %d output channels", ins[2].Shape, w.Shape[0])
 			}
 			bias = elems[float32](ins[2])
 		}
@@ -442,7 +443,13 @@ func buildConv(b *builder) (kernel, error) {
 		if w == constW {
 			pw = packedW
 		}
-		return mem.result(conv2d(mem, x, w, bias, p, group, pw)), nil
+		out, applied := conv2d(mem, x, w, bias, p, group, pw, ep)
+		return mem.result(out), applied, nil
+	}
+	run := b.fused
+	return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
+		outs, _, err := run(mem, ins, epilogue{})
+		return outs, err
 	}, nil
 }
 
@@ -469,8 +476,10 @@ func (b *builder) prepackConvWeights(group int) (*tensor.Tensor, [][]float32) {
 // convolutions read the input as B directly); 1-D convolutions run as 2-D with a height of
 // one. packedW, when not nil, holds each group's weights packed as sgemm's A. With a batch of
 // at least one image per core, images are split across workers, each running its GEMMs on
-// one goroutine; otherwise each GEMM is split.
-func conv2d(mem *arena, x, w *tensor.Tensor, bias []float32, p convParams, group int, packedW [][]float32) *tensor.Tensor {
+// one goroutine; otherwise each GEMM is split. It applies ep to the output (reporting
+// that it did) unless the convolution is depthwise or ep's residual is not a float32 of
+// the output's shape.
+func conv2d(mem *arena, x, w *tensor.Tensor, bias []float32, p convParams, group int, packedW [][]float32, ep epilogue) (*tensor.Tensor, bool) {
 	if len(p.kernel) == 1 {
 		one := func(v []int, fill int) []int { return []int{fill, v[0]} }
 		p = convParams{kernel: one(p.kernel, 1), strides: one(p.strides, 1), dilations: one(p.dilations, 1),
@@ -494,21 +503,28 @@ func conv2d(mem *arena, x, w *tensor.Tensor, bias []float32, p convParams, group
 	if cg == 1 && mg == 1 {
 		out, d := newTensorIn[float32](mem, tensor.F32, outShape, bias == nil)
 		depthwiseConv2d(mem, d, xv, wv, bias, n, c, h, wd, p)
-		return out
+		return out, false
 	}
 	// The GEMMs initialize every element (sgemm.Operands.Fill), so the output is not zeroed.
 	out, d := newTensorIn[float32](mem, tensor.F32, outShape, false)
 	c2 := convImages{mem: mem, xv: xv, wv: wv, d: d, bias: bias, packedW: packedW, p: p, group: group,
 		c: c, h: h, wd: wd, m: m, cg: cg, mg: mg, kdim: kdim, plane: oh * ow}
+	applied := ep.residual == nil || (ep.residual.DType == tensor.F32 && slices.Equal(ep.residual.Shape, outShape) && ep.residual.IsContiguous())
+	if applied {
+		c2.relu = ep.relu
+		if ep.residual != nil {
+			c2.residual = elems[float32](ep.residual)
+		}
+	}
 	c2.direct = kh == 1 && kw == 1 && p.strides[0] == 1 && p.strides[1] == 1 &&
 		p.padBegin[0]+p.padBegin[1]+p.padEnd[0]+p.padEnd[1] == 0
 	if workers := mem.maxWorkers(); workers > 1 && n >= workers && 2*n*m*c2.plane*kdim >= sgemm.ParallelFlops {
 		c2.gemmWorkers = 1
 		runRange(workers, n, c2, convImages.run)
-		return out
+		return out, applied
 	}
 	c2.run(0, n)
-	return out
+	return out, applied
 }
 
 // convImages is conv2d's work, run over a range of the batch's images: each image's GEMMs
@@ -521,6 +537,10 @@ type convImages struct {
 	group, c, h, wd, m, cg, mg, kdim, plane int
 	direct                                  bool
 	gemmWorkers                             int
+	// residual (laid out like d, or nil) is added to the output, then relu applied: the
+	// fused epilogue (sgemm.Operands.Residual and Relu).
+	residual []float32
+	relu     bool
 }
 
 func (ci convImages) run(b0, b1 int) {
@@ -580,12 +600,25 @@ func (ci convImages) runJoined(b0, b1, q int) {
 		sgemm.Run(gemmScratch{ci.mem}, tmp, n, ops, m, n, kdim, ci.gemmWorkers)
 		for i := range k {
 			for r := range m {
-				copy(ci.d[((b+i)*m+r)*plane:((b+i)*m+r+1)*plane], tmp[r*n+i*plane:r*n+(i+1)*plane])
+				o := ((b+i)*m + r) * plane
+				row := ci.d[o : o+plane]
+				copy(row, tmp[r*n+i*plane:r*n+(i+1)*plane])
+				ci.finishRow(row, o)
 			}
 		}
 	}
 	ci.mem.putScratch(tmp)
 	ci.mem.putScratch(col)
+}
+
+// finishRow applies the epilogue to row, the output's elements from o on.
+func (ci *convImages) finishRow(row []float32, o int) {
+	if ci.residual != nil {
+		sgemm.AddTo(row, ci.residual[o:o+len(row)])
+	}
+	if ci.relu {
+		sgemm.Relu(row, row)
+	}
 }
 
 // image convolves image b, its im2col matrix in col.
@@ -599,6 +632,10 @@ func (ci *convImages) image(b int, col []float32) {
 		if ci.bias != nil {
 			ops.RowInit = ci.bias[g*mg : (g+1)*mg]
 		}
+		if ci.residual != nil {
+			ops.Residual = ci.residual[(b*m+g*mg)*plane : (b*m+(g+1)*mg)*plane]
+		}
+		ops.Relu = ci.relu
 		if ci.packedW != nil {
 			ops.PackedA = ci.packedW[g]
 		}

@@ -22,6 +22,12 @@ type Hooks struct {
 	// Keep names intermediate values that Run returns alongside the graph outputs instead of
 	// dropping them after their last use.
 	Keep []string
+	// Watch, when set, tells which values AfterNode needs to see, so that the rest need not
+	// exist: a Conv and the Add and Relu after it that alone read its output may then run
+	// as one kernel (as they do in a Run without hooks), the values between them never
+	// computed unless watched, kept or graph outputs. AfterNode is still called for every
+	// node, with nil for those values. Without Watch, AfterNode sees every value.
+	Watch func(name string) bool
 }
 
 // Run executes the graph on inputs (by graph-input name) and returns the graph outputs, plus
@@ -64,6 +70,9 @@ type Runner struct {
 	next []*tensor.Tensor // held values of the Run in progress
 	// workers is the kernels' goroutine count (SetWorkers), read by the arena's kernels.
 	workers atomic.Int32
+	// none is the outputs the hook sees of a fused chain's nodes before the last, whose
+	// values a fused run does not compute.
+	none [1]*tensor.Tensor
 }
 
 // NewRunner returns a Runner of g whose kernels split large ops over GOMAXPROCS goroutines.
@@ -177,54 +186,86 @@ func (r *Runner) markKept(names []string) error {
 }
 
 // runNodes runs every node, calls the hook after each, and releases each value after its
-// last consumer unless it is kept.
+// last consumer unless it is kept. A chain of nodes planned for fusion (planFusions) runs
+// as one kernel when the hooks allow it (fusable).
 func (r *Runner) runNodes(ctx context.Context, hooks *Hooks) error {
 	g, mem := r.g, r.mem
 	mem.ctx, mem.hooks = ctx, hooks // for the subgraphs of If and Loop
 	defer func() { mem.ctx, mem.hooks = nil, nil }()
 	defer clear(r.ins)
-	for i, n := range g.nodes {
+	for i := 0; i < len(g.nodes); {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		ins := r.ins[:0]
-		for k, s := range n.inSlots {
-			if s < 0 {
-				ins = append(ins, nil)
-				continue
-			}
-			t := r.values[s]
-			if t == nil {
-				return fmt.Errorf("graph: node %q (%s): input %q has no value", n.Name, n.OpType, n.allInputs()[k])
-			}
-			ins = append(ins, t)
+		n := g.nodes[i]
+		ins, err := r.gatherInputs(n, false)
+		if err != nil {
+			return err
 		}
-		r.ins = ins
+		if f := g.fusions[i]; f != nil && r.fusable(f, hooks) {
+			ran, err := r.runFused(i, f, ins, hooks)
+			if err != nil {
+				return err
+			}
+			i += ran
+			continue
+		}
 		outs, err := safeRun(n, mem, ins)
 		mem.endNode()
 		if err != nil {
 			return err
 		}
-		for j, s := range n.outSlots {
-			if s >= 0 {
-				r.values[s] = outs[j]
-				mem.retain(outs[j])
-			}
+		if err := r.finishNode(i, ins, outs, hooks); err != nil {
+			return err
 		}
-		if hooks != nil && hooks.AfterNode != nil {
-			if err := hooks.AfterNode(n, ins[:len(n.Inputs)], outs[:len(n.Outputs)]); err != nil {
-				return fmt.Errorf("graph: hook after node %q (%s): %w", n.Name, n.OpType, err)
-			}
+		i++
+	}
+	return nil
+}
+
+// gatherInputs collects node n's inputs from their slots into r.ins. A missing value is an
+// error unless allowNil (the nodes of a fused chain, whose values between them were never
+// computed).
+func (r *Runner) gatherInputs(n *Node, allowNil bool) ([]*tensor.Tensor, error) {
+	ins := r.ins[:0]
+	for k, s := range n.inSlots {
+		if s < 0 {
+			ins = append(ins, nil)
+			continue
 		}
-		for _, s := range g.freeSlots[i] {
-			if r.keep[s] {
-				continue
-			}
-			if g.produced[s] {
-				mem.release(r.values[s])
-			}
-			r.values[s] = nil
+		t := r.values[s]
+		if t == nil && !allowNil {
+			return nil, fmt.Errorf("graph: node %q (%s): input %q has no value", n.Name, n.OpType, n.allInputs()[k])
 		}
+		ins = append(ins, t)
+	}
+	r.ins = ins
+	return ins, nil
+}
+
+// finishNode stores the outputs of node i, calls the hook and releases the values whose last
+// consumer it is.
+func (r *Runner) finishNode(i int, ins, outs []*tensor.Tensor, hooks *Hooks) error {
+	g, mem, n := r.g, r.mem, r.g.nodes[i]
+	for j, s := range n.outSlots {
+		if s >= 0 && outs[j] != nil {
+			r.values[s] = outs[j]
+			mem.retain(outs[j])
+		}
+	}
+	if hooks != nil && hooks.AfterNode != nil {
+		if err := hooks.AfterNode(n, ins[:len(n.Inputs)], outs[:len(n.Outputs)]); err != nil {
+			return fmt.Errorf("graph: hook after node %q (%s): %w", n.Name, n.OpType, err)
+		}
+	}
+	for _, s := range g.freeSlots[i] {
+		if r.keep[s] {
+			continue
+		}
+		if g.produced[s] && r.values[s] != nil {
+			mem.release(r.values[s])
+		}
+		r.values[s] = nil
 	}
 	return nil
 }

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"cmp"
+	"github.com/qscript-dev/qscript/graph/internal/sgemm"
 	"math"
 
 	"github.com/qscript-dev/qscript/tensor"
@@ -434,17 +435,6 @@ func buildIsInf(b *builder) (kernel, error) {
 	}, nil
 }
 
-// reluF32 is Relu on float32 without a data-dependent branch: a convolution's output is
-// about half negative, which a branch mispredicts. The bits b of v are kept when
-// 0 < b <= bits(+Inf), the positive numbers: b-1, taken in 64 bits so that b = 0 wraps
-// around, is then below bits(+Inf), and subtracting that sets bit 63 exactly in that case.
-// Negatives, zeros and NaNs give +0, as in the generic loop.
-func reluF32(d, src []float32) {
-	const inf = 0x7f800000
-	d = d[:len(src)]
-	for i, v := range src {
-		b := math.Float32bits(v)
-		keep := uint32(int64(uint64(b)-1-inf) >> 63)
-		d[i] = math.Float32frombits(b & keep)
-	}
-}
+// reluF32 is Relu on float32 (sgemm.Relu, which Conv's fused epilogue applies too):
+// negatives, zeros and NaNs give +0, as in the generic loop.
+func reluF32(d, src []float32) { sgemm.Relu(d, src) }

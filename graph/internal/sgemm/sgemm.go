@@ -1,6 +1,7 @@
 package sgemm
 
 import (
+	"math"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -135,6 +136,13 @@ type Operands struct {
 	// whole output beforehand is one more pass over memory (Conv's bias).
 	Fill    bool
 	RowInit []float32
+	// Residual and Relu, when set, finish each tile once its last block is added: Residual
+	// (laid out like dst, ldc apart) is added to it, then Relu sets negatives, zeros and
+	// NaNs to +0. The tile is still in cache, where the Add and Relu nodes after a Conv
+	// would each take a pass over memory; each element gets the same two operations, so
+	// the result is theirs bit for bit.
+	Residual []float32
+	Relu     bool
 }
 
 // Scratch lends Run its scratch buffers (packed panels, edge tiles), which Run returns
@@ -208,7 +216,8 @@ func sgemm(mem Scratch, mk microKernel, dst []float32, ldc int, ops Operands, m,
 	ap, bp := ops.PackedA, ops.PackedB
 	// Copied out of ops: a closure capturing ops itself (too large to capture by value) would
 	// move it to the heap on every call, parallel or not.
-	a, b, fill, rowInit := ops.A, ops.B, ops.Fill, ops.RowInit
+	a, b := ops.A, ops.B
+	fin := finish{fill: ops.Fill, rowInit: ops.RowInit, residual: ops.Residual, relu: ops.Relu}
 	// The packing closures escape to the heap once made, so a serial product (every one on
 	// calibration's Runners) calls packA and packB directly instead, making no garbage.
 	if ap == nil {
@@ -237,7 +246,7 @@ func sgemm(mem Scratch, mk microKernel, dst []float32, ldc int, ops Operands, m,
 	defer mem.Put(edges)
 	if workers <= 1 {
 		for t := 0; t < tiles; t++ {
-			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edges, fill, rowInit)
+			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edges, fin)
 		}
 		return
 	}
@@ -246,7 +255,7 @@ func sgemm(mem Scratch, mk microKernel, dst []float32, ldc int, ops Operands, m,
 	var wg sync.WaitGroup
 	work := func(edge []float32) {
 		for t := int(next.Add(1) - 1); t < tiles; t = int(next.Add(1) - 1) {
-			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edge, fill, rowInit)
+			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edge, fin)
 		}
 	}
 	wg.Add(workers - 1)
@@ -260,14 +269,58 @@ func sgemm(mem Scratch, mk microKernel, dst []float32, ldc int, ops Operands, m,
 	wg.Wait()
 }
 
+// finish is what sgemm does to each tile besides the product (Operands' Fill, RowInit,
+// Residual and Relu).
+type finish struct {
+	fill     bool
+	rowInit  []float32
+	residual []float32
+	relu     bool
+}
+
 // gemmTileAt computes tile t of sgemm's product: mc×gemmNC tiles, tilesN per row of tiles.
-func gemmTileAt(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, n, k, mc, tilesN, t int, edge []float32, fill bool, rowInit []float32) {
+func gemmTileAt(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, n, k, mc, tilesN, t int, edge []float32, fin finish) {
 	i0, j0 := (t/tilesN)*mc, (t%tilesN)*gemmNC
 	i1, j1 := min(i0+mc, m), min(j0+gemmNC, n)
-	if fill {
-		gemmFill(dst, ldc, rowInit, i0, i1, j0, j1)
+	if fin.fill {
+		gemmFill(dst, ldc, fin.rowInit, i0, i1, j0, j1)
 	}
 	gemmTile(mk, dst, ldc, ap, bp, m, k, i0, i1, j0, j1, edge)
+	if fin.residual == nil && !fin.relu {
+		return
+	}
+	for i := i0; i < i1; i++ {
+		row := dst[i*ldc+j0 : i*ldc+j1]
+		if fin.residual != nil {
+			AddTo(row, fin.residual[i*ldc+j0:i*ldc+j1])
+		}
+		if fin.relu {
+			Relu(row, row)
+		}
+	}
+}
+
+// AddTo adds src to dst element by element.
+func AddTo(dst, src []float32) {
+	src = src[:len(dst)]
+	for i := range dst {
+		dst[i] += src[i]
+	}
+}
+
+// Relu sets d to src with its negatives, zeros and NaNs made +0 (ONNX Relu; d may be src),
+// without a data-dependent branch: a convolution's output is about half negative, which a
+// branch mispredicts. The bits b of v are kept when 0 < b <= bits(+Inf), the positive
+// numbers: b-1, taken in 64 bits so that b = 0 wraps around, is then below bits(+Inf), and
+// subtracting that sets bit 63 exactly in that case.
+func Relu(d, src []float32) {
+	const inf = 0x7f800000
+	d = d[:len(src)]
+	for i, v := range src {
+		b := math.Float32bits(v)
+		keep := uint32(int64(uint64(b)-1-inf) >> 63)
+		d[i] = math.Float32frombits(b & keep)
+	}
 }
 
 // gemmFill sets dst[i][j0:j1] to rowInit[i] (zero when rowInit is nil) for rows i0..i1.

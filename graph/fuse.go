@@ -1,0 +1,144 @@
+package graph
+
+import (
+	"fmt"
+
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// A Conv followed by the Add of a residual and a Relu (ResNet's blocks), or by either,
+// runs as one kernel when nothing needs the values between them: the Add and the Relu are
+// applied to each tile of the Conv's output while it is still in cache (sgemm's Residual
+// and Relu), where three nodes would take three passes over memory and two more buffers.
+// Each element gets the same float32 operations in the same order as the nodes would
+// give it, so the result is the same bit for bit.
+
+// epilogue is what a fused kernel applies to its output: the Add of residual (nil: none),
+// then a Relu.
+type epilogue struct {
+	residual *tensor.Tensor
+	relu     bool
+}
+
+// fusedKernel is a kernel that can apply an epilogue. applied reports whether it did;
+// when it did not (a shape it does not fuse), its outputs are the node's own.
+type fusedKernel func(mem *arena, ins []*tensor.Tensor, ep epilogue) (outs []*tensor.Tensor, applied bool, err error)
+
+// fusion is a chain the Runner may run as one kernel: the node that starts it (whose
+// builder set a fusedKernel), then add and relu (either may be nil), each the only reader
+// of the value before it and the very next node.
+type fusion struct {
+	add, relu *Node
+	// residual is add's input index of the value added to the node's output.
+	residual int
+	// mid are the values between the nodes, which a fused run does not compute (by slot,
+	// and by name for Hooks.Watch).
+	midSlots []int
+	midNames []string
+}
+
+// planFusions finds the chains that may run fused (fusion), by the index of their first node.
+func (g *Graph) planFusions() {
+	g.fusions = make([]*fusion, len(g.nodes))
+	for i, n := range g.nodes {
+		if n.fused == nil || len(n.outSlots) != 1 || n.outSlots[0] < 0 {
+			continue
+		}
+		f := &fusion{}
+		v, j := n.Outputs[0], i+1
+		if a := g.onlyReader(v, j); isOp(a, "Add") && len(a.Inputs) == 2 && a.Inputs[0] != a.Inputs[1] && len(a.outSlots) == 1 && a.outSlots[0] >= 0 {
+			f.add, f.residual = a, 0
+			if a.Inputs[0] == v {
+				f.residual = 1
+			}
+			f.midSlots, f.midNames = append(f.midSlots, n.outSlots[0]), append(f.midNames, v)
+			v, j = a.Outputs[0], j+1
+		}
+		if r := g.onlyReader(v, j); isOp(r, "Relu") && len(r.Inputs) == 1 && len(r.outSlots) == 1 && r.outSlots[0] >= 0 {
+			f.relu = r
+			f.midSlots, f.midNames = append(f.midSlots, g.slots[v]), append(f.midNames, v)
+		}
+		if len(f.midSlots) > 0 {
+			g.fusions[i] = f
+		}
+	}
+}
+
+// onlyReader returns node j when it is the one node that reads value v, which is no graph
+// output; else nil.
+func (g *Graph) onlyReader(v string, j int) *Node {
+	if j >= len(g.nodes) || g.isOutput[v] {
+		return nil
+	}
+	if cs := g.consumers[v]; len(cs) == 1 && cs[0] == g.nodes[j] {
+		return cs[0]
+	}
+	return nil
+}
+
+// isOp reports whether n is an ai.onnx node of type op.
+func isOp(n *Node, op string) bool {
+	return n != nil && (n.Domain == "" || n.Domain == "ai.onnx") && n.OpType == op
+}
+
+// fusable reports whether this Run may run chain f fused: no value between its nodes is kept
+// or watched (Hooks.Watch; a hook without Watch sees every value).
+func (r *Runner) fusable(f *fusion, hooks *Hooks) bool {
+	if hooks != nil && hooks.AfterNode != nil && hooks.Watch == nil {
+		return false
+	}
+	for k, s := range f.midSlots {
+		if r.keep[s] || (hooks != nil && hooks.Watch != nil && hooks.Watch(f.midNames[k])) {
+			return false
+		}
+	}
+	return true
+}
+
+// runFused runs chain f, which starts at node i whose inputs are ins, as one kernel. It
+// returns the number of nodes it ran: all of the chain's, or only node i when its kernel
+// did not apply the epilogue (then the caller runs the rest as usual).
+func (r *Runner) runFused(i int, f *fusion, ins []*tensor.Tensor, hooks *Hooks) (int, error) {
+	g, mem := r.g, r.mem
+	n := g.nodes[i]
+	ep := epilogue{relu: f.relu != nil}
+	if f.add != nil {
+		if ep.residual = r.values[f.add.inSlots[f.residual]]; ep.residual == nil {
+			return 0, fmt.Errorf("graph: node %q (%s): input %q has no value", f.add.Name, f.add.OpType, f.add.Inputs[f.residual])
+		}
+	}
+	outs, applied, err := safeRunFused(n, mem, ins, &ep)
+	mem.endNode()
+	if err != nil {
+		return 0, err
+	}
+	if !applied {
+		return 1, r.finishNode(i, ins, outs, hooks)
+	}
+	chain := [3]*Node{n, f.add, f.relu}
+	last := f.relu
+	if last == nil {
+		last = f.add
+	}
+	at := i
+	for _, c := range chain {
+		if c == nil {
+			continue
+		}
+		if c != n {
+			var err error
+			if ins, err = r.gatherInputs(c, true); err != nil {
+				return 0, err
+			}
+		}
+		o := r.none[:]
+		if c == last {
+			o = outs
+		}
+		if err := r.finishNode(at, ins, o, hooks); err != nil {
+			return 0, err
+		}
+		at++
+	}
+	return 1 + len(f.midSlots), nil
+}
