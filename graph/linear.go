@@ -695,6 +695,12 @@ func (a im2colArgs) run(c0, c1 int) {
 		return
 	}
 	kh, kw, plane := a.p.kernel[0], a.p.kernel[1], a.p.out[0]*a.p.out[1]
+	if shiftable(a.p, a.w) {
+		for ci := c0; ci < c1; ci++ {
+			im2colShifted(a.col, a.x[ci*a.h*a.w:(ci+1)*a.h*a.w], a.h, a.w, a.p, ci, a.c*kh*kw, a.nr, a.n, a.col0)
+		}
+		return
+	}
 	row := a.mem.getScratch(plane)
 	for ci := c0; ci < c1; ci++ {
 		for k := 0; k < kh*kw; k++ {

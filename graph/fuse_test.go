@@ -1,0 +1,198 @@
+package graph
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/qscript-dev/qscript/formats/onnx/onnxpb"
+	"github.com/qscript-dev/qscript/graph/internal/sgemm"
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// TestIm2colShifted checks im2colShifted against im2colRow then PackBRow, the path it
+// replaces, bit for bit and at every position of B (pre-filled with NaN), for kernels,
+// paddings and images placed at a column offset of a wider B (Conv's joined images).
+func TestIm2colShifted(t *testing.T) {
+	cases := []struct {
+		h, w, k0, k1 int
+		pads         []int64
+	}{
+		{7, 7, 3, 3, []int64{1, 1, 1, 1}},
+		{56, 56, 3, 3, []int64{1, 1, 1, 1}},
+		{9, 11, 5, 5, []int64{2, 2, 2, 2}},
+		{6, 5, 3, 3, []int64{0, 1, 2, 1}},
+		{4, 4, 1, 1, []int64{0, 0, 0, 0}},
+		{5, 8, 1, 3, []int64{0, 1, 0, 1}},
+		{3, 4, 3, 5, []int64{3, 2, 0, 2}},
+		{1, 20, 1, 7, []int64{0, 3, 0, 3}},
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, c := range cases {
+		p, err := spatialParams(nil, []int{c.h, c.w}, []int{c.k0, c.k1}, nil, nil, c.pads, "NOTSET", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !shiftable(p, c.w) {
+			continue
+		}
+		const ch = 2
+		img := make([]float32, ch*c.h*c.w)
+		for i := range img {
+			img[i] = rng.Float32() - 0.5
+		}
+		plane, k := p.out[0]*p.out[1], ch*c.k0*c.k1
+		for _, nr := range []int{16, 32} {
+			for _, col0 := range []int{0, 5, plane} {
+				n := col0 + plane
+				want, got := make([]float32, sgemm.PackedBSize(n, k, nr)), make([]float32, sgemm.PackedBSize(n, k, nr))
+				for i := range want {
+					want[i], got[i] = float32(math.NaN()), float32(math.NaN())
+				}
+				row := make([]float32, plane)
+				for ci := 0; ci < ch; ci++ {
+					src := img[ci*c.h*c.w : (ci+1)*c.h*c.w]
+					for tap := 0; tap < c.k0*c.k1; tap++ {
+						im2colRow(row, src, c.h, c.w, p, tap/c.k1, tap%c.k1)
+						sgemm.PackBRow(want, row, n, k, ci*c.k0*c.k1+tap, nr, col0)
+					}
+					im2colShifted(got, src, c.h, c.w, p, ci, k, nr, n, col0)
+				}
+				// Columns before col0 belong to other images: neither path writes them.
+				if !slices.EqualFunc(want, got, func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
+					t.Errorf("%dx%d kernel %dx%d pads %v nr %d col0 %d: packed B differs", c.h, c.w, c.k0, c.k1, c.pads, nr, col0)
+				}
+			}
+		}
+	}
+}
+
+// convChainModel is x → Conv (weights and bias initializers) → Add r → Relu → y, or the
+// chain without the Add (add false), with the given Conv attributes.
+func convChainModel(x, w []int64, group int64, add bool, attrs ...*onnxpb.AttributeProto) *onnxpb.ModelProto {
+	rng := rand.New(rand.NewPCG(3, 4))
+	numel := func(d []int64) int {
+		n := 1
+		for _, v := range d {
+			n *= int(v)
+		}
+		return n
+	}
+	floats := func(name string, dims []int64) *onnxpb.TensorProto {
+		v := make([]float32, numel(dims))
+		for i := range v {
+			v[i] = rng.Float32() - 0.5
+		}
+		return &onnxpb.TensorProto{Name: ptr(name), DataType: ptr(int32(onnxpb.TensorProto_FLOAT)), Dims: dims, FloatData: v}
+	}
+	attrs = append(attrs, &onnxpb.AttributeProto{Name: ptr("group"), Type: onnxpb.AttributeProto_INT.Enum(), I: ptr(group)})
+	nodes := []*onnxpb.NodeProto{node("Conv", "conv", []string{"x", "w", "b"}, []string{"c"}, attrs...)}
+	relu := "c"
+	if add {
+		nodes = append(nodes, node("Add", "add", []string{"r", "c"}, []string{"s"}))
+		relu = "s"
+	}
+	nodes = append(nodes, node("Relu", "relu", []string{relu}, []string{"y"}))
+	m := model(13, nodes...)
+	m.Graph.Input = []*onnxpb.ValueInfoProto{vinfo("x", onnxpb.TensorProto_FLOAT, x...)}
+	if add {
+		r := vinfo("r", onnxpb.TensorProto_FLOAT)
+		r.Type.GetTensorType().Shape = nil // any shape
+		m.Graph.Input = append(m.Graph.Input, r)
+	}
+	m.Graph.Initializer = []*onnxpb.TensorProto{floats("w", w), floats("b", w[:1])}
+	return m
+}
+
+// TestFusedConvChain runs Conv → Add → Relu chains fused (no hooks, or a Watch that does
+// not name the values between) and unfused (a hook without Watch), and expects the same
+// output bit for bit, for the convolution paths (im2col, shifted im2col, joined small
+// images, 1×1 direct, grouped, depthwise, which does not fuse, 1-D); the hook sees every
+// node, with nil for the values a fused run did not compute, and a watched value stops
+// the fusion.
+func TestFusedConvChain(t *testing.T) {
+	ints := func(name string, v ...int64) *onnxpb.AttributeProto {
+		return &onnxpb.AttributeProto{Name: ptr(name), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: v}
+	}
+	cases := []struct {
+		x, w  []int64
+		group int64
+		attrs []*onnxpb.AttributeProto
+	}{
+		{[]int64{2, 8, 9, 9}, []int64{16, 8, 3, 3}, 1, []*onnxpb.AttributeProto{ints("pads", 1, 1, 1, 1)}},
+		{[]int64{3, 8, 7, 7}, []int64{24, 8, 3, 3}, 1, []*onnxpb.AttributeProto{ints("pads", 1, 1, 1, 1)}},
+		{[]int64{2, 4, 11, 10}, []int64{8, 4, 3, 3}, 1, []*onnxpb.AttributeProto{ints("strides", 2, 2), ints("pads", 1, 1, 1, 1)}},
+		{[]int64{2, 16, 6, 6}, []int64{8, 16, 1, 1}, 1, nil},
+		{[]int64{2, 8, 6, 6}, []int64{8, 4, 3, 3}, 2, []*onnxpb.AttributeProto{ints("pads", 1, 1, 1, 1)}},
+		{[]int64{2, 8, 6, 6}, []int64{8, 1, 3, 3}, 8, []*onnxpb.AttributeProto{ints("pads", 1, 1, 1, 1)}},
+		{[]int64{2, 4, 20}, []int64{6, 4, 5}, 1, []*onnxpb.AttributeProto{ints("pads", 2, 2)}},
+	}
+	for _, c := range cases {
+		for _, add := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%v_%v_g%d_add%v", c.x, c.w, c.group, add), func(t *testing.T) {
+				checkFusedChain(t, c.x, c.w, c.group, add, c.attrs)
+			})
+		}
+	}
+}
+
+func checkFusedChain(t *testing.T, xs, ws []int64, group int64, add bool, attrs []*onnxpb.AttributeProto) {
+	g, err := Load(convChainModel(xs, ws, group, add, attrs...), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	random := func(shape []int) *tensor.Tensor {
+		x := tensor.New(tensor.F32, shape...)
+		for i := range x.F32() {
+			x.F32()[i] = rng.Float32() - 0.5
+		}
+		return x
+	}
+	shape := make([]int, len(xs))
+	for i, v := range xs {
+		shape[i] = int(v)
+	}
+	feed := map[string]*tensor.Tensor{"x": random(shape)}
+	if add {
+		vi, _ := g.ValueInfo("c")
+		feed["r"] = random(vi.Shape)
+	}
+	seen := map[string]bool{}
+	watching := func(watch string) *Hooks {
+		return &Hooks{Watch: func(name string) bool { return name == watch }, AfterNode: func(n *Node, ins, outs []*tensor.Tensor) error {
+			seen[n.Name] = true
+			seen[n.Outputs[0]] = outs[0] != nil
+			return nil
+		}}
+	}
+	unfused := &Hooks{AfterNode: func(*Node, []*tensor.Tensor, []*tensor.Tensor) error { return nil }}
+	var want *tensor.Tensor
+	for i, h := range []*Hooks{unfused, nil, watching("y"), watching("c")} {
+		clear(seen)
+		out, err := g.Run(context.Background(), feed, h)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			want = out["y"]
+			continue
+		}
+		if !slices.EqualFunc(want.F32(), out["y"].F32(), func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
+			t.Fatalf("run %d differs from the unfused run", i)
+		}
+		if i >= 2 && (!seen["conv"] || !seen["relu"] || !seen["y"]) {
+			t.Fatalf("run %d: the hook missed a node or the output: %v", i, seen)
+		}
+		depthwise := group == ws[0]
+		if i == 2 && seen["c"] != depthwise {
+			t.Errorf("watching y only: conv output computed %v (depthwise %v)", seen["c"], depthwise)
+		}
+		if i == 3 && !seen["c"] {
+			t.Errorf("watching c: the hook saw no value for it")
+		}
+	}
+}
