@@ -34,6 +34,10 @@ type StatsAcc struct {
 // The vector kernels keep the float64 sums in several lanes and add them at the end, so
 // the sums differ from the loop's by float64 summation order only (the products of two
 // float32 values are exact in float64); counts and maxAbs are equal.
+//
+// With counts empty (nil), nothing is counted and lo and inv are not used: the sums are
+// the same bit for bit (for a caller that needs the histogram's range before it can bin,
+// and measures the error first). The same holds for AddFloats and AddFP8.
 func (a *StatsAcc) AddCodes(counts []int64, x []float32, codes []int8, scale float32, zp int32, lo, inv float32) {
 	codes = codes[:len(x)]
 	done := addCodesPrefix(&a.lanes, counts, x, codes, scale, zp, lo, inv)
@@ -104,18 +108,26 @@ func addCodesGo(s *ErrorSums, counts []int64, x []float32, codes []int8, scale f
 		xy += fa * fb
 		noise += d * d
 		maxAbs = max(maxAbs, math.Abs(d))
-		counts[int((v-lo)*inv)]++
 	}
 	s.xx, s.yy, s.xy, s.noise, s.maxAbs = xx, yy, xy, noise, maxAbs
 	s.n += len(x)
+	addBins(counts, x, lo, inv)
+}
+
+// addBins counts every x into counts[int((v-lo)*inv)], unless counts is empty.
+func addBins(counts []int64, x []float32, lo, inv float32) {
+	if len(counts) == 0 {
+		return
+	}
+	for _, v := range x {
+		counts[int((v-lo)*inv)]++
+	}
 }
 
 // addFloatsGo is addCodesGo's loop on dequantized values: ErrorSums.Add, then the counts.
 func addFloatsGo(s *ErrorSums, counts []int64, x, y []float32, lo, inv float32) {
 	s.Add(x, y)
-	for _, v := range x {
-		counts[int((v-lo)*inv)]++
-	}
+	addBins(counts, x, lo, inv)
 }
 
 // statsLanes are a vector kernel's partial sums: four float64 lanes of Σx², Σy², Σxy and

@@ -10,6 +10,14 @@ func statsCodesAVX2(x *float32, codes *int8, n int, counts *int64, scale float32
 //go:noescape
 func statsFloatsAVX2(x, y *float32, n int, counts *int64, lo, inv float32, l *statsLanes)
 
+// binsOf is the counts a kernel increments: nil (no histogram) when counts is empty.
+func binsOf(counts []int64) *int64 {
+	if len(counts) == 0 {
+		return nil
+	}
+	return &counts[0]
+}
+
 // addCodesPrefix measures the longest prefix of x whose length is a multiple of 8 into
 // the lanes with the AVX2 kernel and returns its length (0 without AVX2).
 func addCodesPrefix(l *statsLanes, counts []int64, x []float32, codes []int8, scale float32, zp int32, lo, inv float32) int {
@@ -17,7 +25,7 @@ func addCodesPrefix(l *statsLanes, counts []int64, x []float32, codes []int8, sc
 	if !haveAVX2 || n == 0 {
 		return 0
 	}
-	statsCodesAVX2(&x[0], &codes[0], n, &counts[0], scale, zp, lo, inv, l)
+	statsCodesAVX2(&x[0], &codes[0], n, binsOf(counts), scale, zp, lo, inv, l)
 	return n
 }
 
@@ -26,7 +34,7 @@ func addFloatsPrefix(l *statsLanes, counts []int64, x, y []float32, lo, inv floa
 	if !haveAVX2 || n == 0 {
 		return 0
 	}
-	statsFloatsAVX2(&x[0], &y[0], n, &counts[0], lo, inv, l)
+	statsFloatsAVX2(&x[0], &y[0], n, binsOf(counts), lo, inv, l)
 	return n
 }
 
@@ -61,7 +69,7 @@ func addFP8Prefix(l *statsLanes, counts []int64, x []float32, codes []uint8, sca
 	if !haveAVX2 || n == 0 {
 		return 0
 	}
-	statsFP8AVX2(&x[0], &codes[0], n, &counts[0], scale, &table[0], fp8Decodes[table], lo, inv, l)
+	statsFP8AVX2(&x[0], &codes[0], n, binsOf(counts), scale, &table[0], fp8Decodes[table], lo, inv, l)
 	return n
 }
 
@@ -77,7 +85,7 @@ func addGroupsPrefix(l *statsLanes, counts []int64, x []float32, codes []int8, s
 		return 0
 	}
 	_, _, _ = x[g*size-1], codes[g*size-1], zp[g-1]
-	statsGroupsAVX2(&x[0], &codes[0], g, size, &counts[0], &scale[0], &zp[0], shift, lo, inv, l)
+	statsGroupsAVX2(&x[0], &codes[0], g, size, binsOf(counts), &scale[0], &zp[0], shift, lo, inv, l)
 	return g * size
 }
 

@@ -317,3 +317,66 @@ func TestDivClampFP8MatchesTwoSteps(t *testing.T) {
 		t.Error("DivClampFP8To took F16")
 	}
 }
+
+// TestStatsWithoutCounts: with counts nil the statistics kernels count nothing and give the
+// sums they give with a histogram, bit for bit (AddCodes, AddFloats, AddFP8 and the group
+// kernel, vector and pure Go), on runs of many lengths into one accumulator.
+func TestStatsWithoutCounts(t *testing.T) {
+	rng := rand.New(rand.NewPCG(21, 22))
+	const n, bins = 3001, 64
+	x := make([]float32, n)
+	codes := make([]int8, n)
+	fp8 := make([]uint8, n)
+	y := make([]float32, n)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+		codes[i] = int8(rng.IntN(256) - 128)
+		fp8[i] = uint8(rng.IntN(0x7e))
+		y[i] = float32(rng.NormFloat64())
+	}
+	lo, hi := slices.Min(x), slices.Max(x)
+	inv := float32(float64(bins) / float64(hi-lo))
+	scale := []float32{0.011, 0.013, 0.017}
+	zp := []int32{1, -2, 0}
+	// measure adds x in runs, each kernel in turn, with or without counts.
+	measure := func(counts []int64) ErrorSums {
+		var acc StatsAcc
+		for a, r := 0, 0; a < n; r++ {
+			z := min(n, a+1+rng.IntN(200))
+			switch r % 4 {
+			case 0:
+				acc.AddCodes(counts, x[a:z], codes[a:z], scale[0], zp[0], lo, inv)
+			case 1:
+				acc.AddFloats(counts, x[a:z], y[a:z], lo, inv)
+			case 2:
+				if err := acc.AddFP8(counts, x[a:z], fp8[a:z], scale[1], tensor.F8E4M3, lo, inv); err != nil {
+					t.Fatal(err)
+				}
+			case 3:
+				g := (z - a) / 16
+				acc.addGroups(counts, x[a:a+16*g], codes[a:a+16*g], 16, slices.Repeat(scale, g)[:g], slices.Repeat(zp, g)[:g], 3, lo, inv)
+				z = a + 16*g
+			}
+			a = z
+		}
+		return acc.Sums()
+	}
+	for _, vector := range []bool{true, false} {
+		saved := haveAVX2
+		haveAVX2 = haveAVX2 && vector
+		seed := rng.Uint64()
+		rng = rand.New(rand.NewPCG(seed, 1))
+		counts := make([]int64, bins+1)
+		want := measure(counts)
+		rng = rand.New(rand.NewPCG(seed, 1))
+		got := measure(nil)
+		haveAVX2 = saved
+		var total int64
+		for _, c := range counts {
+			total += c
+		}
+		if got != want || total != int64(want.n) {
+			t.Errorf("vector=%v: sums without counts %+v, with counts %+v (%d counted of %d)", vector, got, want, total, want.n)
+		}
+	}
+}

@@ -115,7 +115,7 @@ type groupAffine struct{ mul, lo, hi, zp float32 }
 // runs), so that they are, bit for bit, those of a StatsAcc per block that AddCodes each
 // run of one scale in order (TestQuantizeGroupsMeasured).
 type GroupStats struct {
-	Counts  []int64     // AddCodes' counts: the bins plus one
+	Counts  []int64     // AddCodes' counts: the bins plus one (nil: no histogram)
 	Lo, Inv float32     // AddCodes' float32 bin formula
 	Block   int         // elements per entry of Sums
 	Sums    []ErrorSums // set: one per block of x

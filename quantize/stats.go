@@ -63,7 +63,7 @@ func (lw *layerWork) stats(bins int) *weightStats {
 			scratch[worker] = make([]float32, chunkElems)
 		}
 		a, z := b*chunkElems, min((b+1)*chunkElems, n)
-		sp.meter.SetPiece(b, lw.blockStats(sp, a, z, sp.meter.Counts(worker), scratch[worker]))
+		sp.meter.SetPiece(b, lw.blockStats(sp, a, z, sp.counts(worker), scratch[worker]))
 		return nil
 	})
 	return sp.result(lw)
@@ -91,10 +91,33 @@ func (lw *layerWork) planStats(lo, hi float32, bins, pieces int) statsPlan {
 	return statsPlan{h: h, binning: binning, fused: fused, meter: quant.NewMeter(pieces, bins)}
 }
 
-// result is the statistics of every piece measured, with lw's scale range.
+// planErrors plans the statistics, in pieces pieces, of a weight whose range is not known
+// yet (the streaming save's one pass): the error sums alone, with the kernels planStats
+// chooses for every range whose Binning has the float32 form, and no histogram (h nil:
+// counts gives the kernels nil counts, and they count nothing).
+func (lw *layerWork) planErrors(pieces int) statsPlan {
+	sp := lw.planStats(0, 1, HistogramBins, pieces)
+	sp.h = nil
+	return sp
+}
+
+// counts are the histogram counts worker bins into, nil when the plan has no histogram.
+func (sp statsPlan) counts(worker int) []int64 {
+	if sp.h == nil {
+		return nil
+	}
+	return sp.meter.Counts(worker)
+}
+
+// result is the statistics of every piece measured, with lw's scale range (and no
+// histogram from a plan without one).
 func (sp statsPlan) result(lw *layerWork) *weightStats {
 	s := &weightStats{histogram: sp.h}
-	s.errors, sp.h.Counts = sp.meter.Result()
+	var counts []int64
+	s.errors, counts = sp.meter.Result()
+	if sp.h != nil {
+		sp.h.Counts = counts
+	}
 	s.scaleMin, s.scaleMax = lw.scaleRange()
 	return s
 }
@@ -123,8 +146,10 @@ func (lw *layerWork) blockStats(sp statsPlan, a, z int, counts []int64, scratch 
 		return acc.Sums()
 	}
 	sums.Add(x[a:z], y)
-	slow := &report.Histogram{Min: sp.h.Min, Max: sp.h.Max, Counts: counts[:len(sp.h.Counts)]}
-	slow.Add(x[a:z])
+	if counts != nil {
+		slow := &report.Histogram{Min: sp.h.Min, Max: sp.h.Max, Counts: counts[:len(sp.h.Counts)]}
+		slow.Add(x[a:z])
+	}
 	return sums
 }
 

@@ -2,6 +2,7 @@ package quantize
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -83,6 +84,9 @@ func TestReportAfterSaveIsMeasuredBySave(t *testing.T) {
 				}
 				if got.Output != out || want.Output != out {
 					t.Errorf("%s %s %s: output %q and %q, want %q", src, dtype, layout, got.Output, want.Output, out)
+				}
+				if err := errors.Join(got.FillHistograms(), want.FillHistograms()); err != nil {
+					t.Fatal(err)
 				}
 				if !reflect.DeepEqual(got, want) {
 					t.Errorf("%s %s %s: the report after the save differs from the one before it:\n%#v\n%#v", src, dtype, layout, *got, *want)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -129,6 +130,11 @@ func saveWith(t *testing.T, src string, opts Options, layout string, stream bool
 		t.Fatal(err)
 	}
 	r.Output = ""
+	// Histograms deferred by the streaming save are counted from the source here, while
+	// it is open: the comparison covers them.
+	if err := r.FillHistograms(); err != nil {
+		t.Fatal(err)
+	}
 	return data, r
 }
 
@@ -229,5 +235,94 @@ func nonFiniteIndex(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), `tensor "enc.fc.weight"`) || !strings.Contains(err.Error(), "at element 37") {
 			t.Errorf("%s: %v", dtype, err)
 		}
+	}
+}
+
+// TestStreamingFirstErrorIsNaN: a chunk whose group scale does not fit (a bf16 row whose
+// range overflows float32) fails before a later chunk's NaN is looked at, but the
+// streaming save reports the NaN, as the whole-tensor save does (it checks the whole
+// weight first), and leaves no output; without the NaN both report the scale.
+func TestStreamingFirstErrorIsNaN(t *testing.T) {
+	defer func(n int) { streamChunkElems = n }(streamChunkElems)
+	streamChunkElems = 8 // a row per chunk
+	w := make([]float32, 6*8)
+	for i := range w {
+		w[i] = float32(i) / 10
+	}
+	w[0], w[1] = -3e38, 3e38 // row 0's range overflows
+	opts := DefaultOptions()
+	opts.Weights = WeightOptions{DType: DTypeUInt4, GroupSize: 8}
+	for _, nan := range []bool{true, false} {
+		w[29] = 2.9
+		if nan {
+			w[29] = float32(math.NaN())
+		}
+		bf, err := tensor.FromF32([]int{6, 8}, w).To(tensor.BF16)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(t.TempDir(), "nan.safetensors")
+		writeSafetensors(t, path, map[string]*tensor.Tensor{"enc.fc.weight": bf})
+		var msgs []string
+		for _, stream := range []bool{true, false} {
+			streamSaves = stream
+			q, err := PlanWeights(context.Background(), openModel(t, path), opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := filepath.Join(t.TempDir(), "o.safetensors")
+			err = q.Save(context.Background(), out, SaveOptions{})
+			streamSaves = true
+			if err == nil || nan != strings.Contains(err.Error(), "NaN at element 29") {
+				t.Fatalf("nan=%v stream=%v: %v", nan, stream, err)
+			}
+			if _, serr := os.Stat(out); serr == nil {
+				t.Errorf("stream=%v: %s written", stream, out)
+			}
+			msgs = append(msgs, strings.TrimPrefix(err.Error(), "save "+out))
+		}
+		if msgs[0] != msgs[1] {
+			t.Errorf("nan=%v: streamed%s\nwhole%s", nan, msgs[0], msgs[1])
+		}
+	}
+}
+
+// TestDeferredHistogramChangedSource: a histogram the streaming save deferred is counted
+// from the source when the JSON report is written; if the file changed in place meanwhile
+// (values outside the range the save measured), writing the report fails and says so,
+// rather than writing the histogram of other values.
+func TestDeferredHistogramChangedSource(t *testing.T) {
+	dir := t.TempDir()
+	w := make([]float32, 16*8)
+	for i := range w {
+		w[i] = float32(i) / 1000
+	}
+	path := filepath.Join(dir, "in.safetensors")
+	writeSafetensors(t, path, map[string]*tensor.Tensor{"enc.fc.weight": tensor.FromF32([]int{16, 8}, w)})
+	q := quantizeAndSave(t, path, DefaultOptions(), filepath.Join(dir, "o.safetensors"), SaveOptions{})
+	r, err := q.Report(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !r.Layers[0].Histogram.Pending() {
+		t.Fatal("the streamed weight's histogram is not deferred")
+	}
+	// Overwrite w[5] in place, in the file the plan still reads.
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := bytes.Index(data, tensor.FromF32([]int{1}, w[5:6]).Data)
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil || at < 0 {
+		t.Fatal(at, err)
+	}
+	if _, err := f.WriteAt(tensor.FromF32([]int{1}, []float32{99}).Data, int64(at)); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	err = r.WriteJSON(io.Discard)
+	if err == nil || !strings.Contains(err.Error(), `tensor "enc.fc.weight" changed since it was quantized`) {
+		t.Errorf("report of a changed source: %v", err)
 	}
 }

@@ -9,12 +9,14 @@ const DefaultBins = 64
 // rounding of Binning, the values v with Min + i·w <= v < Min + (i+1)·w, where
 // w = (Max-Min)/len(Counts), and the last bin also holds v == Max. When every value is
 // equal, Min == Max and they are all in Counts[0]. NaN and ±Inf are not binned;
-// NonFinite counts them.
+// NonFinite counts them. A deferred histogram (Deferred) has no Counts until Fill.
 type Histogram struct {
 	Min       float64 `json:"min"`
 	Max       float64 `json:"max"`
 	Counts    []int64 `json:"counts"`
 	NonFinite int64   `json:"non_finite,omitempty"`
+
+	deferred *deferred // how to compute Counts and NonFinite; nil once they are known
 }
 
 // NewHistogram bins values into bins equal-width bins over their finite range. It reads

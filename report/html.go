@@ -20,8 +20,12 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 // WriteHTML writes the report as one self-contained HTML page: inline CSS and SVG, no
 // script, nothing fetched from the network. It shows the totals, a bar chart of the
 // weight SQNR per layer, the layer table with a histogram of each layer's weights, the
-// activations and the evaluation. Every name is HTML-escaped.
+// activations and the evaluation. Every name is HTML-escaped. Deferred histograms are
+// computed first (FillHistograms), which can fail.
 func (r *Report) WriteHTML(w io.Writer) error {
+	if err := r.FillHistograms(); err != nil {
+		return err
+	}
 	bw := bufio.NewWriter(w)
 	if err := page.Execute(bw, r.htmlView()); err != nil {
 		return fmt.Errorf("report: %w", err)

@@ -15,8 +15,12 @@ const MaxJSONSize = 64 << 20
 
 // WriteJSON writes r as indented JSON (two spaces). JSON has no Inf or NaN, so every float
 // that is not finite is written as a string: "inf", "-inf" or "nan" (an exact layer has
-// "sqnr_db": "inf"). Encoding therefore never fails on the report's own values.
+// "sqnr_db": "inf"). Encoding therefore never fails on the report's own values. Deferred
+// histograms are computed first (FillHistograms), which can fail.
 func (r *Report) WriteJSON(w io.Writer) error {
+	if err := r.FillHistograms(); err != nil {
+		return err
+	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
@@ -199,7 +203,16 @@ func (e *Eval) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MarshalJSON writes h with its counts, computing those of a deferred histogram (without
+// storing them in h: json.Marshal of a report works as WriteJSON does).
 func (h Histogram) MarshalJSON() ([]byte, error) {
+	if h.Pending() {
+		filled, err := h.deferred.get(&h)
+		if err != nil {
+			return nil, err
+		}
+		h.Counts, h.NonFinite = filled.Counts, filled.NonFinite
+	}
 	type plain Histogram
 	return json.Marshal(struct {
 		plain
