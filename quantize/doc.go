@@ -15,6 +15,7 @@
 //	q, err := quantize.PlanWeights(ctx, m, opts)   // plans; reads no tensor data
 //	err = q.Save(ctx, "out.safetensors", quantize.SaveOptions{}) // measures the report too
 //	rep, err := q.Report(ctx)                      // after Save: reads nothing; before: one pass
+//	err = rep.SaveHTML("report.html")              // counts the deferred weight histograms
 //
 // Layouts written by Save (compressed, the default; L is a layer's weight name, such as
 // "fc1.weight"; scales are F32, or the weight's dtype for f16/bf16 weights):

@@ -16,7 +16,9 @@ const HistogramBins = report.DefaultBins
 // filled report: one row per layer, quantized or left in float with the reason; bytes
 // before and after in the compressed layout; the totals; warnings; the output path once
 // saved. After a Save the statistics are already known (Save measures the weights it
-// writes) and nothing is read; before any Save, Report makes one streaming pass over the
+// writes) and nothing is read, but for the histograms of the weights the streaming save
+// read once: they are deferred (report.Deferred) and read from the source, which must
+// still be open, when the report's FillHistograms (WriteJSON, WriteHTML) asks; before any Save, Report makes one streaming pass over the
 // selected weights (each read, quantized, measured and dropped). Both give the same
 // figures. The result is cached: later calls return it without reading the model again,
 // until SetInputQParams changes the plan. The caller may modify the returned report (set

@@ -12,7 +12,8 @@ import (
 // dequantized values against the source, the range of its stored scales and the
 // histogram of its source values. Report measures them in a pass of its own; Save
 // measures them from the values and codes it already holds, so that a report asked for
-// after a save reads nothing again. Both call stats, so both give the same figures.
+// after a save reads nothing again (but for histograms the streaming save deferred:
+// streamweight.go). Both give the same figures.
 type weightStats struct {
 	errors             quant.Errors
 	scaleMin, scaleMax float64
