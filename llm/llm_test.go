@@ -16,6 +16,7 @@ import (
 
 	"github.com/qscript-dev/qscript/formats/hf"
 	"github.com/qscript-dev/qscript/formats/safetensors"
+	"github.com/qscript-dev/qscript/report"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -138,6 +139,12 @@ func TestWriteFolder(t *testing.T) {
 	}
 	if len(res.Shards) < 2 || calls != len(p.Folder.Tensors()) {
 		t.Fatalf("shards %v, progress calls %d", res.Shards, calls)
+	}
+	// Sizes print as everywhere else in qscript (report.FormatBytes: binary units).
+	sum := p.Summary(res)
+	if want := report.FormatBytes(res.InBytes) + " -> " + report.FormatBytes(res.OutBytes) + " of tensor data"; !strings.Contains(sum, want) ||
+		strings.Contains(sum, " kB") || strings.Contains(sum, " MB") {
+		t.Errorf("summary %q, want %q and binary units", sum, want)
 	}
 	got := snapshot(t, out)
 	if !slices.Equal(res.Skipped, []string{"original (not a regular file)", "pytorch_model.bin (weights)"}) {
@@ -385,9 +392,9 @@ func TestBar(t *testing.T) {
 	nilBar.Update(Progress{})
 	nilBar.Finish()
 	b := newBar(&buf, time.Now().Add(-2*time.Second))
-	b.Update(Progress{Tensors: 3, TotalTensors: 10, Bytes: 300_000_000, TotalBytes: 1_000_000_000})
+	b.Update(Progress{Tensors: 3, TotalTensors: 10, Bytes: 300 << 20, TotalBytes: 1 << 30})
 	b.Finish()
-	if s := buf.String(); !strings.Contains(s, "3/10 tensors") || !strings.Contains(s, "300.0 MB/1.0 GB") || !strings.Contains(s, "ETA") || !strings.HasSuffix(s, "\n") {
+	if s := buf.String(); !strings.Contains(s, "3/10 tensors") || !strings.Contains(s, "300 MiB/1.00 GiB") || !strings.Contains(s, "ETA") || !strings.HasSuffix(s, "\n") {
 		t.Fatalf("bar %q", s)
 	}
 	quiet := newBar(&buf, time.Now())

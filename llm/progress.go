@@ -1,11 +1,11 @@
 package llm
 
 import (
-	"fmt"
 	"io"
 	"time"
 
 	"github.com/qscript-dev/qscript/internal/progress"
+	"github.com/qscript-dev/qscript/report"
 )
 
 // Bar draws Write's progress on a terminal: a one-line bar with tensors done, bytes,
@@ -61,20 +61,5 @@ func (b *Bar) draw(now time.Time) {
 		eta = "0s"
 	}
 	b.line.Drawf("[%s] %d/%d tensors  %s/%s  %s/s  ETA %s ", progress.Bar(24, done, total),
-		pr.Tensors, pr.TotalTensors, HumanBytes(pr.Bytes), HumanBytes(pr.TotalBytes), HumanBytes(int64(rate)), eta)
-}
-
-// HumanBytes writes a byte count with a decimal unit ("1.2 GB").
-func HumanBytes(n int64) string {
-	f := float64(n)
-	for _, u := range []string{"B", "kB", "MB", "GB", "TB"} {
-		if f < 1000 || u == "TB" {
-			if u == "B" {
-				return fmt.Sprintf("%d B", n)
-			}
-			return fmt.Sprintf("%.1f %s", f, u)
-		}
-		f /= 1000
-	}
-	return ""
+		pr.Tensors, pr.TotalTensors, report.FormatBytes(pr.Bytes), report.FormatBytes(pr.TotalBytes), report.FormatBytes(int64(rate)), eta)
 }

@@ -13,7 +13,7 @@ func (p *Planned) Summary(res *Result) string {
 	r := p.Report(res)
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s: %d layers quantized in %d config group(s), %d shard(s), %s -> %s of tensor data\n",
-		res.Dir, len(res.Layers), len(p.Groups), len(res.Shards), HumanBytes(res.InBytes), HumanBytes(res.OutBytes))
+		res.Dir, len(res.Layers), len(p.Groups), len(res.Shards), report.FormatBytes(res.InBytes), report.FormatBytes(res.OutBytes))
 	fmt.Fprintf(&b, "%-8s %-12s %-16s %7s %12s %10s %10s %9s %9s\n", "group", "scheme", "format", "layers", "params", "in", "out", "mean dB", "min dB")
 	params := map[string]int{}
 	for _, l := range r.Layers {
@@ -23,7 +23,7 @@ func (p *Planned) Summary(res *Result) string {
 	}
 	for _, t := range r.GroupTotals() {
 		fmt.Fprintf(&b, "%-8s %-12s %-16s %7d %12d %10s %10s %9.2f %9.2f\n", t.Name, t.Scheme, p.Format(t.Name), t.Layers, params[t.Name],
-			HumanBytes(t.BytesBefore), HumanBytes(t.BytesAfter), t.MeanSQNR, t.MinSQNR)
+			report.FormatBytes(t.BytesBefore), report.FormatBytes(t.BytesAfter), t.MeanSQNR, t.MinSQNR)
 	}
 	if len(p.Ignore) > 0 {
 		fmt.Fprintf(&b, "left in full precision: %s\n", strings.Join(p.Ignore, ", "))
