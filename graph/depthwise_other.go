@@ -1,0 +1,7 @@
+//go:build !amd64 || purego
+
+package graph
+
+var haveDepthwiseAVX = false
+
+func depthwise3x3Prefix(row, r0, r1, r2 []float32, k *[9]float32, b float32) int { return 0 }
