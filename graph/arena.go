@@ -13,15 +13,17 @@ import (
 // arena recycles the buffers of intermediate values within a Run and across the Runs of one
 // Runner, and the scratch space kernels need. Kernels allocate their outputs from it; Run
 // counts, per buffer, the live values that reference it (views such as Reshape share their
-// input's buffer) and hands a buffer back once none does. Values that Graph.Run returns
-// (outputs, Keep) leave the arena with their buffers; a Runner's stay until its next Run.
+// input's buffer) and hands a buffer back once none does. Buffers are carved out of chunks
+// (chunk.go), so memory one value leaves serves values of any size after it. Values that
+// Graph.Run returns (outputs, Keep) leave the arena with their chunks; a Runner's stay until
+// its next Run.
 //
 // Output buffers are used only from the goroutine that calls Run; scratch buffers
 // (getScratch) may be taken and returned by a kernel's worker goroutines too. A nil *arena
 // allocates from the heap (Load's constant evaluation).
 type arena struct {
-	owned []ownedBuf // buffers handed out during this Run and still referenced or recyclable
-	free  [][]byte   // buffers no live value references
+	owned  []ownedBuf // buffers handed out during this Run and still referenced or recyclable
+	chunks []*chunk   // the memory buffers are carved from (chunk.go)
 
 	scratchMu sync.Mutex
 	scratch   [][]float32 // scratch buffers not in use
@@ -43,18 +45,21 @@ type arena struct {
 	hooks *Hooks
 }
 
-// ownedBuf is a buffer the arena handed out and the number of live values that use it.
+// ownedBuf is a buffer the arena handed out, where it lies in its chunk, and the number of
+// live values that use it.
 type ownedBuf struct {
 	buf  []byte
+	c    *chunk
+	off  int
 	refs int
 }
 
-// arenaMaxFree, arenaMaxScratch and arenaMaxHeaders bound what an arena keeps between Runs,
+// arenaMaxChunks, arenaMaxScratch and arenaMaxHeaders bound what an arena keeps between Runs,
 // so that a run of unusual sizes or a huge graph cannot make it hoard. Every value counts,
 // down to the few bytes of a shape tensor: whatever a Run allocates afresh is garbage once
 // it ends, and a long loop of Runs would let it pile up to the collector's goal.
 const (
-	arenaMaxFree    = 256
+	arenaMaxChunks  = 256
 	arenaMaxScratch = 32
 	arenaMaxHeaders = 4096
 )
@@ -143,34 +148,23 @@ func (a *arena) alloc(n int, zero bool) []byte {
 	if a == nil {
 		return make([]byte, n)
 	}
-	var buf []byte
-	if best := bestFit(a.free, n); best >= 0 {
-		buf = a.free[best][:n]
-		a.free[best] = a.free[len(a.free)-1]
-		a.free[len(a.free)-1] = nil
-		a.free = a.free[:len(a.free)-1]
+	if n == 0 {
+		return []byte{}
+	}
+	c, off := carve(a.chunks, n)
+	if c != nil {
 		if zero {
-			clear(buf)
+			clear(c.mem[off : off+n])
 		}
 	} else {
 		release := a.reserveBudget(n)
-		buf = make([]byte, n)
+		c = &chunk{mem: make([]byte, spanSize(n))}
 		release()
+		a.chunks = append(a.chunks, c)
 	}
-	a.owned = append(a.owned, ownedBuf{buf: buf})
+	buf := c.mem[off : off+n : off+n]
+	a.owned = append(a.owned, ownedBuf{buf: buf, c: c, off: off})
 	return buf
-}
-
-// bestFit returns the index of the smallest buffer of free that holds n elements and
-// wastes at most half of itself, or -1.
-func bestFit[T any](free [][]T, n int) int {
-	best := -1
-	for i, b := range free {
-		if cap(b) >= n && cap(b) <= 2*n && (best < 0 || cap(b) < cap(free[best])) {
-			best = i
-		}
-	}
-	return best
 }
 
 // getScratch returns n float32s of uninitialized scratch space, to give back with
@@ -262,10 +256,26 @@ func (a *arena) release(t *tensor.Tensor) {
 	if a.owned[i].refs > 0 {
 		return
 	}
-	a.free = append(a.free, a.owned[i].buf[:cap(a.owned[i].buf)])
+	a.owned[i].giveBack()
 	last := len(a.owned) - 1
 	a.owned[i], a.owned[last] = a.owned[last], ownedBuf{}
 	a.owned = a.owned[:last]
+}
+
+// giveBack returns the buffer's span to its chunk.
+func (o ownedBuf) giveBack() { o.c.giveBack(o.off, cap(o.buf)) }
+
+// trimChunks drops the chunks the arena no longer carves from, and empty chunks beyond
+// arenaMaxChunks.
+func (a *arena) trimChunks() {
+	kept := 0
+	a.chunks = slices.DeleteFunc(a.chunks, func(c *chunk) bool {
+		if c.gone || (c.empty() && kept >= arenaMaxChunks) {
+			return true
+		}
+		kept++
+		return false
+	})
 }
 
 // finish ends a successful Run: buffers no value references (kernel temporaries, unnamed
@@ -277,17 +287,16 @@ func (a *arena) finish(detach bool) {
 	for _, o := range a.owned {
 		switch {
 		case o.refs == 0:
-			a.free = append(a.free, o.buf[:cap(o.buf)])
+			o.giveBack()
 		case !detach:
 			kept = append(kept, o)
+		default:
+			o.c.gone = true // the caller has part of it now
 		}
 	}
 	clear(a.owned[len(kept):])
 	a.owned = kept
-	if len(a.free) > arenaMaxFree {
-		clear(a.free[arenaMaxFree:])
-		a.free = a.free[:arenaMaxFree]
-	}
+	a.trimChunks()
 	// Headers are recycled once no returned value can use them: Graph.Run hands the caller
 	// copies, a Runner's values stay valid until its next Run has finished.
 	a.spareHeaders = append(a.spareHeaders, a.lastHeaders...)
