@@ -59,8 +59,9 @@ func F32ToBF16To(dst []uint16, src []float32) error {
 //	for i, b := range src { dst[i] = tensor.BF16ToF32(b) }
 func BF16ToF32To(dst []float32, src []uint16) error {
 	return castTo(dst, src, "BF16ToF32To", func(d []float32, s []uint16) {
-		for i, b := range s {
-			d[i] = tensor.BF16ToF32(b)
+		done := bf16ToF32Prefix(d, s)
+		for i, b := range s[done:] {
+			d[done+i] = tensor.BF16ToF32(b)
 		}
 	})
 }

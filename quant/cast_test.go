@@ -92,6 +92,22 @@ func TestCastKernelsMatchScalar(t *testing.T) {
 			t.Fatalf("F16ToF32(%#04x) = %#08x", v, math.Float32bits(back[i]))
 		}
 	}
+	// Every bfloat16 pattern, vector kernel and Go loop, and a tail the vector skips.
+	for _, vector := range []bool{true, false} {
+		saved := haveAVX2
+		haveAVX2 = haveAVX2 && vector
+		clear(back)
+		err := BF16ToF32To(back[:len(all)-5], all[:len(all)-5])
+		haveAVX2 = saved
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range all[:len(all)-5] {
+			if math.Float32bits(back[i]) != math.Float32bits(tensor.BF16ToF32(v)) {
+				t.Fatalf("vector=%v: BF16ToF32(%#04x) = %#08x", vector, v, math.Float32bits(back[i]))
+			}
+		}
+	}
 }
 
 func TestCastTensor(t *testing.T) {

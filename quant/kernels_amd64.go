@@ -46,6 +46,9 @@ func f16ToF32F16C(dst *float32, src *uint16, n int)
 //go:noescape
 func f32ToBF16AVX2(dst *uint16, src *float32, n int)
 
+//go:noescape
+func bf16ToF32AVX2(dst *float32, src *uint16, n int)
+
 // histcIndexPrefix writes the histc bins (-1: outside) of the longest prefix of x whose
 // length is a multiple of 8 into dst (at least as long) and returns its length.
 func histcIndexPrefix(dst []int32, x []float32, left, right, nb, span, last float32) int {
@@ -153,6 +156,17 @@ func f16ToF32Prefix(dst []float32, src []uint16) int {
 		return 0
 	}
 	f16ToF32F16C(&dst[0], &src[0], n)
+	return n
+}
+
+// bf16ToF32Prefix widens the longest prefix of src whose length is a multiple of 32.
+func bf16ToF32Prefix(dst []float32, src []uint16) int {
+	n := len(src) &^ 31
+	if !haveAVX2 || n == 0 {
+		return 0
+	}
+	_ = dst[n-1]
+	bf16ToF32AVX2(&dst[0], &src[0], n)
 	return n
 }
 

@@ -239,6 +239,35 @@ f16wide:
 	VZEROUPPER
 	RET
 
+// func bf16ToF32AVX2(dst *float32, src *uint16, n int)
+// bfloat16 bits are a float32's high half: each is zero-extended and shifted up 16 bits,
+// 32 at a time (n a positive multiple of 32). (The Go loop measured 0.6 ns a value in the
+// streaming save's statistics of bf16 casts, a third of its CPU time.)
+TEXT ·bf16ToF32AVX2(SB), NOSPLIT, $0-24
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+
+bf16wide:
+	VPMOVZXWD 0(SI), Y0
+	VPMOVZXWD 16(SI), Y1
+	VPMOVZXWD 32(SI), Y2
+	VPMOVZXWD 48(SI), Y3
+	VPSLLD    $16, Y0, Y0
+	VPSLLD    $16, Y1, Y1
+	VPSLLD    $16, Y2, Y2
+	VPSLLD    $16, Y3, Y3
+	VMOVUPS   Y0, 0(DI)
+	VMOVUPS   Y1, 32(DI)
+	VMOVUPS   Y2, 64(DI)
+	VMOVUPS   Y3, 96(DI)
+	ADDQ      $64, SI
+	ADDQ      $128, DI
+	SUBQ      $32, CX
+	JNZ       bf16wide
+	VZEROUPPER
+	RET
+
 // func f32ToBF16AVX2(dst *uint16, src *float32, n int)
 TEXT ·f32ToBF16AVX2(SB), NOSPLIT, $0-24
 	MOVQ         dst+0(FP), DI

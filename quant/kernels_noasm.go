@@ -19,6 +19,7 @@ func quantizeBytesPrefix[T Code](dst []T, src []float32, a *affine) (done int, b
 func f32ToF16Prefix(dst []uint16, src []float32) int  { return 0 }
 func f16ToF32Prefix(dst []float32, src []uint16) int  { return 0 }
 func f32ToBF16Prefix(dst []uint16, src []float32) int { return 0 }
+func bf16ToF32Prefix(dst []float32, src []uint16) int { return 0 }
 
 func f32ToF8E4M3Prefix(dst []uint8, src []float32) int { return 0 }
 func f32ToF8E5M2Prefix(dst []uint8, src []float32) int { return 0 }
