@@ -40,6 +40,10 @@ type arena struct {
 	// workers is the number of goroutines one kernel may use (nil or 0: GOMAXPROCS); see
 	// maxWorkers. It is the Runner's, which may change it during a Run (Runner.SetWorkers).
 	workers *atomic.Int32
+	// donor is the input the node being run may write its output over (Runner.donor), and
+	// donated records that it did (elementwiseOut).
+	donor   *tensor.Tensor
+	donated bool
 	// ctx and hooks are those of the Run in progress, for the subgraphs of If and Loop.
 	ctx   context.Context
 	hooks *Hooks
@@ -236,6 +240,28 @@ func (a *arena) find(t *tensor.Tensor) int {
 		}
 	}
 	return -1
+}
+
+// sole reports whether t is the one live value using its buffer, and covers all of it.
+func (a *arena) sole(t *tensor.Tensor) bool {
+	i := a.find(t)
+	return i >= 0 && a.owned[i].refs == 1 && len(t.Data) == len(a.owned[i].buf) &&
+		unsafe.SliceData(t.Data) == unsafe.SliceData(a.owned[i].buf)
+}
+
+// elementwiseOut returns the output of an element-wise kernel reading x, of x's shape and
+// dtype dt: x itself when the Runner offered it (arena.donor: nothing reads x after this
+// node), else a new uninitialized tensor. Only a kernel that computes each output element
+// from the input element at the same position, and reads that element before it writes
+// the output's, may ask for it.
+func elementwiseOut[T any](a *arena, x *tensor.Tensor, dt tensor.DType) (*tensor.Tensor, []T) {
+	if a != nil && a.donor == x && x != nil && dt.Size() == x.DType.Size() {
+		a.donor, a.donated = nil, true
+		v := a.view(x, x.Shape)
+		v.DType = dt
+		return v, elems[T](v)
+	}
+	return newTensorIn[T](a, dt, x.Shape, false)
 }
 
 // retain records one more live value that uses t's buffer.

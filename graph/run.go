@@ -210,7 +210,12 @@ func (r *Runner) runNodes(ctx context.Context, hooks *Hooks) error {
 			i += ran
 			continue
 		}
+		mem.donor = r.donor(i, hooks)
 		outs, err := safeRun(n, mem, ins)
+		if mem.donated {
+			ins[0] = nil // overwritten by the output: the hook is told it is gone
+		}
+		mem.donor, mem.donated = nil, false
 		mem.endNode()
 		if err != nil {
 			return err
@@ -221,6 +226,30 @@ func (r *Runner) runNodes(ctx context.Context, hooks *Hooks) error {
 		i++
 	}
 	return nil
+}
+
+// donor returns node i's first input when the node may write its output over it
+// (elementwiseOut): the node is its last reader and reads it once, the value is the run's own
+// (no graph input, initializer or kept value), contiguous, the only value using its
+// buffer, and no hook will look at it (Hooks.Watch does not name it). An element-wise node
+// then needs no new buffer, and its output is written where the input is still in cache.
+func (r *Runner) donor(i int, hooks *Hooks) *tensor.Tensor {
+	g, n := r.g, r.g.nodes[i]
+	if len(n.inSlots) == 0 || n.inSlots[0] < 0 {
+		return nil
+	}
+	s := n.inSlots[0]
+	if !g.produced[s] || r.keep[s] || slices.Index(n.inSlots[1:], s) >= 0 || slices.Index(g.freeSlots[i], s) < 0 {
+		return nil
+	}
+	if hooks != nil && hooks.AfterNode != nil && (hooks.Watch == nil || hooks.Watch(n.Inputs[0])) {
+		return nil
+	}
+	t := r.values[s]
+	if t == nil || !t.IsContiguous() || !r.mem.sole(t) {
+		return nil
+	}
+	return t
 }
 
 // gatherInputs collects node n's inputs from their slots into r.ins. A missing value is an

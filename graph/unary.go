@@ -265,8 +265,8 @@ func mapSigned(mem *arena, x *tensor.Tensor, op string) *tensor.Tensor {
 // mapSignedT computes Relu, Neg, Abs or Sign of every element, split across workers for
 // large tensors.
 func mapSignedT[T float32 | float64 | int64 | int32 | int16 | int8](mem *arena, x *tensor.Tensor, op string) *tensor.Tensor {
-	out, dst := newTensorIn[T](mem, x.DType, x.Shape, false)
 	all := elems[T](x)
+	out, dst := elementwiseOut[T](mem, x, x.DType)
 	a := signedArgs[T]{dst: dst, src: all, op: op}
 	if workers := mem.workersFor(len(dst), len(dst)); workers > 1 {
 		runRange(workers, len(dst), a, signedArgs[T].run)
@@ -371,8 +371,9 @@ func clipF32(mem *arena, x *tensor.Tensor, lo, hi float64) *tensor.Tensor {
 	if !(lo <= hi) || float64(float32(lo)) != lo || float64(float32(hi)) != hi {
 		return clipT[float32](x, lo, hi)
 	}
-	out, d := newTensorIn[float32](mem, tensor.F32, x.Shape, false)
-	clampF32(d, elems[float32](x), float32(lo), float32(hi))
+	src := elems[float32](x)
+	out, d := elementwiseOut[float32](mem, x, tensor.F32)
+	clampF32(d, src, float32(lo), float32(hi))
 	return out
 }
 
