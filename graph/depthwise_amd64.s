@@ -105,3 +105,94 @@ loop8:
 done:
 	VZEROUPPER
 	RET
+
+// func depthwise3x3S2AVX2(dst, r0, r1, r2 *float32, k *[9]float32, b float32, n int)
+// depthwise3x3AVX at a stride of 2: dst[i] = b + k[0]*r0[2i] + k[1]*r0[2i+1] + k[2]*r0[2i+2]
+// + ... + k[8]*r2[2i+2], n a multiple of 8. Each row's 16 values from 2i and from 2i+1 are
+// split into their even and odd elements (VSHUFPS, then VPERMPD to put the halves in order):
+// the evens of the first are the taps of k[0], its odds those of k[1], the odds of the
+// second those of k[2]. The last value read is r[2n], the last tap.
+TEXT ·depthwise3x3S2AVX2(SB), NOSPLIT, $0-56
+	MOVQ dst+0(FP), DI
+	MOVQ r0+8(FP), SI
+	MOVQ r1+16(FP), R8
+	MOVQ r2+24(FP), R9
+	MOVQ k+32(FP), AX
+	VBROADCASTSS b+40(FP), Y15
+	MOVQ n+48(FP), CX
+	VBROADCASTSS 0(AX), Y0
+	VBROADCASTSS 4(AX), Y1
+	VBROADCASTSS 8(AX), Y2
+	VBROADCASTSS 12(AX), Y3
+	VBROADCASTSS 16(AX), Y4
+	VBROADCASTSS 20(AX), Y5
+	VBROADCASTSS 24(AX), Y6
+	VBROADCASTSS 28(AX), Y7
+	VBROADCASTSS 32(AX), Y8
+
+s2loop:
+	CMPQ CX, $8
+	JLT  s2done
+	VMOVAPS Y15, Y9
+	// Row 0.
+	VMOVUPS 0(SI), Y10
+	VMOVUPS 32(SI), Y11
+	VSHUFPS $0x88, Y11, Y10, Y12
+	VSHUFPS $0xDD, Y11, Y10, Y13
+	VPERMPD $0xD8, Y12, Y12
+	VPERMPD $0xD8, Y13, Y13
+	VMOVUPS 4(SI), Y10
+	VMOVUPS 36(SI), Y11
+	VSHUFPS $0xDD, Y11, Y10, Y14
+	VPERMPD $0xD8, Y14, Y14
+	VMULPS Y12, Y0, Y12
+	VADDPS Y12, Y9, Y9
+	VMULPS Y13, Y1, Y13
+	VADDPS Y13, Y9, Y9
+	VMULPS Y14, Y2, Y14
+	VADDPS Y14, Y9, Y9
+	// Row 1.
+	VMOVUPS 0(R8), Y10
+	VMOVUPS 32(R8), Y11
+	VSHUFPS $0x88, Y11, Y10, Y12
+	VSHUFPS $0xDD, Y11, Y10, Y13
+	VPERMPD $0xD8, Y12, Y12
+	VPERMPD $0xD8, Y13, Y13
+	VMOVUPS 4(R8), Y10
+	VMOVUPS 36(R8), Y11
+	VSHUFPS $0xDD, Y11, Y10, Y14
+	VPERMPD $0xD8, Y14, Y14
+	VMULPS Y12, Y3, Y12
+	VADDPS Y12, Y9, Y9
+	VMULPS Y13, Y4, Y13
+	VADDPS Y13, Y9, Y9
+	VMULPS Y14, Y5, Y14
+	VADDPS Y14, Y9, Y9
+	// Row 2.
+	VMOVUPS 0(R9), Y10
+	VMOVUPS 32(R9), Y11
+	VSHUFPS $0x88, Y11, Y10, Y12
+	VSHUFPS $0xDD, Y11, Y10, Y13
+	VPERMPD $0xD8, Y12, Y12
+	VPERMPD $0xD8, Y13, Y13
+	VMOVUPS 4(R9), Y10
+	VMOVUPS 36(R9), Y11
+	VSHUFPS $0xDD, Y11, Y10, Y14
+	VPERMPD $0xD8, Y14, Y14
+	VMULPS Y12, Y6, Y12
+	VADDPS Y12, Y9, Y9
+	VMULPS Y13, Y7, Y13
+	VADDPS Y13, Y9, Y9
+	VMULPS Y14, Y8, Y14
+	VADDPS Y14, Y9, Y9
+	VMOVUPS Y9, 0(DI)
+	ADDQ $64, SI
+	ADDQ $64, R8
+	ADDQ $64, R9
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JMP  s2loop
+
+s2done:
+	VZEROUPPER
+	RET

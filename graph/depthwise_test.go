@@ -7,7 +7,7 @@ import (
 )
 
 // TestDepthwiseVectorMatchesScalar checks depthwiseConv2d with its vector interior
-// (depthwise3x3AVX) against the scalar loop, bit for bit, over widths around the
+// (depthwise3x3AVX, depthwise3x3S2AVX2) against the scalar loop, bit for bit, over widths around the
 // vector's 8 and 16 outputs, paddings and strides, with NaN, infinities and -0 among the
 // inputs: the vector kernel rounds each product and adds them in the scalar order.
 func TestDepthwiseVectorMatchesScalar(t *testing.T) {

@@ -825,10 +825,8 @@ func depthwiseRow(row, img, kern []float32, b float32, h, w, oy int, p convParam
 		r0, r1, r2 := img[iy0*w:(iy0+1)*w], img[(iy0+1)*w:(iy0+2)*w], img[(iy0+2)*w:(iy0+3)*w]
 		k := kern[:9:9]
 		depthwiseGeneric(row[:lo], img, kern, b, h, w, iy0, 0, p)
-		if sw == 1 {
-			ix := lo - pl
-			lo += depthwise3x3Prefix(row[lo:hi], r0[ix:], r1[ix:], r2[ix:], (*[9]float32)(k), b)
-		}
+		ix := lo*sw - pl
+		lo += depthwise3x3Prefix(row[lo:hi], r0[ix:], r1[ix:], r2[ix:], (*[9]float32)(k), b, sw)
 		for ox := lo; ox < hi; ox++ {
 			ix := ox*sw - pl
 			s0, s1, s2 := r0[ix:ix+3:ix+3], r1[ix:ix+3:ix+3], r2[ix:ix+3:ix+3]
