@@ -2,6 +2,9 @@ package host_test
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -52,4 +55,24 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+// TestConcatCheckedInFiles: an unsafe run's loadfile and dofile compile like loadstring,
+// so .. is checked in the files they load too; a first line starting with # is skipped.
+func TestConcatCheckedInFiles(t *testing.T) {
+	dir := t.TempDir()
+	h, stdout, _ := newHost(t, dir, host.Options{Unsafe: true, MaxMemory: 64 << 20})
+	big := filepath.Join(dir, "big.lua")
+	src := "#!/usr/bin/env qscript\nlocal s = string.rep('x', 2^24)\nreturn #(s .. s .. s .. s .. s)\n"
+	if err := os.WriteFile(big, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recipe := fmt.Sprintf("print(type(loadfile(%[1]q)), loadfile(%[1]q .. 'x'))\ndofile(%[1]q)", big)
+	_, err := h.RunString(context.Background(), "files.lua", recipe, nil)
+	if err == nil || !strings.Contains(err.Error(), big+":3: the string built with .. needs 80 MiB") {
+		t.Fatalf("err = %v", err)
+	}
+	if got, want := stdout.String(), "function\tnil\tcan not open file: "+big+"x\n"; got != want {
+		t.Errorf("stdout %q, want %q", got, want)
+	}
 }

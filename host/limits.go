@@ -37,6 +37,9 @@ func (r *run) installLimits(L *lua.LState) {
 	lim := &limits{}
 	installPatterns(L)
 	installLoad(L)
+	if r.env.Unsafe { // the sandbox has no loadfile and dofile
+		installFileLoad(L)
+	}
 	wrapLib(L, lua.StringLibName, "rep", checkedRep)
 	wrapLib(L, lua.StringLibName, "format", checkedFormat)
 	wrapLib(L, lua.TabLibName, "concat", checkedConcat)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"os"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -84,6 +85,54 @@ func installLoad(L *lua.LState) {
 		}
 		return loadChunk(L, b.String(), name)
 	}))
+}
+
+// installFileLoad replaces loadfile and dofile (of an unsafe run) with versions that
+// compile as loadstring does: stoppable, budgeted, and with .. checked (concat.go).
+// loadfile() without a path, which reads stdin, stays the library's.
+func installFileLoad(L *lua.LState) {
+	orig, ok := L.GetGlobal("loadfile").(*lua.LFunction)
+	if !ok {
+		return
+	}
+	L.SetGlobal("loadfile", L.NewFunction(func(L *lua.LState) int {
+		if L.GetTop() < 1 {
+			return callOrig(L, orig)
+		}
+		path := L.CheckString(1)
+		src, err := os.ReadFile(path)
+		if err != nil {
+			L.Push(lua.LNil)
+			L.Push(lua.LString("can not open file: " + path))
+			return 2
+		}
+		return loadChunk(L, skipShebang(string(src)), path)
+	}))
+	L.SetGlobal("dofile", L.NewFunction(func(L *lua.LState) int {
+		path := L.CheckString(1)
+		src, err := os.ReadFile(path)
+		if err != nil {
+			L.Error(lua.LString(err.Error()), 0) // the library's message
+		}
+		top := L.GetTop()
+		if loadChunk(L, skipShebang(string(src)), path) == 2 {
+			L.Error(L.Get(-1), 0)
+		}
+		L.Call(0, lua.MultRet)
+		return L.GetTop() - top
+	}))
+}
+
+// skipShebang blanks a first line starting with # (a Unix script's), as the library does;
+// the line stays, empty, so that line numbers hold.
+func skipShebang(src string) string {
+	if !strings.HasPrefix(src, "#") {
+		return src
+	}
+	if i := strings.IndexByte(src, '\n'); i >= 0 {
+		return src[i:]
+	}
+	return ""
 }
 
 // loadChunk compiles src and pushes the function, or nil and the message as Lua does.
