@@ -36,25 +36,44 @@ func QuantizeGroupsTo(codes []int8, scale []float32, zp []int32, x []float32, co
 	})
 }
 
-// GroupQParamsTo is the first half of QuantizeGroupsTo alone: every group's scale and zero
-// point, with the same errors, and no codes. With QuantizeGroupsWithTo it splits the fused
-// kernel in two for a caller that reads x twice anyway (the streaming save's first pass,
-// which finds the range of the report's histogram, also finds the qparams).
-func GroupQParamsTo(scale []float32, zp []int32, x []float32, cols, groupSize int, s Scheme, fixScale func(i int, s float32) (float32, error)) error {
-	gq, err := newGroupQuantizer("GroupQParamsTo", nil, scale, zp, x, cols, groupSize, s, 0)
+// GroupQParamsRangeTo is the first half of QuantizeGroupsTo alone: every group's scale and
+// zero point, with the same errors, and no codes; with QuantizeGroupsWithTo it splits the
+// fused kernel in two for a caller that measures the codes as they are quantized (the
+// streaming save's statistics). It also returns the range of x, from the groups' ranges it
+// finds anyway (the streaming save: the range of the report's histogram), so that x is not
+// read again for it. The range is MinMaxOf(x)'s, zeros
+// included: the groups' ranges combine with Go's min and max, and when one of them ends
+// at a zero (whose sign could depend on the order of the combination) MinMaxOf(x) gives it.
+func GroupQParamsRangeTo(scale []float32, zp []int32, x []float32, cols, groupSize int, s Scheme, fixScale func(i int, s float32) (float32, error)) (lo, hi float32, err error) {
+	gq, err := newGroupQuantizer("GroupQParamsRangeTo", nil, scale, zp, x, cols, groupSize, s, 0)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	gq.fixScale, gq.wantRange = fixScale, true
-	return gq.forGroups(x, func(a, z, k int) error {
+	r := &groupRange{lo: float32(math.Inf(1)), hi: float32(math.Inf(-1))}
+	gq.ranged = r
+	err = gq.forGroups(x, func(a, z, k int) error {
 		var err error
 		scale[k], zp[k], err = gq.qparams(x[a:z], k)
 		return err
 	})
+	switch {
+	case err != nil:
+		return 0, 0, err
+	case r.zero:
+		return MinMaxOf(x)
+	}
+	return r.lo, r.hi, nil
+}
+
+// groupRange is the range of the groups qparams saw, and whether one ended at a zero.
+type groupRange struct {
+	lo, hi float32
+	zero   bool
 }
 
 // QuantizeGroupsWithTo is the second half of QuantizeGroupsTo: it quantizes every group of
-// x with the scale and zero point GroupQParamsTo gave it and stores each code minus shift,
+// x with the scale and zero point GroupQParamsRangeTo gave it and stores each code minus shift,
 // so that the two calls give QuantizeGroupsTo's codes (TestQuantizeGroupsToMatchesGeneric).
 // With m, it also measures each group right after quantizing it, while the group is in
 // cache (see GroupStats); every x must then be finite.
@@ -233,6 +252,7 @@ type groupQuantizer struct {
 	rowBase   int
 	los, his  []float32
 	affines   []groupAffine // quantizeRow's scratch
+	ranged    *groupRange   // not nil: qparams folds each group's range into it
 }
 
 // qparams are the scale and zero point of group k, x: range, qparams, fixScale.
@@ -245,6 +265,9 @@ func (gq *groupQuantizer) qparams(x []float32, k int) (float32, int32, error) {
 		if lo, hi, finite = minMaxRow(x); !finite {
 			return 0, 0, errNonFiniteGroup
 		}
+	}
+	if r := gq.ranged; r != nil {
+		r.lo, r.hi, r.zero = min(r.lo, lo), max(r.hi, hi), r.zero || lo == 0 || hi == 0
 	}
 	var sc float32
 	var z int32

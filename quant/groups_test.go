@@ -59,7 +59,7 @@ func groupCases(rng *rand.Rand) map[string][]float32 {
 }
 
 // TestQuantizeGroupsToMatchesGeneric: every code, scale and zero point of the fused kernel,
-// of its two halves (GroupQParamsTo then QuantizeGroupsWithTo) and of its scalar reference
+// of its two halves (GroupQParamsRangeTo then QuantizeGroupsWithTo) and of its scalar reference
 // loop equal the two-step path's, for int4/uint4/int8/uint8,
 // symmetric and affine, torch and ORT numerics, on random and edge data, with rows of 640
 // (5 groups of 128), 200 (a short last group) and 37 (one group shorter than 128).
@@ -92,8 +92,19 @@ func TestQuantizeGroupsToMatchesGeneric(t *testing.T) {
 								return quantizeGroupsRef(c, sc, z, xs, cols, gs, s, shift)
 							},
 							"halves": func(c []int8, sc []float32, z []int32) error {
-								if err := GroupQParamsTo(sc, z, xs, cols, gs, s, nil); err != nil {
+								if _, _, err := GroupQParamsRangeTo(sc, z, xs, cols, gs, s, nil); err != nil {
 									return err
+								}
+								return QuantizeGroupsWithTo(c, xs, sc, z, cols, gs, s, shift, nil)
+							},
+							"halves with range": func(c []int8, sc []float32, z []int32) error {
+								lo, hi, err := GroupQParamsRangeTo(sc, z, xs, cols, gs, s, nil)
+								if err != nil {
+									return err
+								}
+								wlo, whi, _ := MinMaxOf(xs)
+								if math.Float32bits(lo) != math.Float32bits(wlo) || math.Float32bits(hi) != math.Float32bits(whi) {
+									return fmt.Errorf("range [%g, %g] (bits %#x %#x), MinMaxOf [%g, %g]", lo, hi, math.Float32bits(lo), math.Float32bits(hi), wlo, whi)
 								}
 								return QuantizeGroupsWithTo(c, xs, sc, z, cols, gs, s, shift, nil)
 							},
@@ -142,8 +153,8 @@ func TestQuantizeGroupsToErrors(t *testing.T) {
 	if err := QuantizeGroupsTo(codes, scale, zp, x, 256, 128, s, 0, nil); !errors.As(err, &nf) || nf.Index != 700 {
 		t.Fatalf("-Inf at 700: got %v", err)
 	}
-	if err := GroupQParamsTo(scale, zp, x, 256, 128, s, refuse); !errors.As(err, &nf) || nf.Index != 700 {
-		t.Fatalf("GroupQParamsTo, -Inf at 700: got %v", err)
+	if _, _, err := GroupQParamsRangeTo(scale, zp, x, 256, 128, s, refuse); !errors.As(err, &nf) || nf.Index != 700 {
+		t.Fatalf("GroupQParamsRangeTo, -Inf at 700: got %v", err)
 	}
 	if err := QuantizeGroupsWithTo(codes, x, scale, zp, 256, 128, s, 0, nil); !errors.As(err, &nf) || nf.Index != 700 {
 		t.Fatalf("QuantizeGroupsWithTo, -Inf at 700: got %v", err)
@@ -152,8 +163,8 @@ func TestQuantizeGroupsToErrors(t *testing.T) {
 	if err := QuantizeGroupsTo(codes, scale, zp, x, 256, 128, s, 0, refuse); err == nil || err.Error() != "scale 0.53333336 of block 0 refused" {
 		t.Fatalf("refused scale: got %v", err)
 	}
-	if err := GroupQParamsTo(scale, zp, x, 256, 128, s, refuse); err == nil || err.Error() != "scale 0.53333336 of block 0 refused" {
-		t.Fatalf("GroupQParamsTo, refused scale: got %v", err)
+	if _, _, err := GroupQParamsRangeTo(scale, zp, x, 256, 128, s, refuse); err == nil || err.Error() != "scale 0.53333336 of block 0 refused" {
+		t.Fatalf("GroupQParamsRangeTo, refused scale: got %v", err)
 	}
 	double := func(_ int, s float32) (float32, error) { return 2 * s, nil }
 	if err := QuantizeGroupsTo(codes, scale, zp, x, 256, 128, s, 0, double); err != nil {

@@ -55,9 +55,10 @@ type weightAcc struct {
 	// los and his are every chunk's range when the weight is measured in one pass: the
 	// range of its deferred histogram.
 	los, his []float32
-	// groups: each chunk chooses its groups' qparams (GroupQParamsTo) and the group kernel
-	// measures the codes as it quantizes them (GroupStats); rowScales: each chunk chooses
-	// its fp8 rows' scales from the rows' ranges, which it finds anyway (chooseRows).
+	// groups: each chunk chooses its groups' qparams, and gets its range from theirs
+	// (GroupQParamsRangeTo), and the group kernel measures the codes as it quantizes them
+	// (GroupStats); rowScales: each chunk chooses its fp8 rows' scales from the rows'
+	// ranges, which give its range too (chooseRows).
 	groups, rowScales bool
 	cols, groupSize   int          // per group: row length and group size
 	dtype             tensor.DType // the weight's
@@ -254,6 +255,8 @@ func (s *streamer) prepareChunk(acc *weightAcc, x []float32, i int) (finite bool
 	switch {
 	case acc.rowScales:
 		lo, hi, err = s.chooseRows(acc, x, i)
+	case acc.groups:
+		lo, hi, err = s.chooseGroups(acc, x, i)
 	case acc.los != nil:
 		lo, hi, err = quant.MinMaxOf(x)
 	default:
@@ -264,9 +267,6 @@ func (s *streamer) prepareChunk(acc *weightAcc, x []float32, i int) (finite bool
 	}
 	if acc.los != nil {
 		acc.los[i], acc.his[i] = lo, hi
-	}
-	if acc.groups {
-		return true, s.chooseGroups(acc, x, i)
 	}
 	return true, nil
 }
@@ -406,12 +406,13 @@ func (acc *weightAcc) groupStats(a, z, worker int) *quant.GroupStats {
 		Block: chunkElems, Sums: make([]quant.ErrorSums, (z-a+chunkElems-1)/chunkElems)}
 }
 
-// chooseGroups chooses the qparams of chunk i's groups (x, whole rows) into acc.
-func (s *streamer) chooseGroups(acc *weightAcc, x []float32, i int) error {
+// chooseGroups chooses the qparams of chunk i's groups (x, whole rows) into acc and
+// returns the chunk's range, from the groups' (no pass of its own over x).
+func (s *streamer) chooseGroups(acc *weightAcc, x []float32, i int) (lo, hi float32, err error) {
 	cols, size := acc.cols, acc.groupSize
 	base := i * acc.perChunk
 	n := len(x) / cols * ((cols + size - 1) / size)
-	return quant.GroupQParamsTo(acc.scales[base:base+n], acc.zeros[base:base+n], x, cols, size, s.q.ws.scheme, scaleFixer(acc.dtype, base))
+	return quant.GroupQParamsRangeTo(acc.scales[base:base+n], acc.zeros[base:base+n], x, cols, size, s.q.ws.scheme, scaleFixer(acc.dtype, base))
 }
 
 // chooseRows sets the fp8 scale of chunk i's rows (x) into acc from each row's range, as
