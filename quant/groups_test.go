@@ -316,3 +316,34 @@ func bytesOf(c []int8) []byte {
 	}
 	return b
 }
+
+// TestChooseQParamsRange: ChooseQParamsRange gives ChooseQParams' qparams and MinMaxOf's
+// range bit for bit (the sign of a zero at an end included), per tensor, per channel
+// (short rows and long) and per group, on the edge cases; and the first NaN.
+func TestChooseQParamsRange(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	s := Scheme{QType: QInt8, Symmetric: true}
+	for name, x := range groupCases(rng) {
+		for _, shape := range [][]int{{len(x)}, {160, 32}, {640, 8}, {8, 640}} {
+			for _, g := range []Granularity{PerTensor(), PerChannel(0), PerGroup(32)} {
+				if len(shape) == 1 && g.PerChannel {
+					continue
+				}
+				tt := tensor.FromF32(shape, x)
+				want, werr := ChooseQParams(tt, s, g)
+				p, lo, hi, err := ChooseQParamsRange(tt, s, g)
+				wlo, whi, _ := MinMaxOf(x)
+				if werr != nil || err != nil || fmt.Sprint(p) != fmt.Sprint(want) ||
+					math.Float32bits(lo) != math.Float32bits(wlo) || math.Float32bits(hi) != math.Float32bits(whi) {
+					t.Fatalf("%s %v %+v: %v [%g, %g] (%v), want %v [%g, %g] (%v)", name, shape, g, p, lo, hi, err, want, wlo, whi, werr)
+				}
+			}
+		}
+	}
+	x := make([]float32, 64)
+	x[41] = float32(math.NaN())
+	var nf *NonFiniteError
+	if _, _, _, err := ChooseQParamsRange(tensor.FromF32([]int{8, 8}, x), s, PerChannel(0)); !errors.As(err, &nf) || nf.Index != 41 {
+		t.Errorf("NaN at 41: %v", err)
+	}
+}

@@ -42,26 +42,59 @@ func floatInput(t *tensor.Tensor) ([]float32, error) {
 // alone would. A NaN or ±Inf in t is a *NonFiniteError; an axis out of range, a
 // non-positive group size or an invalid scheme are errors.
 func ChooseQParams(t *tensor.Tensor, s Scheme, g Granularity) (*QParams, error) {
+	p, _, _, err := chooseQParams(t, s, g, false)
+	return p, err
+}
+
+// ChooseQParamsRange is ChooseQParams that also returns the range of t, from the blocks'
+// ranges it finds anyway, for a caller that needs both (the streaming save: the range of
+// the report's histogram) without a pass of its own. The range is MinMaxOf's, zeros
+// included: the blocks' ranges combine with Go's min and max, and when one of them ends at
+// a zero (whose sign could depend on the order of the combination) MinMaxOf gives it.
+func ChooseQParamsRange(t *tensor.Tensor, s Scheme, g Granularity) (p *QParams, lo, hi float32, err error) {
+	return chooseQParams(t, s, g, true)
+}
+
+// chooseQParams is ChooseQParams, and with wantRange ChooseQParamsRange.
+func chooseQParams(t *tensor.Tensor, s Scheme, g Granularity, wantRange bool) (p *QParams, lo, hi float32, err error) {
 	if err := s.Validate(); err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
 	b, err := resolve(t.Shape, g)
 	if err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
 	x, err := floatInput(t)
 	if err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
-	lo, hi, err := rangesOf(x, b)
+	los, his, err := rangesOf(x, b)
 	if err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
-	scale, zp, err := CalculateQParams(lo, hi, s)
+	if wantRange && len(x) > 0 {
+		if lo, hi = rangeOfBlocks(los, his); lo == 0 || hi == 0 {
+			lo, hi, _ = MinMaxOf(x)
+		}
+	}
+	scale, zp, err := CalculateQParams(los, his, s)
 	if err != nil {
-		return nil, err
+		return nil, 0, 0, err
 	}
-	return &QParams{Scheme: s, Scale: scale, ZeroPoint: zp, Axis: b.axis, GroupSize: b.groupSize}, nil
+	return &QParams{Scheme: s, Scale: scale, ZeroPoint: zp, Axis: b.axis, GroupSize: b.groupSize}, lo, hi, nil
+}
+
+// rangeOfBlocks combines blocks' ranges; lo or hi is 0 when one of the blocks' ends at a
+// zero.
+func rangeOfBlocks(los, his []float32) (lo, hi float32) {
+	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
+	for i := range los {
+		if los[i] == 0 || his[i] == 0 {
+			return 0, 0
+		}
+		lo, hi = min(lo, los[i]), max(hi, his[i])
+	}
+	return lo, hi
 }
 
 // rangesOf returns the min and max of every block of x (per tensor, channel or group).

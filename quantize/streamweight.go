@@ -58,11 +58,12 @@ type weightAcc struct {
 	// groups: each chunk chooses its groups' qparams, and gets its range from theirs
 	// (GroupQParamsRangeTo), and the group kernel measures the codes as it quantizes them
 	// (GroupStats); rowScales: each chunk chooses its fp8 rows' scales from the rows'
-	// ranges, which give its range too (chooseRows).
-	groups, rowScales bool
-	cols, groupSize   int          // per group: row length and group size
-	dtype             tensor.DType // the weight's
-	write             bool         // the chunks are written (false: a pass that only measures)
+	// ranges, which give its range too (chooseRows); channels: quantizeInt chooses the
+	// chunk's per-channel qparams and gets its range from the channels' (ranged).
+	groups, rowScales, channels bool
+	cols, groupSize             int          // per group: row length and group size
+	dtype                       tensor.DType // the weight's
+	write                       bool         // the chunks are written (false: a pass that only measures)
 }
 
 // weight streams a selected weight: for a per-tensor scale a first pass for its range,
@@ -106,6 +107,7 @@ func (s *streamer) newWeightAcc(c *source, full *layerWork, plan weightPlan) *we
 		// Without statistics the fused group kernel (QuantizeGroupsTo) does it all.
 		acc.groups = s.measured != nil && q.ws.kind == kindInt && full.idx.mode == 2 && l.Axis == 0
 		acc.rowScales = q.ws.kind == kindFP8 && full.idx.mode == 1 && full.idx.inner > 0
+		acc.channels = s.measured != nil && q.ws.kind == kindInt && full.idx.mode == 1
 		acc.cols, acc.groupSize, acc.dtype = full.idx.inner, full.idx.groupSize, l.DType
 	}
 	if s.measured != nil && !plan.perTensor {
@@ -200,9 +202,12 @@ func (s *streamer) weightChunk(ws *workspace, c *source, full *layerWork, acc *w
 	sub := l
 	sub.Shape = t.Shape
 	gs := acc.groupStats(a, z, worker)
-	lw, err := ws.quantizeChunk(q.ws, sub, x, full, i*acc.perChunk, acc.chosen(i, t.Shape[0]), gs, finite || full.finite)
+	lw, err := ws.quantizeChunk(q.ws, sub, x, full, i*acc.perChunk, acc.chosen(i, t.Shape[0]), gs, finite || full.finite, acc.channels)
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", l.Weight, nonFiniteAt(err, a))
+	}
+	if acc.channels {
+		acc.los[i], acc.his[i] = lw.lo, lw.hi
 	}
 	if acc.scales != nil {
 		base := i * acc.perChunk
@@ -257,6 +262,8 @@ func (s *streamer) prepareChunk(acc *weightAcc, x []float32, i int) (finite bool
 		lo, hi, err = s.chooseRows(acc, x, i)
 	case acc.groups:
 		lo, hi, err = s.chooseGroups(acc, x, i)
+	case acc.channels:
+		return false, nil // quantizeInt checks x and finds its range
 	case acc.los != nil:
 		lo, hi, err = quant.MinMaxOf(x)
 	default:
@@ -273,9 +280,9 @@ func (s *streamer) prepareChunk(acc *weightAcc, x []float32, i int) (finite bool
 
 // quantizeChunk quantizes one chunk x of a weight (sub is the layer cut to the chunk's
 // shape) with the whole weight's per-tensor scale when it has one.
-func (w *workspace) quantizeChunk(ws weightScheme, sub layer.Layer, x []float32, full *layerWork, paramBase int, groupP *quant.QParams, gs *quant.GroupStats, finite bool) (*layerWork, error) {
+func (w *workspace) quantizeChunk(ws weightScheme, sub layer.Layer, x []float32, full *layerWork, paramBase int, groupP *quant.QParams, gs *quant.GroupStats, finite, ranged bool) (*layerWork, error) {
 	lw := &layerWork{ws: ws, layer: sub, x: x, idx: newParamIndex(ws, sub, len(x)),
-		fixedP: full.fixedP, groupP: groupP, groupStats: gs, fixedFP8: full.fixedFP8, paramBase: paramBase, finite: finite}
+		fixedP: full.fixedP, groupP: groupP, groupStats: gs, fixedFP8: full.fixedFP8, paramBase: paramBase, finite: finite, ranged: ranged}
 	var err error
 	switch ws.kind {
 	case kindInt:

@@ -41,6 +41,10 @@ type layerWork struct {
 	fixedFP8   float32
 	paramBase  int
 	finite     bool // x is known to be finite (the first pass checked it)
+	// ranged: quantizeInt also finds x's range (lo, hi) from the ranges it chooses the
+	// qparams of channels with (quant.ChooseQParamsRange), for the streaming save.
+	ranged bool
+	lo, hi float32
 }
 
 // paramIndex maps a flat element index to its scale's index.
@@ -156,7 +160,12 @@ func (w *workspace) quantizeInt(lw *layerWork) error {
 	}
 	if p == nil {
 		var err error
-		if p, err = quant.ChooseQParams(tv, ws.scheme, g); err != nil {
+		if lw.ranged {
+			p, lw.lo, lw.hi, err = quant.ChooseQParamsRange(tv, ws.scheme, g)
+		} else {
+			p, err = quant.ChooseQParams(tv, ws.scheme, g)
+		}
+		if err != nil {
 			return err
 		}
 		if err := roundScales(p, scaleDType(l.DType), lw.paramBase); err != nil {
