@@ -537,6 +537,7 @@ type convImages struct {
 	group, c, h, wd, m, cg, mg, kdim, plane int
 	direct                                  bool
 	gemmWorkers                             int
+	chunk                                   bool // image runs its GEMMs through shiftedGEMM
 	// residual (laid out like d, or nil) is added to the output, then relu applied: the
 	// fused epilogue (sgemm.Operands.Residual and Relu).
 	residual []float32
@@ -548,10 +549,15 @@ func (ci convImages) run(b0, b1 int) {
 		ci.runJoined(b0, b1, q)
 		return
 	}
+	// Decided once: the Runner's worker count may change during the Run (SetWorkers).
+	ci.chunk = ci.chunked()
 	colSize := ci.kdim * ci.plane
-	if ci.direct {
+	switch {
+	case ci.direct:
 		colSize = 0
-	} else if ci.packedW != nil {
+	case ci.chunk:
+		colSize = sgemm.PackedBSize(min(convChunk, ci.plane), ci.kdim, sgemm.PackedAPanelWidth(ci.mg))
+	case ci.packedW != nil:
 		colSize = sgemm.PackedBSize(ci.plane, ci.kdim, sgemm.PackedAPanelWidth(ci.mg))
 	}
 	col := ci.mem.getScratch(colSize)
@@ -584,20 +590,30 @@ func (ci *convImages) imagesPerGEMM(n int) int {
 // packed B, one GEMM into a scratch output, copied out image by image. Each output element
 // is computed as in image (same kernel, same order over the depth).
 func (ci convImages) runJoined(b0, b1, q int) {
-	c, h, wd, m, kdim, plane := ci.c, ci.h, ci.wd, ci.m, ci.kdim, ci.plane
+	m, kdim, plane := ci.m, ci.kdim, ci.plane
 	nr := sgemm.PackedAPanelWidth(m)
-	col := ci.mem.getScratch(sgemm.PackedBSize(q*plane, kdim, nr))
+	// Decided once: the Runner's worker count may change during the Run (SetWorkers).
+	chunk := ci.chunked()
+	cols := q * plane
+	if chunk {
+		cols = min(cols, convChunk)
+	}
+	col := ci.mem.getScratch(sgemm.PackedBSize(cols, kdim, nr))
 	tmp := ci.mem.getScratch(m * q * plane)
 	for b := b0; b < b1; b += q {
 		k := min(q, b1-b)
 		n := k * plane
-		bp := col[:sgemm.PackedBSize(n, kdim, nr)]
-		for i := range k {
-			src := ci.xv[(b+i)*c*h*wd : (b+i+1)*c*h*wd]
-			im2colPackedAt(ci.mem, bp, src, c, h, wd, ci.p, nr, ci.gemmWorkers, n, i*plane)
+		if chunk {
+			ci.joinedChunks(b, n, col, tmp)
+		} else {
+			bp := col[:sgemm.PackedBSize(n, kdim, nr)]
+			for i := range k {
+				src := ci.xv[(b+i)*ci.c*ci.h*ci.wd : (b+i+1)*ci.c*ci.h*ci.wd]
+				im2colPackedAt(ci.mem, bp, src, ci.c, ci.h, ci.wd, ci.p, nr, ci.gemmWorkers, n, i*plane)
+			}
+			ops := sgemm.Operands{PackedA: ci.packedW[0], PackedB: bp, Fill: true, RowInit: ci.bias}
+			sgemm.Run(gemmScratch{ci.mem}, tmp, n, ops, m, n, kdim, ci.gemmWorkers)
 		}
-		ops := sgemm.Operands{PackedA: ci.packedW[0], PackedB: bp, Fill: true, RowInit: ci.bias}
-		sgemm.Run(gemmScratch{ci.mem}, tmp, n, ops, m, n, kdim, ci.gemmWorkers)
 		for i := range k {
 			for r := range m {
 				o := ((b+i)*m + r) * plane
@@ -611,6 +627,27 @@ func (ci convImages) runJoined(b0, b1, q int) {
 	ci.mem.putScratch(col)
 }
 
+// joinedChunks is runJoined's product for images b.. (n columns side by side) convChunk
+// columns at a time, as shiftedGEMM does for one image: each chunk of B, which may span
+// images, is packed by im2colShifted into col just before its product into tmp.
+func (ci *convImages) joinedChunks(b, n int, col, tmp []float32) {
+	c, h, wd, kdim, plane := ci.c, ci.h, ci.wd, ci.kdim, ci.plane
+	nr := sgemm.PackedAPanelWidth(ci.m)
+	ops := sgemm.Operands{PackedA: ci.packedW[0], Fill: true, RowInit: ci.bias}
+	for a := 0; a < n; a += convChunk {
+		e := min(a+convChunk, n)
+		ops.PackedB = col[:sgemm.PackedBSize(e-a, kdim, nr)]
+		for i := a / plane; i*plane < e; i++ {
+			src := ci.xv[(b+i)*c*h*wd : (b+i+1)*c*h*wd]
+			lo, hi := max(a, i*plane)-i*plane, min(e, (i+1)*plane)-i*plane
+			for ch := 0; ch < c; ch++ {
+				im2colShifted(ops.PackedB, src[ch*h*wd:(ch+1)*h*wd], h, wd, ci.p, ch, kdim, nr, e-a, i*plane+lo-a, lo, hi)
+			}
+		}
+		sgemm.Run(gemmScratch{ci.mem}, tmp[a:], n, ops, ci.m, e-a, kdim, 1)
+	}
+}
+
 // finishRow applies the epilogue to row, the output's elements from o on.
 func (ci *convImages) finishRow(row []float32, o int) {
 	if ci.residual != nil {
@@ -618,6 +655,40 @@ func (ci *convImages) finishRow(row []float32, o int) {
 	}
 	if ci.relu {
 		sgemm.Relu(row, row)
+	}
+}
+
+// convChunk is the columns of B that shiftedGEMM packs at a time: sgemm's tile width, so
+// that A is read no more often than in one product over the whole plane.
+const convChunk = 256
+
+// chunked reports whether image runs its GEMMs through shiftedGEMM: weights packed in
+// advance, a convolution im2colShifted builds, and one goroutine per GEMM (a product of
+// convChunk columns has too few tiles to split).
+func (ci *convImages) chunked() bool {
+	return ci.packedW != nil && shiftable(ci.p, ci.wd, sgemm.PackedAPanelWidth(ci.mg)) &&
+		(ci.gemmWorkers == 1 || ci.mem.maxWorkers() == 1)
+}
+
+// shiftedGEMM runs one group's GEMM (ops, without B) of input planes src into dst
+// convChunk columns at a time, each chunk of B packed by im2colShifted into col just
+// before its product: the chunk is still in cache when the kernel reads it, where B of a
+// whole 56×56 plane (7 MB for 64 channels) goes to memory and back. Each output element
+// is computed as in one product over the plane (same kernel, same order over the depth).
+func (ci *convImages) shiftedGEMM(ops sgemm.Operands, src, dst, col []float32) {
+	h, wd, cg, mg, kdim, plane := ci.h, ci.wd, ci.cg, ci.mg, ci.kdim, ci.plane
+	nr := sgemm.PackedAPanelWidth(mg)
+	residual := ops.Residual
+	for a := 0; a < plane; a += convChunk {
+		b := min(a+convChunk, plane)
+		ops.PackedB = col[:sgemm.PackedBSize(b-a, kdim, nr)]
+		for c := 0; c < cg; c++ {
+			im2colShifted(ops.PackedB, src[c*h*wd:(c+1)*h*wd], h, wd, ci.p, c, kdim, nr, b-a, 0, a, b)
+		}
+		if residual != nil {
+			ops.Residual = residual[a:]
+		}
+		sgemm.Run(gemmScratch{ci.mem}, dst[a:], plane, ops, mg, b-a, kdim, 1)
 	}
 }
 
@@ -641,6 +712,9 @@ func (ci *convImages) image(b int, col []float32) {
 		}
 		switch {
 		case ci.direct:
+		case ci.chunk:
+			ci.shiftedGEMM(ops, src, dst, col)
+			continue
 		case ci.packedW != nil:
 			// With A packed in advance the kernel is known: im2col writes B's packed panels
 			// row by row, one pass over memory fewer than im2col then sgemm's packing.
@@ -695,9 +769,9 @@ func (a im2colArgs) run(c0, c1 int) {
 		return
 	}
 	kh, kw, plane := a.p.kernel[0], a.p.kernel[1], a.p.out[0]*a.p.out[1]
-	if shiftable(a.p, a.w) {
+	if shiftable(a.p, a.w, a.nr) {
 		for ci := c0; ci < c1; ci++ {
-			im2colShifted(a.col, a.x[ci*a.h*a.w:(ci+1)*a.h*a.w], a.h, a.w, a.p, ci, a.c*kh*kw, a.nr, a.n, a.col0)
+			im2colShifted(a.col, a.x[ci*a.h*a.w:(ci+1)*a.h*a.w], a.h, a.w, a.p, ci, a.c*kh*kw, a.nr, a.n, a.col0, 0, plane)
 		}
 		return
 	}
