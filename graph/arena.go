@@ -25,8 +25,9 @@ type arena struct {
 	owned  []ownedBuf // buffers handed out during this Run and still referenced or recyclable
 	chunks []*chunk   // the memory buffers are carved from (chunk.go)
 
-	scratchMu sync.Mutex
-	scratch   [][]float32 // scratch buffers not in use
+	// chunkMu guards chunks and scratch: kernels' worker goroutines take scratch too.
+	chunkMu sync.Mutex
+	scratch []ownedBuf // scratch buffers handed out and not given back
 
 	// Tensor headers (struct and shape) newTensorIn handed out: in this Run, in the Run
 	// before (whose returned values a Runner holds until the end of this one), and free.
@@ -58,13 +59,12 @@ type ownedBuf struct {
 	refs int
 }
 
-// arenaMaxChunks, arenaMaxScratch and arenaMaxHeaders bound what an arena keeps between Runs,
+// arenaMaxChunks and arenaMaxHeaders bound what an arena keeps between Runs,
 // so that a run of unusual sizes or a huge graph cannot make it hoard. Every value counts,
 // down to the few bytes of a shape tensor: whatever a Run allocates afresh is garbage once
 // it ends, and a long loop of Runs would let it pile up to the collector's goal.
 const (
 	arenaMaxChunks  = 256
-	arenaMaxScratch = 32
 	arenaMaxHeaders = 4096
 )
 
@@ -155,49 +155,35 @@ func (a *arena) alloc(n int, zero bool) []byte {
 	if n == 0 {
 		return []byte{}
 	}
-	c, off := carve(a.chunks, n)
-	if c != nil {
-		if zero {
-			clear(c.mem[off : off+n])
-		}
-	} else {
-		release := a.reserveBudget(n)
-		c = &chunk{mem: make([]byte, spanSize(n))}
-		release()
-		a.chunks = append(a.chunks, c)
-	}
+	c, off := a.take(n)
 	buf := c.mem[off : off+n : off+n]
+	if zero {
+		clear(buf)
+	}
 	a.owned = append(a.owned, ownedBuf{buf: buf, c: c, off: off})
 	return buf
 }
 
 // getScratch returns n float32s of uninitialized scratch space, to give back with
-// putScratch. It may be called from any goroutine. Only a buffer of exactly n is reused:
-// the same requests come back run after run, and a buffer taken for a smaller request
-// (concurrent workers interleave differently each time) would leave the next request of
-// its own size to allocate.
+// putScratch. It may be called from any goroutine. Scratch is carved from the chunks that
+// hold the values (chunk.go), so a kernel's temporary space reuses what earlier values
+// left; whatever a kernel did not give back is reclaimed when the Run ends.
 func (a *arena) getScratch(n int) []float32 {
 	if n == 0 {
 		return nil
 	}
-	if a != nil {
-		a.scratchMu.Lock()
-		for i := len(a.scratch) - 1; i >= 0; i-- {
-			if b := a.scratch[i]; cap(b) == n {
-				copy(a.scratch[i:], a.scratch[i+1:])
-				a.scratch[len(a.scratch)-1] = nil
-				a.scratch = a.scratch[:len(a.scratch)-1]
-				a.scratchMu.Unlock()
-				return b[:n]
-			}
-		}
-		a.scratchMu.Unlock()
+	if a == nil {
+		return make([]float32, n)
 	}
-	return make([]float32, n)
+	c, off := a.take(4 * n)
+	a.chunkMu.Lock()
+	defer a.chunkMu.Unlock()
+	a.scratch = append(a.scratch, ownedBuf{buf: c.mem[off : off+4*n : off+4*n], c: c, off: off})
+	return unsafe.Slice((*float32)(unsafe.Pointer(&c.mem[off])), n)
 }
 
-// float64s views a scratch buffer of 2n float32s as n float64s. The buffer comes from make
-// (getScratch), whose blocks of 8 bytes or more are 8-byte aligned.
+// float64s views a scratch buffer of 2n float32s as n float64s. The buffer starts on a
+// multiple of chunkAlign in a chunk from make (getScratch), so it is 8-byte aligned.
 func float64s(b []float32) []float64 {
 	if len(b) < 2 {
 		return nil
@@ -205,19 +191,21 @@ func float64s(b []float32) []float64 {
 	return unsafe.Slice((*float64)(unsafe.Pointer(unsafe.SliceData(b))), len(b)/2)
 }
 
-// putScratch gives back a buffer from getScratch. When the arena holds arenaMaxScratch
-// buffers, the one given back longest ago goes, so sizes no longer asked for age out.
+// putScratch gives back a buffer from getScratch.
 func (a *arena) putScratch(b []float32) {
 	if a == nil || cap(b) == 0 {
 		return
 	}
-	a.scratchMu.Lock()
-	if len(a.scratch) == arenaMaxScratch {
-		copy(a.scratch, a.scratch[1:])
-		a.scratch = a.scratch[:len(a.scratch)-1]
+	a.chunkMu.Lock()
+	defer a.chunkMu.Unlock()
+	p := unsafe.Pointer(unsafe.SliceData(b))
+	for i, o := range a.scratch {
+		if unsafe.Pointer(unsafe.SliceData(o.buf)) == p {
+			o.giveBack()
+			a.scratch = slices.Delete(a.scratch, i, i+1)
+			return
+		}
 	}
-	a.scratch = append(a.scratch, b[:cap(b)])
-	a.scratchMu.Unlock()
 }
 
 // gemmScratch lends sgemm.Run the arena's scratch buffers and worker count.
@@ -282,10 +270,26 @@ func (a *arena) release(t *tensor.Tensor) {
 	if a.owned[i].refs > 0 {
 		return
 	}
+	a.chunkMu.Lock()
 	a.owned[i].giveBack()
+	a.chunkMu.Unlock()
 	last := len(a.owned) - 1
 	a.owned[i], a.owned[last] = a.owned[last], ownedBuf{}
 	a.owned = a.owned[:last]
+}
+
+// take returns a span of n bytes: carved from a chunk, or a new chunk.
+func (a *arena) take(n int) (*chunk, int) {
+	a.chunkMu.Lock()
+	defer a.chunkMu.Unlock()
+	if c, off := carve(a.chunks, n); c != nil {
+		return c, off
+	}
+	release := a.reserveBudget(n)
+	c := &chunk{mem: make([]byte, spanSize(n))}
+	release()
+	a.chunks = append(a.chunks, c)
+	return c, 0
 }
 
 // giveBack returns the buffer's span to its chunk.
@@ -305,10 +309,17 @@ func (a *arena) trimChunks() {
 }
 
 // finish ends a successful Run: buffers no value references (kernel temporaries, unnamed
-// outputs) become free, and the free list is trimmed for the next Run. Buffers still
+// outputs, scratch not given back) become free, and the chunks are trimmed for the next Run. Buffers still
 // referenced are the returned values': detach forgets them (they belong to the caller now),
 // otherwise they stay owned until the Runner's next Run releases them.
 func (a *arena) finish(detach bool) {
+	a.chunkMu.Lock()
+	defer a.chunkMu.Unlock()
+	for _, o := range a.scratch { // not given back: no kernel runs now
+		o.giveBack()
+	}
+	clear(a.scratch)
+	a.scratch = a.scratch[:0]
 	kept := a.owned[:0]
 	for _, o := range a.owned {
 		switch {

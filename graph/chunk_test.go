@@ -3,6 +3,7 @@ package graph
 import (
 	"math/rand/v2"
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -60,6 +61,51 @@ func TestChunkCarveAndMerge(t *testing.T) {
 	for _, c := range chunks {
 		if !c.empty() {
 			t.Fatalf("every span given back, yet the chunk's free spans are %v", c.free)
+		}
+	}
+}
+
+// TestScratchFromChunks takes scratch from several goroutines at once, as a kernel's
+// workers do, gives back all but one, and checks that the buffers never overlap, that the
+// Run's end reclaims the one not given back, and that the same requests in the next Run
+// need no new chunk.
+func TestScratchFromChunks(t *testing.T) {
+	a := &arena{}
+	first := 0
+	for run := 0; run < 3; run++ {
+		var wg sync.WaitGroup
+		bufs := make([][]float32, 8)
+		for w := range bufs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				bufs[w] = a.getScratch(1000 + 100*w)
+				for i := range bufs[w] {
+					bufs[w][i] = float32(w)
+				}
+			}()
+		}
+		wg.Wait()
+		for w, b := range bufs {
+			for _, v := range b {
+				if v != float32(w) {
+					t.Fatalf("run %d: scratch buffers overlap", run)
+				}
+			}
+			if w > 0 {
+				a.putScratch(b)
+			}
+		}
+		a.finish(false)
+		for _, c := range a.chunks {
+			if !c.empty() {
+				t.Fatalf("run %d: after the Run a chunk still has spans in use: free %v of %d", run, c.free, len(c.mem))
+			}
+		}
+		if run == 0 {
+			first = len(a.chunks)
+		} else if n := len(a.chunks); n != first {
+			t.Fatalf("run %d: %d chunks, the first run made %d", run, n, first)
 		}
 	}
 }
