@@ -6,13 +6,16 @@ import (
 	"testing"
 )
 
-// TestDepthwiseVectorMatchesScalar checks depthwiseConv2d with its vector interior
-// (depthwise3x3AVX, depthwise3x3S2AVX2) against the scalar loop, bit for bit, over widths around the
-// vector's 8 and 16 outputs, paddings and strides, with NaN, infinities and -0 among the
-// inputs: the vector kernel rounds each product and adds them in the scalar order.
-func TestDepthwiseVectorMatchesScalar(t *testing.T) {
-	if !haveDepthwiseAVX {
-		t.Skip("no vector depthwise kernel on this machine")
+// TestDepthwiseMatchesGeneric checks depthwiseConv2d, with and without its vector interior
+// (depthwise3x3AVX, depthwise3x3S2AVX2, where present), against the loop that checks every
+// tap's bounds (depthwiseGeneric), bit for bit, over widths around the vector's 8 and 16
+// outputs, paddings (first and last rows with one or two kernel rows outside) and strides,
+// with NaN, infinities and -0 among the inputs: every path rounds each product and adds
+// them in the generic loop's order.
+func TestDepthwiseMatchesGeneric(t *testing.T) {
+	vectors := []bool{false}
+	if haveDepthwiseAVX {
+		vectors = append(vectors, true)
 	}
 	defer func(v bool) { haveDepthwiseAVX = v }(haveDepthwiseAVX)
 	rng := rand.New(rand.NewSource(1))
@@ -43,18 +46,37 @@ func TestDepthwiseVectorMatchesScalar(t *testing.T) {
 					bias[i] = float32(rng.NormFloat64())
 				}
 				for _, b := range [][]float32{nil, bias} {
-					got, want := make([]float32, n*c*oh*ow), make([]float32, n*c*oh*ow)
-					haveDepthwiseAVX = true
-					depthwiseConv2d(nil, got, x, wt, b, n, c, h, w, p)
-					haveDepthwiseAVX = false
-					depthwiseConv2d(nil, want, x, wt, b, n, c, h, w, p)
-					for i := range want {
-						if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
-							t.Fatalf("w=%d pad=%d stride=%d bias=%v: output %d is %v, the scalar loop's %v", w, pad, stride, b != nil, i, got[i], want[i])
+					want := depthwiseReference(x, wt, b, n, c, h, w, p)
+					for _, vector := range vectors {
+						got := make([]float32, n*c*oh*ow)
+						haveDepthwiseAVX = vector
+						depthwiseConv2d(nil, got, x, wt, b, n, c, h, w, p)
+						for i := range want {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
+								t.Fatalf("w=%d pad=%d stride=%d bias=%v vector=%v: output %d is %v, the scalar loop's %v", w, pad, stride, b != nil, vector, i, got[i], want[i])
+							}
 						}
 					}
 				}
 			}
 		}
 	}
+}
+
+// depthwiseReference is depthwiseConv2d with every output computed by depthwiseGeneric,
+// which checks each tap's bounds: the order of operations the faster paths keep.
+func depthwiseReference(x, wt, bias []float32, n, c, h, w int, p convParams) []float32 {
+	oh, ow := p.out[0], p.out[1]
+	d := make([]float32, n*c*oh*ow)
+	for plane := 0; plane < n*c; plane++ {
+		b := float32(0)
+		if bias != nil {
+			b = bias[plane%c]
+		}
+		img, kern := x[plane*h*w:(plane+1)*h*w], wt[(plane%c)*9:(plane%c+1)*9]
+		for oy := 0; oy < oh; oy++ {
+			depthwiseGeneric(d[(plane*oh+oy)*ow:(plane*oh+oy+1)*ow], img, kern, b, h, w, oy*p.strides[0]-p.padBegin[0], 0, p)
+		}
+	}
+	return d
 }

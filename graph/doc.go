@@ -15,9 +15,12 @@
 //
 // Memory: every run allocates its intermediate values, tensor headers, temporary ints and
 // kernel scratch from an arena, which counts the live values using each buffer (views such as
-// Reshape share their input's) and reuses a buffer for later nodes and later runs once none
-// does. The tensors a hook sees are therefore valid only during the hook: it copies what it
-// keeps, or names it in Hooks.Keep. What g.Run returns belongs to the caller for good. A
+// Reshape share their input's) and reuses its memory for later nodes and later runs once none
+// does: buffers are carved out of a few large chunks, so a value of any size can take what
+// another left. An element-wise node (Clip, Relu, Neg, Abs, Sign) writes its output over its
+// input when it is that input's last reader and no hook watches the input (Hooks.Watch); the
+// hook is then passed nil for that input. The tensors a hook sees are therefore valid only
+// during the hook: it copies what it keeps, or names it in Hooks.Keep. What g.Run returns belongs to the caller for good. A
 // Runner (g.NewRunner, g.NewRunnerWorkers) keeps one arena from run to run, so that a warm
 // Runner allocates next to nothing; what Runner.Run returns stays valid only until that
 // Runner's next Run returns.
@@ -26,7 +29,8 @@
 // goroutines at once: each call takes a Runner of its own from a pool. A Runner serves one
 // goroutine at a time. A hook runs on the goroutine that called Run. Kernels (GEMM, pooling,
 // element maps) split large work into disjoint output blocks over at most GOMAXPROCS
-// goroutines, or the Runner's worker count.
+// goroutines, or the Runner's worker count (Runner.SetWorkers may change it during a run:
+// results never depend on it).
 //
 // Ops are those of the default domain (ai.onnx), opsets 1 to 21 (SupportedOps lists them),
 // each in every form it had from opset 7 on: attributes that became inputs (Squeeze, Split,

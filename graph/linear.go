@@ -919,7 +919,34 @@ func depthwiseRow(row, img, kern []float32, b float32, h, w, oy int, p convParam
 		depthwiseGeneric(row[hi:], img, kern, b, h, w, iy0, hi, p)
 		return
 	}
+	if kh == 3 && kw == 3 && dh == 1 && dw == 1 && lo < hi {
+		// A first or last row: the kernel rows inside the image, their bounds checked once.
+		ka, kb := max(0, -iy0), min(3, h-iy0)
+		depthwiseGeneric(row[:lo], img, kern, b, h, w, iy0, 0, p)
+		depthwiseEdgeRow(row[lo:hi], img, kern, b, w, iy0, ka, kb, lo*sw-pl, sw)
+		depthwiseGeneric(row[hi:], img, kern, b, h, w, iy0, hi, p)
+		return
+	}
 	depthwiseGeneric(row, img, kern, b, h, w, iy0, 0, p)
+}
+
+// depthwiseEdgeRow computes outputs of a 3×3 kernel whose columns are all inside the image
+// but whose rows ka..kb-1 only are (the first and last rows of a padded plane): the taps in
+// depthwiseGeneric's order, those of the other rows left out as it leaves them out. The
+// first output's first tap is at column ix0; the next ones follow sw columns apart.
+func depthwiseEdgeRow(row, img, kern []float32, b float32, w, iy0, ka, kb, ix0, sw int) {
+	for o := range row {
+		ix := ix0 + o*sw
+		acc := b
+		for ki := ka; ki < kb; ki++ {
+			base := (iy0+ki)*w + ix
+			s, k := img[base:base+3:base+3], kern[3*ki:3*ki+3:3*ki+3]
+			acc += k[0] * s[0]
+			acc += k[1] * s[1]
+			acc += k[2] * s[2]
+		}
+		row[o] = acc
+	}
 }
 
 // depthwiseGeneric computes outputs ox0.. of a row whose first input row is iy0, checking
