@@ -21,6 +21,10 @@ type microKernel struct {
 	// edge, when set, computes a partial tile (rows ≤ mr, cols ≤ nr, at least one less) in
 	// place, touching no element of c outside it; without it gemmTile goes through a buffer.
 	edge func(kc, rows, cols int, a, b, c []float32, ldc int)
+	// init, when set, is run for a whole tile that sets c[r][j] to init[r] plus the
+	// product (the same addition as filling c with init[r], then run): the first depth
+	// block of a product with Operands.Fill, which then skips filling those tiles.
+	init func(kc int, a, b, c []float32, ldc int, init []float32)
 }
 
 // forProduct is the kernel sgemm runs for an m×n product of ops: mk, or mk.narrow when that
@@ -282,10 +286,11 @@ type finish struct {
 func gemmTileAt(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, n, k, mc, tilesN, t int, edge []float32, fin finish) {
 	i0, j0 := (t/tilesN)*mc, (t%tilesN)*gemmNC
 	i1, j1 := min(i0+mc, m), min(j0+gemmNC, n)
-	if fin.fill {
+	if fin.fill && mk.init == nil {
 		gemmFill(dst, ldc, fin.rowInit, i0, i1, j0, j1)
+		fin.fill = false
 	}
-	gemmTile(mk, dst, ldc, ap, bp, m, k, i0, i1, j0, j1, edge)
+	gemmTile(mk, dst, ldc, ap, bp, m, k, i0, i1, j0, j1, edge, fin)
 	if fin.residual == nil && !fin.relu {
 		return
 	}
@@ -430,13 +435,16 @@ func packA(ap []float32, a Matrix, m, k, mr, p0, p1 int) {
 
 // gemmTile computes the dst tile rows i0..i1, cols j0..j1 over the whole depth k from the
 // packed operands. edge (at least maxKernelTile long) is scratch for partial edge tiles.
-func gemmTile(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, k, i0, i1, j0, j1 int, edge []float32) {
+// With fin.fill, dst holds garbage: the first depth block sets each kernel tile, through
+// mk.init, or after filling it (partial tiles).
+func gemmTile(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, k, i0, i1, j0, j1 int, edge []float32, fin finish) {
 	mr, nr := mk.mr, mk.nr
 	mPad := (m + mr - 1) / mr * mr
 	edge = edge[:mr*nr]
 	for k0 := 0; k0 < k; k0 += gemmKC {
 		kc := min(gemmKC, k-k0)
 		block := ap[mPad*k0 : mPad*k0+mPad*kc]
+		first := fin.fill && k0 == 0
 		for j := j0; j < j1; j += nr {
 			p := j / nr
 			bpanel := bp[p*nr*k+k0*nr : p*nr*k+(k0+kc)*nr]
@@ -445,8 +453,15 @@ func gemmTile(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, k, i0
 				apanel := block[(i/mr)*mr*kc : (i/mr+1)*mr*kc]
 				rows := min(mr, i1-i)
 				if rows == mr && cols == nr {
+					if first {
+						mk.init(kc, apanel, bpanel, dst[i*ldc+j:], ldc, rowInitAt(fin.rowInit, i, mr))
+						continue
+					}
 					mk.run(kc, apanel, bpanel, dst[i*ldc+j:], ldc)
 					continue
+				}
+				if first {
+					gemmFill(dst, ldc, fin.rowInit, i, i+rows, j, j+cols)
 				}
 				if mk.edge != nil {
 					mk.edge(kc, rows, cols, apanel, bpanel, dst[i*ldc+j:], ldc)
@@ -463,6 +478,20 @@ func gemmTile(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, k, i0
 			}
 		}
 	}
+}
+
+// zeroRows is the row start of a product without Operands.RowInit.
+var zeroRows [maxKernelRows]float32
+
+// maxKernelRows bounds mr of every micro-kernel.
+const maxKernelRows = 16
+
+// rowInitAt is the row starts of rows i..i+mr: rowInit's, or zeros.
+func rowInitAt(rowInit []float32, i, mr int) []float32 {
+	if rowInit == nil {
+		return zeroRows[:mr]
+	}
+	return rowInit[i : i+mr]
 }
 
 // maxKernelTile bounds mr×nr of every micro-kernel (the edge buffer of gemmTile).

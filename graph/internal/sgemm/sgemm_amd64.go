@@ -29,6 +29,12 @@ var avx512Kernel8 = microKernel{mr: 8, nr: 32, run: func(kc int, a, b, c []float
 	_ = b[32*kc-1]
 	_ = c[(rows-1)*ldc+cols-1]
 	kernel8x32AVX512Edge(kc, &a[0], &b[0], &c[0], ldc, rows, cols)
+}, init: func(kc int, a, b, c []float32, ldc int, init []float32) {
+	_ = a[8*kc-1]
+	_ = b[32*kc-1]
+	_ = c[7*ldc+31]
+	_ = init[7]
+	kernel8x32AVX512Init(kc, &a[0], &b[0], &c[0], ldc, &init[0])
 }}
 
 var (
@@ -54,6 +60,9 @@ func kernel6x16AVX2(kc int, a, b, c *float32, ldc int)
 
 //go:noescape
 func kernel8x32AVX512(kc int, a, b, c *float32, ldc int)
+
+//go:noescape
+func kernel8x32AVX512Init(kc int, a, b, c *float32, ldc int, init *float32)
 
 //go:noescape
 func kernel8x32AVX512Edge(kc int, a, b, c *float32, ldc, rows, cols int)

@@ -206,3 +206,68 @@ edgestore:
 edgedone:
 	VZEROUPPER
 	RET
+
+// func kernel8x32AVX512Init(kc int, a, b, c *float32, ldc int, init *float32)
+// kernel8x32AVX512 that sets c[r][0:32] to init[r] plus the product instead of adding the
+// product to c: the first depth block of a product whose rows start at init (a Conv's
+// bias), which then needs no pass filling c first. init[r] + product is the addition the
+// fill then kernel8x32AVX512 would make.
+TEXT ·kernel8x32AVX512Init(SB), NOSPLIT, $0-48
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	MOVQ init+40(FP), R9
+	SHLQ $2, R8
+	ZERO_ACC
+	TESTQ CX, CX
+	JE    initstore
+
+initloop:
+	STEP_8x32
+	DECQ CX
+	JNE  initloop
+
+initstore:
+	VADDPS.BCST 0(R9), Z2, Z2
+	VMOVUPS     Z2, (DX)
+	VADDPS.BCST 0(R9), Z3, Z3
+	VMOVUPS     Z3, 64(DX)
+	ADDQ        R8, DX
+	VADDPS.BCST 4(R9), Z4, Z4
+	VMOVUPS     Z4, (DX)
+	VADDPS.BCST 4(R9), Z5, Z5
+	VMOVUPS     Z5, 64(DX)
+	ADDQ        R8, DX
+	VADDPS.BCST 8(R9), Z6, Z6
+	VMOVUPS     Z6, (DX)
+	VADDPS.BCST 8(R9), Z7, Z7
+	VMOVUPS     Z7, 64(DX)
+	ADDQ        R8, DX
+	VADDPS.BCST 12(R9), Z8, Z8
+	VMOVUPS     Z8, (DX)
+	VADDPS.BCST 12(R9), Z9, Z9
+	VMOVUPS     Z9, 64(DX)
+	ADDQ        R8, DX
+	VADDPS.BCST 16(R9), Z10, Z10
+	VMOVUPS     Z10, (DX)
+	VADDPS.BCST 16(R9), Z11, Z11
+	VMOVUPS     Z11, 64(DX)
+	ADDQ        R8, DX
+	VADDPS.BCST 20(R9), Z12, Z12
+	VMOVUPS     Z12, (DX)
+	VADDPS.BCST 20(R9), Z13, Z13
+	VMOVUPS     Z13, 64(DX)
+	ADDQ        R8, DX
+	VADDPS.BCST 24(R9), Z14, Z14
+	VMOVUPS     Z14, (DX)
+	VADDPS.BCST 24(R9), Z15, Z15
+	VMOVUPS     Z15, 64(DX)
+	ADDQ        R8, DX
+	VADDPS.BCST 28(R9), Z16, Z16
+	VMOVUPS     Z16, (DX)
+	VADDPS.BCST 28(R9), Z17, Z17
+	VMOVUPS     Z17, 64(DX)
+	VZEROUPPER
+	RET
