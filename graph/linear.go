@@ -518,8 +518,17 @@ func conv2d(mem *arena, x, w *tensor.Tensor, bias []float32, p convParams, group
 	}
 	c2.direct = kh == 1 && kw == 1 && p.strides[0] == 1 && p.strides[1] == 1 &&
 		p.padBegin[0]+p.padBegin[1]+p.padEnd[0]+p.padEnd[1] == 0
-	if workers := mem.maxWorkers(); workers > 1 && n >= workers && 2*n*m*c2.plane*kdim >= sgemm.ParallelFlops {
+	workers := mem.maxWorkers()
+	split := workers > 1 && n >= workers && 2*n*m*c2.plane*kdim >= sgemm.ParallelFlops
+	if split {
 		c2.gemmWorkers = 1
+	}
+	// Decided here, once: the Runner's worker count may change during the Run (SetWorkers).
+	if c2.rows = c2.useRows(); c2.rows {
+		c2.offs = mem.ints(kdim)
+		rowsOffsets(c2.offs, p, cg, h, wd)
+	}
+	if split {
 		runRange(workers, n, c2, convImages.run)
 		return out, applied
 	}
@@ -537,7 +546,9 @@ type convImages struct {
 	group, c, h, wd, m, cg, mg, kdim, plane int
 	direct                                  bool
 	gemmWorkers                             int
-	chunk                                   bool // image runs its GEMMs through shiftedGEMM
+	chunk                                   bool  // image runs its GEMMs through shiftedGEMM
+	rows                                    bool  // image runs its GEMMs through rowsGEMM
+	offs                                    []int // rowsGEMM's B rows (rowsOffsets)
 	// residual (laid out like d, or nil) is added to the output, then relu applied: the
 	// fused epilogue (sgemm.Operands.Residual and Relu).
 	residual []float32
@@ -555,6 +566,9 @@ func (ci convImages) run(b0, b1 int) {
 	switch {
 	case ci.direct:
 		colSize = 0
+	case ci.rows:
+		padLen, tmpLen, _ := ci.rowsSizes()
+		colSize = padLen + tmpLen
 	case ci.chunk:
 		colSize = sgemm.PackedBSize(min(convChunk, ci.plane), ci.kdim, sgemm.PackedAPanelWidth(ci.mg))
 	case ci.packedW != nil:
@@ -712,6 +726,10 @@ func (ci *convImages) image(b int, col []float32) {
 		}
 		switch {
 		case ci.direct:
+		case ci.rows:
+			padLen, _, _ := ci.rowsSizes()
+			ci.rowsGEMM(src, dst, (b*m+g*mg)*plane, g, col[:padLen], col[padLen:])
+			continue
 		case ci.chunk:
 			ci.shiftedGEMM(ops, src, dst, col)
 			continue

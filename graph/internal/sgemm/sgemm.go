@@ -25,6 +25,9 @@ type microKernel struct {
 	// product (the same addition as filling c with init[r], then run): the first depth
 	// block of a product with Operands.Fill, which then skips filling those tiles.
 	init func(kc int, a, b, c []float32, ldc int, init []float32)
+	// rows, when set, is run for a whole tile reading step p's nr values of B at
+	// b[offs[p]:] in place of a packed panel (RunRows).
+	rows func(kc int, a, b []float32, offs []int, c []float32, ldc int)
 }
 
 // forProduct is the kernel sgemm runs for an m×n product of ops: mk, or mk.narrow when that

@@ -35,6 +35,12 @@ var avx512Kernel8 = microKernel{mr: 8, nr: 32, run: func(kc int, a, b, c []float
 	_ = c[7*ldc+31]
 	_ = init[7]
 	kernel8x32AVX512Init(kc, &a[0], &b[0], &c[0], ldc, &init[0])
+}, rows: func(kc int, a, b []float32, offs []int, c []float32, ldc int) {
+	// RunRows checked every offset against b.
+	_ = a[8*kc-1]
+	_ = offs[kc-1]
+	_ = c[7*ldc+31]
+	kernel8x32AVX512Rows(kc, &a[0], &b[0], &offs[0], &c[0], ldc)
 }}
 
 var (
@@ -63,6 +69,9 @@ func kernel8x32AVX512(kc int, a, b, c *float32, ldc int)
 
 //go:noescape
 func kernel8x32AVX512Init(kc int, a, b, c *float32, ldc int, init *float32)
+
+//go:noescape
+func kernel8x32AVX512Rows(kc int, a, b *float32, offs *int, c *float32, ldc int)
 
 //go:noescape
 func kernel8x32AVX512Edge(kc int, a, b, c *float32, ldc, rows, cols int)

@@ -271,3 +271,87 @@ initstore:
 	VMOVUPS     Z17, 64(DX)
 	VZEROUPPER
 	RET
+
+// func kernel8x32AVX512Rows(kc int, a, b *float32, offs *int, c *float32, ldc int)
+// kernel8x32AVX512 whose B is not packed: step p reads the 32 floats at b + 4·offs[p] bytes
+// (B's row p, starting at the tile's column), so B's rows may be slices of one array at
+// any offsets (a convolution's shifted input planes, RunRows).
+TEXT ·kernel8x32AVX512Rows(SB), NOSPLIT, $0-48
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), BX
+	MOVQ offs+24(FP), R10
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	SHLQ $2, R8
+	ZERO_ACC
+	TESTQ CX, CX
+	JE    rowsstore
+
+rowsloop:
+	MOVQ    (R10), R11
+	VMOVUPS (BX)(R11*4), Z0
+	VMOVUPS 64(BX)(R11*4), Z1
+	VFMADD231PS.BCST 0(SI), Z0, Z2
+	VFMADD231PS.BCST 0(SI), Z1, Z3
+	VFMADD231PS.BCST 4(SI), Z0, Z4
+	VFMADD231PS.BCST 4(SI), Z1, Z5
+	VFMADD231PS.BCST 8(SI), Z0, Z6
+	VFMADD231PS.BCST 8(SI), Z1, Z7
+	VFMADD231PS.BCST 12(SI), Z0, Z8
+	VFMADD231PS.BCST 12(SI), Z1, Z9
+	VFMADD231PS.BCST 16(SI), Z0, Z10
+	VFMADD231PS.BCST 16(SI), Z1, Z11
+	VFMADD231PS.BCST 20(SI), Z0, Z12
+	VFMADD231PS.BCST 20(SI), Z1, Z13
+	VFMADD231PS.BCST 24(SI), Z0, Z14
+	VFMADD231PS.BCST 24(SI), Z1, Z15
+	VFMADD231PS.BCST 28(SI), Z0, Z16
+	VFMADD231PS.BCST 28(SI), Z1, Z17
+	ADDQ $32, SI
+	ADDQ $8, R10
+	DECQ CX
+	JNE  rowsloop
+
+rowsstore:
+	VADDPS  (DX), Z2, Z2
+	VMOVUPS Z2, (DX)
+	VADDPS  64(DX), Z3, Z3
+	VMOVUPS Z3, 64(DX)
+	ADDQ    R8, DX
+	VADDPS  (DX), Z4, Z4
+	VMOVUPS Z4, (DX)
+	VADDPS  64(DX), Z5, Z5
+	VMOVUPS Z5, 64(DX)
+	ADDQ    R8, DX
+	VADDPS  (DX), Z6, Z6
+	VMOVUPS Z6, (DX)
+	VADDPS  64(DX), Z7, Z7
+	VMOVUPS Z7, 64(DX)
+	ADDQ    R8, DX
+	VADDPS  (DX), Z8, Z8
+	VMOVUPS Z8, (DX)
+	VADDPS  64(DX), Z9, Z9
+	VMOVUPS Z9, 64(DX)
+	ADDQ    R8, DX
+	VADDPS  (DX), Z10, Z10
+	VMOVUPS Z10, (DX)
+	VADDPS  64(DX), Z11, Z11
+	VMOVUPS Z11, 64(DX)
+	ADDQ    R8, DX
+	VADDPS  (DX), Z12, Z12
+	VMOVUPS Z12, (DX)
+	VADDPS  64(DX), Z13, Z13
+	VMOVUPS Z13, 64(DX)
+	ADDQ    R8, DX
+	VADDPS  (DX), Z14, Z14
+	VMOVUPS Z14, (DX)
+	VADDPS  64(DX), Z15, Z15
+	VMOVUPS Z15, 64(DX)
+	ADDQ    R8, DX
+	VADDPS  (DX), Z16, Z16
+	VMOVUPS Z16, (DX)
+	VADDPS  64(DX), Z17, Z17
+	VMOVUPS Z17, 64(DX)
+	VZEROUPPER
+	RET
