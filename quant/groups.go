@@ -107,12 +107,18 @@ func QuantizeGroupsWithTo(codes []int8, x []float32, scale []float32, zp []int32
 func (gq *groupQuantizer) quantizeRow(codes []int8, x []float32, scale []float32, zp []int32) bool {
 	size := gq.groupSize
 	if gq.cols%size == 0 && gq.s.Numerics != ORT {
-		gq.affines = gq.affines[:0]
-		for g := range scale {
-			a := affineOf(scale[g], zp[g], gq.s)
-			gq.affines = append(gq.affines, groupAffine{mul: a.mul, lo: a.lo, hi: a.hi, zp: a.zp - float32(gq.shift)})
+		// affineOf's torch constants, the shift taken off the zero point, in a loop of
+		// locals (through affineOf and append, 13 ns a group: a tenth of the int4 save).
+		if cap(gq.affines) < len(scale) {
+			gq.affines = make([]groupAffine, len(scale))
 		}
-		if done, finite := quantizeGroupsI8(codes, x, size, gq.affines); done {
+		affines := gq.affines[:len(scale)]
+		qmin, qmax, shift := gq.s.QType.Min, gq.s.QType.Max, float32(gq.shift)
+		for g, sc := range scale {
+			z := zp[g]
+			affines[g] = groupAffine{mul: 1 / sc, lo: float32(qmin - z), hi: float32(qmax - z), zp: float32(z) - shift}
+		}
+		if done, finite := quantizeGroupsI8(codes, x, size, affines); done {
 			return finite
 		}
 	}
