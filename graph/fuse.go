@@ -1,23 +1,26 @@
 package graph
 
 import (
-	"fmt"
+	"math"
+	"slices"
 
+	"github.com/qscript-dev/qscript/graph/internal/sgemm"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
-// A Conv followed by the Add of a residual and a Relu (ResNet's blocks), or by either,
-// runs as one kernel when nothing needs the values between them: the Add and the Relu are
+// A Conv followed by the Add of a residual and a Relu or Clip (ResNet's blocks,
+// MobileNet's ReLU6), or by either, runs as one kernel when nothing needs the values
+// between them: the Add and the activation are
 // applied to each tile of the Conv's output while it is still in cache (sgemm's Residual
 // and Relu), where three nodes would take three passes over memory and two more buffers.
 // Each element gets the same float32 operations in the same order as the nodes would
 // give it, so the result is the same bit for bit.
 
 // epilogue is what a fused kernel applies to its output: the Add of residual (nil: none),
-// then a Relu.
+// then an activation (Relu or Clip).
 type epilogue struct {
 	residual *tensor.Tensor
-	relu     bool
+	act      sgemm.Activation
 }
 
 // fusedKernel is a kernel that can apply an epilogue. applied reports whether it did;
@@ -25,10 +28,10 @@ type epilogue struct {
 type fusedKernel func(mem *arena, ins []*tensor.Tensor, ep epilogue) (outs []*tensor.Tensor, applied bool, err error)
 
 // fusion is a chain the Runner may run as one kernel: the node that starts it (whose
-// builder set a fusedKernel), then add and relu (either may be nil), each the only reader
-// of the value before it and the very next node.
+// builder set a fusedKernel), then add and act, a Relu or Clip (either may be nil), each
+// the only reader of the value before it and the very next node.
 type fusion struct {
-	add, relu *Node
+	add, act *Node
 	// residual is add's input index of the value added to the node's output.
 	residual int
 	// mid are the values between the nodes, which a fused run does not compute (by slot,
@@ -54,8 +57,8 @@ func (g *Graph) planFusions() {
 			f.midSlots, f.midNames = append(f.midSlots, n.outSlots[0]), append(f.midNames, v)
 			v, j = a.Outputs[0], j+1
 		}
-		if r := g.onlyReader(v, j); isOp(r, "Relu") && len(r.Inputs) == 1 && len(r.outSlots) == 1 && r.outSlots[0] >= 0 {
-			f.relu = r
+		if r := g.onlyReader(v, j); isActivation(r, v) {
+			f.act = r
 			f.midSlots, f.midNames = append(f.midSlots, g.slots[v]), append(f.midNames, v)
 		}
 		if len(f.midSlots) > 0 {
@@ -74,6 +77,14 @@ func (g *Graph) onlyReader(v string, j int) *Node {
 		return cs[0]
 	}
 	return nil
+}
+
+// isActivation reports whether n is a Relu or Clip of v (and only of v) with one output.
+func isActivation(n *Node, v string) bool {
+	if !(isOp(n, "Relu") || isOp(n, "Clip")) || n.Inputs[0] != v || len(n.outSlots) != 1 || n.outSlots[0] < 0 {
+		return false
+	}
+	return !slices.Contains(n.Inputs[1:], v)
 }
 
 // isOp reports whether n is an ai.onnx node of type op.
@@ -95,18 +106,59 @@ func (r *Runner) fusable(f *fusion, hooks *Hooks) bool {
 	return true
 }
 
-// runFused runs chain f, which starts at node i whose inputs are ins, as one kernel. It
-// returns the number of nodes it ran: all of the chain's, or only node i when its kernel
-// did not apply the epilogue (then the caller runs the rest as usual).
-func (r *Runner) runFused(i int, f *fusion, ins []*tensor.Tensor, hooks *Hooks) (int, error) {
-	g, mem := r.g, r.mem
-	n := g.nodes[i]
-	ep := epilogue{relu: f.relu != nil}
+// epilogueOf is chain f's epilogue from this Run's values; false when it has none that
+// fuses (a Clip whose bounds are not float32 numbers in order, which clipF32 leaves to
+// clipT).
+func (r *Runner) epilogueOf(f *fusion) (epilogue, bool) {
+	var ep epilogue
 	if f.add != nil {
 		if ep.residual = r.values[f.add.inSlots[f.residual]]; ep.residual == nil {
-			return 0, fmt.Errorf("graph: node %q (%s): input %q has no value", f.add.Name, f.add.OpType, f.add.Inputs[f.residual])
+			return ep, false
 		}
 	}
+	switch {
+	case f.act == nil:
+	case f.act.OpType == "Relu":
+		ep.act.Kind = sgemm.ActRelu
+	default:
+		lo, hi, ok := r.clipBounds(f.act)
+		if !ok {
+			return ep, false
+		}
+		ep.act = sgemm.Activation{Kind: sgemm.ActClamp, Lo: lo, Hi: hi}
+	}
+	return ep, true
+}
+
+// clipBounds is Clip node n's bounds as buildClip reads them (attributes before opset 11,
+// else the optional inputs), when both are float32 numbers with lo <= hi.
+func (r *Runner) clipBounds(n *Node) (float32, float32, bool) {
+	lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
+	if a, ok := n.Attrs["min"]; ok {
+		lo = a.Float
+	}
+	if a, ok := n.Attrs["max"]; ok {
+		hi = a.Float
+	}
+	for k, bound := range []*float32{&lo, &hi} {
+		if k+1 >= len(n.Inputs) || n.inSlots[k+1] < 0 {
+			continue // omitted
+		}
+		t := r.values[n.inSlots[k+1]]
+		if t == nil || t.DType != tensor.F32 || t.Numel() != 1 {
+			return 0, 0, false
+		}
+		*bound = elems[float32](t)[0]
+	}
+	return lo, hi, lo <= hi
+}
+
+// runFused runs chain f, which starts at node i whose inputs are ins, as one kernel with
+// epilogue ep. It returns the number of nodes it ran: all of the chain's, or only node i
+// when its kernel did not apply the epilogue (then the caller runs the rest as usual).
+func (r *Runner) runFused(i int, f *fusion, ins []*tensor.Tensor, ep epilogue, hooks *Hooks) (int, error) {
+	g, mem := r.g, r.mem
+	n := g.nodes[i]
 	outs, applied, err := safeRunFused(n, mem, ins, &ep)
 	mem.endNode()
 	if err != nil {
@@ -115,8 +167,8 @@ func (r *Runner) runFused(i int, f *fusion, ins []*tensor.Tensor, hooks *Hooks) 
 	if !applied {
 		return 1, r.finishNode(i, ins, outs, hooks)
 	}
-	chain := [3]*Node{n, f.add, f.relu}
-	last := f.relu
+	chain := [3]*Node{n, f.add, f.act}
+	last := f.act
 	if last == nil {
 		last = f.add
 	}

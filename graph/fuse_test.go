@@ -75,8 +75,14 @@ func TestIm2colShifted(t *testing.T) {
 }
 
 // convChainModel is x → Conv (weights and bias initializers) → Add r → Relu → y, or the
-// chain without the Add (add false), with the given Conv attributes.
+// chain without the Add (add false), with the given Conv attributes; act "Clip" ends it
+// with a Clip to [0, 6] (bounds as initializers) instead of the Relu, "Clip-" with a Clip
+// to [-0.1, +inf) (max omitted).
 func convChainModel(x, w []int64, group int64, add bool, attrs ...*onnxpb.AttributeProto) *onnxpb.ModelProto {
+	return convChainModelAct(x, w, group, add, "Relu", attrs...)
+}
+
+func convChainModelAct(x, w []int64, group int64, add bool, act string, attrs ...*onnxpb.AttributeProto) *onnxpb.ModelProto {
 	rng := rand.New(rand.NewPCG(3, 4))
 	numel := func(d []int64) int {
 		n := 1
@@ -99,7 +105,20 @@ func convChainModel(x, w []int64, group int64, add bool, attrs ...*onnxpb.Attrib
 		nodes = append(nodes, node("Add", "add", []string{"r", "c"}, []string{"s"}))
 		relu = "s"
 	}
-	nodes = append(nodes, node("Relu", "relu", []string{relu}, []string{"y"}))
+	var bounds []*onnxpb.TensorProto
+	scalar := func(name string, v float32) *onnxpb.TensorProto {
+		return &onnxpb.TensorProto{Name: ptr(name), DataType: ptr(int32(onnxpb.TensorProto_FLOAT)), FloatData: []float32{v}}
+	}
+	switch act {
+	case "Relu":
+		nodes = append(nodes, node("Relu", "relu", []string{relu}, []string{"y"}))
+	case "Clip":
+		nodes = append(nodes, node("Clip", "relu", []string{relu, "lo", "hi"}, []string{"y"}))
+		bounds = append(bounds, scalar("lo", 0), scalar("hi", 0.3))
+	default:
+		nodes = append(nodes, node("Clip", "relu", []string{relu, "lo"}, []string{"y"}))
+		bounds = append(bounds, scalar("lo", -0.1))
+	}
 	m := model(13, nodes...)
 	m.Graph.Input = []*onnxpb.ValueInfoProto{vinfo("x", onnxpb.TensorProto_FLOAT, x...)}
 	if add {
@@ -107,7 +126,7 @@ func convChainModel(x, w []int64, group int64, add bool, attrs ...*onnxpb.Attrib
 		r.Type.GetTensorType().Shape = nil // any shape
 		m.Graph.Input = append(m.Graph.Input, r)
 	}
-	m.Graph.Initializer = []*onnxpb.TensorProto{floats("w", w), floats("b", w[:1])}
+	m.Graph.Initializer = append([]*onnxpb.TensorProto{floats("w", w), floats("b", w[:1])}, bounds...)
 	return m
 }
 
@@ -127,7 +146,7 @@ func asInputs(t *testing.T, m *onnxpb.ModelProto) map[string]*tensor.Tensor {
 	return feed
 }
 
-// TestFusedConvChain runs Conv → Add → Relu chains fused (no hooks, or a Watch that does
+// TestFusedConvChain runs Conv → Add → Relu (or Clip) chains fused (no hooks, or a Watch that does
 // not name the values between) and unfused (a hook without Watch), and expects the output
 // of the unfused chain with weights that are inputs (not packed at load) bit for bit, for
 // the convolution paths (im2col, shifted im2col over the whole plane or in chunks, joined
@@ -155,21 +174,22 @@ func TestFusedConvChain(t *testing.T) {
 		{[]int64{2, 8, 6, 6}, []int64{8, 1, 3, 3}, 8, []*onnxpb.AttributeProto{ints("pads", 1, 1, 1, 1)}},
 		{[]int64{2, 4, 20}, []int64{6, 4, 5}, 1, []*onnxpb.AttributeProto{ints("pads", 2, 2)}},
 	}
-	for _, c := range cases {
+	for k, c := range cases {
 		for _, add := range []bool{false, true} {
-			t.Run(fmt.Sprintf("%v_%v_g%d_add%v", c.x, c.w, c.group, add), func(t *testing.T) {
-				checkFusedChain(t, c.x, c.w, c.group, add, c.attrs)
+			act := []string{"Relu", "Clip", "Clip-"}[k%3]
+			t.Run(fmt.Sprintf("%v_%v_g%d_add%v_%s", c.x, c.w, c.group, add, act), func(t *testing.T) {
+				checkFusedChain(t, c.x, c.w, c.group, add, act, c.attrs)
 			})
 		}
 	}
 }
 
-func checkFusedChain(t *testing.T, xs, ws []int64, group int64, add bool, attrs []*onnxpb.AttributeProto) {
-	g, err := Load(convChainModel(xs, ws, group, add, attrs...), Options{})
+func checkFusedChain(t *testing.T, xs, ws []int64, group int64, add bool, act string, attrs []*onnxpb.AttributeProto) {
+	g, err := Load(convChainModelAct(xs, ws, group, add, act, attrs...), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := convChainModel(xs, ws, group, add, attrs...)
+	m := convChainModelAct(xs, ws, group, add, act, attrs...)
 	weights := asInputs(t, m)
 	plain, err := Load(m, Options{})
 	if err != nil {

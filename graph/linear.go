@@ -511,7 +511,7 @@ func conv2d(mem *arena, x, w *tensor.Tensor, bias []float32, p convParams, group
 		c: c, h: h, wd: wd, m: m, cg: cg, mg: mg, kdim: kdim, plane: oh * ow}
 	applied := ep.residual == nil || (ep.residual.DType == tensor.F32 && slices.Equal(ep.residual.Shape, outShape) && ep.residual.IsContiguous())
 	if applied {
-		c2.relu = ep.relu
+		c2.act = ep.act
 		if ep.residual != nil {
 			c2.residual = elems[float32](ep.residual)
 		}
@@ -552,7 +552,7 @@ type convImages struct {
 	// residual (laid out like d, or nil) is added to the output, then relu applied: the
 	// fused epilogue (sgemm.Operands.Residual and Relu).
 	residual []float32
-	relu     bool
+	act      sgemm.Activation
 }
 
 func (ci convImages) run(b0, b1 int) {
@@ -667,9 +667,7 @@ func (ci *convImages) finishRow(row []float32, o int) {
 	if ci.residual != nil {
 		sgemm.AddTo(row, ci.residual[o:o+len(row)])
 	}
-	if ci.relu {
-		sgemm.Relu(row, row)
-	}
+	ci.act.Apply(row)
 }
 
 // convChunk is the columns of B that shiftedGEMM packs at a time: sgemm's tile width, so
@@ -720,7 +718,7 @@ func (ci *convImages) image(b int, col []float32) {
 		if ci.residual != nil {
 			ops.Residual = ci.residual[(b*m+g*mg)*plane : (b*m+(g+1)*mg)*plane]
 		}
-		ops.Relu = ci.relu
+		ops.Act = ci.act
 		if ci.packedW != nil {
 			ops.PackedA = ci.packedW[g]
 		}

@@ -23,7 +23,7 @@ type Hooks struct {
 	// dropping them after their last use.
 	Keep []string
 	// Watch, when set, tells which values AfterNode needs to see, so that the rest need not
-	// exist: a Conv and the Add and Relu after it that alone read its output may then run
+	// exist: a Conv and the Add and Relu (or Clip) after it that alone read its output may then run
 	// as one kernel (as they do in a Run without hooks), the values between them never
 	// computed unless watched, kept or graph outputs. AfterNode is still called for every
 	// node, with nil for those values. Without Watch, AfterNode sees every value.
@@ -203,12 +203,14 @@ func (r *Runner) runNodes(ctx context.Context, hooks *Hooks) error {
 			return err
 		}
 		if f := g.fusions[i]; f != nil && r.fusable(f, hooks) {
-			ran, err := r.runFused(i, f, ins, hooks)
-			if err != nil {
-				return err
+			if ep, ok := r.epilogueOf(f); ok {
+				ran, err := r.runFused(i, f, ins, ep, hooks)
+				if err != nil {
+					return err
+				}
+				i += ran
+				continue
 			}
-			i += ran
-			continue
 		}
 		mem.donor = r.donor(i, hooks)
 		outs, err := safeRun(n, mem, ins)

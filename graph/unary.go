@@ -377,27 +377,9 @@ func clipF32(mem *arena, x *tensor.Tensor, lo, hi float64) *tensor.Tensor {
 	return out
 }
 
-// clampF32 sets d[i] to src[i] clamped to [l, h] (NaN and -0 kept) without a
-// data-dependent branch: about half of a convolution's outputs are below ReLU6's 0, which
-// a branch mispredicts. Each comparison becomes a 0/1 (SETcc), whose mask picks the bound's
-// bits or the value's.
-func clampF32(d, src []float32, l, h float32) {
-	lb, hb := math.Float32bits(l), math.Float32bits(h)
-	d = d[:len(src)]
-	for i, v := range src {
-		var below, above uint32
-		if v < l {
-			below = 1
-		}
-		if v > h {
-			above = 1
-		}
-		b := math.Float32bits(v)
-		b = b&(below-1) | lb&-below
-		b = b&(above-1) | hb&-above
-		d[i] = math.Float32frombits(b)
-	}
-}
+// clampF32 sets d[i] to src[i] clamped to [l, h] (NaN and -0 kept): sgemm.Clamp, which
+// Conv's fused epilogue applies too.
+func clampF32(d, src []float32, l, h float32) { sgemm.Clamp(d, src, l, h) }
 
 func clipT[T number](x *tensor.Tensor, lo, hi float64) *tensor.Tensor {
 	out, d := newTensor[T](x.DType, x.Shape)

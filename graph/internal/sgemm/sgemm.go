@@ -143,13 +143,62 @@ type Operands struct {
 	// whole output beforehand is one more pass over memory (Conv's bias).
 	Fill    bool
 	RowInit []float32
-	// Residual and Relu, when set, finish each tile once its last block is added: Residual
-	// (laid out like dst, ldc apart) is added to it, then Relu sets negatives, zeros and
-	// NaNs to +0. The tile is still in cache, where the Add and Relu nodes after a Conv
-	// would each take a pass over memory; each element gets the same two operations, so
-	// the result is theirs bit for bit.
+	// Residual and Act, when set, finish each tile once its last block is added: Residual
+	// (laid out like dst, ldc apart) is added to it, then Act applied. The tile is still
+	// in cache, where the Add and the activation nodes after a Conv would each take a pass
+	// over memory; each element gets the same operations, so the result is theirs bit for
+	// bit.
 	Residual []float32
-	Relu     bool
+	Act      Activation
+}
+
+// Activation is an element-wise function finishing a product (Operands.Act): none, ONNX
+// Relu (ActRelu), or ONNX Clip to [Lo, Hi] with Lo <= Hi (ActClamp).
+type Activation struct {
+	Kind   ActKind
+	Lo, Hi float32
+}
+
+// ActKind selects an Activation's function.
+type ActKind uint8
+
+// The activations.
+const (
+	ActNone ActKind = iota
+	ActRelu
+	ActClamp
+)
+
+// Apply applies a to s in place.
+func (a Activation) Apply(s []float32) {
+	switch a.Kind {
+	case ActRelu:
+		Relu(s, s)
+	case ActClamp:
+		Clamp(s, s, a.Lo, a.Hi)
+	}
+}
+
+// Clamp sets d[i] to src[i] clamped to [l, h] (NaN and -0 kept; d may be src) without a
+// data-dependent branch: about half of a convolution's outputs are below ReLU6's 0, which
+// a branch mispredicts. Each comparison becomes a 0/1 (SETcc), whose mask picks the bound's
+// bits or the value's.
+func Clamp(d, src []float32, l, h float32) {
+	lb, hb := math.Float32bits(l), math.Float32bits(h)
+	d = d[:len(src)]
+	for i, v := range src {
+		var below, above uint32
+		if v < l {
+			below = 1
+		}
+		if v > h {
+			above = 1
+		}
+		b := math.Float32bits(v)
+		b = b&(below-1) | lb&-below
+		b = b&(above-1) | hb&-above
+		d[i] = math.Float32frombits(b)
+	}
 }
 
 // Scratch lends Run its scratch buffers (packed panels, edge tiles), which Run returns
@@ -224,7 +273,7 @@ func sgemm(mem Scratch, mk microKernel, dst []float32, ldc int, ops Operands, m,
 	// Copied out of ops: a closure capturing ops itself (too large to capture by value) would
 	// move it to the heap on every call, parallel or not.
 	a, b := ops.A, ops.B
-	fin := finish{fill: ops.Fill, rowInit: ops.RowInit, residual: ops.Residual, relu: ops.Relu}
+	fin := finish{fill: ops.Fill, rowInit: ops.RowInit, residual: ops.Residual, act: ops.Act}
 	// The packing closures escape to the heap once made, so a serial product (every one on
 	// calibration's Runners) calls packA and packB directly instead, making no garbage.
 	if ap == nil {
@@ -277,12 +326,12 @@ func sgemm(mem Scratch, mk microKernel, dst []float32, ldc int, ops Operands, m,
 }
 
 // finish is what sgemm does to each tile besides the product (Operands' Fill, RowInit,
-// Residual and Relu).
+// Residual and Act).
 type finish struct {
 	fill     bool
 	rowInit  []float32
 	residual []float32
-	relu     bool
+	act      Activation
 }
 
 // gemmTileAt computes tile t of sgemm's product: mc×gemmNC tiles, tilesN per row of tiles.
@@ -294,7 +343,7 @@ func gemmTileAt(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, n, 
 		fin.fill = false
 	}
 	gemmTile(mk, dst, ldc, ap, bp, m, k, i0, i1, j0, j1, edge, fin)
-	if fin.residual == nil && !fin.relu {
+	if fin.residual == nil && fin.act.Kind == ActNone {
 		return
 	}
 	for i := i0; i < i1; i++ {
@@ -302,9 +351,7 @@ func gemmTileAt(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, n, 
 		if fin.residual != nil {
 			AddTo(row, fin.residual[i*ldc+j0:i*ldc+j1])
 		}
-		if fin.relu {
-			Relu(row, row)
-		}
+		fin.act.Apply(row)
 	}
 }
 
