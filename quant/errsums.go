@@ -89,6 +89,15 @@ func (a *StatsAcc) AddFP8(counts []int64, x []float32, codes []uint8, scale floa
 	return nil
 }
 
+// CountBins counts every x[i] into counts[int((x[i]-lo)*inv)] in float32 arithmetic, as
+// AddCodes and AddFloats count them (the same kernel), without the error sums: for a
+// histogram binned after the values were measured (the streaming save's deferred ones).
+// The same conditions hold: every x[i] finite, every index within counts.
+func CountBins(counts []int64, x []float32, lo, inv float32) {
+	done := binsPrefix(counts, x, lo, inv)
+	addBins(counts, x[done:], lo, inv)
+}
+
 // Sums returns the sums of every pair added.
 func (a *StatsAcc) Sums() ErrorSums {
 	s := a.rest

@@ -39,6 +39,20 @@ func addFloatsPrefix(l *statsLanes, counts []int64, x, y []float32, lo, inv floa
 }
 
 //go:noescape
+func binsAVX2(x *float32, n int, counts *int64, lo, inv float32)
+
+// binsPrefix counts the longest prefix of x whose length is a multiple of 8 with the AVX2
+// kernel and returns its length (0 without AVX2).
+func binsPrefix(counts []int64, x []float32, lo, inv float32) int {
+	n := len(x) &^ 7
+	if !haveAVX2 || n == 0 || len(counts) == 0 {
+		return 0
+	}
+	binsAVX2(&x[0], n, &counts[0], lo, inv)
+	return n
+}
+
+//go:noescape
 func statsFP8AVX2(x *float32, codes *uint8, n int, counts *int64, scale float32, table *float32, dec *fp8Decode, lo, inv float32, l *statsLanes)
 
 // fp8Decode are statsFP8AVX2's constants for one fp8 type (see the kernel).

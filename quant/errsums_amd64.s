@@ -161,6 +161,27 @@ floatsLoopNext:
 	STATS_STORE
 	RET
 
+// func binsAVX2(x *float32, n int, counts *int64, lo, inv float32)
+// BINS8 alone: the histogram counts of n floats at SI (a positive multiple of 8).
+TEXT ·binsAVX2(SB), NOSPLIT, $160-32
+	MOVQ x+0(FP), SI
+	MOVQ n+8(FP), CX
+	MOVQ counts+16(FP), BX
+	VBROADCASTSS lo+24(FP), Y9
+	VMOVUPS Y9, 96(SP)
+	VBROADCASTSS inv+28(FP), Y9
+	VMOVUPS Y9, 128(SP)
+	SHRQ $3, CX
+
+binsLoop:
+	VMOVUPS (SI), Y10
+	BINS8
+	ADDQ $32, SI
+	DECQ CX
+	JNZ  binsLoop
+	VZEROUPPER
+	RET
+
 // func statsFP8AVX2(x *float32, codes *uint8, n int, counts *int64, scale float32, table *float32, dec *fp8Decode, lo, inv float32, l *statsLanes)
 // statsFloatsAVX2 with y the fp8 codes at DX decoded and multiplied by scale in registers
 // (DequantizeFP8To's float32 product). For the magnitude bits m = c&0x7f: a normal code's

@@ -12,6 +12,8 @@ func addFloatsPrefix(l *statsLanes, counts []int64, x, y []float32, lo, inv floa
 	return 0
 }
 
+func binsPrefix(counts []int64, x []float32, lo, inv float32) int { return 0 }
+
 func divClampPrefix(dst, src []float32, s, lo, hi float32) int { return 0 }
 
 func addGroupsPrefix(l *statsLanes, counts []int64, x []float32, codes []int8, size int, scale []float32, zp []int32, shift int32, lo, inv float32) int {

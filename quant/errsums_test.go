@@ -380,3 +380,30 @@ func TestStatsWithoutCounts(t *testing.T) {
 		}
 	}
 }
+
+// TestCountBins: CountBins counts as AddFloats does, vector kernel and pure Go, on lengths
+// that exercise the vector body and the tails.
+func TestCountBins(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	const bins = 64
+	for _, n := range []int{0, 1, 7, 8, 9, 63, 64, 1000, 4099} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64())
+		}
+		lo, hi := float32(-5), float32(5)
+		inv := float32(float64(bins) / float64(hi-lo))
+		for _, vector := range []bool{true, false} {
+			saved := haveAVX2
+			haveAVX2 = haveAVX2 && vector
+			want, got := make([]int64, bins+1), make([]int64, bins+1)
+			var acc StatsAcc
+			acc.AddFloats(want, x, x, lo, inv)
+			CountBins(got, x, lo, inv)
+			haveAVX2 = saved
+			if !slices.Equal(got, want) {
+				t.Fatalf("n=%d vector=%v: counts %v, AddFloats %v", n, vector, got, want)
+			}
+		}
+	}
+}

@@ -13,8 +13,8 @@ import (
 // weight the streaming save measured in one pass (see streamweight.go): it reads the
 // tensor again in chunks, on every core with a chunk buffer each (memory bounded as in the
 // save), and counts each value with the float32 bin formula of the statistics kernels
-// (quant.StatsAcc, whose error sums it drops), so that the counts are those the save
-// would have binned with the range known in advance. Counts are integers: the order in
+// (quant.CountBins), so that the counts are those the save would have binned with the
+// range known in advance. Counts are integers: the order in
 // which chunks are added does not matter. Each chunk's range is found too: values outside
 // the range the save measured mean that the file changed since, an error rather than a
 // wrong histogram.
@@ -51,8 +51,7 @@ func (q *WeightPlan) countValues(info tensor.Info, h *report.Histogram) error {
 			(&report.Histogram{Min: h.Min, Max: h.Max, Counts: counts[w][:len(h.Counts)]}).Add(x)
 			return nil
 		}
-		var acc quant.StatsAcc
-		acc.AddFloats(counts[w], x, x, b.Lo, b.Inv)
+		quant.CountBins(counts[w], x, b.Lo, b.Inv)
 		return nil
 	})
 	if err != nil {
