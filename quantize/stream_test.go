@@ -326,3 +326,55 @@ func TestDeferredHistogramChangedSource(t *testing.T) {
 		t.Errorf("report of a changed source: %v", err)
 	}
 }
+
+// TestStreamingRangesWithoutFloat32Bins: a weight whose range has no float32 bin formula
+// (a width beyond float32's, or under about 1e-37) is measured by the whole-tensor save
+// with other statistics kernels, so the one-pass streaming save measures it again with
+// those: same bytes, same report figures and histograms.
+func TestStreamingRangesWithoutFloat32Bins(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	big, tiny := make([]float32, 16*64), make([]float32, 16*64)
+	for i := range big {
+		big[i] = float32((rng.Float64()*2 - 1) * 2e38)
+		tiny[i] = float32(1e-37 + rng.Float64()*1e-38)
+	}
+	big[3], big[700] = 2e38, -2e38 // a width of 4e38: beyond float32
+	path := filepath.Join(t.TempDir(), "ranges.safetensors")
+	writeSafetensors(t, path, map[string]*tensor.Tensor{
+		"big.weight":  tensor.FromF32([]int{16, 64}, big),
+		"tiny.weight": tensor.FromF32([]int{16, 64}, tiny),
+	})
+	defer func(n int, s bool) { streamChunkElems, streamSaves = n, s }(streamChunkElems, streamSaves)
+	streamChunkElems = 128
+	for _, w := range []WeightOptions{
+		{DType: DTypeInt8, PerChannel: true, Symmetric: true},
+		{DType: DTypeInt4, Symmetric: true, GroupSize: 32},
+		{DType: DTypeFP8E4M3, PerChannel: true, Symmetric: true},
+		{DType: DTypeBF16},
+	} {
+		opts := DefaultOptions()
+		opts.Weights = w
+		got, gotReport := saveWith(t, path, opts, LayoutCompressed, true)
+		want, wantReport := saveWith(t, path, opts, LayoutCompressed, false)
+		if !bytes.Equal(got, want) {
+			t.Fatalf("%s: streamed file differs from the whole-tensor save", w.DType)
+		}
+		sameReport(t, gotReport, wantReport)
+		for _, l := range gotReport.Layers {
+			if b := l.Histogram.Binning(); l.Histogram == nil || b.F32 {
+				t.Errorf("%s %s: histogram %+v has float32 bins", w.DType, l.Name, l.Histogram)
+			}
+		}
+		// Measured again, so binned on the way: not deferred.
+		q := quantizeAndSave(t, path, opts, filepath.Join(t.TempDir(), "o.safetensors"), SaveOptions{})
+		r, err := q.Report(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range r.Layers {
+			if l.Histogram.Pending() {
+				t.Errorf("%s %s: histogram deferred, not measured again", w.DType, l.Name)
+			}
+		}
+	}
+}
