@@ -109,7 +109,7 @@ func (ci *convImages) rowsGEMM(src, dst []float32, o, g int, pad, tmp []float32)
 		if ci.bias != nil {
 			v = ci.bias[g*mg+r]
 		}
-		fillRow(tmp[r*ldc:(r+1)*ldc], v)
+		sgemm.Fill(tmp[r*ldc:(r+1)*ldc], v)
 	}
 	sgemm.RunRows(tmp, ldc, ci.packedW[g], pad, ci.offs, mg, oh*l.wq, ci.kdim)
 	for r := 0; r < mg; r++ {

@@ -358,6 +358,8 @@ func gemmTileAt(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, n, 
 // AddTo adds src to dst element by element.
 func AddTo(dst, src []float32) {
 	src = src[:len(dst)]
+	k := addVector(dst, src)
+	dst, src = dst[k:], src[k:]
 	for i := range dst {
 		dst[i] += src[i]
 	}
@@ -371,6 +373,8 @@ func AddTo(dst, src []float32) {
 func Relu(d, src []float32) {
 	const inf = 0x7f800000
 	d = d[:len(src)]
+	k := reluVector(d, src) // the same bits (reluAVX2)
+	d, src = d[k:], src[k:]
 	for i, v := range src {
 		b := math.Float32bits(v)
 		keep := uint32(int64(uint64(b)-1-inf) >> 63)
@@ -389,6 +393,9 @@ func gemmFill(dst []float32, ldc int, rowInit []float32, i0, i1, j0, j1 int) {
 		fillF32(row, rowInit[i])
 	}
 }
+
+// Fill sets every element of s to v (fillF32).
+func Fill(s []float32, v float32) { fillF32(s, v) }
 
 // fillF32 sets every element of s to v: a few stores, then copies that double the filled
 // prefix, which run as vector moves where an element loop stores one float at a time.
