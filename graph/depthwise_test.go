@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand"
 	"testing"
+
+	"github.com/qscript-dev/qscript/graph/internal/sgemm"
 )
 
 // TestDepthwiseMatchesGeneric checks depthwiseConv2d, with and without its vector interior
@@ -50,7 +52,7 @@ func TestDepthwiseMatchesGeneric(t *testing.T) {
 					for _, vector := range vectors {
 						got := make([]float32, n*c*oh*ow)
 						haveDepthwiseAVX = vector
-						depthwiseConv2d(nil, got, x, wt, b, n, c, h, w, p)
+						depthwiseConv2d(nil, got, x, wt, b, n, c, h, w, p, sgemm.Activation{})
 						for i := range want {
 							if math.Float32bits(got[i]) != math.Float32bits(want[i]) && !(got[i] != got[i] && want[i] != want[i]) {
 								t.Fatalf("w=%d pad=%d stride=%d bias=%v vector=%v: output %d is %v, the scalar loop's %v", w, pad, stride, b != nil, vector, i, got[i], want[i])

@@ -150,7 +150,7 @@ func asInputs(t *testing.T, m *onnxpb.ModelProto) map[string]*tensor.Tensor {
 // not name the values between) and unfused (a hook without Watch), and expects the output
 // of the unfused chain with weights that are inputs (not packed at load) bit for bit, for
 // the convolution paths (im2col, shifted im2col over the whole plane or in chunks, joined
-// small images, 1×1 direct, grouped, depthwise, which does not fuse, 1-D); the hook sees every
+// small images, 1×1 direct, grouped, depthwise, which fuses the activation only, 1-D); the hook sees every
 // node, with nil for the values a fused run did not compute, and a watched value stops
 // the fusion.
 func TestFusedConvChain(t *testing.T) {
@@ -245,9 +245,9 @@ func checkFusedChain(t *testing.T, xs, ws []int64, group int64, add bool, act st
 		if i >= 2 && (!seen["conv"] || !seen["relu"] || !seen["y"]) {
 			t.Fatalf("run %d: the hook missed a node or the output: %v", i, seen)
 		}
-		depthwise := group == ws[0]
-		if i == 2 && seen["c"] != depthwise {
-			t.Errorf("watching y only: conv output computed %v (depthwise %v)", seen["c"], depthwise)
+		unfusable := group == ws[0] && add // a depthwise Conv fuses the activation only
+		if i == 2 && seen["c"] != unfusable {
+			t.Errorf("watching y only: conv output computed %v (depthwise with an Add %v)", seen["c"], unfusable)
 		}
 		if i == 3 && !seen["c"] {
 			t.Errorf("watching c: the hook saw no value for it")

@@ -463,7 +463,10 @@ func valueInfoFromProto(vi *onnxpb.ValueInfoProto) (ValueInfo, error) {
 }
 
 // topoSort orders nodes so that each runs after the producers of its inputs, keeping the model
-// order among ready nodes, and reports inputs nobody produces and cycles.
+// order among ready nodes, and reports inputs nobody produces and cycles. Nodes without
+// inputs (Constant) go first: then a node and the one reading its output are neighbours
+// although the model put the reader's constant operands between them (a Conv, then the
+// Constants of a Clip's bounds, then the Clip), as fusion needs (planFusions).
 func topoSort(nodes []*onnxpb.NodeProto, implicit map[*onnxpb.NodeProto][]string, g *Graph) ([]*onnxpb.NodeProto, error) {
 	producer := map[string]int{}
 	for i, n := range nodes {
@@ -497,13 +500,21 @@ func topoSort(nodes []*onnxpb.NodeProto, implicit map[*onnxpb.NodeProto][]string
 			}
 		}
 	}
-	// ready is kept sorted by model index so the order is deterministic and close to the file's.
+	// ready is kept sorted by model index, nodes without inputs first, so the order is
+	// deterministic and close to the file's.
+	first := func(i, j int) bool {
+		if a, b := len(nodes[i].GetInput()) == 0, len(nodes[j].GetInput()) == 0; a != b {
+			return a
+		}
+		return i < j
+	}
 	var ready []int
 	for i := range nodes {
 		if pending[i] == 0 {
 			ready = append(ready, i)
 		}
 	}
+	sort.Slice(ready, func(a, b int) bool { return first(ready[a], ready[b]) })
 	order := make([]*onnxpb.NodeProto, 0, len(nodes))
 	for len(ready) > 0 {
 		i := ready[0]
@@ -518,7 +529,7 @@ func topoSort(nodes []*onnxpb.NodeProto, implicit map[*onnxpb.NodeProto][]string
 			}
 		}
 		if added {
-			sort.Ints(ready)
+			sort.Slice(ready, func(a, b int) bool { return first(ready[a], ready[b]) })
 		}
 	}
 	if len(order) != len(nodes) {

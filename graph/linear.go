@@ -477,8 +477,8 @@ func (b *builder) prepackConvWeights(group int) (*tensor.Tensor, [][]float32) {
 // one. packedW, when not nil, holds each group's weights packed as sgemm's A. With a batch of
 // at least one image per core, images are split across workers, each running its GEMMs on
 // one goroutine; otherwise each GEMM is split. It applies ep to the output (reporting
-// that it did) unless the convolution is depthwise or ep's residual is not a float32 of
-// the output's shape.
+// that it did) unless ep's residual is not a float32 of the output's shape, or the
+// convolution is depthwise and ep has a residual (depthwise applies the activation only).
 func conv2d(mem *arena, x, w *tensor.Tensor, bias []float32, p convParams, group int, packedW [][]float32, ep epilogue) (*tensor.Tensor, bool) {
 	if len(p.kernel) == 1 {
 		one := func(v []int, fill int) []int { return []int{fill, v[0]} }
@@ -502,8 +502,12 @@ func conv2d(mem *arena, x, w *tensor.Tensor, bias []float32, p convParams, group
 	xv, wv := elems[float32](x), elems[float32](w)
 	if cg == 1 && mg == 1 {
 		out, d := newTensorIn[float32](mem, tensor.F32, outShape, bias == nil)
-		depthwiseConv2d(mem, d, xv, wv, bias, n, c, h, wd, p)
-		return out, false
+		applied := ep.residual == nil // the activation only
+		if !applied {
+			ep = epilogue{}
+		}
+		depthwiseConv2d(mem, d, xv, wv, bias, n, c, h, wd, p, ep.act)
+		return out, applied
 	}
 	// The GEMMs initialize every element (sgemm.Operands.Fill), so the output is not zeroed.
 	out, d := newTensorIn[float32](mem, tensor.F32, outShape, false)
@@ -866,10 +870,11 @@ func validRange(start, step, size, n int) (int, int) {
 }
 
 // depthwiseConv2d computes a convolution with one input and one output channel per group
-// directly, which im2col + GEMM would do as many tiny one-row products.
-func depthwiseConv2d(mem *arena, d, xv, wv, bias []float32, n, c, h, w int, p convParams) {
+// directly, which im2col + GEMM would do as many tiny one-row products. act (a fused Relu
+// or Clip) is applied to each plane once computed, while it is still in cache.
+func depthwiseConv2d(mem *arena, d, xv, wv, bias []float32, n, c, h, w int, p convParams, act sgemm.Activation) {
 	work := n * c * p.kernel[0] * p.kernel[1] * p.out[0] * p.out[1]
-	forRange(mem, n*c, work, depthwiseArgs{d: d, xv: xv, wv: wv, bias: bias, c: c, h: h, w: w, p: p}, depthwiseArgs.run)
+	forRange(mem, n*c, work, depthwiseArgs{d: d, xv: xv, wv: wv, bias: bias, c: c, h: h, w: w, p: p, act: act}, depthwiseArgs.run)
 }
 
 // depthwiseArgs is depthwiseConv2d's work, run over a range of planes (image × channel).
@@ -877,6 +882,7 @@ type depthwiseArgs struct {
 	d, xv, wv, bias []float32
 	c, h, w         int
 	p               convParams
+	act             sgemm.Activation
 }
 
 func (a depthwiseArgs) run(p0, p1 int) {
@@ -895,6 +901,7 @@ func (a depthwiseArgs) run(p0, p1 int) {
 		for oy := 0; oy < oh; oy++ {
 			depthwiseRow(dst[oy*ow:(oy+1)*ow], img, kern, b, h, w, oy, p)
 		}
+		a.act.Apply(dst)
 	}
 }
 
