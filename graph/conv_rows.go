@@ -77,6 +77,10 @@ func rowsOffsets(offs []int, p convParams, cg, h, w int) {
 func rowsPad(pad, src []float32, p convParams, cg, h, w int) {
 	l := rowsShape(p, h, w)
 	s, pt, pl := l.s, p.padBegin[0], p.padBegin[1]
+	if s == 1 {
+		rowsPadUnstrided(pad, src, l, pt, pl, cg, h, w)
+		return
+	}
 	clear(pad)
 	for c := 0; c < cg; c++ {
 		for y := 0; y < h; y++ {
@@ -94,6 +98,25 @@ func rowsPad(pad, src []float32, p convParams, cg, h, w int) {
 			}
 		}
 	}
+}
+
+// rowsPadUnstrided is rowsPad for stride 1, which zeroes only the padding (the rows above
+// and below each plane, the columns left and right of each row, the room past the end)
+// instead of the whole buffer first.
+func rowsPadUnstrided(pad, src []float32, l rowsLayout, pt, pl, cg, h, w int) {
+	wq, hq := l.wq, l.hq
+	for c := 0; c < cg; c++ {
+		plane := pad[c*hq*wq : (c+1)*hq*wq]
+		clear(plane[:pt*wq+pl])
+		for y := 0; y < h; y++ {
+			at := (y+pt)*wq + pl
+			copy(plane[at:at+w], src[(c*h+y)*w:(c*h+y+1)*w])
+			// The right padding of this row and the left padding of the next.
+			clear(plane[at+w : min(at+wq, len(plane))])
+		}
+		clear(plane[(h+pt)*wq:])
+	}
+	clear(pad[cg*hq*wq:])
 }
 
 // rowsGEMM computes one group's output planes dst (the output's elements from o on) from

@@ -279,3 +279,40 @@ func BenchmarkConvChain(b *testing.B) {
 		})
 	}
 }
+
+// TestRowsPad checks rowsPad's padded phase planes against their definition (input element
+// or zero at every position, the room past the end zero) on a buffer full of NaN.
+func TestRowsPad(t *testing.T) {
+	for _, c := range []struct {
+		h, w, s int
+		pads    []int64
+	}{{5, 7, 1, []int64{1, 2, 0, 1}}, {6, 6, 1, []int64{0, 0, 0, 0}}, {7, 9, 2, []int64{3, 1, 2, 3}}, {8, 8, 3, []int64{1, 1, 1, 1}}} {
+		p, err := spatialParams(nil, []int{c.h, c.w}, []int{3, 3}, []int64{int64(c.s), int64(c.s)}, nil, c.pads, "NOTSET", false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const cg = 2
+		src := make([]float32, cg*c.h*c.w)
+		for i := range src {
+			src[i] = float32(i + 1)
+		}
+		l := rowsShape(p, c.h, c.w)
+		pad := make([]float32, cg*l.s*l.s*l.hq*l.wq+40)
+		for i := range pad {
+			pad[i] = float32(math.NaN())
+		}
+		rowsPad(pad, src, p, cg, c.h, c.w)
+		want := make([]float32, len(pad))
+		for ch := 0; ch < cg; ch++ {
+			for y := 0; y < c.h; y++ {
+				for x := 0; x < c.w; x++ {
+					py, px := y+p.padBegin[0], x+p.padBegin[1]
+					want[((ch*l.s+py%l.s)*l.s+px%l.s)*l.hq*l.wq+(py/l.s)*l.wq+px/l.s] = src[(ch*c.h+y)*c.w+x]
+				}
+			}
+		}
+		if !slices.EqualFunc(want, pad, func(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }) {
+			t.Errorf("%+v: padded planes differ", c)
+		}
+	}
+}
