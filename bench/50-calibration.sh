@@ -20,6 +20,25 @@
 #   wall 0.53 / 0.63 / 0.92x, peak RSS 1,696 -> 875 MiB.
 #   mobilenet_v2 (three paired runs): ratio CPU 0.30 / 0.31 / 0.33, wall 0.25 / 0.30 / 0.40;
 #   peak RSS 1,377 MiB vs ORT 523-609 MiB (depthwise Conv, Clip and 53 observed activations).
+# Then (same day, 21:00, load average 4-5 from three other engineers' jobs; five paired runs,
+# min / median / max), after: a worker left without batches lends its cores to the Runner
+# still running (the last batch's ops split over both cores), the arena carving values and
+# kernel scratch out of chunks, element-wise nodes writing over a dead input, Conv + Clip
+# fused (Constants ordered first), a vectorized depthwise 3x3 and clamp, and the other
+# engineer's GEMM work; results unchanged (resnet18 336fdfd3afa513f1, mobilenet_v2
+# a457d8b0554a9b8f):
+#   resnet18 calibration:   CPU 4.68 / 4.70 / 4.90 s, wall 2.51 / 3.52 / 5.32 s, peak RSS 427 MiB
+#   ORT inference:          CPU 2.85 / 2.87 / 3.72 s, wall 1.57 / 1.59 / 3.79 s, peak RSS 611 MiB
+#   throughput ratio (ORT time / calibration time, pair by pair): CPU 0.61 / 0.61 / 0.76,
+#   wall 0.41 / 0.62 / 1.40 (a paired set at 20:46, load 3, before the Clip work, which
+#   resnet18 does not use: wall 2.70 / 2.78 / 2.91 s against 1.54 / 1.59 / 1.86 s, ratio
+#   0.55 / 0.57 / 0.69). Against the calibration at the start of the day: CPU 0.81 / 0.83 /
+#   0.89x, wall 0.72 / 0.84 / 1.52x, peak RSS 875 -> 427 MiB.
+#   mobilenet_v2: calibration CPU 3.61 / 3.66 / 3.70 s, peak RSS 618 MiB; ORT CPU 1.50 / 1.56 /
+#   1.76 s, RSS 602-609 MiB; ratio CPU 0.41 / 0.42 / 0.48, wall 0.31 / 0.44 / 0.64. Against
+#   the start of the day: CPU 0.59 / 0.65 / 0.66x, peak RSS 1,375 -> 618 MiB. What is left is
+#   the observers (three passes over each of 53 activations: min/max, the 2048-bin histogram,
+#   the report's 256 bins; ~1.2 s CPU), the GEMMs and the depthwise edges.
 #
 # Issue 6 acceptance 4 and 5 (calibration): peak RSS of calibrating the digits CNN (and the
 # encoder block) with the histogram observer on 10,000 samples must be within 10% of the
