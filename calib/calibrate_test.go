@@ -10,8 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qscript-dev/qscript/data"
 	"github.com/qscript-dev/qscript/formats/npy"
@@ -380,4 +382,56 @@ func TestDisplayHistogramCountScalar(t *testing.T) {
 	haveAVX2 = false
 	defer func() { haveAVX2 = true }()
 	TestDisplayHistogramCount(t)
+}
+
+// cancelAfter is a source whose reader cancels the calibration when it is asked for batch
+// number at (counting from 0), mid-run: workers are then running, waiting for their turn
+// to observe or for a batch, and the producer for a job.
+type cancelAfter struct {
+	data.Source
+	cancel context.CancelFunc
+	at     int
+}
+
+func (s cancelAfter) Open(ctx context.Context) (data.Reader, error) {
+	rd, err := s.Source.Open(ctx)
+	return &cancelReader{Reader: rd, s: s}, err
+}
+
+type cancelReader struct {
+	data.Reader
+	s    cancelAfter
+	read int
+}
+
+func (r *cancelReader) Next(n int) (*data.Batch, error) {
+	if r.read == r.s.at {
+		r.s.cancel()
+	}
+	r.read++
+	return r.Reader.Next(n)
+}
+
+// TestCancelDuringRun cancels calibrations mid-run with several workers and expects
+// context.Canceled, every goroutine gone afterwards (no wait missed the cancellation).
+func TestCancelDuringRun(t *testing.T) {
+	g := loadModel(t, "encoder_block_op17.onnx")
+	src := tiledNPY(t, "encoder_calib.npy", 640)
+	before := runtime.NumGoroutine()
+	for _, workers := range []int{1, 2, 3} {
+		for _, at := range []int{1, 2, 5} {
+			ctx, cancel := context.WithCancel(context.Background())
+			_, err := Calibrate(ctx, g, cancelAfter{Source: src, cancel: cancel, at: at}, Options{Workers: workers, BatchSize: 8, ProgressMode: ProgressOff})
+			cancel()
+			if !errors.Is(err, context.Canceled) {
+				t.Fatalf("workers=%d, cancelled at batch %d: error %v, want context.Canceled", workers, at, err)
+			}
+		}
+	}
+	for i := 0; runtime.NumGoroutine() > before && i < 100; i++ {
+		time.Sleep(10 * time.Millisecond) // goroutines that have returned may take a moment to exit
+	}
+	if n := runtime.NumGoroutine(); n > before {
+		t.Errorf("%d goroutines before the calibrations, %d after", before, n)
+	}
 }
