@@ -18,12 +18,34 @@ func binsOf(counts []int64) *int64 {
 	return &counts[0]
 }
 
+// The AVX-512 forms (errsums512_amd64.s) measure calls without a histogram with the
+// same lanes, bit for bit (TestStatsAVX512MatchesAVX2).
+
+//go:noescape
+func statsCodesAVX512(x *float32, codes *int8, n int, scale float32, zp int32, l *statsLanes)
+
+//go:noescape
+func statsGroupsAVX512(x *float32, codes *int8, groups, size int, scales *float32, zps *int32, shift int32, l *statsLanes)
+
+//go:noescape
+func statsFloatsAVX512(x, y *float32, n int, l *statsLanes)
+
+//go:noescape
+func statsFP8AVX512(x *float32, codes *uint8, n int, scale float32, table *float32, dec *fp8Decode, l *statsLanes)
+
+// stats512 reports whether a statistics call with these counts runs the AVX-512 form.
+func stats512(counts []int64) bool { return haveAVX512 && len(counts) == 0 }
+
 // addCodesPrefix measures the longest prefix of x whose length is a multiple of 8 into
 // the lanes with the AVX2 kernel and returns its length (0 without AVX2).
 func addCodesPrefix(l *statsLanes, counts []int64, x []float32, codes []int8, scale float32, zp int32, lo, inv float32) int {
 	n := len(x) &^ 7
 	if !haveAVX2 || n == 0 {
 		return 0
+	}
+	if stats512(counts) {
+		statsCodesAVX512(&x[0], &codes[0], n, scale, zp, l)
+		return n
 	}
 	statsCodesAVX2(&x[0], &codes[0], n, binsOf(counts), scale, zp, lo, inv, l)
 	return n
@@ -33,6 +55,10 @@ func addFloatsPrefix(l *statsLanes, counts []int64, x, y []float32, lo, inv floa
 	n := len(x) &^ 7
 	if !haveAVX2 || n == 0 {
 		return 0
+	}
+	if stats512(counts) {
+		statsFloatsAVX512(&x[0], &y[0], n, l)
+		return n
 	}
 	statsFloatsAVX2(&x[0], &y[0], n, binsOf(counts), lo, inv, l)
 	return n
@@ -83,6 +109,10 @@ func addFP8Prefix(l *statsLanes, counts []int64, x []float32, codes []uint8, sca
 	if !haveAVX2 || n == 0 {
 		return 0
 	}
+	if stats512(counts) {
+		statsFP8AVX512(&x[0], &codes[0], n, scale, &table[0], fp8Decodes[table], l)
+		return n
+	}
 	statsFP8AVX2(&x[0], &codes[0], n, binsOf(counts), scale, &table[0], fp8Decodes[table], lo, inv, l)
 	return n
 }
@@ -99,6 +129,10 @@ func addGroupsPrefix(l *statsLanes, counts []int64, x []float32, codes []int8, s
 		return 0
 	}
 	_, _, _ = x[g*size-1], codes[g*size-1], zp[g-1]
+	if stats512(counts) {
+		statsGroupsAVX512(&x[0], &codes[0], g, size, &scale[0], &zp[0], shift, l)
+		return g * size
+	}
 	statsGroupsAVX2(&x[0], &codes[0], g, size, binsOf(counts), &scale[0], &zp[0], shift, lo, inv, l)
 	return g * size
 }

@@ -14,6 +14,9 @@ import (
 var (
 	haveAVX2 = cpu.X86.HasAVX2
 	haveF16C = cpu.X86.HasAVX2 && cpu.X86.HasF16C
+	// haveAVX512: the statistics kernels' 512-bit forms (AVX-512 F and VL; x/sys/cpu
+	// reports them only when the OS saves the ZMM state).
+	haveAVX512 = cpu.X86.HasAVX2 && cpu.X86.HasAVX512F && cpu.X86.HasAVX512VL
 )
 
 //go:noescape

@@ -1,0 +1,106 @@
+//go:build amd64 && !purego
+
+package quant
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+	"unsafe"
+
+	"github.com/qscript-dev/qscript/tensor"
+)
+
+// TestStatsAVX512MatchesAVX2 runs every statistics call without a histogram (AddCodes,
+// addGroups, AddFloats, AddFP8) through the AVX-512 kernels and through the AVX2 ones,
+// run after run into one accumulator (the lanes go back to memory and come in again
+// between calls, the scalar tails go to the rest), and requires the same lanes and sums
+// bit for bit: the same float64 terms in the same lanes in the same order. Values include
+// zeros of both signs, subnormals and, for fp8, scales whose products overflow to ±Inf.
+func TestStatsAVX512MatchesAVX2(t *testing.T) {
+	if !haveAVX512 {
+		t.Skip("no AVX-512 here")
+	}
+	rng := rand.New(rand.NewPCG(51, 2))
+	lengths := []int{8, 16, 1, 7, 9, 24, 263, 4096, 4099, 11008}
+	values := func(n int) []float32 {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * 0.05)
+			switch rng.IntN(16) {
+			case 0:
+				x[i] = float32(math.Copysign(0, -1))
+			case 1:
+				x[i] = float32(rng.NormFloat64() * 0x1p-135)
+			}
+		}
+		return x
+	}
+	cases := map[string]func(a *StatsAcc, n int){
+		"codes": func(a *StatsAcc, n int) {
+			codes := make([]int8, n)
+			for i := range codes {
+				codes[i] = int8(rng.IntN(256) - 128)
+			}
+			a.AddCodes(nil, values(n), codes, float32(rng.Float64()*0.01), int32(rng.IntN(9)-4), 0, 0)
+		},
+		"groups": func(a *StatsAcc, n int) {
+			size := 8 << rng.IntN(5)
+			g := (n + size - 1) / size
+			codes := make([]int8, g*size)
+			scale, zp := make([]float32, g), make([]int32, g)
+			for i := range codes {
+				codes[i] = int8(rng.IntN(16) - 8)
+			}
+			for i := range scale {
+				scale[i], zp[i] = float32(rng.Float64()*0.02), int32(rng.IntN(16))
+			}
+			a.addGroups(nil, values(g*size), codes, size, scale, zp, 8, 0, 0)
+		},
+		"floats": func(a *StatsAcc, n int) {
+			a.AddFloats(nil, values(n), values(n), 0, 0)
+		},
+	}
+	for _, dt := range []tensor.DType{tensor.F8E4M3, tensor.F8E5M2} {
+		cases[dt.String()] = func(a *StatsAcc, n int) {
+			codes := make([]uint8, n)
+			for i := range codes {
+				codes[i] = uint8(rng.IntN(256))&^0x7f | uint8(rng.IntN(0x78)) // finite in both types
+			}
+			scale := []float32{0.0123, 0x1p-140, 3e38}[rng.IntN(3)]
+			if err := a.AddFP8(nil, values(n), codes, scale, dt, 0, 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for name, add := range cases {
+		for trial := range 4 {
+			seed := rng.Uint64()
+			var accs [2]StatsAcc
+			for i, wide := range []bool{false, true} {
+				saved := haveAVX512
+				haveAVX512 = wide
+				rng = rand.New(rand.NewPCG(seed, 1)) // the same data for both
+				for _, n := range lengths {
+					add(&accs[i], n)
+				}
+				haveAVX512 = saved
+			}
+			where := fmt.Sprintf("%s trial %d", name, trial)
+			if !sameBytes(&accs[0].lanes, &accs[1].lanes) || accs[0].vec != accs[1].vec {
+				t.Errorf("%s: lanes\n%+v, AVX2\n%+v", where, accs[1].lanes, accs[0].lanes)
+			}
+			a, b := accs[0].Sums(), accs[1].Sums()
+			if !sameBytes(&a, &b) {
+				t.Errorf("%s: sums %+v, AVX2 %+v", where, b, a)
+			}
+		}
+	}
+}
+
+// sameBytes compares two values of one type byte for byte (NaNs of equal bits are equal).
+func sameBytes[T any](a, b *T) bool {
+	n := unsafe.Sizeof(*a)
+	return string(unsafe.Slice((*byte)(unsafe.Pointer(a)), n)) == string(unsafe.Slice((*byte)(unsafe.Pointer(b)), n))
+}
