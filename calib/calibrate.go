@@ -14,6 +14,7 @@ import (
 	"github.com/qscript-dev/qscript/data"
 	"github.com/qscript-dev/qscript/graph"
 	"github.com/qscript-dev/qscript/internal/budget"
+	"github.com/qscript-dev/qscript/internal/parallel"
 	"github.com/qscript-dev/qscript/quant"
 	"github.com/qscript-dev/qscript/tensor"
 )
@@ -112,16 +113,26 @@ func (c *calibration) result(samples int, budgetNote string) (*Result, error) {
 	if res.NeverRan = c.neverRan(); len(res.NeverRan) > 0 {
 		res.warn(o, fmt.Sprintf("nodes that never ran during calibration (an If branch no sample took) stay float: %s", strings.Join(res.NeverRan, ", ")))
 	}
+	// Each observer's final search (the histogram's, entropy's, MSE's) is its own: they run
+	// over the cores, then the ranges are gathered in target order.
+	acts := make([]Activation, len(c.obs))
+	err := parallel.For(len(c.obs), parallel.MinBytes, func(i, _ int) error {
+		var err error
+		if ob := c.obs[i]; ob.count > 0 || !c.inSub[i] {
+			acts[i], err = ob.finish()
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
 	for i, ob := range c.obs {
 		if ob.count == 0 && c.inSub[i] {
 			// Only a subgraph's values can be missing: an If branch no sample took.
 			res.NotRun = append(res.NotRun, ob.name)
 			continue
 		}
-		a, err := ob.finish()
-		if err != nil {
-			return nil, err
-		}
+		a := acts[i]
 		a.Consumers = cons[a.Name]
 		res.index[a.Name] = len(res.Activations)
 		res.Activations = append(res.Activations, a)
