@@ -54,9 +54,14 @@ type streamer struct {
 	measured map[string]*weightStats
 	sections sectionReader // positioned reads
 	pool     chan *workspace
-	jobs     chan writeJob
-	failed   atomic.Bool
-	werr     error // the writer's first error, read after it stopped
+	// readers are each worker's buffers for the source values of the chunk it is on
+	// (the values are not needed once the chunk's outputs are made): reused by one core,
+	// they stay in its cache, where pread's copy and the kernels find them, instead of
+	// cycling through the pool's buffers.
+	readers []*workspace
+	jobs    chan writeJob
+	failed  atomic.Bool
+	werr    error // the writer's first error, read after it stopped
 }
 
 // writeJob is a piece of output for the writer goroutine: a whole tensor (t) or bytes at
@@ -90,6 +95,10 @@ func (q *WeightPlan) streamTo(ctx context.Context, w rangeWriter, layout string,
 	s.pool = make(chan *workspace, depth)
 	for range depth {
 		s.pool <- newWorkspace(q.src)
+	}
+	s.readers = make([]*workspace, parallel.Workers())
+	for i := range s.readers {
+		s.readers[i] = newWorkspace(q.src)
 	}
 	finished := make(chan struct{})
 	go s.write(w, finished)
@@ -130,6 +139,15 @@ func (s *streamer) write(w rangeWriter, finished chan<- struct{}) {
 			j.done()
 		}
 	}
+}
+
+// reader is the workspace worker reads a chunk's source values into when they are not
+// part of its output: its own (ws when there is none).
+func (s *streamer) reader(ws *workspace, worker int) *workspace {
+	if worker < len(s.readers) {
+		return s.readers[worker]
+	}
+	return ws
 }
 
 // source is one tensor being read chunk by chunk.

@@ -186,12 +186,13 @@ func (s *streamer) firstError(c *source, err error) error {
 // when !acc.write).
 func (s *streamer) weightChunk(ws *workspace, c *source, full *layerWork, acc *weightAcc, i, worker int) (*writeJob, error) {
 	q, l := s.q, full.layer
-	t, err := c.read(ws, i)
+	rd := s.reader(ws, worker)
+	t, err := c.read(rd, i)
 	if err != nil {
 		return nil, err
 	}
 	a, z := c.span(i)
-	x, err := ws.floats(t)
+	x, err := rd.floats(t)
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", l.Weight, err)
 	}
@@ -365,12 +366,13 @@ func (s *streamer) weightStats(c *source, full *layerWork, acc *weightAcc) (*wei
 // the first NaN or ±Inf as a *quant.NonFiniteError with its index in the whole weight.
 func (s *streamer) rangeOf(c *source) (lo, hi float32, err error) {
 	los, his := make([]float32, c.chunks()), make([]float32, c.chunks())
-	err = s.chunked(c, func(ws *workspace, i, _ int) (*writeJob, error) {
-		t, err := c.read(ws, i)
+	err = s.chunked(c, func(ws *workspace, i, worker int) (*writeJob, error) {
+		rd := s.reader(ws, worker)
+		t, err := c.read(rd, i)
 		if err != nil {
 			return nil, err
 		}
-		x, err := ws.floats(t)
+		x, err := rd.floats(t)
 		if err == nil {
 			a, _ := c.span(i)
 			los[i], his[i], err = quant.MinMaxOf(x)
