@@ -46,6 +46,14 @@
 // and interop/47-graph-zoo9.sh compares models exported by torch and made with onnx.helper
 // against onnxruntime. Float ops compute in float32 (element functions and reductions in
 // float64), shape ops in int64/int32/bool.
-// Conv, Gemm and MatMul use im2col and a packed, blocked, parallel SGEMM whose micro-kernel is
-// AVX2/FMA assembly on amd64 CPUs that have it and portable Go elsewhere (or with -tags purego).
+// Conv, Gemm and MatMul use a packed, blocked, parallel SGEMM whose micro-kernel is AVX-512
+// or AVX2/FMA assembly on amd64 CPUs that have it and portable Go elsewhere (or with -tags
+// purego). A Conv with weights packed at load reads its input in place where it can: on large
+// planes the kernel reads each im2col row as a shifted slice of the zero-padded input (split
+// into phase planes for strides; conv_rows.go), elsewhere im2col writes B's packed panels a
+// cache-sized chunk at a time (im2col_shift.go). A Conv followed by an Add and a Relu or Clip
+// that alone read its output runs them on each tile of its output while it is in cache, when
+// no hook watches the values between (fuse.go, Hooks.Watch); the hook is then passed nil for
+// them. Every output element gets the same float32 operations in the same order whichever
+// path computes it, so results do not depend on the path.
 package graph
