@@ -255,17 +255,18 @@ func checkFusedChain(t *testing.T, xs, ws []int64, group int64, add bool, act st
 	}
 }
 
-// BenchmarkConvChain times a ResNet block's Conv → Add → Relu (64 channels, 56×56, 3×3)
-// on one goroutine, fused.
+// BenchmarkConvChain times a ResNet block's Conv → Add → Relu (3×3; 64 channels at 56×56,
+// 128 at 28×28, 256 at 14×14) on a batch of 8, on one goroutine, fused.
 func BenchmarkConvChain(b *testing.B) {
-	for _, sz := range []int64{56, 28} {
+	for _, sz := range []int64{56, 28, 14} {
 		b.Run(fmt.Sprint(sz), func(b *testing.B) {
+			ch := 64 * 56 / sz
 			ints := &onnxpb.AttributeProto{Name: ptr("pads"), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: []int64{1, 1, 1, 1}}
-			g, err := Load(convChainModel([]int64{4, 64, sz, sz}, []int64{64, 64, 3, 3}, 1, true, ints), Options{})
+			g, err := Load(convChainModel([]int64{8, ch, sz, sz}, []int64{ch, ch, 3, 3}, 1, true, ints), Options{})
 			if err != nil {
 				b.Fatal(err)
 			}
-			x := tensor.New(tensor.F32, 4, 64, int(sz), int(sz))
+			x := tensor.New(tensor.F32, 8, int(ch), int(sz), int(sz))
 			for i := range x.F32() {
 				x.F32()[i] = float32(i%7) - 3
 			}
