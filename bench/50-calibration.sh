@@ -64,8 +64,10 @@
 # batches) ends first. Calibration used to allocate 93 KB (CNN) and 635 KB (encoder) per
 # batch of 32 (RSS 150→10,000 samples +55-90%), then 3-6 KB and 10 KB (closures and
 # goroutines of parallel kernels: +7-15%, not reliably within 10%). Calibration's Runners now
-# run every op on their worker's goroutine (graph.NewRunnerWorkers(1): the workers already
-# fill the cores), whose kernels create no closure, and the shape subgraph's helpers use the
+# run every op on their worker's goroutine while every worker has batches (the workers
+# already fill the cores; only the last batches' Runners, once the other workers have none
+# left, split their ops over the lent cores: once per calibration, not per batch), whose
+# kernels create no closure, and the shape subgraph's helpers use the
 # Runner's temporary ints: per batch the CNN allocates nothing and the encoder ~3.4 KB
 # (calib's TestSteadyStateAllocations bounds both). Runs in a row on this 2-core machine,
 # shared with other jobs, gave RSS 150→10,000 (six runs):
