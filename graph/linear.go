@@ -921,7 +921,7 @@ func depthwiseRow(row, img, kern []float32, b float32, h, w, oy int, p convParam
 	if kh == 3 && kw == 3 && dh == 1 && dw == 1 && iy0 >= 0 && iy0+2 < h && lo < hi {
 		r0, r1, r2 := img[iy0*w:(iy0+1)*w], img[(iy0+1)*w:(iy0+2)*w], img[(iy0+2)*w:(iy0+3)*w]
 		k := kern[:9:9]
-		depthwiseGeneric(row[:lo], img, kern, b, h, w, iy0, 0, p)
+		depthwiseCols3x3(row[:lo], img, kern, b, h, w, iy0, 0, sw, pl)
 		ix := lo*sw - pl
 		lo += depthwise3x3Prefix(row[lo:hi], r0[ix:], r1[ix:], r2[ix:], (*[9]float32)(k), b, sw)
 		for ox := lo; ox < hi; ox++ {
@@ -939,18 +939,42 @@ func depthwiseRow(row, img, kern []float32, b float32, h, w, oy int, p convParam
 			acc += k[8] * s2[2]
 			row[ox] = acc
 		}
-		depthwiseGeneric(row[hi:], img, kern, b, h, w, iy0, hi, p)
+		depthwiseCols3x3(row[hi:], img, kern, b, h, w, iy0, hi, sw, pl)
 		return
 	}
 	if kh == 3 && kw == 3 && dh == 1 && dw == 1 && lo < hi {
 		// A first or last row: the kernel rows inside the image, their bounds checked once.
 		ka, kb := max(0, -iy0), min(3, h-iy0)
-		depthwiseGeneric(row[:lo], img, kern, b, h, w, iy0, 0, p)
+		depthwiseCols3x3(row[:lo], img, kern, b, h, w, iy0, 0, sw, pl)
 		depthwiseEdgeRow(row[lo:hi], img, kern, b, w, iy0, ka, kb, lo*sw-pl, sw)
-		depthwiseGeneric(row[hi:], img, kern, b, h, w, iy0, hi, p)
+		depthwiseCols3x3(row[hi:], img, kern, b, h, w, iy0, hi, sw, pl)
 		return
 	}
 	depthwiseGeneric(row, img, kern, b, h, w, iy0, 0, p)
+}
+
+// depthwiseCols3x3 is depthwiseGeneric for a 3×3 kernel without dilation (a row's first
+// and last outputs, some of whose taps fall outside): the kernel rows inside the image
+// found once, each tap's column checked, the taps in the same order.
+func depthwiseCols3x3(row, img, kern []float32, b float32, h, w, iy0, ox0, sw, pl int) {
+	ka, kb := max(0, -iy0), min(3, h-iy0)
+	for o := range row {
+		ix := (ox0+o)*sw - pl
+		acc := b
+		for ki := ka; ki < kb; ki++ {
+			src, k := img[(iy0+ki)*w:(iy0+ki+1)*w], kern[3*ki:3*ki+3:3*ki+3]
+			if uint(ix) < uint(w) {
+				acc += k[0] * src[ix]
+			}
+			if uint(ix+1) < uint(w) {
+				acc += k[1] * src[ix+1]
+			}
+			if uint(ix+2) < uint(w) {
+				acc += k[2] * src[ix+2]
+			}
+		}
+		row[o] = acc
+	}
 }
 
 // depthwiseEdgeRow computes outputs of a 3×3 kernel whose columns are all inside the image
