@@ -889,6 +889,7 @@ func (a depthwiseArgs) run(p0, p1 int) {
 	c, h, w, p := a.c, a.h, a.w, a.p
 	kh, kw := p.kernel[0], p.kernel[1]
 	oh, ow := p.out[0], p.out[1]
+	lo, hi := depthwiseInterior(w, ow, p)
 	for plane := p0; plane < p1; plane++ {
 		ch := plane % c
 		img := a.xv[plane*h*w : (plane+1)*h*w]
@@ -899,25 +900,31 @@ func (a depthwiseArgs) run(p0, p1 int) {
 		}
 		kern := a.wv[ch*kh*kw : (ch+1)*kh*kw]
 		for oy := 0; oy < oh; oy++ {
-			depthwiseRow(dst[oy*ow:(oy+1)*ow], img, kern, b, h, w, oy, p)
+			depthwiseRow(dst[oy*ow:(oy+1)*ow], img, kern, b, h, w, oy, lo, hi, p)
 		}
 		a.act.Apply(dst)
 	}
 }
 
+// depthwiseInterior returns the output columns [lo, hi) of a row of ow, in an input row of
+// w, whose taps are all inside the image: the same for every row.
+func depthwiseInterior(w, ow int, p convParams) (int, int) {
+	sw, dw, pl := p.strides[1], p.dilations[1], p.padBegin[1]
+	lo, hi := validRange(-pl, sw, w, ow)
+	lo2, hi2 := validRange((p.kernel[1]-1)*dw-pl, sw, w, ow)
+	return max(lo, lo2), min(hi, hi2)
+}
+
 // depthwiseRow computes output row oy of one plane: each output is the bias plus the
 // products of its taps in kernel order (row by row), the taps outside the image left out,
-// accumulated in a register. A 3×3 kernel's interior (all taps inside) is unrolled.
-func depthwiseRow(row, img, kern []float32, b float32, h, w, oy int, p convParams) {
+// accumulated in a register. [lo, hi) are the interior columns (depthwiseInterior), all
+// taps inside, which a 3×3 kernel computes unrolled.
+func depthwiseRow(row, img, kern []float32, b float32, h, w, oy, lo, hi int, p convParams) {
 	kh, kw := p.kernel[0], p.kernel[1]
 	sh, sw := p.strides[0], p.strides[1]
 	dh, dw := p.dilations[0], p.dilations[1]
 	pt, pl := p.padBegin[0], p.padBegin[1]
 	iy0 := oy*sh - pt
-	// Interior columns: every tap of the row inside the image.
-	lo, hi := validRange(-pl, sw, w, len(row))
-	lo2, hi2 := validRange((kw-1)*dw-pl, sw, w, len(row))
-	lo, hi = max(lo, lo2), min(hi, hi2)
 	if kh == 3 && kw == 3 && dh == 1 && dw == 1 && iy0 >= 0 && iy0+2 < h && lo < hi {
 		r0, r1, r2 := img[iy0*w:(iy0+1)*w], img[(iy0+1)*w:(iy0+2)*w], img[(iy0+2)*w:(iy0+3)*w]
 		k := kern[:9:9]
