@@ -149,3 +149,19 @@ func divClampPrefix(dst, src []float32, s, lo, hi float32) int {
 	divClampAVX2(&dst[0], &src[0], n, s, lo, hi)
 	return n
 }
+
+//go:noescape
+func quantStatsGroupsAVX512(dst *int8, x *float32, groups, size int, k *groupAffine, scales *float32, l *statsLanes) (bad bool)
+
+// fusedGroups reports whether quantStatsGroups takes groups of size values.
+func fusedGroups(size int) bool { return haveAVX2 && haveAVX512 && size > 0 && size%8 == 0 }
+
+// quantStatsGroups quantizes len(k) groups of size values of x into codes, group g with
+// k[g], and measures them into the lanes as addGroups would with scale[g] (and the zero
+// points k was made from), in one pass; it reports whether every x was finite. Only where
+// fusedGroups(size).
+func quantStatsGroups(l *statsLanes, codes []int8, x []float32, size int, k []groupAffine, scale []float32) (finite bool) {
+	g := len(k)
+	_, _, _ = codes[g*size-1], x[g*size-1], scale[g-1]
+	return !quantStatsGroupsAVX512(&codes[0], &x[0], g, size, &k[0], &scale[0], l)
+}

@@ -23,3 +23,9 @@ func addGroupsPrefix(l *statsLanes, counts []int64, x []float32, codes []int8, s
 func addFP8Prefix(l *statsLanes, counts []int64, x []float32, codes []uint8, scale float32, table *[256]float32, lo, inv float32) int {
 	return 0
 }
+
+func fusedGroups(size int) bool { return false }
+
+func quantStatsGroups(l *statsLanes, codes []int8, x []float32, size int, k []groupAffine, scale []float32) bool {
+	panic("quant: no fused group kernel")
+}

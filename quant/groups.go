@@ -91,11 +91,20 @@ func QuantizeGroupsWithTo(codes []int8, x []float32, scale []float32, zp []int32
 	groups := (cols + groupSize - 1) / groupSize
 	for r := 0; r < len(x)/cols; r++ {
 		base, k0 := r*cols, r*groups
-		if !gq.quantizeRow(codes[base:base+cols], x[base:base+cols], scale[k0:k0+groups], zp[k0:k0+groups]) {
+		sc, z := scale[k0:k0+groups], zp[k0:k0+groups]
+		if m != nil {
+			if done, finite := m.quantizeMeasureRow(gq, codes, x, base, sc, z); done {
+				if !finite {
+					return groupError(errNonFiniteGroup, x)
+				}
+				continue
+			}
+		}
+		if !gq.quantizeRow(codes[base:base+cols], x[base:base+cols], sc, z) {
 			return groupError(errNonFiniteGroup, x)
 		}
 		if m != nil {
-			m.measureRow(gq, codes, x, base, scale[k0:k0+groups], zp[k0:k0+groups])
+			m.measureRow(gq, codes, x, base, sc, z)
 		}
 	}
 	return nil
@@ -109,16 +118,7 @@ func (gq *groupQuantizer) quantizeRow(codes []int8, x []float32, scale []float32
 	if gq.cols%size == 0 && gq.s.Numerics != ORT {
 		// affineOf's torch constants, the shift taken off the zero point, in a loop of
 		// locals (through affineOf and append, 13 ns a group: a tenth of the int4 save).
-		if cap(gq.affines) < len(scale) {
-			gq.affines = make([]groupAffine, len(scale))
-		}
-		affines := gq.affines[:len(scale)]
-		qmin, qmax, shift := gq.s.QType.Min, gq.s.QType.Max, float32(gq.shift)
-		for g, sc := range scale {
-			z := zp[g]
-			affines[g] = groupAffine{mul: 1 / sc, lo: float32(qmin - z), hi: float32(qmax - z), zp: float32(z) - shift}
-		}
-		if done, finite := quantizeGroupsI8(codes, x, size, affines); done {
+		if done, finite := quantizeGroupsI8(codes, x, size, gq.rowAffines(scale, zp)); done {
 			return finite
 		}
 	}
@@ -128,6 +128,54 @@ func (gq *groupQuantizer) quantizeRow(codes []int8, x []float32, scale []float32
 		finite = gq.quantize(codes[a:z], x[a:z], scale[g], zp[g]) && finite
 	}
 	return finite
+}
+
+// rowAffines are affineOf's torch constants of a row's groups, the shift taken off the
+// zero point, computed in a loop of locals (through affineOf and append, 13 ns a group: a
+// tenth of the int4 save), in gq's scratch.
+func (gq *groupQuantizer) rowAffines(scale []float32, zp []int32) []groupAffine {
+	if cap(gq.affines) < len(scale) {
+		gq.affines = make([]groupAffine, len(scale))
+	}
+	affines := gq.affines[:len(scale)]
+	qmin, qmax, shift := gq.s.QType.Min, gq.s.QType.Max, float32(gq.shift)
+	for g, sc := range scale {
+		z := zp[g]
+		affines[g] = groupAffine{mul: 1 / sc, lo: float32(qmin - z), hi: float32(qmax - z), zp: float32(z) - shift}
+	}
+	return affines
+}
+
+// quantizeMeasureRow quantizes and measures the row of x that starts at base in one pass
+// of the fused kernel (quantStatsGroups), where it can: no histogram, whole groups of a
+// multiple of 8 values multiplied by a reciprocal (torch numerics), and every block
+// boundary inside the row at a group's edge. The codes are quantizeRow's and the sums
+// measureRow's, bit for bit (TestQuantizeGroupsMeasured). done is false where it cannot:
+// the caller then quantizes and measures the row apart.
+func (m *GroupStats) quantizeMeasureRow(gq *groupQuantizer, codes []int8, x []float32, base int, scale []float32, zp []int32) (done, finite bool) {
+	cols, size, end := gq.cols, gq.groupSize, base+gq.cols
+	if m.Counts != nil || cols%size != 0 || gq.s.Numerics == ORT || !fusedGroups(size) {
+		return false, true
+	}
+	for b := m.end; b < end; b += m.Block {
+		if b > base && (b-base)%size != 0 {
+			return false, true
+		}
+	}
+	affines := gq.rowAffines(scale, zp)
+	finite = true
+	for a := base; a < end; {
+		if a >= m.end {
+			m.flush()
+			m.acc, m.block, m.end = StatsAcc{}, m.block+1, m.end+m.Block
+		}
+		stop := min(end, m.end)
+		g, n := (a-base)/size, (stop-a)/size
+		finite = quantStatsGroups(&m.acc.lanes, codes[a:stop], x[a:stop], size, affines[g:g+n], scale[g:g+n]) && finite
+		m.acc.vec += n * size
+		a = stop
+	}
+	return true, finite
 }
 
 // groupAffine is one group's quantize constants for the row kernel: affine's, with the

@@ -222,14 +222,20 @@ func quantizeGroupsRef(codes []int8, scale []float32, zp []int32, x []float32, c
 // TestAddCodesMatchesReference's tolerance. Rows of 300 with groups of 128 and blocks of
 // 1000 put block boundaries inside groups; rows of 512 make runs of whole groups across rows.
 func TestQuantizeGroupsMeasured(t *testing.T) {
+	// Blocks of 1000 cut groups; blocks of 1024 (with rows of 512) and no histogram take
+	// the fused kernel of quantizeMeasureRow where there is one.
 	for _, cols := range []int{300, 512} {
-		testGroupsMeasured(t, cols)
+		for _, block := range []int{1000, 1024} {
+			for _, hist := range []bool{true, false} {
+				testGroupsMeasured(t, cols, block, hist)
+			}
+		}
 	}
 }
 
-func testGroupsMeasured(t *testing.T, cols int) {
+func testGroupsMeasured(t *testing.T, cols, block int, hist bool) {
 	rng := rand.New(rand.NewSource(7))
-	const rows, gs, block, bins = 20, 128, 1000, 64
+	const rows, gs, bins = 20, 128, 64
 	x := make([]float32, rows*cols)
 	for i := range x {
 		x[i] = float32(rng.NormFloat64()) * 0.05
@@ -257,6 +263,9 @@ func testGroupsMeasured(t *testing.T, cols int) {
 				// The reference: a StatsAcc per block, AddCodes on each run of one scale.
 				wantSums := make([]ErrorSums, (len(x)+block-1)/block)
 				wantCounts := make([]int64, bins+1)
+				if !hist {
+					wantCounts = nil
+				}
 				for b := range wantSums {
 					var acc StatsAcc
 					for a := b * block; a < min((b+1)*block, len(x)); {
@@ -269,9 +278,12 @@ func testGroupsMeasured(t *testing.T, cols int) {
 				}
 				codes := make([]int8, len(x))
 				m := &GroupStats{Counts: make([]int64, bins+1), Lo: lo, Inv: inv, Block: block, Sums: make([]ErrorSums, len(wantSums))}
+				if !hist {
+					m.Counts = nil
+				}
 				err := QuantizeGroupsWithTo(codes, x, scale, zp, cols, gs, s, shift, m)
 				haveAVX2 = saved
-				label := fmt.Sprintf("cols %d %s num=%v vector=%v", cols, q.Name, num, vector)
+				label := fmt.Sprintf("cols %d block %d hist=%v %s num=%v vector=%v", cols, block, hist, q.Name, num, vector)
 				if err != nil {
 					t.Fatalf("%s: %v", label, err)
 				}
@@ -300,7 +312,9 @@ func testGroupsMeasured(t *testing.T, cols int) {
 					math.Abs(got.yy-ref.yy) > tol*ref.yy || math.Abs(got.noise-ref.noise) > tol*ref.noise || math.Abs(got.xy-ref.xy) > tol*absXY {
 					t.Fatalf("%s: sums %+v, reference loop %+v", label, got, ref)
 				}
-				m.Counts = m.Counts[:1]
+				if hist {
+					m.Counts = m.Counts[:1]
+				}
 				if err := QuantizeGroupsWithTo(codes, x, scale, zp, cols, gs, s, shift, &GroupStats{Counts: m.Counts, Block: block}); err == nil {
 					t.Fatalf("%s: no error for missing sums", label)
 				}
