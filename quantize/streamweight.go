@@ -404,11 +404,12 @@ func (acc *weightAcc) chosen(i, rows int) *quant.QParams {
 }
 
 // groupStats is what the group kernel measures of elements [a, z) as it quantizes them,
-// when prepareChunk chose the groups' qparams and the codes are measured in registers:
+// when prepareChunk chose the groups' qparams, or quantizeInt the channels' (each row a
+// group), and the codes are measured in registers:
 // blocks of chunkElems, as blockStats would measure them afterwards. Else nil.
 func (acc *weightAcc) groupStats(a, z, worker int) *quant.GroupStats {
 	sp := acc.stats
-	if !acc.groups || sp.meter == nil || !sp.fused {
+	if !(acc.groups || acc.channels && acc.cols > 0) || sp.meter == nil || !sp.fused {
 		return nil
 	}
 	return &quant.GroupStats{Counts: sp.counts(worker), Lo: sp.binning.Lo, Inv: sp.binning.Inv,

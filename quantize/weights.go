@@ -175,6 +175,12 @@ func (w *workspace) quantizeInt(lw *layerWork) error {
 	lw.p = p
 	w.codes = grow(w.codes, len(x))
 	lw.codes = w.codes
+	if lw.groupStats != nil && lw.idx.mode == 1 && l.Axis == 0 && len(view) == 2 && ws.scheme.QType.Bits <= 8 {
+		// The streaming save measures channels as it quantizes them: a channel is a group
+		// as long as its row, and quant's group kernel quantizes and measures each row
+		// while it is in cache (the codes of QuantizeTo, the sums of blockStats).
+		return quant.QuantizeGroupsWithTo(lw.codes, x, p.Scale, p.ZeroPoint, view[1], view[1], ws.scheme, ws.shift, lw.groupStats)
+	}
 	count, at, ok := lw.idx.blocks(len(x))
 	if !ok || lw.idx.mode == 2 {
 		// Channels interleaved (an ONNX MatMul weight [in, out]), or groups, too short to
