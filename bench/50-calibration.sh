@@ -36,9 +36,12 @@
 #   0.89x, wall 0.72 / 0.84 / 1.52x, peak RSS 875 -> 427 MiB.
 #   mobilenet_v2: calibration CPU 3.61 / 3.66 / 3.70 s, peak RSS 618 MiB; ORT CPU 1.50 / 1.56 /
 #   1.76 s, RSS 602-609 MiB; ratio CPU 0.41 / 0.42 / 0.48, wall 0.31 / 0.44 / 0.64. Against
-#   the start of the day: CPU 0.59 / 0.65 / 0.66x, peak RSS 1,375 -> 618 MiB. What is left is
-#   the observers (three passes over each of 53 activations: min/max, the 2048-bin histogram,
-#   the report's 256 bins; ~1.2 s CPU), the GEMMs and the depthwise edges.
+#   the start of the day: CPU 0.59 / 0.65 / 0.66x, peak RSS 1,375 -> 618 MiB. With the
+#   depthwise edges' own loop (21:14, load 4): calibration CPU 3.31 / 3.35 / 3.42 s, wall
+#   1.83 / 1.85 / 2.40 s; ORT CPU 1.21 / 1.23 / 1.63 s, wall 0.71 / 0.72 / 1.40 s (less
+#   slowed than in the set above); ratio CPU 0.36 / 0.37 / 0.48, wall 0.29 / 0.40 / 0.72.
+#   What is left is the observers (three passes over each of 53 activations: min/max, the
+#   2048-bin histogram, the report's 256 bins; ~1.2 s CPU) and the GEMMs.
 # The graph/ side of that work (its own paired set at 21:05, load average 6, five runs):
 # a Conv runs the Add and Relu/Clip after it on each tile of its output when no observer
 # watches the values between (Hooks.Watch); convolutions on planes of 256+ read im2col's
