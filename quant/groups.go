@@ -52,11 +52,15 @@ func GroupQParamsRangeTo(scale []float32, zp []int32, x []float32, cols, groupSi
 	gq.fixScale, gq.wantRange = fixScale, true
 	r := &groupRange{lo: float32(math.Inf(1)), hi: float32(math.Inf(-1))}
 	gq.ranged = r
-	err = gq.forGroups(x, func(a, z, k int) error {
-		var err error
-		scale[k], zp[k], err = gq.qparams(x[a:z], k)
-		return err
-	})
+	if fixScale == nil && s.Numerics != ORT && cols%groupSize == 0 {
+		err = gq.torchRows(scale, zp, x)
+	} else {
+		err = gq.forGroups(x, func(a, z, k int) error {
+			var err error
+			scale[k], zp[k], err = gq.qparams(x[a:z], k)
+			return err
+		})
+	}
 	switch {
 	case err != nil:
 		return 0, 0, err
@@ -64,6 +68,38 @@ func GroupQParamsRangeTo(scale []float32, zp []int32, x []float32, cols, groupSi
 		return MinMaxOf(x)
 	}
 	return r.lo, r.hi, nil
+}
+
+// torchRows is GroupQParamsRangeTo's loop for whole groups, torch numerics and no
+// fixScale: each row's group ranges in one vector call, then the groups' qparams in a
+// loop of locals, as qparams computes them (torchQParams; the zero point it clamps needs
+// no check), without a call through forGroups and qparams per group. A row the vector
+// call does not take (a NaN or ±Inf, or no AVX2) goes group by group through qparams,
+// which finds the error.
+func (gq *groupQuantizer) torchRows(scale []float32, zp []int32, x []float32) error {
+	cols, size := gq.cols, gq.groupSize
+	groups := cols / size
+	los, his := make([]float32, groups), make([]float32, groups)
+	r, qmin, qmax, s := gq.ranged, gq.qmin, gq.qmax, gq.s
+	for row := range gq.n / cols {
+		xr, k0 := x[row*cols:(row+1)*cols], row*groups
+		if !groupsMinMax(los, his, xr, size) {
+			gq.rowRanged = false
+			for g := range groups {
+				var err error
+				if scale[k0+g], zp[k0+g], err = gq.qparams(xr[g*size:(g+1)*size], k0+g); err != nil {
+					return groupError(err, x)
+				}
+			}
+			continue
+		}
+		for g, lo := range los {
+			hi := his[g]
+			r.lo, r.hi, r.zero = min(r.lo, lo), max(r.hi, hi), r.zero || lo == 0 || hi == 0
+			scale[k0+g], zp[k0+g] = torchQParams(lo, hi, qmin, qmax, s)
+		}
+	}
+	return nil
 }
 
 // groupRange is the range of the groups qparams saw, and whether one ended at a zero.

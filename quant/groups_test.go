@@ -156,6 +156,9 @@ func TestQuantizeGroupsToErrors(t *testing.T) {
 	if _, _, err := GroupQParamsRangeTo(scale, zp, x, 256, 128, s, refuse); !errors.As(err, &nf) || nf.Index != 700 {
 		t.Fatalf("GroupQParamsRangeTo, -Inf at 700: got %v", err)
 	}
+	if _, _, err := GroupQParamsRangeTo(scale, zp, x, 256, 128, s, nil); !errors.As(err, &nf) || nf.Index != 700 {
+		t.Fatalf("GroupQParamsRangeTo (torchRows), -Inf at 700: got %v", err)
+	}
 	if err := QuantizeGroupsWithTo(codes, x, scale, zp, 256, 128, s, 0, nil); !errors.As(err, &nf) || nf.Index != 700 {
 		t.Fatalf("QuantizeGroupsWithTo, -Inf at 700: got %v", err)
 	}

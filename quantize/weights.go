@@ -476,6 +476,9 @@ func (lw *layerWork) scaleRange() (lo, hi float64) {
 	if len(s) == 0 {
 		return 0, 0
 	}
+	if l, h, err := quant.MinMaxOf(s); err == nil {
+		return float64(l), float64(h) // the vector kernel: exact, as the loop below
+	}
 	lo, hi = math.Inf(1), math.Inf(-1)
 	for _, v := range s {
 		lo, hi = min(lo, float64(v)), max(hi, float64(v))
