@@ -183,55 +183,86 @@ fp8512Plain:
 // quantizeGroupsI8AVX2 and statsGroupsAVX512 in one loop, for a caller that measures the
 // codes as it makes them: groups runs of size floats at SI (a positive multiple of 8),
 // run g quantized with k[g] (mul, lo, hi, zp: clamp(x*mul, lo, hi), round half even, +
-// zp, the same instructions in the same order, stored as bytes at R9) and measured with
-// y = r*scales[g], r the rounded value before the zero point: float32(code - (zp[g] -
-// shift)) * scale of the separate kernel, the same float32 but for the sign of a zero r
-// (-0 here), which changes no sum: ±0 terms leave a lane that is never -0 as it is, and
-// x-(±0) differ only in the sign of a zero, squared or made absolute. bad reports an x
-// that is NaN or ±Inf (its code is then unspecified). Y1 gathers x-x, Y12-Y15 and Y20 are
-// the run's constants.
+// zp, the operations of quantizeGroupsI8AVX2 in the same order, 16 values at a time; the
+// codes stored as bytes at R9) and measured with y = r*scales[g], r the rounded value
+// before the zero point: float32(code - (zp[g] - shift)) * scale of the separate kernels,
+// the same float32 but for the sign of a zero r (-0 here), which changes no sum: ±0 terms
+// leave a lane that is never -0 as it is, and x-(±0) differ only in the sign of a zero,
+// squared or made absolute. The sums take the 16 values as two runs of 8, low half first,
+// as statsGroupsAVX512 takes them. bad reports an x that is NaN or ±Inf (its code is then
+// unspecified). Z1 gathers x-x; Z12-Z15 and Z20 are the run's constants; R12 the run's
+// 16-value steps and BX its last 8 values, if any.
 TEXT ·quantStatsGroupsAVX512(SB), NOSPLIT, $0-57
 	MOVQ dst+0(FP), R9
 	MOVQ x+8(FP), SI
 	MOVQ groups+16(FP), R8
 	MOVQ size+24(FP), R12
-	SHRQ $3, R12
+	MOVQ R12, BX
+	ANDQ $8, BX
+	SHRQ $4, R12
 	MOVQ k+32(FP), R10
 	MOVQ scales+40(FP), R11
 	MOVQ l+48(FP), DI
 	LANES_LOAD
-	VXORPS Y1, Y1, Y1
+	VPXORD Z1, Z1, Z1
 
 qsRun:
-	VBROADCASTSS 0(R10), Y12
-	VBROADCASTSS 4(R10), Y13
-	VBROADCASTSS 8(R10), Y14
-	VBROADCASTSS 12(R10), Y15
-	VBROADCASTSS (R11), Y20
+	VBROADCASTSS 0(R10), Z12
+	VBROADCASTSS 4(R10), Z13
+	VBROADCASTSS 8(R10), Z14
+	VBROADCASTSS 12(R10), Z15
+	VBROADCASTSS (R11), Z20
 	MOVQ         R12, CX
+	TESTQ        CX, CX
+	JZ           qsTail
 
 qsInner:
-	VMOVUPS   (SI), Y10
-	VSUBPS    Y10, Y10, Y3
-	VORPS     Y3, Y1, Y1
-	VMULPS    Y12, Y10, Y11
-	VMAXPS    Y13, Y11, Y11
-	VMINPS    Y14, Y11, Y11
-	VROUNDPS  $8, Y11, Y11
-	VMULPS    Y20, Y11, Y9
-	VADDPS    Y15, Y11, Y11
-	VCVTPS2DQ Y11, Y11
-	VPMOVDB   Y11, (R9)
+	VMOVUPS       (SI), Z10
+	VSUBPS        Z10, Z10, Z3
+	VPORD         Z3, Z1, Z1
+	VMULPS        Z12, Z10, Z11
+	VMAXPS        Z13, Z11, Z11
+	VMINPS        Z14, Z11, Z11
+	VRNDSCALEPS   $8, Z11, Z11
+	VMULPS        Z20, Z11, Z9
+	VADDPS        Z15, Z11, Z11
+	VCVTPS2DQ     Z11, Z11
+	VPMOVDB       Z11, (R9)
+	SUMS8Z
+	VEXTRACTF64X4 $1, Z10, Y10
+	VEXTRACTF64X4 $1, Z9, Y9
+	SUMS8Z
+	ADDQ $64, SI
+	ADDQ $16, R9
+	DECQ CX
+	JNZ  qsInner
+
+qsTail:
+	TESTQ BX, BX
+	JZ    qsNext
+	VMOVUPS     (SI), Y10
+	VSUBPS      Y10, Y10, Y3
+	VPORD       Z3, Z1, Z1
+	VMULPS      Y12, Y10, Y11
+	VMAXPS      Y13, Y11, Y11
+	VMINPS      Y14, Y11, Y11
+	VROUNDPS    $8, Y11, Y11
+	VMULPS      Y20, Y11, Y9
+	VADDPS      Y15, Y11, Y11
+	VCVTPS2DQ   Y11, Y11
+	VPMOVDB     Y11, (R9)
 	SUMS8Z
 	ADDQ $32, SI
 	ADDQ $8, R9
-	DECQ CX
-	JNZ  qsInner
+
+qsNext:
 	ADDQ $16, R10
 	ADDQ $4, R11
 	DECQ R8
 	JNZ  qsRun
-	VPTEST Y1, Y1
-	SETNE  bad+56(FP)
+	VEXTRACTI64X4 $1, Z1, Y3
+	VPOR          Y3, Y1, Y1
+	VPTEST        Y1, Y1
+	SETNE         bad+56(FP)
 	LANES_STORE
 	RET
