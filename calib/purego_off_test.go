@@ -1,0 +1,5 @@
+//go:build !purego
+
+package calib
+
+const puregoBuild = false
