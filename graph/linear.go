@@ -368,49 +368,70 @@ func spatialParams(mem *arena, in, kernel []int, strides, dilations, pads []int6
 	return p, nil
 }
 
+// convAttrs are a Conv node's attributes, read once at load.
+type convAttrs struct {
+	autoPad                  string
+	group                    int
+	kernel                   []int64 // kernel_shape, checked against the weight when hasKernel
+	hasKernel                bool
+	strides, dilations, pads []int64
+}
+
+func readConvAttrs(b *builder) (convAttrs, error) {
+	a := convAttrs{autoPad: b.attrString("auto_pad", "NOTSET")}
+	switch a.autoPad {
+	case "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER":
+	default:
+		return a, b.unsupported("auto_pad=%q", a.autoPad)
+	}
+	a.group = int(b.attrInt("group", 1))
+	if a.group <= 0 {
+		return a, b.errorf("group=%d", a.group)
+	}
+	a.kernel, a.hasKernel = b.attrInts("kernel_shape")
+	a.strides, _ = b.attrInts("strides")
+	a.dilations, _ = b.attrInts("dilations")
+	a.pads, _ = b.attrInts("pads")
+	return a, nil
+}
+
+// params checks an input shape x [N C spatial...] against a weight shape w [M C/group k...]
+// and resolves the convolution's window for them.
+func (a convAttrs) params(mem *arena, x, w []int) (convParams, error) {
+	group := a.group
+	if len(x) < 3 || len(w) != len(x) {
+		return convParams{}, fmt.Errorf("input %v and weight %v: need [N C spatial...] and [M C/group k...]", x, w)
+	}
+	if len(x) > 4 {
+		return convParams{}, fmt.Errorf("%d-D convolution (1-D and 2-D are supported)", len(x)-2)
+	}
+	if x[1] >= 0 && x[1] != w[1]*group {
+		return convParams{}, fmt.Errorf("input has %d channels, weight %v with group %d wants %d", x[1], w, group, w[1]*group)
+	}
+	if w[0]%group != 0 {
+		return convParams{}, fmt.Errorf("weight %v: %d output channels do not split into %d groups", w, w[0], group)
+	}
+	k := w[2:]
+	if a.hasKernel {
+		if len(a.kernel) != len(k) {
+			return convParams{}, fmt.Errorf("kernel_shape %v for weight %v", a.kernel, w)
+		}
+		for i, v := range a.kernel {
+			if int(v) != k[i] {
+				return convParams{}, fmt.Errorf("kernel_shape %v disagrees with weight %v", a.kernel, w)
+			}
+		}
+	}
+	return spatialParams(mem, x[2:], k, a.strides, a.dilations, a.pads, a.autoPad, false)
+}
+
 func buildConv(b *builder) (kernel, error) {
 	if err := cmp.Or(b.arity(2, 3, 1, 1), b.dtypesOf(0, 3, tensor.F32)); err != nil {
 		return nil, err
 	}
-	autoPad := b.attrString("auto_pad", "NOTSET")
-	switch autoPad {
-	case "NOTSET", "VALID", "SAME_UPPER", "SAME_LOWER":
-	default:
-		return nil, b.unsupported("auto_pad=%q", autoPad)
-	}
-	group := int(b.attrInt("group", 1))
-	if group <= 0 {
-		return nil, b.errorf("group=%d", group)
-	}
-	kattr, hasK := b.attrInts("kernel_shape")
-	strides, _ := b.attrInts("strides")
-	dilations, _ := b.attrInts("dilations")
-	pads, _ := b.attrInts("pads")
-	resolve := func(mem *arena, x, w []int) (convParams, error) {
-		if len(x) < 3 || len(w) != len(x) {
-			return convParams{}, fmt.Errorf("input %v and weight %v: need [N C spatial...] and [M C/group k...]", x, w)
-		}
-		if len(x) > 4 {
-			return convParams{}, fmt.Errorf("%d-D convolution (1-D and 2-D are supported)", len(x)-2)
-		}
-		if x[1] >= 0 && x[1] != w[1]*group {
-			return convParams{}, fmt.Errorf("input has %d channels, weight %v with group %d wants %d", x[1], w, group, w[1]*group)
-		}
-		if w[0]%group != 0 {
-			return convParams{}, fmt.Errorf("weight %v: %d output channels do not split into %d groups", w, w[0], group)
-		}
-		k := w[2:]
-		if hasK {
-			if len(kattr) != len(k) {
-				return convParams{}, fmt.Errorf("kernel_shape %v for weight %v", kattr, w)
-			}
-			for i, v := range kattr {
-				if int(v) != k[i] {
-					return convParams{}, fmt.Errorf("kernel_shape %v disagrees with weight %v", kattr, w)
-				}
-			}
-		}
-		return spatialParams(mem, x[2:], k, strides, dilations, pads, autoPad, false)
+	a, err := readConvAttrs(b)
+	if err != nil {
+		return nil, err
 	}
 	b.setOut(0, tensor.F32, nil)
 	if x, w := b.in(0).Shape, b.in(1).Shape; x != nil && w != nil {
@@ -418,17 +439,17 @@ func buildConv(b *builder) (kernel, error) {
 			return nil, b.unsupported("%d-D convolution (1-D and 2-D are supported)", len(x)-2)
 		}
 		if !containsNeg(w) && !containsNeg(x[1:]) {
-			p, err := resolve(nil, x, w)
+			p, err := a.params(nil, x, w)
 			if err != nil {
 				return nil, b.errorf("%v", err)
 			}
 			b.setOut(0, tensor.F32, append([]int{x[0], w[0]}, p.out...))
 		}
 	}
-	constW, packedW := b.prepackConvWeights(group)
+	constW, packedW := b.prepackConvWeights(a.group)
 	b.fused = func(mem *arena, ins []*tensor.Tensor, ep epilogue) ([]*tensor.Tensor, bool, error) {
 		x, w := ins[0], ins[1]
-		p, err := resolve(mem, x.Shape, w.Shape)
+		p, err := a.params(mem, x.Shape, w.Shape)
 		if err != nil {
 			return nil, false, err
 		}
@@ -443,7 +464,7 @@ func buildConv(b *builder) (kernel, error) {
 		if w == constW {
 			pw = packedW
 		}
-		out, applied := conv2d(mem, x, w, bias, p, group, pw, ep)
+		out, applied := conv2d(mem, x, w, bias, p, a.group, pw, ep)
 		return mem.result(out), applied, nil
 	}
 	run := b.fused

@@ -2,9 +2,9 @@ package graph
 
 import (
 	"cmp"
-	"github.com/qscript-dev/qscript/graph/internal/sgemm"
 	"math"
 
+	"github.com/qscript-dev/qscript/graph/internal/sgemm"
 	"github.com/qscript-dev/qscript/tensor"
 )
 
@@ -287,7 +287,7 @@ func (a signedArgs[T]) run(lo, hi int) {
 	switch op {
 	case "Relu":
 		if d32, ok := any(d).([]float32); ok {
-			reluF32(d32, any(src).([]float32))
+			sgemm.Relu(d32, any(src).([]float32)) // the generic loop's bits, as Conv's fused epilogue
 			return
 		}
 		for i, v := range src {
@@ -373,13 +373,9 @@ func clipF32(mem *arena, x *tensor.Tensor, lo, hi float64) *tensor.Tensor {
 	}
 	src := elems[float32](x)
 	out, d := elementwiseOut[float32](mem, x, tensor.F32)
-	clampF32(d, src, float32(lo), float32(hi))
+	sgemm.Clamp(d, src, float32(lo), float32(hi)) // as Conv's fused epilogue does
 	return out
 }
-
-// clampF32 sets d[i] to src[i] clamped to [l, h] (NaN and -0 kept): sgemm.Clamp, which
-// Conv's fused epilogue applies too.
-func clampF32(d, src []float32, l, h float32) { sgemm.Clamp(d, src, l, h) }
 
 func clipT[T number](x *tensor.Tensor, lo, hi float64) *tensor.Tensor {
 	out, d := newTensor[T](x.DType, x.Shape)
@@ -428,7 +424,3 @@ func buildIsInf(b *builder) (kernel, error) {
 		return mem.result(out), nil
 	}, nil
 }
-
-// reluF32 is Relu on float32 (sgemm.Relu, which Conv's fused epilogue applies too):
-// negatives, zeros and NaNs give +0, as in the generic loop.
-func reluF32(d, src []float32) { sgemm.Relu(d, src) }

@@ -4,6 +4,7 @@ package sgemm
 
 import "golang.org/x/sys/cpu"
 
+// hasAVX2 selects reluAVX2 and addAVX2; tests flip it to compare with the Go loops.
 var hasAVX2 = cpu.X86.HasAVX2
 
 // reluVector and addVector handle the leading multiple of 32 elements of Relu and AddTo

@@ -302,6 +302,12 @@ func sgemm(mem Scratch, mk microKernel, dst []float32, ldc int, ops Operands, m,
 	}
 	edges := mem.Get(workers * maxKernelTile)
 	defer mem.Put(edges)
+	runTiles(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, tiles, workers, edges, fin)
+}
+
+// runTiles computes sgemm's tiles 0..tiles-1 (gemmTileAt) over workers goroutines, the
+// caller's among them, each with its own maxKernelTile of edges.
+func runTiles(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, n, k, mc, tilesN, tiles, workers int, edges []float32, fin finish) {
 	if workers <= 1 {
 		for t := 0; t < tiles; t++ {
 			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edges, fin)
