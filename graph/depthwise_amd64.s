@@ -2,28 +2,53 @@
 
 #include "textflag.h"
 
+// LOAD_ARGS_3x3 loads both kernels' arguments: dst, r0, r1, r2 in DI, SI, R8, R9, n in CX,
+// b broadcast into Y15 and k[0..8] into Y0..Y8.
+#define LOAD_ARGS_3x3 \
+	MOVQ dst+0(FP), DI; \
+	MOVQ r0+8(FP), SI; \
+	MOVQ r1+16(FP), R8; \
+	MOVQ r2+24(FP), R9; \
+	MOVQ k+32(FP), AX; \
+	VBROADCASTSS b+40(FP), Y15; \
+	MOVQ n+48(FP), CX; \
+	VBROADCASTSS 0(AX), Y0; \
+	VBROADCASTSS 4(AX), Y1; \
+	VBROADCASTSS 8(AX), Y2; \
+	VBROADCASTSS 12(AX), Y3; \
+	VBROADCASTSS 16(AX), Y4; \
+	VBROADCASTSS 20(AX), Y5; \
+	VBROADCASTSS 24(AX), Y6; \
+	VBROADCASTSS 28(AX), Y7; \
+	VBROADCASTSS 32(AX), Y8
+
+// ROW_S2 adds one input row's three taps at a stride of 2 to Y9: the row at r, the weights
+// broadcast in ka, kb, kc. Y10..Y14 are scratch.
+#define ROW_S2(r, ka, kb, kc) \
+	VMOVUPS 0(r), Y10; \
+	VMOVUPS 32(r), Y11; \
+	VSHUFPS $0x88, Y11, Y10, Y12; \
+	VSHUFPS $0xDD, Y11, Y10, Y13; \
+	VPERMPD $0xD8, Y12, Y12; \
+	VPERMPD $0xD8, Y13, Y13; \
+	VMOVUPS 4(r), Y10; \
+	VMOVUPS 36(r), Y11; \
+	VSHUFPS $0xDD, Y11, Y10, Y14; \
+	VPERMPD $0xD8, Y14, Y14; \
+	VMULPS Y12, ka, Y12; \
+	VADDPS Y12, Y9, Y9; \
+	VMULPS Y13, kb, Y13; \
+	VADDPS Y13, Y9, Y9; \
+	VMULPS Y14, kc, Y14; \
+	VADDPS Y14, Y9, Y9
+
 // func depthwise3x3AVX(dst, r0, r1, r2 *float32, k *[9]float32, b float32, n int)
 // dst[i] = b + k[0]*r0[i] + k[1]*r0[i+1] + k[2]*r0[i+2] + k[3]*r1[i] + ... + k[8]*r2[i+2]
 // for i in [0, n), n a multiple of 8: depthwiseRow's interior loop for a stride of 1, eight
 // outputs per register, each product rounded and added in the same order as the scalar
 // loop (no FMA). Sixteen outputs per round while they last, for two independent chains.
 TEXT ·depthwise3x3AVX(SB), NOSPLIT, $0-56
-	MOVQ dst+0(FP), DI
-	MOVQ r0+8(FP), SI
-	MOVQ r1+16(FP), R8
-	MOVQ r2+24(FP), R9
-	MOVQ k+32(FP), AX
-	VBROADCASTSS b+40(FP), Y15
-	MOVQ n+48(FP), CX
-	VBROADCASTSS 0(AX), Y0
-	VBROADCASTSS 4(AX), Y1
-	VBROADCASTSS 8(AX), Y2
-	VBROADCASTSS 12(AX), Y3
-	VBROADCASTSS 16(AX), Y4
-	VBROADCASTSS 20(AX), Y5
-	VBROADCASTSS 24(AX), Y6
-	VBROADCASTSS 28(AX), Y7
-	VBROADCASTSS 32(AX), Y8
+	LOAD_ARGS_3x3
 
 loop16:
 	CMPQ CX, $16
@@ -113,78 +138,15 @@ done:
 // the evens of the first are the taps of k[0], its odds those of k[1], the odds of the
 // second those of k[2]. The last value read is r[2n], the last tap.
 TEXT ·depthwise3x3S2AVX2(SB), NOSPLIT, $0-56
-	MOVQ dst+0(FP), DI
-	MOVQ r0+8(FP), SI
-	MOVQ r1+16(FP), R8
-	MOVQ r2+24(FP), R9
-	MOVQ k+32(FP), AX
-	VBROADCASTSS b+40(FP), Y15
-	MOVQ n+48(FP), CX
-	VBROADCASTSS 0(AX), Y0
-	VBROADCASTSS 4(AX), Y1
-	VBROADCASTSS 8(AX), Y2
-	VBROADCASTSS 12(AX), Y3
-	VBROADCASTSS 16(AX), Y4
-	VBROADCASTSS 20(AX), Y5
-	VBROADCASTSS 24(AX), Y6
-	VBROADCASTSS 28(AX), Y7
-	VBROADCASTSS 32(AX), Y8
+	LOAD_ARGS_3x3
 
 s2loop:
 	CMPQ CX, $8
 	JLT  s2done
 	VMOVAPS Y15, Y9
-	// Row 0.
-	VMOVUPS 0(SI), Y10
-	VMOVUPS 32(SI), Y11
-	VSHUFPS $0x88, Y11, Y10, Y12
-	VSHUFPS $0xDD, Y11, Y10, Y13
-	VPERMPD $0xD8, Y12, Y12
-	VPERMPD $0xD8, Y13, Y13
-	VMOVUPS 4(SI), Y10
-	VMOVUPS 36(SI), Y11
-	VSHUFPS $0xDD, Y11, Y10, Y14
-	VPERMPD $0xD8, Y14, Y14
-	VMULPS Y12, Y0, Y12
-	VADDPS Y12, Y9, Y9
-	VMULPS Y13, Y1, Y13
-	VADDPS Y13, Y9, Y9
-	VMULPS Y14, Y2, Y14
-	VADDPS Y14, Y9, Y9
-	// Row 1.
-	VMOVUPS 0(R8), Y10
-	VMOVUPS 32(R8), Y11
-	VSHUFPS $0x88, Y11, Y10, Y12
-	VSHUFPS $0xDD, Y11, Y10, Y13
-	VPERMPD $0xD8, Y12, Y12
-	VPERMPD $0xD8, Y13, Y13
-	VMOVUPS 4(R8), Y10
-	VMOVUPS 36(R8), Y11
-	VSHUFPS $0xDD, Y11, Y10, Y14
-	VPERMPD $0xD8, Y14, Y14
-	VMULPS Y12, Y3, Y12
-	VADDPS Y12, Y9, Y9
-	VMULPS Y13, Y4, Y13
-	VADDPS Y13, Y9, Y9
-	VMULPS Y14, Y5, Y14
-	VADDPS Y14, Y9, Y9
-	// Row 2.
-	VMOVUPS 0(R9), Y10
-	VMOVUPS 32(R9), Y11
-	VSHUFPS $0x88, Y11, Y10, Y12
-	VSHUFPS $0xDD, Y11, Y10, Y13
-	VPERMPD $0xD8, Y12, Y12
-	VPERMPD $0xD8, Y13, Y13
-	VMOVUPS 4(R9), Y10
-	VMOVUPS 36(R9), Y11
-	VSHUFPS $0xDD, Y11, Y10, Y14
-	VPERMPD $0xD8, Y14, Y14
-	VMULPS Y12, Y6, Y12
-	VADDPS Y12, Y9, Y9
-	VMULPS Y13, Y7, Y13
-	VADDPS Y13, Y9, Y9
-	VMULPS Y14, Y8, Y14
-	VADDPS Y14, Y9, Y9
+	ROW_S2(SI, Y0, Y1, Y2)
+	ROW_S2(R8, Y3, Y4, Y5)
+	ROW_S2(R9, Y6, Y7, Y8)
 	VMOVUPS Y9, 0(DI)
 	ADDQ $64, SI
 	ADDQ $64, R8

@@ -21,12 +21,10 @@
 	VPXORD Z16, Z16, Z16; \
 	VPXORD Z17, Z17, Z17
 
-// STEP_8x32 adds one k step to the accumulators: the 32 B values of row p of the packed B
-// panel (DI) times each of the 8 A values of column p of the packed A panel (SI),
-// broadcast from memory by the FMA itself; then moves SI and DI to the next step.
-#define STEP_8x32 \
-	VMOVUPS (DI), Z0; \
-	VMOVUPS 64(DI), Z1; \
+// FMA_8x32 adds one k step to the accumulators: the 32 B values in Z0, Z1 times each of
+// the 8 A values of column p of the packed A panel (SI), broadcast from memory by the FMA
+// itself.
+#define FMA_8x32 \
 	VFMADD231PS.BCST 0(SI), Z0, Z2; \
 	VFMADD231PS.BCST 0(SI), Z1, Z3; \
 	VFMADD231PS.BCST 4(SI), Z0, Z4; \
@@ -42,9 +40,59 @@
 	VFMADD231PS.BCST 24(SI), Z0, Z14; \
 	VFMADD231PS.BCST 24(SI), Z1, Z15; \
 	VFMADD231PS.BCST 28(SI), Z0, Z16; \
-	VFMADD231PS.BCST 28(SI), Z1, Z17; \
+	VFMADD231PS.BCST 28(SI), Z1, Z17
+
+// STEP_8x32 is FMA_8x32 on row p of the packed B panel (DI); then it moves SI and DI to the
+// next step.
+#define STEP_8x32 \
+	VMOVUPS (DI), Z0; \
+	VMOVUPS 64(DI), Z1; \
+	FMA_8x32; \
 	ADDQ $32, SI; \
 	ADDQ $128, DI
+
+// ADD_STORE_8x32 adds the accumulators to the 8x32 tile of c at DX, rows R8 bytes apart,
+// leaving DX at its last row.
+#define ADD_STORE_8x32 \
+	VADDPS (DX), Z2, Z2; \
+	VMOVUPS Z2, (DX); \
+	VADDPS 64(DX), Z3, Z3; \
+	VMOVUPS Z3, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS (DX), Z4, Z4; \
+	VMOVUPS Z4, (DX); \
+	VADDPS 64(DX), Z5, Z5; \
+	VMOVUPS Z5, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS (DX), Z6, Z6; \
+	VMOVUPS Z6, (DX); \
+	VADDPS 64(DX), Z7, Z7; \
+	VMOVUPS Z7, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS (DX), Z8, Z8; \
+	VMOVUPS Z8, (DX); \
+	VADDPS 64(DX), Z9, Z9; \
+	VMOVUPS Z9, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS (DX), Z10, Z10; \
+	VMOVUPS Z10, (DX); \
+	VADDPS 64(DX), Z11, Z11; \
+	VMOVUPS Z11, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS (DX), Z12, Z12; \
+	VMOVUPS Z12, (DX); \
+	VADDPS 64(DX), Z13, Z13; \
+	VMOVUPS Z13, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS (DX), Z14, Z14; \
+	VMOVUPS Z14, (DX); \
+	VADDPS 64(DX), Z15, Z15; \
+	VMOVUPS Z15, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS (DX), Z16, Z16; \
+	VMOVUPS Z16, (DX); \
+	VADDPS 64(DX), Z17, Z17; \
+	VMOVUPS Z17, 64(DX)
 
 // func kernel8x32AVX512(kc int, a, b, c *float32, ldc int)
 // c[r][0:32] += sum over p of a[p*8+r] * b[p*32 : p*32+32], r = 0..7. Accumulators are
@@ -67,45 +115,7 @@ loop8:
 	JNE  loop8
 
 store8:
-	VADDPS  (DX), Z2, Z2
-	VMOVUPS Z2, (DX)
-	VADDPS  64(DX), Z3, Z3
-	VMOVUPS Z3, 64(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Z4, Z4
-	VMOVUPS Z4, (DX)
-	VADDPS  64(DX), Z5, Z5
-	VMOVUPS Z5, 64(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Z6, Z6
-	VMOVUPS Z6, (DX)
-	VADDPS  64(DX), Z7, Z7
-	VMOVUPS Z7, 64(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Z8, Z8
-	VMOVUPS Z8, (DX)
-	VADDPS  64(DX), Z9, Z9
-	VMOVUPS Z9, 64(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Z10, Z10
-	VMOVUPS Z10, (DX)
-	VADDPS  64(DX), Z11, Z11
-	VMOVUPS Z11, 64(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Z12, Z12
-	VMOVUPS Z12, (DX)
-	VADDPS  64(DX), Z13, Z13
-	VMOVUPS Z13, 64(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Z14, Z14
-	VMOVUPS Z14, (DX)
-	VADDPS  64(DX), Z15, Z15
-	VMOVUPS Z15, 64(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Z16, Z16
-	VMOVUPS Z16, (DX)
-	VADDPS  64(DX), Z17, Z17
-	VMOVUPS Z17, 64(DX)
+	ADD_STORE_8x32
 	VZEROUPPER
 	RET
 
@@ -292,66 +302,13 @@ rowsloop:
 	MOVQ    (R10), R11
 	VMOVUPS (BX)(R11*4), Z0
 	VMOVUPS 64(BX)(R11*4), Z1
-	VFMADD231PS.BCST 0(SI), Z0, Z2
-	VFMADD231PS.BCST 0(SI), Z1, Z3
-	VFMADD231PS.BCST 4(SI), Z0, Z4
-	VFMADD231PS.BCST 4(SI), Z1, Z5
-	VFMADD231PS.BCST 8(SI), Z0, Z6
-	VFMADD231PS.BCST 8(SI), Z1, Z7
-	VFMADD231PS.BCST 12(SI), Z0, Z8
-	VFMADD231PS.BCST 12(SI), Z1, Z9
-	VFMADD231PS.BCST 16(SI), Z0, Z10
-	VFMADD231PS.BCST 16(SI), Z1, Z11
-	VFMADD231PS.BCST 20(SI), Z0, Z12
-	VFMADD231PS.BCST 20(SI), Z1, Z13
-	VFMADD231PS.BCST 24(SI), Z0, Z14
-	VFMADD231PS.BCST 24(SI), Z1, Z15
-	VFMADD231PS.BCST 28(SI), Z0, Z16
-	VFMADD231PS.BCST 28(SI), Z1, Z17
+	FMA_8x32
 	ADDQ $32, SI
 	ADDQ $8, R10
 	DECQ CX
 	JNE  rowsloop
 
 rowsstore:
-	VADDPS  (DX), Z2, Z2
-	VMOVUPS Z2, (DX)
-	VADDPS  64(DX), Z3, Z3
-	VMOVUPS Z3, 64(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Z4, Z4
-	VMOVUPS Z4, (DX)
-	VADDPS  64(DX), Z5, Z5
-	VMOVUPS Z5, 64(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Z6, Z6
-	VMOVUPS Z6, (DX)
-	VADDPS  64(DX), Z7, Z7
-	VMOVUPS Z7, 64(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Z8, Z8
-	VMOVUPS Z8, (DX)
-	VADDPS  64(DX), Z9, Z9
-	VMOVUPS Z9, 64(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Z10, Z10
-	VMOVUPS Z10, (DX)
-	VADDPS  64(DX), Z11, Z11
-	VMOVUPS Z11, 64(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Z12, Z12
-	VMOVUPS Z12, (DX)
-	VADDPS  64(DX), Z13, Z13
-	VMOVUPS Z13, 64(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Z14, Z14
-	VMOVUPS Z14, (DX)
-	VADDPS  64(DX), Z15, Z15
-	VMOVUPS Z15, 64(DX)
-	ADDQ    R8, DX
-	VADDPS  (DX), Z16, Z16
-	VMOVUPS Z16, (DX)
-	VADDPS  64(DX), Z17, Z17
-	VMOVUPS Z17, 64(DX)
+	ADD_STORE_8x32
 	VZEROUPPER
 	RET
