@@ -20,10 +20,10 @@
 // another left. An element-wise node (Clip, Relu, Neg, Abs, Sign) writes its output over its
 // input when it is that input's last reader and no hook watches the input (Hooks.Watch); the
 // hook is then passed nil for that input. The tensors a hook sees are therefore valid only
-// during the hook: it copies what it keeps, or names it in Hooks.Keep. What g.Run returns belongs to the caller for good. A
-// Runner (g.NewRunner, g.NewRunnerWorkers) keeps one arena from run to run, so that a warm
-// Runner allocates next to nothing; what Runner.Run returns stays valid only until that
-// Runner's next Run returns.
+// during the hook: it copies what it keeps, or names it in Hooks.Keep. What g.Run returns
+// belongs to the caller for good. A Runner (g.NewRunner, g.NewRunnerWorkers) keeps one arena
+// from run to run, so that a warm Runner allocates next to nothing; what Runner.Run returns
+// stays valid only until that Runner's next Run returns.
 //
 // Concurrency: a *Graph is immutable after Load, and g.Run may be called from any number of
 // goroutines at once: each call takes a Runner of its own from a pool. A Runner serves one

@@ -10,9 +10,9 @@ import (
 
 // A Conv followed by the Add of a residual and a Relu or Clip (ResNet's blocks,
 // MobileNet's ReLU6), or by either, runs as one kernel when nothing needs the values
-// between them: the Add and the activation are
-// applied to each tile of the Conv's output while it is still in cache (sgemm's Residual
-// and Relu), where three nodes would take three passes over memory and two more buffers.
+// between them: the Add and the activation are applied to each tile of the Conv's output
+// while it is still in cache (sgemm's Operands.Residual and Act), where three nodes would
+// take three passes over memory and two more buffers.
 // Each element gets the same float32 operations in the same order as the nodes would
 // give it, so the result is the same bit for bit.
 

@@ -23,10 +23,11 @@ type Hooks struct {
 	// dropping them after their last use.
 	Keep []string
 	// Watch, when set, tells which values AfterNode needs to see, so that the rest need not
-	// exist: a Conv and the Add and Relu (or Clip) after it that alone read its output may then run
-	// as one kernel (as they do in a Run without hooks), the values between them never
-	// computed unless watched, kept or graph outputs. AfterNode is still called for every
-	// node, with nil for those values. Without Watch, AfterNode sees every value.
+	// exist, as in a Run without hooks: a Conv and the Add and Relu (or Clip) after it that
+	// alone read its output run as one kernel, the values between them never computed, and
+	// an element-wise node writes its output over an input it reads last. AfterNode is still
+	// called for every node, with nil for those values. Without Watch, AfterNode sees every
+	// value. Kept values and graph outputs are always computed.
 	Watch func(name string) bool
 }
 

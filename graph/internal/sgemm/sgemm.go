@@ -180,9 +180,9 @@ func (a Activation) Apply(s []float32) {
 }
 
 // Clamp sets d[i] to src[i] clamped to [l, h] (NaN and -0 kept; d may be src), 8 at a time
-// with AVX (clampAVX), the rest without a data-dependent branch: about half of a convolution's outputs are below ReLU6's 0, which
-// a branch mispredicts. Each comparison becomes a 0/1 (SETcc), whose mask picks the bound's
-// bits or the value's.
+// with AVX (clampAVX), the rest without a data-dependent branch: about half of a
+// convolution's outputs are below ReLU6's 0, which a branch mispredicts. Each comparison
+// becomes a 0/1 (SETcc), whose mask picks the bound's bits or the value's.
 func Clamp(d, src []float32, l, h float32) {
 	lb, hb := math.Float32bits(l), math.Float32bits(h)
 	d = d[:len(src)]
