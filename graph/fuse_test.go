@@ -74,14 +74,15 @@ func TestIm2colShifted(t *testing.T) {
 	}
 }
 
-// convChainModel is x → Conv (weights and bias initializers) → Add r → Relu → y, or the
-// chain without the Add (add false), with the given Conv attributes; act "Clip" ends it
-// with a Clip to [0, 6] (bounds as initializers) instead of the Relu, "Clip-" with a Clip
-// to [-0.1, +inf) (max omitted).
+// convChainModel is convChainModelAct ending with a Relu.
 func convChainModel(x, w []int64, group int64, add bool, attrs ...*onnxpb.AttributeProto) *onnxpb.ModelProto {
 	return convChainModelAct(x, w, group, add, "Relu", attrs...)
 }
 
+// convChainModelAct is x → Conv (weights and bias initializers) → Add r → act → y, or the
+// chain without the Add (add false), with the given Conv attributes; act "Relu" ends it with
+// a Relu, "Clip" with a Clip to [0, 0.3] (bounds as initializers), anything else with a Clip
+// to [-0.1, +inf) (max omitted).
 func convChainModelAct(x, w []int64, group int64, add bool, act string, attrs ...*onnxpb.AttributeProto) *onnxpb.ModelProto {
 	rng := rand.New(rand.NewPCG(3, 4))
 	numel := func(d []int64) int {
