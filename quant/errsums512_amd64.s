@@ -138,20 +138,66 @@ floats512Loop:
 	RET
 
 // func statsFP8AVX512(x *float32, codes *uint8, n int, scale float32, table *float32, dec *fp8Decode, l *statsLanes)
-// statsFloatsAVX512 with y the fp8 codes at DX decoded as statsFP8AVX2 decodes them (its
-// 256-bit code, registers Y9-Y15) and multiplied by scale (Y20).
+// statsFloatsAVX512 with y the fp8 codes at DX decoded as statsFP8AVX2 decodes them and
+// multiplied by scale (Z20), 16 codes at a time in 512-bit registers (the decode's
+// compares into mask registers K1, K2, its blend a masked move; the constants of dec
+// broadcast in Z23-Z29), then summed as two runs of 8, low half first; a last run of 8 with
+// statsFP8AVX2's 256-bit code (registers Y9-Y15, dec at R8).
 TEXT ·statsFP8AVX512(SB), NOSPLIT, $0-56
 	MOVQ x+0(FP), SI
 	MOVQ codes+8(FP), DX
 	MOVQ n+16(FP), CX
-	VBROADCASTSS scale+24(FP), Y20
+	VBROADCASTSS scale+24(FP), Z20
 	MOVQ table+32(FP), R10
 	MOVQ dec+40(FP), R8
 	MOVQ l+48(FP), DI
+	VPBROADCASTD 0(R8), Z23
+	VPBROADCASTD 32(R8), Z24
+	VPBROADCASTD 64(R8), Z25
+	VPBROADCASTD 96(R8), Z26
+	VPBROADCASTD 128(R8), Z27
+	VPBROADCASTD 160(R8), Z28
+	VBROADCASTSS 192(R8), Z29
 	SHRQ $3, CX
+	MOVQ CX, BX
+	ANDQ $1, BX
+	SHRQ $1, CX
 	LANES_LOAD
+	TESTQ CX, CX
+	JZ    fp8512Tail
 
-fp8512Loop:
+fp8512Loop16:
+	VPMOVZXBD   (DX), Z11
+	VPSLLD      $24, Z11, Z12
+	VPANDD      Z24, Z12, Z12
+	VPANDD      Z23, Z11, Z13
+	VPCMPGTD    Z26, Z13, K1
+	VPCMPGTD    Z28, Z13, K2
+	VCVTDQ2PS   Z13, Z10
+	VMULPS      Z29, Z10, Z10
+	VPSLLVD     Z25, Z13, Z13
+	VPADDD      Z27, Z13, Z13
+	VMOVAPS     Z13, K2, Z10
+	VPORD       Z12, Z10, Z9
+	KORTESTW    K1, K1
+	JZ          fp8512Plain16
+	VGATHERDPS  (R10)(Z11*4), K1, Z9
+
+fp8512Plain16:
+	VMULPS        Z20, Z9, Z9
+	VMOVUPS       (SI), Z10
+	SUMS8Z
+	VEXTRACTF64X4 $1, Z10, Y10
+	VEXTRACTF64X4 $1, Z9, Y9
+	SUMS8Z
+	ADDQ $64, SI
+	ADDQ $16, DX
+	DECQ CX
+	JNZ  fp8512Loop16
+
+fp8512Tail:
+	TESTQ BX, BX
+	JZ    fp8512Done
 	VPMOVZXBD   (DX), Y11
 	VPSLLD      $24, Y11, Y12
 	VPAND       32(R8), Y12, Y12
@@ -172,10 +218,8 @@ fp8512Plain:
 	VMULPS      Y20, Y9, Y9
 	VMOVUPS     (SI), Y10
 	SUMS8Z
-	ADDQ $32, SI
-	ADDQ $8, DX
-	DECQ CX
-	JNZ  fp8512Loop
+
+fp8512Done:
 	LANES_STORE
 	RET
 
