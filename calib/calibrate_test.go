@@ -346,17 +346,23 @@ func TestDisplayHistogram(t *testing.T) {
 // and lengths not a multiple of four.
 func TestDisplayHistogramCount(t *testing.T) {
 	rng := rand.New(rand.NewSource(3))
-	for _, width := range []float64{1.0 / 1024, 0.25, 1, 8} {
-		for _, n := range []int{1, 3, 4, 7, 1001} {
+	// Width 2^-130 takes the float64 kernel (its reciprocal is no float32), the others the
+	// float32 one (2^120 is about the widest a finite float32 range needs); at 2^100 the
+	// values of every fourth place are so small that their products underflow (a negative
+	// one to -0).
+	for _, width := range []float64{1.0 / 1024, 0.25, 1, 8, 0x1p-130, 0x1p100, 0x1p120} {
+		for _, n := range []int{1, 3, 4, 7, 8, 12, 1001} {
 			values := make([]float32, n)
 			for i := range values {
-				switch i % 3 {
+				switch i % 4 {
 				case 0:
 					values[i] = 0
 				case 1:
 					values[i] = float32(rng.Intn(200)-100) * float32(width) // on an edge
-				default:
+				case 2:
 					values[i] = float32(rng.NormFloat64() * 40 * width)
+				default:
+					values[i] = float32(rng.NormFloat64() * 1e-30)
 				}
 			}
 			h := displayHistogram{width: width}

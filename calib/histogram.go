@@ -63,15 +63,15 @@ func (h *displayHistogram) addWithin(values []float32, lo, hi float32) {
 	h.count(values)
 }
 
-// count adds values, all inside the grid, to the bins (AVX2 computes the bins four at a
-// time where present: displayBinsAVX2). The width is a power of two, so
+// count adds values, all inside the grid, to the bins (AVX2 computes the bins eight or four
+// at a time where present: displayBinsPrefix). The width is a power of two, so
 // multiplying by its reciprocal is exact (a float32 times 2^k stays a normal float64) and
-// gives the quotient bit for bit. Four interleaved sets of counters keep runs of equal
-// values (a ReLU's zeros) from waiting on each other's increments.
+// gives the quotient bit for bit. Interleaved sets of counters keep runs of equal values
+// (a ReLU's zeros) from waiting on each other's increments.
 func (h *displayHistogram) count(values []float32) {
 	inv := 1 / h.width
 	half := displayBins / 2
-	var sub [4][displayBins]int64
+	var sub [countSets][displayBins]int64
 	bin := func(v float32) int {
 		i := int(math.Floor(float64(v)*inv)) + half
 		return min(max(i, 0), displayBins-1)
@@ -80,13 +80,10 @@ func (h *displayHistogram) count(values []float32) {
 	for len(values) >= 4 && haveAVX2 {
 		chunk := values[:min(len(values), len(idx))]
 		done := displayBinsPrefix(idx[:], chunk, inv)
-		for j := 0; j+4 <= done; j += 4 {
-			b := idx[j : j+4 : j+4]
-			sub[0][b[0]&(displayBins-1)]++
-			sub[1][b[1]&(displayBins-1)]++
-			sub[2][b[2]&(displayBins-1)]++
-			sub[3][b[3]&(displayBins-1)]++
+		if done == 0 {
+			break
 		}
+		countBins(&sub, idx[:done])
 		values = values[done:]
 	}
 	n := len(values) &^ 3
@@ -101,7 +98,32 @@ func (h *displayHistogram) count(values []float32) {
 		sub[0][bin(v)]++
 	}
 	for i := range h.counts {
-		h.counts[i] += sub[0][i] + sub[1][i] + sub[2][i] + sub[3][i]
+		for k := range sub {
+			h.counts[i] += sub[k][i]
+		}
+	}
+}
+
+// countSets is the number of interleaved counter sets count uses.
+const countSets = 8
+
+// countBins counts the bins idx (in [0, displayBins)) into the interleaved sets, eight at
+// a time, and the last four or fewer into the first sets.
+func countBins(sub *[countSets][displayBins]int64, idx []int32) {
+	n := len(idx) &^ 7
+	for j := 0; j < n; j += 8 {
+		b := idx[j : j+8 : j+8]
+		sub[0][b[0]&(displayBins-1)]++
+		sub[1][b[1]&(displayBins-1)]++
+		sub[2][b[2]&(displayBins-1)]++
+		sub[3][b[3]&(displayBins-1)]++
+		sub[4][b[4]&(displayBins-1)]++
+		sub[5][b[5]&(displayBins-1)]++
+		sub[6][b[6]&(displayBins-1)]++
+		sub[7][b[7]&(displayBins-1)]++
+	}
+	for k, b := range idx[n:] {
+		sub[k][b&(displayBins-1)]++
 	}
 }
 

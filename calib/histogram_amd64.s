@@ -47,3 +47,55 @@ binsLoop:
 binsDone:
 	VZEROUPPER
 	RET
+
+DATA binLo32<>+0(SB)/4, $-129.0
+GLOBL binLo32<>(SB), RODATA, $4
+DATA binHi32<>+0(SB)/4, $128.0
+GLOBL binHi32<>(SB), RODATA, $4
+
+// func displayBins32AVX2(dst *int32, src *float32, n int, inv float32)
+// displayBinsAVX2 in float32, eight values at a time, for an inv that is a power of two
+// and a normal float32: src[i]*inv is then exact unless it underflows, which moves it
+// toward 0 but never across an integer, except that a negative product may round to -0,
+// whose floor would be 0 instead of -1; where src[i] < 0 and the product is 0, 1 is
+// subtracted. n is a multiple of 8.
+TEXT ·displayBins32AVX2(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ n+16(FP), CX
+	VBROADCASTSS inv+24(FP), Y8
+	VBROADCASTSS binLo32<>(SB), Y9
+	VBROADCASTSS binHi32<>(SB), Y10
+	MOVL $128, AX
+	MOVD AX, X11
+	VPBROADCASTD X11, Y11       // 128
+	VPXOR Y12, Y12, Y12         // 0
+	MOVL $255, AX
+	MOVD AX, X13
+	VPBROADCASTD X13, Y13       // 255
+	TESTQ CX, CX
+	JZ bins32Done
+
+bins32Loop:
+	VMOVUPS 0(SI), Y0
+	VMULPS Y8, Y0, Y1
+	VCMPPS $0x11, Y12, Y0, Y2   // v < 0 (ordered)
+	VCMPPS $0x00, Y12, Y1, Y3   // product == ±0
+	VANDPS Y3, Y2, Y2           // -1 where the floor of -0 must be -1
+	VROUNDPS $1, Y1, Y1         // floor
+	VMAXPS Y9, Y1, Y1
+	VMINPS Y10, Y1, Y1
+	VCVTTPS2DQ Y1, Y1
+	VPADDD Y2, Y1, Y1
+	VPADDD Y11, Y1, Y1
+	VPMAXSD Y12, Y1, Y1
+	VPMINSD Y13, Y1, Y1
+	VMOVDQU Y1, 0(DI)
+	ADDQ $32, SI
+	ADDQ $32, DI
+	SUBQ $8, CX
+	JNZ bins32Loop
+
+bins32Done:
+	VZEROUPPER
+	RET
