@@ -67,7 +67,8 @@ func (h *displayHistogram) addWithin(values []float32, lo, hi float32) {
 // at a time where present: displayBinsPrefix). The width is a power of two, so
 // multiplying by its reciprocal is exact (a float32 times 2^k stays a normal float64) and
 // gives the quotient bit for bit. Interleaved sets of counters keep runs of equal values
-// (a ReLU's zeros) from waiting on each other's increments.
+// from waiting on each other's increments; zeros (half of a ReLU's outputs) are counted
+// apart.
 func (h *displayHistogram) count(values []float32) {
 	inv := 1 / h.width
 	half := displayBins / 2
@@ -79,11 +80,12 @@ func (h *displayHistogram) count(values []float32) {
 	var idx [1024]int32
 	for len(values) >= 4 && haveAVX2 {
 		chunk := values[:min(len(values), len(idx))]
-		done := displayBinsPrefix(idx[:], chunk, inv)
+		done, kept := displayBinsPrefix(idx[:], chunk, inv)
 		if done == 0 {
 			break
 		}
-		countBins(&sub, idx[:done])
+		sub[0][half] += int64(done - kept) // the zeros, left out of idx
+		countBins(&sub, idx[:kept])
 		values = values[done:]
 	}
 	n := len(values) &^ 3

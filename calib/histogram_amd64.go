@@ -12,28 +12,43 @@ var haveAVX2 = cpu.X86.HasAVX2
 func displayBinsAVX2(dst *int32, src *float32, n int, inv float64)
 
 //go:noescape
-func displayBins32AVX2(dst *int32, src *float32, n int, inv float32)
+func displayBins32AVX2(dst *int32, src *float32, n int, inv float32, lut *[256][8]int32) (kept int)
+
+// keptLanes[m] lists the set bits of m in increasing order: the lanes of eight values that
+// displayBins32AVX2 keeps when m marks the ones that are not zero.
+var keptLanes = func() (t [256][8]int32) {
+	for m := range t {
+		k := 0
+		for lane := range 8 {
+			if m>>lane&1 != 0 {
+				t[m][k] = int32(lane)
+				k++
+			}
+		}
+	}
+	return t
+}()
 
 // displayBinsPrefix writes the bins of a prefix of x into dst (at least as long) and
-// returns its length: eight at a time in float32 when inv (a power of two) is a normal
-// float32, the longest prefix whose length is a multiple of 8, else four at a time in
-// float64, a multiple of 4.
-func displayBinsPrefix(dst []int32, x []float32, inv float64) int {
+// returns its length and how many of dst's first entries hold bins: all of them, four at
+// a time in float64, unless inv (a power of two) is a normal float32; then eight at a
+// time in float32, the longest prefix whose length is a multiple of 8, with the bins of
+// the zeros (all displayBins/2) left out.
+func displayBinsPrefix(dst []int32, x []float32, inv float64) (done, kept int) {
 	if !haveAVX2 {
-		return 0
+		return 0, 0
 	}
 	if inv >= 0x1p-126 && inv <= 0x1p127 {
 		if n := len(x) &^ 7; n > 0 {
 			_ = dst[n-1]
-			displayBins32AVX2(&dst[0], &x[0], n, float32(inv))
-			return n
+			return n, displayBins32AVX2(&dst[0], &x[0], n, float32(inv), &keptLanes)
 		}
 	}
 	n := len(x) &^ 3
 	if n == 0 {
-		return 0
+		return 0, 0
 	}
 	_ = dst[n-1]
 	displayBinsAVX2(&dst[0], &x[0], n, inv)
-	return n
+	return n, n
 }

@@ -53,17 +53,20 @@ GLOBL binLo32<>(SB), RODATA, $4
 DATA binHi32<>+0(SB)/4, $128.0
 GLOBL binHi32<>(SB), RODATA, $4
 
-// func displayBins32AVX2(dst *int32, src *float32, n int, inv float32)
+// func displayBins32AVX2(dst *int32, src *float32, n int, inv float32, lut *[256][8]int32) (kept int)
 // displayBinsAVX2 in float32, eight values at a time, for an inv that is a power of two
 // and a normal float32: src[i]*inv is then exact unless it underflows, which moves it
 // toward 0 but never across an integer, except that a negative product may round to -0,
 // whose floor would be 0 instead of -1; where src[i] < 0 and the product is 0, 1 is
-// subtracted. n is a multiple of 8.
-TEXT ·displayBins32AVX2(SB), NOSPLIT, $0-28
+// subtracted. The bins of the values that are not ±0 are packed to the front of dst in
+// order (lut[m] lists the set bits of m: the lanes kept) and their number returned; the
+// zeros all have bin 128. n is a multiple of 8.
+TEXT ·displayBins32AVX2(SB), NOSPLIT, $0-48
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
 	VBROADCASTSS inv+24(FP), Y8
+	MOVQ lut+32(FP), R8
 	VBROADCASTSS binLo32<>(SB), Y9
 	VBROADCASTSS binHi32<>(SB), Y10
 	MOVL $128, AX
@@ -73,6 +76,7 @@ TEXT ·displayBins32AVX2(SB), NOSPLIT, $0-28
 	MOVL $255, AX
 	MOVD AX, X13
 	VPBROADCASTD X13, Y13       // 255
+	XORQ DX, DX                 // kept
 	TESTQ CX, CX
 	JZ bins32Done
 
@@ -90,12 +94,20 @@ bins32Loop:
 	VPADDD Y11, Y1, Y1
 	VPMAXSD Y12, Y1, Y1
 	VPMINSD Y13, Y1, Y1
-	VMOVDQU Y1, 0(DI)
+	VCMPPS $0x04, Y12, Y0, Y4   // v != ±0
+	VMOVMSKPS Y4, AX
+	MOVQ AX, BX
+	SHLQ $5, BX
+	VMOVDQU 0(R8)(BX*1), Y5     // the kept lanes, in order
+	VPERMD Y1, Y5, Y1
+	VMOVDQU Y1, 0(DI)(DX*4)
+	POPCNTL AX, AX
+	ADDQ AX, DX
 	ADDQ $32, SI
-	ADDQ $32, DI
 	SUBQ $8, CX
 	JNZ bins32Loop
 
 bins32Done:
+	MOVQ DX, kept+40(FP)
 	VZEROUPPER
 	RET

@@ -4,4 +4,4 @@ package calib
 
 var haveAVX2 = false
 
-func displayBinsPrefix(dst []int32, x []float32, inv float64) int { return 0 }
+func displayBinsPrefix(dst []int32, x []float32, inv float64) (done, kept int) { return 0, 0 }
