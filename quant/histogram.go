@@ -187,12 +187,16 @@ func (h *Histogram) histc(dst, x []float32, xMin, xMax, edgeLo, edgeHi float32) 
 		return 0
 	}
 	if haveAVX2 {
-		// The bins are computed eight at a time (the division dominates), then counted.
+		// The bins are computed eight at a time (the division dominates), then counted; the
+		// zeros (half of a ReLU's outputs) at once.
 		var idx [1024]int32
 		for len(x) > 0 {
 			chunk := x[:min(len(x), len(idx))]
-			done := histcIndexPrefix(idx[:], chunk, left, right, nb, span, float32(last))
-			countBins(c0, c1, c2, c3, idx[:done])
+			done, kept, zeros := histcIndexPrefix(idx[:], chunk, left, right, nb, span, float32(last))
+			if i := bin(0); i >= 0 {
+				c0[i] += uint32(zeros) // left out of idx, as are the values outside
+			}
+			countBins(c0, c1, c2, c3, idx[:kept])
 			for _, v := range chunk[done:] {
 				if i := bin(v); i >= 0 {
 					c0[i]++
@@ -229,28 +233,18 @@ func (h *Histogram) histc(dst, x []float32, xMin, xMax, edgeLo, edgeHi float32) 
 	}
 }
 
-// countBins counts the bins idx (-1: none) into four interleaved counter sets.
+// countBins counts the bins idx (none outside the range) into four interleaved counter sets.
 func countBins(c0, c1, c2, c3 []uint32, idx []int32) {
 	n := len(idx) &^ 3
 	for j := 0; j < n; j += 4 {
 		b := idx[j : j+4 : j+4]
-		if b[0] >= 0 {
-			c0[b[0]]++
-		}
-		if b[1] >= 0 {
-			c1[b[1]]++
-		}
-		if b[2] >= 0 {
-			c2[b[2]]++
-		}
-		if b[3] >= 0 {
-			c3[b[3]]++
-		}
+		c0[b[0]]++
+		c1[b[1]]++
+		c2[b[2]]++
+		c3[b[3]]++
 	}
 	for _, i := range idx[n:] {
-		if i >= 0 {
-			c0[i]++
-		}
+		c0[i]++
 	}
 }
 

@@ -38,9 +38,6 @@ func quantizeU8DivAVX2(dst *uint8, src *float32, n int, mul, lo, hi, zp float32)
 func packInt4AVX2(dst *int32, src *int8, n int) (ok bool)
 
 //go:noescape
-func histcIndexAVX2(dst *int32, src *float32, n int, left, right, nb, span, last float32)
-
-//go:noescape
 func f32ToF16F16C(dst *uint16, src *float32, n int)
 
 //go:noescape
@@ -51,18 +48,6 @@ func f32ToBF16AVX2(dst *uint16, src *float32, n int)
 
 //go:noescape
 func bf16ToF32AVX2(dst *float32, src *uint16, n int)
-
-// histcIndexPrefix writes the histc bins (-1: outside) of the longest prefix of x whose
-// length is a multiple of 8 into dst (at least as long) and returns its length.
-func histcIndexPrefix(dst []int32, x []float32, left, right, nb, span, last float32) int {
-	n := len(x) &^ 7
-	if !haveAVX2 || n == 0 {
-		return 0
-	}
-	_ = dst[n-1]
-	histcIndexAVX2(&dst[0], &x[0], n, left, right, nb, span, last)
-	return n
-}
 
 //go:noescape
 func quantizeGroupsI8AVX2(dst *int8, src *float32, groups, size int, k *groupAffine) (bad bool)

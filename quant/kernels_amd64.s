@@ -446,50 +446,6 @@ f8sLoop:
 	VZEROUPPER
 	RET
 
-// func histcIndexAVX2(dst *int32, src *float32, n int, left, right, nb, span, last float32)
-// dst[i] = histc's bin of src[i] (Histogram.histc's bin): -1 outside [left, right], else
-// pos = ((src[i]-left)*nb)/span rounded step by step as float32, last when pos >= last,
-// int(pos) when pos > 0, and 0 otherwise. n is a multiple of 8.
-TEXT ·histcIndexAVX2(SB), NOSPLIT, $0-44
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ n+16(FP), CX
-	VBROADCASTSS left+24(FP), Y8
-	VBROADCASTSS right+28(FP), Y9
-	VBROADCASTSS nb+32(FP), Y10
-	VBROADCASTSS span+36(FP), Y11
-	VBROADCASTSS last+40(FP), Y12
-	VCVTTPS2DQ Y12, Y13     // last as an int32
-	VXORPS Y14, Y14, Y14    // 0
-	VPCMPEQD Y15, Y15, Y15  // all ones (-1)
-	TESTQ CX, CX
-	JZ histcDone
-
-histcLoop:
-	VMOVUPS 0(SI), Y0
-	VSUBPS Y8, Y0, Y1          // v - left
-	VMULPS Y10, Y1, Y1         // * nb
-	VDIVPS Y11, Y1, Y1         // / span
-	VCMPPS $0x1D, Y12, Y1, Y2  // pos >= last (ordered)
-	VCMPPS $0x1E, Y14, Y1, Y3  // pos > 0 (ordered)
-	VCVTTPS2DQ Y1, Y4
-	VPAND Y3, Y4, Y4           // int(pos) where pos > 0, else 0
-	VBLENDVPS Y2, Y13, Y4, Y4  // last where pos >= last
-	VCMPPS $0x1D, Y8, Y0, Y5   // v >= left
-	VCMPPS $0x12, Y9, Y0, Y6   // v <= right
-	VANDPS Y6, Y5, Y5
-	VPXOR Y15, Y5, Y5          // outside
-	VPOR Y5, Y4, Y4            // -1 outside
-	VMOVDQU Y4, 0(DI)
-	ADDQ $32, SI
-	ADDQ $32, DI
-	SUBQ $8, CX
-	JNZ histcLoop
-
-histcDone:
-	VZEROUPPER
-	RET
-
 // func groupsMinMaxAVX2(x *float32, groups, size int, lo, hi *float32) (nan bool)
 // The range of each of groups runs of size floats at x (size a positive multiple of 32),
 // reduced as minMaxAVX2 and then across the lanes, into lo[g] and hi[g]; nan reports a NaN

@@ -6,10 +6,6 @@ package quant
 
 var haveAVX2, haveF16C = false, false
 
-func histcIndexPrefix(dst []int32, x []float32, left, right, nb, span, last float32) int {
-	return 0
-}
-
 func minMaxPrefix(x []float32) (lo, hi float32, done int, nan bool) { return 0, 0, 0, false }
 
 func quantizeBytesPrefix[T Code](dst []T, src []float32, a *affine) (done int, bad bool) {
