@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"sync"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -15,6 +16,11 @@ import (
 // much as quantizing them). O_DIRECT needs aligned blocks, so Direct gathers the pieces
 // given to WriteAt in blocks of DirectBlock bytes and writes each block once it is full;
 // the last, partial block is written padded on Close and the file truncated to its size.
+// Full blocks are written behind, by a goroutine of their own with up to writeBehind of
+// them queued: an O_DIRECT pwrite returns only once the disk has the block, and a caller
+// that waited for each one would stop producing while the disk works (the streaming save's
+// workers then stall behind its writer, and the save takes compute plus disk time instead
+// of the larger of the two).
 // A block that stays incomplete while too many others are pending (pieces far out of
 // order) is written through the page cache instead. Commit's fsync makes everything
 // durable either way.
@@ -22,10 +28,27 @@ type Direct struct {
 	f      *File
 	fd     int
 	blocks map[int64]*directBlock
-	free   [][]byte
 	size   int64 // end of the furthest byte written
 	err    error
+
+	full     chan fullBlock // to writeFull
+	finished chan struct{}  // closed when writeFull has written everything queued
+	mu       sync.Mutex     // guards free and werr, shared with writeFull
+	free     [][]byte
+	werr     error // writeFull's first error
 }
+
+// fullBlock is a full block queued for writing at off.
+type fullBlock struct {
+	buf []byte
+	off int64
+}
+
+// writeBehind is how many full blocks may wait for the disk.
+const writeBehind = 4
+
+// writeBlock writes a full block (a variable so that tests can make it fail).
+var writeBlock = pwrite
 
 // DirectBlock is the size of Direct's blocks.
 const DirectBlock = 2 << 20
@@ -49,7 +72,40 @@ func (f *File) OpenDirect() (*Direct, error) {
 	if err != nil {
 		return nil, fmt.Errorf("atomicfile: O_DIRECT: %w", err)
 	}
-	return &Direct{f: f, fd: fd, blocks: map[int64]*directBlock{}}, nil
+	d := &Direct{f: f, fd: fd, blocks: map[int64]*directBlock{},
+		full: make(chan fullBlock, writeBehind), finished: make(chan struct{})}
+	go d.writeFull()
+	return d, nil
+}
+
+// writeFull writes the queued full blocks in turn until full is closed (Close); after an
+// error it only recycles their buffers.
+func (d *Direct) writeFull() {
+	defer close(d.finished)
+	for b := range d.full {
+		if d.writeErr() == nil {
+			if err := writeBlock(d.fd, b.buf, b.off); err != nil {
+				d.mu.Lock()
+				d.werr = err
+				d.mu.Unlock()
+			}
+		}
+		d.recycle(b.buf)
+	}
+}
+
+// writeErr is writeFull's first error.
+func (d *Direct) writeErr() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.werr
+}
+
+// recycle keeps a written block's buffer for the next block.
+func (d *Direct) recycle(buf []byte) {
+	d.mu.Lock()
+	d.free = append(d.free, buf)
+	d.mu.Unlock()
 }
 
 // WriteAt stores p at off. Pieces must not overlap.
@@ -95,9 +151,11 @@ func (d *Direct) put(bi int64, at int, p []byte) error {
 		return nil
 	}
 	delete(d.blocks, bi)
-	err := pwrite(d.fd, b.buf, bi*DirectBlock)
-	d.free = append(d.free, b.buf)
-	return err
+	if err := d.writeErr(); err != nil {
+		return err
+	}
+	d.full <- fullBlock{b.buf, bi * DirectBlock}
+	return nil
 }
 
 // pwrite writes all of p at off.
@@ -127,7 +185,7 @@ func (d *Direct) giveUpOldest() error {
 			return err
 		}
 	}
-	d.free = append(d.free, b.buf)
+	d.recycle(b.buf)
 	// It stays in the map, without memory, so that its later pieces bypass Direct.
 	b.buf, b.spans, b.cached = nil, nil, true
 	return nil
@@ -146,22 +204,31 @@ func (d *Direct) open() int {
 
 // buffer returns a DirectBlock-byte buffer aligned for O_DIRECT.
 func (d *Direct) buffer() []byte {
+	d.mu.Lock()
 	if k := len(d.free); k > 0 {
 		b := d.free[k-1]
 		d.free = d.free[:k-1]
+		d.mu.Unlock()
 		return b
 	}
+	d.mu.Unlock()
 	const align = 4096
 	raw := make([]byte, DirectBlock+align)
 	skip := (align - int(uintptr(unsafe.Pointer(&raw[0]))%align)) % align
 	return raw[skip : skip+DirectBlock : skip+DirectBlock]
 }
 
-// Close writes the blocks still incomplete (the file's last block, padded to the
-// alignment, then truncated away), and closes the O_DIRECT descriptor. The file is
-// complete when every byte up to the furthest one written was written.
+// Close waits for the full blocks queued, writes the blocks still incomplete (the file's
+// last block, padded to the alignment, then truncated away), and closes the O_DIRECT
+// descriptor. The file is complete when every byte up to the furthest one written was
+// written. Close must be called once, also after an error, to stop the write-behind.
 func (d *Direct) Close() error {
 	defer unix.Close(d.fd)
+	close(d.full)
+	<-d.finished
+	if d.err == nil {
+		d.err = d.werr
+	}
 	if d.err != nil {
 		return d.err
 	}

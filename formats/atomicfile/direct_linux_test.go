@@ -2,9 +2,12 @@ package atomicfile
 
 import (
 	"bytes"
+	"cmp"
+	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -73,5 +76,32 @@ func TestDirectShortFileFails(t *testing.T) {
 	d.WriteAt([]byte("xyz"), 10)
 	if err := d.Close(); err == nil {
 		t.Fatal("Close accepted a gap")
+	}
+}
+
+// TestDirectWriteBehindError: a full block that fails to reach the disk (written behind,
+// after WriteAt returned) fails a later WriteAt or Close, and Close still returns.
+func TestDirectWriteBehindError(t *testing.T) {
+	f, err := Create(filepath.Join(t.TempDir(), "out.bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Abort()
+	d, err := f.OpenDirect()
+	if err != nil {
+		t.Skipf("no O_DIRECT here: %v", err)
+	}
+	defer func(w func(int, []byte, int64) error) { writeBlock = w }(writeBlock)
+	writeBlock = func(int, []byte, int64) error { return errors.New("disk full") }
+	block := make([]byte, DirectBlock)
+	var werr error
+	for i := range 2 * writeBehind {
+		if _, werr = d.WriteAt(block, int64(i)*DirectBlock); werr != nil {
+			break
+		}
+	}
+	cerr := d.Close()
+	if err := cmp.Or(werr, cerr); err == nil || !strings.Contains(err.Error(), "disk full") {
+		t.Fatalf("a failed block write gave %v, want the write's error", err)
 	}
 }
