@@ -89,6 +89,29 @@ func (a *StatsAcc) AddFP8(counts []int64, x []float32, codes []uint8, scale floa
 	return nil
 }
 
+// CastF16To is F32ToF16To(dst, x) followed by AddFloats(nil, x, y), y the halves widened
+// back (F16ToF32To): an fp16 cast measured without a histogram, in one pass where the
+// AVX-512 kernel runs, with the same bits and sums (TestCastF16Measured).
+func (a *StatsAcc) CastF16To(dst []uint16, x []float32) error {
+	if len(dst) < len(x) {
+		return fmt.Errorf("quant: CastF16To: %d halves for %d values", len(dst), len(x))
+	}
+	done := castF16Prefix(&a.lanes, dst, x)
+	a.vec += done
+	var y [256]float32 // the rest, widened back a block at a time
+	for i := done; i < len(x); i += len(y) {
+		n := min(len(y), len(x)-i)
+		if err := F32ToF16To(dst[i:i+n], x[i:i+n]); err != nil {
+			return err
+		}
+		if err := F16ToF32To(y[:n], dst[i:i+n]); err != nil {
+			return err
+		}
+		a.AddFloats(nil, x[i:i+n], y[:n], 0, 0)
+	}
+	return nil
+}
+
 // CountBins counts every x[i] into counts[int((x[i]-lo)*inv)] in float32 arithmetic, as
 // AddCodes and AddFloats count them (the same kernel), without the error sums: for a
 // histogram binned after the values were measured (the streaming save's deferred ones).

@@ -310,3 +310,48 @@ qsNext:
 	SETNE         bad+56(FP)
 	LANES_STORE
 	RET
+
+// func castStatsF16AVX512(dst *uint16, x *float32, n int, l *statsLanes)
+// f32ToF16F16C and statsFloatsAVX512 in one loop (n a positive multiple of 8): x at SI
+// rounded to half (VCVTPS2PH, nearest even) into dst at DX, widened back (VCVTPH2PS,
+// exact: F16ToF32To's y) and summed with x, 16 at a time as two runs of 8, low half first,
+// and a last run of 8.
+TEXT ·castStatsF16AVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DX
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ l+24(FP), DI
+	SHRQ $3, CX
+	MOVQ CX, BX
+	ANDQ $1, BX
+	SHRQ $1, CX
+	LANES_LOAD
+	TESTQ CX, CX
+	JZ    f16sTail
+
+f16sLoop:
+	VMOVUPS       (SI), Z10
+	VCVTPS2PH     $0, Z10, Y11
+	VMOVDQU       Y11, (DX)
+	VCVTPH2PS     Y11, Z9
+	SUMS8Z
+	VEXTRACTF64X4 $1, Z10, Y10
+	VEXTRACTF64X4 $1, Z9, Y9
+	SUMS8Z
+	ADDQ $64, SI
+	ADDQ $32, DX
+	DECQ CX
+	JNZ  f16sLoop
+
+f16sTail:
+	TESTQ BX, BX
+	JZ    f16sDone
+	VMOVUPS   (SI), Y10
+	VCVTPS2PH $0, Y10, X11
+	VMOVDQU   X11, (DX)
+	VCVTPH2PS X11, Y9
+	SUMS8Z
+
+f16sDone:
+	LANES_STORE
+	RET

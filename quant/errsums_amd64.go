@@ -165,3 +165,18 @@ func quantStatsGroups(l *statsLanes, codes []int8, x []float32, size int, k []gr
 	_, _, _ = codes[g*size-1], x[g*size-1], scale[g-1]
 	return !quantStatsGroupsAVX512(&codes[0], &x[0], g, size, &k[0], &scale[0], l)
 }
+
+//go:noescape
+func castStatsF16AVX512(dst *uint16, x *float32, n int, l *statsLanes)
+
+// castF16Prefix casts and measures the longest prefix of x whose length is a multiple of
+// 8 with the AVX-512 kernel and returns its length (0 without it).
+func castF16Prefix(l *statsLanes, dst []uint16, x []float32) int {
+	n := len(x) &^ 7
+	if !haveF16C || !haveAVX512 || n == 0 {
+		return 0
+	}
+	_ = dst[n-1]
+	castStatsF16AVX512(&dst[0], &x[0], n, l)
+	return n
+}

@@ -149,3 +149,52 @@ func TestStatsFP8AVX512Specials(t *testing.T) {
 		}
 	}
 }
+
+// TestCastF16Measured: StatsAcc.CastF16To (the fused AVX-512 kernel) gives the bits of
+// F32ToF16To and the lanes and sums of AddFloats on the halves widened back, bit for bit,
+// run after run into one accumulator (lengths through the 16-value body, the 8-value tail
+// and the scalar rest), on values that round to half subnormals, overflow to ±Inf, and
+// zeros of both signs.
+func TestCastF16Measured(t *testing.T) {
+	if !haveAVX512 || !haveF16C {
+		t.Skip("no AVX-512 here")
+	}
+	rng := rand.New(rand.NewPCG(16, 61))
+	var fused, apart StatsAcc
+	for run, n := range []int{8, 16, 24, 1, 7, 9, 263, 4096, 4099} {
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * 0.05)
+			switch rng.IntN(12) {
+			case 0:
+				x[i] = float32(math.Copysign(0, -1))
+			case 1:
+				x[i] *= 1e-4 // half subnormals
+			case 2:
+				x[i] = 7e4 * float32(rng.NormFloat64()) // beyond half: ±Inf
+			}
+		}
+		got, want := make([]uint16, n), make([]uint16, n)
+		y := make([]float32, n)
+		if err := fused.CastF16To(got, x); err != nil {
+			t.Fatal(err)
+		}
+		if err := F32ToF16To(want, x); err != nil {
+			t.Fatal(err)
+		}
+		if err := F16ToF32To(y, want); err != nil {
+			t.Fatal(err)
+		}
+		apart.AddFloats(nil, x, y, 0, 0)
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("run %d: halves differ", run)
+		}
+	}
+	if !sameBytes(&fused.lanes, &apart.lanes) || fused.vec != apart.vec {
+		t.Errorf("lanes\n%+v, apart\n%+v", fused.lanes, apart.lanes)
+	}
+	a, b := fused.Sums(), apart.Sums()
+	if !sameBytes(&a, &b) {
+		t.Errorf("sums %+v, apart %+v", a, b)
+	}
+}

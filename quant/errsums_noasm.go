@@ -29,3 +29,5 @@ func fusedGroups(size int) bool { return false }
 func quantStatsGroups(l *statsLanes, codes []int8, x []float32, size int, k []groupAffine, scale []float32) bool {
 	panic("quant: no fused group kernel")
 }
+
+func castF16Prefix(l *statsLanes, dst []uint16, x []float32) int { return 0 }

@@ -203,7 +203,7 @@ func (s *streamer) weightChunk(ws *workspace, c *source, full *layerWork, acc *w
 	sub := l
 	sub.Shape = t.Shape
 	gs := acc.groupStats(a, z, worker)
-	lw, err := ws.quantizeChunk(q.ws, sub, x, full, i*acc.perChunk, acc.chosen(i, t.Shape[0]), gs, finite || full.finite, acc.channels)
+	lw, err := ws.quantizeChunk(q.ws, sub, x, full, i*acc.perChunk, acc.chosen(i, t.Shape[0]), gs, acc.castSums(z-a, q.ws.kind == kindCast && q.ws.target == tensor.F16), finite || full.finite, acc.channels)
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", l.Weight, nonFiniteAt(err, a))
 	}
@@ -238,8 +238,12 @@ func (s *streamer) weightChunk(ws *workspace, c *source, full *layerWork, acc *w
 // in blocks of chunkElems.
 func (acc *weightAcc) measureChunk(ws *workspace, lw *layerWork, gs *quant.GroupStats, n, worker int) quant.ErrorSums {
 	var sums quant.ErrorSums
-	if gs != nil {
-		for _, p := range gs.Sums {
+	if gs != nil || lw.castSums != nil {
+		pieces := lw.castSums
+		if gs != nil {
+			pieces = gs.Sums
+		}
+		for _, p := range pieces {
 			sums.Merge(p)
 		}
 		return sums
@@ -281,9 +285,9 @@ func (s *streamer) prepareChunk(acc *weightAcc, x []float32, i int) (finite bool
 
 // quantizeChunk quantizes one chunk x of a weight (sub is the layer cut to the chunk's
 // shape) with the whole weight's per-tensor scale when it has one.
-func (w *workspace) quantizeChunk(ws weightScheme, sub layer.Layer, x []float32, full *layerWork, paramBase int, groupP *quant.QParams, gs *quant.GroupStats, finite, ranged bool) (*layerWork, error) {
+func (w *workspace) quantizeChunk(ws weightScheme, sub layer.Layer, x []float32, full *layerWork, paramBase int, groupP *quant.QParams, gs *quant.GroupStats, castSums []quant.ErrorSums, finite, ranged bool) (*layerWork, error) {
 	lw := &layerWork{ws: ws, layer: sub, x: x, idx: newParamIndex(ws, sub, len(x)),
-		fixedP: full.fixedP, groupP: groupP, groupStats: gs, fixedFP8: full.fixedFP8, paramBase: paramBase, finite: finite, ranged: ranged}
+		fixedP: full.fixedP, groupP: groupP, groupStats: gs, castSums: castSums, fixedFP8: full.fixedFP8, paramBase: paramBase, finite: finite, ranged: ranged}
 	var err error
 	switch ws.kind {
 	case kindInt:
@@ -401,6 +405,17 @@ func (acc *weightAcc) chosen(i, rows int) *quant.QParams {
 	}
 	base, n := i*acc.perChunk, rows*((acc.cols+acc.groupSize-1)/acc.groupSize)
 	return &quant.QParams{Scale: acc.scales[base : base+n], ZeroPoint: acc.zeros[base : base+n]}
+}
+
+// castSums are the sums, a block of chunkElems each, that castWeight measures of a chunk
+// of n values as it casts them to fp16 (f16), when the plan measures dequantized blocks
+// with AddFloats (the sums CastF16To gives) and bins nothing in this pass; else nil.
+func (acc *weightAcc) castSums(n int, f16 bool) []quant.ErrorSums {
+	sp := acc.stats
+	if !f16 || sp.meter == nil || sp.fused || sp.h != nil || !sp.binning.F32 {
+		return nil
+	}
+	return make([]quant.ErrorSums, (n+chunkElems-1)/chunkElems)
 }
 
 // groupStats is what the group kernel measures of elements [a, z) as it quantizes them,

@@ -38,9 +38,12 @@ type layerWork struct {
 	groupP *quant.QParams // per group (fp8: per row): the qparams of x's groups, already chosen
 	// groupStats, with groupP: measure the codes in the group kernel (x is finite).
 	groupStats *quant.GroupStats
-	fixedFP8   float32
-	paramBase  int
-	finite     bool // x is known to be finite (the first pass checked it)
+	// castSums, for an fp16 cast measured as it is made (quant.StatsAcc.CastF16To): one
+	// per block of chunkElems of x, as blockStats would measure them.
+	castSums  []quant.ErrorSums
+	fixedFP8  float32
+	paramBase int
+	finite    bool // x is known to be finite (the first pass checked it)
 	// ranged: quantizeInt also finds x's range (lo, hi) from the ranges it chooses the
 	// qparams of channels with (quant.ChooseQParamsRange), for the streaming save.
 	ranged bool
@@ -402,9 +405,22 @@ func (w *workspace) castWeight(lw *layerWork) error {
 	if err := lw.checkFinite(); err != nil {
 		return err
 	}
-	var err error
-	lw.cast, err = w.castBits(lw.x, lw.ws.target)
-	return err
+	if lw.castSums == nil || lw.ws.target != tensor.F16 {
+		var err error
+		lw.cast, err = w.castBits(lw.x, lw.ws.target)
+		return err
+	}
+	x := lw.x
+	w.out = grow(w.out, 2*len(x))
+	lw.cast = unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(w.out))), len(x))
+	for b := 0; b < len(x); b += chunkElems {
+		var acc quant.StatsAcc
+		if err := acc.CastF16To(lw.cast[b:min(b+chunkElems, len(x))], x[b:min(b+chunkElems, len(x))]); err != nil {
+			return err
+		}
+		lw.castSums[b/chunkElems] = acc.Sums()
+	}
+	return nil
 }
 
 // castBits casts float32 values to F16 or BF16 bits in the reused out buffer.
