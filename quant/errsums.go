@@ -1,6 +1,7 @@
 package quant
 
 import (
+	"errors"
 	"fmt"
 	"math"
 
@@ -89,22 +90,27 @@ func (a *StatsAcc) AddFP8(counts []int64, x []float32, codes []uint8, scale floa
 	return nil
 }
 
-// CastF16To is F32ToF16To(dst, x) followed by AddFloats(nil, x, y), y the halves widened
-// back (F16ToF32To): an fp16 cast measured without a histogram, in one pass where the
-// AVX-512 kernel runs, with the same bits and sums (TestCastF16Measured).
-func (a *StatsAcc) CastF16To(dst []uint16, x []float32) error {
-	if len(dst) < len(x) {
-		return fmt.Errorf("quant: CastF16To: %d halves for %d values", len(dst), len(x))
+// CastTo is F32ToF16To(dst, x) or F32ToBF16To(dst, x) (dt F16 or BF16) followed by
+// AddFloats(nil, x, y), y the cast values widened back (F16ToF32To, BF16ToF32To): a cast
+// measured without a histogram, in one pass where the AVX-512 kernels run, with the same
+// bits and sums (TestCastMeasured).
+func (a *StatsAcc) CastTo(dst []uint16, x []float32, dt tensor.DType) error {
+	if len(dst) < len(x) || dt != tensor.F16 && dt != tensor.BF16 {
+		return fmt.Errorf("quant: CastTo: %d values of %v for %d values", len(dst), dt, len(x))
 	}
-	done := castF16Prefix(&a.lanes, dst, x)
+	done := castPrefix(&a.lanes, dst, x, dt)
 	a.vec += done
 	var y [256]float32 // the rest, widened back a block at a time
 	for i := done; i < len(x); i += len(y) {
 		n := min(len(y), len(x)-i)
-		if err := F32ToF16To(dst[i:i+n], x[i:i+n]); err != nil {
-			return err
+		d := dst[i : i+n]
+		var err error
+		if dt == tensor.F16 {
+			err = errors.Join(F32ToF16To(d, x[i:i+n]), F16ToF32To(y[:n], d))
+		} else {
+			err = errors.Join(F32ToBF16To(d, x[i:i+n]), BF16ToF32To(y[:n], d))
 		}
-		if err := F16ToF32To(y[:n], dst[i:i+n]); err != nil {
+		if err != nil {
 			return err
 		}
 		a.AddFloats(nil, x[i:i+n], y[:n], 0, 0)

@@ -355,3 +355,75 @@ f16sTail:
 f16sDone:
 	LANES_STORE
 	RET
+
+DATA bf16One512<>+0(SB)/4, $1
+GLOBL bf16One512<>(SB), RODATA|NOPTR, $4
+DATA bf16Bias512<>+0(SB)/4, $0x7fff
+GLOBL bf16Bias512<>(SB), RODATA|NOPTR, $4
+DATA bf16Quiet512<>+0(SB)/4, $0x40
+GLOBL bf16Quiet512<>(SB), RODATA|NOPTR, $4
+
+// func castStatsBF16AVX512(dst *uint16, x *float32, n int, l *statsLanes)
+// castStatsF16AVX512 for bfloat16: each x's bits u rounded as f32ToBF16AVX2 rounds them
+// (BF16ROUND: (u + 0x7fff + ((u>>16)&1)) >> 16, or (u>>16) | 0x40 for NaN, here a masked
+// move under an unordered compare), narrowed to 16 bits into dst, and y = those bits << 16
+// (bf16ToF32AVX2's widening), 16 at a time (Z18 one, Z19 the bias, Z21 the quiet bit), then
+// a last run of 8 the same way in 256-bit registers.
+TEXT ·castStatsBF16AVX512(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DX
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	MOVQ l+24(FP), DI
+	VPBROADCASTD bf16One512<>(SB), Z18
+	VPBROADCASTD bf16Bias512<>(SB), Z19
+	VPBROADCASTD bf16Quiet512<>(SB), Z21
+	SHRQ $3, CX
+	MOVQ CX, BX
+	ANDQ $1, BX
+	SHRQ $1, CX
+	LANES_LOAD
+	TESTQ CX, CX
+	JZ    bf16sTail
+
+bf16sLoop:
+	VMOVUPS       (SI), Z10
+	VPSRLD        $16, Z10, Z11
+	VPANDD        Z18, Z11, Z12
+	VPADDD        Z19, Z12, Z12
+	VPADDD        Z10, Z12, Z12
+	VPSRLD        $16, Z12, Z12
+	VPORD         Z21, Z11, Z11
+	VCMPPS        $3, Z10, Z10, K1
+	VMOVDQA32     Z11, K1, Z12
+	VPMOVDW       Z12, Y13
+	VMOVDQU       Y13, (DX)
+	VPSLLD        $16, Z12, Z9
+	SUMS8Z
+	VEXTRACTF64X4 $1, Z10, Y10
+	VEXTRACTF64X4 $1, Z9, Y9
+	SUMS8Z
+	ADDQ $64, SI
+	ADDQ $32, DX
+	DECQ CX
+	JNZ  bf16sLoop
+
+bf16sTail:
+	TESTQ BX, BX
+	JZ    bf16sDone
+	VMOVUPS   (SI), Y10
+	VPSRLD    $16, Y10, Y11
+	VPANDD    Y18, Y11, Y12
+	VPADDD    Y19, Y12, Y12
+	VPADDD    Y10, Y12, Y12
+	VPSRLD    $16, Y12, Y12
+	VPORD     Y21, Y11, Y11
+	VCMPPS    $3, Y10, Y10, K1
+	VMOVDQA32 Y11, K1, Y12
+	VPMOVDW   Y12, X13
+	VMOVDQU   X13, (DX)
+	VPSLLD    $16, Y12, Y9
+	SUMS8Z
+
+bf16sDone:
+	LANES_STORE
+	RET

@@ -2,7 +2,11 @@
 
 package quant
 
-import "math"
+import (
+	"math"
+
+	"github.com/qscript-dev/qscript/tensor"
+)
 
 //go:noescape
 func statsCodesAVX2(x *float32, codes *int8, n int, counts *int64, scale float32, zp int32, lo, inv float32, l *statsLanes)
@@ -169,14 +173,24 @@ func quantStatsGroups(l *statsLanes, codes []int8, x []float32, size int, k []gr
 //go:noescape
 func castStatsF16AVX512(dst *uint16, x *float32, n int, l *statsLanes)
 
-// castF16Prefix casts and measures the longest prefix of x whose length is a multiple of
-// 8 with the AVX-512 kernel and returns its length (0 without it).
-func castF16Prefix(l *statsLanes, dst []uint16, x []float32) int {
+//go:noescape
+func castStatsBF16AVX512(dst *uint16, x *float32, n int, l *statsLanes)
+
+// castPrefix casts to dt (F16 or BF16) and measures the longest prefix of x whose length
+// is a multiple of 8 with the AVX-512 kernels and returns its length (0 without them).
+func castPrefix(l *statsLanes, dst []uint16, x []float32, dt tensor.DType) int {
 	n := len(x) &^ 7
-	if !haveF16C || !haveAVX512 || n == 0 {
+	if !haveAVX2 || !haveAVX512 || n == 0 {
 		return 0
 	}
 	_ = dst[n-1]
-	castStatsF16AVX512(&dst[0], &x[0], n, l)
+	switch {
+	case dt == tensor.F16 && haveF16C:
+		castStatsF16AVX512(&dst[0], &x[0], n, l)
+	case dt == tensor.BF16:
+		castStatsBF16AVX512(&dst[0], &x[0], n, l)
+	default:
+		return 0
+	}
 	return n
 }

@@ -3,6 +3,7 @@
 package quant
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -150,51 +151,63 @@ func TestStatsFP8AVX512Specials(t *testing.T) {
 	}
 }
 
-// TestCastF16Measured: StatsAcc.CastF16To (the fused AVX-512 kernel) gives the bits of
-// F32ToF16To and the lanes and sums of AddFloats on the halves widened back, bit for bit,
-// run after run into one accumulator (lengths through the 16-value body, the 8-value tail
-// and the scalar rest), on values that round to half subnormals, overflow to ±Inf, and
-// zeros of both signs.
-func TestCastF16Measured(t *testing.T) {
+// TestCastMeasured: StatsAcc.CastTo (the fused AVX-512 kernels) gives the bits of
+// F32ToF16To or F32ToBF16To and the lanes and sums of AddFloats on the values widened
+// back, bit for bit, run after run into one accumulator (lengths through the 16-value
+// body, the 8-value tail and the scalar rest), on values that round to subnormals,
+// overflow to ±Inf (fp16), ties of bfloat16 rounding, zeros of both signs and, for
+// bfloat16, NaNs (quieted as F32ToBF16To quiets them; the sums are then NaN alike).
+func TestCastMeasured(t *testing.T) {
 	if !haveAVX512 || !haveF16C {
 		t.Skip("no AVX-512 here")
 	}
 	rng := rand.New(rand.NewPCG(16, 61))
-	var fused, apart StatsAcc
-	for run, n := range []int{8, 16, 24, 1, 7, 9, 263, 4096, 4099} {
-		x := make([]float32, n)
-		for i := range x {
-			x[i] = float32(rng.NormFloat64() * 0.05)
-			switch rng.IntN(12) {
-			case 0:
-				x[i] = float32(math.Copysign(0, -1))
-			case 1:
-				x[i] *= 1e-4 // half subnormals
-			case 2:
-				x[i] = 7e4 * float32(rng.NormFloat64()) // beyond half: ±Inf
+	for _, dt := range []tensor.DType{tensor.F16, tensor.BF16} {
+		var fused, apart StatsAcc
+		for run, n := range []int{8, 16, 24, 1, 7, 9, 263, 4096, 4099} {
+			x := make([]float32, n)
+			for i := range x {
+				x[i] = float32(rng.NormFloat64() * 0.05)
+				switch rng.IntN(12) {
+				case 0:
+					x[i] = float32(math.Copysign(0, -1))
+				case 1:
+					x[i] *= 1e-4 // half subnormals
+				case 2:
+					x[i] = 7e4 * float32(rng.NormFloat64()) // beyond half: ±Inf
+				case 3:
+					x[i] = math.Float32frombits(math.Float32bits(x[i])&^0xffff | 0x8000) // a bf16 tie
+				case 4:
+					if dt == tensor.BF16 && (run == 2 || run == 6) {
+						x[i] = math.Float32frombits(0x7f800001) // a signalling NaN
+					}
+				}
+			}
+			got, want := make([]uint16, n), make([]uint16, n)
+			y := make([]float32, n)
+			if err := fused.CastTo(got, x, dt); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if dt == tensor.F16 {
+				err = errors.Join(F32ToF16To(want, x), F16ToF32To(y, want))
+			} else {
+				err = errors.Join(F32ToBF16To(want, x), BF16ToF32To(y, want))
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			apart.AddFloats(nil, x, y, 0, 0)
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				t.Fatalf("%v run %d: bits differ", dt, run)
 			}
 		}
-		got, want := make([]uint16, n), make([]uint16, n)
-		y := make([]float32, n)
-		if err := fused.CastF16To(got, x); err != nil {
-			t.Fatal(err)
+		a, b := &fused.lanes, &apart.lanes
+		if !sameBytes(&a.xx, &b.xx) || !sameBytes(&a.yy, &b.yy) || !sameBytes(&a.xy, &b.xy) || !sameBytes(&a.noise, &b.noise) || fused.vec != apart.vec {
+			t.Errorf("%v: lanes\n%+v, apart\n%+v", dt, *a, *b)
 		}
-		if err := F32ToF16To(want, x); err != nil {
-			t.Fatal(err)
+		if dt == tensor.F16 && !sameBytes(a, b) {
+			t.Errorf("%v: max lanes %v, apart %v", dt, a.maxAbs, b.maxAbs)
 		}
-		if err := F16ToF32To(y, want); err != nil {
-			t.Fatal(err)
-		}
-		apart.AddFloats(nil, x, y, 0, 0)
-		if fmt.Sprint(got) != fmt.Sprint(want) {
-			t.Fatalf("run %d: halves differ", run)
-		}
-	}
-	if !sameBytes(&fused.lanes, &apart.lanes) || fused.vec != apart.vec {
-		t.Errorf("lanes\n%+v, apart\n%+v", fused.lanes, apart.lanes)
-	}
-	a, b := fused.Sums(), apart.Sums()
-	if !sameBytes(&a, &b) {
-		t.Errorf("sums %+v, apart %+v", a, b)
 	}
 }

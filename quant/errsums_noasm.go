@@ -2,6 +2,8 @@
 
 package quant
 
+import "github.com/qscript-dev/qscript/tensor"
+
 // Without the amd64 assembly the reference loops do all the statistics.
 
 func addCodesPrefix(l *statsLanes, counts []int64, x []float32, codes []int8, scale float32, zp int32, lo, inv float32) int {
@@ -30,4 +32,4 @@ func quantStatsGroups(l *statsLanes, codes []int8, x []float32, size int, k []gr
 	panic("quant: no fused group kernel")
 }
 
-func castF16Prefix(l *statsLanes, dst []uint16, x []float32) int { return 0 }
+func castPrefix(l *statsLanes, dst []uint16, x []float32, dt tensor.DType) int { return 0 }

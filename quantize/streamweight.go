@@ -203,7 +203,7 @@ func (s *streamer) weightChunk(ws *workspace, c *source, full *layerWork, acc *w
 	sub := l
 	sub.Shape = t.Shape
 	gs := acc.groupStats(a, z, worker)
-	lw, err := ws.quantizeChunk(q.ws, sub, x, full, i*acc.perChunk, acc.chosen(i, t.Shape[0]), gs, acc.castSums(z-a, q.ws.kind == kindCast && q.ws.target == tensor.F16), finite || full.finite, acc.channels)
+	lw, err := ws.quantizeChunk(q.ws, sub, x, full, i*acc.perChunk, acc.chosen(i, t.Shape[0]), gs, acc.castSums(z-a, q.ws.kind == kindCast), finite || full.finite, acc.channels)
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", l.Weight, nonFiniteAt(err, a))
 	}
@@ -408,11 +408,11 @@ func (acc *weightAcc) chosen(i, rows int) *quant.QParams {
 }
 
 // castSums are the sums, a block of chunkElems each, that castWeight measures of a chunk
-// of n values as it casts them to fp16 (f16), when the plan measures dequantized blocks
-// with AddFloats (the sums CastF16To gives) and bins nothing in this pass; else nil.
-func (acc *weightAcc) castSums(n int, f16 bool) []quant.ErrorSums {
+// of n values of a cast weight as it casts them, when the plan measures dequantized
+// blocks with AddFloats (the sums CastTo gives) and bins nothing in this pass; else nil.
+func (acc *weightAcc) castSums(n int, cast bool) []quant.ErrorSums {
 	sp := acc.stats
-	if !f16 || sp.meter == nil || sp.fused || sp.h != nil || !sp.binning.F32 {
+	if !cast || sp.meter == nil || sp.fused || sp.h != nil || !sp.binning.F32 {
 		return nil
 	}
 	return make([]quant.ErrorSums, (n+chunkElems-1)/chunkElems)

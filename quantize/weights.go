@@ -38,7 +38,7 @@ type layerWork struct {
 	groupP *quant.QParams // per group (fp8: per row): the qparams of x's groups, already chosen
 	// groupStats, with groupP: measure the codes in the group kernel (x is finite).
 	groupStats *quant.GroupStats
-	// castSums, for an fp16 cast measured as it is made (quant.StatsAcc.CastF16To): one
+	// castSums, for a cast measured as it is made (quant.StatsAcc.CastTo): one
 	// per block of chunkElems of x, as blockStats would measure them.
 	castSums  []quant.ErrorSums
 	fixedFP8  float32
@@ -405,7 +405,7 @@ func (w *workspace) castWeight(lw *layerWork) error {
 	if err := lw.checkFinite(); err != nil {
 		return err
 	}
-	if lw.castSums == nil || lw.ws.target != tensor.F16 {
+	if lw.castSums == nil {
 		var err error
 		lw.cast, err = w.castBits(lw.x, lw.ws.target)
 		return err
@@ -415,7 +415,7 @@ func (w *workspace) castWeight(lw *layerWork) error {
 	lw.cast = unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(w.out))), len(x))
 	for b := 0; b < len(x); b += chunkElems {
 		var acc quant.StatsAcc
-		if err := acc.CastF16To(lw.cast[b:min(b+chunkElems, len(x))], x[b:min(b+chunkElems, len(x))]); err != nil {
+		if err := acc.CastTo(lw.cast[b:min(b+chunkElems, len(x))], x[b:min(b+chunkElems, len(x))], lw.ws.target); err != nil {
 			return err
 		}
 		lw.castSums[b/chunkElems] = acc.Sums()
