@@ -553,6 +553,13 @@ func conv2d(mem *arena, x, w *tensor.Tensor, bias []float32, p convParams, group
 		c2.offs = mem.ints(kdim)
 		rowsOffsets(c2.offs, p, cg, h, wd)
 	}
+	if c2.direct && packedW != nil && sgemm.RowsSupported(mg) {
+		// B is the input planes, read in place (sgemm.Operands.BRowOffsets).
+		c2.offs = mem.ints(kdim)
+		for kk := range c2.offs {
+			c2.offs[kk] = kk * c2.plane
+		}
+	}
 	if split {
 		runRange(workers, n, c2, convImages.run)
 		return out, applied
@@ -573,7 +580,7 @@ type convImages struct {
 	gemmWorkers                             int
 	chunk                                   bool  // image runs its GEMMs through shiftedGEMM
 	rows                                    bool  // image runs its GEMMs through rowsGEMM
-	offs                                    []int // rowsGEMM's B rows (rowsOffsets)
+	offs                                    []int // rowsGEMM's B rows (rowsOffsets), or direct's
 	// residual (laid out like d, or nil) is added to the output, then relu applied: the
 	// fused epilogue (sgemm.Operands.Residual and Relu).
 	residual []float32
@@ -749,6 +756,7 @@ func (ci *convImages) image(b int, col []float32) {
 		}
 		switch {
 		case ci.direct:
+			ops.BRowOffsets = ci.offs
 		case ci.rows:
 			padLen, _, _ := ci.rowsSizes()
 			ci.rowsGEMM(src, dst, (b*m+g*mg)*plane, g, col[:padLen], col[padLen:])

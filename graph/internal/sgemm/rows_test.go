@@ -42,3 +42,48 @@ func TestRunRows(t *testing.T) {
 		}
 	}
 }
+
+// TestRunBRowOffsets checks Run reading B's whole panels in place (Operands.BRowOffsets)
+// against Run packing B, bit for bit, with and without the bias fill, residual and
+// activation, on one and two goroutines, over widths with and without a partial last
+// panel (49 and 196 columns: 7×7 and 14×14 planes), depths over several blocks, and a B
+// that ends right after its last row (the last panel must not be read in place). The
+// guard cells after dst must stay untouched.
+func TestRunBRowOffsets(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	for _, sz := range [][3]int{{8, 32, 1}, {16, 49, 160}, {64, 196, 300}, {24, 300, 513}, {8, 7, 5}, {40, 64, 24}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		if !RowsSupported(m) {
+			t.Skipf("no in-place kernel for %d rows on this CPU", m)
+		}
+		a := Matrix{Data: randSlice(r, m*k), LD: k}
+		b := Matrix{Data: randSlice(r, k*n), LD: n}
+		offs := make([]int, k)
+		for kk := range offs {
+			offs[kk] = kk * n
+		}
+		bias, res := randSlice(r, m), randSlice(r, m*n)
+		for _, ops := range []Operands{
+			{},
+			{Fill: true, RowInit: bias},
+			{Fill: true, Residual: res, Act: Activation{Kind: ActClamp, Lo: 0, Hi: 0.3}},
+			{Residual: res, Act: Activation{Kind: ActRelu}},
+		} {
+			ops.PackedA, ops.B = PrepackA(a, m, k), b
+			for _, workers := range []int{1, 2} {
+				start := randSlice(r, m*n+16)
+				want := append([]float32{}, start...)
+				Run(nil, want[:m*n], n, ops, m, n, k, workers)
+				got := append([]float32{}, start...)
+				ops.BRowOffsets = offs
+				Run(nil, got[:m*n], n, ops, m, n, k, workers)
+				ops.BRowOffsets = nil
+				for i := range got {
+					if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%dx%dx%d fill=%v residual=%v workers=%d: element %d is %v, want %v", m, n, k, ops.Fill, ops.Residual != nil, workers, i, got[i], want[i])
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package sgemm
 
 import (
+	"fmt"
 	"math"
 	"runtime"
 	"sync"
@@ -28,6 +29,9 @@ type microKernel struct {
 	// rows, when set, is run for a whole tile reading step p's nr values of B at
 	// b[offs[p]:] in place of a packed panel (RunRows).
 	rows func(kc int, a, b []float32, offs []int, c []float32, ldc int)
+	// rowsInit is rows that sets c[r][j] to init[r] plus the product, as init does: set
+	// whenever rows is.
+	rowsInit func(kc int, a, b []float32, offs []int, c []float32, ldc int, init []float32)
 }
 
 // forProduct is the kernel sgemm runs for an m×n product of ops: mk, or mk.narrow when that
@@ -150,6 +154,11 @@ type Operands struct {
 	// bit.
 	Residual []float32
 	Act      Activation
+	// BRowOffsets, when set, is kk·B.LD for each row kk of B (not transposed, not packed):
+	// where the kernel has a form that reads B's rows in place (m a whole number of its
+	// panels: RowsSupported(m) with A packed in advance), sgemm reads the whole panels of B there instead of copying them into
+	// packed panels, and packs only the last, partial one. Same additions, same order.
+	BRowOffsets []int
 }
 
 // Activation is an element-wise function finishing a product (Operands.Act): none, ONNX
@@ -289,6 +298,16 @@ func sgemm(mem Scratch, mk microKernel, dst []float32, ldc int, ops Operands, m,
 		}
 		ap = buf
 	}
+	var ib *inPlaceB
+	if bp == nil && inPlaceOK(mk, ops, m, n, k) {
+		ib = &inPlaceB{data: b.Data, offs: ops.BRowOffsets[:k], full: n / mk.nr * mk.nr}
+		if ib.full < n {
+			ib.tail = mem.Get(k * mk.nr)
+			defer mem.Put(ib.tail)
+			packB(ib.tail, Matrix{Data: b.Data[ib.full:], LD: b.LD}, n-ib.full, k, mk.nr, 0, 1)
+		}
+		bp = ib.tail
+	}
 	if bp == nil {
 		buf := mem.Get(packedBSize(n, k, mk.nr))
 		defer mem.Put(buf)
@@ -302,15 +321,44 @@ func sgemm(mem Scratch, mk microKernel, dst []float32, ldc int, ops Operands, m,
 	}
 	edges := mem.Get(workers * maxKernelTile)
 	defer mem.Put(edges)
-	runTiles(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, tiles, workers, edges, fin)
+	runTiles(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, tiles, workers, edges, fin, ib)
+}
+
+// inPlaceB is B read in place (Operands.BRowOffsets): the panels of columns below full
+// straight from B's rows, the last partial panel, when there is one, packed in tail.
+type inPlaceB struct {
+	data []float32
+	offs []int
+	full int
+	tail []float32
+}
+
+// inPlaceOK reports whether sgemm reads ops' B in place: offsets given for every row of a
+// B neither transposed nor packed, a kernel mk with a form reading B's rows (whole panels
+// of rows only: m a multiple of mk.mr), and every offset kk·B.LD with room for the whole
+// panels. It panics on offsets that do not describe B.
+func inPlaceOK(mk microKernel, ops Operands, m, n, k int) bool {
+	if ops.BRowOffsets == nil || ops.B.Trans || mk.rows == nil || m%mk.mr != 0 {
+		return false
+	}
+	full := n / mk.nr * mk.nr
+	if len(ops.BRowOffsets) < k {
+		panic(fmt.Sprintf("sgemm: %d row offsets for a B of %d rows", len(ops.BRowOffsets), k))
+	}
+	for kk, o := range ops.BRowOffsets[:k] {
+		if o != kk*ops.B.LD || o+full > len(ops.B.Data) {
+			panic(fmt.Sprintf("sgemm: B's row %d at offset %d, not %d·%d with %d columns inside its %d values", kk, o, kk, ops.B.LD, full, len(ops.B.Data)))
+		}
+	}
+	return true
 }
 
 // runTiles computes sgemm's tiles 0..tiles-1 (gemmTileAt) over workers goroutines, the
 // caller's among them, each with its own maxKernelTile of edges.
-func runTiles(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, n, k, mc, tilesN, tiles, workers int, edges []float32, fin finish) {
+func runTiles(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, n, k, mc, tilesN, tiles, workers int, edges []float32, fin finish, ib *inPlaceB) {
 	if workers <= 1 {
 		for t := 0; t < tiles; t++ {
-			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edges, fin)
+			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edges, fin, ib)
 		}
 		return
 	}
@@ -319,7 +367,7 @@ func runTiles(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, n, k,
 	var wg sync.WaitGroup
 	work := func(edge []float32) {
 		for t := int(next.Add(1) - 1); t < tiles; t = int(next.Add(1) - 1) {
-			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edge, fin)
+			gemmTileAt(mk, dst, ldc, ap, bp, m, n, k, mc, tilesN, t, edge, fin, ib)
 		}
 	}
 	wg.Add(workers - 1)
@@ -343,14 +391,14 @@ type finish struct {
 }
 
 // gemmTileAt computes tile t of sgemm's product: mc×gemmNC tiles, tilesN per row of tiles.
-func gemmTileAt(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, n, k, mc, tilesN, t int, edge []float32, fin finish) {
+func gemmTileAt(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, n, k, mc, tilesN, t int, edge []float32, fin finish, ib *inPlaceB) {
 	i0, j0 := (t/tilesN)*mc, (t%tilesN)*gemmNC
 	i1, j1 := min(i0+mc, m), min(j0+gemmNC, n)
 	if fin.fill && mk.init == nil {
 		gemmFill(dst, ldc, fin.rowInit, i0, i1, j0, j1)
 		fin.fill = false
 	}
-	gemmTile(mk, dst, ldc, ap, bp, m, k, i0, i1, j0, j1, edge, fin)
+	gemmTile(mk, dst, ldc, ap, bp, m, k, i0, i1, j0, j1, edge, fin, ib)
 	if fin.residual == nil && fin.act.Kind == ActNone {
 		return
 	}
@@ -501,8 +549,9 @@ func packA(ap []float32, a Matrix, m, k, mr, p0, p1 int) {
 // gemmTile computes the dst tile rows i0..i1, cols j0..j1 over the whole depth k from the
 // packed operands. edge (at least maxKernelTile long) is scratch for partial edge tiles.
 // With fin.fill, dst holds garbage: the first depth block sets each kernel tile, through
-// mk.init, or after filling it (partial tiles).
-func gemmTile(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, k, i0, i1, j0, j1 int, edge []float32, fin finish) {
+// mk.init, or after filling it (partial tiles and tiles read from B in place). With ib,
+// the panels below ib.full are read from B in place (mk.rows) and bp is the last panel.
+func gemmTile(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, k, i0, i1, j0, j1 int, edge []float32, fin finish, ib *inPlaceB) {
 	mr, nr := mk.mr, mk.nr
 	mPad := (m + mr - 1) / mr * mr
 	edge = edge[:mr*nr]
@@ -512,11 +561,26 @@ func gemmTile(mk microKernel, dst []float32, ldc int, ap, bp []float32, m, k, i0
 		first := fin.fill && k0 == 0
 		for j := j0; j < j1; j += nr {
 			p := j / nr
-			bpanel := bp[p*nr*k+k0*nr : p*nr*k+(k0+kc)*nr]
+			inPlace := ib != nil && j < ib.full
+			if ib != nil {
+				p = 0 // bp holds the last panel only
+			}
+			var bpanel []float32
+			if !inPlace {
+				bpanel = bp[p*nr*k+k0*nr : p*nr*k+(k0+kc)*nr]
+			}
 			cols := min(nr, j1-j)
 			for i := i0; i < i1; i += mr {
 				apanel := block[(i/mr)*mr*kc : (i/mr+1)*mr*kc]
 				rows := min(mr, i1-i)
+				if inPlace { // a whole tile: inPlaceOK and the panel-aligned tiles
+					if first {
+						mk.rowsInit(kc, apanel, ib.data[j:], ib.offs[k0:k0+kc], dst[i*ldc+j:], ldc, rowInitAt(fin.rowInit, i, mr))
+						continue
+					}
+					mk.rows(kc, apanel, ib.data[j:], ib.offs[k0:k0+kc], dst[i*ldc+j:], ldc)
+					continue
+				}
 				if rows == mr && cols == nr {
 					if first {
 						mk.init(kc, apanel, bpanel, dst[i*ldc+j:], ldc, rowInitAt(fin.rowInit, i, mr))

@@ -41,6 +41,13 @@ var avx512Kernel8 = microKernel{mr: 8, nr: 32, run: func(kc int, a, b, c []float
 	_ = offs[kc-1]
 	_ = c[7*ldc+31]
 	kernel8x32AVX512Rows(kc, &a[0], &b[0], &offs[0], &c[0], ldc)
+}, rowsInit: func(kc int, a, b []float32, offs []int, c []float32, ldc int, init []float32) {
+	// sgemm checked every offset against b (inPlaceOK).
+	_ = a[8*kc-1]
+	_ = offs[kc-1]
+	_ = c[7*ldc+31]
+	_ = init[7]
+	kernel8x32AVX512RowsInit(kc, &a[0], &b[0], &offs[0], &c[0], ldc, &init[0])
 }}
 
 var (
@@ -75,3 +82,6 @@ func kernel8x32AVX512Rows(kc int, a, b *float32, offs *int, c *float32, ldc int)
 
 //go:noescape
 func kernel8x32AVX512Edge(kc int, a, b, c *float32, ldc, rows, cols int)
+
+//go:noescape
+func kernel8x32AVX512RowsInit(kc int, a, b *float32, offs *int, c *float32, ldc int, init *float32)

@@ -94,6 +94,49 @@
 	VADDPS 64(DX), Z17, Z17; \
 	VMOVUPS Z17, 64(DX)
 
+// INIT_STORE_8x32 sets the 8x32 tile of c at DX (rows R8 bytes apart) to the accumulators
+// plus init[r] (R9) in row r, leaving DX at its last row.
+#define INIT_STORE_8x32 \
+	VADDPS.BCST 0(R9), Z2, Z2; \
+	VMOVUPS Z2, (DX); \
+	VADDPS.BCST 0(R9), Z3, Z3; \
+	VMOVUPS Z3, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS.BCST 4(R9), Z4, Z4; \
+	VMOVUPS Z4, (DX); \
+	VADDPS.BCST 4(R9), Z5, Z5; \
+	VMOVUPS Z5, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS.BCST 8(R9), Z6, Z6; \
+	VMOVUPS Z6, (DX); \
+	VADDPS.BCST 8(R9), Z7, Z7; \
+	VMOVUPS Z7, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS.BCST 12(R9), Z8, Z8; \
+	VMOVUPS Z8, (DX); \
+	VADDPS.BCST 12(R9), Z9, Z9; \
+	VMOVUPS Z9, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS.BCST 16(R9), Z10, Z10; \
+	VMOVUPS Z10, (DX); \
+	VADDPS.BCST 16(R9), Z11, Z11; \
+	VMOVUPS Z11, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS.BCST 20(R9), Z12, Z12; \
+	VMOVUPS Z12, (DX); \
+	VADDPS.BCST 20(R9), Z13, Z13; \
+	VMOVUPS Z13, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS.BCST 24(R9), Z14, Z14; \
+	VMOVUPS Z14, (DX); \
+	VADDPS.BCST 24(R9), Z15, Z15; \
+	VMOVUPS Z15, 64(DX); \
+	ADDQ R8, DX; \
+	VADDPS.BCST 28(R9), Z16, Z16; \
+	VMOVUPS Z16, (DX); \
+	VADDPS.BCST 28(R9), Z17, Z17; \
+	VMOVUPS Z17, 64(DX)
+
 // func kernel8x32AVX512(kc int, a, b, c *float32, ldc int)
 // c[r][0:32] += sum over p of a[p*8+r] * b[p*32 : p*32+32], r = 0..7. Accumulators are
 // Z2..Z17 (two per row); each step loads 32 B values into Z0, Z1 and multiplies them by
@@ -240,45 +283,7 @@ initloop:
 	JNE  initloop
 
 initstore:
-	VADDPS.BCST 0(R9), Z2, Z2
-	VMOVUPS     Z2, (DX)
-	VADDPS.BCST 0(R9), Z3, Z3
-	VMOVUPS     Z3, 64(DX)
-	ADDQ        R8, DX
-	VADDPS.BCST 4(R9), Z4, Z4
-	VMOVUPS     Z4, (DX)
-	VADDPS.BCST 4(R9), Z5, Z5
-	VMOVUPS     Z5, 64(DX)
-	ADDQ        R8, DX
-	VADDPS.BCST 8(R9), Z6, Z6
-	VMOVUPS     Z6, (DX)
-	VADDPS.BCST 8(R9), Z7, Z7
-	VMOVUPS     Z7, 64(DX)
-	ADDQ        R8, DX
-	VADDPS.BCST 12(R9), Z8, Z8
-	VMOVUPS     Z8, (DX)
-	VADDPS.BCST 12(R9), Z9, Z9
-	VMOVUPS     Z9, 64(DX)
-	ADDQ        R8, DX
-	VADDPS.BCST 16(R9), Z10, Z10
-	VMOVUPS     Z10, (DX)
-	VADDPS.BCST 16(R9), Z11, Z11
-	VMOVUPS     Z11, 64(DX)
-	ADDQ        R8, DX
-	VADDPS.BCST 20(R9), Z12, Z12
-	VMOVUPS     Z12, (DX)
-	VADDPS.BCST 20(R9), Z13, Z13
-	VMOVUPS     Z13, 64(DX)
-	ADDQ        R8, DX
-	VADDPS.BCST 24(R9), Z14, Z14
-	VMOVUPS     Z14, (DX)
-	VADDPS.BCST 24(R9), Z15, Z15
-	VMOVUPS     Z15, 64(DX)
-	ADDQ        R8, DX
-	VADDPS.BCST 28(R9), Z16, Z16
-	VMOVUPS     Z16, (DX)
-	VADDPS.BCST 28(R9), Z17, Z17
-	VMOVUPS     Z17, 64(DX)
+	INIT_STORE_8x32
 	VZEROUPPER
 	RET
 
@@ -310,5 +315,37 @@ rowsloop:
 
 rowsstore:
 	ADD_STORE_8x32
+	VZEROUPPER
+	RET
+
+// func kernel8x32AVX512RowsInit(kc int, a, b *float32, offs *int, c *float32, ldc int, init *float32)
+// kernel8x32AVX512Rows that sets c[r][0:32] to init[r] plus the product, as
+// kernel8x32AVX512Init does for a packed B: the first depth block of a product reading B
+// in place (Operands.BRowOffsets), which then needs no pass filling c first.
+TEXT ·kernel8x32AVX512RowsInit(SB), NOSPLIT, $0-56
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), BX
+	MOVQ offs+24(FP), R10
+	MOVQ c+32(FP), DX
+	MOVQ ldc+40(FP), R8
+	MOVQ init+48(FP), R9
+	SHLQ $2, R8
+	ZERO_ACC
+	TESTQ CX, CX
+	JE    rowsinitstore
+
+rowsinitloop:
+	MOVQ    (R10), R11
+	VMOVUPS (BX)(R11*4), Z0
+	VMOVUPS 64(BX)(R11*4), Z1
+	FMA_8x32
+	ADDQ $32, SI
+	ADDQ $8, R10
+	DECQ CX
+	JNE  rowsinitloop
+
+rowsinitstore:
+	INIT_STORE_8x32
 	VZEROUPPER
 	RET
