@@ -685,14 +685,14 @@ func (t *targetObserver) observe(x *tensor.Tensor) error {
 		}
 	}
 	// The histogram observer takes the extremes the report histogram needs too: one pass
-	// over the activation finds them for both.
+	// over the activation finds them for both, and counts the report histogram's bins
+	// unless the batch widens its grid.
 	if h, ok := t.observer.(*quant.Histogram); ok && x.Numel() > 0 {
 		xs := x.ToF32()
-		if lo, hi, finite := quant.FiniteMinMax(xs); finite {
+		if lo, hi, finite := t.extremes(xs); finite {
 			if err := h.ObserveWithExtremes(xs, lo, hi); err != nil {
 				return fmt.Errorf("calib: activation %q: %w", t.name, err)
 			}
-			t.hist.addWithin(xs, lo, hi)
 			t.count++
 			return nil
 		}
@@ -703,6 +703,23 @@ func (t *targetObserver) observe(x *tensor.Tensor) error {
 	t.hist.add(x.ToF32())
 	t.count++
 	return nil
+}
+
+// extremes returns the extremes of xs (not empty) as quant.FiniteMinMax does and, when
+// they are finite, adds xs to the report histogram: in the same pass when the histogram
+// has its width and the batch falls inside its grid (every batch but the first, mostly),
+// else in a second one.
+func (t *targetObserver) extremes(xs []float32) (lo, hi float32, finite bool) {
+	counted := false
+	if t.hist.canTally() {
+		lo, hi, finite, counted = t.hist.tallyExtremes(xs)
+	} else {
+		lo, hi, finite = quant.FiniteMinMax(xs)
+	}
+	if finite && !counted {
+		t.hist.addWithin(xs, lo, hi)
+	}
+	return lo, hi, finite
 }
 
 func (t *targetObserver) finish() (Activation, error) {

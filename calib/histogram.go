@@ -15,10 +15,11 @@ const displayBins = 256
 // pairs merge exactly, so the counts never depend on how the data was batched except
 // through the width the first batch sets.
 type displayHistogram struct {
-	width  float64
-	counts [displayBins]int64
-	lo, hi float32
-	seen   bool
+	width   float64
+	counts  [displayBins]int64
+	lo, hi  float32
+	seen    bool
+	scratch *tallies // tallyExtremes's, once it runs
 }
 
 func (h *displayHistogram) add(values []float32) {
@@ -45,6 +46,12 @@ func (h *displayHistogram) add(values []float32) {
 
 // addWithin is add of values whose extremes, both finite, are lo and hi.
 func (h *displayHistogram) addWithin(values []float32, lo, hi float32) {
+	h.within(lo, hi)
+	h.count(values)
+}
+
+// within widens the grid to hold values whose extremes, both finite, are lo and hi.
+func (h *displayHistogram) within(lo, hi float32) {
 	if !h.seen {
 		h.seen = true
 		h.lo, h.hi = lo, hi
@@ -60,7 +67,6 @@ func (h *displayHistogram) addWithin(values []float32, lo, hi float32) {
 	for float64(h.lo) < -displayBins/2*h.width || float64(h.hi) >= displayBins/2*h.width {
 		h.grow()
 	}
-	h.count(values)
 }
 
 // count adds values, all inside the grid, to the bins (AVX2 computes the bins eight or four

@@ -12,7 +12,7 @@ var haveAVX2 = cpu.X86.HasAVX2
 func displayBinsAVX2(dst *int32, src *float32, n int, inv float64)
 
 //go:noescape
-func displayBins32AVX2(dst *int32, src *float32, n int, inv float32, lut *[256][8]int32) (kept int)
+func displayBins32AVX2(dst *int32, src *float32, n int, inv float32, lut *[256][8]int32, acc *extremes) (kept int)
 
 // keptLanes[m] lists the set bits of m in increasing order: the lanes of eight values that
 // displayBins32AVX2 keeps when m marks the ones that are not zero.
@@ -38,10 +38,10 @@ func displayBinsPrefix(dst []int32, x []float32, inv float64) (done, kept int) {
 	if !haveAVX2 {
 		return 0, 0
 	}
-	if inv >= 0x1p-126 && inv <= 0x1p127 {
-		if n := len(x) &^ 7; n > 0 {
-			_ = dst[n-1]
-			return n, displayBins32AVX2(&dst[0], &x[0], n, float32(inv), &keptLanes)
+	if float32Bins(inv) {
+		var acc extremes
+		if done, kept = displayBinsExtremes(dst, x, inv, &acc); done > 0 {
+			return done, kept
 		}
 	}
 	n := len(x) &^ 3
@@ -51,4 +51,19 @@ func displayBinsPrefix(dst []int32, x []float32, inv float64) (done, kept int) {
 	_ = dst[n-1]
 	displayBinsAVX2(&dst[0], &x[0], n, inv)
 	return n, n
+}
+
+// float32Bins reports whether the float32 kernel computes the bins for inv.
+func float32Bins(inv float64) bool { return haveAVX2 && inv >= 0x1p-126 && inv <= 0x1p127 }
+
+// displayBinsExtremes is displayBinsPrefix's float32 kernel (float32Bins(inv) must hold)
+// over the longest prefix of x whose length is a multiple of 8, updating acc with its
+// values' extremes in the same pass.
+func displayBinsExtremes(dst []int32, x []float32, inv float64, acc *extremes) (done, kept int) {
+	n := len(x) &^ 7
+	if n == 0 {
+		return 0, 0
+	}
+	_ = dst[n-1]
+	return n, displayBins32AVX2(&dst[0], &x[0], n, float32(inv), &keptLanes, acc)
 }

@@ -53,20 +53,25 @@ GLOBL binLo32<>(SB), RODATA, $4
 DATA binHi32<>+0(SB)/4, $128.0
 GLOBL binHi32<>(SB), RODATA, $4
 
-// func displayBins32AVX2(dst *int32, src *float32, n int, inv float32, lut *[256][8]int32) (kept int)
+// func displayBins32AVX2(dst *int32, src *float32, n int, inv float32, lut *[256][8]int32, acc *[24]float32) (kept int)
 // displayBinsAVX2 in float32, eight values at a time, for an inv that is a power of two
 // and a normal float32: src[i]*inv is then exact unless it underflows, which moves it
 // toward 0 but never across an integer, except that a negative product may round to -0,
 // whose floor would be 0 instead of -1; where src[i] < 0 and the product is 0, 1 is
 // subtracted. The bins of the values that are not ±0 are packed to the front of dst in
 // order (lut[m] lists the set bits of m: the lanes kept) and their number returned; the
-// zeros all have bin 128. n is a multiple of 8.
-TEXT ·displayBins32AVX2(SB), NOSPLIT, $0-48
+// zeros all have bin 128. acc holds eight lanes each of the least and greatest values and
+// of a NaN flag (all ones where a NaN was met), updated. n is a multiple of 8.
+TEXT ·displayBins32AVX2(SB), NOSPLIT, $0-56
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
 	MOVQ n+16(FP), CX
 	VBROADCASTSS inv+24(FP), Y8
 	MOVQ lut+32(FP), R8
+	MOVQ acc+40(FP), R9
+	VMOVUPS 0(R9), Y14          // least
+	VMOVUPS 32(R9), Y15         // greatest
+	VMOVUPS 64(R9), Y7          // NaN met
 	VBROADCASTSS binLo32<>(SB), Y9
 	VBROADCASTSS binHi32<>(SB), Y10
 	MOVL $128, AX
@@ -82,6 +87,10 @@ TEXT ·displayBins32AVX2(SB), NOSPLIT, $0-48
 
 bins32Loop:
 	VMOVUPS 0(SI), Y0
+	VMINPS Y0, Y14, Y14
+	VMAXPS Y0, Y15, Y15
+	VCMPPS $0x03, Y0, Y0, Y6    // NaN
+	VORPS Y6, Y7, Y7
 	VMULPS Y8, Y0, Y1
 	VCMPPS $0x11, Y12, Y0, Y2   // v < 0 (ordered)
 	VCMPPS $0x00, Y12, Y1, Y3   // product == ±0
@@ -108,6 +117,9 @@ bins32Loop:
 	JNZ bins32Loop
 
 bins32Done:
-	MOVQ DX, kept+40(FP)
+	VMOVUPS Y14, 0(R9)
+	VMOVUPS Y15, 32(R9)
+	VMOVUPS Y7, 64(R9)
+	MOVQ DX, kept+48(FP)
 	VZEROUPPER
 	RET
