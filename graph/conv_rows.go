@@ -7,7 +7,7 @@ import "github.com/qscript-dev/qscript/graph/internal/sgemm"
 // as the padded input's (the last kw-1 columns of each are then garbage, dropped): B's
 // rows need not be copied at all. rowsGEMM copies the input once into a zero-padded
 // buffer and runs sgemm.RunRows, whose kernel reads each row of B there in place, into a
-// scratch output it then copies out. im2col writes kh·kw values per input value; this
+// scratch output (set to bias + product by the first depth block) it then copies out. im2col writes kh·kw values per input value; this
 // writes one, at the price of computing kw-1 extra columns per output row (3.6% for a
 // 3×3 kernel on 56×56). With stride s, the padded plane is split into s×s phase planes
 // (rows ≡ a, columns ≡ b mod s): tap (ki, kj) then reads phase (ki mod s, kj mod s)
@@ -33,14 +33,14 @@ func (l rowsLayout) offset(c, ki, kj int) int {
 
 // useRows reports whether image runs its GEMMs through rowsGEMM: weights packed in advance
 // for a kernel RunRows has, the same stride (up to 4) both ways, dilation 1, a plane too
-// large for joined images, at most 1/8 extra columns, and one goroutine per GEMM (RunRows
-// runs on one).
+// large for joined images, and at most 1/8 extra columns. RunRows splits its tiles over
+// the GEMM's goroutines (a batch of one on several cores).
 func (ci *convImages) useRows() bool {
 	p := ci.p
 	l := rowsShape(p, ci.h, ci.wd)
 	return ci.packedW != nil && !ci.direct && p.strides[0] == p.strides[1] && p.strides[0] <= 4 &&
 		p.dilations[0] == 1 && p.dilations[1] == 1 && ci.plane >= 256 && 8*l.wq <= 9*p.out[1] &&
-		sgemm.RowsSupported(ci.mg) && (ci.gemmWorkers == 1 || ci.mem.maxWorkers() == 1)
+		sgemm.RowsSupported(ci.mg)
 }
 
 // rowsSizes are the lengths of rowsGEMM's scratch: the padded input (with room for the
@@ -127,14 +127,15 @@ func (ci *convImages) rowsGEMM(src, dst []float32, o, g int, pad, tmp []float32)
 	oh, ow := p.out[0], p.out[1]
 	_, _, ldc := ci.rowsSizes()
 	rowsPad(pad, src, p, ci.cg, ci.h, ci.wd)
-	for r := 0; r < mg; r++ {
-		v := float32(0)
-		if ci.bias != nil {
-			v = ci.bias[g*mg+r]
-		}
-		sgemm.Fill(tmp[r*ldc:(r+1)*ldc], v)
+	var bias []float32
+	if ci.bias != nil {
+		bias = ci.bias[g*mg : (g+1)*mg]
 	}
-	sgemm.RunRows(tmp, ldc, ci.packedW[g], pad, ci.offs, mg, oh*l.wq, ci.kdim)
+	workers := ci.gemmWorkers
+	if workers == 0 {
+		workers = ci.mem.maxWorkers()
+	}
+	sgemm.RunRows(tmp, ldc, ci.packedW[g], pad, ci.offs, mg, oh*l.wq, ci.kdim, bias, workers)
 	for r := 0; r < mg; r++ {
 		row := dst[r*plane : (r+1)*plane]
 		for oy := 0; oy < oh; oy++ {

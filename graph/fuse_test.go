@@ -151,9 +151,9 @@ func asInputs(t *testing.T, m *onnxpb.ModelProto) map[string]*tensor.Tensor {
 // not name the values between) and unfused (a hook without Watch), and expects the output
 // of the unfused chain with weights that are inputs (not packed at load) bit for bit, for
 // the convolution paths (im2col, shifted im2col over the whole plane or in chunks, joined
-// small images, 1×1 direct, grouped, depthwise, which fuses the activation only, 1-D); the hook sees every
-// node, with nil for the values a fused run did not compute, and a watched value stops
-// the fusion.
+// small images, 1×1 direct, grouped, depthwise, which fuses the activation only, 1-D; a
+// batch of one, its GEMMs split over the cores); the hook sees every node, with nil for
+// the values a fused run did not compute, and a watched value stops the fusion.
 func TestFusedConvChain(t *testing.T) {
 	ints := func(name string, v ...int64) *onnxpb.AttributeProto {
 		return &onnxpb.AttributeProto{Name: ptr(name), Type: onnxpb.AttributeProto_INTS.Enum(), Ints: v}
@@ -178,6 +178,10 @@ func TestFusedConvChain(t *testing.T) {
 		{[]int64{2, 8, 6, 6}, []int64{8, 4, 3, 3}, 2, []*onnxpb.AttributeProto{ints("pads", 1, 1, 1, 1)}},
 		{[]int64{2, 8, 6, 6}, []int64{8, 1, 3, 3}, 8, []*onnxpb.AttributeProto{ints("pads", 1, 1, 1, 1)}},
 		{[]int64{2, 4, 20}, []int64{6, 4, 5}, 1, []*onnxpb.AttributeProto{ints("pads", 2, 2)}},
+		// A batch of one: each GEMM split over the cores (RunRows' tiles, the in-place 1×1).
+		{[]int64{1, 8, 24, 24}, []int64{16, 8, 3, 3}, 1, []*onnxpb.AttributeProto{ints("pads", 1, 1, 1, 1)}},
+		{[]int64{1, 3, 40, 38}, []int64{16, 3, 3, 3}, 1, []*onnxpb.AttributeProto{ints("strides", 2, 2), ints("pads", 1, 1, 1, 1)}},
+		{[]int64{1, 16, 20, 20}, []int64{16, 16, 1, 1}, 1, nil},
 	}
 	for k, c := range cases {
 		for _, add := range []bool{false, true} {

@@ -7,10 +7,11 @@ import (
 )
 
 // TestRunRows checks RunRows against Run with the same B copied out (A packed in advance,
-// dst filled with a bias first), bit for bit, including depths over several blocks.
+// Fill with a bias), bit for bit, including depths over several blocks, on one and two
+// goroutines.
 func TestRunRows(t *testing.T) {
 	r := rand.New(rand.NewPCG(7, 8))
-	for _, sz := range [][3]int{{8, 32, 1}, {64, 100, 576}, {16, 300, 257}, {72, 64, 40}} {
+	for _, sz := range [][3]int{{8, 32, 1}, {64, 100, 576}, {16, 300, 257}, {72, 64, 40}, {128, 600, 300}} {
 		m, n, k := sz[0], sz[1], sz[2]
 		if !RowsSupported(m) {
 			t.Skipf("no in-place kernel for %d rows on this CPU", m)
@@ -28,15 +29,14 @@ func TestRunRows(t *testing.T) {
 		want := make([]float32, m*n)
 		Run(nil, want, n, Operands{PackedA: PrepackA(a, m, k), B: Matrix{Data: bm, LD: n}, Fill: true, RowInit: bias}, m, n, k, 1)
 		ldc := nPad + 3
-		got := make([]float32, m*ldc)
-		for i := 0; i < m; i++ {
-			fillF32(got[i*ldc:i*ldc+nPad], bias[i])
-		}
-		RunRows(got, ldc, PrepackA(a, m, k), src, offs, m, n, k)
-		for i := 0; i < m; i++ {
-			for j := 0; j < n; j++ {
-				if g, w := got[i*ldc+j], want[i*n+j]; math.Float32bits(g) != math.Float32bits(w) {
-					t.Fatalf("%dx%dx%d: [%d][%d] = %v, want %v", m, n, k, i, j, g, w)
+		for _, workers := range []int{1, 2} {
+			got := randSlice(r, m*ldc) // RunRows sets every element
+			RunRows(got, ldc, PrepackA(a, m, k), src, offs, m, n, k, bias, workers)
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					if g, w := got[i*ldc+j], want[i*n+j]; math.Float32bits(g) != math.Float32bits(w) {
+						t.Fatalf("%dx%dx%d workers=%d: [%d][%d] = %v, want %v", m, n, k, workers, i, j, g, w)
+					}
 				}
 			}
 		}
