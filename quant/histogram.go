@@ -187,8 +187,7 @@ func (h *Histogram) histc(dst, x []float32, xMin, xMax, edgeLo, edgeHi float32) 
 		return 0
 	}
 	if haveAVX2 {
-		// The bins are computed eight at a time (the division dominates), then counted; the
-		// zeros (half of a ReLU's outputs) at once.
+		// Bins eight at a time (the division dominates), counted; zeros (a ReLU's half) at once.
 		var idx [1024]int32
 		for len(x) > 0 {
 			chunk := x[:min(len(x), len(idx))]
