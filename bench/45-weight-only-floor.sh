@@ -19,29 +19,35 @@
 # (issue 12): ratio <= 1.25 and peak RSS <= 160 MiB for every recipe. Timings on a shared
 # machine are noisy: read the ranges.
 #
-# Measured 2026-12-07 on the 2-core machine, LOADED (load average 3-6.6 from other work), after
-# the streaming save started reading every per-channel, per-group and cast weight once (the
-# report's histogram deferred to r:json/r:html): this script with GIB=2 RUNS=5 printed medians
+# Measured 2026-12-07 on the 2-core machine, LOADED (load average 4-10 from other work), after
+# the statistics kernels went to AVX-512 (the same float64 lanes, sums bit for bit), the
+# group kernel fused quantizing and measuring (int4 groups and int8 channels), fp8 codes
+# decoded 16 at a time, casts cast and measured in one loop, chunks read into each worker's
+# own buffer, and (another change) O_DIRECT blocks written behind on a goroutine. This
+# script with GIB=2 RUNS=5 printed medians
 #
 #   recipe            ratio (range)       cpu ratio  peak RSS
-#   int8_dynamic      0.57x (0.37-1.89)   0.46x      37 MiB
-#   int4_weight_only  2.96x (2.52-3.57)   3.40x      56 MiB
-#   fp8               1.31x (0.85-1.80)   1.81x      37 MiB
-#   fp16              1.20x (0.34-1.38)   1.62x      33 MiB
-#   bf16              1.14x (0.32-1.41)   1.45x      33 MiB
+#   int8_dynamic      0.32x (0.27-0.77)   0.33x      43 MiB
+#   int4_weight_only  0.76x (0.51-2.12)   1.33x      66 MiB
+#   fp8               0.54x (0.44-1.64)   0.49x      45 MiB
+#   fp16              0.79x (0.31-1.09)   1.23x      38 MiB
+#   bf16              0.66x (0.51-0.79)   0.91x      38 MiB
 #
-# with the floor itself swinging 0.23-1.40 s with the disk's other writers (its page-cache
-# writes and fsync; an earlier run of this script: 0.46x, 2.60x, 1.38x, 0.85x, 1.32x). Paired
-# whole-process runs (7 of each, in turns) moved less: against the floor, wall 1.59x (int8),
-# 2.82x (int4), 1.40x (fp8), 1.27x (fp16), 1.00x (bf16), CPU time 2.0x, 3.7x, 2.6x, 1.5x,
-# 1.4x; against the save that read each weight twice (range, then quantize), CPU time 0.66x,
-# 0.72x, 0.79x, 0.72x, 0.60x and wall 0.76x-0.88x (int4 then took 0.93x of that CPU time
-# again with the group kernel's constants computed in a plain loop). Peak RSS 32-59 MiB. What
-# is left (CPU profile of the save): the report's error sums (float64 lanes, a third of
-# int8's and int4's CPU time; their bits are fixed by the report's figures), pread's copy out
-# of the page cache and the writer's copy into O_DIRECT blocks, then the quantize kernels.
-# Within the 1.25x target on this loaded machine: bf16 and, in this script's run, fp16; not
-# int4 and fp8; int8 depends on the floor's run (1.59x paired, 0.46-0.57x here).
+# and in a second run 0.84x, 1.70x, 0.56x, 0.38x, 0.41x (cpu 1.26x, 2.29x, 0.61x, 0.43x,
+# 0.64x), the floor swinging 0.28-1.9 s with the disk's other writers (its page-cache writes
+# and fsync). Paired whole-process runs (7 of each, in turns, input cached; two sessions)
+# moved less: against the floor, wall 1.31-1.42x (int8), 1.53-1.71x (int4), 1.51-1.72x
+# (fp8), 0.78-1.03x (fp16), 0.80-1.22x (bf16), CPU time 1.6-1.8x, 2.3-2.5x, 2.3-2.6x,
+# 1.4-1.5x, 1.3-1.5x (the floor's own CPU time is its read and write, 0.16-0.35 s); against
+# the save before this work, CPU time 0.76x, 0.70x, 0.86x, 0.79x, 0.73x and wall 0.66x,
+# 0.60x, 0.76x, 0.86x, 0.72x. Peak RSS 38-66 MiB. What is left (CPU profile): pread's copy
+# out of the page cache (a fifth of int4's and int8's CPU time, as in the floor), the fused
+# group kernel, now at the latency of its float64 FMA chains (one per lane per 8 values, the
+# order the report's figures are fixed by; only interleaving two independent blocks would
+# go faster), fp8's division and encoding, the writer's copy into O_DIRECT blocks. Within
+# the 1.25x target on this loaded machine: fp16 and bf16; int8 and fp8 in the script's runs
+# but not the paired ones; int4 in neither (in one script run of two). Their CPU time is
+# 1.6-2.6x the floor's, which the wall time follows when the cores are shared.
 # Usage: bench/45-weight-only-floor.sh [GIB] [RUNS]   (defaults 2 and 3; needs ~2.5×GIB free)
 set -euo pipefail
 cd "$(dirname "$0")/.."
