@@ -304,11 +304,11 @@ func sgemm(mem Scratch, mk microKernel, dst []float32, ldc int, ops Operands, m,
 		if ib.full < n {
 			ib.tail = mem.Get(k * mk.nr)
 			defer mem.Put(ib.tail)
-			packB(ib.tail, Matrix{Data: b.Data[ib.full:], LD: b.LD}, n-ib.full, k, mk.nr, 0, 1)
+			packTail(ib.tail, b, n, k, mk.nr, ib.full)
 		}
 		bp = ib.tail
 	}
-	if bp == nil {
+	if bp == nil && ib == nil {
 		buf := mem.Get(packedBSize(n, k, mk.nr))
 		defer mem.Put(buf)
 		panels := (n + mk.nr - 1) / mk.nr
@@ -510,6 +510,26 @@ func packB(bp []float32, b Matrix, n, k, nr, p0, p1 int) {
 				}
 			}
 		}
+	}
+}
+
+// packTail packs columns j0..n of B (fewer than nr) as one panel of nr columns, the last
+// panel of a product reading B in place. Where B holds nr values from a row's column j0,
+// a 32-wide panel copies them all at once: the values past column n (the next row's
+// first ones) go only into columns of C that no kernel stores (partial tiles are written
+// column by column up to n, and each column of C depends on its own column of B alone),
+// where a copy of the exact count and a clear of the rest are two calls per row. Other
+// rows are packed as packB does.
+func packTail(panel []float32, b Matrix, n, k, nr, j0 int) {
+	kk := 0
+	if nr == 32 {
+		for ; kk < k && kk*b.LD+j0+32 <= len(b.Data); kk++ {
+			*(*[32]float32)(panel[kk*32 : kk*32+32]) = *(*[32]float32)(b.Data[kk*b.LD+j0 : kk*b.LD+j0+32])
+		}
+	}
+	if kk < k {
+		rest := panel[kk*nr:]
+		packB(rest, Matrix{Data: b.Data[kk*b.LD+j0:], LD: b.LD}, n-j0, k-kk, nr, 0, 1)
 	}
 }
 
