@@ -158,3 +158,48 @@ s2loop:
 s2done:
 	VZEROUPPER
 	RET
+
+// func depthwise3x2AVX(dst, r0, r1 *float32, k *[6]float32, b float32, n int)
+// dst[i] = b + k[0]*r0[i] + k[1]*r0[i+1] + k[2]*r0[i+2] + k[3]*r1[i] + k[4]*r1[i+1] +
+// k[5]*r1[i+2] for i in [0, n), n a multiple of 8: depthwise3x3AVX for the first or last
+// row of a plane padded by one, whose taps lie in two input rows (k the two kernel rows
+// inside), each product rounded and added in depthwiseEdgeRow's order (no FMA).
+TEXT ·depthwise3x2AVX(SB), NOSPLIT, $0-48
+	MOVQ         dst+0(FP), DI
+	MOVQ         r0+8(FP), SI
+	MOVQ         r1+16(FP), R8
+	MOVQ         k+24(FP), AX
+	VBROADCASTSS b+32(FP), Y15
+	MOVQ         n+40(FP), CX
+	VBROADCASTSS 0(AX), Y0
+	VBROADCASTSS 4(AX), Y1
+	VBROADCASTSS 8(AX), Y2
+	VBROADCASTSS 12(AX), Y3
+	VBROADCASTSS 16(AX), Y4
+	VBROADCASTSS 20(AX), Y5
+
+loop2r:
+	CMPQ   CX, $8
+	JLT    done2r
+	VMULPS 0(SI), Y0, Y10
+	VADDPS Y10, Y15, Y9
+	VMULPS 4(SI), Y1, Y10
+	VADDPS Y10, Y9, Y9
+	VMULPS 8(SI), Y2, Y10
+	VADDPS Y10, Y9, Y9
+	VMULPS 0(R8), Y3, Y10
+	VADDPS Y10, Y9, Y9
+	VMULPS 4(R8), Y4, Y10
+	VADDPS Y10, Y9, Y9
+	VMULPS 8(R8), Y5, Y10
+	VADDPS Y10, Y9, Y9
+	VMOVUPS Y9, 0(DI)
+	ADDQ   $32, SI
+	ADDQ   $32, R8
+	ADDQ   $32, DI
+	SUBQ   $8, CX
+	JMP    loop2r
+
+done2r:
+	VZEROUPPER
+	RET

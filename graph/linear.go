@@ -1077,8 +1077,14 @@ func depthwiseCols3x3(row, img, kern []float32, b float32, h, w, iy0, ox0, sw, p
 // depthwiseEdgeRow computes outputs of a 3×3 kernel whose columns are all inside the image
 // but whose rows ka..kb-1 only are (the first and last rows of a padded plane): the taps in
 // depthwiseGeneric's order, those of the other rows left out as it leaves them out. The
-// first output's first tap is at column ix0; the next ones follow sw columns apart.
+// first output's first tap is at column ix0; the next ones follow sw columns apart. Two
+// rows at stride 1 (a plane padded by one) run eight outputs at a time (depthwise3x2AVX).
 func depthwiseEdgeRow(row, img, kern []float32, b float32, w, iy0, ka, kb, ix0, sw int) {
+	if sw == 1 && kb-ka == 2 {
+		r0, r1 := img[(iy0+ka)*w+ix0:], img[(iy0+ka+1)*w+ix0:]
+		o := depthwise3x2Prefix(row, r0, r1, (*[6]float32)(kern[3*ka:3*ka+6]), b)
+		row, ix0 = row[o:], ix0+o
+	}
 	for o := range row {
 		ix := ix0 + o*sw
 		acc := b
