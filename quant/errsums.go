@@ -95,13 +95,53 @@ func (a *StatsAcc) AddFP8(counts []int64, x []float32, codes []uint8, scale floa
 // measured without a histogram, in one pass where the AVX-512 kernels run, with the same
 // bits and sums (TestCastMeasured).
 func (a *StatsAcc) CastTo(dst []uint16, x []float32, dt tensor.DType) error {
-	if len(dst) < len(x) || dt != tensor.F16 && dt != tensor.BF16 {
-		return fmt.Errorf("quant: CastTo: %d values of %v for %d values", len(dst), dt, len(x))
+	if err := castArgs("CastTo", dst, x, dt); err != nil {
+		return err
 	}
-	done := castPrefix(&a.lanes, dst, x, dt)
+	var r castRange
+	done := castPrefix(&a.lanes, &r, dst, x, dt)
 	a.vec += done
-	var y [256]float32 // the rest, widened back a block at a time
-	for i := done; i < len(x); i += len(y) {
+	return a.castRest(dst[done:], x[done:], dt)
+}
+
+// CastRangeTo is CastTo that also returns MinMaxOf(x): x's range, or MinMaxOf's
+// *NonFiniteError for the first NaN or ±Inf of x (dst and the sums are then
+// unspecified). The AVX-512 kernels fold x into a range as they cast it, so the range
+// costs no pass of its own; the rest of x goes through minMaxRow. A NaN the vector min
+// dropped shows in the Σx² lanes; where an end of the range is a zero, whose sign the
+// vector min and max leave to the order of the comparisons, MinMaxOf(x) gives it. The
+// bits and sums are CastTo's (TestCastRange).
+func (a *StatsAcc) CastRangeTo(dst []uint16, x []float32, dt tensor.DType) (lo, hi float32, err error) {
+	if err := castArgs("CastRangeTo", dst, x, dt); err != nil {
+		return 0, 0, err
+	}
+	r := newCastRange()
+	done := castPrefix(&a.lanes, &r, dst, x, dt)
+	a.vec += done
+	if err := a.castRest(dst[done:], x[done:], dt); err != nil {
+		return 0, 0, err
+	}
+	lo, hi = r.fold()
+	rlo, rhi, finite := minMaxRow(x[done&^15:])
+	lo, hi = min(lo, rlo), max(hi, rhi)
+	if !finite || lo-lo != 0 || hi-hi != 0 || a.lanes.nan() || lo == 0 || hi == 0 {
+		return MinMaxOf(x)
+	}
+	return lo, hi, nil
+}
+
+func castArgs(name string, dst []uint16, x []float32, dt tensor.DType) error {
+	if len(dst) < len(x) || dt != tensor.F16 && dt != tensor.BF16 {
+		return fmt.Errorf("quant: %s: %d values of %v for %d values", name, len(dst), dt, len(x))
+	}
+	return nil
+}
+
+// castRest is CastTo's loop without the kernels: casts x and widens it back a block at a
+// time, and measures the pairs.
+func (a *StatsAcc) castRest(dst []uint16, x []float32, dt tensor.DType) error {
+	var y [256]float32
+	for i := 0; i < len(x); i += len(y) {
 		n := min(len(y), len(x)-i)
 		d := dst[i : i+n]
 		var err error
@@ -116,6 +156,29 @@ func (a *StatsAcc) CastTo(dst []uint16, x []float32, dt tensor.DType) error {
 		a.AddFloats(nil, x[i:i+n], y[:n], 0, 0)
 	}
 	return nil
+}
+
+// castRange is the cast kernels' running min and max of x, one per 32-bit lane.
+type castRange struct {
+	lo, hi [16]float32
+}
+
+func newCastRange() castRange {
+	var r castRange
+	for i := range r.lo {
+		r.lo[i], r.hi[i] = float32(math.Inf(1)), float32(math.Inf(-1))
+	}
+	return r
+}
+
+// fold is the lanes' min and max (their order does not matter: the caller redoes a range
+// that ends at a zero or is not finite).
+func (r *castRange) fold() (lo, hi float32) {
+	lo, hi = r.lo[0], r.hi[0]
+	for i := range r.lo {
+		lo, hi = min(lo, r.lo[i]), max(hi, r.hi[i])
+	}
+	return lo, hi
 }
 
 // CountBins counts every x[i] into counts[int((x[i]-lo)*inv)] in float32 arithmetic, as
@@ -173,6 +236,16 @@ func addFloatsGo(s *ErrorSums, counts []int64, x, y []float32, lo, inv float32) 
 type statsLanes struct {
 	xx, yy, xy, noise [8]float64
 	maxAbs            [4]float64
+}
+
+// nan reports whether a Σx² lane is NaN: a NaN x was added.
+func (l *statsLanes) nan() bool {
+	for _, v := range l.xx {
+		if v != v {
+			return true
+		}
+	}
+	return false
 }
 
 // fold adds the lanes into s in a fixed order and counts n more pairs.

@@ -311,16 +311,34 @@ qsNext:
 	LANES_STORE
 	RET
 
-// func castStatsF16AVX512(dst *uint16, x *float32, n int, l *statsLanes)
+// RANGE_LOAD and RANGE_STORE keep the cast kernels' per-lane min and max of x (a
+// castRange at R8) in Z24 and Z25; RANGE16 folds the 16 values of Z10 in. VMINPS and
+// VMAXPS pass a NaN on or drop it by operand order and pick either zero: CastRangeTo
+// checks for both afterwards.
+#define RANGE_LOAD \
+	VMOVUPS 0(R8), Z24; \
+	VMOVUPS 64(R8), Z25
+
+#define RANGE16 \
+	VMINPS Z10, Z24, Z24; \
+	VMAXPS Z10, Z25, Z25
+
+#define RANGE_STORE \
+	VMOVUPS Z24, 0(R8); \
+	VMOVUPS Z25, 64(R8)
+
+// func castStatsF16AVX512(dst *uint16, x *float32, n int, l *statsLanes, r *castRange)
 // f32ToF16F16C and statsFloatsAVX512 in one loop (n a positive multiple of 8): x at SI
 // rounded to half (VCVTPS2PH, nearest even) into dst at DX, widened back (VCVTPH2PS,
 // exact: F16ToF32To's y) and summed with x, 16 at a time as two runs of 8, low half first,
-// and a last run of 8.
-TEXT ·castStatsF16AVX512(SB), NOSPLIT, $0-32
+// and a last run of 8. The 16-value body also folds x into r's lanes (not the last 8).
+TEXT ·castStatsF16AVX512(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DX
 	MOVQ x+8(FP), SI
 	MOVQ n+16(FP), CX
 	MOVQ l+24(FP), DI
+	MOVQ r+32(FP), R8
+	RANGE_LOAD
 	SHRQ $3, CX
 	MOVQ CX, BX
 	ANDQ $1, BX
@@ -331,6 +349,7 @@ TEXT ·castStatsF16AVX512(SB), NOSPLIT, $0-32
 
 f16sLoop:
 	VMOVUPS       (SI), Z10
+	RANGE16
 	VCVTPS2PH     $0, Z10, Y11
 	VMOVDQU       Y11, (DX)
 	VCVTPH2PS     Y11, Z9
@@ -353,6 +372,7 @@ f16sTail:
 	SUMS8Z
 
 f16sDone:
+	RANGE_STORE
 	LANES_STORE
 	RET
 
@@ -363,17 +383,19 @@ GLOBL bf16Bias512<>(SB), RODATA|NOPTR, $4
 DATA bf16Quiet512<>+0(SB)/4, $0x40
 GLOBL bf16Quiet512<>(SB), RODATA|NOPTR, $4
 
-// func castStatsBF16AVX512(dst *uint16, x *float32, n int, l *statsLanes)
+// func castStatsBF16AVX512(dst *uint16, x *float32, n int, l *statsLanes, r *castRange)
 // castStatsF16AVX512 for bfloat16: each x's bits u rounded as f32ToBF16AVX2 rounds them
 // (BF16ROUND: (u + 0x7fff + ((u>>16)&1)) >> 16, or (u>>16) | 0x40 for NaN, here a masked
 // move under an unordered compare), narrowed to 16 bits into dst, and y = those bits << 16
 // (bf16ToF32AVX2's widening), 16 at a time (Z18 one, Z19 the bias, Z21 the quiet bit), then
 // a last run of 8 the same way in 256-bit registers.
-TEXT ·castStatsBF16AVX512(SB), NOSPLIT, $0-32
+TEXT ·castStatsBF16AVX512(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DX
 	MOVQ x+8(FP), SI
 	MOVQ n+16(FP), CX
 	MOVQ l+24(FP), DI
+	MOVQ r+32(FP), R8
+	RANGE_LOAD
 	VPBROADCASTD bf16One512<>(SB), Z18
 	VPBROADCASTD bf16Bias512<>(SB), Z19
 	VPBROADCASTD bf16Quiet512<>(SB), Z21
@@ -387,6 +409,7 @@ TEXT ·castStatsBF16AVX512(SB), NOSPLIT, $0-32
 
 bf16sLoop:
 	VMOVUPS       (SI), Z10
+	RANGE16
 	VPSRLD        $16, Z10, Z11
 	VPANDD        Z18, Z11, Z12
 	VPADDD        Z19, Z12, Z12
@@ -425,5 +448,6 @@ bf16sTail:
 	SUMS8Z
 
 bf16sDone:
+	RANGE_STORE
 	LANES_STORE
 	RET

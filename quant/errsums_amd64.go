@@ -171,14 +171,15 @@ func quantStatsGroups(l *statsLanes, codes []int8, x []float32, size int, k []gr
 }
 
 //go:noescape
-func castStatsF16AVX512(dst *uint16, x *float32, n int, l *statsLanes)
+func castStatsF16AVX512(dst *uint16, x *float32, n int, l *statsLanes, r *castRange)
 
 //go:noescape
-func castStatsBF16AVX512(dst *uint16, x *float32, n int, l *statsLanes)
+func castStatsBF16AVX512(dst *uint16, x *float32, n int, l *statsLanes, r *castRange)
 
 // castPrefix casts to dt (F16 or BF16) and measures the longest prefix of x whose length
-// is a multiple of 8 with the AVX-512 kernels and returns its length (0 without them).
-func castPrefix(l *statsLanes, dst []uint16, x []float32, dt tensor.DType) int {
+// is a multiple of 8 with the AVX-512 kernels and returns its length (0 without them);
+// r's lanes take in the first len&^15 values of that prefix.
+func castPrefix(l *statsLanes, r *castRange, dst []uint16, x []float32, dt tensor.DType) int {
 	n := len(x) &^ 7
 	if !haveAVX2 || !haveAVX512 || n == 0 {
 		return 0
@@ -186,9 +187,9 @@ func castPrefix(l *statsLanes, dst []uint16, x []float32, dt tensor.DType) int {
 	_ = dst[n-1]
 	switch {
 	case dt == tensor.F16 && haveF16C:
-		castStatsF16AVX512(&dst[0], &x[0], n, l)
+		castStatsF16AVX512(&dst[0], &x[0], n, l, r)
 	case dt == tensor.BF16:
-		castStatsBF16AVX512(&dst[0], &x[0], n, l)
+		castStatsBF16AVX512(&dst[0], &x[0], n, l, r)
 	default:
 		return 0
 	}

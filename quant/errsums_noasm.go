@@ -32,4 +32,6 @@ func quantStatsGroups(l *statsLanes, codes []int8, x []float32, size int, k []gr
 	panic("quant: no fused group kernel")
 }
 
-func castPrefix(l *statsLanes, dst []uint16, x []float32, dt tensor.DType) int { return 0 }
+func castPrefix(l *statsLanes, r *castRange, dst []uint16, x []float32, dt tensor.DType) int {
+	return 0
+}

@@ -407,3 +407,83 @@ func TestCountBins(t *testing.T) {
 		}
 	}
 }
+
+// TestCastRange: CastRangeTo gives CastTo's bits and sums, bit for bit, and MinMaxOf(x)'s
+// range bit for bit (the sign of a zero at an end included) or its error, on lengths
+// through the kernels' 16-value body, their 8-value tail and the scalar rest, on values
+// whose ends are of either sign, zeros of both signs (at the ends too), ±Inf and NaN
+// anywhere (the first, the last, the body, the rest). With no AVX-512 (or purego) it checks
+// the scalar path the same way.
+func TestCastRange(t *testing.T) {
+	rng := rand.New(rand.NewPCG(12, 21))
+	negZero := float32(math.Copysign(0, -1))
+	specials := []float32{negZero, 0, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN())}
+	cases, kernel := 0, 0
+	for _, dt := range []tensor.DType{tensor.F16, tensor.BF16} {
+		for _, n := range []int{0, 1, 7, 8, 15, 16, 17, 24, 31, 32, 40, 263, 4096, 4099} {
+			for kind := range 6 + len(specials) {
+				x := make([]float32, n)
+				for i := range x {
+					x[i] = float32(rng.NormFloat64() * 0.05)
+					switch kind {
+					case 1: // zeros, never negative: the low end a zero
+						x[i] = max(x[i], 0)
+						if rng.IntN(2) == 0 {
+							x[i] = negZero
+						}
+					case 2: // never positive: the high end a zero
+						x[i] = min(x[i], negZero)
+						if rng.IntN(3) == 0 {
+							x[i] = 0
+						}
+					case 3: // all zeros of both signs
+						x[i] = float32(math.Copysign(0, float64(x[i])))
+					case 4: // all positive
+						x[i] = float32(math.Abs(float64(x[i]))) + 1e-3
+					}
+				}
+				if kind >= 6 && n > 0 {
+					x[rng.IntN(n)] = specials[kind-6]
+				}
+				if kind == 5 && n > 0 {
+					x[0], x[n-1] = float32(math.NaN()), float32(math.Inf(1))
+				}
+				var ranged, plain StatsAcc
+				got, want := make([]uint16, n), make([]uint16, n)
+				lo, hi, err := ranged.CastRangeTo(got, x, dt)
+				wlo, whi, werr := MinMaxOf(x)
+				if fmt.Sprint(err) != fmt.Sprint(werr) {
+					t.Fatalf("%v n=%d kind %d: error %v, MinMaxOf's %v", dt, n, kind, err, werr)
+				}
+				if math.Float32bits(lo) != math.Float32bits(wlo) || math.Float32bits(hi) != math.Float32bits(whi) {
+					t.Fatalf("%v n=%d kind %d: range %v..%v (%#x..%#x), MinMaxOf's %v..%v (%#x..%#x)", dt, n, kind,
+						lo, hi, math.Float32bits(lo), math.Float32bits(hi), wlo, whi, math.Float32bits(wlo), math.Float32bits(whi))
+				}
+				if werr != nil {
+					continue
+				}
+				if err := plain.CastTo(want, x, dt); err != nil {
+					t.Fatal(err)
+				}
+				gs, ws := ranged.Sums(), plain.Sums()
+				if !slices.Equal(got, want) || fmt.Sprintf("%#v", gs) != fmt.Sprintf("%#v", ws) {
+					t.Fatalf("%v n=%d kind %d: bits or sums differ from CastTo's: %+v, %+v", dt, n, kind, gs, ws)
+				}
+				// The kernels' own range (not only the fallback): their lanes hold the
+				// range of the values their body took.
+				var l statsLanes
+				r := newCastRange()
+				if done := castPrefix(&l, &r, want, x, dt) &^ 15; done > 0 {
+					klo, khi := r.fold()
+					rlo, rhi, _ := minMaxRow(x[:done])
+					if klo != rlo || khi != rhi {
+						t.Fatalf("%v n=%d kind %d: kernel range %v..%v, want %v..%v", dt, n, kind, klo, khi, rlo, rhi)
+					}
+					kernel++
+				}
+				cases++
+			}
+		}
+	}
+	t.Logf("%d finite cases alike, %d through the kernels' range", cases, kernel)
+}

@@ -196,18 +196,20 @@ func (s *streamer) weightChunk(ws *workspace, c *source, full *layerWork, acc *w
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", l.Weight, err)
 	}
-	finite, err := s.prepareChunk(acc, x, i)
+	castSums := acc.castSums(z-a, q.ws.kind == kindCast)
+	castRanged := castSums != nil // castWeight finds the range as it casts (acc.los is set: castSums needs the statistics)
+	finite, err := s.prepareChunk(acc, x, i, castRanged)
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", l.Weight, nonFiniteAt(err, a))
 	}
 	sub := l
 	sub.Shape = t.Shape
 	gs := acc.groupStats(a, z, worker)
-	lw, err := ws.quantizeChunk(q.ws, sub, x, full, i*acc.perChunk, acc.chosen(i, t.Shape[0]), gs, acc.castSums(z-a, q.ws.kind == kindCast), finite || full.finite, acc.channels)
+	lw, err := ws.quantizeChunk(q.ws, sub, x, full, i*acc.perChunk, acc.chosen(i, t.Shape[0]), gs, castSums, finite || full.finite, acc.channels || castRanged)
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", l.Weight, nonFiniteAt(err, a))
 	}
-	if acc.channels {
+	if acc.channels || castRanged {
 		acc.los[i], acc.his[i] = lw.lo, lw.hi
 	}
 	if acc.scales != nil {
@@ -259,16 +261,17 @@ func (acc *weightAcc) measureChunk(ws *workspace, lw *layerWork, gs *quant.Group
 
 // prepareChunk does what chunk i (values x) needs before it is quantized: its range for a
 // weight measured in one pass, its fp8 rows' scales, its groups' qparams. finite reports
-// that every value of x was checked (the quantize kernels then need not).
-func (s *streamer) prepareChunk(acc *weightAcc, x []float32, i int) (finite bool, err error) {
+// that every value of x was checked (the quantize kernels then need not). castRanged: the
+// cast finds x's range and checks it (castWeight), so this does nothing.
+func (s *streamer) prepareChunk(acc *weightAcc, x []float32, i int, castRanged bool) (finite bool, err error) {
 	var lo, hi float32
 	switch {
 	case acc.rowScales:
 		lo, hi, err = s.chooseRows(acc, x, i)
 	case acc.groups:
 		lo, hi, err = s.chooseGroups(acc, x, i)
-	case acc.channels:
-		return false, nil // quantizeInt checks x and finds its range
+	case acc.channels, castRanged:
+		return false, nil // quantizeInt or castWeight checks x and finds its range
 	case acc.los != nil:
 		lo, hi, err = quant.MinMaxOf(x)
 	default:
@@ -409,7 +412,7 @@ func (acc *weightAcc) chosen(i, rows int) *quant.QParams {
 
 // castSums are the sums, a block of chunkElems each, that castWeight measures of a chunk
 // of n values of a cast weight as it casts them, when the plan measures dequantized
-// blocks with AddFloats (the sums CastTo gives) and bins nothing in this pass; else nil.
+// blocks with AddFloats (the sums CastRangeTo gives) and bins nothing in this pass; else nil.
 func (acc *weightAcc) castSums(n int, cast bool) []quant.ErrorSums {
 	sp := acc.stats
 	if !cast || sp.meter == nil || sp.fused || sp.h != nil || !sp.binning.F32 {

@@ -38,14 +38,15 @@ type layerWork struct {
 	groupP *quant.QParams // per group (fp8: per row): the qparams of x's groups, already chosen
 	// groupStats, with groupP: measure the codes in the group kernel (x is finite).
 	groupStats *quant.GroupStats
-	// castSums, for a cast measured as it is made (quant.StatsAcc.CastTo): one
+	// castSums, for a cast measured as it is made (quant.StatsAcc.CastRangeTo): one
 	// per block of chunkElems of x, as blockStats would measure them.
 	castSums  []quant.ErrorSums
 	fixedFP8  float32
 	paramBase int
 	finite    bool // x is known to be finite (the first pass checked it)
 	// ranged: quantizeInt also finds x's range (lo, hi) from the ranges it chooses the
-	// qparams of channels with (quant.ChooseQParamsRange), for the streaming save.
+	// qparams of channels with (quant.ChooseQParamsRange), and castWeight as it casts
+	// (with castSums), for the streaming save.
 	ranged bool
 	lo, hi float32
 }
@@ -402,31 +403,57 @@ func absMax(x []float32) float32 {
 }
 
 func (w *workspace) castWeight(lw *layerWork) error {
+	if lw.castSums != nil {
+		return w.castRanged(lw)
+	}
 	if err := lw.checkFinite(); err != nil {
 		return err
 	}
-	if lw.castSums == nil {
-		var err error
-		lw.cast, err = w.castBits(lw.x, lw.ws.target)
-		return err
-	}
+	var err error
+	lw.cast, err = w.castBits(lw.x, lw.ws.target)
+	return err
+}
+
+// castRanged is castWeight for a cast measured as it is made (castSums, the streaming
+// save): each block of chunkElems cast, measured and its range found in one pass
+// (quant.StatsAcc.CastRangeTo), with no pass of its own over x for the range and the
+// check for NaN and ±Inf. The range and the error are
+// quant.MinMaxOf(x)'s: the blocks' ranges combine with Go's min and max, and when one
+// ends at a zero (whose sign could depend on where the blocks split) MinMaxOf(x) gives it.
+func (w *workspace) castRanged(lw *layerWork) error {
 	x := lw.x
-	w.out = grow(w.out, 2*len(x))
-	lw.cast = unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(w.out))), len(x))
+	lw.cast = w.castOut(len(x))
+	lo, hi, zero := float32(math.Inf(1)), float32(math.Inf(-1)), false
 	for b := 0; b < len(x); b += chunkElems {
+		e := min(b+chunkElems, len(x))
 		var acc quant.StatsAcc
-		if err := acc.CastTo(lw.cast[b:min(b+chunkElems, len(x))], x[b:min(b+chunkElems, len(x))], lw.ws.target); err != nil {
+		blo, bhi, err := acc.CastRangeTo(lw.cast[b:e], x[b:e], lw.ws.target)
+		if err != nil {
+			if _, _, nf := quant.MinMaxOf(x); nf != nil {
+				return nf // the first NaN or ±Inf of x, not of the block
+			}
 			return err
 		}
 		lw.castSums[b/chunkElems] = acc.Sums()
+		zero = zero || blo == 0 || bhi == 0
+		lo, hi = min(lo, blo), max(hi, bhi)
 	}
+	if zero || len(x) == 0 {
+		lo, hi, _ = quant.MinMaxOf(x)
+	}
+	lw.lo, lw.hi = lo, hi
 	return nil
+}
+
+// castOut is the reused out buffer as n 16-bit values.
+func (w *workspace) castOut(n int) []uint16 {
+	w.out = grow(w.out, 2*n)
+	return unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(w.out))), n)
 }
 
 // castBits casts float32 values to F16 or BF16 bits in the reused out buffer.
 func (w *workspace) castBits(x []float32, dt tensor.DType) ([]uint16, error) {
-	w.out = grow(w.out, 2*len(x))
-	bits := unsafe.Slice((*uint16)(unsafe.Pointer(unsafe.SliceData(w.out))), len(x))
+	bits := w.castOut(len(x))
 	if dt == tensor.F16 {
 		return bits, quant.F32ToF16To(bits, x)
 	}
