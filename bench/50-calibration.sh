@@ -60,6 +60,28 @@
 # resnet18 run the GEMM micro-kernels are ~60%, im2col 6% (24% before), MaxPool 5%, the
 # observers ~10%. resnet18: calibration CPU 4.92 / 4.99 / 5.19 s against ORT 3.12 / 3.55 /
 # 3.85 s, ratio CPU 0.62 / 0.72 / 0.78 (wall 0.29 / 0.92 / 1.38 at that load).
+# Then mobilenet_v2's graph costs (21:45-21:48, load average 1.5-5 from the other engineers'
+# jobs; paired runs, min / median / max): a depthwise 3x3 stride-1 plane padded by one runs
+# its inner rows as one flat vector run (the taps lie at the same offsets from every output
+# of the flat plane; each row's first and last output computed again without the outside
+# taps) and its first and last rows eight at a time; a 1x1 stride-1 Conv's GEMM reads the
+# input planes in place (sgemm.Operands.BRowOffsets: whole panels through the in-place
+# kernel, a new form of it setting bias + product in the first depth block, only the last
+# partial panel packed); RunRows sets bias + product itself (no fill pass) and splits its
+# tiles over the cores, so a batch of one on two cores (and calibration's last batch) keeps
+# the in-place path. In mobilenet_v2's CPU profile the depthwise convs went from 0.81 s to
+# 0.34 s and B's packing (0.22 s) is gone. Against the same tree with graph/ as before
+# (seven runs): mobilenet_v2 calibration CPU 2.35 / 2.37 / 2.43 s against 2.67 / 2.71 /
+# 2.77 s, ratio 0.87 / 0.88 / 0.88, wall 0.86 / 0.88 / 0.96; resnet18 (five) CPU 0.96 /
+# 0.98 / 1.00x. Against ORT (five paired runs): mobilenet_v2 calibration CPU 2.38 / 2.39 /
+# 2.42 s, wall 1.32 / 1.45 / 2.03 s, peak RSS 618 MiB; ORT CPU 1.15 / 1.19 / 1.64 s, wall
+# 0.67 / 0.70 / 1.70 s; throughput ratio CPU 0.48 / 0.50 / 0.69, wall 0.48 / 0.52 / 0.92
+# (0.37 / 0.40 before this and the observers' work). resnet18: calibration CPU 4.44 / 4.53
+# / 4.58 s against ORT 2.83 / 3.16 / 3.49 s, ratio CPU 0.64 / 0.70 / 0.76, wall 0.55 /
+# 0.85 / 1.34. Same SHA-256s (336fdfd3afa513f1, a457d8b0554a9b8f). What is left in
+# mobilenet_v2's graph time: the GEMM kernels (~0.8 s CPU, near the cores' FMA rate; the
+# 4- and 17-column last panels of 14x14 and 7x7 planes ~0.1 s), the depthwise kernels
+# (~0.3 s; stride-2 rows one call each), the observers ~0.9 s.
 #
 # Issue 6 acceptance 4 and 5 (calibration): peak RSS of calibrating the digits CNN (and the
 # encoder block) with the histogram observer on 10,000 samples must be within 10% of the
