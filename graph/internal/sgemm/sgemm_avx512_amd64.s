@@ -195,6 +195,26 @@ TEXT ·kernel8x32AVX512Edge(SB), NOSPLIT, $0-56
 	ZERO_ACC
 	TESTQ CX, CX
 	JE    edgestore
+	TESTQ AX, AX
+	JNE   edgeloop
+
+	// At most 16 columns (AX = cols-16 clipped at 0): the second vector's FMAs would only
+	// feed columns K2 leaves unstored, so they are skipped; the first's are the same.
+edgeloop16:
+	VMOVUPS          (DI), Z0
+	VFMADD231PS.BCST 0(SI), Z0, Z2
+	VFMADD231PS.BCST 4(SI), Z0, Z4
+	VFMADD231PS.BCST 8(SI), Z0, Z6
+	VFMADD231PS.BCST 12(SI), Z0, Z8
+	VFMADD231PS.BCST 16(SI), Z0, Z10
+	VFMADD231PS.BCST 20(SI), Z0, Z12
+	VFMADD231PS.BCST 24(SI), Z0, Z14
+	VFMADD231PS.BCST 28(SI), Z0, Z16
+	ADDQ             $32, SI
+	ADDQ             $128, DI
+	DECQ             CX
+	JNE              edgeloop16
+	JMP              edgestore
 
 edgeloop:
 	STEP_8x32
