@@ -247,3 +247,20 @@ func BenchmarkPackInt4Words(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDivClampFP8 is fp8 weight quantization's scale, clamp and encode step on a
+// block that stays in cache (GODEBUG=cpu.avx512f=off for the AVX2 kernel).
+func BenchmarkDivClampFP8(b *testing.B) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, 1<<16)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	dst := make([]uint8, len(x))
+	b.SetBytes(int64(4 * len(x)))
+	for b.Loop() {
+		if err := DivClampFP8To(dst, x, 0.01, -448, 448, tensor.F8E4M3); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -214,9 +214,12 @@ func f32ToF8E5M2Prefix(dst []uint8, src []float32) int { return f32ToF8Prefix(ds
 //go:noescape
 func f32ToF8ScaledAVX2(dst *uint8, src *float32, n int, c *fp8Consts, s, lo, hi float32)
 
+//go:noescape
+func f32ToF8ScaledAVX512(dst *uint8, src *float32, n int, c *fp8Consts, s, lo, hi float32)
+
 // scaledFP8Prefix encodes min(max(src/s, lo), hi) as dt (F8E4M3 or F8E5M2) over the
 // longest prefix of src whose length is a multiple of 32 and returns its length (0
-// without AVX2).
+// without AVX2), sixteen lanes at a time where AVX-512 runs.
 func scaledFP8Prefix(dst []uint8, src []float32, s, lo, hi float32, e5m2 bool) int {
 	n := len(src) &^ 31
 	if !haveAVX2 || n == 0 {
@@ -226,7 +229,11 @@ func scaledFP8Prefix(dst []uint8, src []float32, s, lo, hi float32, e5m2 bool) i
 	if e5m2 {
 		c = fp8E5M2Consts
 	}
-	f32ToF8ScaledAVX2(&dst[0], &src[0], n, c, s, lo, hi)
+	if haveAVX512 {
+		f32ToF8ScaledAVX512(&dst[0], &src[0], n, c, s, lo, hi)
+	} else {
+		f32ToF8ScaledAVX2(&dst[0], &src[0], n, c, s, lo, hi)
+	}
 	return n
 }
 

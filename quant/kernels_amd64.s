@@ -446,6 +446,75 @@ f8sLoop:
 	VZEROUPPER
 	RET
 
+// F8ENC512 is F8ENC on the sixteen lanes of U, with the fp8Consts broadcast in Z16-Z21
+// (half-1, largest finite r, rebias, subnormal magic, smallest normal's bits - 1, NaN
+// code), the masks in Z12-Z15 as F8ENC's and the blends under the mask registers KA and KB
+// instead of VPBLENDVB. U, T, S are clobbered; the codes are in R's lanes.
+#define F8ENC512(U, R, T, S, KA, KB) \
+	VPANDD    Z15, U, R; \
+	VPSRLD    X10, R, T; \
+	VPANDD    Z14, T, T; \
+	VPADDD    R, T, T; \
+	VPADDD    Z16, T, T; \
+	VPSRLD    X10, T, T; \
+	VPMINUD   Z17, T, T; \
+	VPSUBD    Z18, T, T; \
+	VADDPS    Z19, R, S; \
+	VPSUBD    Z19, S, S; \
+	VPCMPGTD  Z20, R, KA; \
+	VPBLENDMD T, S, KA, T; \
+	VPCMPGTD  Z13, R, KB; \
+	VMOVDQA32 Z21, KB, T; \
+	VPSRLD    $24, U, U; \
+	VPANDD    Z12, U, U; \
+	VPORD     U, T, R
+
+// func f32ToF8ScaledAVX512(dst *uint8, src *float32, n int, c *fp8Consts, s, lo, hi float32)
+// f32ToF8ScaledAVX2 sixteen lanes at a time (n a positive multiple of 32): the same
+// division, clamps (same operand order) and encoding, the codes narrowed with VPMOVDB
+// (every code is below 256, as VPACKSSDW and VPACKUSWB leave it).
+TEXT ·f32ToF8ScaledAVX512(SB), NOSPLIT, $0-44
+	MOVQ         dst+0(FP), DI
+	MOVQ         src+8(FP), SI
+	MOVQ         n+16(FP), CX
+	MOVQ         c+24(FP), R8
+	VBROADCASTSS s+32(FP), Z22
+	VBROADCASTSS lo+36(FP), Z23
+	VBROADCASTSS hi+40(FP), Z24
+	VPBROADCASTD fp8AbsMask<>(SB), Z15
+	VPBROADCASTD one32<>(SB), Z14
+	VPBROADCASTD posInf<>(SB), Z13
+	VPBROADCASTD fp8SignByte<>(SB), Z12
+	VPBROADCASTD 0(R8), Z16
+	VPBROADCASTD 32(R8), Z17
+	VPBROADCASTD 64(R8), Z18
+	VPBROADCASTD 96(R8), Z19
+	VPBROADCASTD 128(R8), Z20
+	VPBROADCASTD 160(R8), Z21
+	VMOVQ        192(R8), X10
+
+f8s512Loop:
+	VMOVUPS  0(SI), Z0
+	VMOVUPS  64(SI), Z4
+	VDIVPS   Z22, Z0, Z0
+	VDIVPS   Z22, Z4, Z4
+	VMAXPS   Z23, Z0, Z0
+	VMAXPS   Z23, Z4, Z4
+	VMINPS   Z24, Z0, Z0
+	VMINPS   Z24, Z4, Z4
+	F8ENC512(Z0, Z1, Z2, Z3, K1, K2)
+	F8ENC512(Z4, Z5, Z6, Z7, K3, K4)
+	VPMOVDB  Z1, X1
+	VPMOVDB  Z5, X5
+	VMOVDQU  X1, 0(DI)
+	VMOVDQU  X5, 16(DI)
+	ADDQ     $128, SI
+	ADDQ     $32, DI
+	SUBQ     $32, CX
+	JNZ      f8s512Loop
+	VZEROUPPER
+	RET
+
 // func groupsMinMaxAVX2(x *float32, groups, size int, lo, hi *float32) (nan bool)
 // The range of each of groups runs of size floats at x (size a positive multiple of 32),
 // reduced as minMaxAVX2 and then across the lanes, into lo[g] and hi[g]; nan reports a NaN
