@@ -291,16 +291,7 @@ func (s *streamer) prepareChunk(acc *weightAcc, x []float32, i int, castRanged b
 func (w *workspace) quantizeChunk(ws weightScheme, sub layer.Layer, x []float32, full *layerWork, paramBase int, groupP *quant.QParams, gs *quant.GroupStats, castSums []quant.ErrorSums, finite, ranged bool) (*layerWork, error) {
 	lw := &layerWork{ws: ws, layer: sub, x: x, idx: newParamIndex(ws, sub, len(x)),
 		fixedP: full.fixedP, groupP: groupP, groupStats: gs, castSums: castSums, fixedFP8: full.fixedFP8, paramBase: paramBase, finite: finite, ranged: ranged}
-	var err error
-	switch ws.kind {
-	case kindInt:
-		err = w.quantizeInt(lw)
-	case kindFP8:
-		err = w.quantizeFP8(lw)
-	case kindCast:
-		err = w.castWeight(lw)
-	}
-	return lw, err
+	return lw, w.quantize(lw)
 }
 
 // finishWeight records a streamed weight's statistics and writes its parameter tensors.

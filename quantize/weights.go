@@ -129,6 +129,19 @@ func newParamIndex(ws weightScheme, l layer.Layer, n int) paramIndex {
 	return paramIndex{}
 }
 
+// quantize quantizes (or casts) lw.x by its scheme's kind into the workspace buffers.
+func (w *workspace) quantize(lw *layerWork) error {
+	switch lw.ws.kind {
+	case kindInt:
+		return w.quantizeInt(lw)
+	case kindFP8:
+		return w.quantizeFP8(lw)
+	case kindCast:
+		return w.castWeight(lw)
+	}
+	return nil
+}
+
 // quantizeLayer quantizes one selected weight t of layer l into the workspace buffers.
 func (w *workspace) quantizeLayer(ws weightScheme, l layer.Layer, t *tensor.Tensor) (*layerWork, error) {
 	x, err := w.floats(t)
@@ -136,15 +149,7 @@ func (w *workspace) quantizeLayer(ws weightScheme, l layer.Layer, t *tensor.Tens
 		return nil, err
 	}
 	lw := &layerWork{ws: ws, layer: l, x: x, idx: newParamIndex(ws, l, len(x))}
-	switch ws.kind {
-	case kindInt:
-		err = w.quantizeInt(lw)
-	case kindFP8:
-		err = w.quantizeFP8(lw)
-	case kindCast:
-		err = w.castWeight(lw)
-	}
-	if err != nil {
+	if err := w.quantize(lw); err != nil {
 		return nil, err
 	}
 	return lw, nil
