@@ -19,35 +19,29 @@
 # (issue 12): ratio <= 1.25 and peak RSS <= 160 MiB for every recipe. Timings on a shared
 # machine are noisy: read the ranges.
 #
-# Measured 2026-12-07 on the 2-core machine, LOADED (load average 4-10 from other work), after
-# the statistics kernels went to AVX-512 (the same float64 lanes, sums bit for bit), the
-# group kernel fused quantizing and measuring (int4 groups and int8 channels), fp8 codes
-# decoded 16 at a time, casts cast and measured in one loop, chunks read into each worker's
-# own buffer, and (another change) O_DIRECT blocks written behind on a goroutine. This
-# script with GIB=2 RUNS=5 printed medians
+# Measured 2026-12-07 21:58 on this 2-core machine with no other work running (load average
+# 1.4), this script with GIB=2 RUNS=5, medians (range over the five pairs):
 #
-#   recipe            ratio (range)       cpu ratio  peak RSS
-#   int8_dynamic      0.32x (0.27-0.77)   0.33x      43 MiB
-#   int4_weight_only  0.76x (0.51-2.12)   1.33x      66 MiB
-#   fp8               0.54x (0.44-1.64)   0.49x      45 MiB
-#   fp16              0.79x (0.31-1.09)   1.23x      38 MiB
-#   bf16              0.66x (0.51-0.79)   0.91x      38 MiB
+#   recipe            qscript  floor   ratio (range)       cpu ratio  peak RSS  output
+#   int8_dynamic      0.31 s   0.38 s  0.75x (0.21-0.91)   1.33x      43 MiB    536 MB
+#   int4_weight_only  0.25 s   0.28 s  0.89x (0.33-1.17)   1.30x      66 MiB    284 MB
+#   fp8               0.33 s   0.57 s  0.63x (0.22-0.95)   1.07x      43 MiB    536 MB
+#   fp16              0.53 s   1.29 s  0.38x (0.21-1.02)   0.35x      37 MiB   1071 MB
+#   bf16              0.55 s   0.60 s  0.92x (0.33-0.94)   1.08x      37 MiB   1071 MB
 #
-# and in a second run 0.84x, 1.70x, 0.56x, 0.38x, 0.41x (cpu 1.26x, 2.29x, 0.61x, 0.43x,
-# 0.64x), the floor swinging 0.28-1.9 s with the disk's other writers (its page-cache writes
-# and fsync). Paired whole-process runs (7 of each, in turns, input cached; two sessions)
-# moved less: against the floor, wall 1.31-1.42x (int8), 1.53-1.71x (int4), 1.51-1.72x
-# (fp8), 0.78-1.03x (fp16), 0.80-1.22x (bf16), CPU time 1.6-1.8x, 2.3-2.5x, 2.3-2.6x,
-# 1.4-1.5x, 1.3-1.5x (the floor's own CPU time is its read and write, 0.16-0.35 s); against
-# the save before this work, CPU time 0.76x, 0.70x, 0.86x, 0.79x, 0.73x and wall 0.66x,
-# 0.60x, 0.76x, 0.86x, 0.72x. Peak RSS 38-66 MiB. What is left (CPU profile): pread's copy
-# out of the page cache (a fifth of int4's and int8's CPU time, as in the floor), the fused
-# group kernel, now at the latency of its float64 FMA chains (one per lane per 8 values, the
-# order the report's figures are fixed by; only interleaving two independent blocks would
-# go faster), fp8's division and encoding, the writer's copy into O_DIRECT blocks. Within
-# the 1.25x target on this loaded machine: fp16 and bf16; int8 and fp8 in the script's runs
-# but not the paired ones; int4 in neither (in one script run of two). Their CPU time is
-# 1.6-2.6x the floor's, which the wall time follows when the cores are shared.
+# The floor's own time swings with the disk's write-back (0.3-1.3 s here), so paired runs
+# of the same two commands in turns were taken too (9 pairs each, 15 for int4, medians with
+# range): wall against the floor int8 0.83x (0.40-0.94), int4 0.92x (0.66-1.03), fp8 0.87x
+# (0.44-0.96), fp16 0.75x (0.32-1.02), bf16 0.69x (0.35-0.94); CPU time 1.35x, 1.64x,
+# 1.64x, 0.99x, 0.90x the floor's. What makes it: every row-wise weight is read once
+# (range, check, quantize and the report's sums on each chunk while in cache; the report's
+# histogram is counted only if a JSON or HTML report is written), AVX-512 kernels that fuse
+# quantizing and measuring, and O_DIRECT blocks written behind so that computing and the
+# disk overlap. On a machine loaded with other work the wall time follows the CPU time
+# instead (1.3-1.7x the floor for int8, int4 and fp8 at load average 4-10). What is left in
+# the CPU profile: pread's copy out of the page cache (about a fifth, as in the floor), the
+# fused kernels' float64 sum chains (their order fixes the report's figures), fp8's division
+# and encoding, the copy into O_DIRECT blocks.
 # Usage: bench/45-weight-only-floor.sh [GIB] [RUNS]   (defaults 2 and 3; needs ~2.5×GIB free)
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -8,80 +8,31 @@
 # ratio at least 0.5. The result's SHA-256 is printed so that a speed-up can be checked to
 # change no range (calib's TestResultsGolden checks the bundled models).
 #
-# Measured 2026-12-07 on this 2-core machine while six other jobs loaded it (load average
-# 13-25, so wall times are noisy; CPU seconds are steadier), five paired runs, whole process,
-# min / median / max:
-#   resnet18 calibration:   CPU 6.04 / 6.57 / 6.64 s, wall 19.4 / 22.9 / 35.7 s, peak RSS 875 MiB
-#   ORT inference:          CPU 3.80 / 3.94 / 4.41 s, wall 10.5 / 13.0 / 14.4 s, peak RSS 526-612 MiB
-#   throughput ratio (ORT time / calibration time, pair by pair): CPU 0.59 / 0.61 / 0.72,
-#   wall 0.39 / 0.46 / 0.69 (one unpaired run of this script when the load eased: 0.95 wall,
-#   0.68 CPU). The 0.5 target is met on CPU time, not reliably on wall time under this load.
-#   Against the calibration before this work (same data, batch 32): CPU 0.72 / 0.75 / 0.77x,
-#   wall 0.53 / 0.63 / 0.92x, peak RSS 1,696 -> 875 MiB.
-#   mobilenet_v2 (three paired runs): ratio CPU 0.30 / 0.31 / 0.33, wall 0.25 / 0.30 / 0.40;
-#   peak RSS 1,377 MiB vs ORT 523-609 MiB (depthwise Conv, Clip and 53 observed activations).
-# Then (same day, 21:00, load average 4-5 from three other engineers' jobs; five paired runs,
-# min / median / max), after: a worker left without batches lends its cores to the Runner
-# still running (the last batch's ops split over both cores), the arena carving values and
-# kernel scratch out of chunks, element-wise nodes writing over a dead input, Conv + Clip
-# fused (Constants ordered first), a vectorized depthwise 3x3 and clamp, and the other
-# engineer's GEMM work; results unchanged (resnet18 336fdfd3afa513f1, mobilenet_v2
-# a457d8b0554a9b8f):
-#   resnet18 calibration:   CPU 4.68 / 4.70 / 4.90 s, wall 2.51 / 3.52 / 5.32 s, peak RSS 427 MiB
-#   ORT inference:          CPU 2.85 / 2.87 / 3.72 s, wall 1.57 / 1.59 / 3.79 s, peak RSS 611 MiB
-#   throughput ratio (ORT time / calibration time, pair by pair): CPU 0.61 / 0.61 / 0.76,
-#   wall 0.41 / 0.62 / 1.40 (a paired set at 20:46, load 3, before the Clip work, which
-#   resnet18 does not use: wall 2.70 / 2.78 / 2.91 s against 1.54 / 1.59 / 1.86 s, ratio
-#   0.55 / 0.57 / 0.69). Against the calibration at the start of the day: CPU 0.81 / 0.83 /
-#   0.89x, wall 0.72 / 0.84 / 1.52x, peak RSS 875 -> 427 MiB.
-#   mobilenet_v2: calibration CPU 3.61 / 3.66 / 3.70 s, peak RSS 618 MiB; ORT CPU 1.50 / 1.56 /
-#   1.76 s, RSS 602-609 MiB; ratio CPU 0.41 / 0.42 / 0.48, wall 0.31 / 0.44 / 0.64. Against
-#   the start of the day: CPU 0.59 / 0.65 / 0.66x, peak RSS 1,375 -> 618 MiB. With the
-#   depthwise edges' own loop (21:14, load 4): calibration CPU 3.31 / 3.35 / 3.42 s, wall
-#   1.83 / 1.85 / 2.40 s; ORT CPU 1.21 / 1.23 / 1.63 s, wall 0.71 / 0.72 / 1.40 s (less
-#   slowed than in the set above); ratio CPU 0.36 / 0.37 / 0.48, wall 0.29 / 0.40 / 0.72.
-#   What is left is the observers (three passes over each of 53 activations: min/max, the
-#   2048-bin histogram, the report's 256 bins; ~1.2 s CPU) and the GEMMs.
-#   The observers then (21:36-21:39, load average 6, seven paired runs against the build
-#   before, min / median / max): both histograms' bin kernels leave the zeros out (a ReLU's
-#   half; counted at once), the report's bins are computed eight at a time in float32, and
-#   after the first batch the report's pass finds the extremes too (two passes, not three).
-#   mobilenet_v2 calibration CPU 2.74 / 2.80 / 2.99 s against 3.27 / 3.29 / 3.41 s, ratio
-#   CPU 0.83 / 0.85 / 0.91; resnet18 CPU 4.65 / 4.75 / 4.94 s against 4.50 / 4.87 / 5.00 s,
-#   ratio 0.95 / 0.98 / 1.05 (the observers are ~10% of its time); same SHA-256s. Fusing
-#   the report's counting into the 2048-bin pass chunk by chunk was measured too: 1.01x
-#   CPU, not kept.
-# The graph/ side of that work (its own paired set at 21:05, load average 6, five runs):
-# a Conv runs the Add and Relu/Clip after it on each tile of its output when no observer
-# watches the values between (Hooks.Watch); convolutions on planes of 256+ read im2col's
-# rows in place as shifted slices of the zero-padded input (phase planes for strides: the
-# stem, the downsampling convs; sgemm.RunRows), smaller ones pack im2col a cache-sized chunk
-# at a time; the first depth block sets each tile to bias + product. In a CPU profile of the
-# resnet18 run the GEMM micro-kernels are ~60%, im2col 6% (24% before), MaxPool 5%, the
-# observers ~10%. resnet18: calibration CPU 4.92 / 4.99 / 5.19 s against ORT 3.12 / 3.55 /
-# 3.85 s, ratio CPU 0.62 / 0.72 / 0.78 (wall 0.29 / 0.92 / 1.38 at that load).
-# Then mobilenet_v2's graph costs (21:45-21:48, load average 1.5-5 from the other engineers'
-# jobs; paired runs, min / median / max): a depthwise 3x3 stride-1 plane padded by one runs
-# its inner rows as one flat vector run (the taps lie at the same offsets from every output
-# of the flat plane; each row's first and last output computed again without the outside
-# taps) and its first and last rows eight at a time; a 1x1 stride-1 Conv's GEMM reads the
-# input planes in place (sgemm.Operands.BRowOffsets: whole panels through the in-place
-# kernel, a new form of it setting bias + product in the first depth block, only the last
-# partial panel packed); RunRows sets bias + product itself (no fill pass) and splits its
-# tiles over the cores, so a batch of one on two cores (and calibration's last batch) keeps
-# the in-place path. In mobilenet_v2's CPU profile the depthwise convs went from 0.81 s to
-# 0.34 s and B's packing (0.22 s) is gone. Against the same tree with graph/ as before
-# (seven runs): mobilenet_v2 calibration CPU 2.35 / 2.37 / 2.43 s against 2.67 / 2.71 /
-# 2.77 s, ratio 0.87 / 0.88 / 0.88, wall 0.86 / 0.88 / 0.96; resnet18 (five) CPU 0.96 /
-# 0.98 / 1.00x. Against ORT (five paired runs): mobilenet_v2 calibration CPU 2.38 / 2.39 /
-# 2.42 s, wall 1.32 / 1.45 / 2.03 s, peak RSS 618 MiB; ORT CPU 1.15 / 1.19 / 1.64 s, wall
-# 0.67 / 0.70 / 1.70 s; throughput ratio CPU 0.48 / 0.50 / 0.69, wall 0.48 / 0.52 / 0.92
-# (0.37 / 0.40 before this and the observers' work). resnet18: calibration CPU 4.44 / 4.53
-# / 4.58 s against ORT 2.83 / 3.16 / 3.49 s, ratio CPU 0.64 / 0.70 / 0.76, wall 0.55 /
-# 0.85 / 1.34. Same SHA-256s (336fdfd3afa513f1, a457d8b0554a9b8f). What is left in
-# mobilenet_v2's graph time: the GEMM kernels (~0.8 s CPU, near the cores' FMA rate; the
-# 4- and 17-column last panels of 14x14 and 7x7 planes ~0.1 s), the depthwise kernels
-# (~0.3 s; stride-2 rows one call each), the observers ~0.9 s.
+# Measured 2026-12-07 21:59 on this 2-core machine with no other work running (load average
+# 1.4-1.7). This script: resnet18 63.8 samples/s (wall 2.35 s, CPU 4.39 s, peak RSS 444 MiB)
+# against ORT 97.4 (wall 1.54 s, CPU 2.73 s, 611 MiB): ratio 0.66 (CPU 0.62); mobilenet_v2
+# 111.9 against 205.5: ratio 0.54 (CPU 0.49), RSS 618 against 608 MiB. Seven paired runs of
+# bench/calibration against ort_speed.js, in turns, min / median / max: resnet18
+# calibration wall 2.27 / 2.31 / 2.34 s, CPU 4.26 / 4.33 / 4.41 s, peak RSS 427-445 MiB;
+# ORT wall 1.52 / 1.53 / 1.55 s, CPU 2.73 / 2.76 / 2.82 s, 611 MiB; throughput ratio 0.65 /
+# 0.66 / 0.67 (CPU 0.63 / 0.64 / 0.65). mobilenet_v2: calibration wall 1.30 / 1.31 /
+# 1.33 s, CPU 2.34 / 2.35 / 2.39 s, 618 MiB; ORT wall 0.66 / 0.67 / 0.68 s, CPU 1.12 s;
+# ratio 0.50 / 0.51 / 0.52 (CPU 0.47 / 0.48 / 0.48). The session before, on the same machine
+# quiet: resnet18 0.43-0.48 (peak RSS 874 MiB), mobilenet_v2 0.23 (1,375 MiB); results
+# (SHA-256 above) unchanged since.
+# What made it: a Conv runs the residual Add and the Relu/Clip after it on each tile of its
+# GEMM output when no observer watches the values between (Hooks.Watch); convolutions on
+# planes of 256+ read im2col's rows in place from the zero-padded input (sgemm.RunRows;
+# phase planes for strides), 1x1 convolutions read their input planes in place, smaller
+# planes pack im2col a cache-sized chunk at a time; depthwise 3x3 planes run as flat vector
+# runs; a worker left without batches lends its cores to the Runner still running; the
+# arena carves values and kernel scratch out of chunks, and element-wise nodes write over a
+# dead input; the observers skip zeros in both histograms and, after the first batch, find
+# the extremes in the report histogram's pass (two passes over an activation, not three).
+# What is left: the GEMM micro-kernels (~60% of resnet18's CPU, near the cores' FMA rate),
+# the observers (~10% of resnet18, ~0.9 s of mobilenet_v2's 2.4 s: the first batch of each
+# activation still takes three passes, the 2048-bin histogram one of its own), MaxPool
+# (not vectorised, 5% of resnet18), stride-2 depthwise rows.
 #
 # Issue 6 acceptance 4 and 5 (calibration): peak RSS of calibrating the digits CNN (and the
 # encoder block) with the histogram observer on 10,000 samples must be within 10% of the
