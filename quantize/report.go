@@ -18,9 +18,9 @@ const HistogramBins = report.DefaultBins
 // saved. After a Save the statistics are already known (Save measures the weights it
 // writes) and nothing is read, but for the histograms of the weights the streaming save
 // read once: they are deferred (report.Deferred) and read from the source, which must
-// still be open, when the report's FillHistograms (WriteJSON, WriteHTML) asks; before any Save, Report makes one streaming pass over the
-// selected weights (each read, quantized, measured and dropped). Both give the same
-// figures. The result is cached: later calls return it without reading the model again,
+// still be open, when the report's FillHistograms (WriteJSON, WriteHTML) asks. Before any
+// Save, Report makes one streaming pass over the selected weights (each read, quantized,
+// measured and dropped). Both give the same figures. The result is cached: later calls return it without reading the model again,
 // until SetInputQParams changes the plan. The caller may modify the returned report (set
 // Title, Input); the cache keeps its own copy.
 func (q *WeightPlan) Report(ctx context.Context) (*report.Report, error) {

@@ -450,9 +450,6 @@ func gemmFill(dst []float32, ldc int, rowInit []float32, i0, i1, j0, j1 int) {
 	}
 }
 
-// Fill sets every element of s to v (fillF32).
-func Fill(s []float32, v float32) { fillF32(s, v) }
-
 // fillF32 sets every element of s to v: a few stores, then copies that double the filled
 // prefix, which run as vector moves where an element loop stores one float at a time.
 func fillF32(s []float32, v float32) {
