@@ -2,7 +2,10 @@
 
 package calib
 
-import "golang.org/x/sys/cpu"
+import (
+	"github.com/qscript-dev/qscript/quant"
+	"golang.org/x/sys/cpu"
+)
 
 // haveAVX2 selects displayBinsAVX2 (SSE4.1's rounding included); tests flip it to compare
 // with the scalar loop.
@@ -13,21 +16,6 @@ func displayBinsAVX2(dst *int32, src *float32, n int, inv float64)
 
 //go:noescape
 func displayBins32AVX2(dst *int32, src *float32, n int, inv float32, lut *[256][8]int32, acc *extremes) (kept int)
-
-// keptLanes[m] lists the set bits of m in increasing order: the lanes of eight values that
-// displayBins32AVX2 keeps when m marks the ones that are not zero.
-var keptLanes = func() (t [256][8]int32) {
-	for m := range t {
-		k := 0
-		for lane := range 8 {
-			if m>>lane&1 != 0 {
-				t[m][k] = int32(lane)
-				k++
-			}
-		}
-	}
-	return t
-}()
 
 // displayBinsPrefix writes the bins of a prefix of x into dst (at least as long) and
 // returns its length and how many of dst's first entries hold bins: all of them, four at
@@ -65,5 +53,5 @@ func displayBinsExtremes(dst []int32, x []float32, inv float64, acc *extremes) (
 		return 0, 0
 	}
 	_ = dst[n-1]
-	return n, displayBins32AVX2(&dst[0], &x[0], n, float32(inv), &keptLanes, acc)
+	return n, displayBins32AVX2(&dst[0], &x[0], n, float32(inv), &quant.LeftPackLanes, acc)
 }

@@ -5,9 +5,10 @@ package quant
 //go:noescape
 func histcIndexAVX2(dst *int32, src *float32, n int, left, right, nb, span, last float32, lanes *[256][8]int32) (kept, zeros int)
 
-// histcLanes[m] lists the set bits of m in increasing order: the lanes of eight values
-// histcIndexAVX2 keeps when m marks them.
-var histcLanes = func() (t [256][8]int32) {
+// LeftPackLanes[m] lists the set bits of m in increasing order: the lanes of eight values
+// that a left-packing AVX2 kernel keeps when m marks them (VPERMD by this row, then POPCNT
+// of m to advance), histcIndexAVX2's here and the report histogram's in calib.
+var LeftPackLanes = func() (t [256][8]int32) {
 	for m := range t {
 		k := 0
 		for lane := range 8 {
@@ -30,6 +31,6 @@ func histcIndexPrefix(dst []int32, x []float32, left, right, nb, span, last floa
 		return 0, 0, 0
 	}
 	_ = dst[n-1]
-	kept, zeros = histcIndexAVX2(&dst[0], &x[0], n, left, right, nb, span, last, &histcLanes)
+	kept, zeros = histcIndexAVX2(&dst[0], &x[0], n, left, right, nb, span, last, &LeftPackLanes)
 	return n, kept, zeros
 }
