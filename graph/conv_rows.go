@@ -88,10 +88,6 @@ func rowsPad(pad, src []float32, p convParams, cg, h, w int) {
 			py := y + pt
 			for b := 0; b < s; b++ {
 				dst := pad[((c*s+py%s)*s+b)*l.hq*l.wq+(py/s)*l.wq:]
-				if s == 1 {
-					copy(dst[pl:pl+w], row)
-					break
-				}
 				for x := ((b-pl)%s + s) % s; x < w; x += s {
 					dst[(x+pl)/s] = row[x]
 				}
