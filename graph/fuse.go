@@ -93,13 +93,10 @@ func isOp(n *Node, op string) bool {
 }
 
 // fusable reports whether this Run may run chain f fused: no value between its nodes is kept
-// or watched (Hooks.Watch; a hook without Watch sees every value).
+// or seen by the hook (Hooks.sees).
 func (r *Runner) fusable(f *fusion, hooks *Hooks) bool {
-	if hooks != nil && hooks.AfterNode != nil && hooks.Watch == nil {
-		return false
-	}
 	for k, s := range f.midSlots {
-		if r.keep[s] || (hooks != nil && hooks.Watch != nil && hooks.Watch(f.midNames[k])) {
+		if r.keep[s] || hooks.sees(f.midNames[k]) {
 			return false
 		}
 	}

@@ -31,6 +31,12 @@ type Hooks struct {
 	Watch func(name string) bool
 }
 
+// sees reports whether the hook (nil: none) looks at value name: AfterNode does, at every
+// value Watch names (all of them without Watch). Fusion and in-place nodes leave those alone.
+func (h *Hooks) sees(name string) bool {
+	return h != nil && h.AfterNode != nil && (h.Watch == nil || h.Watch(name))
+}
+
 // Run executes the graph on inputs (by graph-input name) and returns the graph outputs, plus
 // the values named in hooks.Keep. hooks may be nil. Each intermediate value is dropped as soon as
 // its last consumer has run, and its memory serves later nodes and later Runs (so a hook must
@@ -245,7 +251,7 @@ func (r *Runner) donor(i int, hooks *Hooks) *tensor.Tensor {
 	if !g.produced[s] || r.keep[s] || slices.Index(n.inSlots[1:], s) >= 0 || slices.Index(g.freeSlots[i], s) < 0 {
 		return nil
 	}
-	if hooks != nil && hooks.AfterNode != nil && (hooks.Watch == nil || hooks.Watch(n.Inputs[0])) {
+	if hooks.sees(n.Inputs[0]) {
 		return nil
 	}
 	t := r.values[s]
