@@ -340,10 +340,7 @@ func (s *streamer) weightStats(c *source, full *layerWork, acc *weightAcc) (*wei
 	if acc.los == nil {
 		return acc.stats.result(full), nil
 	}
-	lo, hi := acc.los[0], acc.his[0]
-	for i := range acc.los {
-		lo, hi = min(lo, acc.los[i]), max(hi, acc.his[i])
-	}
+	lo, hi := combineRanges(acc.los, acc.his)
 	final := full.planStats(lo, hi, HistogramBins, c.chunks())
 	if !final.binning.F32 {
 		acc.stats, acc.write = final, false
@@ -381,11 +378,17 @@ func (s *streamer) rangeOf(c *source) (lo, hi float32, err error) {
 	if err != nil {
 		return 0, 0, err
 	}
+	lo, hi = combineRanges(los, his)
+	return lo, hi, nil
+}
+
+// combineRanges is the range of a weight from its chunks' ranges (at least one).
+func combineRanges(los, his []float32) (lo, hi float32) {
 	lo, hi = los[0], his[0]
 	for i := range los {
 		lo, hi = min(lo, los[i]), max(hi, his[i])
 	}
-	return lo, hi, nil
+	return lo, hi
 }
 
 // chosen is the qparams prepareChunk chose for chunk i's rows (fp8: scales only), or nil.
