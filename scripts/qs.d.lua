@@ -281,7 +281,7 @@ function qs.load(path, opts) end
 ---@class qs.QuantizeOptions
 ---@field weights? qs.WeightOptions
 ---@field layers? qs.LayerType[] default {"Linear", "Conv"}
----@field skip? qs.Selector[]|qs.Selector
+---@field skip? qs.Selector[]|qs.Selector names, globs, "re:" expressions, first_conv/last_conv/first_linear/last_linear, predicates
 ---@field include? qs.Selector[]|qs.Selector only these layers; a causal LM's lm_head only when named exactly
 ---@field layer_types? table<string, qs.LayerType>
 ---@field numerics? qs.Numerics default "torch"
