@@ -127,7 +127,7 @@ func buildLayerNorm(b *builder) (kernel, error) {
 		if err != nil {
 			return nil, b.errorf("%v", err)
 		}
-		stat = statShape(s, ax)
+		stat = onesFrom(nil, s, ax)
 	}
 	b.setOut(1, tensor.F32, stat)
 	b.setOut(2, tensor.F32, stat)
@@ -158,8 +158,8 @@ func buildLayerNorm(b *builder) (kernel, error) {
 		var meanT, invT *tensor.Tensor
 		var mean, inv []float32
 		if nOut > 1 {
-			meanT, mean = newTensorIn[float32](mem, tensor.F32, statShape(x.Shape, ax), false)
-			invT, inv = newTensorIn[float32](mem, tensor.F32, statShape(x.Shape, ax), false)
+			meanT, mean = newTensorIn[float32](mem, tensor.F32, onesFrom(mem, x.Shape, ax), false)
+			invT, inv = newTensorIn[float32](mem, tensor.F32, onesFrom(mem, x.Shape, ax), false)
 		}
 		xv := elems[float32](x)
 		for r := 0; r < rows; r++ {
@@ -180,9 +180,11 @@ func buildLayerNorm(b *builder) (kernel, error) {
 	}, nil
 }
 
-// statShape is the shape of LayerNorm's Mean and InvStdDev: s with axes ax.. set to 1.
-func statShape(s []int, ax int) []int {
-	o := append([]int{}, s...)
+// onesFrom is s with dims ax.. set to 1 (LayerNorm's Mean and InvStdDev, a global pool's
+// output), in the node's temporary ints: newTensorIn copies the shape it is given.
+func onesFrom(mem *arena, s []int, ax int) []int {
+	o := mem.ints(len(s))
+	copy(o, s)
 	for i := ax; i < len(o); i++ {
 		o[i] = 1
 	}

@@ -148,14 +148,14 @@ func globalPoolOp(isMax bool) opDef {
 		}
 		b.setOut(0, tensor.F32, nil)
 		if x := b.in(0).Shape; len(x) >= 2 {
-			b.setOut(0, tensor.F32, globalPoolShape(x))
+			b.setOut(0, tensor.F32, onesFrom(nil, x, 2))
 		}
 		return func(mem *arena, ins []*tensor.Tensor) ([]*tensor.Tensor, error) {
 			x := ins[0]
 			if len(x.Shape) < 2 {
 				return nil, fmt.Errorf("input %v has no spatial dims", x.Shape)
 			}
-			out, d := newTensorIn[float32](mem, tensor.F32, globalPoolShape(x.Shape), false)
+			out, d := newTensorIn[float32](mem, tensor.F32, onesFrom(mem, x.Shape, 2), false)
 			xv := elems[float32](x)
 			plane := product(x.Shape[2:])
 			for i := range d {
@@ -179,15 +179,6 @@ func globalPoolOp(isMax bool) opDef {
 			return mem.result(out), nil
 		}, nil
 	}
-}
-
-// globalPoolShape is x with every spatial dim 1.
-func globalPoolShape(x []int) []int {
-	s := append([]int{}, x...)
-	for i := 2; i < len(s); i++ {
-		s[i] = 1
-	}
-	return s
 }
 
 // poolStart, poolAdd and poolEnd are a window's accumulator: a max that lets a NaN through,
