@@ -50,8 +50,8 @@ func GroupQParamsRangeTo(scale []float32, zp []int32, x []float32, cols, groupSi
 		return 0, 0, err
 	}
 	gq.fixScale, gq.wantRange = fixScale, true
-	r := &groupRange{lo: float32(math.Inf(1)), hi: float32(math.Inf(-1))}
-	gq.ranged = r
+	r := NewRangeFold()
+	gq.ranged = &r
 	if fixScale == nil && s.Numerics != ORT && cols%groupSize == 0 {
 		err = gq.torchRows(scale, zp, x)
 	} else {
@@ -61,13 +61,11 @@ func GroupQParamsRangeTo(scale []float32, zp []int32, x []float32, cols, groupSi
 			return err
 		})
 	}
-	switch {
-	case err != nil:
+	if err != nil {
 		return 0, 0, err
-	case r.zero:
-		return MinMaxOf(x)
 	}
-	return r.lo, r.hi, nil
+	lo, hi = r.Range(x)
+	return lo, hi, nil
 }
 
 // torchRows is GroupQParamsRangeTo's loop for whole groups, torch numerics and no
@@ -95,17 +93,11 @@ func (gq *groupQuantizer) torchRows(scale []float32, zp []int32, x []float32) er
 		}
 		for g, lo := range los {
 			hi := his[g]
-			r.lo, r.hi, r.zero = min(r.lo, lo), max(r.hi, hi), r.zero || lo == 0 || hi == 0
+			r.Add(lo, hi)
 			scale[k0+g], zp[k0+g] = torchQParams(lo, hi, qmin, qmax, s)
 		}
 	}
 	return nil
-}
-
-// groupRange is the range of the groups qparams saw, and whether one ended at a zero.
-type groupRange struct {
-	lo, hi float32
-	zero   bool
 }
 
 // QuantizeGroupsWithTo is the second half of QuantizeGroupsTo: it quantizes every group of
@@ -342,7 +334,7 @@ type groupQuantizer struct {
 	rowBase   int
 	los, his  []float32
 	affines   []groupAffine // quantizeRow's scratch
-	ranged    *groupRange   // not nil: qparams folds each group's range into it
+	ranged    *RangeFold    // not nil: qparams folds each group's range into it
 }
 
 // qparams are the scale and zero point of group k, x: range, qparams, fixScale.
@@ -356,8 +348,8 @@ func (gq *groupQuantizer) qparams(x []float32, k int) (float32, int32, error) {
 			return 0, 0, errNonFiniteGroup
 		}
 	}
-	if r := gq.ranged; r != nil {
-		r.lo, r.hi, r.zero = min(r.lo, lo), max(r.hi, hi), r.zero || lo == 0 || hi == 0
+	if gq.ranged != nil {
+		gq.ranged.Add(lo, hi)
 	}
 	var sc float32
 	var z int32

@@ -211,6 +211,34 @@ func DequantizeChannelsTo(dst []float32, src []int8, scale []float32, zp []int32
 	return nil
 }
 
+// RangeFold folds the ranges of parts of x (blocks, rows, groups), all finite, into the
+// range MinMaxOf(x) gives, without a pass of its own over x: the parts' ranges combine
+// with Go's min and max, and when one ends at a zero (whose sign could depend on where the
+// parts split or the order in which they combine) Range asks MinMaxOf(x).
+type RangeFold struct {
+	lo, hi float32
+	zero   bool
+}
+
+// NewRangeFold is a fold of no ranges yet: (+Inf, -Inf), the never-observed range.
+func NewRangeFold() RangeFold {
+	return RangeFold{lo: float32(math.Inf(1)), hi: float32(math.Inf(-1))}
+}
+
+// Add folds in the range [lo, hi] of a part.
+func (r *RangeFold) Add(lo, hi float32) {
+	r.lo, r.hi, r.zero = min(r.lo, lo), max(r.hi, hi), r.zero || lo == 0 || hi == 0
+}
+
+// Range is the range of x, whose parts' ranges were added.
+func (r *RangeFold) Range(x []float32) (lo, hi float32) {
+	if r.zero {
+		lo, hi, _ = MinMaxOf(x)
+		return lo, hi
+	}
+	return r.lo, r.hi
+}
+
 // MinMaxOf returns the smallest and largest element of x, or a *NonFiniteError for the
 // first NaN or ±Inf. An empty x gives (+Inf, -Inf), the never-observed range.
 func MinMaxOf(x []float32) (lo, hi float32, err error) {

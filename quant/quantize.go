@@ -73,28 +73,17 @@ func chooseQParams(t *tensor.Tensor, s Scheme, g Granularity, wantRange bool) (p
 		return nil, 0, 0, err
 	}
 	if wantRange && len(x) > 0 {
-		if lo, hi = rangeOfBlocks(los, his); lo == 0 || hi == 0 {
-			lo, hi, _ = MinMaxOf(x)
+		r := NewRangeFold()
+		for i := range los {
+			r.Add(los[i], his[i])
 		}
+		lo, hi = r.Range(x)
 	}
 	scale, zp, err := CalculateQParams(los, his, s)
 	if err != nil {
 		return nil, 0, 0, err
 	}
 	return &QParams{Scheme: s, Scale: scale, ZeroPoint: zp, Axis: b.axis, GroupSize: b.groupSize}, lo, hi, nil
-}
-
-// rangeOfBlocks combines blocks' ranges; lo or hi is 0 when one of the blocks' ends at a
-// zero.
-func rangeOfBlocks(los, his []float32) (lo, hi float32) {
-	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
-	for i := range los {
-		if los[i] == 0 || his[i] == 0 {
-			return 0, 0
-		}
-		lo, hi = min(lo, los[i]), max(hi, his[i])
-	}
-	return lo, hi
 }
 
 // rangesOf returns the min and max of every block of x (per tensor, channel or group).

@@ -3,7 +3,6 @@ package quantize
 import (
 	"errors"
 	"fmt"
-	"math"
 
 	"github.com/qscript-dev/qscript/layer"
 	"github.com/qscript-dev/qscript/quant"
@@ -438,24 +437,19 @@ func (s *streamer) chooseGroups(acc *weightAcc, x []float32, i int) (lo, hi floa
 }
 
 // chooseRows sets the fp8 scale of chunk i's rows (x) into acc from each row's range, as
-// fp8Scales would, and returns the chunk's range: the rows' ranges combined, or
-// MinMaxOf(x)'s when one of them ends at zero (the sign of a zero at an end of the
-// combined range could depend on the order in which ranges combine).
+// fp8Scales would, and returns the chunk's range, MinMaxOf(x)'s, from the rows'
+// (quant.RangeFold).
 func (s *streamer) chooseRows(acc *weightAcc, x []float32, i int) (lo, hi float32, err error) {
 	cols, base, sdt := acc.cols, i*acc.perChunk, scaleDType(acc.dtype)
-	lo, hi = float32(math.Inf(1)), float32(math.Inf(-1))
-	zero := false
+	fold := quant.NewRangeFold()
 	for r := range len(x) / cols {
 		rlo, rhi, err := quant.MinMaxOf(x[r*cols : (r+1)*cols])
 		if err != nil {
 			return 0, 0, nonFiniteAt(err, r*cols)
 		}
 		acc.scales[base+r] = fp8Scale(max(-rlo, rhi, 0), s.q.ws, sdt)
-		zero = zero || rlo == 0 || rhi == 0
-		lo, hi = min(lo, rlo), max(hi, rhi)
+		fold.Add(rlo, rhi)
 	}
-	if zero {
-		return quant.MinMaxOf(x)
-	}
+	lo, hi = fold.Range(x)
 	return lo, hi, nil
 }

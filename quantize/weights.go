@@ -423,12 +423,11 @@ func (w *workspace) castWeight(lw *layerWork) error {
 // save): each block of chunkElems cast, measured and its range found in one pass
 // (quant.StatsAcc.CastRangeTo), with no pass of its own over x for the range and the
 // check for NaN and ±Inf. The range and the error are
-// quant.MinMaxOf(x)'s: the blocks' ranges combine with Go's min and max, and when one
-// ends at a zero (whose sign could depend on where the blocks split) MinMaxOf(x) gives it.
+// quant.MinMaxOf(x)'s: the blocks' ranges fold into x's (quant.RangeFold).
 func (w *workspace) castRanged(lw *layerWork) error {
 	x := lw.x
 	lw.cast = w.castOut(len(x))
-	lo, hi, zero := float32(math.Inf(1)), float32(math.Inf(-1)), false
+	fold := quant.NewRangeFold()
 	for b := 0; b < len(x); b += chunkElems {
 		e := min(b+chunkElems, len(x))
 		var acc quant.StatsAcc
@@ -440,13 +439,9 @@ func (w *workspace) castRanged(lw *layerWork) error {
 			return err
 		}
 		lw.castSums[b/chunkElems] = acc.Sums()
-		zero = zero || blo == 0 || bhi == 0
-		lo, hi = min(lo, blo), max(hi, bhi)
+		fold.Add(blo, bhi)
 	}
-	if zero || len(x) == 0 {
-		lo, hi, _ = quant.MinMaxOf(x)
-	}
-	lw.lo, lw.hi = lo, hi
+	lw.lo, lw.hi = fold.Range(x)
 	return nil
 }
 
