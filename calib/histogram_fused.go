@@ -2,7 +2,8 @@ package calib
 
 import (
 	"math"
-	"slices"
+
+	"github.com/qscript-dev/qscript/quant"
 )
 
 // extremes holds eight lanes each of the least and the greatest values a kernel met and
@@ -65,15 +66,8 @@ func (h *displayHistogram) tallyExtremes(values []float32) (lo, hi float32, fini
 		p.sets[0][min(max(i, 0), displayBins-1)]++
 	}
 	finite = !nan && lo-lo == 0 && hi-hi == 0
-	if finite && (lo == 0 || hi == 0) {
-		// Vector min and max pick either of -0 and +0; the scalar loop keeps the first zero.
-		z := values[slices.IndexFunc(values, func(v float32) bool { return v == 0 })]
-		if lo == 0 {
-			lo = z
-		}
-		if hi == 0 {
-			hi = z
-		}
+	if finite {
+		lo, hi = quant.ZeroSigns(values, lo, hi)
 	}
 	counted = finite && float64(lo) >= -displayBins/2*h.width && float64(hi) < displayBins/2*h.width
 	if counted {

@@ -326,6 +326,13 @@ func finiteMinMax(x []float32) (lo, hi float32, ok bool) {
 	if !ok {
 		return lo, hi, false
 	}
+	lo, hi = ZeroSigns(x, lo, hi)
+	return lo, hi, true
+}
+
+// ZeroSigns gives a zero extreme lo or hi of x, as vector min and max find it (either of
+// -0 and +0), the sign of x's first zero, which the scalar loop keeps.
+func ZeroSigns(x []float32, lo, hi float32) (float32, float32) {
 	if lo == 0 || hi == 0 {
 		z := x[slices.IndexFunc(x, func(v float32) bool { return v == 0 })]
 		if lo == 0 {
@@ -335,7 +342,7 @@ func finiteMinMax(x []float32) (lo, hi float32, ok bool) {
 			hi = z
 		}
 	}
-	return lo, hi, true
+	return lo, hi
 }
 
 // finiteMinMaxLoop is finiteMinMax's scalar reference loop. Plain comparisons are several times faster than the min and max
