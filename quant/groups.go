@@ -193,10 +193,7 @@ func (m *GroupStats) quantizeMeasureRow(gq *groupQuantizer, codes []int8, x []fl
 	affines := gq.rowAffines(scale, zp)
 	finite = true
 	for a := base; a < end; {
-		if a >= m.end {
-			m.flush()
-			m.acc, m.block, m.end = StatsAcc{}, m.block+1, m.end+m.Block
-		}
+		m.reach(a)
 		stop := min(end, m.end)
 		g, n := (a-base)/size, (stop-a)/size
 		finite = quantStatsGroups(&m.acc.lanes, codes[a:stop], x[a:stop], size, affines[g:g+n], scale[g:g+n]) && finite
@@ -239,10 +236,7 @@ func (m *GroupStats) check(n int) error {
 func (m *GroupStats) measureRow(gq *groupQuantizer, codes []int8, x []float32, base int, scale []float32, zp []int32) {
 	cols, size, end := gq.cols, gq.groupSize, base+gq.cols
 	for a := base; a < end; {
-		if a >= m.end {
-			m.flush()
-			m.acc, m.block, m.end = StatsAcc{}, m.block+1, m.end+m.Block
-		}
+		m.reach(a)
 		g, stop := (a-base)/size, min(end, m.end)
 		if a == base+g*size { // whole groups from a up to stop
 			if n := min((stop-a)/size, cols/size-g); n > 0 {
@@ -254,6 +248,15 @@ func (m *GroupStats) measureRow(gq *groupQuantizer, codes []int8, x []float32, b
 		e := min(base+min(cols, (g+1)*size), stop)
 		m.acc.AddCodes(m.Counts, x[a:e], codes[a:e], scale[g], zp[g]-gq.shift, m.Lo, m.Inv)
 		a = e
+	}
+}
+
+// reach moves on to the next block when element a is past the end of the one being
+// measured (a run never crosses a block boundary).
+func (m *GroupStats) reach(a int) {
+	if a >= m.end {
+		m.flush()
+		m.acc, m.block, m.end = StatsAcc{}, m.block+1, m.end+m.Block
 	}
 }
 
